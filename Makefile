@@ -1,0 +1,23 @@
+# The two commands of the README: `make run` and `make test`. Both first run
+# scripts/bootstrap, which installs only what is missing.
+SHELL := /bin/bash
+CARGO ?= cargo
+ADDR ?= 127.0.0.1:50051
+
+.PHONY: run test bootstrap build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	$(CARGO) build --release --locked
+
+## Build in release and serve the bundled models/ and datasets/.
+run: build
+	./target/release/embedeval serve --addr $(ADDR) --models-dir models --datasets-dir datasets
+
+## Format check, clippy and the whole test suite.
+test: bootstrap
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) test --locked

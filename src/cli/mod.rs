@@ -1,0 +1,96 @@
+//! The `embedeval` command: `serve` runs the service; `health` asks a running
+//! one whether it is SERVING (the container's HEALTHCHECK).
+
+use clap::{Args, Parser, Subcommand};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::config::ServeConfig;
+
+/// Evaluates contrastive image encoders over gRPC.
+#[derive(Debug, Parser)]
+#[command(name = "embedeval", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gRPC API.
+    Serve(Box<ServeConfig>),
+    /// Ask a server's grpc.health.v1 whether it is SERVING (exit 0) or not (exit 1).
+    Health(HealthArgs),
+}
+
+/// Arguments of `embedeval health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Server address.
+    #[arg(
+        long,
+        env = "EMBEDEVAL_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    /// Service to ask about ("" is the whole server).
+    #[arg(long, default_value = "")]
+    pub service: String,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
+}
+
+/// Sets up logging: `RUST_LOG`-style filter from `EMBEDEVAL_LOG` (default
+/// info), JSON lines when asked.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBEDEVAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Asks the server's health service; returns its status.
+pub async fn health(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .connect()
+        .await?;
+    let reply = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: args.service.clone(),
+        })
+        .await?;
+    Ok(reply.into_inner().status())
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn main(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Serve(config) => {
+            init_tracing(config.log_json);
+            crate::server::run(*config).await?;
+            Ok(0)
+        }
+        Command::Health(args) => {
+            let status = health(&args).await?;
+            println!("{}", status.as_str_name());
+            Ok(if status == ServingStatus::Serving {
+                0
+            } else {
+                1
+            })
+        }
+    }
+}

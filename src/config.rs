@@ -1,0 +1,93 @@
+//! Settings of `embedeval serve`: every flag also reads an `EMBEDEVAL_*`
+//! environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::encoder::{Device, RuntimeOptions};
+
+/// Default gRPC address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
+/// Default largest gRPC message, both ways: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Everything `embedeval serve` needs.
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "EMBEDEVAL_ADDR", default_value = DEFAULT_ADDR)]
+    pub addr: SocketAddr,
+    /// Folder of models: <name>/model.onnx with <name>/model.toml.
+    #[arg(long, env = "EMBEDEVAL_MODELS_DIR", default_value = "models")]
+    pub models_dir: PathBuf,
+    /// Folder of datasets: <name>/dataset.toml with its files.
+    #[arg(long, env = "EMBEDEVAL_DATASETS_DIR", default_value = "datasets")]
+    pub datasets_dir: PathBuf,
+    /// Folder for the service's own state (embedding cache, results).
+    #[arg(long, env = "EMBEDEVAL_DATA_DIR", default_value = ".embedeval")]
+    pub data_dir: PathBuf,
+    /// Execution provider: auto, cpu or cuda:N.
+    #[arg(long, env = "EMBEDEVAL_DEVICE", default_value = "auto")]
+    pub device: Device,
+    /// ONNX Runtime library (else ORT_DYLIB_PATH, else the set-up location).
+    #[arg(long, env = "EMBEDEVAL_ORT_LIB")]
+    pub ort_lib: Option<PathBuf>,
+    /// Intra-op threads per ONNX Runtime session (0: ONNX Runtime's default).
+    #[arg(long, env = "EMBEDEVAL_INTRA_THREADS", default_value_t = 0)]
+    pub intra_threads: usize,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "EMBEDEVAL_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: usize,
+    /// File holding a bearer token that every embedeval RPC must present
+    /// (health and reflection stay open).
+    #[arg(long, env = "EMBEDEVAL_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Address of the Prometheus metrics endpoint.
+    #[arg(long, env = "EMBEDEVAL_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Results database URL (sqlite:// or postgres://).
+    #[arg(long, env = "EMBEDEVAL_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// TLS certificate (PEM).
+    #[arg(long, env = "EMBEDEVAL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "EMBEDEVAL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Logs as JSON lines.
+    #[arg(long, env = "EMBEDEVAL_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl ServeConfig {
+    /// A configuration with every default, serving `models_dir`.
+    pub fn with_models_dir(models_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            addr: DEFAULT_ADDR.parse().expect("valid default address"),
+            models_dir: models_dir.into(),
+            datasets_dir: "datasets".into(),
+            data_dir: ".embedeval".into(),
+            device: Device::Auto,
+            ort_lib: None,
+            intra_threads: 0,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            auth_token_file: None,
+            metrics_addr: None,
+            database_url: None,
+            tls_cert: None,
+            tls_key: None,
+            log_json: false,
+        }
+    }
+
+    /// The encoder runtime's part of the settings.
+    pub fn runtime_options(&self) -> RuntimeOptions {
+        RuntimeOptions {
+            ort_lib: self.ort_lib.clone(),
+            device: self.device,
+            intra_threads: self.intra_threads,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Datasets: the project's own format (`datasets/<name>/dataset.toml` plus
+//! `.npy` images and labels per split) and the `.npy` codec it rests on.
+
+pub mod npy;

@@ -1,0 +1,141 @@
+//! The domain error of embedeval and its one mapping onto gRPC status codes
+//! (the table in API.md).
+
+use tonic::{Code, Status};
+
+/// Everything that can go wrong in embedeval, by kind.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A model, dataset or evaluation that does not exist.
+    #[error("{kind} not found: {name}")]
+    NotFound {
+        /// "model", "dataset", "evaluation".
+        kind: &'static str,
+        /// The name or id asked for.
+        name: String,
+    },
+    /// A request argument that cannot be honoured; the message names it.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A model card that is malformed or disagrees with its ONNX graph.
+    #[error("invalid model card: {0}")]
+    InvalidCard(String),
+    /// A name that is already taken.
+    #[error("{kind} already exists: {name}")]
+    AlreadyExists {
+        /// "model", "dataset".
+        kind: &'static str,
+        /// The name taken.
+        name: String,
+    },
+    /// Over a configured limit (size, queue, concurrency).
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A capability that this build or this configuration does not offer.
+    #[error("{0}")]
+    Unimplemented(String),
+    /// The server is not ready (models still loading).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Configuration that cannot be used (bad flag, missing library).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// ONNX Runtime failed.
+    #[error("onnx runtime: {0}")]
+    Runtime(String),
+    /// faiss failed.
+    #[error("faiss: {0}")]
+    Index(String),
+    /// File system failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, with the path.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Io`] with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A model that does not exist.
+    pub fn model_not_found(name: impl Into<String>) -> Self {
+        Error::NotFound {
+            kind: "model",
+            name: name.into(),
+        }
+    }
+
+    /// The gRPC code this error maps to.
+    pub fn code(&self) -> Code {
+        match self {
+            Error::NotFound { .. } => Code::NotFound,
+            Error::InvalidArgument(_) | Error::InvalidCard(_) => Code::InvalidArgument,
+            Error::AlreadyExists { .. } => Code::AlreadyExists,
+            Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::Unimplemented(_) => Code::Unimplemented,
+            Error::Unavailable(_) => Code::Unavailable,
+            Error::Config(_) | Error::Runtime(_) | Error::Index(_) | Error::Io { .. } => {
+                Code::Internal
+            }
+        }
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        Status::new(err.code(), err.to_string())
+    }
+}
+
+impl From<ort::Error> for Error {
+    fn from(err: ort::Error) -> Self {
+        Error::Runtime(err.to_string())
+    }
+}
+
+impl From<faiss::error::Error> for Error {
+    fn from(err: faiss::error::Error) -> Self {
+        Error::Index(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_api_table() {
+        assert_eq!(
+            Status::from(Error::model_not_found("x")).code(),
+            Code::NotFound
+        );
+        assert_eq!(
+            Status::from(Error::InvalidCard("bad".into())).code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            Status::from(Error::ResourceExhausted("full".into())).code(),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            Status::from(Error::AlreadyExists {
+                kind: "model",
+                name: "m".into()
+            })
+            .message(),
+            "model already exists: m"
+        );
+    }
+}

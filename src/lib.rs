@@ -1,0 +1,30 @@
+//! embedeval: a gRPC service that evaluates contrastive image encoders.
+//!
+//! It loads encoders exported to ONNX, runs them with ONNX Runtime and
+//! measures the embedding space the way Wang & Liu ("Understanding the
+//! Behaviour of Contrastive Loss", CVPR 2021) analyse it. Data flows one way:
+//! request → [`registry`] → [`encoder`] → metrics / evaluation → store.
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod encoder;
+pub mod error;
+pub mod index;
+pub mod registry;
+pub mod server;
+
+pub use config::ServeConfig;
+pub use error::{Error, Result};
+pub use server::{run, serve};
+
+pub mod proto {
+    //! Code generated from `proto/embedeval/v1`.
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("embedeval.v1");
+
+    /// Encoded descriptor set of the embedeval protos, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("embedeval_descriptor");
+}

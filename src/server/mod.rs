@@ -1,0 +1,315 @@
+//! The gRPC server: the four embedeval services, health (NOT_SERVING until
+//! every model is loaded and warmed up), reflection v1 and v1alpha, message
+//! size limits, optional bearer-token auth and graceful shutdown.
+
+mod models;
+mod unimplemented;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use tonic::{Request, Status};
+use tonic_health::ServingStatus;
+
+use crate::config::ServeConfig;
+use crate::encoder::Runtime;
+use crate::error::{Error, Result};
+use crate::proto;
+use crate::proto::dataset_service_server::DatasetServiceServer;
+use crate::proto::embedding_service_server::EmbeddingServiceServer;
+use crate::proto::evaluation_service_server::EvaluationServiceServer;
+use crate::proto::model_service_server::ModelServiceServer;
+use crate::registry::ModelRegistry;
+
+/// Fully qualified names of the embedeval services, as health and
+/// reflection list them.
+pub const SERVICE_NAMES: [&str; 4] = [
+    "embedeval.v1.ModelService",
+    "embedeval.v1.DatasetService",
+    "embedeval.v1.EmbeddingService",
+    "embedeval.v1.EvaluationService",
+];
+
+/// State shared by the services.
+#[derive(Debug)]
+pub struct AppState {
+    /// The models root and loaded models.
+    pub models: Arc<ModelRegistry>,
+    /// Set once every model has been loaded and warmed up.
+    pub ready: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// UNAVAILABLE until the models are loaded.
+    pub fn ensure_ready(&self) -> Result<()> {
+        if *self.ready.borrow() {
+            Ok(())
+        } else {
+            Err(Error::Unavailable(
+                "models are still loading; health reports SERVING when they are ready".into(),
+            ))
+        }
+    }
+}
+
+/// Checks the `authorization: Bearer <token>` header when auth is on.
+#[derive(Clone)]
+struct Auth {
+    token: Option<Arc<str>>,
+}
+
+impl tonic::service::Interceptor for Auth {
+    fn call(&mut self, request: Request<()>) -> std::result::Result<Request<()>, Status> {
+        let Some(token) = &self.token else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match given {
+            Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(request),
+            Some(_) => Err(Status::unauthenticated("wrong bearer token")),
+            None => Err(Status::unauthenticated(
+                "missing authorization header: send 'authorization: Bearer <token>'",
+            )),
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn read_token(path: &Path) -> Result<Arc<str>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("read auth token file {}", path.display()), e))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::Config(format!(
+            "auth token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(token.into())
+}
+
+/// Refuses settings whose subsystems this build does not have yet, so that a
+/// flag is never silently ignored.
+fn refuse_unsupported(config: &ServeConfig) -> Result<()> {
+    let unsupported = [
+        (
+            config.metrics_addr.is_some(),
+            "--metrics-addr (Prometheus metrics)",
+        ),
+        (
+            config.database_url.is_some(),
+            "--database-url (results database)",
+        ),
+        (config.tls_cert.is_some(), "--tls-cert/--tls-key (TLS)"),
+    ];
+    match unsupported.iter().find(|(given, _)| *given) {
+        Some((_, what)) => Err(Error::Config(format!(
+            "{what} is not supported by this version of embedeval"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Binds `config.addr` and serves until SIGINT or SIGTERM.
+pub async fn run(config: ServeConfig) -> Result<()> {
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| Error::io(format!("bind {}", config.addr), e))?;
+    serve(config, listener, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT: shutting down"),
+        _ = terminate => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// Serves on `listener` until `shutdown` resolves. ONNX Runtime is loaded
+/// before the first connection (a missing library fails here); models load
+/// in the background while health says NOT_SERVING.
+pub async fn serve(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    refuse_unsupported(&config)?;
+    let token = config
+        .auth_token_file
+        .as_deref()
+        .map(read_token)
+        .transpose()?;
+    let runtime_options = config.runtime_options();
+    let runtime = tokio::task::spawn_blocking(move || Runtime::new(&runtime_options))
+        .await
+        .map_err(|e| Error::Runtime(format!("runtime start-up panicked: {e}")))??;
+    if !config.models_dir.is_dir() {
+        return Err(Error::Config(format!(
+            "models dir {} is not a folder",
+            config.models_dir.display()
+        )));
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    for name in SERVICE_NAMES {
+        health
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+
+    let models = Arc::new(ModelRegistry::empty(config.models_dir.clone()));
+    let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    let state = Arc::new(AppState {
+        models: models.clone(),
+        ready,
+    });
+
+    let loader_health = health.clone();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let scanned =
+            tokio::task::spawn_blocking(move || models.scan(&runtime).map(|_| models)).await;
+        match scanned {
+            Ok(Ok(models)) => {
+                tracing::info!(
+                    loaded = models.list().len(),
+                    skipped = models.skipped().len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "models ready"
+                );
+                let _ = ready_tx.send(true);
+                loader_health
+                    .set_service_status("", ServingStatus::Serving)
+                    .await;
+                for name in SERVICE_NAMES {
+                    loader_health
+                        .set_service_status(name, ServingStatus::Serving)
+                        .await;
+                }
+            }
+            Ok(Err(err)) => tracing::error!(%err, "cannot load models; staying NOT_SERVING"),
+            Err(err) => tracing::error!(%err, "model loading panicked; staying NOT_SERVING"),
+        }
+    });
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| Error::Config(format!("reflection: {e}")))?;
+
+    let limit = config.max_message_bytes;
+    let auth = Auth { token };
+    let models_svc = ModelServiceServer::new(models::ModelApi::new(state.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let datasets_svc = DatasetServiceServer::new(unimplemented::DatasetApi)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let embedding_svc = EmbeddingServiceServer::new(unimplemented::EmbeddingApi)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let evaluation_svc = EvaluationServiceServer::new(unimplemented::EvaluationApi)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::io("read the listening address", e))?;
+    tracing::info!(
+        addr = %local,
+        models_dir = %config.models_dir.display(),
+        max_message_bytes = limit,
+        auth = auth.token.is_some(),
+        "serving gRPC"
+    );
+    Server::builder()
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(InterceptedService::new(models_svc, auth.clone()))
+        .add_service(InterceptedService::new(datasets_svc, auth.clone()))
+        .add_service(InterceptedService::new(embedding_svc, auth.clone()))
+        .add_service(InterceptedService::new(evaluation_svc, auth))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| Error::Runtime(format!("grpc server: {e}")))?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn auth_interceptor_checks_the_bearer_token() {
+        use tonic::service::Interceptor;
+        let mut auth = Auth {
+            token: Some("s3cret".into()),
+        };
+        let mut ok = Request::new(());
+        ok.metadata_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(auth.call(ok).is_ok());
+        let mut wrong = Request::new(());
+        wrong
+            .metadata_mut()
+            .insert("authorization", "Bearer nope".parse().unwrap());
+        assert_eq!(
+            auth.call(wrong).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        assert_eq!(
+            auth.call(Request::new(())).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        let mut open = Auth { token: None };
+        assert!(open.call(Request::new(())).is_ok());
+    }
+}

@@ -1,0 +1,118 @@
+//! The services whose capabilities this version does not have yet: each RPC
+//! answers UNIMPLEMENTED and names what is missing.
+
+use std::pin::Pin;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::proto;
+use crate::proto::dataset_service_server::DatasetService;
+use crate::proto::embedding_service_server::EmbeddingService;
+use crate::proto::evaluation_service_server::EvaluationService;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+fn missing(rpc: &str, capability: &str) -> Status {
+    Status::unimplemented(format!(
+        "{rpc}: {capability} is not available in this version of embedeval"
+    ))
+}
+
+/// DatasetService without the dataset registry.
+#[derive(Debug, Default)]
+pub struct DatasetApi;
+
+#[tonic::async_trait]
+impl DatasetService for DatasetApi {
+    async fn list_datasets(
+        &self,
+        _: Request<proto::ListDatasetsRequest>,
+    ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
+        Err(missing("ListDatasets", "the dataset registry"))
+    }
+    async fn get_dataset(
+        &self,
+        _: Request<proto::GetDatasetRequest>,
+    ) -> Result<Response<proto::DatasetInfo>, Status> {
+        Err(missing("GetDataset", "the dataset registry"))
+    }
+    async fn register_dataset(
+        &self,
+        _: Request<Streaming<proto::RegisterDatasetRequest>>,
+    ) -> Result<Response<proto::DatasetInfo>, Status> {
+        Err(missing("RegisterDataset", "dataset upload"))
+    }
+    async fn delete_dataset(
+        &self,
+        _: Request<proto::DeleteDatasetRequest>,
+    ) -> Result<Response<proto::DeleteDatasetResponse>, Status> {
+        Err(missing("DeleteDataset", "dataset removal"))
+    }
+}
+
+/// EmbeddingService without the batching encoder.
+#[derive(Debug, Default)]
+pub struct EmbeddingApi;
+
+#[tonic::async_trait]
+impl EmbeddingService for EmbeddingApi {
+    type EmbedStream = BoxStream<proto::EmbedResponse>;
+
+    async fn embed(
+        &self,
+        _: Request<proto::EmbedRequest>,
+    ) -> Result<Response<Self::EmbedStream>, Status> {
+        Err(missing("Embed", "streaming embeddings"))
+    }
+}
+
+/// EvaluationService without the metrics engine and jobs.
+#[derive(Debug, Default)]
+pub struct EvaluationApi;
+
+#[tonic::async_trait]
+impl EvaluationService for EvaluationApi {
+    type EvaluateStream = BoxStream<proto::EvaluateEvent>;
+    type CompareStream = BoxStream<proto::CompareEvent>;
+
+    async fn evaluate(
+        &self,
+        _: Request<proto::EvaluateRequest>,
+    ) -> Result<Response<Self::EvaluateStream>, Status> {
+        Err(missing("Evaluate", "model evaluation"))
+    }
+    async fn evaluate_embeddings(
+        &self,
+        _: Request<Streaming<proto::EvaluateEmbeddingsRequest>>,
+    ) -> Result<Response<proto::EvaluationReport>, Status> {
+        Err(missing(
+            "EvaluateEmbeddings",
+            "evaluation of uploaded embeddings",
+        ))
+    }
+    async fn compare(
+        &self,
+        _: Request<proto::CompareRequest>,
+    ) -> Result<Response<Self::CompareStream>, Status> {
+        Err(missing("Compare", "model comparison"))
+    }
+    async fn get_evaluation(
+        &self,
+        _: Request<proto::GetEvaluationRequest>,
+    ) -> Result<Response<proto::EvaluationReport>, Status> {
+        Err(missing("GetEvaluation", "the results store"))
+    }
+    async fn list_evaluations(
+        &self,
+        _: Request<proto::ListEvaluationsRequest>,
+    ) -> Result<Response<proto::ListEvaluationsResponse>, Status> {
+        Err(missing("ListEvaluations", "the results store"))
+    }
+    async fn cancel_evaluation(
+        &self,
+        _: Request<proto::CancelEvaluationRequest>,
+    ) -> Result<Response<proto::CancelEvaluationResponse>, Status> {
+        Err(missing("CancelEvaluation", "evaluation jobs"))
+    }
+}

@@ -1,0 +1,104 @@
+//! Helpers shared by the integration tests: an in-process server on an
+//! ephemeral port, and the bundled models to copy from.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use embedeval::ServeConfig;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// A model of the bundled zoo that the tests copy and query.
+pub const ZOO_MODEL: &str = "infonce-t0.1";
+
+/// The repository's models root.
+pub fn zoo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+/// Copies a zoo model folder into `dest/<name>`.
+pub fn copy_model(model: &str, dest: &Path, name: &str) -> PathBuf {
+    let to = dest.join(name);
+    std::fs::create_dir_all(&to).unwrap();
+    for entry in std::fs::read_dir(zoo().join(model)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+    to
+}
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<embedeval::Result<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1:0 with `config` and connects to it.
+    pub async fn start(mut config: ServeConfig) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        config.addr = addr;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let handle = tokio::spawn(embedeval::serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let channel = loop {
+            match tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+            {
+                Ok(ch) => break ch,
+                Err(_) if !handle.is_finished() => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("server did not start: {e}"),
+            }
+        };
+        Self {
+            addr,
+            channel,
+            stop: Some(stop),
+            handle,
+        }
+    }
+
+    /// The overall health status.
+    pub async fn health(&self) -> ServingStatus {
+        HealthClient::new(self.channel.clone())
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status()
+    }
+
+    /// Waits (up to 60 s) until health says SERVING.
+    pub async fn wait_serving(&self) {
+        for _ in 0..3000 {
+            if self.health().await == ServingStatus::Serving {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("server never became SERVING");
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.handle).await.unwrap().unwrap();
+    }
+}

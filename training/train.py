@@ -1,0 +1,245 @@
+"""Trains embedeval's model zoo: small CNN encoders on datasets/digits under the
+contrastive losses studied by Wang & Liu, "Understanding the Behaviour of
+Contrastive Loss" (CVPR 2021), and exports each to models/<name>/ as ONNX with
+its model card and golden outputs.
+
+Negatives are in-batch (SimCLR-style, Chen et al. 2020): each of the 2B views
+in a batch has its other view as the positive and the other 2B-2 views as
+negatives. With 1,257 training images a moving-average memory bank (the
+paper's InstDisc setup) is refreshed only a few times per epoch and was found
+undertrained here, while in-batch negatives are always computed by the current
+encoder; with B = 256 each anchor sees 510 negatives, 40% of the training set.
+
+Losses (s = cosine similarity, tau = temperature):
+- infonce (Eq. 1):       -log( exp(s_pos/tau) / sum_{k} exp(s_k/tau) ), k over
+                          the positive and all negatives.
+- hard_infonce (Eq. 9):  the same with only the K most similar negatives in the
+                          denominator. The paper keeps 4,095 of 50,000
+                          (alpha = 0.0819); scaled to our 510 negatives,
+                          K = round(0.0819 * 510) = 42.
+- simple (Eq. 3):        -s_pos + lambda * sum_{k != pos} s_k, the tau -> inf
+                          limit of Eq. 1, with lambda = 1/#negatives (the
+                          mean over the negatives).
+- hard_simple:           -s_pos + mean of the K most similar negatives.
+
+Usage: python training/train.py --all   (see training/README.md)
+"""
+import argparse
+import hashlib
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SEED = 0
+EPOCHS = 300
+BATCH = 256
+LR = 1e-3
+HARD_ALPHA = 0.0819
+FEATURE_DIM = 128
+EMBED_DIM = 128
+PIXEL_MAX = 16.0
+GOLDEN_ROWS = 64
+
+# The sweep: (loss, tau). tau is None for the simple losses (no temperature).
+SWEEP = (
+    [("infonce", t) for t in (0.05, 0.07, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)]
+    + [("hard_infonce", t) for t in (0.07, 0.2, 0.5, 1.0)]
+    + [("simple", None), ("hard_simple", None)]
+)
+
+
+def model_name(loss: str, tau) -> str:
+    return loss.replace("_", "-") if tau is None else f"{loss.replace('_', '-')}-t{tau:g}"
+
+
+class Encoder(nn.Module):
+    """Small CNN: a conv backbone to `features`, an MLP projection to `embedding`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, FEATURE_DIM, 3, padding=1), nn.BatchNorm2d(FEATURE_DIM), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(FEATURE_DIM, 128), nn.ReLU(), nn.Linear(128, EMBED_DIM))
+
+    def forward(self, x):
+        features = self.backbone(x)
+        return self.head(features), features
+
+
+def preprocess(images_u8: np.ndarray) -> torch.Tensor:
+    """uint8 [n, 8, 8, 1] -> float32 NCHW in [0, 1] (the card: scale 1/16, mean 0, std 1)."""
+    x = torch.from_numpy(images_u8.astype(np.float32) / PIXEL_MAX)
+    return x.permute(0, 3, 1, 2).contiguous()
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Seeded views for 8x8 digits: random shift (pad 1, crop 8x8), rotation within
+    +-10 degrees, scale 0.9-1.1, and Gaussian noise (sigma 0.05)."""
+    n = x.shape[0]
+    ang = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(10)
+    scale = 0.9 + 0.2 * torch.rand(n, generator=gen)
+    shift = (torch.randint(-1, 2, (n, 2), generator=gen).float()) * (2.0 / 8.0)
+    cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+    out = out + 0.05 * torch.randn(out.shape, generator=gen)
+    return out.clamp(0.0, 1.0)
+
+
+def contrastive_loss(z: torch.Tensor, loss: str, tau, k_hard: int) -> torch.Tensor:
+    """z: [2B, d] L2-normalised, views i and i+B are positives."""
+    n = z.shape[0]
+    b = n // 2
+    sim = z @ z.t()
+    pos_idx = torch.arange(n).roll(b)
+    s_pos = sim[torch.arange(n), pos_idx]
+    neg_mask = torch.ones(n, n, dtype=torch.bool)
+    neg_mask[torch.arange(n), torch.arange(n)] = False
+    neg_mask[torch.arange(n), pos_idx] = False
+    negs = sim[neg_mask].view(n, n - 2)
+    if loss.startswith("hard"):
+        negs = negs.topk(k_hard, dim=1).values
+    if loss.endswith("infonce"):
+        logits = torch.cat([s_pos[:, None], negs], 1) / tau
+        return (torch.logsumexp(logits, 1) - logits[:, 0]).mean()
+    return (-s_pos + negs.mean(1)).mean()
+
+
+def sha256(path: pathlib.Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def train_one(loss: str, tau, epochs: int, out_root: pathlib.Path, data: dict) -> dict:
+    name = model_name(loss, tau)
+    torch.manual_seed(SEED)
+    np.random.seed(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    model = Encoder()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    x = data["train_x"]
+    n = x.shape[0]
+    k_hard = round(HARD_ALPHA * (2 * BATCH - 2))
+    t0 = time.time()
+    last = float("nan")
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        total, count = 0.0, 0
+        for start in range(0, n, BATCH):
+            idx = perm[start:start + BATCH]
+            xb = x[idx]
+            v = torch.cat([augment(xb, gen), augment(xb, gen)], 0)
+            emb, _ = model(v)
+            z = F.normalize(emb, dim=1)
+            k = min(k_hard, z.shape[0] - 2)
+            l = contrastive_loss(z, loss, tau, k)
+            opt.zero_grad()
+            l.backward()
+            opt.step()
+            total += l.item() * len(idx)
+            count += len(idx)
+        last = total / count
+        if epoch % 50 == 0 or epoch == epochs - 1:
+            print(f"{name}: epoch {epoch + 1}/{epochs} loss {last:.4f} ({time.time() - t0:.0f}s)", flush=True)
+    seconds = time.time() - t0
+    model.eval()
+
+    out = out_root / name
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / "model.onnx"
+    torch.onnx.export(
+        model, (torch.zeros(2, 1, 8, 8),), str(onnx_path), dynamo=False, opset_version=17,
+        input_names=["images"], output_names=["embedding", "features"],
+        dynamic_axes={"images": {0: "batch"}, "embedding": {0: "batch"}, "features": {0: "batch"}},
+    )
+    with torch.no_grad():
+        emb, feat = model(data["test_x"][:GOLDEN_ROWS])
+    np.save(out / "golden_embedding.npy", emb.numpy().astype(np.float32))
+    np.save(out / "golden_features.npy", feat.numpy().astype(np.float32))
+
+    temp_line = f"temperature = {tau:g}" if tau is not None else "temperature = 0.0  # the simple losses have no temperature"
+    hard_line = f"hard_negatives = {k_hard}\n" if loss.startswith("hard") else ""
+    (out / "model.toml").write_text(
+        f"""# embedeval model card
+description = "Small CNN on digits, {loss} loss{'' if tau is None else f' at tau = {tau:g}'}, in-batch negatives (batch {BATCH})"
+onnx_sha256 = "{sha256(onnx_path)}"
+
+[training]
+loss = "{loss}"
+{temp_line}
+dataset = "digits"
+epochs = {epochs}
+seed = {SEED}
+batch_size = {BATCH}
+negatives = "in-batch"
+{hard_line}optimizer = "adam lr={LR:g}"
+architecture = "conv32-conv64-pool-conv128-gap (features 128) + mlp 128-128 (embedding 128)"
+final_loss = {last:.6f}
+train_seconds = {seconds:.1f}
+
+[input]
+name = "images"
+dtype = "float32"
+shape = [-1, 1, 8, 8]
+layout = "NCHW"
+scale = 0.0625
+mean = [0.0]
+std = [1.0]
+
+[outputs]
+names = ["embedding", "features"]
+embedding = "embedding"
+features = "features"
+
+[golden]
+rows = {GOLDEN_ROWS}
+split = "test"
+embedding = "golden_embedding.npy"
+features = "golden_features.npy"
+"""
+    )
+    return {"name": name, "loss": loss, "tau": tau, "final_loss": last, "seconds": seconds}
+
+
+def load_split(split: str) -> torch.Tensor:
+    d = ROOT / "datasets" / "digits"
+    return preprocess(np.load(d / f"{split}_images.npy"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--all", action="store_true", help="train the whole sweep")
+    ap.add_argument("--only", nargs="*", default=[], help="model names to train, e.g. infonce-t0.2")
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--out", default=str(ROOT / "models"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = {"train_x": load_split("train"), "test_x": load_split("test")}
+    jobs = [(l, t) for l, t in SWEEP if args.all or model_name(l, t) in args.only]
+    if not jobs:
+        ap.error("nothing to train: pass --all or --only NAME...")
+    results = []
+    for loss, tau in jobs:
+        results.append(train_one(loss, tau, args.epochs, pathlib.Path(args.out), data))
+    log = pathlib.Path(args.out) / "training_log.json"
+    previous = json.loads(log.read_text()) if log.exists() else {}
+    previous.update({r["name"]: r for r in results})
+    log.write_text(json.dumps(previous, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()
