@@ -3,8 +3,10 @@
 //! turn image batches into embeddings.
 
 mod device;
+mod preprocess;
 
 pub use device::{Device, ExecutionProvider};
+pub use preprocess::{preprocess, ImageBatch};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
