@@ -12,6 +12,7 @@ pub mod data;
 pub mod encoder;
 pub mod error;
 pub mod index;
+pub mod metrics;
 pub mod registry;
 pub mod server;
 

@@ -79,7 +79,11 @@ fn the_digits_dataset_matches_its_manifest() {
         let tr = train.labels.iter().filter(|&&l| l == class).count();
         let te = test.labels.iter().filter(|&&l| l == class).count();
         let ratio = te as f64 / (tr + te) as f64;
-        assert!((0.27..=0.33).contains(&ratio), "class {class}: {te}/{}", tr + te);
+        assert!(
+            (0.27..=0.33).contains(&ratio),
+            "class {class}: {te}/{}",
+            tr + te
+        );
     }
     assert!(train.pixels.iter().chain(&test.pixels).all(|&p| p <= 16));
     assert!(digits.load_split("validation").is_err());
