@@ -14,6 +14,7 @@ pub mod error;
 pub mod index;
 pub mod metrics;
 pub mod registry;
+pub mod rng;
 pub mod server;
 
 pub use config::ServeConfig;

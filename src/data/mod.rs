@@ -1,6 +1,8 @@
 //! Datasets: the project's own format (`datasets/<name>/dataset.toml` plus
-//! `.npy` images and labels per split) and the `.npy` codec it rests on.
+//! `.npy` images and labels per split), the `.npy` codec it rests on, and
+//! the seeded augmentations that make positive views.
 
+pub mod augment;
 pub mod dataset;
 pub mod npy;
 

@@ -219,8 +219,8 @@ fn brute_penalty(z: &Matrix, tau: f64, k: usize) -> (Vec<f64>, f64) {
         let r: Vec<f64> = s.iter().map(|v| (v / tau).exp() / denom).collect();
         ent -= r.iter().map(|p| p * p.ln()).sum::<f64>();
         s.sort_by(|a, b| b.total_cmp(a));
-        for q in 0..k {
-            pen[q] += (s[q] / tau).exp() / denom;
+        for (p, v) in pen.iter_mut().zip(&s) {
+            *p += (v / tau).exp() / denom;
         }
     }
     (pen.iter().map(|p| p / n as f64).collect(), ent / n as f64)
@@ -261,7 +261,7 @@ proptest! {
 
     #[test]
     fn tolerance_equals_brute_force(z in random_matrix(), seed in any::<u64>()) {
-        let mut rng = uniformity::SplitMix64::new(seed);
+        let mut rng = crate::rng::SplitMix64::new(seed);
         let labels: Vec<i64> = (0..z.rows()).map(|_| rng.below(3) as i64 * 17 - 5).collect();
         prop_assume!(labels.iter().any(|l| labels.iter().filter(|m| *m == l).count() > 1));
         let got = tolerance(&z, &labels).unwrap();
@@ -276,9 +276,9 @@ proptest! {
         let got = penalty_profile(&z, tau, &profile).unwrap();
         let (pen, ent) = brute_penalty(&z, tau, k);
         prop_assert!((got.entropy - ent).abs() <= 1e-4 * ent.abs().max(1.0), "{} vs {ent}", got.entropy);
-        for q in 0..k {
-            prop_assert!((got.relative_penalty[q] - pen[q]).abs() <= 1e-4 * pen[q].max(1e-3),
-                "rank {q}: {} vs {}", got.relative_penalty[q], pen[q]);
+        prop_assert_eq!(got.relative_penalty.len(), k);
+        for (q, (g, p)) in got.relative_penalty.iter().zip(&pen).enumerate() {
+            prop_assert!((g - p).abs() <= 1e-4 * p.max(1e-3), "rank {q}: {g} vs {p}");
         }
     }
 

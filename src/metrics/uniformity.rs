@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::{blas, dot, Matrix};
 use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
 
 /// How a uniformity value was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,36 +189,6 @@ pub fn uniformity_exact(z: &Matrix, t: f64) -> Result<Uniformity> {
         stderr: 0.0,
         pairs,
     })
-}
-
-/// SplitMix64: a small, fast, seedable generator whose stream never changes
-/// between versions (reports must be reproducible).
-#[derive(Debug, Clone)]
-pub(crate) struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^ (x >> 31)
-    }
-
-    /// Uniform in [0, n) (Lemire's multiply-shift; the bias is below 2⁻³²
-    /// for the sizes used here).
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-
-    /// Uniform in [0, 1).
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// Pairs per parallel chunk of the sampled estimator (each chunk has its own
