@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod encoder;
 pub mod error;
+pub mod eval;
 pub mod index;
 pub mod metrics;
 pub mod registry;

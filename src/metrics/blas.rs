@@ -27,6 +27,22 @@ unsafe extern "C" {
         c: *mut f32,
         ldc: c_int,
     );
+    fn cblas_dgemm(
+        order: c_int,
+        trans_a: c_int,
+        trans_b: c_int,
+        m: c_int,
+        n: c_int,
+        k: c_int,
+        alpha: f64,
+        a: *const f64,
+        lda: c_int,
+        b: *const f64,
+        ldb: c_int,
+        beta: f64,
+        c: *mut f64,
+        ldc: c_int,
+    );
     fn cblas_dsyrk(
         order: c_int,
         uplo: c_int,
@@ -78,6 +94,48 @@ pub fn gemm_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, c: &mut [f32
             int(k),
             b.as_ptr(),
             int(k),
+            0.0,
+            c.as_mut_ptr(),
+            int(n),
+        );
+    }
+}
+
+/// C = op(A) · op(B) in float64, row-major, where op transposes when asked:
+/// op(A) is [m, k], op(B) is [k, n], C is [m, n], overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn dgemm(
+    a: &[f64],
+    trans_a: bool,
+    b: &[f64],
+    trans_b: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f64],
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let lda = if trans_a { m } else { k };
+    let ldb = if trans_b { k } else { n };
+    let flag = |t: bool| if t { TRANS } else { NO_TRANS };
+    // SAFETY: the slices hold at least the sizes BLAS reads and writes
+    // (checked above); leading dimensions follow the row-major layouts.
+    unsafe {
+        cblas_dgemm(
+            ROW_MAJOR,
+            flag(trans_a),
+            flag(trans_b),
+            int(m),
+            int(n),
+            int(k),
+            1.0,
+            a.as_ptr(),
+            int(lda),
+            b.as_ptr(),
+            int(ldb),
             0.0,
             c.as_mut_ptr(),
             int(n),

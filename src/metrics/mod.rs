@@ -9,7 +9,7 @@
 //! - [`penalty_profile`]: Wang & Liu Eq. 5, the relative penalty r_i and its entropy.
 //! - [`effective_rank`]: RankMe (Garrido et al., ICML 2023).
 
-mod blas;
+pub mod blas;
 mod profile;
 mod uniformity;
 

@@ -1,0 +1,121 @@
+//! Weighted kNN (InstDisc, Wu et al. 2018): each test row's k most similar
+//! train rows by cosine similarity vote for their labels with weight
+//! exp(s / T); top-1 and top-5 accuracy over the classes seen in train or
+//! test. k is clamped to the bank size; ties go to the smaller label.
+//! Several k share one faiss search (the DINO sweep k ∈ {10, 20, 100, 200}).
+
+use super::{check_pair, classes, in_top};
+use crate::error::{Error, Result};
+use crate::index::ExactIndex;
+use crate::metrics::Matrix;
+
+/// Settings of the vote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnOptions {
+    /// The k values to report (each clamped to the bank size).
+    pub ks: Vec<usize>,
+    /// Temperature T of the weights exp(s/T).
+    pub temperature: f64,
+}
+
+impl Default for KnnOptions {
+    fn default() -> Self {
+        Self {
+            ks: vec![200],
+            temperature: 0.1,
+        }
+    }
+}
+
+/// Accuracy of the vote at one k.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnResult {
+    /// Fraction of test rows whose best class is their label.
+    pub top1: f64,
+    /// Fraction whose label is among the 5 best classes.
+    pub top5: f64,
+    /// k used (after clamping).
+    pub k: usize,
+    /// The k asked for.
+    pub k_requested: usize,
+    /// T used.
+    pub temperature: f64,
+}
+
+/// Queries per faiss search (bounds memory to chunk × k results).
+const QUERY_CHUNK: usize = 4096;
+
+/// Weighted kNN of L2-normalised `test` rows against the L2-normalised
+/// `train` bank; one result per entry of `opts.ks`, in that order.
+pub fn knn_classify(
+    train: &Matrix,
+    train_y: &[i64],
+    test: &Matrix,
+    test_y: &[i64],
+    opts: &KnnOptions,
+) -> Result<Vec<KnnResult>> {
+    check_pair(train, train_y, test, test_y)?;
+    if opts.ks.is_empty() || opts.ks.contains(&0) {
+        return Err(Error::InvalidArgument(format!(
+            "knn k values must be at least 1, got {:?}",
+            opts.ks
+        )));
+    }
+    let t = opts.temperature;
+    if !(t.is_finite() && t > 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "knn_temperature must be > 0, got {t}"
+        )));
+    }
+    let classes = classes(train_y, test_y);
+    if classes.len() < 2 {
+        return Err(Error::InvalidArgument(format!(
+            "knn needs at least two classes, found only {:?}",
+            classes
+        )));
+    }
+    let class_of = |label: i64| classes.binary_search(&label).expect("label in the union");
+    let bank_class: Vec<usize> = train_y.iter().map(|&l| class_of(l)).collect();
+    let clamped: Vec<usize> = opts.ks.iter().map(|&k| k.min(train.rows())).collect();
+    let kmax = *clamped.iter().max().expect("non-empty");
+    // Checkpoints in increasing k, each with the result slots that ask for it.
+    let mut order: Vec<usize> = (0..clamped.len()).collect();
+    order.sort_by_key(|&i| clamped[i]);
+
+    let index = ExactIndex::new(train.as_slice(), train.dim())?;
+    let mut hits1 = vec![0usize; clamped.len()];
+    let mut hits5 = vec![0usize; clamped.len()];
+    let mut scores = vec![0f64; classes.len()];
+    let d = test.dim();
+    for start in (0..test.rows()).step_by(QUERY_CHUNK) {
+        let end = (start + QUERY_CHUNK).min(test.rows());
+        let found = index.search(&test.as_slice()[start * d..end * d], kmax)?;
+        for q in 0..end - start {
+            let truth = class_of(test_y[start + q]);
+            scores.iter_mut().for_each(|s| *s = 0.0);
+            let mut taken = 0;
+            for &slot in &order {
+                while taken < clamped[slot] {
+                    let r = q * kmax + taken;
+                    let id = found.ids[r];
+                    if id >= 0 {
+                        scores[bank_class[id as usize]] += (found.similarities[r] as f64 / t).exp();
+                    }
+                    taken += 1;
+                }
+                hits1[slot] += in_top(&scores, truth, 1) as usize;
+                hits5[slot] += in_top(&scores, truth, 5) as usize;
+            }
+        }
+    }
+    let n = test.rows() as f64;
+    Ok((0..clamped.len())
+        .map(|i| KnnResult {
+            top1: hits1[i] as f64 / n,
+            top5: hits5[i] as f64 / n,
+            k: clamped[i],
+            k_requested: opts.ks[i],
+            temperature: t,
+        })
+        .collect())
+}
