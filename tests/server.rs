@@ -16,7 +16,9 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 #[tokio::test]
 async fn serves_health_models_and_reflection() {
-    let server = TestServer::start(ServeConfig::with_models_dir(zoo())).await;
+    let mut config = ServeConfig::with_models_dir(zoo());
+    config.datasets_dir = zoo().join("../datasets");
+    let server = TestServer::start(config).await;
     server.wait_serving().await;
 
     let mut models = ModelServiceClient::new(server.channel.clone());
@@ -99,6 +101,36 @@ async fn serves_health_models_and_reflection() {
             "{name} not in {services:?}"
         );
     }
+
+    // The bundled dataset.
+    let mut datasets =
+        proto::dataset_service_client::DatasetServiceClient::new(server.channel.clone());
+    let listed = datasets
+        .list_datasets(proto::ListDatasetsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = listed.datasets.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, vec!["digits"]);
+    let digits = datasets
+        .get_dataset(proto::GetDatasetRequest {
+            name: "digits".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (digits.num_classes, digits.image_shape.clone()),
+        (10, vec![8, 8, 1])
+    );
+    assert_eq!(digits.format, "embedeval-npy");
+    let err = datasets
+        .get_dataset(proto::GetDatasetRequest {
+            name: "cifar10".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
 
     // A capability that is not there yet says what is missing.
     let mut evals =

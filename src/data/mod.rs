@@ -5,5 +5,7 @@
 pub mod augment;
 pub mod dataset;
 pub mod npy;
+pub mod registry;
 
 pub use dataset::{Dataset, Manifest, Split};
+pub use registry::{DatasetRegistry, LoadedDataset};

@@ -2,6 +2,7 @@
 //! every model is loaded and warmed up), reflection v1 and v1alpha, message
 //! size limits, optional bearer-token auth and graceful shutdown.
 
+mod datasets;
 mod models;
 mod unimplemented;
 
@@ -17,6 +18,7 @@ use tonic::{Request, Status};
 use tonic_health::ServingStatus;
 
 use crate::config::ServeConfig;
+use crate::data::DatasetRegistry;
 use crate::encoder::Runtime;
 use crate::error::{Error, Result};
 use crate::proto;
@@ -40,6 +42,8 @@ pub const SERVICE_NAMES: [&str; 4] = [
 pub struct AppState {
     /// The models root and loaded models.
     pub models: Arc<ModelRegistry>,
+    /// The datasets root and its datasets.
+    pub datasets: Arc<DatasetRegistry>,
     /// Set once every model has been loaded and warmed up.
     pub ready: tokio::sync::watch::Receiver<bool>,
 }
@@ -191,17 +195,22 @@ pub async fn serve(
     }
 
     let models = Arc::new(ModelRegistry::empty(config.models_dir.clone()));
+    let datasets = Arc::new(DatasetRegistry::empty(config.datasets_dir.clone()));
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         models: models.clone(),
+        datasets: datasets.clone(),
         ready,
     });
 
     let loader_health = health.clone();
     tokio::spawn(async move {
         let started = std::time::Instant::now();
-        let scanned =
-            tokio::task::spawn_blocking(move || models.scan(&runtime).map(|_| models)).await;
+        let scanned = tokio::task::spawn_blocking(move || {
+            datasets.scan()?;
+            models.scan(&runtime).map(|_| models)
+        })
+        .await;
         match scanned {
             Ok(Ok(models)) => {
                 tracing::info!(
@@ -241,7 +250,7 @@ pub async fn serve(
     let models_svc = ModelServiceServer::new(models::ModelApi::new(state.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let datasets_svc = DatasetServiceServer::new(unimplemented::DatasetApi)
+    let datasets_svc = DatasetServiceServer::new(datasets::DatasetApi::new(state.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let embedding_svc = EmbeddingServiceServer::new(unimplemented::EmbeddingApi)

@@ -7,7 +7,6 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto;
-use crate::proto::dataset_service_server::DatasetService;
 use crate::proto::embedding_service_server::EmbeddingService;
 use crate::proto::evaluation_service_server::EvaluationService;
 
@@ -17,38 +16,6 @@ fn missing(rpc: &str, capability: &str) -> Status {
     Status::unimplemented(format!(
         "{rpc}: {capability} is not available in this version of embedeval"
     ))
-}
-
-/// DatasetService without the dataset registry.
-#[derive(Debug, Default)]
-pub struct DatasetApi;
-
-#[tonic::async_trait]
-impl DatasetService for DatasetApi {
-    async fn list_datasets(
-        &self,
-        _: Request<proto::ListDatasetsRequest>,
-    ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
-        Err(missing("ListDatasets", "the dataset registry"))
-    }
-    async fn get_dataset(
-        &self,
-        _: Request<proto::GetDatasetRequest>,
-    ) -> Result<Response<proto::DatasetInfo>, Status> {
-        Err(missing("GetDataset", "the dataset registry"))
-    }
-    async fn register_dataset(
-        &self,
-        _: Request<Streaming<proto::RegisterDatasetRequest>>,
-    ) -> Result<Response<proto::DatasetInfo>, Status> {
-        Err(missing("RegisterDataset", "dataset upload"))
-    }
-    async fn delete_dataset(
-        &self,
-        _: Request<proto::DeleteDatasetRequest>,
-    ) -> Result<Response<proto::DeleteDatasetResponse>, Status> {
-        Err(missing("DeleteDataset", "dataset removal"))
-    }
 }
 
 /// EmbeddingService without the batching encoder.

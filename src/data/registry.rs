@@ -1,0 +1,180 @@
+//! The datasets root: one folder per dataset in the `embedeval-npy` format.
+//! A dataset's id is the sha256 over its files (names and contents), so the
+//! same content has the same id wherever it lives.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+
+use super::Dataset;
+use crate::error::{Error, Result};
+use crate::proto;
+
+/// A dataset that opened, with its content id.
+#[derive(Debug)]
+pub struct LoadedDataset {
+    /// Registry name (the folder name).
+    pub name: String,
+    /// sha256 over the dataset's files.
+    pub id: String,
+    /// The dataset.
+    pub dataset: Dataset,
+}
+
+impl LoadedDataset {
+    /// The dataset as the API describes it.
+    pub fn info(&self) -> proto::DatasetInfo {
+        let m = &self.dataset.manifest;
+        proto::DatasetInfo {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            format: m.format.clone(),
+            splits: m
+                .splits
+                .iter()
+                .map(|(name, files)| proto::SplitInfo {
+                    name: name.clone(),
+                    size: files.size,
+                })
+                .collect(),
+            num_classes: m.num_classes,
+            image_shape: m.image_shape.iter().map(|&v| v as i64).collect(),
+            source: m.source.clone(),
+            license: m.license.clone(),
+        }
+    }
+}
+
+/// sha256 over the regular files of `dir` (sorted by name): each file
+/// contributes its name, its length and its bytes.
+pub fn content_id(dir: &Path) -> Result<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut hasher = Sha256::new();
+    for path in files {
+        let bytes =
+            std::fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// The datasets root and the datasets found in it.
+#[derive(Debug)]
+pub struct DatasetRegistry {
+    root: PathBuf,
+    datasets: RwLock<BTreeMap<String, Arc<LoadedDataset>>>,
+}
+
+impl DatasetRegistry {
+    /// An empty registry over `root`.
+    pub fn empty(root: PathBuf) -> Self {
+        Self {
+            root,
+            datasets: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// Opens every dataset folder under the root; a bad one is logged and
+    /// skipped. A missing root is an empty registry.
+    pub fn scan(&self) -> Result<()> {
+        let mut found = BTreeMap::new();
+        if self.root.is_dir() {
+            let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.root)
+                .map_err(|e| Error::io(format!("read datasets dir {}", self.root.display()), e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("dataset.toml").is_file())
+                .collect();
+            dirs.sort();
+            for dir in dirs {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let opened = crate::registry::validate_name("dataset", &name)
+                    .and_then(|_| Dataset::open(&dir))
+                    .and_then(|dataset| Ok((content_id(&dir)?, dataset)));
+                match opened {
+                    Ok((id, dataset)) => {
+                        tracing::info!(dataset = %name, id = %id, "dataset found");
+                        found.insert(name.clone(), Arc::new(LoadedDataset { name, id, dataset }));
+                    }
+                    Err(err) => tracing::warn!(dataset = %name, reason = %err, "dataset skipped"),
+                }
+            }
+        }
+        *self.datasets.write().expect("registry lock") = found;
+        Ok(())
+    }
+
+    /// Every dataset, sorted by name.
+    pub fn list(&self) -> Vec<Arc<LoadedDataset>> {
+        self.datasets
+            .read()
+            .expect("registry lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// One dataset by name.
+    pub fn get(&self, name: &str) -> Result<Arc<LoadedDataset>> {
+        self.datasets
+            .read()
+            .expect("registry lock")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                kind: "dataset",
+                name: name.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_follows_the_content() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(a.path().join("x.npy"), b"same").unwrap();
+        std::fs::write(b.path().join("x.npy"), b"same").unwrap();
+        assert_eq!(content_id(a.path()).unwrap(), content_id(b.path()).unwrap());
+        std::fs::write(b.path().join("x.npy"), b"other").unwrap();
+        assert_ne!(content_id(a.path()).unwrap(), content_id(b.path()).unwrap());
+    }
+
+    #[test]
+    fn finds_the_bundled_digits() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets");
+        let registry = DatasetRegistry::empty(root);
+        registry.scan().unwrap();
+        let digits = registry.get("digits").unwrap();
+        let info = digits.info();
+        assert_eq!(info.num_classes, 10);
+        assert_eq!(info.image_shape, vec![8, 8, 1]);
+        let sizes: Vec<(String, u64)> = info
+            .splits
+            .iter()
+            .map(|s| (s.name.clone(), s.size))
+            .collect();
+        assert_eq!(sizes, vec![("test".into(), 540), ("train".into(), 1257)]);
+        assert_eq!(info.id.len(), 64);
+        assert!(matches!(registry.get("nope"), Err(Error::NotFound { .. })));
+    }
+}
