@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::encoder::{Device, RuntimeOptions};
+use crate::encoder::{Device, RuntimeOptions, WorkerOptions};
 
 /// Default gRPC address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
@@ -37,6 +37,21 @@ pub struct ServeConfig {
     /// Intra-op threads per ONNX Runtime session (0: ONNX Runtime's default).
     #[arg(long, env = "EMBEDEVAL_INTRA_THREADS", default_value_t = 0)]
     pub intra_threads: usize,
+    /// Most rows per ONNX Runtime run (concurrent requests are batched up to it).
+    #[arg(long, env = "EMBEDEVAL_MAX_BATCH", default_value_t = 1024)]
+    pub max_batch: usize,
+    /// Requests that may wait for each model's worker thread.
+    #[arg(long, env = "EMBEDEVAL_ENCODER_QUEUE", default_value_t = 64)]
+    pub encoder_queue: usize,
+    /// Default rows per Embed response (a request may ask for fewer).
+    #[arg(long, env = "EMBEDEVAL_EMBED_CHUNK_ROWS", default_value_t = 1024)]
+    pub embed_chunk_rows: usize,
+    /// Largest model (ONNX) upload, in bytes.
+    #[arg(long, env = "EMBEDEVAL_MAX_MODEL_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_model_bytes: u64,
+    /// Largest dataset upload (all files together), in bytes.
+    #[arg(long, env = "EMBEDEVAL_MAX_DATASET_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub max_dataset_bytes: u64,
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "EMBEDEVAL_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
@@ -72,6 +87,11 @@ impl ServeConfig {
             device: Device::Auto,
             ort_lib: None,
             intra_threads: 0,
+            max_batch: 1024,
+            encoder_queue: 64,
+            embed_chunk_rows: 1024,
+            max_model_bytes: 512 * 1024 * 1024,
+            max_dataset_bytes: 4 * 1024 * 1024 * 1024,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             auth_token_file: None,
             metrics_addr: None,
@@ -88,6 +108,10 @@ impl ServeConfig {
             ort_lib: self.ort_lib.clone(),
             device: self.device,
             intra_threads: self.intra_threads,
+            worker: WorkerOptions {
+                max_batch: self.max_batch,
+                queue: self.encoder_queue,
+            },
         }
     }
 }

@@ -4,15 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use sha2::{Digest, Sha256};
 
-use super::Dataset;
+use super::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::proto;
 
-/// A dataset that opened, with its content id.
+/// A dataset that opened, with its content id and the splits read so far.
 #[derive(Debug)]
 pub struct LoadedDataset {
     /// Registry name (the folder name).
@@ -21,9 +21,35 @@ pub struct LoadedDataset {
     pub id: String,
     /// The dataset.
     pub dataset: Dataset,
+    splits: Mutex<BTreeMap<String, Arc<Split>>>,
 }
 
 impl LoadedDataset {
+    /// Wraps an opened dataset.
+    pub fn new(name: String, id: String, dataset: Dataset) -> Self {
+        Self {
+            name,
+            id,
+            dataset,
+            splits: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// A split, read from disk the first time and kept in memory after.
+    /// Blocking: call it off the async workers.
+    pub fn split(&self, name: &str) -> Result<Arc<Split>> {
+        let mut splits = self
+            .splits
+            .lock()
+            .map_err(|_| Error::Runtime("split cache lock poisoned".into()))?;
+        if let Some(split) = splits.get(name) {
+            return Ok(split.clone());
+        }
+        let split = Arc::new(self.dataset.load_split(name)?);
+        splits.insert(name.to_string(), split.clone());
+        Ok(split)
+    }
+
     /// The dataset as the API describes it.
     pub fn info(&self) -> proto::DatasetInfo {
         let m = &self.dataset.manifest;
@@ -110,7 +136,10 @@ impl DatasetRegistry {
                 match opened {
                     Ok((id, dataset)) => {
                         tracing::info!(dataset = %name, id = %id, "dataset found");
-                        found.insert(name.clone(), Arc::new(LoadedDataset { name, id, dataset }));
+                        found.insert(
+                            name.clone(),
+                            Arc::new(LoadedDataset::new(name, id, dataset)),
+                        );
                     }
                     Err(err) => tracing::warn!(dataset = %name, reason = %err, "dataset skipped"),
                 }

@@ -4,9 +4,11 @@
 
 mod device;
 mod preprocess;
+mod worker;
 
 pub use device::{Device, ExecutionProvider};
 pub use preprocess::{preprocess, ImageBatch};
+pub use worker::{Encoder, EncoderInput, WorkerOptions};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -132,6 +134,8 @@ pub struct RuntimeOptions {
     pub device: Device,
     /// Threads per session for intra-op parallelism (0: ONNX Runtime's default).
     pub intra_threads: usize,
+    /// Batching and queue of each model's worker thread.
+    pub worker: WorkerOptions,
 }
 
 impl Default for RuntimeOptions {
@@ -140,6 +144,7 @@ impl Default for RuntimeOptions {
             ort_lib: None,
             device: Device::Auto,
             intra_threads: 0,
+            worker: WorkerOptions::default(),
         }
     }
 }
@@ -149,6 +154,7 @@ pub struct Runtime {
     env: &'static Environment,
     provider: ExecutionProvider,
     intra_threads: usize,
+    worker: WorkerOptions,
     library: PathBuf,
 }
 
@@ -174,6 +180,7 @@ impl Runtime {
             env,
             provider,
             intra_threads: opts.intra_threads,
+            worker: opts.worker,
             library,
         })
     }
@@ -181,6 +188,11 @@ impl Runtime {
     /// The execution provider sessions run on.
     pub fn provider(&self) -> ExecutionProvider {
         self.provider
+    }
+
+    /// Settings of the models' worker threads.
+    pub fn worker_options(&self) -> WorkerOptions {
+        self.worker
     }
 
     /// The ONNX Runtime library in use.

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::encoder::{EncoderSession, ExecutionProvider, InputData, Runtime};
+use crate::encoder::{Encoder, EncoderSession, ExecutionProvider, InputData, Runtime};
 use crate::error::{Error, Result};
 use crate::proto;
 pub use card::ModelCard;
@@ -56,8 +56,10 @@ pub struct LoadedModel {
     pub output_dims: BTreeMap<String, i64>,
     /// Provider the session runs on.
     pub provider: ExecutionProvider,
-    /// The ONNX Runtime session.
-    pub session: EncoderSession,
+    /// The ONNX Runtime session (also owned by the worker thread).
+    pub session: Arc<EncoderSession>,
+    /// The worker thread that encodes batches for requests.
+    pub encoder: Encoder,
 }
 
 impl LoadedModel {
@@ -105,6 +107,13 @@ impl LoadedModel {
         let session = runtime.load_bytes(onnx)?;
         card.check_against(session.inputs(), session.outputs())?;
         let output_dims = warm_up(&session, &card)?;
+        let session = Arc::new(session);
+        let encoder = Encoder::spawn(
+            &name,
+            session.clone(),
+            card.input.clone(),
+            runtime.worker_options(),
+        )?;
         Ok(Self {
             name,
             dir,
@@ -114,6 +123,7 @@ impl LoadedModel {
             output_dims,
             provider: runtime.provider(),
             session,
+            encoder,
         })
     }
 

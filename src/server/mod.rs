@@ -3,6 +3,7 @@
 //! size limits, optional bearer-token auth and graceful shutdown.
 
 mod datasets;
+mod embedding;
 mod models;
 mod unimplemented;
 
@@ -253,9 +254,12 @@ pub async fn serve(
     let datasets_svc = DatasetServiceServer::new(datasets::DatasetApi::new(state.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let embedding_svc = EmbeddingServiceServer::new(unimplemented::EmbeddingApi)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let embedding_svc = EmbeddingServiceServer::new(embedding::EmbeddingApi::new(
+        state.clone(),
+        config.embed_chunk_rows,
+    ))
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit);
     let evaluation_svc = EvaluationServiceServer::new(unimplemented::EvaluationApi)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);

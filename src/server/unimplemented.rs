@@ -7,7 +7,6 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto;
-use crate::proto::embedding_service_server::EmbeddingService;
 use crate::proto::evaluation_service_server::EvaluationService;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -16,22 +15,6 @@ fn missing(rpc: &str, capability: &str) -> Status {
     Status::unimplemented(format!(
         "{rpc}: {capability} is not available in this version of embedeval"
     ))
-}
-
-/// EmbeddingService without the batching encoder.
-#[derive(Debug, Default)]
-pub struct EmbeddingApi;
-
-#[tonic::async_trait]
-impl EmbeddingService for EmbeddingApi {
-    type EmbedStream = BoxStream<proto::EmbedResponse>;
-
-    async fn embed(
-        &self,
-        _: Request<proto::EmbedRequest>,
-    ) -> Result<Response<Self::EmbedStream>, Status> {
-        Err(missing("Embed", "streaming embeddings"))
-    }
 }
 
 /// EvaluationService without the metrics engine and jobs.

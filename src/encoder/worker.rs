@@ -1,0 +1,237 @@
+//! The encoder worker: one dedicated OS thread per model owns its ONNX
+//! Runtime session (never a tokio worker), fed by a bounded channel.
+//! Concurrent requests are batched dynamically: the worker takes a job, then
+//! every job already waiting while the batch stays within `max_batch` rows,
+//! runs them as one batch and hands each caller its rows. Jobs whose caller
+//! has gone are dropped before they run.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{preprocess, EncoderSession, ImageBatch, InputData, OutputTensor};
+use crate::error::{Error, Result};
+use crate::registry::card::InputCard;
+
+/// Images to encode: raw uint8 [n, H, W, C] (preprocessed on the worker
+/// thread from the card) or a tensor ready for the model.
+#[derive(Debug)]
+pub enum EncoderInput {
+    /// Raw pixels with (height, width, channels).
+    Images {
+        /// [n, h, w, c] row-major.
+        pixels: Vec<u8>,
+        /// Number of images.
+        n: usize,
+        /// (height, width, channels).
+        hwc: (usize, usize, usize),
+    },
+    /// Values in the model's own input layout, [n, ...].
+    Tensor {
+        /// Number of rows.
+        n: usize,
+        /// Values.
+        data: InputData,
+    },
+}
+
+impl EncoderInput {
+    fn rows(&self) -> usize {
+        match self {
+            EncoderInput::Images { n, .. } | EncoderInput::Tensor { n, .. } => *n,
+        }
+    }
+}
+
+struct Job {
+    input: EncoderInput,
+    output: String,
+    reply: oneshot::Sender<Result<OutputTensor>>,
+}
+
+/// Settings of a worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerOptions {
+    /// Most rows per ONNX Runtime run.
+    pub max_batch: usize,
+    /// Jobs that may wait in the channel.
+    pub queue: usize,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 1024,
+            queue: 64,
+        }
+    }
+}
+
+/// A handle to a model's worker thread; cheap to clone. The thread ends when
+/// the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    jobs: mpsc::Sender<Job>,
+    max_batch: usize,
+}
+
+impl Encoder {
+    /// Starts the worker thread for `session`.
+    pub fn spawn(
+        name: &str,
+        session: Arc<EncoderSession>,
+        card: InputCard,
+        opts: WorkerOptions,
+    ) -> Result<Self> {
+        let (jobs, rx) = mpsc::channel(opts.queue.max(1));
+        let max_batch = opts.max_batch.max(1);
+        std::thread::Builder::new()
+            .name(format!("encoder-{name}"))
+            .spawn(move || run(rx, &session, &card, max_batch))
+            .map_err(|e| Error::Runtime(format!("cannot start the encoder thread: {e}")))?;
+        Ok(Self { jobs, max_batch })
+    }
+
+    /// Most rows the worker runs at once.
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
+    /// Encodes `input` and returns the named output. Waits for room in the
+    /// queue (backpressure); returns when the worker has run the batch.
+    pub async fn encode(&self, input: EncoderInput, output: &str) -> Result<OutputTensor> {
+        if input.rows() == 0 {
+            return Err(Error::InvalidArgument("no images to encode".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                input,
+                output: output.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Unavailable("the encoder has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Runtime("the encoder dropped the request".into()))?
+    }
+}
+
+/// Model input (shape, data) for a group of jobs, concatenated in order.
+fn prepare(jobs: &[Job], card: &InputCard) -> Result<(Vec<i64>, InputData)> {
+    let mut shape: Option<Vec<i64>> = None;
+    let mut data: Option<InputData> = None;
+    let mut rows = 0i64;
+    for job in jobs {
+        let (s, d) = match &job.input {
+            EncoderInput::Images { pixels, n, hwc } => preprocess(
+                ImageBatch {
+                    pixels,
+                    n: *n,
+                    h: hwc.0,
+                    w: hwc.1,
+                    c: hwc.2,
+                },
+                card,
+            )?,
+            EncoderInput::Tensor { n, data } => {
+                let mut s = card.shape.clone();
+                s[0] = *n as i64;
+                (s, data.clone())
+            }
+        };
+        rows += s[0];
+        shape.get_or_insert(s);
+        data = Some(match (data, d) {
+            (None, d) => d,
+            (Some(InputData::F32(mut a)), InputData::F32(b)) => {
+                a.extend(b);
+                InputData::F32(a)
+            }
+            (Some(InputData::U8(mut a)), InputData::U8(b)) => {
+                a.extend(b);
+                InputData::U8(a)
+            }
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "inputs of different types in one batch".into(),
+                ))
+            }
+        });
+    }
+    let mut shape = shape.ok_or_else(|| Error::InvalidArgument("empty batch".into()))?;
+    shape[0] = rows;
+    Ok((shape, data.expect("at least one job")))
+}
+
+fn run(mut rx: mpsc::Receiver<Job>, session: &EncoderSession, card: &InputCard, max_batch: usize) {
+    let mut pending: Option<Job> = None;
+    loop {
+        let first = match pending.take() {
+            Some(job) => job,
+            None => match rx.blocking_recv() {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        if first.reply.is_closed() {
+            continue;
+        }
+        // Gather waiting jobs that ask for the same output and the same kind
+        // of input, up to max_batch rows.
+        let mut batch = vec![first];
+        let mut rows = batch[0].input.rows();
+        while rows < max_batch {
+            match rx.try_recv() {
+                Ok(job) if job.reply.is_closed() => continue,
+                Ok(job) => {
+                    let same = job.output == batch[0].output
+                        && std::mem::discriminant(&job.input)
+                            == std::mem::discriminant(&batch[0].input);
+                    if same && rows + job.input.rows() <= max_batch {
+                        rows += job.input.rows();
+                        batch.push(job);
+                    } else {
+                        pending = Some(job);
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let output = batch[0].output.clone();
+        let result = prepare(&batch, card).and_then(|(shape, data)| {
+            session
+                .run(&card.name, &shape, data, &[output.as_str()])
+                .map(|mut outs| outs.remove(0))
+        });
+        match result {
+            Ok(out) => {
+                let dim = out.shape.get(1).copied().unwrap_or(0) as usize;
+                let mut offset = 0;
+                for job in batch {
+                    let n = job.input.rows();
+                    let rows = OutputTensor {
+                        shape: vec![n as i64, dim as i64],
+                        data: out.data[offset * dim..(offset + n) * dim].to_vec(),
+                    };
+                    offset += n;
+                    let _ = job.reply.send(Ok(rows));
+                }
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                let invalid = matches!(err, Error::InvalidArgument(_));
+                for job in batch {
+                    let e = if invalid {
+                        Error::InvalidArgument(msg.clone())
+                    } else {
+                        Error::Runtime(msg.clone())
+                    };
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! embedeval.v1.EmbeddingService: Embed streams a dataset split or inline
+//! images through a model's worker thread, in chunks, in order. Two chunks
+//! are in flight at once so that encoding overlaps sending; when the client
+//! goes, the remaining work is dropped.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::AppState;
+use crate::data::Split;
+use crate::encoder::{EncoderInput, InputData};
+use crate::error::{Error, Result};
+use crate::proto;
+use crate::proto::embedding_service_server::EmbeddingService;
+use crate::registry::card::InputDType;
+use crate::registry::LoadedModel;
+
+type EmbedStream = Pin<Box<dyn Stream<Item = Result<proto::EmbedResponse, Status>> + Send>>;
+
+/// The EmbeddingService implementation.
+#[derive(Debug)]
+pub struct EmbeddingApi {
+    state: Arc<AppState>,
+    default_chunk_rows: usize,
+}
+
+impl EmbeddingApi {
+    /// Serves the state's models; responses hold `default_chunk_rows` rows
+    /// unless a request asks for fewer.
+    pub fn new(state: Arc<AppState>, default_chunk_rows: usize) -> Self {
+        Self {
+            state,
+            default_chunk_rows: default_chunk_rows.max(1),
+        }
+    }
+}
+
+/// Where the rows come from.
+enum Source {
+    Dataset(Arc<Split>),
+    Images {
+        pixels: Vec<u8>,
+        n: usize,
+        hwc: (usize, usize, usize),
+    },
+    Floats {
+        values: Vec<f32>,
+        n: usize,
+        row: usize,
+    },
+}
+
+impl Source {
+    fn rows(&self) -> usize {
+        match self {
+            Source::Dataset(split) => split.n,
+            Source::Images { n, .. } | Source::Floats { n, .. } => *n,
+        }
+    }
+
+    fn chunk(&self, range: std::ops::Range<usize>) -> (EncoderInput, Vec<i64>) {
+        match self {
+            Source::Dataset(split) => {
+                let [h, w, c] = split.image_shape;
+                let per = h * w * c;
+                (
+                    EncoderInput::Images {
+                        pixels: split.pixels[range.start * per..range.end * per].to_vec(),
+                        n: range.len(),
+                        hwc: (h, w, c),
+                    },
+                    split.labels[range].to_vec(),
+                )
+            }
+            Source::Images { pixels, hwc, .. } => {
+                let per = hwc.0 * hwc.1 * hwc.2;
+                (
+                    EncoderInput::Images {
+                        pixels: pixels[range.start * per..range.end * per].to_vec(),
+                        n: range.len(),
+                        hwc: *hwc,
+                    },
+                    Vec::new(),
+                )
+            }
+            Source::Floats { values, row, .. } => (
+                EncoderInput::Tensor {
+                    n: range.len(),
+                    data: InputData::F32(values[range.start * row..range.end * row].to_vec()),
+                },
+                Vec::new(),
+            ),
+        }
+    }
+}
+
+fn shape_usize(shape: &[i64]) -> Result<Vec<usize>> {
+    shape
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                Error::InvalidArgument(format!("inputs.shape {shape:?} has a negative axis"))
+            })
+        })
+        .collect()
+}
+
+/// Checks an inline tensor against the model and turns it into a source.
+fn inline_source(tensor: proto::Tensor, model: &LoadedModel) -> Result<Source> {
+    let card = &model.card.input;
+    let (c, h, w) = card.chw();
+    let shape = shape_usize(&tensor.shape)?;
+    let n = shape.first().copied().unwrap_or(0);
+    if n == 0 || tensor.data.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "empty input: inputs.shape is {:?} with {} bytes of data",
+            tensor.shape,
+            tensor.data.len()
+        )));
+    }
+    let count: usize = shape.iter().product();
+    match proto::DataType::try_from(tensor.dtype) {
+        Ok(proto::DataType::Uint8) => {
+            let want = [h as usize, w as usize, c as usize];
+            if shape.len() != 4 || shape[1..] != want {
+                return Err(Error::InvalidArgument(format!(
+                    "UINT8 images must have shape [n, {h}, {w}, {c}] (n, height, width, channels) for model {}, received {:?}",
+                    model.name, tensor.shape
+                )));
+            }
+            if tensor.data.len() != count {
+                return Err(Error::InvalidArgument(format!(
+                    "inputs.shape {:?} needs {count} bytes, received {}",
+                    tensor.shape,
+                    tensor.data.len()
+                )));
+            }
+            Ok(Source::Images {
+                pixels: tensor.data,
+                n,
+                hwc: (want[0], want[1], want[2]),
+            })
+        }
+        Ok(proto::DataType::Float32) => {
+            if card.dtype != InputDType::Float32 {
+                return Err(Error::InvalidArgument(format!(
+                    "model {} takes uint8 input; send UINT8 images",
+                    model.name
+                )));
+            }
+            let mut expected = card.shape.clone();
+            expected[0] = n as i64;
+            if tensor.shape != expected {
+                return Err(Error::InvalidArgument(format!(
+                    "FLOAT32 inputs are fed to model {} as they are and must have shape {expected:?}, received {:?}",
+                    model.name, tensor.shape
+                )));
+            }
+            if tensor.data.len() != count * 4 {
+                return Err(Error::InvalidArgument(format!(
+                    "inputs.shape {:?} needs {} bytes of FLOAT32, received {}",
+                    tensor.shape,
+                    count * 4,
+                    tensor.data.len()
+                )));
+            }
+            let values: Vec<f32> = tensor
+                .data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            Ok(Source::Floats {
+                values,
+                n,
+                row: count / n,
+            })
+        }
+        _ => Err(Error::InvalidArgument(format!(
+            "inputs.dtype {} is not an image type: send UINT8 images or FLOAT32 model inputs",
+            proto::DataType::try_from(tensor.dtype)
+                .map(|d| d.as_str_name().to_string())
+                .unwrap_or_else(|_| tensor.dtype.to_string())
+        ))),
+    }
+}
+
+/// Row-major float32 [n, d] as a little-endian Tensor, L2-normalised if asked.
+fn to_tensor(mut values: Vec<f32>, n: usize, d: usize, normalize: bool) -> proto::Tensor {
+    if normalize {
+        for row in values.chunks_exact_mut(d.max(1)) {
+            let norm = row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                row.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
+            }
+        }
+    }
+    proto::Tensor {
+        dtype: proto::DataType::Float32 as i32,
+        shape: vec![n as i64, d as i64],
+        data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    }
+}
+
+impl EmbeddingApi {
+    async fn source(&self, req: &mut proto::EmbedRequest, model: &LoadedModel) -> Result<Source> {
+        match (req.inputs.take(), req.dataset.is_empty()) {
+            (Some(_), false) => Err(Error::InvalidArgument(
+                "give either a dataset and split or inputs, not both".into(),
+            )),
+            (None, true) => Err(Error::InvalidArgument(
+                "nothing to embed: give a dataset and split, or inputs".into(),
+            )),
+            (Some(tensor), true) => inline_source(tensor, model),
+            (None, false) => {
+                let dataset = self.state.datasets.get(&req.dataset)?;
+                let split_name = if req.split.is_empty() {
+                    "test".to_string()
+                } else {
+                    req.split.clone()
+                };
+                let split = tokio::task::spawn_blocking(move || dataset.split(&split_name))
+                    .await
+                    .map_err(|e| Error::Runtime(format!("split loading panicked: {e}")))??;
+                let [h, w, c] = split.image_shape;
+                let (ec, eh, ew) = model.card.input.chw();
+                if (ec, eh, ew) != (c as i64, h as i64, w as i64) {
+                    return Err(Error::InvalidArgument(format!(
+                        "dataset {} has images of [{h}, {w}, {c}] but model {} expects [{eh}, {ew}, {ec}] (height, width, channels)",
+                        req.dataset, model.name
+                    )));
+                }
+                Ok(Source::Dataset(split))
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl EmbeddingService for EmbeddingApi {
+    type EmbedStream = EmbedStream;
+
+    async fn embed(
+        &self,
+        request: Request<proto::EmbedRequest>,
+    ) -> Result<Response<Self::EmbedStream>, Status> {
+        self.state.ensure_ready()?;
+        let mut req = request.into_inner();
+        let model = self.state.models.get(&req.model)?;
+        let output = if req.output.is_empty() {
+            model.card.outputs.embedding.clone()
+        } else if model.card.outputs.names.contains(&req.output) {
+            req.output.clone()
+        } else {
+            return Err(Error::InvalidArgument(format!(
+                "model {} has no output {:?} (it has {:?})",
+                model.name, req.output, model.card.outputs.names
+            ))
+            .into());
+        };
+        let source = self.source(&mut req, &model).await?;
+        let chunk = match req.chunk_rows as usize {
+            0 => self.default_chunk_rows,
+            asked => asked.min(self.default_chunk_rows.max(model.encoder.max_batch())),
+        };
+        let normalize = req.normalize;
+        let total = source.rows();
+        tracing::debug!(model = %model.name, rows = total, chunk, %output, "embed");
+        let (tx, rx) = mpsc::channel(2);
+        tokio::spawn(async move {
+            let source = Arc::new(source);
+            let encoder = model.encoder.clone();
+            let ranges = (0..total)
+                .step_by(chunk)
+                .map(move |start| start..(start + chunk).min(total));
+            let mut results = futures::stream::iter(ranges)
+                .map(|range| {
+                    let (input, labels) = source.chunk(range.clone());
+                    let encoder = encoder.clone();
+                    let output = output.clone();
+                    async move {
+                        let out = encoder.encode(input, &output).await?;
+                        Ok::<_, Error>((range, labels, out))
+                    }
+                })
+                .buffered(2);
+            loop {
+                let next = tokio::select! {
+                    next = results.next() => next,
+                    _ = tx.closed() => {
+                        tracing::debug!("embed: client went away; stopping");
+                        return;
+                    }
+                };
+                let Some(result) = next else { return };
+                let message = result.map(|(range, labels, out)| {
+                    let d = out.shape.get(1).copied().unwrap_or(0) as usize;
+                    proto::EmbedResponse {
+                        offset: range.start as u64,
+                        embeddings: Some(to_tensor(out.data, range.len(), d, normalize)),
+                        labels,
+                    }
+                });
+                let failed = message.is_err();
+                if tx.send(message.map_err(Status::from)).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
