@@ -4,6 +4,7 @@
 //! and the rest serve.
 
 pub mod card;
+pub mod upload;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -228,6 +229,7 @@ impl ModelRegistry {
     /// with '.' are ignored (uploads in progress). A model that fails is
     /// logged and recorded with its reason; only an unreadable root is an error.
     pub fn scan(&self, runtime: &Runtime) -> Result<()> {
+        upload::clean_leftovers(&self.root);
         let entries = std::fs::read_dir(&self.root)
             .map_err(|e| Error::io(format!("read models dir {}", self.root.display()), e))?;
         let mut dirs: Vec<PathBuf> = entries
@@ -291,6 +293,42 @@ impl ModelRegistry {
     /// The folders that did not load, with their reasons.
     pub fn skipped(&self) -> Vec<Skipped> {
         self.skipped.read().expect("registry lock").clone()
+    }
+
+    /// Adds a model that was validated and moved into the root.
+    pub fn insert(&self, model: LoadedModel) -> Result<Arc<LoadedModel>> {
+        let mut models = self.models.write().expect("registry lock");
+        if models.contains_key(&model.name) {
+            return Err(Error::AlreadyExists {
+                kind: "model",
+                name: model.name.clone(),
+            });
+        }
+        let model = Arc::new(model);
+        models.insert(model.name.clone(), model.clone());
+        Ok(model)
+    }
+
+    /// Whether a model of that name is loaded or its folder exists.
+    pub fn is_taken(&self, name: &str) -> bool {
+        self.models
+            .read()
+            .expect("registry lock")
+            .contains_key(name)
+            || self.root.join(name).exists()
+    }
+
+    /// Takes a model out of the registry and removes its folder. Requests
+    /// already running keep their handle and finish.
+    pub fn remove(&self, name: &str) -> Result<Arc<LoadedModel>> {
+        let model = self
+            .models
+            .write()
+            .expect("registry lock")
+            .remove(name)
+            .ok_or_else(|| Error::model_not_found(name))?;
+        upload::remove_dir(&self.root, &model.dir, name)?;
+        Ok(model)
     }
 
     /// One model by name.

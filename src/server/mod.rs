@@ -47,6 +47,12 @@ pub struct AppState {
     pub datasets: Arc<DatasetRegistry>,
     /// Set once every model has been loaded and warmed up.
     pub ready: tokio::sync::watch::Receiver<bool>,
+    /// ONNX Runtime, for models uploaded while serving.
+    pub runtime: Arc<Runtime>,
+    /// Largest model upload, in bytes.
+    pub max_model_bytes: u64,
+    /// Largest dataset upload, in bytes.
+    pub max_dataset_bytes: u64,
 }
 
 impl AppState {
@@ -175,9 +181,11 @@ pub async fn serve(
         .map(read_token)
         .transpose()?;
     let runtime_options = config.runtime_options();
-    let runtime = tokio::task::spawn_blocking(move || Runtime::new(&runtime_options))
-        .await
-        .map_err(|e| Error::Runtime(format!("runtime start-up panicked: {e}")))??;
+    let runtime = Arc::new(
+        tokio::task::spawn_blocking(move || Runtime::new(&runtime_options))
+            .await
+            .map_err(|e| Error::Runtime(format!("runtime start-up panicked: {e}")))??,
+    );
     if !config.models_dir.is_dir() {
         return Err(Error::Config(format!(
             "models dir {} is not a folder",
@@ -202,6 +210,9 @@ pub async fn serve(
         models: models.clone(),
         datasets: datasets.clone(),
         ready,
+        runtime: runtime.clone(),
+        max_model_bytes: config.max_model_bytes,
+        max_dataset_bytes: config.max_dataset_bytes,
     });
 
     let loader_health = health.clone();

@@ -5,8 +5,12 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::AppState;
+use crate::error::Error;
 use crate::proto;
 use crate::proto::model_service_server::ModelService;
+use crate::proto::register_model_request;
+use crate::registry::upload::{StagedFile, Staging};
+use crate::registry::{validate_name, LoadedModel, ModelCard};
 
 /// The ModelService implementation.
 #[derive(Debug)]
@@ -53,20 +57,122 @@ impl ModelService for ModelApi {
 
     async fn register_model(
         &self,
-        _request: Request<Streaming<proto::RegisterModelRequest>>,
+        request: Request<Streaming<proto::RegisterModelRequest>>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
-        Err(Status::unimplemented(
-            "RegisterModel: uploading models over gRPC is not available in this version; \
-             copy <name>/model.onnx and <name>/model.toml into the models dir and restart",
-        ))
+        self.state.ensure_ready()?;
+        let info = self.register(request.into_inner()).await?;
+        Ok(Response::new(info))
     }
 
     async fn delete_model(
         &self,
-        _request: Request<proto::DeleteModelRequest>,
+        request: Request<proto::DeleteModelRequest>,
     ) -> Result<Response<proto::DeleteModelResponse>, Status> {
-        Err(Status::unimplemented(
-            "DeleteModel: removing models over gRPC is not available in this version",
-        ))
+        self.state.ensure_ready()?;
+        let name = request.into_inner().name;
+        validate_name("model", &name)?;
+        let models = self.state.models.clone();
+        let removed = tokio::task::spawn_blocking(move || models.remove(&name))
+            .await
+            .map_err(|e| Error::Runtime(format!("model removal panicked: {e}")))??;
+        tracing::info!(model = %removed.name, "model deleted");
+        Ok(Response::new(proto::DeleteModelResponse {
+            name: removed.name.clone(),
+        }))
+    }
+}
+
+impl ModelApi {
+    /// Streams an upload into a staging folder, validates it by building a
+    /// session and checking the card, then moves it into the models root.
+    async fn register(
+        &self,
+        mut stream: Streaming<proto::RegisterModelRequest>,
+    ) -> Result<proto::ModelInfo, Error> {
+        let first = stream
+            .message()
+            .await
+            .map_err(|s| Error::InvalidArgument(format!("upload stream: {}", s.message())))?;
+        let Some(proto::RegisterModelRequest {
+            payload: Some(register_model_request::Payload::Card(upload)),
+        }) = first
+        else {
+            return Err(Error::InvalidArgument(
+                "the first RegisterModel message must carry the card".into(),
+            ));
+        };
+        validate_name("model", &upload.name)?;
+        let models = &self.state.models;
+        if models.is_taken(&upload.name) {
+            return Err(Error::AlreadyExists {
+                kind: "model",
+                name: upload.name,
+            });
+        }
+        let card = ModelCard::parse(&upload.card_toml)?;
+        let limit = self.state.max_model_bytes;
+        if upload.size_bytes > limit {
+            return Err(Error::ResourceExhausted(format!(
+                "model upload of {} bytes exceeds the limit of {limit} bytes",
+                upload.size_bytes
+            )));
+        }
+        let mut staging = Staging::begin(models.root(), &upload.name, limit, "model").await?;
+        let onnx_path = staging.dir().join("model.onnx");
+        let mut file = StagedFile::create(&onnx_path).await?;
+        while let Some(message) = stream
+            .message()
+            .await
+            .map_err(|s| Error::InvalidArgument(format!("upload interrupted: {}", s.message())))?
+        {
+            match message.payload {
+                Some(register_model_request::Payload::Chunk(bytes)) => {
+                    staging.charge(bytes.len() as u64)?;
+                    file.write(&bytes).await?;
+                }
+                _ => {
+                    return Err(Error::InvalidArgument(
+                        "after the card, RegisterModel messages must carry ONNX chunks".into(),
+                    ))
+                }
+            }
+        }
+        let (len, sha256) = file.finish().await?;
+        if len == 0 {
+            return Err(Error::InvalidArgument(
+                "the upload holds no ONNX bytes".into(),
+            ));
+        }
+        if upload.size_bytes != 0 && upload.size_bytes != len {
+            return Err(Error::InvalidArgument(format!(
+                "the upload declared {} bytes but sent {len}",
+                upload.size_bytes
+            )));
+        }
+        if !upload.sha256.is_empty() && !upload.sha256.eq_ignore_ascii_case(&sha256) {
+            return Err(Error::InvalidArgument(format!(
+                "the upload declared sha256 {} but the bytes hash to {sha256}",
+                upload.sha256
+            )));
+        }
+        let runtime = self.state.runtime.clone();
+        let registry = models.clone();
+        let name = upload.name.clone();
+        let card_text = upload.card_toml.clone();
+        let model = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+            let onnx = std::fs::read(&onnx_path)
+                .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
+            let target = registry.root().join(&name);
+            let model =
+                LoadedModel::from_parts(&runtime, name.clone(), target.clone(), card, &onnx)?;
+            std::fs::write(staging.dir().join("model.toml"), card_text)
+                .map_err(|e| Error::io("write model.toml", e))?;
+            staging.commit(&target, "model", &name)?;
+            registry.insert(model)
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("model validation panicked: {e}")))??;
+        tracing::info!(model = %model.name, sha256 = %model.sha256, bytes = len, "model registered");
+        Ok(model.info())
     }
 }

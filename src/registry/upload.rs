@@ -1,0 +1,166 @@
+//! Uploads into a registry root, all or nothing: bytes go to a hidden
+//! temporary folder under the root (`.upload-…`, ignored by scans), are
+//! validated, and the folder is renamed into place in one step. A failed or
+//! interrupted upload removes its folder; leftovers of a crash are removed
+//! at the next start ([`clean_leftovers`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Error, Result};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Removes `.upload-*` and `.deleted-*` folders that a crash left in `root`.
+pub fn clean_leftovers(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".upload-") || name.starts_with(".deleted-") {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(folder = %name, "removed an unfinished upload or deletion")
+                }
+                Err(err) => tracing::warn!(folder = %name, %err, "cannot remove leftover folder"),
+            }
+        }
+    }
+}
+
+/// A hidden folder `prefix-<name>-<unique>` under `root`.
+fn hidden_dir(root: &Path, prefix: &str, name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    root.join(format!(
+        "{prefix}-{name}-{}-{nanos}-{n}",
+        std::process::id()
+    ))
+}
+
+/// A temporary folder being filled; removed on drop unless committed.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    committed: bool,
+    written: u64,
+    limit: u64,
+    what: &'static str,
+}
+
+impl Staging {
+    /// Creates the hidden folder for upload `name` under `root`; `limit`
+    /// bounds the bytes written in all, `what` names the upload in errors.
+    pub async fn begin(root: &Path, name: &str, limit: u64, what: &'static str) -> Result<Self> {
+        let dir = hidden_dir(root, ".upload", name);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        Ok(Self {
+            dir,
+            committed: false,
+            written: 0,
+            limit,
+            what,
+        })
+    }
+
+    /// The folder being filled.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Counts `len` more bytes against the limit.
+    pub fn charge(&mut self, len: u64) -> Result<()> {
+        self.written += len;
+        if self.written > self.limit {
+            return Err(Error::ResourceExhausted(format!(
+                "{} upload exceeds the limit of {} bytes",
+                self.what, self.limit
+            )));
+        }
+        Ok(())
+    }
+
+    /// Renames the folder to `target`; ALREADY_EXISTS when it is taken.
+    pub fn commit(mut self, target: &Path, kind: &'static str, name: &str) -> Result<()> {
+        if target.exists() {
+            return Err(Error::AlreadyExists {
+                kind,
+                name: name.to_string(),
+            });
+        }
+        std::fs::rename(&self.dir, target)
+            .map_err(|e| Error::io(format!("move the upload into {}", target.display()), e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A file being streamed into a staging folder, hashed as it goes.
+#[derive(Debug)]
+pub struct StagedFile {
+    file: tokio::fs::File,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl StagedFile {
+    /// Creates `path`.
+    pub async fn create(path: &Path) -> Result<Self> {
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+        Ok(Self {
+            file,
+            hasher: Sha256::new(),
+            len: 0,
+        })
+    }
+
+    /// Appends a chunk.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        self.hasher.update(chunk);
+        self.len += chunk.len() as u64;
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| Error::io("write the upload", e))
+    }
+
+    /// Flushes to disk; returns (length, sha256 hex).
+    pub async fn finish(self) -> Result<(u64, String)> {
+        self.file
+            .sync_all()
+            .await
+            .map_err(|e| Error::io("flush the upload", e))?;
+        Ok((self.len, hex::encode(self.hasher.finalize())))
+    }
+}
+
+/// Moves `dir` out of the way (a hidden `.deleted-…` sibling) and removes it.
+pub fn remove_dir(root: &Path, dir: &Path, name: &str) -> Result<()> {
+    let trash = hidden_dir(root, ".deleted", name);
+    std::fs::rename(dir, &trash).map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
+    std::fs::remove_dir_all(&trash).map_err(|e| Error::io(format!("remove {}", trash.display()), e))
+}
