@@ -69,7 +69,7 @@ fn every_zoo_model_loads_and_reproduces_its_golden_outputs() {
 #[test]
 fn the_digits_dataset_matches_its_manifest() {
     let digits = Dataset::open(&common::zoo().join("../datasets/digits")).unwrap();
-    assert_eq!(digits.manifest.num_classes, 10);
+    assert_eq!(digits.summary.num_classes, 10);
     let train = digits.load_split("train").unwrap();
     let test = digits.load_split("test").unwrap();
     assert_eq!(train.n + test.n, 1797);

@@ -1,6 +1,16 @@
-//! The project's dataset format, `embedeval-npy`: `<name>/dataset.toml` (the
-//! manifest) and per split a uint8 images `.npy` [n, H, W, C] and an int64
-//! labels `.npy` [n].
+//! Dataset formats. Every dataset folder has a `dataset.toml` whose
+//! `format` says how its images are stored:
+//!
+//! - `embedeval-npy` (the project's own): per split a uint8 images `.npy`
+//!   [n, H, W, C] and an int64 labels `.npy` [n], listed in the manifest.
+//! - `cifar10` / `cifar100`: the binary batches as distributed
+//!   (`data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`; or
+//!   `train.bin` and `test.bin` with coarse and fine labels, the fine used).
+//! - `image-folder`: `<split>/<class>/<image>.png|.jpg`, classes in sorted
+//!   order, every image of one size.
+//!
+//! All formats load into the same [`Split`]: uint8 pixels [n, H, W, C] and
+//! int64 labels.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +25,9 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Dataset name.
+    #[serde(default)]
     pub name: String,
-    /// Always "embedeval-npy" for this format.
+    /// "embedeval-npy" | "cifar10" | "cifar100" | "image-folder".
     pub format: String,
     /// Free text.
     #[serde(default)]
@@ -27,21 +38,27 @@ pub struct Manifest {
     /// Licence of the data.
     #[serde(default)]
     pub license: String,
-    /// Number of classes.
-    pub num_classes: u32,
-    /// One image: height, width, channels.
-    pub image_shape: [usize; 3],
+    /// Number of classes (embedeval-npy; derived for the other formats).
+    #[serde(default)]
+    pub num_classes: Option<u32>,
+    /// One image: height, width, channels (embedeval-npy; derived otherwise).
+    #[serde(default)]
+    pub image_shape: Option<[usize; 3]>,
     /// Largest pixel value, when it is not 255.
     #[serde(default)]
     pub pixel_max: Option<u32>,
     /// Seed of the train/test split.
     #[serde(default)]
     pub split_seed: Option<u64>,
-    /// Split name to its files.
+    /// Channels to decode image-folder images to (1 or 3; default 3).
+    #[serde(default)]
+    pub channels: Option<usize>,
+    /// Split name to its files (embedeval-npy).
+    #[serde(default)]
     pub splits: BTreeMap<String, SplitFiles>,
 }
 
-/// The files of one split.
+/// The files of one embedeval-npy split.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SplitFiles {
@@ -67,7 +84,7 @@ pub struct Split {
 }
 
 impl Split {
-    /// The first `rows` images as a batch for preprocessing.
+    /// Images `rows` as a batch for preprocessing.
     pub fn batch(&self, rows: std::ops::Range<usize>) -> crate::encoder::ImageBatch<'_> {
         let [h, w, c] = self.image_shape;
         let per = h * w * c;
@@ -81,6 +98,76 @@ impl Split {
     }
 }
 
+/// The storage formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The project's own `.npy` format.
+    Npy,
+    /// CIFAR-10 binary batches.
+    Cifar10,
+    /// CIFAR-100 binary batches (fine labels).
+    Cifar100,
+    /// Folders of PNG/JPEG images by class.
+    ImageFolder,
+}
+
+impl Format {
+    /// Parses the manifest's `format`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "embedeval-npy" => Ok(Format::Npy),
+            "cifar10" => Ok(Format::Cifar10),
+            "cifar100" => Ok(Format::Cifar100),
+            "image-folder" => Ok(Format::ImageFolder),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown dataset format {other:?}: use embedeval-npy, cifar10, cifar100 or image-folder"
+            ))),
+        }
+    }
+}
+
+/// CIFAR record layout: label bytes before the 3,072 pixel bytes.
+fn cifar_label_bytes(format: Format) -> usize {
+    if format == Format::Cifar100 {
+        2
+    } else {
+        1
+    }
+}
+
+/// The files of each CIFAR split.
+fn cifar_files(format: Format) -> Vec<(&'static str, Vec<&'static str>)> {
+    match format {
+        Format::Cifar100 => vec![("test", vec!["test.bin"]), ("train", vec!["train.bin"])],
+        _ => vec![
+            ("test", vec!["test_batch.bin"]),
+            (
+                "train",
+                vec![
+                    "data_batch_1.bin",
+                    "data_batch_2.bin",
+                    "data_batch_3.bin",
+                    "data_batch_4.bin",
+                    "data_batch_5.bin",
+                ],
+            ),
+        ],
+    }
+}
+
+const CIFAR_PIXELS: usize = 32 * 32 * 3;
+
+/// What is known about a dataset without reading its pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Split name to size.
+    pub splits: BTreeMap<String, u64>,
+    /// Number of classes.
+    pub num_classes: u32,
+    /// (height, width, channels).
+    pub image_shape: [usize; 3],
+}
+
 /// A dataset folder with its manifest.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -88,41 +175,160 @@ pub struct Dataset {
     pub dir: PathBuf,
     /// The parsed manifest.
     pub manifest: Manifest,
+    /// The storage format.
+    pub format: Format,
+    /// Splits, classes and image shape.
+    pub summary: Summary,
+}
+
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<String>> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 impl Dataset {
-    /// Opens `dir/dataset.toml`.
+    /// Opens `dir/dataset.toml` and checks the files the format needs
+    /// (sizes, not pixels).
     pub fn open(dir: &Path) -> Result<Self> {
         let path = dir.join("dataset.toml");
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
         let manifest: Manifest = toml::from_str(&text)
             .map_err(|e| Error::InvalidArgument(format!("{}: {}", path.display(), e.message())))?;
-        if manifest.format != "embedeval-npy" {
-            return Err(Error::InvalidArgument(format!(
-                "{}: format {:?} is not embedeval-npy",
-                path.display(),
-                manifest.format
-            )));
-        }
+        let format = Format::parse(&manifest.format)?;
+        let summary = match format {
+            Format::Npy => Self::npy_summary(&manifest)?,
+            Format::Cifar10 | Format::Cifar100 => Self::cifar_summary(dir, format)?,
+            Format::ImageFolder => Self::folder_summary(dir, &manifest)?,
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
+            format,
+            summary,
         })
     }
 
-    /// Loads a split; checks shapes, sizes and the manifest agree.
-    pub fn load_split(&self, split: &str) -> Result<Split> {
-        let files = self.manifest.splits.get(split).ok_or_else(|| {
+    fn npy_summary(m: &Manifest) -> Result<Summary> {
+        let missing =
+            |what: &str| Error::InvalidArgument(format!("an embedeval-npy manifest needs {what}"));
+        if m.splits.is_empty() {
+            return Err(missing("[splits.<name>] tables"));
+        }
+        Ok(Summary {
+            splits: m.splits.iter().map(|(k, v)| (k.clone(), v.size)).collect(),
+            num_classes: m.num_classes.ok_or_else(|| missing("num_classes"))?,
+            image_shape: m.image_shape.ok_or_else(|| missing("image_shape"))?,
+        })
+    }
+
+    fn cifar_summary(dir: &Path, format: Format) -> Result<Summary> {
+        let record = cifar_label_bytes(format) + CIFAR_PIXELS;
+        let mut splits = BTreeMap::new();
+        for (split, files) in cifar_files(format) {
+            let mut size = 0u64;
+            for file in files {
+                let path = dir.join(file);
+                let len = std::fs::metadata(&path)
+                    .map_err(|e| {
+                        Error::InvalidArgument(format!("CIFAR file {file} is missing: {e}"))
+                    })?
+                    .len();
+                if len == 0 || len % record as u64 != 0 {
+                    return Err(Error::InvalidArgument(format!(
+                        "truncated CIFAR file {file}: {len} bytes is not a whole number of {record}-byte records"
+                    )));
+                }
+                size += len / record as u64;
+            }
+            splits.insert(split.to_string(), size);
+        }
+        Ok(Summary {
+            splits,
+            num_classes: if format == Format::Cifar100 { 100 } else { 10 },
+            image_shape: [32, 32, 3],
+        })
+    }
+
+    fn folder_summary(dir: &Path, m: &Manifest) -> Result<Summary> {
+        let channels = m.channels.unwrap_or(3);
+        if channels != 1 && channels != 3 {
+            return Err(Error::InvalidArgument(format!(
+                "image-folder channels must be 1 or 3, got {channels}"
+            )));
+        }
+        let mut classes = std::collections::BTreeSet::new();
+        let mut splits = BTreeMap::new();
+        let mut first: Option<PathBuf> = None;
+        for split in subdirs(dir)? {
+            let mut size = 0;
+            for class in subdirs(&dir.join(&split))? {
+                let files = image_files(&dir.join(&split).join(&class))?;
+                size += files.len() as u64;
+                if first.is_none() {
+                    first = files.first().cloned();
+                }
+                classes.insert(class);
+            }
+            splits.insert(split, size);
+        }
+        let first = first.ok_or_else(|| {
             Error::InvalidArgument(format!(
-                "dataset {} has no split {split:?} (it has {:?})",
-                self.manifest.name,
-                self.manifest.splits.keys().collect::<Vec<_>>()
+                "image folder {} holds no <split>/<class>/*.png or *.jpg images",
+                dir.display()
             ))
         })?;
+        let (w, h) = image::image_dimensions(&first)
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", first.display())))?;
+        Ok(Summary {
+            splits,
+            num_classes: classes.len() as u32,
+            image_shape: [h as usize, w as usize, channels],
+        })
+    }
+
+    /// Reads a split; checks shapes, sizes and the manifest agree.
+    pub fn load_split(&self, split: &str) -> Result<Split> {
+        if !self.summary.splits.contains_key(split) {
+            return Err(Error::InvalidArgument(format!(
+                "dataset {} has no split {split:?} (it has {:?})",
+                self.manifest.name,
+                self.summary.splits.keys().collect::<Vec<_>>()
+            )));
+        }
+        match self.format {
+            Format::Npy => self.load_npy(split),
+            Format::Cifar10 | Format::Cifar100 => self.load_cifar(split),
+            Format::ImageFolder => self.load_folder(split),
+        }
+    }
+
+    fn load_npy(&self, split: &str) -> Result<Split> {
+        let files = &self.manifest.splits[split];
         let images = NpyArray::read(&self.dir.join(&files.images))?;
         let labels = NpyArray::read(&self.dir.join(&files.labels))?.to_i64()?;
-        let [h, w, c] = self.manifest.image_shape;
+        let [h, w, c] = self.summary.image_shape;
         if images.shape.len() != 4 || images.shape[1..] != [h, w, c] {
             return Err(Error::InvalidArgument(format!(
                 "{}: images have shape {:?}, the manifest says [n, {h}, {w}, {c}]",
@@ -143,5 +349,194 @@ impl Dataset {
             image_shape: [h, w, c],
             labels,
         })
+    }
+
+    fn load_cifar(&self, split: &str) -> Result<Split> {
+        let label_bytes = cifar_label_bytes(self.format);
+        let record = label_bytes + CIFAR_PIXELS;
+        let files = cifar_files(self.format)
+            .into_iter()
+            .find(|(s, _)| *s == split)
+            .map(|(_, f)| f)
+            .unwrap_or_default();
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        for file in files {
+            let path = self.dir.join(file);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+            if bytes.is_empty() || bytes.len() % record != 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "truncated CIFAR file {file}: {} bytes is not a whole number of {record}-byte records",
+                    bytes.len()
+                )));
+            }
+            for rec in bytes.chunks_exact(record) {
+                // The fine label is the last label byte.
+                labels.push(rec[label_bytes - 1] as i64);
+                let planes = &rec[label_bytes..];
+                // Channel planes (R, G, B, each 32×32) to HWC.
+                for p in 0..1024 {
+                    pixels.extend([planes[p], planes[1024 + p], planes[2048 + p]]);
+                }
+            }
+        }
+        Ok(Split {
+            n: labels.len(),
+            pixels,
+            image_shape: [32, 32, 3],
+            labels,
+        })
+    }
+
+    fn load_folder(&self, split: &str) -> Result<Split> {
+        let [h, w, c] = self.summary.image_shape;
+        // Classes over every split, so labels agree between splits.
+        let mut classes = std::collections::BTreeSet::new();
+        for s in self.summary.splits.keys() {
+            classes.extend(subdirs(&self.dir.join(s))?);
+        }
+        let classes: Vec<String> = classes.into_iter().collect();
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        for class in subdirs(&self.dir.join(split))? {
+            let label = classes.binary_search(&class).expect("class listed") as i64;
+            for path in image_files(&self.dir.join(split).join(&class))? {
+                let img = image::open(&path)
+                    .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+                if (img.height() as usize, img.width() as usize) != (h, w) {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} is {}x{}, the dataset's images are {w}x{h}",
+                        path.display(),
+                        img.width(),
+                        img.height()
+                    )));
+                }
+                if c == 1 {
+                    pixels.extend(img.to_luma8().into_raw());
+                } else {
+                    pixels.extend(img.to_rgb8().into_raw());
+                }
+                labels.push(label);
+            }
+        }
+        Ok(Split {
+            n: labels.len(),
+            pixels,
+            image_shape: [h, w, c],
+            labels,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_manifest(dir: &Path, format: &str) {
+        std::fs::write(dir.join("dataset.toml"), format!("format = \"{format}\"\n")).unwrap();
+    }
+
+    /// A CIFAR-10 record: label, then R, G and B planes.
+    fn record(label: u8, r: u8, g: u8, b: u8) -> Vec<u8> {
+        let mut out = vec![label];
+        out.extend(vec![r; 1024]);
+        out.extend(vec![g; 1024]);
+        out.extend(vec![b; 1024]);
+        out
+    }
+
+    #[test]
+    fn reads_cifar10_binary_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifest(dir.path(), "cifar10");
+        for i in 1..=5 {
+            let mut bytes = record(i, 10, 20, 30);
+            bytes.extend(record(9, 1, 2, 3));
+            std::fs::write(dir.path().join(format!("data_batch_{i}.bin")), bytes).unwrap();
+        }
+        std::fs::write(dir.path().join("test_batch.bin"), record(4, 7, 8, 9)).unwrap();
+        let ds = Dataset::open(dir.path()).unwrap();
+        assert_eq!(ds.summary.splits["train"], 10);
+        assert_eq!(ds.summary.num_classes, 10);
+        let train = ds.load_split("train").unwrap();
+        assert_eq!(train.labels, vec![1, 9, 2, 9, 3, 9, 4, 9, 5, 9]);
+        assert_eq!(
+            &train.pixels[..6],
+            &[10, 20, 30, 10, 20, 30],
+            "planes become HWC"
+        );
+        let test = ds.load_split("test").unwrap();
+        assert_eq!((test.n, test.image_shape), (1, [32, 32, 3]));
+    }
+
+    #[test]
+    fn reads_cifar100_fine_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifest(dir.path(), "cifar100");
+        let rec = |coarse: u8, fine: u8| {
+            let mut r = vec![coarse, fine];
+            r.extend(vec![5u8; CIFAR_PIXELS]);
+            r
+        };
+        std::fs::write(
+            dir.path().join("train.bin"),
+            [rec(1, 42), rec(2, 99)].concat(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("test.bin"), rec(3, 7)).unwrap();
+        let ds = Dataset::open(dir.path()).unwrap();
+        assert_eq!(ds.summary.num_classes, 100);
+        assert_eq!(ds.load_split("train").unwrap().labels, vec![42, 99]);
+    }
+
+    #[test]
+    fn a_truncated_cifar_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifest(dir.path(), "cifar10");
+        for i in 1..=5 {
+            std::fs::write(
+                dir.path().join(format!("data_batch_{i}.bin")),
+                record(1, 0, 0, 0),
+            )
+            .unwrap();
+        }
+        let mut cut = record(1, 0, 0, 0);
+        cut.truncate(3000);
+        std::fs::write(dir.path().join("test_batch.bin"), cut).unwrap();
+        let err = Dataset::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("truncated CIFAR file test_batch.bin") && err.contains("3000 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reads_image_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        write_manifest(dir.path(), "image-folder");
+        for (split, class, value) in [
+            ("train", "cat", 10u8),
+            ("train", "dog", 200),
+            ("test", "dog", 201),
+        ] {
+            let d = dir.path().join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            let img = image::RgbImage::from_pixel(4, 3, image::Rgb([value, value / 2, 7]));
+            img.save(d.join("a.png")).unwrap();
+        }
+        let ds = Dataset::open(dir.path()).unwrap();
+        assert_eq!(ds.summary.image_shape, [3, 4, 3]);
+        assert_eq!(ds.summary.num_classes, 2);
+        let train = ds.load_split("train").unwrap();
+        assert_eq!(train.labels, vec![0, 1]);
+        assert_eq!(&train.pixels[..3], &[10, 5, 7]);
+        let test = ds.load_split("test").unwrap();
+        assert_eq!(test.labels, vec![1], "labels agree across splits");
+        // An image of another size is named.
+        let odd = dir.path().join("test/dog");
+        image::RgbImage::new(5, 5).save(odd.join("b.png")).unwrap();
+        let err = ds.load_split("test").unwrap_err().to_string();
+        assert!(err.contains("b.png") && err.contains("5x5"), "{err}");
     }
 }

@@ -53,43 +53,55 @@ impl LoadedDataset {
     /// The dataset as the API describes it.
     pub fn info(&self) -> proto::DatasetInfo {
         let m = &self.dataset.manifest;
+        let summary = &self.dataset.summary;
         proto::DatasetInfo {
             name: self.name.clone(),
             id: self.id.clone(),
             format: m.format.clone(),
-            splits: m
+            splits: summary
                 .splits
                 .iter()
-                .map(|(name, files)| proto::SplitInfo {
+                .map(|(name, &size)| proto::SplitInfo {
                     name: name.clone(),
-                    size: files.size,
+                    size,
                 })
                 .collect(),
-            num_classes: m.num_classes,
-            image_shape: m.image_shape.iter().map(|&v| v as i64).collect(),
+            num_classes: summary.num_classes,
+            image_shape: summary.image_shape.iter().map(|&v| v as i64).collect(),
             source: m.source.clone(),
             license: m.license.clone(),
         }
     }
 }
 
-/// sha256 over the regular files of `dir` (sorted by name): each file
-/// contributes its name, its length and its bytes.
+/// Every regular file under `dir`, by path relative to it, sorted.
+fn walk(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> Result<()> {
+    for entry in
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("read {}", dir.display()), e))?
+    {
+        let entry = entry.map_err(|e| Error::io(format!("read {}", dir.display()), e))?;
+        let path = entry.path();
+        let rel = rel.join(entry.file_name());
+        if path.is_dir() {
+            walk(&path, &rel, out)?;
+        } else if path.is_file() {
+            out.push((rel, path));
+        }
+    }
+    Ok(())
+}
+
+/// sha256 over the regular files under `dir` (sorted by relative path): each
+/// file contributes its relative path, its length and its bytes.
 pub fn content_id(dir: &Path) -> Result<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
+    let mut files = Vec::new();
+    walk(dir, Path::new(""), &mut files)?;
     files.sort();
     let mut hasher = Sha256::new();
-    for path in files {
+    for (rel, path) in files {
         let bytes =
             std::fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = rel.to_string_lossy();
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
