@@ -131,6 +131,7 @@ impl DatasetRegistry {
     pub fn scan(&self) -> Result<()> {
         let mut found = BTreeMap::new();
         if self.root.is_dir() {
+            crate::registry::upload::clean_leftovers(&self.root);
             let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.root)
                 .map_err(|e| Error::io(format!("read datasets dir {}", self.root.display()), e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -169,6 +170,49 @@ impl DatasetRegistry {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// The datasets root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether a dataset of that name is registered or its folder exists.
+    pub fn is_taken(&self, name: &str) -> bool {
+        self.datasets
+            .read()
+            .expect("registry lock")
+            .contains_key(name)
+            || self.root.join(name).exists()
+    }
+
+    /// Adds a dataset that was validated and moved into the root.
+    pub fn insert(&self, dataset: LoadedDataset) -> Result<Arc<LoadedDataset>> {
+        let mut all = self.datasets.write().expect("registry lock");
+        if all.contains_key(&dataset.name) {
+            return Err(Error::AlreadyExists {
+                kind: "dataset",
+                name: dataset.name.clone(),
+            });
+        }
+        let dataset = Arc::new(dataset);
+        all.insert(dataset.name.clone(), dataset.clone());
+        Ok(dataset)
+    }
+
+    /// Takes a dataset out of the registry and removes its folder.
+    pub fn remove(&self, name: &str) -> Result<Arc<LoadedDataset>> {
+        let dataset = self
+            .datasets
+            .write()
+            .expect("registry lock")
+            .remove(name)
+            .ok_or_else(|| Error::NotFound {
+                kind: "dataset",
+                name: name.to_string(),
+            })?;
+        crate::registry::upload::remove_dir(&self.root, &dataset.dataset.dir, name)?;
+        Ok(dataset)
     }
 
     /// One dataset by name.

@@ -4,9 +4,18 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status, Streaming};
 
+use std::path::PathBuf;
+
 use super::AppState;
+use crate::data::dataset::Format;
+use crate::data::registry::content_id;
+use crate::data::{Dataset, LoadedDataset};
+use crate::error::Error;
 use crate::proto;
 use crate::proto::dataset_service_server::DatasetService;
+use crate::proto::register_dataset_request;
+use crate::registry::upload::{StagedFile, Staging};
+use crate::registry::validate_name;
 
 /// The DatasetService implementation.
 #[derive(Debug)]
@@ -51,20 +60,157 @@ impl DatasetService for DatasetApi {
 
     async fn register_dataset(
         &self,
-        _: Request<Streaming<proto::RegisterDatasetRequest>>,
+        request: Request<Streaming<proto::RegisterDatasetRequest>>,
     ) -> Result<Response<proto::DatasetInfo>, Status> {
-        Err(Status::unimplemented(
-            "RegisterDataset: dataset upload is not available in this version; \
-             copy the dataset folder into the datasets dir and restart",
-        ))
+        self.state.ensure_ready()?;
+        Ok(Response::new(self.register(request.into_inner()).await?))
     }
 
     async fn delete_dataset(
         &self,
-        _: Request<proto::DeleteDatasetRequest>,
+        request: Request<proto::DeleteDatasetRequest>,
     ) -> Result<Response<proto::DeleteDatasetResponse>, Status> {
-        Err(Status::unimplemented(
-            "DeleteDataset: removing datasets over gRPC is not available in this version",
-        ))
+        self.state.ensure_ready()?;
+        let name = request.into_inner().name;
+        validate_name("dataset", &name)?;
+        let datasets = self.state.datasets.clone();
+        let removed = tokio::task::spawn_blocking(move || datasets.remove(&name))
+            .await
+            .map_err(|e| Error::Runtime(format!("dataset removal panicked: {e}")))??;
+        tracing::info!(dataset = %removed.name, "dataset deleted");
+        Ok(Response::new(proto::DeleteDatasetResponse {
+            name: removed.name.clone(),
+        }))
+    }
+}
+
+/// Checks a file path inside an upload: relative, at most three parts
+/// (split/class/file), each of `[A-Za-z0-9._-]` and not starting with '.'.
+fn checked_path(path: &str) -> Result<PathBuf, Error> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let ok = !path.is_empty()
+        && parts.len() <= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        });
+    if ok {
+        Ok(parts.iter().collect())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "file path {path:?} is not allowed: use up to three '/'-separated parts of [A-Za-z0-9._-], none starting with '.'"
+        )))
+    }
+}
+
+impl DatasetApi {
+    /// Streams the files into a staging folder, opens the dataset and reads
+    /// every split (so a truncated or malformed file is refused), then moves
+    /// it into the datasets root.
+    async fn register(
+        &self,
+        mut stream: Streaming<proto::RegisterDatasetRequest>,
+    ) -> Result<proto::DatasetInfo, Error> {
+        let interrupted =
+            |s: Status| Error::InvalidArgument(format!("upload interrupted: {}", s.message()));
+        let Some(proto::RegisterDatasetRequest {
+            payload: Some(register_dataset_request::Payload::Header(header)),
+        }) = stream.message().await.map_err(interrupted)?
+        else {
+            return Err(Error::InvalidArgument(
+                "the first RegisterDataset message must carry the header".into(),
+            ));
+        };
+        validate_name("dataset", &header.name)?;
+        let datasets = &self.state.datasets;
+        if datasets.is_taken(&header.name) {
+            return Err(Error::AlreadyExists {
+                kind: "dataset",
+                name: header.name,
+            });
+        }
+        if !header.format.is_empty() {
+            Format::parse(&header.format)?;
+        }
+        tokio::fs::create_dir_all(datasets.root())
+            .await
+            .map_err(|e| Error::io(format!("create {}", datasets.root().display()), e))?;
+        let mut staging = Staging::begin(
+            datasets.root(),
+            &header.name,
+            self.state.max_dataset_bytes,
+            "dataset",
+        )
+        .await?;
+        let mut current: Option<(String, StagedFile)> = None;
+        let mut written = std::collections::BTreeSet::new();
+        while let Some(message) = stream.message().await.map_err(interrupted)? {
+            let Some(register_dataset_request::Payload::File(chunk)) = message.payload else {
+                return Err(Error::InvalidArgument(
+                    "after the header, RegisterDataset messages must carry file chunks".into(),
+                ));
+            };
+            staging.charge(chunk.data.len() as u64)?;
+            if current.as_ref().map(|(p, _)| p) != Some(&chunk.path) {
+                if let Some((_, file)) = current.take() {
+                    file.finish().await?;
+                }
+                let rel = checked_path(&chunk.path)?;
+                if !written.insert(chunk.path.clone()) {
+                    return Err(Error::InvalidArgument(format!(
+                        "file {:?} was sent in two separate runs of chunks",
+                        chunk.path
+                    )));
+                }
+                let path = staging.dir().join(rel);
+                if let Some(parent) = path.parent() {
+                    tokio::fs::create_dir_all(parent)
+                        .await
+                        .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+                }
+                current = Some((chunk.path.clone(), StagedFile::create(&path).await?));
+            }
+            if let Some((_, file)) = current.as_mut() {
+                file.write(&chunk.data).await?;
+            }
+        }
+        if let Some((_, file)) = current.take() {
+            file.finish().await?;
+        }
+        let name = header.name.clone();
+        let registry = datasets.clone();
+        let dataset = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+            let manifest = staging.dir().join("dataset.toml");
+            if !manifest.exists() {
+                if header.format.is_empty() {
+                    return Err(Error::InvalidArgument(
+                        "the upload has no dataset.toml: give the format in the header".into(),
+                    ));
+                }
+                std::fs::write(
+                    &manifest,
+                    format!(
+                        "name = \"{}\"\nformat = \"{}\"\n",
+                        header.name, header.format
+                    ),
+                )
+                .map_err(|e| Error::io("write dataset.toml", e))?;
+            }
+            let opened = Dataset::open(staging.dir())?;
+            for split in opened.summary.splits.keys() {
+                opened.load_split(split)?;
+            }
+            let id = content_id(staging.dir())?;
+            let target = registry.root().join(&name);
+            staging.commit(&target, "dataset", &name)?;
+            let dataset = Dataset::open(&target)?;
+            registry.insert(LoadedDataset::new(name, id, dataset))
+        })
+        .await
+        .map_err(|e| Error::Runtime(format!("dataset validation panicked: {e}")))??;
+        tracing::info!(dataset = %dataset.name, id = %dataset.id, "dataset registered");
+        Ok(dataset.info())
     }
 }
