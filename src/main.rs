@@ -8,7 +8,10 @@ async fn main() -> std::process::ExitCode {
     match embedeval::cli::main(cli).await {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(err) => {
-            eprintln!("embedeval: {err:#}");
+            match err.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("embedeval: {:?}: {}", status.code(), status.message()),
+                None => eprintln!("embedeval: {err:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -1,5 +1,8 @@
 //! The `embedeval` command: `serve` runs the service; `health` asks a running
-//! one whether it is SERVING (the container's HEALTHCHECK).
+//! one whether it is SERVING (the container's HEALTHCHECK); `models`,
+//! `datasets` and `embed` are clients of a running server.
+
+pub mod client;
 
 use clap::{Args, Parser, Subcommand};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -24,6 +27,33 @@ pub enum Command {
     Serve(Box<ServeConfig>),
     /// Ask a server's grpc.health.v1 whether it is SERVING (exit 0) or not (exit 1).
     Health(HealthArgs),
+    /// List, show, upload or remove models.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        command: client::ModelsCommand,
+        /// The server.
+        #[command(flatten)]
+        conn: client::Connection,
+    },
+    /// List, show, upload or remove datasets.
+    Datasets {
+        /// What to do.
+        #[command(subcommand)]
+        command: client::DatasetsCommand,
+        /// The server.
+        #[command(flatten)]
+        conn: client::Connection,
+    },
+    /// Embed a dataset split with a model into a .npy file.
+    Embed {
+        /// What to embed.
+        #[command(flatten)]
+        args: client::EmbedArgs,
+        /// The server.
+        #[command(flatten)]
+        conn: client::Connection,
+    },
 }
 
 /// Arguments of `embedeval health`.
@@ -83,6 +113,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
             crate::server::run(*config).await?;
             Ok(0)
         }
+        Command::Models { command, conn } => client::models(&conn, command).await.map(|_| 0),
+        Command::Datasets { command, conn } => client::datasets(&conn, command).await.map(|_| 0),
+        Command::Embed { args, conn } => client::embed(&conn, args).await.map(|_| 0),
         Command::Health(args) => {
             let status = health(&args).await?;
             println!("{}", status.as_str_name());
