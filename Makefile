@@ -16,8 +16,9 @@ build: bootstrap
 run: build
 	./target/release/embedeval serve --addr $(ADDR) --models-dir models --datasets-dir datasets
 
-## Format check, clippy and the whole test suite.
+## Format check, clippy, the whole test suite, and the CUDA build's CPU fallback.
 test: bootstrap
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	$(CARGO) test --locked
+	$(CARGO) test --locked --lib --features cuda encoder::

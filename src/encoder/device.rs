@@ -70,7 +70,7 @@ impl fmt::Display for ExecutionProvider {
 #[cfg(feature = "cuda")]
 fn cuda_available() -> bool {
     use ort::ep::ExecutionProvider as _;
-    let provider = ort::ep::CUDA::default().is_available().unwrap_or(false);
+    let provider = ort::ep::CUDA::is_available().unwrap_or(false);
     let gpu = std::path::Path::new("/dev/nvidia0").exists()
         || std::path::Path::new("/proc/driver/nvidia/gpus").exists();
     provider && gpu
@@ -144,6 +144,22 @@ mod tests {
     #[test]
     fn cpu_is_always_available() {
         assert_eq!(resolve(Device::Cpu).unwrap(), ExecutionProvider::Cpu);
+    }
+
+    /// With the feature but without a GPU (as in CI), auto falls back to the
+    /// CPU and an explicit cuda:N is refused.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn cuda_build_without_a_gpu_falls_back_only_on_auto() {
+        // The provider query needs ONNX Runtime loaded, as Runtime::new does first.
+        crate::encoder::environment(&crate::encoder::resolve_ort_lib(None).unwrap()).unwrap();
+        if cuda_available() {
+            assert_eq!(resolve(Device::Auto).unwrap(), ExecutionProvider::Cuda(0));
+            return;
+        }
+        assert_eq!(resolve(Device::Auto).unwrap(), ExecutionProvider::Cpu);
+        let err = resolve(Device::Cuda(0)).unwrap_err().to_string();
+        assert!(err.contains("no CUDA provider or no GPU"), "{err}");
     }
 
     #[cfg(not(feature = "cuda"))]
