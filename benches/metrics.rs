@@ -12,7 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use embedeval::metrics::{blas, uniformity_exact, uniformity_sampled, Matrix};
+use embedeval::blas;
+use embedeval::metrics::{uniformity_exact, uniformity_sampled, Matrix};
 use embedeval::rng::SplitMix64;
 
 /// Gaussian rows, L2-normalised, with some cluster structure so that the

@@ -6,6 +6,7 @@
 //! request → [`registry`] → [`encoder`] → metrics / evaluation → store.
 #![warn(missing_docs)]
 
+pub mod blas;
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -2,11 +2,13 @@
 //! train rows by cosine similarity vote for their labels with weight
 //! exp(s / T); top-1 and top-5 accuracy over the classes seen in train or
 //! test. k is clamped to the bank size; ties go to the smaller label.
-//! Several k share one faiss search (the DINO sweep k ∈ {10, 20, 100, 200}).
+//! Several k share one search (the DINO sweep k ∈ {10, 20, 100, 200}).
+//! Neighbours come from [`crate::index`]: exact by default, or a faiss HNSW
+//! or IVF index whose recall@k against exact search is reported.
 
 use super::{check_pair, classes, in_top};
 use crate::error::{Error, Result};
-use crate::index::ExactIndex;
+use crate::index::{recall_at_k, IndexKind, VectorIndex};
 use crate::metrics::Matrix;
 
 /// Settings of the vote.
@@ -16,6 +18,11 @@ pub struct KnnOptions {
     pub ks: Vec<usize>,
     /// Temperature T of the weights exp(s/T).
     pub temperature: f64,
+    /// The index that finds the neighbours (exact by default).
+    pub index: IndexKind,
+    /// Queries on which an approximate index's recall@k is measured
+    /// against exact search.
+    pub recall_queries: usize,
 }
 
 impl Default for KnnOptions {
@@ -23,6 +30,8 @@ impl Default for KnnOptions {
         Self {
             ks: vec![200],
             temperature: 0.1,
+            index: IndexKind::Exact,
+            recall_queries: 1000,
         }
     }
 }
@@ -40,6 +49,11 @@ pub struct KnnResult {
     pub k_requested: usize,
     /// T used.
     pub temperature: f64,
+    /// The index used, e.g. "exact" or "hnsw(m=32,ef_search=128)".
+    pub index: String,
+    /// For an approximate index: its recall@k against exact search on the
+    /// first `recall_queries` test rows.
+    pub recall: Option<f64>,
 }
 
 /// Queries per faiss search (bounds memory to chunk × k results).
@@ -82,7 +96,14 @@ pub fn knn_classify(
     let mut order: Vec<usize> = (0..clamped.len()).collect();
     order.sort_by_key(|&i| clamped[i]);
 
-    let index = ExactIndex::new(train.as_slice(), train.dim())?;
+    let index = VectorIndex::build(train.as_slice(), train.dim(), opts.index)?;
+    let recall = if opts.index.is_exact() {
+        None
+    } else {
+        let sample = &test.as_slice()[..opts.recall_queries.clamp(1, test.rows()) * test.dim()];
+        let exact = VectorIndex::new(train.as_slice(), train.dim())?.search(sample, kmax)?;
+        Some(recall_at_k(&index.search(sample, kmax)?, &exact))
+    };
     let mut hits1 = vec![0usize; clamped.len()];
     let mut hits5 = vec![0usize; clamped.len()];
     let mut scores = vec![0f64; classes.len()];
@@ -116,6 +137,8 @@ pub fn knn_classify(
             k: clamped[i],
             k_requested: opts.ks[i],
             temperature: t,
+            index: opts.index.describe(),
+            recall,
         })
         .collect())
 }

@@ -7,8 +7,8 @@
 //! deterministic.
 
 use super::{check_pair, in_top};
+use crate::blas::dgemm;
 use crate::error::{Error, Result};
-use crate::metrics::blas::dgemm;
 use crate::metrics::Matrix;
 
 /// Settings of the probe.

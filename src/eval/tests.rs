@@ -49,6 +49,7 @@ fn knn_reproduces_the_reference_exactly() {
         let opts = KnnOptions {
             ks: vec![want["k"].as_u64().unwrap() as usize],
             temperature: want["temperature"].as_f64().unwrap(),
+            ..Default::default()
         };
         let got = knn_classify(
             &c.train.normalized().unwrap(),
@@ -153,6 +154,7 @@ fn several_k_in_one_pass_equal_brute_force_including_k_below_5() {
         &KnnOptions {
             ks: ks.clone(),
             temperature: 0.1,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -250,8 +252,40 @@ fn edge_cases_fail_clearly() {
         &c.test_y,
         &KnnOptions {
             ks: vec![0],
-            temperature: 0.1
+            ..Default::default()
         }
     )
     .is_err());
+}
+
+#[test]
+fn the_faiss_flat_index_gives_the_same_vote_and_hnsw_reports_recall() {
+    let c = case("clustered10");
+    let (train, test) = (c.train.normalized().unwrap(), c.test.normalized().unwrap());
+    let run = |index| {
+        knn_classify(
+            &train,
+            &c.train_y,
+            &test,
+            &c.test_y,
+            &KnnOptions {
+                ks: vec![20],
+                index,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .remove(0)
+    };
+    let exact = run(crate::index::IndexKind::Exact);
+    let flat = run(crate::index::IndexKind::FaissFlat);
+    assert_eq!((exact.top1, exact.top5), (flat.top1, flat.top5));
+    assert_eq!((exact.index.as_str(), exact.recall), ("exact", None));
+    let hnsw = run(crate::index::IndexKind::Hnsw {
+        m: 16,
+        ef_search: 64,
+    });
+    let recall = hnsw.recall.unwrap();
+    assert!(recall > 0.8 && recall <= 1.0, "{recall}");
+    assert!((hnsw.top1 - exact.top1).abs() < 0.05);
 }

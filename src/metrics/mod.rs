@@ -9,7 +9,6 @@
 //! - [`penalty_profile`]: Wang & Liu Eq. 5, the relative penalty r_i and its entropy.
 //! - [`effective_rank`]: RankMe (Garrido et al., ICML 2023).
 
-pub mod blas;
 mod profile;
 mod uniformity;
 
@@ -18,6 +17,7 @@ pub use uniformity::{
     uniformity, uniformity_exact, uniformity_sampled, Estimator, Uniformity, UniformityOptions,
 };
 
+use crate::blas;
 use crate::error::{Error, Result};
 
 /// A row-major float32 matrix of embeddings, [rows, dim].

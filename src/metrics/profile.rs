@@ -10,7 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::{blas, Matrix};
+use super::Matrix;
+use crate::blas;
 use crate::error::{Error, Result};
 use crate::index::ExactIndex;
 

@@ -12,7 +12,8 @@
 
 use rayon::prelude::*;
 
-use super::{blas, dot, Matrix};
+use super::{dot, Matrix};
+use crate::blas;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 

@@ -147,6 +147,15 @@ pub struct GoldenCard {
 }
 
 impl ModelCard {
+    /// The output a linear probe trains on: the backbone features when the
+    /// card names them, else the embedding.
+    pub fn probe_output(&self) -> &str {
+        self.outputs
+            .features
+            .as_deref()
+            .unwrap_or(&self.outputs.embedding)
+    }
+
     /// Parses and checks card text.
     pub fn parse(text: &str) -> Result<Self> {
         let card: ModelCard =
@@ -318,6 +327,20 @@ features = "features"
         assert_eq!(
             card.training.extra.get("batch_size"),
             Some(&toml::Value::Integer(256))
+        );
+    }
+
+    #[test]
+    fn the_probe_prefers_backbone_features() {
+        let card = ModelCard::parse(CARD).unwrap();
+        assert_eq!(card.probe_output(), "features");
+        let without = CARD.replace("features = \"features\"\n", "").replace(
+            "names = [\"embedding\", \"features\"]",
+            "names = [\"embedding\"]",
+        );
+        assert_eq!(
+            ModelCard::parse(&without).unwrap().probe_output(),
+            "embedding"
         );
     }
 

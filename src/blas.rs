@@ -1,6 +1,7 @@
-//! The few BLAS and LAPACK routines the metrics use, from the OpenBLAS that
-//! faiss already links: sgemm for Gram blocks, dsyrk and dsyev for the
-//! spectrum of the effective rank.
+//! The few BLAS and LAPACK routines embedeval uses, from the OpenBLAS that
+//! faiss already links: sgemm for Gram blocks (metrics, exact search),
+//! dgemm for the linear probe, dsyrk and dsyev for the spectrum of the
+//! effective rank.
 
 use std::os::raw::{c_char, c_int};
 
