@@ -37,6 +37,9 @@ pub enum Error {
     /// The server is not ready (models still loading).
     #[error("{0}")]
     Unavailable(String),
+    /// The work was cancelled (by the client, a deadline or CancelEvaluation).
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// Configuration that cannot be used (bad flag, missing library).
     #[error("configuration: {0}")]
     Config(String),
@@ -86,6 +89,7 @@ impl Error {
             Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::Unimplemented(_) => Code::Unimplemented,
             Error::Unavailable(_) => Code::Unavailable,
+            Error::Cancelled(_) => Code::Cancelled,
             Error::Config(_) | Error::Runtime(_) | Error::Index(_) | Error::Io { .. } => {
                 Code::Internal
             }

@@ -14,8 +14,10 @@ pub mod encoder;
 pub mod error;
 pub mod eval;
 pub mod index;
+pub mod jobs;
 pub mod metrics;
 pub mod registry;
+pub mod report;
 pub mod rng;
 pub mod server;
 

@@ -4,8 +4,8 @@
 
 mod datasets;
 mod embedding;
+mod evaluation;
 mod models;
-mod unimplemented;
 
 use std::future::Future;
 use std::path::Path;
@@ -53,6 +53,8 @@ pub struct AppState {
     pub max_model_bytes: u64,
     /// Largest dataset upload, in bytes.
     pub max_dataset_bytes: u64,
+    /// Evaluation reports and the cancel flags of running evaluations.
+    pub reports: crate::jobs::ReportStore,
 }
 
 impl AppState {
@@ -213,6 +215,7 @@ pub async fn serve(
         runtime: runtime.clone(),
         max_model_bytes: config.max_model_bytes,
         max_dataset_bytes: config.max_dataset_bytes,
+        reports: Default::default(),
     });
 
     let loader_health = health.clone();
@@ -271,9 +274,10 @@ pub async fn serve(
     ))
     .max_decoding_message_size(limit)
     .max_encoding_message_size(limit);
-    let evaluation_svc = EvaluationServiceServer::new(unimplemented::EvaluationApi)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let evaluation_svc =
+        EvaluationServiceServer::new(evaluation::EvaluationApi::new(state.clone()))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
 
     let local = listener
         .local_addr()

@@ -1,0 +1,209 @@
+//! One evaluation's numbers from its embeddings: the metrics of
+//! [`crate::metrics`] and the protocols of [`crate::eval`], each stage timed,
+//! checked for cancellation between stages, written into the report.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::settings::Settings;
+use crate::error::{Error, Result};
+use crate::eval::{knn_classify, linear_probe, KnnOptions, LinearOptions};
+use crate::metrics::{self, Matrix, UniformityOptions};
+use crate::proto;
+
+/// Bins of the similarity histograms over [-1, 1].
+pub const HISTOGRAM_BINS: usize = 40;
+
+/// Features for the linear probe and the output they came from.
+#[derive(Debug, Clone)]
+pub struct ProbeData {
+    /// Train rows.
+    pub train: Matrix,
+    /// Test rows.
+    pub test: Matrix,
+    /// The model output they are ("features" or the embedding).
+    pub output: String,
+}
+
+/// The embeddings an evaluation works on (raw: they are normalised here).
+#[derive(Debug, Clone)]
+pub struct EvalData {
+    /// Test embeddings.
+    pub test: Matrix,
+    /// Test labels.
+    pub test_labels: Vec<i64>,
+    /// The positive view of each test row.
+    pub test_positive: Option<Matrix>,
+    /// Train embeddings and labels (the kNN bank).
+    pub train: Option<(Matrix, Vec<i64>)>,
+    /// Probe features; the embeddings are used when absent.
+    pub probe: Option<ProbeData>,
+}
+
+fn check_cancel(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(Ordering::Relaxed) {
+        Err(Error::Cancelled("the evaluation was cancelled".into()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs `f` as stage `name`: checks cancellation, reports progress, records
+/// its seconds in the report's timings.
+fn stage<T>(
+    name: &str,
+    report: &mut proto::EvaluationReport,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    check_cancel(cancel)?;
+    progress(name);
+    let start = Instant::now();
+    let out = f()?;
+    report
+        .timings
+        .insert(name.to_string(), start.elapsed().as_secs_f64());
+    Ok(out)
+}
+
+/// Computes every metric the settings ask for into `report`.
+pub fn compute(
+    data: &EvalData,
+    s: &Settings,
+    report: &mut proto::EvaluationReport,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    if data.test.rows() != data.test_labels.len() {
+        return Err(Error::InvalidArgument(format!(
+            "{} test embeddings but {} labels",
+            data.test.rows(),
+            data.test_labels.len()
+        )));
+    }
+    let z = stage("normalize", report, cancel, progress, || {
+        data.test.normalized()
+    })?;
+    report.num_test = z.rows() as u64;
+    report.embedding_dim = z.dim() as u32;
+    report.spec = Some(s.to_spec());
+
+    if !s.skip.uniformity {
+        let opts = UniformityOptions {
+            t: s.uniformity_t,
+            exact_max_rows: s.uniformity_exact_max_rows as usize,
+            samples: s.uniformity_samples,
+            seed: s.augmentation_seed,
+        };
+        let u = stage("uniformity", report, cancel, progress, || {
+            metrics::uniformity(&z, &opts)
+        })?;
+        report.uniformity_loss = Some(u.loss);
+        report.uniformity = Some(-u.loss);
+        report.uniformity_estimator = u.estimator.as_str().to_string();
+        report.uniformity_stderr = u.stderr;
+    }
+    if let Some(pos) = &data.test_positive {
+        if !s.skip.alignment {
+            let zp = pos.normalized()?;
+            let (a, p, sims) = stage("alignment", report, cancel, progress, || {
+                Ok((
+                    metrics::alignment(&z, &zp, s.alignment_alpha)?,
+                    metrics::positive_similarity(&z, &zp)?,
+                    metrics::positive_similarities(&z, &zp)?,
+                ))
+            })?;
+            report.alignment = Some(a);
+            report.positive_similarity = Some(p);
+            report.histograms.push(proto::Histogram {
+                name: "positive".into(),
+                lo: -1.0,
+                hi: 1.0,
+                counts: metrics::histogram(sims, HISTOGRAM_BINS, -1.0, 1.0),
+            });
+        }
+    }
+    if !s.skip.tolerance {
+        let t = stage("tolerance", report, cancel, progress, || {
+            metrics::tolerance(&z, &data.test_labels)
+        })?;
+        report.tolerance = Some(t);
+    }
+    if !(s.skip.nearest_negatives && s.skip.penalty) {
+        let profile = stage("nearest_negatives", report, cancel, progress, || {
+            metrics::nearest_negatives(&z, s.neighbors_k)
+        })?;
+        if !s.skip.nearest_negatives {
+            report.nearest_negative_similarity = profile.mean_similarity.clone();
+            for r in 0..profile.k {
+                report.histograms.push(proto::Histogram {
+                    name: format!("negative_rank_{}", r + 1),
+                    lo: -1.0,
+                    hi: 1.0,
+                    counts: metrics::histogram(profile.rank(r), HISTOGRAM_BINS, -1.0, 1.0),
+                });
+            }
+        }
+        if !s.skip.penalty {
+            let p = stage("penalty", report, cancel, progress, || {
+                metrics::penalty_profile(&z, s.penalty_temperature, &profile)
+            })?;
+            report.relative_penalty = p.relative_penalty;
+            report.penalty_entropy = Some(p.entropy);
+            report.effective_negatives = Some(p.effective_negatives);
+        }
+    }
+    if !s.skip.effective_rank {
+        let r = stage("effective_rank", report, cancel, progress, || {
+            metrics::effective_rank(&z, 1e-7)
+        })?;
+        report.effective_rank = Some(r);
+    }
+    if let Some((train, train_labels)) = &data.train {
+        report.num_train = train.rows() as u64;
+        if !s.skip.knn {
+            let bank = train.normalized()?;
+            let opts = KnnOptions {
+                ks: vec![s.knn_k],
+                temperature: s.knn_temperature,
+                ..Default::default()
+            };
+            let knn = stage("knn", report, cancel, progress, || {
+                knn_classify(&bank, train_labels, &z, &data.test_labels, &opts)
+            })?
+            .remove(0);
+            report.knn = Some(proto::KnnResult {
+                top1: knn.top1,
+                top5: knn.top5,
+                k: knn.k as u32,
+                temperature: knn.temperature,
+                metric: "cosine".into(),
+            });
+        }
+        if !s.skip.linear {
+            let (ptrain, ptest, output) = match &data.probe {
+                Some(p) => (&p.train, &p.test, p.output.clone()),
+                None => (train, &data.test, "embedding".to_string()),
+            };
+            let opts = LinearOptions {
+                c: s.linear_c,
+                max_iter: s.linear_max_iter,
+                tol: s.linear_tol,
+            };
+            let lin = stage("linear", report, cancel, progress, || {
+                linear_probe(ptrain, train_labels, ptest, &data.test_labels, &opts)
+            })?;
+            report.linear = Some(proto::LinearResult {
+                top1: lin.top1,
+                top5: lin.top5,
+                train_top1: lin.train_top1,
+                c: lin.c,
+                iterations: lin.iterations as u32,
+                feature_output: output,
+                converged: lin.converged,
+            });
+        }
+    }
+    Ok(())
+}

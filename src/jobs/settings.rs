@@ -1,0 +1,191 @@
+//! The settings of an evaluation: a MetricSpec with every default filled
+//! in, so that each report echoes exactly what it used.
+
+use crate::error::{Error, Result};
+use crate::proto::MetricSpec;
+
+/// A MetricSpec with its defaults resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// t of the uniformity loss.
+    pub uniformity_t: f64,
+    /// k of the neighbour and penalty profiles.
+    pub neighbors_k: usize,
+    /// Seed of the positive views.
+    pub augmentation_seed: u64,
+    /// τ of the penalty profile.
+    pub penalty_temperature: f64,
+    /// k of the kNN vote.
+    pub knn_k: usize,
+    /// T of the kNN vote.
+    pub knn_temperature: f64,
+    /// C of the linear probe.
+    pub linear_c: f64,
+    /// Most L-BFGS iterations.
+    pub linear_max_iter: usize,
+    /// Gradient tolerance of the probe.
+    pub linear_tol: f64,
+    /// α of the alignment.
+    pub alignment_alpha: f64,
+    /// Above this many test rows uniformity is sampled.
+    pub uniformity_exact_max_rows: u64,
+    /// Pairs of the sampled uniformity.
+    pub uniformity_samples: u64,
+    /// The switches, as given.
+    pub skip: Skip,
+}
+
+/// Parts to leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[allow(missing_docs)]
+pub struct Skip {
+    pub uniformity: bool,
+    pub alignment: bool,
+    pub tolerance: bool,
+    pub nearest_negatives: bool,
+    pub penalty: bool,
+    pub effective_rank: bool,
+    pub knn: bool,
+    pub linear: bool,
+}
+
+impl Settings {
+    /// Resolves `spec` (absent fields take their defaults; the penalty τ
+    /// defaults to the model's training τ, or 1 for losses without one) and
+    /// checks the values.
+    pub fn resolve(spec: Option<&MetricSpec>, training_tau: f64) -> Result<Self> {
+        let s = spec.cloned().unwrap_or_default();
+        let settings = Self {
+            uniformity_t: s.uniformity_t.unwrap_or(2.0),
+            neighbors_k: s.neighbors_k.unwrap_or(10) as usize,
+            augmentation_seed: s.augmentation_seed.unwrap_or(0),
+            penalty_temperature: s.penalty_temperature.unwrap_or(if training_tau > 0.0 {
+                training_tau
+            } else {
+                1.0
+            }),
+            knn_k: s.knn_k.unwrap_or(200) as usize,
+            knn_temperature: s.knn_temperature.unwrap_or(0.1),
+            linear_c: s.linear_c.unwrap_or(1.0),
+            linear_max_iter: s.linear_max_iter.unwrap_or(1000) as usize,
+            linear_tol: s.linear_tol.unwrap_or(1e-4),
+            alignment_alpha: s.alignment_alpha.unwrap_or(2.0),
+            uniformity_exact_max_rows: s.uniformity_exact_max_rows.unwrap_or(50_000),
+            uniformity_samples: s.uniformity_samples.unwrap_or(1_000_000),
+            skip: Skip {
+                uniformity: s.skip_uniformity,
+                alignment: s.skip_alignment,
+                tolerance: s.skip_tolerance,
+                nearest_negatives: s.skip_nearest_negatives,
+                penalty: s.skip_penalty,
+                effective_rank: s.skip_effective_rank,
+                knn: s.skip_knn,
+                linear: s.skip_linear,
+            },
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<()> {
+        let positive = [
+            ("uniformity_t", self.uniformity_t),
+            ("penalty_temperature", self.penalty_temperature),
+            ("knn_temperature", self.knn_temperature),
+            ("linear_c", self.linear_c),
+            ("linear_tol", self.linear_tol),
+            ("alignment_alpha", self.alignment_alpha),
+        ];
+        if let Some((name, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Err(Error::InvalidArgument(format!(
+                "spec.{name} must be > 0, got {v}"
+            )));
+        }
+        for (name, v) in [
+            ("neighbors_k", self.neighbors_k),
+            ("knn_k", self.knn_k),
+            ("linear_max_iter", self.linear_max_iter),
+        ] {
+            if v == 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "spec.{name} must be at least 1"
+                )));
+            }
+        }
+        if self.uniformity_samples < 2 {
+            return Err(Error::InvalidArgument(
+                "spec.uniformity_samples must be at least 2".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The settings as a MetricSpec with every field set.
+    pub fn to_spec(&self) -> MetricSpec {
+        MetricSpec {
+            uniformity_t: Some(self.uniformity_t),
+            neighbors_k: Some(self.neighbors_k as u32),
+            augmentation_seed: Some(self.augmentation_seed),
+            penalty_temperature: Some(self.penalty_temperature),
+            knn_k: Some(self.knn_k as u32),
+            knn_temperature: Some(self.knn_temperature),
+            linear_c: Some(self.linear_c),
+            linear_max_iter: Some(self.linear_max_iter as u32),
+            linear_tol: Some(self.linear_tol),
+            alignment_alpha: Some(self.alignment_alpha),
+            uniformity_exact_max_rows: Some(self.uniformity_exact_max_rows),
+            uniformity_samples: Some(self.uniformity_samples),
+            skip_uniformity: self.skip.uniformity,
+            skip_alignment: self.skip.alignment,
+            skip_tolerance: self.skip.tolerance,
+            skip_nearest_negatives: self.skip.nearest_negatives,
+            skip_penalty: self.skip.penalty,
+            skip_effective_rank: self.skip.effective_rank,
+            skip_knn: self.skip.knn,
+            skip_linear: self.skip.linear,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_filled_and_echoed() {
+        let s = Settings::resolve(None, 0.2).unwrap();
+        assert_eq!(
+            (s.uniformity_t, s.neighbors_k, s.knn_k, s.knn_temperature),
+            (2.0, 10, 200, 0.1)
+        );
+        assert_eq!(s.penalty_temperature, 0.2, "the model's training tau");
+        assert_eq!(
+            Settings::resolve(None, 0.0).unwrap().penalty_temperature,
+            1.0
+        );
+        let spec = s.to_spec();
+        assert_eq!(
+            Settings::resolve(Some(&spec), 0.7).unwrap(),
+            s,
+            "a resolved spec resolves to itself"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let spec = MetricSpec {
+            knn_temperature: Some(0.0),
+            ..Default::default()
+        };
+        let err = Settings::resolve(Some(&spec), 0.1).unwrap_err().to_string();
+        assert!(err.contains("knn_temperature"), "{err}");
+        let spec = MetricSpec {
+            knn_k: Some(0),
+            ..Default::default()
+        };
+        assert!(Settings::resolve(Some(&spec), 0.1)
+            .unwrap_err()
+            .to_string()
+            .contains("knn_k"));
+    }
+}

@@ -1,0 +1,313 @@
+//! EvaluationService end to end on the real zoo and the digits, checked
+//! against the independent numpy / scikit-learn measurement of the zoo
+//! (training/measured.json, training/measure.py) and the reference vectors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{zoo, TestServer};
+use embedeval::data::npy::NpyArray;
+use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
+use embedeval::proto::{self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec};
+use embedeval::ServeConfig;
+use tonic::Code;
+
+async fn server() -> TestServer {
+    let mut config = ServeConfig::with_models_dir(zoo());
+    config.datasets_dir = zoo().join("../datasets");
+    let server = TestServer::start(config).await;
+    server.wait_serving().await;
+    server
+}
+
+fn measured(model: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(zoo().join("../training/measured.json")).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    rows.into_iter().find(|r| r["name"] == model).unwrap()
+}
+
+#[tokio::test]
+async fn evaluate_matches_the_independent_measurement() {
+    let server = server().await;
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let mut stream = client
+        .evaluate(EvaluateRequest {
+            model: "infonce-t0.5".into(),
+            dataset: "digits".into(),
+            spec: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stages = Vec::new();
+    let mut report = None;
+    while let Some(event) = stream.message().await.unwrap() {
+        match event.event.unwrap() {
+            evaluate_event::Event::Progress(p) => stages.push(p.stage),
+            evaluate_event::Event::Report(r) => report = Some(r),
+        }
+    }
+    let report = report.expect("the last event is the report");
+    for stage in [
+        "embed_test",
+        "embed_train",
+        "embed_positive",
+        "uniformity",
+        "knn",
+        "linear",
+    ] {
+        assert!(
+            stages.iter().any(|s| s == stage),
+            "no progress for {stage}: {stages:?}"
+        );
+    }
+    let want = measured("infonce-t0.5");
+    let close = |got: f64, key: &str, tol: f64| {
+        let w = want[key].as_f64().unwrap();
+        assert!((got - w).abs() <= tol, "{key}: {got} vs numpy {w}");
+    };
+    close(report.uniformity.unwrap(), "uniformity", 1e-4);
+    close(report.tolerance.unwrap(), "tolerance", 1e-4);
+    close(report.knn.as_ref().unwrap().top1, "knn", 1e-9);
+    close(
+        report.linear.as_ref().unwrap().top1,
+        "linear",
+        1.0 / 540.0 + 1e-9,
+    );
+    assert_eq!(report.linear.as_ref().unwrap().feature_output, "features");
+    assert_eq!(report.status, EvaluationStatus::Completed as i32);
+    assert_eq!(
+        (report.num_test, report.num_train, report.embedding_dim),
+        (540, 1257, 128)
+    );
+    assert_eq!(report.nearest_negative_similarity.len(), 10);
+    assert_eq!(report.relative_penalty.len(), 10);
+    assert!(report.alignment.unwrap() > 0.0 && report.positive_similarity.unwrap() > 0.0);
+    assert!(report.effective_rank.unwrap() > 1.0);
+    let spec = report.spec.unwrap();
+    assert_eq!(
+        spec.penalty_temperature,
+        Some(0.5),
+        "the model's tau is the default"
+    );
+    assert_eq!((spec.knn_k, spec.knn_temperature), (Some(200), Some(0.1)));
+    assert_eq!(report.uniformity_estimator, "exact");
+    assert!(report.timings.contains_key("total"));
+
+    // Stored: Get and List find it.
+    let got = client
+        .get_evaluation(proto::GetEvaluationRequest {
+            id: report.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, report);
+    let list = client
+        .list_evaluations(proto::ListEvaluationsRequest {
+            model: "infonce-t0.5".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.evaluations[0].id, report.id);
+    server.stop().await;
+}
+
+fn chunk(split: &str, x: &NpyArray, labels: Vec<i64>) -> proto::EvaluateEmbeddingsRequest {
+    proto::EvaluateEmbeddingsRequest {
+        payload: Some(proto::evaluate_embeddings_request::Payload::Chunk(
+            proto::EmbeddingsChunk {
+                split: split.into(),
+                embeddings: Some(proto::Tensor {
+                    dtype: proto::DataType::Float32 as i32,
+                    shape: x.shape.iter().map(|&d| d as i64).collect(),
+                    data: x.data.clone(),
+                }),
+                labels,
+            },
+        )),
+    }
+}
+
+#[tokio::test]
+async fn evaluate_embeddings_reproduces_the_reference() {
+    let server = server().await;
+    let dir = zoo().join("../tests/data/reference");
+    let load = |p: &str| NpyArray::read(&dir.join(format!("clustered10.{p}.npy"))).unwrap();
+    let text = std::fs::read_to_string(dir.join("expected.json")).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let want = &expected["clustered10"];
+    let header = proto::EvaluateEmbeddingsRequest {
+        payload: Some(proto::evaluate_embeddings_request::Payload::Header(
+            proto::EmbeddingsHeader {
+                name: "uploaded".into(),
+                spec: Some(MetricSpec {
+                    penalty_temperature: Some(0.2),
+                    ..Default::default()
+                }),
+                temperature: Some(0.2),
+                loss: "infonce".into(),
+                dataset: "clustered10".into(),
+            },
+        )),
+    };
+    let msgs = vec![
+        header,
+        chunk("test", &load("test_x"), load("test_y").to_i64().unwrap()),
+        chunk("test_positive", &load("test_x_aug"), vec![]),
+        chunk("train", &load("train_x"), load("train_y").to_i64().unwrap()),
+    ];
+    let report = EvaluationServiceClient::new(server.channel.clone())
+        .evaluate_embeddings(tokio_stream::iter(msgs))
+        .await
+        .unwrap()
+        .into_inner();
+    let rel = |got: f64, key: &str| {
+        let w = want[key].as_f64().unwrap();
+        assert!((got - w).abs() <= 1e-5 * w.abs(), "{key}: {got} vs {w}");
+    };
+    rel(report.uniformity.unwrap(), "uniformity");
+    rel(report.alignment.unwrap(), "alignment");
+    rel(report.tolerance.unwrap(), "tolerance");
+    rel(report.penalty_entropy.unwrap(), "penalty_entropy");
+    rel(report.effective_rank.unwrap(), "effective_rank");
+    assert_eq!(
+        report.knn.as_ref().unwrap().top1,
+        want["knn"]["top1"].as_f64().unwrap()
+    );
+    assert_eq!(report.linear.as_ref().unwrap().feature_output, "embedding");
+
+    // Without test rows it is refused.
+    let only_header = vec![proto::EvaluateEmbeddingsRequest {
+        payload: Some(proto::evaluate_embeddings_request::Payload::Header(
+            Default::default(),
+        )),
+    }];
+    let err = EvaluationServiceClient::new(server.channel.clone())
+        .evaluate_embeddings(tokio_stream::iter(only_header))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
+    let server = server().await;
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let spec = MetricSpec {
+        skip_linear: true,
+        ..Default::default()
+    };
+    let mut stream = client
+        .compare(proto::CompareRequest {
+            models: vec![
+                "infonce-t1".into(),
+                "hard-infonce-t0.2".into(),
+                "infonce-t0.1".into(),
+            ],
+            dataset: "digits".into(),
+            spec: Some(spec),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut comparison = None;
+    while let Some(e) = stream.message().await.unwrap() {
+        if let Some(proto::compare_event::Event::Comparison(c)) = e.event {
+            comparison = Some(c);
+        }
+    }
+    let c = comparison.unwrap();
+    let order: Vec<&str> = c.rows.iter().map(|r| r.model.as_str()).collect();
+    assert_eq!(
+        order,
+        ["hard-infonce-t0.2", "infonce-t0.1", "infonce-t1"],
+        "by loss then tau"
+    );
+    for r in &c.rows {
+        let want = measured(&r.model);
+        assert!((r.uniformity.unwrap() - want["uniformity"].as_f64().unwrap()).abs() < 1e-4);
+        assert!(r.linear.is_none(), "skipped");
+    }
+    assert!(c.plot_svg.starts_with("<svg") && c.plot_svg.contains("τ=0.1"));
+    assert!(c.accuracy_plot_svg.starts_with("<svg"));
+
+    for (req, code) in [
+        (
+            EvaluateRequest {
+                model: "nope".into(),
+                dataset: "digits".into(),
+                spec: None,
+            },
+            Code::NotFound,
+        ),
+        (
+            EvaluateRequest {
+                model: "simple".into(),
+                dataset: "nope".into(),
+                spec: None,
+            },
+            Code::NotFound,
+        ),
+        (
+            EvaluateRequest {
+                model: "simple".into(),
+                dataset: "digits".into(),
+                spec: Some(MetricSpec {
+                    knn_temperature: Some(-1.0),
+                    ..Default::default()
+                }),
+            },
+            Code::InvalidArgument,
+        ),
+    ] {
+        assert_eq!(client.evaluate(req).await.unwrap_err().code(), code);
+    }
+    let err = client
+        .get_evaluation(proto::GetEvaluationRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+
+    // A client that leaves: the evaluation ends and is recorded (cancelled,
+    // or completed when it finished before the server noticed).
+    let mut stream = client
+        .evaluate(EvaluateRequest {
+            model: "simple".into(),
+            dataset: "digits".into(),
+            spec: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    let Some(evaluate_event::Event::Progress(p)) = first.event else {
+        panic!("progress first")
+    };
+    drop(stream);
+    let mut status = EvaluationStatus::Running as i32;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        status = client
+            .get_evaluation(proto::GetEvaluationRequest {
+                id: p.evaluation_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        if status != EvaluationStatus::Running as i32 {
+            break;
+        }
+    }
+    assert!(
+        status == EvaluationStatus::Cancelled as i32
+            || status == EvaluationStatus::Completed as i32,
+        "status {status}"
+    );
+    server.stop().await;
+}
