@@ -46,6 +46,12 @@ pub struct ServeConfig {
     /// Default rows per Embed response (a request may ask for fewer).
     #[arg(long, env = "EMBEDEVAL_EMBED_CHUNK_ROWS", default_value_t = 1024)]
     pub embed_chunk_rows: usize,
+    /// Evaluations (Evaluate, EvaluateEmbeddings, each model of a Compare) that run at once.
+    #[arg(long, env = "EMBEDEVAL_MAX_EVALUATIONS", default_value_t = 2)]
+    pub max_evaluations: usize,
+    /// Evaluations that may wait for a slot; beyond it requests get RESOURCE_EXHAUSTED.
+    #[arg(long, env = "EMBEDEVAL_EVALUATION_QUEUE", default_value_t = 16)]
+    pub evaluation_queue: usize,
     /// Largest model (ONNX) upload, in bytes.
     #[arg(long, env = "EMBEDEVAL_MAX_MODEL_BYTES", default_value_t = 512 * 1024 * 1024)]
     pub max_model_bytes: u64,
@@ -90,6 +96,8 @@ impl ServeConfig {
             max_batch: 1024,
             encoder_queue: 64,
             embed_chunk_rows: 1024,
+            max_evaluations: 2,
+            evaluation_queue: 16,
             max_model_bytes: 512 * 1024 * 1024,
             max_dataset_bytes: 4 * 1024 * 1024 * 1024,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,

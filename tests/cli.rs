@@ -77,6 +77,59 @@ async fn models_datasets_and_embed_from_the_command_line() {
         .unwrap();
     assert_eq!(labels.len(), 540);
 
+    // compare: a table with a row per model, sorted by loss then tau, and the plot.
+    let plot = dir.path().join("ut.svg");
+    let out = cli(
+        &server,
+        &[
+            "compare",
+            "infonce-t1",
+            "infonce-t0.2",
+            "--dataset",
+            "digits",
+            "--skip-linear",
+            "--plot",
+            plot.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let models: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(models, ["infonce-t0.2", "infonce-t1"], "{text}");
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+
+    // eval --json, then the report is listed.
+    let out = cli(
+        &server,
+        &[
+            "eval",
+            "simple",
+            "--dataset",
+            "digits",
+            "--skip-linear",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "COMPLETED");
+    assert_eq!(report["spec"]["knn_k"], 200);
+    let out = cli(&server, &["evaluations", "ls", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["id"], report["id"]);
+
     let out = cli(&server, &["models", "show", "nope"]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();

@@ -311,3 +311,62 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stays_fast() {
+    let mut config = ServeConfig::with_models_dir(zoo());
+    config.datasets_dir = zoo().join("../datasets");
+    config.max_evaluations = 1;
+    config.evaluation_queue = 1;
+    let server = TestServer::start(config).await;
+    server.wait_serving().await;
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let compare = |client: &mut EvaluationServiceClient<tonic::transport::Channel>| {
+        let mut c = client.clone();
+        async move {
+            c.compare(proto::CompareRequest {
+                models: vec![],
+                dataset: "digits".into(),
+                spec: None,
+            })
+            .await
+        }
+    };
+    // One runs, one waits in the queue, the third is refused.
+    let mut running = compare(&mut client).await.unwrap().into_inner();
+    let mut queued = compare(&mut client).await.unwrap().into_inner();
+    let err = compare(&mut client).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
+    assert!(err.message().contains("waiting"), "{}", err.message());
+
+    // The queued one says so.
+    let first = queued.message().await.unwrap().unwrap();
+    let Some(proto::compare_event::Event::Progress(p)) = first.event else {
+        panic!("progress first")
+    };
+    assert_eq!(p.stage, "queued");
+
+    // ListModels answers quickly while evaluations run.
+    let started = std::time::Instant::now();
+    embedeval::proto::model_service_client::ModelServiceClient::new(server.channel.clone())
+        .list_models(proto::ListModelsRequest {})
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "ListModels took {:?}",
+        started.elapsed()
+    );
+
+    // Both finish with a comparison.
+    for stream in [&mut running, &mut queued] {
+        let mut rows = 0;
+        while let Some(e) = stream.message().await.unwrap() {
+            if let Some(proto::compare_event::Event::Comparison(c)) = e.event {
+                rows = c.rows.len();
+            }
+        }
+        assert_eq!(rows, 14);
+    }
+    server.stop().await;
+}

@@ -500,3 +500,332 @@ pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `embedeval eval …`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model name.
+    pub model: String,
+    /// Dataset name.
+    #[arg(long)]
+    pub dataset: String,
+    /// The metric settings.
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+/// `embedeval compare …`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Models to compare (none with --all).
+    pub models: Vec<String>,
+    /// Compare every model the server has.
+    #[arg(long)]
+    pub all: bool,
+    /// Dataset name.
+    #[arg(long)]
+    pub dataset: String,
+    /// Write the uniformity–tolerance plot (SVG) here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write the accuracy-against-τ plot (SVG) here.
+    #[arg(long)]
+    pub accuracy_plot: Option<PathBuf>,
+    /// The metric settings.
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+/// MetricSpec from the command line; absent flags take the server's defaults.
+#[derive(Debug, Clone, Args)]
+pub struct SpecArgs {
+    /// t of the uniformity loss [2].
+    #[arg(long)]
+    pub uniformity_t: Option<f64>,
+    /// k of the neighbour and penalty profiles [10].
+    #[arg(long)]
+    pub neighbors_k: Option<u32>,
+    /// Seed of the positive views [0].
+    #[arg(long)]
+    pub augmentation_seed: Option<u64>,
+    /// τ of the penalty profile [the model's training τ].
+    #[arg(long)]
+    pub penalty_temperature: Option<f64>,
+    /// k of the kNN vote [200].
+    #[arg(long)]
+    pub knn_k: Option<u32>,
+    /// T of the kNN vote [0.1].
+    #[arg(long)]
+    pub knn_temperature: Option<f64>,
+    /// C of the linear probe [1].
+    #[arg(long)]
+    pub linear_c: Option<f64>,
+    /// Skip the linear probe.
+    #[arg(long)]
+    pub skip_linear: bool,
+    /// Skip the kNN vote.
+    #[arg(long)]
+    pub skip_knn: bool,
+}
+
+impl SpecArgs {
+    fn spec(&self) -> proto::MetricSpec {
+        proto::MetricSpec {
+            uniformity_t: self.uniformity_t,
+            neighbors_k: self.neighbors_k,
+            augmentation_seed: self.augmentation_seed,
+            penalty_temperature: self.penalty_temperature,
+            knn_k: self.knn_k,
+            knn_temperature: self.knn_temperature,
+            linear_c: self.linear_c,
+            skip_linear: self.skip_linear,
+            skip_knn: self.skip_knn,
+            ..Default::default()
+        }
+    }
+}
+
+/// `embedeval evaluations …`
+#[derive(Debug, Subcommand)]
+pub enum EvaluationsCommand {
+    /// List the evaluations, newest first.
+    Ls {
+        /// Only this model.
+        #[arg(long, default_value = "")]
+        model: String,
+        /// Only this dataset.
+        #[arg(long, default_value = "")]
+        dataset: String,
+        /// Most rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one evaluation's report.
+    Show {
+        /// Evaluation id.
+        id: String,
+    },
+    /// Cancel a running evaluation.
+    Cancel {
+        /// Evaluation id.
+        id: String,
+    },
+}
+
+/// A report as JSON, every field.
+pub fn report_json(r: &proto::EvaluationReport) -> serde_json::Value {
+    let spec = r.spec.unwrap_or_default();
+    json!({
+        "id": r.id, "model": r.model, "model_sha256": r.model_sha256, "dataset": r.dataset,
+        "dataset_id": r.dataset_id, "loss": r.loss, "temperature": r.temperature,
+        "status": proto::EvaluationStatus::try_from(r.status).map(|s| s.as_str_name()).unwrap_or("?"),
+        "error": r.error, "num_test": r.num_test, "num_train": r.num_train, "embedding_dim": r.embedding_dim,
+        "uniformity": r.uniformity, "uniformity_loss": r.uniformity_loss,
+        "uniformity_estimator": r.uniformity_estimator, "uniformity_stderr": r.uniformity_stderr,
+        "alignment": r.alignment, "tolerance": r.tolerance, "positive_similarity": r.positive_similarity,
+        "nearest_negative_similarity": r.nearest_negative_similarity, "relative_penalty": r.relative_penalty,
+        "penalty_entropy": r.penalty_entropy, "effective_negatives": r.effective_negatives,
+        "effective_rank": r.effective_rank,
+        "knn": r.knn.as_ref().map(|k| json!({"top1": k.top1, "top5": k.top5, "k": k.k, "temperature": k.temperature, "metric": k.metric})),
+        "linear": r.linear.as_ref().map(|l| json!({"top1": l.top1, "top5": l.top5, "train_top1": l.train_top1, "c": l.c, "iterations": l.iterations, "converged": l.converged, "feature_output": l.feature_output})),
+        "spec": {
+            "uniformity_t": spec.uniformity_t, "neighbors_k": spec.neighbors_k, "augmentation_seed": spec.augmentation_seed,
+            "penalty_temperature": spec.penalty_temperature, "knn_k": spec.knn_k, "knn_temperature": spec.knn_temperature,
+            "linear_c": spec.linear_c, "linear_max_iter": spec.linear_max_iter, "linear_tol": spec.linear_tol,
+            "alignment_alpha": spec.alignment_alpha, "uniformity_exact_max_rows": spec.uniformity_exact_max_rows,
+            "uniformity_samples": spec.uniformity_samples,
+        },
+        "timings": r.timings,
+        "created_at": r.created_at.map(|t| t.seconds),
+    })
+}
+
+/// A progress bar driven by the server's stage events.
+struct StageBar {
+    bar: ProgressBar,
+    stage: String,
+}
+
+impl StageBar {
+    fn new() -> Self {
+        let bar = ProgressBar::new(1);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        Self {
+            bar,
+            stage: String::new(),
+        }
+    }
+
+    fn update(&mut self, p: &proto::Progress) {
+        let label = if p.model.is_empty() {
+            p.stage.clone()
+        } else {
+            format!("{} {}", p.model, p.stage)
+        };
+        if label != self.stage {
+            self.stage = label.clone();
+            self.bar.set_message(label);
+        }
+        self.bar.set_length(p.total.max(1));
+        self.bar.set_position(p.done);
+    }
+}
+
+/// Runs `embedeval eval …`.
+pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
+    let mut stream = crate::proto::evaluation_service_client::EvaluationServiceClient::new(
+        conn.channel().await?,
+    )
+    .evaluate(proto::EvaluateRequest {
+        model: args.model,
+        dataset: args.dataset,
+        spec: Some(args.spec.spec()),
+    })
+    .await?
+    .into_inner();
+    let mut bar = StageBar::new();
+    while let Some(event) = stream.message().await? {
+        match event.event {
+            Some(proto::evaluate_event::Event::Progress(p)) => bar.update(&p),
+            Some(proto::evaluate_event::Event::Report(r)) => {
+                bar.bar.finish_and_clear();
+                if conn.json {
+                    return print_json(&report_json(&r));
+                }
+                print!("{}", crate::report::table(std::slice::from_ref(&r)));
+                println!(
+                    "evaluation {} ({:.2} s)",
+                    r.id,
+                    r.timings.get("total").copied().unwrap_or(0.0)
+                );
+                return Ok(());
+            }
+            None => {}
+        }
+    }
+    bail!("the server ended the stream without a report")
+}
+
+/// Runs `embedeval compare …`.
+pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()> {
+    if args.all != args.models.is_empty() {
+        bail!("name the models to compare, or pass --all (not both)");
+    }
+    let mut stream = crate::proto::evaluation_service_client::EvaluationServiceClient::new(
+        conn.channel().await?,
+    )
+    .compare(proto::CompareRequest {
+        models: args.models,
+        dataset: args.dataset,
+        spec: Some(args.spec.spec()),
+    })
+    .await?
+    .into_inner();
+    let mut bar = StageBar::new();
+    while let Some(event) = stream.message().await? {
+        match event.event {
+            Some(proto::compare_event::Event::Progress(p)) => bar.update(&p),
+            Some(proto::compare_event::Event::Comparison(c)) => {
+                bar.bar.finish_and_clear();
+                for (path, svg) in [
+                    (&args.plot, &c.plot_svg),
+                    (&args.accuracy_plot, &c.accuracy_plot_svg),
+                ] {
+                    if let Some(path) = path {
+                        std::fs::write(path, svg)
+                            .with_context(|| format!("write {}", path.display()))?;
+                    }
+                }
+                if conn.json {
+                    return print_json(&json!(c.rows.iter().map(report_json).collect::<Vec<_>>()));
+                }
+                print!("{}", crate::report::table(&c.rows));
+                return Ok(());
+            }
+            None => {}
+        }
+    }
+    bail!("the server ended the stream without a comparison")
+}
+
+/// Runs `embedeval evaluations …`.
+pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::Result<()> {
+    let mut client = crate::proto::evaluation_service_client::EvaluationServiceClient::new(
+        conn.channel().await?,
+    );
+    match cmd {
+        EvaluationsCommand::Ls {
+            model,
+            dataset,
+            limit,
+        } => {
+            let list = client
+                .list_evaluations(proto::ListEvaluationsRequest {
+                    model,
+                    dataset,
+                    page_size: limit,
+                    page_token: String::new(),
+                })
+                .await?
+                .into_inner();
+            if conn.json {
+                return print_json(&json!(list
+                    .evaluations
+                    .iter()
+                    .map(report_json)
+                    .collect::<Vec<_>>()));
+            }
+            let rows: Vec<Vec<String>> = list
+                .evaluations
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.clone(),
+                        r.model.clone(),
+                        r.dataset.clone(),
+                        proto::EvaluationStatus::try_from(r.status)
+                            .map(|s| s.as_str_name().to_string())
+                            .unwrap_or_default(),
+                        r.uniformity.map_or("-".into(), |u| format!("{u:.4}")),
+                        r.tolerance.map_or("-".into(), |u| format!("{u:.4}")),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    "ID",
+                    "MODEL",
+                    "DATASET",
+                    "STATUS",
+                    "UNIFORMITY",
+                    "TOLERANCE",
+                ],
+                &rows,
+            );
+        }
+        EvaluationsCommand::Show { id } => {
+            let r = client
+                .get_evaluation(proto::GetEvaluationRequest { id })
+                .await?
+                .into_inner();
+            print_json(&report_json(&r))?;
+        }
+        EvaluationsCommand::Cancel { id } => {
+            let r = client
+                .cancel_evaluation(proto::CancelEvaluationRequest { id: id.clone() })
+                .await?
+                .into_inner();
+            println!(
+                "{id}: {}",
+                proto::EvaluationStatus::try_from(r.status)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("?")
+            );
+        }
+    }
+    Ok(())
+}

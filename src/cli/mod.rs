@@ -1,6 +1,7 @@
 //! The `embedeval` command: `serve` runs the service; `health` asks a running
 //! one whether it is SERVING (the container's HEALTHCHECK); `models`,
-//! `datasets` and `embed` are clients of a running server.
+//! `datasets`, `embed`, `eval`, `compare` and `evaluations` are clients of a
+//! running server.
 
 pub mod client;
 
@@ -41,6 +42,33 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: client::DatasetsCommand,
+        /// The server.
+        #[command(flatten)]
+        conn: client::Connection,
+    },
+    /// Evaluate one model on a dataset.
+    Eval {
+        /// What to evaluate.
+        #[command(flatten)]
+        args: client::EvalArgs,
+        /// The server.
+        #[command(flatten)]
+        conn: client::Connection,
+    },
+    /// Evaluate several models on a dataset and compare them.
+    Compare {
+        /// What to compare.
+        #[command(flatten)]
+        args: client::CompareArgs,
+        /// The server.
+        #[command(flatten)]
+        conn: client::Connection,
+    },
+    /// List, show or cancel evaluations.
+    Evaluations {
+        /// What to do.
+        #[command(subcommand)]
+        command: client::EvaluationsCommand,
         /// The server.
         #[command(flatten)]
         conn: client::Connection,
@@ -116,6 +144,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Models { command, conn } => client::models(&conn, command).await.map(|_| 0),
         Command::Datasets { command, conn } => client::datasets(&conn, command).await.map(|_| 0),
         Command::Embed { args, conn } => client::embed(&conn, args).await.map(|_| 0),
+        Command::Eval { args, conn } => client::eval(&conn, args).await.map(|_| 0),
+        Command::Compare { args, conn } => client::compare(&conn, args).await.map(|_| 0),
+        Command::Evaluations { command, conn } => {
+            client::evaluations(&conn, command).await.map(|_| 0)
+        }
         Command::Health(args) => {
             let status = health(&args).await?;
             println!("{}", status.as_str_name());

@@ -289,6 +289,49 @@ async fn evaluate_model(
     Ok(report)
 }
 
+/// A place among the running evaluations, or in the queue for one.
+enum Admission {
+    Running(tokio::sync::OwnedSemaphorePermit),
+    Queued,
+}
+
+/// Takes a free slot now, or a place in the bounded queue;
+/// RESOURCE_EXHAUSTED when both are full.
+fn admit(state: &AppState) -> Result<Admission> {
+    if let Ok(permit) = state.evaluation_slots.clone().try_acquire_owned() {
+        return Ok(Admission::Running(permit));
+    }
+    let waiting = state.evaluations_waiting.fetch_add(1, Ordering::SeqCst);
+    if waiting >= state.evaluation_queue {
+        state.evaluations_waiting.fetch_sub(1, Ordering::SeqCst);
+        return Err(Error::ResourceExhausted(format!(
+            "every evaluation slot is busy and {waiting} evaluations are waiting (the queue holds {}); retry later",
+            state.evaluation_queue
+        )));
+    }
+    Ok(Admission::Queued)
+}
+
+/// Waits for a slot when queued, reporting it as a progress stage.
+async fn slot(
+    state: &AppState,
+    admission: Admission,
+    progress: &Progress,
+) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    match admission {
+        Admission::Running(permit) => Ok(permit),
+        Admission::Queued => {
+            progress.send("queued", 0, 1);
+            let permit = state.evaluation_slots.clone().acquire_owned().await;
+            state.evaluations_waiting.fetch_sub(1, Ordering::SeqCst);
+            let permit =
+                permit.map_err(|_| Error::Unavailable("the server is shutting down".into()))?;
+            progress.check()?;
+            Ok(permit)
+        }
+    }
+}
+
 /// Records how an evaluation ended.
 fn conclude(
     state: &AppState,
@@ -349,6 +392,7 @@ impl EvaluationService for EvaluationApi {
         let req = request.into_inner();
         let (model, dataset) = resolve(&self.state, &req.model, &req.dataset)?;
         let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
+        let admission = admit(&self.state)?;
         let report = new_report(&model, &dataset);
         let cancel = self.state.reports.start(report.clone());
         let (out_tx, out_rx) = mpsc::channel(16);
@@ -365,8 +409,13 @@ impl EvaluationService for EvaluationApi {
         let state = self.state.clone();
         tokio::spawn(async move {
             tracing::info!(id = %report.id, model = %model.name, dataset = %dataset.name, "evaluation started");
-            let outcome =
-                evaluate_model(&state, model, dataset, &settings, report.clone(), &progress).await;
+            let outcome = match slot(&state, admission, &progress).await {
+                Ok(_permit) => {
+                    evaluate_model(&state, model, dataset, &settings, report.clone(), &progress)
+                        .await
+                }
+                Err(err) => Err(err),
+            };
             drop(progress);
             let _ = forwarder.await;
             let event = match conclude(&state, report, outcome) {
@@ -521,6 +570,16 @@ impl EvaluationService for EvaluationApi {
             created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
             ..Default::default()
         };
+        let _permit = match admit(&self.state)? {
+            Admission::Running(permit) => permit,
+            Admission::Queued => {
+                let permit = self.state.evaluation_slots.clone().acquire_owned().await;
+                self.state
+                    .evaluations_waiting
+                    .fetch_sub(1, Ordering::SeqCst);
+                permit.map_err(|_| Error::Unavailable("the server is shutting down".into()))?
+            }
+        };
         let cancel = self.state.reports.start(report.clone());
         let pending = report.clone();
         let started = Instant::now();
@@ -564,10 +623,12 @@ impl EvaluationService for EvaluationApi {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let admission = admit(&self.state)?;
         let (out_tx, out_rx) = mpsc::channel(16);
         let state = self.state.clone();
         tokio::spawn(async move {
             let mut rows = Vec::new();
+            let mut admission = Some(admission);
             for (settings, model) in plans {
                 let report = new_report(&model, &dataset);
                 let cancel = state.reports.start(report.clone());
@@ -581,15 +642,26 @@ impl EvaluationService for EvaluationApi {
                 let forwarder = forward(prx, out_tx.clone(), |p| proto::CompareEvent {
                     event: Some(proto::compare_event::Event::Progress(p)),
                 });
-                let outcome = evaluate_model(
-                    &state,
-                    model,
-                    dataset.clone(),
-                    &settings,
-                    report.clone(),
-                    &progress,
-                )
-                .await;
+                // One slot for the whole comparison, held model after model.
+                let outcome = match admission.take() {
+                    Some(a) => match slot(&state, a, &progress).await {
+                        Ok(permit) => {
+                            let out = evaluate_model(
+                                &state,
+                                model,
+                                dataset.clone(),
+                                &settings,
+                                report.clone(),
+                                &progress,
+                            )
+                            .await;
+                            admission = Some(Admission::Running(permit));
+                            out
+                        }
+                        Err(err) => Err(err),
+                    },
+                    None => Err(Error::Runtime("lost the evaluation slot".into())),
+                };
                 drop(progress);
                 let _ = forwarder.await;
                 match conclude(&state, report, outcome) {

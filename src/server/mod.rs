@@ -55,6 +55,12 @@ pub struct AppState {
     pub max_dataset_bytes: u64,
     /// Evaluation reports and the cancel flags of running evaluations.
     pub reports: crate::jobs::ReportStore,
+    /// Slots for evaluations running at once.
+    pub evaluation_slots: Arc<tokio::sync::Semaphore>,
+    /// Evaluations waiting for a slot.
+    pub evaluations_waiting: std::sync::atomic::AtomicUsize,
+    /// Most evaluations that may wait.
+    pub evaluation_queue: usize,
 }
 
 impl AppState {
@@ -216,6 +222,9 @@ pub async fn serve(
         max_model_bytes: config.max_model_bytes,
         max_dataset_bytes: config.max_dataset_bytes,
         reports: Default::default(),
+        evaluation_slots: Arc::new(tokio::sync::Semaphore::new(config.max_evaluations.max(1))),
+        evaluations_waiting: Default::default(),
+        evaluation_queue: config.evaluation_queue,
     });
 
     let loader_health = health.clone();
