@@ -10,8 +10,10 @@
 //! Run through `bench/run` (it makes the Python environment), or with
 //! EMBEDEVAL_BENCH_PYTHON pointing at a Python with bench/requirements.txt.
 
+mod common;
+
+use common::best_of;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use embedeval::data::npy::{NpyArray, NpyType};
 use embedeval::eval::{knn_classify, linear_probe, KnnOptions, LinearOptions};
@@ -50,18 +52,6 @@ fn save(dir: &Path, name: &str, x: &[f32], y: &[i64], d: usize) {
     }
     .write(&dir.join(format!("{name}_y.npy")))
     .unwrap();
-}
-
-fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut out = None;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let v = f();
-        best = best.min(start.elapsed());
-        out = Some(v);
-    }
-    (best, out.unwrap())
 }
 
 fn normalized(x: Vec<f32>, d: usize) -> Matrix {

@@ -10,8 +10,9 @@
 //! Run: `cargo bench --bench metrics` (add `-- --quick` to skip N = 50,000
 //! and 1,000,000).
 
-use std::time::{Duration, Instant};
+mod common;
 
+use common::best_of;
 use embedeval::blas;
 use embedeval::metrics::{uniformity_exact, uniformity_sampled, Matrix};
 use embedeval::rng::SplitMix64;
@@ -29,18 +30,6 @@ fn embeddings(n: usize, d: usize, seed: u64) -> Matrix {
         }
     }
     Matrix::new(data, d).unwrap().normalized().unwrap()
-}
-
-fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut out = None;
-    for _ in 0..runs {
-        let start = Instant::now();
-        let v = f();
-        best = best.min(start.elapsed());
-        out = Some(v);
-    }
-    (best, out.unwrap())
 }
 
 fn main() {

@@ -20,6 +20,8 @@ pub mod registry;
 pub mod report;
 pub mod rng;
 pub mod server;
+#[cfg(test)]
+mod testutil;
 
 pub use config::ServeConfig;
 pub use error::{Error, Result};

@@ -6,7 +6,6 @@ use std::process::Command;
 
 use common::{zoo, TestServer};
 use embedeval::data::npy::NpyArray;
-use embedeval::ServeConfig;
 
 fn cli(server: &TestServer, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_embedeval"))
@@ -18,10 +17,7 @@ fn cli(server: &TestServer, args: &[&str]) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_datasets_and_embed_from_the_command_line() {
-    let mut config = ServeConfig::with_models_dir(zoo());
-    config.datasets_dir = zoo().join("../datasets");
-    let server = TestServer::start(config).await;
-    server.wait_serving().await;
+    let server = common::zoo_server().await;
 
     let out = cli(&server, &["models", "ls"]);
     assert!(

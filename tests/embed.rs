@@ -11,17 +11,12 @@ use common::{zoo, TestServer};
 use embedeval::data::npy::NpyArray;
 use embedeval::proto::embedding_service_client::EmbeddingServiceClient;
 use embedeval::proto::{DataType, EmbedRequest, EmbedResponse, Tensor};
-use embedeval::ServeConfig;
 use tonic::Code;
 
 const MODEL: &str = "infonce-t0.5";
 
 async fn server() -> TestServer {
-    let mut config = ServeConfig::with_models_dir(zoo());
-    config.datasets_dir = zoo().join("../datasets");
-    let server = TestServer::start(config).await;
-    server.wait_serving().await;
-    server
+    common::zoo_server().await
 }
 
 fn floats(t: &Tensor) -> Vec<f32> {

@@ -14,11 +14,7 @@ use embedeval::ServeConfig;
 use tonic::Code;
 
 async fn server() -> TestServer {
-    let mut config = ServeConfig::with_models_dir(zoo());
-    config.datasets_dir = zoo().join("../datasets");
-    let server = TestServer::start(config).await;
-    server.wait_serving().await;
-    server
+    common::zoo_server().await
 }
 
 fn measured(model: &str) -> serde_json::Value {

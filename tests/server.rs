@@ -132,15 +132,19 @@ async fn serves_health_models_and_reflection() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
 
-    // A capability that is not there yet says what is missing.
+    // An unknown evaluation.
     let mut evals =
         proto::evaluation_service_client::EvaluationServiceClient::new(server.channel.clone());
     let err = evals
         .get_evaluation(proto::GetEvaluationRequest { id: "x".into() })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::Unimplemented);
-    assert!(err.message().contains("results store"), "{}", err.message());
+    assert_eq!(err.code(), Code::NotFound);
+    assert!(
+        err.message().contains("evaluation not found: x"),
+        "{}",
+        err.message()
+    );
 
     server.stop().await;
 }

@@ -174,26 +174,7 @@ fn dataset_json(d: &proto::DatasetInfo) -> serde_json::Value {
 
 /// Prints rows as left-aligned columns under a header.
 fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    println!("{}", line(header.to_vec()));
-    for row in rows {
-        println!("{}", line(row.iter().map(String::as_str).collect()));
-    }
+    print!("{}", crate::report::format_table(header, rows));
 }
 
 fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {

@@ -1,23 +1,8 @@
 //! kNN and the linear probe against the reference values (faiss-cpu and
 //! scikit-learn, tests/data/reference) and brute force.
 
-use std::path::PathBuf;
-
 use super::*;
-use crate::data::npy::NpyArray;
-
-fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference")
-}
-
-fn load(case: &str, part: &str) -> NpyArray {
-    NpyArray::read(&reference_dir().join(format!("{case}.{part}.npy"))).unwrap()
-}
-
-fn matrix(case: &str, part: &str) -> Matrix {
-    let arr = load(case, part);
-    Matrix::new(arr.to_f32().unwrap(), arr.shape[1]).unwrap()
-}
+use crate::testutil::{expected, load, matrix};
 
 struct Case {
     train: Matrix,
@@ -33,11 +18,6 @@ fn case(name: &str) -> Case {
         test: matrix(name, "test_x"),
         test_y: load(name, "test_y").to_i64().unwrap(),
     }
-}
-
-fn expected() -> serde_json::Value {
-    let text = std::fs::read_to_string(reference_dir().join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
 }
 
 #[test]

@@ -2,30 +2,10 @@
 //! tests/data/reference (numpy float64, faiss-cpu; a copy of
 //! shared/reference) and against brute force on random inputs.
 
-use std::path::PathBuf;
-
 use proptest::prelude::*;
 
 use super::*;
-use crate::data::npy::NpyArray;
-
-fn reference_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference")
-}
-
-fn load(case: &str, part: &str) -> NpyArray {
-    NpyArray::read(&reference_dir().join(format!("{case}.{part}.npy"))).unwrap()
-}
-
-fn matrix(case: &str, part: &str) -> Matrix {
-    let arr = load(case, part);
-    Matrix::new(arr.to_f32().unwrap(), arr.shape[1]).unwrap()
-}
-
-fn expected() -> serde_json::Value {
-    let text = std::fs::read_to_string(reference_dir().join("expected.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use crate::testutil::{expected, load, matrix};
 
 fn assert_rel(got: f64, want: f64, tol: f64, what: &str) {
     let err = (got - want).abs() / want.abs().max(1e-12);

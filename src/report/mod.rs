@@ -327,26 +327,31 @@ pub fn table(rows: &[EvaluationReport]) -> String {
             ]
         })
         .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in &cells {
+    format_table(&header, &cells)
+}
+
+/// Left-aligned columns under a header, two spaces apart, one line per row.
+pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
     }
-    let fmt = |row: Vec<&str>| {
-        row.iter()
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = cells
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect::<Vec<_>>()
             .join("  ")
             .trim_end()
-            .to_string()
-    };
-    let mut out = fmt(header.to_vec());
-    out.push('\n');
-    for row in &cells {
-        out.push_str(&fmt(row.iter().map(String::as_str).collect()));
+            .to_string();
         out.push('\n');
+        out
+    };
+    let mut out = line(&mut header.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
     }
     out
 }

@@ -356,19 +356,32 @@ fn conclude(
     }
 }
 
-/// Forwards progress events into an event stream until the work ends.
-fn forward<T: Send + 'static>(
-    mut events: mpsc::Receiver<proto::Progress>,
+/// Records a running evaluation and wires its progress into an event
+/// stream: returns the progress handle and the task that forwards events
+/// until the handle is dropped (or the client goes, which raises the
+/// evaluation's cancel flag).
+fn track<T: Send + 'static>(
+    state: &AppState,
+    report: &EvaluationReport,
     out: mpsc::Sender<std::result::Result<T, Status>>,
     wrap: impl Fn(proto::Progress) -> T + Send + 'static,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+) -> (Progress, tokio::task::JoinHandle<()>) {
+    let cancel = state.reports.start(report.clone());
+    let (tx, mut events) = mpsc::channel(64);
+    let progress = Progress {
+        tx,
+        id: report.id.clone(),
+        model: report.model.clone(),
+        cancel,
+    };
+    let forwarder = tokio::spawn(async move {
         while let Some(p) = events.recv().await {
             if out.send(Ok(wrap(p))).await.is_err() {
                 return;
             }
         }
-    })
+    });
+    (progress, forwarder)
 }
 
 fn resolve(
@@ -394,17 +407,11 @@ impl EvaluationService for EvaluationApi {
         let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
         let admission = admit(&self.state)?;
         let report = new_report(&model, &dataset);
-        let cancel = self.state.reports.start(report.clone());
         let (out_tx, out_rx) = mpsc::channel(16);
-        let (ptx, prx) = mpsc::channel(64);
-        let progress = Progress {
-            tx: ptx,
-            id: report.id.clone(),
-            model: model.name.clone(),
-            cancel,
-        };
-        let forwarder = forward(prx, out_tx.clone(), |p| proto::EvaluateEvent {
-            event: Some(proto::evaluate_event::Event::Progress(p)),
+        let (progress, forwarder) = track(&self.state, &report, out_tx.clone(), |p| {
+            proto::EvaluateEvent {
+                event: Some(proto::evaluate_event::Event::Progress(p)),
+            }
         });
         let state = self.state.clone();
         tokio::spawn(async move {
@@ -631,17 +638,10 @@ impl EvaluationService for EvaluationApi {
             let mut admission = Some(admission);
             for (settings, model) in plans {
                 let report = new_report(&model, &dataset);
-                let cancel = state.reports.start(report.clone());
-                let (ptx, prx) = mpsc::channel(64);
-                let progress = Progress {
-                    tx: ptx,
-                    id: report.id.clone(),
-                    model: model.name.clone(),
-                    cancel,
-                };
-                let forwarder = forward(prx, out_tx.clone(), |p| proto::CompareEvent {
-                    event: Some(proto::compare_event::Event::Progress(p)),
-                });
+                let (progress, forwarder) =
+                    track(&state, &report, out_tx.clone(), |p| proto::CompareEvent {
+                        event: Some(proto::compare_event::Event::Progress(p)),
+                    });
                 // One slot for the whole comparison, held model after model.
                 let outcome = match admission.take() {
                     Some(a) => match slot(&state, a, &progress).await {

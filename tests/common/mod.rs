@@ -32,6 +32,15 @@ pub fn copy_model(model: &str, dest: &Path, name: &str) -> PathBuf {
     to
 }
 
+/// A server over the bundled zoo and datasets, SERVING.
+pub async fn zoo_server() -> TestServer {
+    let mut config = ServeConfig::with_models_dir(zoo());
+    config.datasets_dir = zoo().join("../datasets");
+    let server = TestServer::start(config).await;
+    server.wait_serving().await;
+    server
+}
+
 /// A server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
