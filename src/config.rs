@@ -52,6 +52,9 @@ pub struct ServeConfig {
     /// Evaluations that may wait for a slot; beyond it requests get RESOURCE_EXHAUSTED.
     #[arg(long, env = "EMBEDEVAL_EVALUATION_QUEUE", default_value_t = 16)]
     pub evaluation_queue: usize,
+    /// Bytes of embeddings kept on disk under <data-dir>/cache (0: no cache).
+    #[arg(long, env = "EMBEDEVAL_CACHE_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub cache_bytes: u64,
     /// Largest model (ONNX) upload, in bytes.
     #[arg(long, env = "EMBEDEVAL_MAX_MODEL_BYTES", default_value_t = 512 * 1024 * 1024)]
     pub max_model_bytes: u64,
@@ -98,6 +101,7 @@ impl ServeConfig {
             embed_chunk_rows: 1024,
             max_evaluations: 2,
             evaluation_queue: 16,
+            cache_bytes: 4 * 1024 * 1024 * 1024,
             max_model_bytes: 512 * 1024 * 1024,
             max_dataset_bytes: 4 * 1024 * 1024 * 1024,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,

@@ -366,3 +366,67 @@ async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stay
     }
     server.stop().await;
 }
+
+async fn evaluate_once(server: &TestServer, model: &str) -> proto::EvaluationReport {
+    let mut stream = EvaluationServiceClient::new(server.channel.clone())
+        .evaluate(EvaluateRequest {
+            model: model.into(),
+            dataset: "digits".into(),
+            spec: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut report = None;
+    while let Some(e) = stream.message().await.unwrap() {
+        if let Some(evaluate_event::Event::Report(r)) = e.event {
+            report = Some(r);
+        }
+    }
+    report.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_evaluation_after_a_restart_comes_from_the_embedding_cache() {
+    let data = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut c = ServeConfig::with_models_dir(zoo());
+        c.datasets_dir = zoo().join("../datasets");
+        c.data_dir = data.path().to_path_buf();
+        c
+    };
+    let server = TestServer::start(config()).await;
+    server.wait_serving().await;
+    let first = evaluate_once(&server, "infonce-t0.3").await;
+    server.stop().await;
+    // The cache is written in the background; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cached = std::fs::read_dir(data.path().join("cache"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        cached, 5,
+        "test and train embeddings and features, and the positive views"
+    );
+
+    let server = TestServer::start(config()).await;
+    server.wait_serving().await;
+    let second = evaluate_once(&server, "infonce-t0.3").await;
+    let embed = |r: &proto::EvaluationReport| -> f64 {
+        ["embed_test", "embed_train", "embed_positive"]
+            .iter()
+            .map(|k| r.timings[*k])
+            .sum()
+    };
+    assert!(
+        embed(&first) >= 5.0 * embed(&second),
+        "embedding took {:.4} s, then {:.4} s from the cache",
+        embed(&first),
+        embed(&second)
+    );
+    assert_eq!(first.uniformity, second.uniformity);
+    assert_eq!(first.alignment, second.alignment);
+    assert_eq!(first.knn, second.knn);
+    assert_eq!(first.linear, second.linear);
+    server.stop().await;
+}

@@ -2,6 +2,7 @@
 //! embeddings gathered (encoder or upload), the numbers computed stage by
 //! stage with progress and cancellation, the report kept.
 
+pub mod cache;
 pub mod compute;
 pub mod settings;
 pub mod store;

@@ -22,6 +22,7 @@ use crate::data::augment::Augmenter;
 use crate::data::{LoadedDataset, Split};
 use crate::encoder::EncoderInput;
 use crate::error::{Error, Result};
+use crate::jobs::cache::CacheKey;
 use crate::jobs::store::new_id;
 use crate::jobs::{compute, EvalData, ProbeData, Settings};
 use crate::metrics::Matrix;
@@ -118,9 +119,35 @@ async fn encode_images(
     Matrix::new(values, dim)
 }
 
-/// Embedding (and probe features, when they differ) of a split.
+/// The cached matrix for `key`, or `encode`'s result, stored for next time.
+async fn cached(
+    state: &AppState,
+    key: CacheKey,
+    encode: impl std::future::Future<Output = Result<Matrix>>,
+) -> Result<Matrix> {
+    let cache = state.cache.clone();
+    let k = key.clone();
+    if let Ok(Some(hit)) = tokio::task::spawn_blocking(move || cache.get(&k)).await {
+        tracing::debug!(split = %key.split, output = %key.output, view = %key.view, "embedding cache hit");
+        return Ok(hit);
+    }
+    let m = encode.await?;
+    let cache = state.cache.clone();
+    let stored = m.clone();
+    tokio::spawn(async move {
+        let put = tokio::task::spawn_blocking(move || cache.put(&key, &stored)).await;
+        if let Ok(Err(err)) = put {
+            tracing::warn!(%err, "cannot store embeddings in the cache");
+        }
+    });
+    Ok(m)
+}
+
+/// Embedding (and probe features, when they differ) of a split, through the cache.
 async fn encode_split(
+    state: &AppState,
     model: &LoadedModel,
+    dataset: &LoadedDataset,
     split: &Split,
     name: &str,
     probe_output: &str,
@@ -128,27 +155,44 @@ async fn encode_split(
 ) -> Result<(Matrix, Option<Matrix>)> {
     let [h, w, c] = split.image_shape;
     let pixels = Arc::new(split.pixels.clone());
+    let key = |output: &str| CacheKey {
+        model_sha256: model.sha256.clone(),
+        dataset_id: dataset.id.clone(),
+        split: name.to_string(),
+        output: output.to_string(),
+        view: "original".into(),
+        seed: 0,
+    };
     let embedding = &model.card.outputs.embedding;
-    let emb = encode_images(
-        model,
-        pixels.clone(),
-        split.n,
-        (h, w, c),
-        embedding,
-        &format!("embed_{name}"),
-        progress,
+    let emb = cached(
+        state,
+        key(embedding),
+        encode_images(
+            model,
+            pixels.clone(),
+            split.n,
+            (h, w, c),
+            embedding,
+            &format!("embed_{name}"),
+            progress,
+        ),
     )
     .await?;
     let features = if probe_output != embedding {
+        let stage = format!("embed_{name}_{probe_output}");
         Some(
-            encode_images(
-                model,
-                pixels,
-                split.n,
-                (h, w, c),
-                probe_output,
-                &format!("embed_{name}_{probe_output}"),
-                progress,
+            cached(
+                state,
+                key(probe_output),
+                encode_images(
+                    model,
+                    pixels,
+                    split.n,
+                    (h, w, c),
+                    probe_output,
+                    &stage,
+                    progress,
+                ),
             )
             .await?,
         )
@@ -206,8 +250,16 @@ async fn evaluate_model(
     let probe_output = model.card.probe_output().to_string();
 
     let t = Instant::now();
-    let (test_emb, test_feat) =
-        encode_split(&model, &test, "test", &probe_output, progress).await?;
+    let (test_emb, test_feat) = encode_split(
+        state,
+        &model,
+        &dataset,
+        &test,
+        "test",
+        &probe_output,
+        progress,
+    )
+    .await?;
     report
         .timings
         .insert("embed_test".into(), t.elapsed().as_secs_f64());
@@ -216,7 +268,16 @@ async fn evaluate_model(
     let mut train_feat = None;
     if let (Some(train), false) = (&train, settings.skip.knn && settings.skip.linear) {
         let t = Instant::now();
-        let (emb, feat) = encode_split(&model, train, "train", &probe_output, progress).await?;
+        let (emb, feat) = encode_split(
+            state,
+            &model,
+            &dataset,
+            train,
+            "train",
+            &probe_output,
+            progress,
+        )
+        .await?;
         report
             .timings
             .insert("embed_train".into(), t.elapsed().as_secs_f64());
@@ -230,15 +291,23 @@ async fn evaluate_model(
         let pixel_max = dataset.dataset.manifest.pixel_max.unwrap_or(255) as f32;
         let aug = Augmenter::new(h, w, c, pixel_max, settings.augmentation_seed);
         let source = test.clone();
-        let views = tokio::task::spawn_blocking(move || {
-            let per = h * w * c;
-            (0..source.n)
-                .flat_map(|i| aug.view(&source.pixels[i * per..(i + 1) * per], i as u64))
-                .collect::<Vec<u8>>()
-        })
-        .await
-        .map_err(|e| Error::Runtime(format!("augmentation panicked: {e}")))?;
-        positive = Some(
+        let key = CacheKey {
+            model_sha256: model.sha256.clone(),
+            dataset_id: dataset.id.clone(),
+            split: "test".into(),
+            output: model.card.outputs.embedding.clone(),
+            view: "positive".into(),
+            seed: settings.augmentation_seed,
+        };
+        let encode = async {
+            let views = tokio::task::spawn_blocking(move || {
+                let per = h * w * c;
+                (0..source.n)
+                    .flat_map(|i| aug.view(&source.pixels[i * per..(i + 1) * per], i as u64))
+                    .collect::<Vec<u8>>()
+            })
+            .await
+            .map_err(|e| Error::Runtime(format!("augmentation panicked: {e}")))?;
             encode_images(
                 &model,
                 Arc::new(views),
@@ -248,8 +317,9 @@ async fn evaluate_model(
                 "embed_positive",
                 progress,
             )
-            .await?,
-        );
+            .await
+        };
+        positive = Some(cached(state, key, encode).await?);
         report
             .timings
             .insert("embed_positive".into(), t.elapsed().as_secs_f64());
@@ -285,7 +355,6 @@ async fn evaluate_model(
         .timings
         .insert("total".into(), started.elapsed().as_secs_f64());
     report.status = EvaluationStatus::Completed as i32;
-    let _ = state;
     Ok(report)
 }
 

@@ -55,6 +55,8 @@ pub struct AppState {
     pub max_dataset_bytes: u64,
     /// Evaluation reports and the cancel flags of running evaluations.
     pub reports: crate::jobs::ReportStore,
+    /// Embeddings kept on disk between evaluations.
+    pub cache: Arc<crate::jobs::cache::EmbeddingCache>,
     /// Slots for evaluations running at once.
     pub evaluation_slots: Arc<tokio::sync::Semaphore>,
     /// Evaluations waiting for a slot.
@@ -222,6 +224,10 @@ pub async fn serve(
         max_model_bytes: config.max_model_bytes,
         max_dataset_bytes: config.max_dataset_bytes,
         reports: Default::default(),
+        cache: Arc::new(crate::jobs::cache::EmbeddingCache::new(
+            config.data_dir.join("cache"),
+            config.cache_bytes,
+        )?),
         evaluation_slots: Arc::new(tokio::sync::Semaphore::new(config.max_evaluations.max(1))),
         evaluations_waiting: Default::default(),
         evaluation_queue: config.evaluation_queue,

@@ -44,6 +44,8 @@ pub async fn zoo_server() -> TestServer {
 /// A server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The server's --data-dir (a temporary folder unless the config named one).
+    pub data_dir: Option<tempfile::TempDir>,
     pub channel: Channel,
     stop: Option<oneshot::Sender<()>>,
     handle: tokio::task::JoinHandle<embedeval::Result<()>>,
@@ -52,6 +54,13 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on 127.0.0.1:0 with `config` and connects to it.
     pub async fn start(mut config: ServeConfig) -> Self {
+        let data_dir = if config.data_dir == Path::new(".embedeval") {
+            let dir = tempfile::tempdir().unwrap();
+            config.data_dir = dir.path().to_path_buf();
+            Some(dir)
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         config.addr = addr;
@@ -74,6 +83,7 @@ impl TestServer {
         };
         Self {
             addr,
+            data_dir,
             channel,
             stop: Some(stop),
             handle,
