@@ -20,6 +20,7 @@ pub mod registry;
 pub mod report;
 pub mod rng;
 pub mod server;
+pub mod store;
 #[cfg(test)]
 mod testutil;
 

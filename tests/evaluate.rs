@@ -411,6 +411,13 @@ async fn a_repeated_evaluation_after_a_restart_comes_from_the_embedding_cache() 
 
     let server = TestServer::start(config()).await;
     server.wait_serving().await;
+    // The earlier report survived the restart.
+    let listed = EvaluationServiceClient::new(server.channel.clone())
+        .list_evaluations(proto::ListEvaluationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.evaluations, vec![first.clone()]);
     let second = evaluate_once(&server, "infonce-t0.3").await;
     let embed = |r: &proto::EvaluationReport| -> f64 {
         ["embed_test", "embed_train", "embed_positive"]

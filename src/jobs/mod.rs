@@ -5,8 +5,6 @@
 pub mod cache;
 pub mod compute;
 pub mod settings;
-pub mod store;
 
 pub use compute::{compute, EvalData, ProbeData};
 pub use settings::Settings;
-pub use store::ReportStore;

@@ -23,13 +23,13 @@ use crate::data::{LoadedDataset, Split};
 use crate::encoder::EncoderInput;
 use crate::error::{Error, Result};
 use crate::jobs::cache::CacheKey;
-use crate::jobs::store::new_id;
 use crate::jobs::{compute, EvalData, ProbeData, Settings};
 use crate::metrics::Matrix;
 use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
 use crate::proto::{EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
+use crate::store::new_id;
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send>>;
 
@@ -402,14 +402,14 @@ async fn slot(
 }
 
 /// Records how an evaluation ended.
-fn conclude(
+async fn conclude(
     state: &AppState,
     mut report: EvaluationReport,
     outcome: Result<EvaluationReport>,
 ) -> std::result::Result<EvaluationReport, Error> {
     match outcome {
         Ok(done) => {
-            state.reports.finish(done.clone());
+            state.reports.finish(&done).await?;
             Ok(done)
         }
         Err(err) => {
@@ -419,7 +419,9 @@ fn conclude(
                 EvaluationStatus::Failed
             } as i32;
             report.error = err.to_string();
-            state.reports.finish(report);
+            if let Err(store_err) = state.reports.finish(&report).await {
+                tracing::error!(%store_err, id = %report.id, "cannot record how the evaluation ended");
+            }
             Err(err)
         }
     }
@@ -429,13 +431,13 @@ fn conclude(
 /// stream: returns the progress handle and the task that forwards events
 /// until the handle is dropped (or the client goes, which raises the
 /// evaluation's cancel flag).
-fn track<T: Send + 'static>(
+async fn track<T: Send + 'static>(
     state: &AppState,
     report: &EvaluationReport,
     out: mpsc::Sender<std::result::Result<T, Status>>,
     wrap: impl Fn(proto::Progress) -> T + Send + 'static,
-) -> (Progress, tokio::task::JoinHandle<()>) {
-    let cancel = state.reports.start(report.clone());
+) -> Result<(Progress, tokio::task::JoinHandle<()>)> {
+    let cancel = state.reports.start(report).await?;
     let (tx, mut events) = mpsc::channel(64);
     let progress = Progress {
         tx,
@@ -450,7 +452,7 @@ fn track<T: Send + 'static>(
             }
         }
     });
-    (progress, forwarder)
+    Ok((progress, forwarder))
 }
 
 fn resolve(
@@ -481,7 +483,8 @@ impl EvaluationService for EvaluationApi {
             proto::EvaluateEvent {
                 event: Some(proto::evaluate_event::Event::Progress(p)),
             }
-        });
+        })
+        .await?;
         let state = self.state.clone();
         tokio::spawn(async move {
             tracing::info!(id = %report.id, model = %model.name, dataset = %dataset.name, "evaluation started");
@@ -494,7 +497,7 @@ impl EvaluationService for EvaluationApi {
             };
             drop(progress);
             let _ = forwarder.await;
-            let event = match conclude(&state, report, outcome) {
+            let event = match conclude(&state, report, outcome).await {
                 Ok(done) => {
                     tracing::info!(id = %done.id, seconds = done.timings.get("total").copied().unwrap_or(0.0), "evaluation completed");
                     Ok(proto::EvaluateEvent {
@@ -656,7 +659,7 @@ impl EvaluationService for EvaluationApi {
                 permit.map_err(|_| Error::Unavailable("the server is shutting down".into()))?
             }
         };
-        let cancel = self.state.reports.start(report.clone());
+        let cancel = self.state.reports.start(&report).await?;
         let pending = report.clone();
         let started = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || -> Result<EvaluationReport> {
@@ -669,7 +672,9 @@ impl EvaluationService for EvaluationApi {
         })
         .await
         .map_err(|e| Error::Runtime(format!("metrics panicked: {e}")))?;
-        Ok(Response::new(conclude(&self.state, pending, outcome)?))
+        Ok(Response::new(
+            conclude(&self.state, pending, outcome).await?,
+        ))
     }
 
     async fn compare(
@@ -707,10 +712,17 @@ impl EvaluationService for EvaluationApi {
             let mut admission = Some(admission);
             for (settings, model) in plans {
                 let report = new_report(&model, &dataset);
-                let (progress, forwarder) =
-                    track(&state, &report, out_tx.clone(), |p| proto::CompareEvent {
-                        event: Some(proto::compare_event::Event::Progress(p)),
-                    });
+                let tracked = track(&state, &report, out_tx.clone(), |p| proto::CompareEvent {
+                    event: Some(proto::compare_event::Event::Progress(p)),
+                })
+                .await;
+                let (progress, forwarder) = match tracked {
+                    Ok(t) => t,
+                    Err(err) => {
+                        let _ = out_tx.send(Err(Status::from(err))).await;
+                        return;
+                    }
+                };
                 // One slot for the whole comparison, held model after model.
                 let outcome = match admission.take() {
                     Some(a) => match slot(&state, a, &progress).await {
@@ -733,7 +745,7 @@ impl EvaluationService for EvaluationApi {
                 };
                 drop(progress);
                 let _ = forwarder.await;
-                match conclude(&state, report, outcome) {
+                match conclude(&state, report, outcome).await {
                     Ok(done) => rows.push(done),
                     Err(err) => {
                         let _ = out_tx.send(Err(Status::from(err))).await;
@@ -765,7 +777,7 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::GetEvaluationRequest>,
     ) -> std::result::Result<Response<EvaluationReport>, Status> {
         Ok(Response::new(
-            self.state.reports.get(&request.get_ref().id)?,
+            self.state.reports.get(&request.get_ref().id).await?,
         ))
     }
 
@@ -774,10 +786,11 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::ListEvaluationsRequest>,
     ) -> std::result::Result<Response<proto::ListEvaluationsResponse>, Status> {
         let r = request.into_inner();
-        let (evaluations, next_page_token) =
-            self.state
-                .reports
-                .list(&r.model, &r.dataset, r.page_size as usize, &r.page_token)?;
+        let (evaluations, next_page_token) = self
+            .state
+            .reports
+            .list(&r.model, &r.dataset, r.page_size as usize, &r.page_token)
+            .await?;
         Ok(Response::new(proto::ListEvaluationsResponse {
             evaluations,
             next_page_token,
@@ -789,7 +802,7 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::CancelEvaluationRequest>,
     ) -> std::result::Result<Response<proto::CancelEvaluationResponse>, Status> {
         let id = request.into_inner().id;
-        let status = self.state.reports.cancel(&id)?;
+        let status = self.state.reports.cancel(&id).await?;
         Ok(Response::new(proto::CancelEvaluationResponse {
             id,
             status: status as i32,

@@ -54,7 +54,7 @@ pub struct AppState {
     /// Largest dataset upload, in bytes.
     pub max_dataset_bytes: u64,
     /// Evaluation reports and the cancel flags of running evaluations.
-    pub reports: crate::jobs::ReportStore,
+    pub reports: crate::store::ReportStore,
     /// Embeddings kept on disk between evaluations.
     pub cache: Arc<crate::jobs::cache::EmbeddingCache>,
     /// Slots for evaluations running at once.
@@ -213,6 +213,14 @@ pub async fn serve(
             .await;
     }
 
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| Error::io(format!("create data dir {}", config.data_dir.display()), e))?;
+    let database_url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| crate::store::ReportStore::default_url(&config.data_dir));
+    let reports = crate::store::ReportStore::open(&database_url).await?;
+    tracing::info!(backend = ?reports.backend(), "results database open");
     let models = Arc::new(ModelRegistry::empty(config.models_dir.clone()));
     let datasets = Arc::new(DatasetRegistry::empty(config.datasets_dir.clone()));
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
@@ -223,7 +231,7 @@ pub async fn serve(
         runtime: runtime.clone(),
         max_model_bytes: config.max_model_bytes,
         max_dataset_bytes: config.max_dataset_bytes,
-        reports: Default::default(),
+        reports,
         cache: Arc::new(crate::jobs::cache::EmbeddingCache::new(
             config.data_dir.join("cache"),
             config.cache_bytes,

@@ -1,0 +1,359 @@
+//! The results store: evaluation reports in a database, SQLite in a file
+//! under --data-dir by default (embedded, nothing to start), PostgreSQL when
+//! --database-url postgres://… is given (several replicas can share it).
+//! Migrations live in migrations/<backend>/ and are embedded in the binary.
+//! Reports survive restarts; at start, evaluations that a crash interrupted
+//! are marked failed. The cancel flags of running evaluations live here too.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::{Error, Result};
+use crate::proto::{EvaluationReport, EvaluationStatus};
+
+/// Default page size of [`ReportStore::list`].
+pub const DEFAULT_PAGE: usize = 50;
+
+/// Largest page of [`ReportStore::list`].
+pub const MAX_PAGE: usize = 1000;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A new evaluation id: 32 hex characters, unique per process and time.
+pub fn new_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let digest = Sha256::digest(format!("{nanos}-{n}-{}", std::process::id()));
+    hex::encode(&digest[..16])
+}
+
+fn db(err: sqlx::Error) -> Error {
+    Error::Runtime(format!("results database: {err}"))
+}
+
+/// The database behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// Reports and running evaluations.
+#[derive(Debug)]
+pub struct ReportStore {
+    pool: AnyPool,
+    backend: Backend,
+    running: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+/// Microseconds since the epoch of a report's creation (its sort key).
+fn created_micros(report: &EvaluationReport) -> i64 {
+    report
+        .created_at
+        .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
+}
+
+fn decode(row: &AnyRow) -> Result<EvaluationReport> {
+    let bytes: Vec<u8> = row.try_get("report").map_err(db)?;
+    EvaluationReport::decode(bytes.as_slice())
+        .map_err(|e| Error::Runtime(format!("results database: a report does not decode: {e}")))
+}
+
+impl ReportStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or
+    /// `postgres://…`), runs the migrations and marks evaluations left
+    /// running by a previous process as failed.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::Config(format!(
+                "--database-url must be sqlite://PATH or postgres://…, got {url:?}"
+            )));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .connect(url)
+            .await
+            .map_err(|e| Error::Config(format!("cannot open the results database: {e}")))?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Config(format!("results database migrations: {e}")))?;
+        let store = Self {
+            pool,
+            backend,
+            running: Mutex::new(HashMap::new()),
+        };
+        store.recover().await?;
+        Ok(store)
+    }
+
+    /// The URL of the default store: an SQLite file in `data_dir`.
+    pub fn default_url(data_dir: &std::path::Path) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("embedeval.db").display()
+        )
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Marks evaluations that were queued or running when the last process
+    /// stopped as failed.
+    async fn recover(&self) -> Result<()> {
+        let rows = sqlx::query("SELECT report FROM evaluations WHERE status = $1 OR status = $2")
+            .bind(EvaluationStatus::Running as i64)
+            .bind(EvaluationStatus::Queued as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        for row in rows {
+            let mut report = decode(&row)?;
+            report.status = EvaluationStatus::Failed as i32;
+            report.error = "interrupted: the server stopped before the evaluation finished".into();
+            tracing::warn!(id = %report.id, model = %report.model, "evaluation interrupted by a restart; marked failed");
+            self.save(&report).await?;
+        }
+        Ok(())
+    }
+
+    async fn save(&self, report: &EvaluationReport) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO evaluations (id, model, dataset, status, created_at, report) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report",
+        )
+        .bind(report.id.clone())
+        .bind(report.model.clone())
+        .bind(report.dataset.clone())
+        .bind(i64::from(report.status))
+        .bind(created_micros(report))
+        .bind(report.encode_to_vec())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// Records a running evaluation; returns its cancel flag.
+    pub async fn start(&self, report: &EvaluationReport) -> Result<Arc<AtomicBool>> {
+        self.save(report).await?;
+        let flag = Arc::new(AtomicBool::new(false));
+        self.running
+            .lock()
+            .expect("store lock")
+            .insert(report.id.clone(), flag.clone());
+        Ok(flag)
+    }
+
+    /// Stores the report as it ended (or as it is now) and forgets its
+    /// cancel flag when it has ended.
+    pub async fn finish(&self, report: &EvaluationReport) -> Result<()> {
+        self.save(report).await?;
+        let ended = report.status != EvaluationStatus::Running as i32
+            && report.status != EvaluationStatus::Queued as i32;
+        if ended {
+            self.running.lock().expect("store lock").remove(&report.id);
+        }
+        Ok(())
+    }
+
+    /// One report by id.
+    pub async fn get(&self, id: &str) -> Result<EvaluationReport> {
+        let row = sqlx::query("SELECT report FROM evaluations WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .ok_or_else(|| Error::NotFound {
+                kind: "evaluation",
+                name: id.to_string(),
+            })?;
+        decode(&row)
+    }
+
+    /// Reports newest first, filtered by model and dataset (empty: any);
+    /// `page_token` is the offset the previous page returned.
+    pub async fn list(
+        &self,
+        model: &str,
+        dataset: &str,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<(Vec<EvaluationReport>, String)> {
+        let offset: i64 = if page_token.is_empty() {
+            0
+        } else {
+            page_token
+                .parse()
+                .ok()
+                .filter(|v: &i64| *v >= 0)
+                .ok_or_else(|| Error::InvalidArgument(format!("bad page_token {page_token:?}")))?
+        };
+        let size = match page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        // One more row than asked tells whether another page follows.
+        let rows = sqlx::query(
+            "SELECT report FROM evaluations \
+             WHERE ($1 = '' OR model = $1) AND ($2 = '' OR dataset = $2) \
+             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(model.to_string())
+        .bind(dataset.to_string())
+        .bind(size as i64 + 1)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let more = rows.len() > size;
+        let page = rows
+            .iter()
+            .take(size)
+            .map(decode)
+            .collect::<Result<Vec<_>>>()?;
+        let next = if more {
+            (offset + page.len() as i64).to_string()
+        } else {
+            String::new()
+        };
+        Ok((page, next))
+    }
+
+    /// Asks a running evaluation of this server to stop; returns its status.
+    pub async fn cancel(&self, id: &str) -> Result<EvaluationStatus> {
+        let report = self.get(id).await?;
+        if let Some(flag) = self.running.lock().expect("store lock").get(id) {
+            flag.store(true, Ordering::Relaxed);
+            return Ok(EvaluationStatus::Cancelled);
+        }
+        Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
+    }
+}
+
+#[cfg(test)]
+mod postgres_test;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(id: &str, model: &str, micros: i64) -> EvaluationReport {
+        EvaluationReport {
+            id: id.into(),
+            model: model.into(),
+            dataset: "d".into(),
+            status: EvaluationStatus::Running as i32,
+            created_at: Some(prost_types::Timestamp {
+                seconds: micros / 1_000_000,
+                nanos: ((micros % 1_000_000) * 1000) as i32,
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The behaviour every backend must have.
+    async fn exercise(store: &ReportStore) {
+        for i in 0..5 {
+            store
+                .start(&report(
+                    &format!("r{i}"),
+                    if i % 2 == 0 { "a" } else { "b" },
+                    1000 + i,
+                ))
+                .await
+                .unwrap();
+        }
+        let ids = |page: &[EvaluationReport]| page.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let (page, next) = store.list("", "", 2, "").await.unwrap();
+        assert_eq!(ids(&page), ["r4", "r3"]);
+        let (page, next) = store.list("", "", 2, &next).await.unwrap();
+        assert_eq!(ids(&page), ["r2", "r1"]);
+        let (page, next) = store.list("", "", 2, &next).await.unwrap();
+        assert_eq!((ids(&page), next.as_str()), (vec!["r0".to_string()], ""));
+        let (page, _) = store.list("a", "", 0, "").await.unwrap();
+        assert_eq!(ids(&page), ["r4", "r2", "r0"]);
+        assert!(store.list("", "", 0, "x").await.is_err());
+
+        let flag = store.start(&report("c", "a", 2000)).await.unwrap();
+        assert_eq!(
+            store.cancel("c").await.unwrap(),
+            EvaluationStatus::Cancelled
+        );
+        assert!(flag.load(Ordering::Relaxed));
+        let mut done = report("c", "a", 2000);
+        done.status = EvaluationStatus::Completed as i32;
+        done.uniformity = Some(3.5);
+        store.finish(&done).await.unwrap();
+        assert_eq!(store.get("c").await.unwrap(), done);
+        assert_eq!(
+            store.cancel("c").await.unwrap(),
+            EvaluationStatus::Completed
+        );
+        assert!(matches!(
+            store.cancel("nope").await,
+            Err(Error::NotFound { .. })
+        ));
+        assert_ne!(new_id(), new_id());
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_keeps_reports_across_reopening_and_fails_interrupted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = ReportStore::default_url(dir.path());
+        let store = ReportStore::open(&url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Sqlite);
+        exercise(&store).await;
+        drop(store);
+        // Reopen: the reports are there; the ones left running are failed.
+        let store = ReportStore::open(&url).await.unwrap();
+        let done = store.get("c").await.unwrap();
+        assert_eq!(done.status, EvaluationStatus::Completed as i32);
+        let interrupted = store.get("r1").await.unwrap();
+        assert_eq!(interrupted.status, EvaluationStatus::Failed as i32);
+        assert!(interrupted.error.contains("interrupted"));
+        assert!(ReportStore::open("mysql://x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn postgres_store_behaves_the_same_and_fails_interrupted_ones() {
+        let pg = super::postgres_test::TestPostgres::start();
+        let store = ReportStore::open(&pg.url).await.unwrap();
+        assert_eq!(store.backend(), Backend::Postgres);
+        exercise(&store).await;
+        drop(store);
+        let store = ReportStore::open(&pg.url).await.unwrap();
+        assert_eq!(
+            store.get("c").await.unwrap().status,
+            EvaluationStatus::Completed as i32
+        );
+        assert_eq!(
+            store.get("r3").await.unwrap().status,
+            EvaluationStatus::Failed as i32
+        );
+        store.pool.close().await;
+    }
+}

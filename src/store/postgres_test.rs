@@ -1,0 +1,132 @@
+//! A throwaway PostgreSQL server for the store's tests: initdb into a
+//! temporary folder, started on a free loopback port, stopped (and the
+//! folder removed) on drop. It runs the Debian postgresql package that
+//! scripts/bootstrap installs; as root it runs the server as the `postgres`
+//! user, which initdb requires.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running test server.
+pub struct TestPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    /// postgres://… URL of its `postgres` database.
+    pub url: String,
+}
+
+fn bin_dir() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed: run scripts/bootstrap")
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").is_file())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("no PostgreSQL server binaries under /usr/lib/postgresql")
+}
+
+fn as_server_user(bin: &Path, tool: &str, args: &[&str]) -> Command {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+        c
+    } else {
+        Command::new(bin.join(tool))
+    };
+    cmd.args(args);
+    cmd
+}
+
+impl TestPostgres {
+    /// Starts a server; panics with the tools' output when it cannot.
+    pub fn start() -> Self {
+        let bin = bin_dir();
+        let dir = tempfile::Builder::new()
+            .prefix("embedeval-pg")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let chown = |p: &Path| {
+            let _ = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(p)
+                .status();
+        };
+        chown(dir.path());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = as_server_user(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "embedeval",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1",
+            dir.path().display()
+        );
+        let out = as_server_user(
+            &bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-l",
+                dir.path().join("log").to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            bin,
+            url: format!("postgres://embedeval@127.0.0.1:{port}/postgres"),
+            dir,
+        }
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = as_server_user(
+            &self.bin,
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        )
+        .output();
+    }
+}

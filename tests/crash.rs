@@ -1,0 +1,128 @@
+//! kill -9 during an evaluation: after a restart the results database opens,
+//! the earlier reports are intact, and the interrupted evaluation is marked
+//! failed.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{zoo, TestServer};
+use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
+use embedeval::proto::{self, EvaluationStatus};
+use embedeval::ServeConfig;
+
+async fn connect(addr: &str) -> tonic::transport::Channel {
+    for _ in 0..600 {
+        if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            return ch;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_embedeval"))
+        .args([
+            "serve",
+            "--addr",
+            &addr,
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ])
+        .arg("--models-dir")
+        .arg(zoo())
+        .arg("--datasets-dir")
+        .arg(zoo().join("../datasets"))
+        .env("EMBEDEVAL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let channel = connect(&addr).await;
+    let mut client = EvaluationServiceClient::new(channel);
+    let evaluate = |model: &str| proto::EvaluateRequest {
+        model: model.into(),
+        dataset: "digits".into(),
+        spec: None,
+    };
+
+    // One evaluation that completes (retried while the models load).
+    let finished = loop {
+        match client.evaluate(evaluate("infonce-t0.2")).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                let mut report = None;
+                while let Some(e) = stream.message().await.unwrap() {
+                    if let Some(proto::evaluate_event::Event::Report(r)) = e.event {
+                        report = Some(r);
+                    }
+                }
+                break report.unwrap();
+            }
+            Err(s) if s.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(s) => panic!("{s}"),
+        }
+    };
+
+    // A comparison of the whole zoo, killed once it is under way.
+    let mut stream = client
+        .compare(proto::CompareRequest {
+            models: vec![],
+            dataset: "digits".into(),
+            spec: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    let Some(proto::compare_event::Event::Progress(p)) = first.event else {
+        panic!("progress first")
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let mut config = ServeConfig::with_models_dir(zoo());
+    config.datasets_dir = zoo().join("../datasets");
+    config.data_dir = data.path().to_path_buf();
+    let server = TestServer::start(config).await;
+    server.wait_serving().await;
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let earlier = client
+        .get_evaluation(proto::GetEvaluationRequest {
+            id: finished.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(earlier, finished, "the completed report is intact");
+    let interrupted = client
+        .get_evaluation(proto::GetEvaluationRequest {
+            id: p.evaluation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(interrupted.status, EvaluationStatus::Failed as i32);
+    assert!(
+        interrupted.error.contains("interrupted"),
+        "{}",
+        interrupted.error
+    );
+    server.stop().await;
+}
