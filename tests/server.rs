@@ -252,11 +252,12 @@ async fn a_bad_ort_lib_flag_fails_start_up_with_the_path() {
 async fn unsupported_flags_are_refused_not_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::with_models_dir(dir.path());
-    config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    config.tls_cert = Some(dir.path().join("cert.pem"));
+    config.tls_key = Some(dir.path().join("key.pem"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = embedeval::serve(config, listener, std::future::pending())
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("--metrics-addr"), "{err}");
+    assert!(err.contains("--tls-cert"), "{err}");
 }

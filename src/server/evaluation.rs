@@ -127,7 +127,14 @@ async fn cached(
 ) -> Result<Matrix> {
     let cache = state.cache.clone();
     let k = key.clone();
-    if let Ok(Some(hit)) = tokio::task::spawn_blocking(move || cache.get(&k)).await {
+    let found = tokio::task::spawn_blocking(move || cache.get(&k)).await;
+    let result = if matches!(found, Ok(Some(_))) {
+        "hit"
+    } else {
+        "miss"
+    };
+    metrics::counter!("embedeval_embedding_cache_total", "result" => result).increment(1);
+    if let Ok(Some(hit)) = found {
         tracing::debug!(split = %key.split, output = %key.output, view = %key.view, "embedding cache hit");
         return Ok(hit);
     }
@@ -358,6 +365,14 @@ async fn evaluate_model(
     Ok(report)
 }
 
+/// Publishes the evaluations running and queued as gauges.
+fn publish_load(state: &AppState) {
+    let running = state.max_evaluations - state.evaluation_slots.available_permits();
+    metrics::gauge!("embedeval_evaluations_running").set(running as f64);
+    metrics::gauge!("embedeval_evaluations_queued")
+        .set(state.evaluations_waiting.load(Ordering::SeqCst) as f64);
+}
+
 /// A place among the running evaluations, or in the queue for one.
 enum Admission {
     Running(tokio::sync::OwnedSemaphorePermit),
@@ -368,6 +383,7 @@ enum Admission {
 /// RESOURCE_EXHAUSTED when both are full.
 fn admit(state: &AppState) -> Result<Admission> {
     if let Ok(permit) = state.evaluation_slots.clone().try_acquire_owned() {
+        publish_load(state);
         return Ok(Admission::Running(permit));
     }
     let waiting = state.evaluations_waiting.fetch_add(1, Ordering::SeqCst);
@@ -378,6 +394,7 @@ fn admit(state: &AppState) -> Result<Admission> {
             state.evaluation_queue
         )));
     }
+    publish_load(state);
     Ok(Admission::Queued)
 }
 
@@ -409,6 +426,11 @@ async fn conclude(
 ) -> std::result::Result<EvaluationReport, Error> {
     match outcome {
         Ok(done) => {
+            for (stage, seconds) in &done.timings {
+                metrics::histogram!("embedeval_stage_seconds", "stage" => stage.clone())
+                    .record(*seconds);
+            }
+            publish_load(state);
             state.reports.finish(&done).await?;
             Ok(done)
         }
@@ -419,6 +441,7 @@ async fn conclude(
                 EvaluationStatus::Failed
             } as i32;
             report.error = err.to_string();
+            publish_load(state);
             if let Err(store_err) = state.reports.finish(&report).await {
                 tracing::error!(%store_err, id = %report.id, "cannot record how the evaluation ended");
             }

@@ -6,6 +6,7 @@ mod datasets;
 mod embedding;
 mod evaluation;
 mod models;
+pub mod telemetry;
 
 use std::future::Future;
 use std::path::Path;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub evaluations_waiting: std::sync::atomic::AtomicUsize,
     /// Most evaluations that may wait.
     pub evaluation_queue: usize,
+    /// Slots in all.
+    pub max_evaluations: usize,
 }
 
 impl AppState {
@@ -124,23 +127,14 @@ fn read_token(path: &Path) -> Result<Arc<str>> {
 /// Refuses settings whose subsystems this build does not have yet, so that a
 /// flag is never silently ignored.
 fn refuse_unsupported(config: &ServeConfig) -> Result<()> {
-    let unsupported = [
-        (
-            config.metrics_addr.is_some(),
-            "--metrics-addr (Prometheus metrics)",
-        ),
-        (
-            config.database_url.is_some(),
-            "--database-url (results database)",
-        ),
-        (config.tls_cert.is_some(), "--tls-cert/--tls-key (TLS)"),
-    ];
-    match unsupported.iter().find(|(given, _)| *given) {
-        Some((_, what)) => Err(Error::Config(format!(
-            "{what} is not supported by this version of embedeval"
-        ))),
-        None => Ok(()),
+    if config.tls_cert.is_some() || config.tls_key.is_some() {
+        return Err(Error::Config(
+            "--tls-cert/--tls-key (TLS) is not supported by this version of embedeval; \
+             terminate TLS in front of it (a proxy or the load balancer)"
+                .into(),
+        ));
     }
+    Ok(())
 }
 
 /// Binds `config.addr` and serves until SIGINT or SIGTERM.
@@ -190,6 +184,9 @@ pub async fn serve(
         .as_deref()
         .map(read_token)
         .transpose()?;
+    if let Some(addr) = config.metrics_addr {
+        telemetry::install(addr)?;
+    }
     let runtime_options = config.runtime_options();
     let runtime = Arc::new(
         tokio::task::spawn_blocking(move || Runtime::new(&runtime_options))
@@ -239,6 +236,7 @@ pub async fn serve(
         evaluation_slots: Arc::new(tokio::sync::Semaphore::new(config.max_evaluations.max(1))),
         evaluations_waiting: Default::default(),
         evaluation_queue: config.evaluation_queue,
+        max_evaluations: config.max_evaluations.max(1),
     });
 
     let loader_health = health.clone();
@@ -313,6 +311,7 @@ pub async fn serve(
         "serving gRPC"
     );
     Server::builder()
+        .layer(telemetry::RpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

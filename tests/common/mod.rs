@@ -78,7 +78,10 @@ impl TestServer {
                 Err(_) if !handle.is_finished() => {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
-                Err(e) => panic!("server did not start: {e}"),
+                Err(e) => match handle.await {
+                    Ok(Err(err)) => panic!("server did not start: {err}"),
+                    _ => panic!("server did not start: {e}"),
+                },
             }
         };
         Self {

@@ -1,0 +1,73 @@
+//! The Prometheus endpoint on --metrics-addr: requests by RPC and status,
+//! latencies, evaluation load, stage durations, embedding-cache results.
+
+mod common;
+
+use std::io::{Read, Write};
+
+use common::{zoo, TestServer};
+use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
+use embedeval::proto::model_service_client::ModelServiceClient;
+use embedeval::proto::{self, GetModelRequest, ListModelsRequest};
+use embedeval::ServeConfig;
+
+fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = ServeConfig::with_models_dir(zoo());
+    config.datasets_dir = zoo().join("../datasets");
+    config.metrics_addr = Some(metrics_addr);
+    let server = TestServer::start(config).await;
+    server.wait_serving().await;
+
+    let mut models = ModelServiceClient::new(server.channel.clone());
+    models.list_models(ListModelsRequest {}).await.unwrap();
+    models
+        .get_model(GetModelRequest {
+            name: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    let mut stream = EvaluationServiceClient::new(server.channel.clone())
+        .evaluate(proto::EvaluateRequest {
+            model: "simple".into(),
+            dataset: "digits".into(),
+            spec: Some(proto::MetricSpec {
+                skip_linear: true,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while stream.message().await.unwrap().is_some() {}
+
+    let text = tokio::task::spawn_blocking(move || scrape(metrics_addr))
+        .await
+        .unwrap();
+    for needle in [
+        r#"embedeval_requests_total{rpc="/embedeval.v1.ModelService/ListModels",status="OK"} 1"#,
+        r#"embedeval_requests_total{rpc="/embedeval.v1.ModelService/GetModel",status="NOT_FOUND"} 1"#,
+        "embedeval_request_seconds_bucket",
+        r#"embedeval_stage_seconds_count{stage="knn"} 1"#,
+        r#"embedeval_embedding_cache_total{result="miss"}"#,
+        "embedeval_evaluations_running 0",
+        "embedeval_evaluations_queued 0",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    server.stop().await;
+}
