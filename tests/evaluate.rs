@@ -437,3 +437,56 @@ async fn a_repeated_evaluation_after_a_restart_comes_from_the_embedding_cache() 
     assert_eq!(first.linear, second.linear);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_evaluation_stops_a_running_comparison() {
+    let server = server().await;
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let mut stream = client
+        .compare(proto::CompareRequest {
+            models: vec![],
+            dataset: "digits".into(),
+            spec: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    let Some(proto::compare_event::Event::Progress(p)) = first.event else {
+        panic!("progress first")
+    };
+    let answer = client
+        .cancel_evaluation(proto::CancelEvaluationRequest {
+            id: p.evaluation_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.status, EvaluationStatus::Cancelled as i32);
+    // The stream ends with CANCELLED instead of a comparison.
+    let err = loop {
+        match stream.message().await {
+            Ok(Some(e)) => assert!(
+                !matches!(e.event, Some(proto::compare_event::Event::Comparison(_))),
+                "a cancelled comparison must not complete"
+            ),
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(err.code(), Code::Cancelled, "{}", err.message());
+    let report = client
+        .get_evaluation(proto::GetEvaluationRequest {
+            id: p.evaluation_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.status, EvaluationStatus::Cancelled as i32);
+    let err = client
+        .cancel_evaluation(proto::CancelEvaluationRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    server.stop().await;
+}
