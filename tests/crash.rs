@@ -53,7 +53,7 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
         .spawn()
         .unwrap();
     let channel = connect(&addr).await;
-    let mut client = EvaluationServiceClient::new(channel);
+    let mut client = EvaluationServiceClient::new(channel.clone());
     let evaluate = |model: &str| proto::EvaluateRequest {
         model: model.into(),
         dataset: "digits".into(),
@@ -81,19 +81,7 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
     };
 
     // A comparison of the whole zoo, killed once it is under way.
-    let mut stream = client
-        .compare(proto::CompareRequest {
-            models: vec![],
-            dataset: "digits".into(),
-            spec: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let first = stream.message().await.unwrap().unwrap();
-    let Some(proto::compare_event::Event::Progress(p)) = first.event else {
-        panic!("progress first")
-    };
+    let (_stream, p) = common::compare_all_started(channel.clone()).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 

@@ -442,19 +442,7 @@ async fn a_repeated_evaluation_after_a_restart_comes_from_the_embedding_cache() 
 async fn cancel_evaluation_stops_a_running_comparison() {
     let server = server().await;
     let mut client = EvaluationServiceClient::new(server.channel.clone());
-    let mut stream = client
-        .compare(proto::CompareRequest {
-            models: vec![],
-            dataset: "digits".into(),
-            spec: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let first = stream.message().await.unwrap().unwrap();
-    let Some(proto::compare_event::Event::Progress(p)) = first.event else {
-        panic!("progress first")
-    };
+    let (mut stream, p) = common::compare_all_started(server.channel.clone()).await;
     let answer = client
         .cancel_evaluation(proto::CancelEvaluationRequest {
             id: p.evaluation_id.clone(),

@@ -32,6 +32,32 @@ pub fn copy_model(model: &str, dest: &Path, name: &str) -> PathBuf {
     to
 }
 
+/// Starts a Compare of every model on the digits and reads its first
+/// event, which must be progress; returns the stream and that event.
+pub async fn compare_all_started(
+    channel: Channel,
+) -> (
+    tonic::Streaming<embedeval::proto::CompareEvent>,
+    embedeval::proto::Progress,
+) {
+    use embedeval::proto::{compare_event, CompareRequest};
+    let mut stream =
+        embedeval::proto::evaluation_service_client::EvaluationServiceClient::new(channel)
+            .compare(CompareRequest {
+                models: vec![],
+                dataset: "digits".into(),
+                spec: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    let Some(compare_event::Event::Progress(p)) = first.event else {
+        panic!("the first event of a comparison is progress")
+    };
+    (stream, p)
+}
+
 /// A server over the bundled zoo and datasets, SERVING.
 pub async fn zoo_server() -> TestServer {
     let mut config = ServeConfig::with_models_dir(zoo());
