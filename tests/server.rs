@@ -249,15 +249,17 @@ async fn a_bad_ort_lib_flag_fails_start_up_with_the_path() {
 }
 
 #[tokio::test]
-async fn unsupported_flags_are_refused_not_ignored() {
+async fn a_tls_certificate_without_its_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::with_models_dir(dir.path());
     config.tls_cert = Some(dir.path().join("cert.pem"));
-    config.tls_key = Some(dir.path().join("key.pem"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = embedeval::serve(config, listener, std::future::pending())
         .await
         .unwrap_err()
         .to_string();
-    assert!(err.contains("--tls-cert"), "{err}");
+    assert!(
+        err.contains("--tls-cert and --tls-key go together"),
+        "{err}"
+    );
 }

@@ -36,6 +36,9 @@ pub struct Connection {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// CA certificate (PEM) that signed the server's TLS certificate (https:// servers).
+    #[arg(long, env = "EMBEDEVAL_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// `embedeval models …`
@@ -135,7 +138,7 @@ type Authed = InterceptedService<Channel, Token>;
 
 impl Connection {
     async fn channel(&self) -> anyhow::Result<Authed> {
-        let channel = tonic::transport::Endpoint::from_shared(self.server.clone())?
+        let channel = super::endpoint(&self.server, self.ca_cert.as_deref())?
             .connect()
             .await
             .with_context(|| format!("cannot connect to {}", self.server))?;

@@ -100,6 +100,29 @@ pub struct HealthArgs {
     /// Seconds to wait for an answer.
     #[arg(long, default_value_t = 5)]
     pub timeout: u64,
+    /// CA certificate (PEM) that signed the server's TLS certificate (https:// servers).
+    #[arg(long, env = "EMBEDEVAL_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
+}
+
+/// An endpoint for `server`: plain for http://, TLS checked against
+/// `ca_cert` for https://.
+pub fn endpoint(
+    server: &str,
+    ca_cert: Option<&std::path::Path>,
+) -> anyhow::Result<tonic::transport::Endpoint> {
+    let endpoint = tonic::transport::Endpoint::from_shared(server.to_string())?;
+    if !server.starts_with("https://") {
+        return Ok(endpoint);
+    }
+    let Some(ca) = ca_cert else {
+        anyhow::bail!("{server} uses TLS: pass --ca-cert with the CA that signed its certificate");
+    };
+    let pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("read {}: {e}", ca.display()))?;
+    Ok(endpoint.tls_config(
+        tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+    )?)
 }
 
 /// Sets up logging: `RUST_LOG`-style filter from `EMBEDEVAL_LOG` (default
@@ -120,7 +143,7 @@ pub fn init_tracing(json: bool) {
 /// Asks the server's health service; returns its status.
 pub async fn health(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
     let timeout = std::time::Duration::from_secs(args.timeout);
-    let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
+    let channel = endpoint(&args.server, args.ca_cert.as_deref())?
         .connect_timeout(timeout)
         .timeout(timeout)
         .connect()

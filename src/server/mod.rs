@@ -124,17 +124,23 @@ fn read_token(path: &Path) -> Result<Arc<str>> {
     Ok(token.into())
 }
 
-/// Refuses settings whose subsystems this build does not have yet, so that a
-/// flag is never silently ignored.
-fn refuse_unsupported(config: &ServeConfig) -> Result<()> {
-    if config.tls_cert.is_some() || config.tls_key.is_some() {
-        return Err(Error::Config(
-            "--tls-cert/--tls-key (TLS) is not supported by this version of embedeval; \
-             terminate TLS in front of it (a proxy or the load balancer)"
-                .into(),
-        ));
+/// The server's TLS identity, when --tls-cert and --tls-key are given.
+fn tls_config(config: &ServeConfig) -> Result<Option<tonic::transport::ServerTlsConfig>> {
+    match (&config.tls_cert, &config.tls_key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            let read = |p: &Path| {
+                std::fs::read(p).map_err(|e| Error::io(format!("read {}", p.display()), e))
+            };
+            let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+            Ok(Some(
+                tonic::transport::ServerTlsConfig::new().identity(identity),
+            ))
+        }
+        _ => Err(Error::Config(
+            "--tls-cert and --tls-key go together: give both or neither".into(),
+        )),
     }
-    Ok(())
 }
 
 /// Binds `config.addr` and serves until SIGINT or SIGTERM.
@@ -178,7 +184,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    refuse_unsupported(&config)?;
+    let tls = tls_config(&config)?;
     let token = config
         .auth_token_file
         .as_deref()
@@ -308,9 +314,16 @@ pub async fn serve(
         models_dir = %config.models_dir.display(),
         max_message_bytes = limit,
         auth = auth.token.is_some(),
+        tls = config.tls_cert.is_some(),
         "serving gRPC"
     );
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Config(format!("TLS: {e}")))?;
+    }
+    builder
         .layer(telemetry::RpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
