@@ -56,7 +56,7 @@ pub struct KnnResult {
     pub recall: Option<f64>,
 }
 
-/// Queries per faiss search (bounds memory to chunk × k results).
+/// Queries per search (bounds memory to chunk × k results).
 const QUERY_CHUNK: usize = 4096;
 
 /// Weighted kNN of L2-normalised `test` rows against the L2-normalised

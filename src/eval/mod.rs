@@ -1,5 +1,5 @@
 //! Evaluation protocols on frozen embeddings: the weighted kNN classifier of
-//! InstDisc (Wu et al. 2018) over a faiss index, and a linear probe
+//! InstDisc (Wu et al. 2018) over the nearest-neighbour index, and a linear probe
 //! (multinomial logistic regression, L-BFGS) that agrees with scikit-learn.
 //! Pure functions: no gRPC, no files.
 

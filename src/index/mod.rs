@@ -95,9 +95,6 @@ impl std::fmt::Debug for VectorIndex {
     }
 }
 
-/// The exact index of earlier versions' name.
-pub type ExactIndex = VectorIndex;
-
 impl VectorIndex {
     /// Exact index over `bank`, row-major [n, dim].
     pub fn new(bank: &[f32], dim: usize) -> Result<Self> {

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use super::Matrix;
 use crate::blas;
 use crate::error::{Error, Result};
-use crate::index::ExactIndex;
+use crate::index::VectorIndex;
 
 /// Each anchor's nearest other samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +38,7 @@ impl NeighborProfile {
 }
 
 /// The 1st … k-th nearest *other* sample of every row, through the exact
-/// faiss inner-product index over the L2-normalised rows.
+/// inner-product index ([`crate::index`]) over the L2-normalised rows.
 pub fn nearest_negatives(z: &Matrix, k: usize) -> Result<NeighborProfile> {
     let n = z.rows();
     if n < 2 {
@@ -52,7 +52,7 @@ pub fn nearest_negatives(z: &Matrix, k: usize) -> Result<NeighborProfile> {
         ));
     }
     let k = k.min(n - 1);
-    let index = ExactIndex::new(z.as_slice(), z.dim())?;
+    let index = VectorIndex::new(z.as_slice(), z.dim())?;
     let found = index.search(z.as_slice(), k + 1)?;
     let mut similarities = Vec::with_capacity(n * k);
     let mut ids = Vec::with_capacity(n * k);
@@ -60,7 +60,7 @@ pub fn nearest_negatives(z: &Matrix, k: usize) -> Result<NeighborProfile> {
         let row_ids = &found.ids[i * (k + 1)..(i + 1) * (k + 1)];
         let row_sims = &found.similarities[i * (k + 1)..(i + 1) * (k + 1)];
         // Drop the anchor itself (rank 0 unless it has exact duplicates);
-        // if faiss did not return it, the k best are the first k.
+        // if the search did not return it, the k best are the first k.
         let skip = row_ids.iter().position(|&id| id == i as i64).unwrap_or(k);
         for (r, (&id, &s)) in row_ids.iter().zip(row_sims).enumerate() {
             if r != skip {
