@@ -227,6 +227,7 @@ pub async fn serve(
     let models = Arc::new(ModelRegistry::empty(config.models_dir.clone()));
     let datasets = Arc::new(DatasetRegistry::empty(config.datasets_dir.clone()));
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    let slots = config.max_evaluations.max(1);
     let state = Arc::new(AppState {
         models: models.clone(),
         datasets: datasets.clone(),
@@ -239,10 +240,10 @@ pub async fn serve(
             config.data_dir.join("cache"),
             config.cache_bytes,
         )?),
-        evaluation_slots: Arc::new(tokio::sync::Semaphore::new(config.max_evaluations.max(1))),
+        evaluation_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
         evaluations_waiting: Default::default(),
         evaluation_queue: config.evaluation_queue,
-        max_evaluations: config.max_evaluations.max(1),
+        max_evaluations: slots,
     });
 
     let loader_health = health.clone();
