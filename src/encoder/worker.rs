@@ -45,8 +45,8 @@ impl EncoderInput {
 
 struct Job {
     input: EncoderInput,
-    output: String,
-    reply: oneshot::Sender<Result<OutputTensor>>,
+    outputs: Vec<String>,
+    reply: oneshot::Sender<Result<Vec<OutputTensor>>>,
 }
 
 /// Settings of a worker.
@@ -100,14 +100,27 @@ impl Encoder {
     /// Encodes `input` and returns the named output. Waits for room in the
     /// queue (backpressure); returns when the worker has run the batch.
     pub async fn encode(&self, input: EncoderInput, output: &str) -> Result<OutputTensor> {
+        let mut outs = self.encode_outputs(input, &[output.to_string()]).await?;
+        Ok(outs.remove(0))
+    }
+
+    /// Encodes `input` once and returns each of the named outputs, in order.
+    pub async fn encode_outputs(
+        &self,
+        input: EncoderInput,
+        outputs: &[String],
+    ) -> Result<Vec<OutputTensor>> {
         if input.rows() == 0 {
             return Err(Error::InvalidArgument("no images to encode".into()));
+        }
+        if outputs.is_empty() {
+            return Err(Error::InvalidArgument("no outputs asked for".into()));
         }
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job {
                 input,
-                output: output.to_string(),
+                outputs: outputs.to_vec(),
                 reply,
             })
             .await
@@ -178,7 +191,7 @@ fn run(mut rx: mpsc::Receiver<Job>, session: &EncoderSession, card: &InputCard, 
         if first.reply.is_closed() {
             continue;
         }
-        // Gather waiting jobs that ask for the same output and the same kind
+        // Gather waiting jobs that ask for the same outputs and the same kind
         // of input, up to max_batch rows.
         let mut batch = vec![first];
         let mut rows = batch[0].input.rows();
@@ -186,7 +199,7 @@ fn run(mut rx: mpsc::Receiver<Job>, session: &EncoderSession, card: &InputCard, 
             match rx.try_recv() {
                 Ok(job) if job.reply.is_closed() => continue,
                 Ok(job) => {
-                    let same = job.output == batch[0].output
+                    let same = job.outputs == batch[0].outputs
                         && std::mem::discriminant(&job.input)
                             == std::mem::discriminant(&batch[0].input);
                     if same && rows + job.input.rows() <= max_batch {
@@ -200,22 +213,24 @@ fn run(mut rx: mpsc::Receiver<Job>, session: &EncoderSession, card: &InputCard, 
                 Err(_) => break,
             }
         }
-        let output = batch[0].output.clone();
-        let result = prepare(&batch, card).and_then(|(shape, data)| {
-            session
-                .run(&card.name, &shape, data, &[output.as_str()])
-                .map(|mut outs| outs.remove(0))
-        });
+        let names: Vec<&str> = batch[0].outputs.iter().map(String::as_str).collect();
+        let result = prepare(&batch, card)
+            .and_then(|(shape, data)| session.run(&card.name, &shape, data, &names));
         match result {
-            Ok(out) => {
-                let dim = out.shape.get(1).copied().unwrap_or(0) as usize;
+            Ok(outs) => {
                 let mut offset = 0;
                 for job in batch {
                     let n = job.input.rows();
-                    let rows = OutputTensor {
-                        shape: vec![n as i64, dim as i64],
-                        data: out.data[offset * dim..(offset + n) * dim].to_vec(),
-                    };
+                    let rows = outs
+                        .iter()
+                        .map(|out| {
+                            let dim = out.shape.get(1).copied().unwrap_or(0) as usize;
+                            OutputTensor {
+                                shape: vec![n as i64, dim as i64],
+                                data: out.data[offset * dim..(offset + n) * dim].to_vec(),
+                            }
+                        })
+                        .collect();
                     offset += n;
                     let _ = job.reply.send(Ok(rows));
                 }

@@ -80,16 +80,17 @@ impl Progress {
     }
 }
 
-/// Runs `output` of the model over images, in order, two batches in flight.
+/// Runs the model over images once, in order, two batches in flight, and
+/// returns each of `outputs` as a matrix.
 async fn encode_images(
     model: &LoadedModel,
     pixels: Arc<Vec<u8>>,
     n: usize,
     hwc: (usize, usize, usize),
-    output: &str,
+    outputs: &[String],
     stage: &str,
     progress: &Progress,
-) -> Result<Matrix> {
+) -> Result<Vec<Matrix>> {
     let chunk = model.encoder.max_batch();
     let per = hwc.0 * hwc.1 * hwc.2;
     let mut results = futures::stream::iter((0..n).step_by(chunk).map(|start| {
@@ -100,45 +101,49 @@ async fn encode_images(
             hwc,
         };
         let encoder = model.encoder.clone();
-        let output = output.to_string();
-        async move { encoder.encode(input, &output).await }
+        async move { encoder.encode_outputs(input, outputs).await }
     }))
     .buffered(2);
-    let mut values = Vec::new();
-    let mut dim = 0;
+    let mut values: Vec<Vec<f32>> = vec![Vec::new(); outputs.len()];
+    let mut dims = vec![0usize; outputs.len()];
     let mut done = 0;
     progress.send(stage, 0, n as u64);
-    while let Some(out) = results.next().await {
+    while let Some(outs) = results.next().await {
         progress.check()?;
-        let out = out?;
-        dim = out.shape.get(1).copied().unwrap_or(0) as usize;
-        done += out.shape.first().copied().unwrap_or(0) as u64;
-        values.extend(out.data);
+        for (i, out) in outs?.into_iter().enumerate() {
+            dims[i] = out.shape.get(1).copied().unwrap_or(0) as usize;
+            if i == 0 {
+                done += out.shape.first().copied().unwrap_or(0) as u64;
+            }
+            values[i].extend(out.data);
+        }
         progress.send(stage, done, n as u64);
     }
-    Matrix::new(values, dim)
+    values
+        .into_iter()
+        .zip(dims)
+        .map(|(v, d)| Matrix::new(v, d))
+        .collect()
 }
 
-/// The cached matrix for `key`, or `encode`'s result, stored for next time.
-async fn cached(
-    state: &AppState,
-    key: CacheKey,
-    encode: impl std::future::Future<Output = Result<Matrix>>,
-) -> Result<Matrix> {
+/// The cached matrix for `key`, if any (counted as a hit or a miss).
+async fn cache_get(state: &AppState, key: &CacheKey) -> Option<Matrix> {
     let cache = state.cache.clone();
     let k = key.clone();
-    let found = tokio::task::spawn_blocking(move || cache.get(&k)).await;
-    let result = if matches!(found, Ok(Some(_))) {
-        "hit"
-    } else {
-        "miss"
-    };
+    let found = tokio::task::spawn_blocking(move || cache.get(&k))
+        .await
+        .ok()
+        .flatten();
+    let result = if found.is_some() { "hit" } else { "miss" };
     metrics::counter!("embedeval_embedding_cache_total", "result" => result).increment(1);
-    if let Ok(Some(hit)) = found {
+    if found.is_some() {
         tracing::debug!(split = %key.split, output = %key.output, view = %key.view, "embedding cache hit");
-        return Ok(hit);
     }
-    let m = encode.await?;
+    found
+}
+
+/// Stores a matrix in the cache in the background.
+fn cache_put(state: &AppState, key: CacheKey, m: &Matrix) {
     let cache = state.cache.clone();
     let stored = m.clone();
     tokio::spawn(async move {
@@ -147,10 +152,10 @@ async fn cached(
             tracing::warn!(%err, "cannot store embeddings in the cache");
         }
     });
-    Ok(m)
 }
 
-/// Embedding (and probe features, when they differ) of a split, through the cache.
+/// Embedding (and probe features, when they differ) of a split: what the
+/// cache holds comes from it, the rest from one run of the model.
 async fn encode_split(
     state: &AppState,
     model: &LoadedModel,
@@ -161,52 +166,49 @@ async fn encode_split(
     progress: &Progress,
 ) -> Result<(Matrix, Option<Matrix>)> {
     let [h, w, c] = split.image_shape;
-    let pixels = Arc::new(split.pixels.clone());
-    let key = |output: &str| CacheKey {
-        model_sha256: model.sha256.clone(),
-        dataset_id: dataset.id.clone(),
-        split: name.to_string(),
-        output: output.to_string(),
-        view: "original".into(),
-        seed: 0,
-    };
-    let embedding = &model.card.outputs.embedding;
-    let emb = cached(
-        state,
-        key(embedding),
-        encode_images(
+    let embedding = model.card.outputs.embedding.clone();
+    let mut wanted = vec![embedding.clone()];
+    if probe_output != embedding {
+        wanted.push(probe_output.to_string());
+    }
+    let keys: Vec<CacheKey> = wanted
+        .iter()
+        .map(|output| CacheKey {
+            model_sha256: model.sha256.clone(),
+            dataset_id: dataset.id.clone(),
+            split: name.to_string(),
+            output: output.clone(),
+            view: "original".into(),
+            seed: 0,
+        })
+        .collect();
+    let mut found = Vec::with_capacity(keys.len());
+    for key in &keys {
+        found.push(cache_get(state, key).await);
+    }
+    let missing: Vec<usize> = (0..wanted.len()).filter(|&i| found[i].is_none()).collect();
+    if !missing.is_empty() {
+        let outputs: Vec<String> = missing.iter().map(|&i| wanted[i].clone()).collect();
+        let pixels = Arc::new(split.pixels.clone());
+        let stage = format!("embed_{name}");
+        let encoded = encode_images(
             model,
-            pixels.clone(),
+            pixels,
             split.n,
             (h, w, c),
-            embedding,
-            &format!("embed_{name}"),
+            &outputs,
+            &stage,
             progress,
-        ),
-    )
-    .await?;
-    let features = if probe_output != embedding {
-        let stage = format!("embed_{name}_{probe_output}");
-        Some(
-            cached(
-                state,
-                key(probe_output),
-                encode_images(
-                    model,
-                    pixels,
-                    split.n,
-                    (h, w, c),
-                    probe_output,
-                    &stage,
-                    progress,
-                ),
-            )
-            .await?,
         )
-    } else {
-        None
-    };
-    Ok((emb, features))
+        .await?;
+        for (&i, m) in missing.iter().zip(encoded) {
+            cache_put(state, keys[i].clone(), &m);
+            found[i] = Some(m);
+        }
+    }
+    let mut found = found.into_iter().map(|m| m.expect("filled above"));
+    let emb = found.next().expect("the embedding");
+    Ok((emb, found.next()))
 }
 
 /// A fresh report for a model on a dataset.
@@ -306,27 +308,33 @@ async fn evaluate_model(
             view: "positive".into(),
             seed: settings.augmentation_seed,
         };
-        let encode = async {
-            let views = tokio::task::spawn_blocking(move || {
-                let per = h * w * c;
-                (0..source.n)
-                    .flat_map(|i| aug.view(&source.pixels[i * per..(i + 1) * per], i as u64))
-                    .collect::<Vec<u8>>()
-            })
-            .await
-            .map_err(|e| Error::Runtime(format!("augmentation panicked: {e}")))?;
-            encode_images(
-                &model,
-                Arc::new(views),
-                test.n,
-                (h, w, c),
-                &model.card.outputs.embedding,
-                "embed_positive",
-                progress,
-            )
-            .await
-        };
-        positive = Some(cached(state, key, encode).await?);
+        positive = Some(match cache_get(state, &key).await {
+            Some(hit) => hit,
+            None => {
+                let views = tokio::task::spawn_blocking(move || {
+                    let per = h * w * c;
+                    (0..source.n)
+                        .flat_map(|i| aug.view(&source.pixels[i * per..(i + 1) * per], i as u64))
+                        .collect::<Vec<u8>>()
+                })
+                .await
+                .map_err(|e| Error::Runtime(format!("augmentation panicked: {e}")))?;
+                let outputs = [model.card.outputs.embedding.clone()];
+                let m = encode_images(
+                    &model,
+                    Arc::new(views),
+                    test.n,
+                    (h, w, c),
+                    &outputs,
+                    "embed_positive",
+                    progress,
+                )
+                .await?
+                .remove(0);
+                cache_put(state, key, &m);
+                m
+            }
+        });
         report
             .timings
             .insert("embed_positive".into(), t.elapsed().as_secs_f64());
