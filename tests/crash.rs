@@ -10,7 +10,6 @@ use std::time::Duration;
 use common::{zoo, TestServer};
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::{self, EvaluationStatus};
-use embedeval::ServeConfig;
 
 async fn connect(addr: &str) -> tonic::transport::Channel {
     for _ in 0..600 {
@@ -85,8 +84,7 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
-    let mut config = ServeConfig::with_models_dir(zoo());
-    config.datasets_dir = zoo().join("../datasets");
+    let mut config = common::zoo_config();
     config.data_dir = data.path().to_path_buf();
     let server = TestServer::start(config).await;
     server.wait_serving().await;

@@ -10,7 +10,6 @@ use common::{zoo, TestServer};
 use embedeval::data::npy::NpyArray;
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::{self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec};
-use embedeval::ServeConfig;
 use tonic::Code;
 
 async fn server() -> TestServer {
@@ -310,8 +309,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stays_fast() {
-    let mut config = ServeConfig::with_models_dir(zoo());
-    config.datasets_dir = zoo().join("../datasets");
+    let mut config = common::zoo_config();
     config.max_evaluations = 1;
     config.evaluation_queue = 1;
     let server = TestServer::start(config).await;
@@ -367,7 +365,9 @@ async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stay
     server.stop().await;
 }
 
-async fn evaluate_once(server: &TestServer, model: &str) -> proto::EvaluationReport {
+/// Evaluates `model` on the digits; returns the report and the stages that
+/// reported progress.
+async fn evaluate_once(server: &TestServer, model: &str) -> (proto::EvaluationReport, Vec<String>) {
     let mut stream = EvaluationServiceClient::new(server.channel.clone())
         .evaluate(EvaluateRequest {
             model: model.into(),
@@ -378,26 +378,32 @@ async fn evaluate_once(server: &TestServer, model: &str) -> proto::EvaluationRep
         .unwrap()
         .into_inner();
     let mut report = None;
+    let mut stages = Vec::new();
     while let Some(e) = stream.message().await.unwrap() {
-        if let Some(evaluate_event::Event::Report(r)) = e.event {
-            report = Some(r);
+        match e.event {
+            Some(evaluate_event::Event::Report(r)) => report = Some(r),
+            Some(evaluate_event::Event::Progress(p)) => stages.push(p.stage),
+            None => {}
         }
     }
-    report.unwrap()
+    (report.unwrap(), stages)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_evaluation_after_a_restart_comes_from_the_embedding_cache() {
     let data = tempfile::tempdir().unwrap();
     let config = || {
-        let mut c = ServeConfig::with_models_dir(zoo());
-        c.datasets_dir = zoo().join("../datasets");
+        let mut c = common::zoo_config();
         c.data_dir = data.path().to_path_buf();
         c
     };
     let server = TestServer::start(config()).await;
     server.wait_serving().await;
-    let first = evaluate_once(&server, "infonce-t0.3").await;
+    let (first, first_stages) = evaluate_once(&server, "infonce-t0.3").await;
+    assert!(
+        first_stages.iter().any(|s| s == "embed_test"),
+        "the first run encodes"
+    );
     server.stop().await;
     // The cache is written in the background; give it a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -418,18 +424,24 @@ async fn a_repeated_evaluation_after_a_restart_comes_from_the_embedding_cache() 
         .unwrap()
         .into_inner();
     assert_eq!(listed.evaluations, vec![first.clone()]);
-    let second = evaluate_once(&server, "infonce-t0.3").await;
+    let (second, second_stages) = evaluate_once(&server, "infonce-t0.3").await;
+    // The encoder never ran: every embedding came from the cache.
+    assert!(
+        !second_stages.iter().any(|s| s.starts_with("embed_")),
+        "the repeat ran the encoder: {second_stages:?}"
+    );
     let embed = |r: &proto::EvaluationReport| -> f64 {
         ["embed_test", "embed_train", "embed_positive"]
             .iter()
             .map(|k| r.timings[*k])
             .sum()
     };
-    assert!(
-        embed(&first) >= 5.0 * embed(&second),
-        "embedding took {:.4} s, then {:.4} s from the cache",
+    // A figure for the record, not a timed assertion (timings vary with load).
+    eprintln!(
+        "embedding stages: {:.4} s encoded, {:.4} s from the cache ({:.0}x)",
         embed(&first),
-        embed(&second)
+        embed(&second),
+        embed(&first) / embed(&second).max(1e-9)
     );
     assert_eq!(first.uniformity, second.uniformity);
     assert_eq!(first.alignment, second.alignment);

@@ -5,11 +5,10 @@ mod common;
 
 use std::io::{Read, Write};
 
-use common::{zoo, TestServer};
+use common::TestServer;
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::model_service_client::ModelServiceClient;
 use embedeval::proto::{self, GetModelRequest, ListModelsRequest};
-use embedeval::ServeConfig;
 
 fn scrape(addr: std::net::SocketAddr) -> String {
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
@@ -27,8 +26,7 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut config = ServeConfig::with_models_dir(zoo());
-    config.datasets_dir = zoo().join("../datasets");
+    let mut config = common::zoo_config();
     config.metrics_addr = Some(metrics_addr);
     let server = TestServer::start(config).await;
     server.wait_serving().await;

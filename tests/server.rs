@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{copy_model, zoo, TestServer, ZOO_MODEL};
+use common::{copy_model, TestServer, ZOO_MODEL};
 use embedeval::proto::model_service_client::ModelServiceClient;
 use embedeval::proto::{self, GetModelRequest, ListModelsRequest};
 use embedeval::ServeConfig;
@@ -16,10 +16,7 @@ use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 #[tokio::test]
 async fn serves_health_models_and_reflection() {
-    let mut config = ServeConfig::with_models_dir(zoo());
-    config.datasets_dir = zoo().join("../datasets");
-    let server = TestServer::start(config).await;
-    server.wait_serving().await;
+    let server = common::zoo_server().await;
 
     let mut models = ModelServiceClient::new(server.channel.clone());
     let list = models

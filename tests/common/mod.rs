@@ -58,11 +58,16 @@ pub async fn compare_all_started(
     (stream, p)
 }
 
-/// A server over the bundled zoo and datasets, SERVING.
-pub async fn zoo_server() -> TestServer {
+/// A configuration serving the bundled zoo and datasets.
+pub fn zoo_config() -> ServeConfig {
     let mut config = ServeConfig::with_models_dir(zoo());
     config.datasets_dir = zoo().join("../datasets");
-    let server = TestServer::start(config).await;
+    config
+}
+
+/// A server over the bundled zoo and datasets, SERVING.
+pub async fn zoo_server() -> TestServer {
+    let server = TestServer::start(zoo_config()).await;
     server.wait_serving().await;
     server
 }
