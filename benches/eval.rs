@@ -15,6 +15,7 @@ mod common;
 use common::best_of;
 use std::path::Path;
 
+use embedeval::cancel::Stop;
 use embedeval::data::npy::{NpyArray, NpyType};
 use embedeval::eval::{knn_classify, linear_probe, KnnOptions, LinearOptions};
 use embedeval::index::IndexKind;
@@ -75,7 +76,8 @@ fn main() {
         temperature: 0.1,
         ..Default::default()
     };
-    let run = |opts: &KnnOptions| knn_classify(&ktr, &ktr_y, &kte, &kte_y, opts).unwrap();
+    let run =
+        |opts: &KnnOptions| knn_classify(&ktr, &ktr_y, &kte, &kte_y, opts, &Stop::never()).unwrap();
     let (t_knn, knn) = best_of(2, || run(&opts));
     let flat_opts = KnnOptions {
         index: IndexKind::FaissFlat,
@@ -97,7 +99,15 @@ fn main() {
     save(&dir, "probe_train", ptr.as_slice(), &ptr_y, d);
     save(&dir, "probe_test", pte.as_slice(), &pte_y, d);
     let (t_probe, probe) = best_of(2, || {
-        linear_probe(&ptr, &ptr_y, &pte, &pte_y, &LinearOptions::default()).unwrap()
+        linear_probe(
+            &ptr,
+            &ptr_y,
+            &pte,
+            &pte_y,
+            &LinearOptions::default(),
+            &Stop::never(),
+        )
+        .unwrap()
     });
 
     println!(

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod blas;
+pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod data;

@@ -368,11 +368,21 @@ async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stay
 /// Evaluates `model` on the digits; returns the report and the stages that
 /// reported progress.
 async fn evaluate_once(server: &TestServer, model: &str) -> (proto::EvaluationReport, Vec<String>) {
+    evaluate_with(server, model, None).await
+}
+
+/// Evaluates `model` on the digits with `spec`; the report and the stages
+/// that reported progress.
+async fn evaluate_with(
+    server: &TestServer,
+    model: &str,
+    spec: Option<MetricSpec>,
+) -> (proto::EvaluationReport, Vec<String>) {
     let mut stream = EvaluationServiceClient::new(server.channel.clone())
         .evaluate(EvaluateRequest {
             model: model.into(),
             dataset: "digits".into(),
-            spec: None,
+            spec,
         })
         .await
         .unwrap()
@@ -488,5 +498,158 @@ async fn cancel_evaluation_stops_a_running_comparison() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
+    server.stop().await;
+}
+
+/// Waits (up to 20 s) until the cache folder holds `n` entries: the cache
+/// is written in the background.
+async fn wait_for_cache_entries(dir: &std::path::Path, n: usize) {
+    let count = || {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "emb"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    for _ in 0..400 {
+        if count() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the cache holds {} entries, expected {n}", count());
+}
+
+/// The numbers of a report that depend on its embeddings.
+fn numbers(r: &proto::EvaluationReport) -> impl PartialEq + std::fmt::Debug {
+    (
+        (
+            r.uniformity,
+            r.alignment,
+            r.tolerance,
+            r.positive_similarity,
+        ),
+        r.nearest_negative_similarity.clone(),
+        r.effective_rank,
+        r.knn.clone(),
+        r.linear.clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_key_holds_the_preprocessing_and_the_view_and_a_bad_entry_is_a_miss() {
+    use embedeval::encoder::Preprocessing;
+    use embedeval::jobs::cache::{CacheKey, View};
+    use embedeval::registry::card::ModelCard;
+
+    // One ONNX file registered twice: the second card changes only mean/std
+    // (and drops the golden outputs, which were made with the first).
+    let models = tempfile::tempdir().unwrap();
+    common::copy_model("infonce-t0.5", models.path(), "plain");
+    let shifted = common::copy_model("infonce-t0.5", models.path(), "shifted");
+    let card = std::fs::read_to_string(shifted.join("model.toml")).unwrap();
+    let card = card[..card.find("[golden]").unwrap()]
+        .replace("mean = [0.0]", "mean = [0.1]")
+        .replace("std = [1.0]", "std = [0.9]");
+    std::fs::write(shifted.join("model.toml"), &card).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let cache_dir = data.path().join("cache");
+    let config = || {
+        let mut c = embedeval::ServeConfig::with_models_dir(models.path());
+        c.datasets_dir = zoo().join("../datasets");
+        c.data_dir = data.path().to_path_buf();
+        c
+    };
+    let seeded = |seed| {
+        Some(MetricSpec {
+            augmentation_seed: Some(seed),
+            ..Default::default()
+        })
+    };
+    let runs = [("plain", 0), ("shifted", 0), ("plain", 7)];
+
+    // Three cold evaluations.
+    let server = TestServer::start(config()).await;
+    server.wait_serving().await;
+    let mut cold = Vec::new();
+    for (model, seed) in runs {
+        cold.push(evaluate_with(&server, model, seeded(seed)).await);
+    }
+    let [(plain, plain_stages), (shift, shift_stages), (plain7, plain7_stages)] =
+        <[_; 3]>::try_from(cold.clone()).unwrap();
+    assert_eq!(plain.model_sha256, shift.model_sha256, "one ONNX file");
+    assert!(
+        shift_stages.iter().any(|s| s == "embed_test"),
+        "the second preprocessing was served the first one's embeddings: {shift_stages:?}"
+    );
+    assert!(plain_stages.iter().any(|s| s == "embed_positive"));
+    assert!(
+        plain7_stages.iter().any(|s| s == "embed_positive")
+            && !plain7_stages.iter().any(|s| s == "embed_test"),
+        "a new seed makes new positive views and only those: {plain7_stages:?}"
+    );
+    assert_ne!(plain.uniformity, shift.uniformity);
+    assert_ne!(plain.tolerance, shift.tolerance);
+    assert_ne!(plain.alignment, plain7.alignment);
+    assert_eq!(plain.uniformity, plain7.uniformity, "same test embeddings");
+    // Each report echoes the preprocessing and where the model ran.
+    let pre = |r: &proto::EvaluationReport| r.preprocessing.clone().unwrap();
+    assert_eq!((pre(&plain).mean, pre(&plain).std), (vec![0.0], vec![1.0]));
+    assert_eq!((pre(&shift).mean, pre(&shift).std), (vec![0.1], vec![0.9]));
+    assert_eq!(
+        (pre(&plain).scale, pre(&plain).layout.as_str()),
+        (0.0625, "NCHW")
+    );
+    assert_eq!(plain.execution_provider, "cpu");
+    assert_eq!(plain7.spec.as_ref().unwrap().augmentation_seed, Some(7));
+    server.stop().await;
+    // test and train embeddings and features and the positive views, twice,
+    // and the positive views of seed 7.
+    wait_for_cache_entries(&cache_dir, 11).await;
+
+    // Three warm evaluations, after a restart: the encoder never runs and
+    // each equals its own cold run.
+    let server = TestServer::start(config()).await;
+    server.wait_serving().await;
+    for ((model, seed), (cold, _)) in runs.into_iter().zip(&cold) {
+        let (warm, stages) = evaluate_with(&server, model, seeded(seed)).await;
+        assert!(
+            !stages.iter().any(|s| s.starts_with("embed_")),
+            "{model} seed {seed} ran the encoder: {stages:?}"
+        );
+        assert_eq!(numbers(&warm), numbers(cold), "{model} seed {seed}");
+    }
+
+    // Another key's entry (valid, but for the other preprocessing) put in
+    // place of plain's test embeddings: a miss, never its numbers.
+    let key = |card: &str| CacheKey {
+        model_sha256: plain.model_sha256.clone(),
+        execution_provider: "cpu".into(),
+        preprocessing: Preprocessing::of(&ModelCard::parse(card).unwrap().input),
+        dataset_id: plain.dataset_id.clone(),
+        split: "test".into(),
+        output: "embedding".into(),
+        view: View::Original,
+    };
+    let plain_card = std::fs::read_to_string(models.path().join("plain/model.toml")).unwrap();
+    let plain_file = cache_dir.join(format!("{}.emb", key(&plain_card).digest()));
+    let shift_file = cache_dir.join(format!("{}.emb", key(&card).digest()));
+    assert!(plain_file.exists() && shift_file.exists());
+    std::fs::copy(&shift_file, &plain_file).unwrap();
+    let (again, stages) = evaluate_with(&server, "plain", seeded(0)).await;
+    assert!(
+        stages.iter().any(|s| s == "embed_test"),
+        "a mismatched entry was used: {stages:?}"
+    );
+    assert_eq!(numbers(&again), numbers(&plain));
+    // A header scribbled over: also a miss, and the numbers stay right.
+    let mut bytes = std::fs::read(&shift_file).unwrap();
+    bytes[30] ^= 0x41;
+    std::fs::write(&shift_file, bytes).unwrap();
+    let (again, stages) = evaluate_with(&server, "shifted", seeded(0)).await;
+    assert!(stages.iter().any(|s| s == "embed_test"), "{stages:?}");
+    assert_eq!(numbers(&again), numbers(&shift));
     server.stop().await;
 }

@@ -52,6 +52,42 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
         .unwrap()
         .into_inner();
     while stream.message().await.unwrap().is_some() {}
+    // Scribble over the header of every cache entry written so far (the
+    // cache is written in the background: wait for the first one); the
+    // repeat finds them and counts mismatches.
+    let cache = server.data_dir.as_ref().unwrap().path().join("cache");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "emb"))
+            .collect()
+    };
+    for _ in 0..400 {
+        if !entries().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for path in entries() {
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[30] ^= 0x41;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let mut stream = EvaluationServiceClient::new(server.channel.clone())
+        .evaluate(proto::EvaluateRequest {
+            model: "simple".into(),
+            dataset: "digits".into(),
+            spec: Some(proto::MetricSpec {
+                skip_linear: true,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while stream.message().await.unwrap().is_some() {}
 
     let text = tokio::task::spawn_blocking(move || scrape(metrics_addr))
         .await
@@ -60,8 +96,9 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
         r#"embedeval_requests_total{rpc="/embedeval.v1.ModelService/ListModels",status="OK"} 1"#,
         r#"embedeval_requests_total{rpc="/embedeval.v1.ModelService/GetModel",status="NOT_FOUND"} 1"#,
         "embedeval_request_seconds_bucket",
-        r#"embedeval_stage_seconds_count{stage="knn"} 1"#,
+        r#"embedeval_stage_seconds_count{stage="knn"} 2"#,
         r#"embedeval_embedding_cache_total{result="miss"}"#,
+        r#"embedeval_embedding_cache_total{result="mismatch"}"#,
         "embedeval_evaluations_running 0",
         "embedeval_evaluations_queued 0",
     ] {

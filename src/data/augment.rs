@@ -10,10 +10,18 @@
 //!   (brightness, contrast, saturation 0.4, p 0.8) and greyscale (p 0.2).
 //! - Larger greyscale images: random resized crop, flip and brightness/contrast jitter.
 
+use serde::{Deserialize, Serialize};
+
 use crate::rng::SplitMix64;
 
+/// Version of the augmentation arithmetic. Bump it whenever a view of the
+/// same image under the same seed changes: it is part of the embedding
+/// cache's key, so an upgrade never serves stale positive views.
+pub const AUGMENT_VERSION: u32 = 1;
+
 /// Which pipeline a dataset's images get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Affine warp and noise.
     SmallGreyscale,
@@ -34,8 +42,8 @@ impl Policy {
     }
 }
 
-/// Settings of the positive views.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Settings of the positive views: every parameter that decides a view.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Augmenter {
     /// Image height.
     pub h: usize,

@@ -7,7 +7,7 @@ mod preprocess;
 mod worker;
 
 pub use device::{Device, ExecutionProvider};
-pub use preprocess::{preprocess, ImageBatch};
+pub use preprocess::{preprocess, ImageBatch, Preprocessing, PREPROCESS_VERSION};
 pub use worker::{Encoder, EncoderInput, WorkerOptions};
 
 use std::path::{Path, PathBuf};

@@ -2,9 +2,55 @@
 //! the model's input: x = (pixel * scale - mean[c]) / std[c] in the card's
 //! layout (NCHW or NHWC) and element type.
 
+use serde::{Deserialize, Serialize};
+
 use crate::encoder::InputData;
 use crate::error::{Error, Result};
 use crate::registry::card::{InputCard, InputDType, Layout};
+
+/// Version of the preprocessing arithmetic. Bump it whenever [`preprocess`]
+/// computes different numbers from the same card and pixels: it is part of
+/// the embedding cache's key, so an upgrade never serves stale matrices.
+pub const PREPROCESS_VERSION: u32 = 1;
+
+/// The effective preprocessing of a model: everything that turns the same
+/// pixels into a different input tensor. It is part of the embedding cache's
+/// key and is echoed in every report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Graph input name.
+    pub input: String,
+    /// Element type fed to the graph.
+    pub dtype: InputDType,
+    /// Axis order.
+    pub layout: Layout,
+    /// Input shape, -1 for the batch axis.
+    pub shape: Vec<i64>,
+    /// Multiplier applied to raw pixels.
+    pub scale: f64,
+    /// Per-channel mean subtracted after scaling.
+    pub mean: Vec<f64>,
+    /// Per-channel standard deviation divided by.
+    pub std: Vec<f64>,
+    /// [`PREPROCESS_VERSION`] of the code that applies it.
+    pub version: u32,
+}
+
+impl Preprocessing {
+    /// The preprocessing a card's input section asks for.
+    pub fn of(card: &InputCard) -> Self {
+        Self {
+            input: card.name.clone(),
+            dtype: card.dtype,
+            layout: card.layout,
+            shape: card.shape.clone(),
+            scale: card.scale,
+            mean: card.mean.clone(),
+            std: card.std.clone(),
+            version: PREPROCESS_VERSION,
+        }
+    }
+}
 
 /// Images as stored: `n` images of height × width × channels, uint8, row-major.
 #[derive(Debug, Clone, Copy)]

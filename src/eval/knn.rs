@@ -7,6 +7,7 @@
 //! or IVF index whose recall@k against exact search is reported.
 
 use super::{check_pair, classes, in_top};
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::index::{recall_at_k, IndexKind, VectorIndex};
 use crate::metrics::Matrix;
@@ -60,13 +61,15 @@ pub struct KnnResult {
 const QUERY_CHUNK: usize = 4096;
 
 /// Weighted kNN of L2-normalised `test` rows against the L2-normalised
-/// `train` bank; one result per entry of `opts.ks`, in that order.
+/// `train` bank; one result per entry of `opts.ks`, in that order. `stop` is
+/// checked around the index build and before each chunk of queries.
 pub fn knn_classify(
     train: &Matrix,
     train_y: &[i64],
     test: &Matrix,
     test_y: &[i64],
     opts: &KnnOptions,
+    stop: &Stop,
 ) -> Result<Vec<KnnResult>> {
     check_pair(train, train_y, test, test_y)?;
     if opts.ks.is_empty() || opts.ks.contains(&0) {
@@ -96,7 +99,9 @@ pub fn knn_classify(
     let mut order: Vec<usize> = (0..clamped.len()).collect();
     order.sort_by_key(|&i| clamped[i]);
 
+    stop.check()?;
     let index = VectorIndex::build(train.as_slice(), train.dim(), opts.index)?;
+    stop.check()?;
     let recall = if opts.index.is_exact() {
         None
     } else {
@@ -109,6 +114,7 @@ pub fn knn_classify(
     let mut scores = vec![0f64; classes.len()];
     let d = test.dim();
     for start in (0..test.rows()).step_by(QUERY_CHUNK) {
+        stop.check()?;
         let end = (start + QUERY_CHUNK).min(test.rows());
         let found = index.search(&test.as_slice()[start * d..end * d], kmax)?;
         for q in 0..end - start {

@@ -8,6 +8,7 @@
 
 use super::{check_pair, in_top};
 use crate::blas::dgemm;
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::metrics::Matrix;
 
@@ -159,7 +160,13 @@ fn max_abs(v: &[f64]) -> f64 {
 
 /// L-BFGS (Nocedal & Wright, Alg. 7.4/7.5) with memory 10 and a backtracking
 /// Armijo line search; returns (theta, objective, iterations, converged).
-fn lbfgs(problem: &Problem<'_>, max_iter: usize, tol: f64) -> (Vec<f64>, f64, usize, bool) {
+/// L-BFGS on the probe's objective; `stop` is checked at every iteration.
+fn lbfgs(
+    problem: &Problem<'_>,
+    max_iter: usize,
+    tol: f64,
+    stop: &Stop,
+) -> Result<(Vec<f64>, f64, usize, bool)> {
     const MEMORY: usize = 10;
     let dim = problem.dim();
     let mut theta = vec![0.0; dim];
@@ -169,8 +176,9 @@ fn lbfgs(problem: &Problem<'_>, max_iter: usize, tol: f64) -> (Vec<f64>, f64, us
     let mut new_theta = vec![0.0; dim];
     let mut new_grad = vec![0.0; dim];
     for iter in 0..max_iter {
+        stop.check()?;
         if max_abs(&grad) <= tol {
-            return (theta, f, iter, true);
+            return Ok((theta, f, iter, true));
         }
         // Two-loop recursion: direction = −H ∇f.
         let mut q = grad.clone();
@@ -225,28 +233,30 @@ fn lbfgs(problem: &Problem<'_>, max_iter: usize, tol: f64) -> (Vec<f64>, f64, us
                 accepted = true;
                 // scipy's factr-style stop: no relative progress left.
                 if improvement <= 64.0 * f64::EPSILON * f.abs().max(1.0) {
-                    return (theta, f, iter + 1, max_abs(&grad) <= tol);
+                    return Ok((theta, f, iter + 1, max_abs(&grad) <= tol));
                 }
                 break;
             }
             step *= 0.5;
         }
         if !accepted {
-            return (theta, f, iter + 1, max_abs(&grad) <= tol);
+            return Ok((theta, f, iter + 1, max_abs(&grad) <= tol));
         }
     }
     let converged = max_abs(&grad) <= tol;
-    (theta, f, max_iter, converged)
+    Ok((theta, f, max_iter, converged))
 }
 
 /// Fits the probe on `train` and reports accuracy on `test` (raw features;
-/// standardised here with the train statistics).
+/// standardised here with the train statistics); `stop` is checked at every
+/// L-BFGS iteration.
 pub fn linear_probe(
     train: &Matrix,
     train_y: &[i64],
     test: &Matrix,
     test_y: &[i64],
     opts: &LinearOptions,
+    stop: &Stop,
 ) -> Result<LinearResult> {
     check_pair(train, train_y, test, test_y)?;
     if !(opts.c.is_finite() && opts.c > 0.0) {
@@ -277,7 +287,7 @@ pub fn linear_probe(
         k: classes.len(),
         c: opts.c,
     };
-    let (theta, objective, iterations, converged) = lbfgs(&problem, opts.max_iter, opts.tol);
+    let (theta, objective, iterations, converged) = lbfgs(&problem, opts.max_iter, opts.tol, stop)?;
     let accuracy = |x: &[f64], labels: &[i64], top: usize| {
         let logits = problem.logits(x, labels.len(), &theta);
         let hits = logits

@@ -2,6 +2,7 @@
 //! scikit-learn, tests/data/reference) and brute force.
 
 use super::*;
+use crate::cancel::Stop;
 use crate::testutil::{expected, load, matrix};
 
 struct Case {
@@ -37,6 +38,7 @@ fn knn_reproduces_the_reference_exactly() {
             &c.test.normalized().unwrap(),
             &c.test_y,
             &opts,
+            &Stop::never(),
         )
         .unwrap();
         let n = c.test.rows() as f64;
@@ -69,6 +71,7 @@ fn linear_probe_agrees_with_scikit_learn_within_one_sample() {
             &c.test,
             &c.test_y,
             &LinearOptions::default(),
+            &Stop::never(),
         )
         .unwrap();
         let want = all[name]["linear"]["top1"].as_f64().unwrap();
@@ -136,6 +139,7 @@ fn several_k_in_one_pass_equal_brute_force_including_k_below_5() {
             temperature: 0.1,
             ..Default::default()
         },
+        &Stop::never(),
     )
     .unwrap();
     for (r, &k) in got.iter().zip(&ks) {
@@ -157,6 +161,7 @@ fn edge_cases_fail_clearly() {
         &c.test,
         &one_test,
         &LinearOptions::default(),
+        &Stop::never(),
     )
     .unwrap_err()
     .to_string();
@@ -167,6 +172,7 @@ fn edge_cases_fail_clearly() {
         &norm(&c.test),
         &one_test,
         &KnnOptions::default(),
+        &Stop::never(),
     )
     .unwrap_err()
     .to_string();
@@ -179,6 +185,7 @@ fn edge_cases_fail_clearly() {
         &narrow,
         &c.test_y,
         &LinearOptions::default(),
+        &Stop::never(),
     )
     .unwrap_err()
     .to_string();
@@ -191,7 +198,8 @@ fn edge_cases_fail_clearly() {
         &c.train_y,
         &narrow,
         &c.test_y,
-        &KnnOptions::default()
+        &KnnOptions::default(),
+        &Stop::never()
     )
     .is_err());
     // NaN in the features.
@@ -204,6 +212,7 @@ fn edge_cases_fail_clearly() {
         &c.test,
         &c.test_y,
         &LinearOptions::default(),
+        &Stop::never(),
     )
     .unwrap_err()
     .to_string();
@@ -213,7 +222,8 @@ fn edge_cases_fail_clearly() {
         &c.train_y,
         &norm(&c.test),
         &c.test_y,
-        &KnnOptions::default()
+        &KnnOptions::default(),
+        &Stop::never()
     )
     .is_err());
     // Labels that do not match the rows; k = 0.
@@ -222,7 +232,8 @@ fn edge_cases_fail_clearly() {
         &c.train_y[1..],
         &c.test,
         &c.test_y,
-        &LinearOptions::default()
+        &LinearOptions::default(),
+        &Stop::never()
     )
     .is_err());
     assert!(knn_classify(
@@ -233,7 +244,8 @@ fn edge_cases_fail_clearly() {
         &KnnOptions {
             ks: vec![0],
             ..Default::default()
-        }
+        },
+        &Stop::never()
     )
     .is_err());
 }
@@ -253,6 +265,7 @@ fn the_faiss_flat_index_gives_the_same_vote_and_hnsw_reports_recall() {
                 index,
                 ..Default::default()
             },
+            &Stop::never(),
         )
         .unwrap()
         .remove(0)

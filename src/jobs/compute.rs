@@ -1,11 +1,11 @@
 //! One evaluation's numbers from its embeddings: the metrics of
 //! [`crate::metrics`] and the protocols of [`crate::eval`], each stage timed,
-//! checked for cancellation between stages, written into the report.
+//! checked for cancellation between stages and inside every long loop, written into the report.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::settings::Settings;
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::eval::{knn_classify, linear_probe, KnnOptions, LinearOptions};
 use crate::metrics::{self, Matrix, UniformityOptions};
@@ -40,24 +40,16 @@ pub struct EvalData {
     pub probe: Option<ProbeData>,
 }
 
-fn check_cancel(cancel: &AtomicBool) -> Result<()> {
-    if cancel.load(Ordering::Relaxed) {
-        Err(Error::Cancelled("the evaluation was cancelled".into()))
-    } else {
-        Ok(())
-    }
-}
-
 /// Runs `f` as stage `name`: checks cancellation, reports progress, records
 /// its seconds in the report's timings.
 fn stage<T>(
     name: &str,
     report: &mut proto::EvaluationReport,
-    cancel: &AtomicBool,
+    cancel: &Stop,
     progress: &mut dyn FnMut(&str),
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
-    check_cancel(cancel)?;
+    cancel.check()?;
     progress(name);
     let start = Instant::now();
     let out = f()?;
@@ -72,7 +64,7 @@ pub fn compute(
     data: &EvalData,
     s: &Settings,
     report: &mut proto::EvaluationReport,
-    cancel: &AtomicBool,
+    cancel: &Stop,
     progress: &mut dyn FnMut(&str),
 ) -> Result<()> {
     if data.test.rows() != data.test_labels.len() {
@@ -97,7 +89,7 @@ pub fn compute(
             seed: s.augmentation_seed,
         };
         let u = stage("uniformity", report, cancel, progress, || {
-            metrics::uniformity(&z, &opts)
+            metrics::uniformity(&z, &opts, cancel)
         })?;
         report.uniformity_loss = Some(u.loss);
         report.uniformity = Some(-u.loss);
@@ -132,7 +124,7 @@ pub fn compute(
     }
     if !(s.skip.nearest_negatives && s.skip.penalty) {
         let profile = stage("nearest_negatives", report, cancel, progress, || {
-            metrics::nearest_negatives(&z, s.neighbors_k)
+            metrics::nearest_negatives(&z, s.neighbors_k, cancel)
         })?;
         if !s.skip.nearest_negatives {
             report.nearest_negative_similarity = profile.mean_similarity.clone();
@@ -147,7 +139,7 @@ pub fn compute(
         }
         if !s.skip.penalty {
             let p = stage("penalty", report, cancel, progress, || {
-                metrics::penalty_profile(&z, s.penalty_temperature, &profile)
+                metrics::penalty_profile(&z, s.penalty_temperature, &profile, cancel)
             })?;
             report.relative_penalty = p.relative_penalty;
             report.penalty_entropy = Some(p.entropy);
@@ -170,7 +162,7 @@ pub fn compute(
                 ..Default::default()
             };
             let knn = stage("knn", report, cancel, progress, || {
-                knn_classify(&bank, train_labels, &z, &data.test_labels, &opts)
+                knn_classify(&bank, train_labels, &z, &data.test_labels, &opts, cancel)
             })?
             .remove(0);
             report.knn = Some(proto::KnnResult {
@@ -192,7 +184,14 @@ pub fn compute(
                 tol: s.linear_tol,
             };
             let lin = stage("linear", report, cancel, progress, || {
-                linear_probe(ptrain, train_labels, ptest, &data.test_labels, &opts)
+                linear_probe(
+                    ptrain,
+                    train_labels,
+                    ptest,
+                    &data.test_labels,
+                    &opts,
+                    cancel,
+                )
             })?;
             report.linear = Some(proto::LinearResult {
                 top1: lin.top1,

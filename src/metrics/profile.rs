@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::Matrix;
 use crate::blas;
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::index::VectorIndex;
 
@@ -38,8 +39,9 @@ impl NeighborProfile {
 }
 
 /// The 1st … k-th nearest *other* sample of every row, through the exact
-/// inner-product index ([`crate::index`]) over the L2-normalised rows.
-pub fn nearest_negatives(z: &Matrix, k: usize) -> Result<NeighborProfile> {
+/// inner-product index ([`crate::index`]) over the L2-normalised rows,
+/// searched in chunks of queries; `stop` is checked before each chunk.
+pub fn nearest_negatives(z: &Matrix, k: usize, stop: &Stop) -> Result<NeighborProfile> {
     let n = z.rows();
     if n < 2 {
         return Err(Error::InvalidArgument(format!(
@@ -53,21 +55,14 @@ pub fn nearest_negatives(z: &Matrix, k: usize) -> Result<NeighborProfile> {
     }
     let k = k.min(n - 1);
     let index = VectorIndex::new(z.as_slice(), z.dim())?;
-    let found = index.search(z.as_slice(), k + 1)?;
+    let d = z.dim();
     let mut similarities = Vec::with_capacity(n * k);
     let mut ids = Vec::with_capacity(n * k);
-    for i in 0..n {
-        let row_ids = &found.ids[i * (k + 1)..(i + 1) * (k + 1)];
-        let row_sims = &found.similarities[i * (k + 1)..(i + 1) * (k + 1)];
-        // Drop the anchor itself (rank 0 unless it has exact duplicates);
-        // if the search did not return it, the k best are the first k.
-        let skip = row_ids.iter().position(|&id| id == i as i64).unwrap_or(k);
-        for (r, (&id, &s)) in row_ids.iter().zip(row_sims).enumerate() {
-            if r != skip {
-                ids.push(id);
-                similarities.push(s);
-            }
-        }
+    for start in (0..n).step_by(QUERY_CHUNK) {
+        stop.check()?;
+        let end = (start + QUERY_CHUNK).min(n);
+        let found = index.search(&z.as_slice()[start * d..end * d], k + 1)?;
+        collect_negatives(&found, start, end, k, &mut ids, &mut similarities);
     }
     let mut mean_similarity = vec![0.0; k];
     for row in similarities.chunks_exact(k) {
@@ -82,6 +77,35 @@ pub fn nearest_negatives(z: &Matrix, k: usize) -> Result<NeighborProfile> {
         similarities,
         ids,
     })
+}
+
+/// Queries per search of the neighbour profile (bounds the time between
+/// two checks of the stop signal and the memory of one result).
+const QUERY_CHUNK: usize = 4096;
+
+/// Appends the k nearest others of anchors `start..end` from their k + 1
+/// nearest rows, the anchor itself dropped.
+fn collect_negatives(
+    found: &crate::index::Neighbors,
+    start: usize,
+    end: usize,
+    k: usize,
+    ids: &mut Vec<i64>,
+    similarities: &mut Vec<f32>,
+) {
+    for (q, i) in (start..end).enumerate() {
+        let row_ids = &found.ids[q * (k + 1)..(q + 1) * (k + 1)];
+        let row_sims = &found.similarities[q * (k + 1)..(q + 1) * (k + 1)];
+        // Drop the anchor itself (rank 0 unless it has exact duplicates);
+        // if the search did not return it, the k best are the first k.
+        let skip = row_ids.iter().position(|&id| id == i as i64).unwrap_or(k);
+        for (r, (&id, &s)) in row_ids.iter().zip(row_sims).enumerate() {
+            if r != skip {
+                ids.push(id);
+                similarities.push(s);
+            }
+        }
+    }
 }
 
 /// The relative-penalty profile at temperature `tau`.
@@ -133,11 +157,13 @@ fn row_softmax(row: &[f32], skip: usize, inv_tau: f64) -> RowSoftmax {
 }
 
 /// The relative-penalty profile (Wang & Liu Eq. 5) of L2-normalised rows at
-/// temperature `tau`, on the neighbours of `neighbors`.
+/// temperature `tau`, on the neighbours of `neighbors`; `stop` is checked
+/// once per Gram block.
 pub fn penalty_profile(
     z: &Matrix,
     tau: f64,
     neighbors: &NeighborProfile,
+    stop: &Stop,
 ) -> Result<PenaltyProfile> {
     let (n, d) = (z.rows(), z.dim());
     if !(tau.is_finite() && tau > 0.0) {
@@ -155,6 +181,7 @@ pub fn penalty_profile(
     let mut gram = vec![0f32; b * n];
     let mut rows = Vec::with_capacity(n);
     for r0 in (0..n).step_by(b) {
+        stop.check()?;
         let count = b.min(n - r0);
         blas::gemm_abt(
             &z.as_slice()[r0 * d..(r0 + count) * d],

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::cancel::Stop;
 use crate::testutil::{expected, load, matrix};
 
 fn assert_rel(got: f64, want: f64, tol: f64, what: &str) {
@@ -56,7 +57,7 @@ fn reproduces_the_reference_values() {
             &format!("{case} tolerance"),
         );
         let k = settings["neighbors_k"].as_u64().unwrap() as usize;
-        let profile = nearest_negatives(&z, k).unwrap();
+        let profile = nearest_negatives(&z, k, &Stop::never()).unwrap();
         for (r, want) in want["nearest_negative_similarity"]
             .as_array()
             .unwrap()
@@ -71,7 +72,7 @@ fn reproduces_the_reference_values() {
             );
         }
         let tau = settings["penalty_temperature"].as_f64().unwrap();
-        let penalty = penalty_profile(&z, tau, &profile).unwrap();
+        let penalty = penalty_profile(&z, tau, &profile, &Stop::never()).unwrap();
         for (r, want) in want["relative_penalty"]
             .as_array()
             .unwrap()
@@ -120,6 +121,7 @@ fn sampled_uniformity_is_close_and_reproducible() {
             samples: 1000,
             ..Default::default()
         },
+        &Stop::never(),
     )
     .unwrap();
     assert_eq!(auto.estimator.as_str(), "sampled");
@@ -252,8 +254,8 @@ proptest! {
     #[test]
     fn penalty_profile_equals_brute_force(z in random_matrix(), tau in 0.05f64..2.0) {
         let k = 3.min(z.rows() - 1);
-        let profile = nearest_negatives(&z, k).unwrap();
-        let got = penalty_profile(&z, tau, &profile).unwrap();
+        let profile = nearest_negatives(&z, k, &Stop::never()).unwrap();
+        let got = penalty_profile(&z, tau, &profile, &Stop::never()).unwrap();
         let (pen, ent) = brute_penalty(&z, tau, k);
         prop_assert!((got.entropy - ent).abs() <= 1e-4 * ent.abs().max(1.0), "{} vs {ent}", got.entropy);
         prop_assert_eq!(got.relative_penalty.len(), k);
@@ -264,9 +266,9 @@ proptest! {
 
     #[test]
     fn entropy_grows_with_tau(z in random_matrix(), tau in 0.05f64..1.0) {
-        let profile = nearest_negatives(&z, 1).unwrap();
-        let low = penalty_profile(&z, tau, &profile).unwrap().entropy;
-        let high = penalty_profile(&z, tau * 2.0, &profile).unwrap().entropy;
+        let profile = nearest_negatives(&z, 1, &Stop::never()).unwrap();
+        let low = penalty_profile(&z, tau, &profile, &Stop::never()).unwrap().entropy;
+        let high = penalty_profile(&z, tau * 2.0, &profile, &Stop::never()).unwrap().entropy;
         prop_assert!(high >= low - 1e-6, "H at tau {tau} = {low}, at {} = {high}", tau * 2.0);
         prop_assert!(high <= ((z.rows() - 1) as f64).ln() + 1e-6);
     }

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::{dot, Matrix};
 use crate::blas;
+use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 
@@ -78,12 +79,13 @@ impl Default for UniformityOptions {
     }
 }
 
-/// Uniformity of L2-normalised rows: exact up to `exact_max_rows`, sampled above.
-pub fn uniformity(z: &Matrix, opts: &UniformityOptions) -> Result<Uniformity> {
+/// Uniformity of L2-normalised rows: exact up to `exact_max_rows`, sampled
+/// above; `stop` is checked once per Gram block or chunk of pairs.
+pub fn uniformity(z: &Matrix, opts: &UniformityOptions, stop: &Stop) -> Result<Uniformity> {
     if z.rows() <= opts.exact_max_rows {
-        uniformity_exact(z, opts.t)
+        exact(z, opts.t, stop)
     } else {
-        uniformity_sampled(z, opts.t, opts.samples, opts.seed)
+        sampled(z, opts.t, opts.samples, opts.seed, stop)
     }
 }
 
@@ -158,6 +160,10 @@ fn block_rows(n: usize) -> usize {
 
 /// Exact uniformity over all distinct pairs.
 pub fn uniformity_exact(z: &Matrix, t: f64) -> Result<Uniformity> {
+    exact(z, t, &Stop::never())
+}
+
+fn exact(z: &Matrix, t: f64, stop: &Stop) -> Result<Uniformity> {
     check(z, t)?;
     let (n, d) = (z.rows(), z.dim());
     let b = block_rows(n);
@@ -165,6 +171,7 @@ pub fn uniformity_exact(z: &Matrix, t: f64) -> Result<Uniformity> {
     let mut total = Lse::EMPTY;
     let tf = t as f32;
     for r0 in (0..n).step_by(b) {
+        stop.check()?;
         let rows = b.min(n - r0);
         let cols = n - r0;
         // Block [r0, r0 + rows) × [r0, n): the upper triangle from the diagonal on.
@@ -198,6 +205,10 @@ const SAMPLE_CHUNK: u64 = 65_536;
 
 /// Sampled uniformity over `pairs` random distinct pairs, seeded.
 pub fn uniformity_sampled(z: &Matrix, t: f64, pairs: u64, seed: u64) -> Result<Uniformity> {
+    sampled(z, t, pairs, seed, &Stop::never())
+}
+
+fn sampled(z: &Matrix, t: f64, pairs: u64, seed: u64, stop: &Stop) -> Result<Uniformity> {
     check(z, t)?;
     if pairs < 2 {
         return Err(Error::InvalidArgument(format!(
@@ -209,6 +220,9 @@ pub fn uniformity_sampled(z: &Matrix, t: f64, pairs: u64, seed: u64) -> Result<U
     let (sum, sum_sq) = (0..chunks)
         .into_par_iter()
         .map(|c| {
+            if stop.is_stopped() {
+                return (0.0, 0.0);
+            }
             let mut rng = SplitMix64::new(seed ^ c.wrapping_mul(0xD1B5_4A32_D192_ED03));
             let count = SAMPLE_CHUNK.min(pairs - c * SAMPLE_CHUNK);
             let (mut s, mut s2) = (0.0f64, 0.0f64);
@@ -226,6 +240,7 @@ pub fn uniformity_sampled(z: &Matrix, t: f64, pairs: u64, seed: u64) -> Result<U
             (s, s2)
         })
         .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    stop.check()?;
     let m = pairs as f64;
     let mean = sum / m;
     let var = ((sum_sq / m) - mean * mean).max(0.0) * m / (m - 1.0);

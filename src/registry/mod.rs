@@ -12,7 +12,9 @@ use std::sync::{Arc, RwLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::encoder::{Encoder, EncoderSession, ExecutionProvider, InputData, Runtime};
+use crate::encoder::{
+    Encoder, EncoderSession, ExecutionProvider, InputData, Preprocessing, Runtime,
+};
 use crate::error::{Error, Result};
 use crate::proto;
 pub use card::ModelCard;
@@ -128,13 +130,14 @@ impl LoadedModel {
         })
     }
 
+    /// The effective preprocessing of the model's input.
+    pub fn preprocessing(&self) -> Preprocessing {
+        Preprocessing::of(&self.card.input)
+    }
+
     /// The model as the API describes it.
     pub fn info(&self) -> proto::ModelInfo {
         let card = &self.card;
-        let dtype = match card.input.dtype {
-            card::InputDType::Float32 => proto::DataType::Float32,
-            card::InputDType::Uint8 => proto::DataType::Uint8,
-        };
         proto::ModelInfo {
             name: self.name.clone(),
             sha256: self.sha256.clone(),
@@ -145,15 +148,7 @@ impl LoadedModel {
                 epochs: card.training.epochs,
                 seed: card.training.seed,
             }),
-            input: Some(proto::InputInfo {
-                name: card.input.name.clone(),
-                dtype: dtype as i32,
-                shape: card.input.shape.clone(),
-                layout: card.input.layout.as_str().to_string(),
-                scale: card.input.scale,
-                mean: card.input.mean.clone(),
-                std: card.input.std.clone(),
-            }),
+            input: Some(input_info(&self.preprocessing())),
             outputs: card
                 .outputs
                 .names
@@ -169,6 +164,23 @@ impl LoadedModel {
             description: card.description.clone(),
             size_bytes: self.size_bytes,
         }
+    }
+}
+
+/// The API's description of a preprocessing (in model infos and reports).
+pub fn input_info(p: &Preprocessing) -> proto::InputInfo {
+    let dtype = match p.dtype {
+        card::InputDType::Float32 => proto::DataType::Float32,
+        card::InputDType::Uint8 => proto::DataType::Uint8,
+    };
+    proto::InputInfo {
+        name: p.input.clone(),
+        dtype: dtype as i32,
+        shape: p.shape.clone(),
+        layout: p.layout.as_str().to_string(),
+        scale: p.scale,
+        mean: p.mean.clone(),
+        std: p.std.clone(),
     }
 }
 

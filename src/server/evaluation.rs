@@ -7,7 +7,7 @@
 //! is kept with its status.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,18 +17,21 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use tokio_util::sync::CancellationToken;
+
 use super::AppState;
+use crate::cancel::Stop;
 use crate::data::augment::Augmenter;
 use crate::data::{LoadedDataset, Split};
 use crate::encoder::EncoderInput;
 use crate::error::{Error, Result};
-use crate::jobs::cache::CacheKey;
+use crate::jobs::cache::{CacheKey, Lookup, View};
 use crate::jobs::{compute, EvalData, ProbeData, Settings};
 use crate::metrics::Matrix;
 use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
 use crate::proto::{EvaluationReport, EvaluationStatus};
-use crate::registry::LoadedModel;
+use crate::registry::{input_info, LoadedModel};
 use crate::store::new_id;
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send>>;
@@ -52,7 +55,7 @@ struct Progress {
     tx: mpsc::Sender<proto::Progress>,
     id: String,
     model: String,
-    cancel: Arc<AtomicBool>,
+    cancel: CancellationToken,
 }
 
 impl Progress {
@@ -65,13 +68,13 @@ impl Progress {
             model: self.model.clone(),
         };
         if let Err(mpsc::error::TrySendError::Closed(_)) = self.tx.try_send(event) {
-            self.cancel.store(true, Ordering::Relaxed);
+            self.cancel.cancel();
         }
     }
 
     fn check(&self) -> Result<()> {
-        if self.cancel.load(Ordering::Relaxed) || self.tx.is_closed() {
-            self.cancel.store(true, Ordering::Relaxed);
+        if self.cancel.is_cancelled() || self.tx.is_closed() {
+            self.cancel.cancel();
             return Err(Error::Cancelled(
                 "the client went away or the evaluation was cancelled".into(),
             ));
@@ -126,20 +129,36 @@ async fn encode_images(
         .collect()
 }
 
-/// The cached matrix for `key`, if any (counted as a hit or a miss).
+/// The cached matrix for `key`, if any (counted as a hit, a miss or a
+/// mismatch, which is a miss whose file was not the key's matrix).
 async fn cache_get(state: &AppState, key: &CacheKey) -> Option<Matrix> {
     let cache = state.cache.clone();
     let k = key.clone();
     let found = tokio::task::spawn_blocking(move || cache.get(&k))
         .await
-        .ok()
-        .flatten();
-    let result = if found.is_some() { "hit" } else { "miss" };
-    metrics::counter!("embedeval_embedding_cache_total", "result" => result).increment(1);
-    if found.is_some() {
-        tracing::debug!(split = %key.split, output = %key.output, view = %key.view, "embedding cache hit");
+        .unwrap_or(Lookup::Miss);
+    metrics::counter!("embedeval_embedding_cache_total", "result" => found.label()).increment(1);
+    tracing::debug!(split = %key.split, output = %key.output, result = found.label(), "embedding cache");
+    found.into_matrix()
+}
+
+/// The cache key of `output` of `model` on a split of `dataset`.
+fn cache_key(
+    model: &LoadedModel,
+    dataset: &LoadedDataset,
+    split: &str,
+    output: &str,
+    view: View,
+) -> CacheKey {
+    CacheKey {
+        model_sha256: model.sha256.clone(),
+        execution_provider: model.provider.to_string(),
+        preprocessing: model.preprocessing(),
+        dataset_id: dataset.id.clone(),
+        split: split.to_string(),
+        output: output.to_string(),
+        view,
     }
-    found
 }
 
 /// Stores a matrix in the cache in the background.
@@ -173,14 +192,7 @@ async fn encode_split(
     }
     let keys: Vec<CacheKey> = wanted
         .iter()
-        .map(|output| CacheKey {
-            model_sha256: model.sha256.clone(),
-            dataset_id: dataset.id.clone(),
-            split: name.to_string(),
-            output: output.clone(),
-            view: "original".into(),
-            seed: 0,
-        })
+        .map(|output| cache_key(model, dataset, name, output, View::Original))
         .collect();
     let mut found = Vec::with_capacity(keys.len());
     for key in &keys {
@@ -223,6 +235,8 @@ fn new_report(model: &LoadedModel, dataset: &LoadedDataset) -> EvaluationReport 
         loss: model.card.training.loss.clone(),
         status: EvaluationStatus::Running as i32,
         created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        preprocessing: Some(input_info(&model.preprocessing())),
+        execution_provider: model.provider.to_string(),
         ..Default::default()
     }
 }
@@ -300,14 +314,13 @@ async fn evaluate_model(
         let pixel_max = dataset.dataset.manifest.pixel_max.unwrap_or(255) as f32;
         let aug = Augmenter::new(h, w, c, pixel_max, settings.augmentation_seed);
         let source = test.clone();
-        let key = CacheKey {
-            model_sha256: model.sha256.clone(),
-            dataset_id: dataset.id.clone(),
-            split: "test".into(),
-            output: model.card.outputs.embedding.clone(),
-            view: "positive".into(),
-            seed: settings.augmentation_seed,
-        };
+        let key = cache_key(
+            &model,
+            &dataset,
+            "test",
+            &model.card.outputs.embedding,
+            View::positive(aug),
+        );
         positive = Some(match cache_get(state, &key).await {
             Some(hit) => hit,
             None => {
@@ -357,7 +370,7 @@ async fn evaluate_model(
     };
     let settings = settings.clone();
     let p = progress.clone();
-    let cancel = progress.cancel.clone();
+    let cancel = Stop::new(progress.cancel.clone());
     let report = tokio::task::spawn_blocking(move || -> Result<EvaluationReport> {
         let mut stage_progress = |stage: &str| p.send(stage, 0, 1);
         compute(&data, &settings, &mut report, &cancel, &mut stage_progress)?;
@@ -690,7 +703,7 @@ impl EvaluationService for EvaluationApi {
                 permit.map_err(|_| Error::Unavailable("the server is shutting down".into()))?
             }
         };
-        let cancel = self.state.reports.start(&report).await?;
+        let cancel = Stop::new(self.state.reports.start(&report).await?);
         let pending = report.clone();
         let started = Instant::now();
         let outcome = tokio::task::spawn_blocking(move || -> Result<EvaluationReport> {

@@ -6,13 +6,14 @@
 //! are marked failed. The cancel flags of running evaluations live here too.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::proto::{EvaluationReport, EvaluationStatus};
@@ -54,7 +55,7 @@ pub enum Backend {
 pub struct ReportStore {
     pool: AnyPool,
     backend: Backend,
-    running: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    running: Mutex<HashMap<String, CancellationToken>>,
 }
 
 /// Microseconds since the epoch of a report's creation (its sort key).
@@ -157,10 +158,10 @@ impl ReportStore {
         Ok(())
     }
 
-    /// Records a running evaluation; returns its cancel flag.
-    pub async fn start(&self, report: &EvaluationReport) -> Result<Arc<AtomicBool>> {
+    /// Records a running evaluation; returns its cancellation token.
+    pub async fn start(&self, report: &EvaluationReport) -> Result<CancellationToken> {
         self.save(report).await?;
-        let flag = Arc::new(AtomicBool::new(false));
+        let flag = CancellationToken::new();
         self.running
             .lock()
             .expect("store lock")
@@ -247,7 +248,7 @@ impl ReportStore {
     pub async fn cancel(&self, id: &str) -> Result<EvaluationStatus> {
         let report = self.get(id).await?;
         if let Some(flag) = self.running.lock().expect("store lock").get(id) {
-            flag.store(true, Ordering::Relaxed);
+            flag.cancel();
             return Ok(EvaluationStatus::Cancelled);
         }
         Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
@@ -303,7 +304,7 @@ mod tests {
             store.cancel("c").await.unwrap(),
             EvaluationStatus::Cancelled
         );
-        assert!(flag.load(Ordering::Relaxed));
+        assert!(flag.is_cancelled());
         let mut done = report("c", "a", 2000);
         done.status = EvaluationStatus::Completed as i32;
         done.uniformity = Some(3.5);
