@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -52,6 +53,13 @@ pub struct ServeConfig {
     /// Evaluations that may wait for a slot; beyond it requests get RESOURCE_EXHAUSTED.
     #[arg(long, env = "EMBEDEVAL_EVALUATION_QUEUE", default_value_t = 16)]
     pub evaluation_queue: usize,
+    /// Seconds running evaluations get to finish at shutdown before they
+    /// are cancelled ("30", "30s", "500ms").
+    #[arg(long, env = "EMBEDEVAL_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// Threads for the CPU-heavy parts of evaluations (0: one per core).
+    #[arg(long, env = "EMBEDEVAL_COMPUTE_THREADS", default_value_t = 0)]
+    pub compute_threads: usize,
     /// Bytes of embeddings kept on disk under <data-dir>/cache (0: no cache).
     #[arg(long, env = "EMBEDEVAL_CACHE_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
     pub cache_bytes: u64,
@@ -85,6 +93,25 @@ pub struct ServeConfig {
     pub log_json: bool,
 }
 
+/// A duration as seconds ("30", "2.5"), or with a unit ("30s", "500ms").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, scale) = if let Some(ms) = t.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(s) = t.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (t, 1.0)
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(|v| Duration::from_secs_f64(v * scale))
+        .ok_or_else(|| format!("{text:?} is not a duration (e.g. 30, 30s, 500ms)"))
+}
+
 impl ServeConfig {
     /// A configuration with every default, serving `models_dir`.
     pub fn with_models_dir(models_dir: impl Into<PathBuf>) -> Self {
@@ -101,6 +128,8 @@ impl ServeConfig {
             embed_chunk_rows: 1024,
             max_evaluations: 2,
             evaluation_queue: 16,
+            shutdown_grace: Duration::from_secs(30),
+            compute_threads: 0,
             cache_bytes: 4 * 1024 * 1024 * 1024,
             max_model_bytes: 512 * 1024 * 1024,
             max_dataset_bytes: 4 * 1024 * 1024 * 1024,
@@ -125,5 +154,19 @@ impl ServeConfig {
                 queue: self.encoder_queue,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_seconds_and_milliseconds() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 }

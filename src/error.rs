@@ -37,15 +37,29 @@ pub enum Error {
     /// The server is not ready (models still loading).
     #[error("{0}")]
     Unavailable(String),
-    /// The work was cancelled (by the client, a deadline or CancelEvaluation).
+    /// The work was cancelled (by the client, CancelEvaluation or shutdown).
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// The client's deadline passed before the work finished.
+    #[error("deadline exceeded: {0}")]
+    DeadlineExceeded(String),
     /// Configuration that cannot be used (bad flag, missing library).
     #[error("configuration: {0}")]
     Config(String),
     /// ONNX Runtime failed.
     #[error("onnx runtime: {0}")]
     Runtime(String),
+    /// The results database failed.
+    #[error("results database: {0}")]
+    Store(String),
+    /// A fault of the server itself: a task that panicked or vanished.
+    #[error("internal error in {task}: {message}")]
+    Internal {
+        /// The task that failed, e.g. "metrics of evaluation 3f2a…".
+        task: String,
+        /// What happened.
+        message: String,
+    },
     /// faiss failed.
     #[error("faiss: {0}")]
     Index(String),
@@ -80,6 +94,31 @@ impl Error {
         }
     }
 
+    /// An [`Error::Internal`] for `task` from a panic's payload.
+    pub fn panicked(task: impl Into<String>, payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into());
+        Error::Internal {
+            task: task.into(),
+            message: format!("panicked: {message}"),
+        }
+    }
+
+    /// An [`Error::Internal`] for a blocking task that did not finish.
+    pub fn join(task: impl Into<String>, err: tokio::task::JoinError) -> Self {
+        let task = task.into();
+        match err.try_into_panic() {
+            Ok(payload) => Self::panicked(task, payload.as_ref()),
+            Err(err) => Error::Internal {
+                task,
+                message: err.to_string(),
+            },
+        }
+    }
+
     /// The gRPC code this error maps to.
     pub fn code(&self) -> Code {
         match self {
@@ -90,9 +129,13 @@ impl Error {
             Error::Unimplemented(_) => Code::Unimplemented,
             Error::Unavailable(_) => Code::Unavailable,
             Error::Cancelled(_) => Code::Cancelled,
-            Error::Config(_) | Error::Runtime(_) | Error::Index(_) | Error::Io { .. } => {
-                Code::Internal
-            }
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Error::Config(_)
+            | Error::Runtime(_)
+            | Error::Store(_)
+            | Error::Internal { .. }
+            | Error::Index(_)
+            | Error::Io { .. } => Code::Internal,
         }
     }
 }

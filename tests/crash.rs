@@ -56,6 +56,7 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
     let evaluate = |model: &str| proto::EvaluateRequest {
         model: model.into(),
         dataset: "digits".into(),
+        detach: false,
         spec: None,
     };
 

@@ -30,6 +30,7 @@ async fn evaluate_matches_the_independent_measurement() {
         .evaluate(EvaluateRequest {
             model: "infonce-t0.5".into(),
             dataset: "digits".into(),
+            detach: false,
             spec: None,
         })
         .await
@@ -41,6 +42,7 @@ async fn evaluate_matches_the_independent_measurement() {
         match event.event.unwrap() {
             evaluate_event::Event::Progress(p) => stages.push(p.stage),
             evaluate_event::Event::Report(r) => report = Some(r),
+            evaluate_event::Event::Accepted(_) => panic!("not detached"),
         }
     }
     let report = report.expect("the last event is the report");
@@ -139,6 +141,7 @@ async fn evaluate_embeddings_reproduces_the_reference() {
         payload: Some(proto::evaluate_embeddings_request::Payload::Header(
             proto::EmbeddingsHeader {
                 name: "uploaded".into(),
+                detach: false,
                 spec: Some(MetricSpec {
                     penalty_temperature: Some(0.2),
                     ..Default::default()
@@ -205,6 +208,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
                 "infonce-t0.1".into(),
             ],
             dataset: "digits".into(),
+            detach: false,
             spec: Some(spec),
         })
         .await
@@ -236,6 +240,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
             EvaluateRequest {
                 model: "nope".into(),
                 dataset: "digits".into(),
+                detach: false,
                 spec: None,
             },
             Code::NotFound,
@@ -244,6 +249,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
             EvaluateRequest {
                 model: "simple".into(),
                 dataset: "nope".into(),
+                detach: false,
                 spec: None,
             },
             Code::NotFound,
@@ -252,6 +258,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
             EvaluateRequest {
                 model: "simple".into(),
                 dataset: "digits".into(),
+                detach: false,
                 spec: Some(MetricSpec {
                     knn_temperature: Some(-1.0),
                     ..Default::default()
@@ -274,6 +281,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
         .evaluate(EvaluateRequest {
             model: "simple".into(),
             dataset: "digits".into(),
+            detach: false,
             spec: None,
         })
         .await
@@ -321,6 +329,7 @@ async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stay
             c.compare(proto::CompareRequest {
                 models: vec![],
                 dataset: "digits".into(),
+                detach: false,
                 spec: None,
             })
             .await
@@ -382,6 +391,7 @@ async fn evaluate_with(
         .evaluate(EvaluateRequest {
             model: model.into(),
             dataset: "digits".into(),
+            detach: false,
             spec,
         })
         .await
@@ -393,7 +403,7 @@ async fn evaluate_with(
         match e.event {
             Some(evaluate_event::Event::Report(r)) => report = Some(r),
             Some(evaluate_event::Event::Progress(p)) => stages.push(p.stage),
-            None => {}
+            _ => {}
         }
     }
     (report.unwrap(), stages)

@@ -43,6 +43,7 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
         .evaluate(proto::EvaluateRequest {
             model: "simple".into(),
             dataset: "digits".into(),
+            detach: false,
             spec: Some(proto::MetricSpec {
                 skip_linear: true,
                 ..Default::default()
@@ -79,6 +80,7 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
         .evaluate(proto::EvaluateRequest {
             model: "simple".into(),
             dataset: "digits".into(),
+            detach: false,
             spec: Some(proto::MetricSpec {
                 skip_linear: true,
                 ..Default::default()

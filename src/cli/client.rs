@@ -493,6 +493,10 @@ pub struct EvalArgs {
     /// Dataset name.
     #[arg(long)]
     pub dataset: String,
+    /// Print the evaluation id once it is admitted and leave it running;
+    /// follow it with `evaluations watch ID`.
+    #[arg(long)]
+    pub detach: bool,
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,
@@ -515,6 +519,9 @@ pub struct CompareArgs {
     /// Write the accuracy-against-τ plot (SVG) here.
     #[arg(long)]
     pub accuracy_plot: Option<PathBuf>,
+    /// Print the evaluation ids once admitted and leave them running.
+    #[arg(long)]
+    pub detach: bool,
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,
@@ -589,8 +596,13 @@ pub enum EvaluationsCommand {
         /// Evaluation id.
         id: String,
     },
-    /// Cancel a running evaluation.
+    /// Cancel a queued or running evaluation.
     Cancel {
+        /// Evaluation id.
+        id: String,
+    },
+    /// Follow an evaluation (a detached one, say) to its end.
+    Watch {
         /// Evaluation id.
         id: String,
     },
@@ -667,20 +679,52 @@ pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
     .evaluate(proto::EvaluateRequest {
         model: args.model,
         dataset: args.dataset,
+        detach: args.detach,
         spec: Some(args.spec.spec()),
     })
     .await?
     .into_inner();
+    follow_evaluation(conn, &mut stream).await
+}
+
+/// Prints the ids and status of a detached job.
+fn print_accepted(conn: &Connection, a: &proto::Accepted) -> anyhow::Result<()> {
+    let status = proto::EvaluationStatus::try_from(a.status)
+        .map(|s| s.as_str_name())
+        .unwrap_or("?");
+    if conn.json {
+        return print_json(&json!({ "evaluation_ids": a.evaluation_ids, "status": status }));
+    }
+    for id in &a.evaluation_ids {
+        println!("{id} {status}");
+    }
+    Ok(())
+}
+
+/// Shows an Evaluate or WatchEvaluation stream: progress, then the report.
+async fn follow_evaluation(
+    conn: &Connection,
+    stream: &mut tonic::Streaming<proto::EvaluateEvent>,
+) -> anyhow::Result<()> {
     let mut bar = StageBar::new();
     while let Some(event) = stream.message().await? {
         match event.event {
             Some(proto::evaluate_event::Event::Progress(p)) => bar.update(&p),
+            Some(proto::evaluate_event::Event::Accepted(a)) => {
+                bar.bar.finish_and_clear();
+                return print_accepted(conn, &a);
+            }
             Some(proto::evaluate_event::Event::Report(r)) => {
                 bar.bar.finish_and_clear();
                 if conn.json {
                     return print_json(&report_json(&r));
                 }
                 print!("{}", crate::report::table(std::slice::from_ref(&r)));
+                let status = proto::EvaluationStatus::try_from(r.status)
+                    .unwrap_or(proto::EvaluationStatus::Unspecified);
+                if status != proto::EvaluationStatus::Completed {
+                    bail!("evaluation {} {}: {}", r.id, status.as_str_name(), r.error);
+                }
                 println!(
                     "evaluation {} ({:.2} s)",
                     r.id,
@@ -705,6 +749,7 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
     .compare(proto::CompareRequest {
         models: args.models,
         dataset: args.dataset,
+        detach: args.detach,
         spec: Some(args.spec.spec()),
     })
     .await?
@@ -713,6 +758,10 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
     while let Some(event) = stream.message().await? {
         match event.event {
             Some(proto::compare_event::Event::Progress(p)) => bar.update(&p),
+            Some(proto::compare_event::Event::Accepted(a)) => {
+                bar.bar.finish_and_clear();
+                return print_accepted(conn, &a);
+            }
             Some(proto::compare_event::Event::Comparison(c)) => {
                 bar.bar.finish_and_clear();
                 for (path, svg) in [
@@ -797,6 +846,13 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                 .await?
                 .into_inner();
             print_json(&report_json(&r))?;
+        }
+        EvaluationsCommand::Watch { id } => {
+            let mut stream = client
+                .watch_evaluation(proto::WatchEvaluationRequest { id })
+                .await?
+                .into_inner();
+            follow_evaluation(conn, &mut stream).await?;
         }
         EvaluationsCommand::Cancel { id } => {
             let r = client

@@ -73,8 +73,9 @@ pub struct SplitFiles {
 /// One split in memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
-    /// Pixels, [n, h, w, c] row-major.
-    pub pixels: Vec<u8>,
+    /// Pixels, [n, h, w, c] row-major; shared, so that batches of it are
+    /// views rather than copies.
+    pub pixels: bytes::Bytes,
     /// Number of images.
     pub n: usize,
     /// (height, width, channels).
@@ -344,7 +345,7 @@ impl Dataset {
             )));
         }
         Ok(Split {
-            pixels: images.to_u8()?,
+            pixels: images.to_u8()?.into(),
             n,
             image_shape: [h, w, c],
             labels,
@@ -383,7 +384,7 @@ impl Dataset {
         }
         Ok(Split {
             n: labels.len(),
-            pixels,
+            pixels: pixels.into(),
             image_shape: [32, 32, 3],
             labels,
         })
@@ -422,7 +423,7 @@ impl Dataset {
         }
         Ok(Split {
             n: labels.len(),
-            pixels,
+            pixels: pixels.into(),
             image_shape: [h, w, c],
             labels,
         })

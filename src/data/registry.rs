@@ -38,10 +38,10 @@ impl LoadedDataset {
     /// A split, read from disk the first time and kept in memory after.
     /// Blocking: call it off the async workers.
     pub fn split(&self, name: &str) -> Result<Arc<Split>> {
-        let mut splits = self
-            .splits
-            .lock()
-            .map_err(|_| Error::Runtime("split cache lock poisoned".into()))?;
+        let mut splits = self.splits.lock().map_err(|_| Error::Internal {
+            task: format!("dataset {}", self.name),
+            message: "the split cache lock is poisoned".into(),
+        })?;
         if let Some(split) = splits.get(name) {
             return Ok(split.clone());
         }

@@ -19,8 +19,8 @@ use crate::registry::card::InputCard;
 pub enum EncoderInput {
     /// Raw pixels with (height, width, channels).
     Images {
-        /// [n, h, w, c] row-major.
-        pixels: Vec<u8>,
+        /// [n, h, w, c] row-major (a shared view: no copy of the source).
+        pixels: bytes::Bytes,
         /// Number of images.
         n: usize,
         /// (height, width, channels).

@@ -9,7 +9,7 @@
 use super::{check_pair, classes, in_top};
 use crate::cancel::Stop;
 use crate::error::{Error, Result};
-use crate::index::{recall_at_k, IndexKind, VectorIndex};
+use crate::index::{query_chunk, recall_at_k, IndexKind, VectorIndex};
 use crate::metrics::Matrix;
 
 /// Settings of the vote.
@@ -56,9 +56,6 @@ pub struct KnnResult {
     /// first `recall_queries` test rows.
     pub recall: Option<f64>,
 }
-
-/// Queries per search (bounds memory to chunk × k results).
-const QUERY_CHUNK: usize = 4096;
 
 /// Weighted kNN of L2-normalised `test` rows against the L2-normalised
 /// `train` bank; one result per entry of `opts.ks`, in that order. `stop` is
@@ -113,9 +110,10 @@ pub fn knn_classify(
     let mut hits5 = vec![0usize; clamped.len()];
     let mut scores = vec![0f64; classes.len()];
     let d = test.dim();
-    for start in (0..test.rows()).step_by(QUERY_CHUNK) {
+    let chunk = query_chunk(train.rows());
+    for start in (0..test.rows()).step_by(chunk) {
         stop.check()?;
-        let end = (start + QUERY_CHUNK).min(test.rows());
+        let end = (start + chunk).min(test.rows());
         let found = index.search(&test.as_slice()[start * d..end * d], kmax)?;
         for q in 0..end - start {
             let truth = class_of(test_y[start + q]);

@@ -160,7 +160,8 @@ fn max_abs(v: &[f64]) -> f64 {
 
 /// L-BFGS (Nocedal & Wright, Alg. 7.4/7.5) with memory 10 and a backtracking
 /// Armijo line search; returns (theta, objective, iterations, converged).
-/// L-BFGS on the probe's objective; `stop` is checked at every iteration.
+/// L-BFGS on the probe's objective; `stop` is checked before every
+/// evaluation of the objective.
 fn lbfgs(
     problem: &Problem<'_>,
     max_iter: usize,
@@ -211,6 +212,7 @@ fn lbfgs(
         let mut step = 1.0;
         let mut accepted = false;
         for _ in 0..60 {
+            stop.check()?;
             new_theta
                 .iter_mut()
                 .zip(theta.iter().zip(&direction))

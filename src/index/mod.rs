@@ -194,6 +194,13 @@ impl VectorIndex {
     }
 }
 
+/// Queries per search against a bank of `bank_rows`: about 8M similarities
+/// per search (16 to 4,096 queries), so that the time between two checks of
+/// a job's stop signal stays short whatever the bank's size.
+pub fn query_chunk(bank_rows: usize) -> usize {
+    (8 * 1024 * 1024 / bank_rows.max(1)).clamp(16, 4096)
+}
+
 /// Mean recall@k of approximate neighbours against exact ones: the fraction
 /// of each query's exact top-k ids that the approximate top-k also holds.
 pub fn recall_at_k(approx: &Neighbors, exact: &Neighbors) -> f64 {

@@ -2,6 +2,7 @@
 //! [`crate::metrics`] and the protocols of [`crate::eval`], each stage timed,
 //! checked for cancellation between stages and inside every long loop, written into the report.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::settings::Settings;
@@ -18,24 +19,25 @@ pub const HISTOGRAM_BINS: usize = 40;
 #[derive(Debug, Clone)]
 pub struct ProbeData {
     /// Train rows.
-    pub train: Matrix,
+    pub train: Arc<Matrix>,
     /// Test rows.
-    pub test: Matrix,
+    pub test: Arc<Matrix>,
     /// The model output they are ("features" or the embedding).
     pub output: String,
 }
 
-/// The embeddings an evaluation works on (raw: they are normalised here).
+/// The embeddings an evaluation works on (raw: they are normalised here),
+/// shared with the cache rather than copied.
 #[derive(Debug, Clone)]
 pub struct EvalData {
     /// Test embeddings.
-    pub test: Matrix,
+    pub test: Arc<Matrix>,
     /// Test labels.
     pub test_labels: Vec<i64>,
     /// The positive view of each test row.
-    pub test_positive: Option<Matrix>,
+    pub test_positive: Option<Arc<Matrix>>,
     /// Train embeddings and labels (the kNN bank).
-    pub train: Option<(Matrix, Vec<i64>)>,
+    pub train: Option<(Arc<Matrix>, Vec<i64>)>,
     /// Probe features; the embeddings are used when absent.
     pub probe: Option<ProbeData>,
 }

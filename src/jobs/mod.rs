@@ -1,10 +1,20 @@
-//! Running evaluations: the settings of a request resolved and echoed, the
-//! embeddings gathered (encoder or upload), the numbers computed stage by
-//! stage with progress and cancellation, the report kept.
+//! The evaluation engine, transport-neutral: jobs (one model, uploaded
+//! embeddings, or a comparison) are admitted by the [`scheduler`], run by the
+//! [`engine`] with one cancellation token each, their embeddings gathered by
+//! [`encode`] (through the [`cache`]) and their numbers computed by
+//! [`compute`] on the [`pool`]'s threads, with the [`settings`] of the
+//! request resolved and echoed. The gRPC services only translate.
 
 pub mod cache;
 pub mod compute;
+pub mod encode;
+pub mod engine;
+pub mod job;
+pub mod pool;
+pub mod scheduler;
 pub mod settings;
 
 pub use compute::{compute, EvalData, ProbeData};
+pub use engine::{Engine, EngineOptions, JobHandle, SubmitOptions};
+pub use job::{CompareJob, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Progress, StopReason};
 pub use settings::Settings;

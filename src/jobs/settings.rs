@@ -4,6 +4,30 @@
 use crate::error::{Error, Result};
 use crate::proto::MetricSpec;
 
+/// The largest value of each spec field that sets an amount of work: a
+/// request beyond one is INVALID_ARGUMENT, naming the field and its bound.
+pub const LIMITS: [(&str, u64); 5] = [
+    // Pairs drawn by the sampled uniformity: about 1 s per 10^8 on one core.
+    ("uniformity_samples", 1_000_000_000),
+    // Rows up to which uniformity is exact (quadratic in the rows).
+    ("uniformity_exact_max_rows", 200_000),
+    // Neighbours of the nearest-negative and penalty profiles.
+    ("neighbors_k", 1_000),
+    // Neighbours of the kNN vote.
+    ("knn_k", 10_000),
+    // L-BFGS iterations of the linear probe.
+    ("linear_max_iter", 100_000),
+];
+
+/// The bound of a spec field in [`LIMITS`].
+pub fn limit(field: &str) -> u64 {
+    LIMITS
+        .iter()
+        .find(|(name, _)| *name == field)
+        .map(|(_, v)| *v)
+        .expect("a field with a limit")
+}
+
 /// A MetricSpec with its defaults resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -117,6 +141,20 @@ impl Settings {
                 "spec.uniformity_samples must be at least 2".into(),
             ));
         }
+        for (name, v) in [
+            ("uniformity_samples", self.uniformity_samples),
+            ("uniformity_exact_max_rows", self.uniformity_exact_max_rows),
+            ("neighbors_k", self.neighbors_k as u64),
+            ("knn_k", self.knn_k as u64),
+            ("linear_max_iter", self.linear_max_iter as u64),
+        ] {
+            let max = limit(name);
+            if v > max {
+                return Err(Error::InvalidArgument(format!(
+                    "spec.{name} must be at most {max}, got {v}"
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -187,5 +225,29 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("knn_k"));
+    }
+
+    #[test]
+    fn every_value_that_sets_work_is_bounded_and_the_bound_is_named() {
+        let at = |field: &str, v: u64| {
+            let mut spec = MetricSpec::default();
+            match field {
+                "uniformity_samples" => spec.uniformity_samples = Some(v),
+                "uniformity_exact_max_rows" => spec.uniformity_exact_max_rows = Some(v),
+                "neighbors_k" => spec.neighbors_k = Some(v as u32),
+                "knn_k" => spec.knn_k = Some(v as u32),
+                "linear_max_iter" => spec.linear_max_iter = Some(v as u32),
+                other => panic!("{other}"),
+            }
+            Settings::resolve(Some(&spec), 0.1)
+        };
+        for (field, max) in LIMITS {
+            assert!(at(field, max).is_ok(), "{field} at its bound");
+            let err = at(field, max + 1).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains(&max.to_string()),
+                "{err}"
+            );
+        }
     }
 }

@@ -58,9 +58,10 @@ pub fn nearest_negatives(z: &Matrix, k: usize, stop: &Stop) -> Result<NeighborPr
     let d = z.dim();
     let mut similarities = Vec::with_capacity(n * k);
     let mut ids = Vec::with_capacity(n * k);
-    for start in (0..n).step_by(QUERY_CHUNK) {
+    let chunk = crate::index::query_chunk(n);
+    for start in (0..n).step_by(chunk) {
         stop.check()?;
-        let end = (start + QUERY_CHUNK).min(n);
+        let end = (start + chunk).min(n);
         let found = index.search(&z.as_slice()[start * d..end * d], k + 1)?;
         collect_negatives(&found, start, end, k, &mut ids, &mut similarities);
     }
@@ -78,10 +79,6 @@ pub fn nearest_negatives(z: &Matrix, k: usize, stop: &Stop) -> Result<NeighborPr
         ids,
     })
 }
-
-/// Queries per search of the neighbour profile (bounds the time between
-/// two checks of the stop signal and the memory of one result).
-const QUERY_CHUNK: usize = 4096;
 
 /// Appends the k nearest others of anchors `start..end` from their k + 1
 /// nearest rows, the anchor itself dropped.

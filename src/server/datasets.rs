@@ -76,7 +76,7 @@ impl DatasetService for DatasetApi {
         let datasets = self.state.datasets.clone();
         let removed = tokio::task::spawn_blocking(move || datasets.remove(&name))
             .await
-            .map_err(|e| Error::Runtime(format!("dataset removal panicked: {e}")))??;
+            .map_err(|e| Error::join("dataset removal", e))??;
         tracing::info!(dataset = %removed.name, "dataset deleted");
         Ok(Response::new(proto::DeleteDatasetResponse {
             name: removed.name.clone(),
@@ -209,7 +209,7 @@ impl DatasetApi {
             registry.insert(LoadedDataset::new(name, id, dataset))
         })
         .await
-        .map_err(|e| Error::Runtime(format!("dataset validation panicked: {e}")))??;
+        .map_err(|e| Error::join("dataset validation", e))??;
         tracing::info!(dataset = %dataset.name, id = %dataset.id, "dataset registered");
         Ok(dataset.info())
     }

@@ -45,7 +45,7 @@ impl EmbeddingApi {
 enum Source {
     Dataset(Arc<Split>),
     Images {
-        pixels: Vec<u8>,
+        pixels: bytes::Bytes,
         n: usize,
         hwc: (usize, usize, usize),
     },
@@ -71,7 +71,7 @@ impl Source {
                 let per = h * w * c;
                 (
                     EncoderInput::Images {
-                        pixels: split.pixels[range.start * per..range.end * per].to_vec(),
+                        pixels: split.pixels.slice(range.start * per..range.end * per),
                         n: range.len(),
                         hwc: (h, w, c),
                     },
@@ -82,7 +82,7 @@ impl Source {
                 let per = hwc.0 * hwc.1 * hwc.2;
                 (
                     EncoderInput::Images {
-                        pixels: pixels[range.start * per..range.end * per].to_vec(),
+                        pixels: pixels.slice(range.start * per..range.end * per),
                         n: range.len(),
                         hwc: *hwc,
                     },
@@ -142,7 +142,7 @@ fn inline_source(tensor: proto::Tensor, model: &LoadedModel) -> Result<Source> {
                 )));
             }
             Ok(Source::Images {
-                pixels: tensor.data,
+                pixels: tensor.data.into(),
                 n,
                 hwc: (want[0], want[1], want[2]),
             })
@@ -226,7 +226,7 @@ impl EmbeddingApi {
                 };
                 let split = tokio::task::spawn_blocking(move || dataset.split(&split_name))
                     .await
-                    .map_err(|e| Error::Runtime(format!("split loading panicked: {e}")))??;
+                    .map_err(|e| Error::join("split loading", e))??;
                 let [h, w, c] = split.image_shape;
                 let (ec, eh, ew) = model.card.input.chw();
                 if (ec, eh, ew) != (c as i64, h as i64, w as i64) {

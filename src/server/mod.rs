@@ -1,7 +1,11 @@
 //! The gRPC server: the four embedeval services, health (NOT_SERVING until
 //! every model is loaded and warmed up), reflection v1 and v1alpha, message
-//! size limits, optional bearer-token auth and graceful shutdown.
+//! size limits, optional bearer-token auth and graceful shutdown: on the
+//! first SIGINT or SIGTERM the engine stops admitting, running evaluations
+//! get `--shutdown-grace` to finish and are then cancelled and recorded; a
+//! second signal exits at once.
 
+mod convert;
 mod datasets;
 mod embedding;
 mod evaluation;
@@ -23,6 +27,8 @@ use crate::config::ServeConfig;
 use crate::data::DatasetRegistry;
 use crate::encoder::Runtime;
 use crate::error::{Error, Result};
+use crate::jobs::cache::EmbeddingCache;
+use crate::jobs::{Engine, EngineOptions};
 use crate::proto;
 use crate::proto::dataset_service_server::DatasetServiceServer;
 use crate::proto::embedding_service_server::EmbeddingServiceServer;
@@ -54,18 +60,8 @@ pub struct AppState {
     pub max_model_bytes: u64,
     /// Largest dataset upload, in bytes.
     pub max_dataset_bytes: u64,
-    /// Evaluation reports and the cancel flags of running evaluations.
-    pub reports: crate::store::ReportStore,
-    /// Embeddings kept on disk between evaluations.
-    pub cache: Arc<crate::jobs::cache::EmbeddingCache>,
-    /// Slots for evaluations running at once.
-    pub evaluation_slots: Arc<tokio::sync::Semaphore>,
-    /// Evaluations waiting for a slot.
-    pub evaluations_waiting: std::sync::atomic::AtomicUsize,
-    /// Most evaluations that may wait.
-    pub evaluation_queue: usize,
-    /// Slots in all.
-    pub max_evaluations: usize,
+    /// The evaluation engine: jobs, their slots, the cache and the results.
+    pub engine: Arc<Engine>,
 }
 
 impl AppState {
@@ -143,12 +139,24 @@ fn tls_config(config: &ServeConfig) -> Result<Option<tonic::transport::ServerTls
     }
 }
 
-/// Binds `config.addr` and serves until SIGINT or SIGTERM.
+/// Binds `config.addr` and serves until SIGINT or SIGTERM; a second
+/// signal while shutting down exits at once.
 pub async fn run(config: ServeConfig) -> Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .map_err(|e| Error::io(format!("bind {}", config.addr), e))?;
-    serve(config, listener, shutdown_signal()).await
+    let (first, stop) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = first.send(());
+        shutdown_signal().await;
+        tracing::warn!("second signal: exiting at once");
+        std::process::exit(130);
+    });
+    serve(config, listener, async {
+        let _ = stop.await;
+    })
+    .await
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -197,7 +205,7 @@ pub async fn serve(
     let runtime = Arc::new(
         tokio::task::spawn_blocking(move || Runtime::new(&runtime_options))
             .await
-            .map_err(|e| Error::Runtime(format!("runtime start-up panicked: {e}")))??,
+            .map_err(|e| Error::join("runtime start-up", e))??,
     );
     if !config.models_dir.is_dir() {
         return Err(Error::Config(format!(
@@ -222,12 +230,24 @@ pub async fn serve(
         .database_url
         .clone()
         .unwrap_or_else(|| crate::store::ReportStore::default_url(&config.data_dir));
-    let reports = crate::store::ReportStore::open(&database_url).await?;
+    let reports = Arc::new(crate::store::ReportStore::open(&database_url).await?);
     tracing::info!(backend = ?reports.backend(), "results database open");
+    let cache = Arc::new(EmbeddingCache::new(
+        config.data_dir.join("cache"),
+        config.cache_bytes,
+    )?);
+    let engine = Engine::new(
+        reports,
+        cache,
+        EngineOptions {
+            slots: config.max_evaluations,
+            queue: config.evaluation_queue,
+            compute_threads: config.compute_threads,
+        },
+    )?;
     let models = Arc::new(ModelRegistry::empty(config.models_dir.clone()));
     let datasets = Arc::new(DatasetRegistry::empty(config.datasets_dir.clone()));
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
-    let slots = config.max_evaluations.max(1);
     let state = Arc::new(AppState {
         models: models.clone(),
         datasets: datasets.clone(),
@@ -235,15 +255,7 @@ pub async fn serve(
         runtime: runtime.clone(),
         max_model_bytes: config.max_model_bytes,
         max_dataset_bytes: config.max_dataset_bytes,
-        reports,
-        cache: Arc::new(crate::jobs::cache::EmbeddingCache::new(
-            config.data_dir.join("cache"),
-            config.cache_bytes,
-        )?),
-        evaluation_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
-        evaluations_waiting: Default::default(),
-        evaluation_queue: config.evaluation_queue,
-        max_evaluations: slots,
+        engine: engine.clone(),
     });
 
     let loader_health = health.clone();
@@ -289,6 +301,7 @@ pub async fn serve(
         .map_err(|e| Error::Config(format!("reflection: {e}")))?;
 
     let limit = config.max_message_bytes;
+    let grace = config.shutdown_grace;
     let auth = Auth { token };
     let models_svc = ModelServiceServer::new(models::ModelApi::new(state.clone()))
         .max_decoding_message_size(limit)
@@ -333,9 +346,15 @@ pub async fn serve(
         .add_service(InterceptedService::new(datasets_svc, auth.clone()))
         .add_service(InterceptedService::new(embedding_svc, auth.clone()))
         .add_service(InterceptedService::new(evaluation_svc, auth))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            engine.shutdown(grace).await;
+        })
         .await
-        .map_err(|e| Error::Runtime(format!("grpc server: {e}")))?;
+        .map_err(|e| Error::Internal {
+            task: "grpc server".into(),
+            message: e.to_string(),
+        })?;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -74,7 +74,7 @@ impl ModelService for ModelApi {
         let models = self.state.models.clone();
         let removed = tokio::task::spawn_blocking(move || models.remove(&name))
             .await
-            .map_err(|e| Error::Runtime(format!("model removal panicked: {e}")))??;
+            .map_err(|e| Error::join("model removal", e))??;
         tracing::info!(model = %removed.name, "model deleted");
         Ok(Response::new(proto::DeleteModelResponse {
             name: removed.name.clone(),
@@ -171,7 +171,7 @@ impl ModelApi {
             registry.insert(model)
         })
         .await
-        .map_err(|e| Error::Runtime(format!("model validation panicked: {e}")))??;
+        .map_err(|e| Error::join("model validation", e))??;
         tracing::info!(model = %model.name, sha256 = %model.sha256, bytes = len, "model registered");
         Ok(model.info())
     }

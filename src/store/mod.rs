@@ -3,17 +3,15 @@
 //! --database-url postgres://… is given (several replicas can share it).
 //! Migrations live in migrations/<backend>/ and are embedded in the binary.
 //! Reports survive restarts; at start, evaluations that a crash interrupted
-//! are marked failed. The cancel flags of running evaluations live here too.
+//! are marked failed. Which jobs run, and their cancellation, belong to the
+//! engine ([`crate::jobs`]); the store only keeps what it records.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
-use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::proto::{EvaluationReport, EvaluationStatus};
@@ -38,7 +36,7 @@ pub fn new_id() -> String {
 }
 
 fn db(err: sqlx::Error) -> Error {
-    Error::Runtime(format!("results database: {err}"))
+    Error::Store(err.to_string())
 }
 
 /// The database behind the store.
@@ -50,12 +48,11 @@ pub enum Backend {
     Postgres,
 }
 
-/// Reports and running evaluations.
+/// Evaluation reports in a database.
 #[derive(Debug)]
 pub struct ReportStore {
     pool: AnyPool,
     backend: Backend,
-    running: Mutex<HashMap<String, CancellationToken>>,
 }
 
 /// Microseconds since the epoch of a report's creation (its sort key).
@@ -68,7 +65,7 @@ fn created_micros(report: &EvaluationReport) -> i64 {
 fn decode(row: &AnyRow) -> Result<EvaluationReport> {
     let bytes: Vec<u8> = row.try_get("report").map_err(db)?;
     EvaluationReport::decode(bytes.as_slice())
-        .map_err(|e| Error::Runtime(format!("results database: a report does not decode: {e}")))
+        .map_err(|e| Error::Store(format!("a report does not decode: {e}")))
 }
 
 impl ReportStore {
@@ -99,11 +96,7 @@ impl ReportStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Config(format!("results database migrations: {e}")))?;
-        let store = Self {
-            pool,
-            backend,
-            running: Mutex::new(HashMap::new()),
-        };
+        let store = Self { pool, backend };
         store.recover().await?;
         Ok(store)
     }
@@ -140,7 +133,8 @@ impl ReportStore {
         Ok(())
     }
 
-    async fn save(&self, report: &EvaluationReport) -> Result<()> {
+    /// Stores `report` as it is now (inserted, or replacing the stored one).
+    pub async fn save(&self, report: &EvaluationReport) -> Result<()> {
         sqlx::query(
             "INSERT INTO evaluations (id, model, dataset, status, created_at, report) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -155,29 +149,6 @@ impl ReportStore {
         .execute(&self.pool)
         .await
         .map_err(db)?;
-        Ok(())
-    }
-
-    /// Records a running evaluation; returns its cancellation token.
-    pub async fn start(&self, report: &EvaluationReport) -> Result<CancellationToken> {
-        self.save(report).await?;
-        let flag = CancellationToken::new();
-        self.running
-            .lock()
-            .expect("store lock")
-            .insert(report.id.clone(), flag.clone());
-        Ok(flag)
-    }
-
-    /// Stores the report as it ended (or as it is now) and forgets its
-    /// cancel flag when it has ended.
-    pub async fn finish(&self, report: &EvaluationReport) -> Result<()> {
-        self.save(report).await?;
-        let ended = report.status != EvaluationStatus::Running as i32
-            && report.status != EvaluationStatus::Queued as i32;
-        if ended {
-            self.running.lock().expect("store lock").remove(&report.id);
-        }
         Ok(())
     }
 
@@ -243,16 +214,6 @@ impl ReportStore {
         };
         Ok((page, next))
     }
-
-    /// Asks a running evaluation of this server to stop; returns its status.
-    pub async fn cancel(&self, id: &str) -> Result<EvaluationStatus> {
-        let report = self.get(id).await?;
-        if let Some(flag) = self.running.lock().expect("store lock").get(id) {
-            flag.cancel();
-            return Ok(EvaluationStatus::Cancelled);
-        }
-        Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
-    }
 }
 
 #[cfg(test)]
@@ -280,7 +241,7 @@ mod tests {
     async fn exercise(store: &ReportStore) {
         for i in 0..5 {
             store
-                .start(&report(
+                .save(&report(
                     &format!("r{i}"),
                     if i % 2 == 0 { "a" } else { "b" },
                     1000 + i,
@@ -299,23 +260,14 @@ mod tests {
         assert_eq!(ids(&page), ["r4", "r2", "r0"]);
         assert!(store.list("", "", 0, "x").await.is_err());
 
-        let flag = store.start(&report("c", "a", 2000)).await.unwrap();
-        assert_eq!(
-            store.cancel("c").await.unwrap(),
-            EvaluationStatus::Cancelled
-        );
-        assert!(flag.is_cancelled());
+        store.save(&report("c", "a", 2000)).await.unwrap();
         let mut done = report("c", "a", 2000);
         done.status = EvaluationStatus::Completed as i32;
         done.uniformity = Some(3.5);
-        store.finish(&done).await.unwrap();
+        store.save(&done).await.unwrap();
         assert_eq!(store.get("c").await.unwrap(), done);
-        assert_eq!(
-            store.cancel("c").await.unwrap(),
-            EvaluationStatus::Completed
-        );
         assert!(matches!(
-            store.cancel("nope").await,
+            store.get("nope").await,
             Err(Error::NotFound { .. })
         ));
         assert_ne!(new_id(), new_id());

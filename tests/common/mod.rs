@@ -46,6 +46,7 @@ pub async fn compare_all_started(
             .compare(CompareRequest {
                 models: vec![],
                 dataset: "digits".into(),
+                detach: false,
                 spec: None,
             })
             .await

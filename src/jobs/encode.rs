@@ -1,0 +1,313 @@
+//! The embeddings one model makes of one dataset: the test and train splits
+//! (the embedding output, and the backbone features for the probe when the
+//! card names them) and the seeded positive views of the test images. What
+//! the cache holds comes from it; the rest from the model's encoder, batch by
+//! batch, two batches in flight, the job's token checked between batches.
+//! Pixels travel as shared views of the split (no copies), matrices as
+//! `Arc`s shared with the cache writer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::StreamExt;
+
+use super::cache::{CacheKey, EmbeddingCache, Lookup, View};
+use super::compute::{EvalData, ProbeData};
+use super::job::Reporter;
+use super::pool::ComputePool;
+use super::settings::Settings;
+use crate::data::augment::Augmenter;
+use crate::data::{LoadedDataset, Split};
+use crate::encoder::EncoderInput;
+use crate::error::{Error, Result};
+use crate::metrics::Matrix;
+use crate::proto::EvaluationReport;
+use crate::registry::LoadedModel;
+
+/// Images between two checks of the stop signal while making positive views.
+const VIEW_CHUNK: usize = 1024;
+
+/// What gathering embeddings needs from the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Gather<'a> {
+    /// The embedding cache.
+    pub cache: &'a Arc<EmbeddingCache>,
+    /// Threads for the augmentation.
+    pub pool: &'a ComputePool,
+    /// Progress and cancellation of the evaluation.
+    pub reporter: &'a Reporter,
+}
+
+/// Checks that `model` takes the images of `dataset`.
+pub fn check_fit(model: &LoadedModel, dataset: &LoadedDataset) -> Result<()> {
+    let (ec, eh, ew) = model.card.input.chw();
+    let [h, w, c] = dataset.dataset.summary.image_shape;
+    if (ec, eh, ew) != (c as i64, h as i64, w as i64) {
+        return Err(Error::InvalidArgument(format!(
+            "dataset {} has images of [{h}, {w}, {c}] but model {} expects [{eh}, {ew}, {ec}] (height, width, channels)",
+            dataset.name, model.name
+        )));
+    }
+    Ok(())
+}
+
+impl Gather<'_> {
+    /// Everything the evaluation of `model` on `dataset` works on; the
+    /// seconds of each embedding stage go into `report.timings`.
+    pub async fn eval_data(
+        &self,
+        model: &Arc<LoadedModel>,
+        dataset: &Arc<LoadedDataset>,
+        settings: &Settings,
+        report: &mut EvaluationReport,
+    ) -> Result<EvalData> {
+        check_fit(model, dataset)?;
+        let d = dataset.clone();
+        let (test, train) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let train = if d.dataset.summary.splits.contains_key("train") {
+                Some(d.split("train")?)
+            } else {
+                None
+            };
+            Ok((d.split("test")?, train))
+        })
+        .await
+        .map_err(|e| Error::join(format!("loading the splits of {}", dataset.name), e))??;
+        let probe_output = model.card.probe_output().to_string();
+
+        let t = Instant::now();
+        let (test_emb, test_feat) = self
+            .split(model, dataset, &test, "test", &probe_output)
+            .await?;
+        timing(report, "embed_test", t);
+
+        let mut train_data = None;
+        let mut train_feat = None;
+        if let (Some(train), false) = (&train, settings.skip.knn && settings.skip.linear) {
+            let t = Instant::now();
+            let (emb, feat) = self
+                .split(model, dataset, train, "train", &probe_output)
+                .await?;
+            timing(report, "embed_train", t);
+            train_data = Some((emb, train.labels.clone()));
+            train_feat = feat;
+        }
+
+        let mut positive = None;
+        if !settings.skip.alignment {
+            let t = Instant::now();
+            positive = Some(self.positive(model, dataset, &test, settings).await?);
+            timing(report, "embed_positive", t);
+        }
+
+        let probe = match (test_feat, train_feat) {
+            (Some(test), Some(train)) => Some(ProbeData {
+                train,
+                test,
+                output: probe_output,
+            }),
+            _ => None,
+        };
+        Ok(EvalData {
+            test: test_emb,
+            test_labels: test.labels.clone(),
+            test_positive: positive,
+            train: train_data,
+            probe,
+        })
+    }
+
+    /// The embedding (and the probe features, when they differ) of a split.
+    async fn split(
+        &self,
+        model: &LoadedModel,
+        dataset: &LoadedDataset,
+        split: &Split,
+        name: &str,
+        probe_output: &str,
+    ) -> Result<(Arc<Matrix>, Option<Arc<Matrix>>)> {
+        let embedding = model.card.outputs.embedding.clone();
+        let mut wanted = vec![embedding.clone()];
+        if probe_output != embedding {
+            wanted.push(probe_output.to_string());
+        }
+        let keys: Vec<CacheKey> = wanted
+            .iter()
+            .map(|output| cache_key(model, dataset, name, output, View::Original))
+            .collect();
+        let mut found = Vec::with_capacity(keys.len());
+        for key in &keys {
+            found.push(self.cached(key).await);
+        }
+        let missing: Vec<usize> = (0..wanted.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let outputs: Vec<String> = missing.iter().map(|&i| wanted[i].clone()).collect();
+            let encoded = self
+                .encode(
+                    model,
+                    split.pixels.clone(),
+                    split.n,
+                    split.image_shape,
+                    &outputs,
+                    &format!("embed_{name}"),
+                )
+                .await?;
+            for (&i, m) in missing.iter().zip(encoded) {
+                self.store(keys[i].clone(), m.clone());
+                found[i] = Some(m);
+            }
+        }
+        let mut found = found.into_iter().flatten();
+        let emb = found.next().expect("the embedding was found or encoded");
+        Ok((emb, found.next()))
+    }
+
+    /// The embedding of the seeded positive views of the test images.
+    async fn positive(
+        &self,
+        model: &LoadedModel,
+        dataset: &LoadedDataset,
+        test: &Arc<Split>,
+        settings: &Settings,
+    ) -> Result<Arc<Matrix>> {
+        let [h, w, c] = test.image_shape;
+        let pixel_max = dataset.dataset.manifest.pixel_max.unwrap_or(255) as f32;
+        let aug = Augmenter::new(h, w, c, pixel_max, settings.augmentation_seed);
+        let embedding = &model.card.outputs.embedding;
+        let key = cache_key(model, dataset, "test", embedding, View::positive(aug));
+        if let Some(hit) = self.cached(&key).await {
+            return Ok(hit);
+        }
+        let source = test.clone();
+        let stop = self.reporter.stop();
+        let views = self
+            .pool
+            .run("augmentation", move || {
+                let per = h * w * c;
+                let mut out = Vec::with_capacity(source.pixels.len());
+                for start in (0..source.n).step_by(VIEW_CHUNK) {
+                    stop.check()?;
+                    for i in start..(start + VIEW_CHUNK).min(source.n) {
+                        out.extend(aug.view(&source.pixels[i * per..(i + 1) * per], i as u64));
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        let m = self
+            .encode(
+                model,
+                views.into(),
+                test.n,
+                test.image_shape,
+                std::slice::from_ref(embedding),
+                "embed_positive",
+            )
+            .await?
+            .remove(0);
+        self.store(key, m.clone());
+        Ok(m)
+    }
+
+    /// Runs the model over `n` images once, in order, two batches in
+    /// flight, and returns each of `outputs` as a matrix.
+    async fn encode(
+        &self,
+        model: &LoadedModel,
+        pixels: Bytes,
+        n: usize,
+        [h, w, c]: [usize; 3],
+        outputs: &[String],
+        stage: &str,
+    ) -> Result<Vec<Arc<Matrix>>> {
+        let chunk = model.encoder.max_batch();
+        let per = h * w * c;
+        let mut results = futures::stream::iter((0..n).step_by(chunk).map(|start| {
+            let end = (start + chunk).min(n);
+            let input = EncoderInput::Images {
+                pixels: pixels.slice(start * per..end * per),
+                n: end - start,
+                hwc: (h, w, c),
+            };
+            let encoder = model.encoder.clone();
+            async move { encoder.encode_outputs(input, outputs).await }
+        }))
+        .buffered(2);
+        let mut values: Vec<Vec<f32>> = vec![Vec::new(); outputs.len()];
+        let mut dims = vec![0usize; outputs.len()];
+        let mut done = 0;
+        self.reporter.send(stage, 0, n as u64);
+        let token = self.reporter.token().clone();
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = token.cancelled() => return Err(self.reporter.stopped_error()),
+                next = results.next() => next,
+            };
+            let Some(outs) = next else { break };
+            for (i, out) in outs?.into_iter().enumerate() {
+                dims[i] = out.shape.get(1).copied().unwrap_or(0) as usize;
+                if i == 0 {
+                    done += out.shape.first().copied().unwrap_or(0) as u64;
+                }
+                values[i].extend(out.data);
+            }
+            self.reporter.send(stage, done, n as u64);
+        }
+        values
+            .into_iter()
+            .zip(dims)
+            .map(|(v, d)| Matrix::new(v, d).map(Arc::new))
+            .collect()
+    }
+
+    /// The cached matrix for `key`, if any (counted as a hit, a miss or a
+    /// mismatch, which is a miss whose file was not the key's matrix).
+    async fn cached(&self, key: &CacheKey) -> Option<Arc<Matrix>> {
+        let cache = self.cache.clone();
+        let k = key.clone();
+        let found = tokio::task::spawn_blocking(move || cache.get(&k))
+            .await
+            .unwrap_or(Lookup::Miss);
+        metrics::counter!("embedeval_embedding_cache_total", "result" => found.label())
+            .increment(1);
+        tracing::debug!(split = %key.split, output = %key.output, result = found.label(), "embedding cache");
+        found.into_matrix().map(Arc::new)
+    }
+
+    /// Stores a matrix in the cache in the background.
+    fn store(&self, key: CacheKey, m: Arc<Matrix>) {
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = cache.put(&key, &m) {
+                tracing::warn!(%err, "cannot store embeddings in the cache");
+            }
+        });
+    }
+}
+
+fn timing(report: &mut EvaluationReport, stage: &str, since: Instant) {
+    report
+        .timings
+        .insert(stage.into(), since.elapsed().as_secs_f64());
+}
+
+/// The cache key of `output` of `model` on a split of `dataset`.
+fn cache_key(
+    model: &LoadedModel,
+    dataset: &LoadedDataset,
+    split: &str,
+    output: &str,
+    view: View,
+) -> CacheKey {
+    CacheKey {
+        model_sha256: model.sha256.clone(),
+        execution_provider: model.provider.to_string(),
+        preprocessing: model.preprocessing(),
+        dataset_id: dataset.id.clone(),
+        split: split.to_string(),
+        output: output.to_string(),
+        view,
+    }
+}

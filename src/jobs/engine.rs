@@ -1,0 +1,569 @@
+//! The evaluation engine: it owns the slots and the queue ([`Scheduler`]),
+//! the compute threads ([`ComputePool`]), the embedding cache and the
+//! results store, and runs every job from admission to its stored end.
+//!
+//! A job is submitted ([`Engine::submit`]) and admitted at once or refused
+//! (RESOURCE_EXHAUSTED); its evaluations are stored QUEUED, then RUNNING,
+//! then COMPLETED, FAILED or CANCELLED, each when it happens. The submitter
+//! gets a [`JobHandle`]: the ids and a bounded stream of events. Dropping a
+//! handle that was not detached stops the job (the client went away, or its
+//! deadline passed); a detached job runs on, and anyone can follow it
+//! ([`Engine::watch`]) or stop it ([`Engine::cancel`]). Every stage checks
+//! the job's one cancellation token, so a stopped job frees its slot and
+//! its CPU within a block's time. [`Engine::shutdown`] stops admitting, gives
+//! running jobs a grace period, then cancels them and records why.
+//!
+//! Nothing here knows about gRPC: the services translate requests into
+//! [`JobSpec`]s and events into messages.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, Stream, StreamExt};
+use tokio_util::task::TaskTracker;
+
+use super::cache::EmbeddingCache;
+use super::compute::{compute, EvalData};
+use super::encode::Gather;
+use super::job::{
+    EmbeddingsJob, Event, EventStream, JobSpec, Live, Outcome, Reporter, StopOnDrop, StopReason,
+};
+use super::pool::ComputePool;
+use super::scheduler::{Scheduler, Ticket};
+use super::settings::Settings;
+use crate::data::LoadedDataset;
+use crate::error::{Error, Result};
+use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
+use crate::registry::{input_info, LoadedModel};
+use crate::store::{new_id, ReportStore};
+
+/// How long [`Engine::cancel`] waits for a job to record its end.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for cancelled jobs to record their end.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Sizes of the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// Jobs that run at once (at least one).
+    pub slots: usize,
+    /// Jobs that may wait for a slot.
+    pub queue: usize,
+    /// Compute threads (0: one per core).
+    pub compute_threads: usize,
+}
+
+/// How a job is submitted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubmitOptions {
+    /// Run on without the submitter: dropping the handle does not stop it.
+    pub detach: bool,
+    /// The submitter's deadline from now (ignored when detached).
+    pub deadline: Option<Duration>,
+}
+
+/// The submitter's side of a job: its evaluation ids and its events. A
+/// stream of [`Event`]s; dropping it stops the job unless it was detached.
+pub struct JobHandle {
+    /// The job's evaluation ids (one, or one per compared model).
+    pub ids: Vec<String>,
+    /// Whether the job waits in the queue.
+    pub queued: bool,
+    events: EventStream,
+    guard: Option<StopOnDrop>,
+}
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobHandle")
+            .field("ids", &self.ids)
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobHandle {
+    /// Lets the job run on without this handle; returns its ids.
+    pub fn detach(mut self) -> Vec<String> {
+        if let Some(guard) = self.guard.take() {
+            guard.disarm();
+        }
+        std::mem::take(&mut self.ids)
+    }
+}
+
+impl Stream for JobHandle {
+    type Item = Event;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.events.poll_next_unpin(cx)
+    }
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Engine {
+    store: Arc<ReportStore>,
+    cache: Arc<EmbeddingCache>,
+    scheduler: Scheduler,
+    pool: ComputePool,
+    live: Mutex<HashMap<String, Arc<Live>>>,
+    accepting: AtomicBool,
+    tracker: TaskTracker,
+}
+
+fn ended(status: i32) -> bool {
+    status != EvaluationStatus::Queued as i32 && status != EvaluationStatus::Running as i32
+}
+
+/// A fresh QUEUED report of `model` on `dataset`.
+fn model_report(model: &LoadedModel, dataset: &LoadedDataset) -> EvaluationReport {
+    EvaluationReport {
+        id: new_id(),
+        model: model.name.clone(),
+        model_sha256: model.sha256.clone(),
+        dataset: dataset.name.clone(),
+        dataset_id: dataset.id.clone(),
+        temperature: model.card.training.temperature,
+        loss: model.card.training.loss.clone(),
+        status: EvaluationStatus::Queued as i32,
+        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        preprocessing: Some(input_info(&model.preprocessing())),
+        execution_provider: model.provider.to_string(),
+        ..Default::default()
+    }
+}
+
+/// A fresh QUEUED report of uploaded embeddings.
+fn embeddings_report(job: &EmbeddingsJob) -> EvaluationReport {
+    EvaluationReport {
+        id: new_id(),
+        model: job.name.clone(),
+        dataset: job.dataset.clone(),
+        temperature: job.temperature,
+        loss: job.loss.clone(),
+        status: EvaluationStatus::Queued as i32,
+        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        ..Default::default()
+    }
+}
+
+impl Engine {
+    /// An engine over `store` and `cache`.
+    pub fn new(
+        store: Arc<ReportStore>,
+        cache: Arc<EmbeddingCache>,
+        opts: EngineOptions,
+    ) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            store,
+            cache,
+            scheduler: Scheduler::new(opts.slots, opts.queue),
+            pool: ComputePool::new(opts.compute_threads)?,
+            live: Mutex::new(HashMap::new()),
+            accepting: AtomicBool::new(true),
+            tracker: TaskTracker::new(),
+        }))
+    }
+
+    /// The results store.
+    pub fn store(&self) -> &ReportStore {
+        &self.store
+    }
+
+    /// The slots and the queue.
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Compute tasks (metrics, probes, augmentation) running now.
+    pub fn active_compute(&self) -> usize {
+        self.pool.active()
+    }
+
+    /// Jobs admitted and not yet ended.
+    pub fn live_jobs(&self) -> usize {
+        self.tracker.len()
+    }
+
+    /// Admits a job (or refuses it: RESOURCE_EXHAUSTED when the slots and
+    /// the queue are full, UNAVAILABLE while shutting down), stores its
+    /// evaluations as QUEUED and starts it.
+    pub async fn submit(self: &Arc<Self>, spec: JobSpec, opts: SubmitOptions) -> Result<JobHandle> {
+        if !self.accepting.load(Ordering::SeqCst) {
+            return Err(Error::Unavailable(
+                "the server is shutting down and admits no new evaluations".into(),
+            ));
+        }
+        let ticket = self.scheduler.admit()?;
+        let reports: Vec<EvaluationReport> = match &spec {
+            JobSpec::Model(job) => vec![model_report(&job.model, &job.dataset)],
+            JobSpec::Embeddings(job) => vec![embeddings_report(job)],
+            JobSpec::Compare(job) => job
+                .models
+                .iter()
+                .map(|(model, _)| model_report(model, &job.dataset))
+                .collect(),
+        };
+        for report in &reports {
+            self.store.save(report).await?;
+        }
+        let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
+        let live = Arc::new(Live::new(ids.clone()));
+        {
+            let mut map = self.live.lock().expect("live lock");
+            for id in &ids {
+                map.insert(id.clone(), live.clone());
+            }
+        }
+        let events = live.follow();
+        let deadline = opts.deadline.filter(|_| !opts.detach);
+        let guard = (!opts.detach)
+            .then(|| StopOnDrop::new(live.clone(), deadline.map(|d| (Instant::now() + d, d))));
+        let queued = ticket.is_queued();
+        tracing::info!(ids = ?ids, queued, detach = opts.detach, "evaluation admitted");
+        let engine = self.clone();
+        self.tracker.spawn(async move {
+            engine
+                .lifecycle(live, spec, reports, ticket, deadline)
+                .await
+        });
+        Ok(JobHandle {
+            ids,
+            queued,
+            events,
+            guard,
+        })
+    }
+
+    /// The events of the job that evaluation `id` belongs to, from now on;
+    /// for an evaluation that has ended, its stored report alone.
+    pub async fn watch(&self, id: &str) -> Result<EventStream> {
+        let live = self.live.lock().expect("live lock").get(id).cloned();
+        if let Some(live) = live {
+            return Ok(live.follow());
+        }
+        let report = self.store.get(id).await?;
+        Ok(Box::pin(futures::stream::iter([Event::Evaluated(
+            Box::new(report),
+        )])))
+    }
+
+    /// Stops the job that evaluation `id` belongs to, waits (a few seconds
+    /// at most) for it to record its end, and returns the stored status.
+    pub async fn cancel(&self, id: &str) -> Result<EvaluationStatus> {
+        let live = self.live.lock().expect("live lock").get(id).cloned();
+        if let Some(live) = live {
+            let mut events = live.follow();
+            live.stop(StopReason::Cancelled);
+            let _ = tokio::time::timeout(CANCEL_WAIT, async {
+                while let Some(event) = events.next().await {
+                    if matches!(event, Event::Done(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        let report = self.store.get(id).await?;
+        Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
+    }
+
+    /// Stops admitting; cancels the jobs still queued; lets running jobs
+    /// finish for `grace`, then cancels them; returns once every job has
+    /// recorded its end (or `grace` + 5 s have passed).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.accepting.store(false, Ordering::SeqCst);
+        self.tracker.close();
+        for live in self.live_list().into_iter().filter(|l| !l.is_started()) {
+            live.stop(StopReason::Shutdown);
+        }
+        let running = self.tracker.len();
+        if running > 0 {
+            tracing::info!(
+                running,
+                grace_s = grace.as_secs_f64(),
+                "shutting down: waiting for running evaluations"
+            );
+        }
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            let live = self.live_list();
+            tracing::warn!(
+                jobs = live.len(),
+                "shutdown grace period over: cancelling running evaluations"
+            );
+            for live in live {
+                live.stop(StopReason::Shutdown);
+            }
+            if tokio::time::timeout(STOP_WAIT, self.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!("evaluations did not stop within 5 s of being cancelled");
+            }
+        }
+    }
+
+    fn live_list(&self) -> Vec<Arc<Live>> {
+        let map = self.live.lock().expect("live lock");
+        let mut seen: Vec<Arc<Live>> = Vec::new();
+        for live in map.values() {
+            if !seen.iter().any(|l| Arc::ptr_eq(l, live)) {
+                seen.push(live.clone());
+            }
+        }
+        seen
+    }
+
+    /// A job from its slot to its stored end.
+    async fn lifecycle(
+        self: Arc<Self>,
+        live: Arc<Live>,
+        spec: JobSpec,
+        mut reports: Vec<EvaluationReport>,
+        ticket: Ticket,
+        deadline: Option<Duration>,
+    ) {
+        let first = live.ids[0].clone();
+        if ticket.is_queued() {
+            for r in &reports {
+                Reporter::new(live.clone(), &r.id, &r.model).send("queued", 0, 1);
+            }
+        }
+        let work = AssertUnwindSafe(self.execute(&live, spec, &mut reports, ticket)).catch_unwind();
+        let timer = async {
+            if let Some(d) = deadline {
+                tokio::time::sleep(d).await;
+                live.stop(StopReason::Deadline(d));
+            }
+            std::future::pending::<()>().await
+        };
+        let outcome = tokio::select! {
+            out = work => out,
+            _ = timer => unreachable!("the timer never ends"),
+        };
+        let outcome = outcome.unwrap_or_else(|payload| {
+            let err = Error::panicked(format!("evaluation {first}"), payload.as_ref());
+            tracing::error!(%err, "evaluation task panicked");
+            Err(err)
+        });
+        // Whatever has not recorded its end records it now.
+        for report in reports.iter_mut().filter(|r| !ended(r.status)) {
+            let (status, error) = match (live.reason(), &outcome) {
+                (Some(reason), _) => (reason.status(), reason.error().to_string()),
+                (None, Err(err)) => (status_of(err), err.to_string()),
+                (None, Ok(_)) => (
+                    EvaluationStatus::Failed,
+                    "the job ended before this evaluation ran".into(),
+                ),
+            };
+            report.status = status as i32;
+            report.error = error;
+            self.record(report).await;
+            live.emit(Event::Evaluated(Box::new(report.clone())));
+        }
+        match &outcome {
+            Ok(_) => tracing::info!(id = %first, "evaluation job ended"),
+            Err(err) => tracing::info!(id = %first, %err, "evaluation job ended without a result"),
+        }
+        live.finish(outcome.map_err(Arc::new));
+        self.live
+            .lock()
+            .expect("live lock")
+            .retain(|_, l| !Arc::ptr_eq(l, &live));
+    }
+
+    /// Waits for a slot, then runs the job's evaluations.
+    async fn execute(
+        &self,
+        live: &Arc<Live>,
+        spec: JobSpec,
+        reports: &mut [EvaluationReport],
+        ticket: Ticket,
+    ) -> Result<Outcome> {
+        let _slot = tokio::select! {
+            biased;
+            _ = live.token().cancelled() => return Err(live.stopped_error()),
+            slot = ticket.slot() => slot?,
+        };
+        live.mark_started();
+        match spec {
+            JobSpec::Model(job) => {
+                let report = &mut reports[0];
+                self.evaluate_model(live, &job.model, &job.dataset, &job.settings, report)
+                    .await?;
+                Ok(Outcome::Report(Box::new(report.clone())))
+            }
+            JobSpec::Embeddings(job) => {
+                let report = &mut reports[0];
+                self.evaluate_embeddings(live, *job, report).await?;
+                Ok(Outcome::Report(Box::new(report.clone())))
+            }
+            JobSpec::Compare(job) => {
+                for ((model, settings), report) in job.models.iter().zip(reports.iter_mut()) {
+                    let result = self
+                        .evaluate_model(live, model, &job.dataset, settings, report)
+                        .await;
+                    // A model that fails leaves a FAILED row; a stopped job stops.
+                    if let Err(err) = result {
+                        if live.token().is_cancelled() || matches!(err, Error::Store(_)) {
+                            return Err(err);
+                        }
+                    }
+                }
+                let mut rows = reports.to_vec();
+                rows.sort_by(|a, b| {
+                    a.loss
+                        .cmp(&b.loss)
+                        .then(a.temperature.total_cmp(&b.temperature))
+                });
+                let completed: Vec<EvaluationReport> = rows
+                    .iter()
+                    .filter(|r| r.status == EvaluationStatus::Completed as i32)
+                    .cloned()
+                    .collect();
+                Ok(Outcome::Comparison(Comparison {
+                    plot_svg: crate::report::uniformity_tolerance_svg(&completed),
+                    accuracy_plot_svg: crate::report::accuracy_svg(&completed),
+                    rows,
+                }))
+            }
+        }
+    }
+
+    /// One model on one dataset: RUNNING, the embeddings, the numbers, the end.
+    async fn evaluate_model(
+        &self,
+        live: &Arc<Live>,
+        model: &Arc<LoadedModel>,
+        dataset: &Arc<LoadedDataset>,
+        settings: &Settings,
+        report: &mut EvaluationReport,
+    ) -> Result<()> {
+        let started = self.begin(live, report).await?;
+        let reporter = Reporter::new(live.clone(), &report.id, &report.model);
+        let result = async {
+            let gather = Gather {
+                cache: &self.cache,
+                pool: &self.pool,
+                reporter: &reporter,
+            };
+            let data = gather.eval_data(model, dataset, settings, report).await?;
+            self.compute(&reporter, data, settings, report).await
+        }
+        .await;
+        self.conclude(live, report, result, started).await
+    }
+
+    /// Uploaded embeddings: RUNNING, the numbers, the end.
+    async fn evaluate_embeddings(
+        &self,
+        live: &Arc<Live>,
+        job: EmbeddingsJob,
+        report: &mut EvaluationReport,
+    ) -> Result<()> {
+        let started = self.begin(live, report).await?;
+        let reporter = Reporter::new(live.clone(), &report.id, &report.model);
+        let result = self
+            .compute(&reporter, job.data, &job.settings, report)
+            .await;
+        self.conclude(live, report, result, started).await
+    }
+
+    /// Records an evaluation as RUNNING.
+    async fn begin(&self, live: &Live, report: &mut EvaluationReport) -> Result<Instant> {
+        if live.token().is_cancelled() {
+            return Err(live.stopped_error());
+        }
+        report.status = EvaluationStatus::Running as i32;
+        self.store.save(report).await?;
+        tracing::info!(id = %report.id, model = %report.model, dataset = %report.dataset, "evaluation started");
+        Ok(Instant::now())
+    }
+
+    /// The metrics and protocols on the compute threads.
+    async fn compute(
+        &self,
+        reporter: &Reporter,
+        data: EvalData,
+        settings: &Settings,
+        report: &mut EvaluationReport,
+    ) -> Result<()> {
+        let mut working = report.clone();
+        let settings = settings.clone();
+        let stop = reporter.stop();
+        let progress = reporter.clone();
+        let task = format!("metrics of evaluation {}", report.id);
+        *report = self
+            .pool
+            .run(task, move || {
+                compute(&data, &settings, &mut working, &stop, &mut |stage| {
+                    progress.send(stage, 0, 1)
+                })?;
+                Ok(working)
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Records how an evaluation ended and tells the watchers; the error
+    /// it ended with, if any, is returned.
+    async fn conclude(
+        &self,
+        live: &Live,
+        report: &mut EvaluationReport,
+        result: Result<()>,
+        started: Instant,
+    ) -> Result<()> {
+        let result = result.map_err(|err| match (live.reason(), &err) {
+            // A stop shows up as Cancelled from whichever stage saw it.
+            (Some(reason), Error::Cancelled(_)) => reason.error(),
+            _ => err,
+        });
+        match &result {
+            Ok(()) => {
+                report
+                    .timings
+                    .insert("total".into(), started.elapsed().as_secs_f64());
+                report.status = EvaluationStatus::Completed as i32;
+                for (stage, seconds) in &report.timings {
+                    metrics::histogram!("embedeval_stage_seconds", "stage" => stage.clone())
+                        .record(*seconds);
+                }
+                tracing::info!(id = %report.id, seconds = started.elapsed().as_secs_f64(), "evaluation completed");
+            }
+            Err(err) => {
+                report.status = status_of(err) as i32;
+                report.error = err.to_string();
+                tracing::warn!(id = %report.id, %err, "evaluation ended without a result");
+            }
+        }
+        self.record(report).await;
+        live.emit(Event::Evaluated(Box::new(report.clone())));
+        result
+    }
+
+    /// Stores a report; a store that fails is logged (the report stays in
+    /// the events).
+    async fn record(&self, report: &EvaluationReport) {
+        if let Err(err) = self.store.save(report).await {
+            tracing::error!(id = %report.id, %err, "cannot record the evaluation");
+        }
+    }
+}
+
+/// The status an evaluation that ended with `err` is stored with.
+fn status_of(err: &Error) -> EvaluationStatus {
+    match err {
+        Error::Cancelled(_) => EvaluationStatus::Cancelled,
+        _ => EvaluationStatus::Failed,
+    }
+}

@@ -1,0 +1,270 @@
+//! Between the wire and the engine, in one place: the client's deadline
+//! from `grpc-timeout`, an EvaluateEmbeddings upload into [`EvalData`], and
+//! the engine's events and errors into messages and statuses.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::metadata::MetadataMap;
+use tonic::{Status, Streaming};
+
+use crate::error::{Error, Result};
+use crate::jobs::{EvalData, Event, Outcome, Progress};
+use crate::metrics::Matrix;
+use crate::proto::{self, evaluate_embeddings_request::Payload, EmbeddingsHeader};
+
+/// The client's deadline, from the `grpc-timeout` header (gRPC over HTTP/2:
+/// at most 8 digits and a unit of H, M, S, m, u or n).
+pub fn deadline(metadata: &MetadataMap) -> Option<Duration> {
+    let text = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// The status an engine error is answered with.
+pub fn status(err: &Error) -> Status {
+    Status::new(err.code(), err.to_string())
+}
+
+/// A progress event as the API sends it.
+pub fn progress(p: Progress) -> proto::Progress {
+    proto::Progress {
+        stage: p.stage,
+        done: p.done,
+        total: p.total,
+        evaluation_id: p.evaluation_id,
+        model: p.model,
+    }
+}
+
+/// What the edge does with one engine event: a message to send (if any),
+/// and whether the stream ends after it.
+pub type Step<T> = (Option<std::result::Result<T, Status>>, bool);
+
+/// An event of an Evaluate stream.
+pub fn evaluate_event(event: Event) -> Step<proto::EvaluateEvent> {
+    use proto::evaluate_event::Event as E;
+    let wrap = |e| Some(Ok(proto::EvaluateEvent { event: Some(e) }));
+    match event {
+        Event::Progress(p) => (wrap(E::Progress(progress(p))), false),
+        Event::Evaluated(_) => (None, false),
+        Event::Done(Ok(Outcome::Report(r))) => (wrap(E::Report(*r)), true),
+        Event::Done(Ok(Outcome::Comparison(_))) => (None, true),
+        Event::Done(Err(err)) => (Some(Err(status(&err))), true),
+    }
+}
+
+/// An event of a Compare stream.
+pub fn compare_event(event: Event) -> Step<proto::CompareEvent> {
+    use proto::compare_event::Event as E;
+    let wrap = |e| Some(Ok(proto::CompareEvent { event: Some(e) }));
+    match event {
+        Event::Progress(p) => (wrap(E::Progress(progress(p))), false),
+        Event::Evaluated(_) => (None, false),
+        Event::Done(Ok(Outcome::Comparison(c))) => (wrap(E::Comparison(c)), true),
+        Event::Done(Ok(Outcome::Report(_))) => (None, true),
+        Event::Done(Err(err)) => (Some(Err(status(&err))), true),
+    }
+}
+
+/// An event of a WatchEvaluation stream of evaluation `id`: its progress,
+/// then its report, whatever the rest of its job does.
+pub fn watch_event(id: &str, event: Event) -> Step<proto::EvaluateEvent> {
+    use proto::evaluate_event::Event as E;
+    let wrap = |e| Some(Ok(proto::EvaluateEvent { event: Some(e) }));
+    match event {
+        Event::Progress(p) if p.evaluation_id == id => (wrap(E::Progress(progress(p))), false),
+        Event::Progress(_) => (None, false),
+        Event::Evaluated(r) if r.id == id => (wrap(E::Report(*r)), true),
+        Event::Evaluated(_) => (None, false),
+        Event::Done(Ok(Outcome::Report(r))) => (wrap(E::Report(*r)), true),
+        Event::Done(Ok(Outcome::Comparison(c))) => {
+            let row = c.rows.into_iter().find(|r| r.id == id);
+            (
+                row.map(|r| {
+                    Ok(proto::EvaluateEvent {
+                        event: Some(E::Report(r)),
+                    })
+                }),
+                true,
+            )
+        }
+        Event::Done(Err(err)) => (Some(Err(status(&err))), true),
+    }
+}
+
+/// The only event of a detached request.
+pub fn accepted(ids: Vec<String>, queued: bool) -> proto::Accepted {
+    let status = if queued {
+        proto::EvaluationStatus::Queued
+    } else {
+        proto::EvaluationStatus::Running
+    };
+    proto::Accepted {
+        evaluation_ids: ids,
+        status: status as i32,
+    }
+}
+
+/// Rows of one split of an upload: values, dimension, labels.
+type Part = (Vec<f32>, usize, Vec<i64>);
+
+/// Reads an EvaluateEmbeddings upload: the header first, then chunks of
+/// "train", "test" and "test_positive" rows, at most `max_bytes` of values.
+pub async fn embeddings_upload(
+    stream: &mut Streaming<proto::EvaluateEmbeddingsRequest>,
+    max_bytes: u64,
+) -> Result<(EmbeddingsHeader, EvalData)> {
+    let interrupted =
+        |s: Status| Error::InvalidArgument(format!("upload interrupted: {}", s.message()));
+    let Some(proto::EvaluateEmbeddingsRequest {
+        payload: Some(Payload::Header(header)),
+    }) = stream.message().await.map_err(interrupted)?
+    else {
+        return Err(Error::InvalidArgument(
+            "the first EvaluateEmbeddings message must carry the header".into(),
+        ));
+    };
+    if let Some(t) = header.temperature {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "header.temperature must be finite and >= 0, got {t}"
+            )));
+        }
+    }
+    let mut parts: BTreeMap<String, Part> = BTreeMap::new();
+    let mut bytes = 0u64;
+    while let Some(msg) = stream.message().await.map_err(interrupted)? {
+        let Some(Payload::Chunk(chunk)) = msg.payload else {
+            return Err(Error::InvalidArgument(
+                "after the header, messages must carry chunks".into(),
+            ));
+        };
+        if !["train", "test", "test_positive"].contains(&chunk.split.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "chunk split {:?} must be train, test or test_positive",
+                chunk.split
+            )));
+        }
+        let t = chunk
+            .embeddings
+            .ok_or_else(|| Error::InvalidArgument("a chunk without embeddings".into()))?;
+        if t.dtype != proto::DataType::Float32 as i32
+            || t.shape.len() != 2
+            || t.shape.iter().any(|&d| d <= 0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "embeddings must be FLOAT32 [n, d], received dtype {} shape {:?}",
+                t.dtype, t.shape
+            )));
+        }
+        let (n, d) = (t.shape[0] as usize, t.shape[1] as usize);
+        let need = n.checked_mul(d).and_then(|v| v.checked_mul(4));
+        if need != Some(t.data.len()) {
+            return Err(Error::InvalidArgument(format!(
+                "shape {:?} does not match the {} bytes received",
+                t.shape,
+                t.data.len()
+            )));
+        }
+        bytes += t.data.len() as u64;
+        if bytes > max_bytes {
+            return Err(Error::ResourceExhausted(format!(
+                "embeddings exceed the limit of {max_bytes} bytes"
+            )));
+        }
+        let with_labels = chunk.split != "test_positive";
+        if with_labels && chunk.labels.len() != n {
+            return Err(Error::InvalidArgument(format!(
+                "{} rows of {} but {} labels",
+                n,
+                chunk.split,
+                chunk.labels.len()
+            )));
+        }
+        let entry = parts
+            .entry(chunk.split.clone())
+            .or_insert_with(|| (Vec::new(), d, Vec::new()));
+        if entry.1 != d {
+            return Err(Error::InvalidArgument(format!(
+                "{} rows of dimension {d} after rows of {}",
+                chunk.split, entry.1
+            )));
+        }
+        entry.0.extend(
+            t.data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        );
+        entry.2.extend(chunk.labels);
+    }
+    let Some((test, d, test_labels)) = parts.remove("test") else {
+        return Err(Error::InvalidArgument(
+            "no test embeddings were sent".into(),
+        ));
+    };
+    let test = Matrix::new(test, d)?;
+    let test_positive = match parts.remove("test_positive") {
+        Some((v, pd, _)) => {
+            let m = Matrix::new(v, pd)?;
+            if m.rows() != test.rows() || pd != d {
+                return Err(Error::InvalidArgument(format!(
+                    "test_positive is [{}, {pd}] but test is [{}, {d}]",
+                    m.rows(),
+                    test.rows()
+                )));
+            }
+            Some(Arc::new(m))
+        }
+        None => None,
+    };
+    let train = match parts.remove("train") {
+        Some((v, td, labels)) => Some((Arc::new(Matrix::new(v, td)?), labels)),
+        None => None,
+    };
+    let data = EvalData {
+        test: Arc::new(test),
+        test_labels,
+        test_positive,
+        train,
+        probe: None,
+    };
+    Ok((header, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grpc_timeout_header_is_read_in_every_unit_and_junk_is_ignored() {
+        let at = |v: &str| {
+            let mut m = MetadataMap::new();
+            m.insert("grpc-timeout", v.parse().unwrap());
+            deadline(&m)
+        };
+        assert_eq!(at("50m"), Some(Duration::from_millis(50)));
+        assert_eq!(at("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(at("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(at("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(at("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(at("9n"), Some(Duration::from_nanos(9)));
+        for junk in ["", "m", "123456789S", "5x", "-5m", "5 m"] {
+            assert_eq!(at(junk), None, "{junk:?}");
+        }
+        assert_eq!(deadline(&MetadataMap::new()), None);
+    }
+}
