@@ -14,8 +14,8 @@ use embedeval::data::DatasetRegistry;
 use embedeval::encoder::{Runtime, RuntimeOptions};
 use embedeval::jobs::cache::EmbeddingCache;
 use embedeval::jobs::{
-    EmbeddingsJob, Engine, EngineOptions, EvalData, Event, JobHandle, JobSpec, ModelJob, Outcome,
-    Settings, SubmitOptions,
+    Deadline, EmbeddingsJob, Engine, EngineOptions, EvalData, Event, JobHandle, JobSpec, ModelJob,
+    Outcome, Settings, SubmitOptions,
 };
 use embedeval::metrics::Matrix;
 use embedeval::proto::{EvaluationStatus, MetricSpec};
@@ -366,7 +366,7 @@ async fn a_deadline_fails_the_job_and_names_it_and_a_dropped_handle_cancels() {
     let b = bench(1, 0).await;
     let opts = SubmitOptions {
         detach: false,
-        deadline: Some(Duration::from_millis(300)),
+        deadline: Some(Deadline::after(Duration::from_millis(300))),
     };
     let started = Instant::now();
     let mut handle = b.engine.submit(runaway(), opts).await.unwrap();
@@ -416,7 +416,7 @@ async fn a_detached_job_runs_on_and_is_watched_to_its_report() {
     let b = bench(1, 1).await;
     let detached = SubmitOptions {
         detach: true,
-        deadline: Some(Duration::from_millis(1)),
+        deadline: Some(Deadline::after(Duration::from_millis(1))),
     };
     // A job with some work: the nearest-negative profile of 4,000 rows.
     let job = embeddings(gaussian(4_000, 32, 8), None, only("nearest_negatives"));

@@ -31,7 +31,8 @@ use super::cache::EmbeddingCache;
 use super::compute::{compute, EvalData};
 use super::encode::Gather;
 use super::job::{
-    EmbeddingsJob, Event, EventStream, JobSpec, Live, Outcome, Reporter, StopOnDrop, StopReason,
+    Deadline, EmbeddingsJob, Event, EventStream, JobSpec, Live, Outcome, Reporter, StopOnDrop,
+    StopReason,
 };
 use super::pool::ComputePool;
 use super::scheduler::{Scheduler, Ticket};
@@ -63,8 +64,8 @@ pub struct EngineOptions {
 pub struct SubmitOptions {
     /// Run on without the submitter: dropping the handle does not stop it.
     pub detach: bool,
-    /// The submitter's deadline from now (ignored when detached).
-    pub deadline: Option<Duration>,
+    /// The submitter's deadline (ignored when detached).
+    pub deadline: Option<Deadline>,
 }
 
 /// The submitter's side of a job: its evaluation ids and its events. A
@@ -223,8 +224,7 @@ impl Engine {
         }
         let events = live.follow();
         let deadline = opts.deadline.filter(|_| !opts.detach);
-        let guard = (!opts.detach)
-            .then(|| StopOnDrop::new(live.clone(), deadline.map(|d| (Instant::now() + d, d))));
+        let guard = (!opts.detach).then(|| StopOnDrop::new(live.clone(), deadline));
         let queued = ticket.is_queued();
         tracing::info!(ids = ?ids, queued, detach = opts.detach, "evaluation admitted");
         let engine = self.clone();
@@ -330,7 +330,7 @@ impl Engine {
         spec: JobSpec,
         mut reports: Vec<EvaluationReport>,
         ticket: Ticket,
-        deadline: Option<Duration>,
+        deadline: Option<Deadline>,
     ) {
         let first = live.ids[0].clone();
         if ticket.is_queued() {
@@ -341,8 +341,8 @@ impl Engine {
         let work = AssertUnwindSafe(self.execute(&live, spec, &mut reports, ticket)).catch_unwind();
         let timer = async {
             if let Some(d) = deadline {
-                tokio::time::sleep(d).await;
-                live.stop(StopReason::Deadline(d));
+                tokio::time::sleep_until(d.at.into()).await;
+                live.stop(StopReason::Deadline(d.length));
             }
             std::future::pending::<()>().await
         };

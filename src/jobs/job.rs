@@ -108,6 +108,34 @@ pub enum Event {
     Done(Result<Outcome, Arc<Error>>),
 }
 
+/// How close to its deadline a client that leaves is taken to have left
+/// because of it (the server's timer and the client's run apart by a little).
+const DEADLINE_TOLERANCE: Duration = Duration::from_millis(10);
+
+/// A client's deadline: when it gives up, and the length it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// When it passes.
+    pub at: Instant,
+    /// The length the client gave.
+    pub length: Duration,
+}
+
+impl Deadline {
+    /// A deadline `length` from now.
+    pub fn after(length: Duration) -> Self {
+        Self {
+            at: Instant::now() + length,
+            length,
+        }
+    }
+
+    /// Whether it has passed (or is within a few milliseconds).
+    pub fn passed(&self) -> bool {
+        Instant::now() + DEADLINE_TOLERANCE >= self.at
+    }
+}
+
 /// Why a job was stopped before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -327,12 +355,12 @@ impl Reporter {
 #[derive(Debug)]
 pub struct StopOnDrop {
     live: Option<Arc<Live>>,
-    deadline: Option<(Instant, Duration)>,
+    deadline: Option<Deadline>,
 }
 
 impl StopOnDrop {
-    /// Holds `live`; `deadline` is when the client gives up, and its length.
-    pub fn new(live: Arc<Live>, deadline: Option<(Instant, Duration)>) -> Self {
+    /// Holds `live` for a client with `deadline`.
+    pub fn new(live: Arc<Live>, deadline: Option<Deadline>) -> Self {
         Self {
             live: Some(live),
             deadline,
@@ -349,7 +377,7 @@ impl Drop for StopOnDrop {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
             let reason = match self.deadline {
-                Some((at, length)) if Instant::now() >= at => StopReason::Deadline(length),
+                Some(d) if d.passed() => StopReason::Deadline(d.length),
                 _ => StopReason::ClientGone,
             };
             live.stop(reason);
@@ -397,9 +425,14 @@ mod tests {
 
         let live = Arc::new(Live::new(vec!["e".into()]));
         let d = Duration::from_millis(1);
-        drop(StopOnDrop::new(live.clone(), Some((Instant::now(), d))));
+        drop(StopOnDrop::new(live.clone(), Some(Deadline::after(d))));
         assert_eq!(live.reason(), Some(StopReason::Deadline(d)));
         assert_eq!(StopReason::Deadline(d).status(), EvaluationStatus::Failed);
+
+        let live = Arc::new(Live::new(vec!["e".into()]));
+        let far = Deadline::after(Duration::from_secs(60));
+        drop(StopOnDrop::new(live.clone(), Some(far)));
+        assert_eq!(live.reason(), Some(StopReason::ClientGone));
 
         let live = Arc::new(Live::new(vec!["e".into()]));
         StopOnDrop::new(live.clone(), None).disarm();

@@ -16,5 +16,7 @@ pub mod settings;
 
 pub use compute::{compute, EvalData, ProbeData};
 pub use engine::{Engine, EngineOptions, JobHandle, SubmitOptions};
-pub use job::{CompareJob, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Progress, StopReason};
+pub use job::{
+    CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Progress, StopReason,
+};
 pub use settings::Settings;

@@ -18,7 +18,7 @@ use super::AppState;
 use crate::error::{Error, Result};
 use crate::jobs::encode::check_fit;
 use crate::jobs::{
-    CompareJob, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Settings, SubmitOptions,
+    CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Settings, SubmitOptions,
 };
 use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
@@ -44,7 +44,7 @@ impl EvaluationApi {
 fn submit_options<T>(request: &Request<T>, detach: bool) -> SubmitOptions {
     SubmitOptions {
         detach,
-        deadline: convert::deadline(request.metadata()),
+        deadline: convert::deadline(request.metadata()).map(Deadline::after),
     }
 }
 
@@ -121,7 +121,7 @@ impl EvaluationService for EvaluationApi {
         request: Request<Streaming<proto::EvaluateEmbeddingsRequest>>,
     ) -> std::result::Result<Response<EvaluationReport>, Status> {
         self.state.ensure_ready()?;
-        let deadline = convert::deadline(request.metadata());
+        let deadline = convert::deadline(request.metadata()).map(Deadline::after);
         let mut stream = request.into_inner();
         let (header, data) =
             convert::embeddings_upload(&mut stream, self.state.max_dataset_bytes).await?;
