@@ -162,11 +162,12 @@ fn main() {
         .unwrap()
         .load_split("train")
         .unwrap();
+    let preprocessing = card.input.preprocessing();
     let direct_run = || {
         let mut rows = 0;
         for start in (0..ROWS).step_by(BATCH) {
             let end = (start + BATCH).min(ROWS);
-            let (shape, input) = preprocess(split.batch(start..end), &card.input).unwrap();
+            let (shape, input) = preprocess(split.batch(start..end), &preprocessing).unwrap();
             let out = session
                 .run("images", &shape, input, &["embedding"])
                 .unwrap();

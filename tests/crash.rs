@@ -11,20 +11,6 @@ use common::{zoo, TestServer};
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::{self, EvaluationStatus};
 
-async fn connect(addr: &str) -> tonic::transport::Channel {
-    for _ in 0..600 {
-        if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            return ch;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
     let data = tempfile::tempdir().unwrap();
@@ -51,7 +37,7 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let channel = connect(&addr).await;
+    let channel = common::connect(&addr).await;
     let mut client = EvaluationServiceClient::new(channel.clone());
     let evaluate = |model: &str| proto::EvaluateRequest {
         model: model.into(),

@@ -93,30 +93,7 @@ fn labels(n: usize, classes: i64) -> Vec<i64> {
     (0..n as i64).map(|i| i % classes).collect()
 }
 
-/// A spec that runs `stage` alone.
-fn only(stage: &str) -> MetricSpec {
-    let mut spec = MetricSpec {
-        skip_uniformity: true,
-        skip_alignment: true,
-        skip_tolerance: true,
-        skip_nearest_negatives: true,
-        skip_penalty: true,
-        skip_effective_rank: true,
-        skip_knn: true,
-        skip_linear: true,
-        ..Default::default()
-    };
-    match stage {
-        "uniformity" => spec.skip_uniformity = false,
-        "nearest_negatives" => spec.skip_nearest_negatives = false,
-        // The penalty profile runs on the neighbours' profile.
-        "penalty" => spec.skip_penalty = false,
-        "knn" => spec.skip_knn = false,
-        "linear" => spec.skip_linear = false,
-        other => panic!("{other}"),
-    }
-    spec
-}
+use common::only;
 
 fn embeddings(test: Arc<Matrix>, train: Option<Arc<Matrix>>, spec: MetricSpec) -> JobSpec {
     let n = test.rows();

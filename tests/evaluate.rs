@@ -550,7 +550,6 @@ fn numbers(r: &proto::EvaluationReport) -> impl PartialEq + std::fmt::Debug {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_key_holds_the_preprocessing_and_the_view_and_a_bad_entry_is_a_miss() {
-    use embedeval::encoder::Preprocessing;
     use embedeval::jobs::cache::{CacheKey, View};
     use embedeval::registry::card::ModelCard;
 
@@ -637,7 +636,7 @@ async fn the_cache_key_holds_the_preprocessing_and_the_view_and_a_bad_entry_is_a
     let key = |card: &str| CacheKey {
         model_sha256: plain.model_sha256.clone(),
         execution_provider: "cpu".into(),
-        preprocessing: Preprocessing::of(&ModelCard::parse(card).unwrap().input),
+        preprocessing: ModelCard::parse(card).unwrap().input.preprocessing(),
         dataset_id: plain.dataset_id.clone(),
         split: "test".into(),
         output: "embedding".into(),

@@ -24,14 +24,7 @@ fn runaway() -> MetricSpec {
     MetricSpec {
         uniformity_exact_max_rows: Some(1),
         uniformity_samples: Some(1_000_000_000),
-        skip_alignment: true,
-        skip_tolerance: true,
-        skip_nearest_negatives: true,
-        skip_penalty: true,
-        skip_effective_rank: true,
-        skip_knn: true,
-        skip_linear: true,
-        ..Default::default()
+        ..common::only("uniformity")
     }
 }
 
@@ -454,17 +447,7 @@ impl Process {
     }
 
     async fn client(&self) -> Client {
-        for _ in 0..600 {
-            if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://{}", self.addr))
-                .unwrap()
-                .connect()
-                .await
-            {
-                return EvaluationServiceClient::new(ch);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not start");
+        EvaluationServiceClient::new(common::connect(&self.addr).await)
     }
 
     /// A runaway evaluation, retried while the models load.

@@ -20,6 +20,24 @@ fn scrape(addr: std::net::SocketAddr) -> String {
     text
 }
 
+/// Evaluates the simple model on the digits, without the probe, to its end.
+async fn evaluate_simple(server: &TestServer) {
+    let mut stream = EvaluationServiceClient::new(server.channel.clone())
+        .evaluate(proto::EvaluateRequest {
+            model: "simple".into(),
+            dataset: "digits".into(),
+            detach: false,
+            spec: Some(proto::MetricSpec {
+                skip_linear: true,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while stream.message().await.unwrap().is_some() {}
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
     let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
@@ -39,20 +57,7 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
         })
         .await
         .unwrap_err();
-    let mut stream = EvaluationServiceClient::new(server.channel.clone())
-        .evaluate(proto::EvaluateRequest {
-            model: "simple".into(),
-            dataset: "digits".into(),
-            detach: false,
-            spec: Some(proto::MetricSpec {
-                skip_linear: true,
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    while stream.message().await.unwrap().is_some() {}
+    evaluate_simple(&server).await;
     // Scribble over the header of every cache entry written so far (the
     // cache is written in the background: wait for the first one); the
     // repeat finds them and counts mismatches.
@@ -76,20 +81,7 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
         bytes[30] ^= 0x41;
         std::fs::write(&path, bytes).unwrap();
     }
-    let mut stream = EvaluationServiceClient::new(server.channel.clone())
-        .evaluate(proto::EvaluateRequest {
-            model: "simple".into(),
-            dataset: "digits".into(),
-            detach: false,
-            spec: Some(proto::MetricSpec {
-                skip_linear: true,
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    while stream.message().await.unwrap().is_some() {}
+    evaluate_simple(&server).await;
 
     let text = tokio::task::spawn_blocking(move || scrape(metrics_addr))
         .await

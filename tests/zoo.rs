@@ -33,7 +33,8 @@ fn every_zoo_model_loads_and_reproduces_its_golden_outputs() {
             .as_ref()
             .unwrap_or_else(|| panic!("{} has no golden outputs", model.name));
         assert_eq!(golden.split, "test");
-        let (shape, input) = preprocess(test.batch(0..golden.rows), &card.input).unwrap();
+        let (shape, input) =
+            preprocess(test.batch(0..golden.rows), &card.input.preprocessing()).unwrap();
         let mut outputs = vec![(card.outputs.embedding.clone(), golden.embedding.clone())];
         if let (Some(name), Some(file)) = (&card.outputs.features, &golden.features) {
             outputs.push((name.clone(), file.clone()));

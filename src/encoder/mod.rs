@@ -7,7 +7,9 @@ mod preprocess;
 mod worker;
 
 pub use device::{Device, ExecutionProvider};
-pub use preprocess::{preprocess, ImageBatch, Preprocessing, PREPROCESS_VERSION};
+pub use preprocess::{
+    preprocess, ImageBatch, InputDType, Layout, Preprocessing, PREPROCESS_VERSION,
+};
 pub use worker::{Encoder, EncoderInput, WorkerOptions};
 
 use std::path::{Path, PathBuf};

@@ -4,14 +4,52 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::InputData;
+use crate::encoder::{ElementType, InputData};
 use crate::error::{Error, Result};
-use crate::registry::card::{InputCard, InputDType, Layout};
 
 /// Version of the preprocessing arithmetic. Bump it whenever [`preprocess`]
 /// computes different numbers from the same card and pixels: it is part of
 /// the embedding cache's key, so an upgrade never serves stale matrices.
 pub const PREPROCESS_VERSION: u32 = 1;
+
+/// Pixel element type of the model's input.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InputDType {
+    /// float32 input; UINT8 images are preprocessed into it.
+    Float32,
+    /// uint8 input; images are fed unchanged.
+    Uint8,
+}
+
+impl InputDType {
+    /// The matching runtime element type.
+    pub fn element_type(self) -> ElementType {
+        match self {
+            InputDType::Float32 => ElementType::Float32,
+            InputDType::Uint8 => ElementType::Uint8,
+        }
+    }
+}
+
+/// Axis order of the image input.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Layout {
+    /// batch, channels, height, width
+    NCHW,
+    /// batch, height, width, channels
+    NHWC,
+}
+
+impl Layout {
+    /// "NCHW" or "NHWC".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::NCHW => "NCHW",
+            Layout::NHWC => "NHWC",
+        }
+    }
+}
 
 /// The effective preprocessing of a model: everything that turns the same
 /// pixels into a different input tensor. It is part of the embedding cache's
@@ -37,17 +75,11 @@ pub struct Preprocessing {
 }
 
 impl Preprocessing {
-    /// The preprocessing a card's input section asks for.
-    pub fn of(card: &InputCard) -> Self {
-        Self {
-            input: card.name.clone(),
-            dtype: card.dtype,
-            layout: card.layout,
-            shape: card.shape.clone(),
-            scale: card.scale,
-            mean: card.mean.clone(),
-            std: card.std.clone(),
-            version: PREPROCESS_VERSION,
+    /// (channels, height, width) of one image.
+    pub fn chw(&self) -> (i64, i64, i64) {
+        match self.layout {
+            Layout::NCHW => (self.shape[1], self.shape[2], self.shape[3]),
+            Layout::NHWC => (self.shape[3], self.shape[1], self.shape[2]),
         }
     }
 }
@@ -69,7 +101,7 @@ pub struct ImageBatch<'a> {
 
 /// Turns uint8 images into the model's input tensor; returns its shape and data.
 /// INVALID_ARGUMENT names the expected and the received image shape.
-pub fn preprocess(batch: ImageBatch<'_>, card: &InputCard) -> Result<(Vec<i64>, InputData)> {
+pub fn preprocess(batch: ImageBatch<'_>, card: &Preprocessing) -> Result<(Vec<i64>, InputData)> {
     let ImageBatch { pixels, n, h, w, c } = batch;
     if pixels.len() != n * h * w * c {
         return Err(Error::InvalidArgument(format!(
@@ -130,13 +162,14 @@ fn unravel(k: usize, h: usize, w: usize, c: usize) -> (usize, usize, usize, usiz
 mod tests {
     use super::*;
 
-    fn card(layout: Layout, dtype: InputDType, c: i64) -> InputCard {
+    fn card(layout: Layout, dtype: InputDType, c: i64) -> Preprocessing {
         let shape = match layout {
             Layout::NCHW => vec![-1, c, 2, 3],
             Layout::NHWC => vec![-1, 2, 3, c],
         };
-        InputCard {
-            name: "images".into(),
+        Preprocessing {
+            version: PREPROCESS_VERSION,
+            input: "images".into(),
             dtype,
             shape,
             layout,

@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{preprocess, EncoderSession, ImageBatch, InputData, OutputTensor};
+use super::{preprocess, EncoderSession, ImageBatch, InputData, OutputTensor, Preprocessing};
 use crate::error::{Error, Result};
-use crate::registry::card::InputCard;
 
 /// Images to encode: raw uint8 [n, H, W, C] (preprocessed on the worker
 /// thread from the card) or a tensor ready for the model.
@@ -80,7 +79,7 @@ impl Encoder {
     pub fn spawn(
         name: &str,
         session: Arc<EncoderSession>,
-        card: InputCard,
+        card: Preprocessing,
         opts: WorkerOptions,
     ) -> Result<Self> {
         let (jobs, rx) = mpsc::channel(opts.queue.max(1));
@@ -132,7 +131,7 @@ impl Encoder {
 }
 
 /// Model input (shape, data) for a group of jobs, concatenated in order.
-fn prepare(jobs: &[Job], card: &InputCard) -> Result<(Vec<i64>, InputData)> {
+fn prepare(jobs: &[Job], card: &Preprocessing) -> Result<(Vec<i64>, InputData)> {
     let mut shape: Option<Vec<i64>> = None;
     let mut data: Option<InputData> = None;
     let mut rows = 0i64;
@@ -178,7 +177,12 @@ fn prepare(jobs: &[Job], card: &InputCard) -> Result<(Vec<i64>, InputData)> {
     Ok((shape, data.expect("at least one job")))
 }
 
-fn run(mut rx: mpsc::Receiver<Job>, session: &EncoderSession, card: &InputCard, max_batch: usize) {
+fn run(
+    mut rx: mpsc::Receiver<Job>,
+    session: &EncoderSession,
+    card: &Preprocessing,
+    max_batch: usize,
+) {
     let mut pending: Option<Job> = None;
     loop {
         let first = match pending.take() {
@@ -215,7 +219,7 @@ fn run(mut rx: mpsc::Receiver<Job>, session: &EncoderSession, card: &InputCard, 
         }
         let names: Vec<&str> = batch[0].outputs.iter().map(String::as_str).collect();
         let result = prepare(&batch, card)
-            .and_then(|(shape, data)| session.run(&card.name, &shape, data, &names));
+            .and_then(|(shape, data)| session.run(&card.input, &shape, data, &names));
         match result {
             Ok(outs) => {
                 let mut offset = 0;

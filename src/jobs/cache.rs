@@ -243,7 +243,8 @@ impl EmbeddingCache {
         let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            file.write_all(&encode(key, m))?;
+            file.write_all(&header(key, m))?;
+            for_values(m, |bytes| file.write_all(bytes))?;
             file.into_inner()?.sync_data()
         };
         write()
@@ -288,27 +289,39 @@ impl EmbeddingCache {
     }
 }
 
-fn values_bytes(m: &Matrix) -> Vec<u8> {
-    m.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect()
+/// Passes the values of `m` as little-endian bytes to `f`, a bounded
+/// buffer at a time (the matrix is never copied whole).
+fn for_values(m: &Matrix, mut f: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    for chunk in m.as_slice().chunks(16 * 1024) {
+        buffer.clear();
+        buffer.extend(chunk.iter().flat_map(|v| v.to_le_bytes()));
+        f(&buffer)?;
+    }
+    Ok(())
 }
 
-/// The file contents for `m` under `key`.
-fn encode(key: &CacheKey, m: &Matrix) -> Vec<u8> {
-    let values = values_bytes(m);
+/// What a cache file holds before the values of `m` under `key`.
+fn header(key: &CacheKey, m: &Matrix) -> Vec<u8> {
+    let mut digest = Sha256::new();
+    for_values(m, |bytes| {
+        digest.update(bytes);
+        Ok(())
+    })
+    .expect("hashing does not fail");
     let key = serde_json::to_vec(key).expect("a cache key serialises");
-    let header = serde_json::to_vec(&ValuesHeader {
+    let values = serde_json::to_vec(&ValuesHeader {
         rows: m.rows(),
         dim: m.dim(),
-        values_sha256: hex::encode(Sha256::digest(&values)),
+        values_sha256: hex::encode(digest.finalize()),
     })
     .expect("a cache header serialises");
-    let mut out = Vec::with_capacity(MAGIC.len() + 8 + key.len() + header.len() + values.len());
+    let mut out = Vec::with_capacity(MAGIC.len() + 8 + key.len() + values.len());
     out.extend_from_slice(MAGIC);
-    for part in [&key, &header] {
+    for part in [&key, &values] {
         out.extend_from_slice(&(part.len() as u32).to_le_bytes());
         out.extend_from_slice(part);
     }
-    out.extend_from_slice(&values);
     out
 }
 
@@ -368,10 +381,21 @@ fn decode(bytes: &[u8], key: &CacheKey) -> std::result::Result<Matrix, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A whole cache file's bytes.
+    fn encode(key: &CacheKey, m: &Matrix) -> Vec<u8> {
+        let mut out = header(key, m);
+        for_values(m, |bytes| {
+            out.extend_from_slice(bytes);
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
     use crate::registry::card::{InputCard, InputDType, Layout};
 
     fn preprocessing(mean: f64) -> Preprocessing {
-        Preprocessing::of(&InputCard {
+        InputCard {
             name: "images".into(),
             dtype: InputDType::Float32,
             shape: vec![-1, 1, 8, 8],
@@ -379,7 +403,8 @@ mod tests {
             scale: 1.0 / 16.0,
             mean: vec![mean],
             std: vec![1.0],
-        })
+        }
+        .preprocessing()
     }
 
     fn key(split: &str) -> CacheKey {

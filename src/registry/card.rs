@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::{ElementType, TensorSpec};
+use crate::encoder::{ElementType, Preprocessing, TensorSpec};
+pub use crate::encoder::{InputDType, Layout};
 use crate::error::{Error, Result};
 
 /// A parsed `model.toml`.
@@ -49,45 +50,6 @@ pub struct TrainingCard {
     pub extra: BTreeMap<String, toml::Value>,
 }
 
-/// Pixel element type of the model's input.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InputDType {
-    /// float32 input; UINT8 images are preprocessed into it.
-    Float32,
-    /// uint8 input; images are fed unchanged.
-    Uint8,
-}
-
-impl InputDType {
-    /// The matching runtime element type.
-    pub fn element_type(self) -> ElementType {
-        match self {
-            InputDType::Float32 => ElementType::Float32,
-            InputDType::Uint8 => ElementType::Uint8,
-        }
-    }
-}
-
-/// Axis order of the image input.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub enum Layout {
-    /// batch, channels, height, width
-    NCHW,
-    /// batch, height, width, channels
-    NHWC,
-}
-
-impl Layout {
-    /// "NCHW" or "NHWC".
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Layout::NCHW => "NCHW",
-            Layout::NHWC => "NHWC",
-        }
-    }
-}
-
 /// The input: x = (pixel * scale - mean[c]) / std[c].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -111,9 +73,20 @@ pub struct InputCard {
 impl InputCard {
     /// (channels, height, width) of one image.
     pub fn chw(&self) -> (i64, i64, i64) {
-        match self.layout {
-            Layout::NCHW => (self.shape[1], self.shape[2], self.shape[3]),
-            Layout::NHWC => (self.shape[3], self.shape[1], self.shape[2]),
+        self.preprocessing().chw()
+    }
+
+    /// The preprocessing this input section asks the encoder for.
+    pub fn preprocessing(&self) -> Preprocessing {
+        Preprocessing {
+            input: self.name.clone(),
+            dtype: self.dtype,
+            layout: self.layout,
+            shape: self.shape.clone(),
+            scale: self.scale,
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+            version: crate::encoder::PREPROCESS_VERSION,
         }
     }
 }

@@ -114,7 +114,7 @@ impl LoadedModel {
         let encoder = Encoder::spawn(
             &name,
             session.clone(),
-            card.input.clone(),
+            card.input.preprocessing(),
             runtime.worker_options(),
         )?;
         Ok(Self {
@@ -132,7 +132,7 @@ impl LoadedModel {
 
     /// The effective preprocessing of the model's input.
     pub fn preprocessing(&self) -> Preprocessing {
-        Preprocessing::of(&self.card.input)
+        self.card.input.preprocessing()
     }
 
     /// The model as the API describes it.

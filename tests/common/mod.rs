@@ -59,6 +59,46 @@ pub async fn compare_all_started(
     (stream, p)
 }
 
+/// A spec that runs `stage` alone ("uniformity", "nearest_negatives",
+/// "penalty" (on the neighbours' profile), "knn" or "linear").
+pub fn only(stage: &str) -> embedeval::proto::MetricSpec {
+    let mut spec = embedeval::proto::MetricSpec {
+        skip_uniformity: true,
+        skip_alignment: true,
+        skip_tolerance: true,
+        skip_nearest_negatives: true,
+        skip_penalty: true,
+        skip_effective_rank: true,
+        skip_knn: true,
+        skip_linear: true,
+        ..Default::default()
+    };
+    match stage {
+        "uniformity" => spec.skip_uniformity = false,
+        "nearest_negatives" => spec.skip_nearest_negatives = false,
+        "penalty" => spec.skip_penalty = false,
+        "knn" => spec.skip_knn = false,
+        "linear" => spec.skip_linear = false,
+        other => panic!("{other}"),
+    }
+    spec
+}
+
+/// Connects to a server at `addr` (host:port), waiting up to 30 s for it.
+pub async fn connect(addr: &str) -> Channel {
+    for _ in 0..600 {
+        if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            return ch;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not start");
+}
+
 /// A configuration serving the bundled zoo and datasets.
 pub fn zoo_config() -> ServeConfig {
     let mut config = ServeConfig::with_models_dir(zoo());
