@@ -101,10 +101,7 @@ async fn upload_get_embed_and_delete_datasets() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        info.id,
-        embedeval::data::registry::content_id(&digits_dir).unwrap()
-    );
+    assert_eq!(info.id, embedeval::data::content_id(&digits_dir).unwrap());
     assert_eq!(info.num_classes, 10);
     let chunks = EmbeddingServiceClient::new(server.channel.clone())
         .embed(EmbedRequest {

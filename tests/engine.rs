@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use embedeval::data::npy::{NpyArray, NpyType};
-use embedeval::data::DatasetRegistry;
+
 use embedeval::encoder::{Runtime, RuntimeOptions};
 use embedeval::jobs::cache::EmbeddingCache;
 use embedeval::jobs::{
@@ -19,7 +19,7 @@ use embedeval::jobs::{
 };
 use embedeval::metrics::Matrix;
 use embedeval::proto::{EvaluationStatus, MetricSpec};
-use embedeval::registry::ModelRegistry;
+use embedeval::registry::{DatasetRegistry, ModelRegistry};
 use embedeval::rng::SplitMix64;
 use embedeval::store::ReportStore;
 use embedeval::Error;

@@ -4,8 +4,8 @@
 
 pub mod augment;
 pub mod dataset;
+pub mod loaded;
 pub mod npy;
-pub mod registry;
 
 pub use dataset::{Dataset, Manifest, Split};
-pub use registry::{DatasetRegistry, LoadedDataset};
+pub use loaded::{content_id, LoadedDataset};

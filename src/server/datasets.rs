@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status, Streaming};
 use std::path::PathBuf;
 
 use super::AppState;
+use crate::data::content_id;
 use crate::data::dataset::Format;
-use crate::data::registry::content_id;
 use crate::data::{Dataset, LoadedDataset};
 use crate::error::Error;
 use crate::proto;

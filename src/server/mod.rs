@@ -24,7 +24,7 @@ use tonic::{Request, Status};
 use tonic_health::ServingStatus;
 
 use crate::config::ServeConfig;
-use crate::data::DatasetRegistry;
+
 use crate::encoder::Runtime;
 use crate::error::{Error, Result};
 use crate::jobs::cache::EmbeddingCache;
@@ -34,7 +34,7 @@ use crate::proto::dataset_service_server::DatasetServiceServer;
 use crate::proto::embedding_service_server::EmbeddingServiceServer;
 use crate::proto::evaluation_service_server::EvaluationServiceServer;
 use crate::proto::model_service_server::ModelServiceServer;
-use crate::registry::ModelRegistry;
+use crate::registry::{DatasetRegistry, ModelRegistry};
 
 /// Fully qualified names of the embedeval services, as health and
 /// reflection list them.

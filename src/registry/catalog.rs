@@ -1,0 +1,260 @@
+//! One registry for every kind of entry a root folder holds (models,
+//! datasets): the entries by name, the folders that did not load with their
+//! reasons, insertion of validated uploads, removal, and lookup by content
+//! (the sha256 that identifies what an entry holds, whatever its name).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use super::{upload, validate_name};
+use crate::error::{Error, Result};
+
+/// What a catalog holds.
+pub trait Entry: Send + Sync + 'static {
+    /// "model" or "dataset", for messages and errors.
+    const KIND: &'static str;
+    /// Registry name (the folder name).
+    fn name(&self) -> &str;
+    /// The entry's folder.
+    fn dir(&self) -> &Path;
+    /// sha256 of what the entry holds.
+    fn content_id(&self) -> &str;
+}
+
+/// A folder under a root that did not load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    /// Folder name.
+    pub name: String,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// A root folder and the entries loaded from it.
+#[derive(Debug)]
+pub struct Catalog<T> {
+    root: PathBuf,
+    entries: RwLock<BTreeMap<String, Arc<T>>>,
+    skipped: RwLock<Vec<Skipped>>,
+}
+
+impl<T: Entry> Catalog<T> {
+    /// An empty catalog over `root` (nothing loaded yet).
+    pub fn empty(root: PathBuf) -> Self {
+        Self {
+            root,
+            entries: RwLock::new(BTreeMap::new()),
+            skipped: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Loads every folder under the root that `is_entry` accepts, with
+    /// `load(name, dir)`, in name order. Hidden folders (uploads in
+    /// progress) are ignored and a crash's leftovers removed; an entry that
+    /// fails (a bad name included) is logged and recorded with its reason.
+    /// A missing root is an empty catalog.
+    pub fn scan_with(
+        &self,
+        is_entry: impl Fn(&Path) -> bool,
+        load: impl Fn(&str, &Path) -> Result<T>,
+    ) -> Result<()> {
+        let mut entries = BTreeMap::new();
+        let mut skipped = Vec::new();
+        if self.root.is_dir() {
+            upload::clean_leftovers(&self.root);
+            let listing = std::fs::read_dir(&self.root).map_err(|e| {
+                Error::io(format!("read {}s dir {}", T::KIND, self.root.display()), e)
+            })?;
+            let mut dirs: Vec<PathBuf> = listing
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir() && is_entry(p))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| !n.starts_with('.'))
+                })
+                .collect();
+            dirs.sort();
+            for dir in dirs {
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let started = std::time::Instant::now();
+                match validate_name(T::KIND, &name).and_then(|()| load(&name, &dir)) {
+                    Ok(entry) => {
+                        tracing::info!(
+                            kind = T::KIND,
+                            name = %name,
+                            id = %entry.content_id(),
+                            ms = started.elapsed().as_millis() as u64,
+                            "loaded"
+                        );
+                        entries.insert(name, Arc::new(entry));
+                    }
+                    Err(err) => {
+                        tracing::warn!(kind = T::KIND, name = %name, reason = %err, "skipped");
+                        skipped.push(Skipped {
+                            name,
+                            reason: err.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        *self.entries.write().expect("registry lock") = entries;
+        *self.skipped.write().expect("registry lock") = skipped;
+        Ok(())
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every entry, sorted by name.
+    pub fn list(&self) -> Vec<Arc<T>> {
+        let entries = self.entries.read().expect("registry lock");
+        entries.values().cloned().collect()
+    }
+
+    /// The folders that did not load, with their reasons.
+    pub fn skipped(&self) -> Vec<Skipped> {
+        self.skipped.read().expect("registry lock").clone()
+    }
+
+    /// One entry by name; NOT_FOUND names the kind.
+    pub fn get(&self, name: &str) -> Result<Arc<T>> {
+        let entries = self.entries.read().expect("registry lock");
+        entries.get(name).cloned().ok_or_else(|| Error::NotFound {
+            kind: T::KIND,
+            name: name.to_string(),
+        })
+    }
+
+    /// The entries that hold exactly this content, by name.
+    pub fn find_content(&self, content_id: &str) -> Vec<Arc<T>> {
+        let entries = self.entries.read().expect("registry lock");
+        let same = entries.values().filter(|e| e.content_id() == content_id);
+        same.cloned().collect()
+    }
+
+    /// Whether an entry of that name is loaded or its folder exists.
+    pub fn is_taken(&self, name: &str) -> bool {
+        let loaded = self
+            .entries
+            .read()
+            .expect("registry lock")
+            .contains_key(name);
+        loaded || self.root.join(name).exists()
+    }
+
+    /// Adds an entry that was validated and moved into the root.
+    pub fn insert(&self, entry: T) -> Result<Arc<T>> {
+        let mut entries = self.entries.write().expect("registry lock");
+        if entries.contains_key(entry.name()) {
+            return Err(Error::AlreadyExists {
+                kind: T::KIND,
+                name: entry.name().to_string(),
+            });
+        }
+        let entry = Arc::new(entry);
+        entries.insert(entry.name().to_string(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Takes an entry out and removes its folder. Requests already running
+    /// keep their handle and finish.
+    pub fn remove(&self, name: &str) -> Result<Arc<T>> {
+        let entry = self
+            .entries
+            .write()
+            .expect("registry lock")
+            .remove(name)
+            .ok_or_else(|| Error::NotFound {
+                kind: T::KIND,
+                name: name.to_string(),
+            })?;
+        upload::remove_dir(&self.root, entry.dir(), name)?;
+        Ok(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Note {
+        name: String,
+        dir: PathBuf,
+        id: String,
+    }
+
+    impl Entry for Note {
+        const KIND: &'static str = "note";
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn dir(&self) -> &Path {
+            &self.dir
+        }
+        fn content_id(&self) -> &str {
+            &self.id
+        }
+    }
+
+    fn load(name: &str, dir: &Path) -> Result<Note> {
+        let text =
+            std::fs::read_to_string(dir.join("note.txt")).map_err(|e| Error::io("read note", e))?;
+        Ok(Note {
+            name: name.into(),
+            dir: dir.into(),
+            id: text,
+        })
+    }
+
+    #[test]
+    fn scans_skips_with_reasons_finds_by_content_and_removes() {
+        let root = tempfile::tempdir().unwrap();
+        for (dir, text) in [
+            ("a", Some("x")),
+            ("b", Some("x")),
+            ("c", None),
+            ("Bad", Some("y")),
+        ] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+            if let Some(text) = text {
+                std::fs::write(root.path().join(dir).join("note.txt"), text).unwrap();
+            }
+        }
+        std::fs::create_dir(root.path().join(".upload-x")).unwrap();
+        let catalog: Catalog<Note> = Catalog::empty(root.path().to_path_buf());
+        catalog.scan_with(|_| true, load).unwrap();
+        let names: Vec<String> = catalog.list().iter().map(|n| n.name.clone()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let skipped: Vec<String> = catalog.skipped().iter().map(|s| s.name.clone()).collect();
+        assert_eq!(skipped, ["Bad", "c"]);
+        assert!(catalog.skipped()[0].reason.contains("not allowed"));
+        assert!(!root.path().join(".upload-x").exists(), "leftovers removed");
+        assert_eq!(catalog.find_content("x").len(), 2);
+        assert!(matches!(
+            catalog.get("z"),
+            Err(Error::NotFound { kind: "note", .. })
+        ));
+        let again = load("a", &root.path().join("a")).unwrap();
+        assert!(matches!(
+            catalog.insert(again),
+            Err(Error::AlreadyExists { .. })
+        ));
+        assert!(catalog.is_taken("c"), "its folder exists");
+        catalog.remove("a").unwrap();
+        assert!(!root.path().join("a").exists());
+        assert!(catalog.get("a").is_err());
+
+        let missing: Catalog<Note> = Catalog::empty(root.path().join("none"));
+        missing.scan_with(|_| true, load).unwrap();
+        assert!(missing.list().is_empty());
+    }
+}
