@@ -3,7 +3,10 @@
 //! `datasets`, `embed`, `eval`, `compare` and `evaluations` are clients of a
 //! running server.
 
-pub mod client;
+pub mod args;
+pub mod calls;
+mod connection;
+mod render;
 
 use clap::{Args, Parser, Subcommand};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -32,55 +35,55 @@ pub enum Command {
     Models {
         /// What to do.
         #[command(subcommand)]
-        command: client::ModelsCommand,
+        command: args::ModelsCommand,
         /// The server.
         #[command(flatten)]
-        conn: client::Connection,
+        conn: args::Connection,
     },
     /// List, show, upload or remove datasets.
     Datasets {
         /// What to do.
         #[command(subcommand)]
-        command: client::DatasetsCommand,
+        command: args::DatasetsCommand,
         /// The server.
         #[command(flatten)]
-        conn: client::Connection,
+        conn: args::Connection,
     },
     /// Evaluate one model on a dataset.
     Eval {
         /// What to evaluate.
         #[command(flatten)]
-        args: client::EvalArgs,
+        args: args::EvalArgs,
         /// The server.
         #[command(flatten)]
-        conn: client::Connection,
+        conn: args::Connection,
     },
     /// Evaluate several models on a dataset and compare them.
     Compare {
         /// What to compare.
         #[command(flatten)]
-        args: client::CompareArgs,
+        args: args::CompareArgs,
         /// The server.
         #[command(flatten)]
-        conn: client::Connection,
+        conn: args::Connection,
     },
     /// List, show or cancel evaluations.
     Evaluations {
         /// What to do.
         #[command(subcommand)]
-        command: client::EvaluationsCommand,
+        command: args::EvaluationsCommand,
         /// The server.
         #[command(flatten)]
-        conn: client::Connection,
+        conn: args::Connection,
     },
     /// Embed a dataset split with a model into a .npy file.
     Embed {
         /// What to embed.
         #[command(flatten)]
-        args: client::EmbedArgs,
+        args: args::EmbedArgs,
         /// The server.
         #[command(flatten)]
-        conn: client::Connection,
+        conn: args::Connection,
     },
 }
 
@@ -164,13 +167,13 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
             crate::server::run(*config).await?;
             Ok(0)
         }
-        Command::Models { command, conn } => client::models(&conn, command).await.map(|_| 0),
-        Command::Datasets { command, conn } => client::datasets(&conn, command).await.map(|_| 0),
-        Command::Embed { args, conn } => client::embed(&conn, args).await.map(|_| 0),
-        Command::Eval { args, conn } => client::eval(&conn, args).await.map(|_| 0),
-        Command::Compare { args, conn } => client::compare(&conn, args).await.map(|_| 0),
+        Command::Models { command, conn } => calls::models(&conn, command).await.map(|_| 0),
+        Command::Datasets { command, conn } => calls::datasets(&conn, command).await.map(|_| 0),
+        Command::Embed { args, conn } => calls::embed(&conn, args).await.map(|_| 0),
+        Command::Eval { args, conn } => calls::eval(&conn, args).await.map(|_| 0),
+        Command::Compare { args, conn } => calls::compare(&conn, args).await.map(|_| 0),
         Command::Evaluations { command, conn } => {
-            client::evaluations(&conn, command).await.map(|_| 0)
+            calls::evaluations(&conn, command).await.map(|_| 0)
         }
         Command::Health(args) => {
             let status = health(&args).await?;

@@ -1,0 +1,230 @@
+//! The client subcommands' arguments: how to reach the server and what each
+//! of `models`, `datasets`, `embed`, `eval`, `compare` and `evaluations` takes.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::proto;
+
+/// How to reach the server.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// Server address.
+    #[arg(
+        long,
+        env = "EMBEDEVAL_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub server: String,
+    /// File with the bearer token, when the server requires one.
+    #[arg(long, env = "EMBEDEVAL_TOKEN_FILE", global = true)]
+    pub token_file: Option<PathBuf>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// CA certificate (PEM) that signed the server's TLS certificate (https:// servers).
+    #[arg(long, env = "EMBEDEVAL_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// `embedeval models …`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the models (and the ones skipped at load, with why).
+    Ls,
+    /// Show one model.
+    Show {
+        /// Model name.
+        name: String,
+    },
+    /// Upload a model: its ONNX file and its card.
+    Add {
+        /// Registry name.
+        name: String,
+        /// The ONNX file.
+        #[arg(long)]
+        onnx: PathBuf,
+        /// The model card (model.toml).
+        #[arg(long)]
+        card: PathBuf,
+    },
+    /// Remove a model.
+    Rm {
+        /// Model name.
+        name: String,
+    },
+}
+
+/// `embedeval datasets …`
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// List the datasets.
+    Ls,
+    /// Show one dataset.
+    Show {
+        /// Dataset name.
+        name: String,
+    },
+    /// Upload a dataset folder (with its dataset.toml, or give --format).
+    Add {
+        /// Registry name.
+        name: String,
+        /// The folder to upload.
+        dir: PathBuf,
+        /// embedeval-npy, cifar10, cifar100 or image-folder (when the folder has no dataset.toml).
+        #[arg(long, default_value = "")]
+        format: String,
+    },
+    /// Remove a dataset.
+    Rm {
+        /// Dataset name.
+        name: String,
+    },
+}
+
+/// `embedeval embed …`
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Model name.
+    pub model: String,
+    /// Dataset name.
+    #[arg(long)]
+    pub dataset: String,
+    /// Split.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Output of the model (default: its embedding output).
+    #[arg(long, default_value = "")]
+    pub output: String,
+    /// L2-normalise the rows.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Where to write the float32 [n, d] array (.npy); labels go to <stem>.labels.npy.
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+}
+
+/// `embedeval eval …`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model name.
+    pub model: String,
+    /// Dataset name.
+    #[arg(long)]
+    pub dataset: String,
+    /// Print the evaluation id once it is admitted and leave it running;
+    /// follow it with `evaluations watch ID`.
+    #[arg(long)]
+    pub detach: bool,
+    /// The metric settings.
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+/// `embedeval compare …`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Models to compare (none with --all).
+    pub models: Vec<String>,
+    /// Compare every model the server has.
+    #[arg(long)]
+    pub all: bool,
+    /// Dataset name.
+    #[arg(long)]
+    pub dataset: String,
+    /// Write the uniformity–tolerance plot (SVG) here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Write the accuracy-against-τ plot (SVG) here.
+    #[arg(long)]
+    pub accuracy_plot: Option<PathBuf>,
+    /// Print the evaluation ids once admitted and leave them running.
+    #[arg(long)]
+    pub detach: bool,
+    /// The metric settings.
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+/// MetricSpec from the command line; absent flags take the server's defaults.
+#[derive(Debug, Clone, Args)]
+pub struct SpecArgs {
+    /// t of the uniformity loss [2].
+    #[arg(long)]
+    pub uniformity_t: Option<f64>,
+    /// k of the neighbour and penalty profiles [10].
+    #[arg(long)]
+    pub neighbors_k: Option<u32>,
+    /// Seed of the positive views [0].
+    #[arg(long)]
+    pub augmentation_seed: Option<u64>,
+    /// τ of the penalty profile [the model's training τ].
+    #[arg(long)]
+    pub penalty_temperature: Option<f64>,
+    /// k of the kNN vote [200].
+    #[arg(long)]
+    pub knn_k: Option<u32>,
+    /// T of the kNN vote [0.1].
+    #[arg(long)]
+    pub knn_temperature: Option<f64>,
+    /// C of the linear probe [1].
+    #[arg(long)]
+    pub linear_c: Option<f64>,
+    /// Skip the linear probe.
+    #[arg(long)]
+    pub skip_linear: bool,
+    /// Skip the kNN vote.
+    #[arg(long)]
+    pub skip_knn: bool,
+}
+
+impl SpecArgs {
+    pub(crate) fn spec(&self) -> proto::MetricSpec {
+        proto::MetricSpec {
+            uniformity_t: self.uniformity_t,
+            neighbors_k: self.neighbors_k,
+            augmentation_seed: self.augmentation_seed,
+            penalty_temperature: self.penalty_temperature,
+            knn_k: self.knn_k,
+            knn_temperature: self.knn_temperature,
+            linear_c: self.linear_c,
+            skip_linear: self.skip_linear,
+            skip_knn: self.skip_knn,
+            ..Default::default()
+        }
+    }
+}
+
+/// `embedeval evaluations …`
+#[derive(Debug, Subcommand)]
+pub enum EvaluationsCommand {
+    /// List the evaluations, newest first.
+    Ls {
+        /// Only this model.
+        #[arg(long, default_value = "")]
+        model: String,
+        /// Only this dataset.
+        #[arg(long, default_value = "")]
+        dataset: String,
+        /// Most rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one evaluation's report.
+    Show {
+        /// Evaluation id.
+        id: String,
+    },
+    /// Cancel a queued or running evaluation.
+    Cancel {
+        /// Evaluation id.
+        id: String,
+    },
+    /// Follow an evaluation (a detached one, say) to its end.
+    Watch {
+        /// Evaluation id.
+        id: String,
+    },
+}
