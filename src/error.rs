@@ -140,9 +140,40 @@ impl Error {
     }
 }
 
+/// A message with every absolute path cut to its last part: clients are
+/// told which file, never where the server keeps it.
+pub fn scrub_paths(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find('/') {
+        let at_token_start = start == 0
+            || rest[..start].ends_with(|c: char| c.is_whitespace() || "\"'(:=".contains(c));
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || "\"',)".contains(c))
+            .unwrap_or(tail.len());
+        let token = &tail[..end];
+        // A path of two or more parts, e.g. /srv/data/.upload-x/dataset.toml.
+        if at_token_start && token.matches('/').count() >= 2 {
+            out.push_str(token.rsplit('/').find(|p| !p.is_empty()).unwrap_or(""));
+        } else {
+            out.push_str(token);
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl From<Error> for Status {
     fn from(err: Error) -> Self {
-        Status::new(err.code(), err.to_string())
+        let message = err.to_string();
+        let scrubbed = scrub_paths(&message);
+        if scrubbed != message {
+            tracing::debug!(%message, "server paths left out of an error");
+        }
+        Status::new(err.code(), scrubbed)
     }
 }
 
@@ -161,6 +192,19 @@ impl From<faiss::error::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_paths_never_reach_the_client() {
+        let err = Error::io(
+            "read /srv/embedeval/datasets/.upload-x-1/train_images.npy",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        let status = Status::from(err);
+        assert!(!status.message().contains("/srv"), "{}", status.message());
+        assert!(status.message().contains("train_images.npy"));
+        assert_eq!(scrub_paths("a/b and 1/2 stay"), "a/b and 1/2 stay");
+        assert_eq!(scrub_paths("(\"/x/y/z.npy\")"), "(\"z.npy\")");
+    }
 
     #[test]
     fn codes_follow_the_api_table() {

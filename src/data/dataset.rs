@@ -18,7 +18,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::npy::NpyArray;
+use crate::data::paths::{inside, shown, stays_inside};
 use crate::error::{Error, Result};
+
+/// Largest height or width of a dataset's images.
+pub const MAX_IMAGE_SIDE: usize = 8192;
+/// Most channels of a dataset's images.
+pub const MAX_CHANNELS: usize = 4;
+/// Most images in one split.
+pub const MAX_SPLIT_ROWS: u64 = 100_000_000;
 
 /// `dataset.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -169,6 +177,47 @@ pub struct Summary {
     pub image_shape: [usize; 3],
 }
 
+impl Summary {
+    /// Bytes of pixels once every split is decoded (None: beyond u64).
+    pub fn decoded_bytes(&self) -> Option<u64> {
+        let [h, w, c] = self.image_shape;
+        let per = (h as u64).checked_mul(w as u64)?.checked_mul(c as u64)?;
+        self.splits
+            .values()
+            .try_fold(0u64, |acc, &n| acc.checked_add(n.checked_mul(per)?))
+    }
+
+    /// Checks the image shape and the split sizes against the bounds, and
+    /// that no split is empty.
+    fn check(&self) -> Result<()> {
+        let [h, w, c] = self.image_shape;
+        if !(1..=MAX_IMAGE_SIDE).contains(&h)
+            || !(1..=MAX_IMAGE_SIDE).contains(&w)
+            || !(1..=MAX_CHANNELS).contains(&c)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "image_shape [{h}, {w}, {c}] is out of bounds: height and width 1 to {MAX_IMAGE_SIDE}, channels 1 to {MAX_CHANNELS}"
+            )));
+        }
+        for (name, &n) in &self.splits {
+            if n == 0 {
+                return Err(Error::InvalidArgument(format!("split {name:?} is empty")));
+            }
+            if n > MAX_SPLIT_ROWS {
+                return Err(Error::InvalidArgument(format!(
+                    "split {name:?} has {n} images, more than the {MAX_SPLIT_ROWS} allowed"
+                )));
+            }
+        }
+        if self.decoded_bytes().is_none() {
+            return Err(Error::InvalidArgument(
+                "the dataset's decoded size overflows".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A dataset folder with its manifest.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -182,9 +231,10 @@ pub struct Dataset {
     pub summary: Summary,
 }
 
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The images of a class folder, sorted; one that links outside `root` is refused.
+fn image_files(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
+        .map_err(|e| Error::io(format!("read {}", shown(root, dir)), e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
@@ -193,36 +243,56 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
         })
         .collect();
     files.sort();
+    if let Some(out) = files.iter().find(|f| !stays_inside(root, f)) {
+        return Err(Error::InvalidArgument(format!(
+            "{} leads outside the dataset folder through a link",
+            shown(root, out)
+        )));
+    }
     Ok(files)
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<String>> {
+/// The sub-folders of `dir`, sorted; one that links outside `root` is refused.
+fn subdirs(root: &Path, dir: &Path) -> Result<Vec<String>> {
     let mut out: Vec<String> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
+        .map_err(|e| Error::io(format!("read {}", shown(root, dir)), e))?
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();
     out.sort();
+    if let Some(out) = out.iter().find(|n| !stays_inside(root, &dir.join(n))) {
+        return Err(Error::InvalidArgument(format!(
+            "{} leads outside the dataset folder through a link",
+            shown(root, &dir.join(out))
+        )));
+    }
     Ok(out)
+}
+
+/// The width and height an image's header declares (nothing is decoded).
+fn image_size(root: &Path, path: &Path) -> Result<(u32, u32)> {
+    image::image_dimensions(path)
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", shown(root, path))))
 }
 
 impl Dataset {
     /// Opens `dir/dataset.toml` and checks the files the format needs
     /// (sizes, not pixels).
     pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join("dataset.toml");
+        let path = inside(dir, "dataset.toml", "the manifest")?;
         let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+            .map_err(|e| Error::InvalidArgument(format!("dataset.toml: {e}")))?;
         let manifest: Manifest = toml::from_str(&text)
-            .map_err(|e| Error::InvalidArgument(format!("{}: {}", path.display(), e.message())))?;
+            .map_err(|e| Error::InvalidArgument(format!("dataset.toml: {}", e.message())))?;
         let format = Format::parse(&manifest.format)?;
         let summary = match format {
-            Format::Npy => Self::npy_summary(&manifest)?,
+            Format::Npy => Self::npy_summary(dir, &manifest)?,
             Format::Cifar10 | Format::Cifar100 => Self::cifar_summary(dir, format)?,
             Format::ImageFolder => Self::folder_summary(dir, &manifest)?,
         };
+        summary.check()?;
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -231,11 +301,15 @@ impl Dataset {
         })
     }
 
-    fn npy_summary(m: &Manifest) -> Result<Summary> {
+    fn npy_summary(dir: &Path, m: &Manifest) -> Result<Summary> {
         let missing =
             |what: &str| Error::InvalidArgument(format!("an embedeval-npy manifest needs {what}"));
         if m.splits.is_empty() {
             return Err(missing("[splits.<name>] tables"));
+        }
+        for (name, files) in &m.splits {
+            inside(dir, &files.images, &format!("splits.{name}.images"))?;
+            inside(dir, &files.labels, &format!("splits.{name}.labels"))?;
         }
         Ok(Summary {
             splits: m.splits.iter().map(|(k, v)| (k.clone(), v.size)).collect(),
@@ -250,7 +324,7 @@ impl Dataset {
         for (split, files) in cifar_files(format) {
             let mut size = 0u64;
             for file in files {
-                let path = dir.join(file);
+                let path = inside(dir, file, "CIFAR file")?;
                 let len = std::fs::metadata(&path)
                     .map_err(|e| {
                         Error::InvalidArgument(format!("CIFAR file {file} is missing: {e}"))
@@ -281,27 +355,41 @@ impl Dataset {
         }
         let mut classes = std::collections::BTreeSet::new();
         let mut splits = BTreeMap::new();
-        let mut first: Option<PathBuf> = None;
-        for split in subdirs(dir)? {
+        // Every image's header is read (nothing decoded): all must have the
+        // size of the first, so the decoded size is known before decoding.
+        let mut size_of_first: Option<(PathBuf, (u32, u32))> = None;
+        for split in subdirs(dir, dir)? {
             let mut size = 0;
-            for class in subdirs(&dir.join(&split))? {
-                let files = image_files(&dir.join(&split).join(&class))?;
+            for class in subdirs(dir, &dir.join(&split))? {
+                let files = image_files(dir, &dir.join(&split).join(&class))?;
                 size += files.len() as u64;
-                if first.is_none() {
-                    first = files.first().cloned();
+                for file in &files {
+                    let dims = image_size(dir, file)?;
+                    match &size_of_first {
+                        None => size_of_first = Some((file.clone(), dims)),
+                        Some((first, want)) if *want != dims => {
+                            return Err(Error::InvalidArgument(format!(
+                                "{} is {}x{} but {} is {}x{}: an image folder needs images of one size",
+                                shown(dir, file),
+                                dims.0,
+                                dims.1,
+                                shown(dir, first),
+                                want.0,
+                                want.1
+                            )))
+                        }
+                        Some(_) => {}
+                    }
                 }
                 classes.insert(class);
             }
             splits.insert(split, size);
         }
-        let first = first.ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "image folder {} holds no <split>/<class>/*.png or *.jpg images",
-                dir.display()
-            ))
+        let (_, (w, h)) = size_of_first.ok_or_else(|| {
+            Error::InvalidArgument(
+                "the image folder holds no <split>/<class>/*.png or *.jpg images".into(),
+            )
         })?;
-        let (w, h) = image::image_dimensions(&first)
-            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", first.display())))?;
         Ok(Summary {
             splits,
             num_classes: classes.len() as u32,
@@ -327,8 +415,10 @@ impl Dataset {
 
     fn load_npy(&self, split: &str) -> Result<Split> {
         let files = &self.manifest.splits[split];
-        let images = NpyArray::read(&self.dir.join(&files.images))?;
-        let labels = NpyArray::read(&self.dir.join(&files.labels))?.to_i64()?;
+        let images_path = inside(&self.dir, &files.images, &format!("splits.{split}.images"))?;
+        let labels_path = inside(&self.dir, &files.labels, &format!("splits.{split}.labels"))?;
+        let images = NpyArray::read_as(&images_path, &files.images)?;
+        let labels = NpyArray::read_as(&labels_path, &files.labels)?.to_i64()?;
         let [h, w, c] = self.summary.image_shape;
         if images.shape.len() != 4 || images.shape[1..] != [h, w, c] {
             return Err(Error::InvalidArgument(format!(
@@ -363,9 +453,8 @@ impl Dataset {
         let mut pixels = Vec::new();
         let mut labels = Vec::new();
         for file in files {
-            let path = self.dir.join(file);
-            let bytes = std::fs::read(&path)
-                .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+            let path = inside(&self.dir, file, "CIFAR file")?;
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("read {file}"), e))?;
             if bytes.is_empty() || bytes.len() % record != 0 {
                 return Err(Error::InvalidArgument(format!(
                     "truncated CIFAR file {file}: {} bytes is not a whole number of {record}-byte records",
@@ -395,24 +484,17 @@ impl Dataset {
         // Classes over every split, so labels agree between splits.
         let mut classes = std::collections::BTreeSet::new();
         for s in self.summary.splits.keys() {
-            classes.extend(subdirs(&self.dir.join(s))?);
+            classes.extend(subdirs(&self.dir, &self.dir.join(s))?);
         }
         let classes: Vec<String> = classes.into_iter().collect();
         let mut pixels = Vec::new();
         let mut labels = Vec::new();
-        for class in subdirs(&self.dir.join(split))? {
-            let label = classes.binary_search(&class).expect("class listed") as i64;
-            for path in image_files(&self.dir.join(split).join(&class))? {
-                let img = image::open(&path)
-                    .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
-                if (img.height() as usize, img.width() as usize) != (h, w) {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} is {}x{}, the dataset's images are {w}x{h}",
-                        path.display(),
-                        img.width(),
-                        img.height()
-                    )));
-                }
+        for class in subdirs(&self.dir, &self.dir.join(split))? {
+            let label = classes.binary_search(&class).map_err(|_| {
+                Error::InvalidArgument(format!("class {class:?} appeared while reading"))
+            })? as i64;
+            for path in image_files(&self.dir, &self.dir.join(split).join(&class))? {
+                let img = decode_image(&self.dir, &path, (w, h))?;
                 if c == 1 {
                     pixels.extend(img.to_luma8().into_raw());
                 } else {
@@ -428,6 +510,30 @@ impl Dataset {
             labels,
         })
     }
+}
+
+/// Decodes an image whose header must say `w` × `h`; the decoder may not
+/// allocate more than such an image needs (a header that lies is refused).
+fn decode_image(root: &Path, path: &Path, (w, h): (usize, usize)) -> Result<image::DynamicImage> {
+    let bad =
+        |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("{}: {e}", shown(root, path)));
+    let (iw, ih) = image_size(root, path)?;
+    if (iw as usize, ih as usize) != (w, h) {
+        return Err(Error::InvalidArgument(format!(
+            "{} is {iw}x{ih}, the dataset's images are {w}x{h}",
+            shown(root, path)
+        )));
+    }
+    let mut reader = image::ImageReader::open(path)
+        .map_err(|e| bad(&e))?
+        .with_guessed_format()
+        .map_err(|e| bad(&e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w as u32);
+    limits.max_image_height = Some(h as u32);
+    limits.max_alloc = Some((w * h * 4 * 2).max(1 << 20) as u64);
+    reader.limits(limits);
+    reader.decode().map_err(|e| bad(&e))
 }
 
 #[cfg(test)]

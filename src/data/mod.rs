@@ -6,6 +6,7 @@ pub mod augment;
 pub mod dataset;
 pub mod loaded;
 pub mod npy;
+pub mod paths;
 
 pub use dataset::{Dataset, Manifest, Split};
 pub use loaded::{content_id, LoadedDataset};

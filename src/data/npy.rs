@@ -106,14 +106,16 @@ impl NpyArray {
             .filter(|s| !s.is_empty())
             .map(|s| s.parse::<usize>().map_err(|e| bad(what, e)))
             .collect::<Result<Vec<_>>>()?;
-        let count: usize = shape.iter().product();
+        let need = shape
+            .iter()
+            .try_fold(dtype.size(), |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| bad(what, format!("shape {shape:?} is too large")))?;
         let data = &bytes[offset + header_len..];
-        if data.len() != count * dtype.size() {
+        if data.len() != need {
             return Err(bad(
                 what,
                 format!(
-                    "shape {shape:?} needs {} bytes of data, found {}",
-                    count * dtype.size(),
+                    "shape {shape:?} needs {need} bytes of data, found {}",
                     data.len()
                 ),
             ));
@@ -127,9 +129,13 @@ impl NpyArray {
 
     /// Reads a `.npy` file.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
-        Self::parse(&bytes, &path.display().to_string())
+        Self::read_as(path, &path.display().to_string())
+    }
+
+    /// Reads a `.npy` file that errors call `name`.
+    pub fn read_as(path: &Path, name: &str) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(format!("read {name}"), e))?;
+        Self::parse(&bytes, name)
     }
 
     /// Encodes as a version 1 `.npy` file.

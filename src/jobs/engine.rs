@@ -366,7 +366,7 @@ impl Engine {
                 ),
             };
             report.status = status as i32;
-            report.error = error;
+            report.error = crate::error::scrub_paths(&error);
             self.record(report).await;
             live.emit(Event::Evaluated(Box::new(report.clone())));
         }
@@ -542,7 +542,7 @@ impl Engine {
             }
             Err(err) => {
                 report.status = status_of(err) as i32;
-                report.error = err.to_string();
+                report.error = crate::error::scrub_paths(&err.to_string());
                 tracing::warn!(id = %report.id, %err, "evaluation ended without a result");
             }
         }

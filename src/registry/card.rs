@@ -11,6 +11,9 @@ use crate::encoder::{ElementType, Preprocessing, TensorSpec};
 pub use crate::encoder::{InputDType, Layout};
 use crate::error::{Error, Result};
 
+/// Most values in one image of a model's input (64 MiB of float32).
+pub const MAX_INPUT_VALUES: i64 = 1 << 24;
+
 /// A parsed `model.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -166,7 +169,15 @@ impl ModelCard {
                 input.shape
             ));
         }
-        let (c, _, _) = input.chw();
+        let (c, h, w) = input.chw();
+        let side = crate::data::dataset::MAX_IMAGE_SIDE as i64;
+        let channels = crate::data::dataset::MAX_CHANNELS as i64;
+        if h > side || w > side || c > channels || c * h * w > MAX_INPUT_VALUES {
+            return bad(format!(
+                "input.shape {:?} is too large: height and width at most {side}, channels at most {channels}, at most {MAX_INPUT_VALUES} values per image",
+                input.shape
+            ));
+        }
         if input.mean.len() != c as usize || input.std.len() != c as usize {
             return bad(format!(
                 "input.mean and input.std need one value per channel ({c}), got {} and {}",
@@ -193,6 +204,15 @@ impl ModelCard {
                     "outputs.features {f:?} is not in outputs.names {:?}",
                     outs.names
                 ));
+            }
+        }
+        if let Some(golden) = &self.golden {
+            let files = [Some(&golden.embedding), golden.features.as_ref()];
+            for (field, file) in ["golden.embedding", "golden.features"].iter().zip(files) {
+                if let Some(file) = file {
+                    crate::data::paths::check_relative(file, field)
+                        .map_err(|e| Error::InvalidCard(e.to_string()))?;
+                }
             }
         }
         Ok(())

@@ -34,9 +34,23 @@ pub fn deadline(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
+/// The error of a client stream that broke off: a message over the size
+/// limit is RESOURCE_EXHAUSTED naming the flag; anything else is the
+/// client's INVALID_ARGUMENT.
+pub fn interrupted(status: Status) -> Error {
+    if status.code() == tonic::Code::OutOfRange {
+        Error::ResourceExhausted(format!(
+            "{} (the server's --max-message-bytes)",
+            status.message()
+        ))
+    } else {
+        Error::InvalidArgument(format!("upload interrupted: {}", status.message()))
+    }
+}
+
 /// The status an engine error is answered with.
 pub fn status(err: &Error) -> Status {
-    Status::new(err.code(), err.to_string())
+    Status::new(err.code(), crate::error::scrub_paths(&err.to_string()))
 }
 
 /// A progress event as the API sends it.
@@ -128,8 +142,6 @@ pub async fn embeddings_upload(
     stream: &mut Streaming<proto::EvaluateEmbeddingsRequest>,
     max_bytes: u64,
 ) -> Result<(EmbeddingsHeader, EvalData)> {
-    let interrupted =
-        |s: Status| Error::InvalidArgument(format!("upload interrupted: {}", s.message()));
     let Some(proto::EvaluateEmbeddingsRequest {
         payload: Some(Payload::Header(header)),
     }) = stream.message().await.map_err(interrupted)?
@@ -139,9 +151,9 @@ pub async fn embeddings_upload(
         ));
     };
     if let Some(t) = header.temperature {
-        if !(t.is_finite() && t >= 0.0) {
+        if !(t.is_finite() && t > 0.0) {
             return Err(Error::InvalidArgument(format!(
-                "header.temperature must be finite and >= 0, got {t}"
+                "header.temperature must be finite and > 0 (or absent for a loss without one), got {t}"
             )));
         }
     }

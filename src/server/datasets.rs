@@ -113,8 +113,7 @@ impl DatasetApi {
         &self,
         mut stream: Streaming<proto::RegisterDatasetRequest>,
     ) -> Result<proto::DatasetInfo, Error> {
-        let interrupted =
-            |s: Status| Error::InvalidArgument(format!("upload interrupted: {}", s.message()));
+        let interrupted = super::convert::interrupted;
         let Some(proto::RegisterDatasetRequest {
             payload: Some(register_dataset_request::Payload::Header(header)),
         }) = stream.message().await.map_err(interrupted)?
@@ -181,6 +180,7 @@ impl DatasetApi {
         }
         let name = header.name.clone();
         let registry = datasets.clone();
+        let max_bytes = self.state.max_dataset_bytes;
         let dataset = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let manifest = staging.dir().join("dataset.toml");
             if !manifest.exists() {
@@ -199,6 +199,13 @@ impl DatasetApi {
                 .map_err(|e| Error::io("write dataset.toml", e))?;
             }
             let opened = Dataset::open(staging.dir())?;
+            // Decoded, the images may be far larger than the upload.
+            let decoded = opened.summary.decoded_bytes().unwrap_or(u64::MAX);
+            if decoded > max_bytes {
+                return Err(Error::ResourceExhausted(format!(
+                    "dataset {name} decodes to {decoded} bytes of pixels, over the limit of {max_bytes} (the server's --max-dataset-bytes)"
+                )));
+            }
             for split in opened.summary.splits.keys() {
                 opened.load_split(split)?;
             }

@@ -6,7 +6,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -124,7 +124,13 @@ fn inline_source(tensor: proto::Tensor, model: &LoadedModel) -> Result<Source> {
             tensor.data.len()
         )));
     }
-    let count: usize = shape.iter().product();
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|c| c.checked_mul(4).is_some())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("inputs.shape {:?} is too large", tensor.shape))
+        })?;
     match proto::DataType::try_from(tensor.dtype) {
         Ok(proto::DataType::Uint8) => {
             let want = [h as usize, w as usize, c as usize];
@@ -272,7 +278,8 @@ impl EmbeddingService for EmbeddingApi {
         let total = source.rows();
         tracing::debug!(model = %model.name, rows = total, chunk, %output, "embed");
         let (tx, rx) = mpsc::channel(2);
-        tokio::spawn(async move {
+        let on_panic = tx.clone();
+        let work = async move {
             let source = Arc::new(source);
             let encoder = model.encoder.clone();
             let ranges = (0..total)
@@ -310,6 +317,14 @@ impl EmbeddingService for EmbeddingApi {
                 if tx.send(message.map_err(Status::from)).await.is_err() || failed {
                     return;
                 }
+            }
+        };
+        // A fault in the task ends this request with INTERNAL, not a short OK.
+        tokio::spawn(async move {
+            if let Err(payload) = std::panic::AssertUnwindSafe(work).catch_unwind().await {
+                let err = Error::panicked("Embed", payload.as_ref());
+                tracing::error!(%err, "embed task panicked");
+                let _ = on_panic.send(Err(Status::from(err))).await;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

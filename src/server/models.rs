@@ -123,7 +123,7 @@ impl ModelApi {
         while let Some(message) = stream
             .message()
             .await
-            .map_err(|s| Error::InvalidArgument(format!("upload interrupted: {}", s.message())))?
+            .map_err(super::convert::interrupted)?
         {
             match message.payload {
                 Some(register_model_request::Payload::Chunk(bytes)) => {
