@@ -7,7 +7,7 @@ use tonic::{Code, Status};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A model, dataset or evaluation that does not exist.
-    #[error("{kind} not found: {name}")]
+    #[error("{kind} not found: {}", shorten(.name))]
     NotFound {
         /// "model", "dataset", "evaluation".
         kind: &'static str,
@@ -21,7 +21,7 @@ pub enum Error {
     #[error("invalid model card: {0}")]
     InvalidCard(String),
     /// A name that is already taken.
-    #[error("{kind} already exists: {name}")]
+    #[error("{kind} already exists: {}", shorten(.name))]
     AlreadyExists {
         /// "model", "dataset".
         kind: &'static str,
@@ -72,6 +72,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A name as errors show it: at most 64 characters, the rest cut.
+fn shorten(name: &str) -> String {
+    let shown: String = name.chars().take(64).collect();
+    if shown.len() < name.len() {
+        format!("{shown}…")
+    } else {
+        shown
+    }
 }
 
 /// Result with [`Error`].

@@ -58,8 +58,10 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
+        let shown: String = name.chars().take(64).collect();
+        let cut = if shown.len() < name.len() { "…" } else { "" };
         Err(Error::InvalidArgument(format!(
-            "{kind} name {name:?} is not allowed: use 1-128 characters of [a-z0-9._-], not starting with '.'"
+            "{kind} name {shown:?}{cut} is not allowed: use 1-128 characters of [a-z0-9._-], not starting with '.'"
         )))
     }
 }
