@@ -14,6 +14,7 @@ pub mod data;
 pub mod encoder;
 pub mod error;
 pub mod eval;
+pub mod fuzzing;
 pub mod index;
 pub mod jobs;
 pub mod metrics;

@@ -166,6 +166,21 @@ fn cifar_files(format: Format) -> Vec<(&'static str, Vec<&'static str>)> {
 
 const CIFAR_PIXELS: usize = 32 * 32 * 3;
 
+impl Manifest {
+    /// Parses `dataset.toml` text; checks its format and that the files it
+    /// names are plain relative paths.
+    pub fn parse(text: &str) -> Result<Self> {
+        let manifest: Manifest = toml::from_str(text)
+            .map_err(|e| Error::InvalidArgument(format!("dataset.toml: {}", e.message())))?;
+        Format::parse(&manifest.format)?;
+        for (name, files) in &manifest.splits {
+            crate::data::paths::check_relative(&files.images, &format!("splits.{name}.images"))?;
+            crate::data::paths::check_relative(&files.labels, &format!("splits.{name}.labels"))?;
+        }
+        Ok(manifest)
+    }
+}
+
 /// What is known about a dataset without reading its pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -284,8 +299,7 @@ impl Dataset {
         let path = inside(dir, "dataset.toml", "the manifest")?;
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::InvalidArgument(format!("dataset.toml: {e}")))?;
-        let manifest: Manifest = toml::from_str(&text)
-            .map_err(|e| Error::InvalidArgument(format!("dataset.toml: {}", e.message())))?;
+        let manifest = Manifest::parse(&text)?;
         let format = Format::parse(&manifest.format)?;
         let summary = match format {
             Format::Npy => Self::npy_summary(dir, &manifest)?,
@@ -443,8 +457,6 @@ impl Dataset {
     }
 
     fn load_cifar(&self, split: &str) -> Result<Split> {
-        let label_bytes = cifar_label_bytes(self.format);
-        let record = label_bytes + CIFAR_PIXELS;
         let files = cifar_files(self.format)
             .into_iter()
             .find(|(s, _)| *s == split)
@@ -455,21 +467,8 @@ impl Dataset {
         for file in files {
             let path = inside(&self.dir, file, "CIFAR file")?;
             let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("read {file}"), e))?;
-            if bytes.is_empty() || bytes.len() % record != 0 {
-                return Err(Error::InvalidArgument(format!(
-                    "truncated CIFAR file {file}: {} bytes is not a whole number of {record}-byte records",
-                    bytes.len()
-                )));
-            }
-            for rec in bytes.chunks_exact(record) {
-                // The fine label is the last label byte.
-                labels.push(rec[label_bytes - 1] as i64);
-                let planes = &rec[label_bytes..];
-                // Channel planes (R, G, B, each 32×32) to HWC.
-                for p in 0..1024 {
-                    pixels.extend([planes[p], planes[1024 + p], planes[2048 + p]]);
-                }
-            }
+            cifar_records(&bytes, self.format, &mut pixels, &mut labels)
+                .map_err(|e| Error::InvalidArgument(format!("CIFAR file {file}: {e}")))?;
         }
         Ok(Split {
             n: labels.len(),
@@ -494,12 +493,7 @@ impl Dataset {
                 Error::InvalidArgument(format!("class {class:?} appeared while reading"))
             })? as i64;
             for path in image_files(&self.dir, &self.dir.join(split).join(&class))? {
-                let img = decode_image(&self.dir, &path, (w, h))?;
-                if c == 1 {
-                    pixels.extend(img.to_luma8().into_raw());
-                } else {
-                    pixels.extend(img.to_rgb8().into_raw());
-                }
+                pixels.extend(decode_image(&self.dir, &path, (w, h), c)?);
                 labels.push(label);
             }
         }
@@ -512,20 +506,39 @@ impl Dataset {
     }
 }
 
-/// Decodes an image whose header must say `w` × `h`; the decoder may not
-/// allocate more than such an image needs (a header that lies is refused).
-fn decode_image(root: &Path, path: &Path, (w, h): (usize, usize)) -> Result<image::DynamicImage> {
-    let bad =
-        |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("{}: {e}", shown(root, path)));
-    let (iw, ih) = image_size(root, path)?;
-    if (iw as usize, ih as usize) != (w, h) {
+/// Appends the records of a CIFAR batch (`format` says how many label
+/// bytes each has; the fine label is the last) as HWC pixels and labels.
+pub fn cifar_records(
+    bytes: &[u8],
+    format: Format,
+    pixels: &mut Vec<u8>,
+    labels: &mut Vec<i64>,
+) -> Result<()> {
+    let label_bytes = cifar_label_bytes(format);
+    let record = label_bytes + CIFAR_PIXELS;
+    if bytes.is_empty() || bytes.len() % record != 0 {
         return Err(Error::InvalidArgument(format!(
-            "{} is {iw}x{ih}, the dataset's images are {w}x{h}",
-            shown(root, path)
+            "{} bytes is not a whole number of {record}-byte records",
+            bytes.len()
         )));
     }
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| bad(&e))?
+    for rec in bytes.chunks_exact(record) {
+        labels.push(rec[label_bytes - 1] as i64);
+        let planes = &rec[label_bytes..];
+        // Channel planes (R, G, B, each 32×32) to HWC.
+        for p in 0..1024 {
+            pixels.extend([planes[p], planes[1024 + p], planes[2048 + p]]);
+        }
+    }
+    Ok(())
+}
+
+/// Decodes PNG or JPEG `bytes` that must be a `w` × `h` image into `c`
+/// channels (1 or 3), HWC; the decoder may not allocate more than such an
+/// image needs, whatever the header says.
+pub fn decode_image_bytes(bytes: &[u8], (w, h): (usize, usize), c: usize) -> Result<Vec<u8>> {
+    let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(e.to_string());
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| bad(&e))?;
     let mut limits = image::Limits::default();
@@ -533,7 +546,34 @@ fn decode_image(root: &Path, path: &Path, (w, h): (usize, usize)) -> Result<imag
     limits.max_image_height = Some(h as u32);
     limits.max_alloc = Some((w * h * 4 * 2).max(1 << 20) as u64);
     reader.limits(limits);
-    reader.decode().map_err(|e| bad(&e))
+    let img = reader.decode().map_err(|e| bad(&e))?;
+    if (img.width() as usize, img.height() as usize) != (w, h) {
+        return Err(Error::InvalidArgument(format!(
+            "the image is {}x{}, the dataset's images are {w}x{h}",
+            img.width(),
+            img.height()
+        )));
+    }
+    Ok(if c == 1 {
+        img.to_luma8().into_raw()
+    } else {
+        img.to_rgb8().into_raw()
+    })
+}
+
+/// Decodes the image file `path`, which must be `w` × `h`, into `c` channels.
+fn decode_image(root: &Path, path: &Path, (w, h): (usize, usize), c: usize) -> Result<Vec<u8>> {
+    let (iw, ih) = image_size(root, path)?;
+    if (iw as usize, ih as usize) != (w, h) {
+        return Err(Error::InvalidArgument(format!(
+            "{} is {iw}x{ih}, the dataset's images are {w}x{h}",
+            shown(root, path)
+        )));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("read {}", shown(root, path)), e))?;
+    decode_image_bytes(&bytes, (w, h), c)
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", shown(root, path))))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tonic::metadata::MetadataMap;
 use tonic::{Status, Streaming};
 
+use crate::encoder::{InputDType, Preprocessing};
 use crate::error::{Error, Result};
 use crate::jobs::{EvalData, Event, Outcome, Progress};
 use crate::metrics::Matrix;
@@ -130,6 +131,125 @@ pub fn accepted(ids: Vec<String>, queued: bool) -> proto::Accepted {
     proto::Accepted {
         evaluation_ids: ids,
         status: status as i32,
+    }
+}
+
+fn shape_usize(shape: &[i64]) -> Result<Vec<usize>> {
+    shape
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                Error::InvalidArgument(format!("inputs.shape {shape:?} has a negative axis"))
+            })
+        })
+        .collect()
+}
+
+/// Rows sent inline with a request, checked against the model's input.
+#[derive(Debug, PartialEq)]
+pub enum Inline {
+    /// UINT8 images [n, h, w, c], to be preprocessed.
+    Images {
+        /// The pixels (a view of the request's bytes).
+        pixels: bytes::Bytes,
+        /// Images.
+        n: usize,
+        /// (height, width, channels).
+        hwc: (usize, usize, usize),
+    },
+    /// FLOAT32 rows in the model's own input layout.
+    Floats {
+        /// The values.
+        values: Vec<f32>,
+        /// Rows.
+        n: usize,
+        /// Values per row.
+        row: usize,
+    },
+}
+
+/// Checks an inline tensor against the input `card` of model `model` (its
+/// name, for messages): shape arithmetic checked, bytes matching the shape.
+pub fn decode_tensor(tensor: proto::Tensor, card: &Preprocessing, model: &str) -> Result<Inline> {
+    let (c, h, w) = card.chw();
+    let shape = shape_usize(&tensor.shape)?;
+    let n = shape.first().copied().unwrap_or(0);
+    if n == 0 || tensor.data.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "empty input: inputs.shape is {:?} with {} bytes of data",
+            tensor.shape,
+            tensor.data.len()
+        )));
+    }
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|c| c.checked_mul(4).is_some())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!("inputs.shape {:?} is too large", tensor.shape))
+        })?;
+    match proto::DataType::try_from(tensor.dtype) {
+        Ok(proto::DataType::Uint8) => {
+            let want = [h as usize, w as usize, c as usize];
+            if shape.len() != 4 || shape[1..] != want {
+                return Err(Error::InvalidArgument(format!(
+                    "UINT8 images must have shape [n, {h}, {w}, {c}] (n, height, width, channels) for model {}, received {:?}",
+                    model, tensor.shape
+                )));
+            }
+            if tensor.data.len() != count {
+                return Err(Error::InvalidArgument(format!(
+                    "inputs.shape {:?} needs {count} bytes, received {}",
+                    tensor.shape,
+                    tensor.data.len()
+                )));
+            }
+            Ok(Inline::Images {
+                pixels: tensor.data.into(),
+                n,
+                hwc: (want[0], want[1], want[2]),
+            })
+        }
+        Ok(proto::DataType::Float32) => {
+            if card.dtype != InputDType::Float32 {
+                return Err(Error::InvalidArgument(format!(
+                    "model {} takes uint8 input; send UINT8 images",
+                    model
+                )));
+            }
+            let mut expected = card.shape.clone();
+            expected[0] = n as i64;
+            if tensor.shape != expected {
+                return Err(Error::InvalidArgument(format!(
+                    "FLOAT32 inputs are fed to model {} as they are and must have shape {expected:?}, received {:?}",
+                    model, tensor.shape
+                )));
+            }
+            if tensor.data.len() != count * 4 {
+                return Err(Error::InvalidArgument(format!(
+                    "inputs.shape {:?} needs {} bytes of FLOAT32, received {}",
+                    tensor.shape,
+                    count * 4,
+                    tensor.data.len()
+                )));
+            }
+            let values: Vec<f32> = tensor
+                .data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            Ok(Inline::Floats {
+                values,
+                n,
+                row: count / n,
+            })
+        }
+        _ => Err(Error::InvalidArgument(format!(
+            "inputs.dtype {} is not an image type: send UINT8 images or FLOAT32 model inputs",
+            proto::DataType::try_from(tensor.dtype)
+                .map(|d| d.as_str_name().to_string())
+                .unwrap_or_else(|_| tensor.dtype.to_string())
+        ))),
     }
 }
 

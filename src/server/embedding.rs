@@ -12,13 +12,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::convert::{decode_tensor, Inline};
 use super::AppState;
 use crate::data::Split;
 use crate::encoder::{EncoderInput, InputData};
 use crate::error::{Error, Result};
 use crate::proto;
 use crate::proto::embedding_service_server::EmbeddingService;
-use crate::registry::card::InputDType;
 use crate::registry::LoadedModel;
 
 type EmbedStream = Pin<Box<dyn Stream<Item = Result<proto::EmbedResponse, Status>> + Send>>;
@@ -54,6 +54,15 @@ enum Source {
         n: usize,
         row: usize,
     },
+}
+
+impl From<Inline> for Source {
+    fn from(inline: Inline) -> Self {
+        match inline {
+            Inline::Images { pixels, n, hwc } => Source::Images { pixels, n, hwc },
+            Inline::Floats { values, n, row } => Source::Floats { values, n, row },
+        }
+    }
 }
 
 impl Source {
@@ -100,102 +109,6 @@ impl Source {
     }
 }
 
-fn shape_usize(shape: &[i64]) -> Result<Vec<usize>> {
-    shape
-        .iter()
-        .map(|&d| {
-            usize::try_from(d).map_err(|_| {
-                Error::InvalidArgument(format!("inputs.shape {shape:?} has a negative axis"))
-            })
-        })
-        .collect()
-}
-
-/// Checks an inline tensor against the model and turns it into a source.
-fn inline_source(tensor: proto::Tensor, model: &LoadedModel) -> Result<Source> {
-    let card = &model.card.input;
-    let (c, h, w) = card.chw();
-    let shape = shape_usize(&tensor.shape)?;
-    let n = shape.first().copied().unwrap_or(0);
-    if n == 0 || tensor.data.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "empty input: inputs.shape is {:?} with {} bytes of data",
-            tensor.shape,
-            tensor.data.len()
-        )));
-    }
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .filter(|c| c.checked_mul(4).is_some())
-        .ok_or_else(|| {
-            Error::InvalidArgument(format!("inputs.shape {:?} is too large", tensor.shape))
-        })?;
-    match proto::DataType::try_from(tensor.dtype) {
-        Ok(proto::DataType::Uint8) => {
-            let want = [h as usize, w as usize, c as usize];
-            if shape.len() != 4 || shape[1..] != want {
-                return Err(Error::InvalidArgument(format!(
-                    "UINT8 images must have shape [n, {h}, {w}, {c}] (n, height, width, channels) for model {}, received {:?}",
-                    model.name, tensor.shape
-                )));
-            }
-            if tensor.data.len() != count {
-                return Err(Error::InvalidArgument(format!(
-                    "inputs.shape {:?} needs {count} bytes, received {}",
-                    tensor.shape,
-                    tensor.data.len()
-                )));
-            }
-            Ok(Source::Images {
-                pixels: tensor.data.into(),
-                n,
-                hwc: (want[0], want[1], want[2]),
-            })
-        }
-        Ok(proto::DataType::Float32) => {
-            if card.dtype != InputDType::Float32 {
-                return Err(Error::InvalidArgument(format!(
-                    "model {} takes uint8 input; send UINT8 images",
-                    model.name
-                )));
-            }
-            let mut expected = card.shape.clone();
-            expected[0] = n as i64;
-            if tensor.shape != expected {
-                return Err(Error::InvalidArgument(format!(
-                    "FLOAT32 inputs are fed to model {} as they are and must have shape {expected:?}, received {:?}",
-                    model.name, tensor.shape
-                )));
-            }
-            if tensor.data.len() != count * 4 {
-                return Err(Error::InvalidArgument(format!(
-                    "inputs.shape {:?} needs {} bytes of FLOAT32, received {}",
-                    tensor.shape,
-                    count * 4,
-                    tensor.data.len()
-                )));
-            }
-            let values: Vec<f32> = tensor
-                .data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            Ok(Source::Floats {
-                values,
-                n,
-                row: count / n,
-            })
-        }
-        _ => Err(Error::InvalidArgument(format!(
-            "inputs.dtype {} is not an image type: send UINT8 images or FLOAT32 model inputs",
-            proto::DataType::try_from(tensor.dtype)
-                .map(|d| d.as_str_name().to_string())
-                .unwrap_or_else(|_| tensor.dtype.to_string())
-        ))),
-    }
-}
-
 /// Row-major float32 [n, d] as a little-endian Tensor, L2-normalised if asked.
 fn to_tensor(mut values: Vec<f32>, n: usize, d: usize, normalize: bool) -> proto::Tensor {
     if normalize {
@@ -222,7 +135,9 @@ impl EmbeddingApi {
             (None, true) => Err(Error::InvalidArgument(
                 "nothing to embed: give a dataset and split, or inputs".into(),
             )),
-            (Some(tensor), true) => inline_source(tensor, model),
+            (Some(tensor), true) => {
+                Ok(decode_tensor(tensor, &model.preprocessing(), &model.name)?.into())
+            }
             (None, false) => {
                 let dataset = self.state.datasets.get(&req.dataset)?;
                 let split_name = if req.split.is_empty() {

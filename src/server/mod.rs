@@ -5,7 +5,7 @@
 //! get `--shutdown-grace` to finish and are then cancelled and recorded; a
 //! second signal exits at once.
 
-mod convert;
+pub mod convert;
 mod datasets;
 mod embedding;
 mod evaluation;
