@@ -8,8 +8,11 @@ use crate::data::npy::NpyArray;
 use crate::encoder::{InputDType, Layout, Preprocessing, PREPROCESS_VERSION};
 use crate::registry::ModelCard;
 
+/// A fuzz target: arbitrary bytes in, nothing out, never a panic.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, for the regression runner.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("npy", npy),
     ("manifest", manifest),
     ("card", card),
