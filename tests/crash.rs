@@ -14,12 +14,7 @@ use embedeval::proto::{self, EvaluationStatus};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = common::free_addr();
     let mut child = Command::new(env!("CARGO_BIN_EXE_embedeval"))
         .args([
             "serve",

@@ -419,12 +419,7 @@ impl Process {
         let models = tempfile::tempdir().unwrap();
         common::copy_model("infonce-t0.5", models.path(), "infonce-t0.5");
         let data = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = common::free_addr();
         let child = Command::new(env!("CARGO_BIN_EXE_embedeval"))
             .args(["serve", "--addr", &addr, "--shutdown-grace", grace])
             .arg("--data-dir")

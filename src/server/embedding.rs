@@ -44,32 +44,14 @@ impl EmbeddingApi {
 /// Where the rows come from.
 enum Source {
     Dataset(Arc<Split>),
-    Images {
-        pixels: bytes::Bytes,
-        n: usize,
-        hwc: (usize, usize, usize),
-    },
-    Floats {
-        values: Vec<f32>,
-        n: usize,
-        row: usize,
-    },
-}
-
-impl From<Inline> for Source {
-    fn from(inline: Inline) -> Self {
-        match inline {
-            Inline::Images { pixels, n, hwc } => Source::Images { pixels, n, hwc },
-            Inline::Floats { values, n, row } => Source::Floats { values, n, row },
-        }
-    }
+    Inline(Inline),
 }
 
 impl Source {
     fn rows(&self) -> usize {
         match self {
             Source::Dataset(split) => split.n,
-            Source::Images { n, .. } | Source::Floats { n, .. } => *n,
+            Source::Inline(Inline::Images { n, .. } | Inline::Floats { n, .. }) => *n,
         }
     }
 
@@ -87,7 +69,7 @@ impl Source {
                     split.labels[range].to_vec(),
                 )
             }
-            Source::Images { pixels, hwc, .. } => {
+            Source::Inline(Inline::Images { pixels, hwc, .. }) => {
                 let per = hwc.0 * hwc.1 * hwc.2;
                 (
                     EncoderInput::Images {
@@ -98,7 +80,7 @@ impl Source {
                     Vec::new(),
                 )
             }
-            Source::Floats { values, row, .. } => (
+            Source::Inline(Inline::Floats { values, row, .. }) => (
                 EncoderInput::Tensor {
                     n: range.len(),
                     data: InputData::F32(values[range.start * row..range.end * row].to_vec()),
@@ -135,9 +117,11 @@ impl EmbeddingApi {
             (None, true) => Err(Error::InvalidArgument(
                 "nothing to embed: give a dataset and split, or inputs".into(),
             )),
-            (Some(tensor), true) => {
-                Ok(decode_tensor(tensor, &model.preprocessing(), &model.name)?.into())
-            }
+            (Some(tensor), true) => Ok(Source::Inline(decode_tensor(
+                tensor,
+                &model.preprocessing(),
+                &model.name,
+            )?)),
             (None, false) => {
                 let dataset = self.state.datasets.get(&req.dataset)?;
                 let split_name = if req.split.is_empty() {

@@ -84,6 +84,16 @@ pub fn only(stage: &str) -> embedeval::proto::MetricSpec {
     spec
 }
 
+/// A free loopback address (host:port) for a server process.
+pub fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
 /// Connects to a server at `addr` (host:port), waiting up to 30 s for it.
 pub async fn connect(addr: &str) -> Channel {
     for _ in 0..600 {
