@@ -334,111 +334,32 @@ async fn bad_input_across_every_rpc_gets_its_code_and_harms_nothing() {
         "m\u{0}",
         ".hidden",
     ];
+    // One case per RPC that looks a name up: `$label`, the code, a client,
+    // and the call with the name `n`.
+    macro_rules! lookup {
+        ($name:expr, $($label:literal $code:ident $api:ident |$n:ident, $c:ident| $call:expr;)*) => {$(
+            let $n = $name.to_string();
+            let mut $c = $api();
+            let shown: String = $name.chars().take(12).collect();
+            cases.push(case(format!("{} {shown:?}", $label), Code::$code, async move { $call }));
+        )*};
+    }
     for name in bad_names {
-        let shown: String = name.chars().take(12).collect();
-        let n = name.to_string();
-        let mut c = models_api();
-        cases.push(case(
-            format!("GetModel {shown:?}"),
-            Code::NotFound,
-            async move { unary(c.get_model(proto::GetModelRequest { name: n })).await },
-        ));
         // A delete checks the name first: a name that could never be
         // registered is the client's mistake.
-        let n = name.to_string();
-        let mut c = models_api();
-        cases.push(case(
-            format!("DeleteModel {shown:?}"),
-            Code::InvalidArgument,
-            async move { unary(c.delete_model(proto::DeleteModelRequest { name: n })).await },
-        ));
-        let n = name.to_string();
-        let mut c = datasets_api();
-        cases.push(case(
-            format!("GetDataset {shown:?}"),
-            Code::NotFound,
-            async move { unary(c.get_dataset(proto::GetDatasetRequest { name: n })).await },
-        ));
-        let n = name.to_string();
-        let mut c = datasets_api();
-        cases.push(case(
-            format!("DeleteDataset {shown:?}"),
-            Code::InvalidArgument,
-            async move { unary(c.delete_dataset(proto::DeleteDatasetRequest { name: n })).await },
-        ));
-        let n = name.to_string();
-        let mut c = eval_api();
-        cases.push(case(
-            format!("Evaluate model {shown:?}"),
-            Code::NotFound,
-            async move {
-                streamed(c.evaluate(proto::EvaluateRequest {
-                    model: n,
-                    dataset: "digits".into(),
-                    ..Default::default()
-                }))
-                .await
-            },
-        ));
-        let n = name.to_string();
-        let mut c = eval_api();
-        cases.push(case(
-            format!("Evaluate dataset {shown:?}"),
-            Code::NotFound,
-            async move {
-                streamed(c.evaluate(proto::EvaluateRequest {
-                    model: "m".into(),
-                    dataset: n,
-                    ..Default::default()
-                }))
-                .await
-            },
-        ));
-        let n = name.to_string();
-        let mut c = embed_api();
-        cases.push(case(
-            format!("Embed model {shown:?}"),
-            Code::NotFound,
-            async move {
-                streamed(c.embed(proto::EmbedRequest {
-                    model: n,
-                    dataset: "digits".into(),
-                    ..Default::default()
-                }))
-                .await
-            },
-        ));
-        let n = name.to_string();
-        let mut c = eval_api();
-        cases.push(case(
-            format!("Compare {shown:?}"),
-            Code::NotFound,
-            async move {
-                streamed(c.compare(proto::CompareRequest {
-                    models: vec!["m".into(), n],
-                    dataset: "digits".into(),
-                    ..Default::default()
-                }))
-                .await
-            },
-        ));
-        let n = name.to_string();
-        let mut c = eval_api();
-        cases.push(case(
-            format!("GetEvaluation {shown:?}"),
-            Code::NotFound,
-            async move { unary(c.get_evaluation(proto::GetEvaluationRequest { id: n })).await },
-        ));
-        let n = name.to_string();
-        let mut c = eval_api();
-        cases.push(case(format!("CancelEvaluation {shown:?}"), Code::NotFound, async move {
-            unary(c.cancel_evaluation(proto::CancelEvaluationRequest { id: n })).await
-        }));
-        let n = name.to_string();
-        let mut c = eval_api();
-        cases.push(case(format!("WatchEvaluation {shown:?}"), Code::NotFound, async move {
-            streamed(c.watch_evaluation(proto::WatchEvaluationRequest { id: n })).await
-        }));
+        lookup!(name,
+            "GetModel" NotFound models_api |n, c| unary(c.get_model(proto::GetModelRequest { name: n })).await;
+            "DeleteModel" InvalidArgument models_api |n, c| unary(c.delete_model(proto::DeleteModelRequest { name: n })).await;
+            "GetDataset" NotFound datasets_api |n, c| unary(c.get_dataset(proto::GetDatasetRequest { name: n })).await;
+            "DeleteDataset" InvalidArgument datasets_api |n, c| unary(c.delete_dataset(proto::DeleteDatasetRequest { name: n })).await;
+            "Evaluate model" NotFound eval_api |n, c| streamed(c.evaluate(proto::EvaluateRequest { model: n, dataset: "digits".into(), ..Default::default() })).await;
+            "Evaluate dataset" NotFound eval_api |n, c| streamed(c.evaluate(proto::EvaluateRequest { model: "m".into(), dataset: n, ..Default::default() })).await;
+            "Embed model" NotFound embed_api |n, c| streamed(c.embed(proto::EmbedRequest { model: n, dataset: "digits".into(), ..Default::default() })).await;
+            "Compare" NotFound eval_api |n, c| streamed(c.compare(proto::CompareRequest { models: vec!["m".into(), n], dataset: "digits".into(), ..Default::default() })).await;
+            "GetEvaluation" NotFound eval_api |n, c| unary(c.get_evaluation(proto::GetEvaluationRequest { id: n })).await;
+            "CancelEvaluation" NotFound eval_api |n, c| unary(c.cancel_evaluation(proto::CancelEvaluationRequest { id: n })).await;
+            "WatchEvaluation" NotFound eval_api |n, c| streamed(c.watch_evaluation(proto::WatchEvaluationRequest { id: n })).await;
+        );
     }
 
     // Embed: shapes that overflow, lie or do not fit.
