@@ -47,6 +47,10 @@ pub struct ServeConfig {
     /// Default rows per Embed response (a request may ask for fewer).
     #[arg(long, env = "EMBEDEVAL_EMBED_CHUNK_ROWS", default_value_t = 1024)]
     pub embed_chunk_rows: usize,
+    /// Most bytes of values in one streamed response (Embed): rows are cut
+    /// to fit whatever the dimension; kept under --max-message-bytes.
+    #[arg(long, env = "EMBEDEVAL_RESPONSE_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub response_bytes: usize,
     /// Evaluations (Evaluate, EvaluateEmbeddings, each model of a Compare) that run at once.
     #[arg(long, env = "EMBEDEVAL_MAX_EVALUATIONS", default_value_t = 2)]
     pub max_evaluations: usize,
@@ -126,6 +130,7 @@ impl ServeConfig {
             max_batch: 1024,
             encoder_queue: 64,
             embed_chunk_rows: 1024,
+            response_bytes: 2 * 1024 * 1024,
             max_evaluations: 2,
             evaluation_queue: 16,
             shutdown_grace: Duration::from_secs(30),

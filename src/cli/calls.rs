@@ -9,9 +9,6 @@ use serde_json::json;
 
 use crate::data::npy::NpyArray;
 use crate::proto;
-use crate::proto::dataset_service_client::DatasetServiceClient;
-use crate::proto::embedding_service_client::EmbeddingServiceClient;
-use crate::proto::model_service_client::ModelServiceClient;
 
 use super::args::{
     CompareArgs, Connection, DatasetsCommand, EmbedArgs, EvalArgs, EvaluationsCommand,
@@ -25,7 +22,7 @@ const CHUNK: usize = 1 << 20;
 
 /// Runs `embedeval models …`.
 pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()> {
-    let mut client = ModelServiceClient::new(conn.channel().await?);
+    let mut client = conn.models().await?;
     match cmd {
         ModelsCommand::Ls => {
             let list = client
@@ -139,7 +136,7 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
 
 /// Runs `embedeval datasets …`.
 pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result<()> {
-    let mut client = DatasetServiceClient::new(conn.channel().await?);
+    let mut client = conn.datasets().await?;
     match cmd {
         DatasetsCommand::Ls => {
             let list = client
@@ -240,8 +237,9 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
 
 /// Runs `embedeval embed …`: streams the rows into a .npy file.
 pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
-    let channel = conn.channel().await?;
-    let info = DatasetServiceClient::new(channel.clone())
+    let info = conn
+        .datasets()
+        .await?
         .get_dataset(proto::GetDatasetRequest {
             name: args.dataset.clone(),
         })
@@ -253,7 +251,9 @@ pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
         .find(|s| s.name == args.split)
         .map_or(0, |s| s.size);
     let progress = bar(total, &format!("embed {} {}", args.model, args.split));
-    let mut stream = EmbeddingServiceClient::new(channel)
+    let mut stream = conn
+        .embedding()
+        .await?
         .embed(proto::EmbedRequest {
             model: args.model.clone(),
             dataset: args.dataset.clone(),
@@ -314,17 +314,17 @@ pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
 
 /// Runs `embedeval eval …`.
 pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
-    let mut stream = crate::proto::evaluation_service_client::EvaluationServiceClient::new(
-        conn.channel().await?,
-    )
-    .evaluate(proto::EvaluateRequest {
-        model: args.model,
-        dataset: args.dataset,
-        detach: args.detach,
-        spec: Some(args.spec.spec()),
-    })
-    .await?
-    .into_inner();
+    let mut stream = conn
+        .evaluation()
+        .await?
+        .evaluate(proto::EvaluateRequest {
+            model: args.model,
+            dataset: args.dataset,
+            detach: args.detach,
+            spec: Some(args.spec.spec()),
+        })
+        .await?
+        .into_inner();
     follow_evaluation(conn, &mut stream).await
 }
 
@@ -370,17 +370,17 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
     if args.all != args.models.is_empty() {
         bail!("name the models to compare, or pass --all (not both)");
     }
-    let mut stream = crate::proto::evaluation_service_client::EvaluationServiceClient::new(
-        conn.channel().await?,
-    )
-    .compare(proto::CompareRequest {
-        models: args.models,
-        dataset: args.dataset,
-        detach: args.detach,
-        spec: Some(args.spec.spec()),
-    })
-    .await?
-    .into_inner();
+    let mut stream = conn
+        .evaluation()
+        .await?
+        .compare(proto::CompareRequest {
+            models: args.models,
+            dataset: args.dataset,
+            detach: args.detach,
+            spec: Some(args.spec.spec()),
+        })
+        .await?
+        .into_inner();
     let mut bar = StageBar::new();
     while let Some(event) = stream.message().await? {
         match event.event {
@@ -414,9 +414,7 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
 
 /// Runs `embedeval evaluations …`.
 pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::Result<()> {
-    let mut client = crate::proto::evaluation_service_client::EvaluationServiceClient::new(
-        conn.channel().await?,
-    );
+    let mut client = conn.evaluation().await?;
     match cmd {
         EvaluationsCommand::Ls {
             model,

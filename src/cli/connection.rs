@@ -7,6 +7,10 @@ use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 use super::args::Connection;
+use crate::proto::dataset_service_client::DatasetServiceClient;
+use crate::proto::embedding_service_client::EmbeddingServiceClient;
+use crate::proto::evaluation_service_client::EvaluationServiceClient;
+use crate::proto::model_service_client::ModelServiceClient;
 
 /// Adds the bearer token, when there is one, to every call.
 #[derive(Clone)]
@@ -26,7 +30,32 @@ impl tonic::service::Interceptor for Token {
 /// A channel that carries the token.
 pub(crate) type Authed = InterceptedService<Channel, Token>;
 
+/// Largest message the client accepts: the server decides what it sends.
+const MAX_RECEIVE: usize = 1 << 30;
+
 impl Connection {
+    /// A ModelService client.
+    pub(crate) async fn models(&self) -> anyhow::Result<ModelServiceClient<Authed>> {
+        Ok(ModelServiceClient::new(self.channel().await?).max_decoding_message_size(MAX_RECEIVE))
+    }
+
+    /// A DatasetService client.
+    pub(crate) async fn datasets(&self) -> anyhow::Result<DatasetServiceClient<Authed>> {
+        Ok(DatasetServiceClient::new(self.channel().await?).max_decoding_message_size(MAX_RECEIVE))
+    }
+
+    /// An EmbeddingService client.
+    pub(crate) async fn embedding(&self) -> anyhow::Result<EmbeddingServiceClient<Authed>> {
+        Ok(EmbeddingServiceClient::new(self.channel().await?)
+            .max_decoding_message_size(MAX_RECEIVE))
+    }
+
+    /// An EvaluationService client.
+    pub(crate) async fn evaluation(&self) -> anyhow::Result<EvaluationServiceClient<Authed>> {
+        Ok(EvaluationServiceClient::new(self.channel().await?)
+            .max_decoding_message_size(MAX_RECEIVE))
+    }
+
     pub(crate) async fn channel(&self) -> anyhow::Result<Authed> {
         let channel = super::endpoint(&self.server, self.ca_cert.as_deref())?
             .connect()

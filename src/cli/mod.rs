@@ -114,7 +114,14 @@ pub fn endpoint(
     server: &str,
     ca_cert: Option<&std::path::Path>,
 ) -> anyhow::Result<tonic::transport::Endpoint> {
-    let endpoint = tonic::transport::Endpoint::from_shared(server.to_string())?;
+    // `host:port`, as grpcurl takes it, means plain http.
+    let server = if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    };
+    let endpoint = tonic::transport::Endpoint::from_shared(server.clone())
+        .map_err(|e| anyhow::anyhow!("--server {server:?}: {e}"))?;
     if !server.starts_with("https://") {
         return Ok(endpoint);
     }
@@ -184,5 +191,20 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
                 1
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_server_may_be_given_as_host_and_port() {
+        let e = super::endpoint("127.0.0.1:50051", None).unwrap();
+        assert_eq!(e.uri().to_string(), "http://127.0.0.1:50051/");
+        let e = super::endpoint("http://localhost:1", None).unwrap();
+        assert_eq!(e.uri().scheme_str(), Some("http"));
+        assert!(
+            super::endpoint("https://localhost:1", None).is_err(),
+            "TLS needs --ca-cert"
+        );
     }
 }

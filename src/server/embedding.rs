@@ -28,17 +28,36 @@ type EmbedStream = Pin<Box<dyn Stream<Item = Result<proto::EmbedResponse, Status
 pub struct EmbeddingApi {
     state: Arc<AppState>,
     default_chunk_rows: usize,
+    response_bytes: usize,
 }
 
 impl EmbeddingApi {
     /// Serves the state's models; responses hold `default_chunk_rows` rows
-    /// unless a request asks for fewer.
-    pub fn new(state: Arc<AppState>, default_chunk_rows: usize) -> Self {
+    /// unless a request asks for fewer, and at most `response_bytes` of
+    /// values whatever the dimension.
+    pub fn new(state: Arc<AppState>, default_chunk_rows: usize, response_bytes: usize) -> Self {
         Self {
             state,
             default_chunk_rows: default_chunk_rows.max(1),
+            response_bytes: response_bytes.max(1),
         }
     }
+}
+
+/// Rows per response: as asked (or the default, at most a batch), and no
+/// more than fit `budget` bytes at `dim` float32 values and a label a row.
+pub fn rows_per_response(
+    asked: usize,
+    default: usize,
+    max_batch: usize,
+    dim: usize,
+    budget: usize,
+) -> usize {
+    let rows = match asked {
+        0 => default,
+        asked => asked.min(default.max(max_batch)),
+    };
+    rows.min(budget / (dim.max(1) * 4 + 8)).max(1)
 }
 
 /// Where the rows come from.
@@ -169,10 +188,14 @@ impl EmbeddingService for EmbeddingApi {
             .into());
         };
         let source = self.source(&mut req, &model).await?;
-        let chunk = match req.chunk_rows as usize {
-            0 => self.default_chunk_rows,
-            asked => asked.min(self.default_chunk_rows.max(model.encoder.max_batch())),
-        };
+        let dim = model.output_dims.get(&output).copied().unwrap_or(1).max(1) as usize;
+        let chunk = rows_per_response(
+            req.chunk_rows as usize,
+            self.default_chunk_rows,
+            model.encoder.max_batch(),
+            dim,
+            self.response_bytes,
+        );
         let normalize = req.normalize;
         let total = source.rows();
         tracing::debug!(model = %model.name, rows = total, chunk, %output, "embed");
@@ -227,5 +250,26 @@ impl EmbeddingService for EmbeddingApi {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_are_cut_by_bytes_whatever_the_dimension() {
+        let budget = 2 << 20;
+        assert_eq!(rows_per_response(0, 1024, 1024, 128, budget), 1024);
+        // 2048-d: 1024 rows would be 8 MiB; 255 rows fit 2 MiB.
+        let rows = rows_per_response(0, 1024, 1024, 2048, budget);
+        assert_eq!(rows, 255);
+        assert!(rows * (2048 * 4 + 8) <= budget);
+        assert_eq!(rows_per_response(10, 1024, 1024, 2048, budget), 10);
+        assert_eq!(
+            rows_per_response(0, 1024, 1024, 1 << 30, budget),
+            1,
+            "at least a row"
+        );
     }
 }

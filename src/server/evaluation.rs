@@ -167,7 +167,18 @@ impl EvaluationService for EvaluationApi {
         let req = request.into_inner();
         let dataset = self.state.datasets.get(&req.dataset)?;
         let models: Vec<Arc<LoadedModel>> = if req.models.is_empty() {
-            self.state.models.list()
+            // Every model, a model registered twice (same ONNX file, same
+            // preprocessing) once.
+            let mut seen: Vec<Arc<LoadedModel>> = Vec::new();
+            for m in self.state.models.list() {
+                let same = |s: &Arc<LoadedModel>| {
+                    s.sha256 == m.sha256 && s.preprocessing() == m.preprocessing()
+                };
+                if !seen.iter().any(same) {
+                    seen.push(m);
+                }
+            }
+            seen
         } else {
             req.models
                 .iter()

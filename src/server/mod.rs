@@ -309,9 +309,15 @@ pub async fn serve(
     let datasets_svc = DatasetServiceServer::new(datasets::DatasetApi::new(state.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    // Streamed answers stay well under the message limit (and under the
+    // 4 MiB a default gRPC client accepts).
+    let response_bytes = config
+        .response_bytes
+        .min(limit.saturating_sub(64 << 10).max(1));
     let embedding_svc = EmbeddingServiceServer::new(embedding::EmbeddingApi::new(
         state.clone(),
         config.embed_chunk_rows,
+        response_bytes,
     ))
     .max_decoding_message_size(limit)
     .max_encoding_message_size(limit);
