@@ -73,7 +73,9 @@ pub enum DatasetsCommand {
         name: String,
         /// The folder to upload.
         dir: PathBuf,
-        /// embedeval-npy, cifar10, cifar100 or image-folder (when the folder has no dataset.toml).
+        /// embedeval-npy, cifar10, cifar100 or image-folder, when the folder has no
+        /// dataset.toml and its files do not tell (CIFAR batches and
+        /// split/class/image folders are recognised).
         #[arg(long, default_value = "")]
         format: String,
     },

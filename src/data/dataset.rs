@@ -133,6 +133,38 @@ impl Format {
             ))),
         }
     }
+
+    /// The manifest's name of the format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Npy => "embedeval-npy",
+            Format::Cifar10 => "cifar10",
+            Format::Cifar100 => "cifar100",
+            Format::ImageFolder => "image-folder",
+        }
+    }
+
+    /// The format a folder without a manifest is in, told from its files:
+    /// CIFAR-10 batches (`data_batch_1.bin`, `test_batch.bin`), CIFAR-100
+    /// (`train.bin`, `test.bin`), or `<split>/<class>/` folders of images.
+    pub fn detect(dir: &Path) -> Option<Self> {
+        let has = |name: &str| dir.join(name).is_file();
+        if has("data_batch_1.bin") && has("test_batch.bin") {
+            return Some(Format::Cifar10);
+        }
+        if has("train.bin") && has("test.bin") {
+            return Some(Format::Cifar100);
+        }
+        let folders = subdirs(dir, dir).ok()?;
+        let images = folders.iter().any(|split| {
+            subdirs(dir, &dir.join(split)).is_ok_and(|classes| {
+                classes.iter().any(|class| {
+                    image_files(dir, &dir.join(split).join(class)).is_ok_and(|f| !f.is_empty())
+                })
+            })
+        });
+        images.then_some(Format::ImageFolder)
+    }
 }
 
 /// CIFAR record layout: label bytes before the 3,072 pixel bytes.
@@ -591,6 +623,23 @@ mod tests {
         out.extend(vec![g; 1024]);
         out.extend(vec![b; 1024]);
         out
+    }
+
+    #[test]
+    fn the_format_of_a_folder_without_a_manifest_is_told_from_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Format::detect(dir.path()), None);
+        std::fs::write(dir.path().join("data_batch_1.bin"), b"").unwrap();
+        std::fs::write(dir.path().join("test_batch.bin"), b"").unwrap();
+        assert_eq!(Format::detect(dir.path()), Some(Format::Cifar10));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.bin"), b"").unwrap();
+        std::fs::write(dir.path().join("test.bin"), b"").unwrap();
+        assert_eq!(Format::detect(dir.path()), Some(Format::Cifar100));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("val/cat")).unwrap();
+        std::fs::write(dir.path().join("val/cat/1.png"), b"").unwrap();
+        assert_eq!(Format::detect(dir.path()), Some(Format::ImageFolder));
     }
 
     #[test]

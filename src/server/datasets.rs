@@ -184,16 +184,23 @@ impl DatasetApi {
         let dataset = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let manifest = staging.dir().join("dataset.toml");
             if !manifest.exists() {
-                if header.format.is_empty() {
-                    return Err(Error::InvalidArgument(
-                        "the upload has no dataset.toml: give the format in the header".into(),
-                    ));
-                }
+                let format = if header.format.is_empty() {
+                    Format::detect(staging.dir()).ok_or_else(|| {
+                        Error::InvalidArgument(
+                            "the dataset has no dataset.toml and its format cannot be told from its files: \
+                             add a dataset.toml, or give the format (--format embedeval-npy, cifar10, cifar100 or image-folder)"
+                                .into(),
+                        )
+                    })?
+                } else {
+                    Format::parse(&header.format)?
+                };
                 std::fs::write(
                     &manifest,
                     format!(
                         "name = \"{}\"\nformat = \"{}\"\n",
-                        header.name, header.format
+                        header.name,
+                        format.as_str()
                     ),
                 )
                 .map_err(|e| Error::io("write dataset.toml", e))?;
