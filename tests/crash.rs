@@ -38,6 +38,8 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
         model: model.into(),
         dataset: "digits".into(),
         detach: false,
+        test_split: String::new(),
+        train_split: String::new(),
         spec: None,
     };
 

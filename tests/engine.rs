@@ -319,6 +319,10 @@ async fn a_stop_between_encoder_batches_ends_a_long_embedding_stage() {
     let job = JobSpec::Model(ModelJob {
         model: registry.get("m").unwrap(),
         dataset: data.get("big").unwrap(),
+        splits: embedeval::jobs::Splits {
+            test: "test".into(),
+            train: None,
+        },
         settings: Settings::resolve(Some(&only("uniformity")), 0.5).unwrap(),
     });
     let b = bench(1, 0).await;

@@ -31,6 +31,8 @@ async fn evaluate_matches_the_independent_measurement() {
             model: "infonce-t0.5".into(),
             dataset: "digits".into(),
             detach: false,
+            test_split: String::new(),
+            train_split: String::new(),
             spec: None,
         })
         .await
@@ -209,6 +211,8 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
             ],
             dataset: "digits".into(),
             detach: false,
+            test_split: String::new(),
+            train_split: String::new(),
             spec: Some(spec),
         })
         .await
@@ -241,6 +245,8 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
                 model: "nope".into(),
                 dataset: "digits".into(),
                 detach: false,
+                test_split: String::new(),
+                train_split: String::new(),
                 spec: None,
             },
             Code::NotFound,
@@ -250,6 +256,8 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
                 model: "simple".into(),
                 dataset: "nope".into(),
                 detach: false,
+                test_split: String::new(),
+                train_split: String::new(),
                 spec: None,
             },
             Code::NotFound,
@@ -259,6 +267,8 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
                 model: "simple".into(),
                 dataset: "digits".into(),
                 detach: false,
+                test_split: String::new(),
+                train_split: String::new(),
                 spec: Some(MetricSpec {
                     knn_temperature: Some(-1.0),
                     ..Default::default()
@@ -282,6 +292,8 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
             model: "simple".into(),
             dataset: "digits".into(),
             detach: false,
+            test_split: String::new(),
+            train_split: String::new(),
             spec: None,
         })
         .await
@@ -330,6 +342,8 @@ async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stay
                 models: vec![],
                 dataset: "digits".into(),
                 detach: false,
+                test_split: String::new(),
+                train_split: String::new(),
                 spec: None,
             })
             .await
@@ -392,6 +406,8 @@ async fn evaluate_with(
             model: model.into(),
             dataset: "digits".into(),
             detach: false,
+            test_split: String::new(),
+            train_split: String::new(),
             spec,
         })
         .await
@@ -660,5 +676,57 @@ async fn the_cache_key_holds_the_preprocessing_and_the_view_and_a_bad_entry_is_a
     let (again, stages) = evaluate_with(&server, "shifted", seeded(0)).await;
     assert!(stages.iter().any(|s| s == "embed_test"), "{stages:?}");
     assert_eq!(numbers(&again), numbers(&shift));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_with_train_and_val_is_evaluated_on_val_and_says_so() {
+    // The digits again, their test split named "val".
+    let datasets = tempfile::tempdir().unwrap();
+    let dir = datasets.path().join("digits-val");
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(zoo().join("../datasets/digits")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let manifest = std::fs::read_to_string(dir.join("dataset.toml")).unwrap();
+    std::fs::write(
+        dir.join("dataset.toml"),
+        manifest.replace("[splits.test]", "[splits.val]"),
+    )
+    .unwrap();
+    let mut config = common::zoo_config();
+    config.datasets_dir = datasets.path().to_path_buf();
+    let server = TestServer::start(config).await;
+    server.wait_serving().await;
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let request = |test_split: &str| EvaluateRequest {
+        model: "infonce-t0.5".into(),
+        dataset: "digits-val".into(),
+        test_split: test_split.into(),
+        spec: Some(MetricSpec {
+            skip_linear: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut stream = client.evaluate(request("")).await.unwrap().into_inner();
+    let mut report = None;
+    while let Some(e) = stream.message().await.unwrap() {
+        if let Some(evaluate_event::Event::Report(r)) = e.event {
+            report = Some(r);
+        }
+    }
+    let report = report.unwrap();
+    assert_eq!(
+        (report.test_split.as_str(), report.train_split.as_str()),
+        ("val", "train")
+    );
+    let want = measured("infonce-t0.5");
+    assert!((report.uniformity.unwrap() - want["uniformity"].as_f64().unwrap()).abs() < 1e-4);
+    assert_eq!(report.num_test, 540);
+    let err = client.evaluate(request("test")).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("--test-split"), "{}", err.message());
     server.stop().await;
 }

@@ -34,6 +34,7 @@ fn request(model: &str, spec: Option<MetricSpec>, detach: bool) -> EvaluateReque
         dataset: "digits".into(),
         spec,
         detach,
+        ..Default::default()
     }
 }
 
@@ -290,6 +291,7 @@ async fn detached_jobs_answer_at_once_show_queued_and_are_watched_to_the_end() {
             dataset: "digits".into(),
             spec: None,
             detach: true,
+            ..Default::default()
         })
         .await
         .unwrap()

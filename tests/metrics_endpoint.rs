@@ -27,6 +27,8 @@ async fn evaluate_simple(server: &TestServer) {
             model: "simple".into(),
             dataset: "digits".into(),
             detach: false,
+            test_split: String::new(),
+            train_split: String::new(),
             spec: Some(proto::MetricSpec {
                 skip_linear: true,
                 ..Default::default()

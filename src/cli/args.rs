@@ -120,6 +120,12 @@ pub struct EvalArgs {
     /// follow it with `evaluations watch ID`.
     #[arg(long)]
     pub detach: bool,
+    /// The split to evaluate [test, else val].
+    #[arg(long, default_value = "")]
+    pub test_split: String,
+    /// The split the kNN bank and the probe are fitted on [train].
+    #[arg(long, default_value = "")]
+    pub train_split: String,
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,
@@ -145,6 +151,12 @@ pub struct CompareArgs {
     /// Print the evaluation ids once admitted and leave them running.
     #[arg(long)]
     pub detach: bool,
+    /// The split to evaluate [test, else val].
+    #[arg(long, default_value = "")]
+    pub test_split: String,
+    /// The split the kNN bank and the probe are fitted on [train].
+    #[arg(long, default_value = "")]
+    pub train_split: String,
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,

@@ -16,7 +16,7 @@ use super::cache::{CacheKey, EmbeddingCache, Lookup, View};
 use super::compute::{EvalData, ProbeData};
 use super::job::Reporter;
 use super::pool::ComputePool;
-use super::settings::Settings;
+use super::settings::{Settings, Splits};
 use crate::data::augment::Augmenter;
 use crate::data::{LoadedDataset, Split};
 use crate::encoder::EncoderInput;
@@ -59,18 +59,16 @@ impl Gather<'_> {
         &self,
         model: &Arc<LoadedModel>,
         dataset: &Arc<LoadedDataset>,
+        splits: &Splits,
         settings: &Settings,
         report: &mut EvaluationReport,
     ) -> Result<EvalData> {
         check_fit(model, dataset)?;
         let d = dataset.clone();
+        let names = splits.clone();
         let (test, train) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let train = if d.dataset.summary.splits.contains_key("train") {
-                Some(d.split("train")?)
-            } else {
-                None
-            };
-            Ok((d.split("test")?, train))
+            let train = names.train.as_deref().map(|s| d.split(s)).transpose()?;
+            Ok((d.split(&names.test)?, train))
         })
         .await
         .map_err(|e| Error::join(format!("loading the splits of {}", dataset.name), e))??;
@@ -78,7 +76,7 @@ impl Gather<'_> {
 
         let t = Instant::now();
         let (test_emb, test_feat) = self
-            .split(model, dataset, &test, "test", &probe_output)
+            .split(model, dataset, &test, (&splits.test, "test"), &probe_output)
             .await?;
         timing(report, "embed_test", t);
 
@@ -86,8 +84,9 @@ impl Gather<'_> {
         let mut train_feat = None;
         if let (Some(train), false) = (&train, settings.skip.knn && settings.skip.linear) {
             let t = Instant::now();
+            let name = splits.train.as_deref().unwrap_or("train");
             let (emb, feat) = self
-                .split(model, dataset, train, "train", &probe_output)
+                .split(model, dataset, train, (name, "train"), &probe_output)
                 .await?;
             timing(report, "embed_train", t);
             train_data = Some((emb, train.labels.clone()));
@@ -97,7 +96,10 @@ impl Gather<'_> {
         let mut positive = None;
         if !settings.skip.alignment {
             let t = Instant::now();
-            positive = Some(self.positive(model, dataset, &test, settings).await?);
+            positive = Some(
+                self.positive(model, dataset, &test, &splits.test, settings)
+                    .await?,
+            );
             timing(report, "embed_positive", t);
         }
 
@@ -118,13 +120,14 @@ impl Gather<'_> {
         })
     }
 
-    /// The embedding (and the probe features, when they differ) of a split.
+    /// The embedding (and the probe features, when they differ) of split
+    /// `name`, which plays `role` ("test" or "train", naming the stage).
     async fn split(
         &self,
         model: &LoadedModel,
         dataset: &LoadedDataset,
         split: &Split,
-        name: &str,
+        (name, role): (&str, &str),
         probe_output: &str,
     ) -> Result<(Arc<Matrix>, Option<Arc<Matrix>>)> {
         let embedding = model.card.outputs.embedding.clone();
@@ -150,7 +153,7 @@ impl Gather<'_> {
                     split.n,
                     split.image_shape,
                     &outputs,
-                    &format!("embed_{name}"),
+                    &format!("embed_{role}"),
                 )
                 .await?;
             for (&i, m) in missing.iter().zip(encoded) {
@@ -169,13 +172,14 @@ impl Gather<'_> {
         model: &LoadedModel,
         dataset: &LoadedDataset,
         test: &Arc<Split>,
+        test_name: &str,
         settings: &Settings,
     ) -> Result<Arc<Matrix>> {
         let [h, w, c] = test.image_shape;
         let pixel_max = dataset.dataset.manifest.pixel_max.unwrap_or(255) as f32;
         let aug = Augmenter::new(h, w, c, pixel_max, settings.augmentation_seed);
         let embedding = &model.card.outputs.embedding;
-        let key = cache_key(model, dataset, "test", embedding, View::positive(aug));
+        let key = cache_key(model, dataset, test_name, embedding, View::positive(aug));
         if let Some(hit) = self.cached(&key).await {
             return Ok(hit);
         }

@@ -36,7 +36,7 @@ use super::job::{
 };
 use super::pool::ComputePool;
 use super::scheduler::{Scheduler, Ticket};
-use super::settings::Settings;
+use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
@@ -398,8 +398,15 @@ impl Engine {
         match spec {
             JobSpec::Model(job) => {
                 let report = &mut reports[0];
-                self.evaluate_model(live, &job.model, &job.dataset, &job.settings, report)
-                    .await?;
+                self.evaluate_model(
+                    live,
+                    &job.model,
+                    &job.dataset,
+                    &job.splits,
+                    &job.settings,
+                    report,
+                )
+                .await?;
                 Ok(Outcome::Report(Box::new(report.clone())))
             }
             JobSpec::Embeddings(job) => {
@@ -410,7 +417,7 @@ impl Engine {
             JobSpec::Compare(job) => {
                 for ((model, settings), report) in job.models.iter().zip(reports.iter_mut()) {
                     let result = self
-                        .evaluate_model(live, model, &job.dataset, settings, report)
+                        .evaluate_model(live, model, &job.dataset, &job.splits, settings, report)
                         .await;
                     // A model that fails leaves a FAILED row; a stopped job stops.
                     if let Err(err) = result {
@@ -445,9 +452,12 @@ impl Engine {
         live: &Arc<Live>,
         model: &Arc<LoadedModel>,
         dataset: &Arc<LoadedDataset>,
+        splits: &Splits,
         settings: &Settings,
         report: &mut EvaluationReport,
     ) -> Result<()> {
+        report.test_split = splits.test.clone();
+        report.train_split = splits.train.clone().unwrap_or_default();
         let started = self.begin(live, report).await?;
         let reporter = Reporter::new(live.clone(), &report.id, &report.model);
         let result = async {
@@ -456,7 +466,9 @@ impl Engine {
                 pool: &self.pool,
                 reporter: &reporter,
             };
-            let data = gather.eval_data(model, dataset, settings, report).await?;
+            let data = gather
+                .eval_data(model, dataset, splits, settings, report)
+                .await?;
             self.compute(&reporter, data, settings, report).await
         }
         .await;

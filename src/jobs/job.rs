@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::compute::EvalData;
-use super::settings::Settings;
+use super::settings::{Settings, Splits};
 use crate::cancel::Stop;
 use crate::data::LoadedDataset;
 use crate::error::Error;
@@ -42,6 +42,8 @@ pub struct ModelJob {
     pub model: Arc<LoadedModel>,
     /// The dataset.
     pub dataset: Arc<LoadedDataset>,
+    /// Its splits that play test and train.
+    pub splits: Splits,
     /// The resolved settings.
     pub settings: Settings,
 }
@@ -68,6 +70,8 @@ pub struct EmbeddingsJob {
 pub struct CompareJob {
     /// The dataset.
     pub dataset: Arc<LoadedDataset>,
+    /// Its splits that play test and train.
+    pub splits: Splits,
     /// Each model with its settings.
     pub models: Vec<(Arc<LoadedModel>, Settings)>,
 }

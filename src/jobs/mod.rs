@@ -19,4 +19,4 @@ pub use engine::{Engine, EngineOptions, JobHandle, SubmitOptions};
 pub use job::{
     CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Progress, StopReason,
 };
-pub use settings::Settings;
+pub use settings::{Settings, Splits};

@@ -4,6 +4,64 @@
 use crate::error::{Error, Result};
 use crate::proto::MetricSpec;
 
+/// Which splits of a dataset an evaluation uses: the test split (metrics,
+/// kNN queries, probe test set) and the train split (kNN bank, probe
+/// training set), when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splits {
+    /// The split evaluated.
+    pub test: String,
+    /// The split the kNN bank and the probe are fitted on.
+    pub train: Option<String>,
+}
+
+impl Splits {
+    /// The splits asked for (empty: the defaults) among `have`: the test
+    /// split is `test`, else `val`; the train split is `train` when there is
+    /// one. A split asked for that is not there is INVALID_ARGUMENT naming
+    /// the flag and the splits there are.
+    pub fn resolve<'a>(
+        have: impl IntoIterator<Item = &'a String> + Clone,
+        test: &str,
+        train: &str,
+    ) -> Result<Self> {
+        let has = |name: &str| have.clone().into_iter().any(|s| s == name);
+        let listed = || have.clone().into_iter().cloned().collect::<Vec<_>>();
+        let test = if !test.is_empty() {
+            if !has(test) {
+                return Err(Error::InvalidArgument(format!(
+                    "the dataset has no split {test:?} (--test-split); it has {:?}",
+                    listed()
+                )));
+            }
+            test.to_string()
+        } else if has("test") {
+            "test".into()
+        } else if has("val") {
+            "val".into()
+        } else {
+            return Err(Error::InvalidArgument(format!(
+                "the dataset has no test or val split; name the one to evaluate with --test-split (it has {:?})",
+                listed()
+            )));
+        };
+        let train = if !train.is_empty() {
+            if !has(train) {
+                return Err(Error::InvalidArgument(format!(
+                    "the dataset has no split {train:?} (--train-split); it has {:?}",
+                    listed()
+                )));
+            }
+            Some(train.to_string())
+        } else if has("train") && test != "train" {
+            Some("train".into())
+        } else {
+            None
+        };
+        Ok(Self { test, train })
+    }
+}
+
 /// The largest value of each spec field that sets an amount of work: a
 /// request beyond one is INVALID_ARGUMENT, naming the field and its bound.
 pub const LIMITS: [(&str, u64); 5] = [
@@ -206,6 +264,38 @@ mod tests {
             Settings::resolve(Some(&spec), 0.7).unwrap(),
             s,
             "a resolved spec resolves to itself"
+        );
+    }
+
+    #[test]
+    fn splits_default_to_test_then_val_and_name_the_flag_when_missing() {
+        let have = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let s = Splits::resolve(&have(&["test", "train"]), "", "").unwrap();
+        assert_eq!(
+            (s.test.as_str(), s.train.as_deref()),
+            ("test", Some("train"))
+        );
+        let s = Splits::resolve(&have(&["train", "val"]), "", "").unwrap();
+        assert_eq!(
+            (s.test.as_str(), s.train.as_deref()),
+            ("val", Some("train"))
+        );
+        let s = Splits::resolve(&have(&["a", "b"]), "b", "a").unwrap();
+        assert_eq!((s.test.as_str(), s.train.as_deref()), ("b", Some("a")));
+        let err = Splits::resolve(&have(&["a"]), "", "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--test-split") && err.contains("\"a\""),
+            "{err}"
+        );
+        let err = Splits::resolve(&have(&["test"]), "", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--train-split"), "{err}");
+        assert_eq!(
+            Splits::resolve(&have(&["test"]), "", "").unwrap().train,
+            None
         );
     }
 

@@ -18,7 +18,8 @@ use super::AppState;
 use crate::error::{Error, Result};
 use crate::jobs::encode::check_fit;
 use crate::jobs::{
-    CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Settings, SubmitOptions,
+    CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Settings, Splits,
+    SubmitOptions,
 };
 use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
@@ -99,10 +100,16 @@ impl EvaluationService for EvaluationApi {
         let model = self.state.models.get(&req.model)?;
         let dataset = self.state.datasets.get(&req.dataset)?;
         check_fit(&model, &dataset)?;
+        let splits = Splits::resolve(
+            dataset.dataset.summary.splits.keys(),
+            &req.test_split,
+            &req.train_split,
+        )?;
         let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
         let job = JobSpec::Model(ModelJob {
             model,
             dataset,
+            splits,
             settings,
         });
         let handle = self.state.engine.submit(job, opts).await?;
@@ -195,7 +202,16 @@ impl EvaluationService for EvaluationApi {
                 Ok((m, settings))
             })
             .collect::<Result<Vec<_>>>()?;
-        let job = JobSpec::Compare(CompareJob { dataset, models });
+        let splits = Splits::resolve(
+            dataset.dataset.summary.splits.keys(),
+            &req.test_split,
+            &req.train_split,
+        )?;
+        let job = JobSpec::Compare(CompareJob {
+            dataset,
+            splits,
+            models,
+        });
         let handle = self.state.engine.submit(job, opts).await?;
         if opts.detach {
             let queued = handle.queued;

@@ -47,6 +47,8 @@ pub async fn compare_all_started(
                 models: vec![],
                 dataset: "digits".into(),
                 detach: false,
+                test_split: String::new(),
+                train_split: String::new(),
                 spec: None,
             })
             .await
