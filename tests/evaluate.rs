@@ -219,12 +219,22 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
         .unwrap()
         .into_inner();
     let mut comparison = None;
+    let mut positions = std::collections::BTreeSet::new();
     while let Some(e) = stream.message().await.unwrap() {
-        if let Some(proto::compare_event::Event::Comparison(c)) = e.event {
-            comparison = Some(c);
+        match e.event {
+            Some(proto::compare_event::Event::Comparison(c)) => comparison = Some(c),
+            Some(proto::compare_event::Event::Progress(p)) => {
+                positions.insert((p.model_index, p.models));
+            }
+            _ => {}
         }
     }
     let c = comparison.unwrap();
+    // Progress says which model of how many.
+    assert_eq!(
+        positions.into_iter().collect::<Vec<_>>(),
+        [(1, 3), (2, 3), (3, 3)]
+    );
     let order: Vec<&str> = c.rows.iter().map(|r| r.model.as_str()).collect();
     assert_eq!(
         order,

@@ -81,6 +81,7 @@ pub fn report_json(r: &proto::EvaluationReport) -> serde_json::Value {
 pub(crate) struct StageBar {
     pub(crate) bar: ProgressBar,
     stage: String,
+    started: std::time::Instant,
 }
 
 impl StageBar {
@@ -94,12 +95,27 @@ impl StageBar {
         Self {
             bar,
             stage: String::new(),
+            started: std::time::Instant::now(),
         }
     }
 
     pub(crate) fn update(&mut self, p: &proto::Progress) {
         let label = if p.model.is_empty() {
             p.stage.clone()
+        } else if p.models > 1 {
+            // A comparison: which model of how many, and when it should end
+            // at the pace of the models done so far.
+            let done = p.model_index.saturating_sub(1);
+            let eta = if done > 0 {
+                let per = self.started.elapsed().as_secs_f64() / done as f64;
+                format!(", ~{:.0} s left", per * (p.models - done) as f64)
+            } else {
+                String::new()
+            };
+            format!(
+                "[{}/{}{eta}] {} {}",
+                p.model_index, p.models, p.model, p.stage
+            )
         } else {
             format!("{} {}", p.model, p.stage)
         };

@@ -83,6 +83,10 @@ pub struct Progress {
     pub evaluation_id: String,
     /// The model evaluated.
     pub model: String,
+    /// Its place among the job's models, from 1.
+    pub model_index: u32,
+    /// The job's models.
+    pub models: u32,
     /// The stage: "queued", "embed_test", "uniformity", …
     pub stage: String,
     /// Units done.
@@ -314,15 +318,23 @@ pub struct Reporter {
     live: Arc<Live>,
     evaluation_id: String,
     model: String,
+    model_index: u32,
 }
 
 impl Reporter {
     /// Progress of evaluation `evaluation_id` (of `model`) of `live`.
     pub fn new(live: Arc<Live>, evaluation_id: &str, model: &str) -> Self {
+        let model_index = live
+            .ids
+            .iter()
+            .position(|id| id == evaluation_id)
+            .unwrap_or(0) as u32
+            + 1;
         Self {
             live,
             evaluation_id: evaluation_id.to_string(),
             model: model.to_string(),
+            model_index,
         }
     }
 
@@ -331,6 +343,8 @@ impl Reporter {
         self.live.emit(Event::Progress(Progress {
             evaluation_id: self.evaluation_id.clone(),
             model: self.model.clone(),
+            model_index: self.model_index,
+            models: self.live.ids.len() as u32,
             stage: stage.to_string(),
             done,
             total,
@@ -398,6 +412,8 @@ mod tests {
         Event::Progress(Progress {
             evaluation_id: "e".into(),
             model: "m".into(),
+            model_index: 1,
+            models: 1,
             stage: stage.into(),
             done: 0,
             total: 1,

@@ -62,6 +62,8 @@ pub fn progress(p: Progress) -> proto::Progress {
         total: p.total,
         evaluation_id: p.evaluation_id,
         model: p.model,
+        model_index: p.model_index,
+        models: p.models,
     }
 }
 
