@@ -222,6 +222,23 @@ fn run(
             .and_then(|(shape, data)| session.run(&card.input, &shape, data, &names));
         match result {
             Ok(outs) => {
+                // A model must answer one row per input row, in every output.
+                let total: usize = batch.iter().map(|j| j.input.rows()).sum();
+                let short = outs.iter().find(|out| {
+                    let dim = out.shape.get(1).copied().unwrap_or(0).max(0) as usize;
+                    out.shape.first().copied() != Some(total as i64)
+                        || out.data.len() != total * dim
+                });
+                if let Some(out) = short {
+                    let msg = format!(
+                        "the model answered shape {:?} for a batch of {total} rows",
+                        out.shape
+                    );
+                    for job in batch {
+                        let _ = job.reply.send(Err(Error::Runtime(msg.clone())));
+                    }
+                    continue;
+                }
                 let mut offset = 0;
                 for job in batch {
                     let n = job.input.rows();

@@ -66,12 +66,18 @@ impl Gather<'_> {
         check_fit(model, dataset)?;
         let d = dataset.clone();
         let names = splits.clone();
-        let (test, train) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let load = tokio::task::spawn_blocking(move || -> Result<_> {
             let train = names.train.as_deref().map(|s| d.split(s)).transpose()?;
             Ok((d.split(&names.test)?, train))
-        })
-        .await
-        .map_err(|e| Error::join(format!("loading the splits of {}", dataset.name), e))??;
+        });
+        // A stopped job does not wait for a long load (it goes on in the
+        // background and fills the dataset's split cache).
+        let (test, train) = tokio::select! {
+            biased;
+            _ = self.reporter.token().cancelled() => return Err(self.reporter.stopped_error()),
+            loaded = load => loaded
+                .map_err(|e| Error::join(format!("loading the splits of {}", dataset.name), e))??,
+        };
         let probe_output = model.card.probe_output().to_string();
 
         let t = Instant::now();

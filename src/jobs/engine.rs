@@ -196,13 +196,25 @@ impl Engine {
     /// the queue are full, UNAVAILABLE while shutting down), stores its
     /// evaluations as QUEUED and starts it.
     pub async fn submit(self: &Arc<Self>, spec: JobSpec, opts: SubmitOptions) -> Result<JobHandle> {
+        // Admission runs as its own task: a caller that goes away halfway
+        // (its future dropped) cannot leave rows QUEUED with no job behind
+        // them; the job it started then sees its handle dropped and stops.
+        let engine = self.clone();
+        tokio::spawn(async move { engine.admit(spec, opts).await })
+            .await
+            .map_err(|e| Error::join("admission", e))?
+    }
+
+    async fn admit(self: Arc<Self>, spec: JobSpec, opts: SubmitOptions) -> Result<JobHandle> {
+        // Held until the job's task is tracked, so that shutdown waits for it.
+        let _tracked = self.tracker.token();
         if !self.accepting.load(Ordering::SeqCst) {
             return Err(Error::Unavailable(
                 "the server is shutting down and admits no new evaluations".into(),
             ));
         }
         let ticket = self.scheduler.admit()?;
-        let reports: Vec<EvaluationReport> = match &spec {
+        let mut reports: Vec<EvaluationReport> = match &spec {
             JobSpec::Model(job) => vec![model_report(&job.model, &job.dataset)],
             JobSpec::Embeddings(job) => vec![embeddings_report(job)],
             JobSpec::Compare(job) => job
@@ -211,21 +223,34 @@ impl Engine {
                 .map(|(model, _)| model_report(model, &job.dataset))
                 .collect(),
         };
-        for report in &reports {
-            self.store.save(report).await?;
+        for i in 0..reports.len() {
+            if let Err(err) = self.store.save(&reports[i]).await {
+                // Those already stored are not left QUEUED.
+                for saved in &mut reports[..i] {
+                    saved.status = EvaluationStatus::Failed as i32;
+                    saved.error = err.to_string();
+                    self.record(saved).await;
+                }
+                return Err(err);
+            }
         }
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
-        let live = Arc::new(Live::new(ids.clone()));
+        let queued = ticket.is_queued();
+        let live = Arc::new(Live::new(ids.clone(), queued));
         {
             let mut map = self.live.lock().expect("live lock");
             for id in &ids {
                 map.insert(id.clone(), live.clone());
             }
         }
+        if !self.accepting.load(Ordering::SeqCst) {
+            // Shutdown began while the rows were stored: the job records
+            // that it was cancelled, like the others.
+            live.stop(StopReason::Shutdown);
+        }
         let events = live.follow();
         let deadline = opts.deadline.filter(|_| !opts.detach);
         let guard = (!opts.detach).then(|| StopOnDrop::new(live.clone(), deadline));
-        let queued = ticket.is_queued();
         tracing::info!(ids = ?ids, queued, detach = opts.detach, "evaluation admitted");
         let engine = self.clone();
         self.tracker.spawn(async move {
@@ -246,7 +271,15 @@ impl Engine {
     pub async fn watch(&self, id: &str) -> Result<EventStream> {
         let live = self.live.lock().expect("live lock").get(id).cloned();
         if let Some(live) = live {
-            return Ok(live.follow());
+            let events = live.follow();
+            // A member of a comparison may have ended already: its report.
+            let report = self.store.get(id).await?;
+            if !ended(report.status) {
+                return Ok(events);
+            }
+            return Ok(Box::pin(futures::stream::iter([Event::Evaluated(
+                Box::new(report),
+            )])));
         }
         let report = self.store.get(id).await?;
         Ok(Box::pin(futures::stream::iter([Event::Evaluated(
@@ -280,7 +313,11 @@ impl Engine {
     pub async fn shutdown(&self, grace: Duration) {
         self.accepting.store(false, Ordering::SeqCst);
         self.tracker.close();
-        for live in self.live_list().into_iter().filter(|l| !l.is_started()) {
+        for live in self
+            .live_list()
+            .into_iter()
+            .filter(|l| l.was_queued() && !l.is_started())
+        {
             live.stop(StopReason::Shutdown);
         }
         let running = self.tracker.len();

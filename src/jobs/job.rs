@@ -190,6 +190,7 @@ pub struct Live {
     /// The ids of its evaluations (one, or one per compared model).
     pub ids: Vec<String>,
     token: CancellationToken,
+    queued: bool,
     started: AtomicBool,
     reason: Mutex<Option<StopReason>>,
     events: broadcast::Sender<Event>,
@@ -200,16 +201,23 @@ pub struct Live {
 pub type EventStream = Pin<Box<dyn Stream<Item = Event> + Send>>;
 
 impl Live {
-    /// A job with these evaluation ids.
-    pub fn new(ids: Vec<String>) -> Self {
+    /// A job with these evaluation ids; `queued` when admission put it in
+    /// the queue rather than in a slot.
+    pub fn new(ids: Vec<String>, queued: bool) -> Self {
         Self {
             ids,
             token: CancellationToken::new(),
+            queued,
             started: AtomicBool::new(false),
             reason: Mutex::new(None),
             events: broadcast::channel(EVENT_BUFFER).0,
             done: watch::channel(None).0,
         }
+    }
+
+    /// Whether admission put the job in the queue.
+    pub fn was_queued(&self) -> bool {
+        self.queued
     }
 
     /// Records that the job holds a slot.
@@ -293,7 +301,12 @@ impl Live {
                         Err(TryRecvError::Empty) => {
                             let ended = done.borrow().clone();
                             if let Some(ev) = ended {
-                                return next(ev, rx, done);
+                                // Whatever was sent before the end is in the
+                                // buffer by now: it comes first.
+                                return match rx.try_recv() {
+                                    Ok(first) => next(first, rx, done),
+                                    Err(_) => next(ev, rx, done),
+                                };
                             }
                             rx.recv().await
                         }
@@ -422,7 +435,7 @@ mod tests {
 
     #[tokio::test]
     async fn followers_see_events_in_order_and_late_ones_see_the_end() {
-        let live = Live::new(vec!["e".into()]);
+        let live = Live::new(vec!["e".into()], false);
         let early = live.follow();
         live.emit(progress("a"));
         live.emit(progress("b"));
@@ -437,24 +450,24 @@ mod tests {
 
     #[test]
     fn the_first_reason_stays_and_a_guard_past_its_deadline_records_it() {
-        let live = Arc::new(Live::new(vec!["e".into()]));
+        let live = Arc::new(Live::new(vec!["e".into()], false));
         live.stop(StopReason::Cancelled);
         live.stop(StopReason::Shutdown);
         assert_eq!(live.reason(), Some(StopReason::Cancelled));
         assert!(live.token().is_cancelled());
 
-        let live = Arc::new(Live::new(vec!["e".into()]));
+        let live = Arc::new(Live::new(vec!["e".into()], false));
         let d = Duration::from_millis(1);
         drop(StopOnDrop::new(live.clone(), Some(Deadline::after(d))));
         assert_eq!(live.reason(), Some(StopReason::Deadline(d)));
         assert_eq!(StopReason::Deadline(d).status(), EvaluationStatus::Failed);
 
-        let live = Arc::new(Live::new(vec!["e".into()]));
+        let live = Arc::new(Live::new(vec!["e".into()], false));
         let far = Deadline::after(Duration::from_secs(60));
         drop(StopOnDrop::new(live.clone(), Some(far)));
         assert_eq!(live.reason(), Some(StopReason::ClientGone));
 
-        let live = Arc::new(Live::new(vec!["e".into()]));
+        let live = Arc::new(Live::new(vec!["e".into()], false));
         StopOnDrop::new(live.clone(), None).disarm();
         assert_eq!(live.reason(), None);
         drop(StopOnDrop::new(live.clone(), None));

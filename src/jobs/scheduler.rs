@@ -120,7 +120,9 @@ impl Scheduler {
 
     /// A slot now, or a place in the queue; RESOURCE_EXHAUSTED when both are full.
     pub fn admit(&self) -> Result<Ticket> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+        // A free slot goes to a job that waits before a newcomer.
+        let waiting = self.waiting.load(Ordering::SeqCst) > 0;
+        if let (false, Ok(permit)) = (waiting, self.slots.clone().try_acquire_owned()) {
             publish_queue(&self.waiting);
             return Ok(Ticket::Slot(Slot::new(
                 permit,
@@ -199,6 +201,18 @@ mod tests {
         assert_eq!(rx.recv().await, Some("third"));
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         assert_eq!((s.running(), s.waiting()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_newcomer_does_not_take_a_slot_that_a_waiting_job_is_owed() {
+        let s = Scheduler::new(1, 2);
+        let first = s.admit().unwrap().slot().await.unwrap();
+        let second = s.admit().unwrap();
+        assert!(second.is_queued());
+        // The slot frees before the queued job has started waiting on it.
+        drop(first);
+        assert!(s.admit().unwrap().is_queued(), "the newcomer queues too");
+        assert!(!second.slot().await.unwrap().slots.is_closed());
     }
 
     #[tokio::test]

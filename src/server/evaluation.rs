@@ -64,7 +64,15 @@ where
                 event = events.next() => event,
                 _ = tx.closed() => break,
             };
-            let Some(event) = event else { break };
+            let Some(event) = event else {
+                // The job's events ended without its end: never a silent OK.
+                let _ = tx
+                    .send(Err(Status::unavailable(
+                        "the evaluation ended without a result (the server is stopping?)",
+                    )))
+                    .await;
+                break;
+            };
             let (message, last) = step(event);
             if let Some(message) = message {
                 if tx.send(message).await.is_err() {
