@@ -120,12 +120,9 @@ pub struct EvalArgs {
     /// follow it with `evaluations watch ID`.
     #[arg(long)]
     pub detach: bool,
-    /// The split to evaluate [test, else val].
-    #[arg(long, default_value = "")]
-    pub test_split: String,
-    /// The split the kNN bank and the probe are fitted on [train].
-    #[arg(long, default_value = "")]
-    pub train_split: String,
+    /// The splits to use.
+    #[command(flatten)]
+    pub splits: SplitArgs,
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,
@@ -151,15 +148,23 @@ pub struct CompareArgs {
     /// Print the evaluation ids once admitted and leave them running.
     #[arg(long)]
     pub detach: bool,
+    /// The splits to use.
+    #[command(flatten)]
+    pub splits: SplitArgs,
+    /// The metric settings.
+    #[command(flatten)]
+    pub spec: SpecArgs,
+}
+
+/// Which splits of the dataset play test and train.
+#[derive(Debug, Clone, Args)]
+pub struct SplitArgs {
     /// The split to evaluate [test, else val].
     #[arg(long, default_value = "")]
     pub test_split: String,
     /// The split the kNN bank and the probe are fitted on [train].
     #[arg(long, default_value = "")]
     pub train_split: String,
-    /// The metric settings.
-    #[command(flatten)]
-    pub spec: SpecArgs,
 }
 
 /// MetricSpec from the command line; absent flags take the server's defaults.

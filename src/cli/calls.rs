@@ -321,8 +321,8 @@ pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
             model: args.model,
             dataset: args.dataset,
             detach: args.detach,
-            test_split: args.test_split,
-            train_split: args.train_split,
+            test_split: args.splits.test_split,
+            train_split: args.splits.train_split,
             spec: Some(args.spec.spec()),
         })
         .await?
@@ -379,8 +379,8 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
             models: args.models,
             dataset: args.dataset,
             detach: args.detach,
-            test_split: args.test_split,
-            train_split: args.train_split,
+            test_split: args.splits.test_split,
+            train_split: args.splits.train_split,
             spec: Some(args.spec.spec()),
         })
         .await?
