@@ -176,14 +176,20 @@ pub fn scrub_paths(message: &str) -> String {
     out
 }
 
-impl From<Error> for Status {
-    fn from(err: Error) -> Self {
+impl From<&Error> for Status {
+    fn from(err: &Error) -> Self {
         let message = err.to_string();
         let scrubbed = scrub_paths(&message);
         if scrubbed != message {
             tracing::debug!(%message, "server paths left out of an error");
         }
         Status::new(err.code(), scrubbed)
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        Status::from(&err)
     }
 }
 

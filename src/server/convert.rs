@@ -51,7 +51,7 @@ pub fn interrupted(status: Status) -> Error {
 
 /// The status an engine error is answered with.
 pub fn status(err: &Error) -> Status {
-    Status::new(err.code(), crate::error::scrub_paths(&err.to_string()))
+    Status::from(err)
 }
 
 /// A progress event as the API sends it.
@@ -123,8 +123,10 @@ pub fn watch_event(id: &str, event: Event) -> Step<proto::EvaluateEvent> {
     }
 }
 
-/// The only event of a detached request.
-pub fn accepted(ids: Vec<String>, queued: bool) -> proto::Accepted {
+/// The only event of a detached request: the handle let go, its ids.
+pub fn accepted(handle: crate::jobs::JobHandle) -> proto::Accepted {
+    let queued = handle.queued;
+    let ids = handle.detach();
     let status = if queued {
         proto::EvaluationStatus::Queued
     } else {

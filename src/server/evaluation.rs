@@ -122,8 +122,7 @@ impl EvaluationService for EvaluationApi {
         });
         let handle = self.state.engine.submit(job, opts).await?;
         if opts.detach {
-            let queued = handle.queued;
-            let accepted = convert::accepted(handle.detach(), queued);
+            let accepted = convert::accepted(handle);
             return Ok(Response::new(once(proto::EvaluateEvent {
                 event: Some(proto::evaluate_event::Event::Accepted(accepted)),
             })));
@@ -222,8 +221,7 @@ impl EvaluationService for EvaluationApi {
         });
         let handle = self.state.engine.submit(job, opts).await?;
         if opts.detach {
-            let queued = handle.queued;
-            let accepted = convert::accepted(handle.detach(), queued);
+            let accepted = convert::accepted(handle);
             return Ok(Response::new(once(proto::CompareEvent {
                 event: Some(proto::compare_event::Event::Accepted(accepted)),
             })));
