@@ -13,7 +13,7 @@ use embedeval::data::Dataset;
 use embedeval::encoder::{preprocess, Runtime, RuntimeOptions, WorkerOptions};
 use embedeval::proto::embedding_service_client::EmbeddingServiceClient;
 use embedeval::proto::EmbedRequest;
-use embedeval::registry::ModelCard;
+use embedeval::registry::card::CardFile;
 use embedeval::ServeConfig;
 
 const MODEL: &str = "infonce-t0.5";
@@ -156,7 +156,9 @@ fn main() {
         .load(&models.join(MODEL).join("model.onnx"))
         .unwrap();
     let card =
-        ModelCard::parse(&std::fs::read_to_string(models.join(MODEL).join("model.toml")).unwrap())
+        CardFile::parse(&std::fs::read_to_string(models.join(MODEL).join("model.toml")).unwrap())
+            .unwrap()
+            .resolve(session.inputs(), session.outputs())
             .unwrap();
     let split = Dataset::open(&root.join("datasets/many-digits"))
         .unwrap()

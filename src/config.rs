@@ -20,13 +20,15 @@ pub struct ServeConfig {
     /// Address the gRPC server listens on.
     #[arg(long, env = "EMBEDEVAL_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
-    /// Folder of models: <name>/model.onnx with <name>/model.toml.
+    /// Bundled models, read-only: <name>/model.onnx with <name>/model.toml.
     #[arg(long, env = "EMBEDEVAL_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
-    /// Folder of datasets: <name>/dataset.toml with its files.
+    /// Bundled datasets, read-only: <name>/dataset.toml with its files.
     #[arg(long, env = "EMBEDEVAL_DATASETS_DIR", default_value = "datasets")]
     pub datasets_dir: PathBuf,
-    /// Folder for the service's own state (embedding cache, results).
+    /// Folder for the service's own state: uploaded models and datasets
+    /// (<data-dir>/models, <data-dir>/datasets), the embedding cache and
+    /// the results database. The one folder to keep on a volume.
     #[arg(long, env = "EMBEDEVAL_DATA_DIR", default_value = ".embedeval")]
     pub data_dir: PathBuf,
     /// Execution provider: auto, cpu or cuda:N.
@@ -146,6 +148,11 @@ impl ServeConfig {
             tls_key: None,
             log_json: false,
         }
+    }
+
+    /// Where uploads of `kind` ("models" or "datasets") live.
+    pub fn uploads_dir(&self, kind: &str) -> PathBuf {
+        self.data_dir.join(kind)
     }
 
     /// The encoder runtime's part of the settings.

@@ -31,6 +31,10 @@ pub enum Error {
     /// Over a configured limit (size, queue, concurrency).
     #[error("{0}")]
     ResourceExhausted(String),
+    /// An operation the entry's state forbids (e.g. removing a bundled,
+    /// read-only model); the message says why.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A capability that this build or this configuration does not offer.
     #[error("{0}")]
     Unimplemented(String),
@@ -136,6 +140,7 @@ impl Error {
             Error::InvalidArgument(_) | Error::InvalidCard(_) => Code::InvalidArgument,
             Error::AlreadyExists { .. } => Code::AlreadyExists,
             Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Unimplemented(_) => Code::Unimplemented,
             Error::Unavailable(_) => Code::Unavailable,
             Error::Cancelled(_) => Code::Cancelled,

@@ -5,8 +5,10 @@
 
 use crate::data::dataset::{cifar_records, decode_image_bytes, Format, Manifest};
 use crate::data::npy::NpyArray;
-use crate::encoder::{InputDType, Layout, Preprocessing, PREPROCESS_VERSION};
-use crate::registry::ModelCard;
+use crate::encoder::{
+    ElementType, InputDType, Layout, Preprocessing, Resize, TensorSpec, PREPROCESS_VERSION,
+};
+use crate::registry::card::CardFile;
 
 /// A fuzz target: arbitrary bytes in, nothing out, never a panic.
 pub type Target = fn(&[u8]);
@@ -37,11 +39,22 @@ pub fn manifest(data: &[u8]) {
     }
 }
 
-/// A `model.toml`, then the preprocessing it asks for.
+/// A `model.toml`, completed against a ResNet-shaped graph (one float
+/// image input, `embedding` and `features` outputs), then the
+/// preprocessing it asks for.
 pub fn card(data: &[u8]) {
+    let spec = |name: &str, shape: &[i64]| TensorSpec {
+        name: name.into(),
+        dtype: Some(ElementType::Float32),
+        shape: shape.to_vec(),
+    };
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(card) = ModelCard::parse(text) {
-            let _ = card.input.preprocessing().chw();
+        if let Ok(file) = CardFile::parse(text) {
+            let inputs = [spec("images", &[-1, 3, 32, 32])];
+            let outputs = [spec("embedding", &[-1, 128]), spec("features", &[-1, 2048])];
+            if let Ok(card) = file.resolve(&inputs, &outputs) {
+                let _ = card.input.preprocessing().chw();
+            }
         }
     }
 }
@@ -86,6 +99,7 @@ pub fn tensor(data: &[u8]) {
             scale: 1.0,
             mean: vec![0.0; c],
             std: vec![1.0; c],
+            resize: Resize::Bilinear,
             version: PREPROCESS_VERSION,
         };
         let _ = crate::server::convert::decode_tensor(tensor.clone(), &card, "fuzz");

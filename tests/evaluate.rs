@@ -576,8 +576,9 @@ fn numbers(r: &proto::EvaluationReport) -> impl PartialEq + std::fmt::Debug {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_key_holds_the_preprocessing_and_the_view_and_a_bad_entry_is_a_miss() {
+    use embedeval::encoder::{ElementType, TensorSpec};
     use embedeval::jobs::cache::{CacheKey, View};
-    use embedeval::registry::card::ModelCard;
+    use embedeval::registry::card::CardFile;
 
     // One ONNX file registered twice: the second card changes only mean/std
     // (and drops the golden outputs, which were made with the first).
@@ -662,7 +663,20 @@ async fn the_cache_key_holds_the_preprocessing_and_the_view_and_a_bad_entry_is_a
     let key = |card: &str| CacheKey {
         model_sha256: plain.model_sha256.clone(),
         execution_provider: "cpu".into(),
-        preprocessing: ModelCard::parse(card).unwrap().input.preprocessing(),
+        preprocessing: {
+            let spec = |name: &str, shape: &[i64]| TensorSpec {
+                name: name.into(),
+                dtype: Some(ElementType::Float32),
+                shape: shape.to_vec(),
+            };
+            let inputs = [spec("images", &[-1, 1, 8, 8])];
+            let outputs = [spec("embedding", &[-1, 128]), spec("features", &[-1, 128])];
+            CardFile::parse(card)
+                .and_then(|f| f.resolve(&inputs, &outputs))
+                .unwrap()
+                .input
+                .preprocessing()
+        },
         dataset_id: plain.dataset_id.clone(),
         split: "test".into(),
         output: "embedding".into(),

@@ -196,6 +196,7 @@ fn model_upload(
             card_toml: card,
             size_bytes: declared.unwrap_or(onnx.len() as u64),
             sha256: sha.into(),
+            replace: false,
         })),
     }];
     out.extend(onnx.chunks(1 << 20).map(|c| proto::RegisterModelRequest {
@@ -855,10 +856,10 @@ async fn bad_input_across_every_rpc_gets_its_code_and_harms_nothing() {
             Code::InvalidArgument,
         ),
         (
-            "card without input",
+            "card without training",
             model_upload(
                 "x2",
-                card[..card.find("[input]").unwrap()].to_string(),
+                card[card.find("[input]").unwrap()..].to_string(),
                 &onnx,
                 None,
                 "",

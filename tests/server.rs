@@ -171,7 +171,7 @@ async fn bad_models_are_skipped_with_reasons_while_good_ones_load() {
     let missing_field = copy_model(ZOO_MODEL, dir.path(), "missing-field");
     std::fs::write(
         missing_field.join("model.toml"),
-        card.replace("layout = \"NCHW\"\n", ""),
+        card.replace("loss = \"infonce\"\n", ""),
     )
     .unwrap();
 
@@ -200,7 +200,7 @@ async fn bad_models_are_skipped_with_reasons_while_good_ones_load() {
         "{shape}"
     );
     let field = reason("missing-field");
-    assert!(field.contains("missing field `layout`"), "{field}");
+    assert!(field.contains("missing field `loss`"), "{field}");
     assert_eq!(list.skipped.len(), 3);
     server.stop().await;
 }

@@ -1,6 +1,7 @@
 //! RegisterModel and DeleteModel: uploads are validated before they become
-//! visible, all or nothing; nothing is left behind by a failed or
-//! interrupted upload; the server keeps serving.
+//! visible, all or nothing, and land under the data dir (the bundled models
+//! folder is read-only); `replace` swaps a model in one step; nothing is
+//! left behind by a failed or interrupted upload; the server keeps serving.
 
 mod common;
 
@@ -25,12 +26,23 @@ fn onnx() -> Vec<u8> {
 }
 
 fn messages(name: &str, card: String, bytes: &[u8], chunk: usize) -> Vec<RegisterModelRequest> {
+    upload(name, card, bytes, chunk, false)
+}
+
+fn upload(
+    name: &str,
+    card: String,
+    bytes: &[u8],
+    chunk: usize,
+    replace: bool,
+) -> Vec<RegisterModelRequest> {
     let mut out = vec![RegisterModelRequest {
         payload: Some(Payload::Card(ModelUpload {
             name: name.into(),
             card_toml: card,
             size_bytes: bytes.len() as u64,
             sha256: String::new(),
+            replace,
         })),
     }];
     out.extend(bytes.chunks(chunk).map(|c| RegisterModelRequest {
@@ -49,8 +61,10 @@ fn leftovers(root: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn start(root: &Path, max_model_bytes: u64) -> TestServer {
-    let mut config = ServeConfig::with_models_dir(root);
+/// A server over the bundled models in `bundle`, uploads under `data`.
+async fn start(bundle: &Path, data: &Path, max_model_bytes: u64) -> TestServer {
+    let mut config = ServeConfig::with_models_dir(bundle);
+    config.data_dir = data.to_path_buf();
     config.max_model_bytes = max_model_bytes;
     let server = TestServer::start(config).await;
     server.wait_serving().await;
@@ -71,9 +85,11 @@ async fn names(server: &TestServer) -> Vec<String> {
 
 #[tokio::test]
 async fn upload_list_embed_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_model(SOURCE, dir.path(), "base");
-    let server = start(dir.path(), 64 << 20).await;
+    let bundle = tempfile::tempdir().unwrap();
+    copy_model(SOURCE, bundle.path(), "base");
+    let data = tempfile::tempdir().unwrap();
+    let uploads = data.path().join("models");
+    let server = start(bundle.path(), data.path(), 64 << 20).await;
     let mut client = ModelServiceClient::new(server.channel.clone());
 
     let info = client
@@ -90,9 +106,13 @@ async fn upload_list_embed_delete() {
     assert_eq!(info.training.unwrap().temperature, 0.2);
     assert_eq!(info.size_bytes, onnx().len() as u64);
     assert_eq!(names(&server).await, vec!["base", "uploaded"]);
-    assert!(dir.path().join("uploaded/model.onnx").is_file());
-    assert!(dir.path().join("uploaded/model.toml").is_file());
-    assert!(leftovers(dir.path()).is_empty());
+    assert!(uploads.join("uploaded/model.onnx").is_file());
+    assert!(uploads.join("uploaded/model.toml").is_file());
+    assert!(
+        !bundle.path().join("uploaded").exists(),
+        "the bundle is read-only"
+    );
+    assert!(leftovers(&uploads).is_empty());
 
     // The name is taken now.
     let err = client
@@ -106,6 +126,72 @@ async fn upload_list_embed_delete() {
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
 
+    // --replace swaps it for another checkpoint (same graph, another card
+    // and another preprocessing, so another model to the cache), in one step.
+    let retrained = card_text()
+        .lines()
+        .filter(|l| !l.starts_with("onnx_sha256"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("temperature = 0.2", "temperature = 0.5");
+    let info = client
+        .register_model(tokio_stream::iter(upload(
+            "uploaded",
+            retrained.clone(),
+            &onnx(),
+            1 << 20,
+            true,
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.training.unwrap().temperature, 0.5);
+    let card_on_disk = std::fs::read_to_string(uploads.join("uploaded/model.toml")).unwrap();
+    assert!(card_on_disk.contains("temperature = 0.5"), "{card_on_disk}");
+    assert!(leftovers(&uploads).is_empty(), "{:?}", leftovers(&uploads));
+    // A replacement that does not validate leaves the old one in place.
+    let err = client
+        .register_model(tokio_stream::iter(upload(
+            "uploaded",
+            retrained.clone(),
+            b"not an onnx graph",
+            1 << 20,
+            true,
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let kept = client
+        .get_model(embedeval::proto::GetModelRequest {
+            name: "uploaded".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.training.unwrap().temperature, 0.5);
+    assert!(uploads.join("uploaded/model.onnx").is_file());
+    // A bundled model is neither replaced nor removed.
+    let err = client
+        .register_model(tokio_stream::iter(upload(
+            "base",
+            retrained,
+            &onnx(),
+            1 << 20,
+            true,
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    assert!(err.message().contains("bundled"), "{}", err.message());
+    let err = client
+        .delete_model(DeleteModelRequest {
+            name: "base".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(bundle.path().join("base/model.onnx").is_file());
+
     // Delete, then it is gone, on disk too; a second delete is NOT_FOUND.
     client
         .delete_model(DeleteModelRequest {
@@ -114,8 +200,8 @@ async fn upload_list_embed_delete() {
         .await
         .unwrap();
     assert_eq!(names(&server).await, vec!["base"]);
-    assert!(!dir.path().join("uploaded").exists());
-    assert!(leftovers(dir.path()).is_empty());
+    assert!(!uploads.join("uploaded").exists());
+    assert!(leftovers(&uploads).is_empty());
     let err = client
         .delete_model(DeleteModelRequest {
             name: "uploaded".into(),
@@ -128,10 +214,13 @@ async fn upload_list_embed_delete() {
 
 #[tokio::test]
 async fn bad_uploads_are_refused_and_leave_nothing_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_model(SOURCE, dir.path(), "base");
+    let bundle = tempfile::tempdir().unwrap();
+    copy_model(SOURCE, bundle.path(), "base");
+    let data = tempfile::tempdir().unwrap();
+    let uploads = data.path().join("models");
+    std::fs::create_dir_all(&uploads).unwrap();
     let limit = onnx().len() as u64 + 10;
-    let server = start(dir.path(), limit).await;
+    let server = start(bundle.path(), data.path(), limit).await;
     let mut client = ModelServiceClient::new(server.channel.clone());
     let unhashed: String = card_text()
         .lines()
@@ -164,15 +253,15 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
             "not allowed",
         ),
         (
-            "a card with a missing field",
+            "a card without its loss",
             messages(
                 "nofield",
-                card_text().replace("epochs = 300\n", ""),
+                card_text().replace("loss = \"infonce\"\n", ""),
                 &onnx(),
                 1 << 16,
             ),
             Code::InvalidArgument,
-            "missing field `epochs`",
+            "missing field `loss`",
         ),
         (
             "over the limit",
@@ -217,9 +306,9 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
         assert_eq!(err.code(), code, "{what}: {}", err.message());
         assert!(err.message().contains(needle), "{what}: {}", err.message());
         assert!(
-            leftovers(dir.path()).is_empty(),
+            leftovers(&uploads).is_empty(),
             "{what} left {:?}",
-            leftovers(dir.path())
+            leftovers(&uploads)
         );
     }
 
@@ -244,12 +333,12 @@ async fn bad_uploads_are_refused_and_leave_nothing_behind() {
     let mut clean = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if leftovers(dir.path()).is_empty() {
+        if leftovers(&uploads).is_empty() {
             clean = true;
             break;
         }
     }
-    assert!(clean, "interrupted upload left {:?}", leftovers(dir.path()));
+    assert!(clean, "interrupted upload left {:?}", leftovers(&uploads));
 
     // Nothing became visible, and the server still serves.
     assert_eq!(names(&server).await, vec!["base"]);

@@ -39,16 +39,21 @@ pub enum ModelsCommand {
         /// Model name.
         name: String,
     },
-    /// Upload a model: its ONNX file and its card.
+    /// Upload a model: its ONNX file, and its card or the card's flags
+    /// (what neither says is read off the ONNX graph).
     Add {
         /// Registry name.
         name: String,
         /// The ONNX file.
         #[arg(long)]
         onnx: PathBuf,
-        /// The model card (model.toml).
+        /// The card's facts.
+        #[command(flatten)]
+        card: CardArgs,
+        /// Swap an uploaded model of this name for the new one in one step
+        /// (its earlier reports keep the old sha256).
         #[arg(long)]
-        card: PathBuf,
+        replace: bool,
     },
     /// Remove a model.
     Rm {
@@ -86,11 +91,42 @@ pub enum DatasetsCommand {
     },
 }
 
+/// A model card from a file and flags: the flags set their keys over the
+/// file's; with no file, `--loss` (and `--tau` for losses with a
+/// temperature) is all a card needs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CardArgs {
+    /// A model card (model.toml).
+    #[arg(long)]
+    pub card: Option<PathBuf>,
+    /// Training loss: infonce, hard_infonce, simple, hard_simple, ….
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Training temperature τ.
+    #[arg(long)]
+    pub tau: Option<f64>,
+    /// Preprocessing preset: imagenet, cifar10, cifar100 or none (pixels / 255).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Images of another size: bilinear (default) or none (refused).
+    #[arg(long)]
+    pub resize: Option<String>,
+    /// The output holding the embedding, when the graph's names do not tell.
+    #[arg(long)]
+    pub embedding_output: Option<String>,
+    /// The output holding backbone features, when the graph's names do not tell.
+    #[arg(long)]
+    pub features_output: Option<String>,
+}
+
 /// `embedeval embed …`
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
-    /// Model name.
+    /// Model name, or an ONNX file (registered by content, reused if seen).
     pub model: String,
+    /// The card's facts when `model` is a file not yet registered.
+    #[command(flatten)]
+    pub card: CardArgs,
     /// Dataset name.
     #[arg(long)]
     pub dataset: String,
@@ -111,8 +147,11 @@ pub struct EmbedArgs {
 /// `embedeval eval …`
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Model name.
+    /// Model name, or an ONNX file (registered by content, reused if seen).
     pub model: String,
+    /// The card's facts when `model` is a file not yet registered.
+    #[command(flatten)]
+    pub card: CardArgs,
     /// Dataset name.
     #[arg(long)]
     pub dataset: String,
@@ -131,8 +170,12 @@ pub struct EvalArgs {
 /// `embedeval compare …`
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Models to compare (none with --all).
+    /// Models to compare (none with --all); ONNX files are registered by
+    /// content (reused if seen) with the card's flags.
     pub models: Vec<String>,
+    /// The card's facts for the models given as files.
+    #[command(flatten)]
+    pub card: CardArgs,
     /// Compare every model the server has.
     #[arg(long)]
     pub all: bool,

@@ -14,6 +14,7 @@ use super::args::{
     CompareArgs, Connection, DatasetsCommand, EmbedArgs, EvalArgs, EvaluationsCommand,
     ModelsCommand,
 };
+use super::register;
 use super::render::{
     bar, dataset_json, model_json, print_accepted, print_json, report_json, table, StageBar,
 };
@@ -71,33 +72,14 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
                 .into_inner();
             print_json(&model_json(&m))?;
         }
-        ModelsCommand::Add { name, onnx, card } => {
-            let card_toml = std::fs::read_to_string(&card)
-                .with_context(|| format!("read {}", card.display()))?;
-            let bytes = std::fs::read(&onnx).with_context(|| format!("read {}", onnx.display()))?;
-            let progress = bar(bytes.len() as u64, "upload");
-            let mut messages = vec![proto::RegisterModelRequest {
-                payload: Some(proto::register_model_request::Payload::Card(
-                    proto::ModelUpload {
-                        name,
-                        card_toml,
-                        size_bytes: bytes.len() as u64,
-                        sha256: crate::registry::sha256_hex(&bytes),
-                    },
-                )),
-            }];
-            messages.extend(bytes.chunks(CHUNK).map(|c| proto::RegisterModelRequest {
-                payload: Some(proto::register_model_request::Payload::Chunk(c.to_vec())),
-            }));
-            let p = progress.clone();
-            let stream = tokio_stream::StreamExt::map(tokio_stream::iter(messages), move |m| {
-                if let Some(proto::register_model_request::Payload::Chunk(c)) = &m.payload {
-                    p.inc(c.len() as u64);
-                }
-                m
-            });
-            let info = client.register_model(stream).await?.into_inner();
-            progress.finish_and_clear();
+        ModelsCommand::Add {
+            name,
+            onnx,
+            card,
+            replace,
+        } => {
+            let info =
+                register::upload(conn, &name, &onnx, register::card_toml(&card)?, replace).await?;
             print_json(&model_json(&info))?;
         }
         ModelsCommand::Rm { name } => {
@@ -237,6 +219,7 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
 
 /// Runs `embedeval embed …`: streams the rows into a .npy file.
 pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
+    let model = register::model_name(conn, &args.model, &args.card).await?;
     let info = conn
         .datasets()
         .await?
@@ -250,12 +233,12 @@ pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
         .iter()
         .find(|s| s.name == args.split)
         .map_or(0, |s| s.size);
-    let progress = bar(total, &format!("embed {} {}", args.model, args.split));
+    let progress = bar(total, &format!("embed {model} {}", args.split));
     let mut stream = conn
         .embedding()
         .await?
         .embed(proto::EmbedRequest {
-            model: args.model.clone(),
+            model: model.clone(),
             dataset: args.dataset.clone(),
             split: args.split.clone(),
             output: args.output.clone(),
@@ -318,7 +301,7 @@ pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
         .evaluation()
         .await?
         .evaluate(proto::EvaluateRequest {
-            model: args.model,
+            model: register::model_name(conn, &args.model, &args.card).await?,
             dataset: args.dataset,
             detach: args.detach,
             test_split: args.splits.test_split,
@@ -372,11 +355,15 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
     if args.all != args.models.is_empty() {
         bail!("name the models to compare, or pass --all (not both)");
     }
+    let mut models = Vec::with_capacity(args.models.len());
+    for model in &args.models {
+        models.push(register::model_name(conn, model, &args.card).await?);
+    }
     let mut stream = conn
         .evaluation()
         .await?
         .compare(proto::CompareRequest {
-            models: args.models,
+            models,
             dataset: args.dataset,
             detach: args.detach,
             test_split: args.splits.test_split,

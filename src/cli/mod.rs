@@ -6,6 +6,7 @@
 pub mod args;
 pub mod calls;
 mod connection;
+mod register;
 mod render;
 
 use clap::{Args, Parser, Subcommand};

@@ -203,6 +203,16 @@ impl NpyArray {
             .collect())
     }
 
+    /// The values as f64 (the array must be `<f8`).
+    pub fn to_f64(&self) -> Result<Vec<f64>> {
+        self.expect(NpyType::F64)?;
+        Ok(self
+            .data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("chunks of 8")))
+            .collect())
+    }
+
     /// The values as i64 (the array must be `<i8`).
     pub fn to_i64(&self) -> Result<Vec<i64>> {
         self.expect(NpyType::I64)?;

@@ -8,7 +8,8 @@ mod worker;
 
 pub use device::{Device, ExecutionProvider};
 pub use preprocess::{
-    preprocess, ImageBatch, InputDType, Layout, Preprocessing, PREPROCESS_VERSION,
+    preprocess, resize_bilinear, ImageBatch, InputDType, Layout, Preprocessing, Resize,
+    PREPROCESS_VERSION,
 };
 pub use worker::{Encoder, EncoderInput, WorkerOptions};
 

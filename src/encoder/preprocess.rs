@@ -1,6 +1,9 @@
 //! Preprocessing from the model card: raw uint8 images, [n, H, W, C], become
-//! the model's input: x = (pixel * scale - mean[c]) / std[c] in the card's
-//! layout (NCHW or NHWC) and element type.
+//! the model's input: resized to the model's height and width when they
+//! differ (bilinear, half-pixel centres, no antialiasing: the convention of
+//! `torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`),
+//! then x = (pixel * scale - mean[c]) / std[c] in the card's layout (NCHW or
+//! NHWC) and element type.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +13,7 @@ use crate::error::{Error, Result};
 /// Version of the preprocessing arithmetic. Bump it whenever [`preprocess`]
 /// computes different numbers from the same card and pixels: it is part of
 /// the embedding cache's key, so an upgrade never serves stale matrices.
-pub const PREPROCESS_VERSION: u32 = 1;
+pub const PREPROCESS_VERSION: u32 = 2;
 
 /// Pixel element type of the model's input.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -51,6 +54,28 @@ impl Layout {
     }
 }
 
+/// What happens to images whose height and width differ from the model's.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Resize {
+    /// Bilinear interpolation to the model's size (half-pixel centres, no
+    /// antialiasing).
+    #[default]
+    Bilinear,
+    /// No resizing: images of another size are refused.
+    None,
+}
+
+impl Resize {
+    /// "bilinear" or "none".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resize::Bilinear => "bilinear",
+            Resize::None => "none",
+        }
+    }
+}
+
 /// The effective preprocessing of a model: everything that turns the same
 /// pixels into a different input tensor. It is part of the embedding cache's
 /// key and is echoed in every report.
@@ -70,6 +95,8 @@ pub struct Preprocessing {
     pub mean: Vec<f64>,
     /// Per-channel standard deviation divided by.
     pub std: Vec<f64>,
+    /// Interpolation for images of another height and width.
+    pub resize: Resize,
     /// [`PREPROCESS_VERSION`] of the code that applies it.
     pub version: u32,
 }
@@ -82,6 +109,79 @@ impl Preprocessing {
             Layout::NHWC => (self.shape[3], self.shape[1], self.shape[2]),
         }
     }
+
+    /// Checks that images of height `h`, width `w` and `c` channels can be
+    /// fed: the channels must match, and the size too unless images are
+    /// resized. INVALID_ARGUMENT names both shapes and what to change.
+    pub fn check_image(&self, h: usize, w: usize, c: usize) -> Result<()> {
+        let (ec, eh, ew) = self.chw();
+        let mismatch = |hint: &str| {
+            Err(Error::InvalidArgument(format!(
+                "image shape mismatch: the model expects [{eh}, {ew}, {ec}] (height, width, channels), \
+                 received [{h}, {w}, {c}]; {hint}"
+            )))
+        };
+        if ec != c as i64 {
+            return mismatch(&format!(
+                "the channels must match (register the dataset with --channels {ec})"
+            ));
+        }
+        if (eh, ew) != (h as i64, w as i64) && self.resize == Resize::None {
+            return mismatch("the model's card has input.resize = \"none\"");
+        }
+        Ok(())
+    }
+}
+
+/// One output coordinate's two source coordinates and the weight of the
+/// second: src = (dst + 0.5) * in / out - 0.5, clamped at 0.
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    i0: usize,
+    i1: usize,
+    weight: f32,
+}
+
+/// The taps of an axis resized from `input` to `output` samples; the
+/// identity when they are equal.
+fn taps(input: usize, output: usize) -> Vec<Tap> {
+    let scale = input as f64 / output as f64;
+    (0..output)
+        .map(|dst| {
+            let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
+            let i0 = (src.floor() as usize).min(input - 1);
+            let i1 = (i0 + 1).min(input - 1);
+            Tap {
+                i0,
+                i1,
+                weight: (src - i0 as f64) as f32,
+            }
+        })
+        .collect()
+}
+
+/// Bilinear resize of uint8 images [n, h, w, c] to [n, oh, ow, c] as f32
+/// (no rounding); the same size gives the pixels exactly.
+pub fn resize_bilinear(batch: ImageBatch<'_>, oh: usize, ow: usize) -> Vec<f32> {
+    let ImageBatch { pixels, n, h, w, c } = batch;
+    let (ys, xs) = (taps(h, oh), taps(w, ow));
+    let mut out = Vec::with_capacity(n * oh * ow * c);
+    for i in 0..n {
+        let image = &pixels[i * h * w * c..(i + 1) * h * w * c];
+        let at = |y: usize, x: usize, ch: usize| image[(y * w + x) * c + ch] as f32;
+        for ty in &ys {
+            for tx in &xs {
+                for ch in 0..c {
+                    let top = at(ty.i0, tx.i0, ch)
+                        + (at(ty.i0, tx.i1, ch) - at(ty.i0, tx.i0, ch)) * tx.weight;
+                    let bottom = at(ty.i1, tx.i0, ch)
+                        + (at(ty.i1, tx.i1, ch) - at(ty.i1, tx.i0, ch)) * tx.weight;
+                    out.push(top + (bottom - top) * ty.weight);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Images as stored: `n` images of height × width × channels, uint8, row-major.
@@ -99,8 +199,10 @@ pub struct ImageBatch<'a> {
     pub c: usize,
 }
 
-/// Turns uint8 images into the model's input tensor; returns its shape and data.
-/// INVALID_ARGUMENT names the expected and the received image shape.
+/// Turns uint8 images into the model's input tensor; returns its shape and
+/// data. Images of another height and width are resized first (when the
+/// card allows it); INVALID_ARGUMENT names the expected and the received
+/// image shape otherwise.
 pub fn preprocess(batch: ImageBatch<'_>, card: &Preprocessing) -> Result<(Vec<i64>, InputData)> {
     let ImageBatch { pixels, n, h, w, c } = batch;
     if pixels.len() != n * h * w * c {
@@ -109,28 +211,33 @@ pub fn preprocess(batch: ImageBatch<'_>, card: &Preprocessing) -> Result<(Vec<i6
             pixels.len()
         )));
     }
-    let (ec, eh, ew) = card.chw();
-    if (ec, eh, ew) != (c as i64, h as i64, w as i64) {
-        return Err(Error::InvalidArgument(format!(
-            "image shape mismatch: the model expects [{eh}, {ew}, {ec}] (height, width, channels), \
-             received [{h}, {w}, {c}]"
-        )));
-    }
+    card.check_image(h, w, c)?;
+    let (_, eh, ew) = card.chw();
+    let (eh, ew) = (eh as usize, ew as usize);
     let shape = match card.layout {
-        Layout::NCHW => vec![n as i64, ec, eh, ew],
-        Layout::NHWC => vec![n as i64, eh, ew, ec],
+        Layout::NCHW => vec![n as i64, c as i64, eh as i64, ew as i64],
+        Layout::NHWC => vec![n as i64, eh as i64, ew as i64, c as i64],
     };
     // Index in the output of pixel (image i, row y, column x, channel ch).
     let out_index = |i: usize, y: usize, x: usize, ch: usize| match card.layout {
-        Layout::NCHW => ((i * c + ch) * h + y) * w + x,
-        Layout::NHWC => ((i * h + y) * w + x) * c + ch,
+        Layout::NCHW => ((i * c + ch) * eh + y) * ew + x,
+        Layout::NHWC => ((i * eh + y) * ew + x) * c + ch,
     };
+    let resized = ((h, w) != (eh, ew)).then(|| resize_bilinear(batch, eh, ew));
+    let count = n * eh * ew * c;
     let data = match card.dtype {
         InputDType::Uint8 => {
-            let mut out = vec![0u8; pixels.len()];
-            for (src, &p) in pixels.iter().enumerate() {
-                let (i, y, x, ch) = unravel(src, h, w, c);
-                out[out_index(i, y, x, ch)] = p;
+            let mut out = vec![0u8; count];
+            match &resized {
+                None => fill(&mut out, pixels.iter().copied(), eh, ew, c, out_index),
+                Some(values) => fill(
+                    &mut out,
+                    values.iter().map(|v| v.round().clamp(0.0, 255.0) as u8),
+                    eh,
+                    ew,
+                    c,
+                    out_index,
+                ),
             }
             InputData::U8(out)
         }
@@ -138,15 +245,43 @@ pub fn preprocess(batch: ImageBatch<'_>, card: &Preprocessing) -> Result<(Vec<i6
             let scale = card.scale as f32;
             let mean: Vec<f32> = card.mean.iter().map(|&m| m as f32).collect();
             let inv_std: Vec<f32> = card.std.iter().map(|&s| (1.0 / s) as f32).collect();
-            let mut out = vec![0f32; pixels.len()];
-            for (src, &p) in pixels.iter().enumerate() {
-                let (i, y, x, ch) = unravel(src, h, w, c);
-                out[out_index(i, y, x, ch)] = (p as f32 * scale - mean[ch]) * inv_std[ch];
+            let mut out = vec![0f32; count];
+            let values: Box<dyn Iterator<Item = f32>> = match &resized {
+                None => Box::new(pixels.iter().map(|&p| p as f32)),
+                Some(values) => Box::new(values.iter().copied()),
+            };
+            fill(&mut out, values, eh, ew, c, out_index);
+            for (k, v) in out.iter_mut().enumerate() {
+                let ch = channel_of(k, card.layout, eh, ew, c);
+                *v = (*v * scale - mean[ch]) * inv_std[ch];
             }
             InputData::F32(out)
         }
     };
     Ok((shape, data))
+}
+
+/// Writes values given in [n, h, w, c] order to their places in `out`.
+fn fill<T>(
+    out: &mut [T],
+    values: impl Iterator<Item = T>,
+    h: usize,
+    w: usize,
+    c: usize,
+    out_index: impl Fn(usize, usize, usize, usize) -> usize,
+) {
+    for (src, v) in values.enumerate() {
+        let (i, y, x, ch) = unravel(src, h, w, c);
+        out[out_index(i, y, x, ch)] = v;
+    }
+}
+
+/// The channel of flat index `k` of the output tensor.
+fn channel_of(k: usize, layout: Layout, h: usize, w: usize, c: usize) -> usize {
+    match layout {
+        Layout::NCHW => (k / (h * w)) % c,
+        Layout::NHWC => k % c,
+    }
 }
 
 /// (image, row, column, channel) of flat index `k` in [n, h, w, c].
@@ -176,6 +311,7 @@ mod tests {
             scale: 0.5,
             mean: (0..c).map(|i| i as f64).collect(),
             std: vec![2.0; c as usize],
+            resize: Resize::Bilinear,
         }
     }
 
@@ -224,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn wrong_image_size_names_both_shapes() {
+    fn a_size_mismatch_without_resize_or_a_channel_mismatch_names_both_shapes() {
         let pixels = vec![0u8; 4 * 4];
         let batch = ImageBatch {
             pixels: &pixels,
@@ -233,12 +369,65 @@ mod tests {
             w: 4,
             c: 1,
         };
-        let err = preprocess(batch, &card(Layout::NCHW, InputDType::Float32, 1))
-            .unwrap_err()
-            .to_string();
+        let mut fixed = card(Layout::NCHW, InputDType::Float32, 1);
+        fixed.resize = Resize::None;
+        let err = preprocess(batch, &fixed).unwrap_err().to_string();
         assert!(
             err.contains("expects [2, 3, 1]") && err.contains("received [4, 4, 1]"),
             "{err}"
         );
+        let err = preprocess(batch, &card(Layout::NCHW, InputDType::Float32, 2))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--channels 2"), "{err}");
+    }
+
+    /// The resize against values made by an independent numpy
+    /// implementation of torch's bilinear convention
+    /// (tests/data/resnet2048/reference/README.md).
+    #[test]
+    fn bilinear_resize_matches_the_reference_down_and_up() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/resnet2048/reference");
+        let read = |name: &str| crate::data::npy::NpyArray::read(&dir.join(name)).unwrap();
+        let input = read("resize_in.npy");
+        let pixels = input.to_u8().unwrap();
+        let batch = ImageBatch {
+            pixels: &pixels,
+            n: 1,
+            h: 5,
+            w: 7,
+            c: 3,
+        };
+        for (name, oh, ow) in [("resize_out.npy", 3, 4), ("resize_up.npy", 9, 11)] {
+            let want = read(name).to_f64().unwrap();
+            let got = resize_bilinear(batch, oh, ow);
+            assert_eq!(got.len(), want.len(), "{name}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() < 1e-4, "{name}: {g} vs {w}");
+            }
+        }
+        // The same size is the identity.
+        let same = resize_bilinear(batch, 5, 7);
+        assert!(same.iter().zip(&pixels).all(|(a, &b)| *a == b as f32));
+    }
+
+    #[test]
+    fn a_resized_float_input_is_normalised_per_channel() {
+        // 2x2 image, one channel, to 1x1: the mean of the four pixels at
+        // the centre sample (0.5, 0.5).
+        let pixels = [0u8, 10, 20, 30];
+        let batch = ImageBatch {
+            pixels: &pixels,
+            n: 1,
+            h: 2,
+            w: 2,
+            c: 1,
+        };
+        let mut p = card(Layout::NCHW, InputDType::Float32, 1);
+        p.shape = vec![-1, 1, 1, 1];
+        let (shape, data) = preprocess(batch, &p).unwrap();
+        assert_eq!(shape, vec![1, 1, 1, 1]);
+        assert_eq!(data, InputData::F32(vec![(15.0 * 0.5 - 0.0) / 2.0]));
     }
 }

@@ -401,8 +401,10 @@ mod tests {
             shape: vec![-1, 1, 8, 8],
             layout: Layout::NCHW,
             scale: 1.0 / 16.0,
+            preset: None,
             mean: vec![mean],
             std: vec![1.0],
+            resize: crate::encoder::Resize::Bilinear,
         }
         .preprocessing()
     }
@@ -443,6 +445,13 @@ mod tests {
             CacheKey {
                 preprocessing: Preprocessing {
                     version: 0,
+                    ..preprocessing(0.0)
+                },
+                ..base.clone()
+            },
+            CacheKey {
+                preprocessing: Preprocessing {
+                    resize: crate::encoder::Resize::None,
                     ..preprocessing(0.0)
                 },
                 ..base.clone()

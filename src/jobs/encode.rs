@@ -39,17 +39,24 @@ pub struct Gather<'a> {
     pub reporter: &'a Reporter,
 }
 
-/// Checks that `model` takes the images of `dataset`.
+/// Checks that `model` takes the images of `dataset` (the channels match,
+/// and the size too unless the model resizes).
 pub fn check_fit(model: &LoadedModel, dataset: &LoadedDataset) -> Result<()> {
-    let (ec, eh, ew) = model.card.input.chw();
     let [h, w, c] = dataset.dataset.summary.image_shape;
-    if (ec, eh, ew) != (c as i64, h as i64, w as i64) {
-        return Err(Error::InvalidArgument(format!(
-            "dataset {} has images of [{h}, {w}, {c}] but model {} expects [{eh}, {ew}, {ec}] (height, width, channels)",
-            dataset.name, model.name
-        )));
+    model
+        .preprocessing()
+        .check_image(h, w, c)
+        .map_err(|e| fit_error(&model.name, &dataset.name, e))
+}
+
+/// Names the model and the dataset in a shape mismatch.
+pub fn fit_error(model: &str, dataset: &str, err: Error) -> Error {
+    match err {
+        Error::InvalidArgument(msg) => {
+            Error::InvalidArgument(format!("model {model} on dataset {dataset}: {msg}"))
+        }
+        other => other,
     }
-    Ok(())
 }
 
 impl Gather<'_> {

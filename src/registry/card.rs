@@ -1,20 +1,176 @@
-//! Model cards (`model.toml`): the training facts, the input and its
-//! preprocessing, the outputs. A card is checked on its own
-//! ([`ModelCard::check`]) and against the ONNX session's real inputs and
-//! outputs ([`ModelCard::check_against`]).
+//! Model cards (`model.toml`). A card as written ([`CardFile`]) needs only
+//! `[training] loss` (and `temperature` where the loss has one); the rest is
+//! read off the ONNX graph when absent ([`CardFile::resolve`]): the input's
+//! name, element type, shape and layout, and which outputs hold the
+//! embedding and the backbone features. Preprocessing presets give mean,
+//! std and scale. The resolved [`ModelCard`] is checked on its own
+//! ([`ModelCard::check`]) and against the session's real inputs and outputs
+//! ([`ModelCard::check_against`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::encoder::{ElementType, Preprocessing, TensorSpec};
+use crate::encoder::{ElementType, Preprocessing, Resize, TensorSpec};
 pub use crate::encoder::{InputDType, Layout};
 use crate::error::{Error, Result};
 
 /// Most values in one image of a model's input (64 MiB of float32).
 pub const MAX_INPUT_VALUES: i64 = 1 << 24;
 
-/// A parsed `model.toml`.
+/// Losses with a temperature: their cards must give `training.temperature`.
+pub const TEMPERATURE_LOSSES: [&str; 3] = ["infonce", "hard_infonce", "nt_xent"];
+
+/// Output names taken as the embedding when the card does not say.
+const EMBEDDING_NAMES: [&str; 7] = [
+    "embedding",
+    "embeddings",
+    "emb",
+    "z",
+    "projection",
+    "proj",
+    "head",
+];
+/// Output names taken as the backbone features when the card does not say.
+const FEATURE_NAMES: [&str; 7] = [
+    "features",
+    "feature",
+    "feats",
+    "h",
+    "backbone",
+    "representation",
+    "pooled",
+];
+
+/// A model card as written: only the training loss is required.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CardFile {
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// sha256 of model.onnx; checked at load when present.
+    #[serde(default)]
+    pub onnx_sha256: Option<String>,
+    /// How the checkpoint was trained.
+    pub training: TrainingFile,
+    /// The image input and its preprocessing (read off the graph when absent).
+    #[serde(default)]
+    pub input: InputFile,
+    /// The outputs (read off the graph when absent).
+    #[serde(default)]
+    pub outputs: OutputsFile,
+    /// Reference outputs of the training framework, for checking the runtime.
+    #[serde(default)]
+    pub golden: Option<GoldenCard>,
+}
+
+/// `[training]` as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainingFile {
+    /// "infonce" | "hard_infonce" | "simple" | "hard_simple" | other.
+    pub loss: String,
+    /// The contrastive temperature tau; required for [`TEMPERATURE_LOSSES`].
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Dataset trained on.
+    #[serde(default)]
+    pub dataset: Option<String>,
+    /// Epochs trained.
+    #[serde(default)]
+    pub epochs: Option<u32>,
+    /// Random seed.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Everything else the trainer recorded.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// `[input]` as written; every key is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InputFile {
+    /// Graph input name [the graph's only input].
+    pub name: Option<String>,
+    /// Element type [the graph's].
+    pub dtype: Option<InputDType>,
+    /// Shape, -1 for the batch axis [the graph's].
+    pub shape: Option<Vec<i64>>,
+    /// Axis order [told from the shape: channels of 1, 3 or 4 first or last].
+    pub layout: Option<Layout>,
+    /// Where scale, mean and std come from when not given ["none"].
+    pub preset: Option<Preset>,
+    /// Multiplier applied to raw pixels [the preset's].
+    pub scale: Option<f64>,
+    /// Per-channel mean subtracted after scaling [the preset's].
+    pub mean: Option<Vec<f64>>,
+    /// Per-channel standard deviation divided by [the preset's].
+    pub std: Option<Vec<f64>>,
+    /// Interpolation for images of another size ["bilinear"].
+    pub resize: Option<Resize>,
+}
+
+/// `[outputs]` as written; every key is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutputsFile {
+    /// The output names served [the embedding and the features].
+    pub names: Option<Vec<String>>,
+    /// The output holding the embedding [the only output, or the one named
+    /// like an embedding].
+    pub embedding: Option<String>,
+    /// The output holding backbone features [the one named like features].
+    pub features: Option<String>,
+}
+
+/// Named preprocessing constants: x = (pixel * scale - mean[c]) / std[c].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// Pixels in [0, 1], ImageNet mean and std (torchvision's models).
+    Imagenet,
+    /// Pixels in [0, 1], CIFAR-10's training-set mean and std.
+    Cifar10,
+    /// Pixels in [0, 1], CIFAR-100's training-set mean and std.
+    Cifar100,
+    /// Pixels in [0, 1], nothing subtracted.
+    None,
+}
+
+impl Preset {
+    /// The preset's name in cards.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Preset::Imagenet => "imagenet",
+            Preset::Cifar10 => "cifar10",
+            Preset::Cifar100 => "cifar100",
+            Preset::None => "none",
+        }
+    }
+
+    /// (scale, mean, std) for `channels` channels; the RGB presets need 3.
+    pub fn values(self, channels: usize) -> Result<(f64, Vec<f64>, Vec<f64>)> {
+        let rgb = |mean: [f64; 3], std: [f64; 3]| {
+            if channels == 3 {
+                Ok((1.0 / 255.0, mean.to_vec(), std.to_vec()))
+            } else {
+                Err(Error::InvalidCard(format!(
+                    "input.preset {:?} is for 3 channels but the input has {channels}",
+                    self.as_str()
+                )))
+            }
+        };
+        match self {
+            Preset::Imagenet => rgb([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+            Preset::Cifar10 => rgb([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]),
+            Preset::Cifar100 => rgb([0.5071, 0.4865, 0.4409], [0.2673, 0.2564, 0.2762]),
+            Preset::None => Ok((1.0 / 255.0, vec![0.0; channels], vec![1.0; channels])),
+        }
+    }
+}
+
+/// A resolved model card: every field known.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelCard {
@@ -33,20 +189,23 @@ pub struct ModelCard {
     /// Reference outputs of the training framework, for checking the runtime.
     #[serde(default)]
     pub golden: Option<GoldenCard>,
+    /// The card's keys that were read off the graph or filled by defaults.
+    #[serde(default)]
+    pub inferred: Vec<String>,
 }
 
-/// Training facts. Keys beyond the five required ones are kept as they are.
+/// Training facts. Keys beyond the five known ones are kept as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainingCard {
     /// "infonce" | "hard_infonce" | "simple" | "hard_simple" | other.
     pub loss: String,
     /// The contrastive temperature tau (0 for losses without one).
     pub temperature: f64,
-    /// Dataset trained on.
+    /// Dataset trained on ("" when not said).
     pub dataset: String,
-    /// Epochs trained.
+    /// Epochs trained (0 when not said).
     pub epochs: u32,
-    /// Random seed.
+    /// Random seed (0 when not said).
     pub seed: u64,
     /// Everything else the trainer recorded.
     #[serde(flatten)]
@@ -65,12 +224,18 @@ pub struct InputCard {
     pub shape: Vec<i64>,
     /// Axis order.
     pub layout: Layout,
+    /// The preset scale, mean and std came from, if any.
+    #[serde(default)]
+    pub preset: Option<Preset>,
     /// Multiplier applied to raw pixels.
     pub scale: f64,
     /// Per-channel mean subtracted after scaling.
     pub mean: Vec<f64>,
     /// Per-channel standard deviation divided by.
     pub std: Vec<f64>,
+    /// Interpolation for images of another size.
+    #[serde(default)]
+    pub resize: Resize,
 }
 
 impl InputCard {
@@ -89,6 +254,7 @@ impl InputCard {
             scale: self.scale,
             mean: self.mean.clone(),
             std: self.std.clone(),
+            resize: self.resize,
             version: crate::encoder::PREPROCESS_VERSION,
         }
     }
@@ -98,7 +264,7 @@ impl InputCard {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OutputsCard {
-    /// Every output name the graph has.
+    /// Every output name served.
     pub names: Vec<String>,
     /// The output holding the embedding.
     pub embedding: String,
@@ -122,6 +288,216 @@ pub struct GoldenCard {
     pub features: Option<String>,
 }
 
+impl CardFile {
+    /// Parses card text; checks what can be checked without the graph.
+    pub fn parse(text: &str) -> Result<Self> {
+        let card: CardFile =
+            toml::from_str(text).map_err(|e| Error::InvalidCard(e.message().to_string()))?;
+        let t = &card.training;
+        if t.loss.trim().is_empty() {
+            return Err(Error::InvalidCard("training.loss is empty".into()));
+        }
+        if t.temperature.is_none() && TEMPERATURE_LOSSES.contains(&t.loss.as_str()) {
+            return Err(Error::InvalidCard(format!(
+                "training.temperature is required for loss {:?} (give --tau)",
+                t.loss
+            )));
+        }
+        Ok(card)
+    }
+
+    /// The complete card for a model whose session has `inputs` and
+    /// `outputs`: what the card leaves out is read off the graph, and each
+    /// such key is listed in [`ModelCard::inferred`]. The result is checked
+    /// on its own and against the graph.
+    pub fn resolve(&self, inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Result<ModelCard> {
+        let mut inferred = Vec::new();
+        let mut note = |key: &str| inferred.push(key.to_string());
+        let t = &self.training;
+        let training = TrainingCard {
+            loss: t.loss.clone(),
+            temperature: t.temperature.unwrap_or(0.0),
+            dataset: t.dataset.clone().unwrap_or_default(),
+            epochs: t.epochs.unwrap_or(0),
+            seed: t.seed.unwrap_or(0),
+            extra: t.extra.clone(),
+        };
+        let input = resolve_input(&self.input, inputs, &mut note)?;
+        let outputs = resolve_outputs(&self.outputs, outputs, &mut note)?;
+        let card = ModelCard {
+            description: self.description.clone(),
+            onnx_sha256: self.onnx_sha256.clone(),
+            training,
+            input,
+            outputs,
+            golden: self.golden.clone(),
+            inferred,
+        };
+        card.check()?;
+        Ok(card)
+    }
+}
+
+/// The input section, from the card where it speaks and the graph elsewhere.
+fn resolve_input(
+    file: &InputFile,
+    inputs: &[TensorSpec],
+    note: &mut impl FnMut(&str),
+) -> Result<InputCard> {
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let graph = match &file.name {
+        Some(name) => inputs.iter().find(|i| &i.name == name).ok_or_else(|| {
+            Error::InvalidCard(format!(
+                "input.name {name:?} is not an input of the model (it has {names:?})"
+            ))
+        })?,
+        None => {
+            note("input.name");
+            match inputs {
+                [only] => only,
+                _ => {
+                    return Err(Error::InvalidCard(format!(
+                        "the model must take exactly one input, it takes {names:?}"
+                    )))
+                }
+            }
+        }
+    };
+    let dtype = match file.dtype {
+        Some(d) => d,
+        None => {
+            note("input.dtype");
+            match graph.dtype {
+                Some(ElementType::Float32) => InputDType::Float32,
+                Some(ElementType::Uint8) => InputDType::Uint8,
+                other => {
+                    return Err(Error::InvalidCard(format!(
+                        "the model's input {:?} is {}: embedeval feeds float32 or uint8 images",
+                        graph.name,
+                        other.map_or("not a tensor", |d| d.as_str())
+                    )))
+                }
+            }
+        }
+    };
+    let shape = match &file.shape {
+        Some(s) => s.clone(),
+        None => {
+            note("input.shape");
+            let mut shape = graph.shape.clone();
+            if shape.len() != 4 || shape[1..].iter().any(|&d| d <= 0) {
+                return Err(Error::InvalidCard(format!(
+                    "the model's input {:?} has shape {:?}: give input.shape (4 axes, -1 for the batch, the image axes fixed)",
+                    graph.name, graph.shape
+                )));
+            }
+            shape[0] = -1;
+            shape
+        }
+    };
+    let layout = match file.layout {
+        Some(l) => l,
+        None => {
+            note("input.layout");
+            let channel_like = |d: i64| matches!(d, 1 | 3 | 4);
+            match shape.as_slice() {
+                [_, a, _, c] if !channel_like(*a) && channel_like(*c) => Layout::NHWC,
+                _ => Layout::NCHW,
+            }
+        }
+    };
+    let channels = match (layout, shape.as_slice()) {
+        (Layout::NCHW, [_, c, _, _]) | (Layout::NHWC, [_, _, _, c]) => (*c).max(1) as usize,
+        _ => 1,
+    };
+    let preset = file.preset;
+    let (scale, mean, std) = if file.scale.is_some() && file.mean.is_some() && file.std.is_some() {
+        (1.0, Vec::new(), Vec::new())
+    } else {
+        if preset.is_none() {
+            note("input.preset");
+        }
+        preset.unwrap_or(Preset::None).values(channels)?
+    };
+    let resize = file.resize.unwrap_or_else(|| {
+        note("input.resize");
+        Resize::default()
+    });
+    Ok(InputCard {
+        name: graph.name.clone(),
+        dtype,
+        shape,
+        layout,
+        preset,
+        scale: file.scale.unwrap_or(scale),
+        mean: file.mean.clone().unwrap_or(mean),
+        std: file.std.clone().unwrap_or(std),
+        resize,
+    })
+}
+
+/// The outputs section, from the card where it speaks and the output names
+/// elsewhere.
+fn resolve_outputs(
+    file: &OutputsFile,
+    outputs: &[TensorSpec],
+    note: &mut impl FnMut(&str),
+) -> Result<OutputsCard> {
+    let have: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+    let named_like = |names: &[&str], except: Option<&str>| -> Option<String> {
+        let found: Vec<&str> = have
+            .iter()
+            .copied()
+            .filter(|h| Some(*h) != except && names.contains(&h.to_ascii_lowercase().as_str()))
+            .collect();
+        match found.as_slice() {
+            [one] => Some(one.to_string()),
+            _ => None,
+        }
+    };
+    let embedding = match &file.embedding {
+        Some(e) => e.clone(),
+        None => {
+            note("outputs.embedding");
+            match have.as_slice() {
+                [only] => only.to_string(),
+                _ => named_like(&EMBEDDING_NAMES, file.features.as_deref()).ok_or_else(|| {
+                    Error::InvalidCard(format!(
+                        "the model has outputs {have:?} and none is named like an embedding ({}): \
+                         name it in the card ([outputs] embedding = \"…\") or with --embedding-output",
+                        EMBEDDING_NAMES.join(", ")
+                    ))
+                })?,
+            }
+        }
+    };
+    let features = match &file.features {
+        Some(f) => Some(f.clone()),
+        None if file.names.is_some() => None,
+        None => {
+            let found = named_like(&FEATURE_NAMES, Some(&embedding));
+            if found.is_some() {
+                note("outputs.features");
+            }
+            found
+        }
+    };
+    let names = match &file.names {
+        Some(n) => n.clone(),
+        None => {
+            note("outputs.names");
+            std::iter::once(embedding.clone())
+                .chain(features.clone())
+                .collect()
+        }
+    };
+    Ok(OutputsCard {
+        names,
+        embedding,
+        features,
+    })
+}
+
 impl ModelCard {
     /// The output a linear probe trains on: the backbone features when the
     /// card names them, else the embedding.
@@ -130,14 +506,6 @@ impl ModelCard {
             .features
             .as_deref()
             .unwrap_or(&self.outputs.embedding)
-    }
-
-    /// Parses and checks card text.
-    pub fn parse(text: &str) -> Result<Self> {
-        let card: ModelCard =
-            toml::from_str(text).map_err(|e| Error::InvalidCard(e.message().to_string()))?;
-        card.check()?;
-        Ok(card)
     }
 
     /// Checks the card on its own: values in range, outputs consistent.
@@ -312,9 +680,147 @@ features = "features"
         }
     }
 
+    /// The digits zoo's graph: one 1×8×8 float input, two outputs.
+    fn digits_graph() -> (Vec<TensorSpec>, Vec<TensorSpec>) {
+        (
+            vec![spec("images", ElementType::Float32, &[-1, 1, 8, 8])],
+            vec![
+                spec("embedding", ElementType::Float32, &[-1, 128]),
+                spec("features", ElementType::Float32, &[-1, 64]),
+            ],
+        )
+    }
+
+    fn parse(text: &str) -> Result<ModelCard> {
+        let (inputs, outputs) = digits_graph();
+        CardFile::parse(text)?.resolve(&inputs, &outputs)
+    }
+
+    #[test]
+    fn a_card_of_only_the_loss_is_completed_from_the_graph() {
+        let (_, outputs) = digits_graph();
+        let inputs = [spec("x", ElementType::Float32, &[-1, 3, 224, 224])];
+        let text = "[training]\nloss = \"infonce\"\ntemperature = 0.2\n";
+        let card = CardFile::parse(text)
+            .unwrap()
+            .resolve(&inputs, &outputs)
+            .unwrap();
+        assert_eq!(card.input.name, "x");
+        assert_eq!(card.input.shape, vec![-1, 3, 224, 224]);
+        assert_eq!(card.input.layout, Layout::NCHW);
+        assert_eq!(card.input.dtype, InputDType::Float32);
+        assert_eq!(card.input.scale, 1.0 / 255.0);
+        assert_eq!(card.input.mean, vec![0.0; 3]);
+        assert_eq!(card.input.resize, Resize::Bilinear);
+        assert_eq!(card.outputs.embedding, "embedding");
+        assert_eq!(card.outputs.features.as_deref(), Some("features"));
+        assert_eq!(card.training.temperature, 0.2);
+        assert_eq!(card.training.epochs, 0);
+        for key in [
+            "input.name",
+            "input.shape",
+            "outputs.embedding",
+            "input.preset",
+        ] {
+            assert!(card.inferred.contains(&key.to_string()), "{key}");
+        }
+        card.check_against(&inputs, &outputs).unwrap();
+
+        // Channels last, and a lone output of any name.
+        let nhwc = [spec("pixels", ElementType::Uint8, &[-1, 32, 32, 3])];
+        let lone = [spec("out", ElementType::Float32, &[-1, 2048])];
+        let card = CardFile::parse("[training]\nloss = \"simple\"\n")
+            .unwrap()
+            .resolve(&nhwc, &lone)
+            .unwrap();
+        assert_eq!(card.input.layout, Layout::NHWC);
+        assert_eq!(card.input.dtype, InputDType::Uint8);
+        assert_eq!(card.outputs.embedding, "out");
+        assert_eq!(card.outputs.features, None);
+        assert_eq!(card.training.temperature, 0.0);
+    }
+
+    #[test]
+    fn presets_give_scale_mean_and_std_and_explicit_values_win() {
+        let (_, outputs) = digits_graph();
+        let rgb = [spec("x", ElementType::Float32, &[-1, 3, 32, 32])];
+        let resolve = |input: &str| {
+            let text = format!("[training]\nloss = \"simple\"\n[input]\n{input}");
+            CardFile::parse(&text).and_then(|f| f.resolve(&rgb, &outputs))
+        };
+        let card = resolve("preset = \"imagenet\"").unwrap();
+        assert_eq!(card.input.mean, vec![0.485, 0.456, 0.406]);
+        assert_eq!(card.input.std, vec![0.229, 0.224, 0.225]);
+        assert_eq!(card.input.scale, 1.0 / 255.0);
+        assert_eq!(card.input.preset, Some(Preset::Imagenet));
+        let card = resolve("preset = \"cifar10\"\nstd = [1.0, 1.0, 1.0]").unwrap();
+        assert_eq!(card.input.mean, vec![0.4914, 0.4822, 0.4465]);
+        assert_eq!(card.input.std, vec![1.0; 3]);
+        let err = resolve("preset = \"imagenet\"")
+            .and_then(|_| {
+                CardFile::parse("[training]\nloss = \"simple\"\n[input]\npreset = \"imagenet\"")?
+                    .resolve(&digits_graph().0, &outputs)
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("3 channels but the input has 1"), "{err}");
+        assert!(resolve("preset = \"vgg\"").is_err());
+    }
+
+    #[test]
+    fn outputs_that_cannot_be_told_apart_need_the_card() {
+        let (inputs, _) = digits_graph();
+        let two = [
+            spec("a", ElementType::Float32, &[-1, 128]),
+            spec("b", ElementType::Float32, &[-1, 64]),
+        ];
+        let file = CardFile::parse("[training]\nloss = \"simple\"\n").unwrap();
+        let err = file.resolve(&inputs, &two).unwrap_err().to_string();
+        assert!(
+            err.contains("[\"a\", \"b\"]") && err.contains("--embedding-output"),
+            "{err}"
+        );
+        let named =
+            CardFile::parse("[training]\nloss = \"simple\"\n[outputs]\nembedding = \"b\"\n")
+                .unwrap()
+                .resolve(&inputs, &two)
+                .unwrap();
+        assert_eq!(named.outputs.names, vec!["b".to_string()]);
+        let two_inputs = [
+            inputs[0].clone(),
+            spec("mask", ElementType::Float32, &[-1, 8]),
+        ];
+        let err = file
+            .resolve(&two_inputs, &digits_graph().1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("exactly one input"), "{err}");
+        let free = [spec("x", ElementType::Float32, &[-1, 3, -1, -1])];
+        let err = file
+            .resolve(&free, &digits_graph().1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("give input.shape"), "{err}");
+    }
+
+    #[test]
+    fn a_loss_with_a_temperature_needs_one() {
+        let err = CardFile::parse("[training]\nloss = \"infonce\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("temperature is required") && err.contains("--tau"),
+            "{err}"
+        );
+        let err = CardFile::parse("[input]\nname = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `training`"), "{err}");
+    }
+
     #[test]
     fn parses_a_card_and_keeps_extra_training_keys() {
-        let card = ModelCard::parse(CARD).unwrap();
+        let card = parse(CARD).unwrap();
         assert_eq!(card.training.temperature, 0.2);
         assert_eq!(card.input.chw(), (1, 8, 8));
         assert_eq!(
@@ -325,29 +831,26 @@ features = "features"
 
     #[test]
     fn the_probe_prefers_backbone_features() {
-        let card = ModelCard::parse(CARD).unwrap();
+        let card = parse(CARD).unwrap();
         assert_eq!(card.probe_output(), "features");
         let without = CARD.replace("features = \"features\"\n", "").replace(
             "names = [\"embedding\", \"features\"]",
             "names = [\"embedding\"]",
         );
-        assert_eq!(
-            ModelCard::parse(&without).unwrap().probe_output(),
-            "embedding"
-        );
+        assert_eq!(parse(&without).unwrap().probe_output(), "embedding");
     }
 
     #[test]
     fn a_missing_field_is_named() {
-        let text = CARD.replace("temperature = 0.2\n", "");
-        let err = ModelCard::parse(&text).unwrap_err().to_string();
-        assert!(err.contains("missing field `temperature`"), "{err}");
+        let text = CARD.replace("loss = \"infonce\"\n", "");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("missing field `loss`"), "{err}");
     }
 
     #[test]
     fn an_unknown_field_is_named() {
         let text = CARD.replace("layout = \"NCHW\"", "layout = \"NCHW\"\nlayuot = 1");
-        let err = ModelCard::parse(&text).unwrap_err().to_string();
+        let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("layuot"), "{err}");
     }
 
@@ -368,16 +871,14 @@ features = "features"
             ),
             ("temperature = 0.2", "temperature = -1.0", "temperature"),
         ] {
-            let err = ModelCard::parse(&CARD.replace(from, to))
-                .unwrap_err()
-                .to_string();
+            let err = parse(&CARD.replace(from, to)).unwrap_err().to_string();
             assert!(err.contains(needle), "{to}: {err}");
         }
     }
 
     #[test]
     fn checks_against_the_graph() {
-        let card = ModelCard::parse(CARD).unwrap();
+        let card = parse(CARD).unwrap();
         let inputs = [spec("images", ElementType::Float32, &[-1, 1, 8, 8])];
         let outputs = [
             spec("embedding", ElementType::Float32, &[-1, 128]),

@@ -1,7 +1,10 @@
-//! One registry for every kind of entry a root folder holds (models,
-//! datasets): the entries by name, the folders that did not load with their
-//! reasons, insertion of validated uploads, removal, and lookup by content
-//! (the sha256 that identifies what an entry holds, whatever its name).
+//! One registry for every kind of entry (models, datasets) over two roots: a
+//! read-only bundle (`--models-dir`, `--datasets-dir`: what ships with the
+//! service) and the uploads root under `--data-dir`, where uploads land and
+//! from where they are removed or replaced. It keeps the entries by name,
+//! the folders that did not load with their reasons, and finds entries by
+//! content (the sha256 that identifies what an entry holds, whatever its
+//! name).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,29 +34,37 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// A root folder and the entries loaded from it.
+/// The bundle and the uploads root, and the entries loaded from them.
 #[derive(Debug)]
 pub struct Catalog<T> {
-    root: PathBuf,
+    bundle: Option<PathBuf>,
+    uploads: PathBuf,
     entries: RwLock<BTreeMap<String, Arc<T>>>,
     skipped: RwLock<Vec<Skipped>>,
 }
 
 impl<T: Entry> Catalog<T> {
-    /// An empty catalog over `root` (nothing loaded yet).
-    pub fn empty(root: PathBuf) -> Self {
+    /// An empty catalog whose only root is the writable `uploads`.
+    pub fn empty(uploads: PathBuf) -> Self {
+        Self::with_bundle(None, uploads)
+    }
+
+    /// An empty catalog over a read-only `bundle` and the writable `uploads`.
+    pub fn with_bundle(bundle: Option<PathBuf>, uploads: PathBuf) -> Self {
         Self {
-            root,
+            bundle,
+            uploads,
             entries: RwLock::new(BTreeMap::new()),
             skipped: RwLock::new(Vec::new()),
         }
     }
 
-    /// Loads every folder under the root that `is_entry` accepts, with
-    /// `load(name, dir)`, in name order. Hidden folders (uploads in
-    /// progress) are ignored and a crash's leftovers removed; an entry that
-    /// fails (a bad name included) is logged and recorded with its reason.
-    /// A missing root is an empty catalog.
+    /// Loads every folder of the bundle, then of the uploads root, that
+    /// `is_entry` accepts, with `load(name, dir)`, in name order. Hidden
+    /// folders (uploads in progress) are ignored and a crash's leftovers in
+    /// the uploads root removed; an entry that fails (a bad name, or an
+    /// upload named like a bundled entry, included) is logged and recorded
+    /// with its reason. A missing root holds nothing.
     pub fn scan_with(
         &self,
         is_entry: impl Fn(&Path) -> bool,
@@ -61,56 +72,103 @@ impl<T: Entry> Catalog<T> {
     ) -> Result<()> {
         let mut entries = BTreeMap::new();
         let mut skipped = Vec::new();
-        if self.root.is_dir() {
-            upload::clean_leftovers(&self.root);
-            let listing = std::fs::read_dir(&self.root).map_err(|e| {
-                Error::io(format!("read {}s dir {}", T::KIND, self.root.display()), e)
-            })?;
-            let mut dirs: Vec<PathBuf> = listing
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_dir() && is_entry(p))
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| !n.starts_with('.'))
-                })
-                .collect();
-            dirs.sort();
-            for dir in dirs {
-                let name = dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let started = std::time::Instant::now();
-                match validate_name(T::KIND, &name).and_then(|()| load(&name, &dir)) {
-                    Ok(entry) => {
-                        tracing::info!(
-                            kind = T::KIND,
-                            name = %name,
-                            id = %entry.content_id(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "loaded"
-                        );
-                        entries.insert(name, Arc::new(entry));
-                    }
-                    Err(err) => {
-                        tracing::warn!(kind = T::KIND, name = %name, reason = %err, "skipped");
-                        skipped.push(Skipped {
-                            name,
-                            reason: err.to_string(),
-                        });
-                    }
-                }
-            }
+        upload::clean_leftovers(&self.uploads);
+        for root in self.bundle.iter().chain(std::iter::once(&self.uploads)) {
+            self.scan_root(root, &is_entry, &load, &mut entries, &mut skipped)?;
         }
         *self.entries.write().expect("registry lock") = entries;
         *self.skipped.write().expect("registry lock") = skipped;
         Ok(())
     }
 
-    /// The root folder.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Loads the entries of one root into `entries`.
+    fn scan_root(
+        &self,
+        root: &Path,
+        is_entry: &impl Fn(&Path) -> bool,
+        load: &impl Fn(&str, &Path) -> Result<T>,
+        entries: &mut BTreeMap<String, Arc<T>>,
+        skipped: &mut Vec<Skipped>,
+    ) -> Result<()> {
+        if !root.is_dir() {
+            return Ok(());
+        }
+        let listing = std::fs::read_dir(root)
+            .map_err(|e| Error::io(format!("read {}s dir {}", T::KIND, root.display()), e))?;
+        let mut dirs: Vec<PathBuf> = listing
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir() && is_entry(p))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !n.starts_with('.'))
+            })
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let started = std::time::Instant::now();
+            let clash = || {
+                if entries.contains_key(&name) {
+                    Err(Error::AlreadyExists {
+                        kind: T::KIND,
+                        name: format!("{name} (bundled; this upload is not loaded)"),
+                    })
+                } else {
+                    Ok(())
+                }
+            };
+            match validate_name(T::KIND, &name)
+                .and_then(|()| clash())
+                .and_then(|()| load(&name, &dir))
+            {
+                Ok(entry) => {
+                    tracing::info!(
+                        kind = T::KIND,
+                        name = %name,
+                        id = %entry.content_id(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "loaded"
+                    );
+                    entries.insert(name, Arc::new(entry));
+                }
+                Err(err) => {
+                    tracing::warn!(kind = T::KIND, name = %name, reason = %err, "skipped");
+                    skipped.push(Skipped {
+                        name,
+                        reason: err.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The writable root: where uploads land.
+    pub fn uploads(&self) -> &Path {
+        &self.uploads
+    }
+
+    /// Whether `entry` comes from the read-only bundle.
+    pub fn is_bundled(&self, entry: &T) -> bool {
+        self.bundle
+            .as_deref()
+            .is_some_and(|b| entry.dir().starts_with(b))
+    }
+
+    /// FAILED_PRECONDITION when `name` is a bundled entry (which no upload
+    /// replaces and no request removes).
+    pub fn check_writable(&self, name: &str) -> Result<()> {
+        match self.get(name) {
+            Ok(entry) if self.is_bundled(&entry) => Err(Error::FailedPrecondition(format!(
+                "{} {name} is bundled with the server (read-only); upload under another name",
+                T::KIND
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Every entry, sorted by name.
@@ -147,7 +205,8 @@ impl<T: Entry> Catalog<T> {
             .read()
             .expect("registry lock")
             .contains_key(name);
-        loaded || self.root.join(name).exists()
+        let on_disk = |root: &Path| root.join(name).exists();
+        loaded || on_disk(&self.uploads) || self.bundle.as_deref().is_some_and(on_disk)
     }
 
     /// Adds an entry that was validated and moved into the root.
@@ -164,9 +223,21 @@ impl<T: Entry> Catalog<T> {
         Ok(entry)
     }
 
-    /// Takes an entry out and removes its folder. Requests already running
-    /// keep their handle and finish.
+    /// Puts an entry that was validated and moved into the uploads root in
+    /// place of the one of the same name (if any), which is returned.
+    /// Requests already running keep their handle to the old one.
+    pub fn replace(&self, entry: T) -> Arc<T> {
+        let mut entries = self.entries.write().expect("registry lock");
+        let entry = Arc::new(entry);
+        entries.insert(entry.name().to_string(), entry.clone());
+        entry
+    }
+
+    /// Takes an uploaded entry out and removes its folder; a bundled one is
+    /// FAILED_PRECONDITION. Requests already running keep their handle and
+    /// finish.
     pub fn remove(&self, name: &str) -> Result<Arc<T>> {
+        self.check_writable(name)?;
         let entry = self
             .entries
             .write()
@@ -176,7 +247,7 @@ impl<T: Entry> Catalog<T> {
                 kind: T::KIND,
                 name: name.to_string(),
             })?;
-        upload::remove_dir(&self.root, entry.dir(), name)?;
+        upload::remove_dir(&self.uploads, entry.dir(), name)?;
         Ok(entry)
     }
 }
@@ -256,5 +327,36 @@ mod tests {
         let missing: Catalog<Note> = Catalog::empty(root.path().join("none"));
         missing.scan_with(|_| true, load).unwrap();
         assert!(missing.list().is_empty());
+    }
+
+    #[test]
+    fn a_bundle_is_read_only_and_wins_over_an_upload_of_its_name() {
+        let bundle = tempfile::tempdir().unwrap();
+        let uploads = tempfile::tempdir().unwrap();
+        for (root, dir, text) in [
+            (bundle.path(), "a", "bundled"),
+            (uploads.path(), "a", "uploaded"),
+            (uploads.path(), "b", "uploaded"),
+        ] {
+            std::fs::create_dir(root.join(dir)).unwrap();
+            std::fs::write(root.join(dir).join("note.txt"), text).unwrap();
+        }
+        let catalog: Catalog<Note> =
+            Catalog::with_bundle(Some(bundle.path().into()), uploads.path().into());
+        catalog.scan_with(|_| true, load).unwrap();
+        assert_eq!(catalog.get("a").unwrap().id, "bundled");
+        assert_eq!(catalog.skipped()[0].name, "a");
+        assert!(catalog.skipped()[0].reason.contains("bundled"));
+        let err = catalog.remove("a").unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
+        assert!(bundle.path().join("a").exists());
+        catalog.remove("b").unwrap();
+        assert!(!uploads.path().join("b").exists());
+        let replaced = catalog.replace(Note {
+            name: "c".into(),
+            dir: uploads.path().join("c"),
+            id: "new".into(),
+        });
+        assert_eq!(catalog.get("c").unwrap().id, replaced.id);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::card::{self, ModelCard};
+use super::card::{self, CardFile, ModelCard};
 use super::catalog::Entry;
 use super::{sha256_hex, validate_name};
 use crate::encoder::{
@@ -56,19 +56,19 @@ impl LoadedModel {
         }
         let text = std::fs::read_to_string(&card_path)
             .map_err(|e| Error::io(format!("read {}", card_path.display()), e))?;
-        let card = ModelCard::parse(&text)?;
+        let card = CardFile::parse(&text)?;
         let onnx = std::fs::read(&onnx_path)
             .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
         Self::from_parts(runtime, name, dir.to_path_buf(), card, &onnx)
     }
 
-    /// Builds the session for ONNX bytes, checks the card against it and
-    /// warms it up.
+    /// Builds the session for ONNX bytes, completes the card from its graph,
+    /// checks the card against it and warms it up.
     pub fn from_parts(
         runtime: &Runtime,
         name: String,
         dir: PathBuf,
-        card: ModelCard,
+        card: CardFile,
         onnx: &[u8],
     ) -> Result<Self> {
         let sha256 = sha256_hex(onnx);
@@ -80,6 +80,7 @@ impl LoadedModel {
             }
         }
         let session = runtime.load_bytes(onnx)?;
+        let card = card.resolve(session.inputs(), session.outputs())?;
         card.check_against(session.inputs(), session.outputs())?;
         let output_dims = warm_up(&session, &card)?;
         let session = Arc::new(session);
@@ -120,7 +121,14 @@ impl LoadedModel {
                 epochs: card.training.epochs,
                 seed: card.training.seed,
             }),
-            input: Some(input_info(&self.preprocessing())),
+            input: Some(proto::InputInfo {
+                preset: card
+                    .input
+                    .preset
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+                ..input_info(&self.preprocessing())
+            }),
             outputs: card
                 .outputs
                 .names
@@ -135,6 +143,7 @@ impl LoadedModel {
             execution_provider: self.provider.to_string(),
             description: card.description.clone(),
             size_bytes: self.size_bytes,
+            inferred: card.inferred.clone(),
         }
     }
 }
@@ -153,6 +162,8 @@ pub fn input_info(p: &Preprocessing) -> proto::InputInfo {
         scale: p.scale,
         mean: p.mean.clone(),
         std: p.std.clone(),
+        resize: p.resize.as_str().to_string(),
+        preset: String::new(),
     }
 }
 

@@ -109,6 +109,38 @@ impl Staging {
     }
 }
 
+impl Staging {
+    /// Renames the folder to `target`, moving what is there out of the way
+    /// first (to a hidden `.deleted-…` sibling, removed afterwards): readers
+    /// see the old folder or the new one, never neither for long and never a
+    /// mix. When the second rename fails the old folder is put back.
+    pub fn commit_replacing(mut self, target: &Path, name: &str) -> Result<()> {
+        let root = target.parent().unwrap_or(Path::new("."));
+        let trash = hidden_dir(root, ".deleted", name);
+        let had_old = target.exists();
+        if had_old {
+            std::fs::rename(target, &trash)
+                .map_err(|e| Error::io(format!("move {} aside", target.display()), e))?;
+        }
+        if let Err(e) = std::fs::rename(&self.dir, target) {
+            if had_old {
+                let _ = std::fs::rename(&trash, target);
+            }
+            return Err(Error::io(
+                format!("move the upload into {}", target.display()),
+                e,
+            ));
+        }
+        self.committed = true;
+        if had_old {
+            if let Err(err) = std::fs::remove_dir_all(&trash) {
+                tracing::warn!(folder = %trash.display(), %err, "cannot remove the replaced folder");
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {

@@ -133,11 +133,11 @@ impl DatasetApi {
         if !header.format.is_empty() {
             Format::parse(&header.format)?;
         }
-        tokio::fs::create_dir_all(datasets.root())
+        tokio::fs::create_dir_all(datasets.uploads())
             .await
-            .map_err(|e| Error::io(format!("create {}", datasets.root().display()), e))?;
+            .map_err(|e| Error::io(format!("create {}", datasets.uploads().display()), e))?;
         let mut staging = Staging::begin(
-            datasets.root(),
+            datasets.uploads(),
             &header.name,
             self.state.max_dataset_bytes,
             "dataset",
@@ -217,7 +217,7 @@ impl DatasetApi {
                 opened.load_split(split)?;
             }
             let id = content_id(staging.dir())?;
-            let target = registry.root().join(&name);
+            let target = registry.uploads().join(&name);
             staging.commit(&target, "dataset", &name)?;
             let dataset = Dataset::open(&target)?;
             registry.insert(LoadedDataset::new(name, id, dataset))

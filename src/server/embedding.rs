@@ -152,13 +152,10 @@ impl EmbeddingApi {
                     .await
                     .map_err(|e| Error::join("split loading", e))??;
                 let [h, w, c] = split.image_shape;
-                let (ec, eh, ew) = model.card.input.chw();
-                if (ec, eh, ew) != (c as i64, h as i64, w as i64) {
-                    return Err(Error::InvalidArgument(format!(
-                        "dataset {} has images of [{h}, {w}, {c}] but model {} expects [{eh}, {ew}, {ec}] (height, width, channels)",
-                        req.dataset, model.name
-                    )));
-                }
+                model
+                    .preprocessing()
+                    .check_image(h, w, c)
+                    .map_err(|e| crate::jobs::encode::fit_error(&model.name, &req.dataset, e))?;
                 Ok(Source::Dataset(split))
             }
         }

@@ -245,8 +245,14 @@ pub async fn serve(
             compute_threads: config.compute_threads,
         },
     )?;
-    let models = Arc::new(ModelRegistry::empty(config.models_dir.clone()));
-    let datasets = Arc::new(DatasetRegistry::empty(config.datasets_dir.clone()));
+    let models = Arc::new(ModelRegistry::with_bundle(
+        Some(config.models_dir.clone()),
+        config.uploads_dir("models"),
+    ));
+    let datasets = Arc::new(DatasetRegistry::with_bundle(
+        Some(config.datasets_dir.clone()),
+        config.uploads_dir("datasets"),
+    ));
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         models: models.clone(),

@@ -10,7 +10,7 @@ use crate::proto;
 use crate::proto::model_service_server::ModelService;
 use crate::proto::register_model_request;
 use crate::registry::upload::{StagedFile, Staging};
-use crate::registry::{validate_name, LoadedModel, ModelCard};
+use crate::registry::{card::CardFile, validate_name, LoadedModel};
 
 /// The ModelService implementation.
 #[derive(Debug)]
@@ -103,13 +103,15 @@ impl ModelApi {
         };
         validate_name("model", &upload.name)?;
         let models = &self.state.models;
-        if models.is_taken(&upload.name) {
+        if upload.replace {
+            models.check_writable(&upload.name)?;
+        } else if models.is_taken(&upload.name) {
             return Err(Error::AlreadyExists {
                 kind: "model",
                 name: upload.name,
             });
         }
-        let card = ModelCard::parse(&upload.card_toml)?;
+        let card = CardFile::parse(&upload.card_toml)?;
         let limit = self.state.max_model_bytes;
         if upload.size_bytes > limit {
             return Err(Error::ResourceExhausted(format!(
@@ -117,7 +119,7 @@ impl ModelApi {
                 upload.size_bytes
             )));
         }
-        let mut staging = Staging::begin(models.root(), &upload.name, limit, "model").await?;
+        let mut staging = Staging::begin(models.uploads(), &upload.name, limit, "model").await?;
         let onnx_path = staging.dir().join("model.onnx");
         let mut file = StagedFile::create(&onnx_path).await?;
         while let Some(message) = stream
@@ -159,20 +161,38 @@ impl ModelApi {
         let registry = models.clone();
         let name = upload.name.clone();
         let card_text = upload.card_toml.clone();
-        let model = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+        let replace = upload.replace;
+        let (model, old) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let onnx = std::fs::read(&onnx_path)
                 .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
-            let target = registry.root().join(&name);
+            let target = registry.uploads().join(&name);
             let model =
                 LoadedModel::from_parts(&runtime, name.clone(), target.clone(), card, &onnx)?;
             std::fs::write(staging.dir().join("model.toml"), card_text)
                 .map_err(|e| Error::io("write model.toml", e))?;
-            staging.commit(&target, "model", &name)?;
-            registry.insert(model)
+            if replace {
+                // Checked again here: the name may have been taken by a
+                // bundled model's scan since the request began.
+                registry.check_writable(&name)?;
+                let old = registry.get(&name).ok().map(|m| m.sha256.clone());
+                staging.commit_replacing(&target, &name)?;
+                Ok((registry.replace(model), old))
+            } else {
+                staging.commit(&target, "model", &name)?;
+                Ok((registry.insert(model)?, None))
+            }
         })
         .await
         .map_err(|e| Error::join("model validation", e))??;
-        tracing::info!(model = %model.name, sha256 = %model.sha256, bytes = len, "model registered");
+        match old {
+            Some(old) => tracing::info!(
+                model = %model.name, sha256 = %model.sha256, replaced = %old, bytes = len,
+                "model replaced"
+            ),
+            None => tracing::info!(
+                model = %model.name, sha256 = %model.sha256, bytes = len, "model registered"
+            ),
+        }
         Ok(model.info())
     }
 }
