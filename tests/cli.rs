@@ -31,8 +31,8 @@ async fn models_datasets_and_embed_from_the_command_line() {
 
     let out = cli(&server, &["datasets", "ls", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json[0]["name"], "digits");
-    assert_eq!(json[0]["num_classes"], 10);
+    assert_eq!(json["datasets"][0]["name"], "digits");
+    assert_eq!(json["datasets"][0]["num_classes"], 10);
 
     let dir = tempfile::tempdir().unwrap();
     let npy = dir.path().join("e.npy");
@@ -122,9 +122,18 @@ async fn models_datasets_and_embed_from_the_command_line() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["status"], "COMPLETED");
     assert_eq!(report["spec"]["knn_k"], 200);
+    // Derived from the proto: every field, the time in RFC 3339.
+    assert!(report["histograms"]
+        .as_array()
+        .is_some_and(|h| !h.is_empty()));
+    let created = report["created_at"].as_str().unwrap();
+    assert!(
+        created.len() >= 20 && created.as_bytes()[10] == b'T' && created.ends_with('Z'),
+        "{created}"
+    );
     let out = cli(&server, &["evaluations", "ls", "--json"]);
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(list[0]["id"], report["id"]);
+    assert_eq!(list["evaluations"][0]["id"], report["id"]);
 
     let out = cli(&server, &["models", "show", "nope"]);
     assert!(!out.status.success());

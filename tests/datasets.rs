@@ -22,6 +22,7 @@ fn header(name: &str, format: &str) -> RegisterDatasetRequest {
         payload: Some(Payload::Header(DatasetUpload {
             name: name.into(),
             format: format.into(),
+            ..Default::default()
         })),
     }
 }

@@ -162,6 +162,7 @@ fn dataset_upload(
         payload: Some(Payload::Header(proto::DatasetUpload {
             name: name.into(),
             format: format.into(),
+            ..Default::default()
         })),
     }];
     for (path, data) in files {

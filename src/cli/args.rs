@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::output::Format;
 use crate::proto;
 
-/// How to reach the server.
+/// How to reach the server, and how to print what it answers.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
     /// Server address.
@@ -21,7 +22,10 @@ pub struct Connection {
     /// File with the bearer token, when the server requires one.
     #[arg(long, env = "EMBEDEVAL_TOKEN_FILE", global = true)]
     pub token_file: Option<PathBuf>,
-    /// Print JSON instead of tables.
+    /// How listings and results are printed.
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    pub format: Format,
+    /// Print JSON (the same as --format json).
     #[arg(long, global = true)]
     pub json: bool,
     /// CA certificate (PEM) that signed the server's TLS certificate (https:// servers).
@@ -72,17 +76,16 @@ pub enum DatasetsCommand {
         /// Dataset name.
         name: String,
     },
-    /// Upload a dataset folder (with its dataset.toml, or give --format).
+    /// Upload a dataset folder: with its dataset.toml, or described by the
+    /// flags (the format is told from the files when not given).
     Add {
         /// Registry name.
         name: String,
         /// The folder to upload.
         dir: PathBuf,
-        /// embedeval-npy, cifar10, cifar100 or image-folder, when the folder has no
-        /// dataset.toml and its files do not tell (CIFAR batches and
-        /// split/class/image folders are recognised).
-        #[arg(long, default_value = "")]
-        format: String,
+        /// What a folder without dataset.toml holds.
+        #[command(flatten)]
+        layout: DatasetLayoutArgs,
     },
     /// Remove a dataset.
     Rm {
@@ -117,6 +120,30 @@ pub struct CardArgs {
     /// The output holding backbone features, when the graph's names do not tell.
     #[arg(long)]
     pub features_output: Option<String>,
+}
+
+/// How a dataset folder without dataset.toml is read.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DatasetLayoutArgs {
+    /// embedeval-npy, cifar10, cifar100 or image-folder, when the files do
+    /// not tell (CIFAR batches and split/class/image folders are recognised).
+    #[arg(long, default_value = "")]
+    pub dataset_format: String,
+    /// Channels to decode images to: 1 (greyscale) or 3 [3].
+    #[arg(long, default_value_t = 0)]
+    pub channels: u32,
+    /// Bring images of any size to this square: shorter side resized, centre cropped.
+    #[arg(long, default_value_t = 0)]
+    pub image_size: u32,
+    /// Fraction of the resized shorter side the crop keeps [0.875: resize 256, crop 224].
+    #[arg(long, default_value_t = 0.0)]
+    pub crop_fraction: f64,
+    /// The split evaluated by default [test, else val].
+    #[arg(long, default_value = "")]
+    pub test_split: String,
+    /// The split the kNN bank and the probe are fitted on by default [train].
+    #[arg(long, default_value = "")]
+    pub train_split: String,
 }
 
 /// `embedeval embed …`

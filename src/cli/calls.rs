@@ -14,10 +14,9 @@ use super::args::{
     CompareArgs, Connection, DatasetsCommand, EmbedArgs, EvalArgs, EvaluationsCommand,
     ModelsCommand,
 };
+use super::output::{print_json, print_message, Format, Listing};
 use super::register;
-use super::render::{
-    bar, dataset_json, model_json, print_accepted, print_json, report_json, table, StageBar,
-};
+use super::render::{bar, print_accepted, StageBar};
 
 const CHUNK: usize = 1 << 20;
 
@@ -30,17 +29,15 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
                 .list_models(proto::ListModelsRequest {})
                 .await?
                 .into_inner();
-            if conn.json {
-                return print_json(&json!({
-                    "models": list.models.iter().map(model_json).collect::<Vec<_>>(),
-                    "skipped": list.skipped.iter().map(|s| json!({"name": s.name, "reason": s.reason})).collect::<Vec<_>>(),
-                }));
+            if conn.output() == Format::Json {
+                return print_message("ListModelsResponse", &list);
             }
             let rows: Vec<Vec<String>> = list
                 .models
                 .iter()
                 .map(|m| {
                     let t = m.training.clone().unwrap_or_default();
+                    let i = m.input.clone().unwrap_or_default();
                     let dim = m
                         .outputs
                         .iter()
@@ -51,15 +48,20 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
                         t.loss,
                         format!("{}", t.temperature),
                         t.dataset,
+                        format!("{:?}", i.shape),
                         dim.to_string(),
                         m.execution_provider.clone(),
                         m.sha256[..12.min(m.sha256.len())].to_string(),
                     ]
                 })
                 .collect();
-            table(
-                &["NAME", "LOSS", "TAU", "DATASET", "DIM", "DEVICE", "SHA256"],
-                &rows,
+            print!(
+                "{}",
+                Listing::new(
+                    &["NAME", "LOSS", "TAU", "DATASET", "INPUT", "DIM", "DEVICE", "SHA256"],
+                    rows,
+                )
+                .render(conn.output())
             );
             for s in &list.skipped {
                 eprintln!("skipped {}: {}", s.name, s.reason);
@@ -70,7 +72,7 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
                 .get_model(proto::GetModelRequest { name })
                 .await?
                 .into_inner();
-            print_json(&model_json(&m))?;
+            print_message("ModelInfo", &m)?;
         }
         ModelsCommand::Add {
             name,
@@ -80,7 +82,7 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
         } => {
             let info =
                 register::upload(conn, &name, &onnx, register::card_toml(&card)?, replace).await?;
-            print_json(&model_json(&info))?;
+            print_message("ModelInfo", &info)?;
         }
         ModelsCommand::Rm { name } => {
             client
@@ -125,12 +127,8 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 .list_datasets(proto::ListDatasetsRequest {})
                 .await?
                 .into_inner();
-            if conn.json {
-                return print_json(&json!(list
-                    .datasets
-                    .iter()
-                    .map(dataset_json)
-                    .collect::<Vec<_>>()));
+            if conn.output() == Format::Json {
+                return print_message("ListDatasetsResponse", &list);
             }
             let rows: Vec<Vec<String>> = list
                 .datasets
@@ -150,9 +148,13 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                     ]
                 })
                 .collect();
-            table(
-                &["NAME", "FORMAT", "CLASSES", "IMAGE", "SPLITS", "ID"],
-                &rows,
+            print!(
+                "{}",
+                Listing::new(
+                    &["NAME", "FORMAT", "CLASSES", "IMAGE", "SPLITS", "ID"],
+                    rows
+                )
+                .render(conn.output())
             );
         }
         DatasetsCommand::Show { name } => {
@@ -160,9 +162,9 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 .get_dataset(proto::GetDatasetRequest { name })
                 .await?
                 .into_inner();
-            print_json(&dataset_json(&d))?;
+            print_message("DatasetInfo", &d)?;
         }
-        DatasetsCommand::Add { name, dir, format } => {
+        DatasetsCommand::Add { name, dir, layout } => {
             let files = files_under(&dir)?;
             let total: u64 = files
                 .iter()
@@ -174,7 +176,15 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
             let sender = tokio::spawn(async move {
                 let header = proto::RegisterDatasetRequest {
                     payload: Some(proto::register_dataset_request::Payload::Header(
-                        proto::DatasetUpload { name, format },
+                        proto::DatasetUpload {
+                            name,
+                            format: layout.dataset_format,
+                            channels: layout.channels,
+                            image_size: layout.image_size,
+                            crop_fraction: layout.crop_fraction,
+                            test_split: layout.test_split,
+                            train_split: layout.train_split,
+                        },
                     )),
                 };
                 if tx.send(header).await.is_err() {
@@ -205,7 +215,7 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 .into_inner();
             sender.await??;
             progress.finish_and_clear();
-            print_json(&dataset_json(&info))?;
+            print_message("DatasetInfo", &info)?;
         }
         DatasetsCommand::Rm { name } => {
             client
@@ -281,7 +291,7 @@ pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
         data: labels.iter().flat_map(|v| v.to_le_bytes()).collect(),
     }
     .write(&labels_path)?;
-    if conn.json {
+    if conn.output() == Format::Json {
         print_json(
             &json!({"rows": rows, "dim": dim, "embeddings": args.out, "labels": labels_path}),
         )?;
@@ -328,10 +338,13 @@ async fn follow_evaluation(
             }
             Some(proto::evaluate_event::Event::Report(r)) => {
                 bar.bar.finish_and_clear();
-                if conn.json {
-                    return print_json(&report_json(&r));
+                if conn.output() == Format::Json {
+                    return print_message("EvaluationReport", &r);
                 }
-                print!("{}", crate::report::table(std::slice::from_ref(&r)));
+                print!(
+                    "{}",
+                    crate::report::listing(std::slice::from_ref(&r)).render(conn.output())
+                );
                 let status = proto::EvaluationStatus::try_from(r.status)
                     .unwrap_or(proto::EvaluationStatus::Unspecified);
                 if status != proto::EvaluationStatus::Completed {
@@ -391,10 +404,10 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                             .with_context(|| format!("write {}", path.display()))?;
                     }
                 }
-                if conn.json {
-                    return print_json(&json!(c.rows.iter().map(report_json).collect::<Vec<_>>()));
+                if conn.output() == Format::Json {
+                    return print_message("Comparison", &c);
                 }
-                print!("{}", crate::report::table(&c.rows));
+                print!("{}", crate::report::listing(&c.rows).render(conn.output()));
                 return Ok(());
             }
             None => {}
@@ -421,12 +434,8 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                 })
                 .await?
                 .into_inner();
-            if conn.json {
-                return print_json(&json!(list
-                    .evaluations
-                    .iter()
-                    .map(report_json)
-                    .collect::<Vec<_>>()));
+            if conn.output() == Format::Json {
+                return print_message("ListEvaluationsResponse", &list);
             }
             let rows: Vec<Vec<String>> = list
                 .evaluations
@@ -444,16 +453,20 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                     ]
                 })
                 .collect();
-            table(
-                &[
-                    "ID",
-                    "MODEL",
-                    "DATASET",
-                    "STATUS",
-                    "UNIFORMITY",
-                    "TOLERANCE",
-                ],
-                &rows,
+            print!(
+                "{}",
+                Listing::new(
+                    &[
+                        "ID",
+                        "MODEL",
+                        "DATASET",
+                        "STATUS",
+                        "UNIFORMITY",
+                        "TOLERANCE"
+                    ],
+                    rows,
+                )
+                .render(conn.output())
             );
         }
         EvaluationsCommand::Show { id } => {
@@ -461,7 +474,7 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                 .get_evaluation(proto::GetEvaluationRequest { id })
                 .await?
                 .into_inner();
-            print_json(&report_json(&r))?;
+            print_message("EvaluationReport", &r)?;
         }
         EvaluationsCommand::Watch { id } => {
             let mut stream = client

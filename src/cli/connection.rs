@@ -34,6 +34,15 @@ pub(crate) type Authed = InterceptedService<Channel, Token>;
 const MAX_RECEIVE: usize = 1 << 30;
 
 impl Connection {
+    /// The output format asked for (`--json` is `--format json`).
+    pub(crate) fn output(&self) -> super::output::Format {
+        if self.json {
+            super::output::Format::Json
+        } else {
+            self.format
+        }
+    }
+
     /// A ModelService client.
     pub(crate) async fn models(&self) -> anyhow::Result<ModelServiceClient<Authed>> {
         Ok(ModelServiceClient::new(self.channel().await?).max_decoding_message_size(MAX_RECEIVE))

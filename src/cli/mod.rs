@@ -6,6 +6,7 @@
 pub mod args;
 pub mod calls;
 mod connection;
+pub mod output;
 mod register;
 mod render;
 

@@ -7,7 +7,10 @@
 //!   (`data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`; or
 //!   `train.bin` and `test.bin` with coarse and fine labels, the fine used).
 //! - `image-folder`: `<split>/<class>/<image>.png|.jpg`, classes in sorted
-//!   order, every image of one size.
+//!   order; every image of one size, or any sizes with `image_size`: each
+//!   image's shorter side is resized (bilinear, antialiased) to
+//!   `round(image_size / crop_fraction)` and the centre `image_size` square
+//!   cropped, the ImageNet evaluation convention (resize 256, crop 224).
 //!
 //! All formats load into the same [`Split`]: uint8 pixels [n, H, W, C] and
 //! int64 labels.
@@ -29,7 +32,7 @@ pub const MAX_CHANNELS: usize = 4;
 pub const MAX_SPLIT_ROWS: u64 = 100_000_000;
 
 /// `dataset.toml`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Dataset name.
@@ -61,6 +64,20 @@ pub struct Manifest {
     /// Channels to decode image-folder images to (1 or 3; default 3).
     #[serde(default)]
     pub channels: Option<usize>,
+    /// Side of the square every image-folder image is brought to (shorter
+    /// side resized, centre crop); without it the images must share a size.
+    #[serde(default)]
+    pub image_size: Option<usize>,
+    /// Fraction of the resized shorter side the centre crop keeps [0.875].
+    #[serde(default)]
+    pub crop_fraction: Option<f64>,
+    /// The split evaluated when a request names none [test, else val].
+    #[serde(default)]
+    pub test_split: Option<String>,
+    /// The split the kNN bank and the probe are fitted on when a request
+    /// names none [train].
+    #[serde(default)]
+    pub train_split: Option<String>,
     /// Split name to its files (embedeval-npy).
     #[serde(default)]
     pub splits: BTreeMap<String, SplitFiles>,
@@ -210,6 +227,38 @@ impl Manifest {
             crate::data::paths::check_relative(&files.labels, &format!("splits.{name}.labels"))?;
         }
         Ok(manifest)
+    }
+}
+
+/// Default fraction of the resized shorter side kept by the centre crop
+/// (224 / 256, the ImageNet evaluation convention).
+pub const DEFAULT_CROP_FRACTION: f64 = 0.875;
+
+/// How images of any size become `side` × `side`: the shorter side resized
+/// to `round(side / crop_fraction)` (ties to even), the longer in
+/// proportion, then the centre square cropped.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fit {
+    /// Side of the square.
+    pub side: usize,
+    /// Fraction of the resized shorter side the crop keeps, in (0, 1].
+    pub crop_fraction: f64,
+}
+
+impl Fit {
+    /// (width, height) an image of `w` × `h` is resized to before the crop.
+    pub fn resized(&self, w: usize, h: usize) -> (usize, usize) {
+        let short = (self.side as f64 / self.crop_fraction)
+            .round_ties_even()
+            .max(self.side as f64);
+        let scale = |long: usize, of: usize| {
+            ((long as f64 * short / of as f64).round_ties_even() as usize).max(self.side)
+        };
+        if w <= h {
+            (short as usize, scale(h, w))
+        } else {
+            (scale(w, h), short as usize)
+        }
     }
 }
 
@@ -392,17 +441,24 @@ impl Dataset {
         })
     }
 
+    /// The image-folder's resize and crop, when its manifest has `image_size`.
+    pub fn fit(&self) -> Option<Fit> {
+        folder_fit(&self.manifest).ok().flatten()
+    }
+
     fn folder_summary(dir: &Path, m: &Manifest) -> Result<Summary> {
         let channels = m.channels.unwrap_or(3);
         if channels != 1 && channels != 3 {
             return Err(Error::InvalidArgument(format!(
-                "image-folder channels must be 1 or 3, got {channels}"
+                "image-folder channels must be 1 or 3 (--channels), got {channels}"
             )));
         }
+        let fit = folder_fit(m)?;
         let mut classes = std::collections::BTreeSet::new();
         let mut splits = BTreeMap::new();
-        // Every image's header is read (nothing decoded): all must have the
-        // size of the first, so the decoded size is known before decoding.
+        // Every image's header is read (nothing decoded): all must be in
+        // bounds, and of the size of the first unless they are fitted, so
+        // the decoded size is known before decoding.
         let mut size_of_first: Option<(PathBuf, (u32, u32))> = None;
         for split in subdirs(dir, dir)? {
             let mut size = 0;
@@ -411,11 +467,21 @@ impl Dataset {
                 size += files.len() as u64;
                 for file in &files {
                     let dims = image_size(dir, file)?;
+                    if dims.0 as usize > MAX_IMAGE_SIDE || dims.1 as usize > MAX_IMAGE_SIDE {
+                        return Err(Error::InvalidArgument(format!(
+                            "{} is {}x{}: images may be at most {MAX_IMAGE_SIDE} pixels a side",
+                            shown(dir, file),
+                            dims.0,
+                            dims.1
+                        )));
+                    }
                     match &size_of_first {
                         None => size_of_first = Some((file.clone(), dims)),
-                        Some((first, want)) if *want != dims => {
+                        Some((first, want)) if *want != dims && fit.is_none() => {
                             return Err(Error::InvalidArgument(format!(
-                                "{} is {}x{} but {} is {}x{}: an image folder needs images of one size",
+                                "{} is {}x{} but {} is {}x{}: images of several sizes need an image_size to be brought to \
+                                 (`datasets add --image-size 224`, or image_size = 224 in dataset.toml): each is then resized \
+                                 (shorter side) and centre-cropped",
                                 shown(dir, file),
                                 dims.0,
                                 dims.1,
@@ -436,10 +502,14 @@ impl Dataset {
                 "the image folder holds no <split>/<class>/*.png or *.jpg images".into(),
             )
         })?;
+        let (h, w) = match fit {
+            Some(fit) => (fit.side, fit.side),
+            None => (h as usize, w as usize),
+        };
         Ok(Summary {
             splits,
             num_classes: classes.len() as u32,
-            image_shape: [h as usize, w as usize, channels],
+            image_shape: [h, w, channels],
         })
     }
 
@@ -525,7 +595,11 @@ impl Dataset {
                 Error::InvalidArgument(format!("class {class:?} appeared while reading"))
             })? as i64;
             for path in image_files(&self.dir, &self.dir.join(split).join(&class))? {
-                pixels.extend(decode_image(&self.dir, &path, (w, h), c)?);
+                let decoded = match self.fit() {
+                    Some(fit) => decode_fitted(&self.dir, &path, fit, c)?,
+                    None => decode_image(&self.dir, &path, (w, h), c)?,
+                };
+                pixels.extend(decoded);
                 labels.push(label);
             }
         }
@@ -591,6 +665,76 @@ pub fn decode_image_bytes(bytes: &[u8], (w, h): (usize, usize), c: usize) -> Res
     } else {
         img.to_rgb8().into_raw()
     })
+}
+
+/// The `image_size` and `crop_fraction` of an image-folder manifest, checked.
+fn folder_fit(m: &Manifest) -> Result<Option<Fit>> {
+    let Some(side) = m.image_size else {
+        if m.crop_fraction.is_some() {
+            return Err(Error::InvalidArgument(
+                "crop_fraction needs an image_size (--image-size)".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if !(1..=MAX_IMAGE_SIDE).contains(&side) {
+        return Err(Error::InvalidArgument(format!(
+            "image_size (--image-size) must be 1 to {MAX_IMAGE_SIDE}, got {side}"
+        )));
+    }
+    let crop_fraction = m.crop_fraction.unwrap_or(DEFAULT_CROP_FRACTION);
+    if !(crop_fraction > 0.0 && crop_fraction <= 1.0) {
+        return Err(Error::InvalidArgument(format!(
+            "crop_fraction must be in (0, 1], got {crop_fraction}"
+        )));
+    }
+    Ok(Some(Fit {
+        side,
+        crop_fraction,
+    }))
+}
+
+/// Decodes `bytes` (an image of any size up to the bounds) into `c`
+/// channels, resizes its shorter side and crops the centre square (see
+/// [`Fit`]); the resize is bilinear with antialiasing (a triangle filter
+/// whose support widens with the downscale factor).
+pub fn decode_fitted_bytes(bytes: &[u8], fit: Fit, c: usize) -> Result<Vec<u8>> {
+    let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(e.to_string());
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(&e))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| bad(&e))?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (rw, rh) = fit.resized(w, h);
+    let (left, top) = (
+        ((rw - fit.side) as f64 / 2.0).round_ties_even() as u32,
+        ((rh - fit.side) as f64 / 2.0).round_ties_even() as u32,
+    );
+    let side = fit.side as u32;
+    let filter = image::imageops::FilterType::Triangle;
+    Ok(if c == 1 {
+        let resized = image::imageops::resize(&img.to_luma8(), rw as u32, rh as u32, filter);
+        image::imageops::crop_imm(&resized, left, top, side, side)
+            .to_image()
+            .into_raw()
+    } else {
+        let resized = image::imageops::resize(&img.to_rgb8(), rw as u32, rh as u32, filter);
+        image::imageops::crop_imm(&resized, left, top, side, side)
+            .to_image()
+            .into_raw()
+    })
+}
+
+/// Decodes the image file `path` and fits it to a square (see [`Fit`]).
+fn decode_fitted(root: &Path, path: &Path, fit: Fit, c: usize) -> Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("read {}", shown(root, path)), e))?;
+    decode_fitted_bytes(&bytes, fit, c)
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", shown(root, path))))
 }
 
 /// Decodes the image file `path`, which must be `w` × `h`, into `c` channels.

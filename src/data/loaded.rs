@@ -70,6 +70,10 @@ impl LoadedDataset {
             image_shape: summary.image_shape.iter().map(|&v| v as i64).collect(),
             source: m.source.clone(),
             license: m.license.clone(),
+            image_size: self.dataset.fit().map_or(0, |f| f.side as u32),
+            crop_fraction: self.dataset.fit().map_or(0.0, |f| f.crop_fraction),
+            test_split: m.test_split.clone().unwrap_or_default(),
+            train_split: m.train_split.clone().unwrap_or_default(),
         }
     }
 }

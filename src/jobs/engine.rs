@@ -221,6 +221,11 @@ impl Engine {
                 .models
                 .iter()
                 .map(|(model, _)| model_report(model, &job.dataset))
+                .chain(job.skipped.iter().map(|(model, reason)| EvaluationReport {
+                    status: EvaluationStatus::Skipped as i32,
+                    error: reason.clone(),
+                    ..model_report(model, &job.dataset)
+                }))
                 .collect(),
         };
         for i in 0..reports.len() {
@@ -456,7 +461,8 @@ impl Engine {
                     let result = self
                         .evaluate_model(live, model, &job.dataset, &job.splits, settings, report)
                         .await;
-                    // A model that fails leaves a FAILED row; a stopped job stops.
+                    // A model that fails leaves a FAILED row; a stopped job
+                    // stops. The SKIPPED rows after the evaluated ones stay.
                     if let Err(err) = result {
                         if live.token().is_cancelled() || matches!(err, Error::Store(_)) {
                             return Err(err);

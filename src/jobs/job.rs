@@ -16,7 +16,7 @@ use super::compute::EvalData;
 use super::settings::{Settings, Splits};
 use crate::cancel::Stop;
 use crate::data::LoadedDataset;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
 
@@ -72,8 +72,51 @@ pub struct CompareJob {
     pub dataset: Arc<LoadedDataset>,
     /// Its splits that play test and train.
     pub splits: Splits,
-    /// Each model with its settings.
+    /// Each model that takes the dataset's images, with its settings.
     pub models: Vec<(Arc<LoadedModel>, Settings)>,
+    /// Each model that does not, with why: a SKIPPED row each.
+    pub skipped: Vec<(Arc<LoadedModel>, String)>,
+}
+
+impl CompareJob {
+    /// The comparison of `models` (each with its settings) on `dataset`:
+    /// a model registered twice (same ONNX content, same preprocessing)
+    /// counts once, and the models that do not take the dataset's images
+    /// are set aside with the reason. INVALID_ARGUMENT when none is left.
+    pub fn plan(
+        dataset: Arc<LoadedDataset>,
+        splits: Splits,
+        candidates: Vec<(Arc<LoadedModel>, Settings)>,
+    ) -> Result<Self> {
+        let mut models: Vec<(Arc<LoadedModel>, Settings)> = Vec::new();
+        let mut skipped = Vec::new();
+        for (model, settings) in candidates {
+            let same = |(seen, _): &(Arc<LoadedModel>, Settings)| {
+                seen.sha256 == model.sha256 && seen.preprocessing() == model.preprocessing()
+            };
+            if models.iter().any(same) || skipped.iter().any(|(s, _)| Arc::ptr_eq(s, &model)) {
+                continue;
+            }
+            match crate::jobs::encode::check_fit(&model, &dataset) {
+                Ok(()) => models.push((model, settings)),
+                Err(err) => skipped.push((model, err.to_string())),
+            }
+        }
+        if models.is_empty() {
+            let reasons: Vec<&str> = skipped.iter().map(|(_, r)| r.as_str()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "no model to compare takes the images of dataset {}: {}",
+                dataset.name,
+                reasons.join("; ")
+            )));
+        }
+        Ok(Self {
+            dataset,
+            splits,
+            models,
+            skipped,
+        })
+    }
 }
 
 /// Progress of one evaluation of a job.

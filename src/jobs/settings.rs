@@ -1,6 +1,7 @@
 //! The settings of an evaluation: a MetricSpec with every default filled
 //! in, so that each report echoes exactly what it used.
 
+use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
 use crate::proto::MetricSpec;
 
@@ -16,6 +17,25 @@ pub struct Splits {
 }
 
 impl Splits {
+    /// The splits of `dataset` for a request naming `test` and `train`
+    /// (empty: the dataset's own defaults, then the general ones; see
+    /// [`Splits::resolve`]).
+    pub fn for_dataset(dataset: &LoadedDataset, test: &str, train: &str) -> Result<Self> {
+        let m = &dataset.dataset.manifest;
+        let or_default = |asked: &'_ str, default: &Option<String>| -> String {
+            if asked.is_empty() {
+                default.clone().unwrap_or_default()
+            } else {
+                asked.to_string()
+            }
+        };
+        Self::resolve(
+            dataset.dataset.summary.splits.keys(),
+            &or_default(test, &m.test_split),
+            &or_default(train, &m.train_split),
+        )
+    }
+
     /// The splits asked for (empty: the defaults) among `have`: the test
     /// split is `test`, else `val`; the train split is `train` when there is
     /// one. A split asked for that is not there is INVALID_ARGUMENT naming

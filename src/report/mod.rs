@@ -1,9 +1,13 @@
 //! Reports for people: SVG plots of a comparison (the uniformity–tolerance
 //! dilemma of Wang & Liu, Fig. 5, and accuracy against τ) and text tables.
 
+pub mod listing;
+
 use std::fmt::Write;
 
-use crate::proto::EvaluationReport;
+pub use listing::Listing;
+
+use crate::proto::{EvaluationReport, EvaluationStatus};
 
 const W: f64 = 640.0;
 const H: f64 = 440.0;
@@ -294,6 +298,14 @@ fn opt(v: Option<f64>) -> String {
 
 /// A text table of a comparison: one row per report.
 pub fn table(rows: &[EvaluationReport]) -> String {
+    let listing = listing(rows);
+    let header: Vec<&str> = listing.header.iter().map(String::as_str).collect();
+    format_table(&header, &listing.rows)
+}
+
+/// The comparison's columns and one row per report (a model that was not
+/// evaluated shows its status and reason in place of numbers).
+pub fn listing(rows: &[EvaluationReport]) -> Listing {
     let header = [
         "model",
         "loss",
@@ -307,6 +319,8 @@ pub fn table(rows: &[EvaluationReport]) -> String {
         "erank",
         "knn_top1",
         "linear_top1",
+        "status",
+        "note",
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -324,10 +338,14 @@ pub fn table(rows: &[EvaluationReport]) -> String {
                 opt(r.effective_rank),
                 opt(r.knn.as_ref().map(|k| k.top1)),
                 opt(r.linear.as_ref().map(|l| l.top1)),
+                EvaluationStatus::try_from(r.status)
+                    .map_or("?", |s| s.as_str_name())
+                    .to_string(),
+                r.error.clone(),
             ]
         })
         .collect();
-    format_table(&header, &cells)
+    Listing::new(&header, cells)
 }
 
 /// Left-aligned columns under a header, two spaces apart, one line per row.

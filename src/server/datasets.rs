@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::AppState;
 use crate::data::content_id;
-use crate::data::dataset::Format;
+use crate::data::dataset::{Format, Manifest};
 use crate::data::{Dataset, LoadedDataset};
 use crate::error::Error;
 use crate::proto;
@@ -183,27 +183,17 @@ impl DatasetApi {
         let max_bytes = self.state.max_dataset_bytes;
         let dataset = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let manifest = staging.dir().join("dataset.toml");
-            if !manifest.exists() {
-                let format = if header.format.is_empty() {
-                    Format::detect(staging.dir()).ok_or_else(|| {
-                        Error::InvalidArgument(
-                            "the dataset has no dataset.toml and its format cannot be told from its files: \
-                             add a dataset.toml, or give the format (--format embedeval-npy, cifar10, cifar100 or image-folder)"
-                                .into(),
-                        )
-                    })?
-                } else {
-                    Format::parse(&header.format)?
-                };
-                std::fs::write(
-                    &manifest,
-                    format!(
-                        "name = \"{}\"\nformat = \"{}\"\n",
-                        header.name,
-                        format.as_str()
-                    ),
-                )
-                .map_err(|e| Error::io("write dataset.toml", e))?;
+            if manifest.exists() {
+                if has_settings(&header) {
+                    return Err(Error::InvalidArgument(
+                        "the upload has a dataset.toml: put channels, image_size, crop_fraction and the splits in it \
+                         rather than in the header (--channels, --image-size, --crop-fraction, --test-split, --train-split)"
+                            .into(),
+                    ));
+                }
+            } else {
+                let text = written_manifest(&header, staging.dir())?;
+                std::fs::write(&manifest, text).map_err(|e| Error::io("write dataset.toml", e))?;
             }
             let opened = Dataset::open(staging.dir())?;
             // Decoded, the images may be far larger than the upload.
@@ -227,4 +217,44 @@ impl DatasetApi {
         tracing::info!(dataset = %dataset.name, id = %dataset.id, "dataset registered");
         Ok(dataset.info())
     }
+}
+
+/// Whether the header carries settings that go into a dataset.toml.
+fn has_settings(h: &proto::DatasetUpload) -> bool {
+    h.channels != 0
+        || h.image_size != 0
+        || h.crop_fraction != 0.0
+        || !h.test_split.is_empty()
+        || !h.train_split.is_empty()
+}
+
+/// The dataset.toml written for an upload without one: the header's format
+/// (or the one told from the files) and settings.
+fn written_manifest(h: &proto::DatasetUpload, dir: &std::path::Path) -> Result<String, Error> {
+    let format = if h.format.is_empty() {
+        Format::detect(dir).ok_or_else(|| {
+            Error::InvalidArgument(
+                "the dataset has no dataset.toml and its format cannot be told from its files: \
+                 add a dataset.toml, or give the format (--dataset-format embedeval-npy, cifar10, cifar100 or image-folder)"
+                    .into(),
+            )
+        })?
+    } else {
+        Format::parse(&h.format)?
+    };
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let manifest = Manifest {
+        name: h.name.clone(),
+        format: format.as_str().to_string(),
+        channels: (h.channels != 0).then_some(h.channels as usize),
+        image_size: (h.image_size != 0).then_some(h.image_size as usize),
+        crop_fraction: (h.crop_fraction != 0.0).then_some(h.crop_fraction),
+        test_split: text(&h.test_split),
+        train_split: text(&h.train_split),
+        ..Manifest::default()
+    };
+    toml::to_string(&manifest).map_err(|e| Error::Internal {
+        task: "dataset.toml".into(),
+        message: e.to_string(),
+    })
 }

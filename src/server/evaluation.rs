@@ -108,11 +108,7 @@ impl EvaluationService for EvaluationApi {
         let model = self.state.models.get(&req.model)?;
         let dataset = self.state.datasets.get(&req.dataset)?;
         check_fit(&model, &dataset)?;
-        let splits = Splits::resolve(
-            dataset.dataset.summary.splits.keys(),
-            &req.test_split,
-            &req.train_split,
-        )?;
+        let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
         let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
         let job = JobSpec::Model(ModelJob {
             model,
@@ -181,18 +177,7 @@ impl EvaluationService for EvaluationApi {
         let req = request.into_inner();
         let dataset = self.state.datasets.get(&req.dataset)?;
         let models: Vec<Arc<LoadedModel>> = if req.models.is_empty() {
-            // Every model, a model registered twice (same ONNX file, same
-            // preprocessing) once.
-            let mut seen: Vec<Arc<LoadedModel>> = Vec::new();
-            for m in self.state.models.list() {
-                let same = |s: &Arc<LoadedModel>| {
-                    s.sha256 == m.sha256 && s.preprocessing() == m.preprocessing()
-                };
-                if !seen.iter().any(same) {
-                    seen.push(m);
-                }
-            }
-            seen
+            self.state.models.list()
         } else {
             req.models
                 .iter()
@@ -209,16 +194,8 @@ impl EvaluationService for EvaluationApi {
                 Ok((m, settings))
             })
             .collect::<Result<Vec<_>>>()?;
-        let splits = Splits::resolve(
-            dataset.dataset.summary.splits.keys(),
-            &req.test_split,
-            &req.train_split,
-        )?;
-        let job = JobSpec::Compare(CompareJob {
-            dataset,
-            splits,
-            models,
-        });
+        let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
+        let job = JobSpec::Compare(CompareJob::plan(dataset, splits, models)?);
         let handle = self.state.engine.submit(job, opts).await?;
         if opts.detach {
             let accepted = convert::accepted(handle);
