@@ -1,28 +1,63 @@
-//! Cooperative cancellation for long computations. Every long loop of the
-//! metrics, the protocols and the engine checks a [`Stop`] once per block,
-//! chunk or iteration, so a cancelled job frees its CPU within a block's
-//! time. A `Stop` wraps the job's [`CancellationToken`]; [`Stop::never`]
-//! is for callers with nothing to cancel (tests, benchmarks, the CLI).
+//! Cooperative cancellation and progress for long computations. Every long
+//! loop of the metrics, the protocols and the engine checks a [`Stop`] once
+//! per block, chunk or iteration, so a cancelled job frees its CPU within a
+//! block's time, and tells it how far it is in its own units
+//! ([`Stop::advance`]: rows, pairs, iterations). A `Stop` wraps the job's
+//! [`CancellationToken`]; [`Stop::never`] is for callers with nothing to
+//! cancel (tests, benchmarks, the CLI).
+
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
-/// The stop signal a computation checks.
-#[derive(Debug, Clone, Default)]
+/// Where a computation's progress goes: (done, total).
+pub type ProgressSink = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// The stop signal a computation checks, and where its progress goes.
+#[derive(Clone, Default)]
 pub struct Stop {
     token: Option<CancellationToken>,
+    progress: Option<ProgressSink>,
+}
+
+impl std::fmt::Debug for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stop")
+            .field("token", &self.token)
+            .field("reports_progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 impl Stop {
     /// A signal that never fires.
     pub fn never() -> Self {
-        Self { token: None }
+        Self::default()
     }
 
     /// The signal of `token`.
     pub fn new(token: CancellationToken) -> Self {
-        Self { token: Some(token) }
+        Self {
+            token: Some(token),
+            progress: None,
+        }
+    }
+
+    /// The same signal, its progress going to `sink`.
+    pub fn reporting(&self, sink: ProgressSink) -> Self {
+        Self {
+            token: self.token.clone(),
+            progress: Some(sink),
+        }
+    }
+
+    /// Tells the progress sink (if any) that `done` of `total` units are done.
+    pub fn advance(&self, done: u64, total: u64) {
+        if let Some(sink) = &self.progress {
+            sink(done, total);
+        }
     }
 
     /// Whether the work should stop now.
@@ -54,5 +89,16 @@ mod tests {
         token.cancel();
         assert!(stop.is_stopped());
         assert!(matches!(stop.check(), Err(Error::Cancelled(_))));
+    }
+
+    #[test]
+    fn progress_goes_to_the_sink_of_the_copy_that_reports() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let stop = Stop::never();
+        stop.advance(1, 2);
+        let reporting = stop.reporting(Arc::new(move |d, t| sink.lock().unwrap().push((d, t))));
+        reporting.advance(3, 4);
+        assert_eq!(*seen.lock().unwrap(), vec![(3, 4)]);
     }
 }

@@ -754,3 +754,58 @@ async fn a_dataset_with_train_and_val_is_evaluated_on_val_and_says_so() {
     assert!(err.message().contains("--test-split"), "{}", err.message());
     server.stop().await;
 }
+
+/// Every stage reports how far it is in its own units: embedding stages in
+/// images of their split, the metric loops in rows of the test split, the
+/// probe in L-BFGS iterations of at most `linear_max_iter`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stage_reports_progress_in_its_own_units() {
+    let server = common::zoo_server().await;
+    let mut stream = EvaluationServiceClient::new(server.channel.clone())
+        .evaluate(EvaluateRequest {
+            model: "infonce-t0.5".into(),
+            dataset: "digits".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen: std::collections::BTreeMap<String, Vec<(u64, u64)>> = Default::default();
+    let mut completed = false;
+    while let Some(e) = stream.message().await.unwrap() {
+        match e.event {
+            Some(evaluate_event::Event::Progress(p)) => {
+                assert!(p.done <= p.total, "{p:?}");
+                seen.entry(p.stage).or_default().push((p.done, p.total));
+            }
+            Some(evaluate_event::Event::Report(r)) => {
+                completed = r.status == proto::EvaluationStatus::Completed as i32
+            }
+            _ => {}
+        }
+    }
+    assert!(completed);
+    let reached = |stage: &str, total: u64| {
+        let events = seen
+            .get(stage)
+            .unwrap_or_else(|| panic!("no {stage}: {seen:?}"));
+        assert!(
+            events.contains(&(total, total)),
+            "{stage} never reached {total}/{total}: {events:?}"
+        );
+    };
+    reached("embed_test", 540);
+    reached("embed_train", 1257);
+    reached("embed_positive", 540);
+    for stage in ["uniformity", "nearest_negatives", "penalty", "knn"] {
+        reached(stage, 540);
+    }
+    let linear = &seen["linear"];
+    assert!(
+        linear
+            .iter()
+            .any(|&(done, total)| total == 1000 && done > 0),
+        "{linear:?}"
+    );
+    server.stop().await;
+}

@@ -28,8 +28,10 @@ pub(crate) struct StageBar {
 impl StageBar {
     pub(crate) fn new() -> Self {
         let bar = ProgressBar::new(1);
+        // The count is part of the message, so that a label never shows
+        // with another stage's count.
         bar.set_style(
-            ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len}")
+            ProgressStyle::with_template("[{bar:30}] {msg}")
                 .expect("valid template")
                 .progress_chars("=> "),
         );
@@ -60,12 +62,11 @@ impl StageBar {
         } else {
             format!("{} {}", p.model, p.stage)
         };
-        if label != self.stage {
-            self.stage = label.clone();
-            self.bar.set_message(label);
-        }
+        self.stage = label;
         self.bar.set_length(p.total.max(1));
         self.bar.set_position(p.done);
+        self.bar
+            .set_message(format!("{} {}/{}", self.stage, p.done, p.total.max(1)));
     }
 }
 

@@ -113,6 +113,7 @@ pub fn knn_classify(
     let chunk = query_chunk(train.rows());
     for start in (0..test.rows()).step_by(chunk) {
         stop.check()?;
+        stop.advance(start as u64, test.rows() as u64);
         let end = (start + chunk).min(test.rows());
         let found = index.search(&test.as_slice()[start * d..end * d], kmax)?;
         for q in 0..end - start {
@@ -133,6 +134,7 @@ pub fn knn_classify(
             }
         }
     }
+    stop.advance(test.rows() as u64, test.rows() as u64);
     let n = test.rows() as f64;
     Ok((0..clamped.len())
         .map(|i| KnnResult {

@@ -178,7 +178,9 @@ fn lbfgs(
     let mut new_grad = vec![0.0; dim];
     for iter in 0..max_iter {
         stop.check()?;
+        stop.advance(iter as u64, max_iter as u64);
         if max_abs(&grad) <= tol {
+            stop.advance(max_iter as u64, max_iter as u64);
             return Ok((theta, f, iter, true));
         }
         // Two-loop recursion: direction = −H ∇f.

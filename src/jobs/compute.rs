@@ -42,19 +42,25 @@ pub struct EvalData {
     pub probe: Option<ProbeData>,
 }
 
-/// Runs `f` as stage `name`: checks cancellation, reports progress, records
-/// its seconds in the report's timings.
+/// Where an evaluation's progress goes: (stage, done, total).
+pub type StageProgress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
+/// Runs `f` as stage `name`: checks cancellation, reports the stage (0 of
+/// 1 until its loops report their own units through the [`Stop`] handed to
+/// `f`), records its seconds in the report's timings.
 fn stage<T>(
-    name: &str,
+    name: &'static str,
     report: &mut proto::EvaluationReport,
     cancel: &Stop,
-    progress: &mut dyn FnMut(&str),
-    f: impl FnOnce() -> Result<T>,
+    progress: &StageProgress,
+    f: impl FnOnce(&Stop) -> Result<T>,
 ) -> Result<T> {
     cancel.check()?;
-    progress(name);
+    progress(name, 0, 1);
+    let sink = progress.clone();
+    let stop = cancel.reporting(Arc::new(move |done, total| sink(name, done, total)));
     let start = Instant::now();
-    let out = f()?;
+    let out = f(&stop)?;
     report
         .timings
         .insert(name.to_string(), start.elapsed().as_secs_f64());
@@ -67,7 +73,7 @@ pub fn compute(
     s: &Settings,
     report: &mut proto::EvaluationReport,
     cancel: &Stop,
-    progress: &mut dyn FnMut(&str),
+    progress: &StageProgress,
 ) -> Result<()> {
     if data.test.rows() != data.test_labels.len() {
         return Err(Error::InvalidArgument(format!(
@@ -76,7 +82,7 @@ pub fn compute(
             data.test_labels.len()
         )));
     }
-    let z = stage("normalize", report, cancel, progress, || {
+    let z = stage("normalize", report, cancel, progress, |_| {
         data.test.normalized()
     })?;
     report.num_test = z.rows() as u64;
@@ -90,8 +96,8 @@ pub fn compute(
             samples: s.uniformity_samples,
             seed: s.augmentation_seed,
         };
-        let u = stage("uniformity", report, cancel, progress, || {
-            metrics::uniformity(&z, &opts, cancel)
+        let u = stage("uniformity", report, cancel, progress, |stop| {
+            metrics::uniformity(&z, &opts, stop)
         })?;
         report.uniformity_loss = Some(u.loss);
         report.uniformity = Some(-u.loss);
@@ -101,7 +107,7 @@ pub fn compute(
     if let Some(pos) = &data.test_positive {
         if !s.skip.alignment {
             let zp = pos.normalized()?;
-            let (a, p, sims) = stage("alignment", report, cancel, progress, || {
+            let (a, p, sims) = stage("alignment", report, cancel, progress, |_| {
                 Ok((
                     metrics::alignment(&z, &zp, s.alignment_alpha)?,
                     metrics::positive_similarity(&z, &zp)?,
@@ -119,14 +125,14 @@ pub fn compute(
         }
     }
     if !s.skip.tolerance {
-        let t = stage("tolerance", report, cancel, progress, || {
+        let t = stage("tolerance", report, cancel, progress, |_| {
             metrics::tolerance(&z, &data.test_labels)
         })?;
         report.tolerance = Some(t);
     }
     if !(s.skip.nearest_negatives && s.skip.penalty) {
-        let profile = stage("nearest_negatives", report, cancel, progress, || {
-            metrics::nearest_negatives(&z, s.neighbors_k, cancel)
+        let profile = stage("nearest_negatives", report, cancel, progress, |stop| {
+            metrics::nearest_negatives(&z, s.neighbors_k, stop)
         })?;
         if !s.skip.nearest_negatives {
             report.nearest_negative_similarity = profile.mean_similarity.clone();
@@ -140,8 +146,8 @@ pub fn compute(
             }
         }
         if !s.skip.penalty {
-            let p = stage("penalty", report, cancel, progress, || {
-                metrics::penalty_profile(&z, s.penalty_temperature, &profile, cancel)
+            let p = stage("penalty", report, cancel, progress, |stop| {
+                metrics::penalty_profile(&z, s.penalty_temperature, &profile, stop)
             })?;
             report.relative_penalty = p.relative_penalty;
             report.penalty_entropy = Some(p.entropy);
@@ -149,7 +155,7 @@ pub fn compute(
         }
     }
     if !s.skip.effective_rank {
-        let r = stage("effective_rank", report, cancel, progress, || {
+        let r = stage("effective_rank", report, cancel, progress, |_| {
             metrics::effective_rank(&z, 1e-7)
         })?;
         report.effective_rank = Some(r);
@@ -163,8 +169,8 @@ pub fn compute(
                 temperature: s.knn_temperature,
                 ..Default::default()
             };
-            let knn = stage("knn", report, cancel, progress, || {
-                knn_classify(&bank, train_labels, &z, &data.test_labels, &opts, cancel)
+            let knn = stage("knn", report, cancel, progress, |stop| {
+                knn_classify(&bank, train_labels, &z, &data.test_labels, &opts, stop)
             })?
             .remove(0);
             report.knn = Some(proto::KnnResult {
@@ -185,15 +191,8 @@ pub fn compute(
                 max_iter: s.linear_max_iter,
                 tol: s.linear_tol,
             };
-            let lin = stage("linear", report, cancel, progress, || {
-                linear_probe(
-                    ptrain,
-                    train_labels,
-                    ptest,
-                    &data.test_labels,
-                    &opts,
-                    cancel,
-                )
+            let lin = stage("linear", report, cancel, progress, |stop| {
+                linear_probe(ptrain, train_labels, ptest, &data.test_labels, &opts, stop)
             })?;
             report.linear = Some(proto::LinearResult {
                 top1: lin.top1,

@@ -28,7 +28,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use tokio_util::task::TaskTracker;
 
 use super::cache::EmbeddingCache;
-use super::compute::{compute, EvalData};
+use super::compute::{compute, EvalData, StageProgress};
 use super::encode::Gather;
 use super::job::{
     Deadline, EmbeddingsJob, Event, EventStream, JobSpec, Live, Outcome, Reporter, StopOnDrop,
@@ -555,14 +555,14 @@ impl Engine {
         let mut working = report.clone();
         let settings = settings.clone();
         let stop = reporter.stop();
-        let progress = reporter.clone();
+        let sender = reporter.clone();
+        let progress: StageProgress =
+            Arc::new(move |stage, done, total| sender.send(stage, done, total));
         let task = format!("metrics of evaluation {}", report.id);
         *report = self
             .pool
             .run(task, move || {
-                compute(&data, &settings, &mut working, &stop, &mut |stage| {
-                    progress.send(stage, 0, 1)
-                })?;
+                compute(&data, &settings, &mut working, &stop, &progress)?;
                 Ok(working)
             })
             .await?;

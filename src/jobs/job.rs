@@ -79,14 +79,17 @@ pub struct CompareJob {
 }
 
 impl CompareJob {
-    /// The comparison of `models` (each with its settings) on `dataset`:
-    /// a model registered twice (same ONNX content, same preprocessing)
-    /// counts once, and the models that do not take the dataset's images
-    /// are set aside with the reason. INVALID_ARGUMENT when none is left.
+    /// The comparison of `candidates` (each with its settings) on
+    /// `dataset`: the models that do not take the dataset's images are set
+    /// aside with the reason, and with `once` a model registered twice
+    /// (same ONNX content, same preprocessing) counts once (a comparison of
+    /// every model; models named by the caller are taken as named).
+    /// INVALID_ARGUMENT when no model is left.
     pub fn plan(
         dataset: Arc<LoadedDataset>,
         splits: Splits,
         candidates: Vec<(Arc<LoadedModel>, Settings)>,
+        once: bool,
     ) -> Result<Self> {
         let mut models: Vec<(Arc<LoadedModel>, Settings)> = Vec::new();
         let mut skipped = Vec::new();
@@ -94,7 +97,11 @@ impl CompareJob {
             let same = |(seen, _): &(Arc<LoadedModel>, Settings)| {
                 seen.sha256 == model.sha256 && seen.preprocessing() == model.preprocessing()
             };
-            if models.iter().any(same) || skipped.iter().any(|(s, _)| Arc::ptr_eq(s, &model)) {
+            let seen = models.iter().any(same)
+                || skipped
+                    .iter()
+                    .any(|(s, _): &(Arc<LoadedModel>, String)| s.sha256 == model.sha256);
+            if once && seen {
                 continue;
             }
             match crate::jobs::encode::check_fit(&model, &dataset) {

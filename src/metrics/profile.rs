@@ -61,10 +61,12 @@ pub fn nearest_negatives(z: &Matrix, k: usize, stop: &Stop) -> Result<NeighborPr
     let chunk = crate::index::query_chunk(n);
     for start in (0..n).step_by(chunk) {
         stop.check()?;
+        stop.advance(start as u64, n as u64);
         let end = (start + chunk).min(n);
         let found = index.search(&z.as_slice()[start * d..end * d], k + 1)?;
         collect_negatives(&found, start, end, k, &mut ids, &mut similarities);
     }
+    stop.advance(n as u64, n as u64);
     let mut mean_similarity = vec![0.0; k];
     for row in similarities.chunks_exact(k) {
         for (m, &s) in mean_similarity.iter_mut().zip(row) {
@@ -179,6 +181,7 @@ pub fn penalty_profile(
     let mut rows = Vec::with_capacity(n);
     for r0 in (0..n).step_by(b) {
         stop.check()?;
+        stop.advance(r0 as u64, n as u64);
         let count = b.min(n - r0);
         blas::gemm_abt(
             &z.as_slice()[r0 * d..(r0 + count) * d],
@@ -195,6 +198,7 @@ pub fn penalty_profile(
             .collect();
         rows.extend(block);
     }
+    stop.advance(n as u64, n as u64);
     let k = neighbors.k;
     let mut penalty = vec![0.0; k];
     for (soft, sims) in rows.iter().zip(neighbors.similarities.chunks_exact(k)) {

@@ -172,6 +172,7 @@ fn exact(z: &Matrix, t: f64, stop: &Stop) -> Result<Uniformity> {
     let tf = t as f32;
     for r0 in (0..n).step_by(b) {
         stop.check()?;
+        stop.advance(r0 as u64, n as u64);
         let rows = b.min(n - r0);
         let cols = n - r0;
         // Block [r0, r0 + rows) × [r0, n): the upper triangle from the diagonal on.
@@ -190,6 +191,7 @@ fn exact(z: &Matrix, t: f64, stop: &Stop) -> Result<Uniformity> {
             .reduce(|| Lse::EMPTY, Lse::merge);
         total = total.merge(block);
     }
+    stop.advance(n as u64, n as u64);
     let pairs = (n as u64) * (n as u64 - 1) / 2;
     Ok(Uniformity {
         loss: total.value() - (pairs as f64).ln(),
@@ -241,6 +243,7 @@ fn sampled(z: &Matrix, t: f64, pairs: u64, seed: u64, stop: &Stop) -> Result<Uni
         })
         .reduce(|| (0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
     stop.check()?;
+    stop.advance(pairs, pairs);
     let m = pairs as f64;
     let mean = sum / m;
     let var = ((sum_sq / m) - mean * mean).max(0.0) * m / (m - 1.0);

@@ -195,7 +195,8 @@ impl EvaluationService for EvaluationApi {
             })
             .collect::<Result<Vec<_>>>()?;
         let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
-        let job = JobSpec::Compare(CompareJob::plan(dataset, splits, models)?);
+        let every = req.models.is_empty();
+        let job = JobSpec::Compare(CompareJob::plan(dataset, splits, models, every)?);
         let handle = self.state.engine.submit(job, opts).await?;
         if opts.detach {
             let accepted = convert::accepted(handle);
