@@ -16,9 +16,14 @@ build: bootstrap
 run: build
 	./target/release/embedeval serve --addr $(ADDR) --models-dir models --datasets-dir datasets
 
-## Format check, clippy, the whole test suite, and the CUDA build's CPU fallback.
+## Format check, clippy, the whole test suite, the CUDA build's CPU fallback,
+## and the Python client's suite against servers of the release binary.
 test: bootstrap
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	$(CARGO) test --locked
 	$(CARGO) test --locked --lib --features cuda encoder::
+	$(CARGO) build --release --locked
+	clients/python/setup-venv.sh
+	EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN=$(CURDIR)/target/release/embedeval \
+	  clients/python/.venv/bin/pytest clients/python/tests -q

@@ -40,6 +40,11 @@ pub struct ServeConfig {
     /// Intra-op threads per ONNX Runtime session (0: ONNX Runtime's default).
     #[arg(long, env = "EMBEDEVAL_INTRA_THREADS", default_value_t = 0)]
     pub intra_threads: usize,
+    /// Keep ONNX Runtime's CPU memory arena: repeated runs reuse its
+    /// buffers, but the memory of the largest batch stays with the process
+    /// (off: each run's buffers are freed after it).
+    #[arg(long, env = "EMBEDEVAL_ORT_ARENA")]
+    pub ort_arena: bool,
     /// Most rows per ONNX Runtime run (concurrent requests are batched up to it).
     #[arg(long, env = "EMBEDEVAL_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
@@ -129,6 +134,7 @@ impl ServeConfig {
             device: Device::Auto,
             ort_lib: None,
             intra_threads: 0,
+            ort_arena: false,
             max_batch: 1024,
             encoder_queue: 64,
             embed_chunk_rows: 1024,
@@ -161,6 +167,7 @@ impl ServeConfig {
             ort_lib: self.ort_lib.clone(),
             device: self.device,
             intra_threads: self.intra_threads,
+            arena: self.ort_arena,
             worker: WorkerOptions {
                 max_batch: self.max_batch,
                 queue: self.encoder_queue,

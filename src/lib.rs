@@ -17,6 +17,7 @@ pub mod eval;
 pub mod fuzzing;
 pub mod index;
 pub mod jobs;
+pub mod memory;
 pub mod metrics;
 pub mod registry;
 pub mod report;

@@ -256,6 +256,42 @@ async fn an_onnx_file_and_a_folder_of_images_to_a_report_in_three_commands() {
             assert!(row[column("note")].contains("--channels 1"), "{out}");
         }
     }
+
+    // A dataset's own default splits, given when it is added.
+    let (out, _) = cli(
+        &server,
+        &[
+            "datasets",
+            "add",
+            "pets-swapped",
+            pets.to_str().unwrap(),
+            "--image-size",
+            "40",
+            "--test-split",
+            "train",
+            "--train-split",
+            "val",
+        ],
+    );
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["test_split"], "train");
+    let (out, _) = cli(
+        &server,
+        &[
+            "eval",
+            &name,
+            "--dataset",
+            "pets-swapped",
+            "--knn-k",
+            "5",
+            "--skip-linear",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["test_split"], "train");
+    assert_eq!(report["train_split"], "val");
+    assert_eq!(report["num_test"], "24");
     server.stop().await;
 }
 

@@ -170,6 +170,21 @@ async fn upload_list_embed_delete() {
         .into_inner();
     assert_eq!(kept.training.unwrap().temperature, 0.5);
     assert!(uploads.join("uploaded/model.onnx").is_file());
+
+    // After a restart the upload is served from the data dir, replaced.
+    server.stop().await;
+    let server = start(bundle.path(), data.path(), 64 << 20).await;
+    let mut client = ModelServiceClient::new(server.channel.clone());
+    assert_eq!(names(&server).await, vec!["base", "uploaded"]);
+    let again = client
+        .get_model(embedeval::proto::GetModelRequest {
+            name: "uploaded".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.training.unwrap().temperature, 0.5);
+
     // A bundled model is neither replaced nor removed.
     let err = client
         .register_model(tokio_stream::iter(upload(

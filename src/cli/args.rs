@@ -267,6 +267,24 @@ pub struct SpecArgs {
     /// Skip the kNN vote.
     #[arg(long)]
     pub skip_knn: bool,
+    /// Skip the uniformity.
+    #[arg(long)]
+    pub skip_uniformity: bool,
+    /// Skip the alignment and positive similarity (no positive views are encoded).
+    #[arg(long)]
+    pub skip_alignment: bool,
+    /// Skip the tolerance.
+    #[arg(long)]
+    pub skip_tolerance: bool,
+    /// Skip the nearest-negative profile.
+    #[arg(long)]
+    pub skip_nearest_negatives: bool,
+    /// Skip the relative-penalty profile.
+    #[arg(long)]
+    pub skip_penalty: bool,
+    /// Skip the effective rank.
+    #[arg(long)]
+    pub skip_effective_rank: bool,
 }
 
 impl SpecArgs {
@@ -281,6 +299,12 @@ impl SpecArgs {
             linear_c: self.linear_c,
             skip_linear: self.skip_linear,
             skip_knn: self.skip_knn,
+            skip_uniformity: self.skip_uniformity,
+            skip_alignment: self.skip_alignment,
+            skip_tolerance: self.skip_tolerance,
+            skip_nearest_negatives: self.skip_nearest_negatives,
+            skip_penalty: self.skip_penalty,
+            skip_effective_rank: self.skip_effective_rank,
             ..Default::default()
         }
     }

@@ -339,16 +339,20 @@ async fn follow_evaluation(
             Some(proto::evaluate_event::Event::Report(r)) => {
                 bar.bar.finish_and_clear();
                 if conn.output() == Format::Json {
-                    return print_message("EvaluationReport", &r);
+                    print_message("EvaluationReport", &r)?;
+                } else {
+                    print!(
+                        "{}",
+                        crate::report::listing(std::slice::from_ref(&r)).render(conn.output())
+                    );
                 }
-                print!(
-                    "{}",
-                    crate::report::listing(std::slice::from_ref(&r)).render(conn.output())
-                );
                 let status = proto::EvaluationStatus::try_from(r.status)
                     .unwrap_or(proto::EvaluationStatus::Unspecified);
                 if status != proto::EvaluationStatus::Completed {
                     bail!("evaluation {} {}: {}", r.id, status.as_str_name(), r.error);
+                }
+                if conn.output() != Format::Table {
+                    return Ok(());
                 }
                 println!(
                     "evaluation {} ({:.2} s)",

@@ -110,9 +110,15 @@ pub(crate) fn resolve(device: Device) -> Result<ExecutionProvider> {
 pub(crate) fn register(
     builder: SessionBuilder,
     provider: ExecutionProvider,
+    arena: bool,
 ) -> Result<SessionBuilder> {
     match provider {
-        ExecutionProvider::Cpu => Ok(builder),
+        ExecutionProvider::Cpu => builder
+            .with_execution_providers([ort::ep::CPU::default()
+                .with_arena_allocator(arena)
+                .build()
+                .error_on_failure()])
+            .map_err(|e| Error::Config(format!("cannot configure the CPU provider: {e}"))),
         #[cfg(feature = "cuda")]
         ExecutionProvider::Cuda(n) => builder
             .with_execution_providers([ort::ep::CUDA::default()

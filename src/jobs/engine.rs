@@ -261,7 +261,16 @@ impl Engine {
         self.tracker.spawn(async move {
             engine
                 .lifecycle(live, spec, reports, ticket, deadline)
-                .await
+                .await;
+            // What the job's buffers held goes back to the system.
+            let released = tokio::task::spawn_blocking(crate::memory::release).await;
+            if let Err(err) = released {
+                tracing::warn!(%err, "memory release did not run");
+            }
+            tracing::debug!(
+                rss_bytes = crate::memory::resident_bytes(),
+                "evaluation memory released"
+            );
         });
         Ok(JobHandle {
             ids,

@@ -83,6 +83,8 @@ impl LoadedModel {
         let card = card.resolve(session.inputs(), session.outputs())?;
         card.check_against(session.inputs(), session.outputs())?;
         let output_dims = warm_up(&session, &card)?;
+        // The graph's parsing and optimisation buffers go back to the system.
+        crate::memory::release();
         let session = Arc::new(session);
         let encoder = Encoder::spawn(
             &name,

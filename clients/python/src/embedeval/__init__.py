@@ -1,0 +1,92 @@
+"""Python client of embedeval, the gRPC service that evaluates contrastive
+image encoders exported to ONNX (uniformity, tolerance, the nearest-negative
+and penalty profiles, weighted kNN and a linear probe).
+
+    import embedeval
+
+    with embedeval.Client("127.0.0.1:50051") as client:
+        report = client.evaluate("infonce-t0.5", "digits")
+        print(report.uniformity, report.tolerance, report.knn.top1)
+
+See :class:`Client` for every call, :mod:`embedeval.types` for the typed
+results, :mod:`embedeval.errors` for the exceptions and
+:mod:`embedeval.torch` for evaluating a PyTorch module from a training loop.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .client import Client, ComparisonHandle, EvaluationHandle
+from .errors import (
+    AlreadyExists,
+    Cancelled,
+    DeadlineExceeded,
+    EmbedevalError,
+    EvaluationFailed,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from .types import (
+    Accepted,
+    Comparison,
+    DatasetInfo,
+    DataType,
+    EvaluationReport,
+    EvaluationStatus,
+    Histogram,
+    InputInfo,
+    KnnResult,
+    LinearResult,
+    MetricSpec,
+    ModelInfo,
+    ModelList,
+    OutputInfo,
+    Progress,
+    SkippedModel,
+    SplitInfo,
+    TrainingInfo,
+)
+
+__all__ = [
+    "__version__",
+    "Client",
+    "EvaluationHandle",
+    "ComparisonHandle",
+    "EmbedevalError",
+    "NotFound",
+    "InvalidArgument",
+    "AlreadyExists",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Unavailable",
+    "Cancelled",
+    "DeadlineExceeded",
+    "Unauthenticated",
+    "PermissionDenied",
+    "Internal",
+    "EvaluationFailed",
+    "Accepted",
+    "Comparison",
+    "DatasetInfo",
+    "DataType",
+    "EvaluationReport",
+    "EvaluationStatus",
+    "Histogram",
+    "InputInfo",
+    "KnnResult",
+    "LinearResult",
+    "MetricSpec",
+    "ModelInfo",
+    "ModelList",
+    "OutputInfo",
+    "Progress",
+    "SkippedModel",
+    "SplitInfo",
+    "TrainingInfo",
+]

@@ -1,0 +1,347 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from . import model_pb2 as _model_pb2
+from . import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EvaluationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVALUATION_STATUS_UNSPECIFIED: _ClassVar[EvaluationStatus]
+    QUEUED: _ClassVar[EvaluationStatus]
+    RUNNING: _ClassVar[EvaluationStatus]
+    COMPLETED: _ClassVar[EvaluationStatus]
+    FAILED: _ClassVar[EvaluationStatus]
+    CANCELLED: _ClassVar[EvaluationStatus]
+    SKIPPED: _ClassVar[EvaluationStatus]
+EVALUATION_STATUS_UNSPECIFIED: EvaluationStatus
+QUEUED: EvaluationStatus
+RUNNING: EvaluationStatus
+COMPLETED: EvaluationStatus
+FAILED: EvaluationStatus
+CANCELLED: EvaluationStatus
+SKIPPED: EvaluationStatus
+
+class MetricSpec(_message.Message):
+    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear")
+    UNIFORMITY_T_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBORS_K_FIELD_NUMBER: _ClassVar[int]
+    AUGMENTATION_SEED_FIELD_NUMBER: _ClassVar[int]
+    PENALTY_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    KNN_K_FIELD_NUMBER: _ClassVar[int]
+    KNN_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_C_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_MAX_ITER_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_TOL_FIELD_NUMBER: _ClassVar[int]
+    ALIGNMENT_ALPHA_FIELD_NUMBER: _ClassVar[int]
+    UNIFORMITY_EXACT_MAX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    UNIFORMITY_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SKIP_UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
+    SKIP_ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    SKIP_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    SKIP_NEAREST_NEGATIVES_FIELD_NUMBER: _ClassVar[int]
+    SKIP_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    SKIP_EFFECTIVE_RANK_FIELD_NUMBER: _ClassVar[int]
+    SKIP_KNN_FIELD_NUMBER: _ClassVar[int]
+    SKIP_LINEAR_FIELD_NUMBER: _ClassVar[int]
+    uniformity_t: float
+    neighbors_k: int
+    augmentation_seed: int
+    penalty_temperature: float
+    knn_k: int
+    knn_temperature: float
+    linear_c: float
+    linear_max_iter: int
+    linear_tol: float
+    alignment_alpha: float
+    uniformity_exact_max_rows: int
+    uniformity_samples: int
+    skip_uniformity: bool
+    skip_alignment: bool
+    skip_tolerance: bool
+    skip_nearest_negatives: bool
+    skip_penalty: bool
+    skip_effective_rank: bool
+    skip_knn: bool
+    skip_linear: bool
+    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ...) -> None: ...
+
+class EvaluateRequest(_message.Message):
+    __slots__ = ("model", "dataset", "spec", "detach", "test_split", "train_split")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    dataset: str
+    spec: MetricSpec
+    detach: bool
+    test_split: str
+    train_split: str
+    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., detach: bool = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+
+class EvaluateEvent(_message.Message):
+    __slots__ = ("progress", "report", "accepted")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    progress: _tensor_pb2.Progress
+    report: EvaluationReport
+    accepted: Accepted
+    def __init__(self, progress: _Optional[_Union[_tensor_pb2.Progress, _Mapping]] = ..., report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ...) -> None: ...
+
+class Accepted(_message.Message):
+    __slots__ = ("evaluation_ids", "status")
+    EVALUATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    evaluation_ids: _containers.RepeatedScalarFieldContainer[str]
+    status: EvaluationStatus
+    def __init__(self, evaluation_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ...) -> None: ...
+
+class WatchEvaluationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class EmbeddingsHeader(_message.Message):
+    __slots__ = ("name", "spec", "temperature", "loss", "dataset", "detach")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    spec: MetricSpec
+    temperature: float
+    loss: str
+    dataset: str
+    detach: bool
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., dataset: _Optional[str] = ..., detach: bool = ...) -> None: ...
+
+class EmbeddingsChunk(_message.Message):
+    __slots__ = ("split", "embeddings", "labels")
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    split: str
+    embeddings: _tensor_pb2.Tensor
+    labels: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, split: _Optional[str] = ..., embeddings: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., labels: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class EvaluateEmbeddingsRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: EmbeddingsHeader
+    chunk: EmbeddingsChunk
+    def __init__(self, header: _Optional[_Union[EmbeddingsHeader, _Mapping]] = ..., chunk: _Optional[_Union[EmbeddingsChunk, _Mapping]] = ...) -> None: ...
+
+class CompareRequest(_message.Message):
+    __slots__ = ("models", "dataset", "spec", "detach", "test_split", "train_split")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    dataset: str
+    spec: MetricSpec
+    detach: bool
+    test_split: str
+    train_split: str
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., dataset: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., detach: bool = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+
+class CompareEvent(_message.Message):
+    __slots__ = ("progress", "comparison", "accepted")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISON_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    progress: _tensor_pb2.Progress
+    comparison: Comparison
+    accepted: Accepted
+    def __init__(self, progress: _Optional[_Union[_tensor_pb2.Progress, _Mapping]] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ...) -> None: ...
+
+class Comparison(_message.Message):
+    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
+    rows: _containers.RepeatedCompositeFieldContainer[EvaluationReport]
+    plot_svg: str
+    accuracy_plot_svg: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ...) -> None: ...
+
+class KnnResult(_message.Message):
+    __slots__ = ("top1", "top5", "k", "temperature", "metric")
+    TOP1_FIELD_NUMBER: _ClassVar[int]
+    TOP5_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    top1: float
+    top5: float
+    k: int
+    temperature: float
+    metric: str
+    def __init__(self, top1: _Optional[float] = ..., top5: _Optional[float] = ..., k: _Optional[int] = ..., temperature: _Optional[float] = ..., metric: _Optional[str] = ...) -> None: ...
+
+class LinearResult(_message.Message):
+    __slots__ = ("top1", "top5", "train_top1", "c", "iterations", "feature_output", "converged")
+    TOP1_FIELD_NUMBER: _ClassVar[int]
+    TOP5_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_TOP1_FIELD_NUMBER: _ClassVar[int]
+    C_FIELD_NUMBER: _ClassVar[int]
+    ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    CONVERGED_FIELD_NUMBER: _ClassVar[int]
+    top1: float
+    top5: float
+    train_top1: float
+    c: float
+    iterations: int
+    feature_output: str
+    converged: bool
+    def __init__(self, top1: _Optional[float] = ..., top5: _Optional[float] = ..., train_top1: _Optional[float] = ..., c: _Optional[float] = ..., iterations: _Optional[int] = ..., feature_output: _Optional[str] = ..., converged: bool = ...) -> None: ...
+
+class Histogram(_message.Message):
+    __slots__ = ("name", "lo", "hi", "counts")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LO_FIELD_NUMBER: _ClassVar[int]
+    HI_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    lo: float
+    hi: float
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, name: _Optional[str] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class EvaluationReport(_message.Message):
+    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split")
+    class TimingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    NUM_TEST_FIELD_NUMBER: _ClassVar[int]
+    NUM_TRAIN_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
+    UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
+    UNIFORMITY_LOSS_FIELD_NUMBER: _ClassVar[int]
+    ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_NEGATIVE_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    RELATIVE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    PENALTY_ENTROPY_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_RANK_FIELD_NUMBER: _ClassVar[int]
+    KNN_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    UNIFORMITY_ESTIMATOR_FIELD_NUMBER: _ClassVar[int]
+    UNIFORMITY_STDERR_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_NEGATIVES_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
+    PREPROCESSING_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    model: str
+    model_sha256: str
+    dataset: str
+    dataset_id: str
+    temperature: float
+    loss: str
+    num_test: int
+    num_train: int
+    embedding_dim: int
+    uniformity: float
+    uniformity_loss: float
+    alignment: float
+    tolerance: float
+    positive_similarity: float
+    nearest_negative_similarity: _containers.RepeatedScalarFieldContainer[float]
+    relative_penalty: _containers.RepeatedScalarFieldContainer[float]
+    penalty_entropy: float
+    effective_rank: float
+    knn: KnnResult
+    linear: LinearResult
+    spec: MetricSpec
+    timings: _containers.ScalarMap[str, float]
+    created_at: _timestamp_pb2.Timestamp
+    status: EvaluationStatus
+    error: str
+    uniformity_estimator: str
+    uniformity_stderr: float
+    effective_negatives: float
+    histograms: _containers.RepeatedCompositeFieldContainer[Histogram]
+    preprocessing: _model_pb2.InputInfo
+    execution_provider: str
+    test_split: str
+    train_split: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+
+class GetEvaluationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ListEvaluationsRequest(_message.Message):
+    __slots__ = ("model", "dataset", "page_size", "page_token")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    dataset: str
+    page_size: int
+    page_token: str
+    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEvaluationsResponse(_message.Message):
+    __slots__ = ("evaluations", "next_page_token")
+    EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    evaluations: _containers.RepeatedCompositeFieldContainer[EvaluationReport]
+    next_page_token: str
+    def __init__(self, evaluations: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CancelEvaluationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class CancelEvaluationResponse(_message.Message):
+    __slots__ = ("id", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: EvaluationStatus
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ...) -> None: ...

@@ -1,0 +1,922 @@
+"""The client: one gRPC channel to an embedeval server and a method per call."""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Generator,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
+
+import grpc
+import numpy as np
+from google.protobuf.message import Message
+
+from . import _toml
+from ._progress import ProgressCallback, ProgressDisplay
+from ._proto import (
+    dataset_pb2,
+    dataset_pb2_grpc,
+    embedding_pb2,
+    embedding_pb2_grpc,
+    evaluation_pb2,
+    evaluation_pb2_grpc,
+    model_pb2,
+    model_pb2_grpc,
+    tensor_pb2,
+)
+from .errors import EmbedevalError, Internal, from_rpc_error
+from .types import (
+    Accepted,
+    Comparison,
+    DatasetInfo,
+    EvaluationReport,
+    EvaluationStatus,
+    MetricSpec,
+    ModelInfo,
+    ModelList,
+    Progress,
+    SkippedModel,
+    spec_to_proto,
+)
+
+__all__ = ["Client", "EvaluationHandle", "ComparisonHandle", "SpecLike", "Labelled"]
+
+#: Bytes per upload message (model files, dataset files).
+CHUNK_BYTES = 1 << 20
+#: Largest message the client accepts: the server decides what it sends.
+MAX_RECEIVE_BYTES = 1 << 30
+#: Largest message the client sends (the server's default limit).
+MAX_SEND_BYTES = 64 << 20
+#: Inline images per Embed request are cut to at most this many bytes.
+EMBED_REQUEST_BYTES = 32 << 20
+#: Embedding rows per EvaluateEmbeddings message, at most this many bytes.
+EMBEDDINGS_CHUNK_BYTES = 8 << 20
+
+SpecLike = Union[None, MetricSpec, Mapping[str, Any], Message]
+PathLike = Union[str, "os.PathLike[str]"]
+#: Embeddings and their labels: (float array [n, d], int array [n]).
+Labelled = Tuple[Any, Any]
+R = TypeVar("R")
+
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def parse_url(url: str) -> Tuple[str, Optional[bool]]:
+    """The gRPC target ("host:port") of `url` and whether it asks for TLS
+    (True for https://, False for http://, None without a scheme)."""
+    text = url.strip()
+    tls: Optional[bool] = None
+    if "://" in text:
+        scheme, text = text.split("://", 1)
+        scheme = scheme.lower()
+        if scheme == "https":
+            tls = True
+        elif scheme == "http":
+            tls = False
+        else:
+            raise ValueError(f"url {url!r}: the scheme must be http:// or https://")
+    text = text.rstrip("/")
+    if not text or "/" in text:
+        raise ValueError(f"url {url!r} must be host:port, http://host:port or https://host:port")
+    if not re.search(r":\d+$", text):
+        if tls is None:
+            raise ValueError(f"url {url!r} has no port: give host:port")
+        text += ":443" if tls else ":80"
+    return text, tls
+
+
+def _tensor(array: np.ndarray) -> tensor_pb2.Tensor:
+    """A Tensor message of a uint8 or float32 array (row-major, little-endian)."""
+    if array.dtype == np.uint8:
+        dtype, data = tensor_pb2.UINT8, np.ascontiguousarray(array)
+    elif array.dtype == np.float32:
+        dtype, data = tensor_pb2.FLOAT32, np.ascontiguousarray(array, dtype="<f4")
+    else:  # pragma: no cover - callers convert first
+        raise TypeError(f"cannot send a {array.dtype} tensor")
+    return tensor_pb2.Tensor(dtype=dtype, shape=list(array.shape), data=data.tobytes())
+
+
+def _from_tensor(t: tensor_pb2.Tensor) -> np.ndarray:
+    """A float32 [n, d] array of a FLOAT32 Tensor message."""
+    if t.dtype != tensor_pb2.FLOAT32 or len(t.shape) != 2:
+        raise Internal(f"expected FLOAT32 [n, d] embeddings, received dtype {t.dtype} shape {list(t.shape)}")
+    n, d = int(t.shape[0]), int(t.shape[1])
+    if len(t.data) != n * d * 4:
+        raise Internal(f"embeddings of shape [{n}, {d}] with {len(t.data)} bytes")
+    return np.frombuffer(t.data, dtype="<f4").reshape(n, d)
+
+
+def _check_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"the {what} name must be a non-empty string")
+    return name
+
+
+def _float_rows(x: Any, what: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{what} must be a non-empty 2-D array [n, d], got shape {a.shape}")
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(f"{what} must hold numbers, got {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _labels(y: Any, n: int, what: str) -> np.ndarray:
+    a = np.asarray(y)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{what} must be a 1-D array of {n} labels, got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        if not np.all(np.equal(np.mod(a, 1), 0)):
+            raise TypeError(f"{what} must be integers, got {a.dtype}")
+    return a.astype(np.int64)
+
+
+class Client:
+    """A connection to an embedeval server.
+
+    Args:
+        url: ``"host:port"`` (plaintext, unless `ca_cert` is given),
+            ``"http://host:port"`` or ``"https://host:port"`` (TLS).
+        token: bearer token, sent as ``authorization: Bearer <token>``
+            on every call (servers started with ``--auth-token-file``).
+        ca_cert: path to the PEM certificate of the CA that signed the
+            server's certificate (or the PEM bytes); ``None`` with https://
+            uses the system's roots.
+        timeout: seconds each call may take (``None``: no limit). A
+            non-detached evaluation whose call times out is stopped by the
+            server: use ``detach=True`` for long jobs.
+        retries: attempts after the first for idempotent calls (listing and
+            getting) that fail UNAVAILABLE, with exponential backoff.
+        backoff: seconds before the first retry (doubling after each).
+        server_name: TLS server name to check the certificate against, when
+            it is not the host of `url`.
+        options: more gRPC channel options.
+
+    Use it as a context manager (``with Client() as c:``) or call
+    :meth:`close`. Every failed call raises an
+    :class:`~embedeval.errors.EmbedevalError` subclass for its gRPC code.
+    """
+
+    def __init__(
+        self,
+        url: str = "127.0.0.1:50051",
+        token: Optional[str] = None,
+        ca_cert: Union[None, PathLike, bytes] = None,
+        timeout: Optional[float] = None,
+        *,
+        retries: int = 3,
+        backoff: float = 0.2,
+        server_name: Optional[str] = None,
+        options: Sequence[Tuple[str, Any]] = (),
+    ) -> None:
+        target, tls = parse_url(url)
+        if tls is False and ca_cert is not None:
+            raise ValueError(f"ca_cert is for TLS, but {url!r} is a plaintext http:// URL: use https://")
+        if tls is None:
+            tls = ca_cert is not None
+        self.url = url
+        self.target = target
+        self.tls = tls
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.backoff = backoff
+        from . import __version__
+
+        opts: List[Tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            ("grpc.primary_user_agent", f"embedeval-python/{__version__}"),
+        ]
+        if server_name:
+            opts.append(("grpc.ssl_target_name_override", server_name))
+        opts.extend(options)
+        if tls:
+            root: Optional[bytes]
+            if ca_cert is None:
+                root = None
+            elif isinstance(ca_cert, bytes):
+                root = ca_cert
+            else:
+                root = Path(ca_cert).read_bytes()
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=root), options=opts)
+        else:
+            self._channel = grpc.insecure_channel(target, options=opts)
+        self._metadata: Optional[Tuple[Tuple[str, str], ...]] = None
+        if token is not None:
+            token = token.strip()
+            if not token:
+                raise ValueError("token is empty")
+            self._metadata = (("authorization", f"Bearer {token}"),)
+        self._models = model_pb2_grpc.ModelServiceStub(self._channel)
+        self._datasets = dataset_pb2_grpc.DatasetServiceStub(self._channel)
+        self._embedding = embedding_pb2_grpc.EmbeddingServiceStub(self._channel)
+        self._evaluation = evaluation_pb2_grpc.EvaluationServiceStub(self._channel)
+
+    # -- plumbing -------------------------------------------------------------
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r}{', tls' if self.tls else ''})"
+
+    def close(self) -> None:
+        """Closes the channel (calls in flight are cancelled)."""
+        self._channel.close()
+
+    @property
+    def channel(self) -> grpc.Channel:
+        """The underlying gRPC channel."""
+        return self._channel
+
+    def _call(self, method: Callable[..., R], request: Any, *, idempotent: bool = False) -> R:
+        """A unary response call; idempotent calls are retried on UNAVAILABLE."""
+        attempts = 1 + (self.retries if idempotent else 0)
+        delay = self.backoff
+        for attempt in range(attempts):
+            try:
+                return method(request, timeout=self.timeout, metadata=self._metadata)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.UNAVAILABLE and attempt + 1 < attempts:
+                    time.sleep(delay * (0.9 + 0.2 * random.random()))
+                    delay *= 2
+                    continue
+                raise from_rpc_error(e) from e
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stream(self, method: Callable[..., Any], request: Any) -> Generator[Any, None, None]:
+        """A server-streaming call's messages; the call is cancelled when the
+        iteration stops early."""
+        try:
+            call = method(request, timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as e:  # pragma: no cover - grpc raises while iterating
+            raise from_rpc_error(e) from e
+        try:
+            for message in call:
+                yield message
+        except grpc.RpcError as e:
+            raise from_rpc_error(e) from e
+        finally:
+            call.cancel()
+
+    # -- models ---------------------------------------------------------------
+
+    def list_models(self) -> ModelList:
+        """Every model that loaded, sorted by name; ``.skipped`` lists the
+        folders that did not load, with their reason."""
+        r = self._call(self._models.ListModels, model_pb2.ListModelsRequest(), idempotent=True)
+        return ModelList(
+            [ModelInfo.from_proto(m) for m in r.models],
+            [SkippedModel.from_proto(s) for s in r.skipped],
+        )
+
+    def get_model(self, name: str) -> ModelInfo:
+        """One model by name (:class:`~embedeval.errors.NotFound` when there is none)."""
+        return ModelInfo.from_proto(self._call(self._models.GetModel, model_pb2.GetModelRequest(name=name), idempotent=True))
+
+    def register_model(
+        self,
+        name: str,
+        onnx_path: Union[PathLike, bytes],
+        loss: Optional[str] = None,
+        temperature: Optional[float] = None,
+        preset: Optional[str] = None,
+        card: Optional[PathLike] = None,
+        replace: bool = False,
+        *,
+        resize: Optional[str] = None,
+        embedding_output: Optional[str] = None,
+        features_output: Optional[str] = None,
+    ) -> ModelInfo:
+        """Uploads an ONNX encoder as model `name`.
+
+        The card is `card` (a model.toml path or its TOML text) with the
+        given keys set over it: ``loss`` and ``temperature`` (``[training]``;
+        the loss is required, the temperature for the losses that have one),
+        ``preset`` and ``resize`` (``[input]``), ``embedding_output`` and
+        ``features_output`` (``[outputs]``). What the card leaves out is read
+        off the ONNX graph (``ModelInfo.inferred`` says which keys).
+
+        The file is streamed in 1 MiB chunks with its size and sha256, and
+        validated by the server before it becomes visible. `onnx_path` may
+        also be the ONNX bytes. ``replace=True`` swaps an uploaded model of
+        the same name in one step (without it: AlreadyExists); bundled
+        models are read-only.
+        """
+        _check_name(name, "model")
+        card_toml = _toml.build_card(
+            card,
+            loss=loss,
+            temperature=temperature,
+            preset=preset,
+            resize=resize,
+            embedding_output=embedding_output,
+            features_output=features_output,
+        )
+        if isinstance(onnx_path, (bytes, bytearray, memoryview)):
+            content = bytes(onnx_path)
+            size, sha256 = len(content), hashlib.sha256(content).hexdigest()
+
+            def chunks() -> Iterator[bytes]:
+                for start in range(0, len(content), CHUNK_BYTES):
+                    yield content[start : start + CHUNK_BYTES]
+
+        else:
+            path = Path(onnx_path)
+            digest = hashlib.sha256()
+            size = 0
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(CHUNK_BYTES), b""):
+                    digest.update(block)
+                    size += len(block)
+            sha256 = digest.hexdigest()
+
+            def chunks() -> Iterator[bytes]:
+                with open(path, "rb") as f:
+                    yield from iter(lambda: f.read(CHUNK_BYTES), b"")
+
+        def requests() -> Iterator[model_pb2.RegisterModelRequest]:
+            yield model_pb2.RegisterModelRequest(
+                card=model_pb2.ModelUpload(name=name, card_toml=card_toml, size_bytes=size, sha256=sha256, replace=replace)
+            )
+            for chunk in chunks():
+                yield model_pb2.RegisterModelRequest(chunk=chunk)
+
+        return ModelInfo.from_proto(self._call(self._models.RegisterModel, requests()))
+
+    def delete_model(self, name: str) -> None:
+        """Removes an uploaded model (bundled models: FailedPrecondition)."""
+        self._call(self._models.DeleteModel, model_pb2.DeleteModelRequest(name=name))
+
+    # -- datasets -------------------------------------------------------------
+
+    def list_datasets(self) -> List[DatasetInfo]:
+        """Every dataset."""
+        r = self._call(self._datasets.ListDatasets, dataset_pb2.ListDatasetsRequest(), idempotent=True)
+        return [DatasetInfo.from_proto(d) for d in r.datasets]
+
+    def get_dataset(self, name: str) -> DatasetInfo:
+        """One dataset by name (:class:`~embedeval.errors.NotFound` when there is none)."""
+        return DatasetInfo.from_proto(
+            self._call(self._datasets.GetDataset, dataset_pb2.GetDatasetRequest(name=name), idempotent=True)
+        )
+
+    def register_dataset(
+        self,
+        name: str,
+        path: PathLike,
+        format: Optional[str] = None,
+        image_size: Optional[int] = None,
+        channels: Optional[int] = None,
+        test_split: Optional[str] = None,
+        train_split: Optional[str] = None,
+        *,
+        crop_fraction: Optional[float] = None,
+    ) -> DatasetInfo:
+        """Uploads the folder `path` as dataset `name`: every file under it,
+        by relative path, in 1 MiB chunks.
+
+        A folder with a ``dataset.toml`` is taken as it says; without one the
+        format is told from the files (CIFAR batches, ``<split>/<class>/``
+        image folders) unless `format` gives it, and `channels` (1 or 3),
+        `image_size` (with `crop_fraction`) and the default `test_split` and
+        `train_split` go into the manifest the server writes.
+        """
+        _check_name(name, "dataset")
+        root = Path(path)
+        if not root.is_dir():
+            raise NotADirectoryError(f"{root} is not a folder")
+        files: List[Tuple[str, Path]] = []
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            dirnames.sort()
+            for filename in sorted(filenames):
+                full = Path(dirpath) / filename
+                files.append((full.relative_to(root).as_posix(), full))
+        files.sort()
+        if not files:
+            raise ValueError(f"{root} holds no files")
+        header = dataset_pb2.DatasetUpload(
+            name=name,
+            format=format or "",
+            channels=channels or 0,
+            image_size=image_size or 0,
+            crop_fraction=crop_fraction or 0.0,
+            test_split=test_split or "",
+            train_split=train_split or "",
+        )
+
+        def requests() -> Iterator[dataset_pb2.RegisterDatasetRequest]:
+            yield dataset_pb2.RegisterDatasetRequest(header=header)
+            for rel, full in files:
+                with open(full, "rb") as f:
+                    for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
+                        yield dataset_pb2.RegisterDatasetRequest(file=dataset_pb2.DatasetFileChunk(path=rel, data=chunk))
+
+        return DatasetInfo.from_proto(self._call(self._datasets.RegisterDataset, requests()))
+
+    def register_arrays(
+        self,
+        name: str,
+        splits: Mapping[str, Tuple[Any, Any]],
+        num_classes: Optional[int] = None,
+        *,
+        test_split: Optional[str] = None,
+        train_split: Optional[str] = None,
+        pixel_max: Optional[int] = None,
+        description: Optional[str] = None,
+        source: Optional[str] = None,
+        license: Optional[str] = None,
+    ) -> DatasetInfo:
+        """Uploads numpy arrays as dataset `name` (format ``embedeval-npy``).
+
+        Args:
+            splits: split name to ``(images, labels)``: images uint8
+                ``[n, H, W, C]`` (or ``[n, H, W]`` for one channel), labels
+                integers ``[n]``; every split of one image shape. Metrics use
+                ``test`` (else ``val``); the kNN bank and probe ``train``.
+            num_classes: default: the largest label + 1.
+            test_split, train_split: the dataset's default splits, when they
+                are not ``test``/``val`` and ``train``.
+            pixel_max: the largest pixel value, when it is not 255.
+            description, source, license: kept in the manifest.
+        """
+        _check_name(name, "dataset")
+        if not splits:
+            raise ValueError("splits is empty: give e.g. {'train': (images, labels), 'test': (images, labels)}")
+        arrays: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+        shape: Optional[Tuple[int, int, int]] = None
+        for split, pair in splits.items():
+            if not isinstance(split, str) or not _NAME.fullmatch(split) or split in (".", ".."):
+                raise ValueError(f"split name {split!r} must be letters, digits, '.', '_' or '-'")
+            try:
+                images, labels = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"splits[{split!r}] must be a pair (images, labels)") from None
+            x = np.asarray(images)
+            if x.ndim == 3:
+                x = x[..., None]
+            if x.ndim != 4 or x.shape[0] == 0:
+                raise ValueError(f"splits[{split!r}] images must be [n, H, W, C] (or [n, H, W]), got shape {np.shape(images)}")
+            if x.dtype != np.uint8:
+                if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > 255:
+                    raise TypeError(f"splits[{split!r}] images must be uint8 pixels, got {x.dtype}")
+                x = x.astype(np.uint8)
+            y = _labels(labels, x.shape[0], f"splits[{split!r}] labels")
+            if y.size and y.min() < 0:
+                raise ValueError(f"splits[{split!r}] labels must be >= 0")
+            hwc = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
+            if shape is None:
+                shape = hwc
+            elif hwc != shape:
+                raise ValueError(f"splits[{split!r}] images are {list(hwc)}, other splits {list(shape)}")
+            arrays[split] = (np.ascontiguousarray(x), y)
+        assert shape is not None
+        if num_classes is None:
+            num_classes = int(max(int(y.max()) for _, y in arrays.values())) + 1
+        manifest: Dict[str, Any] = {"name": name, "format": "embedeval-npy"}
+        for key, value in (("description", description), ("source", source), ("license", license)):
+            if value is not None:
+                manifest[key] = value
+        manifest["num_classes"] = int(num_classes)
+        manifest["image_shape"] = list(shape)
+        if pixel_max is not None:
+            manifest["pixel_max"] = int(pixel_max)
+        if test_split is not None:
+            manifest["test_split"] = test_split
+        if train_split is not None:
+            manifest["train_split"] = train_split
+        manifest["splits"] = {
+            split: {"images": f"{split}_images.npy", "labels": f"{split}_labels.npy", "size": int(x.shape[0])}
+            for split, (x, _) in arrays.items()
+        }
+        with tempfile.TemporaryDirectory(prefix="embedeval-arrays-") as tmp:
+            folder = Path(tmp)
+            (folder / "dataset.toml").write_text("# embedeval dataset manifest (format embedeval-npy).\n" + _toml.dumps(manifest), encoding="utf-8")
+            for split, (x, y) in arrays.items():
+                np.save(folder / f"{split}_images.npy", x, allow_pickle=False)
+                np.save(folder / f"{split}_labels.npy", y.astype("<i8"), allow_pickle=False)
+            return self.register_dataset(name, folder)
+
+    def delete_dataset(self, name: str) -> None:
+        """Removes an uploaded dataset (bundled datasets: FailedPrecondition)."""
+        self._call(self._datasets.DeleteDataset, dataset_pb2.DeleteDatasetRequest(name=name))
+
+    # -- embeddings -----------------------------------------------------------
+
+    def embed(
+        self,
+        model: str,
+        images: Optional[Any] = None,
+        dataset: Optional[str] = None,
+        split: str = "test",
+        output: str = "",
+        normalize: bool = False,
+        *,
+        return_labels: bool = False,
+        chunk_rows: int = 0,
+    ) -> Any:
+        """Runs `model` over inline `images` or a `dataset` split.
+
+        Args:
+            images: uint8 ``[n, H, W, C]`` pixels (they get the model card's
+                preprocessing and resize), or float32 rows in the model's own
+                input shape (fed as they are). Large arrays are sent in
+                several requests.
+            dataset, split: a registered dataset's split instead.
+            output: the model output to return (default its embedding;
+                e.g. ``"features"``).
+            normalize: L2-normalise each row.
+            return_labels: also return the rows' labels (dataset splits).
+            chunk_rows: most rows per streamed response (0: the server's).
+
+        Returns:
+            float32 ``[n, d]`` (and int64 labels ``[n]`` with `return_labels`).
+        """
+        if (images is None) == (dataset is None):
+            raise ValueError("give either images or a dataset (and split)")
+        base: Dict[str, Any] = dict(model=model, output=output, normalize=normalize, chunk_rows=chunk_rows)
+        if dataset is not None:
+            emb, labels = self._embed_one(embedding_pb2.EmbedRequest(dataset=dataset, split=split, **base), None)
+        else:
+            x = np.asarray(images)
+            if x.dtype != np.uint8:
+                if not np.issubdtype(x.dtype, np.floating):
+                    raise TypeError(f"images must be uint8 pixels or float32 model inputs, got {x.dtype}")
+                x = x.astype(np.float32, copy=False)
+            if x.ndim < 2 or x.shape[0] == 0:
+                raise ValueError(f"images must be a batch [n, ...] of at least one image, got shape {x.shape}")
+            per_row = max(1, x[0].nbytes)
+            rows = max(1, EMBED_REQUEST_BYTES // per_row)
+            parts, label_parts = [], []
+            for start in range(0, x.shape[0], rows):
+                batch = x[start : start + rows]
+                e, l = self._embed_one(embedding_pb2.EmbedRequest(inputs=_tensor(batch), **base), batch.shape[0])
+                parts.append(e)
+                label_parts.append(l)
+            emb = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            labels = label_parts[0] if len(label_parts) == 1 else np.concatenate(label_parts)
+        return (emb, labels) if return_labels else emb
+
+    def _embed_one(self, request: embedding_pb2.EmbedRequest, expected: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+        chunks: List[Tuple[int, np.ndarray, Sequence[int]]] = []
+        for msg in self._stream(self._embedding.Embed, request):
+            if not msg.HasField("embeddings"):
+                raise Internal("an Embed response without embeddings")
+            chunks.append((int(msg.offset), _from_tensor(msg.embeddings), msg.labels))
+        chunks.sort(key=lambda c: c[0])
+        rows = 0
+        dim = chunks[0][1].shape[1] if chunks else 0
+        for offset, values, _ in chunks:
+            if offset != rows:
+                raise Internal(f"Embed responses do not tile the rows: offset {offset} after {rows} rows")
+            if values.shape[1] != dim:
+                raise Internal(f"Embed responses of dimension {values.shape[1]} after {dim}")
+            rows += values.shape[0]
+        if expected is not None and rows != expected:
+            raise Internal(f"Embed returned {rows} rows for {expected} images")
+        out = np.empty((rows, dim), dtype=np.float32)
+        labels = np.empty(rows if any(len(c[2]) for c in chunks) else 0, dtype=np.int64)
+        for offset, values, lab in chunks:
+            out[offset : offset + values.shape[0]] = values
+            if labels.size and len(lab):
+                labels[offset : offset + len(lab)] = lab
+        return out, labels
+
+    # -- evaluations ----------------------------------------------------------
+
+    def evaluate(
+        self,
+        model: str,
+        dataset: str,
+        spec: SpecLike = None,
+        test_split: str = "",
+        train_split: str = "",
+        progress: bool = True,
+        detach: bool = False,
+        *,
+        on_progress: Optional[ProgressCallback] = None,
+    ) -> Any:
+        """Evaluates `model` on `dataset`.
+
+        Args:
+            spec: a :class:`~embedeval.types.MetricSpec`, or a dict of its
+                fields (e.g. ``{"knn_k": 20, "skip_linear": True}``); absent
+                fields take the server's defaults.
+            test_split, train_split: the splits to evaluate and to fit the
+                kNN bank and the probe on (default: the dataset's).
+            progress: show tqdm bars (when tqdm is installed).
+            detach: return at once with an :class:`EvaluationHandle` (the job
+                runs on without this client); else the call follows the job,
+                and interrupting it stops the evaluation.
+            on_progress: called with each :class:`~embedeval.types.Progress`.
+
+        Returns:
+            the :class:`~embedeval.types.EvaluationReport` (in whatever
+            status it ended: see ``report.raise_for_status()``), or an
+            :class:`EvaluationHandle` with `detach`.
+        """
+        request = evaluation_pb2.EvaluateRequest(
+            model=model,
+            dataset=dataset,
+            spec=spec_to_proto(spec),
+            detach=detach,
+            test_split=test_split,
+            train_split=train_split,
+        )
+        events = self._stream(self._evaluation.Evaluate, request)
+        try:
+            if detach:
+                for event in events:
+                    if event.HasField("accepted"):
+                        return EvaluationHandle(self, Accepted.from_proto(event.accepted))
+                raise Internal("the server ended a detached Evaluate without accepting it")
+            return self._follow(events, progress, on_progress)
+        finally:
+            events.close()
+
+    def _follow(self, events: Iterable[Any], progress: bool, on_progress: Optional[ProgressCallback]) -> EvaluationReport:
+        with ProgressDisplay(progress, on_progress) as display:
+            for event in events:
+                kind = event.WhichOneof("event")
+                if kind == "progress":
+                    display.update(Progress.from_proto(event.progress))
+                elif kind == "report":
+                    return EvaluationReport.from_proto(event.report)
+        raise Internal("the server ended the stream without a report")
+
+    def evaluate_embeddings(
+        self,
+        train: Optional[Labelled] = None,
+        test: Optional[Labelled] = None,
+        test_positive: Optional[Any] = None,
+        spec: SpecLike = None,
+        name: str = "embeddings",
+        loss: str = "",
+        temperature: Optional[float] = None,
+        *,
+        dataset: str = "",
+        detach: bool = False,
+    ) -> Any:
+        """Evaluates embeddings computed by the client.
+
+        Args:
+            train: ``(embeddings [n, d], labels [n])``: the kNN bank and the
+                probe's training set (without it, no kNN or probe).
+            test: ``(embeddings [m, d], labels [m])``: the rows measured.
+            test_positive: ``[m, d]``: a positive view of each test row, in
+                order (for alignment and the positive similarity).
+            spec: as in :meth:`evaluate`.
+            name, loss, dataset: recorded in the report.
+            temperature: the training tau, used by the penalty profile when
+                the spec has no ``penalty_temperature``.
+            detach: answer at once with an :class:`EvaluationHandle`.
+
+        The rows are L2-normalised by the server; they are sent in chunks.
+        """
+        if test is None:
+            raise ValueError("test=(embeddings, labels) is required")
+        parts: List[Tuple[str, np.ndarray, Optional[np.ndarray]]] = []
+        test_x = _float_rows(test[0], "test embeddings")
+        parts.append(("test", test_x, _labels(test[1], test_x.shape[0], "test labels")))
+        if test_positive is not None:
+            pos = _float_rows(test_positive, "test_positive")
+            if pos.shape != test_x.shape:
+                raise ValueError(f"test_positive is {list(pos.shape)} but test is {list(test_x.shape)}")
+            parts.append(("test_positive", pos, None))
+        if train is not None:
+            train_x = _float_rows(train[0], "train embeddings")
+            if train_x.shape[1] != test_x.shape[1]:
+                raise ValueError(f"train rows have dimension {train_x.shape[1]}, test rows {test_x.shape[1]}")
+            parts.append(("train", train_x, _labels(train[1], train_x.shape[0], "train labels")))
+        header = evaluation_pb2.EmbeddingsHeader(
+            name=name, spec=spec_to_proto(spec), loss=loss, dataset=dataset, detach=detach
+        )
+        if temperature is not None:
+            header.temperature = float(temperature)
+
+        def requests() -> Iterator[evaluation_pb2.EvaluateEmbeddingsRequest]:
+            yield evaluation_pb2.EvaluateEmbeddingsRequest(header=header)
+            for split, x, y in parts:
+                rows = max(1, EMBEDDINGS_CHUNK_BYTES // (x.shape[1] * 4))
+                for start in range(0, x.shape[0], rows):
+                    chunk = evaluation_pb2.EmbeddingsChunk(split=split, embeddings=_tensor(x[start : start + rows]))
+                    if y is not None:
+                        chunk.labels.extend(y[start : start + rows].tolist())
+                    yield evaluation_pb2.EvaluateEmbeddingsRequest(chunk=chunk)
+
+        report = EvaluationReport.from_proto(self._call(self._evaluation.EvaluateEmbeddings, requests()))
+        if detach:
+            return EvaluationHandle(self, Accepted(evaluation_ids=[report.id], status=report.status))
+        return report
+
+    def compare(
+        self,
+        models: Optional[Sequence[str]] = None,
+        dataset: str = "",
+        spec: SpecLike = None,
+        test_split: str = "",
+        train_split: str = "",
+        progress: bool = True,
+        detach: bool = False,
+        *,
+        on_progress: Optional[ProgressCallback] = None,
+    ) -> Any:
+        """Evaluates several models (``None``: every model) on `dataset`.
+
+        Returns a :class:`~embedeval.types.Comparison` (``.rows``, one report
+        per model; models that do not take the dataset's images are SKIPPED
+        rows with the reason in ``.error``; ``.plot_svg`` and
+        ``.accuracy_plot_svg``; ``.to_pandas()``), or a
+        :class:`ComparisonHandle` with `detach`. Other arguments as in
+        :meth:`evaluate`.
+        """
+        if not dataset:
+            raise ValueError("compare needs a dataset")
+        if isinstance(models, str):
+            models = [models]
+        request = evaluation_pb2.CompareRequest(
+            models=list(models or []),
+            dataset=dataset,
+            spec=spec_to_proto(spec),
+            detach=detach,
+            test_split=test_split,
+            train_split=train_split,
+        )
+        events = self._stream(self._evaluation.Compare, request)
+        try:
+            if detach:
+                for event in events:
+                    if event.HasField("accepted"):
+                        return ComparisonHandle(self, Accepted.from_proto(event.accepted))
+                raise Internal("the server ended a detached Compare without accepting it")
+            with ProgressDisplay(progress, on_progress) as display:
+                for event in events:
+                    kind = event.WhichOneof("event")
+                    if kind == "progress":
+                        display.update(Progress.from_proto(event.progress))
+                    elif kind == "comparison":
+                        return Comparison.from_proto(event.comparison)
+            raise Internal("the server ended the stream without a comparison")
+        finally:
+            events.close()
+
+    def get_evaluation(self, id: str) -> EvaluationReport:
+        """An evaluation's report as it is now (also while QUEUED or RUNNING)."""
+        return EvaluationReport.from_proto(
+            self._call(self._evaluation.GetEvaluation, evaluation_pb2.GetEvaluationRequest(id=id), idempotent=True)
+        )
+
+    def list_evaluations(
+        self, model: str = "", dataset: str = "", limit: Optional[int] = None, *, page_size: int = 0
+    ) -> List[EvaluationReport]:
+        """Stored evaluations, newest first, of `model` and/or on `dataset`
+        (empty: any); at most `limit` (``None``: all, page by page)."""
+        out: List[EvaluationReport] = []
+        token = ""
+        while True:
+            size = page_size or (min(limit - len(out), 1000) if limit is not None else 0)
+            r = self._call(
+                self._evaluation.ListEvaluations,
+                evaluation_pb2.ListEvaluationsRequest(model=model, dataset=dataset, page_size=size, page_token=token),
+                idempotent=True,
+            )
+            out.extend(EvaluationReport.from_proto(e) for e in r.evaluations)
+            token = r.next_page_token
+            if not token or (limit is not None and len(out) >= limit):
+                return out[:limit] if limit is not None else out
+
+    def watch_evaluation(self, id: str) -> Iterator[Union[Progress, EvaluationReport]]:
+        """Follows an evaluation: its :class:`~embedeval.types.Progress`
+        events, then its report (in whatever status it ended) as the last
+        item; for an evaluation that has ended, the report alone."""
+        events = self._stream(self._evaluation.WatchEvaluation, evaluation_pb2.WatchEvaluationRequest(id=id))
+        try:
+            for event in events:
+                kind = event.WhichOneof("event")
+                if kind == "progress":
+                    yield Progress.from_proto(event.progress)
+                elif kind == "report":
+                    yield EvaluationReport.from_proto(event.report)
+                    return
+        finally:
+            events.close()
+
+    def wait_evaluation(
+        self, id: str, progress: bool = False, *, on_progress: Optional[ProgressCallback] = None
+    ) -> EvaluationReport:
+        """Waits for an evaluation to end (WatchEvaluation); returns its report."""
+        with ProgressDisplay(progress, on_progress) as display:
+            for item in self.watch_evaluation(id):
+                if isinstance(item, Progress):
+                    display.update(item)
+                else:
+                    return item
+        raise Internal(f"WatchEvaluation({id}) ended without a report")
+
+    def cancel_evaluation(self, id: str) -> EvaluationStatus:
+        """Stops a queued or running evaluation (with the rest of its job);
+        returns the status it ended in."""
+        r = self._call(self._evaluation.CancelEvaluation, evaluation_pb2.CancelEvaluationRequest(id=id))
+        value = evaluation_pb2.EvaluationStatus.Name(r.status) if r.status in evaluation_pb2.EvaluationStatus.values() else None
+        return EvaluationStatus(value) if value else EvaluationStatus.EVALUATION_STATUS_UNSPECIFIED
+
+
+class EvaluationHandle:
+    """A detached evaluation: follow it, wait for it, or cancel it.
+
+    Attributes:
+        ids: the evaluation ids (one).
+        status: its status when it was admitted (QUEUED or RUNNING).
+    """
+
+    def __init__(self, client: Client, accepted: Accepted) -> None:
+        self._client = client
+        self.ids: List[str] = list(accepted.evaluation_ids)
+        self.status = accepted.status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ids={self.ids!r}, status={self.status.value if hasattr(self.status, 'value') else self.status})"
+
+    @property
+    def id(self) -> str:
+        """The (first) evaluation id."""
+        return self.ids[0]
+
+    def get(self) -> EvaluationReport:
+        """The report as it is now."""
+        return self._client.get_evaluation(self.id)
+
+    def watch(self) -> Iterator[Union[Progress, EvaluationReport]]:
+        """Progress events, then the report as the last item."""
+        return self._client.watch_evaluation(self.id)
+
+    def wait(self, progress: bool = False, *, on_progress: Optional[ProgressCallback] = None) -> EvaluationReport:
+        """Waits until the evaluation ends; returns its report."""
+        return self._client.wait_evaluation(self.id, progress, on_progress=on_progress)
+
+    def cancel(self) -> EvaluationStatus:
+        """Cancels the evaluation; returns the status it ended in."""
+        return self._client.cancel_evaluation(self.id)
+
+
+class ComparisonHandle:
+    """A detached comparison: one evaluation id per model, in the order of
+    the request.
+
+    Attributes:
+        ids: the evaluation ids.
+        status: the job's status when it was admitted (QUEUED or RUNNING).
+    """
+
+    def __init__(self, client: Client, accepted: Accepted) -> None:
+        self._client = client
+        self.ids: List[str] = list(accepted.evaluation_ids)
+        self.status = accepted.status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ids={self.ids!r})"
+
+    def get(self) -> List[EvaluationReport]:
+        """The reports as they are now."""
+        return [self._client.get_evaluation(i) for i in self.ids]
+
+    def watch(self) -> Iterator[Union[Progress, EvaluationReport]]:
+        """Each evaluation's progress and report in turn."""
+        for i in self.ids:
+            yield from self._client.watch_evaluation(i)
+
+    def wait(self, progress: bool = False, *, on_progress: Optional[ProgressCallback] = None) -> Comparison:
+        """Waits until every evaluation ends; returns their reports as a
+        :class:`~embedeval.types.Comparison` (without plots: those come with
+        a non-detached :meth:`Client.compare`)."""
+        return Comparison(rows=[self._client.wait_evaluation(i, progress, on_progress=on_progress) for i in self.ids])
+
+    def cancel(self) -> List[EvaluationStatus]:
+        """Cancels the comparison; returns each evaluation's final status."""
+        out = []
+        for i in self.ids:
+            try:
+                out.append(self._client.cancel_evaluation(i))
+            except EmbedevalError:
+                out.append(self._client.get_evaluation(i).status)
+        return out

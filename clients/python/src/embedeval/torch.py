@@ -1,0 +1,166 @@
+"""Evaluating a PyTorch module: export it to ONNX, register it, evaluate it.
+
+Needs torch (``pip install 'embedeval-client[torch]'``), imported only when
+these functions are called::
+
+    from embedeval.torch import evaluate_module
+
+    for epoch in range(epochs):
+        train_one_epoch(model)
+        report = evaluate_module(client, model, torch.zeros(1, 1, 8, 8),
+                                 name="my-simclr", loss="infonce", temperature=0.2,
+                                 dataset="digits", card=CARD)
+        print(epoch, report.uniformity, report.tolerance, report.knn.top1)
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client, SpecLike
+    from .types import EvaluationReport
+
+__all__ = ["export_onnx", "evaluate_module"]
+
+#: Output names given to a module's outputs when the caller names none: one
+#: output is the embedding; of two, the first is the embedding and the second
+#: the backbone features (the names the server recognises without a card).
+_DEFAULT_OUTPUTS = {1: ["embedding"], 2: ["embedding", "features"]}
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("embedeval.torch needs PyTorch: pip install 'embedeval-client[torch]'") from e
+    return torch
+
+
+def export_onnx(
+    module: Any,
+    example_input: Any,
+    path: Union[str, "os.PathLike[str]"],
+    *,
+    input_name: str = "images",
+    output_names: Optional[Sequence[str]] = None,
+    opset: int = 17,
+) -> Path:
+    """Exports `module` to ONNX at `path` (opset 17, the batch axis dynamic).
+
+    Args:
+        module: a ``torch.nn.Module`` returning one tensor (the embedding)
+            or a tuple (embedding, features[, ...]).
+        example_input: one input batch (e.g. ``torch.zeros(1, 3, 32, 32)``),
+            on the module's device.
+        input_name: the graph input's name.
+        output_names: the outputs' names; default ``["embedding"]`` or
+            ``["embedding", "features"]``.
+        opset: the ONNX opset.
+
+    The module is put in eval mode for the export and back in the mode it
+    was in afterwards.
+    """
+    torch = _torch()
+    path = Path(path)
+    was_training = bool(getattr(module, "training", False))
+    module.eval()
+    try:
+        with torch.no_grad():
+            outputs = module(example_input)
+        count = 1 if isinstance(outputs, torch.Tensor) else len(outputs)
+        if output_names is None:
+            if count not in _DEFAULT_OUTPUTS:
+                raise ValueError(f"the module returns {count} outputs: name them with output_names=")
+            names = list(_DEFAULT_OUTPUTS[count])
+        else:
+            names = list(output_names)
+            if len(names) != count:
+                raise ValueError(f"the module returns {count} outputs but output_names has {len(names)}")
+        dynamic_axes = {input_name: {0: "batch"}}
+        dynamic_axes.update({name: {0: "batch"} for name in names})
+        kwargs = dict(
+            export_params=True,
+            opset_version=opset,
+            do_constant_folding=True,
+            input_names=[input_name],
+            output_names=names,
+            dynamic_axes=dynamic_axes,
+        )
+        # The TorchScript exporter: dynamic_axes as they are, and no
+        # onnxscript needed (newer torch defaults to the dynamo exporter).
+        if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+            kwargs["dynamo"] = False
+        torch.onnx.export(module, (example_input,), str(path), **kwargs)
+    finally:
+        module.train(was_training)
+    return path
+
+
+def evaluate_module(
+    client: "Client",
+    module: Any,
+    example_input: Any,
+    *,
+    name: str,
+    loss: str,
+    temperature: Optional[float] = None,
+    dataset: str,
+    preset: Optional[str] = None,
+    card: Optional[Union[str, "os.PathLike[str]"]] = None,
+    spec: "SpecLike" = None,
+    test_split: str = "",
+    train_split: str = "",
+    input_name: str = "images",
+    output_names: Optional[Sequence[str]] = None,
+    opset: int = 17,
+    progress: bool = False,
+) -> "EvaluationReport":
+    """Exports `module` to ONNX (see :func:`export_onnx`), registers it as
+    model `name` (``replace=True``: each call swaps the previous checkpoint
+    in) and evaluates it on `dataset`.
+
+    Args:
+        client: an :class:`embedeval.Client`.
+        module, example_input: as in :func:`export_onnx`.
+        name: the registry name of the model.
+        loss, temperature: the training loss and tau, for the model card.
+        dataset: the dataset to evaluate on.
+        preset: the input preprocessing preset ("imagenet", "cifar10",
+            "cifar100", "none": pixels / 255).
+        card: a model.toml (path or text) for what the flags do not say,
+            e.g. ``[input] scale = 0.0625`` for pixels of 0..16.
+        spec, test_split, train_split, progress: as in :meth:`Client.evaluate`.
+
+    Returns:
+        the :class:`~embedeval.types.EvaluationReport`.
+    """
+    with tempfile.TemporaryDirectory(prefix="embedeval-torch-") as tmp:
+        onnx_path = export_onnx(
+            module,
+            example_input,
+            Path(tmp) / "model.onnx",
+            input_name=input_name,
+            output_names=output_names,
+            opset=opset,
+        )
+        client.register_model(
+            name,
+            onnx_path,
+            loss=loss,
+            temperature=temperature,
+            preset=preset,
+            card=card,
+            replace=True,
+        )
+    return client.evaluate(
+        name,
+        dataset,
+        spec=spec,
+        test_split=test_split,
+        train_split=train_split,
+        progress=progress,
+    )

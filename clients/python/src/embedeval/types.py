@@ -1,0 +1,647 @@
+"""Typed results: one dataclass per message of the contract the client returns,
+with every field of the message (``tests/test_generated.py`` checks them
+against the descriptors), nested messages as dataclasses (``None`` when the
+server left them unset), proto3 ``optional`` fields as ``None`` when absent,
+timestamps as timezone-aware ``datetime`` and enums as :class:`enum.Enum`
+members whose value is the proto name (so ``report.status == "COMPLETED"``
+holds). ``to_dict()`` gives plain JSON-ready values."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Type, TypeVar, Union
+
+from google.protobuf import descriptor as _descriptor
+from google.protobuf.message import Message
+
+from .errors import EvaluationFailed
+
+__all__ = [
+    "DataType",
+    "EvaluationStatus",
+    "TrainingInfo",
+    "InputInfo",
+    "OutputInfo",
+    "ModelInfo",
+    "SkippedModel",
+    "ModelList",
+    "SplitInfo",
+    "DatasetInfo",
+    "MetricSpec",
+    "KnnResult",
+    "LinearResult",
+    "Histogram",
+    "EvaluationReport",
+    "Progress",
+    "Accepted",
+    "Comparison",
+]
+
+
+class DataType(str, enum.Enum):
+    """Element type of a tensor (``embedeval.v1.DataType``)."""
+
+    DATA_TYPE_UNSPECIFIED = "DATA_TYPE_UNSPECIFIED"
+    FLOAT32 = "FLOAT32"
+    UINT8 = "UINT8"
+    INT64 = "INT64"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class EvaluationStatus(str, enum.Enum):
+    """Where an evaluation is (``embedeval.v1.EvaluationStatus``)."""
+
+    EVALUATION_STATUS_UNSPECIFIED = "EVALUATION_STATUS_UNSPECIFIED"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    #: A model of a comparison that does not take the dataset's images;
+    #: the report's ``error`` says why.
+    SKIPPED = "SKIPPED"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def ended(self) -> bool:
+        """Whether the evaluation has ended (it will not change any more)."""
+        return self in (
+            EvaluationStatus.COMPLETED,
+            EvaluationStatus.FAILED,
+            EvaluationStatus.CANCELLED,
+            EvaluationStatus.SKIPPED,
+        )
+
+
+_ENUMS: Dict[str, Type[enum.Enum]] = {
+    "embedeval.v1.DataType": DataType,
+    "embedeval.v1.EvaluationStatus": EvaluationStatus,
+}
+
+T = TypeVar("T", bound="_Message")
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON-ready Python: dicts, lists, str, numbers, bools, None."""
+    if isinstance(value, _Message):
+        return value.to_dict()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, _dt.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_repeated(fd: _descriptor.FieldDescriptor) -> bool:
+    flag = getattr(fd, "is_repeated", None)
+    if isinstance(flag, bool):
+        return flag
+    return fd.label == _descriptor.FieldDescriptor.LABEL_REPEATED
+
+
+def _enum_value(fd: _descriptor.FieldDescriptor, number: int) -> Any:
+    cls = _ENUMS.get(fd.enum_type.full_name)
+    value = fd.enum_type.values_by_number.get(number)
+    if cls is None or value is None:  # an enum or value newer than this client
+        return number
+    return cls(value.name)
+
+
+class _Message:
+    """Conversion from a protobuf message and to a plain dict."""
+
+    #: Full name of the message the dataclass mirrors.
+    _proto_name: str = ""
+
+    @classmethod
+    def from_proto(cls: Type[T], msg: Message) -> T:
+        """The dataclass holding every field of `msg`."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        kwargs: Dict[str, Any] = {}
+        for fd in msg.DESCRIPTOR.fields:
+            if fd.name in names:
+                kwargs[fd.name] = _field_value(msg, fd)
+        return cls(**kwargs)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Every field as plain JSON-ready values (enums as their names,
+        timestamps as RFC 3339 strings, absent values as ``None``)."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+
+def _convert_message(value: Message) -> Any:
+    name = value.DESCRIPTOR.full_name
+    if name == "google.protobuf.Timestamp":
+        return value.ToDatetime(tzinfo=_dt.timezone.utc)  # type: ignore[attr-defined]
+    cls = _CLASSES.get(name)
+    if cls is None:  # a message this client does not know: a dict of it
+        return {fd.name: _field_value(value, fd) for fd in value.DESCRIPTOR.fields}
+    return cls.from_proto(value)
+
+
+def _field_value(msg: Message, fd: _descriptor.FieldDescriptor) -> Any:
+    value = getattr(msg, fd.name)
+    if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+        value_fd = fd.message_type.fields_by_name["value"]
+        if value_fd.message_type is not None:
+            return {k: _convert_message(v) for k, v in value.items()}
+        return dict(value)
+    if _is_repeated(fd):
+        if fd.message_type is not None:
+            return [_convert_message(v) for v in value]
+        if fd.enum_type is not None:
+            return [_enum_value(fd, v) for v in value]
+        return list(value)
+    if fd.message_type is not None:
+        return _convert_message(value) if msg.HasField(fd.name) else None
+    if fd.has_presence and not msg.HasField(fd.name):
+        return None
+    if fd.enum_type is not None:
+        return _enum_value(fd, value)
+    return value
+
+
+@dataclasses.dataclass
+class TrainingInfo(_Message):
+    """How the checkpoint was trained (from its model card)."""
+
+    _proto_name = "embedeval.v1.TrainingInfo"
+
+    #: "infonce" | "hard_infonce" | "simple" | "hard_simple" | other.
+    loss: str = ""
+    #: The contrastive temperature tau (0 when the loss has none).
+    temperature: float = 0.0
+    dataset: str = ""
+    epochs: int = 0
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class InputInfo(_Message):
+    """The model's image input and the preprocessing of UINT8 images:
+    ``x = (pixel * scale - mean[c]) / std[c]``, laid out as ``layout``."""
+
+    _proto_name = "embedeval.v1.InputInfo"
+
+    name: str = ""
+    #: Element type the model takes.
+    dtype: DataType = DataType.DATA_TYPE_UNSPECIFIED
+    #: Shape with -1 for the batch (and any other dynamic axis).
+    shape: List[int] = dataclasses.field(default_factory=list)
+    #: "NCHW" or "NHWC".
+    layout: str = ""
+    scale: float = 0.0
+    mean: List[float] = dataclasses.field(default_factory=list)
+    std: List[float] = dataclasses.field(default_factory=list)
+    #: "bilinear" or "none" (images of another size are refused).
+    resize: str = ""
+    #: "imagenet", "cifar10", "cifar100", "none", or "" when the card gives the values.
+    preset: str = ""
+
+
+@dataclasses.dataclass
+class OutputInfo(_Message):
+    """One named output of a model and its vector dimension."""
+
+    _proto_name = "embedeval.v1.OutputInfo"
+
+    name: str = ""
+    dim: int = 0
+
+
+@dataclasses.dataclass
+class ModelInfo(_Message):
+    """A registered model: its card, input, outputs and where it runs."""
+
+    _proto_name = "embedeval.v1.ModelInfo"
+
+    name: str = ""
+    #: sha256 of model.onnx, lowercase hex.
+    sha256: str = ""
+    training: Optional[TrainingInfo] = None
+    input: Optional[InputInfo] = None
+    outputs: List[OutputInfo] = dataclasses.field(default_factory=list)
+    #: The output that holds the embedding.
+    embedding_output: str = ""
+    #: The output that holds backbone features, when the model has one.
+    feature_output: Optional[str] = None
+    #: "cpu" or "cuda:N".
+    execution_provider: str = ""
+    description: str = ""
+    size_bytes: int = 0
+    #: The card's keys read off the ONNX graph or filled by defaults.
+    inferred: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Dimension of the embedding output (0 when unknown)."""
+        return next((o.dim for o in self.outputs if o.name == self.embedding_output), 0)
+
+
+@dataclasses.dataclass
+class SkippedModel(_Message):
+    """A model folder that did not load, and why."""
+
+    _proto_name = "embedeval.v1.SkippedModel"
+
+    name: str = ""
+    reason: str = ""
+
+
+class ModelList(List[ModelInfo]):
+    """The models that loaded (a list, sorted by name); ``skipped`` holds the
+    folders that did not load, with their reason."""
+
+    skipped: List[SkippedModel]
+
+    def __init__(self, models: List[ModelInfo] = (), skipped: Optional[List[SkippedModel]] = None) -> None:  # type: ignore[assignment]
+        super().__init__(models)
+        self.skipped = list(skipped or [])
+
+    def names(self) -> List[str]:
+        """The models' names."""
+        return [m.name for m in self]
+
+
+@dataclasses.dataclass
+class SplitInfo(_Message):
+    """A named split and its number of images."""
+
+    _proto_name = "embedeval.v1.SplitInfo"
+
+    name: str = ""
+    size: int = 0
+
+
+@dataclasses.dataclass
+class DatasetInfo(_Message):
+    """A registered dataset."""
+
+    _proto_name = "embedeval.v1.DatasetInfo"
+
+    name: str = ""
+    #: Content hash (sha256 over the dataset's files), lowercase hex.
+    id: str = ""
+    #: "embedeval-npy" | "cifar10" | "cifar100" | "image-folder".
+    format: str = ""
+    splits: List[SplitInfo] = dataclasses.field(default_factory=list)
+    num_classes: int = 0
+    #: Shape of one image: [height, width, channels].
+    image_shape: List[int] = dataclasses.field(default_factory=list)
+    source: str = ""
+    license: str = ""
+    #: Side every image of a mixed-size image folder is brought to (0: none).
+    image_size: int = 0
+    #: Fraction of the resized shorter side the centre crop keeps.
+    crop_fraction: float = 0.0
+    #: The dataset's default evaluated split and kNN/probe split.
+    test_split: str = ""
+    train_split: str = ""
+
+    @property
+    def split_sizes(self) -> Dict[str, int]:
+        """Split name to number of images."""
+        return {s.name: s.size for s in self.splits}
+
+
+@dataclasses.dataclass
+class MetricSpec(_Message):
+    """What to measure and with which settings; ``None`` takes the server's
+    default (in brackets). Reports echo the settings they used, filled in."""
+
+    _proto_name = "embedeval.v1.MetricSpec"
+
+    #: t of the uniformity loss [2.0].
+    uniformity_t: Optional[float] = None
+    #: k of the nearest-negative and penalty profiles [10].
+    neighbors_k: Optional[int] = None
+    #: Seed of the positive views [0].
+    augmentation_seed: Optional[int] = None
+    #: tau of the relative-penalty profile [the model's training tau].
+    penalty_temperature: Optional[float] = None
+    #: k of the weighted kNN [200].
+    knn_k: Optional[int] = None
+    #: T of the weighted kNN vote [0.1].
+    knn_temperature: Optional[float] = None
+    #: Inverse L2 penalty of the linear probe [1.0].
+    linear_c: Optional[float] = None
+    #: Most L-BFGS iterations of the linear probe [1000].
+    linear_max_iter: Optional[int] = None
+    #: Gradient tolerance of the linear probe [1e-4].
+    linear_tol: Optional[float] = None
+    #: Exponent alpha of the alignment [2.0].
+    alignment_alpha: Optional[float] = None
+    #: Above this many test rows uniformity is estimated from sampled pairs [50000].
+    uniformity_exact_max_rows: Optional[int] = None
+    #: Pairs drawn by the sampled uniformity estimator [1000000].
+    uniformity_samples: Optional[int] = None
+    skip_uniformity: bool = False
+    skip_alignment: bool = False
+    skip_tolerance: bool = False
+    skip_nearest_negatives: bool = False
+    skip_penalty: bool = False
+    skip_effective_rank: bool = False
+    skip_knn: bool = False
+    skip_linear: bool = False
+
+    def to_proto(self) -> Message:
+        """The ``embedeval.v1.MetricSpec`` message (unset fields left unset)."""
+        from ._proto import evaluation_pb2
+
+        msg = evaluation_pb2.MetricSpec()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                setattr(msg, f.name, value)
+        return msg
+
+
+@dataclasses.dataclass
+class KnnResult(_Message):
+    """Weighted kNN (Wu et al. 2018): votes exp(s/T) over the top-k of the train bank."""
+
+    _proto_name = "embedeval.v1.KnnResult"
+
+    top1: float = 0.0
+    top5: float = 0.0
+    #: k used (after clamping to the bank size).
+    k: int = 0
+    temperature: float = 0.0
+    #: "cosine".
+    metric: str = ""
+
+
+@dataclasses.dataclass
+class LinearResult(_Message):
+    """Multinomial logistic regression on frozen features."""
+
+    _proto_name = "embedeval.v1.LinearResult"
+
+    top1: float = 0.0
+    top5: float = 0.0
+    train_top1: float = 0.0
+    c: float = 0.0
+    iterations: int = 0
+    #: The model output the probe was trained on.
+    feature_output: str = ""
+    converged: bool = False
+
+
+@dataclasses.dataclass
+class Histogram(_Message):
+    """Histogram with fixed bins over [lo, hi]."""
+
+    _proto_name = "embedeval.v1.Histogram"
+
+    #: What is counted, e.g. "positive" or "negative_rank_1".
+    name: str = ""
+    lo: float = 0.0
+    hi: float = 0.0
+    counts: List[int] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class EvaluationReport(_Message):
+    """One evaluation: the Wang & Liu analysis, kNN and the linear probe.
+
+    Metrics the evaluation skipped (or could not compute, e.g. alignment
+    without positive views) are ``None``; so are ``knn`` and ``linear``
+    without a train split. A report whose ``status`` is not COMPLETED says
+    why in ``error``: see :meth:`raise_for_status`.
+    """
+
+    _proto_name = "embedeval.v1.EvaluationReport"
+
+    id: str = ""
+    model: str = ""
+    model_sha256: str = ""
+    dataset: str = ""
+    dataset_id: str = ""
+    #: Training tau of the model.
+    temperature: float = 0.0
+    #: Training loss of the model.
+    loss: str = ""
+    num_test: int = 0
+    num_train: int = 0
+    embedding_dim: int = 0
+    #: -uniformity_loss; higher is more uniform.
+    uniformity: Optional[float] = None
+    #: log mean over distinct pairs of exp(-t ||z_i - z_j||^2), at most 0.
+    uniformity_loss: Optional[float] = None
+    #: Mean ||z(x) - z(x+)||^alpha over positive pairs.
+    alignment: Optional[float] = None
+    #: Mean similarity of distinct same-label pairs (Wang & Liu Eq. 11).
+    tolerance: Optional[float] = None
+    #: Mean z(x)^T z(x+).
+    positive_similarity: Optional[float] = None
+    #: Mean similarity of the 1st ... k-th nearest other sample.
+    nearest_negative_similarity: List[float] = dataclasses.field(default_factory=list)
+    #: Mean relative penalty r_i on the 1st ... k-th nearest negative.
+    relative_penalty: List[float] = dataclasses.field(default_factory=list)
+    #: Mean entropy of r_i, in nats.
+    penalty_entropy: Optional[float] = None
+    #: RankMe: exp of the entropy of the normalised singular values.
+    effective_rank: Optional[float] = None
+    knn: Optional[KnnResult] = None
+    linear: Optional[LinearResult] = None
+    #: The settings used, every field filled in.
+    spec: Optional[MetricSpec] = None
+    #: Seconds per stage.
+    timings: Dict[str, float] = dataclasses.field(default_factory=dict)
+    created_at: Optional[_dt.datetime] = None
+    status: EvaluationStatus = EvaluationStatus.EVALUATION_STATUS_UNSPECIFIED
+    #: Why the evaluation failed or was skipped, when it was.
+    error: str = ""
+    #: "exact" or "sampled".
+    uniformity_estimator: str = ""
+    #: Standard error of a sampled uniformity loss (0 when exact).
+    uniformity_stderr: float = 0.0
+    #: exp(penalty_entropy): the effective number of negatives.
+    effective_negatives: Optional[float] = None
+    #: Histograms of the positive similarity and of each nearest-negative rank.
+    histograms: List[Histogram] = dataclasses.field(default_factory=list)
+    #: The effective preprocessing the images went through (None for
+    #: EvaluateEmbeddings).
+    preprocessing: Optional[InputInfo] = None
+    #: Where the model ran: "cpu" or "cuda:N" (empty for EvaluateEmbeddings).
+    execution_provider: str = ""
+    #: The split evaluated, and the one the kNN bank and the probe were fitted on.
+    test_split: str = ""
+    train_split: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the evaluation completed."""
+        return self.status == EvaluationStatus.COMPLETED
+
+    def raise_for_status(self) -> "EvaluationReport":
+        """Raises :class:`~embedeval.errors.EvaluationFailed` unless the
+        evaluation completed (or is still queued or running); returns the
+        report, so that ``client.evaluate(...).raise_for_status()`` chains."""
+        if self.status in (EvaluationStatus.FAILED, EvaluationStatus.CANCELLED, EvaluationStatus.SKIPPED):
+            raise EvaluationFailed(self)
+        return self
+
+    def to_row(self) -> Dict[str, Any]:
+        """The report's headline numbers as one flat row (for tables)."""
+        nn = self.nearest_negative_similarity
+        return {
+            "model": self.model,
+            "status": self.status.value if isinstance(self.status, enum.Enum) else self.status,
+            "loss": self.loss,
+            "temperature": self.temperature,
+            "dataset": self.dataset,
+            "num_test": self.num_test,
+            "num_train": self.num_train,
+            "embedding_dim": self.embedding_dim,
+            "uniformity": self.uniformity,
+            "uniformity_loss": self.uniformity_loss,
+            "tolerance": self.tolerance,
+            "alignment": self.alignment,
+            "positive_similarity": self.positive_similarity,
+            "nn1_similarity": nn[0] if nn else None,
+            "penalty_entropy": self.penalty_entropy,
+            "effective_negatives": self.effective_negatives,
+            "effective_rank": self.effective_rank,
+            "knn_top1": self.knn.top1 if self.knn else None,
+            "knn_top5": self.knn.top5 if self.knn else None,
+            "linear_top1": self.linear.top1 if self.linear else None,
+            "linear_top5": self.linear.top5 if self.linear else None,
+            "error": self.error,
+            "id": self.id,
+        }
+
+
+@dataclasses.dataclass
+class Progress(_Message):
+    """Progress of a long-running stage of an evaluation."""
+
+    _proto_name = "embedeval.v1.Progress"
+
+    #: Stage name, e.g. "embed_test", "uniformity", "knn".
+    stage: str = ""
+    #: Units of work done so far in this stage.
+    done: int = 0
+    #: Units of work in the stage (0 when not known).
+    total: int = 0
+    evaluation_id: str = ""
+    #: The model being worked on (Compare runs several).
+    model: str = ""
+    #: Its place among the job's models, from 1, and how many there are.
+    model_index: int = 0
+    models: int = 0
+
+
+@dataclasses.dataclass
+class Accepted(_Message):
+    """A detached job, admitted: the ids to follow."""
+
+    _proto_name = "embedeval.v1.Accepted"
+
+    #: One id, or one per compared model in the order of the request.
+    evaluation_ids: List[str] = dataclasses.field(default_factory=list)
+    #: QUEUED or RUNNING.
+    status: EvaluationStatus = EvaluationStatus.EVALUATION_STATUS_UNSPECIFIED
+
+
+@dataclasses.dataclass
+class Comparison(_Message):
+    """Several models on one dataset: one report per model (sorted by loss
+    then temperature; models that do not take the dataset's images are
+    SKIPPED rows with the reason in ``error``) and two SVG plots."""
+
+    _proto_name = "embedeval.v1.Comparison"
+
+    rows: List[EvaluationReport] = dataclasses.field(default_factory=list)
+    #: Uniformity against tolerance, each point labelled by tau and loss (SVG).
+    plot_svg: bytes = b""
+    #: kNN and linear accuracy against tau (SVG).
+    accuracy_plot_svg: bytes = b""
+
+    @classmethod
+    def from_proto(cls, msg: Message) -> "Comparison":
+        return cls(
+            rows=[EvaluationReport.from_proto(r) for r in msg.rows],  # type: ignore[attr-defined]
+            plot_svg=msg.plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
+            accuracy_plot_svg=msg.accuracy_plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
+        )
+
+    def __getitem__(self, model: Union[int, str]) -> EvaluationReport:
+        """A row by position or by model name."""
+        if isinstance(model, int):
+            return self.rows[model]
+        for row in self.rows:
+            if row.model == model:
+                return row
+        raise KeyError(model)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[EvaluationReport]:  # type: ignore[override]
+        return iter(self.rows)
+
+    def to_pandas(self) -> Any:
+        """The rows' headline numbers (:meth:`EvaluationReport.to_row`) as a
+        ``pandas.DataFrame`` (needs pandas: ``pip install embedeval-client[pandas]``)."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError("Comparison.to_pandas needs pandas: pip install pandas") from e
+        return pd.DataFrame([row.to_row() for row in self.rows])
+
+
+_CLASSES: Dict[str, Type[_Message]] = {
+    cls._proto_name: cls
+    for cls in (
+        TrainingInfo,
+        InputInfo,
+        OutputInfo,
+        ModelInfo,
+        SkippedModel,
+        SplitInfo,
+        DatasetInfo,
+        MetricSpec,
+        KnnResult,
+        LinearResult,
+        Histogram,
+        EvaluationReport,
+        Progress,
+        Accepted,
+        Comparison,
+    )
+}
+
+#: The dataclass mirroring each message (full name to class).
+MESSAGE_CLASSES: Mapping[str, Type[Any]] = _CLASSES
+
+
+def spec_to_proto(spec: Union[None, MetricSpec, Mapping[str, Any], Message]) -> Optional[Message]:
+    """A MetricSpec message from a :class:`MetricSpec`, a dict of its fields
+    or a message; ``None`` stays ``None`` (the server's defaults)."""
+    if spec is None:
+        return None
+    if isinstance(spec, MetricSpec):
+        return spec.to_proto()
+    if isinstance(spec, Message):
+        if spec.DESCRIPTOR.full_name != MetricSpec._proto_name:
+            raise TypeError(f"spec must be a MetricSpec, got a {spec.DESCRIPTOR.full_name}")
+        return spec
+    if isinstance(spec, Mapping):
+        known = {f.name for f in dataclasses.fields(MetricSpec)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise TypeError(f"unknown MetricSpec fields {unknown}; the fields are {sorted(known)}")
+        return MetricSpec(**spec).to_proto()
+    raise TypeError(f"spec must be a MetricSpec, a dict of its fields or None, got {type(spec).__name__}")

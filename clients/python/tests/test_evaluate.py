@@ -1,0 +1,240 @@
+"""EvaluationService: Evaluate (with progress, detached, watched, cancelled),
+EvaluateEmbeddings against numpy and scikit-learn, Compare, the stored reports."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import grpc
+import numpy as np
+import pytest
+
+import embedeval
+from embedeval import EvaluationStatus
+
+MODEL = "infonce-t0.5"
+# Sampled uniformity over 10^9 pairs: minutes of work, checked for a stop every 65,536 pairs.
+LONG = {"uniformity_exact_max_rows": 0, "uniformity_samples": 10**9, "skip_linear": True}
+
+
+def test_evaluate_with_progress(client):
+    seen = []
+    r = client.evaluate(MODEL, "digits", on_progress=seen.append)
+    assert isinstance(r, embedeval.EvaluationReport) and r.ok and r.status is EvaluationStatus.COMPLETED
+    assert r.model == MODEL and r.dataset == "digits" and r.loss == "infonce" and r.temperature == 0.5
+    assert r.num_test == 540 and r.num_train == 1257 and r.embedding_dim == 128
+    assert r.test_split == "test" and r.train_split == "train"
+    # The bundled zoo's figures (README: compare --all --dataset digits).
+    assert r.uniformity == pytest.approx(3.3980, abs=6e-5) and r.uniformity_loss == -r.uniformity
+    assert r.tolerance == pytest.approx(0.2945, abs=6e-5)
+    assert r.knn.top1 == pytest.approx(0.9778, abs=6e-5) and r.knn.k == 200 and r.knn.metric == "cosine"
+    assert r.linear.top1 == pytest.approx(0.9907, abs=6e-5) and r.linear.feature_output == "features"
+    assert r.alignment is not None and r.positive_similarity is not None and r.effective_rank is not None
+    assert len(r.nearest_negative_similarity) == 10 and len(r.relative_penalty) == 10
+    assert r.spec.knn_k == 200 and r.spec.uniformity_t == 2.0 and r.spec.penalty_temperature == 0.5
+    assert r.preprocessing.scale == 0.0625 and r.execution_provider
+    assert isinstance(r.created_at, dt.datetime) and r.created_at.tzinfo is not None
+    assert r.uniformity_estimator == "exact" and "total" in r.timings
+    assert {h.name for h in r.histograms} >= {"positive", "negative_rank_1"}
+    assert seen and all(isinstance(p, embedeval.Progress) for p in seen)
+    assert {p.stage for p in seen} >= {"uniformity", "knn"} and all(p.evaluation_id == r.id for p in seen)
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["status"] == "COMPLETED" and d["knn"]["k"] == 200 and d["id"] == r.id
+    # Stored: GetEvaluation and ListEvaluations give it back.
+    again = client.get_evaluation(r.id)
+    assert again.id == r.id and again.uniformity == r.uniformity
+    assert r.id in [e.id for e in client.list_evaluations(model=MODEL, dataset="digits")]
+    assert len(client.list_evaluations(limit=1)) == 1
+
+
+def test_spec_as_a_dict_and_splits(client):
+    spec = {"knn_k": 20, "knn_temperature": 0.07, "neighbors_k": 3, "skip_linear": True, "skip_alignment": True}
+    r = client.evaluate(MODEL, "digits", spec=spec, test_split="test", train_split="train", progress=False)
+    assert r.ok and r.knn.k == 20 and r.knn.temperature == 0.07 and r.linear is None and r.alignment is None
+    assert len(r.nearest_negative_similarity) == 3
+    assert r.spec.skip_linear and r.spec.neighbors_k == 3
+    r2 = client.evaluate(MODEL, "digits", spec=embedeval.MetricSpec(knn_k=20, knn_temperature=0.07, neighbors_k=3,
+                                                                     skip_linear=True, skip_alignment=True))
+    assert r2.knn.top1 == r.knn.top1
+
+
+def test_evaluate_errors(client):
+    with pytest.raises(embedeval.NotFound):
+        client.evaluate("no-such-model", "digits")
+    with pytest.raises(embedeval.NotFound):
+        client.evaluate(MODEL, "no-such-dataset")
+    with pytest.raises(embedeval.InvalidArgument) as e:
+        client.evaluate(MODEL, "digits", spec={"knn_k": 0})
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and "knn_k" in e.value.message
+    with pytest.raises(embedeval.InvalidArgument) as e:
+        client.evaluate(MODEL, "digits", spec={"knn_k": 10001})
+    assert "10000" in e.value.message
+    with pytest.raises(embedeval.InvalidArgument):
+        client.evaluate(MODEL, "digits", test_split="no-such-split")
+    with pytest.raises(embedeval.NotFound):
+        client.get_evaluation("no-such-evaluation")
+    with pytest.raises(embedeval.NotFound):
+        client.cancel_evaluation("no-such-evaluation")
+    with pytest.raises(embedeval.NotFound):
+        list(client.watch_evaluation("no-such-evaluation"))
+
+
+def test_detach_watch_wait(client):
+    handle = client.evaluate(MODEL, "digits", spec={"skip_linear": True}, detach=True)
+    assert isinstance(handle, embedeval.EvaluationHandle) and len(handle.ids) == 1
+    assert handle.status in (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING)
+    events = list(handle.watch())
+    assert isinstance(events[-1], embedeval.EvaluationReport)
+    assert all(isinstance(e, embedeval.Progress) for e in events[:-1])
+    report = handle.wait()
+    assert report.id == handle.id and report.ok and report == events[-1]
+    assert handle.get().ok
+    assert handle.cancel() is EvaluationStatus.COMPLETED  # it has ended: cancelling changes nothing
+
+
+def test_cancel_a_detached_evaluation(client):
+    handle = client.evaluate("infonce-t0.2", "digits", spec=LONG, detach=True)
+    status = handle.cancel()
+    report = handle.wait()
+    assert report.status.ended
+    assert status is EvaluationStatus.CANCELLED and report.status is EvaluationStatus.CANCELLED
+    assert report.error
+    with pytest.raises(embedeval.EvaluationFailed) as e:
+        report.raise_for_status()
+    assert e.value.report.id == handle.id
+
+
+def test_deadline_exceeded(server):
+    with server.client(timeout=1.0) as c:
+        with pytest.raises(embedeval.DeadlineExceeded) as e:
+            c.evaluate("infonce-t0.3", "digits", spec=LONG, progress=False)
+    assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_client_going_away_cancels(server, client):
+    """Leaving a non-detached evaluation (here: after its first event) stops it."""
+    events = client._stream(client._evaluation.Evaluate, embedeval.client.evaluation_pb2.EvaluateRequest(
+        model="infonce-t0.7", dataset="digits", spec=embedeval.types.spec_to_proto(LONG)))
+    first = next(events)
+    ev_id = first.progress.evaluation_id
+    events.close()
+    report = client.wait_evaluation(ev_id)
+    assert report.status is EvaluationStatus.CANCELLED
+
+
+def _normalise(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def random_embeddings():
+    rng = np.random.default_rng(7)
+    d, classes = 32, 5
+    centres = rng.normal(size=(classes, d))
+    train_y = rng.integers(0, classes, 600)
+    test_y = rng.integers(0, classes, 300)
+    train = (centres[train_y] + 1.5 * rng.normal(size=(600, d))).astype(np.float32)
+    test = (centres[test_y] + 1.5 * rng.normal(size=(300, d))).astype(np.float32)
+    positive = (test + 0.3 * rng.normal(size=test.shape)).astype(np.float32)
+    return train, train_y, test, test_y, positive
+
+
+def test_evaluate_embeddings_agrees_with_numpy(client, random_embeddings):
+    train, train_y, test, test_y, positive = random_embeddings
+    r = client.evaluate_embeddings(train=(train, train_y), test=(test, test_y), test_positive=positive,
+                                   name="py-random", loss="infonce", temperature=0.5, dataset="random")
+    assert r.ok and r.model == "py-random" and r.loss == "infonce" and r.temperature == 0.5
+    assert r.dataset == "random" and r.num_test == 300 and r.num_train == 600 and r.embedding_dim == 32
+    assert r.preprocessing is None and r.execution_provider == ""
+
+    z = _normalise(test.astype(np.float64))
+    n = len(z)
+    sq = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+    iu = np.triu_indices(n, 1)
+    uniformity_loss = np.log(np.mean(np.exp(-2.0 * sq[iu])))
+    assert r.uniformity_loss == pytest.approx(uniformity_loss, abs=1e-6)
+    assert r.uniformity == pytest.approx(-uniformity_loss, abs=1e-6)
+
+    sims = z @ z.T
+    same = (test_y[:, None] == test_y[None, :]) & ~np.eye(n, dtype=bool)
+    assert r.tolerance == pytest.approx(sims[same].mean(), abs=1e-6)
+
+    zp = _normalise(positive.astype(np.float64))
+    assert r.alignment == pytest.approx(np.mean(np.sum((z - zp) ** 2, axis=1)), abs=1e-6)
+    assert r.positive_similarity == pytest.approx(np.mean(np.sum(z * zp, axis=1)), abs=1e-6)
+
+    others = sims.copy()
+    np.fill_diagonal(others, -np.inf)
+    nearest = -np.sort(-others, axis=1)[:, :10]
+    np.testing.assert_allclose(r.nearest_negative_similarity, nearest.mean(0), rtol=0, atol=1e-6)
+
+    # Weighted kNN, k = 200, T = 0.1, over the L2-normalised train bank (bench/baselines.py).
+    bank = _normalise(train.astype(np.float64))
+    s = z @ bank.T
+    top = np.argsort(-s, axis=1, kind="stable")[:, :200]
+    w = np.exp(np.take_along_axis(s, top, 1) / 0.1)
+    lab = train_y[top]
+    votes = np.stack([(w * (lab == c)).sum(1) for c in range(5)], 1)
+    ranked = np.argsort(-votes, axis=1, kind="stable")
+    assert r.knn.k == 200 and r.knn.temperature == 0.1
+    assert r.knn.top1 == pytest.approx((ranked[:, 0] == test_y).mean(), abs=1e-6)
+    assert r.knn.top5 == pytest.approx((ranked[:, :5] == test_y[:, None]).any(1).mean(), abs=1e-6)
+
+    # The linear probe against scikit-learn (standardised features, lbfgs, C = 1).
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train)
+    clf = LogisticRegression(C=1.0, max_iter=1000, tol=1e-4).fit(scaler.transform(train), train_y)
+    assert r.linear.top1 == pytest.approx(clf.score(scaler.transform(test), test_y), abs=1e-4)
+    assert r.linear.train_top1 == pytest.approx(clf.score(scaler.transform(train), train_y), abs=1e-4)
+
+
+def test_evaluate_embeddings_without_train_and_detached(client, random_embeddings):
+    _, _, test, test_y, _ = random_embeddings
+    r = client.evaluate_embeddings(test=(test, test_y), spec={"skip_penalty": True})
+    assert r.ok and r.knn is None and r.linear is None and r.alignment is None and r.num_train == 0
+    assert r.tolerance is not None and r.relative_penalty == []
+    handle = client.evaluate_embeddings(test=(test, test_y), detach=True)
+    assert isinstance(handle, embedeval.EvaluationHandle)
+    assert handle.wait().uniformity == pytest.approx(r.uniformity, abs=1e-12)
+    with pytest.raises(embedeval.InvalidArgument):
+        client.evaluate_embeddings(test=(test, test_y), temperature=-1.0)
+
+
+def test_compare_with_a_skipped_model(client, resnet2048):
+    seen = []
+    comp = client.compare([MODEL, "infonce-t1", resnet2048], dataset="digits",
+                          spec={"skip_linear": True, "skip_penalty": True}, on_progress=seen.append)
+    assert isinstance(comp, embedeval.Comparison) and len(comp.rows) == 3
+    assert {row.model for row in comp.rows} == {MODEL, "infonce-t1", resnet2048}
+    skipped = comp[resnet2048]
+    assert skipped.status is EvaluationStatus.SKIPPED and skipped.error
+    assert comp[MODEL].ok and comp["infonce-t1"].ok and comp[MODEL].linear is None
+    assert isinstance(comp.plot_svg, bytes) and b"<svg" in comp.plot_svg
+    assert isinstance(comp.accuracy_plot_svg, bytes) and b"<svg" in comp.accuracy_plot_svg
+    assert seen and max(p.models for p in seen) >= 2
+    json.dumps(comp.to_dict())
+    pd = pytest.importorskip("pandas")
+    frame = comp.to_pandas()
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 3 and "knn_top1" in frame.columns
+
+
+def test_compare_every_model_detached(client):
+    spec = {"skip_linear": True, "skip_penalty": True, "skip_alignment": True, "skip_nearest_negatives": True,
+            "skip_effective_rank": True, "knn_k": 20}
+    handle = client.compare(dataset="digits", spec=spec, detach=True)
+    assert isinstance(handle, embedeval.ComparisonHandle) and len(handle.ids) >= 14
+    comp = handle.wait()
+    assert len(comp.rows) == len(handle.ids)
+    done = [row for row in comp.rows if row.ok]
+    assert len(done) >= 14 and {row.model for row in done} >= {"simple", "hard-simple", MODEL}
+    assert all(row.status.ended for row in comp.rows)
+
+
+def test_compare_errors(client):
+    with pytest.raises(embedeval.NotFound):
+        client.compare(["no-such-model"], dataset="digits")
+    with pytest.raises(embedeval.NotFound):
+        client.compare(dataset="no-such-dataset")

@@ -1,0 +1,109 @@
+"""ModelService: list, get, register (card from flags, text, path; replace), delete."""
+from __future__ import annotations
+
+import hashlib
+
+import grpc
+import pytest
+
+import embedeval
+from conftest import REPO
+
+ONNX = REPO / "models" / "infonce-t0.5" / "model.onnx"
+DIGITS_CARD = """\
+description = "infonce-t0.5 uploaded by the Python tests"
+
+[training]
+loss = "infonce"
+temperature = 0.5
+
+[input]
+scale = 0.0625
+mean = [0.0]
+std = [1.0]
+"""
+
+
+def test_list_models(client):
+    models = client.list_models()
+    assert isinstance(models, embedeval.ModelList)
+    names = models.names()
+    assert "infonce-t0.5" in names and "simple" in names and len([n for n in names if not n.startswith("py-")]) == 14
+    assert names == sorted(names)
+    assert models.skipped == []
+    m = next(m for m in models if m.name == "infonce-t0.5")
+    assert isinstance(m, embedeval.ModelInfo) and len(m.sha256) == 64
+
+
+def test_get_model(client):
+    m = client.get_model("infonce-t0.5")
+    assert m.training.loss == "infonce" and m.training.temperature == 0.5
+    assert m.input.shape == [-1, 1, 8, 8] and m.input.layout == "NCHW"
+    assert m.input.dtype is embedeval.DataType.FLOAT32 and m.input.scale == 0.0625
+    assert m.embedding_output == "embedding" and m.feature_output == "features" and m.embedding_dim == 128
+    assert {o.name: o.dim for o in m.outputs} == {"embedding": 128, "features": 128}
+    assert m.sha256 == hashlib.sha256(ONNX.read_bytes()).hexdigest() and m.size_bytes == ONNX.stat().st_size
+    assert m.execution_provider.startswith(("cpu", "cuda"))
+    assert m.to_dict()["input"]["dtype"] == "FLOAT32"
+
+
+def test_get_missing_model_is_not_found(client):
+    with pytest.raises(embedeval.NotFound) as e:
+        client.get_model("no-such-model")
+    assert e.value.code == grpc.StatusCode.NOT_FOUND and "no-such-model" in e.value.message
+
+
+def test_register_replace_and_delete(client):
+    name = "py-model-a"
+    info = client.register_model(name, ONNX, loss="infonce", temperature=0.5)
+    try:
+        assert info.name == name and info.sha256 == hashlib.sha256(ONNX.read_bytes()).hexdigest()
+        assert info.training.loss == "infonce" and info.training.temperature == 0.5
+        assert info.input.shape == [-1, 1, 8, 8] and "input.shape" in info.inferred
+        assert client.get_model(name).sha256 == info.sha256
+        with pytest.raises(embedeval.AlreadyExists) as e:
+            client.register_model(name, ONNX, loss="infonce", temperature=0.5)
+        assert e.value.code == grpc.StatusCode.ALREADY_EXISTS
+        # The card as TOML text, with a flag set over it, replacing the model.
+        info = client.register_model(name, ONNX, card=DIGITS_CARD, temperature=0.7, replace=True)
+        assert info.training.temperature == 0.7 and info.input.scale == 0.0625
+        assert info.description.startswith("infonce-t0.5 uploaded")
+        assert client.get_model(name).training.temperature == 0.7
+    finally:
+        client.delete_model(name)
+    with pytest.raises(embedeval.NotFound):
+        client.get_model(name)
+    with pytest.raises(embedeval.NotFound):
+        client.delete_model(name)
+
+
+def test_register_from_card_path_and_bytes(client, tmp_path):
+    card = tmp_path / "model.toml"
+    card.write_text(DIGITS_CARD)
+    info = client.register_model("py-model-b", ONNX.read_bytes(), card=card, preset="none")
+    try:
+        assert info.training.loss == "infonce" and info.input.preset == "none"
+        assert info.size_bytes == ONNX.stat().st_size
+    finally:
+        client.delete_model("py-model-b")
+
+
+def test_register_errors(client):
+    with pytest.raises(embedeval.InvalidArgument) as e:
+        client.register_model("Bad/Name", ONNX, loss="infonce", temperature=0.5)
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(embedeval.InvalidArgument):  # infonce needs its temperature
+        client.register_model("py-no-tau", ONNX, loss="infonce")
+    with pytest.raises(embedeval.InvalidArgument):  # not an ONNX file
+        client.register_model("py-not-onnx", b"this is not onnx", loss="simple")
+    names = client.list_models().names()
+    assert "py-no-tau" not in names and "py-not-onnx" not in names
+
+
+def test_bundled_models_are_read_only(client):
+    with pytest.raises(embedeval.FailedPrecondition) as e:
+        client.delete_model("infonce-t0.5")
+    assert e.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    with pytest.raises(embedeval.FailedPrecondition):
+        client.register_model("infonce-t0.5", ONNX, loss="infonce", temperature=0.5, replace=True)
+    assert client.get_model("infonce-t0.5").training.temperature == 0.5

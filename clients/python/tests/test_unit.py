@@ -1,0 +1,198 @@
+"""The client's own logic, without a server."""
+from __future__ import annotations
+
+import pickle
+import socket
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+import embedeval
+from embedeval import _toml
+from embedeval.client import parse_url
+from embedeval.errors import error_for, from_rpc_error
+from embedeval.types import MetricSpec, spec_to_proto
+
+
+@pytest.mark.parametrize(
+    "url, target, tls",
+    [
+        ("127.0.0.1:50051", "127.0.0.1:50051", None),
+        ("http://127.0.0.1:50051", "127.0.0.1:50051", False),
+        ("https://example.org:8443/", "example.org:8443", True),
+        ("HTTPS://example.org", "example.org:443", True),
+        ("http://localhost", "localhost:80", False),
+        ("[::1]:50051", "[::1]:50051", None),
+    ],
+)
+def test_urls(url, target, tls):
+    assert parse_url(url) == (target, tls)
+
+
+@pytest.mark.parametrize("url", ["ftp://h:1", "h", "http://h:1/path", "", "https://"])
+def test_bad_urls(url):
+    with pytest.raises(ValueError):
+        parse_url(url)
+
+
+def test_ca_cert_means_tls_and_http_refuses_it(tmp_path):
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(b"")
+    with embedeval.Client("127.0.0.1:1", ca_cert=pem) as c:
+        assert c.tls
+    with pytest.raises(ValueError):
+        embedeval.Client("http://127.0.0.1:1", ca_cert=pem)
+    with embedeval.Client("http://127.0.0.1:1") as c:
+        assert not c.tls
+
+
+class _FakeRpcError(grpc.RpcError):
+    def __init__(self, code, details):
+        self._code, self._details = code, details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+
+@pytest.mark.parametrize(
+    "code, cls",
+    [
+        (grpc.StatusCode.NOT_FOUND, embedeval.NotFound),
+        (grpc.StatusCode.INVALID_ARGUMENT, embedeval.InvalidArgument),
+        (grpc.StatusCode.ALREADY_EXISTS, embedeval.AlreadyExists),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, embedeval.ResourceExhausted),
+        (grpc.StatusCode.FAILED_PRECONDITION, embedeval.FailedPrecondition),
+        (grpc.StatusCode.UNAVAILABLE, embedeval.Unavailable),
+        (grpc.StatusCode.CANCELLED, embedeval.Cancelled),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, embedeval.DeadlineExceeded),
+        (grpc.StatusCode.UNAUTHENTICATED, embedeval.Unauthenticated),
+        (grpc.StatusCode.PERMISSION_DENIED, embedeval.PermissionDenied),
+        (grpc.StatusCode.INTERNAL, embedeval.Internal),
+    ],
+)
+def test_error_mapping(code, cls):
+    err = from_rpc_error(_FakeRpcError(code, "why"))
+    assert type(err) is cls and isinstance(err, embedeval.EmbedevalError)
+    assert err.code == code and err.message == "why" and "why" in str(err)
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is cls and again.code == code and again.message == "why"
+
+
+def test_unmapped_codes_are_the_base_class():
+    err = error_for(grpc.StatusCode.UNIMPLEMENTED, "no")
+    assert type(err) is embedeval.EmbedevalError and err.code == grpc.StatusCode.UNIMPLEMENTED
+    assert isinstance(error_for(grpc.StatusCode.NOT_FOUND, ""), LookupError)
+    assert isinstance(error_for(grpc.StatusCode.INVALID_ARGUMENT, ""), ValueError)
+
+
+def test_idempotent_calls_retry_on_unavailable_and_others_do_not():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with embedeval.Client(f"127.0.0.1:{port}", retries=2, backoff=0.2) as c:
+        start = time.monotonic()
+        with pytest.raises(embedeval.Unavailable):
+            c.list_models()
+        retried = time.monotonic() - start
+        start = time.monotonic()
+        with pytest.raises(embedeval.Unavailable):
+            c.delete_model("x")
+        once = time.monotonic() - start
+    assert retried >= 0.5  # backoff 0.2 + 0.4 (+-10%)
+    assert once < 0.5
+
+
+def test_spec_conversion():
+    assert spec_to_proto(None) is None
+    m = spec_to_proto({"knn_k": 20, "skip_linear": True, "uniformity_t": 2})
+    assert m.HasField("knn_k") and m.knn_k == 20 and m.skip_linear and m.uniformity_t == 2.0
+    assert not m.HasField("linear_c")
+    assert spec_to_proto(MetricSpec(linear_c=0.5)).linear_c == 0.5
+    assert spec_to_proto(m) is m
+    with pytest.raises(TypeError, match="knn"):
+        spec_to_proto({"knn": 3})
+    with pytest.raises(TypeError):
+        spec_to_proto(3)
+
+
+def test_card_from_flags():
+    text = _toml.build_card(loss="infonce", temperature=0.2, preset="imagenet")
+    assert _toml.loads(text) == {"training": {"loss": "infonce", "temperature": 0.2}, "input": {"preset": "imagenet"}}
+
+
+def test_card_text_is_kept_without_flags_and_merged_with_them(tmp_path):
+    card = '# my card\ndescription = "x"\n[training]\nloss = "simple"\nepochs = 3\n[input]\nscale = 0.0625\nmean = [0.0]\n'
+    assert _toml.build_card(card) == card
+    path = tmp_path / "model.toml"
+    path.write_text(card)
+    assert _toml.build_card(str(path)) == card
+    merged = _toml.loads(_toml.build_card(path, loss="infonce", temperature=0.5, embedding_output="z"))
+    assert merged == {
+        "description": "x",
+        "training": {"loss": "infonce", "epochs": 3, "temperature": 0.5},
+        "input": {"scale": 0.0625, "mean": [0.0]},
+        "outputs": {"embedding": "z"},
+    }
+
+
+def test_card_needs_a_loss_and_valid_toml():
+    with pytest.raises(ValueError, match="loss"):
+        _toml.build_card(None)
+    with pytest.raises(ValueError, match="TOML"):
+        _toml.build_card("[training\nloss=")
+
+
+def test_toml_writer_round_trips():
+    table = {
+        "name": 'we"ird\\ \n\t\x01 ü',
+        "n": 3, "f": 1e-7, "neg": -0.5, "inf": float("inf"), "yes": True,
+        "arr": [1, 2, 3], "nested": [[1, 2], ["a"]], "inline": [{"a": 1}],
+        "a": {"b": {"c": 1, "key with space": "v"}, "d": []},
+    }
+    assert _toml.loads(_toml.dumps(table)) == table
+
+
+def test_local_argument_checks():
+    with embedeval.Client("127.0.0.1:1") as c:
+        with pytest.raises(ValueError):
+            c.embed("m")
+        with pytest.raises(ValueError):
+            c.embed("m", images=np.zeros((1, 8, 8, 1), np.uint8), dataset="d")
+        with pytest.raises(TypeError):
+            c.embed("m", images=np.zeros((1, 8, 8, 1), np.int32))
+        with pytest.raises(ValueError):
+            c.evaluate_embeddings(train=(np.zeros((3, 2)), [0, 1, 2]))
+        with pytest.raises(ValueError):
+            c.evaluate_embeddings(test=(np.zeros((3, 2)), [0, 1]))
+        with pytest.raises(ValueError):
+            c.evaluate_embeddings(test=(np.zeros((3, 2)), [0, 1, 2]), test_positive=np.zeros((2, 2)))
+        with pytest.raises(ValueError):
+            c.register_arrays("x", {"test": (np.zeros((2, 4, 4, 1), np.uint8), [0])})
+        with pytest.raises(ValueError):
+            c.register_arrays("x", {"a/b": (np.zeros((1, 4, 4, 1), np.uint8), [0])})
+        with pytest.raises(ValueError):
+            c.register_arrays("x", {"a": (np.zeros((1, 4, 4, 1), np.uint8), [0]),
+                                    "b": (np.zeros((1, 4, 5, 1), np.uint8), [0])})
+        with pytest.raises(TypeError):
+            c.register_arrays("x", {"a": (np.full((1, 4, 4, 1), 300), [0])})
+        with pytest.raises(ValueError):
+            c.register_model("x", b"onnx")  # no loss
+        with pytest.raises(ValueError):
+            c.compare()
+
+
+def test_comparison_lookup_and_rows():
+    rows = [embedeval.EvaluationReport(model="a", status=embedeval.EvaluationStatus.COMPLETED),
+            embedeval.EvaluationReport(model="b", status=embedeval.EvaluationStatus.SKIPPED, error="channels")]
+    comp = embedeval.Comparison(rows=rows)
+    assert comp["b"].error == "channels" and comp[0].model == "a" and len(comp) == 2
+    assert [r["status"] for r in (row.to_row() for row in comp)] == ["COMPLETED", "SKIPPED"]
+    with pytest.raises(embedeval.EvaluationFailed) as e:
+        comp["b"].raise_for_status()
+    assert e.value.report is rows[1] and "channels" in str(e.value)
+    assert comp["a"].raise_for_status() is rows[0]
