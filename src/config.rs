@@ -45,6 +45,11 @@ pub struct ServeConfig {
     /// (off: each run's buffers are freed after it).
     #[arg(long, env = "EMBEDEVAL_ORT_ARENA")]
     pub ort_arena: bool,
+    /// Most malloc arenas (glibc), set before any thread starts: fewer keep
+    /// less freed memory stranded after large evaluations (0: glibc's
+    /// default of eight per core).
+    #[arg(long, env = "EMBEDEVAL_MALLOC_ARENAS", default_value_t = 2)]
+    pub malloc_arenas: usize,
     /// Most rows per ONNX Runtime run (concurrent requests are batched up to it).
     #[arg(long, env = "EMBEDEVAL_MAX_BATCH", default_value_t = 1024)]
     pub max_batch: usize,
@@ -135,6 +140,7 @@ impl ServeConfig {
             ort_lib: None,
             intra_threads: 0,
             ort_arena: false,
+            malloc_arenas: 2,
             max_batch: 1024,
             encoder_queue: 64,
             embed_chunk_rows: 1024,

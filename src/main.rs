@@ -1,11 +1,25 @@
-//! The `embedeval` binary: parses the command line and hands it to the library.
+//! The `embedeval` binary: parses the command line, sets the allocator up
+//! for a long-running server before any thread starts, and hands the command
+//! to the library on a multi-threaded runtime.
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = embedeval::cli::Cli::parse();
-    match embedeval::cli::main(cli).await {
+    if let embedeval::cli::Command::Serve(config) = &cli.command {
+        embedeval::memory::limit_arenas(config.malloc_arenas);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("embedeval: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(embedeval::cli::main(cli)) {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(err) => {
             match err.downcast_ref::<tonic::Status>() {
