@@ -77,8 +77,18 @@ async fn upload_get_embed_and_delete_datasets() {
     let mut config = ServeConfig::with_models_dir(models.path());
     config.datasets_dir = datasets.path().to_path_buf();
     config.max_dataset_bytes = 1 << 20;
+    // A bundled dataset (read-only) next to the uploads under the data dir.
+    let bundled = datasets.path().join("bundled");
+    std::fs::create_dir(&bundled).unwrap();
+    for entry in std::fs::read_dir(zoo().join("../datasets/digits"))
+        .unwrap()
+        .flatten()
+    {
+        std::fs::copy(entry.path(), bundled.join(entry.file_name())).unwrap();
+    }
     let server = TestServer::start(config).await;
     server.wait_serving().await;
+    let uploads = server.data_dir.as_ref().unwrap().path().join("datasets");
     let mut client = DatasetServiceClient::new(server.channel.clone());
 
     // The digits, uploaded in the project's format, keep their content id.
@@ -198,9 +208,9 @@ async fn upload_get_embed_and_delete_datasets() {
         assert_eq!(err.code(), code, "{what}: {}", err.message());
         assert!(err.message().contains(needle), "{what}: {}", err.message());
         assert!(
-            leftovers(datasets.path()).is_empty(),
+            leftovers(&uploads).is_empty(),
             "{what}: {:?}",
-            leftovers(datasets.path())
+            leftovers(&uploads)
         );
     }
 
@@ -210,7 +220,15 @@ async fn upload_get_embed_and_delete_datasets() {
         })
         .await
         .unwrap();
-    assert!(!datasets.path().join("tiny-cifar").exists());
+    assert!(!uploads.join("tiny-cifar").exists());
+    let err = client
+        .delete_dataset(DeleteDatasetRequest {
+            name: "bundled".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    assert!(bundled.join("dataset.toml").is_file());
     let err = client
         .get_dataset(GetDatasetRequest {
             name: "tiny-cifar".into(),

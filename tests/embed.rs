@@ -196,10 +196,10 @@ async fn bad_requests_get_their_codes_and_the_server_keeps_serving() {
     };
     let cases: Vec<(&str, EmbedRequest, Code, &str)> = vec![
         (
-            "wrong image size",
-            inline(DataType::Uint8, vec![2, 16, 16, 1], vec![0; 512]),
+            "wrong channels (another size is resized, other channels are not)",
+            inline(DataType::Uint8, vec![2, 16, 16, 3], vec![0; 1536]),
             Code::InvalidArgument,
-            "[n, 8, 8, 1]",
+            "(resized to 8 x 8), 1]",
         ),
         (
             "wrong dtype",

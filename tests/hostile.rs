@@ -405,8 +405,8 @@ async fn bad_input_across_every_rpc_gets_its_code_and_harms_nothing() {
             Code::InvalidArgument,
         ),
         (
-            "wrong image size",
-            tensor(proto::DataType::Uint8, vec![1, 9, 9, 1], vec![0; 81]),
+            "wrong channels",
+            tensor(proto::DataType::Uint8, vec![1, 9, 9, 3], vec![0; 243]),
             Code::InvalidArgument,
         ),
         (

@@ -225,6 +225,21 @@ async fn an_onnx_file_and_a_folder_of_images_to_a_report_in_three_commands() {
         assert!(cos > 0.999 && rel < 0.05, "{output}: cos {cos}, rel {rel}");
     }
 
+    // Without --split, embed takes the dataset's test split: here val.
+    let npy = work.path().join("default.npy");
+    cli(
+        &server,
+        &[
+            "embed",
+            &name,
+            "--dataset",
+            "pets",
+            "-o",
+            npy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(NpyArray::read(&npy).unwrap().shape, vec![12, 128]);
+
     // compare --all: the zoo's 1×8×8 models do not take 3-channel images
     // and are listed with the reason; the comparison itself succeeds.
     let (out, _) = cli(
@@ -324,6 +339,49 @@ async fn cifar_batches_without_a_format_and_a_2048_d_embed_past_the_default_mess
     assert_eq!(
         model["input"]["shape"],
         serde_json::json!(["-1", "3", "32", "32"])
+    );
+
+    // Inline images of another size are resized to the model's 32 × 32,
+    // like the dataset's: the same pixels give the same rows either way.
+    let mut client = embedeval::proto::embedding_service_client::EmbeddingServiceClient::new(
+        server.channel.clone(),
+    );
+    let pixels: Vec<u8> = (0..3 * 40 * 40 * 3).map(|i| (i * 7 % 251) as u8).collect();
+    let mut stream = client
+        .embed(embedeval::proto::EmbedRequest {
+            model: "wide".into(),
+            inputs: Some(embedeval::proto::Tensor {
+                dtype: embedeval::proto::DataType::Uint8 as i32,
+                shape: vec![3, 40, 40, 3],
+                data: pixels.clone(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let got = stream.message().await.unwrap().unwrap().embeddings.unwrap();
+    assert_eq!(got.shape, vec![3, 128]);
+    let bad = client
+        .embed(embedeval::proto::EmbedRequest {
+            model: "wide".into(),
+            inputs: Some(embedeval::proto::Tensor {
+                dtype: embedeval::proto::DataType::Uint8 as i32,
+                shape: vec![1, 40, 40, 1],
+                data: vec![0; 1600],
+            }),
+            ..Default::default()
+        })
+        .await;
+    let err = match bad {
+        Ok(s) => s.into_inner().message().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert_eq!(
+        err.code(),
+        tonic::Code::InvalidArgument,
+        "{}",
+        err.message()
     );
 
     // 600 rows of 2048 float32 are 4.9 MB, over gRPC's 4 MiB default.

@@ -157,8 +157,8 @@ pub struct EmbedArgs {
     /// Dataset name.
     #[arg(long)]
     pub dataset: String,
-    /// Split.
-    #[arg(long, default_value = "test")]
+    /// Split [the dataset's test split: its default, else test, else val].
+    #[arg(long, default_value = "")]
     pub split: String,
     /// Output of the model (default: its embedding output).
     #[arg(long, default_value = "")]

@@ -238,12 +238,18 @@ pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
+    let has = |name: &str| info.splits.iter().any(|s| s.name == name);
+    let shown_split = [args.split.as_str(), info.test_split.as_str(), "test", "val"]
+        .into_iter()
+        .find(|s| !s.is_empty() && has(s))
+        .unwrap_or(args.split.as_str())
+        .to_string();
     let total = info
         .splits
         .iter()
-        .find(|s| s.name == args.split)
+        .find(|s| s.name == shown_split)
         .map_or(0, |s| s.size);
-    let progress = bar(total, &format!("embed {model} {}", args.split));
+    let progress = bar(total, &format!("embed {model} {shown_split}"));
     let mut stream = conn
         .embedding()
         .await?

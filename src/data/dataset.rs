@@ -246,6 +246,21 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// (width, height) an image of `w` × `h` is resized to before the
+    /// crop, or INVALID_ARGUMENT when a side would exceed
+    /// [`MAX_IMAGE_SIDE`] (an extreme aspect ratio): the intermediate image
+    /// is bounded like any other.
+    pub fn checked_resize(&self, w: usize, h: usize) -> Result<(usize, usize)> {
+        let (rw, rh) = self.resized(w, h);
+        if rw > MAX_IMAGE_SIDE || rh > MAX_IMAGE_SIDE {
+            return Err(Error::InvalidArgument(format!(
+                "an image of {w}x{h} would be resized to {rw}x{rh} before its centre crop, \
+                 over {MAX_IMAGE_SIDE} pixels a side: its aspect ratio is too extreme"
+            )));
+        }
+        Ok((rw, rh))
+    }
+
     /// (width, height) an image of `w` × `h` is resized to before the crop.
     pub fn resized(&self, w: usize, h: usize) -> (usize, usize) {
         let short = (self.side as f64 / self.crop_fraction)
@@ -382,12 +397,41 @@ impl Dataset {
             .map_err(|e| Error::InvalidArgument(format!("dataset.toml: {e}")))?;
         let manifest = Manifest::parse(&text)?;
         let format = Format::parse(&manifest.format)?;
+        if format != Format::ImageFolder {
+            let folder_only = [
+                ("channels (--channels)", manifest.channels.is_some()),
+                ("image_size (--image-size)", manifest.image_size.is_some()),
+                (
+                    "crop_fraction (--crop-fraction)",
+                    manifest.crop_fraction.is_some(),
+                ),
+            ];
+            if let Some((key, _)) = folder_only.iter().find(|(_, set)| *set) {
+                return Err(Error::InvalidArgument(format!(
+                    "{key} applies to image-folder datasets only; this one is {}",
+                    format.as_str()
+                )));
+            }
+        }
         let summary = match format {
             Format::Npy => Self::npy_summary(dir, &manifest)?,
             Format::Cifar10 | Format::Cifar100 => Self::cifar_summary(dir, format)?,
             Format::ImageFolder => Self::folder_summary(dir, &manifest)?,
         };
         summary.check()?;
+        for (key, split) in [
+            ("test_split (--test-split)", &manifest.test_split),
+            ("train_split (--train-split)", &manifest.train_split),
+        ] {
+            if let Some(split) = split {
+                if !summary.splits.contains_key(split) {
+                    return Err(Error::InvalidArgument(format!(
+                        "the dataset's default {key} is {split:?}, which it does not have (it has {:?})",
+                        summary.splits.keys().collect::<Vec<_>>()
+                    )));
+                }
+            }
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -443,6 +487,9 @@ impl Dataset {
 
     /// The image-folder's resize and crop, when its manifest has `image_size`.
     pub fn fit(&self) -> Option<Fit> {
+        if self.format != Format::ImageFolder {
+            return None;
+        }
         folder_fit(&self.manifest).ok().flatten()
     }
 
@@ -474,6 +521,12 @@ impl Dataset {
                             dims.0,
                             dims.1
                         )));
+                    }
+                    if let Some(fit) = fit {
+                        fit.checked_resize(dims.0 as usize, dims.1 as usize)
+                            .map_err(|e| {
+                                Error::InvalidArgument(format!("{}: {e}", shown(dir, file)))
+                            })?;
                     }
                     match &size_of_first {
                         None => size_of_first = Some((file.clone(), dims)),
@@ -683,9 +736,12 @@ fn folder_fit(m: &Manifest) -> Result<Option<Fit>> {
         )));
     }
     let crop_fraction = m.crop_fraction.unwrap_or(DEFAULT_CROP_FRACTION);
-    if !(crop_fraction > 0.0 && crop_fraction <= 1.0) {
+    if !(crop_fraction > 0.0 && crop_fraction <= 1.0)
+        || side as f64 / crop_fraction > MAX_IMAGE_SIDE as f64
+    {
         return Err(Error::InvalidArgument(format!(
-            "crop_fraction must be in (0, 1], got {crop_fraction}"
+            "crop_fraction (--crop-fraction) must be in (0, 1] and keep image_size / crop_fraction \
+             within {MAX_IMAGE_SIDE} pixels, got {crop_fraction} for image_size {side}"
         )));
     }
     Ok(Some(Fit {
@@ -709,7 +765,7 @@ pub fn decode_fitted_bytes(bytes: &[u8], fit: Fit, c: usize) -> Result<Vec<u8>> 
     reader.limits(limits);
     let img = reader.decode().map_err(|e| bad(&e))?;
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let (rw, rh) = fit.resized(w, h);
+    let (rw, rh) = fit.checked_resize(w, h)?;
     let (left, top) = (
         ((rw - fit.side) as f64 / 2.0).round_ties_even() as u32,
         ((rh - fit.side) as f64 / 2.0).round_ties_even() as u32,
@@ -767,6 +823,73 @@ mod tests {
         out.extend(vec![g; 1024]);
         out.extend(vec![b; 1024]);
         out
+    }
+
+    #[test]
+    fn an_extreme_aspect_ratio_or_crop_is_refused_before_any_pixel_is_decoded() {
+        let fit = Fit {
+            side: 224,
+            crop_fraction: 0.875,
+        };
+        assert_eq!(fit.checked_resize(640, 480).unwrap(), (341, 256));
+        let err = fit.checked_resize(8192, 1).unwrap_err().to_string();
+        assert!(err.contains("aspect ratio is too extreme"), "{err}");
+        // An 8192 × 1 PNG in a folder with image_size: refused at open.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("train/a")).unwrap();
+        image::GrayImage::new(8192, 1)
+            .save(dir.path().join("train/a/0.png"))
+            .unwrap();
+        std::fs::write(
+            dir.path().join("dataset.toml"),
+            "format = \"image-folder\"\nimage_size = 224\n",
+        )
+        .unwrap();
+        let err = Dataset::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("0.png") && err.contains("too extreme"),
+            "{err}"
+        );
+        for crop in ["0.001", "1.5"] {
+            std::fs::write(
+                dir.path().join("dataset.toml"),
+                format!("format = \"image-folder\"\nimage_size = 224\ncrop_fraction = {crop}\n"),
+            )
+            .unwrap();
+            let err = Dataset::open(dir.path()).unwrap_err().to_string();
+            assert!(err.contains("--crop-fraction"), "{crop}: {err}");
+        }
+    }
+
+    #[test]
+    fn folder_settings_on_other_formats_and_missing_default_splits_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("data_batch_1.bin"), record(1, 0, 0, 0)).unwrap();
+        for i in 2..=5 {
+            std::fs::write(
+                dir.path().join(format!("data_batch_{i}.bin")),
+                record(1, 0, 0, 0),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("test_batch.bin"), record(2, 0, 0, 0)).unwrap();
+        let manifest = |extra: &str| {
+            std::fs::write(
+                dir.path().join("dataset.toml"),
+                format!("format = \"cifar10\"\n{extra}"),
+            )
+            .unwrap();
+            Dataset::open(dir.path())
+        };
+        manifest("").unwrap();
+        let err = manifest("image_size = 224\n").unwrap_err().to_string();
+        assert!(err.contains("image-folder datasets only"), "{err}");
+        let err = manifest("test_split = \"val\"\n").unwrap_err().to_string();
+        assert!(
+            err.contains("default test_split") && err.contains("\"val\""),
+            "{err}"
+        );
+        assert!(manifest("test_split = \"train\"\n").is_ok());
     }
 
     #[test]

@@ -241,7 +241,11 @@ impl Engine {
         }
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
         let queued = ticket.is_queued();
-        let live = Arc::new(Live::new(ids.clone(), queued));
+        let runs = reports
+            .iter()
+            .filter(|r| r.status == EvaluationStatus::Queued as i32)
+            .count();
+        let live = Arc::new(Live::new(ids.clone(), runs, queued));
         {
             let mut map = self.live.lock().expect("live lock");
             for id in &ids {
@@ -385,7 +389,7 @@ impl Engine {
     ) {
         let first = live.ids[0].clone();
         if ticket.is_queued() {
-            for r in &reports {
+            for r in reports.iter().filter(|r| !ended(r.status)) {
                 Reporter::new(live.clone(), &r.id, &r.model).send("queued", 0, 1);
             }
         }

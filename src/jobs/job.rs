@@ -94,13 +94,10 @@ impl CompareJob {
         let mut models: Vec<(Arc<LoadedModel>, Settings)> = Vec::new();
         let mut skipped = Vec::new();
         for (model, settings) in candidates {
-            let same = |(seen, _): &(Arc<LoadedModel>, Settings)| {
+            let same = |seen: &Arc<LoadedModel>| {
                 seen.sha256 == model.sha256 && seen.preprocessing() == model.preprocessing()
             };
-            let seen = models.iter().any(same)
-                || skipped
-                    .iter()
-                    .any(|(s, _): &(Arc<LoadedModel>, String)| s.sha256 == model.sha256);
+            let seen = models.iter().any(|(m, _)| same(m)) || skipped.iter().any(|(m, _)| same(m));
             if once && seen {
                 continue;
             }
@@ -237,8 +234,11 @@ impl StopReason {
 /// A job while it is admitted and not yet ended.
 #[derive(Debug)]
 pub struct Live {
-    /// The ids of its evaluations (one, or one per compared model).
+    /// The ids of its evaluations (one, or one per compared model; the
+    /// ones that run first, then the SKIPPED ones of a comparison).
     pub ids: Vec<String>,
+    /// How many of `ids` run (the others were SKIPPED at admission).
+    runs: usize,
     token: CancellationToken,
     queued: bool,
     started: AtomicBool,
@@ -251,11 +251,12 @@ pub struct Live {
 pub type EventStream = Pin<Box<dyn Stream<Item = Event> + Send>>;
 
 impl Live {
-    /// A job with these evaluation ids; `queued` when admission put it in
-    /// the queue rather than in a slot.
-    pub fn new(ids: Vec<String>, queued: bool) -> Self {
+    /// A job with these evaluation ids, of which the first `runs` run;
+    /// `queued` when admission put it in the queue rather than in a slot.
+    pub fn new(ids: Vec<String>, runs: usize, queued: bool) -> Self {
         Self {
             ids,
+            runs,
             token: CancellationToken::new(),
             queued,
             started: AtomicBool::new(false),
@@ -407,7 +408,7 @@ impl Reporter {
             evaluation_id: self.evaluation_id.clone(),
             model: self.model.clone(),
             model_index: self.model_index,
-            models: self.live.ids.len() as u32,
+            models: self.live.runs as u32,
             stage: stage.to_string(),
             done,
             total,
@@ -485,7 +486,7 @@ mod tests {
 
     #[tokio::test]
     async fn followers_see_events_in_order_and_late_ones_see_the_end() {
-        let live = Live::new(vec!["e".into()], false);
+        let live = Live::new(vec!["e".into()], 1, false);
         let early = live.follow();
         live.emit(progress("a"));
         live.emit(progress("b"));
@@ -500,24 +501,24 @@ mod tests {
 
     #[test]
     fn the_first_reason_stays_and_a_guard_past_its_deadline_records_it() {
-        let live = Arc::new(Live::new(vec!["e".into()], false));
+        let live = Arc::new(Live::new(vec!["e".into()], 1, false));
         live.stop(StopReason::Cancelled);
         live.stop(StopReason::Shutdown);
         assert_eq!(live.reason(), Some(StopReason::Cancelled));
         assert!(live.token().is_cancelled());
 
-        let live = Arc::new(Live::new(vec!["e".into()], false));
+        let live = Arc::new(Live::new(vec!["e".into()], 1, false));
         let d = Duration::from_millis(1);
         drop(StopOnDrop::new(live.clone(), Some(Deadline::after(d))));
         assert_eq!(live.reason(), Some(StopReason::Deadline(d)));
         assert_eq!(StopReason::Deadline(d).status(), EvaluationStatus::Failed);
 
-        let live = Arc::new(Live::new(vec!["e".into()], false));
+        let live = Arc::new(Live::new(vec!["e".into()], 1, false));
         let far = Deadline::after(Duration::from_secs(60));
         drop(StopOnDrop::new(live.clone(), Some(far)));
         assert_eq!(live.reason(), Some(StopReason::ClientGone));
 
-        let live = Arc::new(Live::new(vec!["e".into()], false));
+        let live = Arc::new(Live::new(vec!["e".into()], 1, false));
         StopOnDrop::new(live.clone(), None).disarm();
         assert_eq!(live.reason(), None);
         drop(StopOnDrop::new(live.clone(), None));

@@ -380,6 +380,14 @@ fn resolve_input(
             }
         }
     };
+    if graph.shape.first().is_some_and(|&b| b > 0) {
+        return Err(Error::InvalidCard(format!(
+            "the model's input {:?} has a fixed batch axis ({:?}): embedeval runs batches of many \
+             images; export it with a dynamic batch axis (torch.onnx.export(…, \
+             dynamic_axes={{{:?}: {{0: \"batch\"}}}}))",
+            graph.name, graph.shape, graph.name
+        )));
+    }
     let shape = match &file.shape {
         Some(s) => s.clone(),
         None => {
@@ -410,8 +418,10 @@ fn resolve_input(
         (Layout::NCHW, [_, c, _, _]) | (Layout::NHWC, [_, _, _, c]) => (*c).max(1) as usize,
         _ => 1,
     };
-    let preset = file.preset;
-    let (scale, mean, std) = if file.scale.is_some() && file.mean.is_some() && file.std.is_some() {
+    let explicit = file.scale.is_some() && file.mean.is_some() && file.std.is_some();
+    // A preset is echoed only where it gave at least one of the values.
+    let preset = file.preset.filter(|_| !explicit);
+    let (scale, mean, std) = if explicit {
         (1.0, Vec::new(), Vec::new())
     } else {
         if preset.is_none() {
@@ -795,6 +805,15 @@ features = "features"
             .unwrap_err()
             .to_string();
         assert!(err.contains("exactly one input"), "{err}");
+        let fixed = [spec("x", ElementType::Float32, &[1, 3, 32, 32])];
+        let err = file
+            .resolve(&fixed, &digits_graph().1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("fixed batch axis") && err.contains("dynamic_axes"),
+            "{err}"
+        );
         let free = [spec("x", ElementType::Float32, &[-1, 3, -1, -1])];
         let err = file
             .resolve(&free, &digits_graph().1)

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::{upload, validate_name};
 use crate::error::{Error, Result};
@@ -41,6 +41,9 @@ pub struct Catalog<T> {
     uploads: PathBuf,
     entries: RwLock<BTreeMap<String, Arc<T>>>,
     skipped: RwLock<Vec<Skipped>>,
+    /// Held while an install or a removal changes the disk and the entries,
+    /// so that the two always agree.
+    writes: Mutex<()>,
 }
 
 impl<T: Entry> Catalog<T> {
@@ -56,6 +59,7 @@ impl<T: Entry> Catalog<T> {
             uploads,
             entries: RwLock::new(BTreeMap::new()),
             skipped: RwLock::new(Vec::new()),
+            writes: Mutex::new(()),
         }
     }
 
@@ -162,13 +166,18 @@ impl<T: Entry> Catalog<T> {
     /// FAILED_PRECONDITION when `name` is a bundled entry (which no upload
     /// replaces and no request removes).
     pub fn check_writable(&self, name: &str) -> Result<()> {
-        match self.get(name) {
-            Ok(entry) if self.is_bundled(&entry) => Err(Error::FailedPrecondition(format!(
+        let loaded_bundled = self.get(name).is_ok_and(|e| self.is_bundled(&e));
+        let bundle_folder = self
+            .bundle
+            .as_deref()
+            .is_some_and(|b| b.join(name).exists());
+        if loaded_bundled || bundle_folder {
+            return Err(Error::FailedPrecondition(format!(
                 "{} {name} is bundled with the server (read-only); upload under another name",
                 T::KIND
-            ))),
-            _ => Ok(()),
+            )));
         }
+        Ok(())
     }
 
     /// Every entry, sorted by name.
@@ -209,46 +218,68 @@ impl<T: Entry> Catalog<T> {
         loaded || on_disk(&self.uploads) || self.bundle.as_deref().is_some_and(on_disk)
     }
 
-    /// Adds an entry that was validated and moved into the root.
-    pub fn insert(&self, entry: T) -> Result<Arc<T>> {
-        let mut entries = self.entries.write().expect("registry lock");
-        if entries.contains_key(entry.name()) {
-            return Err(Error::AlreadyExists {
-                kind: T::KIND,
-                name: entry.name().to_string(),
-            });
+    /// Moves a validated upload (`staging`, holding `entry`'s files) into
+    /// the uploads root and serves `entry`, the disk and the entries
+    /// changing together. A name that is taken is ALREADY_EXISTS; with
+    /// `replace`, an uploaded entry of that name is swapped out in one step
+    /// and returned (requests already running keep their handle to it), and
+    /// a bundled one is FAILED_PRECONDITION.
+    pub fn install(
+        &self,
+        staging: upload::Staging,
+        entry: T,
+        replace: bool,
+    ) -> Result<(Arc<T>, Option<Arc<T>>)> {
+        let _writes = self.writes.lock().expect("registry write lock");
+        let name = entry.name().to_string();
+        let target = self.uploads.join(&name);
+        if replace {
+            self.check_writable(&name)?;
+            staging.commit_replacing(&target, &name)?;
+        } else {
+            if self.is_taken(&name) {
+                return Err(Error::AlreadyExists {
+                    kind: T::KIND,
+                    name,
+                });
+            }
+            staging.commit(&target, T::KIND, &name)?;
         }
+        self.skipped
+            .write()
+            .expect("registry lock")
+            .retain(|s| s.name != name);
         let entry = Arc::new(entry);
-        entries.insert(entry.name().to_string(), entry.clone());
-        Ok(entry)
-    }
-
-    /// Puts an entry that was validated and moved into the uploads root in
-    /// place of the one of the same name (if any), which is returned.
-    /// Requests already running keep their handle to the old one.
-    pub fn replace(&self, entry: T) -> Arc<T> {
-        let mut entries = self.entries.write().expect("registry lock");
-        let entry = Arc::new(entry);
-        entries.insert(entry.name().to_string(), entry.clone());
-        entry
-    }
-
-    /// Takes an uploaded entry out and removes its folder; a bundled one is
-    /// FAILED_PRECONDITION. Requests already running keep their handle and
-    /// finish.
-    pub fn remove(&self, name: &str) -> Result<Arc<T>> {
-        self.check_writable(name)?;
-        let entry = self
+        let old = self
             .entries
             .write()
             .expect("registry lock")
-            .remove(name)
-            .ok_or_else(|| Error::NotFound {
+            .insert(name, entry.clone());
+        Ok((entry, old))
+    }
+
+    /// Takes an uploaded entry out and removes its folder (an upload that
+    /// did not load, listed as skipped, is removed too); a bundled one is
+    /// FAILED_PRECONDITION. Requests already running keep their handle and
+    /// finish.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        let _writes = self.writes.lock().expect("registry write lock");
+        self.check_writable(name)?;
+        let removed = self.entries.write().expect("registry lock").remove(name);
+        let dir = self.uploads.join(name);
+        let was_skipped = {
+            let mut skipped = self.skipped.write().expect("registry lock");
+            let before = skipped.len();
+            skipped.retain(|s| s.name != name);
+            skipped.len() != before
+        };
+        if removed.is_none() && !(was_skipped && dir.is_dir()) {
+            return Err(Error::NotFound {
                 kind: T::KIND,
                 name: name.to_string(),
-            })?;
-        upload::remove_dir(&self.uploads, entry.dir(), name)?;
-        Ok(entry)
+            });
+        }
+        upload::remove_dir(&self.uploads, &dir, name)
     }
 }
 
@@ -274,6 +305,28 @@ mod tests {
         fn content_id(&self) -> &str {
             &self.id
         }
+    }
+
+    /// A staged upload of a note folder under `root`.
+    fn stage(root: &Path, name: &str) -> upload::Staging {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let staging = rt
+            .block_on(upload::Staging::begin(root, name, 1 << 20, "note"))
+            .unwrap();
+        std::fs::write(staging.dir().join("note.txt"), name).unwrap();
+        staging
+    }
+
+    /// Hidden folders left under `root`.
+    fn upload_leftovers(root: &Path) -> Vec<String> {
+        std::fs::read_dir(root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect()
     }
 
     fn load(name: &str, dir: &Path) -> Result<Note> {
@@ -315,8 +368,9 @@ mod tests {
             Err(Error::NotFound { kind: "note", .. })
         ));
         let again = load("a", &root.path().join("a")).unwrap();
+        let staging = stage(root.path(), "a");
         assert!(matches!(
-            catalog.insert(again),
+            catalog.install(staging, again, false),
             Err(Error::AlreadyExists { .. })
         ));
         assert!(catalog.is_taken("c"), "its folder exists");
@@ -352,11 +406,33 @@ mod tests {
         assert!(bundle.path().join("a").exists());
         catalog.remove("b").unwrap();
         assert!(!uploads.path().join("b").exists());
-        let replaced = catalog.replace(Note {
+        let note = |id: &str| Note {
             name: "c".into(),
             dir: uploads.path().join("c"),
-            id: "new".into(),
-        });
-        assert_eq!(catalog.get("c").unwrap().id, replaced.id);
+            id: id.into(),
+        };
+        let (first, old) = catalog
+            .install(stage(uploads.path(), "c"), note("first"), false)
+            .unwrap();
+        assert!(old.is_none());
+        assert_eq!(first.id, "first");
+        let (new, old) = catalog
+            .install(stage(uploads.path(), "c"), note("second"), true)
+            .unwrap();
+        assert_eq!(
+            (new.id.as_str(), old.unwrap().id.as_str()),
+            ("second", "first")
+        );
+        assert_eq!(catalog.get("c").unwrap().id, "second");
+        assert!(upload_leftovers(uploads.path()).is_empty());
+        let bundled_name = Note {
+            name: "a".into(),
+            dir: uploads.path().join("a"),
+            id: "x".into(),
+        };
+        let err = catalog
+            .install(stage(uploads.path(), "a"), bundled_name, true)
+            .unwrap_err();
+        assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
     }
 }

@@ -14,13 +14,40 @@ use crate::error::{Error, Result};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Removes `.upload-*` and `.deleted-*` folders that a crash left in `root`.
+/// The entry name in a hidden folder's name `.deleted-<name>-<pid>-<ns>-<n>`.
+fn deleted_entry(folder: &str) -> Option<&str> {
+    let rest = folder.strip_prefix(".deleted-")?;
+    let mut parts = rest.rsplitn(4, '-');
+    let suffix: Vec<&str> = parts.by_ref().take(3).collect();
+    let name = parts.next()?;
+    let numeric = suffix.len() == 3 && suffix.iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    numeric.then_some(name)
+}
+
+/// Cleans what a crash left in `root`: unfinished uploads (`.upload-*`) are
+/// removed; a folder moved aside (`.deleted-<name>-…`) is put back when
+/// nothing took its place (a replacement or a removal that did not finish
+/// is undone rather than losing the entry), and removed otherwise.
 pub fn clean_leftovers(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(original) = deleted_entry(&name) {
+            let target = root.join(original);
+            if !target.exists() {
+                match std::fs::rename(entry.path(), &target) {
+                    Ok(()) => {
+                        tracing::warn!(folder = %original, "restored an entry whose replacement or removal did not finish");
+                        continue;
+                    }
+                    Err(err) => {
+                        tracing::warn!(folder = %name, %err, "cannot restore a moved-aside entry")
+                    }
+                }
+            }
+        }
         if name.starts_with(".upload-") || name.starts_with(".deleted-") {
             match std::fs::remove_dir_all(entry.path()) {
                 Ok(()) => {
@@ -124,7 +151,10 @@ impl Staging {
         }
         if let Err(e) = std::fs::rename(&self.dir, target) {
             if had_old {
-                let _ = std::fs::rename(&trash, target);
+                if let Err(err) = std::fs::rename(&trash, target) {
+                    // Put back at the next start (see clean_leftovers).
+                    tracing::error!(folder = %trash.display(), %err, "cannot put the replaced folder back");
+                }
             }
             return Err(Error::io(
                 format!("move the upload into {}", target.display()),
@@ -195,4 +225,33 @@ pub fn remove_dir(root: &Path, dir: &Path, name: &str) -> Result<()> {
     let trash = hidden_dir(root, ".deleted", name);
     std::fs::rename(dir, &trash).map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
     std::fs::remove_dir_all(&trash).map_err(|e| Error::io(format!("remove {}", trash.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moved_aside_entry_is_put_back_unless_something_took_its_place() {
+        assert_eq!(
+            deleted_entry(".deleted-my-model-12-345-6"),
+            Some("my-model")
+        );
+        assert_eq!(deleted_entry(".deleted-x"), None);
+        let root = tempfile::tempdir().unwrap();
+        let aside = hidden_dir(root.path(), ".deleted", "kept");
+        std::fs::create_dir(&aside).unwrap();
+        let stale = hidden_dir(root.path(), ".deleted", "taken");
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::create_dir(root.path().join("taken")).unwrap();
+        std::fs::create_dir(hidden_dir(root.path(), ".upload", "half")).unwrap();
+        clean_leftovers(root.path());
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["kept", "taken"]);
+    }
 }

@@ -39,10 +39,13 @@ impl Listing {
             .collect()
     }
 
-    /// A Markdown table (pipes in cells escaped).
+    /// A Markdown table (pipes in cells escaped, line breaks made spaces).
     pub fn to_markdown(&self) -> String {
         let line = |row: &[String]| {
-            let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            let cells: Vec<String> = row
+                .iter()
+                .map(|c| c.replace('|', "\\|").replace(['\r', '\n'], " "))
+                .collect();
             format!("| {} |\n", cells.join(" | "))
         };
         let rule = vec!["---".to_string(); self.header.len()];

@@ -9,7 +9,8 @@ use std::time::Duration;
 use tonic::metadata::MetadataMap;
 use tonic::{Status, Streaming};
 
-use crate::encoder::{InputDType, Preprocessing};
+use crate::data::dataset::MAX_IMAGE_SIDE;
+use crate::encoder::{InputDType, Preprocessing, Resize};
 use crate::error::{Error, Result};
 use crate::jobs::{EvalData, Event, Outcome, Progress};
 use crate::metrics::Matrix;
@@ -194,13 +195,24 @@ pub fn decode_tensor(tensor: proto::Tensor, card: &Preprocessing, model: &str) -
         })?;
     match proto::DataType::try_from(tensor.dtype) {
         Ok(proto::DataType::Uint8) => {
-            let want = [h as usize, w as usize, c as usize];
-            if shape.len() != 4 || shape[1..] != want {
+            // Another height and width is resized to the model's when its
+            // card allows it; the channels must match.
+            let fits = shape.len() == 4
+                && (1..=MAX_IMAGE_SIDE).contains(&shape[1])
+                && (1..=MAX_IMAGE_SIDE).contains(&shape[2])
+                && card.check_image(shape[1], shape[2], shape[3]).is_ok();
+            if !fits {
+                let size = if card.resize == Resize::None {
+                    format!("{h}, {w}")
+                } else {
+                    format!("height, width (resized to {h} x {w})")
+                };
                 return Err(Error::InvalidArgument(format!(
-                    "UINT8 images must have shape [n, {h}, {w}, {c}] (n, height, width, channels) for model {}, received {:?}",
+                    "UINT8 images must have shape [n, {size}, {c}] (n, height, width, channels) for model {}, received {:?}",
                     model, tensor.shape
                 )));
             }
+            let want = [shape[1], shape[2], shape[3]];
             if tensor.data.len() != count {
                 return Err(Error::InvalidArgument(format!(
                     "inputs.shape {:?} needs {count} bytes, received {}",

@@ -74,13 +74,12 @@ impl DatasetService for DatasetApi {
         let name = request.into_inner().name;
         validate_name("dataset", &name)?;
         let datasets = self.state.datasets.clone();
-        let removed = tokio::task::spawn_blocking(move || datasets.remove(&name))
+        let removing = name.clone();
+        tokio::task::spawn_blocking(move || datasets.remove(&removing))
             .await
             .map_err(|e| Error::join("dataset removal", e))??;
-        tracing::info!(dataset = %removed.name, "dataset deleted");
-        Ok(Response::new(proto::DeleteDatasetResponse {
-            name: removed.name.clone(),
-        }))
+        tracing::info!(dataset = %name, "dataset deleted");
+        Ok(Response::new(proto::DeleteDatasetResponse { name }))
     }
 }
 
@@ -195,7 +194,7 @@ impl DatasetApi {
                 let text = written_manifest(&header, staging.dir())?;
                 std::fs::write(&manifest, text).map_err(|e| Error::io("write dataset.toml", e))?;
             }
-            let opened = Dataset::open(staging.dir())?;
+            let mut opened = Dataset::open(staging.dir())?;
             // Decoded, the images may be far larger than the upload.
             let decoded = opened.summary.decoded_bytes().unwrap_or(u64::MAX);
             if decoded > max_bytes {
@@ -207,10 +206,10 @@ impl DatasetApi {
                 opened.load_split(split)?;
             }
             let id = content_id(staging.dir())?;
-            let target = registry.uploads().join(&name);
-            staging.commit(&target, "dataset", &name)?;
-            let dataset = Dataset::open(&target)?;
-            registry.insert(LoadedDataset::new(name, id, dataset))
+            // It is served from where the install moves it.
+            opened.dir = registry.uploads().join(&name);
+            let (dataset, _) = registry.install(staging, LoadedDataset::new(name, id, opened), false)?;
+            Ok(dataset)
         })
         .await
         .map_err(|e| Error::join("dataset validation", e))??;

@@ -144,7 +144,8 @@ impl EmbeddingApi {
             (None, false) => {
                 let dataset = self.state.datasets.get(&req.dataset)?;
                 let split_name = if req.split.is_empty() {
-                    "test".to_string()
+                    // The dataset's test split: its default, else test, else val.
+                    crate::jobs::settings::Splits::for_dataset(&dataset, "", "")?.test
                 } else {
                     req.split.clone()
                 };

@@ -245,6 +245,12 @@ pub async fn serve(
             compute_threads: config.compute_threads,
         },
     )?;
+    for (bundle, kind, flag) in [
+        (&config.models_dir, "models", "--models-dir"),
+        (&config.datasets_dir, "datasets", "--datasets-dir"),
+    ] {
+        check_apart(bundle, &config.uploads_dir(kind), flag)?;
+    }
     let models = Arc::new(ModelRegistry::with_bundle(
         Some(config.models_dir.clone()),
         config.uploads_dir("models"),
@@ -368,6 +374,28 @@ pub async fn serve(
             message: e.to_string(),
         })?;
     tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Refuses a bundle folder that is, holds or lies inside the uploads folder
+/// of its kind: the bundle is read-only and uploads live under --data-dir,
+/// so one folder cannot be both.
+fn check_apart(bundle: &std::path::Path, uploads: &std::path::Path, flag: &str) -> Result<()> {
+    std::fs::create_dir_all(uploads)
+        .map_err(|e| Error::io(format!("create {}", uploads.display()), e))?;
+    let (Ok(b), Ok(u)) = (bundle.canonicalize(), uploads.canonicalize()) else {
+        return Ok(());
+    };
+    if b.starts_with(&u) || u.starts_with(&b) {
+        return Err(Error::Config(format!(
+            "{flag} {} and the uploads folder {} overlap: bundled entries are read-only and uploads \
+             live under --data-dir; point {flag} elsewhere (uploads of earlier versions kept in \
+             {flag} can be moved to {})",
+            bundle.display(),
+            uploads.display(),
+            uploads.display()
+        )));
+    }
     Ok(())
 }
 

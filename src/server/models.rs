@@ -72,13 +72,12 @@ impl ModelService for ModelApi {
         let name = request.into_inner().name;
         validate_name("model", &name)?;
         let models = self.state.models.clone();
-        let removed = tokio::task::spawn_blocking(move || models.remove(&name))
+        let removing = name.clone();
+        tokio::task::spawn_blocking(move || models.remove(&removing))
             .await
             .map_err(|e| Error::join("model removal", e))??;
-        tracing::info!(model = %removed.name, "model deleted");
-        Ok(Response::new(proto::DeleteModelResponse {
-            name: removed.name.clone(),
-        }))
+        tracing::info!(model = %name, "model deleted");
+        Ok(Response::new(proto::DeleteModelResponse { name }))
     }
 }
 
@@ -170,17 +169,8 @@ impl ModelApi {
                 LoadedModel::from_parts(&runtime, name.clone(), target.clone(), card, &onnx)?;
             std::fs::write(staging.dir().join("model.toml"), card_text)
                 .map_err(|e| Error::io("write model.toml", e))?;
-            if replace {
-                // Checked again here: the name may have been taken by a
-                // bundled model's scan since the request began.
-                registry.check_writable(&name)?;
-                let old = registry.get(&name).ok().map(|m| m.sha256.clone());
-                staging.commit_replacing(&target, &name)?;
-                Ok((registry.replace(model), old))
-            } else {
-                staging.commit(&target, "model", &name)?;
-                Ok((registry.insert(model)?, None))
-            }
+            let (model, old) = registry.install(staging, model, replace)?;
+            Ok((model, old.map(|m| m.sha256.clone())))
         })
         .await
         .map_err(|e| Error::join("model validation", e))??;
