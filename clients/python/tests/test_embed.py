@@ -63,6 +63,31 @@ def test_2048_dimensional_features_beyond_4_mib(client, resnet2048):
     assert emb.shape == (10, 128)
 
 
+def test_a_default_grpcio_channel_receives_2048_d_features(server, client, resnet2048):
+    """The server cuts Embed responses by bytes (--response-bytes, 2 MiB), so a
+    plain grpcio channel with its default 4 MiB receive limit gets all 4.9 MB."""
+    import grpc
+
+    from embedeval._proto import embedding_pb2, embedding_pb2_grpc, tensor_pb2
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(600, 32, 32, 3), dtype=np.uint8)
+    request = embedding_pb2.EmbedRequest(
+        model=resnet2048,
+        output="features",
+        inputs=tensor_pb2.Tensor(dtype=tensor_pb2.UINT8, shape=list(images.shape), data=images.tobytes()),
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:  # default options
+        stub = embedding_pb2_grpc.EmbeddingServiceStub(channel)
+        chunks = list(stub.Embed(request, timeout=120))
+    assert all(len(c.SerializeToString()) < 4 * 2**20 for c in chunks)
+    rows = np.concatenate(
+        [np.frombuffer(c.embeddings.data, "<f4").reshape(list(c.embeddings.shape)) for c in chunks]
+    )
+    assert rows.shape == (600, 2048) and rows.nbytes > 4 * 2**20
+    np.testing.assert_allclose(rows, client.embed(resnet2048, images=images, output="features"), atol=1e-5)
+
+
 def test_embed_errors(client):
     with pytest.raises(embedeval.NotFound):
         client.embed("no-such-model", dataset="digits")
