@@ -34,6 +34,9 @@ ENV EMBEDEVAL_ADDR=0.0.0.0:50051 \
     EMBEDEVAL_DATASETS_DIR=/app/datasets \
     EMBEDEVAL_DATA_DIR=/var/lib/embedeval \
     EMBEDEVAL_LOG_JSON=true
+# Everything that must outlive the container lives here: uploaded models and
+# datasets (<data-dir>/models, <data-dir>/datasets), the results database and
+# the embedding cache. /app/models and /app/datasets are the read-only bundles.
 VOLUME /var/lib/embedeval
 # gRPC, Prometheus metrics.
 EXPOSE 50051 9090
