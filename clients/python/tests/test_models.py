@@ -80,12 +80,22 @@ def test_register_replace_and_delete(client):
 def test_register_from_card_path_and_bytes(client, tmp_path):
     card = tmp_path / "model.toml"
     card.write_text(DIGITS_CARD)
+    # The card gives scale, mean and std, so the preset gives none of them and is not echoed.
     info = client.register_model("py-model-b", ONNX.read_bytes(), card=card, preset="none")
     try:
-        assert info.training.loss == "infonce" and info.input.preset == "none"
+        assert info.training.loss == "infonce" and info.input.preset == ""
+        assert info.input.scale == 0.0625 and list(info.input.mean) == [0.0]
         assert info.size_bytes == ONNX.stat().st_size
     finally:
         client.delete_model("py-model-b")
+    # A card as text without preprocessing values: the preset gives them and is echoed.
+    card_text = "[training]\nloss = \"infonce\"\ntemperature = 0.5\n"
+    info = client.register_model("py-model-c", ONNX, card=card_text, preset="none")
+    try:
+        assert info.input.preset == "none" and info.input.scale == pytest.approx(1 / 255)
+        assert list(info.input.mean) == [0.0] and list(info.input.std) == [1.0]
+    finally:
+        client.delete_model("py-model-c")
 
 
 def test_register_errors(client):
