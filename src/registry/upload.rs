@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// The entry name in a hidden folder's name `.deleted-<name>-<pid>-<ns>-<n>`.
-fn deleted_entry(folder: &str) -> Option<&str> {
-    let rest = folder.strip_prefix(".deleted-")?;
+/// The entry name in a hidden folder's name `.replaced-<name>-<pid>-<ns>-<n>`.
+fn replaced_entry(folder: &str) -> Option<&str> {
+    let rest = folder.strip_prefix(".replaced-")?;
     let mut parts = rest.rsplitn(4, '-');
     let suffix: Vec<&str> = parts.by_ref().take(3).collect();
     let name = parts.next()?;
@@ -25,21 +25,24 @@ fn deleted_entry(folder: &str) -> Option<&str> {
 }
 
 /// Cleans what a crash left in `root`: unfinished uploads (`.upload-*`) are
-/// removed; a folder moved aside (`.deleted-<name>-…`) is put back when
-/// nothing took its place (a replacement or a removal that did not finish
-/// is undone rather than losing the entry), and removed otherwise.
+/// removed; a folder a replacement moved aside (`.replaced-<name>-…`, still
+/// whole: it is only removed after the new folder took its place) is put
+/// back when nothing took its place (the replacement is undone rather than
+/// losing the entry), and removed otherwise; a removal's `.removed-*` folder
+/// (perhaps half deleted, so never put back) and the `.deleted-*` folders of
+/// earlier versions are removed.
 pub fn clean_leftovers(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(original) = deleted_entry(&name) {
+        if let Some(original) = replaced_entry(&name) {
             let target = root.join(original);
             if !target.exists() {
                 match std::fs::rename(entry.path(), &target) {
                     Ok(()) => {
-                        tracing::warn!(folder = %original, "restored an entry whose replacement or removal did not finish");
+                        tracing::warn!(folder = %original, "restored an entry whose replacement did not finish");
                         continue;
                     }
                     Err(err) => {
@@ -48,7 +51,8 @@ pub fn clean_leftovers(root: &Path) {
                 }
             }
         }
-        if name.starts_with(".upload-") || name.starts_with(".deleted-") {
+        let leftover = [".upload-", ".replaced-", ".removed-", ".deleted-"];
+        if leftover.iter().any(|p| name.starts_with(p)) {
             match std::fs::remove_dir_all(entry.path()) {
                 Ok(()) => {
                     tracing::info!(folder = %name, "removed an unfinished upload or deletion")
@@ -138,12 +142,12 @@ impl Staging {
 
 impl Staging {
     /// Renames the folder to `target`, moving what is there out of the way
-    /// first (to a hidden `.deleted-…` sibling, removed afterwards): readers
+    /// first (to a hidden `.replaced-…` sibling, removed afterwards): readers
     /// see the old folder or the new one, never neither for long and never a
     /// mix. When the second rename fails the old folder is put back.
     pub fn commit_replacing(mut self, target: &Path, name: &str) -> Result<()> {
         let root = target.parent().unwrap_or(Path::new("."));
-        let trash = hidden_dir(root, ".deleted", name);
+        let trash = hidden_dir(root, ".replaced", name);
         let had_old = target.exists();
         if had_old {
             std::fs::rename(target, &trash)
@@ -220,9 +224,11 @@ impl StagedFile {
     }
 }
 
-/// Moves `dir` out of the way (a hidden `.deleted-…` sibling) and removes it.
+/// Moves `dir` out of the way (a hidden `.removed-…` sibling, which a crash
+/// may leave half deleted and [`clean_leftovers`] therefore never puts
+/// back) and removes it.
 pub fn remove_dir(root: &Path, dir: &Path, name: &str) -> Result<()> {
-    let trash = hidden_dir(root, ".deleted", name);
+    let trash = hidden_dir(root, ".removed", name);
     std::fs::rename(dir, &trash).map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
     std::fs::remove_dir_all(&trash).map_err(|e| Error::io(format!("remove {}", trash.display()), e))
 }
@@ -234,17 +240,20 @@ mod tests {
     #[test]
     fn a_moved_aside_entry_is_put_back_unless_something_took_its_place() {
         assert_eq!(
-            deleted_entry(".deleted-my-model-12-345-6"),
+            replaced_entry(".replaced-my-model-12-345-6"),
             Some("my-model")
         );
-        assert_eq!(deleted_entry(".deleted-x"), None);
+        assert_eq!(replaced_entry(".replaced-x"), None);
         let root = tempfile::tempdir().unwrap();
-        let aside = hidden_dir(root.path(), ".deleted", "kept");
+        let aside = hidden_dir(root.path(), ".replaced", "kept");
         std::fs::create_dir(&aside).unwrap();
-        let stale = hidden_dir(root.path(), ".deleted", "taken");
+        let stale = hidden_dir(root.path(), ".replaced", "taken");
         std::fs::create_dir(&stale).unwrap();
         std::fs::create_dir(root.path().join("taken")).unwrap();
         std::fs::create_dir(hidden_dir(root.path(), ".upload", "half")).unwrap();
+        // A removal cut short: not put back, though nothing has its name.
+        std::fs::create_dir(hidden_dir(root.path(), ".removed", "gone")).unwrap();
+        std::fs::create_dir(hidden_dir(root.path(), ".deleted", "old")).unwrap();
         clean_leftovers(root.path());
         let mut left: Vec<String> = std::fs::read_dir(root.path())
             .unwrap()
