@@ -73,8 +73,10 @@ async fn models_datasets_and_embed_from_the_command_line() {
         .unwrap();
     assert_eq!(labels.len(), 540);
 
-    // compare: a table with a row per model, sorted by loss then tau, and the plot.
+    // compare: a table with a row per model, sorted by loss then tau, and
+    // the figures (the format from the file name).
     let plot = dir.path().join("ut.svg");
+    let penalty = dir.path().join("penalty.png");
     let out = cli(
         &server,
         &[
@@ -86,6 +88,8 @@ async fn models_datasets_and_embed_from_the_command_line() {
             "--skip-linear",
             "--plot",
             plot.to_str().unwrap(),
+            "--penalty-plot",
+            penalty.to_str().unwrap(),
         ],
     );
     assert!(
@@ -101,6 +105,43 @@ async fn models_datasets_and_embed_from_the_command_line() {
         .collect();
     assert_eq!(models, ["infonce-t0.2", "infonce-t1"], "{text}");
     assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
+    let png = image::open(&penalty).expect("a PNG").to_rgb8();
+    assert_eq!(png.dimensions(), (1280, 860));
+    // The comparison's id, on stderr, draws it again without recomputing.
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let id = stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "comparison")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no comparison id in {stderr}"))
+        .to_string();
+    let column = dir.path().join("accuracy");
+    let out = cli(
+        &server,
+        &[
+            "plot",
+            &id,
+            "--kind",
+            "accuracy",
+            "-o",
+            column.to_str().unwrap(),
+            "--plot-format",
+            "png",
+            "--plot-size",
+            "column",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = image::load_from_memory_with_format(
+        &std::fs::read(&column).unwrap(),
+        image::ImageFormat::Png,
+    )
+    .expect("--plot-format png wins over the file name");
+    assert_eq!((png.width(), png.height()), (1050, 840));
 
     // eval --json, then the report is listed.
     let out = cli(

@@ -302,6 +302,19 @@ async fn detached_jobs_answer_at_once_show_queued_and_are_watched_to_the_end() {
         panic!("Accepted")
     };
     assert_eq!(compared.evaluation_ids.len(), 2);
+    // Its comparison is stored at once, its rows still queued.
+    let stored = client
+        .get_comparison(proto::GetComparisonRequest {
+            id: compared.comparison_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut ids: Vec<String> = stored.rows.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    let mut want = compared.evaluation_ids.clone();
+    want.sort();
+    assert_eq!(ids, want);
 
     // Watch the queued one from another connection while the runaway goes.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.addr))

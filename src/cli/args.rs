@@ -1,5 +1,6 @@
 //! The client subcommands' arguments: how to reach the server and what each
-//! of `models`, `datasets`, `embed`, `eval`, `compare` and `evaluations` takes.
+//! of `models`, `datasets`, `embed`, `eval`, `compare`, `evaluations`,
+//! `comparisons` and `plot` takes.
 
 use std::path::PathBuf;
 
@@ -209,12 +210,21 @@ pub struct CompareArgs {
     /// Dataset name.
     #[arg(long)]
     pub dataset: String,
-    /// Write the uniformity–tolerance plot (SVG) here.
+    /// Write the uniformity–tolerance figure here (Wang & Liu, Figs. 4–7).
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Write the accuracy-against-τ plot (SVG) here.
+    /// Write the accuracy-against-τ figure here.
     #[arg(long)]
     pub accuracy_plot: Option<PathBuf>,
+    /// Write the positive against nearest negatives figure here (Fig. 8).
+    #[arg(long)]
+    pub negatives_plot: Option<PathBuf>,
+    /// Write the relative-penalty figure here (Fig. 3, measured).
+    #[arg(long)]
+    pub penalty_plot: Option<PathBuf>,
+    /// How the figures are drawn.
+    #[command(flatten)]
+    pub figure: FigureArgs,
     /// Print the evaluation ids once admitted and leave them running.
     #[arg(long)]
     pub detach: bool,
@@ -224,6 +234,109 @@ pub struct CompareArgs {
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,
+}
+
+/// Which figure `embedeval plot` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FigureKind {
+    /// Uniformity against tolerance, τ on a colour scale (Figs. 4–7).
+    Ut,
+    /// kNN and linear accuracy against τ (log), the simple losses at ∞.
+    Accuracy,
+    /// The positive against the 1st…k-th nearest negatives (Fig. 8).
+    Negatives,
+    /// The relative penalty over the nearest negatives (Fig. 3).
+    Penalty,
+}
+
+impl FigureKind {
+    /// The API's kind.
+    pub fn proto(self) -> proto::FigureKind {
+        match self {
+            FigureKind::Ut => proto::FigureKind::UniformityTolerance,
+            FigureKind::Accuracy => proto::FigureKind::Accuracy,
+            FigureKind::Negatives => proto::FigureKind::Negatives,
+            FigureKind::Penalty => proto::FigureKind::Penalty,
+        }
+    }
+}
+
+/// A figure's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FigureFormat {
+    /// Scalable vector graphics.
+    Svg,
+    /// A bitmap.
+    Png,
+}
+
+/// A figure's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FigureSize {
+    /// 1280 × 860 px.
+    #[default]
+    Screen,
+    /// A paper column: 3.5 in at 300 dpi.
+    Column,
+}
+
+/// How figures are drawn.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct FigureArgs {
+    /// svg or png [default: the output file's extension, else svg].
+    #[arg(long, value_enum)]
+    pub plot_format: Option<FigureFormat>,
+    /// Drawn for a screen or for a paper column.
+    #[arg(long, value_enum, default_value_t = FigureSize::Screen)]
+    pub plot_size: FigureSize,
+}
+
+impl FigureArgs {
+    /// The API's format for a figure written to `path`.
+    pub fn format_for(&self, path: &std::path::Path) -> proto::FigureFormat {
+        let by_name = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match (self.plot_format, by_name.as_deref()) {
+            (Some(FigureFormat::Png), _) | (None, Some("png")) => proto::FigureFormat::Png,
+            _ => proto::FigureFormat::Svg,
+        }
+    }
+
+    /// The API's size.
+    pub fn size(&self) -> proto::FigureSize {
+        match self.plot_size {
+            FigureSize::Screen => proto::FigureSize::Screen,
+            FigureSize::Column => proto::FigureSize::Column,
+        }
+    }
+}
+
+/// `embedeval plot …`
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A comparison id (all its models) or an evaluation id (one model).
+    pub id: String,
+    /// Which figure.
+    #[arg(long, value_enum)]
+    pub kind: FigureKind,
+    /// Where to write it.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// How it is drawn.
+    #[command(flatten)]
+    pub figure: FigureArgs,
+}
+
+/// `embedeval comparisons …`
+#[derive(Debug, Subcommand)]
+pub enum ComparisonsCommand {
+    /// Show a stored comparison: its rows as they are now.
+    Show {
+        /// Comparison id.
+        id: String,
+    },
 }
 
 /// Which splits of the dataset play test and train.

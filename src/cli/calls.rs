@@ -11,8 +11,8 @@ use crate::data::npy::NpyArray;
 use crate::proto;
 
 use super::args::{
-    CompareArgs, Connection, DatasetsCommand, EmbedArgs, EvalArgs, EvaluationsCommand,
-    ModelsCommand,
+    CompareArgs, ComparisonsCommand, Connection, DatasetsCommand, EmbedArgs, EvalArgs,
+    EvaluationsCommand, FigureArgs, FigureKind, ModelsCommand, PlotArgs,
 };
 use super::output::{print_json, print_message, Format, Listing};
 use super::register;
@@ -401,29 +401,91 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
             Some(proto::compare_event::Event::Progress(p)) => bar.update(&p),
             Some(proto::compare_event::Event::Accepted(a)) => {
                 bar.bar.finish_and_clear();
+                eprintln!("comparison {}", a.comparison_id);
                 return print_accepted(conn, &a);
             }
             Some(proto::compare_event::Event::Comparison(c)) => {
                 bar.bar.finish_and_clear();
-                for (path, svg) in [
-                    (&args.plot, &c.plot_svg),
-                    (&args.accuracy_plot, &c.accuracy_plot_svg),
+                for (kind, path) in [
+                    (FigureKind::Ut, &args.plot),
+                    (FigureKind::Accuracy, &args.accuracy_plot),
+                    (FigureKind::Negatives, &args.negatives_plot),
+                    (FigureKind::Penalty, &args.penalty_plot),
                 ] {
                     if let Some(path) = path {
-                        std::fs::write(path, svg)
-                            .with_context(|| format!("write {}", path.display()))?;
+                        write_figure(conn, &c.id, kind, path, &args.figure).await?;
                     }
                 }
                 if conn.output() == Format::Json {
                     return print_message("Comparison", &c);
                 }
                 print!("{}", crate::report::listing(&c.rows).render(conn.output()));
+                eprintln!(
+                    "comparison {0} (draw it again: embedeval plot {0} --kind ut -o ut.png)",
+                    c.id
+                );
                 return Ok(());
             }
             None => {}
         }
     }
     bail!("the server ended the stream without a comparison")
+}
+
+/// Asks the server to draw figure `kind` of the stored comparison or
+/// evaluation `id` and writes it to `path`.
+async fn write_figure(
+    conn: &Connection,
+    id: &str,
+    kind: FigureKind,
+    path: &Path,
+    how: &FigureArgs,
+) -> anyhow::Result<()> {
+    let figure = conn
+        .evaluation()
+        .await?
+        .render_figure(proto::RenderFigureRequest {
+            id: id.to_string(),
+            kind: kind.proto() as i32,
+            format: how.format_for(path) as i32,
+            size: how.size() as i32,
+        })
+        .await?
+        .into_inner();
+    std::fs::write(path, &figure.data).with_context(|| format!("write {}", path.display()))?;
+    eprintln!(
+        "{}: {} × {} px, {} models, {} marks",
+        path.display(),
+        figure.width,
+        figure.height,
+        figure.evaluation_ids.len(),
+        figure.marks
+    );
+    Ok(())
+}
+
+/// Runs `embedeval plot …`.
+pub async fn plot(conn: &Connection, args: PlotArgs) -> anyhow::Result<()> {
+    write_figure(conn, &args.id, args.kind, &args.output, &args.figure).await
+}
+
+/// Runs `embedeval comparisons …`.
+pub async fn comparisons(conn: &Connection, cmd: ComparisonsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ComparisonsCommand::Show { id } => {
+            let c = conn
+                .evaluation()
+                .await?
+                .get_comparison(proto::GetComparisonRequest { id })
+                .await?
+                .into_inner();
+            if conn.output() == Format::Json {
+                return print_message("Comparison", &c);
+            }
+            print!("{}", crate::report::listing(&c.rows).render(conn.output()));
+            Ok(())
+        }
+    }
 }
 
 /// Runs `embedeval evaluations …`.

@@ -69,6 +69,25 @@ pub enum Command {
         #[command(flatten)]
         conn: args::Connection,
     },
+    /// Show a stored comparison.
+    Comparisons {
+        /// What to do.
+        #[command(subcommand)]
+        command: args::ComparisonsCommand,
+        /// The server.
+        #[command(flatten)]
+        conn: args::Connection,
+    },
+    /// Draw a figure of a stored comparison or evaluation (nothing is
+    /// recomputed).
+    Plot {
+        /// What to draw.
+        #[command(flatten)]
+        args: args::PlotArgs,
+        /// The server.
+        #[command(flatten)]
+        conn: args::Connection,
+    },
     /// List, show or cancel evaluations.
     Evaluations {
         /// What to do.
@@ -181,6 +200,10 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Embed { args, conn } => calls::embed(&conn, args).await.map(|_| 0),
         Command::Eval { args, conn } => calls::eval(&conn, args).await.map(|_| 0),
         Command::Compare { args, conn } => calls::compare(&conn, args).await.map(|_| 0),
+        Command::Comparisons { command, conn } => {
+            calls::comparisons(&conn, command).await.map(|_| 0)
+        }
+        Command::Plot { args, conn } => calls::plot(&conn, args).await.map(|_| 0),
         Command::Evaluations { command, conn } => {
             calls::evaluations(&conn, command).await.map(|_| 0)
         }

@@ -39,7 +39,7 @@ use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
-use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
+use crate::proto::{EvaluationReport, EvaluationStatus};
 use crate::registry::{input_info, LoadedModel};
 use crate::store::{new_id, ReportStore};
 
@@ -240,6 +240,24 @@ impl Engine {
             }
         }
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
+        if let JobSpec::Compare(job) = &spec {
+            let created = reports.first().map_or(0, |r| {
+                r.created_at
+                    .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
+            });
+            let saved = self
+                .store
+                .save_comparison(&job.id, &job.dataset.name, created, &ids)
+                .await;
+            if let Err(err) = saved {
+                for report in &mut reports {
+                    report.status = EvaluationStatus::Failed as i32;
+                    report.error = err.to_string();
+                    self.record(report).await;
+                }
+                return Err(err);
+            }
+        }
         let queued = ticket.is_queued();
         let runs = reports
             .iter()
@@ -483,21 +501,11 @@ impl Engine {
                     }
                 }
                 let mut rows = reports.to_vec();
-                rows.sort_by(|a, b| {
-                    a.loss
-                        .cmp(&b.loss)
-                        .then(a.temperature.total_cmp(&b.temperature))
-                });
-                let completed: Vec<EvaluationReport> = rows
-                    .iter()
-                    .filter(|r| r.status == EvaluationStatus::Completed as i32)
-                    .cloned()
-                    .collect();
-                Ok(Outcome::Comparison(Comparison {
-                    plot_svg: crate::report::uniformity_tolerance_svg(&completed),
-                    accuracy_plot_svg: crate::report::accuracy_svg(&completed),
+                crate::report::figures::sort_rows(&mut rows);
+                Ok(Outcome::Comparison(crate::report::figures::comparison(
+                    job.id.clone(),
                     rows,
-                }))
+                )))
             }
         }
     }

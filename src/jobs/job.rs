@@ -68,6 +68,8 @@ pub struct EmbeddingsJob {
 /// Several models on one dataset.
 #[derive(Debug)]
 pub struct CompareJob {
+    /// The comparison's id (stored with its evaluation ids at admission).
+    pub id: String,
     /// The dataset.
     pub dataset: Arc<LoadedDataset>,
     /// Its splits that play test and train.
@@ -115,6 +117,7 @@ impl CompareJob {
             )));
         }
         Ok(Self {
+            id: crate::store::new_id(),
             dataset,
             splits,
             models,

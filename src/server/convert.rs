@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::jobs::{EvalData, Event, Outcome, Progress};
 use crate::metrics::Matrix;
 use crate::proto::{self, evaluate_embeddings_request::Payload, EmbeddingsHeader};
+use crate::report::figures;
 
 /// The client's deadline, from the `grpc-timeout` header (gRPC over HTTP/2:
 /// at most 8 digits and a unit of H, M, S, m, u or n).
@@ -136,6 +137,64 @@ pub fn accepted(handle: crate::jobs::JobHandle) -> proto::Accepted {
     proto::Accepted {
         evaluation_ids: ids,
         status: status as i32,
+        comparison_id: String::new(),
+    }
+}
+
+/// The kind, format and size a RenderFigure request asks for (format SVG
+/// and size SCREEN when unset).
+pub fn figure_request(
+    req: &proto::RenderFigureRequest,
+) -> Result<(figures::Kind, figures::Format, figures::Size)> {
+    use proto::{FigureFormat, FigureKind, FigureSize};
+    let kind = match FigureKind::try_from(req.kind) {
+        Ok(FigureKind::UniformityTolerance) => figures::Kind::UniformityTolerance,
+        Ok(FigureKind::Accuracy) => figures::Kind::Accuracy,
+        Ok(FigureKind::Negatives) => figures::Kind::Negatives,
+        Ok(FigureKind::Penalty) => figures::Kind::Penalty,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "kind must be UNIFORMITY_TOLERANCE, ACCURACY, NEGATIVES or PENALTY, got {}",
+                req.kind
+            )))
+        }
+    };
+    let format = match FigureFormat::try_from(req.format) {
+        Ok(FigureFormat::Unspecified | FigureFormat::Svg) => figures::Format::Svg,
+        Ok(FigureFormat::Png) => figures::Format::Png,
+        Err(_) => {
+            return Err(Error::InvalidArgument(format!(
+                "format must be SVG or PNG, got {}",
+                req.format
+            )))
+        }
+    };
+    let size = match FigureSize::try_from(req.size) {
+        Ok(FigureSize::Unspecified | FigureSize::Screen) => figures::Size::Screen,
+        Ok(FigureSize::Column) => figures::Size::Column,
+        Err(_) => {
+            return Err(Error::InvalidArgument(format!(
+                "size must be SCREEN or COLUMN, got {}",
+                req.size
+            )))
+        }
+    };
+    Ok((kind, format, size))
+}
+
+/// A drawn figure of `reports`, as the API answers it.
+pub fn figure(figure: figures::Figure, reports: &[proto::EvaluationReport]) -> proto::Figure {
+    proto::Figure {
+        media_type: figure.format.media_type().into(),
+        width: figure.size.0,
+        height: figure.size.1,
+        evaluation_ids: reports
+            .iter()
+            .filter(|r| r.status == proto::EvaluationStatus::Completed as i32)
+            .map(|r| r.id.clone())
+            .collect(),
+        marks: figure.marks.len() as u32,
+        data: figure.bytes,
     }
 }
 

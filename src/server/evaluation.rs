@@ -25,6 +25,7 @@ use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
 use crate::proto::EvaluationReport;
 use crate::registry::LoadedModel;
+use crate::report::figures;
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send>>;
 
@@ -196,10 +197,18 @@ impl EvaluationService for EvaluationApi {
             .collect::<Result<Vec<_>>>()?;
         let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
         let every = req.models.is_empty();
-        let job = JobSpec::Compare(CompareJob::plan(dataset, splits, models, every)?);
-        let handle = self.state.engine.submit(job, opts).await?;
+        let plan = CompareJob::plan(dataset, splits, models, every)?;
+        let comparison_id = plan.id.clone();
+        let handle = self
+            .state
+            .engine
+            .submit(JobSpec::Compare(plan), opts)
+            .await?;
         if opts.detach {
-            let accepted = convert::accepted(handle);
+            let accepted = proto::Accepted {
+                comparison_id,
+                ..convert::accepted(handle)
+            };
             return Ok(Response::new(once(proto::CompareEvent {
                 event: Some(proto::compare_event::Event::Accepted(accepted)),
             })));
@@ -241,6 +250,43 @@ impl EvaluationService for EvaluationApi {
             evaluations,
             next_page_token,
         }))
+    }
+
+    async fn get_comparison(
+        &self,
+        request: Request<proto::GetComparisonRequest>,
+    ) -> std::result::Result<Response<proto::Comparison>, Status> {
+        let id = request.into_inner().id;
+        let store = self.state.engine.store();
+        let ids = store
+            .comparison(&id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "comparison",
+                name: id.clone(),
+            })?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for eid in ids {
+            rows.push(store.get(&eid).await?);
+        }
+        figures::sort_rows(&mut rows);
+        Ok(Response::new(figures::comparison(id, rows)))
+    }
+
+    async fn render_figure(
+        &self,
+        request: Request<proto::RenderFigureRequest>,
+    ) -> std::result::Result<Response<proto::Figure>, Status> {
+        let req = request.into_inner();
+        let (kind, format, size) = convert::figure_request(&req)?;
+        let reports = self.state.engine.store().reports_of(&req.id).await?;
+        // Drawing is CPU work: off the async threads.
+        let figure = tokio::task::spawn_blocking(move || {
+            figures::render(kind, &reports, format, size).map(|f| (f, reports))
+        })
+        .await
+        .map_err(|e| Error::join("RenderFigure", e))??;
+        Ok(Response::new(convert::figure(figure.0, &figure.1)))
     }
 
     async fn cancel_evaluation(

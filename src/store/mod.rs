@@ -166,6 +166,72 @@ impl ReportStore {
         decode(&row)
     }
 
+    /// Records that comparison `id` on `dataset` made the evaluations `ids`,
+    /// in this order.
+    pub async fn save_comparison(
+        &self,
+        id: &str,
+        dataset: &str,
+        created_micros: i64,
+        ids: &[String],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO comparisons (id, dataset, created_at, evaluation_ids) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(dataset.to_string())
+        .bind(created_micros)
+        .bind(ids.join(","))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    /// The evaluation ids of comparison `id`, in the order of its request
+    /// (None when no comparison has this id).
+    pub async fn comparison(&self, id: &str) -> Result<Option<Vec<String>>> {
+        let row = sqlx::query("SELECT evaluation_ids FROM comparisons WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(match row {
+            None => None,
+            Some(row) => {
+                let ids: String = row.try_get("evaluation_ids").map_err(db)?;
+                Some(
+                    ids.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )
+            }
+        })
+    }
+
+    /// The reports an id stands for: a comparison's rows (in its order), or
+    /// the one report of an evaluation id. NOT_FOUND when it is neither.
+    pub async fn reports_of(&self, id: &str) -> Result<Vec<EvaluationReport>> {
+        match self.comparison(id).await? {
+            Some(ids) => {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    out.push(self.get(&id).await?);
+                }
+                Ok(out)
+            }
+            None => match self.get(id).await {
+                Err(Error::NotFound { .. }) => Err(Error::NotFound {
+                    kind: "comparison or evaluation",
+                    name: id.to_string(),
+                }),
+                other => other.map(|r| vec![r]),
+            },
+        }
+    }
+
     /// Reports newest first, filtered by model and dataset (empty: any);
     /// `page_token` is the offset the previous page returned.
     pub async fn list(
@@ -271,6 +337,21 @@ mod tests {
             Err(Error::NotFound { .. })
         ));
         assert_ne!(new_id(), new_id());
+
+        let ids = ["r3".to_string(), "c".to_string()];
+        store.save_comparison("cmp", "d", 3000, &ids).await.unwrap();
+        assert_eq!(store.comparison("cmp").await.unwrap(), Some(ids.to_vec()));
+        assert_eq!(store.comparison("r3").await.unwrap(), None);
+        let rows = store.reports_of("cmp").await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["r3", "c"]
+        );
+        assert_eq!(store.reports_of("c").await.unwrap(), vec![done]);
+        assert!(matches!(
+            store.reports_of("nope").await,
+            Err(Error::NotFound { .. })
+        ));
     }
 
     #[tokio::test]

@@ -1,0 +1,301 @@
+//! Accuracy against τ: weighted-kNN (solid, ●) and linear-probe (dashed, ■)
+//! top-1 on a log τ axis, one colour per loss, with 95% Wilson intervals
+//! over the test images as error bars. Losses without a τ (the simple
+//! losses, the limit τ → ∞ of Wang & Liu Eq. 4) stand apart at the right as
+//! "∞ (simple)". The accuracy axis zooms on the bulk of the values; a far
+//! outlier sits on the bottom edge with its value.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+
+use super::frame::{self, Axis};
+use super::style::{self, Losses, Shape, Zoom};
+use super::{caption, Layout, Mark};
+use crate::error::{Error, Result};
+use crate::proto::EvaluationReport;
+
+/// The two probes.
+const METHODS: [(&str, Shape, Option<f64>); 2] = [
+    ("kNN", Shape::Circle, None),
+    ("linear", Shape::Square, Some(1.0)),
+];
+
+fn accuracy(r: &EvaluationReport, method: usize) -> Option<f64> {
+    match method {
+        0 => r.knn.as_ref().map(|k| k.top1),
+        _ => r.linear.as_ref().map(|l| l.top1),
+    }
+}
+
+/// Draws the figure; returns one mark per model and probe.
+pub(crate) fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[EvaluationReport],
+    layout: Layout,
+) -> Result<Vec<Mark>>
+where
+    DB::ErrorType: 'static,
+{
+    let reports: Vec<EvaluationReport> = rows
+        .iter()
+        .filter(|r| accuracy(r, 0).is_some() || accuracy(r, 1).is_some())
+        .cloned()
+        .collect();
+    if reports.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no completed evaluation here has a kNN or linear accuracy".into(),
+        ));
+    }
+    // x: log10 τ; the τ-free losses at a slot to the right.
+    let mut taus: Vec<f64> = reports
+        .iter()
+        .filter(|r| r.temperature > 0.0)
+        .map(|r| r.temperature)
+        .collect();
+    taus.sort_by(f64::total_cmp);
+    taus.dedup();
+    let has_free = reports.iter().any(|r| r.temperature <= 0.0);
+    let (u_lo, u_hi) = match (taus.first(), taus.last()) {
+        (Some(a), Some(b)) => (a.log10(), b.log10()),
+        _ => (0.0, 0.0),
+    };
+    let span = (u_hi - u_lo).max(0.5);
+    let u_inf = if taus.is_empty() {
+        0.0
+    } else {
+        u_hi + span * 0.22
+    };
+    let u_of = |r: &EvaluationReport| {
+        if r.temperature > 0.0 {
+            r.temperature.log10()
+        } else {
+            u_inf
+        }
+    };
+    let x_zoom = Zoom {
+        lo: if taus.is_empty() {
+            -0.5
+        } else {
+            u_lo - span * 0.08
+        },
+        hi: if has_free {
+            u_inf + span * 0.1
+        } else {
+            u_hi + span * 0.08
+        },
+    };
+    let mut ticks: Vec<f64> = taus.iter().map(|t| t.log10()).collect();
+    let mut labels: Vec<String> = taus.iter().map(|t| style::short(*t)).collect();
+    // Tick labels that would collide are thinned (every τ keeps its tick).
+    let px_per_u = f64::from(layout.width) * 0.62 / (x_zoom.hi - x_zoom.lo);
+    let mut last = f64::NEG_INFINITY;
+    for (t, l) in ticks.iter().zip(labels.iter_mut()) {
+        if (t - last) * px_per_u < style::text_width(l, layout.font * 0.9) + layout.font * 0.3 {
+            l.clear();
+        } else {
+            last = *t;
+        }
+    }
+    if has_free {
+        ticks.push(u_inf);
+        labels.push("∞ (simple)".into());
+    }
+    let x = Axis {
+        zoom: x_zoom,
+        ticks,
+        labels,
+        desc: "training temperature τ (log scale)".into(),
+    };
+
+    // y: the bulk of the accuracies and their intervals; far outliers at the edge.
+    let values: Vec<f64> = reports
+        .iter()
+        .flat_map(|r| [accuracy(r, 0), accuracy(r, 1)])
+        .flatten()
+        .collect();
+    let kept = style::inliers(&values);
+    let n_of = |r: &EvaluationReport| r.num_test;
+    let mut ends = Vec::new();
+    for r in &reports {
+        for m in 0..2 {
+            if let Some(a) = accuracy(r, m).filter(|a| kept.contains(a)) {
+                let (lo, hi) = style::wilson95(a, n_of(r));
+                ends.extend([lo, hi]);
+            }
+        }
+    }
+    let mut y_zoom = Zoom::over(ends.iter().copied().chain(kept.iter().copied()));
+    y_zoom.hi = y_zoom.hi.min(1.0 + (y_zoom.hi - y_zoom.lo) * 0.02);
+    let y = Axis::numeric(y_zoom, "top-1 accuracy", 6);
+
+    let side = (f64::from(layout.width) * 0.22) as u32;
+    let frame = frame::draw(
+        root,
+        &layout,
+        "Accuracy against τ",
+        &x,
+        &y,
+        &caption(&reports),
+        side,
+    )?;
+    let losses = Losses::of(&reports);
+    let slots = losses.names().len() * 2;
+    let dodge = (x_zoom.hi - x_zoom.lo) * 0.012;
+    let offset = |loss_i: usize, m: usize| {
+        let slot = loss_i * 2 + m;
+        (slot as f64 - (slots as f64 - 1.0) / 2.0) * dodge
+    };
+    // The τ-free slot apart from the sweep.
+    if has_free && !taus.is_empty() {
+        let sep = (u_hi + u_inf) / 2.0;
+        let (top, bottom) = (frame.px(sep, y_zoom.hi), frame.px(sep, y_zoom.lo));
+        frame::line(
+            root,
+            top,
+            bottom,
+            frame::MUTED.stroke_width(1),
+            Some(layout.font * 0.3),
+        )?;
+    }
+
+    let mut marks = Vec::new();
+    let mut outliers = Vec::new();
+    for (li, loss) in losses.names().iter().enumerate() {
+        let colour = losses.colour(loss);
+        let mut these: Vec<&EvaluationReport> =
+            reports.iter().filter(|r| &r.loss == loss).collect();
+        these.sort_by(|a, b| u_of(a).total_cmp(&u_of(b)));
+        for (m, (_, shape, dash)) in METHODS.iter().enumerate() {
+            let pts: Vec<(&EvaluationReport, f64, f64)> = these
+                .iter()
+                .filter_map(|r| accuracy(r, m).map(|a| (*r, u_of(r) + offset(li, m), a)))
+                .collect();
+            // Lines join the τ sweep, not the ∞ slot.
+            let swept: Vec<(i32, i32)> = pts
+                .iter()
+                .filter(|p| p.0.temperature > 0.0)
+                .map(|p| frame.px(p.1, y_zoom.clamp(p.2)))
+                .collect();
+            for pair in swept.windows(2) {
+                frame::line(
+                    root,
+                    pair[0],
+                    pair[1],
+                    colour.stroke_width(layout.stroke),
+                    dash.map(|d| d * layout.font * 0.5),
+                )?;
+            }
+            for (r, u, a) in &pts {
+                let at = frame.px(*u, y_zoom.clamp(*a));
+                if y_zoom.contains(*a) {
+                    let (lo, hi) = style::wilson95(*a, n_of(r));
+                    frame::error_bar(
+                        root,
+                        at.0,
+                        frame.px(*u, y_zoom.clamp(hi)).1,
+                        frame.px(*u, y_zoom.clamp(lo)).1,
+                        layout.marker / 2 + 1,
+                        colour.stroke_width(layout.stroke.max(2) - 1),
+                    )?;
+                } else {
+                    outliers.push((at, *a));
+                }
+                let fill = if m == 0 { colour } else { WHITE };
+                style::marker(
+                    root,
+                    *shape,
+                    at,
+                    layout.marker * 4 / 5,
+                    fill,
+                    colour,
+                    layout.stroke,
+                )?;
+                marks.push(Mark {
+                    x: at.0,
+                    y: at.1,
+                    fill: (fill.0, fill.1, fill.2),
+                    stroke: (colour.0, colour.1, colour.2),
+                    model: r.model.clone(),
+                });
+            }
+        }
+    }
+    for ((x, y), value) in &outliers {
+        let up = *y < frame.plot.1 + 4;
+        frame::text_at(
+            root,
+            &format!("{} {}", if up { "▲" } else { "▼" }, style::short(*value)),
+            (
+                *x + layout.marker,
+                if up {
+                    *y + layout.marker
+                } else {
+                    *y - layout.marker
+                },
+            ),
+            &layout,
+            0.75,
+            (HPos::Left, if up { VPos::Top } else { VPos::Bottom }),
+        )?;
+    }
+
+    // Side panel: losses by colour, probes by line and marker, the interval.
+    let (l, t, r_edge, _) = frame.side;
+    let f = layout.font;
+    let mut yy = t;
+    frame::text(root, "loss", (l, yy), &layout, 0.9, BLACK)?;
+    yy += (f * 1.4) as i32;
+    for loss in losses.names() {
+        let c = losses.colour(loss);
+        root.draw(&Rectangle::new(
+            [
+                (l, yy + (f * 0.2) as i32),
+                (l + (f * 1.4) as i32, yy + (f * 0.7) as i32),
+            ],
+            c.filled(),
+        ))
+        .map_err(super::draw_error)?;
+        frame::text(root, loss, (l + (f * 1.9) as i32, yy), &layout, 0.8, BLACK)?;
+        yy += (f * 1.3) as i32;
+    }
+    yy += (f * 0.6) as i32;
+    for (name, shape, dash) in METHODS {
+        let mid = yy + (f * 0.45) as i32;
+        frame::line(
+            root,
+            (l, mid),
+            (l + (f * 2.2) as i32, mid),
+            BLACK.stroke_width(layout.stroke),
+            dash.map(|d| d * f * 0.5),
+        )?;
+        frame::sample(
+            root,
+            shape,
+            (l + (f * 1.1) as i32, mid),
+            &layout,
+            if dash.is_none() { BLACK } else { WHITE },
+            BLACK,
+        )?;
+        frame::text(root, name, (l + (f * 2.6) as i32, yy), &layout, 0.8, BLACK)?;
+        yy += (f * 1.3) as i32;
+    }
+    yy += (f * 0.6) as i32;
+    let n = reports.iter().map(|r| r.num_test).max().unwrap_or(0);
+    let mut notes = vec![format!(
+        "Bars: 95% Wilson intervals over the {n} test images."
+    )];
+    if has_free {
+        notes.push("∞ (simple): losses without a temperature, the limit τ → ∞.".into());
+    }
+    if !outliers.is_empty() {
+        notes.push("▼ value: off the zoomed axis.".into());
+    }
+    for note in notes {
+        for line in style::wrap(&note, f64::from(r_edge - l), f * 0.75) {
+            frame::text(root, &line, (l, yy), &layout, 0.75, frame::MUTED)?;
+            yy += (f * 0.75 * 1.3) as i32;
+        }
+    }
+    Ok(marks)
+}

@@ -1,0 +1,421 @@
+//! Figures of stored reports, drawn with plotters to SVG or PNG: the
+//! uniformity–tolerance plane (Wang & Liu 2021, Figs. 4–7), accuracy against
+//! τ with Wilson intervals, the positive against the nearest negatives
+//! (Fig. 8) and the relative penalty over the nearest negatives (Fig. 3,
+//! measured). Each kind lives in its own file; `style` holds what they share.
+//!
+//! A figure is drawn from reports alone, so a stored comparison or
+//! evaluation can be drawn again at any time without recomputing. Text in
+//! PNG figures uses DejaVu Sans, embedded in the binary (`assets/fonts`).
+
+mod accuracy;
+mod frame;
+mod profiles;
+pub mod style;
+mod uniformity_tolerance;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::proto::{EvaluationReport, EvaluationStatus};
+
+/// Which figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Uniformity (−L_uniformity) against tolerance, τ on a colour scale.
+    UniformityTolerance,
+    /// kNN and linear top-1 against τ (log axis), τ-free losses at "∞".
+    Accuracy,
+    /// The positive against the 1st…k-th nearest negatives (Fig. 8).
+    Negatives,
+    /// The relative penalty over the 1st…k-th nearest negatives (Fig. 3).
+    Penalty,
+}
+
+impl Kind {
+    /// Every kind, in the order the README shows them.
+    pub const ALL: [Kind; 4] = [
+        Kind::UniformityTolerance,
+        Kind::Accuracy,
+        Kind::Negatives,
+        Kind::Penalty,
+    ];
+
+    /// The name used on the command line and in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::UniformityTolerance => "ut",
+            Kind::Accuracy => "accuracy",
+            Kind::Negatives => "negatives",
+            Kind::Penalty => "penalty",
+        }
+    }
+}
+
+impl FromStr for Kind {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "unknown figure kind {s:?}: one of ut, accuracy, negatives, penalty"
+                ))
+            })
+    }
+}
+
+/// The file format of a figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Scalable vector graphics (text stays text).
+    Svg,
+    /// A bitmap.
+    Png,
+}
+
+impl Format {
+    /// The name used on the command line and in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Svg => "svg",
+            Format::Png => "png",
+        }
+    }
+
+    /// The media type of the bytes.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Svg => "image/svg+xml",
+            Format::Png => "image/png",
+        }
+    }
+
+    /// The format a file name asks for by its extension, if any.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "svg" => Some(Format::Svg),
+            "png" => Some(Format::Png),
+            _ => None,
+        }
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "svg" => Ok(Format::Svg),
+            "png" => Ok(Format::Png),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown figure format {s:?}: svg or png"
+            ))),
+        }
+    }
+}
+
+/// The size a figure is drawn for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// A paper column: 3.5 in wide at 300 dpi (1050 × 840 px), text about
+    /// 6.5 pt when printed.
+    Column,
+    /// A screen or a README: 1280 × 860 px.
+    Screen,
+}
+
+impl Size {
+    /// The name used on the command line and in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            Size::Column => "column",
+            Size::Screen => "screen",
+        }
+    }
+
+    fn layout(self) -> Layout {
+        match self {
+            Size::Column => Layout {
+                width: 1050,
+                height: 840,
+                font: 26.0,
+                marker: 11,
+                stroke: 3,
+            },
+            Size::Screen => Layout {
+                width: 1280,
+                height: 860,
+                font: 19.0,
+                marker: 9,
+                stroke: 2,
+            },
+        }
+    }
+}
+
+impl FromStr for Size {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "column" => Ok(Size::Column),
+            "screen" => Ok(Size::Screen),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown figure size {s:?}: column or screen"
+            ))),
+        }
+    }
+}
+
+/// Pixel sizes of one figure size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub width: u32,
+    pub height: u32,
+    /// Body text, in pixels.
+    pub font: f64,
+    /// Marker radius, in pixels.
+    pub marker: i32,
+    /// Line width, in pixels.
+    pub stroke: u32,
+}
+
+/// One data mark of a figure (legend samples are not marks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// Centre, in pixels from the top left.
+    pub x: i32,
+    /// Centre, in pixels from the top left.
+    pub y: i32,
+    /// Its fill colour, RGB (white: hollow).
+    pub fill: (u8, u8, u8),
+    /// Its outline colour, RGB.
+    pub stroke: (u8, u8, u8),
+    /// The model it stands for.
+    pub model: String,
+}
+
+/// A drawn figure.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// The file's bytes (SVG text or PNG).
+    pub bytes: Vec<u8>,
+    /// Its format.
+    pub format: Format,
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+    /// Where each data mark was drawn.
+    pub marks: Vec<Mark>,
+}
+
+pub(crate) fn draw_error<E: std::error::Error + Send + Sync>(
+    err: DrawingAreaErrorKind<E>,
+) -> Error {
+    Error::Internal {
+        task: "drawing a figure".into(),
+        message: err.to_string(),
+    }
+}
+
+/// The embedded font, registered once: the bitmap backend draws with it,
+/// and both backends measure text with it.
+fn register_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| {
+        plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
+        )
+        .is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Internal {
+            task: "drawing a figure".into(),
+            message: "the embedded font does not load".into(),
+        })
+    }
+}
+
+/// The reports a figure draws: completed ones, in comparison order (loss,
+/// then τ).
+fn drawable(reports: &[EvaluationReport]) -> Vec<EvaluationReport> {
+    let mut rows: Vec<EvaluationReport> = reports
+        .iter()
+        .filter(|r| r.status == EvaluationStatus::Completed as i32)
+        .cloned()
+        .collect();
+    rows.sort_by(|a, b| {
+        a.loss
+            .cmp(&b.loss)
+            .then(a.temperature.total_cmp(&b.temperature))
+            .then(a.model.cmp(&b.model))
+    });
+    rows
+}
+
+/// The settings a figure was drawn from, for its caption: the dataset, the
+/// splits and sizes, and the metric settings of the first report.
+pub fn caption(reports: &[EvaluationReport]) -> String {
+    let Some(first) = reports.first() else {
+        return String::new();
+    };
+    let mut parts = vec![format!(
+        "{} · {} split, {} images",
+        first.dataset,
+        if first.test_split.is_empty() {
+            "test"
+        } else {
+            &first.test_split
+        },
+        first.num_test
+    )];
+    if first.num_train > 0 {
+        parts.push(format!(
+            "kNN and probe fitted on {} ({} images)",
+            if first.train_split.is_empty() {
+                "train"
+            } else {
+                &first.train_split
+            },
+            first.num_train
+        ));
+    }
+    if let Some(spec) = &first.spec {
+        let v = |o: Option<f64>| o.map_or("-".into(), style::short);
+        parts.push(format!(
+            "t = {}, α = {}, k = {}",
+            v(spec.uniformity_t),
+            v(spec.alignment_alpha),
+            spec.neighbors_k.unwrap_or_default()
+        ));
+        parts.push(format!(
+            "kNN k = {}, T = {}; probe C = {}",
+            spec.knn_k.unwrap_or_default(),
+            v(spec.knn_temperature),
+            v(spec.linear_c)
+        ));
+    }
+    parts.push(format!(
+        "{} model{}",
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" }
+    ));
+    parts.join(" · ")
+}
+
+/// Draws `kind` of `reports` (those not COMPLETED are left out) in `format`
+/// at `size`. INVALID_ARGUMENT when no report has what the figure needs.
+pub fn render(
+    kind: Kind,
+    reports: &[EvaluationReport],
+    format: Format,
+    size: Size,
+) -> Result<Figure> {
+    // Both backends measure text with the font.
+    register_font()?;
+    let rows = drawable(reports);
+    let layout = size.layout();
+    let dims = (layout.width, layout.height);
+    match format {
+        Format::Svg => {
+            let mut text = String::new();
+            let marks = {
+                let root = SVGBackend::with_string(&mut text, dims).into_drawing_area();
+                let marks = draw(kind, &root, &rows, layout)?;
+                root.present().map_err(draw_error)?;
+                marks
+            };
+            Ok(Figure {
+                bytes: text.into_bytes(),
+                format,
+                size: dims,
+                marks,
+            })
+        }
+        Format::Png => {
+            let mut pixels = vec![0u8; dims.0 as usize * dims.1 as usize * 3];
+            let marks = {
+                let root = BitMapBackend::with_buffer(&mut pixels, dims).into_drawing_area();
+                let marks = draw(kind, &root, &rows, layout)?;
+                root.present().map_err(draw_error)?;
+                marks
+            };
+            let mut bytes = Vec::new();
+            image::ImageEncoder::write_image(
+                image::codecs::png::PngEncoder::new(&mut bytes),
+                &pixels,
+                dims.0,
+                dims.1,
+                image::ExtendedColorType::Rgb8,
+            )
+            .map_err(|e| Error::Internal {
+                task: "encoding a PNG figure".into(),
+                message: e.to_string(),
+            })?;
+            Ok(Figure {
+                bytes,
+                format,
+                size: dims,
+                marks,
+            })
+        }
+    }
+}
+
+/// A comparison message: its id, its rows (as given) and its two SVG plots
+/// at screen size (empty when the rows have nothing to draw).
+pub fn comparison(id: String, rows: Vec<EvaluationReport>) -> crate::proto::Comparison {
+    let svg = |kind| {
+        render(kind, &rows, Format::Svg, Size::Screen)
+            .ok()
+            .and_then(|f| String::from_utf8(f.bytes).ok())
+            .unwrap_or_default()
+    };
+    crate::proto::Comparison {
+        plot_svg: svg(Kind::UniformityTolerance),
+        accuracy_plot_svg: svg(Kind::Accuracy),
+        id,
+        rows,
+    }
+}
+
+/// Orders a stored comparison's rows as Compare does: by loss, then τ.
+pub fn sort_rows(rows: &mut [EvaluationReport]) {
+    rows.sort_by(|a, b| {
+        a.loss
+            .cmp(&b.loss)
+            .then(a.temperature.total_cmp(&b.temperature))
+    });
+}
+
+fn draw<DB: DrawingBackend>(
+    kind: Kind,
+    root: &DrawingArea<DB, Shift>,
+    rows: &[EvaluationReport],
+    layout: Layout,
+) -> Result<Vec<Mark>>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(draw_error)?;
+    match kind {
+        Kind::UniformityTolerance => uniformity_tolerance::draw(root, rows, layout),
+        Kind::Accuracy => accuracy::draw(root, rows, layout),
+        Kind::Negatives => profiles::draw_negatives(root, rows, layout),
+        Kind::Penalty => profiles::draw_penalty(root, rows, layout),
+    }
+}
+
+#[cfg(test)]
+mod tests;

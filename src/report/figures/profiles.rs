@@ -1,0 +1,339 @@
+//! Per-rank profiles of each model, side by side within each rank:
+//!
+//! - negatives: the mean positive similarity z(x)ᵀz(x⁺) against the mean
+//!   similarity of the 1st…k-th nearest negative, with the interquartile
+//!   range from the report's histograms (Wang & Liu 2021, Fig. 8);
+//! - penalty: the mean relative penalty r_i = exp(s_i/τ) / Σ_k exp(s_k/τ)
+//!   (Wang & Liu 2021, Eq. 5) on the 1st…k-th nearest negative, on a log
+//!   axis: measured, where their Fig. 3 is analytic.
+//!
+//! Markers are shaped and outlined by loss and filled by τ, as in the
+//! uniformity–tolerance figure; each model's points are joined.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::frame::{self, Axis};
+use super::style::{self, Losses, TauScale, Zoom};
+use super::{caption, draw_error, Layout, Mark};
+use crate::error::{Error, Result};
+use crate::proto::{EvaluationReport, Histogram};
+
+/// The `p`-quantile of a histogram, interpolated within its bin.
+pub fn quantile(h: &Histogram, p: f64) -> Option<f64> {
+    let total: u64 = h.counts.iter().sum();
+    if total == 0 || h.counts.is_empty() {
+        return None;
+    }
+    let width = (h.hi - h.lo) / h.counts.len() as f64;
+    let target = p * total as f64;
+    let mut seen = 0.0;
+    for (i, c) in h.counts.iter().enumerate() {
+        let c = *c as f64;
+        if c > 0.0 && seen + c >= target {
+            return Some(h.lo + width * (i as f64 + (target - seen) / c));
+        }
+        seen += c;
+    }
+    Some(h.hi)
+}
+
+/// One model's profile: (slot, mean, optional interquartile range).
+type Profile = Vec<(f64, f64, Option<(f64, f64)>)>;
+
+/// Draws the profiles of `series` (one per report) on shared axes.
+#[allow(clippy::too_many_arguments)]
+fn draw_profiles<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    layout: Layout,
+    title: &str,
+    reports: &[EvaluationReport],
+    series: &[Profile],
+    x: Axis,
+    y: Axis,
+    notes: Vec<String>,
+) -> Result<Vec<Mark>>
+where
+    DB::ErrorType: 'static,
+{
+    let side = (f64::from(layout.width) * 0.2) as u32;
+    let mut text = caption(reports);
+    if title.starts_with("Relative") {
+        let taus: Vec<String> = reports
+            .iter()
+            .filter_map(|r| r.spec.as_ref().and_then(|s| s.penalty_temperature))
+            .map(style::short)
+            .collect();
+        if !taus.is_empty() {
+            text.push_str(&format!(" · r_i at τ = {}", dedup_join(&taus)));
+        }
+    }
+    let frame = frame::draw(root, &layout, title, &x, &y, &text, side)?;
+    let losses = Losses::of(reports);
+    let taus = TauScale::of(reports);
+    let n = reports.len();
+    let width = 0.72;
+    let marker = (layout.marker * 2 / 3).max(3);
+    let mut marks = Vec::new();
+    for (i, (r, profile)) in reports.iter().zip(series).enumerate() {
+        let off = if n > 1 {
+            (i as f64 / (n - 1) as f64 - 0.5) * width
+        } else {
+            0.0
+        };
+        let fill = style::fill_of(r, taus);
+        let outline = losses.colour(&r.loss);
+        let line_colour = if r.temperature > 0.0 { fill } else { outline };
+        let pts: Vec<(i32, i32)> = profile
+            .iter()
+            .map(|(s, m, _)| frame.px(s + off, y.zoom.clamp(*m)))
+            .collect();
+        root.draw(&PathElement::new(
+            pts.clone(),
+            line_colour.mix(0.55).stroke_width(1),
+        ))
+        .map_err(draw_error)?;
+        for ((s, _, iqr), at) in profile.iter().zip(&pts) {
+            if let Some((lo, hi)) = iqr {
+                root.draw(&PathElement::new(
+                    vec![
+                        frame.px(s + off, y.zoom.clamp(*lo)),
+                        frame.px(s + off, y.zoom.clamp(*hi)),
+                    ],
+                    outline.mix(0.7).stroke_width(1),
+                ))
+                .map_err(draw_error)?;
+            }
+            style::marker(root, losses.shape(&r.loss), *at, marker, fill, outline, 2)?;
+            marks.push(Mark {
+                x: at.0,
+                y: at.1,
+                fill: (fill.0, fill.1, fill.2),
+                stroke: (outline.0, outline.1, outline.2),
+                model: r.model.clone(),
+            });
+        }
+    }
+    let free: Vec<String> = reports
+        .iter()
+        .filter(|r| r.temperature <= 0.0)
+        .map(|r| r.loss.clone())
+        .collect();
+    let tau_values: Vec<f64> = reports
+        .iter()
+        .filter(|r| r.temperature > 0.0)
+        .map(|r| r.temperature)
+        .collect();
+    frame::legend(
+        root,
+        &frame,
+        &layout,
+        taus,
+        &tau_values,
+        &losses,
+        &free,
+        &notes,
+    )?;
+    Ok(marks)
+}
+
+fn dedup_join(values: &[String]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for v in values {
+        if !seen.contains(&v.as_str()) {
+            seen.push(v);
+        }
+    }
+    seen.join(", ")
+}
+
+/// The positive against the nearest negatives (Wang & Liu, Fig. 8).
+pub(crate) fn draw_negatives<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[EvaluationReport],
+    layout: Layout,
+) -> Result<Vec<Mark>>
+where
+    DB::ErrorType: 'static,
+{
+    let reports: Vec<EvaluationReport> = rows
+        .iter()
+        .filter(|r| r.positive_similarity.is_some() && !r.nearest_negative_similarity.is_empty())
+        .cloned()
+        .collect();
+    if reports.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no completed evaluation here has the positive and nearest-negative similarities"
+                .into(),
+        ));
+    }
+    let iqr = |r: &EvaluationReport, name: &str| {
+        let h = r.histograms.iter().find(|h| h.name == name)?;
+        Some((quantile(h, 0.25)?, quantile(h, 0.75)?))
+    };
+    let series: Vec<Profile> = reports
+        .iter()
+        .map(|r| {
+            std::iter::once((
+                0.0,
+                r.positive_similarity.unwrap_or_default(),
+                iqr(r, "positive"),
+            ))
+            .chain(
+                r.nearest_negative_similarity
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        (
+                            (i + 1) as f64,
+                            *s,
+                            iqr(r, &format!("negative_rank_{}", i + 1)),
+                        )
+                    }),
+            )
+            .collect()
+        })
+        .collect();
+    let k = series.iter().map(|s| s.len() - 1).max().unwrap_or(0);
+    let values = series
+        .iter()
+        .flatten()
+        .flat_map(|(_, m, q)| std::iter::once(*m).chain(q.iter().flat_map(|(a, b)| [*a, *b])));
+    let mut y_zoom = Zoom::over(values);
+    y_zoom.hi = y_zoom.hi.min(1.0 + (y_zoom.hi - y_zoom.lo) * 0.02);
+    let ticks: Vec<f64> = (0..=k).map(|i| i as f64).collect();
+    let labels = (0..=k)
+        .map(|i| {
+            if i == 0 {
+                "positive".into()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    let x = Axis {
+        zoom: Zoom {
+            lo: -0.6,
+            hi: k as f64 + 0.6,
+        },
+        ticks,
+        labels,
+        desc: "positive pair, then the 1st … k-th nearest negative".into(),
+    };
+    let y = Axis::numeric(y_zoom, "cosine similarity", 6);
+    draw_profiles(
+        root,
+        layout,
+        "Positive and nearest negatives (Wang & Liu 2021, Fig. 8)",
+        &reports,
+        &series,
+        x,
+        y,
+        vec!["Markers: means; bars: interquartile ranges from the histograms.".into()],
+    )
+}
+
+/// The relative penalty over the nearest negatives (Wang & Liu, Fig. 3).
+pub(crate) fn draw_penalty<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[EvaluationReport],
+    layout: Layout,
+) -> Result<Vec<Mark>>
+where
+    DB::ErrorType: 'static,
+{
+    let reports: Vec<EvaluationReport> = rows
+        .iter()
+        .filter(|r| r.relative_penalty.iter().any(|p| *p > 0.0))
+        .cloned()
+        .collect();
+    if reports.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no completed evaluation here has a relative-penalty profile".into(),
+        ));
+    }
+    // Penalties span decades: drawn as log10 r on a linear axis.
+    let floor = 1e-12;
+    let series: Vec<Profile> = reports
+        .iter()
+        .map(|r| {
+            r.relative_penalty
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ((i + 1) as f64, p.max(floor).log10(), None))
+                .collect()
+        })
+        .collect();
+    let k = series.iter().map(Vec::len).max().unwrap_or(1);
+    let logs: Vec<f64> = series.iter().flatten().map(|(_, m, _)| *m).collect();
+    let lo = logs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let y_zoom = Zoom {
+        lo: lo - ((hi - lo) * 0.06).max(0.05),
+        hi: (hi + ((hi - lo) * 0.06).max(0.05)).min(0.02),
+    };
+    // Ticks at 1, 2 and 5 per decade when few decades show, else decades.
+    let decades = (y_zoom.lo.floor() as i32)..=(y_zoom.hi.ceil() as i32);
+    let per = if y_zoom.hi - y_zoom.lo < 2.5 {
+        vec![1.0, 2.0, 5.0]
+    } else {
+        vec![1.0]
+    };
+    let mut ticks = Vec::new();
+    for d in decades {
+        for m in &per {
+            let v = (m * 10f64.powi(d)).log10();
+            if y_zoom.contains(v) {
+                ticks.push(v);
+            }
+        }
+    }
+    let labels = ticks
+        .iter()
+        .map(|t| {
+            let v = 10f64.powf(*t);
+            if v >= 0.01 {
+                style::short(v)
+            } else {
+                format!("{v:.0e}")
+            }
+        })
+        .collect();
+    let y = Axis {
+        zoom: y_zoom,
+        ticks,
+        labels,
+        desc: "relative penalty r_i (log scale)".into(),
+    };
+    let x = Axis {
+        zoom: Zoom {
+            lo: 0.4,
+            hi: k as f64 + 0.6,
+        },
+        ticks: (1..=k).map(|i| i as f64).collect(),
+        labels: (1..=k).map(|i| i.to_string()).collect(),
+        desc: "rank of the negative by similarity to the anchor".into(),
+    };
+    let uniform = reports
+        .iter()
+        .map(|r| r.num_test.saturating_sub(1))
+        .max()
+        .unwrap_or(0);
+    draw_profiles(
+        root,
+        layout,
+        "Relative penalty on the nearest negatives (Wang & Liu 2021, Eq. 5, Fig. 3)",
+        &reports,
+        &series,
+        x,
+        y,
+        vec![format!(
+            "An even spread over the {uniform} negatives would give r_i = {} each.",
+            if uniform > 0 {
+                format!("{:.0e}", 1.0 / uniform as f64)
+            } else {
+                "-".into()
+            }
+        )],
+    )
+}

@@ -1,0 +1,290 @@
+//! Every kind in both formats and sizes: the SVG parses and holds each mark
+//! where the figure says it drew it; the PNG decodes and shows each mark's
+//! colours at its place.
+
+use super::*;
+use crate::proto::{Histogram, KnnResult, LinearResult, MetricSpec};
+
+/// A completed report with numbers spread as in the bundled zoo.
+pub(crate) fn report(loss: &str, tau: f64, i: usize) -> EvaluationReport {
+    let f = i as f64;
+    let k = 3;
+    let hist = |name: String, centre: f64| Histogram {
+        name,
+        lo: -1.0,
+        hi: 1.0,
+        counts: (0..40)
+            .map(|b| {
+                let x = -1.0 + (f64::from(b) + 0.5) * 0.05;
+                (100.0 * (-(x - centre).powi(2) / 0.01).exp()) as u64
+            })
+            .collect(),
+    };
+    EvaluationReport {
+        id: format!("id{i}"),
+        model: format!("{loss}-t{tau}"),
+        dataset: "digits".into(),
+        loss: loss.into(),
+        temperature: tau,
+        status: EvaluationStatus::Completed as i32,
+        num_test: 540,
+        num_train: 1257,
+        test_split: "test".into(),
+        train_split: "train".into(),
+        uniformity: Some(if tau > 0.0 { 3.0 + 0.1 * f } else { 1.2 }),
+        tolerance: Some(if tau > 0.0 { 0.05 + 0.05 * f } else { 0.9 }),
+        positive_similarity: Some(0.85 + 0.01 * f),
+        nearest_negative_similarity: (0..k).map(|r| 0.7 + 0.02 * f - 0.01 * r as f64).collect(),
+        relative_penalty: (0..k).map(|r| 0.3 / (1.0 + f) / (1.0 + r as f64)).collect(),
+        histograms: std::iter::once(hist("positive".into(), 0.85 + 0.01 * f))
+            .chain((1..=k).map(|r| hist(format!("negative_rank_{r}"), 0.7 + 0.02 * f)))
+            .collect(),
+        knn: Some(KnnResult {
+            top1: if tau > 0.0 { 0.97 + 0.003 * f } else { 0.70 },
+            ..Default::default()
+        }),
+        linear: Some(LinearResult {
+            top1: 0.96 + 0.004 * f,
+            ..Default::default()
+        }),
+        spec: Some(MetricSpec {
+            uniformity_t: Some(2.0),
+            alignment_alpha: Some(2.0),
+            neighbors_k: Some(k as u32),
+            knn_k: Some(200),
+            knn_temperature: Some(0.1),
+            linear_c: Some(1.0),
+            penalty_temperature: Some(if tau > 0.0 { tau } else { 1.0 }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Five τs of one loss, two of another, one τ-free loss, one failed row.
+pub(crate) fn zoo() -> Vec<EvaluationReport> {
+    let mut rows: Vec<EvaluationReport> = [0.05, 0.1, 0.2, 0.5, 1.0]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| report("infonce", *t, i))
+        .collect();
+    rows.push(report("hard_infonce", 0.2, 5));
+    rows.push(report("hard_infonce", 0.5, 6));
+    rows.push(report("simple", 0.0, 7));
+    let mut failed = report("infonce", 0.3, 8);
+    failed.status = EvaluationStatus::Failed as i32;
+    rows.push(failed);
+    rows
+}
+
+/// Marks each kind draws for [`zoo`]: 8 models (the failed one left out).
+fn expected_marks(kind: Kind) -> usize {
+    match kind {
+        Kind::UniformityTolerance => 8,
+        Kind::Accuracy => 16,
+        Kind::Negatives => 8 * 4,
+        Kind::Penalty => 8 * 3,
+    }
+}
+
+fn hex((r, g, b): (u8, u8, u8)) -> String {
+    format!("#{r:02X}{g:02X}{b:02X}")
+}
+
+/// The text of every text element of an SVG, trimmed.
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG parses");
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "text")
+        .map(|n| n.text().unwrap_or_default().trim().to_string())
+        .collect()
+}
+
+/// Centres of the filled circles and polygons of an SVG, with their fill.
+fn svg_shapes(svg: &str) -> Vec<(f64, f64, String)> {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG parses");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    doc.descendants()
+        .filter_map(|n| {
+            let fill = n.attribute("fill")?.to_string();
+            match n.tag_name().name() {
+                "circle" => Some((
+                    n.attribute("cx")?.parse().ok()?,
+                    n.attribute("cy")?.parse().ok()?,
+                    fill,
+                )),
+                "polygon" => {
+                    let pts: Vec<(f64, f64)> = n
+                        .attribute("points")?
+                        .split_whitespace()
+                        .filter_map(|p| {
+                            let (x, y) = p.split_once(',')?;
+                            Some((x.parse().ok()?, y.parse().ok()?))
+                        })
+                        .collect();
+                    let n = pts.len() as f64;
+                    Some((
+                        pts.iter().map(|p| p.0).sum::<f64>() / n,
+                        pts.iter().map(|p| p.1).sum::<f64>() / n,
+                        fill,
+                    ))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_kind_renders_to_svg_with_each_mark_where_it_says() {
+    let rows = zoo();
+    for size in [Size::Column, Size::Screen] {
+        for kind in Kind::ALL {
+            let fig = render(kind, &rows, Format::Svg, size).unwrap();
+            keep(&fig, kind, size);
+            assert_eq!(fig.marks.len(), expected_marks(kind), "{kind:?}");
+            let svg = String::from_utf8(fig.bytes).unwrap();
+            let shapes = svg_shapes(&svg);
+            for m in &fig.marks {
+                let found = shapes.iter().any(|(x, y, fill)| {
+                    fill == &hex(m.fill)
+                        && (x - f64::from(m.x)).abs() <= 3.0
+                        && (y - f64::from(m.y)).abs() <= 3.0
+                });
+                assert!(found, "{kind:?}: no shape for {m:?}");
+            }
+            let texts = svg_texts(&svg);
+            assert!(
+                texts
+                    .iter()
+                    .any(|t| t.starts_with("digits · test split, 540 images")),
+                "caption: {texts:?}"
+            );
+            let doc = roxmltree::Document::parse(&svg).unwrap();
+            let w: f64 = doc
+                .root_element()
+                .attribute("width")
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(w as u32, fig.size.0);
+        }
+    }
+}
+
+/// With EMBEDEVAL_FIGURES_OUT set, the test figures are written there to
+/// be looked at.
+fn keep(fig: &Figure, kind: Kind, size: Size) {
+    if let Some(dir) = std::env::var_os("EMBEDEVAL_FIGURES_OUT") {
+        let name = format!("{}-{}.{}", kind.name(), size.name(), fig.format.name());
+        std::fs::write(Path::new(&dir).join(name), &fig.bytes).unwrap();
+    }
+}
+
+#[test]
+fn every_kind_renders_to_png_with_each_mark_in_its_colours() {
+    let rows = zoo();
+    for size in [Size::Column, Size::Screen] {
+        for kind in Kind::ALL {
+            let fig = render(kind, &rows, Format::Png, size).unwrap();
+            keep(&fig, kind, size);
+            assert_eq!(fig.marks.len(), expected_marks(kind));
+            let img = image::load_from_memory_with_format(&fig.bytes, image::ImageFormat::Png)
+                .expect("the PNG decodes")
+                .to_rgb8();
+            assert_eq!(img.dimensions(), fig.size);
+            let near = |p: &image::Rgb<u8>, c: (u8, u8, u8)| {
+                p.0.iter()
+                    .zip([c.0, c.1, c.2])
+                    .all(|(a, b)| a.abs_diff(b) <= 24)
+            };
+            for m in &fig.marks {
+                let centre = img.get_pixel(m.x as u32, m.y as u32);
+                assert!(near(centre, m.fill), "{kind:?} {m:?}: centre {centre:?}");
+                // The outline shows within a marker's radius on the row.
+                let outlined = (-14..=14).any(|dx| {
+                    let x = (m.x + dx).clamp(0, fig.size.0 as i32 - 1) as u32;
+                    near(img.get_pixel(x, m.y as u32), m.stroke)
+                });
+                assert!(outlined, "{kind:?} {m:?}: no outline");
+            }
+            // Text was drawn: dark pixels outside the plot.
+            let dark = img.pixels().filter(|p| p.0.iter().all(|c| *c < 60)).count();
+            assert!(dark > 2000, "{kind:?}: {dark} dark pixels");
+        }
+    }
+}
+
+#[test]
+fn the_uniformity_tolerance_figure_tells_every_model_apart() {
+    let fig = render(Kind::UniformityTolerance, &zoo(), Format::Svg, Size::Column).unwrap();
+    let svg = String::from_utf8(fig.bytes).unwrap();
+    for (i, a) in fig.marks.iter().enumerate() {
+        for b in &fig.marks[i + 1..] {
+            let d = f64::from((a.x - b.x).pow(2) + (a.y - b.y).pow(2)).sqrt();
+            assert!(d >= 11.0, "{} and {} are {d:.1} px apart", a.model, b.model);
+        }
+    }
+    let texts = svg_texts(&svg);
+    // The simple loss is off the zoomed axes: drawn at the edge, with its values.
+    assert!(
+        texts.iter().any(|t| t == "simple (0.9, 1.2) off axes"),
+        "{texts:?}"
+    );
+    // Each τ labels its point and ticks the colour bar.
+    for tau in ["0.05", "0.1", "0.2", "0.5", "1"] {
+        let n = texts.iter().filter(|t| *t == tau).count();
+        assert!(n >= 2, "τ {tau}: {n} texts");
+    }
+}
+
+#[test]
+fn the_accuracy_figure_puts_the_simple_losses_at_infinity_with_intervals() {
+    let fig = render(Kind::Accuracy, &zoo(), Format::Svg, Size::Screen).unwrap();
+    let svg = String::from_utf8(fig.bytes).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(texts.iter().any(|t| t == "∞ (simple)"));
+    assert!(
+        texts.iter().any(|t| t == "▼ 0.7"),
+        "the 0.70 outlier is marked at the edge"
+    );
+    let simple: Vec<&Mark> = fig
+        .marks
+        .iter()
+        .filter(|m| m.model == "simple-t0")
+        .collect();
+    let rightmost = fig.marks.iter().map(|m| m.x).max().unwrap();
+    assert!(
+        simple.iter().all(|m| m.x >= rightmost - 30),
+        "∞ slot on the right"
+    );
+    assert_ne!(simple[0].x, simple[1].x, "kNN and linear are side by side");
+    // A log axis: equal ratios of τ are equal distances.
+    let x_of = |model: &str| fig.marks.iter().find(|m| m.model == model).unwrap().x;
+    let d1 = x_of("infonce-t0.1") - x_of("infonce-t0.05");
+    let d2 = x_of("infonce-t1") - x_of("infonce-t0.5");
+    assert!((d1 - d2).abs() <= 2, "{d1} vs {d2}");
+}
+
+#[test]
+fn a_figure_with_nothing_to_draw_says_why() {
+    let mut r = report("infonce", 0.1, 0);
+    r.uniformity = None;
+    let err = render(Kind::UniformityTolerance, &[r], Format::Svg, Size::Screen).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)) && err.to_string().contains("uniformity"));
+    assert!("ut".parse::<Kind>().is_ok() && "pie".parse::<Kind>().is_err());
+    assert_eq!(Format::from_path(Path::new("a/b.PNG")), Some(Format::Png));
+}
+
+#[test]
+fn histogram_quantiles_interpolate_within_bins() {
+    let h = Histogram {
+        name: "x".into(),
+        lo: 0.0,
+        hi: 1.0,
+        counts: vec![0, 10, 10, 0],
+    };
+    assert!((profiles::quantile(&h, 0.5).unwrap() - 0.5).abs() < 1e-12);
+    assert!((profiles::quantile(&h, 0.25).unwrap() - 0.375).abs() < 1e-12);
+}

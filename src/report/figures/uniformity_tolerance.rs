@@ -1,0 +1,184 @@
+//! Uniformity (−L_uniformity, Wang & Isola 2020 Eq. 1) against tolerance
+//! (Wang & Liu 2021 Eq. 11): the uniformity–tolerance dilemma of Wang & Liu,
+//! Figs. 4–7. One marker shape and outline colour per loss, the fill by τ on
+//! a log colour scale, models of one loss joined in τ order. The axes zoom
+//! on the models with a τ; a model outside (the simple loss, far tolerant
+//! and far from uniform) sits at the edge, hollow-headed, with its values.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::frame::{self, Axis};
+use super::style::{self, Losses, TauScale, Zoom};
+use super::{caption, draw_error, Layout, Mark};
+use crate::error::{Error, Result};
+use crate::proto::EvaluationReport;
+
+/// Draws the figure; returns one mark per model.
+pub(crate) fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rows: &[EvaluationReport],
+    layout: Layout,
+) -> Result<Vec<Mark>>
+where
+    DB::ErrorType: 'static,
+{
+    let pts: Vec<(&EvaluationReport, f64, f64)> = rows
+        .iter()
+        .filter_map(|r| Some((r, r.tolerance?, r.uniformity?)))
+        .collect();
+    if pts.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no completed evaluation here has uniformity and tolerance".into(),
+        ));
+    }
+    let with_tau: Vec<&(&EvaluationReport, f64, f64)> =
+        pts.iter().filter(|p| p.0.temperature > 0.0).collect();
+    let core: Vec<&(&EvaluationReport, f64, f64)> = if with_tau.len() >= 2 {
+        with_tau
+    } else {
+        pts.iter().collect()
+    };
+    let xz = Zoom::over(core.iter().map(|p| p.1));
+    let yz = Zoom::over(core.iter().map(|p| p.2));
+    let x = Axis::numeric(xz, "tolerance (mean similarity of same-class pairs)", 6);
+    let y = Axis::numeric(yz, "uniformity  −L_uniformity", 6);
+    let reports: Vec<EvaluationReport> = pts.iter().map(|p| p.0.clone()).collect();
+    let side = (f64::from(layout.width) * 0.2) as u32;
+    let frame = frame::draw(
+        root,
+        &layout,
+        "Uniformity–tolerance (Wang & Liu 2021, Figs. 4–7)",
+        &x,
+        &y,
+        &caption(&reports),
+        side,
+    )?;
+    let losses = Losses::of(&reports);
+    let taus = TauScale::of(&reports);
+
+    // Each loss's models with a τ, joined in τ order.
+    for loss in losses.names() {
+        let mut line: Vec<&(&EvaluationReport, f64, f64)> = pts
+            .iter()
+            .filter(|p| &p.0.loss == loss && p.0.temperature > 0.0)
+            .collect();
+        line.sort_by(|a, b| a.0.temperature.total_cmp(&b.0.temperature));
+        let path: Vec<(i32, i32)> = line
+            .iter()
+            .map(|p| frame.px(xz.clamp(p.1), yz.clamp(p.2)))
+            .collect();
+        root.draw(&PathElement::new(
+            path,
+            losses.colour(loss).mix(0.6).stroke_width(layout.stroke),
+        ))
+        .map_err(draw_error)?;
+    }
+
+    let mut marks = Vec::new();
+    let mut centres = Vec::new();
+    let mut labels = Vec::new();
+    let mut outliers = false;
+    for (r, tol, unif) in &pts {
+        let inside = xz.contains(*tol) && yz.contains(*unif);
+        outliers |= !inside;
+        let at = frame.px(xz.clamp(*tol), yz.clamp(*unif));
+        let fill = style::fill_of(r, taus);
+        style::marker(
+            root,
+            losses.shape(&r.loss),
+            at,
+            layout.marker,
+            fill,
+            losses.colour(&r.loss),
+            layout.stroke,
+        )?;
+        marks.push(Mark {
+            x: at.0,
+            y: at.1,
+            fill: (fill.0, fill.1, fill.2),
+            stroke: {
+                let c = losses.colour(&r.loss);
+                (c.0, c.1, c.2)
+            },
+            model: r.model.clone(),
+        });
+        centres.push((f64::from(at.0), f64::from(at.1)));
+        let name = if r.temperature > 0.0 {
+            style::short(r.temperature)
+        } else {
+            r.loss.clone()
+        };
+        labels.push(if inside {
+            name
+        } else {
+            format!(
+                "{name} ({}, {}) off axes",
+                style::short(*tol),
+                style::short(*unif)
+            )
+        });
+    }
+    let placed = style::place_labels(
+        &centres,
+        &labels,
+        f64::from(layout.marker),
+        layout.font * 0.8,
+        frame.bounds(),
+    );
+    let mut unlabelled = 0;
+    for ((place, label), (cx, cy)) in placed.iter().zip(&labels).zip(&centres) {
+        let Some(p) = place else {
+            unlabelled += 1;
+            continue;
+        };
+        if p.leader {
+            let w = style::text_width(label, layout.font * 0.8);
+            let anchor = (
+                (p.x + w / 2.0).clamp(p.x, p.x + w) as i32,
+                if p.y > *cy {
+                    p.y as i32
+                } else {
+                    (p.y + layout.font * 0.8 * 1.1) as i32
+                },
+            );
+            root.draw(&PathElement::new(
+                vec![(*cx as i32, *cy as i32), anchor],
+                frame::MUTED.stroke_width(1),
+            ))
+            .map_err(draw_error)?;
+        }
+        frame::text(root, label, (p.x as i32, p.y as i32), &layout, 0.8, BLACK)?;
+    }
+
+    let free: Vec<String> = reports
+        .iter()
+        .filter(|r| r.temperature <= 0.0)
+        .map(|r| r.loss.clone())
+        .collect();
+    let mut notes = vec!["Labels: training τ.".to_string()];
+    if outliers {
+        notes.push("Axes zoom on the models with a τ; a model outside is drawn at the edge with its (tolerance, uniformity).".into());
+    }
+    if unlabelled > 0 {
+        notes.push(format!(
+            "{unlabelled} label(s) left out for want of room: read τ from the colour bar."
+        ));
+    }
+    let tau_values: Vec<f64> = reports
+        .iter()
+        .filter(|r| r.temperature > 0.0)
+        .map(|r| r.temperature)
+        .collect();
+    frame::legend(
+        root,
+        &frame,
+        &layout,
+        taus,
+        &tau_values,
+        &losses,
+        &free,
+        &notes,
+    )?;
+    Ok(marks)
+}
