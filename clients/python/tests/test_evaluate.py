@@ -1,9 +1,12 @@
 """EvaluationService: Evaluate (with progress, detached, watched, cancelled),
-EvaluateEmbeddings against numpy and scikit-learn, Compare, the stored reports."""
+EvaluateEmbeddings against numpy and scikit-learn, Compare, the stored reports,
+stored comparisons and their figures."""
 from __future__ import annotations
 
 import datetime as dt
 import json
+import struct
+import xml.etree.ElementTree as ET
 
 import grpc
 import numpy as np
@@ -215,6 +218,12 @@ def test_compare_with_a_skipped_model(client, resnet2048):
     assert isinstance(comp.plot_svg, bytes) and b"<svg" in comp.plot_svg
     assert isinstance(comp.accuracy_plot_svg, bytes) and b"<svg" in comp.accuracy_plot_svg
     assert seen and max(p.models for p in seen) >= 2
+    # Figures draw the COMPLETED rows only; a figure nothing here has data for is refused.
+    assert comp.id
+    ut = client.render_figure(comp.id, "ut")
+    assert sorted(ut.evaluation_ids) == sorted([comp[MODEL].id, comp["infonce-t1"].id]) and ut.marks == 2
+    with pytest.raises(embedeval.InvalidArgument):
+        client.render_figure(comp.id, "penalty")  # skip_penalty
     json.dumps(comp.to_dict())
     pd = pytest.importorskip("pandas")
     frame = comp.to_pandas()
@@ -226,11 +235,84 @@ def test_compare_every_model_detached(client):
             "skip_effective_rank": True, "knn_k": 20}
     handle = client.compare(dataset="digits", spec=spec, detach=True)
     assert isinstance(handle, embedeval.ComparisonHandle) and len(handle.ids) >= 14
+    assert handle.comparison_id and handle.comparison_id not in handle.ids
     comp = handle.wait()
-    assert len(comp.rows) == len(handle.ids)
+    assert comp.id == handle.comparison_id and comp.plot_svg.startswith(b"<svg")
+    assert len(comp.rows) == len(handle.ids) and sorted(row.id for row in comp.rows) == sorted(handle.ids)
     done = [row for row in comp.rows if row.ok]
     assert len(done) >= 14 and {row.model for row in done} >= {"simple", "hard-simple", MODEL}
     assert all(row.status.ended for row in comp.rows)
+
+
+FIGURE_MODELS = ["infonce-t0.1", "infonce-t1", "simple"]
+FIGURE_SIZES = {"screen": (1280, 860), "column": (1050, 840)}
+
+
+def _svg_size(data: bytes):
+    root = ET.fromstring(data)
+    assert root.tag in ("svg", "{http://www.w3.org/2000/svg}svg")
+    return int(root.get("width")), int(root.get("height"))
+
+
+def test_stored_comparison_and_its_figures(client, tmp_path):
+    k = 5
+    comp = client.compare(FIGURE_MODELS, dataset="digits", spec={"neighbors_k": k, "skip_linear": True},
+                          progress=False)
+    assert len(comp.rows) == len(FIGURE_MODELS) and all(row.ok for row in comp.rows)
+    assert comp.id and comp.id not in [row.id for row in comp.rows]
+    ids = sorted(row.id for row in comp.rows)
+
+    # Stored: the same rows in the same order, the plots drawn again.
+    again = client.get_comparison(comp.id)
+    assert isinstance(again, embedeval.Comparison) and again.id == comp.id
+    assert [row.id for row in again.rows] == [row.id for row in comp.rows]
+    assert again.rows == comp.rows
+    for plot in (comp.plot_svg, comp.accuracy_plot_svg, again.plot_svg, again.accuracy_plot_svg):
+        assert plot.startswith(b"<svg") and _svg_size(plot) == FIGURE_SIZES["screen"]
+
+    # Every kind in both formats and sizes; the marks counted: one per model,
+    # per model and probe (kNN alone: skip_linear), per model and rank
+    # (the positive, then k negatives), per model and negative.
+    n = len(FIGURE_MODELS)
+    marks = {"ut": n, "accuracy": n * 1, "negatives": n * (k + 1), "penalty": n * k}
+    for kind, expected in marks.items():
+        for size, dims in FIGURE_SIZES.items():
+            png = client.render_figure(comp.id, kind, "png", size)
+            assert isinstance(png, embedeval.Figure) and png.media_type == "image/png" and png.format == "png"
+            assert png.data.startswith(b"\x89PNG\r\n\x1a\n") and png.data[12:16] == b"IHDR"
+            assert (png.width, png.height) == dims and struct.unpack(">II", png.data[16:24]) == dims
+            assert png.marks == expected, (kind, size)
+            assert sorted(png.evaluation_ids) == ids
+            svg = client.render_figure(comp.id, kind, "svg", size)
+            assert svg.media_type == "image/svg+xml" and svg.format == "svg"
+            assert _svg_size(svg.data) == dims and (svg.width, svg.height) == dims
+            assert svg.marks == expected, (kind, size)
+            assert sorted(svg.evaluation_ids) == ids
+    # The defaults: the uniformity-tolerance plane, SVG, screen size.
+    default = client.render_figure(comp.id)
+    assert (default.media_type, default.width, default.height, default.marks) == ("image/svg+xml", 1280, 860, n)
+    assert default.save(tmp_path / "ut.svg").read_bytes() == default.data
+    assert client.render_figure(comp.id, "ut", "png").save(tmp_path / "ut.png").read_bytes().startswith(b"\x89PNG")
+
+    # An evaluation id draws its one model.
+    one = comp["infonce-t1"]
+    f = client.render_figure(one.id, "penalty", "png", "column")
+    assert f.evaluation_ids == [one.id] and f.marks == k and (f.width, f.height) == (1050, 840)
+    f = client.render_figure(one.id, "ut")
+    assert f.evaluation_ids == [one.id] and f.marks == 1
+
+    # Errors: unknown ids are NOT_FOUND (an evaluation id is no comparison);
+    # a name the client does not know is refused before any call.
+    with pytest.raises(embedeval.NotFound):
+        client.render_figure("no-such-id", "accuracy")
+    with pytest.raises(embedeval.NotFound):
+        client.get_comparison("no-such-comparison")
+    with pytest.raises(embedeval.NotFound):
+        client.get_comparison(one.id)
+    for bad in ({"kind": "scatter"}, {"format": "jpg"}, {"size": "a4"}):
+        with pytest.raises(ValueError) as e:
+            client.render_figure(comp.id, **bad)
+        assert not isinstance(e.value, embedeval.EmbedevalError), "refused by the client, not the server"
 
 
 def test_compare_errors(client):

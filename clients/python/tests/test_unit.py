@@ -11,7 +11,8 @@ import pytest
 
 import embedeval
 from embedeval import _toml
-from embedeval.client import parse_url
+from embedeval._proto import evaluation_pb2
+from embedeval.client import figure_request, parse_url
 from embedeval.errors import error_for, from_rpc_error
 from embedeval.types import MetricSpec, spec_to_proto
 
@@ -184,6 +185,12 @@ def test_local_argument_checks():
             c.register_model("x", b"onnx")  # no loss
         with pytest.raises(ValueError):
             c.compare()
+        with pytest.raises(ValueError, match="kind"):
+            c.render_figure("id", "scatter")
+        with pytest.raises(ValueError, match="format"):
+            c.render_figure("id", "ut", "jpg")
+        with pytest.raises(ValueError, match="size"):
+            c.render_figure("id", "ut", "png", "a4")
 
 
 def test_comparison_lookup_and_rows():
@@ -196,3 +203,65 @@ def test_comparison_lookup_and_rows():
         comp["b"].raise_for_status()
     assert e.value.report is rows[1] and "channels" in str(e.value)
     assert comp["a"].raise_for_status() is rows[0]
+
+
+@pytest.mark.parametrize(
+    "kind, number",
+    [("ut", evaluation_pb2.UNIFORMITY_TOLERANCE), ("accuracy", evaluation_pb2.ACCURACY),
+     ("negatives", evaluation_pb2.NEGATIVES), ("penalty", evaluation_pb2.PENALTY), ("PENALTY", evaluation_pb2.PENALTY)],
+)
+def test_figure_kind_names(kind, number):
+    assert figure_request("c1", kind).kind == number
+
+
+def test_figure_request_names_and_defaults():
+    r = figure_request("c1")
+    assert (r.id, r.kind, r.format, r.size) == ("c1", evaluation_pb2.UNIFORMITY_TOLERANCE, evaluation_pb2.SVG,
+                                                evaluation_pb2.SCREEN)
+    r = figure_request("e1", "accuracy", "png", "column")
+    assert (r.kind, r.format, r.size) == (evaluation_pb2.ACCURACY, evaluation_pb2.PNG, evaluation_pb2.COLUMN)
+    assert figure_request("e1", format="svg", size="screen").format == evaluation_pb2.SVG
+    # The CLI's names only: neither the proto names of other spellings nor numbers.
+    for bad in ({"kind": "uniformity_tolerance"}, {"kind": ""}, {"kind": 1}, {"format": "jpeg"},
+                {"format": None}, {"size": "a4"}, {"size": "FIGURE_SIZE_UNSPECIFIED"}):
+        with pytest.raises(ValueError) as e:
+            figure_request("e1", **bad)
+        assert "one of" in str(e.value)
+
+
+def test_figure_save_show_and_dict(tmp_path):
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    msg = evaluation_pb2.Figure(data=png, media_type="image/png", width=1050, height=840,
+                                evaluation_ids=["e1", "e2"], marks=2)
+    f = embedeval.Figure.from_proto(msg)
+    assert (f.width, f.height, f.evaluation_ids, f.marks, f.format) == (1050, 840, ["e1", "e2"], 2, "png")
+    assert f.data == png and f._repr_png_() == png and f._repr_svg_() is None
+    assert "data" not in repr(f) and "1050" in repr(f)
+    assert f.save(tmp_path / "fig.png").read_bytes() == png
+    assert f.save(str(tmp_path / "fig.bin")).read_bytes() == png
+    with pytest.raises(ValueError, match="svg"):
+        f.save(tmp_path / "fig.svg")
+    assert not (tmp_path / "fig.svg").exists()
+    import base64
+    import json
+    d = f.to_dict()
+    assert base64.b64decode(d["data"]) == png and d["media_type"] == "image/png" and d["marks"] == 2
+    json.dumps(d)
+    svg = embedeval.Figure(data=b'<svg width="1280" height="860"/>', media_type="image/svg+xml", width=1280,
+                           height=860)
+    assert svg.format == "svg" and svg._repr_svg_().startswith("<svg") and svg._repr_png_() is None
+    assert svg.save(tmp_path / "fig.SVG").read_bytes() == svg.data
+
+
+def test_comparison_and_accepted_ids():
+    msg = evaluation_pb2.Comparison(rows=[evaluation_pb2.EvaluationReport(id="e1", model="a")], plot_svg="<svg/>",
+                                    accuracy_plot_svg="<svg></svg>", id="c1")
+    comp = embedeval.Comparison.from_proto(msg)
+    assert comp.id == "c1" and comp.plot_svg == b"<svg/>" and comp["a"].id == "e1"
+    assert comp.to_dict()["id"] == "c1"
+    accepted = embedeval.Accepted.from_proto(
+        evaluation_pb2.Accepted(evaluation_ids=["e1", "e2"], status=evaluation_pb2.QUEUED, comparison_id="c1"))
+    assert accepted.comparison_id == "c1" and accepted.status is embedeval.EvaluationStatus.QUEUED
+    with embedeval.Client("127.0.0.1:1") as c:
+        handle = embedeval.ComparisonHandle(c, accepted)
+        assert handle.comparison_id == "c1" and handle.ids == ["e1", "e2"] and "c1" in repr(handle)

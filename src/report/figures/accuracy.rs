@@ -140,11 +140,26 @@ where
         side,
     )?;
     let losses = Losses::of(&reports);
-    let slots = losses.names().len() * 2;
-    let dodge = (x_zoom.hi - x_zoom.lo) * 0.012;
-    let offset = |loss_i: usize, m: usize| {
-        let slot = loss_i * 2 + m;
-        (slot as f64 - (slots as f64 - 1.0) / 2.0) * dodge
+    // Side by side at each τ: the losses that have a model there, kNN then
+    // linear for each, a marker radius apart.
+    let spacing = f64::from(layout.marker) * 1.15;
+    let offset = |r: &EvaluationReport, m: usize| -> i32 {
+        let here: Vec<&String> = losses
+            .names()
+            .iter()
+            .filter(|l| {
+                reports
+                    .iter()
+                    .any(|o| &&o.loss == l && (u_of(o) - u_of(r)).abs() < 1e-12)
+            })
+            .collect();
+        let i = here.iter().position(|l| **l == r.loss).unwrap_or(0);
+        let n = here.len() * 2;
+        ((((i * 2 + m) as f64) - (n as f64 - 1.0) / 2.0) * spacing).round() as i32
+    };
+    let at = |r: &EvaluationReport, m: usize, a: f64| {
+        let (x, y) = frame.px(u_of(r), y_zoom.clamp(a));
+        (x + offset(r, m), y)
     };
     // The τ-free slot apart from the sweep.
     if has_free && !taus.is_empty() {
@@ -161,21 +176,21 @@ where
 
     let mut marks = Vec::new();
     let mut outliers = Vec::new();
-    for (li, loss) in losses.names().iter().enumerate() {
+    for loss in losses.names() {
         let colour = losses.colour(loss);
         let mut these: Vec<&EvaluationReport> =
             reports.iter().filter(|r| &r.loss == loss).collect();
         these.sort_by(|a, b| u_of(a).total_cmp(&u_of(b)));
         for (m, (_, shape, dash)) in METHODS.iter().enumerate() {
-            let pts: Vec<(&EvaluationReport, f64, f64)> = these
+            let pts: Vec<(&EvaluationReport, f64)> = these
                 .iter()
-                .filter_map(|r| accuracy(r, m).map(|a| (*r, u_of(r) + offset(li, m), a)))
+                .filter_map(|r| accuracy(r, m).map(|a| (*r, a)))
                 .collect();
             // Lines join the τ sweep, not the ∞ slot.
             let swept: Vec<(i32, i32)> = pts
                 .iter()
                 .filter(|p| p.0.temperature > 0.0)
-                .map(|p| frame.px(p.1, y_zoom.clamp(p.2)))
+                .map(|p| at(p.0, m, p.1))
                 .collect();
             for pair in swept.windows(2) {
                 frame::line(
@@ -186,15 +201,15 @@ where
                     dash.map(|d| d * layout.font * 0.5),
                 )?;
             }
-            for (r, u, a) in &pts {
-                let at = frame.px(*u, y_zoom.clamp(*a));
+            for (r, a) in &pts {
+                let at = at(r, m, *a);
                 if y_zoom.contains(*a) {
                     let (lo, hi) = style::wilson95(*a, n_of(r));
                     frame::error_bar(
                         root,
                         at.0,
-                        frame.px(*u, y_zoom.clamp(hi)).1,
-                        frame.px(*u, y_zoom.clamp(lo)).1,
+                        frame.px(0.0, y_zoom.clamp(hi)).1,
+                        frame.px(0.0, y_zoom.clamp(lo)).1,
                         layout.marker / 2 + 1,
                         colour.stroke_width(layout.stroke.max(2) - 1),
                     )?;
@@ -221,22 +236,22 @@ where
             }
         }
     }
-    for ((x, y), value) in &outliers {
+    // Labels of outliers at one edge are stacked, not overprinted.
+    for (i, ((x, y), value)) in outliers.iter().enumerate() {
         let up = *y < frame.plot.1 + 4;
+        let step = i as i32 * (layout.font * 0.9) as i32 + layout.marker;
+        let (text_y, anchor) = if up {
+            (y + step, VPos::Top)
+        } else {
+            (y - step, VPos::Bottom)
+        };
         frame::text_at(
             root,
             &format!("{} {}", if up { "▲" } else { "▼" }, style::short(*value)),
-            (
-                *x + layout.marker,
-                if up {
-                    *y + layout.marker
-                } else {
-                    *y - layout.marker
-                },
-            ),
+            (x + layout.marker, text_y),
             &layout,
             0.75,
-            (HPos::Left, if up { VPos::Top } else { VPos::Bottom }),
+            (HPos::Left, anchor),
         )?;
     }
 

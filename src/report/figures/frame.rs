@@ -14,6 +14,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::style::{self, Losses, Shape, TauScale, Zoom};
 use super::{draw_error, Layout};
 use crate::error::Result;
+use crate::proto::EvaluationReport;
 
 /// Grid and axis grey.
 pub const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
@@ -293,12 +294,21 @@ pub fn legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     frame: &Frame,
     layout: &Layout,
-    taus: Option<TauScale>,
-    tau_values: &[f64],
-    losses: &Losses,
-    free: &[String],
+    reports: &[EvaluationReport],
     notes: &[String],
 ) -> Result<()> {
+    let taus = TauScale::of(reports);
+    let losses = Losses::of(reports);
+    let tau_values: Vec<f64> = reports
+        .iter()
+        .filter(|r| r.temperature > 0.0)
+        .map(|r| r.temperature)
+        .collect();
+    let free: Vec<&String> = reports
+        .iter()
+        .filter(|r| r.temperature <= 0.0)
+        .map(|r| &r.loss)
+        .collect();
     let (l, t, _, b) = frame.side;
     let f = layout.font;
     let mut y = t;
@@ -350,7 +360,7 @@ pub fn legend<DB: DrawingBackend>(
     text(root, "loss", (l, y), layout, 0.9, BLACK)?;
     y += (f * 1.4) as i32;
     for loss in losses.names() {
-        let hollow = free.contains(loss);
+        let hollow = free.contains(&loss);
         // Filled by τ in the plot: grey here.
         let fill = if hollow { WHITE } else { LEGEND_FILL };
         style::marker(

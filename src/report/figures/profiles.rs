@@ -51,23 +51,17 @@ fn draw_profiles<DB: DrawingBackend>(
     series: &[Profile],
     x: Axis,
     y: Axis,
+    extra_caption: Option<String>,
     notes: Vec<String>,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
     let side = (f64::from(layout.width) * 0.2) as u32;
-    let mut text = caption(reports);
-    if title.starts_with("Relative") {
-        let taus: Vec<String> = reports
-            .iter()
-            .filter_map(|r| r.spec.as_ref().and_then(|s| s.penalty_temperature))
-            .map(style::short)
-            .collect();
-        if !taus.is_empty() {
-            text.push_str(&format!(" · r_i at τ = {}", dedup_join(&taus)));
-        }
-    }
+    let text = match extra_caption {
+        Some(extra) => format!("{} · {extra}", caption(reports)),
+        None => caption(reports),
+    };
     let frame = frame::draw(root, &layout, title, &x, &y, &text, side)?;
     let losses = Losses::of(reports);
     let taus = TauScale::of(reports);
@@ -114,37 +108,22 @@ where
             });
         }
     }
-    let free: Vec<String> = reports
-        .iter()
-        .filter(|r| r.temperature <= 0.0)
-        .map(|r| r.loss.clone())
-        .collect();
-    let tau_values: Vec<f64> = reports
-        .iter()
-        .filter(|r| r.temperature > 0.0)
-        .map(|r| r.temperature)
-        .collect();
-    frame::legend(
-        root,
-        &frame,
-        &layout,
-        taus,
-        &tau_values,
-        &losses,
-        &free,
-        &notes,
-    )?;
+    frame::legend(root, &frame, &layout, reports, &notes)?;
     Ok(marks)
 }
 
-fn dedup_join(values: &[String]) -> String {
-    let mut seen: Vec<&str> = Vec::new();
-    for v in values {
-        if !seen.contains(&v.as_str()) {
-            seen.push(v);
-        }
-    }
-    seen.join(", ")
+/// The penalty temperatures of `reports`, smallest first, each once.
+fn penalty_taus(reports: &[EvaluationReport]) -> Option<String> {
+    let mut taus: Vec<f64> = reports
+        .iter()
+        .filter_map(|r| r.spec.as_ref().and_then(|s| s.penalty_temperature))
+        .collect();
+    taus.sort_by(f64::total_cmp);
+    taus.dedup();
+    (!taus.is_empty()).then(|| {
+        let list: Vec<String> = taus.into_iter().map(style::short).collect();
+        format!("r_i at τ = {}", list.join(", "))
+    })
 }
 
 /// The positive against the nearest negatives (Wang & Liu, Fig. 8).
@@ -229,6 +208,7 @@ where
         &series,
         x,
         y,
+        None,
         vec!["Markers: means; bars: interquartile ranges from the histograms.".into()],
     )
 }
@@ -274,7 +254,7 @@ where
     };
     // Ticks at 1, 2 and 5 per decade when few decades show, else decades.
     let decades = (y_zoom.lo.floor() as i32)..=(y_zoom.hi.ceil() as i32);
-    let per = if y_zoom.hi - y_zoom.lo < 2.5 {
+    let per = if y_zoom.hi - y_zoom.lo < 3.5 {
         vec![1.0, 2.0, 5.0]
     } else {
         vec![1.0]
@@ -327,6 +307,7 @@ where
         &series,
         x,
         y,
+        penalty_taus(&reports),
         vec![format!(
             "An even spread over the {uniform} negatives would give r_i = {} each.",
             if uniform > 0 {

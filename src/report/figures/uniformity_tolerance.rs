@@ -78,10 +78,10 @@ where
     let mut marks = Vec::new();
     let mut centres = Vec::new();
     let mut labels = Vec::new();
-    let mut outliers = false;
+    let mut off_axes = Vec::new();
     for (r, tol, unif) in &pts {
         let inside = xz.contains(*tol) && yz.contains(*unif);
-        outliers |= !inside;
+        off_axes.push(!inside);
         let at = frame.px(xz.clamp(*tol), yz.clamp(*unif));
         let fill = style::fill_of(r, taus);
         style::marker(
@@ -119,13 +119,20 @@ where
             )
         });
     }
-    let placed = style::place_labels(
-        &centres,
-        &labels,
+    // The models off the axes are labelled first: their label carries their values.
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    order.sort_by_key(|i| !off_axes[*i]);
+    let by_order = style::place_labels(
+        &order.iter().map(|i| centres[*i]).collect::<Vec<_>>(),
+        &order.iter().map(|i| labels[*i].clone()).collect::<Vec<_>>(),
         f64::from(layout.marker),
         layout.font * 0.8,
         frame.bounds(),
     );
+    let mut placed = vec![None; labels.len()];
+    for (i, p) in order.into_iter().zip(by_order) {
+        placed[i] = p;
+    }
     let mut unlabelled = 0;
     for ((place, label), (cx, cy)) in placed.iter().zip(&labels).zip(&centres) {
         let Some(p) = place else {
@@ -151,13 +158,8 @@ where
         frame::text(root, label, (p.x as i32, p.y as i32), &layout, 0.8, BLACK)?;
     }
 
-    let free: Vec<String> = reports
-        .iter()
-        .filter(|r| r.temperature <= 0.0)
-        .map(|r| r.loss.clone())
-        .collect();
     let mut notes = vec!["Labels: training τ.".to_string()];
-    if outliers {
+    if off_axes.iter().any(|o| *o) {
         notes.push("Axes zoom on the models with a τ; a model outside is drawn at the edge with its (tolerance, uniformity).".into());
     }
     if unlabelled > 0 {
@@ -165,20 +167,6 @@ where
             "{unlabelled} label(s) left out for want of room: read τ from the colour bar."
         ));
     }
-    let tau_values: Vec<f64> = reports
-        .iter()
-        .filter(|r| r.temperature > 0.0)
-        .map(|r| r.temperature)
-        .collect();
-    frame::legend(
-        root,
-        &frame,
-        &layout,
-        taus,
-        &tau_values,
-        &losses,
-        &free,
-        &notes,
-    )?;
+    frame::legend(root, &frame, &layout, &reports, &notes)?;
     Ok(marks)
 }

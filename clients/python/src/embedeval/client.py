@@ -48,6 +48,7 @@ from .types import (
     DatasetInfo,
     EvaluationReport,
     EvaluationStatus,
+    Figure,
     MetricSpec,
     ModelInfo,
     ModelList,
@@ -76,6 +77,17 @@ Labelled = Tuple[Any, Any]
 R = TypeVar("R")
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+#: The figure options by the names the CLI takes (``embedeval plot --kind
+#: ut|accuracy|negatives|penalty --plot-format svg|png --plot-size screen|column``).
+FIGURE_KINDS: Mapping[str, int] = {
+    "ut": evaluation_pb2.UNIFORMITY_TOLERANCE,
+    "accuracy": evaluation_pb2.ACCURACY,
+    "negatives": evaluation_pb2.NEGATIVES,
+    "penalty": evaluation_pb2.PENALTY,
+}
+FIGURE_FORMATS: Mapping[str, int] = {"svg": evaluation_pb2.SVG, "png": evaluation_pb2.PNG}
+FIGURE_SIZES: Mapping[str, int] = {"screen": evaluation_pb2.SCREEN, "column": evaluation_pb2.COLUMN}
 
 
 def parse_url(url: str) -> Tuple[str, Optional[bool]]:
@@ -121,6 +133,25 @@ def _from_tensor(t: tensor_pb2.Tensor) -> np.ndarray:
     if len(t.data) != n * d * 4:
         raise Internal(f"embeddings of shape [{n}, {d}] with {len(t.data)} bytes")
     return np.frombuffer(t.data, dtype="<f4").reshape(n, d)
+
+
+def _figure_option(value: str, options: Mapping[str, int], what: str) -> int:
+    """The enum number of a figure option named as on the command line."""
+    number = options.get(value.lower()) if isinstance(value, str) else None
+    if number is None:
+        raise ValueError(f"unknown figure {what} {value!r}: one of {', '.join(options)}")
+    return number
+
+
+def figure_request(id: str, kind: str = "ut", format: str = "svg", size: str = "screen") -> Message:
+    """The RenderFigure request for the CLI's names of kind, format and size
+    (ValueError for any other name)."""
+    return evaluation_pb2.RenderFigureRequest(
+        id=id,
+        kind=_figure_option(kind, FIGURE_KINDS, "kind"),  # type: ignore[arg-type]
+        format=_figure_option(format, FIGURE_FORMATS, "format"),  # type: ignore[arg-type]
+        size=_figure_option(size, FIGURE_SIZES, "size"),  # type: ignore[arg-type]
+    )
 
 
 def _check_name(name: str, what: str) -> str:
@@ -746,9 +777,10 @@ class Client:
         Returns a :class:`~embedeval.types.Comparison` (``.rows``, one report
         per model; models that do not take the dataset's images are SKIPPED
         rows with the reason in ``.error``; ``.plot_svg`` and
-        ``.accuracy_plot_svg``; ``.to_pandas()``), or a
-        :class:`ComparisonHandle` with `detach`. Other arguments as in
-        :meth:`evaluate`.
+        ``.accuracy_plot_svg``; ``.to_pandas()``; ``.id``, under which it is
+        stored: see :meth:`get_comparison` and :meth:`render_figure`), or a
+        :class:`ComparisonHandle` (``.comparison_id``) with `detach`. Other
+        arguments as in :meth:`evaluate`.
         """
         if not dataset:
             raise ValueError("compare needs a dataset")
@@ -779,6 +811,36 @@ class Client:
             raise Internal("the server ended the stream without a comparison")
         finally:
             events.close()
+
+    def get_comparison(self, id: str) -> Comparison:
+        """A stored comparison by id: its rows as they are now (a detached
+        one may still be running), with its two plots drawn again."""
+        return Comparison.from_proto(
+            self._call(self._evaluation.GetComparison, evaluation_pb2.GetComparisonRequest(id=id), idempotent=True)
+        )
+
+    def render_figure(self, id: str, kind: str = "ut", format: str = "svg", size: str = "screen") -> Figure:
+        """Draws a figure of a stored comparison (`id`: a comparison id, its
+        completed rows) or of one evaluation (an evaluation id) from the
+        stored reports, without recomputing anything.
+
+        Args:
+            kind: ``"ut"`` (uniformity against tolerance, Wang & Liu Figs.
+                4-7), ``"accuracy"`` (kNN and linear top-1 against tau),
+                ``"negatives"`` (the positive against the nearest negatives,
+                Fig. 8) or ``"penalty"`` (the relative penalty over the
+                nearest negatives, Fig. 3).
+            format: ``"svg"`` or ``"png"``.
+            size: ``"screen"`` (1280 x 860 px) or ``"column"`` (a paper
+                column at 300 dpi, 1050 x 840 px).
+
+        Returns the :class:`~embedeval.types.Figure` (``.save(path)``).
+        Other names raise ValueError without a call; an unknown id raises
+        :class:`~embedeval.errors.NotFound`, and ids with nothing the figure
+        needs :class:`~embedeval.errors.InvalidArgument`.
+        """
+        request = figure_request(id, kind, format, size)
+        return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))
 
     def get_evaluation(self, id: str) -> EvaluationReport:
         """An evaluation's report as it is now (also while QUEUED or RUNNING)."""
@@ -886,15 +948,18 @@ class ComparisonHandle:
     Attributes:
         ids: the evaluation ids.
         status: the job's status when it was admitted (QUEUED or RUNNING).
+        comparison_id: the comparison's id (:meth:`Client.get_comparison`,
+            :meth:`Client.render_figure`); empty from a server older than it.
     """
 
     def __init__(self, client: Client, accepted: Accepted) -> None:
         self._client = client
         self.ids: List[str] = list(accepted.evaluation_ids)
         self.status = accepted.status
+        self.comparison_id: str = accepted.comparison_id
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(ids={self.ids!r})"
+        return f"{type(self).__name__}(comparison_id={self.comparison_id!r}, ids={self.ids!r})"
 
     def get(self) -> List[EvaluationReport]:
         """The reports as they are now."""
@@ -906,10 +971,15 @@ class ComparisonHandle:
             yield from self._client.watch_evaluation(i)
 
     def wait(self, progress: bool = False, *, on_progress: Optional[ProgressCallback] = None) -> Comparison:
-        """Waits until every evaluation ends; returns their reports as a
-        :class:`~embedeval.types.Comparison` (without plots: those come with
-        a non-detached :meth:`Client.compare`)."""
-        return Comparison(rows=[self._client.wait_evaluation(i, progress, on_progress=on_progress) for i in self.ids])
+        """Waits until every evaluation ends; returns the stored
+        :class:`~embedeval.types.Comparison` (:meth:`Client.get_comparison`:
+        its ``id``, the rows sorted as by :meth:`Client.compare`, the plots).
+        From a server without comparison ids: the reports in the order of
+        the request, without plots."""
+        rows = [self._client.wait_evaluation(i, progress, on_progress=on_progress) for i in self.ids]
+        if self.comparison_id:
+            return self._client.get_comparison(self.comparison_id)
+        return Comparison(rows=rows)
 
     def cancel(self) -> List[EvaluationStatus]:
         """Cancels the comparison; returns each evaluation's final status."""

@@ -7,9 +7,12 @@ members whose value is the proto name (so ``report.status == "COMPLETED"``
 holds). ``to_dict()`` gives plain JSON-ready values."""
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as _dt
 import enum
+import os
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Type, TypeVar, Union
 
 from google.protobuf import descriptor as _descriptor
@@ -36,6 +39,7 @@ __all__ = [
     "Progress",
     "Accepted",
     "Comparison",
+    "Figure",
 ]
 
 
@@ -553,21 +557,28 @@ class Accepted(_Message):
     evaluation_ids: List[str] = dataclasses.field(default_factory=list)
     #: QUEUED or RUNNING.
     status: EvaluationStatus = EvaluationStatus.EVALUATION_STATUS_UNSPECIFIED
+    #: The comparison's id, for a Compare request (``get_comparison``,
+    #: ``render_figure``); empty for an evaluation.
+    comparison_id: str = ""
 
 
 @dataclasses.dataclass
 class Comparison(_Message):
     """Several models on one dataset: one report per model (sorted by loss
     then temperature; models that do not take the dataset's images are
-    SKIPPED rows with the reason in ``error``) and two SVG plots."""
+    SKIPPED rows with the reason in ``error``) and two SVG plots. It is
+    stored under ``id``: ``client.get_comparison(id)`` gives it back and
+    ``client.render_figure(id, ...)`` draws its figures."""
 
     _proto_name = "embedeval.v1.Comparison"
 
     rows: List[EvaluationReport] = dataclasses.field(default_factory=list)
-    #: Uniformity against tolerance, each point labelled by tau and loss (SVG).
+    #: Uniformity against tolerance, tau on a colour scale (SVG, screen size).
     plot_svg: bytes = b""
-    #: kNN and linear accuracy against tau (SVG).
+    #: kNN and linear accuracy against tau (SVG, screen size).
     accuracy_plot_svg: bytes = b""
+    #: The comparison's id (for ``get_comparison`` and ``render_figure``).
+    id: str = ""
 
     @classmethod
     def from_proto(cls, msg: Message) -> "Comparison":
@@ -575,6 +586,7 @@ class Comparison(_Message):
             rows=[EvaluationReport.from_proto(r) for r in msg.rows],  # type: ignore[attr-defined]
             plot_svg=msg.plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
             accuracy_plot_svg=msg.accuracy_plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
+            id=msg.id,  # type: ignore[attr-defined]
         )
 
     def __getitem__(self, model: Union[int, str]) -> EvaluationReport:
@@ -602,6 +614,62 @@ class Comparison(_Message):
         return pd.DataFrame([row.to_row() for row in self.rows])
 
 
+#: File extension to media type, for :meth:`Figure.save`.
+_MEDIA_TYPES = {".svg": "image/svg+xml", ".png": "image/png"}
+
+
+@dataclasses.dataclass
+class Figure(_Message):
+    """A figure of a stored comparison or evaluation, drawn by the server
+    (``client.render_figure``): an SVG or PNG file. :meth:`save` writes it;
+    in Jupyter it shows itself."""
+
+    _proto_name = "embedeval.v1.Figure"
+
+    #: The file: SVG text (UTF-8) or PNG.
+    data: bytes = dataclasses.field(default=b"", repr=False)
+    #: "image/svg+xml" or "image/png".
+    media_type: str = ""
+    #: Size in pixels.
+    width: int = 0
+    height: int = 0
+    #: The evaluations drawn (the COMPLETED ones of the id).
+    evaluation_ids: List[str] = dataclasses.field(default_factory=list)
+    #: The data marks drawn (models, or models x probes, or models x ranks).
+    marks: int = 0
+
+    @property
+    def format(self) -> str:
+        """The file's format by the name ``render_figure`` takes: "svg" or "png"."""
+        return "png" if self.media_type == "image/png" else "svg"
+
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> Path:
+        """Writes the file to `path`; returns it. A path ending in .svg or
+        .png must match the figure's format (ValueError otherwise)."""
+        out = Path(path)
+        expected = _MEDIA_TYPES.get(out.suffix.lower())
+        if expected is not None and self.media_type and expected != self.media_type:
+            raise ValueError(
+                f"{out.name} names a {out.suffix.lower()[1:]} file but the figure is {self.media_type}: "
+                f"render it with format={out.suffix.lower()[1:]!r}"
+            )
+        out.write_bytes(self.data)
+        return out
+
+    def _repr_svg_(self) -> Optional[str]:
+        return self.data.decode("utf-8") if self.media_type == "image/svg+xml" else None
+
+    def _repr_png_(self) -> Optional[bytes]:
+        return self.data if self.media_type == "image/png" else None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """As :meth:`_Message.to_dict`, with ``data`` as base64 (the JSON
+        mapping of protobuf bytes)."""
+        d = super().to_dict()
+        d["data"] = base64.b64encode(self.data).decode("ascii")
+        return d
+
+
 _CLASSES: Dict[str, Type[_Message]] = {
     cls._proto_name: cls
     for cls in (
@@ -620,6 +688,7 @@ _CLASSES: Dict[str, Type[_Message]] = {
         Progress,
         Accepted,
         Comparison,
+        Figure,
     )
 }
 

@@ -12,6 +12,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class FigureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FIGURE_KIND_UNSPECIFIED: _ClassVar[FigureKind]
+    UNIFORMITY_TOLERANCE: _ClassVar[FigureKind]
+    ACCURACY: _ClassVar[FigureKind]
+    NEGATIVES: _ClassVar[FigureKind]
+    PENALTY: _ClassVar[FigureKind]
+
+class FigureFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FIGURE_FORMAT_UNSPECIFIED: _ClassVar[FigureFormat]
+    SVG: _ClassVar[FigureFormat]
+    PNG: _ClassVar[FigureFormat]
+
+class FigureSize(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FIGURE_SIZE_UNSPECIFIED: _ClassVar[FigureSize]
+    SCREEN: _ClassVar[FigureSize]
+    COLUMN: _ClassVar[FigureSize]
+
 class EvaluationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EVALUATION_STATUS_UNSPECIFIED: _ClassVar[EvaluationStatus]
@@ -21,6 +41,17 @@ class EvaluationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FAILED: _ClassVar[EvaluationStatus]
     CANCELLED: _ClassVar[EvaluationStatus]
     SKIPPED: _ClassVar[EvaluationStatus]
+FIGURE_KIND_UNSPECIFIED: FigureKind
+UNIFORMITY_TOLERANCE: FigureKind
+ACCURACY: FigureKind
+NEGATIVES: FigureKind
+PENALTY: FigureKind
+FIGURE_FORMAT_UNSPECIFIED: FigureFormat
+SVG: FigureFormat
+PNG: FigureFormat
+FIGURE_SIZE_UNSPECIFIED: FigureSize
+SCREEN: FigureSize
+COLUMN: FigureSize
 EVALUATION_STATUS_UNSPECIFIED: EvaluationStatus
 QUEUED: EvaluationStatus
 RUNNING: EvaluationStatus
@@ -100,12 +131,14 @@ class EvaluateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[_tensor_pb2.Progress, _Mapping]] = ..., report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ...) -> None: ...
 
 class Accepted(_message.Message):
-    __slots__ = ("evaluation_ids", "status")
+    __slots__ = ("evaluation_ids", "status", "comparison_id")
     EVALUATION_IDS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISON_ID_FIELD_NUMBER: _ClassVar[int]
     evaluation_ids: _containers.RepeatedScalarFieldContainer[str]
     status: EvaluationStatus
-    def __init__(self, evaluation_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ...) -> None: ...
+    comparison_id: str
+    def __init__(self, evaluation_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., comparison_id: _Optional[str] = ...) -> None: ...
 
 class WatchEvaluationRequest(_message.Message):
     __slots__ = ("id",)
@@ -174,14 +207,50 @@ class CompareEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[_tensor_pb2.Progress, _Mapping]] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ...) -> None: ...
 
 class Comparison(_message.Message):
-    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg")
+    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg", "id")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[EvaluationReport]
     plot_svg: str
     accuracy_plot_svg: str
-    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ...) -> None: ...
+    id: str
+    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+
+class GetComparisonRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RenderFigureRequest(_message.Message):
+    __slots__ = ("id", "kind", "format", "size")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    kind: FigureKind
+    format: FigureFormat
+    size: FigureSize
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[FigureKind, str]] = ..., format: _Optional[_Union[FigureFormat, str]] = ..., size: _Optional[_Union[FigureSize, str]] = ...) -> None: ...
+
+class Figure(_message.Message):
+    __slots__ = ("data", "media_type", "width", "height", "evaluation_ids", "marks")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    EVALUATION_IDS_FIELD_NUMBER: _ClassVar[int]
+    MARKS_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+    evaluation_ids: _containers.RepeatedScalarFieldContainer[str]
+    marks: int
+    def __init__(self, data: _Optional[bytes] = ..., media_type: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., evaluation_ids: _Optional[_Iterable[str]] = ..., marks: _Optional[int] = ...) -> None: ...
 
 class KnnResult(_message.Message):
     __slots__ = ("top1", "top5", "k", "temperature", "metric")

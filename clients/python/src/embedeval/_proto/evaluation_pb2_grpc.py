@@ -69,6 +69,16 @@ class EvaluationServiceStub(object):
                 request_serializer=embedeval_dot_v1_dot_evaluation__pb2.WatchEvaluationRequest.SerializeToString,
                 response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.EvaluateEvent.FromString,
                 _registered_method=True)
+        self.GetComparison = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/GetComparison',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.GetComparisonRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.Comparison.FromString,
+                _registered_method=True)
+        self.RenderFigure = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/RenderFigure',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.RenderFigureRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.Figure.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer(object):
@@ -125,6 +135,22 @@ class EvaluationServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetComparison(self, request, context):
+        """A stored comparison by id: its rows as stored now (a detached one may
+        still be running), with its plots drawn again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenderFigure(self, request, context):
+        """Draws a figure of a stored comparison or evaluation (by id) from its
+        stored reports, without recomputing anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +188,16 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.WatchEvaluation,
                     request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.WatchEvaluationRequest.FromString,
                     response_serializer=embedeval_dot_v1_dot_evaluation__pb2.EvaluateEvent.SerializeToString,
+            ),
+            'GetComparison': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetComparison,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.GetComparisonRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.Comparison.SerializeToString,
+            ),
+            'RenderFigure': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderFigure,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.RenderFigureRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.Figure.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +389,60 @@ class EvaluationService(object):
             '/embedeval.v1.EvaluationService/WatchEvaluation',
             embedeval_dot_v1_dot_evaluation__pb2.WatchEvaluationRequest.SerializeToString,
             embedeval_dot_v1_dot_evaluation__pb2.EvaluateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetComparison(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/GetComparison',
+            embedeval_dot_v1_dot_evaluation__pb2.GetComparisonRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.Comparison.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderFigure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/RenderFigure',
+            embedeval_dot_v1_dot_evaluation__pb2.RenderFigureRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.Figure.FromString,
             options,
             channel_credentials,
             insecure,
