@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod registry;
 pub mod report;
 pub mod rng;
+pub mod runs;
 pub mod server;
 pub mod store;
 #[cfg(test)]

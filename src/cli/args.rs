@@ -35,6 +35,8 @@ pub struct Connection {
 }
 
 /// `embedeval models …`
+// Parsed once per process: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// List the models (and the ones skipped at load, with why).
@@ -121,6 +123,12 @@ pub struct CardArgs {
     /// The output holding backbone features, when the graph's names do not tell.
     #[arg(long)]
     pub features_output: Option<String>,
+    /// The training run the model is a checkpoint of.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Its step in the run.
+    #[arg(long)]
+    pub step: Option<u64>,
 }
 
 /// How a dataset folder without dataset.toml is read.
@@ -327,6 +335,56 @@ pub struct PlotArgs {
     /// How it is drawn.
     #[command(flatten)]
     pub figure: FigureArgs,
+}
+
+/// `embedeval runs …`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List the training runs (models whose cards name a run).
+    Ls,
+    /// A run's checkpoints in step order with their reports on a dataset,
+    /// and the warnings its path raises.
+    Show {
+        /// Run name.
+        name: String,
+        /// The dataset whose reports to show.
+        #[arg(long)]
+        dataset: String,
+        /// Draw the path in the uniformity–tolerance plane here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// How the figure is drawn.
+        #[command(flatten)]
+        figure: FigureArgs,
+    },
+}
+
+/// `embedeval watch …`
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The folder the trainer exports ONNX checkpoints to.
+    pub dir: PathBuf,
+    /// The dataset each checkpoint is evaluated on.
+    #[arg(long)]
+    pub dataset: String,
+    /// The checkpoints' card facts: `--run` (required), loss, τ,
+    /// preprocessing; a side-car `<file stem>.toml` next to a checkpoint
+    /// is the card under them.
+    #[command(flatten)]
+    pub card: CardArgs,
+    /// Seconds between looks at the folder; a file counts as complete once
+    /// its size and time are the same at two looks.
+    #[arg(long, default_value_t = 2.0)]
+    pub poll: f64,
+    /// Evaluate what is complete now, then stop.
+    #[arg(long)]
+    pub once: bool,
+    /// The splits to use.
+    #[command(flatten)]
+    pub splits: SplitArgs,
+    /// The metric settings.
+    #[command(flatten)]
+    pub spec: SpecArgs,
 }
 
 /// `embedeval comparisons …`

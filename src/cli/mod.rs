@@ -9,6 +9,7 @@ mod connection;
 pub mod output;
 mod register;
 mod render;
+mod runs;
 
 use clap::{Args, Parser, Subcommand};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -65,6 +66,25 @@ pub enum Command {
         /// What to compare.
         #[command(flatten)]
         args: args::CompareArgs,
+        /// The server.
+        #[command(flatten)]
+        conn: args::Connection,
+    },
+    /// List training runs, show one's path and warnings.
+    Runs {
+        /// What to do.
+        #[command(subcommand)]
+        command: args::RunsCommand,
+        /// The server.
+        #[command(flatten)]
+        conn: args::Connection,
+    },
+    /// Follow a training run: register and evaluate each ONNX checkpoint
+    /// that appears in a folder, in step order, one table row each.
+    Watch {
+        /// What to watch.
+        #[command(flatten)]
+        args: args::WatchArgs,
         /// The server.
         #[command(flatten)]
         conn: args::Connection,
@@ -204,6 +224,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
             calls::comparisons(&conn, command).await.map(|_| 0)
         }
         Command::Plot { args, conn } => calls::plot(&conn, args).await.map(|_| 0),
+        Command::Runs { command, conn } => runs::runs(&conn, command).await.map(|_| 0),
+        Command::Watch { args, conn } => runs::watch(&conn, args).await.map(|_| 0),
         Command::Evaluations { command, conn } => {
             calls::evaluations(&conn, command).await.map(|_| 0)
         }

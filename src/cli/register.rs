@@ -38,6 +38,14 @@ pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
         ("input", "resize", text(&args.resize)),
         ("outputs", "embedding", text(&args.embedding_output)),
         ("outputs", "features", text(&args.features_output)),
+        ("training", "run", text(&args.run)),
+        (
+            "training",
+            "step",
+            args.step
+                .and_then(|s| i64::try_from(s).ok())
+                .map(toml::Value::Integer),
+        ),
     ];
     for (section, key, value) in flags {
         if let Some(value) = value {

@@ -82,6 +82,12 @@ pub struct TrainingFile {
     /// Random seed.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// The training run the model is a checkpoint of.
+    #[serde(default)]
+    pub run: Option<String>,
+    /// Its step in the run.
+    #[serde(default)]
+    pub step: Option<u64>,
     /// Everything else the trainer recorded.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -194,7 +200,11 @@ pub struct ModelCard {
     pub inferred: Vec<String>,
 }
 
-/// Training facts. Keys beyond the five known ones are kept as they are.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+/// Training facts. Keys beyond the seven known ones are kept as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainingCard {
     /// "infonce" | "hard_infonce" | "simple" | "hard_simple" | other.
@@ -207,6 +217,12 @@ pub struct TrainingCard {
     pub epochs: u32,
     /// Random seed (0 when not said).
     pub seed: u64,
+    /// The training run it is a checkpoint of ("" when none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
+    /// Its step in the run (0 when not said).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step: u64,
     /// Everything else the trainer recorded.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -320,6 +336,8 @@ impl CardFile {
             dataset: t.dataset.clone().unwrap_or_default(),
             epochs: t.epochs.unwrap_or(0),
             seed: t.seed.unwrap_or(0),
+            run: t.run.clone().unwrap_or_default(),
+            step: t.step.unwrap_or(0),
             extra: t.extra.clone(),
         };
         let input = resolve_input(&self.input, inputs, &mut note)?;

@@ -122,6 +122,8 @@ impl LoadedModel {
                 dataset: card.training.dataset.clone(),
                 epochs: card.training.epochs,
                 seed: card.training.seed,
+                run: card.training.run.clone(),
+                step: card.training.step,
             }),
             input: Some(proto::InputInfo {
                 preset: card

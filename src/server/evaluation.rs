@@ -289,6 +289,30 @@ impl EvaluationService for EvaluationApi {
         Ok(Response::new(convert::figure(figure.0, &figure.1)))
     }
 
+    async fn list_runs(
+        &self,
+        _request: Request<proto::ListRunsRequest>,
+    ) -> std::result::Result<Response<proto::ListRunsResponse>, Status> {
+        Ok(Response::new(proto::ListRunsResponse {
+            runs: crate::runs::summaries(&self.state.models.list()),
+        }))
+    }
+
+    async fn get_run(
+        &self,
+        request: Request<proto::GetRunRequest>,
+    ) -> std::result::Result<Response<proto::Run>, Status> {
+        let req = request.into_inner();
+        let run = crate::runs::run(
+            &self.state.models.list(),
+            self.state.engine.store(),
+            &req.name,
+            &req.dataset,
+        )
+        .await?;
+        Ok(Response::new(run))
+    }
+
     async fn cancel_evaluation(
         &self,
         request: Request<proto::CancelEvaluationRequest>,

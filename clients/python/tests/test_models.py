@@ -1,4 +1,4 @@
-"""ModelService: list, get, register (card from flags, text, path; replace), delete."""
+"""ModelService: list, get, register (card from flags, text, path; replace), delete; training runs."""
 from __future__ import annotations
 
 import hashlib
@@ -117,3 +117,47 @@ def test_bundled_models_are_read_only(client):
     with pytest.raises(embedeval.FailedPrecondition):
         client.register_model("infonce-t0.5", ONNX, loss="infonce", temperature=0.5, replace=True)
     assert client.get_model("infonce-t0.5").training.temperature == 0.5
+
+
+def test_a_run_of_two_checkpoints(client):
+    """Two zoo models registered as checkpoints of one run: listed, shown
+    before and after their evaluations, in step order, without warnings."""
+    onnx = {10: REPO / "models" / "infonce-t0.5" / "model.onnx", 20: REPO / "models" / "infonce-t0.2" / "model.onnx"}
+    tau = {10: 0.5, 20: 0.2}
+    names = {step: f"py-run-step{step}" for step in onnx}
+    try:
+        for step in (20, 10):  # registered out of order: the run is in step order
+            info = client.register_model(names[step], onnx[step], card=DIGITS_CARD, temperature=tau[step],
+                                         run="py-run", step=step)
+            assert (info.training.run, info.training.step) == ("py-run", step)
+        summary = next(r for r in client.list_runs() if r.name == "py-run")
+        assert isinstance(summary, embedeval.RunSummary)
+        assert (summary.checkpoints, summary.first_step, summary.last_step) == (2, 10, 20)
+        assert summary.loss == "infonce" and summary.temperature == 0.2
+
+        run = client.get_run("py-run", "digits")
+        assert isinstance(run, embedeval.Run) and (run.name, run.dataset, len(run)) == ("py-run", "digits", 2)
+        assert [(c.step, c.model, c.report) for c in run] == [(10, names[10], None), (20, names[20], None)]
+        assert [c.model_sha256 for c in run] == [hashlib.sha256(onnx[s].read_bytes()).hexdigest() for s in (10, 20)]
+        assert run.warnings == []
+
+        reports = {}
+        for step in (10, 20):
+            reports[step] = client.evaluate(names[step], "digits", spec={"skip_linear": True}, progress=False)
+            assert reports[step].ok, reports[step].error
+        run = client.get_run("py-run", "digits")
+        assert [c.step for c in run] == [10, 20]
+        assert [c.report.id for c in run] == [reports[10].id, reports[20].id]
+        assert all(c.report.status is embedeval.EvaluationStatus.COMPLETED for c in run)
+        assert all(c.report.model_sha256 == c.model_sha256 for c in run)
+        assert run.warnings == [], run.warnings
+
+        with pytest.raises(embedeval.NotFound):
+            client.get_run("py-no-such-run", "digits")
+    finally:
+        for name in names.values():
+            try:
+                client.delete_model(name)
+            except embedeval.NotFound:
+                pass
+    assert "py-run" not in [r.name for r in client.list_runs()]

@@ -11,7 +11,7 @@ import pytest
 
 import embedeval
 from embedeval import _toml
-from embedeval._proto import evaluation_pb2
+from embedeval._proto import evaluation_pb2, model_pb2
 from embedeval.client import figure_request, parse_url
 from embedeval.errors import error_for, from_rpc_error
 from embedeval.types import MetricSpec, spec_to_proto
@@ -141,6 +141,39 @@ def test_card_text_is_kept_without_flags_and_merged_with_them(tmp_path):
     }
 
 
+def test_card_run_and_step_go_under_training(tmp_path):
+    text = _toml.build_card(loss="infonce", temperature=0.2, run="r1", step=12)
+    assert _toml.loads(text) == {"training": {"loss": "infonce", "temperature": 0.2, "run": "r1", "step": 12}}
+    assert 'run = "r1"' in text and "step = 12" in text
+    # Over a card's [training], next to what it says; step 0 is written, a missing one is not.
+    card = tmp_path / "model.toml"
+    card.write_text('[training]\nloss = "simple"\nepochs = 3\nrun = "old"\n[input]\nscale = 0.0625\n')
+    merged = _toml.loads(_toml.build_card(card, run="new", step=0))
+    assert merged == {"training": {"loss": "simple", "epochs": 3, "run": "new", "step": 0}, "input": {"scale": 0.0625}}
+    assert "step" not in _toml.loads(_toml.build_card(card, run="new"))["training"]
+    assert "step = 7\n" in _toml.build_card(card, step=np.uint64(7))
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="step"):
+            _toml.build_card(card, step=bad)
+
+
+def test_register_model_sends_run_and_step_in_the_card():
+    sent = []
+
+    class FakeModels:
+        def RegisterModel(self, requests, timeout=None, metadata=None):
+            sent.extend(requests)
+            return model_pb2.ModelInfo(name="m", training=model_pb2.TrainingInfo(loss="infonce", run="r", step=5))
+
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._models = FakeModels()
+        info = c.register_model("m", b"onnx", loss="infonce", temperature=0.5, run="r", step=5)
+    card = _toml.loads(sent[0].card.card_toml)
+    assert card["training"] == {"loss": "infonce", "temperature": 0.5, "run": "r", "step": 5}
+    assert sent[1].chunk == b"onnx"
+    assert (info.training.run, info.training.step) == ("r", 5)
+
+
 def test_card_needs_a_loss_and_valid_toml():
     with pytest.raises(ValueError, match="loss"):
         _toml.build_card(None)
@@ -265,3 +298,59 @@ def test_comparison_and_accepted_ids():
     with embedeval.Client("127.0.0.1:1") as c:
         handle = embedeval.ComparisonHandle(c, accepted)
         assert handle.comparison_id == "c1" and handle.ids == ["e1", "e2"] and "c1" in repr(handle)
+
+
+def _run_message():
+    done = evaluation_pb2.EvaluationReport(id="e10", model="r-step10", model_sha256="a" * 64, dataset="digits",
+                                           status=evaluation_pb2.COMPLETED, uniformity=3.4, tolerance=0.3,
+                                           effective_rank=46.0, knn=evaluation_pb2.KnnResult(top1=0.97))
+    return evaluation_pb2.Run(
+        name="r", dataset="digits",
+        checkpoints=[
+            evaluation_pb2.Checkpoint(step=10, model="r-step10", model_sha256="a" * 64, report=done),
+            evaluation_pb2.Checkpoint(step=20, model="r-step20", model_sha256="b" * 64),
+        ],
+        warnings=[evaluation_pb2.RunWarning(kind="dimensional_collapse", step=20, message="rank fell")],
+    )
+
+
+def test_run_from_proto():
+    run = embedeval.Run.from_proto(_run_message())
+    assert (run.name, run.dataset, len(run)) == ("r", "digits", 2)
+    first, second = run
+    assert isinstance(first, embedeval.Checkpoint) and (first.step, first.model) == (10, "r-step10")
+    assert isinstance(first.report, embedeval.EvaluationReport) and first.report.id == "e10"
+    assert first.report.status is embedeval.EvaluationStatus.COMPLETED and first.report.alignment is None
+    assert second.report is None and second.model_sha256 == "b" * 64
+    assert [c.step for c in run.checkpoints] == [10, 20]
+    (w,) = run.warnings
+    assert isinstance(w, embedeval.RunWarning) and (w.kind, w.step, w.message) == ("dimensional_collapse", 20,
+                                                                                    "rank fell")
+    d = run.to_dict()
+    assert d["checkpoints"][0]["report"]["status"] == "COMPLETED" and d["checkpoints"][1]["report"] is None
+    assert d["warnings"] == [{"kind": "dimensional_collapse", "step": 20, "message": "rank fell"}]
+    import json
+    json.dumps(d)
+    assert embedeval.Run.from_proto(evaluation_pb2.Run(name="empty", dataset="d")).checkpoints == []
+    summary = embedeval.RunSummary.from_proto(evaluation_pb2.RunSummary(
+        name="r", checkpoints=2, first_step=10, last_step=20, loss="infonce", temperature=0.2))
+    assert (summary.checkpoints, summary.first_step, summary.last_step, summary.temperature) == (2, 10, 20, 0.2)
+    training = embedeval.TrainingInfo.from_proto(model_pb2.TrainingInfo(loss="infonce", run="r", step=20))
+    assert (training.run, training.step) == ("r", 20)
+    assert embedeval.TrainingInfo.from_proto(model_pb2.TrainingInfo(loss="simple")).run == ""
+
+
+def test_run_to_pandas():
+    pd = pytest.importorskip("pandas")
+    df = embedeval.Run.from_proto(_run_message()).to_pandas()
+    assert list(df["step"]) == [10, 20] and list(df["model"]) == ["r-step10", "r-step20"]
+    assert list(df.columns) == ["step", *embedeval.EvaluationReport().to_row()]
+    assert df["id"][0] == "e10" and df["status"][0] == "COMPLETED" and df["uniformity"][0] == 3.4
+    assert df["knn_top1"][0] == 0.97 and pd.isna(df["uniformity"][1]) and pd.isna(df["id"][1])
+    assert len(embedeval.Run(name="empty").to_pandas()) == 0
+
+
+def test_get_run_needs_a_dataset():
+    with embedeval.Client("127.0.0.1:1") as c:
+        with pytest.raises(ValueError, match="dataset"):
+            c.get_run("r", "")

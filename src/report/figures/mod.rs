@@ -12,6 +12,7 @@ mod accuracy;
 mod frame;
 mod profiles;
 pub mod style;
+mod trajectory;
 mod uniformity_tolerance;
 
 use std::path::Path;
@@ -314,6 +315,14 @@ pub fn caption(reports: &[EvaluationReport]) -> String {
     parts.join(" · ")
 }
 
+/// What a figure shows.
+enum Subject<'a> {
+    /// A kind of figure of completed reports.
+    Reports(Kind, &'a [EvaluationReport]),
+    /// A training run's path.
+    Run(&'a crate::proto::Run),
+}
+
 /// Draws `kind` of `reports` (those not COMPLETED are left out) in `format`
 /// at `size`. INVALID_ARGUMENT when no report has what the figure needs.
 pub fn render(
@@ -322,9 +331,20 @@ pub fn render(
     format: Format,
     size: Size,
 ) -> Result<Figure> {
+    let rows = drawable(reports);
+    render_subject(Subject::Reports(kind, &rows), format, size)
+}
+
+/// Draws a training run's path in the uniformity–tolerance plane, steps
+/// annotated, its warnings beside it. INVALID_ARGUMENT when no checkpoint
+/// has been evaluated.
+pub fn render_run(run: &crate::proto::Run, format: Format, size: Size) -> Result<Figure> {
+    render_subject(Subject::Run(run), format, size)
+}
+
+fn render_subject(subject: Subject<'_>, format: Format, size: Size) -> Result<Figure> {
     // Both backends measure text with the font.
     register_font()?;
-    let rows = drawable(reports);
     let layout = size.layout();
     let dims = (layout.width, layout.height);
     match format {
@@ -332,7 +352,7 @@ pub fn render(
             let mut text = String::new();
             let marks = {
                 let root = SVGBackend::with_string(&mut text, dims).into_drawing_area();
-                let marks = draw(kind, &root, &rows, layout)?;
+                let marks = draw(&subject, &root, layout)?;
                 root.present().map_err(draw_error)?;
                 marks
             };
@@ -347,7 +367,7 @@ pub fn render(
             let mut pixels = vec![0u8; dims.0 as usize * dims.1 as usize * 3];
             let marks = {
                 let root = BitMapBackend::with_buffer(&mut pixels, dims).into_drawing_area();
-                let marks = draw(kind, &root, &rows, layout)?;
+                let marks = draw(&subject, &root, layout)?;
                 root.present().map_err(draw_error)?;
                 marks
             };
@@ -400,20 +420,22 @@ pub fn sort_rows(rows: &mut [EvaluationReport]) {
 }
 
 fn draw<DB: DrawingBackend>(
-    kind: Kind,
+    subject: &Subject<'_>,
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
     layout: Layout,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE).map_err(draw_error)?;
-    match kind {
-        Kind::UniformityTolerance => uniformity_tolerance::draw(root, rows, layout),
-        Kind::Accuracy => accuracy::draw(root, rows, layout),
-        Kind::Negatives => profiles::draw_negatives(root, rows, layout),
-        Kind::Penalty => profiles::draw_penalty(root, rows, layout),
+    match subject {
+        Subject::Reports(Kind::UniformityTolerance, rows) => {
+            uniformity_tolerance::draw(root, rows, layout)
+        }
+        Subject::Reports(Kind::Accuracy, rows) => accuracy::draw(root, rows, layout),
+        Subject::Reports(Kind::Negatives, rows) => profiles::draw_negatives(root, rows, layout),
+        Subject::Reports(Kind::Penalty, rows) => profiles::draw_penalty(root, rows, layout),
+        Subject::Run(run) => trajectory::draw(root, run, layout),
     }
 }
 

@@ -333,3 +333,60 @@ fn every_model_of_the_zoo_stands_apart_at_column_size() {
         assert!(d >= min, "{kind:?}: {a} and {b} are {d:.1} px apart");
     }
 }
+
+#[test]
+fn a_run_is_drawn_as_its_path_with_steps_and_warnings() {
+    let rows = zoo();
+    let run = crate::proto::Run {
+        name: "r".into(),
+        dataset: "digits".into(),
+        checkpoints: rows[..4]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| crate::proto::Checkpoint {
+                step: 10 * (i as u64 + 1),
+                model: r.model.clone(),
+                model_sha256: String::new(),
+                report: Some(r.clone()),
+            })
+            .chain(std::iter::once(crate::proto::Checkpoint {
+                step: 50,
+                model: "not-yet".into(),
+                ..Default::default()
+            }))
+            .collect(),
+        warnings: vec![crate::proto::RunWarning {
+            kind: "small_tau".into(),
+            step: 30,
+            message: "small-τ regime at step 30".into(),
+        }],
+    };
+    for format in [Format::Svg, Format::Png] {
+        let fig = render_run(&run, format, Size::Screen).unwrap();
+        if let Some(dir) = std::env::var_os("EMBEDEVAL_FIGURES_OUT") {
+            std::fs::write(
+                Path::new(&dir).join(format!("run.{}", format.name())),
+                &fig.bytes,
+            )
+            .unwrap();
+        }
+        assert_eq!(fig.marks.len(), 4, "one per evaluated checkpoint");
+        if format == Format::Svg {
+            let texts = svg_texts(&String::from_utf8(fig.bytes).unwrap());
+            for step in ["step 10", "step 20", "step 30", "step 40"] {
+                assert!(texts.iter().any(|t| t == step), "{step}: {texts:?}");
+            }
+            assert!(texts.iter().any(|t| t.contains("small-τ regime")));
+        } else {
+            image::load_from_memory_with_format(&fig.bytes, image::ImageFormat::Png).unwrap();
+        }
+    }
+    let empty = crate::proto::Run {
+        name: "e".into(),
+        ..Default::default()
+    };
+    assert!(matches!(
+        render_run(&empty, Format::Svg, Size::Screen),
+        Err(Error::InvalidArgument(_))
+    ));
+}

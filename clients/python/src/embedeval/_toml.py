@@ -106,13 +106,17 @@ def build_card(
     resize: Optional[str] = None,
     embedding_output: Optional[str] = None,
     features_output: Optional[str] = None,
+    run: Optional[str] = None,
+    step: Optional[int] = None,
     description: Optional[str] = None,
 ) -> str:
     """The card TOML for an upload, as the ``embedeval models add`` command
     builds it: the `card` (path or text, if any) with the given keys set
-    over it (``[training] loss, temperature``, ``[input] preset, resize``,
-    ``[outputs] embedding, features``). A card without flags is sent as it
-    is. The card must end up with a training loss."""
+    over it (``[training] loss, temperature, run, step``, ``[input] preset,
+    resize``, ``[outputs] embedding, features``). A card without flags is
+    sent as it is. The card must end up with a training loss."""
+    if step is not None and (isinstance(step, bool) or int(step) != step or step < 0):
+        raise ValueError(f"step must be a non-negative integer, got {step!r}")
     text = read_card(card) if card is not None else ""
     try:
         table = loads(text)
@@ -126,6 +130,8 @@ def build_card(
         ("input", "resize", resize),
         ("outputs", "embedding", embedding_output),
         ("outputs", "features", features_output),
+        ("training", "run", run),
+        ("training", "step", None if step is None else int(step)),
     ]
     changed = False
     for section, key, value in flags:

@@ -53,6 +53,8 @@ from .types import (
     ModelInfo,
     ModelList,
     Progress,
+    Run,
+    RunSummary,
     SkippedModel,
     spec_to_proto,
 )
@@ -338,6 +340,8 @@ class Client:
         resize: Optional[str] = None,
         embedding_output: Optional[str] = None,
         features_output: Optional[str] = None,
+        run: Optional[str] = None,
+        step: Optional[int] = None,
     ) -> ModelInfo:
         """Uploads an ONNX encoder as model `name`.
 
@@ -345,8 +349,10 @@ class Client:
         given keys set over it: ``loss`` and ``temperature`` (``[training]``;
         the loss is required, the temperature for the losses that have one),
         ``preset`` and ``resize`` (``[input]``), ``embedding_output`` and
-        ``features_output`` (``[outputs]``). What the card leaves out is read
-        off the ONNX graph (``ModelInfo.inferred`` says which keys).
+        ``features_output`` (``[outputs]``), ``run`` and ``step``
+        (``[training]``: the training run the model is a checkpoint of, and
+        its step in it; see :meth:`get_run`). What the card leaves out is
+        read off the ONNX graph (``ModelInfo.inferred`` says which keys).
 
         The file is streamed in 1 MiB chunks with its size and sha256, and
         validated by the server before it becomes visible. `onnx_path` may
@@ -363,6 +369,8 @@ class Client:
             resize=resize,
             embedding_output=embedding_output,
             features_output=features_output,
+            run=run,
+            step=step,
         )
         if isinstance(onnx_path, (bytes, bytearray, memoryview)):
             content = bytes(onnx_path)
@@ -841,6 +849,27 @@ class Client:
         """
         request = figure_request(id, kind, format, size)
         return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))
+
+    def list_runs(self) -> List[RunSummary]:
+        """Every training run (the models whose cards name a run), sorted by
+        name: its number of checkpoints, first and last step, and the loss
+        and tau of its latest checkpoint."""
+        r = self._call(self._evaluation.ListRuns, evaluation_pb2.ListRunsRequest(), idempotent=True)
+        return [RunSummary.from_proto(s) for s in r.runs]
+
+    def get_run(self, name: str, dataset: str) -> Run:
+        """Run `name` on `dataset`: its checkpoints in step order, each with
+        its latest COMPLETED report on the dataset (of exactly that
+        checkpoint: same sha256; ``None`` before it is evaluated), and the
+        warnings its path raises (``"dimensional_collapse"``,
+        ``"complete_collapse"``, ``"small_tau"``, each with the step where it
+        began). ``.to_pandas()`` gives one row per checkpoint. An unknown
+        run raises :class:`~embedeval.errors.NotFound`."""
+        if not dataset:
+            raise ValueError("get_run needs the dataset whose reports to show")
+        return Run.from_proto(
+            self._call(self._evaluation.GetRun, evaluation_pb2.GetRunRequest(name=name, dataset=dataset), idempotent=True)
+        )
 
     def get_evaluation(self, id: str) -> EvaluationReport:
         """An evaluation's report as it is now (also while QUEUED or RUNNING)."""

@@ -414,3 +414,71 @@ class CancelEvaluationResponse(_message.Message):
     id: str
     status: EvaluationStatus
     def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...
+
+class RunSummary(_message.Message):
+    __slots__ = ("name", "checkpoints", "first_step", "last_step", "loss", "temperature")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    FIRST_STEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_STEP_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    checkpoints: int
+    first_step: int
+    last_step: int
+    loss: str
+    temperature: float
+    def __init__(self, name: _Optional[str] = ..., checkpoints: _Optional[int] = ..., first_step: _Optional[int] = ..., last_step: _Optional[int] = ..., loss: _Optional[str] = ..., temperature: _Optional[float] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("name", "dataset")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dataset: str
+    def __init__(self, name: _Optional[str] = ..., dataset: _Optional[str] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("step", "model", "model_sha256", "report")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    model: str
+    model_sha256: str
+    report: EvaluationReport
+    def __init__(self, step: _Optional[int] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., report: _Optional[_Union[EvaluationReport, _Mapping]] = ...) -> None: ...
+
+class RunWarning(_message.Message):
+    __slots__ = ("kind", "step", "message")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    step: int
+    message: str
+    def __init__(self, kind: _Optional[str] = ..., step: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class Run(_message.Message):
+    __slots__ = ("name", "dataset", "checkpoints", "warnings")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    dataset: str
+    checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
+    warnings: _containers.RepeatedCompositeFieldContainer[RunWarning]
+    def __init__(self, name: _Optional[str] = ..., dataset: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[RunWarning, _Mapping]]] = ...) -> None: ...

@@ -79,6 +79,16 @@ class EvaluationServiceStub(object):
                 request_serializer=embedeval_dot_v1_dot_evaluation__pb2.RenderFigureRequest.SerializeToString,
                 response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.Figure.FromString,
                 _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/ListRuns',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/GetRun',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.Run.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer(object):
@@ -151,6 +161,22 @@ class EvaluationServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRuns(self, request, context):
+        """Training runs: the models whose cards name a run ([training] run,
+        step), one summary per run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """One run's checkpoints in step order, each with its latest COMPLETED
+        report on a dataset, and the warnings its path raises.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +224,16 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.RenderFigure,
                     request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.RenderFigureRequest.FromString,
                     response_serializer=embedeval_dot_v1_dot_evaluation__pb2.Figure.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.ListRunsRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.GetRunRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.Run.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +479,60 @@ class EvaluationService(object):
             '/embedeval.v1.EvaluationService/RenderFigure',
             embedeval_dot_v1_dot_evaluation__pb2.RenderFigureRequest.SerializeToString,
             embedeval_dot_v1_dot_evaluation__pb2.Figure.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/ListRuns',
+            embedeval_dot_v1_dot_evaluation__pb2.ListRunsRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/GetRun',
+            embedeval_dot_v1_dot_evaluation__pb2.GetRunRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.Run.FromString,
             options,
             channel_credentials,
             insecure,

@@ -34,18 +34,22 @@ class GetModelRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class TrainingInfo(_message.Message):
-    __slots__ = ("loss", "temperature", "dataset", "epochs", "seed")
+    __slots__ = ("loss", "temperature", "dataset", "epochs", "seed", "run", "step")
     LOSS_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
     loss: str
     temperature: float
     dataset: str
     epochs: int
     seed: int
-    def __init__(self, loss: _Optional[str] = ..., temperature: _Optional[float] = ..., dataset: _Optional[str] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    run: str
+    step: int
+    def __init__(self, loss: _Optional[str] = ..., temperature: _Optional[float] = ..., dataset: _Optional[str] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., run: _Optional[str] = ..., step: _Optional[int] = ...) -> None: ...
 
 class InputInfo(_message.Message):
     __slots__ = ("name", "dtype", "shape", "layout", "scale", "mean", "std", "resize", "preset")

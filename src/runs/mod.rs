@@ -1,0 +1,114 @@
+//! Training runs: the models whose cards name a run (`[training] run`,
+//! `step`) are that run's checkpoints. A run is read, never stored: its
+//! checkpoints come from the registry, each one's latest COMPLETED report
+//! on a dataset from the results store (same sha256: a checkpoint
+//! re-registered with other bytes is not mixed up with its earlier
+//! self), and the warnings from the path those reports draw (`warnings`).
+
+pub mod warnings;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::proto::{self, EvaluationReport, EvaluationStatus};
+use crate::registry::LoadedModel;
+use crate::store::ReportStore;
+
+/// The checkpoints of each run among `models`, in step order (ties by
+/// name).
+fn by_run(models: &[Arc<LoadedModel>]) -> BTreeMap<String, Vec<Arc<LoadedModel>>> {
+    let mut runs: BTreeMap<String, Vec<Arc<LoadedModel>>> = BTreeMap::new();
+    for m in models {
+        if !m.card.training.run.is_empty() {
+            runs.entry(m.card.training.run.clone())
+                .or_default()
+                .push(m.clone());
+        }
+    }
+    for checkpoints in runs.values_mut() {
+        checkpoints
+            .sort_by(|a, b| (a.card.training.step, &a.name).cmp(&(b.card.training.step, &b.name)));
+    }
+    runs
+}
+
+/// One summary per run, sorted by name.
+pub fn summaries(models: &[Arc<LoadedModel>]) -> Vec<proto::RunSummary> {
+    by_run(models)
+        .into_iter()
+        .map(|(name, checkpoints)| {
+            let first = &checkpoints[0];
+            let last = &checkpoints[checkpoints.len() - 1];
+            proto::RunSummary {
+                name,
+                checkpoints: checkpoints.len() as u32,
+                first_step: first.card.training.step,
+                last_step: last.card.training.step,
+                loss: last.card.training.loss.clone(),
+                temperature: last.card.training.temperature,
+            }
+        })
+        .collect()
+}
+
+/// The latest COMPLETED report of exactly `model` (its sha256) on `dataset`.
+async fn latest(
+    store: &ReportStore,
+    model: &LoadedModel,
+    dataset: &str,
+) -> Result<Option<EvaluationReport>> {
+    let mut token = String::new();
+    loop {
+        let (page, next) = store
+            .list(&model.name, dataset, crate::store::MAX_PAGE, &token)
+            .await?;
+        if let Some(r) = page.into_iter().find(|r| {
+            r.status == EvaluationStatus::Completed as i32 && r.model_sha256 == model.sha256
+        }) {
+            return Ok(Some(r));
+        }
+        if next.is_empty() {
+            return Ok(None);
+        }
+        token = next;
+    }
+}
+
+/// Run `name` on `dataset`: its checkpoints in step order with their latest
+/// reports, and its warnings. NOT_FOUND when no model belongs to it.
+pub async fn run(
+    models: &[Arc<LoadedModel>],
+    store: &ReportStore,
+    name: &str,
+    dataset: &str,
+) -> Result<proto::Run> {
+    if dataset.is_empty() {
+        return Err(Error::InvalidArgument(
+            "GetRun needs the dataset whose reports to show".into(),
+        ));
+    }
+    let checkpoints = by_run(models).remove(name).ok_or_else(|| Error::NotFound {
+        kind: "run",
+        name: name.to_string(),
+    })?;
+    let mut out = Vec::with_capacity(checkpoints.len());
+    for m in &checkpoints {
+        out.push(proto::Checkpoint {
+            step: m.card.training.step,
+            model: m.name.clone(),
+            model_sha256: m.sha256.clone(),
+            report: latest(store, m, dataset).await?,
+        });
+    }
+    let path: Vec<(u64, &EvaluationReport)> = out
+        .iter()
+        .filter_map(|c| c.report.as_ref().map(|r| (c.step, r)))
+        .collect();
+    Ok(proto::Run {
+        name: name.to_string(),
+        dataset: dataset.to_string(),
+        warnings: warnings::detect(&path),
+        checkpoints: out,
+    })
+}
