@@ -27,7 +27,11 @@ async fn models_datasets_and_embed_from_the_command_line() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("NAME"), "{text}");
-    assert_eq!(text.lines().count(), 15, "header and 14 models:\n{text}");
+    assert_eq!(
+        text.lines().count(),
+        20,
+        "header, 14 models and the bundled run's 5 checkpoints:\n{text}"
+    );
 
     let out = cli(&server, &["datasets", "ls", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -364,17 +364,16 @@ async fn a_watched_folder_becomes_a_run_evaluated_once_per_checkpoint() {
         .unwrap()
         .into_inner()
         .runs;
-    assert_eq!(runs.len(), 1);
-    assert_eq!(
-        (runs[0].checkpoints, runs[0].first_step, runs[0].last_step),
-        (3, 1, 3)
-    );
+    let r1 = runs.iter().find(|r| r.name == "r1").unwrap();
+    assert_eq!((r1.checkpoints, r1.first_step, r1.last_step), (3, 1, 3));
 
     // `runs show` prints the same numbers, and draws the path.
     let path_png = work.path().join("path.png");
     let out = Command::new(env!("CARGO_BIN_EXE_embedeval"))
         .args(["runs", "show", "r1", "--dataset", "digits", "--plot"])
         .arg(&path_png)
+        .arg("--metrics-plot")
+        .arg(work.path().join("metrics.svg"))
         .env("EMBEDEVAL_SERVER", format!("{}", server.addr))
         .output()
         .unwrap();
@@ -384,11 +383,14 @@ async fn a_watched_folder_becomes_a_run_evaluated_once_per_checkpoint() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("3 checkpoints drawn"), "{stderr}");
+    assert!(stderr.contains("path.png: 3 marks drawn"), "{stderr}");
     assert!(
         stderr.contains("warning: complete collapse at step 3"),
         "{stderr}"
     );
+    // Four panels (uniformity, tolerance, effective rank, kNN), a mark per
+    // checkpoint in each.
+    assert!(stderr.contains("metrics.svg: 12 marks drawn"), "{stderr}");
     let png = image::open(&path_png).unwrap();
     assert_eq!((png.width(), png.height()), (1280, 860));
     let out = Command::new(env!("CARGO_BIN_EXE_embedeval"))
@@ -429,5 +431,72 @@ async fn a_watched_folder_becomes_a_run_evaluated_once_per_checkpoint() {
     let rows: Vec<String> = rx.try_iter().collect();
     assert_eq!(rows.len(), 1, "only the header: {rows:?}");
     assert_eq!(evaluations(&server).await.len(), 3);
+    server.stop().await;
+}
+
+/// The bundled run (models/infonce-t0.2-e*/, `training/train.py
+/// --checkpoint-every`): its checkpoints in step order, its path evaluated
+/// checkpoint by checkpoint, no warning on its final checkpoint, and none
+/// of it in a comparison of every model.
+#[tokio::test]
+async fn the_bundled_run_is_a_healthy_path() {
+    let server = common::zoo_server().await;
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let runs = client
+        .list_runs(proto::ListRunsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .runs;
+    let bundled = runs
+        .iter()
+        .find(|r| r.name == "infonce-t0.2-run")
+        .expect("the bundled run");
+    assert!(bundled.checkpoints >= 4, "{bundled:?}");
+    assert_eq!(bundled.first_step, 1);
+    let get = |client: &mut EvaluationServiceClient<tonic::transport::Channel>| {
+        let mut client = client.clone();
+        async move {
+            client
+                .get_run(proto::GetRunRequest {
+                    name: "infonce-t0.2-run".into(),
+                    dataset: "digits".into(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let run = get(&mut client).await;
+    let steps: Vec<u64> = run.checkpoints.iter().map(|c| c.step).collect();
+    assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+    assert!(run.checkpoints.iter().all(|c| c.report.is_none()));
+    for c in &run.checkpoints {
+        let mut stream = client
+            .evaluate(proto::EvaluateRequest {
+                model: c.model.clone(),
+                dataset: "digits".into(),
+                spec: Some(proto::MetricSpec {
+                    skip_linear: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        while stream.message().await.unwrap().is_some() {}
+    }
+    let run = get(&mut client).await;
+    assert!(run.checkpoints.iter().all(|c| c.report.is_some()));
+    let last = run.checkpoints.last().unwrap().step;
+    assert!(
+        run.warnings.iter().all(|w| w.step != last),
+        "no warning on the final checkpoint: {:?}",
+        run.warnings
+    );
+    // Uniformity rises from the first checkpoint to the last.
+    let u = |c: &proto::Checkpoint| c.report.as_ref().unwrap().uniformity.unwrap();
+    assert!(u(run.checkpoints.last().unwrap()) > u(&run.checkpoints[0]));
     server.stop().await;
 }

@@ -22,7 +22,13 @@ Losses (s = cosine similarity, tau = temperature):
                           mean over the negatives).
 - hard_simple:           -s_pos + mean of the K most similar negatives.
 
+With --checkpoint-every N, the model trained for --epochs E is instead exported
+at epoch 1 and every N epochs up to E as a training run: models/<name>-e<EEE>/
+with `run = "<name>-run"` and `step = <epoch>` in its card, the checkpoints
+`embedeval runs show` follows.
+
 Usage: python training/train.py --all   (see training/README.md)
+       python training/train.py --only infonce-t0.2 --checkpoint-every 10 --epochs 50
 """
 import argparse
 import hashlib
@@ -122,60 +128,44 @@ def sha256(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def train_one(loss: str, tau, epochs: int, out_root: pathlib.Path, data: dict) -> dict:
-    name = model_name(loss, tau)
-    torch.manual_seed(SEED)
-    np.random.seed(SEED)
-    gen = torch.Generator().manual_seed(SEED)
-    model = Encoder()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    x = data["train_x"]
-    n = x.shape[0]
-    k_hard = round(HARD_ALPHA * (2 * BATCH - 2))
-    t0 = time.time()
-    last = float("nan")
-    for epoch in range(epochs):
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        total, count = 0.0, 0
-        for start in range(0, n, BATCH):
-            idx = perm[start:start + BATCH]
-            xb = x[idx]
-            v = torch.cat([augment(xb, gen), augment(xb, gen)], 0)
-            emb, _ = model(v)
-            z = F.normalize(emb, dim=1)
-            k = min(k_hard, z.shape[0] - 2)
-            l = contrastive_loss(z, loss, tau, k)
-            opt.zero_grad()
-            l.backward()
-            opt.step()
-            total += l.item() * len(idx)
-            count += len(idx)
-        last = total / count
-        if epoch % 50 == 0 or epoch == epochs - 1:
-            print(f"{name}: epoch {epoch + 1}/{epochs} loss {last:.4f} ({time.time() - t0:.0f}s)", flush=True)
-    seconds = time.time() - t0
-    model.eval()
-
-    out = out_root / name
+def export(model, out: pathlib.Path, card: str, golden_x=None) -> None:
+    """Writes model.onnx and its card (with its sha256) into `out`, and the
+    golden outputs of `golden_x` when given."""
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / "model.onnx"
+    model.eval()
     torch.onnx.export(
         model, (torch.zeros(2, 1, 8, 8),), str(onnx_path), dynamo=False, opset_version=17,
         input_names=["images"], output_names=["embedding", "features"],
         dynamic_axes={"images": {0: "batch"}, "embedding": {0: "batch"}, "features": {0: "batch"}},
     )
-    with torch.no_grad():
-        emb, feat = model(data["test_x"][:GOLDEN_ROWS])
-    np.save(out / "golden_embedding.npy", emb.numpy().astype(np.float32))
-    np.save(out / "golden_features.npy", feat.numpy().astype(np.float32))
+    golden = ""
+    if golden_x is not None:
+        with torch.no_grad():
+            emb, feat = model(golden_x)
+        np.save(out / "golden_embedding.npy", emb.numpy().astype(np.float32))
+        np.save(out / "golden_features.npy", feat.numpy().astype(np.float32))
+        golden = f"""
+[golden]
+rows = {GOLDEN_ROWS}
+split = "test"
+embedding = "golden_embedding.npy"
+features = "golden_features.npy"
+"""
+    (out / "model.toml").write_text(card.replace("@SHA256@", sha256(onnx_path)) + golden)
+    model.train()
 
+
+def card_text(loss: str, tau, epochs: int, k_hard: int, last: float, seconds: float, run: str = "", step: int = 0) -> str:
+    """The model card, its ONNX sha256 left as @SHA256@."""
+    name = model_name(loss, tau)
     temp_line = f"temperature = {tau:g}" if tau is not None else "temperature = 0.0  # the simple losses have no temperature"
     hard_line = f"hard_negatives = {k_hard}\n" if loss.startswith("hard") else ""
-    (out / "model.toml").write_text(
-        f"""# embedeval model card
-description = "Small CNN on digits, {loss} loss{'' if tau is None else f' at tau = {tau:g}'}, in-batch negatives (batch {BATCH})"
-onnx_sha256 = "{sha256(onnx_path)}"
+    run_lines = f'run = "{run}"\nstep = {step}\n' if run else ""
+    what = f"epoch {step} of run {run}" if run else f"in-batch negatives (batch {BATCH})"
+    return f"""# embedeval model card
+description = "Small CNN on digits, {loss} loss{'' if tau is None else f' at tau = {tau:g}'}, {what}"
+onnx_sha256 = "@SHA256@"
 
 [training]
 loss = "{loss}"
@@ -183,7 +173,7 @@ loss = "{loss}"
 dataset = "digits"
 epochs = {epochs}
 seed = {SEED}
-batch_size = {BATCH}
+{run_lines}batch_size = {BATCH}
 negatives = "in-batch"
 {hard_line}optimizer = "adam lr={LR:g}"
 architecture = "conv32-conv64-pool-conv128-gap (features 128) + mlp 128-128 (embedding 128)"
@@ -203,15 +193,56 @@ std = [1.0]
 names = ["embedding", "features"]
 embedding = "embedding"
 features = "features"
-
-[golden]
-rows = {GOLDEN_ROWS}
-split = "test"
-embedding = "golden_embedding.npy"
-features = "golden_features.npy"
 """
-    )
-    return {"name": name, "loss": loss, "tau": tau, "final_loss": last, "seconds": seconds}
+
+
+def train_one(loss: str, tau, epochs: int, out_root: pathlib.Path, data: dict, checkpoint_every: int = 0) -> dict:
+    """Trains one model for `epochs` and exports it to out_root/<name>/; with
+    `checkpoint_every`, exports epoch 1 and every that many epochs as the
+    checkpoints of run <name>-run (out_root/<name>-e<EEE>/) instead."""
+    name = model_name(loss, tau)
+    run = f"{name}-run" if checkpoint_every else ""
+    torch.manual_seed(SEED)
+    np.random.seed(SEED)
+    gen = torch.Generator().manual_seed(SEED)
+    model = Encoder()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    x = data["train_x"]
+    n = x.shape[0]
+    k_hard = round(HARD_ALPHA * (2 * BATCH - 2))
+    t0 = time.time()
+    last = float("nan")
+    checkpoints = []
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        total, count = 0.0, 0
+        for start in range(0, n, BATCH):
+            idx = perm[start:start + BATCH]
+            xb = x[idx]
+            v = torch.cat([augment(xb, gen), augment(xb, gen)], 0)
+            emb, _ = model(v)
+            z = F.normalize(emb, dim=1)
+            k = min(k_hard, z.shape[0] - 2)
+            l = contrastive_loss(z, loss, tau, k)
+            opt.zero_grad()
+            l.backward()
+            opt.step()
+            total += l.item() * len(idx)
+            count += len(idx)
+        last = total / count
+        done = epoch + 1
+        if epoch % 50 == 0 or done == epochs:
+            print(f"{name}: epoch {done}/{epochs} loss {last:.4f} ({time.time() - t0:.0f}s)", flush=True)
+        if checkpoint_every and (done == 1 or done % checkpoint_every == 0 or done == epochs):
+            card = card_text(loss, tau, done, k_hard, last, time.time() - t0, run=run, step=done)
+            export(model, out_root / f"{name}-e{done:03d}", card, golden_x=data["test_x"][:GOLDEN_ROWS])
+            checkpoints.append({"epoch": done, "loss": last})
+    seconds = time.time() - t0
+    if not checkpoint_every:
+        card = card_text(loss, tau, epochs, k_hard, last, seconds)
+        export(model, out_root / name, card, golden_x=data["test_x"][:GOLDEN_ROWS])
+    return {"name": run or name, "loss": loss, "tau": tau, "final_loss": last, "seconds": seconds, "checkpoints": checkpoints}
 
 
 def load_split(split: str) -> torch.Tensor:
@@ -226,6 +257,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--out", default=str(ROOT / "models"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--checkpoint-every", type=int, default=0,
+                    help="export epoch 1 and every N epochs as the checkpoints of a run (models/<name>-e<EEE>/)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     data = {"train_x": load_split("train"), "test_x": load_split("test")}
@@ -234,7 +267,7 @@ def main() -> None:
         ap.error("nothing to train: pass --all or --only NAME...")
     results = []
     for loss, tau in jobs:
-        results.append(train_one(loss, tau, args.epochs, pathlib.Path(args.out), data))
+        results.append(train_one(loss, tau, args.epochs, pathlib.Path(args.out), data, args.checkpoint_every))
     log = pathlib.Path(args.out) / "training_log.json"
     previous = json.loads(log.read_text()) if log.exists() else {}
     previous.update({r["name"]: r for r in results})

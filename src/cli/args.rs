@@ -212,7 +212,8 @@ pub struct CompareArgs {
     /// The card's facts for the models given as files.
     #[command(flatten)]
     pub card: CardArgs,
-    /// Compare every model the server has.
+    /// Compare every model the server has (but the checkpoints of training
+    /// runs: `runs show` follows those).
     #[arg(long)]
     pub all: bool,
     /// Dataset name.
@@ -353,6 +354,9 @@ pub enum RunsCommand {
         /// Draw the path in the uniformity–tolerance plane here.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Draw the metrics against step here.
+        #[arg(long)]
+        metrics_plot: Option<PathBuf>,
         /// How the figure is drawn.
         #[command(flatten)]
         figure: FigureArgs,

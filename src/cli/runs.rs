@@ -13,6 +13,7 @@ use super::args::{Connection, RunsCommand, WatchArgs};
 use super::output::{print_message, Format, Listing};
 use super::register;
 use crate::proto;
+use crate::report::figures;
 
 /// The columns of a run's path.
 const HEADER: [&str; 12] = [
@@ -112,26 +113,28 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
             name,
             dataset,
             plot,
+            metrics_plot,
             figure,
         } => {
             let run = get_run(conn, &name, &dataset).await?;
-            if let Some(path) = &plot {
+            for (path, metrics) in [(&plot, false), (&metrics_plot, true)] {
+                let Some(path) = path else { continue };
                 let format = match figure.format_for(path) {
-                    proto::FigureFormat::Png => crate::report::figures::Format::Png,
-                    _ => crate::report::figures::Format::Svg,
+                    proto::FigureFormat::Png => figures::Format::Png,
+                    _ => figures::Format::Svg,
                 };
                 let size = match figure.size() {
-                    proto::FigureSize::Column => crate::report::figures::Size::Column,
-                    _ => crate::report::figures::Size::Screen,
+                    proto::FigureSize::Column => figures::Size::Column,
+                    _ => figures::Size::Screen,
                 };
-                let drawn = crate::report::figures::render_run(&run, format, size)?;
+                let drawn = if metrics {
+                    figures::render_run_metrics(&run, format, size)?
+                } else {
+                    figures::render_run(&run, format, size)?
+                };
                 std::fs::write(path, &drawn.bytes)
                     .with_context(|| format!("write {}", path.display()))?;
-                eprintln!(
-                    "{}: {} checkpoints drawn",
-                    path.display(),
-                    drawn.marks.len()
-                );
+                eprintln!("{}: {} marks drawn", path.display(), drawn.marks.len());
             }
             if conn.output() == Format::Json {
                 return print_message("Run", &run);

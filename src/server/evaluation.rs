@@ -178,7 +178,14 @@ impl EvaluationService for EvaluationApi {
         let req = request.into_inner();
         let dataset = self.state.datasets.get(&req.dataset)?;
         let models: Vec<Arc<LoadedModel>> = if req.models.is_empty() {
-            self.state.models.list()
+            // Every model but the checkpoints of training runs (`GetRun`
+            // follows those).
+            self.state
+                .models
+                .list()
+                .into_iter()
+                .filter(|m| m.card.training.run.is_empty())
+                .collect()
         } else {
             req.models
                 .iter()

@@ -321,6 +321,8 @@ enum Subject<'a> {
     Reports(Kind, &'a [EvaluationReport]),
     /// A training run's path.
     Run(&'a crate::proto::Run),
+    /// A training run's metrics against step.
+    RunMetrics(&'a crate::proto::Run),
 }
 
 /// Draws `kind` of `reports` (those not COMPLETED are left out) in `format`
@@ -340,6 +342,12 @@ pub fn render(
 /// has been evaluated.
 pub fn render_run(run: &crate::proto::Run, format: Format, size: Size) -> Result<Figure> {
     render_subject(Subject::Run(run), format, size)
+}
+
+/// Draws a training run's metrics against step: uniformity, tolerance,
+/// effective rank and kNN accuracy, one panel each.
+pub fn render_run_metrics(run: &crate::proto::Run, format: Format, size: Size) -> Result<Figure> {
+    render_subject(Subject::RunMetrics(run), format, size)
 }
 
 fn render_subject(subject: Subject<'_>, format: Format, size: Size) -> Result<Figure> {
@@ -436,6 +444,7 @@ where
         Subject::Reports(Kind::Negatives, rows) => profiles::draw_negatives(root, rows, layout),
         Subject::Reports(Kind::Penalty, rows) => profiles::draw_penalty(root, rows, layout),
         Subject::Run(run) => trajectory::draw(root, run, layout),
+        Subject::RunMetrics(run) => trajectory::draw_metrics(root, run, layout),
     }
 }
 

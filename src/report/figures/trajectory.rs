@@ -124,3 +124,112 @@ where
     }
     Ok(marks)
 }
+
+/// The panels of the metrics-against-step figure: title and value.
+type Panel = (&'static str, fn(&EvaluationReport) -> Option<f64>);
+
+const PANELS: [Panel; 4] = [
+    ("uniformity −L_uniformity", |r| r.uniformity),
+    ("tolerance", |r| r.tolerance),
+    ("effective rank", |r| r.effective_rank),
+    ("kNN top-1", |r| r.knn.as_ref().map(|k| k.top1)),
+];
+
+/// Draws a run's metrics against step, one panel each (uniformity,
+/// tolerance, effective rank, kNN accuracy); one mark per value drawn.
+pub(crate) fn draw_metrics<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    run: &Run,
+    layout: Layout,
+) -> Result<Vec<Mark>>
+where
+    DB::ErrorType: 'static,
+{
+    let pts: Vec<(u64, &EvaluationReport)> = run
+        .checkpoints
+        .iter()
+        .filter_map(|c| Some((c.step, c.report.as_ref()?)))
+        .collect();
+    if pts.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "run {} has no checkpoint evaluated on {}",
+            run.name, run.dataset
+        )));
+    }
+    let f = layout.font;
+    let (title, body) = root.split_vertically((f * 2.0) as u32);
+    frame::text_at(
+        &title,
+        &format!("Run {} on {}: metrics against step", run.name, run.dataset),
+        ((layout.width / 2) as i32, (f * 0.4) as i32),
+        &layout,
+        1.1,
+        (
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ),
+    )?;
+    let steps = Zoom::over(pts.iter().map(|p| p.0 as f64));
+    let x = Axis::numeric(steps, "step", 5);
+    let mut marks = Vec::new();
+    for (area, (name, value)) in body.split_evenly((2, 2)).iter().zip(PANELS) {
+        let values: Vec<(u64, f64)> = pts
+            .iter()
+            .filter_map(|(s, r)| Some((*s, value(r)?)))
+            .collect();
+        let y = Axis::numeric(Zoom::over(values.iter().map(|v| v.1)), name, 4);
+        let mut chart = plotters::chart::ChartBuilder::on(area)
+            .margin(f * 0.6)
+            .x_label_area_size(f * 2.2)
+            .y_label_area_size(f * 3.6)
+            .caption(name, ("sans-serif", f * 0.9))
+            .build_cartesian_2d(x.zoom.lo..x.zoom.hi, y.zoom.lo..y.zoom.hi)
+            .map_err(draw_error)?;
+        chart
+            .configure_mesh()
+            .x_labels(5)
+            .y_labels(4)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_desc("step")
+            .label_style(("sans-serif", f * 0.75))
+            .axis_desc_style(("sans-serif", f * 0.8))
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(frame::GRID.stroke_width(1))
+            .draw()
+            .map_err(draw_error)?;
+        let at: Vec<(i32, i32)> = values
+            .iter()
+            .map(|(s, v)| chart.backend_coord(&(*s as f64, *v)))
+            .collect();
+        root.draw(&PathElement::new(
+            at.clone(),
+            frame::MUTED.stroke_width(layout.stroke),
+        ))
+        .map_err(draw_error)?;
+        let (first, last) = (pts[0].0 as f64, pts[pts.len() - 1].0 as f64);
+        for ((step, _), p) in values.iter().zip(&at) {
+            let fill = if last > first {
+                style::viridis((*step as f64 - first) / (last - first))
+            } else {
+                style::viridis(1.0)
+            };
+            style::marker(
+                root,
+                Shape::Circle,
+                *p,
+                layout.marker * 2 / 3,
+                fill,
+                BLACK,
+                1,
+            )?;
+            marks.push(Mark {
+                x: p.0,
+                y: p.1,
+                fill: (fill.0, fill.1, fill.2),
+                stroke: (0, 0, 0),
+                model: format!("step {step}"),
+            });
+        }
+    }
+    Ok(marks)
+}
