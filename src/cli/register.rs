@@ -100,6 +100,17 @@ pub async fn upload(
     Ok(info)
 }
 
+/// The models the server has.
+pub async fn registered(conn: &Connection) -> anyhow::Result<Vec<proto::ModelInfo>> {
+    Ok(conn
+        .models()
+        .await?
+        .list_models(proto::ListModelsRequest {})
+        .await?
+        .into_inner()
+        .models)
+}
+
 /// Whether a model argument names a file rather than a registered model.
 fn is_file_argument(model: &str) -> bool {
     (model.contains('/') || model.ends_with(".onnx")) && Path::new(model).is_file()
@@ -116,13 +127,7 @@ pub async fn model_name(conn: &Connection, model: &str, card: &CardArgs) -> anyh
     let bytes = std::fs::read(path).with_context(|| format!("read {model}"))?;
     let sha256 = crate::registry::sha256_hex(&bytes);
     drop(bytes);
-    let models = conn
-        .models()
-        .await?
-        .list_models(proto::ListModelsRequest {})
-        .await?
-        .into_inner()
-        .models;
+    let models = registered(conn).await?;
     if let Some(seen) = models.iter().find(|m| m.sha256 == sha256) {
         eprintln!(
             "{model} is model {} (same sha256 {}); its card is the one registered",

@@ -13,7 +13,7 @@ use super::args::{Connection, RunsCommand, WatchArgs};
 use super::output::{print_message, Format, Listing};
 use super::register;
 use crate::proto;
-use crate::report::figures;
+use crate::report::{figures, opt};
 
 /// The columns of a run's path.
 const HEADER: [&str; 12] = [
@@ -30,10 +30,6 @@ const HEADER: [&str; 12] = [
     "linear_top1",
     "status",
 ];
-
-fn opt(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.4}"))
-}
 
 /// One row of a run's path.
 fn row(c: &proto::Checkpoint) -> Vec<String> {
@@ -359,13 +355,7 @@ async fn checkpoint_model(
     path: &Path,
     sha256: &str,
 ) -> anyhow::Result<String> {
-    let models = conn
-        .models()
-        .await?
-        .list_models(proto::ListModelsRequest {})
-        .await?
-        .into_inner()
-        .models;
+    let models = register::registered(conn).await?;
     let same_checkpoint = |m: &proto::ModelInfo| {
         m.sha256 == sha256
             && m.training

@@ -8,7 +8,8 @@ pub use listing::Listing;
 
 use crate::proto::{EvaluationReport, EvaluationStatus};
 
-fn opt(v: Option<f64>) -> String {
+/// A metric to four decimals, "-" when absent.
+pub fn opt(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.4}"))
 }
 
