@@ -23,6 +23,7 @@ test: bootstrap
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 	$(CARGO) test --locked
 	$(CARGO) test --locked --lib --features cuda encoder::
+	deploy/check
 	$(CARGO) build --release --locked
 	clients/python/setup-venv.sh
 	EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN=$(CURDIR)/target/release/embedeval \

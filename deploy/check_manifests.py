@@ -1,0 +1,101 @@
+"""Checks deploy/k8s: every manifest valid against Kubernetes' OpenAPI
+schemas (strict: unknown fields are errors) for the oldest and newest
+versions we support, the validator shown to reject a broken manifest, and
+the manifests consistent with each other and with the server (probe port,
+grace period, metric name, selectors, secret keys)."""
+from __future__ import annotations
+
+import copy
+import pathlib
+import re
+import sys
+
+import kubernetes_validate
+import yaml
+
+VERSIONS = ["1.30", "1.37"]
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def fail(message: str) -> None:
+    print(f"deploy/check: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main(folder: pathlib.Path) -> None:
+    docs = {}
+    for path in sorted(folder.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs[(doc["kind"], path.name)] = doc
+    manifests = {kind: doc for (kind, _), doc in docs.items() if kind != "Kustomization"}
+    for kind, doc in manifests.items():
+        for version in VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                fail(f"{kind} is not valid for Kubernetes {version}: {e.message}")
+    print(f"deploy/check: {len(manifests)} manifests valid for Kubernetes {', '.join(VERSIONS)}")
+
+    # The validator is not a no-op: a misspelt field is refused.
+    broken = copy.deepcopy(manifests["Deployment"])
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    try:
+        kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
+        fail("a Deployment with a misspelt field passed validation")
+    except kubernetes_validate.ValidationError:
+        pass
+
+    kustomization = next(d for (k, _), d in docs.items() if k == "Kustomization")
+    listed = set(kustomization["resources"])
+    files = {name for (kind, name) in docs if kind != "Kustomization"}
+    if listed != files:
+        fail(f"kustomization.yaml lists {sorted(listed)}, the folder has {sorted(files)}")
+
+    dep = manifests["Deployment"]
+    pod = dep["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    addr_port = int(env["EMBEDEVAL_ADDR"]["value"].rsplit(":", 1)[1])
+    metrics_port = int(env["EMBEDEVAL_METRICS_ADDR"]["value"].rsplit(":", 1)[1])
+    if (ports["grpc"], ports["metrics"]) != (addr_port, metrics_port):
+        fail(f"container ports {ports} differ from the server's addresses")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        if container[probe].get("grpc", {}).get("port") != addr_port:
+            fail(f"{probe} must be a gRPC probe (grpc.health.v1) on port {addr_port}")
+    grace = int(re.fullmatch(r"(\d+)s", env["EMBEDEVAL_SHUTDOWN_GRACE"]["value"]).group(1))
+    pause = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    if pod["spec"]["terminationGracePeriodSeconds"] < grace + pause + 5:
+        fail("terminationGracePeriodSeconds must cover the shutdown grace and the preStop pause")
+
+    secret = manifests["Secret"]
+    keys = set(secret["stringData"])
+    used = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+    used |= {i["key"] for v in pod["spec"]["volumes"] if "secret" in v for i in v["secret"]["items"]}
+    if not used <= keys:
+        fail(f"the Deployment uses secret keys {sorted(used - keys)} the Secret lacks")
+
+    svc = manifests["Service"]
+    if svc["spec"].get("clusterIP") != "None":
+        fail("the Service must be headless (clusterIP: None) for client-side load balancing")
+    for name, selector in [
+        ("Service", svc["spec"]["selector"]),
+        ("PodDisruptionBudget", manifests["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]),
+        ("Deployment", dep["spec"]["selector"]["matchLabels"]),
+    ]:
+        if any(labels.get(k) != v for k, v in selector.items()):
+            fail(f"the {name}'s selector {selector} does not select the pods {labels}")
+
+    hpa = manifests["HorizontalPodAutoscaler"]
+    metric = hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]
+    source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.rs"))
+    if f'"{metric}"' not in source:
+        fail(f"the HPA scales on {metric}, which the server does not export")
+    if hpa["spec"]["scaleTargetRef"]["name"] != dep["metadata"]["name"]:
+        fail("the HPA does not scale the Deployment")
+    print("deploy/check: probes, grace period, ports, selectors, secret keys and the HPA metric agree")
+
+
+if __name__ == "__main__":
+    main(pathlib.Path(sys.argv[1]))
