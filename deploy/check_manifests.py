@@ -23,18 +23,29 @@ def fail(message: str) -> None:
 
 
 def main(folder: pathlib.Path) -> None:
-    docs = {}
-    for path in sorted(folder.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            docs[(doc["kind"], path.name)] = doc
-    manifests = {kind: doc for (kind, _), doc in docs.items() if kind != "Kustomization"}
-    for kind, doc in manifests.items():
+    # Every document of every file (an empty one, as after a trailing ---,
+    # is skipped).
+    docs = [
+        (path.name, doc)
+        for path in sorted(folder.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc is not None
+    ]
+    resources = [(name, doc) for name, doc in docs if doc.get("kind") != "Kustomization"]
+    for name, doc in resources:
         for version in VERSIONS:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.ValidationError as e:
-                fail(f"{kind} is not valid for Kubernetes {version}: {e.message}")
-    print(f"deploy/check: {len(manifests)} manifests valid for Kubernetes {', '.join(VERSIONS)}")
+                fail(f"{name}: {doc.get('kind')} is not valid for Kubernetes {version}: {e.message}")
+    print(f"deploy/check: {len(resources)} manifests valid for Kubernetes {', '.join(VERSIONS)}")
+    by_kind: dict = {}
+    for _, doc in resources:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+    for kind in ("Deployment", "Secret", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+        if len(by_kind.get(kind, [])) != 1:
+            fail(f"expected one {kind}, found {len(by_kind.get(kind, []))}")
+    manifests = {kind: found[0] for kind, found in by_kind.items()}
 
     # The validator is not a no-op: a misspelt field is refused.
     broken = copy.deepcopy(manifests["Deployment"])
@@ -45,9 +56,9 @@ def main(folder: pathlib.Path) -> None:
     except kubernetes_validate.ValidationError:
         pass
 
-    kustomization = next(d for (k, _), d in docs.items() if k == "Kustomization")
+    kustomization = next(d for _, d in docs if d.get("kind") == "Kustomization")
     listed = set(kustomization["resources"])
-    files = {name for (kind, name) in docs if kind != "Kustomization"}
+    files = {name for name, _ in resources}
     if listed != files:
         fail(f"kustomization.yaml lists {sorted(listed)}, the folder has {sorted(files)}")
 
@@ -70,7 +81,7 @@ def main(folder: pathlib.Path) -> None:
         fail("terminationGracePeriodSeconds must cover the shutdown grace and the preStop pause")
 
     secret = manifests["Secret"]
-    keys = set(secret["stringData"])
+    keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
     used = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
     used |= {i["key"] for v in pod["spec"]["volumes"] if "secret" in v for i in v["secret"]["items"]}
     if not used <= keys:

@@ -406,6 +406,13 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
             }
             Some(proto::compare_event::Event::Comparison(c)) => {
                 bar.bar.finish_and_clear();
+                if conn.output() == Format::Json {
+                    print_message("Comparison", &c)?;
+                } else {
+                    print!("{}", crate::report::listing(&c.rows).render(conn.output()));
+                }
+                // A figure that cannot be drawn (nothing completed, a
+                // metric skipped) does not hide the table.
                 for (kind, path) in [
                     (FigureKind::Ut, &args.plot),
                     (FigureKind::Accuracy, &args.accuracy_plot),
@@ -413,13 +420,12 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                     (FigureKind::Penalty, &args.penalty_plot),
                 ] {
                     if let Some(path) = path {
-                        write_figure(conn, &c.id, kind, path, &args.figure).await?;
+                        if let Err(err) = write_figure(conn, &c.id, kind, path, &args.figure).await
+                        {
+                            eprintln!("{}: not drawn: {err:#}", path.display());
+                        }
                     }
                 }
-                if conn.output() == Format::Json {
-                    return print_message("Comparison", &c);
-                }
-                print!("{}", crate::report::listing(&c.rows).render(conn.output()));
                 eprintln!(
                     "comparison {0} (draw it again: embedeval plot {0} --kind ut -o ut.png)",
                     c.id

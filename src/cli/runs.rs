@@ -153,8 +153,9 @@ fn step_of(path: &Path, sidecar: Option<&toml::Table>) -> Option<u64> {
         .and_then(|t| t.get("training"))
         .and_then(|t| t.get("step"))
         .and_then(toml::Value::as_integer)
+        .and_then(|s| u64::try_from(s).ok())
     {
-        return u64::try_from(step).ok();
+        return Some(step);
     }
     let stem = path.file_stem()?.to_str()?;
     let digits: String = stem
@@ -216,7 +217,31 @@ async fn evaluate(
     bail!("the server ended the evaluation of {model} without a report")
 }
 
-/// Runs `embedeval watch …`.
+/// One row of `watch`'s table: fixed widths, printed as each checkpoint lands.
+fn watch_line(cells: &[String]) -> String {
+    const WIDTHS: [usize; 11] = [6, 24, 10, 9, 9, 7, 7, 7, 7, 8, 11];
+    cells
+        .iter()
+        .zip(WIDTHS)
+        .map(|(c, w)| format!("{c:<w$}"))
+        .collect::<Vec<_>>()
+        .join("  ")
+        .trim_end()
+        .to_string()
+}
+
+/// What became of one checkpoint file.
+enum Handled {
+    /// Evaluated now, or found already evaluated (by content).
+    Done,
+    /// Not taken: why (said once; the file is left out until it changes).
+    Rejected(String),
+}
+
+/// Runs `embedeval watch …`. One checkpoint's trouble (a file gone, a
+/// side-car that does not parse, a registration or an evaluation that
+/// fails) is reported and the watch goes on; only an unreadable folder
+/// stops it.
 pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
     let Some(run) = args.card.run.clone() else {
         bail!("watch needs the run the checkpoints belong to: --run NAME");
@@ -224,6 +249,9 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
     if args.card.step.is_some() {
         bail!("watch reads each checkpoint's step from its file name or side-car card, not --step");
     }
+    // The checkpoints are registered as <run>-step<N>: the run must make a
+    // valid model name.
+    crate::registry::validate_name("run", &format!("{run}-step0"))?;
     let poll = Duration::from_secs_f64(args.poll.max(0.05));
     // What is already done: checkpoints of the run evaluated on the dataset
     // (by content), and the warnings already shown.
@@ -248,88 +276,52 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
                 == Some(tonic::Code::NotFound) => {}
         Err(err) => return Err(err),
     }
-    let widths = [6, 24, 10, 9, 9, 7, 7, 7, 7, 8, 11];
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    println!(
-        "{}",
-        line(
-            &HEADER[..11]
-                .iter()
-                .map(|h| h.to_string())
-                .collect::<Vec<_>>()
-        )
-    );
+    let header: Vec<String> = HEADER[..11].iter().map(|h| h.to_string()).collect();
+    println!("{}", watch_line(&header));
     let mut seen: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
-    let mut rejected: BTreeSet<PathBuf> = BTreeSet::new();
+    // Files handled (or left out) as they were then: not read again until
+    // they change.
+    let mut handled: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
     loop {
         let now = scan(&args.dir)?;
         // Complete: the same size and time as at the previous look.
         let mut ready: Vec<(u64, PathBuf)> = Vec::new();
         for (path, stat) in &now {
-            if seen.get(path) != Some(stat) || rejected.contains(path) {
+            if seen.get(path) != Some(stat) || handled.get(path) == Some(stat) {
                 continue;
             }
-            let sidecar_path = path.with_extension("toml");
-            let sidecar: Option<toml::Table> = if sidecar_path.is_file() {
-                Some(
-                    std::fs::read_to_string(&sidecar_path)?
-                        .parse()
-                        .with_context(|| format!("parse {}", sidecar_path.display()))?,
-                )
-            } else {
-                None
-            };
-            match step_of(path, sidecar.as_ref()) {
-                Some(step) => ready.push((step, path.clone())),
-                None => {
-                    eprintln!(
-                        "{}: no step in its name or side-car card; left out",
-                        path.display()
-                    );
-                    rejected.insert(path.clone());
+            match step_for(path) {
+                Ok(step) => ready.push((step, path.clone())),
+                Err(why) => {
+                    eprintln!("{}: {why}; left out", path.display());
+                    handled.insert(path.clone(), *stat);
                 }
             }
         }
         ready.sort();
         for (step, path) in ready {
-            let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-            let sha256 = crate::registry::sha256_hex(&bytes);
-            drop(bytes);
-            if done.contains(&sha256) {
-                continue;
-            }
-            let name = checkpoint_model(conn, &args, &run, step, &path, &sha256).await?;
-            let report = evaluate(conn, &name, &args).await?;
-            done.insert(sha256);
-            let checkpoint = proto::Checkpoint {
-                step,
-                model: name.clone(),
-                model_sha256: report.model_sha256.clone(),
-                report: (report.status == proto::EvaluationStatus::Completed as i32)
-                    .then_some(report.clone()),
-            };
-            if checkpoint.report.is_none() {
-                eprintln!(
-                    "{name}: {} ({})",
-                    report.status().as_str_name(),
-                    report.error
-                );
-            }
-            println!("{}", line(&row(&checkpoint)[..11]));
-            let r = get_run(conn, &run, &args.dataset).await?;
-            for w in r.warnings {
-                if warned.insert(w.kind.clone()) {
-                    println!("warning: {}", w.message);
+            let stat = now[&path];
+            match checkpoint(conn, &args, &run, step, &path, &mut done).await {
+                Ok(Handled::Done) => {}
+                Ok(Handled::Rejected(why)) => {
+                    eprintln!("{}: {why}; left out until it changes", path.display())
                 }
+                Err(err) => {
+                    // Tried again at the next look.
+                    eprintln!("{}: {err:#}; trying again", path.display());
+                    continue;
+                }
+            }
+            handled.insert(path, stat);
+            match get_run(conn, &run, &args.dataset).await {
+                Ok(r) => {
+                    for w in r.warnings {
+                        if warned.insert(w.kind.clone()) {
+                            println!("warning: {}", w.message);
+                        }
+                    }
+                }
+                Err(err) => eprintln!("run {run}: {err:#}"),
             }
         }
         if args.once && !seen.is_empty() {
@@ -343,10 +335,80 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The step of checkpoint `path`: from its side-car card, else its name.
+fn step_for(path: &Path) -> Result<u64, String> {
+    let sidecar_path = path.with_extension("toml");
+    let sidecar: Option<toml::Table> = if sidecar_path.is_file() {
+        let text = std::fs::read_to_string(&sidecar_path)
+            .map_err(|e| format!("read {}: {e}", sidecar_path.display()))?;
+        Some(
+            text.parse()
+                .map_err(|e| format!("parse {}: {e}", sidecar_path.display()))?,
+        )
+    } else {
+        None
+    };
+    step_of(path, sidecar.as_ref())
+        .ok_or_else(|| "no step in its name or side-car card".to_string())
+}
+
+/// Registers (if needed) and evaluates one complete checkpoint file, and
+/// prints its row. A file whose content is already evaluated is done.
+async fn checkpoint(
+    conn: &Connection,
+    args: &WatchArgs,
+    run: &str,
+    step: u64,
+    path: &Path,
+    done: &mut BTreeSet<String>,
+) -> anyhow::Result<Handled> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Handled::Rejected("gone".into()))
+        }
+        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+    };
+    let sha256 = crate::registry::sha256_hex(&bytes);
+    drop(bytes);
+    if done.contains(&sha256) {
+        return Ok(Handled::Done);
+    }
+    let name = match checkpoint_model(conn, args, run, step, path, &sha256).await {
+        Ok(name) => name,
+        Err(err) => match err.downcast_ref::<tonic::Status>().map(|s| s.code()) {
+            // The card or the graph is refused: not worth retrying as is.
+            Some(tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition) => {
+                return Ok(Handled::Rejected(format!("{err:#}")))
+            }
+            _ => return Err(err),
+        },
+    };
+    let report = evaluate(conn, &name, args).await?;
+    done.insert(sha256);
+    let completed = report.status == proto::EvaluationStatus::Completed as i32;
+    if !completed {
+        eprintln!(
+            "{name}: {} ({})",
+            report.status().as_str_name(),
+            report.error
+        );
+    }
+    let c = proto::Checkpoint {
+        step,
+        model: name,
+        model_sha256: report.model_sha256.clone(),
+        report: completed.then_some(report),
+    };
+    println!("{}", watch_line(&row(&c)[..11]));
+    Ok(Handled::Done)
+}
+
 /// The registry name of checkpoint `path` of `run` at `step`: the model
 /// registered with its content as that checkpoint, else the file
 /// registered now as `<run>-step<step>` with the card flags (over its
-/// side-car card).
+/// side-car card), or `<run>-step<step>-<sha256 prefix>` when that name is
+/// taken by other bytes (a step exported again).
 async fn checkpoint_model(
     conn: &Connection,
     args: &WatchArgs,
@@ -372,7 +434,31 @@ async fn checkpoint_model(
     }
     card.step = Some(step);
     card.run = Some(run.to_string());
-    let name = format!("{run}-step{step}");
+    let mut name = format!("{run}-step{step}");
+    if models.iter().any(|m| m.name == name) {
+        name = format!("{name}-{}", &sha256[..8]);
+    }
     let info = register::upload(conn, &name, path, register::card_toml(&card)?, false).await?;
     Ok(info.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_step_comes_from_its_side_car_else_its_name() {
+        let p = Path::new("/x/epoch_012.onnx");
+        assert_eq!(step_of(p, None), Some(12));
+        assert_eq!(
+            step_of(Path::new("/x/run3-ckpt-0450.onnx"), None),
+            Some(450)
+        );
+        assert_eq!(step_of(Path::new("/x/final.onnx"), None), None);
+        let card: toml::Table = "[training]\nstep = 7\n".parse().unwrap();
+        assert_eq!(step_of(p, Some(&card)), Some(7));
+        // A side-car without a step (or a negative one) leaves the name's.
+        let card: toml::Table = "[training]\nstep = -1\n".parse().unwrap();
+        assert_eq!(step_of(p, Some(&card)), Some(12));
+    }
 }

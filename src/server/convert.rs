@@ -188,9 +188,11 @@ pub fn figure(figure: figures::Figure, reports: &[proto::EvaluationReport]) -> p
         media_type: figure.format.media_type().into(),
         width: figure.size.0,
         height: figure.size.1,
+        // The reports the figure drew: those with a mark.
         evaluation_ids: reports
             .iter()
             .filter(|r| r.status == proto::EvaluationStatus::Completed as i32)
+            .filter(|r| figure.marks.iter().any(|m| m.model == r.model))
             .map(|r| r.id.clone())
             .collect(),
         marks: figure.marks.len() as u32,

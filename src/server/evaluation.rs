@@ -265,19 +265,20 @@ impl EvaluationService for EvaluationApi {
     ) -> std::result::Result<Response<proto::Comparison>, Status> {
         let id = request.into_inner().id;
         let store = self.state.engine.store();
-        let ids = store
-            .comparison(&id)
-            .await?
-            .ok_or_else(|| Error::NotFound {
+        if store.comparison(&id).await?.is_none() {
+            return Err(Error::NotFound {
                 kind: "comparison",
-                name: id.clone(),
-            })?;
-        let mut rows = Vec::with_capacity(ids.len());
-        for eid in ids {
-            rows.push(store.get(&eid).await?);
+                name: id,
+            }
+            .into());
         }
+        let mut rows = store.reports_of(&id).await?;
         figures::sort_rows(&mut rows);
-        Ok(Response::new(figures::comparison(id, rows)))
+        // Drawing is CPU work: off the async threads.
+        let comparison = tokio::task::spawn_blocking(move || figures::comparison(id, rows))
+            .await
+            .map_err(|e| Error::join("GetComparison", e))?;
+        Ok(Response::new(comparison))
     }
 
     async fn render_figure(

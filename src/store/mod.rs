@@ -211,14 +211,20 @@ impl ReportStore {
         })
     }
 
-    /// The reports an id stands for: a comparison's rows (in its order), or
-    /// the one report of an evaluation id. NOT_FOUND when it is neither.
+    /// The reports an id stands for: a comparison's rows (in its order; a
+    /// row no longer stored is left out), or the one report of an
+    /// evaluation id. NOT_FOUND when it is neither.
     pub async fn reports_of(&self, id: &str) -> Result<Vec<EvaluationReport>> {
         match self.comparison(id).await? {
             Some(ids) => {
+                // A row deleted since is left out, not the whole comparison.
                 let mut out = Vec::with_capacity(ids.len());
                 for id in ids {
-                    out.push(self.get(&id).await?);
+                    match self.get(&id).await {
+                        Ok(r) => out.push(r),
+                        Err(Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 Ok(out)
             }

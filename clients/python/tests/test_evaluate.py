@@ -222,7 +222,7 @@ def test_compare_with_a_skipped_model(client, resnet2048):
     assert comp.id
     ut = client.render_figure(comp.id, "ut")
     assert sorted(ut.evaluation_ids) == sorted([comp[MODEL].id, comp["infonce-t1"].id]) and ut.marks == 2
-    with pytest.raises(embedeval.InvalidArgument):
+    with pytest.raises(embedeval.FailedPrecondition):
         client.render_figure(comp.id, "penalty")  # skip_penalty
     json.dumps(comp.to_dict())
     pd = pytest.importorskip("pandas")

@@ -43,7 +43,7 @@ where
         .cloned()
         .collect();
     if reports.is_empty() {
-        return Err(Error::InvalidArgument(
+        return Err(Error::FailedPrecondition(
             "no completed evaluation here has a kNN or linear accuracy".into(),
         ));
     }
@@ -236,10 +236,14 @@ where
             }
         }
     }
-    // Labels of outliers at one edge are stacked, not overprinted.
-    for (i, ((x, y), value)) in outliers.iter().enumerate() {
+    // Labels of outliers at one place on an edge are stacked, not
+    // overprinted.
+    let mut stacked: std::collections::HashMap<(i32, bool), i32> = Default::default();
+    for ((x, y), value) in &outliers {
         let up = *y < frame.plot.1 + 4;
-        let step = i as i32 * (layout.font * 0.9) as i32 + layout.marker;
+        let slot = stacked.entry((*x / layout.marker.max(1), up)).or_insert(0);
+        let step = *slot * (layout.font * 0.9) as i32 + layout.marker;
+        *slot += 1;
         let (text_y, anchor) = if up {
             (y + step, VPos::Top)
         } else {
@@ -303,8 +307,15 @@ where
     if has_free {
         notes.push("∞ (simple): losses without a temperature, the limit τ → ∞.".into());
     }
-    if !outliers.is_empty() {
-        notes.push("▼ value: off the zoomed axis.".into());
+    let above = outliers.iter().any(|((_, y), _)| *y < frame.plot.1 + 4);
+    let below = outliers.iter().any(|((_, y), _)| *y >= frame.plot.1 + 4);
+    if above || below {
+        let arrows = match (above, below) {
+            (true, true) => "▲/▼",
+            (true, false) => "▲",
+            _ => "▼",
+        };
+        notes.push(format!("{arrows} value: off the zoomed axis."));
     }
     for note in notes {
         for line in style::wrap(&note, f64::from(r_edge - l), f * 0.75) {

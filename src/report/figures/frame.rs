@@ -52,10 +52,57 @@ impl Axis {
     }
 }
 
+impl Axis {
+    /// The label of tick `v` ("" for a value that is not a tick).
+    pub fn label_of(&self, v: f64) -> String {
+        self.ticks
+            .iter()
+            .position(|t| (t - v).abs() <= 1e-9 * (1.0 + v.abs()))
+            .map(|i| self.labels[i].clone())
+            .unwrap_or_default()
+    }
+
+    /// An axis of whole numbers (steps, epochs) over `zoom`: round ticks,
+    /// integers only, at least one unit wide.
+    pub fn integers(zoom: Zoom, desc: &str, target: usize) -> Self {
+        let zoom = if zoom.hi - zoom.lo < 2.0 {
+            let mid = (zoom.lo + zoom.hi) / 2.0;
+            Zoom {
+                lo: mid - 1.0,
+                hi: mid + 1.0,
+            }
+        } else {
+            zoom
+        };
+        let mut ticks: Vec<f64> = style::nice_ticks(zoom.lo, zoom.hi, target)
+            .into_iter()
+            .map(f64::round)
+            .collect();
+        ticks.dedup();
+        let labels = ticks.iter().map(|t| format!("{t:.0}")).collect();
+        Self {
+            zoom,
+            ticks,
+            labels,
+            desc: desc.into(),
+        }
+    }
+}
+
 /// A linear coordinate whose grid lines and labels sit at given ticks.
-struct Ticked {
+pub(crate) struct Ticked {
     inner: RangedCoordf64,
     ticks: Vec<f64>,
+}
+
+impl Ticked {
+    /// The coordinate of `axis`: its range and its ticks.
+    pub(crate) fn of(axis: &Axis) -> Self {
+        Self {
+            inner: (axis.zoom.lo..axis.zoom.hi).into(),
+            ticks: axis.ticks.clone(),
+        }
+    }
 }
 
 impl Ranged for Ticked {
@@ -164,23 +211,10 @@ pub fn draw<DB: DrawingBackend>(
     let caption_h = (lines.len() as f64 * layout.font * 0.8 * 1.3 + layout.font) as u32;
     let (upper, lower) = root.split_vertically(h.saturating_sub(caption_h));
     let (chart_area, _) = upper.split_horizontally(w.saturating_sub(side));
-    let x_spec = Ticked {
-        inner: (x.zoom.lo..x.zoom.hi).into(),
-        ticks: x.ticks.clone(),
-    };
-    let y_spec = Ticked {
-        inner: (y.zoom.lo..y.zoom.hi).into(),
-        ticks: y.ticks.clone(),
-    };
-    let label_of = |axis: &Axis, v: f64| {
-        axis.ticks
-            .iter()
-            .position(|t| (t - v).abs() <= 1e-9 * (1.0 + v.abs()))
-            .map(|i| axis.labels[i].clone())
-            .unwrap_or_default()
-    };
-    let fx = |v: &f64| label_of(x, *v);
-    let fy = |v: &f64| label_of(y, *v);
+    let x_spec = Ticked::of(x);
+    let y_spec = Ticked::of(y);
+    let fx = |v: &f64| x.label_of(*v);
+    let fy = |v: &f64| y.label_of(*v);
     let y_label_w = y
         .labels
         .iter()

@@ -294,15 +294,16 @@ pub fn caption(reports: &[EvaluationReport]) -> String {
     }
     if let Some(spec) = &first.spec {
         let v = |o: Option<f64>| o.map_or("-".into(), style::short);
+        let n = |o: Option<u32>| o.map_or("-".into(), |k| k.to_string());
         parts.push(format!(
             "t = {}, α = {}, k = {}",
             v(spec.uniformity_t),
             v(spec.alignment_alpha),
-            spec.neighbors_k.unwrap_or_default()
+            n(spec.neighbors_k)
         ));
         parts.push(format!(
             "kNN k = {}, T = {}; probe C = {}",
-            spec.knn_k.unwrap_or_default(),
+            n(spec.knn_k),
             v(spec.knn_temperature),
             v(spec.linear_c)
         ));
@@ -326,7 +327,8 @@ enum Subject<'a> {
 }
 
 /// Draws `kind` of `reports` (those not COMPLETED are left out) in `format`
-/// at `size`. INVALID_ARGUMENT when no report has what the figure needs.
+/// at `size`. FAILED_PRECONDITION when no report has what the figure needs
+/// (yet: a detached comparison may still be running).
 pub fn render(
     kind: Kind,
     reports: &[EvaluationReport],
@@ -338,8 +340,8 @@ pub fn render(
 }
 
 /// Draws a training run's path in the uniformity–tolerance plane, steps
-/// annotated, its warnings beside it. INVALID_ARGUMENT when no checkpoint
-/// has been evaluated.
+/// annotated, its warnings beside it. FAILED_PRECONDITION when no
+/// checkpoint has been evaluated.
 pub fn render_run(run: &crate::proto::Run, format: Format, size: Size) -> Result<Figure> {
     render_subject(Subject::Run(run), format, size)
 }

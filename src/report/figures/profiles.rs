@@ -141,7 +141,7 @@ where
         .cloned()
         .collect();
     if reports.is_empty() {
-        return Err(Error::InvalidArgument(
+        return Err(Error::FailedPrecondition(
             "no completed evaluation here has the positive and nearest-negative similarities"
                 .into(),
         ));
@@ -224,23 +224,24 @@ where
 {
     let reports: Vec<EvaluationReport> = rows
         .iter()
-        .filter(|r| r.relative_penalty.iter().any(|p| *p > 0.0))
+        .filter(|r| r.relative_penalty.iter().any(|p| p.is_finite() && *p > 0.0))
         .cloned()
         .collect();
     if reports.is_empty() {
-        return Err(Error::InvalidArgument(
+        return Err(Error::FailedPrecondition(
             "no completed evaluation here has a relative-penalty profile".into(),
         ));
     }
-    // Penalties span decades: drawn as log10 r on a linear axis.
-    let floor = 1e-12;
+    // Penalties span decades: drawn as log10 r on a linear axis. A value
+    // that is not a positive number has no place on it and is left out.
     let series: Vec<Profile> = reports
         .iter()
         .map(|r| {
             r.relative_penalty
                 .iter()
                 .enumerate()
-                .map(|(i, p)| ((i + 1) as f64, p.max(floor).log10(), None))
+                .filter(|(_, p)| p.is_finite() && **p > 0.0)
+                .map(|(i, p)| ((i + 1) as f64, p.log10(), None))
                 .collect()
         })
         .collect();
@@ -248,9 +249,11 @@ where
     let logs: Vec<f64> = series.iter().flatten().map(|(_, m, _)| *m).collect();
     let lo = logs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.06).max(0.05);
     let y_zoom = Zoom {
-        lo: lo - ((hi - lo) * 0.06).max(0.05),
-        hi: (hi + ((hi - lo) * 0.06).max(0.05)).min(0.02),
+        lo: lo - pad,
+        // r ≤ 1: the axis ends just above 1 (log10 1 = 0).
+        hi: (hi + pad).min(0.02f64.max(hi + pad / 2.0)),
     };
     // Ticks at 1, 2 and 5 per decade when few decades show, else decades.
     let decades = (y_zoom.lo.floor() as i32)..=(y_zoom.hi.ceil() as i32);

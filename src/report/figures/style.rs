@@ -343,8 +343,11 @@ pub fn inliers(values: &[f64]) -> Vec<f64> {
         .copied()
         .filter(|v| *v >= q1 - 3.0 * iqr && *v <= q3 + 3.0 * iqr)
         .collect();
-    let (lo, hi) = (fenced[0], fenced[fenced.len() - 1]);
-    let span = hi - lo;
+    let (Some(lo), Some(hi)) = (fenced.first().copied(), fenced.last().copied()) else {
+        return sorted;
+    };
+    // A spread of (nearly) nothing keeps values within 1% of the bulk.
+    let span = (hi - lo).max(iqr).max(0.01 * lo.abs().max(hi.abs()));
     sorted
         .into_iter()
         .filter(|v| *v >= lo - 2.0 * span && *v <= hi + 2.0 * span)
@@ -558,6 +561,8 @@ mod tests {
         let kept = inliers(&acc);
         assert_eq!(kept.len(), 27);
         assert!(!kept.contains(&0.70) && kept.contains(&0.9444));
+        // Nearly equal values: the one a little apart stays.
+        assert_eq!(inliers(&[1.0, 1.0, 1.0, 1.0, 0.99]).len(), 5);
     }
 
     #[test]

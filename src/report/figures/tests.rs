@@ -273,7 +273,7 @@ fn a_figure_with_nothing_to_draw_says_why() {
     let mut r = report("infonce", 0.1, 0);
     r.uniformity = None;
     let err = render(Kind::UniformityTolerance, &[r], Format::Svg, Size::Screen).unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument(_)) && err.to_string().contains("uniformity"));
+    assert!(matches!(err, Error::FailedPrecondition(_)) && err.to_string().contains("uniformity"));
     assert!("ut".parse::<Kind>().is_ok() && "pie".parse::<Kind>().is_err());
     assert_eq!(Format::from_path(Path::new("a/b.PNG")), Some(Format::Png));
 }
@@ -387,6 +387,6 @@ fn a_run_is_drawn_as_its_path_with_steps_and_warnings() {
     };
     assert!(matches!(
         render_run(&empty, Format::Svg, Size::Screen),
-        Err(Error::InvalidArgument(_))
+        Err(Error::FailedPrecondition(_))
     ));
 }

@@ -32,7 +32,7 @@ where
         })
         .collect();
     if pts.is_empty() {
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::FailedPrecondition(format!(
             "run {} has no checkpoint evaluated on {} with uniformity and tolerance",
             run.name, run.dataset
         )));
@@ -151,7 +151,7 @@ where
         .filter_map(|c| Some((c.step, c.report.as_ref()?)))
         .collect();
     if pts.is_empty() {
-        return Err(Error::InvalidArgument(format!(
+        return Err(Error::FailedPrecondition(format!(
             "run {} has no checkpoint evaluated on {}",
             run.name, run.dataset
         )));
@@ -170,7 +170,7 @@ where
         ),
     )?;
     let steps = Zoom::over(pts.iter().map(|p| p.0 as f64));
-    let x = Axis::numeric(steps, "step", 5);
+    let x = Axis::integers(steps, "step", 5);
     let mut marks = Vec::new();
     for (area, (name, value)) in body.split_evenly((2, 2)).iter().zip(PANELS) {
         let values: Vec<(u64, f64)> = pts
@@ -178,18 +178,19 @@ where
             .filter_map(|(s, r)| Some((*s, value(r)?)))
             .collect();
         let y = Axis::numeric(Zoom::over(values.iter().map(|v| v.1)), name, 4);
+        let fx = |v: &f64| x.label_of(*v);
+        let fy = |v: &f64| y.label_of(*v);
         let mut chart = plotters::chart::ChartBuilder::on(area)
             .margin(f * 0.6)
             .x_label_area_size(f * 2.2)
             .y_label_area_size(f * 3.6)
             .caption(name, ("sans-serif", f * 0.9))
-            .build_cartesian_2d(x.zoom.lo..x.zoom.hi, y.zoom.lo..y.zoom.hi)
+            .build_cartesian_2d(frame::Ticked::of(&x), frame::Ticked::of(&y))
             .map_err(draw_error)?;
         chart
             .configure_mesh()
-            .x_labels(5)
-            .y_labels(4)
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&fx)
+            .y_label_formatter(&fy)
             .x_desc("step")
             .label_style(("sans-serif", f * 0.75))
             .axis_desc_style(("sans-serif", f * 0.8))

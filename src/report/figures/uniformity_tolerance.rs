@@ -28,7 +28,7 @@ where
         .filter_map(|r| Some((r, r.tolerance?, r.uniformity?)))
         .collect();
     if pts.is_empty() {
-        return Err(Error::InvalidArgument(
+        return Err(Error::FailedPrecondition(
             "no completed evaluation here has uniformity and tolerance".into(),
         ));
     }
@@ -134,9 +134,14 @@ where
         placed[i] = p;
     }
     let mut unlabelled = 0;
-    for ((place, label), (cx, cy)) in placed.iter().zip(&labels).zip(&centres) {
+    let mut unplaced_off_axes = Vec::new();
+    for (i, ((place, label), (cx, cy))) in placed.iter().zip(&labels).zip(&centres).enumerate() {
         let Some(p) = place else {
-            unlabelled += 1;
+            if off_axes[i] {
+                unplaced_off_axes.push(label.clone());
+            } else {
+                unlabelled += 1;
+            }
             continue;
         };
         if p.leader {
@@ -162,6 +167,8 @@ where
     if off_axes.iter().any(|o| *o) {
         notes.push("Axes zoom on the models with a τ; a model outside is drawn at the edge with its (tolerance, uniformity).".into());
     }
+    // An off-axes model whose label found no room still says where it is.
+    notes.extend(unplaced_off_axes);
     if unlabelled > 0 {
         notes.push(format!(
             "{unlabelled} label(s) left out for want of room: read τ from the colour bar."

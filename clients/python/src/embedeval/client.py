@@ -845,7 +845,7 @@ class Client:
         Returns the :class:`~embedeval.types.Figure` (``.save(path)``).
         Other names raise ValueError without a call; an unknown id raises
         :class:`~embedeval.errors.NotFound`, and ids with nothing the figure
-        needs :class:`~embedeval.errors.InvalidArgument`.
+        needs :class:`~embedeval.errors.FailedPrecondition`.
         """
         request = figure_request(id, kind, format, size)
         return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))

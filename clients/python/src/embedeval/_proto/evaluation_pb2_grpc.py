@@ -155,7 +155,8 @@ class EvaluationServiceServicer(object):
 
     def RenderFigure(self, request, context):
         """Draws a figure of a stored comparison or evaluation (by id) from its
-        stored reports, without recomputing anything.
+        stored reports, without recomputing anything. FAILED_PRECONDITION when
+        none of them has what the figure needs (yet).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
