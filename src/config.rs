@@ -98,6 +98,16 @@ pub struct ServeConfig {
     /// Results database URL (sqlite:// or postgres://).
     #[arg(long, env = "EMBEDEVAL_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// This replica's name among the replicas sharing the database (the
+    /// owner of the jobs it runs; default: host name and serving port). A
+    /// replica restarted under the same name takes its open jobs back at once.
+    #[arg(long, env = "EMBEDEVAL_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// How long a job's lease holds without a heartbeat: the jobs of a
+    /// replica that dies are taken over by another this long after its last
+    /// heartbeat ("30s", "5s").
+    #[arg(long, env = "EMBEDEVAL_JOB_LEASE", default_value = "30s", value_parser = parse_duration)]
+    pub job_lease: Duration,
     /// TLS certificate (PEM).
     #[arg(long, env = "EMBEDEVAL_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -156,6 +166,8 @@ impl ServeConfig {
             auth_token_file: None,
             metrics_addr: None,
             database_url: None,
+            replica_id: None,
+            job_lease: Duration::from_secs(30),
             tls_cert: None,
             tls_key: None,
             log_json: false,

@@ -1,6 +1,7 @@
-//! kill -9 during an evaluation: after a restart the results database opens,
-//! the earlier reports are intact, and the interrupted evaluation is marked
-//! failed.
+//! kill -9 during an evaluation: after a restart under the same replica name
+//! the results database opens, the earlier reports are intact, and the
+//! replica takes its interrupted job back: an attached comparison (whose
+//! client went with the process) is marked failed.
 
 mod common;
 
@@ -22,6 +23,8 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
             &addr,
             "--data-dir",
             data.path().to_str().unwrap(),
+            "--replica-id",
+            "crash-test",
         ])
         .arg("--models-dir")
         .arg(zoo())
@@ -70,6 +73,7 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
 
     let mut config = common::zoo_config();
     config.data_dir = data.path().to_path_buf();
+    config.replica_id = Some("crash-test".into());
     let server = TestServer::start(config).await;
     server.wait_serving().await;
     let mut client = EvaluationServiceClient::new(server.channel.clone());
@@ -81,13 +85,25 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
         .unwrap()
         .into_inner();
     assert_eq!(earlier, finished, "the completed report is intact");
-    let interrupted = client
-        .get_evaluation(proto::GetEvaluationRequest {
-            id: p.evaluation_id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    // The replica takes its own job back as soon as its models load.
+    let running = [
+        EvaluationStatus::Queued as i32,
+        EvaluationStatus::Running as i32,
+    ];
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let interrupted = loop {
+        let r = client
+            .get_evaluation(proto::GetEvaluationRequest {
+                id: p.evaluation_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if !running.contains(&r.status) || std::time::Instant::now() > until {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(interrupted.status, EvaluationStatus::Failed as i32);
     assert!(
         interrupted.error.contains("interrupted"),

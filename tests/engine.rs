@@ -44,6 +44,7 @@ async fn bench(slots: usize, queue: usize) -> Bench {
             slots,
             queue,
             compute_threads: 2,
+            ..Default::default()
         },
     )
     .unwrap();

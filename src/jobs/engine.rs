@@ -20,11 +20,13 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, Stream, StreamExt};
+use prost::Message;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::cache::EmbeddingCache;
@@ -35,21 +37,22 @@ use super::job::{
     StopReason,
 };
 use super::pool::ComputePool;
+use super::queue::{self, Resolve, StoredProgress};
 use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
 use crate::proto::{EvaluationReport, EvaluationStatus};
 use crate::registry::{input_info, LoadedModel};
-use crate::store::{new_id, ReportStore};
+use crate::store::{new_id, ClaimedJob, NewJob, Renewal, ReportStore};
 
 /// How long [`Engine::cancel`] waits for a job to record its end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 /// How long shutdown waits for cancelled jobs to record their end.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
-/// Sizes of the engine.
-#[derive(Debug, Clone, Copy)]
+/// Sizes of the engine and its place among the replicas.
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Jobs that run at once (at least one).
     pub slots: usize,
@@ -57,6 +60,45 @@ pub struct EngineOptions {
     pub queue: usize,
     /// Compute threads (0: one per core).
     pub compute_threads: usize,
+    /// This replica's name among those sharing the database: the owner of
+    /// the jobs it runs. A replica restarted under the same name takes its
+    /// own open jobs back at once.
+    pub replica: String,
+    /// How long a job's lease holds without a heartbeat: a replica that
+    /// dies has its jobs taken over this long after its last heartbeat.
+    pub lease: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            slots: 2,
+            queue: 16,
+            compute_threads: 0,
+            replica: default_replica(""),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A replica name from the host's name and `suffix` (the serving port:
+/// replicas on one host stay apart, and a restarted pod keeps its name).
+pub fn default_replica(suffix: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    if suffix.is_empty() {
+        host
+    } else {
+        format!("{host}:{suffix}")
+    }
 }
 
 /// How a job is submitted.
@@ -116,6 +158,10 @@ pub struct Engine {
     live: Mutex<HashMap<String, Arc<Live>>>,
     accepting: AtomicBool,
     tracker: TaskTracker,
+    replica: String,
+    lease: Duration,
+    resolver: OnceLock<Arc<dyn Resolve>>,
+    background: CancellationToken,
 }
 
 fn ended(status: i32) -> bool {
@@ -161,7 +207,7 @@ impl Engine {
         cache: Arc<EmbeddingCache>,
         opts: EngineOptions,
     ) -> Result<Arc<Self>> {
-        Ok(Arc::new(Self {
+        let engine = Arc::new(Self {
             store,
             cache,
             scheduler: Scheduler::new(opts.slots, opts.queue),
@@ -169,7 +215,38 @@ impl Engine {
             live: Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
             tracker: TaskTracker::new(),
-        }))
+            replica: opts.replica,
+            lease: opts.lease.max(Duration::from_millis(300)),
+            resolver: OnceLock::new(),
+            background: CancellationToken::new(),
+        });
+        tokio::spawn(heartbeat(Arc::downgrade(&engine)));
+        Ok(engine)
+    }
+
+    /// This replica's name.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// Starts taking over jobs through `resolver` (this replica's models
+    /// and datasets, once loaded): first this replica's own open jobs from
+    /// before a restart, then any whose replica died (its lease lapsed).
+    pub async fn take_over(self: &Arc<Self>, resolver: Arc<dyn Resolve>) -> Result<()> {
+        if self.resolver.set(resolver).is_err() {
+            return Ok(());
+        }
+        let own = self.store.release_own(&self.replica).await?;
+        if own > 0 {
+            tracing::info!(jobs = own, replica = %self.replica, "taking back this replica's open jobs from before its restart");
+        }
+        tokio::spawn(claimer(Arc::downgrade(self)));
+        Ok(())
+    }
+
+    /// How often leases are renewed and lapsed jobs looked for.
+    fn tick(&self) -> Duration {
+        (self.lease / 3).min(Duration::from_secs(1))
     }
 
     /// The results store.
@@ -228,18 +305,30 @@ impl Engine {
                 }))
                 .collect(),
         };
-        for i in 0..reports.len() {
-            if let Err(err) = self.store.save(&reports[i]).await {
-                // Those already stored are not left QUEUED.
-                for saved in &mut reports[..i] {
-                    saved.status = EvaluationStatus::Failed as i32;
-                    saved.error = err.to_string();
-                    self.record(saved).await;
-                }
-                return Err(err);
-            }
-        }
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
+        // The job, its rows and its lease in one transaction: nothing is
+        // left QUEUED without a job behind it.
+        let lease = self
+            .store
+            .create_job(
+                &NewJob {
+                    id: &ids[0],
+                    kind: queue::kind(&spec),
+                    request: queue::encode(&spec),
+                    detached: opts.detach,
+                    owner: &self.replica,
+                    lease: self.lease,
+                },
+                &reports,
+            )
+            .await?;
+        let queued = ticket.is_queued();
+        let runs = reports
+            .iter()
+            .filter(|r| r.status == EvaluationStatus::Queued as i32)
+            .count();
+        let live = Arc::new(Live::new(ids.clone(), runs, queued));
+        live.set_lease(lease);
         if let JobSpec::Compare(job) = &spec {
             let created = reports.first().map_or(0, |r| {
                 r.created_at
@@ -253,21 +342,10 @@ impl Engine {
                 for report in &mut reports {
                     report.status = EvaluationStatus::Failed as i32;
                     report.error = err.to_string();
-                    self.record(report).await;
+                    self.record(&live, report).await;
                 }
+                self.finish(&live).await;
                 return Err(err);
-            }
-        }
-        let queued = ticket.is_queued();
-        let runs = reports
-            .iter()
-            .filter(|r| r.status == EvaluationStatus::Queued as i32)
-            .count();
-        let live = Arc::new(Live::new(ids.clone(), runs, queued));
-        {
-            let mut map = self.live.lock().expect("live lock");
-            for id in &ids {
-                map.insert(id.clone(), live.clone());
             }
         }
         if !self.accepting.load(Ordering::SeqCst) {
@@ -279,6 +357,30 @@ impl Engine {
         let deadline = opts.deadline.filter(|_| !opts.detach);
         let guard = (!opts.detach).then(|| StopOnDrop::new(live.clone(), deadline));
         tracing::info!(ids = ?ids, queued, detach = opts.detach, "evaluation admitted");
+        self.start(live, spec, reports, ticket, deadline);
+        Ok(JobHandle {
+            ids,
+            queued,
+            events,
+            guard,
+        })
+    }
+
+    /// Runs a stored job (admitted here, or taken over) to its end.
+    fn start(
+        self: &Arc<Self>,
+        live: Arc<Live>,
+        spec: JobSpec,
+        reports: Vec<EvaluationReport>,
+        ticket: Ticket,
+        deadline: Option<Deadline>,
+    ) {
+        {
+            let mut map = self.live.lock().expect("live lock");
+            for id in &live.ids {
+                map.insert(id.clone(), live.clone());
+            }
+        }
         let engine = self.clone();
         self.tracker.spawn(async move {
             engine
@@ -294,16 +396,85 @@ impl Engine {
                 "evaluation memory released"
             );
         });
-        Ok(JobHandle {
-            ids,
-            queued,
-            events,
-            guard,
-        })
+    }
+
+    /// Runs a job taken over from a replica whose lease lapsed, in `ticket`'s
+    /// slot: a detached job that can be rebuilt runs again from its first
+    /// evaluation that had not ended; the others end here with why.
+    async fn adopt(self: &Arc<Self>, job: ClaimedJob, ticket: Ticket) -> Result<()> {
+        let previous = job.previous_owner.clone();
+        tracing::warn!(job = %job.lease.job_id, from = %previous, attempt = job.lease.attempt, "taking over a job whose replica stopped renewing its lease");
+        metrics::counter!("embedeval_jobs_taken_over_total").increment(1);
+        let refuse = |status: EvaluationStatus, why: String| {
+            let store = self.store.clone();
+            let lease = job.lease.clone();
+            let ids = job.members.clone();
+            async move { store.fail_job(&lease, &ids, status, &why).await }
+        };
+        if job.cancel_requested {
+            return refuse(
+                EvaluationStatus::Cancelled,
+                "cancelled by CancelEvaluation".into(),
+            )
+            .await;
+        }
+        if !job.detached {
+            return refuse(
+                EvaluationStatus::Failed,
+                format!(
+                    "interrupted: replica {previous} stopped while running it, and the client's \
+                     stream with it (submit with detach to have another replica finish a job)"
+                ),
+            )
+            .await;
+        }
+        let Some(request) = job.request.as_deref() else {
+            return refuse(
+                EvaluationStatus::Failed,
+                format!(
+                    "interrupted: replica {previous} stopped before evaluating the uploaded \
+                     embeddings it held; upload them again"
+                ),
+            )
+            .await;
+        };
+        let resolver = self.resolver.get().cloned().ok_or_else(|| {
+            Error::Unavailable("this replica takes over jobs only once its models load".into())
+        })?;
+        let spec = match queue::decode(&job.kind, request, resolver.as_ref()) {
+            Ok(spec) => spec,
+            Err(err) => {
+                return refuse(
+                    EvaluationStatus::Failed,
+                    crate::error::scrub_paths(&format!(
+                        "cannot run the job after replica {previous} stopped: {err}"
+                    )),
+                )
+                .await
+            }
+        };
+        let mut reports = Vec::with_capacity(job.members.len());
+        for id in &job.members {
+            let mut report = self.store.get(id).await?;
+            if !ended(report.status) {
+                report.status = EvaluationStatus::Queued as i32;
+                report.error.clear();
+            }
+            reports.push(report);
+        }
+        let runs = reports.iter().filter(|r| !ended(r.status)).count();
+        let live = Arc::new(Live::new(job.members.clone(), runs, false));
+        live.set_lease(job.lease);
+        if !self.accepting.load(Ordering::SeqCst) {
+            live.stop(StopReason::Shutdown);
+        }
+        self.start(live, spec, reports, ticket, None);
+        Ok(())
     }
 
     /// The events of the job that evaluation `id` belongs to, from now on;
-    /// for an evaluation that has ended, its stored report alone.
+    /// for an evaluation that has ended, its stored report alone. A job
+    /// that another replica runs is followed through the database.
     pub async fn watch(&self, id: &str) -> Result<EventStream> {
         let live = self.live.lock().expect("live lock").get(id).cloned();
         if let Some(live) = live {
@@ -318,9 +489,16 @@ impl Engine {
             )])));
         }
         let report = self.store.get(id).await?;
-        Ok(Box::pin(futures::stream::iter([Event::Evaluated(
-            Box::new(report),
-        )])))
+        if ended(report.status) || self.store.job_of(id).await?.is_none() {
+            return Ok(Box::pin(futures::stream::iter([Event::Evaluated(
+                Box::new(report),
+            )])));
+        }
+        Ok(remote_events(
+            self.store.clone(),
+            id.to_string(),
+            self.tick(),
+        ))
     }
 
     /// Stops the job that evaluation `id` belongs to, waits (a few seconds
@@ -338,6 +516,14 @@ impl Engine {
                 }
             })
             .await;
+        } else if let Some(job) = self.store.job_of(id).await?.filter(|j| !j.done) {
+            // Another replica holds it: it reads the request at its next
+            // heartbeat (or the replica that takes it over does).
+            self.store.request_cancel(&job.id).await?;
+            let until = Instant::now() + CANCEL_WAIT;
+            while Instant::now() < until && !ended(self.store.get(id).await?.status) {
+                tokio::time::sleep(self.tick().min(Duration::from_millis(100))).await;
+            }
         }
         let report = self.store.get(id).await?;
         Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
@@ -383,6 +569,7 @@ impl Engine {
                 tracing::error!("evaluations did not stop within 5 s of being cancelled");
             }
         }
+        self.background.cancel();
     }
 
     fn live_list(&self) -> Vec<Arc<Live>> {
@@ -428,8 +615,10 @@ impl Engine {
             tracing::error!(%err, "evaluation task panicked");
             Err(err)
         });
-        // Whatever has not recorded its end records it now.
-        for report in reports.iter_mut().filter(|r| !ended(r.status)) {
+        // Whatever has not recorded its end records it now (a job another
+        // replica took over records nothing more here).
+        let lost = live.reason() == Some(StopReason::LeaseLost);
+        for report in reports.iter_mut().filter(|r| !ended(r.status) && !lost) {
             let (status, error) = match (live.reason(), &outcome) {
                 (Some(reason), _) => (reason.status(), reason.error().to_string()),
                 (None, Err(err)) => (status_of(err), err.to_string()),
@@ -440,8 +629,11 @@ impl Engine {
             };
             report.status = status as i32;
             report.error = crate::error::scrub_paths(&error);
-            self.record(report).await;
+            self.record(&live, report).await;
             live.emit(Event::Evaluated(Box::new(report.clone())));
+        }
+        if !lost {
+            self.finish(&live).await;
         }
         match &outcome {
             Ok(_) => tracing::info!(id = %first, "evaluation job ended"),
@@ -471,6 +663,10 @@ impl Engine {
         match spec {
             JobSpec::Model(job) => {
                 let report = &mut reports[0];
+                if ended(report.status) {
+                    // Taken over after it had recorded its end.
+                    return Ok(Outcome::Report(Box::new(report.clone())));
+                }
                 self.evaluate_model(
                     live,
                     &job.model,
@@ -489,6 +685,10 @@ impl Engine {
             }
             JobSpec::Compare(job) => {
                 for ((model, settings), report) in job.models.iter().zip(reports.iter_mut()) {
+                    if ended(report.status) {
+                        // Recorded before the job was taken over.
+                        continue;
+                    }
                     let result = self
                         .evaluate_model(live, model, &job.dataset, &job.splits, settings, report)
                         .await;
@@ -560,7 +760,7 @@ impl Engine {
             return Err(live.stopped_error());
         }
         report.status = EvaluationStatus::Running as i32;
-        self.store.save(report).await?;
+        self.save(live, report).await?;
         tracing::info!(id = %report.id, model = %report.model, dataset = %report.dataset, "evaluation started");
         Ok(Instant::now())
     }
@@ -622,16 +822,63 @@ impl Engine {
                 tracing::warn!(id = %report.id, %err, "evaluation ended without a result");
             }
         }
-        self.record(report).await;
+        self.record(live, report).await;
         live.emit(Event::Evaluated(Box::new(report.clone())));
         result
     }
 
-    /// Stores a report; a store that fails is logged (the report stays in
-    /// the events).
-    async fn record(&self, report: &EvaluationReport) {
-        if let Err(err) = self.store.save(report).await {
-            tracing::error!(id = %report.id, %err, "cannot record the evaluation");
+    /// Stores a report of `live`'s job if this replica still holds it;
+    /// when another replica took it over, stops the job here and says so.
+    async fn save(&self, live: &Live, report: &EvaluationReport) -> Result<()> {
+        let Some(lease) = live.lease() else {
+            return self.store.save(report).await;
+        };
+        if self.store.save_fenced(report, lease).await? {
+            return Ok(());
+        }
+        live.stop(StopReason::LeaseLost);
+        tracing::warn!(id = %report.id, job = %lease.job_id, "another replica holds the job now; this one records nothing more of it");
+        Err(StopReason::LeaseLost.error())
+    }
+
+    /// Stores a report, retrying while the database cannot be reached (for
+    /// as long as the lease would hold); a store that still fails is logged
+    /// (the report stays in the events).
+    async fn record(&self, live: &Live, report: &EvaluationReport) {
+        let until = Instant::now() + self.lease;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.save(live, report).await {
+                Ok(()) => return,
+                Err(Error::Unavailable(msg)) if Instant::now() < until => {
+                    tracing::warn!(id = %report.id, %msg, "cannot record the evaluation yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(err) => {
+                    tracing::error!(id = %report.id, %err, "cannot record the evaluation");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Marks `live`'s job ended in the database (retrying while it cannot
+    /// be reached).
+    async fn finish(&self, live: &Live) {
+        let Some(lease) = live.lease() else { return };
+        let until = Instant::now() + self.lease;
+        loop {
+            match self.store.finish_job(lease).await {
+                Ok(()) => return,
+                Err(Error::Unavailable(_)) if Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
+                Err(err) => {
+                    tracing::error!(job = %lease.job_id, %err, "cannot record the end of the job");
+                    return;
+                }
+            }
         }
     }
 }
@@ -642,4 +889,109 @@ fn status_of(err: &Error) -> EvaluationStatus {
         Error::Cancelled(_) => EvaluationStatus::Cancelled,
         _ => EvaluationStatus::Failed,
     }
+}
+
+/// Renews the leases of the jobs this replica runs, records their progress
+/// for watchers elsewhere, and stops those that a CancelEvaluation reached
+/// through the database or that another replica took over.
+async fn heartbeat(engine: Weak<Engine>) {
+    loop {
+        let Some(e) = engine.upgrade() else { return };
+        let tick = e.tick();
+        let stopped = e.background.clone();
+        for live in e.live_list() {
+            let Some(lease) = live.lease() else { continue };
+            let progress = live
+                .latest_progress()
+                .map(|p| StoredProgress::from(&p).encode_to_vec());
+            match e.store.renew(lease, e.lease, progress).await {
+                Ok(Renewal::Held {
+                    cancel_requested: true,
+                }) => live.stop(StopReason::Cancelled),
+                Ok(Renewal::Held { .. }) => {}
+                Ok(Renewal::Lost) => {
+                    tracing::warn!(job = %lease.job_id, "lease lost: another replica took the job over");
+                    live.stop(StopReason::LeaseLost);
+                }
+                Err(err) => {
+                    tracing::warn!(job = %lease.job_id, %err, "cannot renew the job's lease")
+                }
+            }
+        }
+        drop(e);
+        tokio::select! {
+            _ = stopped.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// Takes over jobs whose lease lapsed while this replica has a free slot.
+async fn claimer(engine: Weak<Engine>) {
+    loop {
+        let Some(e) = engine.upgrade() else { return };
+        let tick = e.tick();
+        let stopped = e.background.clone();
+        let free = e.scheduler.running() < e.scheduler.size() && e.scheduler.waiting() == 0;
+        if free && e.accepting.load(Ordering::SeqCst) {
+            match e.store.claim_lapsed(&e.replica, e.lease).await {
+                Ok(Some(job)) => {
+                    let ticket = e.scheduler.admit();
+                    let id = job.lease.job_id.clone();
+                    let adopted = match ticket {
+                        Ok(ticket) => e.adopt(job, ticket).await,
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = adopted {
+                        // Its lease lapses again and a replica retries.
+                        tracing::warn!(job = %id, %err, "cannot take the job over now");
+                    }
+                    // Look again at once: more may be waiting.
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => tracing::debug!(%err, "cannot look for jobs to take over"),
+            }
+        }
+        drop(e);
+        tokio::select! {
+            _ = stopped.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+    }
+}
+
+/// The events of evaluation `id`, run by another replica, read from the
+/// database every `tick`: its progress as it changes, then its report.
+fn remote_events(store: Arc<ReportStore>, id: String, tick: Duration) -> EventStream {
+    Box::pin(futures::stream::unfold(
+        (store, id, None::<StoredProgress>, false),
+        move |(store, id, last, over)| async move {
+            if over {
+                return None;
+            }
+            loop {
+                match store.get(&id).await {
+                    Ok(report) if ended(report.status) => {
+                        return Some((Event::Evaluated(Box::new(report)), (store, id, last, true)))
+                    }
+                    Ok(_) => {}
+                    Err(Error::Unavailable(_)) => {}
+                    Err(err) => {
+                        return Some((Event::Done(Err(Arc::new(err))), (store, id, last, true)))
+                    }
+                }
+                if let Ok(Some(job)) = store.job_of(&id).await {
+                    let progress = job
+                        .progress
+                        .and_then(|b| StoredProgress::decode(b.as_slice()).ok());
+                    if progress.is_some() && progress != last {
+                        let p = progress.clone().expect("checked");
+                        return Some((Event::Progress(p.into()), (store, id, progress, false)));
+                    }
+                }
+                tokio::time::sleep(tick).await;
+            }
+        },
+    ))
 }

@@ -5,7 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::Stream;
@@ -19,6 +19,7 @@ use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
+use crate::store::Lease;
 
 /// Events a watcher may fall behind by before it skips progress.
 const EVENT_BUFFER: usize = 256;
@@ -205,6 +206,9 @@ pub enum StopReason {
     Deadline(Duration),
     /// The server shut down and the grace period ran out.
     Shutdown,
+    /// Another replica took the job over: this one's lease lapsed (it could
+    /// not renew it in time), and the other records the job's end.
+    LeaseLost,
 }
 
 impl StopReason {
@@ -230,6 +234,9 @@ impl StopReason {
             StopReason::Shutdown => {
                 Error::Cancelled("the server shut down before the evaluation finished".into())
             }
+            StopReason::LeaseLost => Error::Cancelled(
+                "another replica took the job over (this one could not renew its lease)".into(),
+            ),
         }
     }
 }
@@ -248,6 +255,8 @@ pub struct Live {
     reason: Mutex<Option<StopReason>>,
     events: broadcast::Sender<Event>,
     done: watch::Sender<Option<Event>>,
+    latest: Mutex<Option<Progress>>,
+    lease: OnceLock<Lease>,
 }
 
 /// A stream of a job's events.
@@ -266,7 +275,25 @@ impl Live {
             reason: Mutex::new(None),
             events: broadcast::channel(EVENT_BUFFER).0,
             done: watch::channel(None).0,
+            latest: Mutex::new(None),
+            lease: OnceLock::new(),
         }
+    }
+
+    /// Records the replica's hold on the job in the database (once, when
+    /// the job is stored or claimed).
+    pub fn set_lease(&self, lease: Lease) {
+        let _ = self.lease.set(lease);
+    }
+
+    /// The replica's hold on the job, once stored.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.get()
+    }
+
+    /// The latest progress sent (for watchers on other replicas).
+    pub fn latest_progress(&self) -> Option<Progress> {
+        self.latest.lock().expect("progress lock").clone()
     }
 
     /// Whether admission put the job in the queue.
@@ -319,6 +346,9 @@ impl Live {
 
     /// Tells the watchers (a watcher that falls behind skips events).
     pub fn emit(&self, event: Event) {
+        if let Event::Progress(p) = &event {
+            *self.latest.lock().expect("progress lock") = Some(p.clone());
+        }
         let _ = self.events.send(event);
     }
 

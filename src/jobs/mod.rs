@@ -11,12 +11,14 @@ pub mod encode;
 pub mod engine;
 pub mod job;
 pub mod pool;
+pub mod queue;
 pub mod scheduler;
 pub mod settings;
 
 pub use compute::{compute, EvalData, ProbeData};
-pub use engine::{Engine, EngineOptions, JobHandle, SubmitOptions};
+pub use engine::{default_replica, Engine, EngineOptions, JobHandle, SubmitOptions};
 pub use job::{
     CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Progress, StopReason,
 };
+pub use queue::Resolve;
 pub use settings::{Settings, Splits};

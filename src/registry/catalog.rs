@@ -200,6 +200,40 @@ impl<T: Entry> Catalog<T> {
         })
     }
 
+    /// One entry by name; one this catalog has not loaded is loaded with
+    /// `load` from its folder in the uploads root when the folder is there
+    /// (another replica sharing the root installed it). NOT_FOUND names the
+    /// kind.
+    pub fn get_or_load(&self, name: &str, load: impl FnOnce(&Path) -> Result<T>) -> Result<Arc<T>> {
+        if let Ok(entry) = self.get(name) {
+            return Ok(entry);
+        }
+        let missing = || Error::NotFound {
+            kind: T::KIND,
+            name: name.to_string(),
+        };
+        validate_name(T::KIND, name).map_err(|_| missing())?;
+        let dir = self.uploads.join(name);
+        if !dir.is_dir() {
+            return Err(missing());
+        }
+        let _writes = self.writes.lock().expect("registry write lock");
+        if let Ok(entry) = self.get(name) {
+            return Ok(entry);
+        }
+        let entry = Arc::new(load(&dir)?);
+        tracing::info!(
+            kind = T::KIND,
+            name,
+            "loaded: registered through another replica"
+        );
+        self.entries
+            .write()
+            .expect("registry lock")
+            .insert(name.to_string(), entry.clone());
+        Ok(entry)
+    }
+
     /// The entries that hold exactly this content, by name.
     pub fn find_content(&self, content_id: &str) -> Vec<Arc<T>> {
         let entries = self.entries.read().expect("registry lock");

@@ -30,6 +30,13 @@ impl Catalog<LoadedModel> {
     pub fn scan(&self, runtime: &Runtime) -> Result<()> {
         self.scan_with(|_| true, |_, dir| LoadedModel::load(runtime, dir))
     }
+
+    /// The model registered as `name`, loaded from the uploads root if
+    /// another replica sharing it registered the model since this one
+    /// scanned.
+    pub fn find(&self, name: &str, runtime: &Runtime) -> Result<std::sync::Arc<LoadedModel>> {
+        self.get_or_load(name, |dir| LoadedModel::load(runtime, dir))
+    }
 }
 
 impl Catalog<LoadedDataset> {
@@ -43,6 +50,39 @@ impl Catalog<LoadedDataset> {
                 Ok(LoadedDataset::new(name.to_string(), id, dataset))
             },
         )
+    }
+
+    /// The dataset registered as `name`, opened from the uploads root if
+    /// another replica sharing it registered the dataset since this one
+    /// scanned.
+    pub fn find(&self, name: &str) -> Result<std::sync::Arc<LoadedDataset>> {
+        self.get_or_load(name, |dir| {
+            let dataset = Dataset::open(dir)?;
+            let id = crate::data::content_id(dir)?;
+            Ok(LoadedDataset::new(name.to_string(), id, dataset))
+        })
+    }
+}
+
+/// One replica's registries, as the engine finds models and datasets by
+/// name when it runs a job another replica admitted.
+#[derive(Debug, Clone)]
+pub struct Registries {
+    /// The models.
+    pub models: std::sync::Arc<ModelRegistry>,
+    /// The datasets.
+    pub datasets: std::sync::Arc<DatasetRegistry>,
+    /// ONNX Runtime, to load a model this replica has not loaded yet.
+    pub runtime: std::sync::Arc<Runtime>,
+}
+
+impl crate::jobs::Resolve for Registries {
+    fn model(&self, name: &str) -> Result<std::sync::Arc<LoadedModel>> {
+        self.models.find(name, &self.runtime)
+    }
+
+    fn dataset(&self, name: &str) -> Result<std::sync::Arc<LoadedDataset>> {
+        self.datasets.find(name)
     }
 }
 

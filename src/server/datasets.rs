@@ -54,7 +54,7 @@ impl DatasetService for DatasetApi {
     ) -> Result<Response<proto::DatasetInfo>, Status> {
         self.state.ensure_ready()?;
         Ok(Response::new(
-            self.state.datasets.get(&request.get_ref().name)?.info(),
+            self.state.dataset(&request.get_ref().name)?.info(),
         ))
     }
 

@@ -106,8 +106,8 @@ impl EvaluationService for EvaluationApi {
         self.state.ensure_ready()?;
         let opts = submit_options(&request, request.get_ref().detach);
         let req = request.into_inner();
-        let model = self.state.models.get(&req.model)?;
-        let dataset = self.state.datasets.get(&req.dataset)?;
+        let model = self.state.model(&req.model)?;
+        let dataset = self.state.dataset(&req.dataset)?;
         check_fit(&model, &dataset)?;
         let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
         let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
@@ -176,7 +176,7 @@ impl EvaluationService for EvaluationApi {
         self.state.ensure_ready()?;
         let opts = submit_options(&request, request.get_ref().detach);
         let req = request.into_inner();
-        let dataset = self.state.datasets.get(&req.dataset)?;
+        let dataset = self.state.dataset(&req.dataset)?;
         let models: Vec<Arc<LoadedModel>> = if req.models.is_empty() {
             // Every model but the checkpoints of training runs (`GetRun`
             // follows those).
@@ -189,7 +189,7 @@ impl EvaluationService for EvaluationApi {
         } else {
             req.models
                 .iter()
-                .map(|m| self.state.models.get(m))
+                .map(|m| self.state.model(m))
                 .collect::<Result<_>>()?
         };
         if models.is_empty() {

@@ -34,7 +34,7 @@ use crate::proto::dataset_service_server::DatasetServiceServer;
 use crate::proto::embedding_service_server::EmbeddingServiceServer;
 use crate::proto::evaluation_service_server::EvaluationServiceServer;
 use crate::proto::model_service_server::ModelServiceServer;
-use crate::registry::{DatasetRegistry, ModelRegistry};
+use crate::registry::{DatasetRegistry, ModelRegistry, Registries};
 
 /// Fully qualified names of the embedeval services, as health and
 /// reflection list them.
@@ -65,6 +65,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A model by name; one that another replica sharing the uploads root
+    /// registered is loaded here on first use.
+    pub fn model(&self, name: &str) -> Result<Arc<crate::registry::LoadedModel>> {
+        self.models.find(name, &self.runtime)
+    }
+
+    /// A dataset by name; one that another replica sharing the uploads
+    /// root registered is opened here on first use.
+    pub fn dataset(&self, name: &str) -> Result<Arc<crate::data::LoadedDataset>> {
+        self.datasets.find(name)
+    }
+
     /// UNAVAILABLE until the models are loaded.
     pub fn ensure_ready(&self) -> Result<()> {
         if *self.ready.borrow() {
@@ -184,6 +196,14 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// The port `listener` serves on, as text ("" when unknown).
+fn listener_port(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.port().to_string())
+        .unwrap_or_default()
+}
+
 /// Serves on `listener` until `shutdown` resolves. ONNX Runtime is loaded
 /// before the first connection (a missing library fails here); models load
 /// in the background while health says NOT_SERVING.
@@ -243,8 +263,14 @@ pub async fn serve(
             slots: config.max_evaluations,
             queue: config.evaluation_queue,
             compute_threads: config.compute_threads,
+            replica: config
+                .replica_id
+                .clone()
+                .unwrap_or_else(|| crate::jobs::default_replica(&listener_port(&listener))),
+            lease: config.job_lease,
         },
     )?;
+    tracing::info!(replica = %engine.replica(), "engine started");
     for (bundle, kind, flag) in [
         (&config.models_dir, "models", "--models-dir"),
         (&config.datasets_dir, "datasets", "--datasets-dir"),
@@ -271,6 +297,12 @@ pub async fn serve(
     });
 
     let loader_health = health.clone();
+    let registries = Registries {
+        models: models.clone(),
+        datasets: datasets.clone(),
+        runtime: runtime.clone(),
+    };
+    let loader_engine = engine.clone();
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let scanned = tokio::task::spawn_blocking(move || {
@@ -286,6 +318,11 @@ pub async fn serve(
                     ms = started.elapsed().as_millis() as u64,
                     "models ready"
                 );
+                // Jobs of replicas that died (and this one's own from
+                // before a restart) can be rebuilt now.
+                if let Err(err) = loader_engine.take_over(Arc::new(registries)).await {
+                    tracing::error!(%err, "cannot take over the jobs of stopped replicas");
+                }
                 let _ = ready_tx.send(true);
                 loader_health
                     .set_service_status("", ServingStatus::Serving)

@@ -51,7 +51,7 @@ impl ModelService for ModelApi {
         request: Request<proto::GetModelRequest>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
         self.state.ensure_ready()?;
-        let model = self.state.models.get(&request.get_ref().name)?;
+        let model = self.state.model(&request.get_ref().name)?;
         Ok(Response::new(model.info()))
     }
 

@@ -2,9 +2,10 @@
 //! under --data-dir by default (embedded, nothing to start), PostgreSQL when
 //! --database-url postgres://… is given (several replicas can share it).
 //! Migrations live in migrations/<backend>/ and are embedded in the binary.
-//! Reports survive restarts; at start, evaluations that a crash interrupted
-//! are marked failed. Which jobs run, and their cancellation, belong to the
-//! engine ([`crate::jobs`]); the store only keeps what it records.
+//! Reports survive restarts. Jobs are rows too ([`jobs`]): every replica
+//! sharing the database takes over the jobs of a replica that died. Which
+//! jobs run, and their cancellation, belong to the engine ([`crate::jobs`]);
+//! the store keeps what it records.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +16,8 @@ use sqlx::{AnyPool, Row};
 
 use crate::error::{Error, Result};
 use crate::proto::{EvaluationReport, EvaluationStatus};
+
+pub use jobs::{now_micros, ClaimedJob, JobState, Lease, NewJob, Renewal};
 
 /// Default page size of [`ReportStore::list`].
 pub const DEFAULT_PAGE: usize = 50;
@@ -35,8 +38,29 @@ pub fn new_id() -> String {
     hex::encode(&digest[..16])
 }
 
+/// A database error: UNAVAILABLE when the server cannot be reached (it
+/// restarts, the network fails: a retry may succeed), else a store error.
 fn db(err: sqlx::Error) -> Error {
-    Error::Store(err.to_string())
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => Error::Unavailable(format!(
+            "the results database cannot be reached ({err}); retry shortly"
+        )),
+        sqlx::Error::Database(e)
+            if e.code().is_some_and(|c| {
+                // PostgreSQL: admin shutdown, crash shutdown, cannot connect now.
+                c == "57P01" || c == "57P02" || c == "57P03"
+            }) =>
+        {
+            Error::Unavailable(format!(
+                "the results database is restarting ({e}); retry shortly"
+            ))
+        }
+        other => Error::Store(other.to_string()),
+    }
 }
 
 /// The database behind the store.
@@ -114,15 +138,20 @@ impl ReportStore {
         self.backend
     }
 
-    /// Marks evaluations that were queued or running when the last process
-    /// stopped as failed.
+    /// Marks evaluations left queued or running by a process that stopped
+    /// and that belong to no job as failed. Those of a job are the job's
+    /// replica's, or the one that takes the job over ([`jobs`]): opening
+    /// the database never touches another replica's work.
     async fn recover(&self) -> Result<()> {
-        let rows = sqlx::query("SELECT report FROM evaluations WHERE status = $1 OR status = $2")
-            .bind(EvaluationStatus::Running as i64)
-            .bind(EvaluationStatus::Queued as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT report FROM evaluations WHERE (status = $1 OR status = $2) \
+             AND id NOT IN (SELECT evaluation_id FROM job_members)",
+        )
+        .bind(EvaluationStatus::Running as i64)
+        .bind(EvaluationStatus::Queued as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
         for row in rows {
             let mut report = decode(&row)?;
             report.status = EvaluationStatus::Failed as i32;
@@ -287,6 +316,8 @@ impl ReportStore {
         Ok((page, next))
     }
 }
+
+pub mod jobs;
 
 #[cfg(test)]
 mod postgres_test;

@@ -1,0 +1,33 @@
+-- Jobs: what was submitted (one model, uploaded embeddings, or a
+-- comparison), which replica runs it and until when its lease holds. Every
+-- replica sharing the database claims jobs whose lease lapsed (their
+-- replica died) and runs them to their end; writes of a job's reports are
+-- fenced by (owner, attempt), so a replica that lost its lease records
+-- nothing more.
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    -- The request that rebuilds the job on another replica (the encoding
+    -- of jobs::queue::JobRequest); NULL when it cannot be rebuilt
+    -- (uploaded embeddings live in the memory of the replica they came to).
+    request BLOB,
+    detached BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    attempt BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL,
+    cancel_requested BIGINT NOT NULL DEFAULT 0,
+    done BIGINT NOT NULL DEFAULT 0,
+    -- The latest progress (jobs::queue::StoredProgress), for watchers on
+    -- other replicas.
+    progress BLOB,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_open ON jobs (done, lease_until);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, done);
+-- Which job each evaluation belongs to.
+CREATE TABLE IF NOT EXISTS job_members (
+    evaluation_id TEXT PRIMARY KEY NOT NULL,
+    job_id TEXT NOT NULL,
+    position BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_members_job ON job_members (job_id, position);

@@ -1,0 +1,259 @@
+//! What the database keeps of a job so that another replica can run it:
+//! the [`JobRequest`] (names, content hashes, splits and resolved settings,
+//! never the models or images themselves), the latest [`StoredProgress`]
+//! for watchers on other replicas, and how a request becomes a [`JobSpec`]
+//! again through the replica's own registries ([`Resolve`]). A job rebuilt
+//! elsewhere must evaluate the same bytes: a model or dataset whose content
+//! changed since the submission fails the job rather than evaluating
+//! something else under the same name.
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use super::job::{CompareJob, JobSpec, ModelJob, Progress};
+use super::settings::{Settings, Splits};
+use crate::data::LoadedDataset;
+use crate::error::{Error, Result};
+use crate::proto::MetricSpec;
+use crate::registry::LoadedModel;
+
+/// Finds models and datasets by name on the replica that runs a job.
+pub trait Resolve: Send + Sync + std::fmt::Debug {
+    /// The model registered as `name` (loading it if this replica has not
+    /// seen it yet).
+    fn model(&self, name: &str) -> Result<Arc<LoadedModel>>;
+    /// The dataset registered as `name`.
+    fn dataset(&self, name: &str) -> Result<Arc<LoadedDataset>>;
+}
+
+/// One model of a stored job.
+#[derive(Clone, PartialEq, Message)]
+pub struct StoredModel {
+    /// Registry name.
+    #[prost(string, tag = "1")]
+    pub name: String,
+    /// sha256 of its ONNX file at submission.
+    #[prost(string, tag = "2")]
+    pub sha256: String,
+    /// Its resolved settings (every field set).
+    #[prost(message, optional, tag = "3")]
+    pub spec: Option<MetricSpec>,
+}
+
+/// A one-model job or a comparison, as stored with the job.
+#[derive(Clone, PartialEq, Message)]
+pub struct JobRequest {
+    /// Dataset name.
+    #[prost(string, tag = "1")]
+    pub dataset: String,
+    /// Its content id at submission.
+    #[prost(string, tag = "2")]
+    pub dataset_id: String,
+    /// The test split.
+    #[prost(string, tag = "3")]
+    pub test_split: String,
+    /// The train split ("" when none).
+    #[prost(string, tag = "4")]
+    pub train_split: String,
+    /// The models evaluated, in order.
+    #[prost(message, repeated, tag = "5")]
+    pub models: Vec<StoredModel>,
+    /// The comparison's id ("" for a one-model job).
+    #[prost(string, tag = "6")]
+    pub comparison_id: String,
+}
+
+/// The latest progress of a job, as stored for other replicas.
+#[derive(Clone, PartialEq, Message)]
+pub struct StoredProgress {
+    /// The evaluation it belongs to.
+    #[prost(string, tag = "1")]
+    pub evaluation_id: String,
+    /// The model evaluated.
+    #[prost(string, tag = "2")]
+    pub model: String,
+    /// Its place among the job's models, from 1.
+    #[prost(uint32, tag = "3")]
+    pub model_index: u32,
+    /// The job's models.
+    #[prost(uint32, tag = "4")]
+    pub models: u32,
+    /// The stage.
+    #[prost(string, tag = "5")]
+    pub stage: String,
+    /// Units done.
+    #[prost(uint64, tag = "6")]
+    pub done: u64,
+    /// Units in all.
+    #[prost(uint64, tag = "7")]
+    pub total: u64,
+}
+
+impl From<&Progress> for StoredProgress {
+    fn from(p: &Progress) -> Self {
+        Self {
+            evaluation_id: p.evaluation_id.clone(),
+            model: p.model.clone(),
+            model_index: p.model_index,
+            models: p.models,
+            stage: p.stage.clone(),
+            done: p.done,
+            total: p.total,
+        }
+    }
+}
+
+impl From<StoredProgress> for Progress {
+    fn from(p: StoredProgress) -> Self {
+        Self {
+            evaluation_id: p.evaluation_id,
+            model: p.model,
+            model_index: p.model_index,
+            models: p.models,
+            stage: p.stage,
+            done: p.done,
+            total: p.total,
+        }
+    }
+}
+
+/// The kind of a job as stored: "model", "embeddings" or "compare".
+pub fn kind(spec: &JobSpec) -> &'static str {
+    match spec {
+        JobSpec::Model(_) => "model",
+        JobSpec::Embeddings(_) => "embeddings",
+        JobSpec::Compare(_) => "compare",
+    }
+}
+
+fn stored_model(model: &LoadedModel, settings: &Settings) -> StoredModel {
+    StoredModel {
+        name: model.name.clone(),
+        sha256: model.sha256.clone(),
+        spec: Some(settings.to_spec()),
+    }
+}
+
+/// The request that rebuilds `spec` on another replica, encoded; None for
+/// uploaded embeddings (they live in this replica's memory only).
+pub fn encode(spec: &JobSpec) -> Option<Vec<u8>> {
+    let request = match spec {
+        JobSpec::Model(job) => JobRequest {
+            dataset: job.dataset.name.clone(),
+            dataset_id: job.dataset.id.clone(),
+            test_split: job.splits.test.clone(),
+            train_split: job.splits.train.clone().unwrap_or_default(),
+            models: vec![stored_model(&job.model, &job.settings)],
+            comparison_id: String::new(),
+        },
+        JobSpec::Compare(job) => JobRequest {
+            dataset: job.dataset.name.clone(),
+            dataset_id: job.dataset.id.clone(),
+            test_split: job.splits.test.clone(),
+            train_split: job.splits.train.clone().unwrap_or_default(),
+            models: job.models.iter().map(|(m, s)| stored_model(m, s)).collect(),
+            comparison_id: job.id.clone(),
+        },
+        JobSpec::Embeddings(_) => return None,
+    };
+    Some(request.encode_to_vec())
+}
+
+/// Rebuilds a stored job of `kind` from its `request` through `resolve`:
+/// the same models (by content), dataset, splits and settings.
+pub fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result<JobSpec> {
+    let request = JobRequest::decode(request)
+        .map_err(|e| Error::Store(format!("a stored job does not decode: {e}")))?;
+    let dataset = resolve.dataset(&request.dataset)?;
+    if dataset.id != request.dataset_id {
+        return Err(Error::FailedPrecondition(format!(
+            "dataset {} changed since the job was submitted",
+            request.dataset
+        )));
+    }
+    let splits = Splits {
+        test: request.test_split.clone(),
+        train: (!request.train_split.is_empty()).then(|| request.train_split.clone()),
+    };
+    let models = request
+        .models
+        .iter()
+        .map(|m| {
+            let model = resolve.model(&m.name)?;
+            if model.sha256 != m.sha256 {
+                return Err(Error::FailedPrecondition(format!(
+                    "model {} changed since the job was submitted (sha256 {} then, {} now)",
+                    m.name,
+                    &m.sha256[..m.sha256.len().min(12)],
+                    &model.sha256[..model.sha256.len().min(12)]
+                )));
+            }
+            let settings = Settings::resolve(m.spec.as_ref(), model.card.training.temperature)?;
+            Ok((model, settings))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    match kind {
+        "model" => {
+            let (model, settings) = models
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::Store("a stored one-model job names no model".into()))?;
+            Ok(JobSpec::Model(ModelJob {
+                model,
+                dataset,
+                splits,
+                settings,
+            }))
+        }
+        "compare" => Ok(JobSpec::Compare(CompareJob {
+            id: request.comparison_id,
+            dataset,
+            splits,
+            models,
+            skipped: Vec::new(),
+        })),
+        other => Err(Error::Store(format!(
+            "a stored job of unknown kind {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_and_requests_survive_their_encoding() {
+        let p = Progress {
+            evaluation_id: "e".into(),
+            model: "m".into(),
+            model_index: 2,
+            models: 3,
+            stage: "embed_test".into(),
+            done: 512,
+            total: 1797,
+        };
+        let stored = StoredProgress::from(&p);
+        let back = StoredProgress::decode(stored.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(Progress::from(back), p);
+
+        let settings = Settings::resolve(None, 0.2).unwrap();
+        let request = JobRequest {
+            dataset: "digits".into(),
+            dataset_id: "abc".into(),
+            test_split: "test".into(),
+            train_split: String::new(),
+            models: vec![StoredModel {
+                name: "infonce-t0.2".into(),
+                sha256: "00ff".into(),
+                spec: Some(settings.to_spec()),
+            }],
+            comparison_id: String::new(),
+        };
+        let back = JobRequest::decode(request.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(back, request);
+        let resolved = Settings::resolve(back.models[0].spec.as_ref(), 0.9).unwrap();
+        assert_eq!(resolved, settings, "the stored settings are the ones used");
+    }
+}

@@ -1,0 +1,568 @@
+//! The job queue in the results database: one row per submitted job with
+//! the request that rebuilds it, the replica that holds it (`owner`), the
+//! attempt it is on and until when its lease holds. The holder renews the
+//! lease by heartbeat and records its progress there; a job whose lease
+//! lapsed (its replica died) is claimed by another replica with
+//! `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one writer and
+//! needs no lock) and run again. Every write of a job's reports is fenced by
+//! (owner, attempt): a replica that lost the job records nothing more, so an
+//! evaluation is recorded COMPLETED once.
+
+use std::time::Duration;
+
+use prost::Message;
+use sqlx::Row;
+
+use super::{created_micros, db, Backend, ReportStore};
+use crate::error::{Error, Result};
+use crate::proto::{EvaluationReport, EvaluationStatus};
+
+/// Microseconds since the epoch, now.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn micros(d: Duration) -> i64 {
+    d.as_micros().min(i64::MAX as u128) as i64
+}
+
+/// A replica's hold on a job: the writes it fences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The job.
+    pub job_id: String,
+    /// The replica that holds it.
+    pub owner: String,
+    /// Which claim of the job this is (1 at submission, one more at each
+    /// hand-over).
+    pub attempt: i64,
+}
+
+/// A job to store at admission.
+#[derive(Debug)]
+pub struct NewJob<'a> {
+    /// Its id (the first evaluation id).
+    pub id: &'a str,
+    /// "model", "embeddings" or "compare".
+    pub kind: &'a str,
+    /// The encoded request that rebuilds it elsewhere (None: cannot be).
+    pub request: Option<Vec<u8>>,
+    /// Whether it runs without its submitter.
+    pub detached: bool,
+    /// The replica admitting it.
+    pub owner: &'a str,
+    /// How long its lease holds without a heartbeat.
+    pub lease: Duration,
+}
+
+/// A job taken over from a replica whose lease lapsed.
+#[derive(Debug)]
+pub struct ClaimedJob {
+    /// The new hold on it.
+    pub lease: Lease,
+    /// "model", "embeddings" or "compare".
+    pub kind: String,
+    /// The request that rebuilds it (None: cannot be rebuilt).
+    pub request: Option<Vec<u8>>,
+    /// Whether it was submitted detached.
+    pub detached: bool,
+    /// Whether a CancelEvaluation asked it to stop.
+    pub cancel_requested: bool,
+    /// The replica that held it before.
+    pub previous_owner: String,
+    /// Its evaluations, in order.
+    pub members: Vec<String>,
+}
+
+/// What any replica can read of a job.
+#[derive(Debug, Clone)]
+pub struct JobState {
+    /// The job.
+    pub id: String,
+    /// The replica that holds it.
+    pub owner: String,
+    /// Whether it has ended.
+    pub done: bool,
+    /// Its latest progress, encoded (see the engine's queue).
+    pub progress: Option<Vec<u8>>,
+}
+
+/// A renewal's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The lease holds on; whether a cancellation was asked for.
+    Held {
+        /// CancelEvaluation reached the job through the database.
+        cancel_requested: bool,
+    },
+    /// Another replica holds the job now.
+    Lost,
+}
+
+impl ReportStore {
+    /// Stores a job, its QUEUED (or SKIPPED) reports and which evaluations
+    /// it has, in one transaction; the lease of the replica admitting it.
+    pub async fn create_job(
+        &self,
+        job: &NewJob<'_>,
+        reports: &[EvaluationReport],
+    ) -> Result<Lease> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        for report in reports {
+            sqlx::query(
+                "INSERT INTO evaluations (id, model, dataset, status, created_at, report) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(report.id.clone())
+            .bind(report.model.clone())
+            .bind(report.dataset.clone())
+            .bind(i64::from(report.status))
+            .bind(created_micros(report))
+            .bind(report.encode_to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        for (position, report) in reports.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO job_members (evaluation_id, job_id, position) VALUES ($1, $2, $3)",
+            )
+            .bind(report.id.clone())
+            .bind(job.id.to_string())
+            .bind(position as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, request, detached, owner, attempt, lease_until, \
+             cancel_requested, done, progress, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, 0, 0, NULL, $7)",
+        )
+        .bind(job.id.to_string())
+        .bind(job.kind.to_string())
+        .bind(job.request.clone())
+        .bind(i64::from(job.detached))
+        .bind(job.owner.to_string())
+        .bind(now + micros(job.lease))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Lease {
+            job_id: job.id.to_string(),
+            owner: job.owner.to_string(),
+            attempt: 1,
+        })
+    }
+
+    /// Stores `report` if `lease` still holds its job; `Ok(false)` when
+    /// another replica holds it now (nothing is written).
+    pub async fn save_fenced(&self, report: &EvaluationReport, lease: &Lease) -> Result<bool> {
+        // `WHERE EXISTS` also keeps SQLite from reading ON CONFLICT as a
+        // join clause.
+        let done = sqlx::query(
+            "INSERT INTO evaluations (id, model, dataset, status, created_at, report) \
+             SELECT $1, $2, $3, $4, $5, $6 \
+             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempt = $9) \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report",
+        )
+        .bind(report.id.clone())
+        .bind(report.model.clone())
+        .bind(report.dataset.clone())
+        .bind(i64::from(report.status))
+        .bind(created_micros(report))
+        .bind(report.encode_to_vec())
+        .bind(lease.job_id.clone())
+        .bind(lease.owner.clone())
+        .bind(lease.attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Extends `lease` by `length` from now and records `progress` (when
+    /// given); whether it still holds and whether a cancellation was asked.
+    pub async fn renew(
+        &self,
+        lease: &Lease,
+        length: Duration,
+        progress: Option<Vec<u8>>,
+    ) -> Result<Renewal> {
+        let row = sqlx::query(
+            "UPDATE jobs SET lease_until = $1, progress = COALESCE($2, progress) \
+             WHERE id = $3 AND owner = $4 AND attempt = $5 RETURNING cancel_requested",
+        )
+        .bind(now_micros() + micros(length))
+        .bind(progress)
+        .bind(lease.job_id.clone())
+        .bind(lease.owner.clone())
+        .bind(lease.attempt)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(match row {
+            None => Renewal::Lost,
+            Some(row) => Renewal::Held {
+                cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(db)? != 0,
+            },
+        })
+    }
+
+    /// Marks the job of `lease` ended (if the lease still holds it).
+    pub async fn finish_job(&self, lease: &Lease) -> Result<()> {
+        sqlx::query("UPDATE jobs SET done = 1 WHERE id = $1 AND owner = $2 AND attempt = $3")
+            .bind(lease.job_id.clone())
+            .bind(lease.owner.clone())
+            .bind(lease.attempt)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Takes the oldest open job whose lease lapsed, for `owner`, with a
+    /// lease of `length`; None when there is none. Two replicas never take
+    /// the same claim: PostgreSQL skips the rows another transaction
+    /// locked, SQLite has one writer at a time.
+    pub async fn claim_lapsed(&self, owner: &str, length: Duration) -> Result<Option<ClaimedJob>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let now = now_micros();
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let found = sqlx::query(&format!(
+            "SELECT id, owner FROM jobs WHERE done = 0 AND lease_until < $1 \
+             ORDER BY created_at, id LIMIT 1{lock}"
+        ))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let id: String = found.try_get("id").map_err(db)?;
+        let previous_owner: String = found.try_get("owner").map_err(db)?;
+        let row = sqlx::query(
+            "UPDATE jobs SET owner = $1, attempt = attempt + 1, lease_until = $2 \
+             WHERE id = $3 AND done = 0 AND lease_until < $4 \
+             RETURNING kind, request, detached, attempt, cancel_requested",
+        )
+        .bind(owner.to_string())
+        .bind(now + micros(length))
+        .bind(id.clone())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let members = sqlx::query(
+            "SELECT evaluation_id FROM job_members WHERE job_id = $1 ORDER BY position",
+        )
+        .bind(id.clone())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| r.try_get::<String, _>("evaluation_id").map_err(db))
+        .collect::<Result<Vec<_>>>()?;
+        tx.commit().await.map_err(db)?;
+        Ok(Some(ClaimedJob {
+            lease: Lease {
+                job_id: id,
+                owner: owner.to_string(),
+                attempt: row.try_get("attempt").map_err(db)?,
+            },
+            kind: row.try_get("kind").map_err(db)?,
+            request: row.try_get("request").map_err(db)?,
+            detached: row.try_get::<i64, _>("detached").map_err(db)? != 0,
+            cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(db)? != 0,
+            previous_owner,
+            members,
+        }))
+    }
+
+    /// Lets the open jobs `owner` held before it restarted be claimed at
+    /// once (rather than when their leases lapse); how many there were.
+    /// Only `owner`'s own: the other replicas' jobs are theirs.
+    pub async fn release_own(&self, owner: &str) -> Result<u64> {
+        let done = sqlx::query("UPDATE jobs SET lease_until = 0 WHERE owner = $1 AND done = 0")
+            .bind(owner.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    /// The job evaluation `id` belongs to (None for an evaluation stored
+    /// without one).
+    pub async fn job_of(&self, evaluation_id: &str) -> Result<Option<JobState>> {
+        let row = sqlx::query(
+            "SELECT j.id, j.owner, j.done, j.progress FROM jobs j \
+             JOIN job_members m ON m.job_id = j.id WHERE m.evaluation_id = $1",
+        )
+        .bind(evaluation_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|row| {
+            Ok(JobState {
+                id: row.try_get("id").map_err(db)?,
+                owner: row.try_get("owner").map_err(db)?,
+                done: row.try_get::<i64, _>("done").map_err(db)? != 0,
+                progress: row.try_get("progress").map_err(db)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Asks the replica holding job `job_id` to stop it (it reads the
+    /// request at its next heartbeat, or the replica that claims it does).
+    pub async fn request_cancel(&self, job_id: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND done = 0")
+            .bind(job_id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    /// Open jobs (not ended), for the queue-depth figures of every replica.
+    pub async fn open_jobs(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE done = 0")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+        row.try_get("n").map_err(db)
+    }
+
+    /// Marks the evaluations of `ids` that have not ended FAILED with
+    /// `error` (fenced by `lease`), and the job ended.
+    pub async fn fail_job(
+        &self,
+        lease: &Lease,
+        ids: &[String],
+        status: EvaluationStatus,
+        error: &str,
+    ) -> Result<()> {
+        for id in ids {
+            let mut report = match self.get(id).await {
+                Ok(r) => r,
+                Err(Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            if report.status == EvaluationStatus::Queued as i32
+                || report.status == EvaluationStatus::Running as i32
+            {
+                report.status = status as i32;
+                report.error = error.to_string();
+                self.save_fenced(&report, lease).await?;
+            }
+        }
+        self.finish_job(lease).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(id: &str) -> EvaluationReport {
+        EvaluationReport {
+            id: id.into(),
+            model: "m".into(),
+            dataset: "d".into(),
+            status: EvaluationStatus::Queued as i32,
+            created_at: Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn job<'a>(id: &'a str, owner: &'a str, lease: Duration) -> NewJob<'a> {
+        NewJob {
+            id,
+            kind: "compare",
+            request: Some(vec![1, 2, 3]),
+            detached: true,
+            owner,
+            lease,
+        }
+    }
+
+    /// What every backend must do with jobs.
+    async fn exercise(store: &ReportStore) {
+        let long = Duration::from_secs(60);
+        let a = store
+            .create_job(&job("j1", "a", long), &[queued("e1"), queued("e2")])
+            .await
+            .unwrap();
+        assert_eq!(a.attempt, 1);
+        assert_eq!(store.job_of("e2").await.unwrap().unwrap().id, "j1");
+        assert!(store.job_of("nope").await.unwrap().is_none());
+        // A held lease is not claimed.
+        assert!(store.claim_lapsed("b", long).await.unwrap().is_none());
+        let mut running = queued("e1");
+        running.status = EvaluationStatus::Running as i32;
+        assert!(store.save_fenced(&running, &a).await.unwrap());
+        let progress = Some(vec![9u8]);
+        assert_eq!(
+            store.renew(&a, long, progress).await.unwrap(),
+            Renewal::Held {
+                cancel_requested: false
+            }
+        );
+        assert_eq!(
+            store.job_of("e1").await.unwrap().unwrap().progress,
+            Some(vec![9u8])
+        );
+        assert_eq!(store.open_jobs().await.unwrap(), 1);
+
+        // Replica a restarts under its name: its job is claimable at once,
+        // and b takes it (one claim only).
+        assert_eq!(store.release_own("a").await.unwrap(), 1);
+        let b = store.claim_lapsed("b", long).await.unwrap().unwrap();
+        assert!(store.claim_lapsed("c", long).await.unwrap().is_none());
+        assert_eq!(
+            (
+                b.lease.attempt,
+                b.previous_owner.as_str(),
+                b.members.clone()
+            ),
+            (2, "a", vec!["e1".to_string(), "e2".to_string()])
+        );
+        assert_eq!(b.request, Some(vec![1, 2, 3]));
+        assert!(b.detached && !b.cancel_requested);
+
+        // a lost it: its writes and renewals are refused.
+        let mut done = queued("e1");
+        done.status = EvaluationStatus::Completed as i32;
+        assert!(!store.save_fenced(&done, &a).await.unwrap());
+        assert_eq!(store.renew(&a, long, None).await.unwrap(), Renewal::Lost);
+        assert_eq!(
+            store.get("e1").await.unwrap().status,
+            EvaluationStatus::Running as i32
+        );
+        // b's are not; the progress stays when none is given.
+        assert!(store.save_fenced(&done, &b.lease).await.unwrap());
+        store.request_cancel("j1").await.unwrap();
+        assert_eq!(
+            store.renew(&b.lease, long, None).await.unwrap(),
+            Renewal::Held {
+                cancel_requested: true
+            }
+        );
+        assert_eq!(
+            store.job_of("e1").await.unwrap().unwrap().progress,
+            Some(vec![9u8])
+        );
+        store
+            .fail_job(&b.lease, &b.members, EvaluationStatus::Cancelled, "stop")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("e1").await.unwrap().status,
+            EvaluationStatus::Completed as i32,
+            "an ended evaluation keeps its end"
+        );
+        let e2 = store.get("e2").await.unwrap();
+        assert_eq!(
+            (e2.status, e2.error.as_str()),
+            (EvaluationStatus::Cancelled as i32, "stop")
+        );
+        assert!(store.job_of("e2").await.unwrap().unwrap().done);
+        assert_eq!(store.open_jobs().await.unwrap(), 0);
+
+        // A lease that lapses on its own is claimed; the oldest job first.
+        let short = Duration::from_millis(1);
+        store
+            .create_job(&job("j2", "a", short), &[queued("e3")])
+            .await
+            .unwrap();
+        store
+            .create_job(&job("j3", "a", short), &[queued("e4")])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let first = store.claim_lapsed("b", long).await.unwrap().unwrap();
+        let second = store.claim_lapsed("b", long).await.unwrap().unwrap();
+        assert_eq!(
+            (first.lease.job_id.as_str(), second.lease.job_id.as_str()),
+            ("j2", "j3")
+        );
+        // A duplicate id leaves nothing behind.
+        assert!(store
+            .create_job(&job("j4", "a", long), &[queued("e4")])
+            .await
+            .is_err());
+        assert!(store.job_of("e4").await.unwrap().unwrap().id == "j3");
+    }
+
+    #[tokio::test]
+    async fn sqlite_jobs_are_claimed_once_and_fenced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(&ReportStore::default_url(dir.path()))
+            .await
+            .unwrap();
+        exercise(&store).await;
+        // Reopening leaves the rows of jobs to their replicas.
+        drop(store);
+        let store = ReportStore::open(&ReportStore::default_url(dir.path()))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("e3").await.unwrap().status,
+            EvaluationStatus::Queued as i32
+        );
+    }
+
+    #[tokio::test]
+    async fn postgres_jobs_are_claimed_once_and_fenced() {
+        let pg = super::super::postgres_test::TestPostgres::start();
+        let store = ReportStore::open(&pg.url).await.unwrap();
+        exercise(&store).await;
+        // Concurrent claimers never take the same job twice.
+        let long = Duration::from_secs(60);
+        for i in 0..20 {
+            let id = format!("c{i}");
+            store
+                .create_job(
+                    &job(&id, "dead", Duration::ZERO),
+                    &[queued(&format!("ce{i}"))],
+                )
+                .await
+                .unwrap();
+        }
+        let store = std::sync::Arc::new(store);
+        let claimers = (0..4).map(|k| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Some(j) = store.claim_lapsed(&format!("r{k}"), long).await.unwrap() {
+                    got.push(j.lease.job_id);
+                }
+                got
+            })
+        });
+        let mut all: Vec<String> = Vec::new();
+        for c in claimers {
+            all.extend(c.await.unwrap());
+        }
+        all.sort();
+        let mut want: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+        want.sort();
+        assert_eq!(all, want, "each job claimed exactly once");
+    }
+}
