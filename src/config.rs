@@ -20,10 +20,13 @@ pub struct ServeConfig {
     /// Address the gRPC server listens on.
     #[arg(long, env = "EMBEDEVAL_ADDR", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
-    /// Bundled models, read-only: <name>/model.onnx with <name>/model.toml.
+    /// Bundled models, read-only: <name>/model.onnx with <name>/model.toml;
+    /// a folder, or an object store URL (s3://bucket/prefix, gs://…, az://…)
+    /// mirrored into <data-dir>/mirror/models at start.
     #[arg(long, env = "EMBEDEVAL_MODELS_DIR", default_value = "models")]
     pub models_dir: PathBuf,
-    /// Bundled datasets, read-only: <name>/dataset.toml with its files.
+    /// Bundled datasets, read-only: <name>/dataset.toml with its files; a
+    /// folder or an object store URL (mirrored like --models-dir).
     #[arg(long, env = "EMBEDEVAL_DATASETS_DIR", default_value = "datasets")]
     pub datasets_dir: PathBuf,
     /// Folder for the service's own state: uploaded models and datasets
@@ -98,6 +101,14 @@ pub struct ServeConfig {
     /// Results database URL (sqlite:// or postgres://).
     #[arg(long, env = "EMBEDEVAL_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Object store the replicas share uploads and the embedding cache
+    /// through (`s3://bucket/prefix`, `gs://…`, `az://…`, `file:///…`):
+    /// models and datasets registered through any replica are copied there
+    /// and recorded in the database, and the others fetch them into their
+    /// --data-dir when asked for them. Credentials come from the
+    /// environment (AWS_*, GOOGLE_*, AZURE_*).
+    #[arg(long, env = "EMBEDEVAL_DATA_URL")]
+    pub data_url: Option<String>,
     /// This replica's name among the replicas sharing the database (the
     /// owner of the jobs it runs; default: host name and serving port). A
     /// replica restarted under the same name takes its open jobs back at once.
@@ -166,6 +177,7 @@ impl ServeConfig {
             auth_token_file: None,
             metrics_addr: None,
             database_url: None,
+            data_url: None,
             replica_id: None,
             job_lease: Duration::from_secs(30),
             tls_cert: None,

@@ -24,6 +24,7 @@ pub mod report;
 pub mod rng;
 pub mod runs;
 pub mod server;
+pub mod storage;
 pub mod store;
 #[cfg(test)]
 mod testutil;

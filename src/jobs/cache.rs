@@ -159,6 +159,7 @@ pub struct EmbeddingCache {
     misses: AtomicU64,
     mismatches: AtomicU64,
     evict_lock: Mutex<()>,
+    shared: Option<crate::storage::Remote>,
 }
 
 impl EmbeddingCache {
@@ -183,7 +184,64 @@ impl EmbeddingCache {
             misses: AtomicU64::new(0),
             mismatches: AtomicU64::new(0),
             evict_lock: Mutex::new(()),
+            shared: None,
         })
+    }
+
+    /// The same cache over a store the replicas share: an entry this one
+    /// misses is looked for there ([`EmbeddingCache::fetch_shared`]), and
+    /// an entry it stores is copied there ([`EmbeddingCache::share`]). The
+    /// local folder stays bounded by its size.
+    pub fn with_shared(mut self, remote: crate::storage::Remote) -> Self {
+        self.shared = (self.max_bytes > 0).then_some(remote);
+        self
+    }
+
+    /// `key`'s matrix from the shared store (kept locally too), when
+    /// another replica computed it; a store that cannot be reached is a
+    /// miss (logged), not an error.
+    pub async fn fetch_shared(&self, key: &CacheKey) -> Option<Matrix> {
+        let remote = self.shared.as_ref()?;
+        let name = key.file_name();
+        let bytes = match remote.get(&name).await {
+            Ok(b) => b,
+            Err(Error::NotFound { .. }) => return None,
+            Err(err) => {
+                tracing::warn!(%err, "shared embedding cache unreachable; computing instead");
+                return None;
+            }
+        };
+        let m = match decode(&bytes, key) {
+            Ok(m) => m,
+            Err(reason) => {
+                tracing::warn!(%name, %reason, "shared embedding cache entry does not match its key; ignored");
+                return None;
+            }
+        };
+        let path = self.dir.join(&name);
+        let tmp = self
+            .dir
+            .join(format!(".{name}.{}.fetch", std::process::id()));
+        let written = std::fs::write(&tmp, &bytes).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(err) = written {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::warn!(%err, "cannot keep a shared cache entry locally");
+        } else {
+            self.evict();
+        }
+        Some(m)
+    }
+
+    /// Copies `key`'s local entry to the shared store (if there is one).
+    pub async fn share(&self, key: &CacheKey) -> Result<()> {
+        let Some(remote) = &self.shared else {
+            return Ok(());
+        };
+        let path = self.path(key);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+        remote.put(&key.file_name(), bytes).await
     }
 
     /// Reads since start.

@@ -284,9 +284,16 @@ impl Gather<'_> {
     async fn cached(&self, key: &CacheKey) -> Option<Arc<Matrix>> {
         let cache = self.cache.clone();
         let k = key.clone();
-        let found = tokio::task::spawn_blocking(move || cache.get(&k))
+        let mut found = tokio::task::spawn_blocking(move || cache.get(&k))
             .await
             .unwrap_or(Lookup::Miss);
+        if !matches!(found, Lookup::Hit(_)) {
+            // Another replica may have computed it.
+            if let Some(m) = self.cache.fetch_shared(key).await {
+                metrics::counter!("embedeval_embedding_cache_shared_hits_total").increment(1);
+                found = Lookup::Hit(m);
+            }
+        }
         metrics::counter!("embedeval_embedding_cache_total", "result" => found.label())
             .increment(1);
         tracing::debug!(split = %key.split, output = %key.output, result = found.label(), "embedding cache");
@@ -296,9 +303,18 @@ impl Gather<'_> {
     /// Stores a matrix in the cache in the background.
     fn store(&self, key: CacheKey, m: Arc<Matrix>) {
         let cache = self.cache.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(err) = cache.put(&key, &m) {
-                tracing::warn!(%err, "cannot store embeddings in the cache");
+        tokio::spawn(async move {
+            let k = key.clone();
+            let c = cache.clone();
+            let stored = tokio::task::spawn_blocking(move || c.put(&k, &m)).await;
+            match stored {
+                Ok(Ok(())) => {
+                    if let Err(err) = cache.share(&key).await {
+                        tracing::warn!(%err, "cannot share embeddings with the other replicas");
+                    }
+                }
+                Ok(Err(err)) => tracing::warn!(%err, "cannot store embeddings in the cache"),
+                Err(err) => tracing::warn!(%err, "cache store did not run"),
             }
         });
     }

@@ -441,7 +441,7 @@ impl Engine {
         let resolver = self.resolver.get().cloned().ok_or_else(|| {
             Error::Unavailable("this replica takes over jobs only once its models load".into())
         })?;
-        let spec = match queue::decode(&job.kind, request, resolver.as_ref()) {
+        let spec = match queue::decode(&job.kind, request, resolver.as_ref()).await {
             Ok(spec) => spec,
             Err(err) => {
                 return refuse(

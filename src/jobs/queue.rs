@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use prost::Message;
 
 use super::job::{CompareJob, JobSpec, ModelJob, Progress};
@@ -20,11 +21,11 @@ use crate::registry::LoadedModel;
 
 /// Finds models and datasets by name on the replica that runs a job.
 pub trait Resolve: Send + Sync + std::fmt::Debug {
-    /// The model registered as `name` (loading it if this replica has not
-    /// seen it yet).
-    fn model(&self, name: &str) -> Result<Arc<LoadedModel>>;
+    /// The model registered as `name` (fetched and loaded if this replica
+    /// does not hold it yet).
+    fn model<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<LoadedModel>>>;
     /// The dataset registered as `name`.
-    fn dataset(&self, name: &str) -> Result<Arc<LoadedDataset>>;
+    fn dataset<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<LoadedDataset>>>;
 }
 
 /// One model of a stored job.
@@ -162,10 +163,10 @@ pub fn encode(spec: &JobSpec) -> Option<Vec<u8>> {
 
 /// Rebuilds a stored job of `kind` from its `request` through `resolve`:
 /// the same models (by content), dataset, splits and settings.
-pub fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result<JobSpec> {
+pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result<JobSpec> {
     let request = JobRequest::decode(request)
         .map_err(|e| Error::Store(format!("a stored job does not decode: {e}")))?;
-    let dataset = resolve.dataset(&request.dataset)?;
+    let dataset = resolve.dataset(&request.dataset).await?;
     if dataset.id != request.dataset_id {
         return Err(Error::FailedPrecondition(format!(
             "dataset {} changed since the job was submitted",
@@ -176,11 +177,10 @@ pub fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result<JobSp
         test: request.test_split.clone(),
         train: (!request.train_split.is_empty()).then(|| request.train_split.clone()),
     };
-    let models = request
-        .models
-        .iter()
-        .map(|m| {
-            let model = resolve.model(&m.name)?;
+    let mut models = Vec::with_capacity(request.models.len());
+    for m in &request.models {
+        models.push({
+            let model = resolve.model(&m.name).await?;
             if model.sha256 != m.sha256 {
                 return Err(Error::FailedPrecondition(format!(
                     "model {} changed since the job was submitted (sha256 {} then, {} now)",
@@ -190,9 +190,9 @@ pub fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result<JobSp
                 )));
             }
             let settings = Settings::resolve(m.spec.as_ref(), model.card.training.temperature)?;
-            Ok((model, settings))
-        })
-        .collect::<Result<Vec<_>>>()?;
+            (model, settings)
+        });
+    }
     match kind {
         "model" => {
             let (model, settings) = models

@@ -37,6 +37,7 @@ impl DatasetService for DatasetApi {
         _: Request<proto::ListDatasetsRequest>,
     ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
         self.state.ensure_ready()?;
+        self.state.registries.sync().await?;
         Ok(Response::new(proto::ListDatasetsResponse {
             datasets: self
                 .state
@@ -54,7 +55,7 @@ impl DatasetService for DatasetApi {
     ) -> Result<Response<proto::DatasetInfo>, Status> {
         self.state.ensure_ready()?;
         Ok(Response::new(
-            self.state.dataset(&request.get_ref().name)?.info(),
+            self.state.dataset(&request.get_ref().name).await?.info(),
         ))
     }
 
@@ -73,11 +74,10 @@ impl DatasetService for DatasetApi {
         self.state.ensure_ready()?;
         let name = request.into_inner().name;
         validate_name("dataset", &name)?;
-        let datasets = self.state.datasets.clone();
-        let removing = name.clone();
-        tokio::task::spawn_blocking(move || datasets.remove(&removing))
-            .await
-            .map_err(|e| Error::join("dataset removal", e))??;
+        self.state
+            .registries
+            .remove(&self.state.datasets, &name)
+            .await?;
         tracing::info!(dataset = %name, "dataset deleted");
         Ok(Response::new(proto::DeleteDatasetResponse { name }))
     }
@@ -129,6 +129,10 @@ impl DatasetApi {
                 name: header.name,
             });
         }
+        self.state
+            .registries
+            .check_free::<crate::data::LoadedDataset>(&header.name)
+            .await?;
         if !header.format.is_empty() {
             Format::parse(&header.format)?;
         }
@@ -213,6 +217,7 @@ impl DatasetApi {
         })
         .await
         .map_err(|e| Error::join("dataset validation", e))??;
+        self.state.registries.publish(datasets, &dataset).await?;
         tracing::info!(dataset = %dataset.name, id = %dataset.id, "dataset registered");
         Ok(dataset.info())
     }

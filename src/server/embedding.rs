@@ -142,7 +142,7 @@ impl EmbeddingApi {
                 &model.name,
             )?)),
             (None, false) => {
-                let dataset = self.state.dataset(&req.dataset)?;
+                let dataset = self.state.dataset(&req.dataset).await?;
                 let split_name = if req.split.is_empty() {
                     // The dataset's test split: its default, else test, else val.
                     crate::jobs::settings::Splits::for_dataset(&dataset, "", "")?.test
@@ -173,7 +173,7 @@ impl EmbeddingService for EmbeddingApi {
     ) -> Result<Response<Self::EmbedStream>, Status> {
         self.state.ensure_ready()?;
         let mut req = request.into_inner();
-        let model = self.state.model(&req.model)?;
+        let model = self.state.model(&req.model).await?;
         let output = if req.output.is_empty() {
             model.card.outputs.embedding.clone()
         } else if model.card.outputs.names.contains(&req.output) {

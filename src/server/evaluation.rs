@@ -106,8 +106,8 @@ impl EvaluationService for EvaluationApi {
         self.state.ensure_ready()?;
         let opts = submit_options(&request, request.get_ref().detach);
         let req = request.into_inner();
-        let model = self.state.model(&req.model)?;
-        let dataset = self.state.dataset(&req.dataset)?;
+        let model = self.state.model(&req.model).await?;
+        let dataset = self.state.dataset(&req.dataset).await?;
         check_fit(&model, &dataset)?;
         let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
         let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
@@ -176,8 +176,9 @@ impl EvaluationService for EvaluationApi {
         self.state.ensure_ready()?;
         let opts = submit_options(&request, request.get_ref().detach);
         let req = request.into_inner();
-        let dataset = self.state.dataset(&req.dataset)?;
+        let dataset = self.state.dataset(&req.dataset).await?;
         let models: Vec<Arc<LoadedModel>> = if req.models.is_empty() {
+            self.state.registries.sync().await?;
             // Every model but the checkpoints of training runs (`GetRun`
             // follows those).
             self.state
@@ -187,10 +188,11 @@ impl EvaluationService for EvaluationApi {
                 .filter(|m| m.card.training.run.is_empty())
                 .collect()
         } else {
-            req.models
-                .iter()
-                .map(|m| self.state.model(m))
-                .collect::<Result<_>>()?
+            let mut named = Vec::with_capacity(req.models.len());
+            for m in &req.models {
+                named.push(self.state.model(m).await?);
+            }
+            named
         };
         if models.is_empty() {
             return Err(Error::InvalidArgument("no models to compare".into()).into());
@@ -301,6 +303,7 @@ impl EvaluationService for EvaluationApi {
         &self,
         _request: Request<proto::ListRunsRequest>,
     ) -> std::result::Result<Response<proto::ListRunsResponse>, Status> {
+        self.state.registries.sync().await?;
         Ok(Response::new(proto::ListRunsResponse {
             runs: crate::runs::summaries(&self.state.models.list()),
         }))
@@ -311,6 +314,7 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::GetRunRequest>,
     ) -> std::result::Result<Response<proto::Run>, Status> {
         let req = request.into_inner();
+        self.state.registries.sync().await?;
         let run = crate::runs::run(
             &self.state.models.list(),
             self.state.engine.store(),

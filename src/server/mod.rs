@@ -34,7 +34,7 @@ use crate::proto::dataset_service_server::DatasetServiceServer;
 use crate::proto::embedding_service_server::EmbeddingServiceServer;
 use crate::proto::evaluation_service_server::EvaluationServiceServer;
 use crate::proto::model_service_server::ModelServiceServer;
-use crate::registry::{DatasetRegistry, ModelRegistry, Registries};
+use crate::registry::{DatasetRegistry, ModelRegistry, Registries, Shared};
 
 /// Fully qualified names of the embedeval services, as health and
 /// reflection list them.
@@ -62,19 +62,21 @@ pub struct AppState {
     pub max_dataset_bytes: u64,
     /// The evaluation engine: jobs, their slots, the cache and the results.
     pub engine: Arc<Engine>,
+    /// The same models and datasets, kept in line with the other replicas.
+    pub registries: Registries,
 }
 
 impl AppState {
-    /// A model by name; one that another replica sharing the uploads root
-    /// registered is loaded here on first use.
-    pub fn model(&self, name: &str) -> Result<Arc<crate::registry::LoadedModel>> {
-        self.models.find(name, &self.runtime)
+    /// A model by name; one that another replica registered (uploads
+    /// shared through `--data-url`) is fetched and loaded here first.
+    pub async fn model(&self, name: &str) -> Result<Arc<crate::registry::LoadedModel>> {
+        self.registries.model(name).await
     }
 
-    /// A dataset by name; one that another replica sharing the uploads
-    /// root registered is opened here on first use.
-    pub fn dataset(&self, name: &str) -> Result<Arc<crate::data::LoadedDataset>> {
-        self.datasets.find(name)
+    /// A dataset by name; one that another replica registered is fetched
+    /// and opened here first.
+    pub async fn dataset(&self, name: &str) -> Result<Arc<crate::data::LoadedDataset>> {
+        self.registries.dataset(name).await
     }
 
     /// UNAVAILABLE until the models are loaded.
@@ -196,6 +198,64 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Bundled models and datasets read from an object store (`--models-dir
+/// s3://…`, `--datasets-dir s3://…`), mirrored under `<data-dir>/mirror/`.
+struct Bundles {
+    models: Option<crate::storage::Remote>,
+    datasets: Option<crate::storage::Remote>,
+}
+
+impl Bundles {
+    fn open(config: &ServeConfig) -> Result<Self> {
+        let remote = |dir: &std::path::Path| {
+            let text = dir.to_string_lossy();
+            crate::storage::is_url(&text)
+                .then(|| crate::storage::Remote::open(&text))
+                .transpose()
+        };
+        Ok(Self {
+            models: remote(&config.models_dir)?,
+            datasets: remote(&config.datasets_dir)?,
+        })
+    }
+
+    /// The local folder the registry reads `kind`'s bundle from.
+    fn local(&self, config: &ServeConfig, kind: &str) -> std::path::PathBuf {
+        let remote = if kind == "models" {
+            &self.models
+        } else {
+            &self.datasets
+        };
+        match remote {
+            Some(_) => config.data_dir.join("mirror").join(kind),
+            None if kind == "models" => config.models_dir.clone(),
+            None => config.datasets_dir.clone(),
+        }
+    }
+
+    /// Mirrors the remote bundles into `root`, retrying while the store
+    /// cannot be reached (the server stays NOT_SERVING meanwhile).
+    async fn mirror(&self, root: &std::path::Path) {
+        for (kind, remote) in [("models", &self.models), ("datasets", &self.datasets)] {
+            let Some(remote) = remote else { continue };
+            let mut wait = std::time::Duration::from_secs(1);
+            loop {
+                match crate::storage::mirror(remote, &root.join(kind)).await {
+                    Ok(fetched) => {
+                        tracing::info!(kind, store = %remote.url(), fetched = ?fetched, "bundle mirrored");
+                        break;
+                    }
+                    Err(err) => {
+                        tracing::warn!(kind, %err, "cannot mirror the bundle yet; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(std::time::Duration::from_secs(30));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The port `listener` serves on, as text ("" when unknown).
 fn listener_port(listener: &TcpListener) -> String {
     listener
@@ -227,7 +287,9 @@ pub async fn serve(
             .await
             .map_err(|e| Error::join("runtime start-up", e))??,
     );
-    if !config.models_dir.is_dir() {
+    // Bundles read from an object store are mirrored under --data-dir.
+    let bundles = Bundles::open(&config)?;
+    if bundles.models.is_none() && !config.models_dir.is_dir() {
         return Err(Error::Config(format!(
             "models dir {} is not a folder",
             config.models_dir.display()
@@ -252,10 +314,17 @@ pub async fn serve(
         .unwrap_or_else(|| crate::store::ReportStore::default_url(&config.data_dir));
     let reports = Arc::new(crate::store::ReportStore::open(&database_url).await?);
     tracing::info!(backend = ?reports.backend(), "results database open");
-    let cache = Arc::new(EmbeddingCache::new(
-        config.data_dir.join("cache"),
-        config.cache_bytes,
-    )?);
+    let shared = config
+        .data_url
+        .as_deref()
+        .map(|url| crate::storage::Remote::open(url).map(|r| Shared::new(r, reports.clone())))
+        .transpose()?;
+    let mut cache = EmbeddingCache::new(config.data_dir.join("cache"), config.cache_bytes)?;
+    if let Some(shared) = &shared {
+        tracing::info!(store = %shared.url(), "uploads and the embedding cache shared with the other replicas");
+        cache = cache.with_shared(shared.cache());
+    }
+    let cache = Arc::new(cache);
     let engine = Engine::new(
         reports,
         cache,
@@ -271,20 +340,28 @@ pub async fn serve(
         },
     )?;
     tracing::info!(replica = %engine.replica(), "engine started");
+    let models_bundle = bundles.local(&config, "models");
+    let datasets_bundle = bundles.local(&config, "datasets");
     for (bundle, kind, flag) in [
-        (&config.models_dir, "models", "--models-dir"),
-        (&config.datasets_dir, "datasets", "--datasets-dir"),
+        (&models_bundle, "models", "--models-dir"),
+        (&datasets_bundle, "datasets", "--datasets-dir"),
     ] {
         check_apart(bundle, &config.uploads_dir(kind), flag)?;
     }
     let models = Arc::new(ModelRegistry::with_bundle(
-        Some(config.models_dir.clone()),
+        Some(models_bundle),
         config.uploads_dir("models"),
     ));
     let datasets = Arc::new(DatasetRegistry::with_bundle(
-        Some(config.datasets_dir.clone()),
+        Some(datasets_bundle),
         config.uploads_dir("datasets"),
     ));
+    let registries = Registries {
+        models: models.clone(),
+        datasets: datasets.clone(),
+        runtime: runtime.clone(),
+        shared: shared.clone(),
+    };
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         models: models.clone(),
@@ -294,17 +371,15 @@ pub async fn serve(
         max_model_bytes: config.max_model_bytes,
         max_dataset_bytes: config.max_dataset_bytes,
         engine: engine.clone(),
+        registries: registries.clone(),
     });
 
     let loader_health = health.clone();
-    let registries = Registries {
-        models: models.clone(),
-        datasets: datasets.clone(),
-        runtime: runtime.clone(),
-    };
     let loader_engine = engine.clone();
+    let mirror_dir = config.data_dir.join("mirror");
     tokio::spawn(async move {
         let started = std::time::Instant::now();
+        bundles.mirror(&mirror_dir).await;
         let scanned = tokio::task::spawn_blocking(move || {
             datasets.scan()?;
             models.scan(&runtime).map(|_| models)

@@ -32,6 +32,7 @@ impl ModelService for ModelApi {
         _request: Request<proto::ListModelsRequest>,
     ) -> Result<Response<proto::ListModelsResponse>, Status> {
         self.state.ensure_ready()?;
+        self.state.registries.sync().await?;
         let registry = &self.state.models;
         Ok(Response::new(proto::ListModelsResponse {
             models: registry.list().iter().map(|m| m.info()).collect(),
@@ -51,7 +52,7 @@ impl ModelService for ModelApi {
         request: Request<proto::GetModelRequest>,
     ) -> Result<Response<proto::ModelInfo>, Status> {
         self.state.ensure_ready()?;
-        let model = self.state.model(&request.get_ref().name)?;
+        let model = self.state.model(&request.get_ref().name).await?;
         Ok(Response::new(model.info()))
     }
 
@@ -71,11 +72,10 @@ impl ModelService for ModelApi {
         self.state.ensure_ready()?;
         let name = request.into_inner().name;
         validate_name("model", &name)?;
-        let models = self.state.models.clone();
-        let removing = name.clone();
-        tokio::task::spawn_blocking(move || models.remove(&removing))
-            .await
-            .map_err(|e| Error::join("model removal", e))??;
+        self.state
+            .registries
+            .remove(&self.state.models, &name)
+            .await?;
         tracing::info!(model = %name, "model deleted");
         Ok(Response::new(proto::DeleteModelResponse { name }))
     }
@@ -109,6 +109,11 @@ impl ModelApi {
                 kind: "model",
                 name: upload.name,
             });
+        } else {
+            self.state
+                .registries
+                .check_free::<crate::registry::LoadedModel>(&upload.name)
+                .await?;
         }
         let card = CardFile::parse(&upload.card_toml)?;
         let limit = self.state.max_model_bytes;
@@ -174,6 +179,7 @@ impl ModelApi {
         })
         .await
         .map_err(|e| Error::join("model validation", e))??;
+        self.state.registries.publish(models, &model).await?;
         match old {
             Some(old) => tracing::info!(
                 model = %model.name, sha256 = %model.sha256, replaced = %old, bytes = len,

@@ -109,6 +109,8 @@ impl ReportStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            // A database that is down answers UNAVAILABLE within seconds.
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(url)
             .await
             .map_err(|e| Error::Config(format!("cannot open the results database: {e}")))?;
@@ -318,6 +320,7 @@ impl ReportStore {
 }
 
 pub mod jobs;
+mod registrations;
 
 #[cfg(test)]
 mod postgres_test;
@@ -407,6 +410,31 @@ mod tests {
         assert_eq!(interrupted.status, EvaluationStatus::Failed as i32);
         assert!(interrupted.error.contains("interrupted"));
         assert!(ReportStore::open("mysql://x").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn postgres_store_rides_out_a_server_restart() {
+        let pg = super::postgres_test::TestPostgres::start();
+        let store = ReportStore::open(&pg.url).await.unwrap();
+        store.save(&report("a", "m", 1)).await.unwrap();
+        pg.stop();
+        let err = store.get("a").await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("retry"), "{err}");
+        pg.start_again();
+        // The pool replaces its closed connections.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let back = loop {
+            match store.get("a").await {
+                Ok(r) => break r,
+                Err(Error::Unavailable(_)) if std::time::Instant::now() < until => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(back.id, "a");
+        store.pool.close().await;
     }
 
     #[tokio::test]

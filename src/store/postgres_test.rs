@@ -11,6 +11,7 @@ use std::process::Command;
 pub struct TestPostgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
+    opts: String,
     /// postgres://… URL of its `postgres` database.
     pub url: String,
 }
@@ -90,16 +91,30 @@ impl TestPostgres {
             "-p {port} -k {} -c listen_addresses=127.0.0.1",
             dir.path().display()
         );
+        let server = Self {
+            bin,
+            url: format!("postgres://embedeval@127.0.0.1:{port}/postgres"),
+            dir,
+            opts,
+        };
+        server.start_again();
+        server
+    }
+
+    /// Starts the server (again, after [`TestPostgres::stop`]) on its port
+    /// and data.
+    pub fn start_again(&self) {
+        let data = self.dir.path().join("data");
         let out = as_server_user(
-            &bin,
+            &self.bin,
             "pg_ctl",
             &[
                 "-D",
                 data.to_str().unwrap(),
                 "-o",
-                &opts,
+                &self.opts,
                 "-l",
-                dir.path().join("log").to_str().unwrap(),
+                self.dir.path().join("log").to_str().unwrap(),
                 "-w",
                 "start",
             ],
@@ -111,11 +126,23 @@ impl TestPostgres {
             "pg_ctl start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Self {
-            bin,
-            url: format!("postgres://embedeval@127.0.0.1:{port}/postgres"),
-            dir,
-        }
+    }
+
+    /// Stops the server (fast shutdown: connections are closed).
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        let out = as_server_user(
+            &self.bin,
+            "pg_ctl",
+            &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

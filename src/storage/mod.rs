@@ -1,0 +1,488 @@
+//! Storage beyond this machine's folders: an object store (S3 and
+//! S3-compatible servers, Google Cloud Storage, Azure Blob Storage, or a
+//! path as `file:///…`) through the `object_store` crate, addressed by URL
+//! (`s3://bucket/prefix`, `gs://…`, `az://…`). Replicas keep what they use
+//! in local folders ([`mirror`] for bundles read from a store, the uploads
+//! root and the embedding cache under `--data-dir` for the rest); the store
+//! is where they find what another replica wrote.
+//!
+//! Credentials and endpoints come from the environment the way each
+//! service's tools read them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+//! `AWS_REGION`, `AWS_ENDPOINT` with `AWS_ALLOW_HTTP=true` for a plain-HTTP
+//! S3-compatible server; `GOOGLE_SERVICE_ACCOUNT`; `AZURE_STORAGE_ACCOUNT_NAME`
+//! and `AZURE_STORAGE_ACCOUNT_KEY`). A store that cannot be reached answers
+//! UNAVAILABLE naming it, after a few quick retries rather than minutes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::error::{Error, Result};
+
+/// Whether `text` names a store by URL rather than a local folder.
+pub fn is_url(text: &str) -> bool {
+    text.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+/// A prefix in an object store.
+#[derive(Clone)]
+pub struct Remote {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: Key,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).finish()
+    }
+}
+
+/// Retries of a request that failed for a reason that may pass: a few, for
+/// a few seconds, so that a store that is down answers UNAVAILABLE soon.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: Duration::from_secs(10),
+    }
+}
+
+fn client() -> object_store::ClientOptions {
+    object_store::ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(3))
+        .with_timeout(Duration::from_secs(120))
+}
+
+impl Remote {
+    /// The store and prefix `url` names (`s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix`, `file:///path`),
+    /// configured from the environment.
+    pub fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, &[])
+    }
+
+    /// Like [`Remote::open`], with `options` (the store's configuration
+    /// keys, e.g. `aws_endpoint`) over the environment's.
+    pub fn open_with(url: &str, options: &[(&str, &str)]) -> Result<Self> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Error::Config(format!("{url:?} is not a store URL: {e}")))?;
+        let config = |e: object_store::Error| Error::Config(format!("object store {url}: {e}"));
+        let (store, prefix): (Arc<dyn ObjectStore>, &str) = match parsed.scheme() {
+            "s3" | "s3a" => (
+                Arc::new(
+                    options
+                        .iter()
+                        .try_fold(
+                            object_store::aws::AmazonS3Builder::from_env(),
+                            |b, (k, v)| {
+                                k.parse::<object_store::aws::AmazonS3ConfigKey>()
+                                    .map(|k| b.with_config(k, *v))
+                            },
+                        )
+                        .map_err(config)?
+                        .with_url(url)
+                        .with_retry(retry())
+                        .with_client_options(client())
+                        .build()
+                        .map_err(config)?,
+                ),
+                parsed.path(),
+            ),
+            "gs" => (
+                Arc::new(
+                    object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                        .with_url(url)
+                        .with_retry(retry())
+                        .with_client_options(client())
+                        .build()
+                        .map_err(config)?,
+                ),
+                parsed.path(),
+            ),
+            "az" | "abfs" | "abfss" => (
+                Arc::new(
+                    object_store::azure::MicrosoftAzureBuilder::from_env()
+                        .with_url(url)
+                        .with_retry(retry())
+                        .with_client_options(client())
+                        .build()
+                        .map_err(config)?,
+                ),
+                parsed.path(),
+            ),
+            "file" => {
+                let root = PathBuf::from(parsed.path());
+                std::fs::create_dir_all(&root)
+                    .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
+                (
+                    Arc::new(
+                        object_store::local::LocalFileSystem::new_with_prefix(&root)
+                            .map_err(config)?,
+                    ),
+                    "",
+                )
+            }
+            other => {
+                return Err(Error::Config(format!(
+                    "object store scheme {other}:// is not supported (s3, gs, az, file)"
+                )))
+            }
+        };
+        Ok(Self {
+            url: url.trim_end_matches('/').to_string(),
+            store,
+            prefix: Key::from(prefix.trim_matches('/')),
+        })
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The prefix `part` under this one.
+    pub fn child(&self, part: &str) -> Self {
+        Self {
+            url: format!("{}/{part}", self.url),
+            store: self.store.clone(),
+            prefix: self.key(part),
+        }
+    }
+
+    fn key(&self, relative: &str) -> Key {
+        relative
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .fold(self.prefix.clone(), |k, part| k.clone().join(part))
+    }
+
+    fn error(&self, what: &str, err: object_store::Error) -> Error {
+        match err {
+            object_store::Error::NotFound { .. } => Error::NotFound {
+                kind: "object",
+                name: format!("{}/{what}", self.url),
+            },
+            other => Error::Unavailable(format!(
+                "the object store {} cannot be reached or refused the request ({what}): {other}",
+                self.url
+            )),
+        }
+    }
+
+    /// The names of the folders right under the prefix, sorted.
+    pub async fn names(&self) -> Result<Vec<String>> {
+        let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
+        let listed = self
+            .store
+            .list_with_delimiter(prefix)
+            .await
+            .map_err(|e| self.error("list", e))?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Every object under folder `name`: its path below the folder and size.
+    pub async fn files(&self, name: &str) -> Result<Vec<(String, u64)>> {
+        let root = self.key(name);
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&root))
+            .try_collect()
+            .await
+            .map_err(|e| self.error(name, e))?;
+        let mut files: Vec<(String, u64)> = objects
+            .into_iter()
+            .filter_map(|m| {
+                let rel: Vec<String> = m
+                    .location
+                    .prefix_match(&root)?
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                Some((rel.join("/"), m.size))
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Copies folder `name` of the store into the local folder `into`
+    /// (created); the bytes copied.
+    pub async fn fetch_dir(&self, name: &str, into: &Path) -> Result<u64> {
+        let files = self.files(name).await?;
+        if files.is_empty() {
+            return Err(Error::NotFound {
+                kind: "object folder",
+                name: format!("{}/{name}", self.url),
+            });
+        }
+        let mut total = 0;
+        for (rel, _) in files {
+            let bytes = self.get(&format!("{name}/{rel}")).await?;
+            let path = into.join(&rel);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+            }
+            tokio::fs::write(&path, &bytes)
+                .await
+                .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
+            total += bytes.len() as u64;
+        }
+        Ok(total)
+    }
+
+    /// Copies the local folder `from` (its files, recursively) to folder
+    /// `name` of the store, replacing what it held; the bytes copied.
+    pub async fn put_dir(&self, name: &str, from: &Path) -> Result<u64> {
+        let mut total = 0;
+        let mut wanted = Vec::new();
+        let mut stack = vec![from.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let mut entries = tokio::fs::read_dir(&dir)
+                .await
+                .map_err(|e| Error::io(format!("read {}", dir.display()), e))?;
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| Error::io(format!("read {}", dir.display()), e))?
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path
+                    .strip_prefix(from)
+                    .map_err(|_| Error::Internal {
+                        task: "store upload".into(),
+                        message: format!("{} is outside {}", path.display(), from.display()),
+                    })?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let bytes = tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+                total += bytes.len() as u64;
+                self.put(&format!("{name}/{rel}"), bytes).await?;
+                wanted.push(rel);
+            }
+        }
+        // Files an earlier version had and this one has not.
+        for (rel, _) in self.files(name).await? {
+            if !wanted.contains(&rel) {
+                self.delete(&format!("{name}/{rel}")).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Removes folder `name` from the store.
+    pub async fn delete_dir(&self, name: &str) -> Result<()> {
+        for (rel, _) in self.files(name).await? {
+            self.delete(&format!("{name}/{rel}")).await?;
+        }
+        Ok(())
+    }
+
+    /// The bytes of object `relative`.
+    pub async fn get(&self, relative: &str) -> Result<bytes::Bytes> {
+        let key = self.key(relative);
+        let got = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| self.error(relative, e))?;
+        got.bytes().await.map_err(|e| self.error(relative, e))
+    }
+
+    /// Stores `bytes` as object `relative`.
+    pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store
+            .put(&self.key(relative), PutPayload::from(bytes))
+            .await
+            .map_err(|e| self.error(relative, e))?;
+        Ok(())
+    }
+
+    /// Removes object `relative` (one that is not there is no error).
+    pub async fn delete(&self, relative: &str) -> Result<()> {
+        match self.store.delete(&self.key(relative)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(relative, e)),
+        }
+    }
+}
+
+/// Brings the local folder `local` in line with the store's folders
+/// (bundled models or datasets read from a store): a folder whose files
+/// differ in name or size is fetched again (into a hidden folder, then
+/// renamed into place), a folder the store no longer has is removed.
+/// Returns the names fetched.
+pub async fn mirror(remote: &Remote, local: &Path) -> Result<Vec<String>> {
+    tokio::fs::create_dir_all(local)
+        .await
+        .map_err(|e| Error::io(format!("create {}", local.display()), e))?;
+    let mut names = Vec::new();
+    let mut fetched = Vec::new();
+    for name in remote.names().await? {
+        let files = remote.files(&name).await?;
+        if files.is_empty() {
+            // An empty folder (a file store keeps them) holds nothing.
+            continue;
+        }
+        names.push(name.clone());
+        let name = &name;
+        let target = local.join(name);
+        if same_files(&target, &files) {
+            continue;
+        }
+        let staging = local.join(format!(".fetch-{name}-{}", std::process::id()));
+        let _ = tokio::fs::remove_dir_all(&staging).await;
+        let copied = remote.fetch_dir(name, &staging).await;
+        if let Err(err) = copied {
+            let _ = tokio::fs::remove_dir_all(&staging).await;
+            return Err(err);
+        }
+        let _ = tokio::fs::remove_dir_all(&target).await;
+        tokio::fs::rename(&staging, &target)
+            .await
+            .map_err(|e| Error::io(format!("move {} into place", target.display()), e))?;
+        fetched.push(name.clone());
+    }
+    if let Ok(entries) = std::fs::read_dir(local) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !names.contains(&name) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(fetched)
+}
+
+/// Whether the local folder holds exactly `files` (paths and sizes).
+fn same_files(dir: &Path, files: &[(String, u64)]) -> bool {
+    let mut local = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            return false;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let (Ok(rel), Ok(meta)) = (path.strip_prefix(dir), entry.metadata()) {
+                local.push((rel.to_string_lossy().replace('\\', "/"), meta.len()));
+            }
+        }
+    }
+    local.sort();
+    local == files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_folders() {
+        assert!(is_url("s3://bucket/models"));
+        assert!(is_url("file:///srv/models"));
+        assert!(!is_url("models"));
+        assert!(!is_url("/srv/models"));
+        assert!(!is_url("./a://b"));
+        assert!(Remote::open("ftp://x/y").is_err());
+    }
+
+    #[tokio::test]
+    async fn folders_go_to_a_store_and_come_back_and_mirror_follows_it() {
+        let store_dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", store_dir.path().display());
+        let remote = Remote::open(&url).unwrap().child("models");
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("a/sub")).unwrap();
+        std::fs::write(src.path().join("a/model.onnx"), b"onnx").unwrap();
+        std::fs::write(src.path().join("a/sub/x.txt"), b"xx").unwrap();
+        assert_eq!(
+            remote.put_dir("m1", &src.path().join("a")).await.unwrap(),
+            6
+        );
+        assert_eq!(remote.names().await.unwrap(), ["m1"]);
+        assert_eq!(
+            remote.files("m1").await.unwrap(),
+            [("model.onnx".to_string(), 4), ("sub/x.txt".to_string(), 2)]
+        );
+        let local = tempfile::tempdir().unwrap();
+        assert_eq!(mirror(&remote, local.path()).await.unwrap(), ["m1"]);
+        assert_eq!(
+            std::fs::read(local.path().join("m1/sub/x.txt")).unwrap(),
+            b"xx"
+        );
+        assert!(
+            mirror(&remote, local.path()).await.unwrap().is_empty(),
+            "unchanged"
+        );
+        // A new version replaces the old files; a removed folder goes.
+        std::fs::remove_file(src.path().join("a/sub/x.txt")).unwrap();
+        std::fs::write(src.path().join("a/model.onnx"), b"onnx2").unwrap();
+        remote.put_dir("m1", &src.path().join("a")).await.unwrap();
+        assert_eq!(mirror(&remote, local.path()).await.unwrap(), ["m1"]);
+        assert!(!local.path().join("m1/sub/x.txt").exists());
+        remote.delete_dir("m1").await.unwrap();
+        assert!(mirror(&remote, local.path()).await.unwrap().is_empty());
+        assert!(!local.path().join("m1").exists());
+        assert!(matches!(
+            remote.get("m1/model.onnx").await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_not_there_is_unavailable_and_named() {
+        // Nothing listens on this port.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let remote = Remote::open_with(
+            "s3://bucket/models",
+            &[
+                ("aws_endpoint", &endpoint),
+                ("aws_allow_http", "true"),
+                ("aws_access_key_id", "key"),
+                ("aws_secret_access_key", "secret"),
+                ("aws_region", "us-east-1"),
+            ],
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let err = remote.names().await.unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("s3://bucket/models"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
