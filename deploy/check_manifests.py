@@ -2,7 +2,8 @@
 schemas (strict: unknown fields are errors) for the oldest and newest
 versions we support, the validator shown to reject a broken manifest, and
 the manifests consistent with each other and with the server (probe port,
-grace period, metric name, selectors, secret keys)."""
+grace period, metric name, selectors, secret keys, environment variables
+against those the server reads, the replica name, the Dockerfile's user)."""
 from __future__ import annotations
 
 import copy
@@ -81,11 +82,59 @@ def main(folder: pathlib.Path) -> None:
         fail("terminationGracePeriodSeconds must cover the shutdown grace and the preStop pause")
 
     secret = manifests["Secret"]
+    secret_name = secret["metadata"]["name"]
     keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
-    used = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+    refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    # Keys read as optional must be in the shipped Secret too: it is the
+    # template operators fill in, so it names every key the pods can read.
+    used = {r["key"] for r in refs}
     used |= {i["key"] for v in pod["spec"]["volumes"] if "secret" in v for i in v["secret"]["items"]}
     if not used <= keys:
         fail(f"the Deployment uses secret keys {sorted(used - keys)} the Secret lacks")
+    names = {r["name"] for r in refs}
+    names |= {v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v}
+    names |= {f["secretRef"]["name"] for f in container.get("envFrom", []) if "secretRef" in f}
+    if names - {secret_name}:
+        fail(f"the Deployment reads Secrets {sorted(names - {secret_name})}; the manifests have {secret_name}")
+
+    # Every variable the Deployment sets is one the server reads: the flags'
+    # EMBEDEVAL_* (clap's env = "…" in src/) and the object store's
+    # credentials (named in src/storage).
+    source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.rs"))
+    server_env = set(re.findall(r'env = "(EMBEDEVAL_[A-Z0-9_]+)"', source))
+    storage = "\n".join(p.read_text() for p in (ROOT / "src" / "storage").rglob("*.rs"))
+    for name in env:
+        if name.startswith("EMBEDEVAL_"):
+            if name not in server_env:
+                fail(f"the Deployment sets {name}, which the server does not read")
+        elif re.match(r"(AWS|GOOGLE|AZURE)_", name):
+            if f"`{name}`" not in storage:
+                fail(f"the Deployment sets {name}, which src/storage does not name")
+    # More than one replica: one database and one object store for all.
+    for name in ("EMBEDEVAL_DATABASE_URL", "EMBEDEVAL_DATA_URL"):
+        if "secretKeyRef" not in env.get(name, {}).get("valueFrom", {}):
+            fail(f"{name} must come from the Secret")
+    database = secret.get("stringData", {}).get(env["EMBEDEVAL_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"], "")
+    if database and not database.startswith(("postgres://", "postgresql://")):
+        fail("the replicas share their jobs through PostgreSQL: the database URL must be postgres://")
+    # Each replica its own name, kept across a container's restart: the
+    # pod's. A fixed value would have every replica take the others' jobs.
+    field = env.get("EMBEDEVAL_REPLICA_ID", {}).get("valueFrom", {}).get("fieldRef", {})
+    if field.get("fieldPath") != "metadata.name":
+        fail("EMBEDEVAL_REPLICA_ID must be the pod's name (fieldRef metadata.name)")
+    lease = env.get("EMBEDEVAL_JOB_LEASE", {}).get("value", "")
+    if not re.fullmatch(r"\d+(\.\d+)?(ms|s)?", lease):
+        fail(f"EMBEDEVAL_JOB_LEASE {lease!r} is not a duration (30, 30s, 500ms)")
+
+    # The pods run as the image's user.
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\d+)(?::(\d+))?\s*$", dockerfile, re.M)
+    if not users:
+        fail("the Dockerfile's USER must be numeric (uid:gid), for runAsNonRoot")
+    uid, gid = users[-1]
+    security = pod["spec"]["securityContext"]
+    if str(security.get("runAsUser")) != uid or (gid and str(security.get("runAsGroup")) != gid):
+        fail(f"the pods run as {security.get('runAsUser')}:{security.get('runAsGroup')}, the image as {uid}:{gid or uid}")
 
     svc = manifests["Service"]
     if svc["spec"].get("clusterIP") != "None":
@@ -100,12 +149,14 @@ def main(folder: pathlib.Path) -> None:
 
     hpa = manifests["HorizontalPodAutoscaler"]
     metric = hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]
-    source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.rs"))
     if f'"{metric}"' not in source:
         fail(f"the HPA scales on {metric}, which the server does not export")
     if hpa["spec"]["scaleTargetRef"]["name"] != dep["metadata"]["name"]:
         fail("the HPA does not scale the Deployment")
-    print("deploy/check: probes, grace period, ports, selectors, secret keys and the HPA metric agree")
+    print(
+        "deploy/check: probes, grace period, ports, selectors, secret keys, environment, "
+        "replica name, user and the HPA metric agree"
+    )
 
 
 if __name__ == "__main__":

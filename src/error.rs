@@ -161,8 +161,16 @@ pub fn scrub_paths(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
     while let Some(start) = rest.find('/') {
-        let at_token_start = start == 0
-            || rest[..start].ends_with(|c: char| c.is_whitespace() || "\"'(:=".contains(c));
+        // A URL (scheme://host/path: an object store, an endpoint) names
+        // what the operator configured, not where the server keeps files.
+        let url = rest[..start]
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == ':'))
+            .next()
+            .is_some_and(|w| w.len() > 1 && w.ends_with(':'))
+            && rest[start..].starts_with("//");
+        let at_token_start = !url
+            && (start == 0
+                || rest[..start].ends_with(|c: char| c.is_whitespace() || "\"'(:=".contains(c)));
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
         let end = tail
@@ -224,6 +232,11 @@ mod tests {
         assert!(!status.message().contains("/srv"), "{}", status.message());
         assert!(status.message().contains("train_images.npy"));
         assert_eq!(scrub_paths("a/b and 1/2 stay"), "a/b and 1/2 stay");
+        assert_eq!(
+            scrub_paths("store s3://bucket/a/b down (PUT http://127.0.0.1:9000/bucket/a/b)"),
+            "store s3://bucket/a/b down (PUT http://127.0.0.1:9000/bucket/a/b)"
+        );
+        assert_eq!(scrub_paths("at: /srv/data/x.toml"), "at: x.toml");
         assert_eq!(scrub_paths("(\"/x/y/z.npy\")"), "(\"z.npy\")");
     }
 

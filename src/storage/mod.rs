@@ -75,52 +75,64 @@ impl Remote {
     /// Like [`Remote::open`], with `options` (the store's configuration
     /// keys, e.g. `aws_endpoint`) over the environment's.
     pub fn open_with(url: &str, options: &[(&str, &str)]) -> Result<Self> {
+        // Two TLS crypto providers are linked (ring for gRPC, aws-lc for the
+        // store's HTTP client): the process names one, once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let parsed = url::Url::parse(url)
             .map_err(|e| Error::Config(format!("{url:?} is not a store URL: {e}")))?;
         let config = |e: object_store::Error| Error::Config(format!("object store {url}: {e}"));
+        // Timeouts first: options read after them (from the environment,
+        // then `options`) add to them rather than replace them.
+        let settings = |prefix: &str| {
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .chain(options.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect::<Vec<_>>()
+        };
         let (store, prefix): (Arc<dyn ObjectStore>, &str) = match parsed.scheme() {
-            "s3" | "s3a" => (
-                Arc::new(
-                    options
-                        .iter()
-                        .try_fold(
-                            object_store::aws::AmazonS3Builder::from_env(),
-                            |b, (k, v)| {
-                                k.parse::<object_store::aws::AmazonS3ConfigKey>()
-                                    .map(|k| b.with_config(k, *v))
-                            },
-                        )
-                        .map_err(config)?
-                        .with_url(url)
-                        .with_retry(retry())
-                        .with_client_options(client())
-                        .build()
-                        .map_err(config)?,
-                ),
-                parsed.path(),
-            ),
-            "gs" => (
-                Arc::new(
-                    object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                        .with_url(url)
-                        .with_retry(retry())
-                        .with_client_options(client())
-                        .build()
-                        .map_err(config)?,
-                ),
-                parsed.path(),
-            ),
-            "az" | "abfs" | "abfss" => (
-                Arc::new(
-                    object_store::azure::MicrosoftAzureBuilder::from_env()
-                        .with_url(url)
-                        .with_retry(retry())
-                        .with_client_options(client())
-                        .build()
-                        .map_err(config)?,
-                ),
-                parsed.path(),
-            ),
+            "s3" | "s3a" => {
+                let mut b = object_store::aws::AmazonS3Builder::new()
+                    .with_client_options(client())
+                    .with_retry(retry());
+                for (k, v) in settings("AWS_") {
+                    if let Ok(key) = k.parse::<object_store::aws::AmazonS3ConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                (
+                    Arc::new(b.with_url(url).build().map_err(config)?),
+                    parsed.path(),
+                )
+            }
+            "gs" => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
+                    .with_client_options(client())
+                    .with_retry(retry());
+                for (k, v) in settings("GOOGLE_") {
+                    if let Ok(key) = k.parse::<object_store::gcp::GoogleConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                (
+                    Arc::new(b.with_url(url).build().map_err(config)?),
+                    parsed.path(),
+                )
+            }
+            "az" | "abfs" | "abfss" => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::new()
+                    .with_client_options(client())
+                    .with_retry(retry());
+                for (k, v) in settings("AZURE_") {
+                    if let Ok(key) = k.parse::<object_store::azure::AzureConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                (
+                    Arc::new(b.with_url(url).build().map_err(config)?),
+                    parsed.path(),
+                )
+            }
             "file" => {
                 let root = PathBuf::from(parsed.path());
                 std::fs::create_dir_all(&root)
@@ -173,10 +185,22 @@ impl Remote {
                 kind: "object",
                 name: format!("{}/{what}", self.url),
             },
-            other => Error::Unavailable(format!(
-                "the object store {} cannot be reached or refused the request ({what}): {other}",
-                self.url
-            )),
+            other => {
+                // The causes (connection refused, a TLS failure, …) say most.
+                let mut message = other.to_string();
+                let mut cause = std::error::Error::source(&other);
+                while let Some(c) = cause {
+                    let text = c.to_string();
+                    if !message.contains(&text) {
+                        message = format!("{message}: {text}");
+                    }
+                    cause = c.source();
+                }
+                Error::Unavailable(format!(
+                    "the object store {} cannot be reached or refused the request ({what}): {message}",
+                    self.url
+                ))
+            }
         }
     }
 
@@ -478,6 +502,10 @@ mod tests {
         let started = std::time::Instant::now();
         let err = remote.names().await.unwrap_err();
         assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        assert!(
+            err.to_string().contains("onnect"),
+            "refused, not misconfigured: {err}"
+        );
         assert!(err.to_string().contains("s3://bucket/models"), "{err}");
         assert!(
             started.elapsed() < Duration::from_secs(15),

@@ -84,6 +84,8 @@ pub struct JobState {
     pub id: String,
     /// The replica that holds it.
     pub owner: String,
+    /// Which claim of the job holds it (1: the admitting replica's).
+    pub attempt: i64,
     /// Whether it has ended.
     pub done: bool,
     /// Its latest progress, encoded (see the engine's queue).
@@ -308,7 +310,7 @@ impl ReportStore {
     /// without one).
     pub async fn job_of(&self, evaluation_id: &str) -> Result<Option<JobState>> {
         let row = sqlx::query(
-            "SELECT j.id, j.owner, j.done, j.progress FROM jobs j \
+            "SELECT j.id, j.owner, j.attempt, j.done, j.progress FROM jobs j \
              JOIN job_members m ON m.job_id = j.id WHERE m.evaluation_id = $1",
         )
         .bind(evaluation_id.to_string())
@@ -319,6 +321,7 @@ impl ReportStore {
             Ok(JobState {
                 id: row.try_get("id").map_err(db)?,
                 owner: row.try_get("owner").map_err(db)?,
+                attempt: row.try_get("attempt").map_err(db)?,
                 done: row.try_get::<i64, _>("done").map_err(db)? != 0,
                 progress: row.try_get("progress").map_err(db)?,
             })

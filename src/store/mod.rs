@@ -135,6 +135,11 @@ impl ReportStore {
         )
     }
 
+    /// Closes the connections (waiting for those in use).
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend

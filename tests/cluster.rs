@@ -1,0 +1,621 @@
+//! Three replicas on loopback ports sharing one PostgreSQL (started here,
+//! from the Debian package scripts/bootstrap installs) and one S3-compatible
+//! object store (moto's server, from tests/cluster/.venv, behind a proxy
+//! this test can take down):
+//! - bundled models are read from the store, a model registered through one
+//!   replica is evaluated through another, and ListModels of a third lists it;
+//! - 30 detached evaluations submitted round-robin all complete, each
+//!   computed to completion exactly once (counted in the replicas' logs),
+//!   while one replica is killed with SIGKILL mid-evaluation (its jobs are
+//!   taken over by the others once their leases lapse) and PostgreSQL
+//!   restarts (the replicas reconnect; nothing is lost);
+//! - any replica watches and cancels a job another replica runs;
+//! - the store going away gives UNAVAILABLE naming it, and it recovers.
+
+mod common;
+#[path = "../src/store/postgres_test.rs"]
+mod pg;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
+use embedeval::proto::model_service_client::ModelServiceClient;
+use embedeval::proto::register_model_request::Payload;
+use embedeval::proto::{
+    self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec, ModelUpload,
+    RegisterModelRequest,
+};
+use embedeval::storage::Remote;
+use embedeval::store::ReportStore;
+use tonic::transport::Channel;
+use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+const BUCKET: &str = "embedeval";
+const MODELS: [&str; 2] = ["infonce-t0.2", "infonce-t0.5"];
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// moto's S3 server on a loopback port.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Self {
+        let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/.venv/bin/moto_server");
+        assert!(
+            bin.is_file(),
+            "{} is missing: run scripts/bootstrap",
+            bin.display()
+        );
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let moto = Self { child, port };
+        let until = Instant::now() + Duration::from_secs(30);
+        while http(moto.port, "PUT", &format!("/{BUCKET}")) != Some(200) {
+            assert!(Instant::now() < until, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One plain HTTP/1.1 request; its status code, None when nothing answers.
+fn http(port: u16, method: &str, path: &str) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A TCP proxy in front of the store that the test takes down and up.
+struct Proxy {
+    port: u16,
+    upstream: u16,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: u16) -> Self {
+        let proxy = Self {
+            port: free_port(),
+            upstream,
+            tasks: Arc::default(),
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    /// Accepts connections and forwards them.
+    async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let (upstream, tasks) = (self.upstream, self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut out) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn.abort_handle());
+            }
+        });
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    /// Refuses connections and cuts the open ones.
+    async fn down(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn store_env(proxy: &Proxy) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", proxy.port)),
+        ("AWS_ALLOW_HTTP", "true".into()),
+    ]
+}
+
+/// A replica process.
+struct Replica {
+    name: String,
+    addr: String,
+    child: Child,
+    log: PathBuf,
+    _data: tempfile::TempDir,
+}
+
+impl Replica {
+    fn start(name: &str, database: &str, proxy: &Proxy) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let addr = common::free_addr();
+        let log = data.path().join("server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_embedeval"))
+            .args(["serve", "--addr", &addr, "--replica-id", name])
+            .args(["--database-url", database])
+            .args(["--data-url", &format!("s3://{BUCKET}/shared")])
+            .args(["--models-dir", &format!("s3://{BUCKET}/models")])
+            .arg("--datasets-dir")
+            .arg(common::zoo().join("../datasets"))
+            .arg("--data-dir")
+            .arg(data.path())
+            .args([
+                "--job-lease",
+                "3s",
+                "--max-evaluations",
+                "1",
+                "--compute-threads",
+                "1",
+            ])
+            .args(["--log-json"])
+            .envs(store_env(proxy))
+            .env("EMBEDEVAL_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Self {
+            name: name.into(),
+            addr,
+            child,
+            log,
+            _data: data,
+        }
+    }
+
+    async fn channel(&self) -> Channel {
+        common::connect(&self.addr).await
+    }
+
+    async fn wait_serving(&self) {
+        let channel = self.channel().await;
+        let until = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status = HealthClient::new(channel.clone())
+                .check(HealthCheckRequest::default())
+                .await
+                .map(|r| r.into_inner().status());
+            if matches!(status, Ok(ServingStatus::Serving)) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "{} never became SERVING: {}",
+                self.name,
+                self.tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// The evaluation ids this replica's log says it completed.
+    fn completed(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == "evaluation completed")
+            .filter_map(|v| v["fields"]["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A quick spec: every metric but the linear probe.
+fn quick() -> MetricSpec {
+    MetricSpec {
+        skip_linear: true,
+        ..Default::default()
+    }
+}
+
+fn evaluate(model: &str, spec: MetricSpec, detach: bool) -> EvaluateRequest {
+    EvaluateRequest {
+        model: model.into(),
+        dataset: "digits".into(),
+        spec: Some(spec),
+        detach,
+        ..Default::default()
+    }
+}
+
+async fn submit(channel: &Channel, model: &str, spec: MetricSpec) -> String {
+    let mut stream = EvaluationServiceClient::new(channel.clone())
+        .evaluate(evaluate(model, spec, true))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(evaluate_event::Event::Accepted(a)) = stream.message().await.unwrap().unwrap().event
+    else {
+        panic!("a detached evaluation answers Accepted")
+    };
+    a.evaluation_ids[0].clone()
+}
+
+/// An attached evaluation to its end: its report.
+async fn run(channel: &Channel, model: &str) -> proto::EvaluationReport {
+    let mut stream = EvaluationServiceClient::new(channel.clone())
+        .evaluate(evaluate(model, quick(), false))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut report = None;
+    while let Some(e) = stream.message().await.unwrap() {
+        if let Some(evaluate_event::Event::Report(r)) = e.event {
+            report = Some(r);
+        }
+    }
+    report.expect("a report")
+}
+
+/// Evaluation `id` through `channel`, riding out a database that restarts.
+async fn get(channel: &Channel, id: &str) -> proto::EvaluationReport {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        match EvaluationServiceClient::new(channel.clone())
+            .get_evaluation(proto::GetEvaluationRequest { id: id.into() })
+            .await
+        {
+            Ok(r) => return r.into_inner(),
+            Err(s) if s.code() == Code::Unavailable && Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(s) => panic!("GetEvaluation {id}: {s}"),
+        }
+    }
+}
+
+fn ended(r: &proto::EvaluationReport) -> bool {
+    r.status != EvaluationStatus::Queued as i32 && r.status != EvaluationStatus::Running as i32
+}
+
+fn register_messages(name: &str, card: String, bytes: &[u8]) -> Vec<RegisterModelRequest> {
+    let mut out = vec![RegisterModelRequest {
+        payload: Some(Payload::Card(ModelUpload {
+            name: name.into(),
+            card_toml: card,
+            size_bytes: bytes.len() as u64,
+            sha256: String::new(),
+            replace: false,
+        })),
+    }];
+    out.extend(bytes.chunks(256 * 1024).map(|c| RegisterModelRequest {
+        payload: Some(Payload::Chunk(c.to_vec())),
+    }));
+    out
+}
+
+async fn register(channel: &Channel, name: &str) -> Result<proto::ModelInfo, tonic::Status> {
+    let source = common::zoo().join("infonce-t0.1");
+    let card = std::fs::read_to_string(source.join("model.toml")).unwrap();
+    let bytes = std::fs::read(source.join("model.onnx")).unwrap();
+    ModelServiceClient::new(channel.clone())
+        .register_model(futures::stream::iter(register_messages(name, card, &bytes)))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_restarts() {
+    let pg = pg::TestPostgres::start();
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port).await;
+
+    // The bundled models live in the store.
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port);
+    let bundle = Remote::open_with(
+        &format!("s3://{BUCKET}/models"),
+        &[
+            ("aws_endpoint", endpoint.as_str()),
+            ("aws_allow_http", "true"),
+            ("aws_access_key_id", "test"),
+            ("aws_secret_access_key", "test"),
+            ("aws_region", "us-east-1"),
+        ],
+    )
+    .unwrap();
+    for model in MODELS {
+        bundle
+            .put_dir(model, &common::zoo().join(model))
+            .await
+            .unwrap();
+    }
+
+    let mut replicas: Vec<Replica> = ["r0", "r1", "r2"]
+        .iter()
+        .map(|name| Replica::start(name, &pg.url, &proxy))
+        .collect();
+    for r in &replicas {
+        r.wait_serving().await;
+    }
+    let mut channels = Vec::new();
+    for r in &replicas {
+        channels.push(r.channel().await);
+    }
+
+    // A model registered through r0 is evaluated through r1 and listed by r2.
+    let info = register(&channels[0], "shared-model").await.unwrap();
+    let report = run(&channels[1], "shared-model").await;
+    assert_eq!(
+        report.status,
+        EvaluationStatus::Completed as i32,
+        "{}",
+        report.error
+    );
+    assert_eq!(report.model_sha256, info.sha256);
+    let listed = ModelServiceClient::new(channels[2].clone())
+        .list_models(proto::ListModelsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = listed.models.iter().map(|m| m.name.as_str()).collect();
+    assert!(
+        names.contains(&"shared-model") && names.contains(&MODELS[0]),
+        "{names:?}"
+    );
+    // A name registered elsewhere is taken everywhere.
+    let taken = register(&channels[2], "shared-model").await.unwrap_err();
+    assert_eq!(taken.code(), Code::AlreadyExists, "{}", taken.message());
+
+    // 30 evaluations round-robin.
+    let models = [MODELS[0], MODELS[1], "shared-model"];
+    let mut ids: Vec<(usize, String)> = Vec::new();
+    for i in 0..30 {
+        let replica = i % 3;
+        let id = submit(
+            &channels[replica],
+            models[(i / 3) % 3],
+            MetricSpec::default(),
+        )
+        .await;
+        ids.push((replica, id));
+    }
+
+    // Any replica follows a job another runs: r1 watches one of r0's.
+    let watched = ids
+        .iter()
+        .filter(|(r, _)| *r == 0)
+        .nth(1)
+        .unwrap()
+        .1
+        .clone();
+    let mut watch = EvaluationServiceClient::new(channels[1].clone())
+        .watch_evaluation(proto::WatchEvaluationRequest {
+            id: watched.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // r2 dies mid-evaluation.
+    let victim: Vec<String> = ids
+        .iter()
+        .filter(|(r, _)| *r == 2)
+        .map(|(_, id)| id.clone())
+        .collect();
+    let until = Instant::now() + Duration::from_secs(120);
+    'wait: loop {
+        for id in &victim {
+            if get(&channels[2], id).await.status == EvaluationStatus::Running as i32 {
+                break 'wait;
+            }
+        }
+        assert!(
+            Instant::now() < until,
+            "r2 ran nothing: {}",
+            replicas[2].tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    replicas[2].kill();
+    let done_by_r2_before = replicas[2].completed();
+    // What it was running when it died stays RUNNING until taken over.
+    let mut running = None;
+    for id in &victim {
+        if get(&channels[0], id).await.status == EvaluationStatus::Running as i32 {
+            running = Some(id.clone());
+        }
+    }
+    let running = running.expect("r2 died mid-evaluation");
+
+    // PostgreSQL restarts while the others work.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.start_again();
+
+    // Everything completes.
+    let until = Instant::now() + Duration::from_secs(600);
+    let mut reports = BTreeMap::new();
+    for (_, id) in &ids {
+        loop {
+            let r = get(&channels[0], id).await;
+            if ended(&r) {
+                reports.insert(id.clone(), r);
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "{id} did not end:\nr0: {}\nr1: {}",
+                replicas[0].tail(),
+                replicas[1].tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for (id, r) in &reports {
+        assert_eq!(
+            r.status,
+            EvaluationStatus::Completed as i32,
+            "{id}: {}",
+            r.error
+        );
+    }
+
+    // The watcher on r1 saw r0's job to its end.
+    let mut last = None;
+    while let Some(e) = watch.message().await.unwrap() {
+        last = e.event;
+    }
+    let Some(evaluate_event::Event::Report(seen)) = last else {
+        panic!("the watch ends with the report")
+    };
+    assert_eq!(
+        (seen.id.as_str(), seen.status),
+        (watched.as_str(), EvaluationStatus::Completed as i32)
+    );
+
+    // Each evaluation was computed to completion exactly once, whoever ran
+    // it; the one r2 was running when it died was finished by another.
+    let mut completions: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &replicas {
+        for id in r.completed() {
+            *completions.entry(id).or_default() += 1;
+        }
+    }
+    for (_, id) in &ids {
+        assert_eq!(
+            completions.get(id),
+            Some(&1),
+            "{id} completed {:?} times",
+            completions.get(id)
+        );
+    }
+    let store = ReportStore::open(&pg.url).await.unwrap();
+    let job = store.job_of(&running).await.unwrap().unwrap();
+    assert!(job.done && job.owner != "r2" && job.attempt == 2, "{job:?}");
+    let taken_over = {
+        let mut n = 0;
+        for id in &victim {
+            if store.job_of(id).await.unwrap().unwrap().owner != "r2" {
+                n += 1;
+            }
+        }
+        n
+    };
+    assert!(taken_over >= 1);
+    eprintln!(
+        "r2 completed {} before it died; {taken_over} of its 10 were taken over",
+        done_by_r2_before.len()
+    );
+
+    // Any replica lists every report once.
+    let listed = EvaluationServiceClient::new(channels[1].clone())
+        .list_evaluations(proto::ListEvaluationsRequest {
+            dataset: "digits".into(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: Vec<String> = listed.evaluations.iter().map(|r| r.id.clone()).collect();
+    let unique: BTreeSet<&String> = listed.iter().collect();
+    assert_eq!(unique.len(), listed.len());
+    assert!(ids.iter().all(|(_, id)| unique.contains(id)));
+
+    // Any replica cancels a job another runs.
+    let runaway = MetricSpec {
+        uniformity_exact_max_rows: Some(1),
+        uniformity_samples: Some(1_000_000_000),
+        ..common::only("uniformity")
+    };
+    let id = submit(&channels[0], MODELS[0], runaway).await;
+    let until = Instant::now() + Duration::from_secs(60);
+    while get(&channels[0], &id).await.status != EvaluationStatus::Running as i32 {
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let started = Instant::now();
+    let cancelled = EvaluationServiceClient::new(channels[1].clone())
+        .cancel_evaluation(proto::CancelEvaluationRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, EvaluationStatus::Cancelled as i32);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The store goes away: UNAVAILABLE naming it; back, and it works.
+    proxy.down().await;
+    let err = register(&channels[1], "outage-model").await.unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{}", err.message());
+    assert!(
+        err.message().contains(&format!("s3://{BUCKET}/shared")),
+        "{}",
+        err.message()
+    );
+    proxy.up().await;
+    let info = register(&channels[1], "outage-model").await.unwrap();
+    let report = run(&channels[0], "outage-model").await;
+    assert_eq!(
+        report.status,
+        EvaluationStatus::Completed as i32,
+        "{}",
+        report.error
+    );
+    assert_eq!(report.model_sha256, info.sha256);
+    store.close().await;
+}
