@@ -247,6 +247,29 @@ impl Replica {
             .collect()
     }
 
+    /// SIGTERM, then waits (up to `within`) for the exit code.
+    fn terminate(&mut self, within: Duration) -> Option<i32> {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let until = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < until,
+                "{} did not exit: {}",
+                self.name,
+                self.tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn kill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
@@ -617,5 +640,46 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
         report.error
     );
     assert_eq!(report.model_sha256, info.sha256);
+
+    // r1 stops (a rolling update): it finishes what it runs and hands its
+    // queued detached jobs over at once, without waiting for their leases.
+    let mut handed = Vec::new();
+    for _ in 0..4 {
+        handed.push(submit(&channels[1], MODELS[1], MetricSpec::default()).await);
+    }
+    let started = Instant::now();
+    let code = tokio::task::block_in_place(|| replicas[1].terminate(Duration::from_secs(60)));
+    assert_eq!(code, Some(0), "{}", replicas[1].tail());
+    for id in &handed {
+        let until = Instant::now() + Duration::from_secs(120);
+        let r = loop {
+            let r = get(&channels[0], id).await;
+            if ended(&r) {
+                break r;
+            }
+            assert!(Instant::now() < until, "{id}: {}", replicas[0].tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(
+            r.status,
+            EvaluationStatus::Completed as i32,
+            "{id}: {}",
+            r.error
+        );
+    }
+    let mut moved = 0;
+    for id in &handed {
+        let job = store.job_of(id).await.unwrap().unwrap();
+        if job.owner == "r0" {
+            moved += 1;
+        }
+    }
+    assert!(moved >= 1, "nothing was handed over");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "handed over jobs ran at once: {:?}",
+        started.elapsed()
+    );
+    eprintln!("r1 stopped: {moved} of its 4 queued jobs were handed over to r0");
     store.close().await;
 }

@@ -329,6 +329,9 @@ impl Engine {
             .count();
         let live = Arc::new(Live::new(ids.clone(), runs, queued));
         live.set_lease(lease);
+        if opts.detach {
+            live.mark_detached();
+        }
         if let JobSpec::Compare(job) = &spec {
             let created = reports.first().map_or(0, |r| {
                 r.created_at
@@ -465,6 +468,7 @@ impl Engine {
         let runs = reports.iter().filter(|r| !ended(r.status)).count();
         let live = Arc::new(Live::new(job.members.clone(), runs, false));
         live.set_lease(job.lease);
+        live.mark_detached();
         if !self.accepting.load(Ordering::SeqCst) {
             live.stop(StopReason::Shutdown);
         }
@@ -529,9 +533,28 @@ impl Engine {
         Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
     }
 
-    /// Stops admitting; cancels the jobs still queued; lets running jobs
-    /// finish for `grace`, then cancels them; returns once every job has
-    /// recorded its end (or `grace` + 5 s have passed).
+    /// Whether other replicas may share the database and take jobs over
+    /// (PostgreSQL; an SQLite file belongs to one process).
+    fn shares_jobs(&self) -> bool {
+        self.store.backend() == crate::store::Backend::Postgres
+    }
+
+    /// Stops `live` because this replica shuts down: a detached job is
+    /// handed over to the other replicas when the database is shared, any
+    /// other is cancelled and records why.
+    fn stop_for_shutdown(&self, live: &Live) {
+        if self.shares_jobs() && live.is_detached() {
+            live.stop(StopReason::HandedOver);
+        } else {
+            live.stop(StopReason::Shutdown);
+        }
+    }
+
+    /// Stops admitting; stops the jobs still queued (handing detached ones
+    /// over to the other replicas when the database is shared, cancelling
+    /// the rest); lets running jobs finish for `grace`, then stops them the
+    /// same way; returns once every job has recorded its end (or `grace` +
+    /// 5 s have passed).
     pub async fn shutdown(&self, grace: Duration) {
         self.accepting.store(false, Ordering::SeqCst);
         self.tracker.close();
@@ -540,7 +563,7 @@ impl Engine {
             .into_iter()
             .filter(|l| l.was_queued() && !l.is_started())
         {
-            live.stop(StopReason::Shutdown);
+            self.stop_for_shutdown(&live);
         }
         let running = self.tracker.len();
         if running > 0 {
@@ -560,7 +583,7 @@ impl Engine {
                 "shutdown grace period over: cancelling running evaluations"
             );
             for live in live {
-                live.stop(StopReason::Shutdown);
+                self.stop_for_shutdown(&live);
             }
             if tokio::time::timeout(STOP_WAIT, self.tracker.wait())
                 .await
@@ -616,8 +639,11 @@ impl Engine {
             Err(err)
         });
         // Whatever has not recorded its end records it now (a job another
-        // replica took over records nothing more here).
-        let lost = live.reason() == Some(StopReason::LeaseLost);
+        // replica took over, or takes over, records nothing more here).
+        let lost = matches!(
+            live.reason(),
+            Some(StopReason::LeaseLost | StopReason::HandedOver)
+        );
         for report in reports.iter_mut().filter(|r| !ended(r.status) && !lost) {
             let (status, error) = match (live.reason(), &outcome) {
                 (Some(reason), _) => (reason.status(), reason.error().to_string()),
@@ -634,6 +660,14 @@ impl Engine {
         }
         if !lost {
             self.finish(&live).await;
+        } else if let (Some(StopReason::HandedOver), Some(lease)) = (live.reason(), live.lease()) {
+            match self.store.release(lease).await {
+                Ok(()) => tracing::info!(job = %lease.job_id, "handed over to the other replicas"),
+                // Its lease lapses and another replica takes it over then.
+                Err(err) => {
+                    tracing::warn!(job = %lease.job_id, %err, "cannot hand the job over; it moves when its lease lapses")
+                }
+            }
         }
         match &outcome {
             Ok(_) => tracing::info!(id = %first, "evaluation job ended"),

@@ -209,6 +209,9 @@ pub enum StopReason {
     /// Another replica took the job over: this one's lease lapsed (it could
     /// not renew it in time), and the other records the job's end.
     LeaseLost,
+    /// The replica shut down and handed the detached job back to the
+    /// database, where another replica takes it over.
+    HandedOver,
 }
 
 impl StopReason {
@@ -237,6 +240,11 @@ impl StopReason {
             StopReason::LeaseLost => Error::Cancelled(
                 "another replica took the job over (this one could not renew its lease)".into(),
             ),
+            StopReason::HandedOver => Error::Unavailable(
+                "this replica shut down and handed the job over to the others; follow it \
+                 through any replica"
+                    .into(),
+            ),
         }
     }
 }
@@ -252,6 +260,7 @@ pub struct Live {
     token: CancellationToken,
     queued: bool,
     started: AtomicBool,
+    detached: AtomicBool,
     reason: Mutex<Option<StopReason>>,
     events: broadcast::Sender<Event>,
     done: watch::Sender<Option<Event>>,
@@ -272,6 +281,7 @@ impl Live {
             token: CancellationToken::new(),
             queued,
             started: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
             reason: Mutex::new(None),
             events: broadcast::channel(EVENT_BUFFER).0,
             done: watch::channel(None).0,
@@ -304,6 +314,16 @@ impl Live {
     /// Records that the job holds a slot.
     pub fn mark_started(&self) {
         self.started.store(true, Ordering::SeqCst);
+    }
+
+    /// Records that the job runs without its submitter.
+    pub fn mark_detached(&self) {
+        self.detached.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the job runs without its submitter.
+    pub fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::SeqCst)
     }
 
     /// Whether the job got a slot (false while it waits in the queue).

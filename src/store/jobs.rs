@@ -294,6 +294,20 @@ impl ReportStore {
         }))
     }
 
+    /// Gives the job of `lease` up: any replica may claim it at once.
+    pub async fn release(&self, lease: &Lease) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET lease_until = 0 WHERE id = $1 AND owner = $2 AND attempt = $3 AND done = 0",
+        )
+        .bind(lease.job_id.clone())
+        .bind(lease.owner.clone())
+        .bind(lease.attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
     /// Lets the open jobs `owner` held before it restarted be claimed at
     /// once (rather than when their leases lapse); how many there were.
     /// Only `owner`'s own: the other replicas' jobs are theirs.
@@ -504,6 +518,23 @@ mod tests {
         assert_eq!(
             (first.lease.job_id.as_str(), second.lease.job_id.as_str()),
             ("j2", "j3")
+        );
+        // A job given up is claimable at once.
+        let given = store
+            .create_job(&job("j5", "a", long), &[queued("e5")])
+            .await
+            .unwrap();
+        assert!(store.claim_lapsed("b", long).await.unwrap().is_none());
+        store.release(&given).await.unwrap();
+        assert_eq!(
+            store
+                .claim_lapsed("b", long)
+                .await
+                .unwrap()
+                .unwrap()
+                .lease
+                .job_id,
+            "j5"
         );
         // A duplicate id leaves nothing behind.
         assert!(store
