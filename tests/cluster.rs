@@ -17,11 +17,9 @@ mod common;
 mod pg;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use common::cluster::{store_env, Moto, Proxy, Replica, BUCKET};
 
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::model_service_client::ModelServiceClient;
@@ -34,254 +32,8 @@ use embedeval::storage::Remote;
 use embedeval::store::ReportStore;
 use tonic::transport::Channel;
 use tonic::Code;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
-const BUCKET: &str = "embedeval";
 const MODELS: [&str; 2] = ["infonce-t0.2", "infonce-t0.5"];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// moto's S3 server on a loopback port.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start() -> Self {
-        let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cluster/.venv/bin/moto_server");
-        assert!(
-            bin.is_file(),
-            "{} is missing: run scripts/bootstrap",
-            bin.display()
-        );
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let moto = Self { child, port };
-        let until = Instant::now() + Duration::from_secs(30);
-        while http(moto.port, "PUT", &format!("/{BUCKET}")) != Some(200) {
-            assert!(Instant::now() < until, "moto did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One plain HTTP/1.1 request; its status code, None when nothing answers.
-fn http(port: u16, method: &str, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A TCP proxy in front of the store that the test takes down and up.
-struct Proxy {
-    port: u16,
-    upstream: u16,
-    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: u16) -> Self {
-        let proxy = Self {
-            port: free_port(),
-            upstream,
-            tasks: Arc::default(),
-        };
-        proxy.up().await;
-        proxy
-    }
-
-    /// Accepts connections and forwards them.
-    async fn up(&self) {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .unwrap();
-        let (upstream, tasks) = (self.upstream, self.tasks.clone());
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut out) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    }
-                });
-                tasks.lock().unwrap().push(conn.abort_handle());
-            }
-        });
-        self.tasks.lock().unwrap().push(accept.abort_handle());
-    }
-
-    /// Refuses connections and cuts the open ones.
-    async fn down(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn store_env(proxy: &Proxy) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", proxy.port)),
-        ("AWS_ALLOW_HTTP", "true".into()),
-    ]
-}
-
-/// A replica process.
-struct Replica {
-    name: String,
-    addr: String,
-    child: Child,
-    log: PathBuf,
-    _data: tempfile::TempDir,
-}
-
-impl Replica {
-    fn start(name: &str, database: &str, proxy: &Proxy) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let addr = common::free_addr();
-        let log = data.path().join("server.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_embedeval"))
-            .args(["serve", "--addr", &addr, "--replica-id", name])
-            .args(["--database-url", database])
-            .args(["--data-url", &format!("s3://{BUCKET}/shared")])
-            .args(["--models-dir", &format!("s3://{BUCKET}/models")])
-            .arg("--datasets-dir")
-            .arg(common::zoo().join("../datasets"))
-            .arg("--data-dir")
-            .arg(data.path())
-            .args([
-                "--job-lease",
-                "3s",
-                "--max-evaluations",
-                "1",
-                "--compute-threads",
-                "1",
-            ])
-            .args(["--log-json"])
-            .envs(store_env(proxy))
-            .env("EMBEDEVAL_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Self {
-            name: name.into(),
-            addr,
-            child,
-            log,
-            _data: data,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        common::connect(&self.addr).await
-    }
-
-    async fn wait_serving(&self) {
-        let channel = self.channel().await;
-        let until = Instant::now() + Duration::from_secs(120);
-        loop {
-            let status = HealthClient::new(channel.clone())
-                .check(HealthCheckRequest::default())
-                .await
-                .map(|r| r.into_inner().status());
-            if matches!(status, Ok(ServingStatus::Serving)) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "{} never became SERVING: {}",
-                self.name,
-                self.tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    /// The evaluation ids this replica's log says it completed.
-    fn completed(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["fields"]["message"] == "evaluation completed")
-            .filter_map(|v| v["fields"]["id"].as_str().map(str::to_string))
-            .collect()
-    }
-
-    /// SIGTERM, then waits (up to `within`) for the exit code.
-    fn terminate(&mut self, within: Duration) -> Option<i32> {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let until = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < until,
-                "{} did not exit: {}",
-                self.name,
-                self.tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A quick spec: every metric but the linear probe.
 fn quick() -> MetricSpec {
@@ -403,9 +155,29 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
             .unwrap();
     }
 
+    let args: Vec<String> = [
+        "--database-url",
+        &pg.url,
+        "--data-url",
+        &format!("s3://{BUCKET}/shared"),
+        "--models-dir",
+        &format!("s3://{BUCKET}/models"),
+        "--datasets-dir",
+        common::zoo().join("../datasets").to_str().unwrap(),
+        "--job-lease",
+        "3s",
+        "--max-evaluations",
+        "1",
+        "--compute-threads",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_embedeval"));
     let mut replicas: Vec<Replica> = ["r0", "r1", "r2"]
         .iter()
-        .map(|name| Replica::start(name, &pg.url, &proxy))
+        .map(|name| Replica::start(bin, name, &args, &store_env(&proxy)))
         .collect();
     for r in &replicas {
         r.wait_serving().await;

@@ -44,7 +44,9 @@ use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
 use crate::proto::{EvaluationReport, EvaluationStatus};
 use crate::registry::{input_info, LoadedModel};
+use crate::store::notices::RELEASED;
 use crate::store::{new_id, ClaimedJob, NewJob, Renewal, ReportStore};
+use tokio::sync::broadcast::error::RecvError;
 
 /// How long [`Engine::cancel`] waits for a job to record its end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
@@ -162,6 +164,8 @@ pub struct Engine {
     lease: Duration,
     resolver: OnceLock<Arc<dyn Resolve>>,
     background: CancellationToken,
+    /// Notices from the other replicas (PostgreSQL's LISTEN/NOTIFY).
+    notices: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
 fn ended(status: i32) -> bool {
@@ -207,7 +211,9 @@ impl Engine {
         cache: Arc<EmbeddingCache>,
         opts: EngineOptions,
     ) -> Result<Arc<Self>> {
+        let notices = store.listen();
         let engine = Arc::new(Self {
+            notices,
             store,
             cache,
             scheduler: Scheduler::new(opts.slots, opts.queue),
@@ -498,10 +504,18 @@ impl Engine {
                 Box::new(report),
             )])));
         }
+        let job = self
+            .store
+            .job_of(id)
+            .await?
+            .map(|j| j.id)
+            .unwrap_or_default();
         Ok(remote_events(
             self.store.clone(),
             id.to_string(),
+            job,
             self.tick(),
+            self.notices.as_ref().map(|n| n.subscribe()),
         ))
     }
 
@@ -662,7 +676,10 @@ impl Engine {
             self.finish(&live).await;
         } else if let (Some(StopReason::HandedOver), Some(lease)) = (live.reason(), live.lease()) {
             match self.store.release(lease).await {
-                Ok(()) => tracing::info!(job = %lease.job_id, "handed over to the other replicas"),
+                Ok(()) => {
+                    tracing::info!(job = %lease.job_id, "handed over to the other replicas");
+                    self.tell(RELEASED).await;
+                }
                 // Its lease lapses and another replica takes it over then.
                 Err(err) => {
                     tracing::warn!(job = %lease.job_id, %err, "cannot hand the job over; it moves when its lease lapses")
@@ -861,6 +878,13 @@ impl Engine {
         result
     }
 
+    /// Tells the other replicas that job `job` moved (a notice; best effort).
+    async fn tell(&self, job: &str) {
+        if let Err(err) = self.store.notify(job).await {
+            tracing::debug!(%err, "cannot send a notice");
+        }
+    }
+
     /// Stores a report of `live`'s job if this replica still holds it;
     /// when another replica took it over, stops the job here and says so.
     async fn save(&self, live: &Live, report: &EvaluationReport) -> Result<()> {
@@ -868,6 +892,7 @@ impl Engine {
             return self.store.save(report).await;
         };
         if self.store.save_fenced(report, lease).await? {
+            self.tell(&lease.job_id).await;
             return Ok(());
         }
         live.stop(StopReason::LeaseLost);
@@ -929,20 +954,35 @@ fn status_of(err: &Error) -> EvaluationStatus {
 /// for watchers elsewhere, and stops those that a CancelEvaluation reached
 /// through the database or that another replica took over.
 async fn heartbeat(engine: Weak<Engine>) {
+    // The progress last recorded per job: only a change is written and told.
+    let mut recorded: HashMap<String, Vec<u8>> = HashMap::new();
     loop {
         let Some(e) = engine.upgrade() else { return };
         let tick = e.tick();
         let stopped = e.background.clone();
-        for live in e.live_list() {
+        let live_jobs = e.live_list();
+        recorded.retain(|job, _| {
+            live_jobs
+                .iter()
+                .any(|l| l.lease().is_some_and(|lease| &lease.job_id == job))
+        });
+        for live in live_jobs {
             let Some(lease) = live.lease() else { continue };
             let progress = live
                 .latest_progress()
-                .map(|p| StoredProgress::from(&p).encode_to_vec());
+                .map(|p| StoredProgress::from(&p).encode_to_vec())
+                .filter(|p| recorded.get(&lease.job_id) != Some(p));
+            let changed = progress.clone();
             match e.store.renew(lease, e.lease, progress).await {
                 Ok(Renewal::Held {
                     cancel_requested: true,
                 }) => live.stop(StopReason::Cancelled),
-                Ok(Renewal::Held { .. }) => {}
+                Ok(Renewal::Held { .. }) => {
+                    if let Some(p) = changed {
+                        recorded.insert(lease.job_id.clone(), p);
+                        e.tell(&lease.job_id).await;
+                    }
+                }
                 Ok(Renewal::Lost) => {
                     tracing::warn!(job = %lease.job_id, "lease lost: another replica took the job over");
                     live.stop(StopReason::LeaseLost);
@@ -987,44 +1027,80 @@ async fn claimer(engine: Weak<Engine>) {
                 Err(err) => tracing::debug!(%err, "cannot look for jobs to take over"),
             }
         }
+        let mut notices = e.notices.as_ref().map(|n| n.subscribe());
         drop(e);
+        // A job given up elsewhere is claimed at once; a lapsed lease at
+        // the next tick.
         tokio::select! {
             _ = stopped.cancelled() => return,
             _ = tokio::time::sleep(tick) => {}
+            _ = notice(notices.as_mut(), RELEASED) => {}
+        }
+    }
+}
+
+/// Resolves when `notices` carries `payload` (never without notices).
+async fn notice(notices: Option<&mut tokio::sync::broadcast::Receiver<String>>, payload: &str) {
+    let Some(rx) = notices else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(p) if p == payload => return,
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return std::future::pending().await,
         }
     }
 }
 
 /// The events of evaluation `id`, run by another replica, read from the
 /// database every `tick`: its progress as it changes, then its report.
-fn remote_events(store: Arc<ReportStore>, id: String, tick: Duration) -> EventStream {
+fn remote_events(
+    store: Arc<ReportStore>,
+    id: String,
+    job: String,
+    tick: Duration,
+    notices: Option<tokio::sync::broadcast::Receiver<String>>,
+) -> EventStream {
+    let notices = Arc::new(tokio::sync::Mutex::new(notices));
     Box::pin(futures::stream::unfold(
         (store, id, None::<StoredProgress>, false),
-        move |(store, id, last, over)| async move {
-            if over {
-                return None;
-            }
-            loop {
-                match store.get(&id).await {
-                    Ok(report) if ended(report.status) => {
-                        return Some((Event::Evaluated(Box::new(report)), (store, id, last, true)))
+        move |(store, id, last, over)| {
+            let (notices, job) = (notices.clone(), job.clone());
+            async move {
+                if over {
+                    return None;
+                }
+                loop {
+                    match store.get(&id).await {
+                        Ok(report) if ended(report.status) => {
+                            return Some((
+                                Event::Evaluated(Box::new(report)),
+                                (store, id, last, true),
+                            ))
+                        }
+                        Ok(_) => {}
+                        Err(Error::Unavailable(_)) => {}
+                        Err(err) => {
+                            return Some((Event::Done(Err(Arc::new(err))), (store, id, last, true)))
+                        }
                     }
-                    Ok(_) => {}
-                    Err(Error::Unavailable(_)) => {}
-                    Err(err) => {
-                        return Some((Event::Done(Err(Arc::new(err))), (store, id, last, true)))
+                    if let Ok(Some(job)) = store.job_of(&id).await {
+                        let progress = job
+                            .progress
+                            .and_then(|b| StoredProgress::decode(b.as_slice()).ok());
+                        if progress.is_some() && progress != last {
+                            let p = progress.clone().expect("checked");
+                            return Some((Event::Progress(p.into()), (store, id, progress, false)));
+                        }
+                    }
+                    // Until the job's replica says something of it, or a tick.
+                    let mut rx = notices.lock().await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(tick) => {}
+                        _ = notice(rx.as_mut(), &job) => {}
                     }
                 }
-                if let Ok(Some(job)) = store.job_of(&id).await {
-                    let progress = job
-                        .progress
-                        .and_then(|b| StoredProgress::decode(b.as_slice()).ok());
-                    if progress.is_some() && progress != last {
-                        let p = progress.clone().expect("checked");
-                        return Some((Event::Progress(p.into()), (store, id, progress, false)));
-                    }
-                }
-                tokio::time::sleep(tick).await;
             }
         },
     ))

@@ -73,10 +73,19 @@ pub enum Backend {
 }
 
 /// Evaluation reports in a database.
-#[derive(Debug)]
 pub struct ReportStore {
     pool: AnyPool,
     backend: Backend,
+    url: String,
+}
+
+impl std::fmt::Debug for ReportStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("ReportStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Microseconds since the epoch of a report's creation (its sort key).
@@ -122,7 +131,11 @@ impl ReportStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Config(format!("results database migrations: {e}")))?;
-        let store = Self { pool, backend };
+        let store = Self {
+            pool,
+            backend,
+            url: url.to_string(),
+        };
         store.recover().await?;
         Ok(store)
     }
@@ -325,6 +338,7 @@ impl ReportStore {
 }
 
 pub mod jobs;
+pub mod notices;
 mod registrations;
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! ephemeral port, and the bundled models to copy from.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
