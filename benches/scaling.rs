@@ -41,6 +41,25 @@ struct Run {
     replicas: usize,
     evaluations: usize,
     seconds: f64,
+    /// Share of the machine's CPU time busy during the run (all processes).
+    busy: f64,
+}
+
+/// The machine's (busy, total) CPU time so far, in clock ticks (/proc/stat).
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
 }
 
 async fn run(replicas: usize, rounds: usize) -> Run {
@@ -77,6 +96,7 @@ async fn run(replicas: usize, rounds: usize) -> Run {
     }
     let models = zoo_models();
     let started = Instant::now();
+    let ticks = cpu_ticks();
     let mut ids = Vec::new();
     for (i, model) in models
         .iter()
@@ -122,6 +142,8 @@ async fn run(replicas: usize, rounds: usize) -> Run {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
+    let (busy, total) = cpu_ticks();
+    let busy = (busy - ticks.0) as f64 / (total - ticks.1).max(1) as f64;
     for mut s in servers {
         s.terminate(Duration::from_secs(60));
     }
@@ -129,6 +151,7 @@ async fn run(replicas: usize, rounds: usize) -> Run {
         replicas,
         evaluations: ids.len(),
         seconds,
+        busy,
     }
 }
 
@@ -140,7 +163,7 @@ fn arg(name: &str) -> Option<String> {
 }
 
 fn main() {
-    let rounds: usize = arg("--rounds").map_or(2, |v| v.parse().expect("--rounds N"));
+    let rounds: usize = arg("--rounds").map_or(6, |v| v.parse().expect("--rounds N"));
     let counts: Vec<usize> = arg("--replicas").map_or(vec![1, 2, 3], |v| {
         v.split(',')
             .map(|n| n.parse().expect("--replicas 1,2,3"))
@@ -157,20 +180,23 @@ fn main() {
          1 evaluation / 1 compute thread / 1 ONNX Runtime thread per replica, {cores} cores",
         zoo_models().len()
     );
-    println!("| replicas | evaluations | seconds | evaluations per minute | vs 1 replica |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| replicas | evaluations | seconds | evaluations per minute | vs 1 replica | CPU busy |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
     let mut base = None;
     for n in counts {
         let r = runtime.block_on(run(n, rounds));
         let per_minute = r.evaluations as f64 / r.seconds * 60.0;
         let base = *base.get_or_insert(per_minute);
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.2}x |",
+            "| {} | {} | {:.1} | {:.1} | {:.2}x | {:.0}% of {cores} cores |",
             r.replicas,
             r.evaluations,
             r.seconds,
             per_minute,
-            per_minute / base
+            per_minute / base,
+            100.0 * r.busy
         );
     }
 }
