@@ -1,7 +1,8 @@
 -- Jobs: what was submitted (one model, uploaded embeddings, or a
 -- comparison), which replica runs it and until when its lease holds. Every
 -- replica sharing the database claims jobs whose lease lapsed (their
--- replica died) and runs them to their end; writes of a job's reports are
+-- replica died), and detached jobs still waiting for a slot elsewhere when
+-- it has one free, and runs them to their end; writes of a job's reports are
 -- fenced by (owner, attempt), so a replica that lost its lease records
 -- nothing more.
 CREATE TABLE IF NOT EXISTS jobs (
@@ -16,6 +17,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     attempt BIGINT NOT NULL,
     lease_until BIGINT NOT NULL,
     cancel_requested BIGINT NOT NULL DEFAULT 0,
+    -- 1 once its holder gave it a slot: a detached job not started may be
+    -- taken by an idle replica (work stealing); a started one moves only
+    -- when its lease lapses.
+    started BIGINT NOT NULL DEFAULT 0,
     done BIGINT NOT NULL DEFAULT 0,
     -- The latest progress (jobs::queue::StoredProgress), for watchers on
     -- other replicas.

@@ -13,6 +13,15 @@
 //! its CPU within a block's time. [`Engine::shutdown`] stops admitting, gives
 //! running jobs a grace period, then cancels them and records why.
 //!
+//! Jobs are rows of the results database ([`crate::store::jobs`]): each
+//! is held under a lease the heartbeat renews (with its progress, for
+//! watchers on other replicas), and the claimer takes over, whenever a slot
+//! is free, jobs whose replica died and detached jobs waiting on another
+//! replica, rebuilt from their stored request ([`super::queue`]). Every
+//! write of a job's reports is fenced by its lease, so a job that moved is
+//! recorded by its new holder only. Watch and cancel reach a job held
+//! elsewhere through the database (and LISTEN/NOTIFY on PostgreSQL).
+//!
 //! Nothing here knows about gRPC: the services translate requests into
 //! [`JobSpec`]s and events into messages.
 
@@ -407,12 +416,13 @@ impl Engine {
         });
     }
 
-    /// Runs a job taken over from a replica whose lease lapsed, in `ticket`'s
-    /// slot: a detached job that can be rebuilt runs again from its first
-    /// evaluation that had not ended; the others end here with why.
+    /// Runs a job taken over (from a replica whose lease lapsed, or that had
+    /// it waiting) in `ticket`'s slot: a detached job that can be rebuilt
+    /// runs from its first evaluation that had not ended; the others end
+    /// here with why.
     async fn adopt(self: &Arc<Self>, job: ClaimedJob, ticket: Ticket) -> Result<()> {
         let previous = job.previous_owner.clone();
-        tracing::warn!(job = %job.lease.job_id, from = %previous, attempt = job.lease.attempt, "taking over a job whose replica stopped renewing its lease");
+        tracing::info!(job = %job.lease.job_id, from = %previous, attempt = job.lease.attempt, "taking a job over (its replica stopped renewing its lease, or had it waiting while this one is idle)");
         metrics::counter!("embedeval_jobs_taken_over_total").increment(1);
         let refuse = |status: EvaluationStatus, why: String| {
             let store = self.store.clone();
@@ -488,7 +498,7 @@ impl Engine {
     pub async fn watch(&self, id: &str) -> Result<EventStream> {
         let live = self.live.lock().expect("live lock").get(id).cloned();
         if let Some(live) = live {
-            let events = live.follow();
+            let events = self.follow_here(&live, id);
             // A member of a comparison may have ended already: its report.
             let report = self.store.get(id).await?;
             if !ended(report.status) {
@@ -517,6 +527,37 @@ impl Engine {
             self.tick(),
             self.notices.as_ref().map(|n| n.subscribe()),
         ))
+    }
+
+    /// The events of `live` (a job of this replica) for a watcher of
+    /// evaluation `id`; if the job moves to another replica meanwhile
+    /// (taken while it waited, or handed over at shutdown), they go on from
+    /// the database.
+    fn follow_here(&self, live: &Arc<Live>, id: &str) -> EventStream {
+        let moved = |live: &Live| {
+            matches!(
+                live.reason(),
+                Some(StopReason::LeaseLost | StopReason::HandedOver)
+            )
+        };
+        let here = {
+            let live = live.clone();
+            live.follow().filter(move |event| {
+                let end_of_move = matches!(event, Event::Done(Err(_))) && moved(&live);
+                std::future::ready(!end_of_move)
+            })
+        };
+        let (store, live) = (self.store.clone(), live.clone());
+        let (id, tick) = (id.to_string(), self.tick());
+        let notices = self.notices.as_ref().map(|n| n.subscribe());
+        let there = futures::stream::once(async move {
+            match live.lease().filter(|_| moved(&live)) {
+                Some(lease) => remote_events(store, id, lease.job_id.clone(), tick, notices),
+                None => Box::pin(futures::stream::empty()) as EventStream,
+            }
+        })
+        .flatten();
+        Box::pin(here.chain(there))
     }
 
     /// Stops the job that evaluation `id` belongs to, waits (a few seconds
@@ -711,6 +752,21 @@ impl Engine {
             slot = ticket.slot() => slot?,
         };
         live.mark_started();
+        if let Some(lease) = live.lease() {
+            match self.store.mark_started(lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // An idle replica took it while it waited here.
+                    live.stop(StopReason::LeaseLost);
+                    return Err(StopReason::LeaseLost.error());
+                }
+                // Its writes are fenced: if another replica takes it
+                // meanwhile, this one stops at its next write.
+                Err(err) => {
+                    tracing::warn!(job = %lease.job_id, %err, "cannot record that the job started")
+                }
+            }
+        }
         match spec {
             JobSpec::Model(job) => {
                 let report = &mut reports[0];
@@ -1008,7 +1064,7 @@ async fn claimer(engine: Weak<Engine>) {
         let stopped = e.background.clone();
         let free = e.scheduler.running() < e.scheduler.size() && e.scheduler.waiting() == 0;
         if free && e.accepting.load(Ordering::SeqCst) {
-            match e.store.claim_lapsed(&e.replica, e.lease).await {
+            match e.store.claim(&e.replica, e.lease).await {
                 Ok(Some(job)) => {
                     let ticket = e.scheduler.admit();
                     let id = job.lease.job_id.clone();

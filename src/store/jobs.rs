@@ -1,10 +1,11 @@
 //! The job queue in the results database: one row per submitted job with
 //! the request that rebuilds it, the replica that holds it (`owner`), the
 //! attempt it is on and until when its lease holds. The holder renews the
-//! lease by heartbeat and records its progress there; a job whose lease
-//! lapsed (its replica died) is claimed by another replica with
-//! `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL; SQLite has one writer and
-//! needs no lock) and run again. Every write of a job's reports is fenced by
+//! lease by heartbeat and records its progress there. Another replica with
+//! a free slot claims, with `SELECT … FOR UPDATE SKIP LOCKED` (PostgreSQL;
+//! SQLite has one writer and needs no lock), a job whose lease lapsed (its
+//! replica died) or a detached job still waiting for a slot on its replica
+//! (work stealing), and runs it. Every write of a job's reports is fenced by
 //! (owner, attempt): a replica that lost the job records nothing more, so an
 //! evaluation is recorded COMPLETED once.
 
@@ -229,22 +230,29 @@ impl ReportStore {
         Ok(())
     }
 
-    /// Takes the oldest open job whose lease lapsed, for `owner`, with a
-    /// lease of `length`; None when there is none. Two replicas never take
-    /// the same claim: PostgreSQL skips the rows another transaction
-    /// locked, SQLite has one writer at a time.
-    pub async fn claim_lapsed(&self, owner: &str, length: Duration) -> Result<Option<ClaimedJob>> {
+    /// Takes, for `owner` with a lease of `length`, the oldest open job
+    /// whose lease lapsed or, failing one, the oldest detached job another
+    /// replica holds but has not started; None when there is none. Two
+    /// replicas never take the same claim: PostgreSQL skips the rows
+    /// another transaction locked, SQLite has one writer at a time; and a
+    /// holder that starts the job at the same moment finds it gone
+    /// ([`ReportStore::mark_started`]).
+    pub async fn claim(&self, owner: &str, length: Duration) -> Result<Option<ClaimedJob>> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let now = now_micros();
         let mut tx = self.pool.begin().await.map_err(db)?;
+        let claimable = "done = 0 AND (lease_until < $1 \
+             OR (started = 0 AND detached = 1 AND owner <> $2))";
         let found = sqlx::query(&format!(
-            "SELECT id, owner FROM jobs WHERE done = 0 AND lease_until < $1 \
-             ORDER BY created_at, id LIMIT 1{lock}"
+            "SELECT id, owner FROM jobs WHERE {claimable} \
+             ORDER BY CASE WHEN lease_until < $1 THEN 0 ELSE 1 END, created_at, id \
+             LIMIT 1{lock}"
         ))
         .bind(now)
+        .bind(owner.to_string())
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
@@ -253,15 +261,15 @@ impl ReportStore {
         };
         let id: String = found.try_get("id").map_err(db)?;
         let previous_owner: String = found.try_get("owner").map_err(db)?;
-        let row = sqlx::query(
-            "UPDATE jobs SET owner = $1, attempt = attempt + 1, lease_until = $2 \
-             WHERE id = $3 AND done = 0 AND lease_until < $4 \
-             RETURNING kind, request, detached, attempt, cancel_requested",
-        )
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET owner = $2, attempt = attempt + 1, lease_until = $3, started = 0 \
+             WHERE id = $4 AND {claimable} \
+             RETURNING kind, request, detached, attempt, cancel_requested"
+        ))
+        .bind(now)
         .bind(owner.to_string())
         .bind(now + micros(length))
         .bind(id.clone())
-        .bind(now)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
@@ -292,6 +300,22 @@ impl ReportStore {
             previous_owner,
             members,
         }))
+    }
+
+    /// Records that the holder of `lease` gave its job a slot (from now on
+    /// only a lapsed lease moves it); false when another replica took the
+    /// job while it waited.
+    pub async fn mark_started(&self, lease: &Lease) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET started = 1 WHERE id = $1 AND owner = $2 AND attempt = $3 AND done = 0",
+        )
+        .bind(lease.job_id.clone())
+        .bind(lease.owner.clone())
+        .bind(lease.attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Gives the job of `lease` up: any replica may claim it at once.
@@ -427,10 +451,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(a.attempt, 1);
+        assert!(store.mark_started(&a).await.unwrap());
         assert_eq!(store.job_of("e2").await.unwrap().unwrap().id, "j1");
         assert!(store.job_of("nope").await.unwrap().is_none());
         // A held lease is not claimed.
-        assert!(store.claim_lapsed("b", long).await.unwrap().is_none());
+        assert!(store.claim("b", long).await.unwrap().is_none());
         let mut running = queued("e1");
         running.status = EvaluationStatus::Running as i32;
         assert!(store.save_fenced(&running, &a).await.unwrap());
@@ -450,8 +475,9 @@ mod tests {
         // Replica a restarts under its name: its job is claimable at once,
         // and b takes it (one claim only).
         assert_eq!(store.release_own("a").await.unwrap(), 1);
-        let b = store.claim_lapsed("b", long).await.unwrap().unwrap();
-        assert!(store.claim_lapsed("c", long).await.unwrap().is_none());
+        let b = store.claim("b", long).await.unwrap().unwrap();
+        assert!(store.mark_started(&b.lease).await.unwrap());
+        assert!(store.claim("c", long).await.unwrap().is_none());
         assert_eq!(
             (
                 b.lease.attempt,
@@ -513,29 +539,42 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let first = store.claim_lapsed("b", long).await.unwrap().unwrap();
-        let second = store.claim_lapsed("b", long).await.unwrap().unwrap();
+        let first = store.claim("b", long).await.unwrap().unwrap();
+        let second = store.claim("b", long).await.unwrap().unwrap();
+        for claimed in [&first, &second] {
+            assert!(store.mark_started(&claimed.lease).await.unwrap());
+        }
         assert_eq!(
             (first.lease.job_id.as_str(), second.lease.job_id.as_str()),
             ("j2", "j3")
         );
+        // A detached job waiting on its replica goes to an idle one; once
+        // started it stays, and its holder learns it lost one it had not.
+        let waiting = store
+            .create_job(&job("j6", "a", long), &[queued("e6")])
+            .await
+            .unwrap();
+        assert!(
+            store.claim("a", long).await.unwrap().is_none(),
+            "not from itself"
+        );
+        let stolen = store.claim("b", long).await.unwrap().unwrap();
+        assert_eq!(stolen.lease.job_id, "j6");
+        assert!(!store.mark_started(&waiting).await.unwrap());
+        assert!(store.mark_started(&stolen.lease).await.unwrap());
+        assert!(store.claim("c", long).await.unwrap().is_none());
+        store.finish_job(&stolen.lease).await.unwrap();
         // A job given up is claimable at once.
         let given = store
             .create_job(&job("j5", "a", long), &[queued("e5")])
             .await
             .unwrap();
-        assert!(store.claim_lapsed("b", long).await.unwrap().is_none());
+        assert!(store.mark_started(&given).await.unwrap());
+        assert!(store.claim("b", long).await.unwrap().is_none());
         store.release(&given).await.unwrap();
-        assert_eq!(
-            store
-                .claim_lapsed("b", long)
-                .await
-                .unwrap()
-                .unwrap()
-                .lease
-                .job_id,
-            "j5"
-        );
+        let j5 = store.claim("b", long).await.unwrap().unwrap();
+        assert_eq!(j5.lease.job_id, "j5");
+        assert!(store.mark_started(&j5.lease).await.unwrap());
         // A duplicate id leaves nothing behind.
         assert!(store
             .create_job(&job("j4", "a", long), &[queued("e4")])
@@ -584,8 +623,12 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 let mut got = Vec::new();
-                while let Some(j) = store.claim_lapsed(&format!("r{k}"), long).await.unwrap() {
-                    got.push(j.lease.job_id);
+                // Each starts what it claims (as a replica with a free slot
+                // does): a job started is nobody else's.
+                while let Some(j) = store.claim(&format!("r{k}"), long).await.unwrap() {
+                    if store.mark_started(&j.lease).await.unwrap() {
+                        got.push(j.lease.job_id);
+                    }
                 }
                 got
             })
