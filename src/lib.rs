@@ -33,6 +33,13 @@ pub use config::ServeConfig;
 pub use error::{Error, Result};
 pub use server::{run, serve};
 
+/// Names the TLS crypto provider of the process (ring) before any TLS is
+/// set up: two are linked (ring for gRPC, aws-lc for the object stores'
+/// HTTP client) and rustls will not choose. Idempotent.
+pub fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub mod proto {
     //! Code generated from `proto/embedeval/v1`.
     #![allow(missing_docs, clippy::all, clippy::pedantic)]

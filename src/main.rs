@@ -6,6 +6,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = embedeval::cli::Cli::parse();
+    embedeval::use_ring_for_tls();
     if let embedeval::cli::Command::Serve(config) = &cli.command {
         embedeval::memory::limit_arenas(config.malloc_arenas);
     }

@@ -170,6 +170,7 @@ pub fn endpoint(
         anyhow::bail!("{server} uses TLS: pass --ca-cert with the CA that signed its certificate");
     };
     let pem = std::fs::read(ca).map_err(|e| anyhow::anyhow!("read {}: {e}", ca.display()))?;
+    crate::use_ring_for_tls();
     Ok(endpoint.tls_config(
         tonic::transport::ClientTlsConfig::new()
             .ca_certificate(tonic::transport::Certificate::from_pem(pem)),

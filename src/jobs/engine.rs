@@ -78,6 +78,9 @@ pub struct EngineOptions {
     /// How long a job's lease holds without a heartbeat: a replica that
     /// dies has its jobs taken over this long after its last heartbeat.
     pub lease: Duration,
+    /// Take detached jobs waiting on other replicas when a slot is free
+    /// (when every replica can resolve every model: uploads shared).
+    pub steal: bool,
 }
 
 impl Default for EngineOptions {
@@ -88,6 +91,7 @@ impl Default for EngineOptions {
             compute_threads: 0,
             replica: default_replica(""),
             lease: Duration::from_secs(30),
+            steal: false,
         }
     }
 }
@@ -172,6 +176,7 @@ pub struct Engine {
     replica: String,
     lease: Duration,
     resolver: OnceLock<Arc<dyn Resolve>>,
+    steal: bool,
     background: CancellationToken,
     /// Notices from the other replicas (PostgreSQL's LISTEN/NOTIFY).
     notices: Option<tokio::sync::broadcast::Sender<String>>,
@@ -233,6 +238,7 @@ impl Engine {
             replica: opts.replica,
             lease: opts.lease.max(Duration::from_millis(300)),
             resolver: OnceLock::new(),
+            steal: opts.steal,
             background: CancellationToken::new(),
         });
         tokio::spawn(heartbeat(Arc::downgrade(&engine)));
@@ -462,6 +468,14 @@ impl Engine {
         })?;
         let spec = match queue::decode(&job.kind, request, resolver.as_ref()).await {
             Ok(spec) => spec,
+            Err(err @ Error::Unavailable(_)) => {
+                // The store or the database is away: the job waits for a
+                // replica that can rebuild it.
+                if let Err(e) = self.store.release(&job.lease).await {
+                    tracing::warn!(job = %job.lease.job_id, %e, "cannot give the job back");
+                }
+                return Err(err);
+            }
             Err(err) => {
                 return refuse(
                     EvaluationStatus::Failed,
@@ -1064,7 +1078,7 @@ async fn claimer(engine: Weak<Engine>) {
         let stopped = e.background.clone();
         let free = e.scheduler.running() < e.scheduler.size() && e.scheduler.waiting() == 0;
         if free && e.accepting.load(Ordering::SeqCst) {
-            match e.store.claim(&e.replica, e.lease).await {
+            match e.store.claim(&e.replica, e.lease, e.steal).await {
                 Ok(Some(job)) => {
                     let ticket = e.scheduler.admit();
                     let id = job.lease.job_id.clone();
@@ -1072,12 +1086,13 @@ async fn claimer(engine: Weak<Engine>) {
                         Ok(ticket) => e.adopt(job, ticket).await,
                         Err(err) => Err(err),
                     };
-                    if let Err(err) = adopted {
-                        // Its lease lapses again and a replica retries.
-                        tracing::warn!(job = %id, %err, "cannot take the job over now");
+                    match adopted {
+                        // Look again at once: more may be waiting.
+                        Ok(()) => continue,
+                        // It is claimable again (given back, or when its
+                        // lease lapses); this replica waits a tick.
+                        Err(err) => tracing::warn!(job = %id, %err, "cannot take the job over now"),
                     }
-                    // Look again at once: more may be waiting.
-                    continue;
                 }
                 Ok(None) => {}
                 Err(err) => tracing::debug!(%err, "cannot look for jobs to take over"),

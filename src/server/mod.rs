@@ -272,6 +272,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    crate::use_ring_for_tls();
     let tls = tls_config(&config)?;
     let token = config
         .auth_token_file
@@ -337,6 +338,8 @@ pub async fn serve(
                 .clone()
                 .unwrap_or_else(|| crate::jobs::default_replica(&listener_port(&listener))),
             lease: config.job_lease,
+            // Every replica resolves every model only when uploads are shared.
+            steal: config.data_url.is_some(),
         },
     )?;
     tracing::info!(replica = %engine.replica(), "engine started");

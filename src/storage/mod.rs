@@ -75,9 +75,7 @@ impl Remote {
     /// Like [`Remote::open`], with `options` (the store's configuration
     /// keys, e.g. `aws_endpoint`) over the environment's.
     pub fn open_with(url: &str, options: &[(&str, &str)]) -> Result<Self> {
-        // Two TLS crypto providers are linked (ring for gRPC, aws-lc for the
-        // store's HTTP client): the process names one, once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::use_ring_for_tls();
         let parsed = url::Url::parse(url)
             .map_err(|e| Error::Config(format!("{url:?} is not a store URL: {e}")))?;
         let config = |e: object_store::Error| Error::Config(format!("object store {url}: {e}"));

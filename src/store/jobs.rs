@@ -231,21 +231,28 @@ impl ReportStore {
     }
 
     /// Takes, for `owner` with a lease of `length`, the oldest open job
-    /// whose lease lapsed or, failing one, the oldest detached job another
-    /// replica holds but has not started; None when there is none. Two
+    /// whose lease lapsed or, failing one and with `steal`, the oldest
+    /// detached job another replica holds but has not started; None when
+    /// there is none. Two
     /// replicas never take the same claim: PostgreSQL skips the rows
     /// another transaction locked, SQLite has one writer at a time; and a
     /// holder that starts the job at the same moment finds it gone
     /// ([`ReportStore::mark_started`]).
-    pub async fn claim(&self, owner: &str, length: Duration) -> Result<Option<ClaimedJob>> {
+    pub async fn claim(
+        &self,
+        owner: &str,
+        length: Duration,
+        steal: bool,
+    ) -> Result<Option<ClaimedJob>> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let now = now_micros();
         let mut tx = self.pool.begin().await.map_err(db)?;
+        // $1 now, $2 the claiming replica, $3 1 when it may steal.
         let claimable = "done = 0 AND (lease_until < $1 \
-             OR (started = 0 AND detached = 1 AND owner <> $2))";
+             OR ($3 = 1 AND started = 0 AND detached = 1 AND owner <> $2))";
         let found = sqlx::query(&format!(
             "SELECT id, owner FROM jobs WHERE {claimable} \
              ORDER BY CASE WHEN lease_until < $1 THEN 0 ELSE 1 END, created_at, id \
@@ -253,6 +260,7 @@ impl ReportStore {
         ))
         .bind(now)
         .bind(owner.to_string())
+        .bind(i64::from(steal))
         .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
@@ -262,12 +270,13 @@ impl ReportStore {
         let id: String = found.try_get("id").map_err(db)?;
         let previous_owner: String = found.try_get("owner").map_err(db)?;
         let row = sqlx::query(&format!(
-            "UPDATE jobs SET owner = $2, attempt = attempt + 1, lease_until = $3, started = 0 \
-             WHERE id = $4 AND {claimable} \
+            "UPDATE jobs SET owner = $2, attempt = attempt + 1, lease_until = $4, started = 0 \
+             WHERE id = $5 AND {claimable} \
              RETURNING kind, request, detached, attempt, cancel_requested"
         ))
         .bind(now)
         .bind(owner.to_string())
+        .bind(i64::from(steal))
         .bind(now + micros(length))
         .bind(id.clone())
         .fetch_optional(&mut *tx)
@@ -455,7 +464,7 @@ mod tests {
         assert_eq!(store.job_of("e2").await.unwrap().unwrap().id, "j1");
         assert!(store.job_of("nope").await.unwrap().is_none());
         // A held lease is not claimed.
-        assert!(store.claim("b", long).await.unwrap().is_none());
+        assert!(store.claim("b", long, true).await.unwrap().is_none());
         let mut running = queued("e1");
         running.status = EvaluationStatus::Running as i32;
         assert!(store.save_fenced(&running, &a).await.unwrap());
@@ -475,9 +484,9 @@ mod tests {
         // Replica a restarts under its name: its job is claimable at once,
         // and b takes it (one claim only).
         assert_eq!(store.release_own("a").await.unwrap(), 1);
-        let b = store.claim("b", long).await.unwrap().unwrap();
+        let b = store.claim("b", long, true).await.unwrap().unwrap();
         assert!(store.mark_started(&b.lease).await.unwrap());
-        assert!(store.claim("c", long).await.unwrap().is_none());
+        assert!(store.claim("c", long, true).await.unwrap().is_none());
         assert_eq!(
             (
                 b.lease.attempt,
@@ -539,8 +548,8 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let first = store.claim("b", long).await.unwrap().unwrap();
-        let second = store.claim("b", long).await.unwrap().unwrap();
+        let first = store.claim("b", long, true).await.unwrap().unwrap();
+        let second = store.claim("b", long, true).await.unwrap().unwrap();
         for claimed in [&first, &second] {
             assert!(store.mark_started(&claimed.lease).await.unwrap());
         }
@@ -555,14 +564,18 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            store.claim("a", long).await.unwrap().is_none(),
+            store.claim("b", long, false).await.unwrap().is_none(),
+            "no stealing asked"
+        );
+        assert!(
+            store.claim("a", long, true).await.unwrap().is_none(),
             "not from itself"
         );
-        let stolen = store.claim("b", long).await.unwrap().unwrap();
+        let stolen = store.claim("b", long, true).await.unwrap().unwrap();
         assert_eq!(stolen.lease.job_id, "j6");
         assert!(!store.mark_started(&waiting).await.unwrap());
         assert!(store.mark_started(&stolen.lease).await.unwrap());
-        assert!(store.claim("c", long).await.unwrap().is_none());
+        assert!(store.claim("c", long, true).await.unwrap().is_none());
         store.finish_job(&stolen.lease).await.unwrap();
         // A job given up is claimable at once.
         let given = store
@@ -570,9 +583,9 @@ mod tests {
             .await
             .unwrap();
         assert!(store.mark_started(&given).await.unwrap());
-        assert!(store.claim("b", long).await.unwrap().is_none());
+        assert!(store.claim("b", long, true).await.unwrap().is_none());
         store.release(&given).await.unwrap();
-        let j5 = store.claim("b", long).await.unwrap().unwrap();
+        let j5 = store.claim("b", long, true).await.unwrap().unwrap();
         assert_eq!(j5.lease.job_id, "j5");
         assert!(store.mark_started(&j5.lease).await.unwrap());
         // A duplicate id leaves nothing behind.
@@ -625,7 +638,7 @@ mod tests {
                 let mut got = Vec::new();
                 // Each starts what it claims (as a replica with a free slot
                 // does): a job started is nobody else's.
-                while let Some(j) = store.claim(&format!("r{k}"), long).await.unwrap() {
+                while let Some(j) = store.claim(&format!("r{k}"), long, true).await.unwrap() {
                     if store.mark_started(&j.lease).await.unwrap() {
                         got.push(j.lease.job_id);
                     }
