@@ -109,6 +109,12 @@ pub struct ServeConfig {
     /// environment (AWS_*, GOOGLE_*, AZURE_*).
     #[arg(long, env = "EMBEDEVAL_DATA_URL")]
     pub data_url: Option<String>,
+    /// With --data-url: the most bytes of uploaded models and datasets kept
+    /// under <data-dir> (the least recently used go first, never one in
+    /// use; the store keeps them and they are fetched again when asked
+    /// for; 0: no bound).
+    #[arg(long, env = "EMBEDEVAL_UPLOADS_BYTES", default_value_t = 16 * 1024 * 1024 * 1024)]
+    pub uploads_bytes: u64,
     /// This replica's name among the replicas sharing the database (the
     /// owner of the jobs it runs; default: host name and serving port). A
     /// replica restarted under the same name takes its open jobs back at once.
@@ -178,6 +184,7 @@ impl ServeConfig {
             metrics_addr: None,
             database_url: None,
             data_url: None,
+            uploads_bytes: 16 * 1024 * 1024 * 1024,
             replica_id: None,
             job_lease: Duration::from_secs(30),
             tls_cert: None,

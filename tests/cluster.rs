@@ -170,6 +170,9 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
         "1",
         "--compute-threads",
         "1",
+        // One uploaded model (about 506 kB) fits, two do not.
+        "--uploads-bytes",
+        "700000",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -454,6 +457,20 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
         report.error
     );
     assert_eq!(report.model_sha256, info.sha256);
+
+    // r0's local copies stay within --uploads-bytes: fetching outage-model
+    // dropped shared-model (used longer ago, idle); asked for again, it is
+    // fetched again.
+    let local = |name: &str| replicas[0].data_dir().join("models").join(name).exists();
+    assert!(local("outage-model") && !local("shared-model"));
+    let again = run(&channels[0], "shared-model").await;
+    assert_eq!(
+        again.status,
+        EvaluationStatus::Completed as i32,
+        "{}",
+        again.error
+    );
+    assert!(local("shared-model") && !local("outage-model"));
 
     // r1 stops (a rolling update): it finishes what it runs and hands its
     // queued detached jobs over at once, without waiting for their leases.

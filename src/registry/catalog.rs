@@ -292,6 +292,44 @@ impl<T: Entry> Catalog<T> {
         Ok((entry, old))
     }
 
+    /// Takes uploaded entry `name` out and removes its folder if nothing
+    /// but the catalog holds it (no request or job uses it); whether it
+    /// did. For entries kept as a cache of what another replica
+    /// registered: the next use fetches it again.
+    pub fn evict_if_idle(&self, name: &str) -> Result<bool> {
+        let _writes = self.writes.lock().expect("registry write lock");
+        {
+            // Under the write lock no `get` can take a handle meanwhile.
+            let mut entries = self.entries.write().expect("registry lock");
+            match entries.get(name) {
+                Some(e) if Arc::strong_count(e) == 1 && !self.is_bundled(e) => {
+                    entries.remove(name);
+                }
+                _ => return Ok(false),
+            }
+        }
+        upload::remove_dir(&self.uploads, &self.uploads.join(name), name)?;
+        Ok(true)
+    }
+
+    /// The bytes on disk of each loaded upload's folder, by name.
+    pub fn upload_sizes(&self) -> Vec<(String, u64)> {
+        fn size(path: &Path) -> u64 {
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => std::fs::read_dir(path)
+                    .map(|d| d.flatten().map(|e| size(&e.path())).sum())
+                    .unwrap_or(0),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            }
+        }
+        self.list()
+            .iter()
+            .filter(|e| !self.is_bundled(e))
+            .map(|e| (e.name().to_string(), size(&self.uploads.join(e.name()))))
+            .collect()
+    }
+
     /// Takes an uploaded entry out and removes its folder (an upload that
     /// did not load, listed as skipped, is removed too); a bundled one is
     /// FAILED_PRECONDITION. Requests already running keep their handle and
@@ -415,6 +453,34 @@ mod tests {
         let missing: Catalog<Note> = Catalog::empty(root.path().join("none"));
         missing.scan_with(|_| true, load).unwrap();
         assert!(missing.list().is_empty());
+    }
+
+    #[test]
+    fn an_idle_upload_is_evicted_and_one_in_use_is_not() {
+        let uploads = tempfile::tempdir().unwrap();
+        let catalog: Catalog<Note> = Catalog::empty(uploads.path().to_path_buf());
+        for name in ["a", "b"] {
+            let dir = uploads.path().join(name);
+            let note = Note {
+                name: name.into(),
+                dir,
+                id: name.into(),
+            };
+            catalog
+                .install(stage(uploads.path(), name), note, false)
+                .unwrap();
+        }
+        let mut sizes = catalog.upload_sizes();
+        sizes.sort();
+        assert_eq!(sizes, [("a".to_string(), 1), ("b".to_string(), 1)]);
+        let held = catalog.get("a").unwrap();
+        assert!(!catalog.evict_if_idle("a").unwrap(), "in use");
+        assert!(catalog.evict_if_idle("b").unwrap());
+        assert!(catalog.get("b").is_err() && !uploads.path().join("b").exists());
+        drop(held);
+        assert!(catalog.evict_if_idle("a").unwrap());
+        assert!(!uploads.path().join("a").exists());
+        assert!(!catalog.evict_if_idle("a").unwrap(), "gone already");
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub struct Registries {
     pub runtime: Arc<Runtime>,
     /// Uploads shared with other replicas (`--data-url`), if they are.
     pub shared: Option<Shared>,
+    /// With shared uploads, the most bytes of uploaded models and datasets
+    /// kept under `--data-dir` (least recently used go first, never one in
+    /// use; 0: no bound). They are fetched again when needed.
+    pub keep_bytes: u64,
+    /// When each upload was last asked for ("kind/name").
+    pub last_use: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 impl Registries {
@@ -92,6 +98,7 @@ impl Registries {
         let Some(shared) = &self.shared else {
             return self.models.find(name, &self.runtime);
         };
+        self.touch("model", name);
         let local = self.models.get(name).ok();
         if let Some(m) = local.as_ref().filter(|m| self.models.is_bundled(m)) {
             return Ok(m.clone());
@@ -104,7 +111,7 @@ impl Registries {
                 let staging = shared.fetch(&self.models, "model", name).await?;
                 let (runtime, models, name) =
                     (self.runtime.clone(), self.models.clone(), name.to_string());
-                tokio::task::spawn_blocking(move || -> Result<Arc<LoadedModel>> {
+                let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<LoadedModel>> {
                     let card_path = staging.dir().join("model.toml");
                     let text = std::fs::read_to_string(&card_path)
                         .map_err(|e| Error::io(format!("read {}", card_path.display()), e))?;
@@ -122,7 +129,9 @@ impl Registries {
                     Ok(models.install(staging, model, true)?.0)
                 })
                 .await
-                .map_err(|e| Error::join("model fetch", e))?
+                .map_err(|e| Error::join("model fetch", e))??;
+                self.trim().await;
+                Ok(fetched)
             }
             None => {
                 if local.is_some() {
@@ -141,6 +150,7 @@ impl Registries {
         let Some(shared) = &self.shared else {
             return self.datasets.find(name);
         };
+        self.touch("dataset", name);
         let local = self.datasets.get(name).ok();
         if let Some(d) = local.as_ref().filter(|d| self.datasets.is_bundled(d)) {
             return Ok(d.clone());
@@ -150,7 +160,7 @@ impl Registries {
             Some(id) => {
                 let staging = shared.fetch(&self.datasets, "dataset", name).await?;
                 let (datasets, name) = (self.datasets.clone(), name.to_string());
-                tokio::task::spawn_blocking(move || -> Result<Arc<LoadedDataset>> {
+                let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<LoadedDataset>> {
                     let found = crate::data::content_id(staging.dir())?;
                     if found != id {
                         return Err(Error::Unavailable(format!(
@@ -163,7 +173,9 @@ impl Registries {
                     Ok(datasets.install(staging, entry, true)?.0)
                 })
                 .await
-                .map_err(|e| Error::join("dataset fetch", e))?
+                .map_err(|e| Error::join("dataset fetch", e))??;
+                self.trim().await;
+                Ok(fetched)
             }
             None => {
                 if local.is_some() {
@@ -238,7 +250,61 @@ impl Registries {
             self.forget(catalog, entry.name()).await;
             return Err(err);
         }
+        self.touch(T::KIND, entry.name());
+        self.trim().await;
         Ok(())
+    }
+
+    /// Records that `kind` `name` was asked for now.
+    fn touch(&self, kind: &str, name: &str) {
+        let mut used = self.last_use.lock().expect("last use lock");
+        used.insert(format!("{kind}/{name}"), std::time::Instant::now());
+    }
+
+    /// Keeps the uploads under `--data-dir` within `keep_bytes`: the least
+    /// recently used that nothing uses go first (the store keeps them).
+    async fn trim(&self) {
+        if self.shared.is_none() || self.keep_bytes == 0 {
+            return;
+        }
+        let this = self.clone();
+        let trimmed = tokio::task::spawn_blocking(move || {
+            let mut sizes: Vec<(String, String, u64)> = Vec::new();
+            for (name, bytes) in this.models.upload_sizes() {
+                sizes.push(("model".into(), name, bytes));
+            }
+            for (name, bytes) in this.datasets.upload_sizes() {
+                sizes.push(("dataset".into(), name, bytes));
+            }
+            let mut total: u64 = sizes.iter().map(|s| s.2).sum();
+            if total <= this.keep_bytes {
+                return;
+            }
+            let used = this.last_use.lock().expect("last use lock").clone();
+            sizes.sort_by_key(|(kind, name, _)| used.get(&format!("{kind}/{name}")).copied());
+            for (kind, name, bytes) in sizes {
+                if total <= this.keep_bytes {
+                    break;
+                }
+                let evicted = if kind == "model" {
+                    this.models.evict_if_idle(&name)
+                } else {
+                    this.datasets.evict_if_idle(&name)
+                };
+                match evicted {
+                    Ok(true) => {
+                        total -= bytes;
+                        tracing::info!(%kind, %name, bytes, "dropped from the local copies (the store keeps it)");
+                    }
+                    Ok(false) => {}
+                    Err(err) => tracing::warn!(%kind, %name, %err, "cannot drop a local copy"),
+                }
+            }
+        })
+        .await;
+        if let Err(err) = trimmed {
+            tracing::warn!(%err, "trimming the local copies did not run");
+        }
     }
 
     /// Removes uploaded entry `name`: from the shared registrations and

@@ -364,6 +364,8 @@ pub async fn serve(
         datasets: datasets.clone(),
         runtime: runtime.clone(),
         shared: shared.clone(),
+        keep_bytes: config.uploads_bytes,
+        last_use: Arc::default(),
     };
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {

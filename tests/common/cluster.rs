@@ -178,6 +178,11 @@ impl Replica {
         }
     }
 
+    /// Its --data-dir.
+    pub fn data_dir(&self) -> &Path {
+        self._data.path()
+    }
+
     /// A channel to it.
     pub async fn channel(&self) -> Channel {
         super::connect(&self.addr).await
