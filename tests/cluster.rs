@@ -82,6 +82,19 @@ async fn run(channel: &Channel, model: &str) -> proto::EvaluationReport {
     report.expect("a report")
 }
 
+/// Evaluates `model` through `channel` to COMPLETED, with the bytes `info`
+/// registered.
+async fn completes_as(channel: &Channel, model: &str, info: &proto::ModelInfo) {
+    let report = run(channel, model).await;
+    assert_eq!(
+        report.status,
+        EvaluationStatus::Completed as i32,
+        "{}",
+        report.error
+    );
+    assert_eq!(report.model_sha256, info.sha256);
+}
+
 /// Evaluation `id` through `channel`, riding out a database that restarts.
 async fn get(channel: &Channel, id: &str) -> proto::EvaluationReport {
     let until = Instant::now() + Duration::from_secs(30);
@@ -192,14 +205,7 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
 
     // A model registered through r0 is evaluated through r1 and listed by r2.
     let info = register(&channels[0], "shared-model").await.unwrap();
-    let report = run(&channels[1], "shared-model").await;
-    assert_eq!(
-        report.status,
-        EvaluationStatus::Completed as i32,
-        "{}",
-        report.error
-    );
-    assert_eq!(report.model_sha256, info.sha256);
+    completes_as(&channels[1], "shared-model", &info).await;
     let listed = ModelServiceClient::new(channels[2].clone())
         .list_models(proto::ListModelsRequest::default())
         .await
@@ -449,14 +455,7 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
     );
     proxy.up().await;
     let info = register(&channels[1], "outage-model").await.unwrap();
-    let report = run(&channels[0], "outage-model").await;
-    assert_eq!(
-        report.status,
-        EvaluationStatus::Completed as i32,
-        "{}",
-        report.error
-    );
-    assert_eq!(report.model_sha256, info.sha256);
+    completes_as(&channels[0], "outage-model", &info).await;
 
     // r0's local copies stay within --uploads-bytes: fetching outage-model
     // dropped shared-model (used longer ago, idle); asked for again, it is

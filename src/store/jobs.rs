@@ -220,14 +220,22 @@ impl ReportStore {
 
     /// Marks the job of `lease` ended (if the lease still holds it).
     pub async fn finish_job(&self, lease: &Lease) -> Result<()> {
-        sqlx::query("UPDATE jobs SET done = 1 WHERE id = $1 AND owner = $2 AND attempt = $3")
-            .bind(lease.job_id.clone())
-            .bind(lease.owner.clone())
-            .bind(lease.attempt)
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
+        self.update_held(lease, "done = 1").await.map(|_| ())
+    }
+
+    /// Sets `set` on the open job of `lease` if the lease still holds it;
+    /// whether it did.
+    async fn update_held(&self, lease: &Lease, set: &str) -> Result<bool> {
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET {set} WHERE id = $1 AND owner = $2 AND attempt = $3 AND done = 0"
+        ))
+        .bind(lease.job_id.clone())
+        .bind(lease.owner.clone())
+        .bind(lease.attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Takes, for `owner` with a lease of `length`, the oldest open job
@@ -315,30 +323,12 @@ impl ReportStore {
     /// only a lapsed lease moves it); false when another replica took the
     /// job while it waited.
     pub async fn mark_started(&self, lease: &Lease) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE jobs SET started = 1 WHERE id = $1 AND owner = $2 AND attempt = $3 AND done = 0",
-        )
-        .bind(lease.job_id.clone())
-        .bind(lease.owner.clone())
-        .bind(lease.attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected() > 0)
+        self.update_held(lease, "started = 1").await
     }
 
     /// Gives the job of `lease` up: any replica may claim it at once.
     pub async fn release(&self, lease: &Lease) -> Result<()> {
-        sqlx::query(
-            "UPDATE jobs SET lease_until = 0 WHERE id = $1 AND owner = $2 AND attempt = $3 AND done = 0",
-        )
-        .bind(lease.job_id.clone())
-        .bind(lease.owner.clone())
-        .bind(lease.attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        self.update_held(lease, "lease_until = 0").await.map(|_| ())
     }
 
     /// Lets the open jobs `owner` held before it restarted be claimed at
