@@ -3,7 +3,8 @@
 //! object store (moto's server, from tests/cluster/.venv, behind a proxy
 //! this test can take down):
 //! - bundled models are read from the store, a model registered through one
-//!   replica is evaluated through another, and ListModels of a third lists it;
+//!   replica is evaluated through another, and ListModels of a third lists it
+//!   from its registration without fetching it;
 //! - 30 detached evaluations submitted round-robin all complete, each
 //!   computed to completion exactly once (counted in the replicas' logs),
 //!   while one replica is killed with SIGKILL mid-evaluation (its jobs are
@@ -216,6 +217,14 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
         names.contains(&"shared-model") && names.contains(&MODELS[0]),
         "{names:?}"
     );
+    // Listed from its registration: as registered, and not fetched to r2.
+    let listed_info = listed.models.iter().find(|m| m.name == "shared-model");
+    assert_eq!(listed_info, Some(&info));
+    assert!(!replicas[2]
+        .data_dir()
+        .join("models")
+        .join("shared-model")
+        .exists());
     // A name registered elsewhere is taken everywhere.
     let taken = register(&channels[2], "shared-model").await.unwrap_err();
     assert_eq!(taken.code(), Code::AlreadyExists, "{}", taken.message());

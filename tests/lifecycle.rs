@@ -493,17 +493,7 @@ impl Process {
 
     /// Waits (up to `within`) for the process to exit; its exit code.
     fn exit_within(&mut self, within: Duration) -> Option<i32> {
-        let until = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            if Instant::now() > until {
-                self.child.kill().unwrap();
-                panic!("the server did not exit within {within:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::exit_within(&mut self.child, within, "the server", String::new)
     }
 
     /// Evaluation `id` as the results database holds it after the process.

@@ -38,11 +38,14 @@ CREATE TABLE IF NOT EXISTS job_members (
 CREATE INDEX IF NOT EXISTS job_members_job ON job_members (job_id, position);
 -- Models and datasets registered through any replica when uploads are
 -- shared in an object store (--data-url): the content each name holds now.
--- A replica that does not hold that content fetches it from the store.
+-- A replica that does not hold that content fetches it from the store
+-- when it is used; listings are answered from `info` (the encoding of the
+-- entry's ModelInfo or DatasetInfo), so nothing is fetched to be listed.
 CREATE TABLE IF NOT EXISTS registrations (
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
     content_id TEXT NOT NULL,
+    info BLOB NOT NULL,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (kind, name)
 );

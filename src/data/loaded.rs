@@ -35,6 +35,15 @@ impl LoadedDataset {
         }
     }
 
+    /// Opens dataset `name` from the files in `from`, to live in the folder
+    /// `at` (where `from` is installed, when they differ).
+    pub fn open(name: &str, from: &Path, at: PathBuf) -> Result<Self> {
+        let mut dataset = Dataset::open(from)?;
+        let id = content_id(from)?;
+        dataset.dir = at;
+        Ok(Self::new(name.to_string(), id, dataset))
+    }
+
     /// A split, read from disk the first time and kept in memory after.
     /// Blocking: call it off the async workers.
     pub fn split(&self, name: &str) -> Result<Arc<Split>> {
@@ -91,6 +100,12 @@ impl crate::registry::Entry for LoadedDataset {
 
     fn content_id(&self) -> &str {
         &self.id
+    }
+
+    type Info = crate::proto::DatasetInfo;
+
+    fn describe(&self) -> crate::proto::DatasetInfo {
+        self.info()
     }
 }
 

@@ -1117,15 +1117,20 @@ async fn notice(notices: Option<&mut tokio::sync::broadcast::Receiver<String>>, 
     };
     loop {
         match rx.recv().await {
+            // Lagged: the missed notices may have been this one.
             Ok(p) if p == payload => return,
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Lagged(_)) => return,
+            Ok(_) => {}
             Err(RecvError::Closed) => return std::future::pending().await,
         }
     }
 }
 
 /// The events of evaluation `id`, run by another replica, read from the
-/// database every `tick`: its progress as it changes, then its report.
+/// database: its progress as it changes, then its report. The database is
+/// read when the job's holder tells of it (LISTEN/NOTIFY), and every
+/// `tick` without notices; with them, every 5 `tick`s in case one was lost
+/// (while the listener reconnected).
 fn remote_events(
     store: Arc<ReportStore>,
     id: String,
@@ -1133,6 +1138,7 @@ fn remote_events(
     tick: Duration,
     notices: Option<tokio::sync::broadcast::Receiver<String>>,
 ) -> EventStream {
+    let tick = if notices.is_some() { tick * 5 } else { tick };
     let notices = Arc::new(tokio::sync::Mutex::new(notices));
     Box::pin(futures::stream::unfold(
         (store, id, None::<StoredProgress>, false),

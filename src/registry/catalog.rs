@@ -23,6 +23,10 @@ pub trait Entry: Send + Sync + 'static {
     fn dir(&self) -> &Path;
     /// sha256 of what the entry holds.
     fn content_id(&self) -> &str;
+    /// The description listings show (ModelInfo, DatasetInfo).
+    type Info: prost::Message + Default;
+    /// The entry's description.
+    fn describe(&self) -> Self::Info;
 }
 
 /// A folder under a root that did not load.
@@ -377,6 +381,8 @@ mod tests {
         fn content_id(&self) -> &str {
             &self.id
         }
+        type Info = ();
+        fn describe(&self) {}
     }
 
     /// A staged upload of a note folder under `root`.

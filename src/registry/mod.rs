@@ -11,14 +11,16 @@ pub mod model;
 pub mod shared;
 pub mod upload;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
-use crate::data::{Dataset, LoadedDataset};
+use crate::data::LoadedDataset;
 use crate::encoder::Runtime;
 use crate::error::{Error, Result};
+use crate::proto;
 pub use card::ModelCard;
 pub use catalog::{Catalog, Entry, Skipped};
 pub use model::{input_info, LoadedModel};
@@ -35,13 +37,6 @@ impl Catalog<LoadedModel> {
     pub fn scan(&self, runtime: &Runtime) -> Result<()> {
         self.scan_with(|_| true, |_, dir| LoadedModel::load(runtime, dir))
     }
-
-    /// The model registered as `name`, loaded from the uploads root if
-    /// another replica sharing it registered the model since this one
-    /// scanned.
-    pub fn find(&self, name: &str, runtime: &Runtime) -> Result<Arc<LoadedModel>> {
-        self.get_or_load(name, |dir| LoadedModel::load(runtime, dir))
-    }
 }
 
 impl Catalog<LoadedDataset> {
@@ -49,23 +44,45 @@ impl Catalog<LoadedDataset> {
     pub fn scan(&self) -> Result<()> {
         self.scan_with(
             |dir| dir.join("dataset.toml").is_file(),
-            |name, dir| {
-                let dataset = Dataset::open(dir)?;
-                let id = crate::data::content_id(dir)?;
-                Ok(LoadedDataset::new(name.to_string(), id, dataset))
-            },
+            |name, dir| LoadedDataset::open(name, dir, dir.to_path_buf()),
         )
     }
+}
 
-    /// The dataset registered as `name`, opened from the uploads root if
-    /// another replica sharing it registered the dataset since this one
-    /// scanned.
-    pub fn find(&self, name: &str) -> Result<Arc<LoadedDataset>> {
-        self.get_or_load(name, |dir| {
-            let dataset = Dataset::open(dir)?;
-            let id = crate::data::content_id(dir)?;
-            Ok(LoadedDataset::new(name.to_string(), id, dataset))
-        })
+/// What [`Registries`] does differently for models and datasets.
+pub trait Kind: Entry + Sized {
+    /// This kind's catalog.
+    fn catalog(registries: &Registries) -> &Arc<Catalog<Self>>;
+    /// Opens entry `name` from the files in `from`, to live in `at` once
+    /// installed (blocking: reads and checks every file, builds a model's
+    /// session).
+    fn open(registries: &Registries, name: &str, from: &Path, at: PathBuf) -> Result<Self>;
+    /// Makes a description another replica registered this replica's.
+    fn localize(_registries: &Registries, _info: &mut Self::Info) {}
+}
+
+impl Kind for LoadedModel {
+    fn catalog(registries: &Registries) -> &Arc<Catalog<Self>> {
+        &registries.models
+    }
+
+    fn open(registries: &Registries, name: &str, from: &Path, at: PathBuf) -> Result<Self> {
+        LoadedModel::open(&registries.runtime, name, from, at)
+    }
+
+    /// The execution provider is the one this replica runs the model on.
+    fn localize(registries: &Registries, info: &mut proto::ModelInfo) {
+        info.execution_provider = registries.runtime.provider().to_string();
+    }
+}
+
+impl Kind for LoadedDataset {
+    fn catalog(registries: &Registries) -> &Arc<Catalog<Self>> {
+        &registries.datasets
+    }
+
+    fn open(_: &Registries, name: &str, from: &Path, at: PathBuf) -> Result<Self> {
+        LoadedDataset::open(name, from, at)
     }
 }
 
@@ -90,135 +107,101 @@ pub struct Registries {
 }
 
 impl Registries {
-    /// The model registered as `name`. With shared uploads, one that
-    /// another replica registered or replaced is fetched and loaded here
-    /// first, and one it removed is dropped here (NOT_FOUND); without, one
-    /// that appeared in the uploads root is loaded.
+    /// The model registered as `name` (see [`Registries::entry`]).
     pub async fn model(&self, name: &str) -> Result<Arc<LoadedModel>> {
+        self.entry(name).await
+    }
+
+    /// The dataset registered as `name` (see [`Registries::entry`]).
+    pub async fn dataset(&self, name: &str) -> Result<Arc<LoadedDataset>> {
+        self.entry(name).await
+    }
+
+    /// The entry of kind `T` registered as `name`. With shared uploads, one
+    /// that another replica registered or replaced is fetched and loaded
+    /// here first, and one it removed is dropped here (NOT_FOUND); without,
+    /// one that appeared in the uploads root is loaded.
+    pub async fn entry<T: Kind>(&self, name: &str) -> Result<Arc<T>> {
+        let catalog = T::catalog(self);
         let Some(shared) = &self.shared else {
-            return self.models.find(name, &self.runtime);
+            return catalog.get_or_load(name, |dir| T::open(self, name, dir, dir.to_path_buf()));
         };
-        self.touch("model", name);
-        let local = self.models.get(name).ok();
-        if let Some(m) = local.as_ref().filter(|m| self.models.is_bundled(m)) {
-            return Ok(m.clone());
+        self.touch(T::KIND, name);
+        let local = catalog.get(name).ok();
+        if let Some(e) = local.as_ref().filter(|e| catalog.is_bundled(e)) {
+            return Ok(e.clone());
         }
-        match shared.registered("model", name).await? {
-            Some(id) if local.as_ref().is_some_and(|m| m.sha256 == id) => {
+        match shared.registered(T::KIND, name).await? {
+            Some(id) if local.as_ref().is_some_and(|e| e.content_id() == id) => {
                 Ok(local.expect("checked"))
             }
             Some(id) => {
-                let staging = shared.fetch(&self.models, "model", name).await?;
-                let (runtime, models, name) =
-                    (self.runtime.clone(), self.models.clone(), name.to_string());
-                let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<LoadedModel>> {
-                    let card_path = staging.dir().join("model.toml");
-                    let text = std::fs::read_to_string(&card_path)
-                        .map_err(|e| Error::io(format!("read {}", card_path.display()), e))?;
-                    let card = card::CardFile::parse(&text)?;
-                    let onnx_path = staging.dir().join("model.onnx");
-                    let onnx = std::fs::read(&onnx_path)
-                        .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
-                    let target = models.uploads().join(&name);
-                    let model = LoadedModel::from_parts(&runtime, name.clone(), target, card, &onnx)?;
-                    if model.sha256 != id {
+                let staging = shared.fetch(catalog, T::KIND, name).await?;
+                let (this, name) = (self.clone(), name.to_string());
+                let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<T>> {
+                    let catalog = T::catalog(&this);
+                    let at = catalog.uploads().join(&name);
+                    let entry = T::open(&this, &name, staging.dir(), at)?;
+                    if entry.content_id() != id {
                         return Err(Error::Unavailable(format!(
-                            "model {name} in the store is not the registered one (being replaced?); retry"
+                            "{} {name} in the store is not the registered one (being replaced?); \
+                             retry",
+                            T::KIND
                         )));
                     }
-                    Ok(models.install(staging, model, true)?.0)
+                    Ok(catalog.install(staging, entry, true)?.0)
                 })
                 .await
-                .map_err(|e| Error::join("model fetch", e))??;
+                .map_err(|e| Error::join("fetch", e))??;
                 self.trim().await;
                 Ok(fetched)
             }
             None => {
                 if local.is_some() {
-                    self.forget(&self.models, name).await;
+                    self.forget(catalog, name).await;
                 }
                 Err(Error::NotFound {
-                    kind: "model",
+                    kind: T::KIND,
                     name: name.to_string(),
                 })
             }
         }
     }
 
-    /// The dataset registered as `name` (see [`Registries::model`]).
-    pub async fn dataset(&self, name: &str) -> Result<Arc<LoadedDataset>> {
+    /// Every entry of kind `T` as listings show it, by name. With shared
+    /// uploads: the bundled ones and every registration's description,
+    /// without fetching any (a listing costs one query, whatever
+    /// `--uploads-bytes` keeps here); local copies whose registration was
+    /// removed are dropped on the way.
+    pub async fn listing<T: Kind>(&self) -> Result<Vec<T::Info>> {
+        let catalog = T::catalog(self);
         let Some(shared) = &self.shared else {
-            return self.datasets.find(name);
+            return Ok(catalog.list().iter().map(|e| e.describe()).collect());
         };
-        self.touch("dataset", name);
-        let local = self.datasets.get(name).ok();
-        if let Some(d) = local.as_ref().filter(|d| self.datasets.is_bundled(d)) {
-            return Ok(d.clone());
-        }
-        match shared.registered("dataset", name).await? {
-            Some(id) if local.as_ref().is_some_and(|d| d.id == id) => Ok(local.expect("checked")),
-            Some(id) => {
-                let staging = shared.fetch(&self.datasets, "dataset", name).await?;
-                let (datasets, name) = (self.datasets.clone(), name.to_string());
-                let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<LoadedDataset>> {
-                    let found = crate::data::content_id(staging.dir())?;
-                    if found != id {
-                        return Err(Error::Unavailable(format!(
-                            "dataset {name} in the store is not the registered one (being replaced?); retry"
-                        )));
-                    }
-                    let mut opened = Dataset::open(staging.dir())?;
-                    opened.dir = datasets.uploads().join(&name);
-                    let entry = LoadedDataset::new(name, id, opened);
-                    Ok(datasets.install(staging, entry, true)?.0)
-                })
-                .await
-                .map_err(|e| Error::join("dataset fetch", e))??;
-                self.trim().await;
-                Ok(fetched)
+        let registered = shared.registrations(T::KIND).await?;
+        let mut listed = std::collections::BTreeMap::new();
+        for e in catalog.list() {
+            if catalog.is_bundled(&e) {
+                listed.insert(e.name().to_string(), e.describe());
+            } else if !registered.iter().any(|r| r.name == e.name()) {
+                self.forget(catalog, e.name()).await;
             }
-            None => {
-                if local.is_some() {
-                    self.forget(&self.datasets, name).await;
+        }
+        for r in registered {
+            if listed.contains_key(&r.name) {
+                continue; // this replica's bundled entry of that name
+            }
+            match <T::Info as prost::Message>::decode(r.info.as_slice()) {
+                Ok(mut info) => {
+                    T::localize(self, &mut info);
+                    listed.insert(r.name, info);
                 }
-                Err(Error::NotFound {
-                    kind: "dataset",
-                    name: name.to_string(),
-                })
+                Err(err) => {
+                    tracing::warn!(kind = T::KIND, name = %r.name, %err, "unreadable registration left out")
+                }
             }
         }
-    }
-
-    /// Brings this replica in line with the shared registrations (before a
-    /// listing): what others registered is fetched, what they removed is
-    /// dropped. An entry that cannot be fetched is logged and left out.
-    pub async fn sync(&self) -> Result<()> {
-        let Some(shared) = &self.shared else {
-            return Ok(());
-        };
-        let models = shared.registrations("model").await?;
-        for (name, _) in &models {
-            if let Err(err) = self.model(name).await {
-                tracing::warn!(model = %name, %err, "cannot fetch a shared model");
-            }
-        }
-        for m in self.models.list() {
-            if !self.models.is_bundled(&m) && !models.iter().any(|(n, _)| *n == m.name) {
-                self.forget(&self.models, &m.name).await;
-            }
-        }
-        let datasets = shared.registrations("dataset").await?;
-        for (name, _) in &datasets {
-            if let Err(err) = self.dataset(name).await {
-                tracing::warn!(dataset = %name, %err, "cannot fetch a shared dataset");
-            }
-        }
-        for d in self.datasets.list() {
-            if !self.datasets.is_bundled(&d) && !datasets.iter().any(|(n, _)| *n == d.name) {
-                self.forget(&self.datasets, &d.name).await;
-            }
-        }
-        Ok(())
+        Ok(listed.into_values().collect())
     }
 
     /// ALREADY_EXISTS when another replica registered `name` (an upload
@@ -243,9 +226,7 @@ impl Registries {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
-        let published = shared
-            .publish(T::KIND, entry.name(), entry.dir(), entry.content_id())
-            .await;
+        let published = shared.publish(entry).await;
         if let Err(err) = published {
             self.forget(catalog, entry.name()).await;
             return Err(err);

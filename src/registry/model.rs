@@ -45,9 +45,15 @@ impl LoadedModel {
             .and_then(|n| n.to_str())
             .ok_or_else(|| Error::InvalidArgument(format!("bad folder name {}", dir.display())))?
             .to_string();
-        validate_name("model", &name)?;
-        let card_path = dir.join("model.toml");
-        let onnx_path = dir.join("model.onnx");
+        Self::open(runtime, &name, dir, dir.to_path_buf())
+    }
+
+    /// Loads model `name` from the card and ONNX file in `from`, to live
+    /// in the folder `at` (where `from` is installed, when they differ).
+    pub fn open(runtime: &Runtime, name: &str, from: &Path, at: PathBuf) -> Result<Self> {
+        validate_name("model", name)?;
+        let card_path = from.join("model.toml");
+        let onnx_path = from.join("model.onnx");
         if !card_path.is_file() {
             return Err(Error::InvalidCard("model.toml is missing".into()));
         }
@@ -59,7 +65,7 @@ impl LoadedModel {
         let card = CardFile::parse(&text)?;
         let onnx = std::fs::read(&onnx_path)
             .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
-        Self::from_parts(runtime, name, dir.to_path_buf(), card, &onnx)
+        Self::from_parts(runtime, name.to_string(), at, card, &onnx)
     }
 
     /// Builds the session for ONNX bytes, completes the card from its graph,
@@ -210,5 +216,11 @@ impl Entry for LoadedModel {
 
     fn content_id(&self) -> &str {
         &self.sha256
+    }
+
+    type Info = proto::ModelInfo;
+
+    fn describe(&self) -> proto::ModelInfo {
+        self.info()
     }
 }

@@ -6,14 +6,13 @@
 //! it there, and one whose name was removed elsewhere drops it. Bundled
 //! entries are each replica's own and never shared.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::upload::Staging;
 use super::{Catalog, Entry};
 use crate::error::{Error, Result};
 use crate::storage::Remote;
-use crate::store::ReportStore;
+use crate::store::{Registration, ReportStore};
 
 /// The object store and database the replicas share uploads through.
 #[derive(Debug, Clone)]
@@ -43,19 +42,19 @@ impl Shared {
         self.root.child("cache")
     }
 
-    /// Copies entry `name` of `kind` from the local folder `dir` to the
-    /// store, then records that `name` holds `content_id` (in this order:
-    /// a recorded registration is always in the store).
-    pub async fn publish(
-        &self,
-        kind: &str,
-        name: &str,
-        dir: &Path,
-        content_id: &str,
-    ) -> Result<()> {
-        let bytes = self.root.child(&folder(kind)).put_dir(name, dir).await?;
+    /// Copies `entry` from its local folder to the store, then records
+    /// its name, content and description (in this order: a recorded
+    /// registration is always in the store).
+    pub async fn publish<T: Entry>(&self, entry: &T) -> Result<()> {
+        let (kind, name) = (T::KIND, entry.name());
+        let bytes = self
+            .root
+            .child(&folder(kind))
+            .put_dir(name, entry.dir())
+            .await?;
+        let info = prost::Message::encode_to_vec(&entry.describe());
         self.store
-            .record_registration(kind, name, content_id)
+            .record_registration(kind, name, entry.content_id(), &info)
             .await?;
         tracing::info!(kind, name, bytes, store = %self.root.url(), "shared with the other replicas");
         Ok(())
@@ -74,8 +73,8 @@ impl Shared {
         self.store.registration(kind, name).await
     }
 
-    /// Every registration of `kind`: (name, content id).
-    pub async fn registrations(&self, kind: &str) -> Result<Vec<(String, String)>> {
+    /// Every registration of `kind`, by name.
+    pub async fn registrations(&self, kind: &str) -> Result<Vec<Registration>> {
         self.store.registrations(kind).await
     }
 

@@ -1,6 +1,6 @@
 //! Training runs: the models whose cards name a run (`[training] run`,
 //! `step`) are that run's checkpoints. A run is read, never stored: its
-//! checkpoints come from the registry, each one's latest COMPLETED report
+//! checkpoints come from the registry's listing, each one's latest COMPLETED report
 //! on a dataset from the results store (same sha256: a checkpoint
 //! re-registered with other bytes is not mixed up with its earlier
 //! self), and the warnings from the path those reports draw (`warnings`).
@@ -8,45 +8,46 @@
 pub mod warnings;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::proto::{self, EvaluationReport, EvaluationStatus};
-use crate::registry::LoadedModel;
+use crate::proto::{self, EvaluationReport, EvaluationStatus, ModelInfo, TrainingInfo};
 use crate::store::ReportStore;
+
+/// A model's training facts (the default when its card has none).
+fn training(m: &ModelInfo) -> TrainingInfo {
+    m.training.clone().unwrap_or_default()
+}
 
 /// The checkpoints of each run among `models`, in step order (ties by
 /// name).
-fn by_run(models: &[Arc<LoadedModel>]) -> BTreeMap<String, Vec<Arc<LoadedModel>>> {
-    let mut runs: BTreeMap<String, Vec<Arc<LoadedModel>>> = BTreeMap::new();
+fn by_run(models: &[ModelInfo]) -> BTreeMap<String, Vec<&ModelInfo>> {
+    let mut runs: BTreeMap<String, Vec<&ModelInfo>> = BTreeMap::new();
     for m in models {
-        if !m.card.training.run.is_empty() {
-            runs.entry(m.card.training.run.clone())
-                .or_default()
-                .push(m.clone());
+        let run = training(m).run;
+        if !run.is_empty() {
+            runs.entry(run).or_default().push(m);
         }
     }
     for checkpoints in runs.values_mut() {
-        checkpoints
-            .sort_by(|a, b| (a.card.training.step, &a.name).cmp(&(b.card.training.step, &b.name)));
+        checkpoints.sort_by(|a, b| (training(a).step, &a.name).cmp(&(training(b).step, &b.name)));
     }
     runs
 }
 
 /// One summary per run, sorted by name.
-pub fn summaries(models: &[Arc<LoadedModel>]) -> Vec<proto::RunSummary> {
+pub fn summaries(models: &[ModelInfo]) -> Vec<proto::RunSummary> {
     by_run(models)
         .into_iter()
         .map(|(name, checkpoints)| {
-            let first = &checkpoints[0];
-            let last = &checkpoints[checkpoints.len() - 1];
+            let first = training(checkpoints[0]);
+            let last = training(checkpoints[checkpoints.len() - 1]);
             proto::RunSummary {
                 name,
                 checkpoints: checkpoints.len() as u32,
-                first_step: first.card.training.step,
-                last_step: last.card.training.step,
-                loss: last.card.training.loss.clone(),
-                temperature: last.card.training.temperature,
+                first_step: first.step,
+                last_step: last.step,
+                loss: last.loss,
+                temperature: last.temperature,
             }
         })
         .collect()
@@ -55,7 +56,7 @@ pub fn summaries(models: &[Arc<LoadedModel>]) -> Vec<proto::RunSummary> {
 /// The latest COMPLETED report of exactly `model` (its sha256) on `dataset`.
 async fn latest(
     store: &ReportStore,
-    model: &LoadedModel,
+    model: &ModelInfo,
     dataset: &str,
 ) -> Result<Option<EvaluationReport>> {
     let mut token = String::new();
@@ -78,7 +79,7 @@ async fn latest(
 /// Run `name` on `dataset`: its checkpoints in step order with their latest
 /// reports, and its warnings. NOT_FOUND when no model belongs to it.
 pub async fn run(
-    models: &[Arc<LoadedModel>],
+    models: &[ModelInfo],
     store: &ReportStore,
     name: &str,
     dataset: &str,
@@ -93,9 +94,9 @@ pub async fn run(
         name: name.to_string(),
     })?;
     let mut out = Vec::with_capacity(checkpoints.len());
-    for m in &checkpoints {
+    for m in checkpoints {
         out.push(proto::Checkpoint {
-            step: m.card.training.step,
+            step: training(m).step,
             model: m.name.clone(),
             model_sha256: m.sha256.clone(),
             report: latest(store, m, dataset).await?,

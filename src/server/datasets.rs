@@ -37,15 +37,8 @@ impl DatasetService for DatasetApi {
         _: Request<proto::ListDatasetsRequest>,
     ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
         self.state.ensure_ready()?;
-        self.state.registries.sync().await?;
         Ok(Response::new(proto::ListDatasetsResponse {
-            datasets: self
-                .state
-                .datasets
-                .list()
-                .iter()
-                .map(|d| d.info())
-                .collect(),
+            datasets: self.state.registries.listing::<LoadedDataset>().await?,
         }))
     }
 

@@ -178,15 +178,21 @@ impl EvaluationService for EvaluationApi {
         let req = request.into_inner();
         let dataset = self.state.dataset(&req.dataset).await?;
         let models: Vec<Arc<LoadedModel>> = if req.models.is_empty() {
-            self.state.registries.sync().await?;
             // Every model but the checkpoints of training runs (`GetRun`
-            // follows those).
-            self.state
-                .models
-                .list()
-                .into_iter()
-                .filter(|m| m.card.training.run.is_empty())
-                .collect()
+            // follows those); one removed since the listing is left out.
+            let listed = self.state.registries.listing::<LoadedModel>().await?;
+            let mut every = Vec::with_capacity(listed.len());
+            for info in listed {
+                if info.training.as_ref().is_some_and(|t| !t.run.is_empty()) {
+                    continue;
+                }
+                match self.state.model(&info.name).await {
+                    Ok(m) => every.push(m),
+                    Err(Error::NotFound { .. }) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            every
         } else {
             let mut named = Vec::with_capacity(req.models.len());
             for m in &req.models {
@@ -303,9 +309,9 @@ impl EvaluationService for EvaluationApi {
         &self,
         _request: Request<proto::ListRunsRequest>,
     ) -> std::result::Result<Response<proto::ListRunsResponse>, Status> {
-        self.state.registries.sync().await?;
+        let models = self.state.registries.listing::<LoadedModel>().await?;
         Ok(Response::new(proto::ListRunsResponse {
-            runs: crate::runs::summaries(&self.state.models.list()),
+            runs: crate::runs::summaries(&models),
         }))
     }
 
@@ -314,14 +320,9 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::GetRunRequest>,
     ) -> std::result::Result<Response<proto::Run>, Status> {
         let req = request.into_inner();
-        self.state.registries.sync().await?;
-        let run = crate::runs::run(
-            &self.state.models.list(),
-            self.state.engine.store(),
-            &req.name,
-            &req.dataset,
-        )
-        .await?;
+        let models = self.state.registries.listing::<LoadedModel>().await?;
+        let run =
+            crate::runs::run(&models, self.state.engine.store(), &req.name, &req.dataset).await?;
         Ok(Response::new(run))
     }
 

@@ -32,11 +32,11 @@ impl ModelService for ModelApi {
         _request: Request<proto::ListModelsRequest>,
     ) -> Result<Response<proto::ListModelsResponse>, Status> {
         self.state.ensure_ready()?;
-        self.state.registries.sync().await?;
-        let registry = &self.state.models;
         Ok(Response::new(proto::ListModelsResponse {
-            models: registry.list().iter().map(|m| m.info()).collect(),
-            skipped: registry
+            models: self.state.registries.listing::<LoadedModel>().await?,
+            skipped: self
+                .state
+                .models
                 .skipped()
                 .into_iter()
                 .map(|s| proto::SkippedModel {

@@ -340,6 +340,7 @@ impl ReportStore {
 pub mod jobs;
 pub mod notices;
 mod registrations;
+pub use registrations::Registration;
 
 #[cfg(test)]
 mod postgres_test;

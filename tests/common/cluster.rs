@@ -212,9 +212,7 @@ impl Replica {
 
     /// The last lines of its log.
     pub fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        tail_of(&self.log)
     }
 
     /// The evaluation ids this replica's log says it completed.
@@ -236,19 +234,8 @@ impl Replica {
             .unwrap()
             .success();
         assert!(ok);
-        let until = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < until,
-                "{} did not exit: {}",
-                self.name,
-                self.tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (name, log) = (self.name.clone(), self.log.clone());
+        super::exit_within(&mut self.child, within, &name, || tail_of(&log))
     }
 
     /// SIGKILL, and waits for it.
@@ -256,6 +243,13 @@ impl Replica {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
     }
+}
+
+/// The last 20 lines of the log at `path`.
+fn tail_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 impl Drop for Replica {

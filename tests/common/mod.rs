@@ -88,6 +88,29 @@ pub fn only(stage: &str) -> embedeval::proto::MetricSpec {
     spec
 }
 
+/// Waits (up to `within`) for `child` to exit; its exit code (None when a
+/// signal ended it). Past `within` the child is killed and the test fails,
+/// naming `what` and `detail()` (its log, say).
+pub fn exit_within(
+    child: &mut std::process::Child,
+    within: Duration,
+    what: &str,
+    detail: impl Fn() -> String,
+) -> Option<i32> {
+    let until = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {within:?}: {}", detail());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A free loopback address (host:port) for a server process.
 pub fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
