@@ -483,12 +483,7 @@ impl Process {
     }
 
     fn signal(&self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        common::sigterm(&self.child);
     }
 
     /// Waits (up to `within`) for the process to exit; its exit code.

@@ -13,46 +13,32 @@ use super::args::{Connection, RunsCommand, WatchArgs};
 use super::output::{print_message, Format, Listing};
 use super::register;
 use crate::proto;
-use crate::report::{figures, opt};
+use crate::report::{figures, metric_cells, METRIC_COLUMNS};
 
-/// The columns of a run's path.
-const HEADER: [&str; 12] = [
-    "step",
-    "model",
-    "uniformity",
-    "tolerance",
-    "alignment",
-    "pos_sim",
-    "nn1_sim",
-    "entropy",
-    "erank",
-    "knn_top1",
-    "linear_top1",
-    "status",
-];
+/// The columns of a run's path (the last, the status, is left out of
+/// `watch`'s lines).
+fn header() -> Vec<&'static str> {
+    ["step", "model"]
+        .into_iter()
+        .chain(METRIC_COLUMNS)
+        .chain(["status"])
+        .collect()
+}
 
 /// One row of a run's path.
 fn row(c: &proto::Checkpoint) -> Vec<String> {
-    let Some(r) = &c.report else {
-        let mut cells = vec![c.step.to_string(), c.model.clone()];
-        cells.extend(std::iter::repeat_n("-".to_string(), 9));
-        cells.push("not evaluated".into());
-        return cells;
-    };
-    vec![
-        c.step.to_string(),
-        c.model.clone(),
-        opt(r.uniformity),
-        opt(r.tolerance),
-        opt(r.alignment),
-        opt(r.positive_similarity),
-        opt(r.nearest_negative_similarity.first().copied()),
-        opt(r.penalty_entropy),
-        opt(r.effective_rank),
-        opt(r.knn.as_ref().map(|k| k.top1)),
-        opt(r.linear.as_ref().map(|l| l.top1)),
-        "COMPLETED".into(),
-    ]
+    let mut cells = vec![c.step.to_string(), c.model.clone()];
+    match &c.report {
+        Some(r) => {
+            cells.extend(metric_cells(r));
+            cells.push("COMPLETED".into());
+        }
+        None => {
+            cells.extend(METRIC_COLUMNS.map(|_| "-".to_string()));
+            cells.push("not evaluated".into());
+        }
+    }
+    cells
 }
 
 async fn get_run(conn: &Connection, name: &str, dataset: &str) -> anyhow::Result<proto::Run> {
@@ -136,7 +122,7 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
                 return print_message("Run", &run);
             }
             let rows = run.checkpoints.iter().map(row).collect();
-            print!("{}", Listing::new(&HEADER, rows).render(conn.output()));
+            print!("{}", Listing::new(&header(), rows).render(conn.output()));
             for w in &run.warnings {
                 eprintln!("warning: {}", w.message);
             }
@@ -276,7 +262,11 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
                 == Some(tonic::Code::NotFound) => {}
         Err(err) => return Err(err),
     }
-    let header: Vec<String> = HEADER[..11].iter().map(|h| h.to_string()).collect();
+    let header = header();
+    let header: Vec<String> = header[..header.len() - 1]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
     println!("{}", watch_line(&header));
     let mut seen: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
     // Files handled (or left out) as they were then: not read again until
@@ -400,7 +390,8 @@ async fn checkpoint(
         model_sha256: report.model_sha256.clone(),
         report: completed.then_some(report),
     };
-    println!("{}", watch_line(&row(&c)[..11]));
+    let cells = row(&c);
+    println!("{}", watch_line(&cells[..cells.len() - 1]));
     Ok(Handled::Done)
 }
 

@@ -11,8 +11,9 @@ pub mod model;
 pub mod shared;
 pub mod upload;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
@@ -103,7 +104,44 @@ pub struct Registries {
     /// use; 0: no bound). They are fetched again when needed.
     pub keep_bytes: u64,
     /// When each upload was last asked for ("kind/name").
-    pub last_use: Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
+    pub last_use: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    /// The uploads being installed and shared here ("kind/name", how many).
+    pub uploading: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// An upload in progress on this replica, until dropped
+/// ([`Registries::begin_upload`]).
+#[derive(Debug)]
+pub struct Uploading {
+    uploading: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Uploading {
+    fn new(uploading: &Arc<Mutex<HashMap<String, usize>>>, kind: &str, name: &str) -> Self {
+        let key = format!("{kind}/{name}");
+        *uploading
+            .lock()
+            .expect("uploads lock")
+            .entry(key.clone())
+            .or_default() += 1;
+        Self {
+            uploading: uploading.clone(),
+            key,
+        }
+    }
+}
+
+impl Drop for Uploading {
+    fn drop(&mut self) {
+        let mut uploading = self.uploading.lock().expect("uploads lock");
+        if let Some(n) = uploading.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                uploading.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Registries {
@@ -128,7 +166,10 @@ impl Registries {
         };
         self.touch(T::KIND, name);
         let local = catalog.get(name).ok();
-        if let Some(e) = local.as_ref().filter(|e| catalog.is_bundled(e)) {
+        if let Some(e) = local
+            .as_ref()
+            .filter(|e| catalog.is_bundled(e) || self.is_uploading(T::KIND, name))
+        {
             return Ok(e.clone());
         }
         match shared.registered(T::KIND, name).await? {
@@ -204,18 +245,41 @@ impl Registries {
         Ok(listed.into_values().collect())
     }
 
-    /// ALREADY_EXISTS when another replica registered `name` (an upload
-    /// that does not replace must take a free name everywhere).
-    pub async fn check_free<T: Entry>(&self, name: &str) -> Result<()> {
-        if let Some(shared) = &self.shared {
-            if shared.registered(T::KIND, name).await?.is_some() {
-                return Err(Error::AlreadyExists {
-                    kind: T::KIND,
-                    name: name.to_string(),
-                });
+    /// Starts an upload of entry `name` (a valid name): FAILED_PRECONDITION
+    /// for a bundled name; without `replace`, ALREADY_EXISTS when the name
+    /// is taken here or, with shared uploads, registered through any
+    /// replica (a local copy of an entry removed elsewhere is dropped
+    /// first). Until the returned guard is dropped this replica's copy of
+    /// `name` is the one it serves: no listing or use drops it or fetches
+    /// another while it is installed and shared ([`Registries::publish`]).
+    pub async fn begin_upload<T: Kind>(&self, name: &str, replace: bool) -> Result<Uploading> {
+        let catalog = T::catalog(self);
+        let taken = || Error::AlreadyExists {
+            kind: T::KIND,
+            name: name.to_string(),
+        };
+        if replace {
+            catalog.check_writable(name)?;
+        } else {
+            if let Some(shared) = &self.shared {
+                if shared.registered(T::KIND, name).await?.is_some() {
+                    return Err(taken());
+                }
+                if catalog.get(name).is_ok_and(|e| !catalog.is_bundled(&e)) {
+                    self.forget(catalog, name).await;
+                }
+            }
+            if catalog.is_taken(name) {
+                return Err(taken());
             }
         }
-        Ok(())
+        Ok(Uploading::new(&self.uploading, T::KIND, name))
+    }
+
+    /// Whether an upload of `kind` `name` is being installed or shared here.
+    fn is_uploading(&self, kind: &str, name: &str) -> bool {
+        let uploading = self.uploading.lock().expect("uploads lock");
+        uploading.contains_key(&format!("{kind}/{name}"))
     }
 
     /// Shares an entry just installed in `catalog` with the other replicas
@@ -308,8 +372,12 @@ impl Registries {
         }
     }
 
-    /// Drops a local upload whose registration another replica removed.
+    /// Drops a local upload whose registration another replica removed
+    /// (never one being uploaded here: it is not registered yet).
     async fn forget<T: Entry>(&self, catalog: &Arc<Catalog<T>>, name: &str) {
+        if self.is_uploading(T::KIND, name) {
+            return;
+        }
         let (catalog, name) = (catalog.clone(), name.to_string());
         let removed =
             tokio::task::spawn_blocking(move || catalog.remove(&name).map(|()| name)).await;
@@ -374,6 +442,82 @@ mod tests {
         ] {
             assert!(validate_name("model", bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A replica's registries under `dir`, sharing uploads through
+    /// `store` and the folder `shared`.
+    fn replica(
+        dir: &Path,
+        shared: &Path,
+        store: &Arc<crate::store::ReportStore>,
+        runtime: &Arc<Runtime>,
+    ) -> Registries {
+        let remote = crate::storage::Remote::open(&format!("file://{}", shared.display())).unwrap();
+        Registries {
+            models: Arc::new(ModelRegistry::empty(dir.join("models"))),
+            datasets: Arc::new(DatasetRegistry::empty(dir.join("datasets"))),
+            runtime: runtime.clone(),
+            shared: Some(Shared::new(remote, store.clone())),
+            keep_bytes: 0,
+            last_use: Arc::default(),
+            uploading: Arc::default(),
+        }
+    }
+
+    /// Installs a copy of the bundled digits as dataset `name` in `r`.
+    async fn install_digits(r: &Registries, name: &str) -> Arc<LoadedDataset> {
+        let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits");
+        let staging = upload::Staging::begin(r.datasets.uploads(), name, u64::MAX, "dataset")
+            .await
+            .unwrap();
+        for file in std::fs::read_dir(&bundled).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, staging.dir().join(file.file_name().unwrap())).unwrap();
+        }
+        let at = r.datasets.uploads().join(name);
+        let entry = LoadedDataset::open(name, staging.dir(), at).unwrap();
+        r.datasets.install(staging, entry, false).unwrap().0
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shared_uploads_are_listed_without_fetching_and_an_upload_in_progress_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = crate::store::ReportStore::default_url(tmp.path());
+        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
+        let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
+        let shared = tmp.path().join("shared");
+        let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
+        let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
+
+        // Installed on a but not registered yet: a listing leaves it alone
+        // and a use on a gets it.
+        let uploading = a.begin_upload::<LoadedDataset>("d", false).await.unwrap();
+        let entry = install_digits(&a, "d").await;
+        assert!(a.listing::<LoadedDataset>().await.unwrap().is_empty());
+        assert_eq!(a.dataset("d").await.unwrap().id, entry.id);
+        a.publish(&a.datasets, entry.as_ref()).await.unwrap();
+        drop(uploading);
+        assert!(matches!(
+            b.begin_upload::<LoadedDataset>("d", false).await,
+            Err(Error::AlreadyExists { .. })
+        ));
+
+        // b lists it from the registration, fetching nothing, and fetches
+        // it at its first use.
+        let listed = b.listing::<LoadedDataset>().await.unwrap();
+        assert_eq!(listed, [entry.info()]);
+        assert!(b.datasets.get("d").is_err());
+        assert_eq!(b.dataset("d").await.unwrap().id, entry.id);
+        assert!(b.datasets.uploads().join("d/dataset.toml").is_file());
+
+        // Removed through a: b's listing drops its copy, and the name is
+        // free again everywhere.
+        a.remove(&a.datasets, "d").await.unwrap();
+        assert!(b.listing::<LoadedDataset>().await.unwrap().is_empty());
+        assert!(b.datasets.get("d").is_err());
+        assert!(!b.datasets.uploads().join("d").exists());
+        drop(b.begin_upload::<LoadedDataset>("d", false).await.unwrap());
+        assert!(matches!(b.dataset("d").await, Err(Error::NotFound { .. })));
     }
 
     #[test]

@@ -20,46 +20,59 @@ pub fn table(rows: &[EvaluationReport]) -> String {
     format_table(&header, &listing.rows)
 }
 
+/// The headline metrics' columns, in the order [`metric_cells`] fills them.
+pub const METRIC_COLUMNS: [&str; 9] = [
+    "uniformity",
+    "tolerance",
+    "alignment",
+    "pos_sim",
+    "nn1_sim",
+    "entropy",
+    "erank",
+    "knn_top1",
+    "linear_top1",
+];
+
+/// A report's headline metrics, one cell per [`METRIC_COLUMNS`] ("-" for
+/// one not computed).
+pub fn metric_cells(r: &EvaluationReport) -> Vec<String> {
+    vec![
+        opt(r.uniformity),
+        opt(r.tolerance),
+        opt(r.alignment),
+        opt(r.positive_similarity),
+        opt(r.nearest_negative_similarity.first().copied()),
+        opt(r.penalty_entropy),
+        opt(r.effective_rank),
+        opt(r.knn.as_ref().map(|k| k.top1)),
+        opt(r.linear.as_ref().map(|l| l.top1)),
+    ]
+}
+
 /// The comparison's columns and one row per report (a model that was not
 /// evaluated shows its status and reason in place of numbers).
 pub fn listing(rows: &[EvaluationReport]) -> Listing {
-    let header = [
-        "model",
-        "loss",
-        "tau",
-        "uniformity",
-        "tolerance",
-        "alignment",
-        "pos_sim",
-        "nn1_sim",
-        "entropy",
-        "erank",
-        "knn_top1",
-        "linear_top1",
-        "status",
-        "note",
-    ];
+    let header: Vec<&str> = ["model", "loss", "tau"]
+        .into_iter()
+        .chain(METRIC_COLUMNS)
+        .chain(["status", "note"])
+        .collect();
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            vec![
+            let mut cells = vec![
                 r.model.clone(),
                 r.loss.clone(),
                 format!("{}", r.temperature),
-                opt(r.uniformity),
-                opt(r.tolerance),
-                opt(r.alignment),
-                opt(r.positive_similarity),
-                opt(r.nearest_negative_similarity.first().copied()),
-                opt(r.penalty_entropy),
-                opt(r.effective_rank),
-                opt(r.knn.as_ref().map(|k| k.top1)),
-                opt(r.linear.as_ref().map(|l| l.top1)),
+            ];
+            cells.extend(metric_cells(r));
+            cells.push(
                 EvaluationStatus::try_from(r.status)
                     .map_or("?", |s| s.as_str_name())
                     .to_string(),
-                r.error.clone(),
-            ]
+            );
+            cells.push(r.error.clone());
+            cells
         })
         .collect();
     Listing::new(&header, cells)

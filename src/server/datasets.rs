@@ -116,15 +116,10 @@ impl DatasetApi {
         };
         validate_name("dataset", &header.name)?;
         let datasets = &self.state.datasets;
-        if datasets.is_taken(&header.name) {
-            return Err(Error::AlreadyExists {
-                kind: "dataset",
-                name: header.name,
-            });
-        }
-        self.state
+        let _uploading = self
+            .state
             .registries
-            .check_free::<crate::data::LoadedDataset>(&header.name)
+            .begin_upload::<LoadedDataset>(&header.name, false)
             .await?;
         if !header.format.is_empty() {
             Format::parse(&header.format)?;

@@ -366,6 +366,7 @@ pub async fn serve(
         shared: shared.clone(),
         keep_bytes: config.uploads_bytes,
         last_use: Arc::default(),
+        uploading: Arc::default(),
     };
     let (ready_tx, ready) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {

@@ -102,19 +102,11 @@ impl ModelApi {
         };
         validate_name("model", &upload.name)?;
         let models = &self.state.models;
-        if upload.replace {
-            models.check_writable(&upload.name)?;
-        } else if models.is_taken(&upload.name) {
-            return Err(Error::AlreadyExists {
-                kind: "model",
-                name: upload.name,
-            });
-        } else {
-            self.state
-                .registries
-                .check_free::<crate::registry::LoadedModel>(&upload.name)
-                .await?;
-        }
+        let _uploading = self
+            .state
+            .registries
+            .begin_upload::<LoadedModel>(&upload.name, upload.replace)
+            .await?;
         let card = CardFile::parse(&upload.card_toml)?;
         let limit = self.state.max_model_bytes;
         if upload.size_bytes > limit {

@@ -167,27 +167,7 @@ impl ReportStore {
     /// Stores `report` if `lease` still holds its job; `Ok(false)` when
     /// another replica holds it now (nothing is written).
     pub async fn save_fenced(&self, report: &EvaluationReport, lease: &Lease) -> Result<bool> {
-        // `WHERE EXISTS` also keeps SQLite from reading ON CONFLICT as a
-        // join clause.
-        let done = sqlx::query(
-            "INSERT INTO evaluations (id, model, dataset, status, created_at, report) \
-             SELECT $1, $2, $3, $4, $5, $6 \
-             WHERE EXISTS (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempt = $9) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report",
-        )
-        .bind(report.id.clone())
-        .bind(report.model.clone())
-        .bind(report.dataset.clone())
-        .bind(i64::from(report.status))
-        .bind(created_micros(report))
-        .bind(report.encode_to_vec())
-        .bind(lease.job_id.clone())
-        .bind(lease.owner.clone())
-        .bind(lease.attempt)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(done.rows_affected() > 0)
+        self.write_report(report, Some(lease)).await
     }
 
     /// Extends `lease` by `length` from now and records `progress` (when

@@ -184,21 +184,40 @@ impl ReportStore {
 
     /// Stores `report` as it is now (inserted, or replacing the stored one).
     pub async fn save(&self, report: &EvaluationReport) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO evaluations (id, model, dataset, status, created_at, report) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report",
-        )
-        .bind(report.id.clone())
-        .bind(report.model.clone())
-        .bind(report.dataset.clone())
-        .bind(i64::from(report.status))
-        .bind(created_micros(report))
-        .bind(report.encode_to_vec())
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        self.write_report(report, None).await.map(|_| ())
+    }
+
+    /// Inserts or replaces `report`; with `fence`, only while that lease
+    /// holds its job. Whether it was written.
+    async fn write_report(&self, report: &EvaluationReport, fence: Option<&Lease>) -> Result<bool> {
+        // `WHERE EXISTS` also keeps SQLite from reading ON CONFLICT as a
+        // join clause.
+        let source = match fence {
+            None => "VALUES ($1, $2, $3, $4, $5, $6)",
+            Some(_) => {
+                "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+                 (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempt = $9)"
+            }
+        };
+        let sql = format!(
+            "INSERT INTO evaluations (id, model, dataset, status, created_at, report) {source} \
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(report.id.clone())
+            .bind(report.model.clone())
+            .bind(report.dataset.clone())
+            .bind(i64::from(report.status))
+            .bind(created_micros(report))
+            .bind(report.encode_to_vec());
+        if let Some(lease) = fence {
+            query = query
+                .bind(lease.job_id.clone())
+                .bind(lease.owner.clone())
+                .bind(lease.attempt);
+        }
+        let done = query.execute(&self.pool).await.map_err(db)?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// One report by id.

@@ -228,12 +228,7 @@ impl Replica {
 
     /// SIGTERM, then waits (up to `within`) for the exit code.
     pub fn terminate(&mut self, within: Duration) -> Option<i32> {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        super::sigterm(&self.child);
         let (name, log) = (self.name.clone(), self.log.clone());
         super::exit_within(&mut self.child, within, &name, || tail_of(&log))
     }

@@ -88,6 +88,16 @@ pub fn only(stage: &str) -> embedeval::proto::MetricSpec {
     spec
 }
 
+/// Sends SIGTERM to `child`.
+pub fn sigterm(child: &std::process::Child) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -TERM {}", child.id());
+}
+
 /// Waits (up to `within`) for `child` to exit; its exit code (None when a
 /// signal ended it). Past `within` the child is killed and the test fails,
 /// naming `what` and `detail()` (its log, say).

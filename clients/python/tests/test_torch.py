@@ -99,3 +99,23 @@ def test_evaluate_module_registers_and_evaluates(fake_torch, client):
         assert len(fake_torch) == 2 and module.training is True
     finally:
         client.delete_model("py-torch-model")
+
+
+def test_evaluate_module_records_the_checkpoints_of_a_run(fake_torch, client):
+    from embedeval.torch import evaluate_module
+
+    module = _Module(outputs=2)
+    names = [f"py-run-{step}" for step in (10, 20)]
+    try:
+        for step, name in zip((10, 20), names):
+            report = evaluate_module(client, module, _Tensor(), name=name, loss="infonce",
+                                     temperature=0.5, dataset="digits", card=CARD,
+                                     spec={"skip_linear": True}, run="py-run", step=step)
+            assert report.ok
+            assert client.get_model(name).training.run == "py-run"
+        run = client.get_run("py-run", "digits")
+        assert [(c.step, c.model) for c in run] == [(10, names[0]), (20, names[1])]
+        assert all(c.report is not None and c.report.ok for c in run)
+    finally:
+        for name in names:
+            client.delete_model(name)

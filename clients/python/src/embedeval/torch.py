@@ -118,6 +118,8 @@ def evaluate_module(
     output_names: Optional[Sequence[str]] = None,
     opset: int = 17,
     progress: bool = False,
+    run: Optional[str] = None,
+    step: Optional[int] = None,
 ) -> "EvaluationReport":
     """Exports `module` to ONNX (see :func:`export_onnx`), registers it as
     model `name` (``replace=True``: each call swaps the previous checkpoint
@@ -134,6 +136,11 @@ def evaluate_module(
         card: a model.toml (path or text) for what the flags do not say,
             e.g. ``[input] scale = 0.0625`` for pixels of 0..16.
         spec, test_split, train_split, progress: as in :meth:`Client.evaluate`.
+        run, step: the training run this module is a checkpoint of and its
+            step in it (``[training] run`` and ``step`` of the card), so that
+            :meth:`Client.get_run` follows the run. Give each checkpoint its
+            own `name` (``f"{run}-{step}"``, say) to keep them all: under one
+            name each call replaces the last.
 
     Returns:
         the :class:`~embedeval.types.EvaluationReport`.
@@ -155,6 +162,8 @@ def evaluate_module(
             preset=preset,
             card=card,
             replace=True,
+            run=run,
+            step=step,
         )
     return client.evaluate(
         name,
