@@ -47,5 +47,8 @@ CREATE TABLE IF NOT EXISTS registrations (
     content_id TEXT NOT NULL,
     info BLOB NOT NULL,
     updated_at BIGINT NOT NULL,
+    -- 1 once removed: the row stays, so that a replica tells a local copy
+    -- of an entry removed elsewhere (dropped) from an upload never shared.
+    removed BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (kind, name)
 );

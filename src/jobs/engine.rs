@@ -257,11 +257,13 @@ impl Engine {
         if self.resolver.set(resolver).is_err() {
             return Ok(());
         }
+        // The claimer runs whatever happens here: without it this replica
+        // would never take a job over.
+        tokio::spawn(claimer(Arc::downgrade(self)));
         let own = self.store.release_own(&self.replica).await?;
         if own > 0 {
             tracing::info!(jobs = own, replica = %self.replica, "taking back this replica's open jobs from before its restart");
         }
-        tokio::spawn(claimer(Arc::downgrade(self)));
         Ok(())
     }
 
@@ -436,6 +438,16 @@ impl Engine {
             let ids = job.members.clone();
             async move { store.fail_job(&lease, &ids, status, &why).await }
         };
+        if job.lease.attempt > MAX_ATTEMPTS {
+            return refuse(
+                EvaluationStatus::Failed,
+                format!(
+                    "gave up after {MAX_ATTEMPTS} attempts: the replicas running it stopped or \
+                     could not record it (the last was {previous})"
+                ),
+            )
+            .await;
+        }
         if job.cancel_requested {
             return refuse(
                 EvaluationStatus::Cancelled,
@@ -500,7 +512,7 @@ impl Engine {
         live.set_lease(job.lease);
         live.mark_detached();
         if !self.accepting.load(Ordering::SeqCst) {
-            live.stop(StopReason::Shutdown);
+            self.stop_for_shutdown(&live);
         }
         self.start(live, spec, reports, ticket, None);
         Ok(())
@@ -727,8 +739,16 @@ impl Engine {
             self.record(&live, report).await;
             live.emit(Event::Evaluated(Box::new(report.clone())));
         }
-        if !lost {
+        if !lost && live.all_recorded() {
             self.finish(&live).await;
+        } else if let (false, Some(lease)) = (lost, live.lease()) {
+            // A report that could not be recorded: the job is not marked
+            // ended but given back, and whichever replica takes it (this
+            // one, say) runs its unrecorded evaluations again.
+            match self.store.release(lease).await {
+                Ok(()) => tracing::warn!(job = %lease.job_id, "a report was not recorded: the job is given back to run again"),
+                Err(err) => tracing::warn!(job = %lease.job_id, %err, "a report was not recorded and the job cannot be given back; it runs again when its lease lapses"),
+            }
         } else if let (Some(StopReason::HandedOver), Some(lease)) = (live.reason(), live.lease()) {
             match self.store.release(lease).await {
                 Ok(()) => {
@@ -925,6 +945,13 @@ impl Engine {
             (Some(reason), Error::Cancelled(_)) => reason.error(),
             _ => err,
         });
+        // The job moved: the replica that holds it now runs this evaluation
+        // again and records its end (watchers here follow it there).
+        match live.reason() {
+            Some(StopReason::LeaseLost) => return result,
+            Some(StopReason::HandedOver) if result.is_err() => return result,
+            _ => {}
+        }
         match &result {
             Ok(()) => {
                 report
@@ -986,6 +1013,7 @@ impl Engine {
                 }
                 Err(err) => {
                     tracing::error!(id = %report.id, %err, "cannot record the evaluation");
+                    live.mark_unrecorded();
                     return;
                 }
             }
@@ -1011,6 +1039,10 @@ impl Engine {
         }
     }
 }
+
+/// How many times a job is taken over before it is recorded FAILED (a job
+/// that stops every replica that runs it must not go round forever).
+const MAX_ATTEMPTS: i64 = 10;
 
 /// The status an evaluation that ended with `err` is stored with.
 fn status_of(err: &Error) -> EvaluationStatus {
@@ -1163,6 +1195,23 @@ fn remote_events(
                         }
                     }
                     if let Ok(Some(job)) = store.job_of(&id).await {
+                        if job.done {
+                            // Ended: the report was recorded before the job
+                            // was marked so, unless its recording failed.
+                            let report = store.get(&id).await;
+                            let event = match report {
+                                Ok(report) if ended(report.status) => {
+                                    Event::Evaluated(Box::new(report))
+                                }
+                                Ok(_) => Event::Done(Err(Arc::new(Error::Internal {
+                                    task: format!("job {}", job.id),
+                                    message: "the job ended without recording this evaluation"
+                                        .into(),
+                                }))),
+                                Err(err) => Event::Done(Err(Arc::new(err))),
+                            };
+                            return Some((event, (store, id, last, true)));
+                        }
                         let progress = job
                             .progress
                             .and_then(|b| StoredProgress::decode(b.as_slice()).ok());

@@ -261,6 +261,8 @@ pub struct Live {
     queued: bool,
     started: AtomicBool,
     detached: AtomicBool,
+    /// Set when a report of the job could not be recorded.
+    unrecorded: AtomicBool,
     reason: Mutex<Option<StopReason>>,
     events: broadcast::Sender<Event>,
     done: watch::Sender<Option<Event>>,
@@ -282,6 +284,7 @@ impl Live {
             queued,
             started: AtomicBool::new(false),
             detached: AtomicBool::new(false),
+            unrecorded: AtomicBool::new(false),
             reason: Mutex::new(None),
             events: broadcast::channel(EVENT_BUFFER).0,
             done: watch::channel(None).0,
@@ -319,6 +322,16 @@ impl Live {
     /// Records that the job runs without its submitter.
     pub fn mark_detached(&self) {
         self.detached.store(true, Ordering::SeqCst);
+    }
+
+    /// Notes that a report of the job could not be recorded.
+    pub fn mark_unrecorded(&self) {
+        self.unrecorded.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether every report of the job so far was recorded.
+    pub fn all_recorded(&self) -> bool {
+        !self.unrecorded.load(Ordering::SeqCst)
     }
 
     /// Whether the job runs without its submitter.

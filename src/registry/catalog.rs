@@ -269,6 +269,33 @@ impl<T: Entry> Catalog<T> {
         replace: bool,
     ) -> Result<(Arc<T>, Option<Arc<T>>)> {
         let _writes = self.writes.lock().expect("registry write lock");
+        self.install_locked(staging, entry, replace)
+    }
+
+    /// Installs an entry fetched from elsewhere over any of its name, unless
+    /// `superseded()` (asked under the write lock, so that no install comes
+    /// between) says a newer one is on its way here: then nothing changes
+    /// and None is returned.
+    pub fn install_fetched(
+        &self,
+        staging: upload::Staging,
+        entry: T,
+        superseded: impl FnOnce() -> bool,
+    ) -> Result<Option<Arc<T>>> {
+        let _writes = self.writes.lock().expect("registry write lock");
+        if superseded() {
+            return Ok(None);
+        }
+        Ok(Some(self.install_locked(staging, entry, true)?.0))
+    }
+
+    /// [`Catalog::install`] under the write lock.
+    fn install_locked(
+        &self,
+        staging: upload::Staging,
+        entry: T,
+        replace: bool,
+    ) -> Result<(Arc<T>, Option<Arc<T>>)> {
         let name = entry.name().to_string();
         let target = self.uploads.join(&name);
         if replace {

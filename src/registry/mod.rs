@@ -157,8 +157,10 @@ impl Registries {
 
     /// The entry of kind `T` registered as `name`. With shared uploads, one
     /// that another replica registered or replaced is fetched and loaded
-    /// here first, and one it removed is dropped here (NOT_FOUND); without,
-    /// one that appeared in the uploads root is loaded.
+    /// here first, and one it removed is dropped here (NOT_FOUND); an
+    /// upload of this replica's that was never shared is served as it is.
+    /// Without shared uploads, one that appeared in the uploads root is
+    /// loaded.
     pub async fn entry<T: Kind>(&self, name: &str) -> Result<Arc<T>> {
         let catalog = T::catalog(self);
         let Some(shared) = &self.shared else {
@@ -172,63 +174,78 @@ impl Registries {
         {
             return Ok(e.clone());
         }
-        match shared.registered(T::KIND, name).await? {
-            Some(id) if local.as_ref().is_some_and(|e| e.content_id() == id) => {
-                Ok(local.expect("checked"))
-            }
-            Some(id) => {
-                let staging = shared.fetch(catalog, T::KIND, name).await?;
-                let (this, name) = (self.clone(), name.to_string());
-                let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<T>> {
-                    let catalog = T::catalog(&this);
-                    let at = catalog.uploads().join(&name);
-                    let entry = T::open(&this, &name, staging.dir(), at)?;
-                    if entry.content_id() != id {
-                        return Err(Error::Unavailable(format!(
-                            "{} {name} in the store is not the registered one (being replaced?); \
-                             retry",
-                            T::KIND
-                        )));
-                    }
-                    Ok(catalog.install(staging, entry, true)?.0)
-                })
-                .await
-                .map_err(|e| Error::join("fetch", e))??;
-                self.trim().await;
-                Ok(fetched)
-            }
-            None => {
+        let not_found = || Error::NotFound {
+            kind: T::KIND,
+            name: name.to_string(),
+        };
+        let registration = shared.registration(T::KIND, name).await?;
+        let id = match registration {
+            Some(r) if !r.removed => r.content_id,
+            Some(_) => {
                 if local.is_some() {
                     self.forget(catalog, name).await;
                 }
-                Err(Error::NotFound {
-                    kind: T::KIND,
-                    name: name.to_string(),
-                })
+                return Err(not_found());
             }
+            None => return local.ok_or_else(not_found),
+        };
+        if let Some(local) = local.filter(|e| e.content_id() == id) {
+            return Ok(local);
         }
+        let staging = shared.fetch(catalog, name, &id).await?;
+        let (this, name) = (self.clone(), name.to_string());
+        let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<T>> {
+            let catalog = T::catalog(&this);
+            let at = catalog.uploads().join(&name);
+            let entry = T::open(&this, &name, staging.dir(), at)?;
+            if entry.content_id() != id {
+                return Err(Error::Unavailable(format!(
+                    "{} {name} in the store is not the registered one (being replaced?); retry",
+                    T::KIND
+                )));
+            }
+            let uploading = || this.is_uploading(T::KIND, &name);
+            catalog
+                .install_fetched(staging, entry, uploading)?
+                .ok_or_else(|| {
+                    Error::Unavailable(format!(
+                        "{} {name} is being uploaded through this replica; retry",
+                        T::KIND
+                    ))
+                })
+        })
+        .await
+        .map_err(|e| Error::join("fetch", e))??;
+        self.trim().await;
+        Ok(fetched)
     }
 
     /// Every entry of kind `T` as listings show it, by name. With shared
-    /// uploads: the bundled ones and every registration's description,
-    /// without fetching any (a listing costs one query, whatever
-    /// `--uploads-bytes` keeps here); local copies whose registration was
-    /// removed are dropped on the way.
+    /// uploads: the bundled ones, every registration's description (without
+    /// fetching any: a listing costs one query, whatever `--uploads-bytes`
+    /// keeps here) and this replica's uploads never shared; local copies of
+    /// entries removed elsewhere are dropped on the way.
     pub async fn listing<T: Kind>(&self) -> Result<Vec<T::Info>> {
         let catalog = T::catalog(self);
         let Some(shared) = &self.shared else {
             return Ok(catalog.list().iter().map(|e| e.describe()).collect());
         };
-        let registered = shared.registrations(T::KIND).await?;
+        let registrations = shared.registrations(T::KIND).await?;
         let mut listed = std::collections::BTreeMap::new();
         for e in catalog.list() {
-            if catalog.is_bundled(&e) {
-                listed.insert(e.name().to_string(), e.describe());
-            } else if !registered.iter().any(|r| r.name == e.name()) {
-                self.forget(catalog, e.name()).await;
+            let registration = registrations.iter().find(|r| r.name == e.name());
+            match registration {
+                _ if catalog.is_bundled(&e) => {
+                    listed.insert(e.name().to_string(), e.describe());
+                }
+                None => {
+                    listed.insert(e.name().to_string(), e.describe());
+                }
+                Some(r) if r.removed => self.forget(catalog, e.name()).await,
+                Some(_) => {}
             }
         }
-        for r in registered {
+        for r in registrations.into_iter().filter(|r| !r.removed) {
             if listed.contains_key(&r.name) {
                 continue; // this replica's bundled entry of that name
             }
@@ -243,6 +260,36 @@ impl Registries {
             }
         }
         Ok(listed.into_values().collect())
+    }
+
+    /// Shares this replica's uploads that were never shared (made before
+    /// `--data-url` was given, or whose sharing failed) and drops the local
+    /// copies of entries removed through another replica while this one
+    /// was away. At start, once the catalogs are scanned; what fails is
+    /// logged and left as it is.
+    pub async fn reconcile_at_start(&self) {
+        self.reconcile_kind::<LoadedModel>().await;
+        self.reconcile_kind::<LoadedDataset>().await;
+    }
+
+    async fn reconcile_kind<T: Kind>(&self) {
+        let Some(shared) = &self.shared else { return };
+        let catalog = T::catalog(self);
+        for e in catalog.list().into_iter().filter(|e| !catalog.is_bundled(e)) {
+            let (kind, name) = (T::KIND, e.name());
+            match shared.registration(kind, name).await {
+                Ok(None) => match shared.publish(e.as_ref(), false).await {
+                    Ok(()) => tracing::info!(kind, name, "an upload never shared is shared now"),
+                    Err(err) => tracing::warn!(kind, name, %err, "cannot share an upload; it is served by this replica alone"),
+                },
+                Ok(Some(r)) if r.removed => {
+                    let why = "removed through another replica while this one was away; dropped here";
+                    self.drop_local(catalog, name, why).await;
+                }
+                Ok(Some(_)) => {}
+                Err(err) => tracing::warn!(kind, name, %err, "cannot check an upload's registration"),
+            }
+        }
     }
 
     /// Starts an upload of entry `name` (a valid name): FAILED_PRECONDITION
@@ -262,11 +309,10 @@ impl Registries {
             catalog.check_writable(name)?;
         } else {
             if let Some(shared) = &self.shared {
-                if shared.registered(T::KIND, name).await?.is_some() {
-                    return Err(taken());
-                }
-                if catalog.get(name).is_ok_and(|e| !catalog.is_bundled(&e)) {
-                    self.forget(catalog, name).await;
+                match shared.registration(T::KIND, name).await? {
+                    Some(r) if !r.removed => return Err(taken()),
+                    Some(_) => self.forget(catalog, name).await,
+                    None => {}
                 }
             }
             if catalog.is_taken(name) {
@@ -283,16 +329,24 @@ impl Registries {
     }
 
     /// Shares an entry just installed in `catalog` with the other replicas
-    /// (nothing to do without shared uploads). When the store cannot take
-    /// it, the entry is removed here too and the error returned: an upload
-    /// is registered everywhere or nowhere.
-    pub async fn publish<T: Entry>(&self, catalog: &Arc<Catalog<T>>, entry: &T) -> Result<()> {
+    /// (nothing to do without shared uploads); `replace` as the upload
+    /// asked. When the store cannot take it, or another replica registered
+    /// the name meanwhile (ALREADY_EXISTS), the entry is removed here too
+    /// and the error returned: an upload is registered everywhere or
+    /// nowhere.
+    pub async fn publish<T: Entry>(
+        &self,
+        catalog: &Arc<Catalog<T>>,
+        entry: &T,
+        replace: bool,
+    ) -> Result<()> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
-        let published = shared.publish(entry).await;
+        let published = shared.publish(entry, replace).await;
         if let Err(err) = published {
-            self.forget(catalog, entry.name()).await;
+            let why = "the store did not take the upload; undone here";
+            self.drop_local(catalog, entry.name(), why).await;
             return Err(err);
         }
         self.touch(T::KIND, entry.name());
@@ -359,8 +413,7 @@ impl Registries {
         catalog.check_writable(name)?;
         let mut shared_had = false;
         if let Some(shared) = &self.shared {
-            shared_had = shared.registered(T::KIND, name).await?.is_some();
-            shared.withdraw(T::KIND, name).await?;
+            shared_had = shared.withdraw(T::KIND, name).await?;
         }
         let (c, n) = (catalog.clone(), name.to_string());
         let removed = tokio::task::spawn_blocking(move || c.remove(&n))
@@ -375,19 +428,21 @@ impl Registries {
     /// Drops a local upload whose registration another replica removed
     /// (never one being uploaded here: it is not registered yet).
     async fn forget<T: Entry>(&self, catalog: &Arc<Catalog<T>>, name: &str) {
-        if self.is_uploading(T::KIND, name) {
-            return;
+        if !self.is_uploading(T::KIND, name) {
+            self.drop_local(catalog, name, "removed through another replica; dropped here")
+                .await;
         }
+    }
+
+    /// Removes the local copy of `name`, logging `why` (or why it could
+    /// not be removed).
+    async fn drop_local<T: Entry>(&self, catalog: &Arc<Catalog<T>>, name: &str, why: &str) {
         let (catalog, name) = (catalog.clone(), name.to_string());
         let removed =
             tokio::task::spawn_blocking(move || catalog.remove(&name).map(|()| name)).await;
         match removed {
-            Ok(Ok(name)) => {
-                tracing::info!(kind = T::KIND, %name, "removed through another replica; dropped here")
-            }
-            Ok(Err(err)) => {
-                tracing::warn!(kind = T::KIND, %err, "cannot drop an entry removed elsewhere")
-            }
+            Ok(Ok(name)) => tracing::info!(kind = T::KIND, %name, "{why}"),
+            Ok(Err(err)) => tracing::warn!(kind = T::KIND, %err, "cannot drop a local copy"),
             Err(err) => tracing::warn!(%err, "entry removal did not run"),
         }
     }
@@ -489,13 +544,14 @@ mod tests {
         let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
         let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
 
-        // Installed on a but not registered yet: a listing leaves it alone
-        // and a use on a gets it.
+        // Installed on a but not registered yet: a listing on a shows it,
+        // one on b does not, and neither drops it.
         let uploading = a.begin_upload::<LoadedDataset>("d", false).await.unwrap();
         let entry = install_digits(&a, "d").await;
-        assert!(a.listing::<LoadedDataset>().await.unwrap().is_empty());
+        assert_eq!(a.listing::<LoadedDataset>().await.unwrap(), [entry.info()]);
+        assert!(b.listing::<LoadedDataset>().await.unwrap().is_empty());
         assert_eq!(a.dataset("d").await.unwrap().id, entry.id);
-        a.publish(&a.datasets, entry.as_ref()).await.unwrap();
+        a.publish(&a.datasets, entry.as_ref(), false).await.unwrap();
         drop(uploading);
         assert!(matches!(
             b.begin_upload::<LoadedDataset>("d", false).await,
@@ -518,6 +574,46 @@ mod tests {
         assert!(!b.datasets.uploads().join("d").exists());
         drop(b.begin_upload::<LoadedDataset>("d", false).await.unwrap());
         assert!(matches!(b.dataset("d").await, Err(Error::NotFound { .. })));
+
+        // Two replicas register one new name at once: the one that records
+        // second gets ALREADY_EXISTS and its copy is undone.
+        let on_a = install_digits(&a, "e").await;
+        let on_b = install_digits(&b, "e").await;
+        a.publish(&a.datasets, on_a.as_ref(), false).await.unwrap();
+        assert!(matches!(
+            b.publish(&b.datasets, on_b.as_ref(), false).await,
+            Err(Error::AlreadyExists { .. })
+        ));
+        assert!(b.datasets.get("e").is_err());
+        assert_eq!(b.dataset("e").await.unwrap().id, on_a.id);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn uploads_from_before_sharing_are_shared_and_copies_removed_meanwhile_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = crate::store::ReportStore::default_url(tmp.path());
+        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
+        let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
+        let shared = tmp.path().join("shared");
+        let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
+        let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
+
+        // An upload made before uploads were shared: listed and served by
+        // its replica (never dropped), shared at its start.
+        let old = install_digits(&a, "old").await;
+        assert_eq!(a.listing::<LoadedDataset>().await.unwrap(), [old.info()]);
+        assert_eq!(a.dataset("old").await.unwrap().id, old.id);
+        assert!(b.listing::<LoadedDataset>().await.unwrap().is_empty());
+        a.reconcile_at_start().await;
+        assert_eq!(b.listing::<LoadedDataset>().await.unwrap(), [old.info()]);
+        assert_eq!(b.dataset("old").await.unwrap().id, old.id);
+
+        // Removed through a while b was away: dropped at b's start.
+        a.remove(&a.datasets, "old").await.unwrap();
+        assert!(b.datasets.get("old").is_ok());
+        b.reconcile_at_start().await;
+        assert!(b.datasets.get("old").is_err());
+        assert!(!b.datasets.uploads().join("old").exists());
     }
 
     #[test]

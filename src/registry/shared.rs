@@ -1,6 +1,6 @@
 //! Uploads shared by the replicas (`--data-url URL`): a model or dataset
-//! registered through any replica is copied to `<URL>/models/<name>/` or
-//! `<URL>/datasets/<name>/` and recorded in the database with its content
+//! registered through any replica is copied to `<URL>/models/<name>/<sha256>/`
+//! or `<URL>/datasets/<name>/<content id>/` and recorded in the database with its content
 //! id; a replica asked for a name it does not hold (or holds with other
 //! content) fetches it from the store into its own uploads root and loads
 //! it there, and one whose name was removed elsewhere drops it. Bundled
@@ -12,7 +12,7 @@ use super::upload::Staging;
 use super::{Catalog, Entry};
 use crate::error::{Error, Result};
 use crate::storage::Remote;
-use crate::store::{Registration, ReportStore};
+use crate::store::{Recorded, Registration, ReportStore};
 
 /// The object store and database the replicas share uploads through.
 #[derive(Debug, Clone)]
@@ -42,62 +42,106 @@ impl Shared {
         self.root.child("cache")
     }
 
-    /// Copies `entry` from its local folder to the store, then records
-    /// its name, content and description (in this order: a recorded
-    /// registration is always in the store).
-    pub async fn publish<T: Entry>(&self, entry: &T) -> Result<()> {
-        let (kind, name) = (T::KIND, entry.name());
-        let bytes = self
-            .root
-            .child(&folder(kind))
-            .put_dir(name, entry.dir())
-            .await?;
+    /// Where the files of `kind` `name` holding `content_id` are: one
+    /// folder per content, so that a replace or a concurrent upload never
+    /// mixes the files of two contents.
+    fn files_of(&self, kind: &str, name: &str) -> Remote {
+        self.root.child(&folder(kind)).child(name)
+    }
+
+    /// Copies `entry` from its local folder to the store, then records its
+    /// name, content and description (in this order: a recorded
+    /// registration is always in the store). Without `replace`,
+    /// ALREADY_EXISTS when another replica registered the name meanwhile;
+    /// with it, the files of the content replaced are deleted.
+    pub async fn publish<T: Entry>(&self, entry: &T, replace: bool) -> Result<()> {
+        let (kind, name, id) = (T::KIND, entry.name(), entry.content_id());
+        let files = self.files_of(kind, name);
+        let bytes = files.put_dir(id, entry.dir()).await?;
         let info = prost::Message::encode_to_vec(&entry.describe());
-        self.store
-            .record_registration(kind, name, entry.content_id(), &info)
+        let recorded = self
+            .store
+            .record_registration(kind, name, id, &info, replace)
             .await?;
-        tracing::info!(kind, name, bytes, store = %self.root.url(), "shared with the other replicas");
-        Ok(())
+        match recorded {
+            Recorded::Done { previous } => {
+                tracing::info!(kind, name, bytes, store = %self.root.url(), "shared with the other replicas");
+                if let Some(previous) = previous {
+                    self.delete_content(kind, name, &previous).await;
+                }
+                Ok(())
+            }
+            Recorded::Taken(held) => {
+                if held != id {
+                    self.delete_content(kind, name, id).await;
+                }
+                Err(Error::AlreadyExists {
+                    kind,
+                    name: name.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Deletes the files of one content of `kind` `name` (logged when it
+    /// cannot: they are only garbage then).
+    async fn delete_content(&self, kind: &str, name: &str, content_id: &str) {
+        if let Err(err) = self.files_of(kind, name).delete_dir(content_id).await {
+            tracing::warn!(kind, name, content_id, %err, "cannot delete replaced files from the store");
+        }
     }
 
     /// Forgets entry `name` of `kind`: the registration first (no replica
-    /// fetches it after), then its files in the store.
-    pub async fn withdraw(&self, kind: &str, name: &str) -> Result<()> {
-        self.store.remove_registration(kind, name).await?;
-        self.root.child(&folder(kind)).delete_dir(name).await
+    /// fetches it after), then its files in the store; whether it was
+    /// registered.
+    pub async fn withdraw(&self, kind: &str, name: &str) -> Result<bool> {
+        match self.store.remove_registration(kind, name).await? {
+            Some(content_id) => {
+                self.files_of(kind, name).delete_dir(&content_id).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
-    /// The content `kind` `name` holds for every replica (None: not
-    /// registered).
-    pub async fn registered(&self, kind: &str, name: &str) -> Result<Option<String>> {
+    /// `kind` `name` as registered or removed (None: never registered
+    /// through any replica).
+    pub async fn registration(&self, kind: &str, name: &str) -> Result<Option<Registration>> {
         self.store.registration(kind, name).await
     }
 
-    /// Every registration of `kind`, by name.
+    /// The content `kind` `name` holds for every replica (None: not
+    /// registered, or removed).
+    pub async fn registered(&self, kind: &str, name: &str) -> Result<Option<String>> {
+        let found = self.registration(kind, name).await?;
+        Ok(found.filter(|r| !r.removed).map(|r| r.content_id))
+    }
+
+    /// Every registration of `kind`, removed ones included, by name.
     pub async fn registrations(&self, kind: &str) -> Result<Vec<Registration>> {
         self.store.registrations(kind).await
     }
 
-    /// Copies entry `name` of `kind` from the store into a staging folder
-    /// of `catalog`'s uploads root, ready to be checked and installed.
+    /// Copies content `content_id` of entry `name` of `kind` from the
+    /// store into a staging folder of `catalog`'s uploads root, ready to be
+    /// checked and installed.
     pub async fn fetch<T: Entry>(
         &self,
         catalog: &Catalog<T>,
-        kind: &'static str,
         name: &str,
+        content_id: &str,
     ) -> Result<Staging> {
+        let kind = T::KIND;
         let staging = Staging::begin(catalog.uploads(), name, u64::MAX, kind).await?;
-        let bytes = self
-            .root
-            .child(&folder(kind))
-            .fetch_dir(name, staging.dir())
+        let files = self.files_of(kind, name);
+        let bytes = files
+            .fetch_dir(content_id, staging.dir())
             .await
             .map_err(|e| match e {
                 Error::NotFound { .. } => Error::Unavailable(format!(
-                    "{kind} {name} is registered but its files are not in {}/{} (removed while \
-                     being fetched?); retry",
-                    self.root.url(),
-                    folder(kind)
+                    "{kind} {name} is registered but its files are not in {}/{content_id} \
+                     (replaced or removed while being fetched?); retry",
+                    files.url(),
                 )),
                 other => other,
             })?;

@@ -205,7 +205,10 @@ impl DatasetApi {
         })
         .await
         .map_err(|e| Error::join("dataset validation", e))??;
-        self.state.registries.publish(datasets, &dataset).await?;
+        self.state
+            .registries
+            .publish(datasets, &dataset, false)
+            .await?;
         tracing::info!(dataset = %dataset.name, id = %dataset.id, "dataset registered");
         Ok(dataset.info())
     }

@@ -399,6 +399,7 @@ pub async fn serve(
                     ms = started.elapsed().as_millis() as u64,
                     "models ready"
                 );
+                registries.reconcile_at_start().await;
                 // Jobs of replicas that died (and this one's own from
                 // before a restart) can be rebuilt now.
                 if let Err(err) = loader_engine.take_over(Arc::new(registries)).await {

@@ -171,7 +171,10 @@ impl ModelApi {
         })
         .await
         .map_err(|e| Error::join("model validation", e))??;
-        self.state.registries.publish(models, &model).await?;
+        self.state
+            .registries
+            .publish(models, &model, replace)
+            .await?;
         match old {
             Some(old) => tracing::info!(
                 model = %model.name, sha256 = %model.sha256, replaced = %old, bytes = len,

@@ -191,13 +191,20 @@ impl ReportStore {
     /// holds its job. Whether it was written.
     async fn write_report(&self, report: &EvaluationReport, fence: Option<&Lease>) -> Result<bool> {
         // `WHERE EXISTS` also keeps SQLite from reading ON CONFLICT as a
-        // join clause.
+        // join clause. On PostgreSQL the job row is share-locked: a claim
+        // in flight (FOR UPDATE) makes the write wait for it and check the
+        // holder again, so a job taken over is never written by its old
+        // holder after the claim. SQLite has one writer at a time.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
         let source = match fence {
-            None => "VALUES ($1, $2, $3, $4, $5, $6)",
-            Some(_) => {
+            None => "VALUES ($1, $2, $3, $4, $5, $6)".to_string(),
+            Some(_) => format!(
                 "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-                 (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempt = $9)"
-            }
+                 (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempt = $9{lock})"
+            ),
         };
         let sql = format!(
             "INSERT INTO evaluations (id, model, dataset, status, created_at, report) {source} \
@@ -359,7 +366,7 @@ impl ReportStore {
 pub mod jobs;
 pub mod notices;
 mod registrations;
-pub use registrations::Registration;
+pub use registrations::{Recorded, Registration};
 
 #[cfg(test)]
 mod postgres_test;

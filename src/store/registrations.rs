@@ -2,98 +2,229 @@
 //! share their uploads through an object store (`--data-url`): the
 //! database is where a replica learns that another registered, replaced or
 //! removed an entry ([`crate::registry::shared`]), and what listings show of
-//! entries it has not fetched.
+//! entries it has not fetched. A removed name keeps its row, marked removed:
+//! a replica can tell a local copy of an entry removed elsewhere (drop it)
+//! from an upload that was never shared (share it, never drop it).
 
 use sqlx::Row;
 
-use super::{db, now_micros, ReportStore};
+use super::{db, now_micros, Backend, ReportStore};
 use crate::error::Result;
 
-/// One registered entry.
+/// One registered (or removed) entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Registration {
     /// Registry name.
     pub name: String,
-    /// sha256 of what it holds.
+    /// sha256 of what it holds (held, when removed).
     pub content_id: String,
     /// Its description as listings show it (an encoded ModelInfo or
     /// DatasetInfo).
     pub info: Vec<u8>,
+    /// Whether the name was removed.
+    pub removed: bool,
+}
+
+/// What recording a registration did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Recorded {
+    /// Recorded; with the content the name held before, when a replace
+    /// changed it (its files can go).
+    Done {
+        /// The content replaced.
+        previous: Option<String>,
+    },
+    /// Not recorded: the name holds this content (registered meanwhile
+    /// through another replica).
+    Taken(String),
 }
 
 impl ReportStore {
     /// Records that `kind` `name` now holds `content_id`, described by
-    /// `info`.
+    /// `info`. Without `replace` only a free name (never registered, or
+    /// removed) is taken, atomically: of two replicas registering one name
+    /// at once, one gets [`Recorded::Taken`].
     pub async fn record_registration(
         &self,
         kind: &str,
         name: &str,
         content_id: &str,
         info: &[u8],
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO registrations (kind, name, content_id, info, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, name) DO UPDATE SET \
-             content_id = excluded.content_id, info = excluded.info, \
-             updated_at = excluded.updated_at",
+        replace: bool,
+    ) -> Result<Recorded> {
+        let upsert = |only_free: &str| {
+            format!(
+                "INSERT INTO registrations (kind, name, content_id, info, updated_at, removed) \
+                 VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (kind, name) DO UPDATE SET \
+                 content_id = excluded.content_id, info = excluded.info, \
+                 updated_at = excluded.updated_at, removed = 0{only_free}"
+            )
+        };
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        let before = sqlx::query(&format!(
+            "SELECT content_id, removed FROM registrations WHERE kind = $1 AND name = $2{lock}"
+        ))
+        .bind(kind.to_string())
+        .bind(name.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let held = match before {
+            Some(row) if row.try_get::<i64, _>("removed").map_err(db)? == 0 => {
+                Some(row.try_get::<String, _>("content_id").map_err(db)?)
+            }
+            _ => None,
+        };
+        if let (Some(held), false) = (&held, replace) {
+            return Ok(Recorded::Taken(held.clone()));
+        }
+        let sql = upsert(if replace {
+            ""
+        } else {
+            " WHERE registrations.removed = 1"
+        });
+        let done = sqlx::query(&sql)
+            .bind(kind.to_string())
+            .bind(name.to_string())
+            .bind(content_id.to_string())
+            .bind(info.to_vec())
+            .bind(now_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            // Registered between the look and the write (PostgreSQL locks
+            // no row that did not exist yet).
+            let row = sqlx::query("SELECT content_id FROM registrations WHERE kind = $1 AND name = $2")
+                .bind(kind.to_string())
+                .bind(name.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+            return Ok(Recorded::Taken(row.try_get("content_id").map_err(db)?));
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(Recorded::Done {
+            previous: held.filter(|h| h != content_id),
+        })
+    }
+
+    /// `kind` `name` as registered or removed (None: never registered).
+    pub async fn registration(&self, kind: &str, name: &str) -> Result<Option<Registration>> {
+        let row = sqlx::query(
+            "SELECT name, content_id, info, removed FROM registrations \
+             WHERE kind = $1 AND name = $2",
         )
         .bind(kind.to_string())
         .bind(name.to_string())
-        .bind(content_id.to_string())
-        .bind(info.to_vec())
-        .bind(now_micros())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        Ok(())
+        row.as_ref().map(registration).transpose()
     }
 
-    /// The content `kind` `name` holds (None: not registered).
-    pub async fn registration(&self, kind: &str, name: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT content_id FROM registrations WHERE kind = $1 AND name = $2")
-            .bind(kind.to_string())
-            .bind(name.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.map(|r| r.try_get("content_id").map_err(db)).transpose()
-    }
-
-    /// Every registration of `kind`, by name.
+    /// Every registration of `kind`, removed ones included, by name.
     pub async fn registrations(&self, kind: &str) -> Result<Vec<Registration>> {
         sqlx::query(
-            "SELECT name, content_id, info FROM registrations WHERE kind = $1 ORDER BY name",
+            "SELECT name, content_id, info, removed FROM registrations \
+             WHERE kind = $1 ORDER BY name",
         )
         .bind(kind.to_string())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?
         .iter()
-        .map(|r| {
-            Ok(Registration {
-                name: r.try_get("name").map_err(db)?,
-                content_id: r.try_get("content_id").map_err(db)?,
-                info: r.try_get("info").map_err(db)?,
-            })
-        })
+        .map(registration)
         .collect()
     }
 
-    /// Forgets `kind` `name`.
-    pub async fn remove_registration(&self, kind: &str, name: &str) -> Result<()> {
-        sqlx::query("DELETE FROM registrations WHERE kind = $1 AND name = $2")
-            .bind(kind.to_string())
-            .bind(name.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(db)?;
-        Ok(())
+    /// Marks `kind` `name` removed; the content it held (None when it was
+    /// not registered).
+    pub async fn remove_registration(&self, kind: &str, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "UPDATE registrations SET removed = 1, updated_at = $3 \
+             WHERE kind = $1 AND name = $2 AND removed = 0 RETURNING content_id",
+        )
+        .bind(kind.to_string())
+        .bind(name.to_string())
+        .bind(now_micros())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        row.map(|r| r.try_get("content_id").map_err(db)).transpose()
     }
+}
+
+/// A registrations row.
+fn registration(r: &sqlx::any::AnyRow) -> Result<Registration> {
+    Ok(Registration {
+        name: r.try_get("name").map_err(db)?,
+        content_id: r.try_get("content_id").map_err(db)?,
+        info: r.try_get("info").map_err(db)?,
+        removed: r.try_get::<i64, _>("removed").map_err(db)? != 0,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The registration tests on `store` (either backend).
+    async fn registrations_behave(store: &ReportStore) {
+        let record = |name: &'static str, id: &'static str, replace| async move {
+            store
+                .record_registration("model", name, id, id.as_bytes(), replace)
+                .await
+                .unwrap()
+        };
+        assert_eq!(store.registration("model", "a").await.unwrap(), None);
+        assert_eq!(record("a", "111", false).await, Recorded::Done { previous: None });
+        assert_eq!(record("b", "222", false).await, Recorded::Done { previous: None });
+        store
+            .record_registration("dataset", "a", "333", b"d", false)
+            .await
+            .unwrap();
+        // A taken name is refused without replace, and replaced with it.
+        assert_eq!(record("a", "444", false).await, Recorded::Taken("111".into()));
+        assert_eq!(
+            record("a", "444", true).await,
+            Recorded::Done {
+                previous: Some("111".into())
+            }
+        );
+        assert_eq!(record("a", "444", true).await, Recorded::Done { previous: None });
+        let row = |name: &str, id: &str, removed| Registration {
+            name: name.into(),
+            content_id: id.into(),
+            info: id.as_bytes().to_vec(),
+            removed,
+        };
+        assert_eq!(
+            store.registrations("model").await.unwrap(),
+            [row("a", "444", false), row("b", "222", false)]
+        );
+        // Removed: kept, marked; the name is free again.
+        assert_eq!(
+            store.remove_registration("model", "a").await.unwrap().as_deref(),
+            Some("444")
+        );
+        assert_eq!(store.remove_registration("model", "a").await.unwrap(), None);
+        assert_eq!(
+            store.registration("model", "a").await.unwrap(),
+            Some(row("a", "444", true))
+        );
+        assert_eq!(record("a", "555", false).await, Recorded::Done { previous: None });
+        assert_eq!(
+            store.registration("model", "a").await.unwrap(),
+            Some(row("a", "555", false))
+        );
+        let dataset = store.registration("dataset", "a").await.unwrap().unwrap();
+        assert_eq!(dataset.content_id, "333");
+    }
 
     #[tokio::test]
     async fn registrations_are_recorded_replaced_and_removed() {
@@ -101,35 +232,30 @@ mod tests {
         let store = ReportStore::open(&ReportStore::default_url(dir.path()))
             .await
             .unwrap();
-        assert_eq!(store.registration("model", "a").await.unwrap(), None);
-        for (kind, name, id, info) in [
-            ("model", "a", "111", &b"first"[..]),
-            ("model", "b", "222", b"b"),
-            ("dataset", "a", "333", b"d"),
-            ("model", "a", "444", b"second"),
-        ] {
-            store
-                .record_registration(kind, name, id, info)
-                .await
-                .unwrap();
-        }
-        let registration = |name: &str, id: &str, info: &[u8]| Registration {
-            name: name.into(),
-            content_id: id.into(),
-            info: info.to_vec(),
-        };
-        assert_eq!(
-            store.registrations("model").await.unwrap(),
-            [
-                registration("a", "444", b"second"),
-                registration("b", "222", b"b")
-            ]
-        );
-        store.remove_registration("model", "a").await.unwrap();
-        assert_eq!(store.registration("model", "a").await.unwrap(), None);
-        assert_eq!(
-            store.registration("dataset", "a").await.unwrap().as_deref(),
-            Some("333")
-        );
+        registrations_behave(&store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_registrations_are_recorded_replaced_and_removed() {
+        let pg = super::super::postgres_test::TestPostgres::start();
+        let store = ReportStore::open(&pg.url).await.unwrap();
+        registrations_behave(&store).await;
+        // Of concurrent registrations of one new name, one is recorded.
+        let tries = (0..6).map(|i| {
+            let store = &store;
+            async move {
+                let id = format!("c{i}");
+                store
+                    .record_registration("model", "race", &id, b"", false)
+                    .await
+                    .unwrap()
+            }
+        });
+        let outcomes = futures::future::join_all(tries).await;
+        let recorded = outcomes
+            .iter()
+            .filter(|o| matches!(o, Recorded::Done { .. }))
+            .count();
+        assert_eq!(recorded, 1, "{outcomes:?}");
     }
 }
