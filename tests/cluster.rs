@@ -11,7 +11,10 @@
 //!   taken over by the others once their leases lapse) and PostgreSQL
 //!   restarts (the replicas reconnect; nothing is lost);
 //! - any replica watches and cancels a job another replica runs;
-//! - the store going away gives UNAVAILABLE naming it, and it recovers.
+//! - the store going away gives UNAVAILABLE naming it, and it recovers;
+//! - a replica stopped with SIGTERM hands its queued jobs over at once and
+//!   the one it still runs when its grace is over too (finished elsewhere,
+//!   never recorded FAILED).
 
 mod common;
 #[path = "../src/store/postgres_test.rs"]
@@ -187,6 +190,9 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
         // One uploaded model (about 506 kB) fits, two do not.
         "--uploads-bytes",
         "700000",
+        // A replica stopped hands what still runs 2 s later over.
+        "--shutdown-grace",
+        "2s",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -434,7 +440,7 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
         uniformity_samples: Some(1_000_000_000),
         ..common::only("uniformity")
     };
-    let id = submit(&channels[0], MODELS[0], runaway).await;
+    let id = submit(&channels[0], MODELS[0], runaway.clone()).await;
     let until = Instant::now() + Duration::from_secs(60);
     while get(&channels[0], &id).await.status != EvaluationStatus::Running as i32 {
         assert!(Instant::now() < until);
@@ -480,8 +486,15 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
     );
     assert!(local("shared-model") && !local("outage-model"));
 
-    // r1 stops (a rolling update): it finishes what it runs and hands its
-    // queued detached jobs over at once, without waiting for their leases.
+    // r1 stops (a rolling update): it hands its queued detached jobs over
+    // at once, without waiting for their leases, and the one it runs when
+    // its grace is over too: another replica finishes it (no FAILED row).
+    let running = submit(&channels[1], MODELS[1], runaway.clone()).await;
+    let until = Instant::now() + Duration::from_secs(60);
+    while get(&channels[1], &running).await.status != EvaluationStatus::Running as i32 {
+        assert!(Instant::now() < until);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut handed = Vec::new();
     for _ in 0..4 {
         handed.push(submit(&channels[1], MODELS[1], MetricSpec::default()).await);
@@ -489,6 +502,23 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
     let started = Instant::now();
     let code = tokio::task::block_in_place(|| replicas[1].terminate(Duration::from_secs(60)));
     assert_eq!(code, Some(0), "{}", replicas[1].tail());
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = store.job_of(&running).await.unwrap().unwrap();
+        let report = get(&channels[0], &running).await;
+        assert!(!ended(&report), "{:?}: {}", report.status, report.error);
+        if job.owner == "r0" && report.status == EvaluationStatus::Running as i32 {
+            break;
+        }
+        assert!(Instant::now() < until, "{}", replicas[0].tail());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cancelled = EvaluationServiceClient::new(channels[0].clone())
+        .cancel_evaluation(proto::CancelEvaluationRequest { id: running })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.status, EvaluationStatus::Cancelled as i32);
     for id in &handed {
         let until = Instant::now() + Duration::from_secs(120);
         let r = loop {

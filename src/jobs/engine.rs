@@ -746,8 +746,12 @@ impl Engine {
             // ended but given back, and whichever replica takes it (this
             // one, say) runs its unrecorded evaluations again.
             match self.store.release(lease).await {
-                Ok(()) => tracing::warn!(job = %lease.job_id, "a report was not recorded: the job is given back to run again"),
-                Err(err) => tracing::warn!(job = %lease.job_id, %err, "a report was not recorded and the job cannot be given back; it runs again when its lease lapses"),
+                Ok(()) => {
+                    tracing::warn!(job = %lease.job_id, "a report was not recorded: the job is given back to run again")
+                }
+                Err(err) => {
+                    tracing::warn!(job = %lease.job_id, %err, "a report was not recorded and the job cannot be given back; it runs again when its lease lapses")
+                }
             }
         } else if let (Some(StopReason::HandedOver), Some(lease)) = (live.reason(), live.lease()) {
             match self.store.release(lease).await {

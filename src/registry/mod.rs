@@ -275,19 +275,28 @@ impl Registries {
     async fn reconcile_kind<T: Kind>(&self) {
         let Some(shared) = &self.shared else { return };
         let catalog = T::catalog(self);
-        for e in catalog.list().into_iter().filter(|e| !catalog.is_bundled(e)) {
+        for e in catalog
+            .list()
+            .into_iter()
+            .filter(|e| !catalog.is_bundled(e))
+        {
             let (kind, name) = (T::KIND, e.name());
             match shared.registration(kind, name).await {
                 Ok(None) => match shared.publish(e.as_ref(), false).await {
                     Ok(()) => tracing::info!(kind, name, "an upload never shared is shared now"),
-                    Err(err) => tracing::warn!(kind, name, %err, "cannot share an upload; it is served by this replica alone"),
+                    Err(err) => {
+                        tracing::warn!(kind, name, %err, "cannot share an upload; it is served by this replica alone")
+                    }
                 },
                 Ok(Some(r)) if r.removed => {
-                    let why = "removed through another replica while this one was away; dropped here";
+                    let why =
+                        "removed through another replica while this one was away; dropped here";
                     self.drop_local(catalog, name, why).await;
                 }
                 Ok(Some(_)) => {}
-                Err(err) => tracing::warn!(kind, name, %err, "cannot check an upload's registration"),
+                Err(err) => {
+                    tracing::warn!(kind, name, %err, "cannot check an upload's registration")
+                }
             }
         }
     }
@@ -429,8 +438,12 @@ impl Registries {
     /// (never one being uploaded here: it is not registered yet).
     async fn forget<T: Entry>(&self, catalog: &Arc<Catalog<T>>, name: &str) {
         if !self.is_uploading(T::KIND, name) {
-            self.drop_local(catalog, name, "removed through another replica; dropped here")
-                .await;
+            self.drop_local(
+                catalog,
+                name,
+                "removed through another replica; dropped here",
+            )
+            .await;
         }
     }
 

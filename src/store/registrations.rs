@@ -99,12 +99,13 @@ impl ReportStore {
         if done.rows_affected() == 0 {
             // Registered between the look and the write (PostgreSQL locks
             // no row that did not exist yet).
-            let row = sqlx::query("SELECT content_id FROM registrations WHERE kind = $1 AND name = $2")
-                .bind(kind.to_string())
-                .bind(name.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
+            let row =
+                sqlx::query("SELECT content_id FROM registrations WHERE kind = $1 AND name = $2")
+                    .bind(kind.to_string())
+                    .bind(name.to_string())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db)?;
             return Ok(Recorded::Taken(row.try_get("content_id").map_err(db)?));
         }
         tx.commit().await.map_err(db)?;
@@ -182,21 +183,33 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(store.registration("model", "a").await.unwrap(), None);
-        assert_eq!(record("a", "111", false).await, Recorded::Done { previous: None });
-        assert_eq!(record("b", "222", false).await, Recorded::Done { previous: None });
+        assert_eq!(
+            record("a", "111", false).await,
+            Recorded::Done { previous: None }
+        );
+        assert_eq!(
+            record("b", "222", false).await,
+            Recorded::Done { previous: None }
+        );
         store
             .record_registration("dataset", "a", "333", b"d", false)
             .await
             .unwrap();
         // A taken name is refused without replace, and replaced with it.
-        assert_eq!(record("a", "444", false).await, Recorded::Taken("111".into()));
+        assert_eq!(
+            record("a", "444", false).await,
+            Recorded::Taken("111".into())
+        );
         assert_eq!(
             record("a", "444", true).await,
             Recorded::Done {
                 previous: Some("111".into())
             }
         );
-        assert_eq!(record("a", "444", true).await, Recorded::Done { previous: None });
+        assert_eq!(
+            record("a", "444", true).await,
+            Recorded::Done { previous: None }
+        );
         let row = |name: &str, id: &str, removed| Registration {
             name: name.into(),
             content_id: id.into(),
@@ -209,7 +222,11 @@ mod tests {
         );
         // Removed: kept, marked; the name is free again.
         assert_eq!(
-            store.remove_registration("model", "a").await.unwrap().as_deref(),
+            store
+                .remove_registration("model", "a")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("444")
         );
         assert_eq!(store.remove_registration("model", "a").await.unwrap(), None);
@@ -217,7 +234,10 @@ mod tests {
             store.registration("model", "a").await.unwrap(),
             Some(row("a", "444", true))
         );
-        assert_eq!(record("a", "555", false).await, Recorded::Done { previous: None });
+        assert_eq!(
+            record("a", "555", false).await,
+            Recorded::Done { previous: None }
+        );
         assert_eq!(
             store.registration("model", "a").await.unwrap(),
             Some(row("a", "555", false))
