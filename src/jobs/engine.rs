@@ -480,10 +480,16 @@ impl Engine {
         })?;
         let spec = match queue::decode(&job.kind, request, resolver.as_ref()).await {
             Ok(spec) => spec,
-            Err(err @ Error::Unavailable(_)) => {
-                // The store or the database is away: the job waits for a
-                // replica that can rebuild it.
-                if let Err(e) = self.store.release(&job.lease).await {
+            Err(err) if job.stolen_from.is_some() || matches!(err, Error::Unavailable(_)) => {
+                // Taken from a replica that had it waiting: back there (it
+                // may resolve what this one cannot, its own bundle say).
+                // Otherwise the store or the database is away: the job
+                // waits for a replica that can rebuild it.
+                let back = match &job.stolen_from {
+                    Some(from) => self.store.unsteal(&job.lease, from).await,
+                    None => self.store.release(&job.lease).await,
+                };
+                if let Err(e) = back {
                     tracing::warn!(job = %job.lease.job_id, %e, "cannot give the job back");
                 }
                 return Err(err);
@@ -1044,6 +1050,10 @@ impl Engine {
     }
 }
 
+/// How long a replica leaves alone a job it took from another replica and
+/// could not rebuild (given back to that one).
+const SKIP_UNBUILDABLE: Duration = Duration::from_secs(60);
+
 /// How many times a job is taken over before it is recorded FAILED (a job
 /// that stops every replica that runs it must not go round forever).
 const MAX_ATTEMPTS: i64 = 10;
@@ -1108,23 +1118,34 @@ async fn heartbeat(engine: Weak<Engine>) {
 
 /// Takes over jobs whose lease lapsed while this replica has a free slot.
 async fn claimer(engine: Weak<Engine>) {
+    // Jobs this replica took from another and could not rebuild: left to
+    // that replica for a minute.
+    let mut skip: HashMap<String, Instant> = HashMap::new();
     loop {
         let Some(e) = engine.upgrade() else { return };
         let tick = e.tick();
         let stopped = e.background.clone();
         let free = e.scheduler.running() < e.scheduler.size() && e.scheduler.waiting() == 0;
+        skip.retain(|_, until| *until > Instant::now());
         if free && e.accepting.load(Ordering::SeqCst) {
-            match e.store.claim(&e.replica, e.lease, e.steal).await {
+            let skipped: Vec<String> = skip.keys().cloned().collect();
+            match e.store.claim(&e.replica, e.lease, e.steal, &skipped).await {
                 Ok(Some(job)) => {
                     let ticket = e.scheduler.admit();
                     let id = job.lease.job_id.clone();
+                    if job.stolen_from.is_some() {
+                        skip.insert(id.clone(), Instant::now() + SKIP_UNBUILDABLE);
+                    }
                     let adopted = match ticket {
                         Ok(ticket) => e.adopt(job, ticket).await,
                         Err(err) => Err(err),
                     };
                     match adopted {
                         // Look again at once: more may be waiting.
-                        Ok(()) => continue,
+                        Ok(()) => {
+                            skip.remove(&id);
+                            continue;
+                        }
                         // It is claimable again (given back, or when its
                         // lease lapses); this replica waits a tick.
                         Err(err) => tracing::warn!(job = %id, %err, "cannot take the job over now"),

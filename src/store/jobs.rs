@@ -76,6 +76,10 @@ pub struct ClaimedJob {
     pub previous_owner: String,
     /// Its evaluations, in order.
     pub members: Vec<String>,
+    /// When it was taken from a live replica that had it waiting (work
+    /// stealing): that replica's hold, to give the job back with
+    /// ([`ReportStore::unsteal`]).
+    pub stolen_from: Option<(Lease, i64)>,
 }
 
 /// What any replica can read of a job.
@@ -226,11 +230,14 @@ impl ReportStore {
     /// another transaction locked, SQLite has one writer at a time; and a
     /// holder that starts the job at the same moment finds it gone
     /// ([`ReportStore::mark_started`]).
+    ///
+    /// Jobs in `skip` are left alone (ones this replica could not rebuild).
     pub async fn claim(
         &self,
         owner: &str,
         length: Duration,
         steal: bool,
+        skip: &[String],
     ) -> Result<Option<ClaimedJob>> {
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -241,22 +248,37 @@ impl ReportStore {
         // $1 now, $2 the claiming replica, $3 1 when it may steal.
         let claimable = "done = 0 AND (lease_until < $1 \
              OR ($3 = 1 AND started = 0 AND detached = 1 AND owner <> $2))";
-        let found = sqlx::query(&format!(
-            "SELECT id, owner FROM jobs WHERE {claimable} \
+        let skipped: String = (0..skip.len())
+            .map(|i| format!(" AND id <> ${}", i + 4))
+            .collect();
+        let sql = format!(
+            "SELECT id, owner, attempt, lease_until FROM jobs WHERE {claimable}{skipped} \
              ORDER BY CASE WHEN lease_until < $1 THEN 0 ELSE 1 END, created_at, id \
              LIMIT 1{lock}"
-        ))
-        .bind(now)
-        .bind(owner.to_string())
-        .bind(i64::from(steal))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
+        );
+        let mut select = sqlx::query(&sql)
+            .bind(now)
+            .bind(owner.to_string())
+            .bind(i64::from(steal));
+        for id in skip {
+            select = select.bind(id.clone());
+        }
+        let found = select.fetch_optional(&mut *tx).await.map_err(db)?;
         let Some(found) = found else {
             return Ok(None);
         };
         let id: String = found.try_get("id").map_err(db)?;
         let previous_owner: String = found.try_get("owner").map_err(db)?;
+        let previous_until: i64 = found.try_get("lease_until").map_err(db)?;
+        let stolen_from = (previous_until >= now).then(|| -> Result<(Lease, i64)> {
+            let lease = Lease {
+                job_id: id.clone(),
+                owner: previous_owner.clone(),
+                attempt: found.try_get("attempt").map_err(db)?,
+            };
+            Ok((lease, previous_until))
+        });
+        let stolen_from = stolen_from.transpose()?;
         let row = sqlx::query(&format!(
             "UPDATE jobs SET owner = $2, attempt = attempt + 1, lease_until = $4, started = 0 \
              WHERE id = $5 AND {claimable} \
@@ -296,7 +318,28 @@ impl ReportStore {
             cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(db)? != 0,
             previous_owner,
             members,
+            stolen_from,
         }))
+    }
+
+    /// Gives a job taken by work stealing (`lease`, this replica's hold)
+    /// back to the replica it was taken from, with the hold that replica
+    /// had (`from`, and its lease's end): as if it had never been taken.
+    pub async fn unsteal(&self, lease: &Lease, from: &(Lease, i64)) -> Result<()> {
+        sqlx::query(
+            "UPDATE jobs SET owner = $1, attempt = $2, lease_until = $3 \
+             WHERE id = $4 AND owner = $5 AND attempt = $6 AND done = 0",
+        )
+        .bind(from.0.owner.clone())
+        .bind(from.0.attempt)
+        .bind(from.1)
+        .bind(lease.job_id.clone())
+        .bind(lease.owner.clone())
+        .bind(lease.attempt)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
     }
 
     /// Records that the holder of `lease` gave its job a slot (from now on
@@ -434,7 +477,7 @@ mod tests {
         assert_eq!(store.job_of("e2").await.unwrap().unwrap().id, "j1");
         assert!(store.job_of("nope").await.unwrap().is_none());
         // A held lease is not claimed.
-        assert!(store.claim("b", long, true).await.unwrap().is_none());
+        assert!(store.claim("b", long, true, &[]).await.unwrap().is_none());
         let mut running = queued("e1");
         running.status = EvaluationStatus::Running as i32;
         assert!(store.save_fenced(&running, &a).await.unwrap());
@@ -454,9 +497,9 @@ mod tests {
         // Replica a restarts under its name: its job is claimable at once,
         // and b takes it (one claim only).
         assert_eq!(store.release_own("a").await.unwrap(), 1);
-        let b = store.claim("b", long, true).await.unwrap().unwrap();
+        let b = store.claim("b", long, true, &[]).await.unwrap().unwrap();
         assert!(store.mark_started(&b.lease).await.unwrap());
-        assert!(store.claim("c", long, true).await.unwrap().is_none());
+        assert!(store.claim("c", long, true, &[]).await.unwrap().is_none());
         assert_eq!(
             (
                 b.lease.attempt,
@@ -518,8 +561,8 @@ mod tests {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let first = store.claim("b", long, true).await.unwrap().unwrap();
-        let second = store.claim("b", long, true).await.unwrap().unwrap();
+        let first = store.claim("b", long, true, &[]).await.unwrap().unwrap();
+        let second = store.claim("b", long, true, &[]).await.unwrap().unwrap();
         for claimed in [&first, &second] {
             assert!(store.mark_started(&claimed.lease).await.unwrap());
         }
@@ -527,6 +570,7 @@ mod tests {
             (first.lease.job_id.as_str(), second.lease.job_id.as_str()),
             ("j2", "j3")
         );
+        assert!(first.stolen_from.is_none(), "its holder died");
         // A detached job waiting on its replica goes to an idle one; once
         // started it stays, and its holder learns it lost one it had not.
         let waiting = store
@@ -534,18 +578,33 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            store.claim("b", long, false).await.unwrap().is_none(),
+            store.claim("b", long, false, &[]).await.unwrap().is_none(),
             "no stealing asked"
         );
         assert!(
-            store.claim("a", long, true).await.unwrap().is_none(),
+            store.claim("a", long, true, &[]).await.unwrap().is_none(),
             "not from itself"
         );
-        let stolen = store.claim("b", long, true).await.unwrap().unwrap();
+        // One it cannot rebuild goes back to its holder as it was, and is
+        // not taken again while skipped.
+        let stolen = store.claim("b", long, true, &[]).await.unwrap().unwrap();
+        assert_eq!(stolen.lease.job_id, "j6");
+        assert_eq!(stolen.stolen_from.as_ref().unwrap().0, waiting);
+        store
+            .unsteal(&stolen.lease, stolen.stolen_from.as_ref().unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.renew(&waiting, long, None).await.unwrap(),
+            Renewal::Held { .. }
+        ));
+        let skip = ["j6".to_string()];
+        assert!(store.claim("b", long, true, &skip).await.unwrap().is_none());
+        let stolen = store.claim("b", long, true, &[]).await.unwrap().unwrap();
         assert_eq!(stolen.lease.job_id, "j6");
         assert!(!store.mark_started(&waiting).await.unwrap());
         assert!(store.mark_started(&stolen.lease).await.unwrap());
-        assert!(store.claim("c", long, true).await.unwrap().is_none());
+        assert!(store.claim("c", long, true, &[]).await.unwrap().is_none());
         store.finish_job(&stolen.lease).await.unwrap();
         // A job given up is claimable at once.
         let given = store
@@ -553,9 +612,9 @@ mod tests {
             .await
             .unwrap();
         assert!(store.mark_started(&given).await.unwrap());
-        assert!(store.claim("b", long, true).await.unwrap().is_none());
+        assert!(store.claim("b", long, true, &[]).await.unwrap().is_none());
         store.release(&given).await.unwrap();
-        let j5 = store.claim("b", long, true).await.unwrap().unwrap();
+        let j5 = store.claim("b", long, true, &[]).await.unwrap().unwrap();
         assert_eq!(j5.lease.job_id, "j5");
         assert!(store.mark_started(&j5.lease).await.unwrap());
         // A duplicate id leaves nothing behind.
@@ -608,7 +667,11 @@ mod tests {
                 let mut got = Vec::new();
                 // Each starts what it claims (as a replica with a free slot
                 // does): a job started is nobody else's.
-                while let Some(j) = store.claim(&format!("r{k}"), long, true).await.unwrap() {
+                while let Some(j) = store
+                    .claim(&format!("r{k}"), long, true, &[])
+                    .await
+                    .unwrap()
+                {
                     if store.mark_started(&j.lease).await.unwrap() {
                         got.push(j.lease.job_id);
                     }
