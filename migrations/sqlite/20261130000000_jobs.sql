@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS registrations (
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
     content_id TEXT NOT NULL,
+    -- The store folder of its files, one per upload (<name>/<folder>/).
+    folder TEXT NOT NULL,
     info BLOB NOT NULL,
     updated_at BIGINT NOT NULL,
     -- 1 once removed: the row stays, so that a replica tells a local copy

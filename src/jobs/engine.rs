@@ -480,16 +480,13 @@ impl Engine {
         })?;
         let spec = match queue::decode(&job.kind, request, resolver.as_ref()).await {
             Ok(spec) => spec,
-            Err(err) if job.stolen_from.is_some() || matches!(err, Error::Unavailable(_)) => {
+            Err(err) if job.stolen || matches!(err, Error::Unavailable(_)) => {
                 // Taken from a replica that had it waiting: back there (it
                 // may resolve what this one cannot, its own bundle say).
                 // Otherwise the store or the database is away: the job
-                // waits for a replica that can rebuild it.
-                let back = match &job.stolen_from {
-                    Some(from) => self.store.unsteal(&job.lease, from).await,
-                    None => self.store.release(&job.lease).await,
-                };
-                if let Err(e) = back {
+                // waits, no attempt spent, for a replica that can rebuild
+                // it.
+                if let Err(e) = self.store.unclaim(&job.lease, &job.previous).await {
                     tracing::warn!(job = %job.lease.job_id, %e, "cannot give the job back");
                 }
                 return Err(err);
@@ -1008,10 +1005,12 @@ impl Engine {
     }
 
     /// Stores a report, retrying while the database cannot be reached (for
-    /// as long as the lease would hold); a store that still fails is logged
-    /// (the report stays in the events).
+    /// two minutes, or the lease's length when longer); a report that still
+    /// cannot be stored is logged (it stays in the events) and the job is
+    /// given back rather than marked ended.
     async fn record(&self, live: &Live, report: &EvaluationReport) {
-        let until = Instant::now() + self.lease;
+        // Long enough to ride out a database fail-over.
+        let until = Instant::now() + self.lease.max(RECORD_RETRY);
         let mut wait = Duration::from_millis(100);
         loop {
             match self.save(live, report).await {
@@ -1050,9 +1049,18 @@ impl Engine {
     }
 }
 
+/// How long a report is retried while the database cannot be reached
+/// (at least; a job's lease when longer).
+const RECORD_RETRY: Duration = Duration::from_secs(120);
+
 /// How long a replica leaves alone a job it took from another replica and
-/// could not rebuild (given back to that one).
-const SKIP_UNBUILDABLE: Duration = Duration::from_secs(60);
+/// could not rebuild (given back to that one; longer than a lease, so that
+/// its holder takes it back should it have dropped it meanwhile).
+const SKIP_UNBUILDABLE: Duration = Duration::from_secs(600);
+
+/// How long a replica leaves alone a job whose lease lapsed and that it
+/// could not rebuild for want of the store or the database.
+const SKIP_UNAVAILABLE: Duration = Duration::from_secs(10);
 
 /// How many times a job is taken over before it is recorded FAILED (a job
 /// that stops every replica that runs it must not go round forever).
@@ -1133,9 +1141,14 @@ async fn claimer(engine: Weak<Engine>) {
                 Ok(Some(job)) => {
                     let ticket = e.scheduler.admit();
                     let id = job.lease.job_id.clone();
-                    if job.stolen_from.is_some() {
-                        skip.insert(id.clone(), Instant::now() + SKIP_UNBUILDABLE);
-                    }
+                    // Until it is adopted: one this replica cannot rebuild
+                    // (given back) is left to the others for a while.
+                    let wait = if job.stolen {
+                        SKIP_UNBUILDABLE
+                    } else {
+                        SKIP_UNAVAILABLE
+                    };
+                    skip.insert(id.clone(), Instant::now() + wait);
                     let adopted = match ticket {
                         Ok(ticket) => e.adopt(job, ticket).await,
                         Err(err) => Err(err),

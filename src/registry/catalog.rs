@@ -27,6 +27,11 @@ pub trait Entry: Send + Sync + 'static {
     type Info: prost::Message + Default;
     /// The entry's description.
     fn describe(&self) -> Self::Info;
+    /// What another replica's copy must match to be the same entry: the
+    /// content id, and what of the description it does not cover.
+    fn share_id(&self) -> String {
+        self.content_id().to_string()
+    }
 }
 
 /// A folder under a root that did not load.

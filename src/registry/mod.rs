@@ -157,10 +157,11 @@ impl Registries {
 
     /// The entry of kind `T` registered as `name`. With shared uploads, one
     /// that another replica registered or replaced is fetched and loaded
-    /// here first, and one it removed is dropped here (NOT_FOUND); an
-    /// upload of this replica's that was never shared is served as it is.
-    /// Without shared uploads, one that appeared in the uploads root is
-    /// loaded.
+    /// here first, and the copy of one it removed is dropped here
+    /// (NOT_FOUND); an upload of this replica's that was never shared is
+    /// served as it is (FAILED_PRECONDITION when another replica registered
+    /// other content under its name). Without shared uploads, one that
+    /// appeared in the uploads root is loaded.
     pub async fn entry<T: Kind>(&self, name: &str) -> Result<Arc<T>> {
         let catalog = T::catalog(self);
         let Some(shared) = &self.shared else {
@@ -178,41 +179,60 @@ impl Registries {
             kind: T::KIND,
             name: name.to_string(),
         };
-        let registration = shared.registration(T::KIND, name).await?;
-        let id = match registration {
-            Some(r) if !r.removed => r.content_id,
+        let own = local
+            .as_ref()
+            .filter(|e| !is_shared_copy(catalog, e.as_ref()));
+        let registration = match shared.registration(T::KIND, name).await? {
+            Some(r) if !r.removed => r,
+            // Removed elsewhere, or never registered: this replica's own
+            // upload is served; a copy of the removed one goes.
+            _ if own.is_some() => return Ok(own.expect("checked").clone()),
             Some(_) => {
                 if local.is_some() {
                     self.forget(catalog, name).await;
                 }
                 return Err(not_found());
             }
-            None => return local.ok_or_else(not_found),
+            None => return Err(not_found()),
         };
-        if let Some(local) = local.filter(|e| e.content_id() == id) {
-            return Ok(local);
+        if let Some(local) = local
+            .as_ref()
+            .filter(|e| e.share_id() == registration.content_id)
+        {
+            return Ok(local.clone());
         }
-        let staging = shared.fetch(catalog, name, &id).await?;
-        let (this, name) = (self.clone(), name.to_string());
+        if let Some(own) = own {
+            return Err(Error::FailedPrecondition(format!(
+                "{kind} {name} here is an upload never shared ({}) and another replica registered \
+                 other content under its name ({}): remove or rename one of them",
+                own.share_id(),
+                registration.content_id,
+                kind = T::KIND,
+            )));
+        }
+        let staging = shared.fetch(catalog, &registration).await?;
+        let (this, name, id) = (self.clone(), name.to_string(), registration.content_id);
         let fetched = tokio::task::spawn_blocking(move || -> Result<Arc<T>> {
             let catalog = T::catalog(&this);
             let at = catalog.uploads().join(&name);
             let entry = T::open(&this, &name, staging.dir(), at)?;
-            if entry.content_id() != id {
+            if entry.share_id() != id {
                 return Err(Error::Unavailable(format!(
                     "{} {name} in the store is not the registered one (being replaced?); retry",
                     T::KIND
                 )));
             }
             let uploading = || this.is_uploading(T::KIND, &name);
-            catalog
+            let installed = catalog
                 .install_fetched(staging, entry, uploading)?
                 .ok_or_else(|| {
                     Error::Unavailable(format!(
                         "{} {name} is being uploaded through this replica; retry",
                         T::KIND
                     ))
-                })
+                })?;
+            mark_shared(catalog, installed.as_ref());
+            Ok(installed)
         })
         .await
         .map_err(|e| Error::join("fetch", e))??;
@@ -233,16 +253,15 @@ impl Registries {
         let registrations = shared.registrations(T::KIND).await?;
         let mut listed = std::collections::BTreeMap::new();
         for e in catalog.list() {
-            let registration = registrations.iter().find(|r| r.name == e.name());
-            match registration {
-                _ if catalog.is_bundled(&e) => {
-                    listed.insert(e.name().to_string(), e.describe());
-                }
-                None => {
-                    listed.insert(e.name().to_string(), e.describe());
-                }
-                Some(r) if r.removed => self.forget(catalog, e.name()).await,
-                Some(_) => {}
+            let registered = registrations.iter().find(|r| r.name == e.name());
+            let removed = registered.is_some_and(|r| r.removed);
+            if catalog.is_bundled(&e) {
+                listed.insert(e.name().to_string(), e.describe());
+            } else if !is_shared_copy(catalog, e.as_ref()) && (registered.is_none() || removed) {
+                // This replica's own upload, never shared.
+                listed.insert(e.name().to_string(), e.describe());
+            } else if removed {
+                self.forget(catalog, e.name()).await;
             }
         }
         for r in registrations.into_iter().filter(|r| !r.removed) {
@@ -266,7 +285,8 @@ impl Registries {
     /// `--data-url` was given, or whose sharing failed) and drops the local
     /// copies of entries removed through another replica while this one
     /// was away. At start, once the catalogs are scanned; what fails is
-    /// logged and left as it is.
+    /// logged and left as it is (an upload of this replica's is never
+    /// dropped).
     pub async fn reconcile_at_start(&self) {
         self.reconcile_kind::<LoadedModel>().await;
         self.reconcile_kind::<LoadedDataset>().await;
@@ -281,19 +301,34 @@ impl Registries {
             .filter(|e| !catalog.is_bundled(e))
         {
             let (kind, name) = (T::KIND, e.name());
+            let copy = is_shared_copy(catalog, e.as_ref());
             match shared.registration(kind, name).await {
-                Ok(None) => match shared.publish(e.as_ref(), false).await {
-                    Ok(()) => tracing::info!(kind, name, "an upload never shared is shared now"),
-                    Err(err) => {
-                        tracing::warn!(kind, name, %err, "cannot share an upload; it is served by this replica alone")
-                    }
-                },
-                Ok(Some(r)) if r.removed => {
+                Ok(Some(r)) if !r.removed && r.content_id == e.share_id() => {
+                    mark_shared(catalog, e.as_ref());
+                }
+                // Replaced elsewhere: the copy is fetched again at its next use.
+                Ok(Some(r)) if !r.removed && copy => {}
+                Ok(Some(r)) if !r.removed => tracing::warn!(
+                    kind, name, here = %e.share_id(), registered = %r.content_id,
+                    "an upload never shared and another replica's registration hold one name: \
+                     neither is served here until one is removed or renamed"
+                ),
+                Ok(Some(_)) if copy => {
                     let why =
                         "removed through another replica while this one was away; dropped here";
                     self.drop_local(catalog, name, why).await;
                 }
-                Ok(Some(_)) => {}
+                // Not through `publish`: an upload of this replica's that
+                // the store does not take stays here.
+                Ok(_) => match shared.publish(e.as_ref(), false).await {
+                    Ok(()) => {
+                        mark_shared(catalog, e.as_ref());
+                        tracing::info!(kind, name, "an upload never shared is shared now")
+                    }
+                    Err(err) => {
+                        tracing::warn!(kind, name, %err, "cannot share an upload; this replica alone serves it")
+                    }
+                },
                 Err(err) => {
                     tracing::warn!(kind, name, %err, "cannot check an upload's registration")
                 }
@@ -320,8 +355,15 @@ impl Registries {
             if let Some(shared) = &self.shared {
                 match shared.registration(T::KIND, name).await? {
                     Some(r) if !r.removed => return Err(taken()),
-                    Some(_) => self.forget(catalog, name).await,
-                    None => {}
+                    // A copy of the entry removed elsewhere frees the name.
+                    Some(_)
+                        if catalog
+                            .get(name)
+                            .is_ok_and(|e| is_shared_copy(catalog, &*e)) =>
+                    {
+                        self.forget(catalog, name).await
+                    }
+                    _ => {}
                 }
             }
             if catalog.is_taken(name) {
@@ -358,6 +400,7 @@ impl Registries {
             self.drop_local(catalog, entry.name(), why).await;
             return Err(err);
         }
+        mark_shared(catalog, entry);
         self.touch(T::KIND, entry.name());
         self.trim().await;
         Ok(())
@@ -425,9 +468,12 @@ impl Registries {
             shared_had = shared.withdraw(T::KIND, name).await?;
         }
         let (c, n) = (catalog.clone(), name.to_string());
-        let removed = tokio::task::spawn_blocking(move || c.remove(&n))
-            .await
-            .map_err(|e| Error::join("removal", e))?;
+        let removed = tokio::task::spawn_blocking(move || {
+            unmark_shared(&c, &n);
+            c.remove(&n)
+        })
+        .await
+        .map_err(|e| Error::join("removal", e))?;
         match removed {
             Err(Error::NotFound { .. }) if shared_had => Ok(()),
             other => other,
@@ -451,8 +497,11 @@ impl Registries {
     /// not be removed).
     async fn drop_local<T: Entry>(&self, catalog: &Arc<Catalog<T>>, name: &str, why: &str) {
         let (catalog, name) = (catalog.clone(), name.to_string());
-        let removed =
-            tokio::task::spawn_blocking(move || catalog.remove(&name).map(|()| name)).await;
+        let removed = tokio::task::spawn_blocking(move || {
+            unmark_shared(&catalog, &name);
+            catalog.remove(&name).map(|()| name)
+        })
+        .await;
         match removed {
             Ok(Ok(name)) => tracing::info!(kind = T::KIND, %name, "{why}"),
             Ok(Err(err)) => tracing::warn!(kind = T::KIND, %err, "cannot drop a local copy"),
@@ -469,6 +518,36 @@ impl crate::jobs::Resolve for Registries {
     fn dataset<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<LoadedDataset>>> {
         Box::pin(Registries::dataset(self, name))
     }
+}
+
+/// Where the mark that the local copy of `name` is a shared upload
+/// (fetched from the store, or shared from here) lives: a file holding its
+/// share id under `<uploads>/.shared/` (hidden: never scanned as an entry).
+/// A copy so marked is a cache, dropped or replaced as the registrations
+/// say; an upload without one is this replica's own and never dropped.
+fn shared_mark<T: Entry>(catalog: &Catalog<T>, name: &str) -> PathBuf {
+    catalog.uploads().join(".shared").join(name)
+}
+
+/// Marks `entry`'s local copy as a shared upload.
+fn mark_shared<T: Entry>(catalog: &Catalog<T>, entry: &T) {
+    let path = shared_mark(catalog, entry.name());
+    let written = std::fs::create_dir_all(path.parent().expect("under .shared"))
+        .and_then(|()| std::fs::write(&path, entry.share_id()));
+    if let Err(err) = written {
+        tracing::warn!(path = %path.display(), %err, "cannot mark a local copy as shared");
+    }
+}
+
+/// Removes the mark of `name`'s local copy.
+fn unmark_shared<T: Entry>(catalog: &Catalog<T>, name: &str) {
+    let _ = std::fs::remove_file(shared_mark(catalog, name));
+}
+
+/// Whether `entry`'s local copy is the shared upload its mark names.
+fn is_shared_copy<T: Entry>(catalog: &Catalog<T>, entry: &T) -> bool {
+    std::fs::read_to_string(shared_mark(catalog, entry.name()))
+        .is_ok_and(|id| id == entry.share_id())
 }
 
 /// Checks a registry name: 1-128 characters of `[a-z0-9._-]`, not starting
@@ -621,12 +700,93 @@ mod tests {
         assert_eq!(b.listing::<LoadedDataset>().await.unwrap(), [old.info()]);
         assert_eq!(b.dataset("old").await.unwrap().id, old.id);
 
-        // Removed through a while b was away: dropped at b's start.
+        // Removed through a while b was away: b's copy is dropped at its
+        // start, but an upload of b's own under a removed name is shared.
         a.remove(&a.datasets, "old").await.unwrap();
         assert!(b.datasets.get("old").is_ok());
+        install_digits(&b, "mine").await;
+        install_digits(&a, "mine").await;
+        a.reconcile_at_start().await;
+        a.remove(&a.datasets, "mine").await.unwrap();
         b.reconcile_at_start().await;
         assert!(b.datasets.get("old").is_err());
         assert!(!b.datasets.uploads().join("old").exists());
+        assert!(b.datasets.get("mine").is_ok());
+        assert_eq!(a.dataset("mine").await.unwrap().id, old.id);
+
+        // An upload of b's own under a name a registered with other content
+        // is kept, and neither is served on b until one goes.
+        let card = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml"),
+        )
+        .unwrap();
+        let theirs = install_model(&a, "m", &card, false).await;
+        a.publish(&a.models, theirs.as_ref(), false).await.unwrap();
+        install_model(&b, "m", &card.replace("tau = 0.5", "tau 0.5, b's"), false).await;
+        b.reconcile_at_start().await;
+        assert!(matches!(
+            b.model("m").await,
+            Err(Error::FailedPrecondition(_))
+        ));
+        assert!(b.models.get("m").is_ok());
+    }
+
+    /// Installs the bundled infonce-t0.5 with card `card` as model `name`
+    /// in `r`.
+    async fn install_model(
+        r: &Registries,
+        name: &str,
+        card: &str,
+        replace: bool,
+    ) -> Arc<LoadedModel> {
+        let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5");
+        let staging = upload::Staging::begin(r.models.uploads(), name, u64::MAX, "model")
+            .await
+            .unwrap();
+        std::fs::copy(bundled.join("model.onnx"), staging.dir().join("model.onnx")).unwrap();
+        std::fs::write(staging.dir().join("model.toml"), card).unwrap();
+        let at = r.models.uploads().join(name);
+        let entry = LoadedModel::open(&r.runtime, name, staging.dir(), at).unwrap();
+        r.models.install(staging, entry, replace).unwrap().0
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_card_replaced_over_the_same_onnx_reaches_the_other_replicas() {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = crate::store::ReportStore::default_url(tmp.path());
+        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
+        let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
+        let shared = tmp.path().join("shared");
+        let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
+        let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
+        let card = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml"),
+        )
+        .unwrap();
+        let first = install_model(&a, "m", &card, false).await;
+        a.publish(&a.models, first.as_ref(), false).await.unwrap();
+        assert_eq!(b.model("m").await.unwrap().card.training.temperature, 0.5);
+
+        // The same ONNX file with tau 0.2 in its card: b evaluates with 0.2.
+        let fixed = card.replace("temperature = 0.5", "temperature = 0.2");
+        let second = install_model(&a, "m", &fixed, true).await;
+        assert_eq!(second.sha256, first.sha256);
+        a.publish(&a.models, second.as_ref(), true).await.unwrap();
+        let on_b = b.model("m").await.unwrap();
+        assert_eq!(on_b.card.training.temperature, 0.2);
+        assert_eq!(on_b.share_id(), second.share_id());
+        // One upload's files in the store: the replaced one's are gone
+        // (a file store may keep the empty folder).
+        let with_files = std::fs::read_dir(shared.join("models/m"))
+            .unwrap()
+            .filter(|d| {
+                std::fs::read_dir(d.as_ref().unwrap().path())
+                    .unwrap()
+                    .next()
+                    .is_some()
+            })
+            .count();
+        assert_eq!(with_files, 1);
     }
 
     #[test]

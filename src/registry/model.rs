@@ -223,4 +223,13 @@ impl Entry for LoadedModel {
     fn describe(&self) -> proto::ModelInfo {
         self.info()
     }
+
+    /// The ONNX file's sha256 and a digest of the card as read (a card
+    /// replaced over the same ONNX file is another entry to share).
+    fn share_id(&self) -> String {
+        let mut info = self.info();
+        info.execution_provider.clear(); // each replica's own
+        let card = sha256_hex(&prost::Message::encode_to_vec(&info));
+        format!("{}-{}", self.sha256, &card[..16])
+    }
 }

@@ -1,6 +1,6 @@
 //! Uploads shared by the replicas (`--data-url URL`): a model or dataset
-//! registered through any replica is copied to `<URL>/models/<name>/<sha256>/`
-//! or `<URL>/datasets/<name>/<content id>/` and recorded in the database with its content
+//! registered through any replica is copied to `<URL>/models/<name>/<upload>/`
+//! or `<URL>/datasets/<name>/<upload>/` (one folder per upload) and recorded in the database with its content
 //! id; a replica asked for a name it does not hold (or holds with other
 //! content) fetches it from the store into its own uploads root and loads
 //! it there, and one whose name was removed elsewhere drops it. Bundled
@@ -42,9 +42,9 @@ impl Shared {
         self.root.child("cache")
     }
 
-    /// Where the files of `kind` `name` holding `content_id` are: one
-    /// folder per content, so that a replace or a concurrent upload never
-    /// mixes the files of two contents.
+    /// Where the uploads of `kind` `name` are: one folder per upload
+    /// (`<share id>-<nonce>`), so that a replace, a concurrent upload or a
+    /// removal never touches the files of another upload.
     fn files_of(&self, kind: &str, name: &str) -> Remote {
         self.root.child(&folder(kind)).child(name)
     }
@@ -53,41 +53,44 @@ impl Shared {
     /// name, content and description (in this order: a recorded
     /// registration is always in the store). Without `replace`,
     /// ALREADY_EXISTS when another replica registered the name meanwhile;
-    /// with it, the files of the content replaced are deleted.
+    /// with it, the files of the upload replaced are deleted.
     pub async fn publish<T: Entry>(&self, entry: &T, replace: bool) -> Result<()> {
-        let (kind, name, id) = (T::KIND, entry.name(), entry.content_id());
+        let (kind, name, id) = (T::KIND, entry.name(), entry.share_id());
+        let upload = format!("{id}-{}", &crate::store::new_id()[..12]);
         let files = self.files_of(kind, name);
-        let bytes = files.put_dir(id, entry.dir()).await?;
+        let bytes = files.put_dir(&upload, entry.dir()).await?;
         let info = prost::Message::encode_to_vec(&entry.describe());
         let recorded = self
             .store
-            .record_registration(kind, name, id, &info, replace)
-            .await?;
+            .record_registration(kind, name, &id, &upload, &info, replace)
+            .await;
         match recorded {
-            Recorded::Done { previous } => {
+            Ok(Recorded::Done { previous }) => {
                 tracing::info!(kind, name, bytes, store = %self.root.url(), "shared with the other replicas");
                 if let Some(previous) = previous {
-                    self.delete_content(kind, name, &previous).await;
+                    self.delete_upload(kind, name, &previous).await;
                 }
                 Ok(())
             }
-            Recorded::Taken(held) => {
-                if held != id {
-                    self.delete_content(kind, name, id).await;
-                }
+            Ok(Recorded::Taken(_)) => {
+                self.delete_upload(kind, name, &upload).await;
                 Err(Error::AlreadyExists {
                     kind,
                     name: name.to_string(),
                 })
             }
+            Err(err) => {
+                self.delete_upload(kind, name, &upload).await;
+                Err(err)
+            }
         }
     }
 
-    /// Deletes the files of one content of `kind` `name` (logged when it
+    /// Deletes the files of one upload of `kind` `name` (logged when it
     /// cannot: they are only garbage then).
-    async fn delete_content(&self, kind: &str, name: &str, content_id: &str) {
-        if let Err(err) = self.files_of(kind, name).delete_dir(content_id).await {
-            tracing::warn!(kind, name, content_id, %err, "cannot delete replaced files from the store");
+    async fn delete_upload(&self, kind: &str, name: &str, upload: &str) {
+        if let Err(err) = self.files_of(kind, name).delete_dir(upload).await {
+            tracing::warn!(kind, name, upload, %err, "cannot delete an upload's files from the store");
         }
     }
 
@@ -96,8 +99,8 @@ impl Shared {
     /// registered.
     pub async fn withdraw(&self, kind: &str, name: &str) -> Result<bool> {
         match self.store.remove_registration(kind, name).await? {
-            Some(content_id) => {
-                self.files_of(kind, name).delete_dir(&content_id).await?;
+            Some(upload) => {
+                self.files_of(kind, name).delete_dir(&upload).await?;
                 Ok(true)
             }
             None => Ok(false),
@@ -122,26 +125,26 @@ impl Shared {
         self.store.registrations(kind).await
     }
 
-    /// Copies content `content_id` of entry `name` of `kind` from the
-    /// store into a staging folder of `catalog`'s uploads root, ready to be
+    /// Copies the upload `registration` of entry kind `T` from the store
+    /// into a staging folder of `catalog`'s uploads root, ready to be
     /// checked and installed.
     pub async fn fetch<T: Entry>(
         &self,
         catalog: &Catalog<T>,
-        name: &str,
-        content_id: &str,
+        registration: &Registration,
     ) -> Result<Staging> {
-        let kind = T::KIND;
+        let (kind, name) = (T::KIND, registration.name.as_str());
         let staging = Staging::begin(catalog.uploads(), name, u64::MAX, kind).await?;
         let files = self.files_of(kind, name);
         let bytes = files
-            .fetch_dir(content_id, staging.dir())
+            .fetch_dir(&registration.folder, staging.dir())
             .await
             .map_err(|e| match e {
                 Error::NotFound { .. } => Error::Unavailable(format!(
-                    "{kind} {name} is registered but its files are not in {}/{content_id} \
-                     (replaced or removed while being fetched?); retry",
+                    "{kind} {name} is registered but its files are not in {}/{} (replaced or \
+                     removed while being fetched?); retry",
                     files.url(),
+                    registration.folder,
                 )),
                 other => other,
             })?;

@@ -76,10 +76,12 @@ pub struct ClaimedJob {
     pub previous_owner: String,
     /// Its evaluations, in order.
     pub members: Vec<String>,
-    /// When it was taken from a live replica that had it waiting (work
-    /// stealing): that replica's hold, to give the job back with
-    /// ([`ReportStore::unsteal`]).
-    pub stolen_from: Option<(Lease, i64)>,
+    /// The hold it had before (that replica's lease and when it ends), to
+    /// give the job back with ([`ReportStore::unclaim`]).
+    pub previous: (Lease, i64),
+    /// Whether it was taken from a live replica that had it waiting (work
+    /// stealing) rather than from one whose lease lapsed.
+    pub stolen: bool,
 }
 
 /// What any replica can read of a job.
@@ -270,15 +272,11 @@ impl ReportStore {
         let id: String = found.try_get("id").map_err(db)?;
         let previous_owner: String = found.try_get("owner").map_err(db)?;
         let previous_until: i64 = found.try_get("lease_until").map_err(db)?;
-        let stolen_from = (previous_until >= now).then(|| -> Result<(Lease, i64)> {
-            let lease = Lease {
-                job_id: id.clone(),
-                owner: previous_owner.clone(),
-                attempt: found.try_get("attempt").map_err(db)?,
-            };
-            Ok((lease, previous_until))
-        });
-        let stolen_from = stolen_from.transpose()?;
+        let previous = Lease {
+            job_id: id.clone(),
+            owner: previous_owner.clone(),
+            attempt: found.try_get("attempt").map_err(db)?,
+        };
         let row = sqlx::query(&format!(
             "UPDATE jobs SET owner = $2, attempt = attempt + 1, lease_until = $4, started = 0 \
              WHERE id = $5 AND {claimable} \
@@ -318,14 +316,16 @@ impl ReportStore {
             cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(db)? != 0,
             previous_owner,
             members,
-            stolen_from,
+            previous: (previous, previous_until),
+            stolen: previous_until >= now,
         }))
     }
 
-    /// Gives a job taken by work stealing (`lease`, this replica's hold)
-    /// back to the replica it was taken from, with the hold that replica
-    /// had (`from`, and its lease's end): as if it had never been taken.
-    pub async fn unsteal(&self, lease: &Lease, from: &(Lease, i64)) -> Result<()> {
+    /// Gives a job this replica claimed (`lease`) back as it was before
+    /// (`from`: the previous hold and its lease's end), as if it had never
+    /// been claimed: to the replica it was stolen from, or claimable again
+    /// (a lapsed lease) without an attempt spent.
+    pub async fn unclaim(&self, lease: &Lease, from: &(Lease, i64)) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET owner = $1, attempt = $2, lease_until = $3 \
              WHERE id = $4 AND owner = $5 AND attempt = $6 AND done = 0",
@@ -570,7 +570,16 @@ mod tests {
             (first.lease.job_id.as_str(), second.lease.job_id.as_str()),
             ("j2", "j3")
         );
-        assert!(first.stolen_from.is_none(), "its holder died");
+        assert!(!first.stolen, "its holder died");
+        // Given back unrun, it is claimable again without an attempt spent.
+        let attempt = first.lease.attempt;
+        store.unclaim(&first.lease, &first.previous).await.unwrap();
+        let again = store.claim("b", long, true, &[]).await.unwrap().unwrap();
+        assert_eq!(
+            (again.lease.job_id.as_str(), again.lease.attempt),
+            ("j2", attempt)
+        );
+        assert!(store.mark_started(&again.lease).await.unwrap());
         // A detached job waiting on its replica goes to an idle one; once
         // started it stays, and its holder learns it lost one it had not.
         let waiting = store
@@ -589,9 +598,10 @@ mod tests {
         // not taken again while skipped.
         let stolen = store.claim("b", long, true, &[]).await.unwrap().unwrap();
         assert_eq!(stolen.lease.job_id, "j6");
-        assert_eq!(stolen.stolen_from.as_ref().unwrap().0, waiting);
+        assert!(stolen.stolen);
+        assert_eq!(stolen.previous.0, waiting);
         store
-            .unsteal(&stolen.lease, stolen.stolen_from.as_ref().unwrap())
+            .unclaim(&stolen.lease, &stolen.previous)
             .await
             .unwrap();
         assert!(matches!(

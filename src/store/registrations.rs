@@ -8,7 +8,7 @@
 
 use sqlx::Row;
 
-use super::{db, now_micros, Backend, ReportStore};
+use super::{db, now_micros, ReportStore};
 use crate::error::Result;
 
 /// One registered (or removed) entry.
@@ -16,8 +16,10 @@ use crate::error::Result;
 pub struct Registration {
     /// Registry name.
     pub name: String,
-    /// sha256 of what it holds (held, when removed).
+    /// What it holds: its files and its description (held, when removed).
     pub content_id: String,
+    /// The store folder of its files (one per upload).
+    pub folder: String,
     /// Its description as listings show it (an encoded ModelInfo or
     /// DatasetInfo).
     pub info: Vec<u8>,
@@ -28,10 +30,10 @@ pub struct Registration {
 /// What recording a registration did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
-    /// Recorded; with the content the name held before, when a replace
-    /// changed it (its files can go).
+    /// Recorded; with the store folder of the upload it replaced, when a
+    /// replace did (its files can go).
     Done {
-        /// The content replaced.
+        /// The folder replaced.
         previous: Option<String>,
     },
     /// Not recorded: the name holds this content (registered meanwhile
@@ -40,84 +42,62 @@ pub enum Recorded {
 }
 
 impl ReportStore {
-    /// Records that `kind` `name` now holds `content_id`, described by
-    /// `info`. Without `replace` only a free name (never registered, or
-    /// removed) is taken, atomically: of two replicas registering one name
-    /// at once, one gets [`Recorded::Taken`].
+    /// Records that `kind` `name` now holds `content_id`, in store folder
+    /// `folder`, described by `info`. Without `replace` only a free name
+    /// (never registered, or removed) is taken, in one statement: of two
+    /// replicas registering one name at once, one gets
+    /// [`Recorded::Taken`].
     pub async fn record_registration(
         &self,
         kind: &str,
         name: &str,
         content_id: &str,
+        folder: &str,
         info: &[u8],
         replace: bool,
     ) -> Result<Recorded> {
-        let upsert = |only_free: &str| {
-            format!(
-                "INSERT INTO registrations (kind, name, content_id, info, updated_at, removed) \
-                 VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (kind, name) DO UPDATE SET \
-                 content_id = excluded.content_id, info = excluded.info, \
-                 updated_at = excluded.updated_at, removed = 0{only_free}"
-            )
+        // What a replace replaces: read apart from the write (one statement
+        // each, no transaction to upgrade on SQLite). Of two replaces at
+        // once, the files of the one that lost are only garbage.
+        let before = match replace {
+            true => self.registration(kind, name).await?.filter(|r| !r.removed),
+            false => None,
         };
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let before = sqlx::query(&format!(
-            "SELECT content_id, removed FROM registrations WHERE kind = $1 AND name = $2{lock}"
-        ))
-        .bind(kind.to_string())
-        .bind(name.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db)?;
-        let held = match before {
-            Some(row) if row.try_get::<i64, _>("removed").map_err(db)? == 0 => {
-                Some(row.try_get::<String, _>("content_id").map_err(db)?)
-            }
-            _ => None,
-        };
-        if let (Some(held), false) = (&held, replace) {
-            return Ok(Recorded::Taken(held.clone()));
-        }
-        let sql = upsert(if replace {
+        let only_free = if replace {
             ""
         } else {
             " WHERE registrations.removed = 1"
-        });
-        let done = sqlx::query(&sql)
-            .bind(kind.to_string())
-            .bind(name.to_string())
-            .bind(content_id.to_string())
-            .bind(info.to_vec())
-            .bind(now_micros())
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        };
+        let done = sqlx::query(&format!(
+            "INSERT INTO registrations (kind, name, content_id, folder, info, updated_at, removed) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (kind, name) DO UPDATE SET \
+             content_id = excluded.content_id, folder = excluded.folder, info = excluded.info, \
+             updated_at = excluded.updated_at, removed = 0{only_free}"
+        ))
+        .bind(kind.to_string())
+        .bind(name.to_string())
+        .bind(content_id.to_string())
+        .bind(folder.to_string())
+        .bind(info.to_vec())
+        .bind(now_micros())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         if done.rows_affected() == 0 {
-            // Registered between the look and the write (PostgreSQL locks
-            // no row that did not exist yet).
-            let row =
-                sqlx::query("SELECT content_id FROM registrations WHERE kind = $1 AND name = $2")
-                    .bind(kind.to_string())
-                    .bind(name.to_string())
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            return Ok(Recorded::Taken(row.try_get("content_id").map_err(db)?));
+            let held = self.registration(kind, name).await?;
+            return Ok(Recorded::Taken(
+                held.map(|r| r.content_id).unwrap_or_default(),
+            ));
         }
-        tx.commit().await.map_err(db)?;
         Ok(Recorded::Done {
-            previous: held.filter(|h| h != content_id),
+            previous: before.map(|r| r.folder).filter(|f| f != folder),
         })
     }
 
     /// `kind` `name` as registered or removed (None: never registered).
     pub async fn registration(&self, kind: &str, name: &str) -> Result<Option<Registration>> {
         let row = sqlx::query(
-            "SELECT name, content_id, info, removed FROM registrations \
+            "SELECT name, content_id, folder, info, removed FROM registrations \
              WHERE kind = $1 AND name = $2",
         )
         .bind(kind.to_string())
@@ -131,7 +111,7 @@ impl ReportStore {
     /// Every registration of `kind`, removed ones included, by name.
     pub async fn registrations(&self, kind: &str) -> Result<Vec<Registration>> {
         sqlx::query(
-            "SELECT name, content_id, info, removed FROM registrations \
+            "SELECT name, content_id, folder, info, removed FROM registrations \
              WHERE kind = $1 ORDER BY name",
         )
         .bind(kind.to_string())
@@ -143,12 +123,12 @@ impl ReportStore {
         .collect()
     }
 
-    /// Marks `kind` `name` removed; the content it held (None when it was
-    /// not registered).
+    /// Marks `kind` `name` removed; the store folder of what it held (None
+    /// when it was not registered).
     pub async fn remove_registration(&self, kind: &str, name: &str) -> Result<Option<String>> {
         let row = sqlx::query(
             "UPDATE registrations SET removed = 1, updated_at = $3 \
-             WHERE kind = $1 AND name = $2 AND removed = 0 RETURNING content_id",
+             WHERE kind = $1 AND name = $2 AND removed = 0 RETURNING folder",
         )
         .bind(kind.to_string())
         .bind(name.to_string())
@@ -156,7 +136,7 @@ impl ReportStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(db)?;
-        row.map(|r| r.try_get("content_id").map_err(db)).transpose()
+        row.map(|r| r.try_get("folder").map_err(db)).transpose()
     }
 }
 
@@ -165,6 +145,7 @@ fn registration(r: &sqlx::any::AnyRow) -> Result<Registration> {
     Ok(Registration {
         name: r.try_get("name").map_err(db)?,
         content_id: r.try_get("content_id").map_err(db)?,
+        folder: r.try_get("folder").map_err(db)?,
         info: r.try_get("info").map_err(db)?,
         removed: r.try_get::<i64, _>("removed").map_err(db)? != 0,
     })
@@ -176,9 +157,17 @@ mod tests {
 
     /// The registration tests on `store` (either backend).
     async fn registrations_behave(store: &ReportStore) {
+        // Content `id` uploaded to folder `id`-f.
         let record = |name: &'static str, id: &'static str, replace| async move {
             store
-                .record_registration("model", name, id, id.as_bytes(), replace)
+                .record_registration(
+                    "model",
+                    name,
+                    id,
+                    &format!("{id}-f"),
+                    id.as_bytes(),
+                    replace,
+                )
                 .await
                 .unwrap()
         };
@@ -192,7 +181,7 @@ mod tests {
             Recorded::Done { previous: None }
         );
         store
-            .record_registration("dataset", "a", "333", b"d", false)
+            .record_registration("dataset", "a", "333", "333-f", b"d", false)
             .await
             .unwrap();
         // A taken name is refused without replace, and replaced with it.
@@ -203,7 +192,7 @@ mod tests {
         assert_eq!(
             record("a", "444", true).await,
             Recorded::Done {
-                previous: Some("111".into())
+                previous: Some("111-f".into())
             }
         );
         assert_eq!(
@@ -213,6 +202,7 @@ mod tests {
         let row = |name: &str, id: &str, removed| Registration {
             name: name.into(),
             content_id: id.into(),
+            folder: format!("{id}-f"),
             info: id.as_bytes().to_vec(),
             removed,
         };
@@ -227,7 +217,7 @@ mod tests {
                 .await
                 .unwrap()
                 .as_deref(),
-            Some("444")
+            Some("444-f")
         );
         assert_eq!(store.remove_registration("model", "a").await.unwrap(), None);
         assert_eq!(
@@ -266,7 +256,7 @@ mod tests {
             async move {
                 let id = format!("c{i}");
                 store
-                    .record_registration("model", "race", &id, b"", false)
+                    .record_registration("model", "race", &id, &id, b"", false)
                     .await
                     .unwrap()
             }
