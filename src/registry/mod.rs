@@ -611,6 +611,19 @@ mod tests {
         }
     }
 
+    /// Two replicas' registries sharing one SQLite database and one store
+    /// folder (`<tmp>/shared`), under the returned temporary folder.
+    async fn two_replicas() -> (tempfile::TempDir, Registries, Registries) {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = crate::store::ReportStore::default_url(tmp.path());
+        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
+        let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
+        let shared = tmp.path().join("shared");
+        let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
+        let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
+        (tmp, a, b)
+    }
+
     /// Installs a copy of the bundled digits as dataset `name` in `r`.
     async fn install_digits(r: &Registries, name: &str) -> Arc<LoadedDataset> {
         let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits");
@@ -628,13 +641,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shared_uploads_are_listed_without_fetching_and_an_upload_in_progress_is_kept() {
-        let tmp = tempfile::tempdir().unwrap();
-        let url = crate::store::ReportStore::default_url(tmp.path());
-        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
-        let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
-        let shared = tmp.path().join("shared");
-        let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
-        let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
+        let (_tmp, a, b) = two_replicas().await;
 
         // Installed on a but not registered yet: a listing on a shows it,
         // one on b does not, and neither drops it.
@@ -682,13 +689,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn uploads_from_before_sharing_are_shared_and_copies_removed_meanwhile_dropped() {
-        let tmp = tempfile::tempdir().unwrap();
-        let url = crate::store::ReportStore::default_url(tmp.path());
-        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
-        let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
-        let shared = tmp.path().join("shared");
-        let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
-        let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
+        let (_tmp, a, b) = two_replicas().await;
 
         // An upload made before uploads were shared: listed and served by
         // its replica (never dropped), shared at its start.
@@ -752,13 +753,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_card_replaced_over_the_same_onnx_reaches_the_other_replicas() {
-        let tmp = tempfile::tempdir().unwrap();
-        let url = crate::store::ReportStore::default_url(tmp.path());
-        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
-        let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
-        let shared = tmp.path().join("shared");
-        let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
-        let b = replica(&tmp.path().join("b"), &shared, &store, &runtime);
+        let (tmp, a, b) = two_replicas().await;
         let card = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml"),
         )
@@ -777,7 +772,7 @@ mod tests {
         assert_eq!(on_b.share_id(), second.share_id());
         // One upload's files in the store: the replaced one's are gone
         // (a file store may keep the empty folder).
-        let with_files = std::fs::read_dir(shared.join("models/m"))
+        let with_files = std::fs::read_dir(tmp.path().join("shared/models/m"))
             .unwrap()
             .filter(|d| {
                 std::fs::read_dir(d.as_ref().unwrap().path())
