@@ -17,7 +17,7 @@ use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
 use crate::proto::MetricSpec;
-use crate::registry::LoadedModel;
+use crate::registry::{Entry, LoadedModel};
 
 /// Finds models and datasets by name on the replica that runs a job.
 pub trait Resolve: Send + Sync + std::fmt::Debug {
@@ -37,6 +37,9 @@ pub struct StoredModel {
     /// sha256 of its ONNX file at submission.
     #[prost(string, tag = "2")]
     pub sha256: String,
+    /// Its ONNX file and card at submission ([`Entry::share_id`]).
+    #[prost(string, tag = "4")]
+    pub share_id: String,
     /// Its resolved settings (every field set).
     #[prost(message, optional, tag = "3")]
     pub spec: Option<MetricSpec>,
@@ -132,6 +135,7 @@ fn stored_model(model: &LoadedModel, settings: &Settings) -> StoredModel {
     StoredModel {
         name: model.name.clone(),
         sha256: model.sha256.clone(),
+        share_id: model.share_id(),
         spec: Some(settings.to_spec()),
     }
 }
@@ -187,6 +191,12 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
                     m.name,
                     &m.sha256[..m.sha256.len().min(12)],
                     &model.sha256[..model.sha256.len().min(12)]
+                )));
+            }
+            if model.share_id() != m.share_id {
+                return Err(Error::FailedPrecondition(format!(
+                    "model {} changed since the job was submitted (its card was replaced)",
+                    m.name
                 )));
             }
             let settings = Settings::resolve(m.spec.as_ref(), model.card.training.temperature)?;
@@ -247,6 +257,7 @@ mod tests {
             models: vec![StoredModel {
                 name: "infonce-t0.2".into(),
                 sha256: "00ff".into(),
+                share_id: "00ff-11ee".into(),
                 spec: Some(settings.to_spec()),
             }],
             comparison_id: String::new(),

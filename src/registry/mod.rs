@@ -222,17 +222,18 @@ impl Registries {
                     T::KIND
                 )));
             }
+            // Marked first: whatever stops the install, the copy here is
+            // (still) a cache.
+            mark_shared(catalog, &name)?;
             let uploading = || this.is_uploading(T::KIND, &name);
-            let installed = catalog
+            catalog
                 .install_fetched(staging, entry, uploading)?
                 .ok_or_else(|| {
                     Error::Unavailable(format!(
                         "{} {name} is being uploaded through this replica; retry",
                         T::KIND
                     ))
-                })?;
-            mark_shared(catalog, installed.as_ref());
-            Ok(installed)
+                })
         })
         .await
         .map_err(|e| Error::join("fetch", e))??;
@@ -304,7 +305,9 @@ impl Registries {
             let copy = is_shared_copy(catalog, e.as_ref());
             match shared.registration(kind, name).await {
                 Ok(Some(r)) if !r.removed && r.content_id == e.share_id() => {
-                    mark_shared(catalog, e.as_ref());
+                    if let Err(err) = mark_shared(catalog, name) {
+                        tracing::warn!(kind, name, %err, "cannot mark a shared copy");
+                    }
                 }
                 // Replaced elsewhere: the copy is fetched again at its next use.
                 Ok(Some(r)) if !r.removed && copy => {}
@@ -322,7 +325,9 @@ impl Registries {
                 // the store does not take stays here.
                 Ok(_) => match shared.publish(e.as_ref(), false).await {
                     Ok(()) => {
-                        mark_shared(catalog, e.as_ref());
+                        if let Err(err) = mark_shared(catalog, name) {
+                            tracing::warn!(kind, name, %err, "cannot mark a shared copy");
+                        }
                         tracing::info!(kind, name, "an upload never shared is shared now")
                     }
                     Err(err) => {
@@ -400,7 +405,11 @@ impl Registries {
             self.drop_local(catalog, entry.name(), why).await;
             return Err(err);
         }
-        mark_shared(catalog, entry);
+        // Not marked, it would pass for an upload never shared until the
+        // next start (which marks what is registered as it is here).
+        if let Err(err) = mark_shared(catalog, entry.name()) {
+            tracing::warn!(kind = T::KIND, name = entry.name(), %err, "cannot mark a shared copy");
+        }
         self.touch(T::KIND, entry.name());
         self.trim().await;
         Ok(())
@@ -444,6 +453,11 @@ impl Registries {
                 };
                 match evicted {
                     Ok(true) => {
+                        if kind == "model" {
+                            unmark_shared(&this.models, &name);
+                        } else {
+                            unmark_shared(&this.datasets, &name);
+                        }
                         total -= bytes;
                         tracing::info!(%kind, %name, bytes, "dropped from the local copies (the store keeps it)");
                     }
@@ -521,22 +535,20 @@ impl crate::jobs::Resolve for Registries {
 }
 
 /// Where the mark that the local copy of `name` is a shared upload
-/// (fetched from the store, or shared from here) lives: a file holding its
-/// share id under `<uploads>/.shared/` (hidden: never scanned as an entry).
-/// A copy so marked is a cache, dropped or replaced as the registrations
-/// say; an upload without one is this replica's own and never dropped.
+/// (fetched from the store, or shared from here) lives: an empty file under
+/// `<uploads>/.shared/` (hidden: never scanned as an entry). A copy so
+/// marked is a cache, dropped or replaced as the registrations say; an
+/// upload without one is this replica's own and never dropped.
 fn shared_mark<T: Entry>(catalog: &Catalog<T>, name: &str) -> PathBuf {
     catalog.uploads().join(".shared").join(name)
 }
 
-/// Marks `entry`'s local copy as a shared upload.
-fn mark_shared<T: Entry>(catalog: &Catalog<T>, entry: &T) {
-    let path = shared_mark(catalog, entry.name());
-    let written = std::fs::create_dir_all(path.parent().expect("under .shared"))
-        .and_then(|()| std::fs::write(&path, entry.share_id()));
-    if let Err(err) = written {
-        tracing::warn!(path = %path.display(), %err, "cannot mark a local copy as shared");
-    }
+/// Marks the local copy of `name` as a shared upload.
+fn mark_shared<T: Entry>(catalog: &Catalog<T>, name: &str) -> Result<()> {
+    let path = shared_mark(catalog, name);
+    std::fs::create_dir_all(path.parent().expect("under .shared"))
+        .and_then(|()| std::fs::write(&path, b""))
+        .map_err(|e| Error::io(format!("write {}", path.display()), e))
 }
 
 /// Removes the mark of `name`'s local copy.
@@ -544,10 +556,9 @@ fn unmark_shared<T: Entry>(catalog: &Catalog<T>, name: &str) {
     let _ = std::fs::remove_file(shared_mark(catalog, name));
 }
 
-/// Whether `entry`'s local copy is the shared upload its mark names.
+/// Whether the local copy of `entry` is a shared upload.
 fn is_shared_copy<T: Entry>(catalog: &Catalog<T>, entry: &T) -> bool {
-    std::fs::read_to_string(shared_mark(catalog, entry.name()))
-        .is_ok_and(|id| id == entry.share_id())
+    shared_mark(catalog, entry.name()).is_file()
 }
 
 /// Checks a registry name: 1-128 characters of `[a-z0-9._-]`, not starting
@@ -749,6 +760,45 @@ mod tests {
         let at = r.models.uploads().join(name);
         let entry = LoadedModel::open(&r.runtime, name, staging.dir(), at).unwrap();
         r.models.install(staging, entry, replace).unwrap().0
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_taken_over_after_its_models_card_was_replaced_fails() {
+        use crate::jobs::queue::{decode, JobRequest, StoredModel};
+        use prost::Message;
+        let (_tmp, a, b) = two_replicas().await;
+        let card = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml"),
+        )
+        .unwrap();
+        let first = install_model(&a, "m", &card, false).await;
+        a.publish(&a.models, first.as_ref(), false).await.unwrap();
+        let digits = install_digits(&b, "digits").await;
+        let settings = crate::jobs::Settings::resolve(None, 0.5).unwrap();
+        let request = JobRequest {
+            dataset: "digits".into(),
+            dataset_id: digits.id.clone(),
+            test_split: "test".into(),
+            train_split: String::new(),
+            models: vec![StoredModel {
+                name: "m".into(),
+                sha256: first.sha256.clone(),
+                share_id: first.share_id(),
+                spec: Some(settings.to_spec()),
+            }],
+            comparison_id: String::new(),
+        }
+        .encode_to_vec();
+        assert!(decode("model", &request, &b).await.is_ok());
+        // Replaced with tau 0.2 over the same ONNX file before the job moved.
+        let fixed = card.replace("temperature = 0.5", "temperature = 0.2");
+        let second = install_model(&a, "m", &fixed, true).await;
+        a.publish(&a.models, second.as_ref(), true).await.unwrap();
+        let err = decode("model", &request, &b).await.err().unwrap();
+        assert!(
+            matches!(&err, Error::FailedPrecondition(m) if m.contains("card was replaced")),
+            "{err}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,8 @@ pub struct LoadedModel {
     pub card: ModelCard,
     /// sha256 of model.onnx.
     pub sha256: String,
+    /// sha256 of its card file as written (model.toml).
+    pub card_sha256: String,
     /// Size of model.onnx in bytes.
     pub size_bytes: u64,
     /// Output name to its dimension, as measured at warm-up.
@@ -65,19 +67,22 @@ impl LoadedModel {
         let card = CardFile::parse(&text)?;
         let onnx = std::fs::read(&onnx_path)
             .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
-        Self::from_parts(runtime, name.to_string(), at, card, &onnx)
+        Self::from_parts(runtime, name.to_string(), at, card, &text, &onnx)
     }
 
-    /// Builds the session for ONNX bytes, completes the card from its graph,
-    /// checks the card against it and warms it up.
+    /// Builds the session for ONNX bytes, completes the card (`card`, parsed
+    /// from `card_text`) from its graph, checks the card against it and
+    /// warms it up.
     pub fn from_parts(
         runtime: &Runtime,
         name: String,
         dir: PathBuf,
         card: CardFile,
+        card_text: &str,
         onnx: &[u8],
     ) -> Result<Self> {
         let sha256 = sha256_hex(onnx);
+        let card_sha256 = sha256_hex(card_text.as_bytes());
         if let Some(expected) = &card.onnx_sha256 {
             if !expected.eq_ignore_ascii_case(&sha256) {
                 return Err(Error::InvalidCard(format!(
@@ -103,6 +108,7 @@ impl LoadedModel {
             dir,
             card,
             sha256,
+            card_sha256,
             size_bytes: onnx.len() as u64,
             output_dims,
             provider: runtime.provider(),
@@ -224,12 +230,9 @@ impl Entry for LoadedModel {
         self.info()
     }
 
-    /// The ONNX file's sha256 and a digest of the card as read (a card
-    /// replaced over the same ONNX file is another entry to share).
+    /// The sha256 of the ONNX file and of the card file (a card replaced
+    /// over the same ONNX file is another entry to share).
     fn share_id(&self) -> String {
-        let mut info = self.info();
-        info.execution_provider.clear(); // each replica's own
-        let card = sha256_hex(&prost::Message::encode_to_vec(&info));
-        format!("{}-{}", self.sha256, &card[..16])
+        format!("{}-{}", self.sha256, &self.card_sha256[..16])
     }
 }

@@ -80,7 +80,12 @@ impl Shared {
                 })
             }
             Err(err) => {
-                self.delete_upload(kind, name, &upload).await;
+                // The write may have been committed before the error came
+                // back: the files go only if the registration is not theirs.
+                let recorded = self.store.registration(kind, name).await;
+                if recorded.is_ok_and(|r| r.is_none_or(|r| r.removed || r.folder != upload)) {
+                    self.delete_upload(kind, name, &upload).await;
+                }
                 Err(err)
             }
         }

@@ -162,8 +162,14 @@ impl ModelApi {
             let onnx = std::fs::read(&onnx_path)
                 .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
             let target = registry.uploads().join(&name);
-            let model =
-                LoadedModel::from_parts(&runtime, name.clone(), target.clone(), card, &onnx)?;
+            let model = LoadedModel::from_parts(
+                &runtime,
+                name.clone(),
+                target.clone(),
+                card,
+                &card_text,
+                &onnx,
+            )?;
             std::fs::write(staging.dir().join("model.toml"), card_text)
                 .map_err(|e| Error::io("write model.toml", e))?;
             let (model, old) = registry.install(staging, model, replace)?;

@@ -76,12 +76,23 @@ pub struct ClaimedJob {
     pub previous_owner: String,
     /// Its evaluations, in order.
     pub members: Vec<String>,
-    /// The hold it had before (that replica's lease and when it ends), to
-    /// give the job back with ([`ReportStore::unclaim`]).
-    pub previous: (Lease, i64),
+    /// The hold it had before, to give the job back with
+    /// ([`ReportStore::unclaim`]).
+    pub previous: Hold,
     /// Whether it was taken from a live replica that had it waiting (work
     /// stealing) rather than from one whose lease lapsed.
     pub stolen: bool,
+}
+
+/// A replica's hold on a job as the database had it.
+#[derive(Debug, Clone)]
+pub struct Hold {
+    /// The replica's lease.
+    pub lease: Lease,
+    /// When it ends (microseconds since the epoch).
+    pub until: i64,
+    /// Whether the replica had given the job a slot.
+    pub started: bool,
 }
 
 /// What any replica can read of a job.
@@ -254,7 +265,7 @@ impl ReportStore {
             .map(|i| format!(" AND id <> ${}", i + 4))
             .collect();
         let sql = format!(
-            "SELECT id, owner, attempt, lease_until FROM jobs WHERE {claimable}{skipped} \
+            "SELECT id, owner, attempt, lease_until, started FROM jobs WHERE {claimable}{skipped} \
              ORDER BY CASE WHEN lease_until < $1 THEN 0 ELSE 1 END, created_at, id \
              LIMIT 1{lock}"
         );
@@ -272,10 +283,14 @@ impl ReportStore {
         let id: String = found.try_get("id").map_err(db)?;
         let previous_owner: String = found.try_get("owner").map_err(db)?;
         let previous_until: i64 = found.try_get("lease_until").map_err(db)?;
-        let previous = Lease {
-            job_id: id.clone(),
-            owner: previous_owner.clone(),
-            attempt: found.try_get("attempt").map_err(db)?,
+        let previous = Hold {
+            lease: Lease {
+                job_id: id.clone(),
+                owner: previous_owner.clone(),
+                attempt: found.try_get("attempt").map_err(db)?,
+            },
+            until: previous_until,
+            started: found.try_get::<i64, _>("started").map_err(db)? != 0,
         };
         let row = sqlx::query(&format!(
             "UPDATE jobs SET owner = $2, attempt = attempt + 1, lease_until = $4, started = 0 \
@@ -316,26 +331,27 @@ impl ReportStore {
             cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(db)? != 0,
             previous_owner,
             members,
-            previous: (previous, previous_until),
+            previous,
             stolen: previous_until >= now,
         }))
     }
 
     /// Gives a job this replica claimed (`lease`) back as it was before
-    /// (`from`: the previous hold and its lease's end), as if it had never
-    /// been claimed: to the replica it was stolen from, or claimable again
-    /// (a lapsed lease) without an attempt spent.
-    pub async fn unclaim(&self, lease: &Lease, from: &(Lease, i64)) -> Result<()> {
+    /// (`from`), as if it had never been claimed: to the replica it was
+    /// stolen from, or claimable again (a lapsed lease) without an attempt
+    /// spent.
+    pub async fn unclaim(&self, lease: &Lease, from: &Hold) -> Result<()> {
         sqlx::query(
-            "UPDATE jobs SET owner = $1, attempt = $2, lease_until = $3 \
+            "UPDATE jobs SET owner = $1, attempt = $2, lease_until = $3, started = $7 \
              WHERE id = $4 AND owner = $5 AND attempt = $6 AND done = 0",
         )
-        .bind(from.0.owner.clone())
-        .bind(from.0.attempt)
-        .bind(from.1)
+        .bind(from.lease.owner.clone())
+        .bind(from.lease.attempt)
+        .bind(from.until)
         .bind(lease.job_id.clone())
         .bind(lease.owner.clone())
         .bind(lease.attempt)
+        .bind(i64::from(from.started))
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -571,7 +587,8 @@ mod tests {
             ("j2", "j3")
         );
         assert!(!first.stolen, "its holder died");
-        // Given back unrun, it is claimable again without an attempt spent.
+        // Given back unrun, it is claimable again without an attempt spent,
+        // started as it was.
         let attempt = first.lease.attempt;
         store.unclaim(&first.lease, &first.previous).await.unwrap();
         let again = store.claim("b", long, true, &[]).await.unwrap().unwrap();
@@ -599,7 +616,8 @@ mod tests {
         let stolen = store.claim("b", long, true, &[]).await.unwrap().unwrap();
         assert_eq!(stolen.lease.job_id, "j6");
         assert!(stolen.stolen);
-        assert_eq!(stolen.previous.0, waiting);
+        assert_eq!(stolen.previous.lease, waiting);
+        assert!(!stolen.previous.started);
         store
             .unclaim(&stolen.lease, &stolen.previous)
             .await

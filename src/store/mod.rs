@@ -17,7 +17,7 @@ use sqlx::{AnyPool, Row};
 use crate::error::{Error, Result};
 use crate::proto::{EvaluationReport, EvaluationStatus};
 
-pub use jobs::{now_micros, ClaimedJob, JobState, Lease, NewJob, Renewal};
+pub use jobs::{now_micros, ClaimedJob, Hold, JobState, Lease, NewJob, Renewal};
 
 /// Default page size of [`ReportStore::list`].
 pub const DEFAULT_PAGE: usize = 50;
