@@ -234,8 +234,10 @@ impl Bundles {
     }
 
     /// Mirrors the remote bundles into `root`, retrying while the store
-    /// cannot be reached (the server stays NOT_SERVING meanwhile).
-    async fn mirror(&self, root: &std::path::Path) {
+    /// cannot be reached (the server stays NOT_SERVING meanwhile); an error
+    /// a retry cannot mend (credentials refused, an empty store, a local
+    /// disk that fails) is returned.
+    async fn mirror(&self, root: &std::path::Path) -> Result<()> {
         for (kind, remote) in [("models", &self.models), ("datasets", &self.datasets)] {
             let Some(remote) = remote else { continue };
             let mut wait = std::time::Duration::from_secs(1);
@@ -245,14 +247,16 @@ impl Bundles {
                         tracing::info!(kind, store = %remote.url(), fetched = ?fetched, "bundle mirrored");
                         break;
                     }
-                    Err(err) => {
+                    Err(Error::Unavailable(err)) => {
                         tracing::warn!(kind, %err, "cannot mirror the bundle yet; retrying");
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(std::time::Duration::from_secs(30));
                     }
+                    Err(err) => return Err(err),
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -385,7 +389,10 @@ pub async fn serve(
     let mirror_dir = config.data_dir.join("mirror");
     tokio::spawn(async move {
         let started = std::time::Instant::now();
-        bundles.mirror(&mirror_dir).await;
+        if let Err(err) = bundles.mirror(&mirror_dir).await {
+            tracing::error!(%err, "cannot mirror the bundles; staying NOT_SERVING");
+            return;
+        }
         let scanned = tokio::task::spawn_blocking(move || {
             datasets.scan()?;
             models.scan(&runtime).map(|_| models)

@@ -13,7 +13,7 @@
 //! and `AZURE_STORAGE_ACCOUNT_KEY`). A store that cannot be reached answers
 //! UNAVAILABLE naming it, after a few quick retries rather than minutes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,6 +88,12 @@ impl Remote {
                 .chain(options.iter().map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect::<Vec<_>>()
         };
+        // The prefix as the keys' own characters (`my%20models`: "my models").
+        let prefix = percent_encoding::percent_decode_str(parsed.path())
+            .decode_utf8()
+            .map_err(|e| Error::Config(format!("{url:?}: the path is not UTF-8: {e}")))?
+            .into_owned();
+        let prefix = prefix.as_str();
         let (store, prefix): (Arc<dyn ObjectStore>, &str) = match parsed.scheme() {
             "s3" | "s3a" => {
                 let mut b = object_store::aws::AmazonS3Builder::new()
@@ -98,10 +104,7 @@ impl Remote {
                         b = b.with_config(key, v);
                     }
                 }
-                (
-                    Arc::new(b.with_url(url).build().map_err(config)?),
-                    parsed.path(),
-                )
+                (Arc::new(b.with_url(url).build().map_err(config)?), prefix)
             }
             "gs" => {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::new()
@@ -112,10 +115,7 @@ impl Remote {
                         b = b.with_config(key, v);
                     }
                 }
-                (
-                    Arc::new(b.with_url(url).build().map_err(config)?),
-                    parsed.path(),
-                )
+                (Arc::new(b.with_url(url).build().map_err(config)?), prefix)
             }
             "az" | "abfs" | "abfss" => {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::new()
@@ -126,13 +126,16 @@ impl Remote {
                         b = b.with_config(key, v);
                     }
                 }
-                (
-                    Arc::new(b.with_url(url).build().map_err(config)?),
-                    parsed.path(),
-                )
+                (Arc::new(b.with_url(url).build().map_err(config)?), prefix)
             }
             "file" => {
-                let root = PathBuf::from(parsed.path());
+                // file:///abs/path (or file://localhost/…): a host or a
+                // relative path would name another folder than meant.
+                let root = parsed.to_file_path().map_err(|()| {
+                    Error::Config(format!(
+                        "{url:?} is not a file URL of an absolute path (file:///srv/store)"
+                    ))
+                })?;
                 std::fs::create_dir_all(&root)
                     .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
                 (
@@ -183,6 +186,17 @@ impl Remote {
                 kind: "object",
                 name: format!("{}/{what}", self.url),
             },
+            // Not retried, and the store's reply (which may quote the
+            // request it refused) stays in the server's debug log.
+            err @ (object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }) => {
+                tracing::debug!(store = %self.url, what, %err, "the object store refused the credentials");
+                Error::FailedPrecondition(format!(
+                    "the object store {} refused this server's credentials ({what}): check the \
+                     store's keys and permissions in the server's environment",
+                    self.url
+                ))
+            }
             other => {
                 // The causes (connection refused, a TLS failure, …) say most.
                 let mut message = other.to_string();
@@ -221,6 +235,17 @@ impl Remote {
 
     /// Every object under folder `name`: its path below the folder and size.
     pub async fn files(&self, name: &str) -> Result<Vec<(String, u64)>> {
+        let listed = self.listing(name).await?;
+        Ok(listed
+            .into_iter()
+            .map(|(rel, size, _)| (rel, size))
+            .collect())
+    }
+
+    /// Every object under folder `name`: its path below the folder (its
+    /// own characters, not the store's encoding of them), size and version
+    /// (ETag, or last modification), sorted.
+    pub async fn listing(&self, name: &str) -> Result<Vec<(String, u64, String)>> {
         let root = self.key(name);
         let objects: Vec<_> = self
             .store
@@ -228,17 +253,26 @@ impl Remote {
             .try_collect()
             .await
             .map_err(|e| self.error(name, e))?;
-        let mut files: Vec<(String, u64)> = objects
-            .into_iter()
-            .filter_map(|m| {
-                let rel: Vec<String> = m
-                    .location
-                    .prefix_match(&root)?
-                    .map(|p| p.as_ref().to_string())
-                    .collect();
-                Some((rel.join("/"), m.size))
-            })
-            .collect();
+        let mut files = Vec::with_capacity(objects.len());
+        for m in objects {
+            let Some(parts) = m.location.prefix_match(&root) else {
+                continue;
+            };
+            let mut rel = Vec::new();
+            for part in parts {
+                let decoded = percent_encoding::percent_decode_str(part.as_ref())
+                    .decode_utf8()
+                    .map_err(|e| {
+                        Error::Unavailable(format!("{}: a key is not UTF-8: {e}", self.url))
+                    })?;
+                rel.push(decoded.into_owned());
+            }
+            let version = m
+                .e_tag
+                .clone()
+                .unwrap_or_else(|| m.last_modified.to_rfc3339());
+            files.push((rel.join("/"), m.size, version));
+        }
         files.sort();
         Ok(files)
     }
@@ -353,26 +387,36 @@ impl Remote {
 }
 
 /// Brings the local folder `local` in line with the store's folders
-/// (bundled models or datasets read from a store): a folder whose files
-/// differ in name or size is fetched again (into a hidden folder, then
-/// renamed into place), a folder the store no longer has is removed.
+/// (bundled models or datasets read from a store): a folder whose objects
+/// differ in name, size or version (ETag, or last modification) from what
+/// was fetched last is fetched again (into a hidden folder, then renamed
+/// into place), a folder the store no longer has is removed. A store that
+/// lists no folder at all while `local` holds some is refused
+/// (FAILED_PRECONDITION: a mistyped URL must not empty the mirror).
 /// Returns the names fetched.
 pub async fn mirror(remote: &Remote, local: &Path) -> Result<Vec<String>> {
-    tokio::fs::create_dir_all(local)
+    let manifests = local.join(".manifests");
+    tokio::fs::create_dir_all(&manifests)
         .await
-        .map_err(|e| Error::io(format!("create {}", local.display()), e))?;
+        .map_err(|e| Error::io(format!("create {}", manifests.display()), e))?;
     let mut names = Vec::new();
     let mut fetched = Vec::new();
     for name in remote.names().await? {
-        let files = remote.files(&name).await?;
-        if files.is_empty() {
+        let listed = remote.listing(&name).await?;
+        if listed.is_empty() {
             // An empty folder (a file store keeps them) holds nothing.
             continue;
         }
         names.push(name.clone());
         let name = &name;
         let target = local.join(name);
-        if same_files(&target, &files) {
+        let manifest: String = listed
+            .iter()
+            .map(|(rel, size, version)| format!("{rel}\t{size}\t{version}\n"))
+            .collect();
+        let manifest_path = manifests.join(name);
+        let recorded = tokio::fs::read_to_string(&manifest_path).await.ok();
+        if target.is_dir() && recorded.as_deref() == Some(manifest.as_str()) {
             continue;
         }
         let staging = local.join(format!(".fetch-{name}-{}", std::process::id()));
@@ -386,38 +430,37 @@ pub async fn mirror(remote: &Remote, local: &Path) -> Result<Vec<String>> {
         tokio::fs::rename(&staging, &target)
             .await
             .map_err(|e| Error::io(format!("move {} into place", target.display()), e))?;
+        tokio::fs::write(&manifest_path, manifest)
+            .await
+            .map_err(|e| Error::io(format!("write {}", manifest_path.display()), e))?;
         fetched.push(name.clone());
     }
-    if let Ok(entries) = std::fs::read_dir(local) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !names.contains(&name) {
-                let _ = std::fs::remove_dir_all(entry.path());
+    let held: Vec<std::path::PathBuf> = std::fs::read_dir(local)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| n != ".manifests"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() && !held.is_empty() {
+        return Err(Error::FailedPrecondition(format!(
+            "the store {} holds no folders; the local mirror {} keeps what it has (is the URL right?)",
+            remote.url(),
+            local.display()
+        )));
+    }
+    for path in held {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if !name.is_some_and(|n| names.contains(&n)) {
+            let _ = std::fs::remove_dir_all(&path);
+            if let Some(n) = path.file_name() {
+                let _ = std::fs::remove_file(manifests.join(n));
             }
         }
     }
     Ok(fetched)
-}
-
-/// Whether the local folder holds exactly `files` (paths and sizes).
-fn same_files(dir: &Path, files: &[(String, u64)]) -> bool {
-    let mut local = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            return false;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let (Ok(rel), Ok(meta)) = (path.strip_prefix(dir), entry.metadata()) {
-                local.push((rel.to_string_lossy().replace('\\', "/"), meta.len()));
-            }
-        }
-    }
-    local.sort();
-    local == files
 }
 
 #[cfg(test)]
@@ -462,18 +505,53 @@ mod tests {
             mirror(&remote, local.path()).await.unwrap().is_empty(),
             "unchanged"
         );
-        // A new version replaces the old files; a removed folder goes.
+        // A new version of the same size is fetched again (the objects'
+        // versions differ), and the old files go.
         std::fs::remove_file(src.path().join("a/sub/x.txt")).unwrap();
-        std::fs::write(src.path().join("a/model.onnx"), b"onnx2").unwrap();
+        std::fs::write(src.path().join("a/model.onnx"), b"ONNX").unwrap();
         remote.put_dir("m1", &src.path().join("a")).await.unwrap();
         assert_eq!(mirror(&remote, local.path()).await.unwrap(), ["m1"]);
+        assert_eq!(
+            std::fs::read(local.path().join("m1/model.onnx")).unwrap(),
+            b"ONNX"
+        );
         assert!(!local.path().join("m1/sub/x.txt").exists());
+        // Names with spaces and other characters keys encode come back as
+        // they were.
+        std::fs::create_dir_all(src.path().join("b/golden retriever")).unwrap();
+        std::fs::write(src.path().join("b/golden retriever/img 1.png"), b"p").unwrap();
+        std::fs::write(src.path().join("b/vocab#1~.txt"), b"v").unwrap();
+        remote.put_dir("m 2", &src.path().join("b")).await.unwrap();
+        assert_eq!(
+            remote.files("m 2").await.unwrap(),
+            [
+                ("golden retriever/img 1.png".to_string(), 1),
+                ("vocab#1~.txt".to_string(), 1)
+            ]
+        );
+        assert_eq!(mirror(&remote, local.path()).await.unwrap(), ["m 2"]);
+        assert_eq!(
+            std::fs::read(local.path().join("m 2/golden retriever/img 1.png")).unwrap(),
+            b"p"
+        );
+        // A removed folder goes; a store left with none empties nothing.
         remote.delete_dir("m1").await.unwrap();
         assert!(mirror(&remote, local.path()).await.unwrap().is_empty());
         assert!(!local.path().join("m1").exists());
         assert!(matches!(
             remote.get("m1/model.onnx").await,
             Err(Error::NotFound { .. })
+        ));
+        remote.delete_dir("m 2").await.unwrap();
+        assert!(matches!(
+            mirror(&remote, local.path()).await,
+            Err(Error::FailedPrecondition(_))
+        ));
+        assert!(local.path().join("m 2/vocab#1~.txt").is_file());
+        // A file URL names an absolute path.
+        assert!(matches!(
+            Remote::open("file://relative/store"),
+            Err(Error::Config(_))
         ));
     }
 
