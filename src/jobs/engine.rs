@@ -1126,8 +1126,8 @@ async fn heartbeat(engine: Weak<Engine>) {
 
 /// Takes over jobs whose lease lapsed while this replica has a free slot.
 async fn claimer(engine: Weak<Engine>) {
-    // Jobs this replica took from another and could not rebuild: left to
-    // that replica for a minute.
+    // Jobs this replica claimed and could not rebuild (given back): left
+    // to the others for a while (SKIP_UNBUILDABLE, SKIP_UNAVAILABLE).
     let mut skip: HashMap<String, Instant> = HashMap::new();
     loop {
         let Some(e) = engine.upgrade() else { return };

@@ -296,6 +296,14 @@ impl Registries {
     async fn reconcile_kind<T: Kind>(&self) {
         let Some(shared) = &self.shared else { return };
         let catalog = T::catalog(self);
+        // One query for every upload here.
+        let registrations = match shared.registrations(T::KIND).await {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::warn!(kind = T::KIND, %err, "cannot check the uploads' registrations");
+                return;
+            }
+        };
         for e in catalog
             .list()
             .into_iter()
@@ -303,27 +311,27 @@ impl Registries {
         {
             let (kind, name) = (T::KIND, e.name());
             let copy = is_shared_copy(catalog, e.as_ref());
-            match shared.registration(kind, name).await {
-                Ok(Some(r)) if !r.removed && r.content_id == e.share_id() => {
+            match registrations.iter().find(|r| r.name == name) {
+                Some(r) if !r.removed && r.content_id == e.share_id() => {
                     if let Err(err) = mark_shared(catalog, name) {
                         tracing::warn!(kind, name, %err, "cannot mark a shared copy");
                     }
                 }
                 // Replaced elsewhere: the copy is fetched again at its next use.
-                Ok(Some(r)) if !r.removed && copy => {}
-                Ok(Some(r)) if !r.removed => tracing::warn!(
+                Some(r) if !r.removed && copy => {}
+                Some(r) if !r.removed => tracing::warn!(
                     kind, name, here = %e.share_id(), registered = %r.content_id,
                     "an upload never shared and another replica's registration hold one name: \
                      neither is served here until one is removed or renamed"
                 ),
-                Ok(Some(_)) if copy => {
+                Some(_) if copy => {
                     let why =
                         "removed through another replica while this one was away; dropped here";
                     self.drop_local(catalog, name, why).await;
                 }
                 // Not through `publish`: an upload of this replica's that
                 // the store does not take stays here.
-                Ok(_) => match shared.publish(e.as_ref(), false).await {
+                _ => match shared.publish(e.as_ref(), false).await {
                     Ok(()) => {
                         if let Err(err) = mark_shared(catalog, name) {
                             tracing::warn!(kind, name, %err, "cannot mark a shared copy");
@@ -334,9 +342,6 @@ impl Registries {
                         tracing::warn!(kind, name, %err, "cannot share an upload; this replica alone serves it")
                     }
                 },
-                Err(err) => {
-                    tracing::warn!(kind, name, %err, "cannot check an upload's registration")
-                }
             }
         }
     }
@@ -728,10 +733,7 @@ mod tests {
 
         // An upload of b's own under a name a registered with other content
         // is kept, and neither is served on b until one goes.
-        let card = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml"),
-        )
-        .unwrap();
+        let card = zoo_card();
         let theirs = install_model(&a, "m", &card, false).await;
         a.publish(&a.models, theirs.as_ref(), false).await.unwrap();
         install_model(&b, "m", &card.replace("tau = 0.5", "tau 0.5, b's"), false).await;
@@ -741,6 +743,12 @@ mod tests {
             Err(Error::FailedPrecondition(_))
         ));
         assert!(b.models.get("m").is_ok());
+    }
+
+    /// The card of the bundled infonce-t0.5.
+    fn zoo_card() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml");
+        std::fs::read_to_string(path).unwrap()
     }
 
     /// Installs the bundled infonce-t0.5 with card `card` as model `name`
@@ -767,10 +775,7 @@ mod tests {
         use crate::jobs::queue::{decode, JobRequest, StoredModel};
         use prost::Message;
         let (_tmp, a, b) = two_replicas().await;
-        let card = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml"),
-        )
-        .unwrap();
+        let card = zoo_card();
         let first = install_model(&a, "m", &card, false).await;
         a.publish(&a.models, first.as_ref(), false).await.unwrap();
         let digits = install_digits(&b, "digits").await;
@@ -804,10 +809,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_card_replaced_over_the_same_onnx_reaches_the_other_replicas() {
         let (tmp, a, b) = two_replicas().await;
-        let card = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml"),
-        )
-        .unwrap();
+        let card = zoo_card();
         let first = install_model(&a, "m", &card, false).await;
         a.publish(&a.models, first.as_ref(), false).await.unwrap();
         assert_eq!(b.model("m").await.unwrap().card.training.temperature, 0.5);

@@ -118,13 +118,6 @@ impl Shared {
         self.store.registration(kind, name).await
     }
 
-    /// The content `kind` `name` holds for every replica (None: not
-    /// registered, or removed).
-    pub async fn registered(&self, kind: &str, name: &str) -> Result<Option<String>> {
-        let found = self.registration(kind, name).await?;
-        Ok(found.filter(|r| !r.removed).map(|r| r.content_id))
-    }
-
     /// Every registration of `kind`, removed ones included, by name.
     pub async fn registrations(&self, kind: &str) -> Result<Vec<Registration>> {
         self.store.registrations(kind).await
