@@ -7,12 +7,14 @@ use tonic::{Code, Status};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A model, dataset or evaluation that does not exist.
-    #[error("{kind} not found: {}", shorten(.name))]
+    #[error("{kind} not found: {}{hint}", shorten(.name))]
     NotFound {
         /// "model", "dataset", "evaluation".
         kind: &'static str,
         /// The name or id asked for.
         name: String,
+        /// The nearest names there are ("; did you mean …?"), or "".
+        hint: String,
     },
     /// A request argument that cannot be honoured; the message names it.
     #[error("{0}")]
@@ -21,12 +23,14 @@ pub enum Error {
     #[error("invalid model card: {0}")]
     InvalidCard(String),
     /// A name that is already taken.
-    #[error("{kind} already exists: {}", shorten(.name))]
+    #[error("{kind} already exists: {}{detail}", shorten(.name))]
     AlreadyExists {
         /// "model", "dataset".
         kind: &'static str,
         /// The name taken.
         name: String,
+        /// What differs and what to do ("" when nothing more is known).
+        detail: String,
     },
     /// Over a configured limit (size, queue, concurrency).
     #[error("{0}")]
@@ -105,6 +109,7 @@ impl Error {
         Error::NotFound {
             kind: "model",
             name: name.into(),
+            hint: String::new(),
         }
     }
 
@@ -256,6 +261,7 @@ mod tests {
         );
         assert_eq!(
             Status::from(Error::AlreadyExists {
+                detail: String::new(),
                 kind: "model",
                 name: "m".into()
             })

@@ -25,6 +25,7 @@ pub mod rng;
 pub mod runs;
 pub mod server;
 pub mod storage;
+pub mod suggest;
 pub mod store;
 #[cfg(test)]
 mod testutil;

@@ -440,7 +440,7 @@ async fn three_replicas_share_jobs_models_and_results_and_survive_a_death_and_re
         uniformity_samples: Some(1_000_000_000),
         ..common::only("uniformity")
     };
-    let id = submit(&channels[0], MODELS[0], runaway).await;
+    let id = submit(&channels[0], MODELS[0], runaway.clone()).await;
     let until = Instant::now() + Duration::from_secs(60);
     while get(&channels[0], &id).await.status != EvaluationStatus::Running as i32 {
         assert!(Instant::now() < until);

@@ -102,6 +102,7 @@ fn embeddings(test: Arc<Matrix>, train: Option<Arc<Matrix>>, spec: MetricSpec) -
         name: "synthetic".into(),
         dataset: "gaussian".into(),
         loss: "infonce".into(),
+        loss_name: String::new(),
         temperature: 0.5,
         data: EvalData {
             test,

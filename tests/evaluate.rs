@@ -84,7 +84,7 @@ async fn evaluate_matches_the_independent_measurement() {
     assert_eq!(report.relative_penalty.len(), 10);
     assert!(report.alignment.unwrap() > 0.0 && report.positive_similarity.unwrap() > 0.0);
     assert!(report.effective_rank.unwrap() > 1.0);
-    let spec = report.spec.unwrap();
+    let spec = report.spec.clone().unwrap();
     assert_eq!(
         spec.penalty_temperature,
         Some(0.5),
@@ -150,6 +150,7 @@ async fn evaluate_embeddings_reproduces_the_reference() {
                 }),
                 temperature: Some(0.2),
                 loss: "infonce".into(),
+                loss_name: String::new(),
                 dataset: "clustered10".into(),
             },
         )),

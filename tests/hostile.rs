@@ -614,9 +614,36 @@ async fn bad_input_across_every_rpc_gets_its_code_and_harms_nothing() {
                 ..Default::default()
             },
         ),
+        (
+            "an unknown augmentation recipe",
+            proto::MetricSpec {
+                augmentation: Some(proto::Augmentation {
+                    recipe: "byol".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ),
+        (
+            "a crop scale above 1",
+            proto::MetricSpec {
+                augmentation: Some(proto::Augmentation {
+                    crop_scale_max: Some(1.5),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ),
+        (
+            "a positives split the dataset lacks",
+            proto::MetricSpec {
+                positives_split: "views".into(),
+                ..Default::default()
+            },
+        ),
     ];
     for (what, spec) in spec_cases {
-        let s = spec;
+        let s = spec.clone();
         let mut c = eval_api();
         cases.push(case(
             format!("Evaluate {what}"),

@@ -67,6 +67,13 @@ pub enum ModelsCommand {
         /// Model name.
         name: String,
     },
+    /// Give an uploaded model another name (its earlier reports keep the old one).
+    Rename {
+        /// Model name.
+        name: String,
+        /// Its new name.
+        new_name: String,
+    },
 }
 
 /// `embedeval datasets …`
@@ -105,9 +112,13 @@ pub struct CardArgs {
     /// A model card (model.toml).
     #[arg(long)]
     pub card: Option<PathBuf>,
-    /// Training loss: infonce, hard_infonce, simple, hard_simple, ….
+    /// Training loss: infonce, hard_infonce, nt_xent, simple, hard_simple,
+    /// or other (with --loss-name).
     #[arg(long)]
     pub loss: Option<String>,
+    /// The name of a loss of your own (with --loss other).
+    #[arg(long)]
+    pub loss_name: Option<String>,
     /// Training temperature τ.
     #[arg(long)]
     pub tau: Option<f64>,
@@ -136,33 +147,37 @@ pub struct CardArgs {
 pub struct DatasetLayoutArgs {
     /// embedeval-npy, cifar10, cifar100 or image-folder, when the files do
     /// not tell (CIFAR batches and split/class/image folders are recognised).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub dataset_format: String,
     /// Channels to decode images to: 1 (greyscale) or 3 [3].
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub channels: u32,
-    /// Bring images of any size to this square: shorter side resized, centre cropped.
-    #[arg(long, default_value_t = 0)]
+    /// Bring images of any size to this square: shorter side resized, centre
+    /// cropped [images used as they are; they must then share one size].
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub image_size: u32,
     /// Fraction of the resized shorter side the crop keeps [0.875: resize 256, crop 224].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, hide_default_value = true)]
     pub crop_fraction: f64,
     /// The split evaluated by default [test, else val].
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub test_split: String,
     /// The split the kNN bank and the probe are fitted on by default [train].
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub train_split: String,
 }
 
 /// `embedeval embed …`
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
-    /// Model name, or an ONNX file (registered by content, reused if seen).
+    /// Model name, or an ONNX file (registered by its content and card).
     pub model: String,
-    /// The card's facts when `model` is a file not yet registered.
+    /// The card's facts when `model` is a file.
     #[command(flatten)]
     pub card: CardArgs,
+    /// The name to register a file under [onnx-<first 12 hex of its sha256>].
+    #[arg(long)]
+    pub name: Option<String>,
     /// Dataset name.
     #[arg(long)]
     pub dataset: String,
@@ -183,11 +198,15 @@ pub struct EmbedArgs {
 /// `embedeval eval …`
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Model name, or an ONNX file (registered by content, reused if seen).
+    /// Model name, or an ONNX file (registered by its content and card:
+    /// reused when both were seen, registered anew when either differs).
     pub model: String,
-    /// The card's facts when `model` is a file not yet registered.
+    /// The card's facts when `model` is a file.
     #[command(flatten)]
     pub card: CardArgs,
+    /// The name to register a file under [onnx-<first 12 hex of its sha256>].
+    #[arg(long)]
+    pub name: Option<String>,
     /// Dataset name.
     #[arg(long)]
     pub dataset: String,
@@ -405,10 +424,10 @@ pub enum ComparisonsCommand {
 #[derive(Debug, Clone, Args)]
 pub struct SplitArgs {
     /// The split to evaluate [test, else val].
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub test_split: String,
     /// The split the kNN bank and the probe are fitted on [train].
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub train_split: String,
 }
 
@@ -424,6 +443,32 @@ pub struct SpecArgs {
     /// Seed of the positive views [0].
     #[arg(long)]
     pub augmentation_seed: Option<u64>,
+    /// How positive views are made: simclr, instdisc or none [simclr]; see
+    /// the README for each recipe's defaults.
+    #[arg(long)]
+    pub augmentation: Option<String>,
+    /// Smallest area of the random resized crop [0.2].
+    #[arg(long)]
+    pub crop_scale_min: Option<f64>,
+    /// Largest area of the random resized crop [1.0].
+    #[arg(long)]
+    pub crop_scale_max: Option<f64>,
+    /// Strength of the colour jitter [0.4].
+    #[arg(long)]
+    pub jitter: Option<f64>,
+    /// Probability of a greyscale view [0.2].
+    #[arg(long)]
+    pub grayscale: Option<f64>,
+    /// Probability of a horizontal flip [0.5].
+    #[arg(long)]
+    pub flip: Option<f64>,
+    /// Probability of a Gaussian blur [0].
+    #[arg(long)]
+    pub blur: Option<f64>,
+    /// A split of the dataset holding your own positive views of the test
+    /// split's images, row for row (instead of augmenting).
+    #[arg(long)]
+    pub positives_split: Option<String>,
     /// τ of the penalty profile [the model's training τ].
     #[arg(long)]
     pub penalty_temperature: Option<f64>,
@@ -463,11 +508,37 @@ pub struct SpecArgs {
 }
 
 impl SpecArgs {
+    /// The augmentation the flags ask for (None: the server's default).
+    fn augmentation_spec(&self) -> Option<proto::Augmentation> {
+        let given = self.augmentation.is_some()
+            || [
+                self.crop_scale_min,
+                self.crop_scale_max,
+                self.jitter,
+                self.grayscale,
+                self.flip,
+                self.blur,
+            ]
+            .iter()
+            .any(Option::is_some);
+        given.then(|| proto::Augmentation {
+            recipe: self.augmentation.clone().unwrap_or_default(),
+            crop_scale_min: self.crop_scale_min,
+            crop_scale_max: self.crop_scale_max,
+            jitter: self.jitter,
+            grayscale: self.grayscale,
+            flip: self.flip,
+            blur: self.blur,
+        })
+    }
+
     pub(crate) fn spec(&self) -> proto::MetricSpec {
         proto::MetricSpec {
             uniformity_t: self.uniformity_t,
             neighbors_k: self.neighbors_k,
             augmentation_seed: self.augmentation_seed,
+            augmentation: self.augmentation_spec(),
+            positives_split: self.positives_split.clone().unwrap_or_default(),
             penalty_temperature: self.penalty_temperature,
             knn_k: self.knn_k,
             knn_temperature: self.knn_temperature,
@@ -514,5 +585,11 @@ pub enum EvaluationsCommand {
     Watch {
         /// Evaluation id.
         id: String,
+    },
+    /// Remove evaluations that have ended (cancel a running one first).
+    Rm {
+        /// Evaluation ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
 }

@@ -45,7 +45,11 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
                         .map_or(0, |o| o.dim);
                     vec![
                         m.name.clone(),
-                        t.loss,
+                        if t.loss_name.is_empty() {
+                            t.loss
+                        } else {
+                            format!("{} ({})", t.loss, t.loss_name)
+                        },
                         format!("{}", t.temperature),
                         t.dataset,
                         format!("{:?}", i.shape),
@@ -58,7 +62,16 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
             print!(
                 "{}",
                 Listing::new(
-                    &["NAME", "LOSS", "TAU", "DATASET", "INPUT", "DIM", "DEVICE", "SHA256"],
+                    &[
+                        "name",
+                        "loss",
+                        "temperature",
+                        "dataset",
+                        "input",
+                        "embedding_dim",
+                        "execution_provider",
+                        "sha256",
+                    ],
                     rows,
                 )
                 .render(conn.output())
@@ -83,12 +96,25 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
             let info =
                 register::upload(conn, &name, &onnx, register::card_toml(&card)?, replace).await?;
             print_message("ModelInfo", &info)?;
+            for warning in &info.warnings {
+                eprintln!("warning: {warning}");
+            }
         }
         ModelsCommand::Rm { name } => {
             client
                 .delete_model(proto::DeleteModelRequest { name: name.clone() })
                 .await?;
             println!("removed model {name}");
+        }
+        ModelsCommand::Rename { name, new_name } => {
+            let info = client
+                .rename_model(proto::RenameModelRequest {
+                    name: name.clone(),
+                    new_name,
+                })
+                .await?
+                .into_inner();
+            println!("renamed model {name} to {}", info.name);
         }
     }
     Ok(())
@@ -229,7 +255,7 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
 
 /// Runs `embedeval embed …`: streams the rows into a .npy file.
 pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
-    let model = register::model_name(conn, &args.model, &args.card).await?;
+    let model = register::model_name(conn, &args.model, &args.card, args.name.as_deref()).await?;
     let info = conn
         .datasets()
         .await?
@@ -317,7 +343,8 @@ pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
         .evaluation()
         .await?
         .evaluate(proto::EvaluateRequest {
-            model: register::model_name(conn, &args.model, &args.card).await?,
+            model: register::model_name(conn, &args.model, &args.card, args.name.as_deref())
+                .await?,
             dataset: args.dataset,
             detach: args.detach,
             test_split: args.splits.test_split,
@@ -335,7 +362,15 @@ async fn follow_evaluation(
     stream: &mut tonic::Streaming<proto::EvaluateEvent>,
 ) -> anyhow::Result<()> {
     let mut bar = StageBar::new();
-    while let Some(event) = stream.message().await? {
+    loop {
+        let event = tokio::select! {
+            event = stream.message() => event?,
+            _ = tokio::signal::ctrl_c() => {
+                bar.bar.finish_and_clear();
+                return interrupted(conn, &bar.evaluation_id).await;
+            }
+        };
+        let Some(event) = event else { break };
         match event.event {
             Some(proto::evaluate_event::Event::Progress(p)) => bar.update(&p),
             Some(proto::evaluate_event::Event::Accepted(a)) => {
@@ -351,6 +386,9 @@ async fn follow_evaluation(
                         "{}",
                         crate::report::listing(std::slice::from_ref(&r)).render(conn.output())
                     );
+                }
+                for warning in &r.warnings {
+                    eprintln!("warning: {warning}");
                 }
                 let status = proto::EvaluationStatus::try_from(r.status)
                     .unwrap_or(proto::EvaluationStatus::Unspecified);
@@ -373,6 +411,48 @@ async fn follow_evaluation(
     bail!("the server ended the stream without a report")
 }
 
+/// Ctrl-C on an attached evaluation: cancels it (the server would on the
+/// stream's end too, but this waits until it is recorded) and says which.
+async fn interrupted(conn: &Connection, id: &str) -> anyhow::Result<()> {
+    if id.is_empty() {
+        bail!("interrupted before the server named the evaluation: nothing was evaluated");
+    }
+    let status = match conn.evaluation().await {
+        Ok(mut client) => client
+            .cancel_evaluation(proto::CancelEvaluationRequest { id: id.to_string() })
+            .await
+            .ok()
+            .and_then(|r| proto::EvaluationStatus::try_from(r.into_inner().status).ok()),
+        Err(_) => None,
+    };
+    match status {
+        Some(proto::EvaluationStatus::Cancelled) | None => {
+            bail!("interrupted: evaluation {id} cancelled (Ctrl-C)")
+        }
+        Some(other) => bail!(
+            "interrupted: evaluation {id} had already ended ({})",
+            other.as_str_name()
+        ),
+    }
+}
+
+/// Prints the models a comparison left out, each with why.
+fn print_excluded(excluded: &[proto::ExcludedModel]) {
+    if excluded.is_empty() {
+        return;
+    }
+    let (dups, unfit): (Vec<_>, Vec<_>) = excluded.iter().partition(|e| e.kind == "duplicate");
+    if !unfit.is_empty() {
+        eprintln!("left out, they do not take the dataset's images:");
+        for e in unfit {
+            eprintln!("  {}: {}", e.model, e.reason);
+        }
+    }
+    for e in dups {
+        eprintln!("left out {}: {}", e.model, e.reason);
+    }
+}
+
 /// Runs `embedeval compare …`.
 pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()> {
     if args.all != args.models.is_empty() {
@@ -380,7 +460,7 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
     }
     let mut models = Vec::with_capacity(args.models.len());
     for model in &args.models {
-        models.push(register::model_name(conn, model, &args.card).await?);
+        models.push(register::model_name(conn, model, &args.card, None).await?);
     }
     let mut stream = conn
         .evaluation()
@@ -402,6 +482,7 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
             Some(proto::compare_event::Event::Accepted(a)) => {
                 bar.bar.finish_and_clear();
                 eprintln!("comparison {}", a.comparison_id);
+                print_excluded(&a.excluded);
                 return print_accepted(conn, &a);
             }
             Some(proto::compare_event::Event::Comparison(c)) => {
@@ -410,6 +491,15 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                     print_message("Comparison", &c)?;
                 } else {
                     print!("{}", crate::report::listing(&c.rows).render(conn.output()));
+                }
+                print_excluded(&c.excluded);
+                let mut warned = std::collections::BTreeSet::new();
+                for r in &c.rows {
+                    for warning in &r.warnings {
+                        if warned.insert((r.model.clone(), warning.clone())) {
+                            eprintln!("warning: {}: {warning}", r.model);
+                        }
+                    }
                 }
                 // A figure that cannot be drawn (nothing completed, a
                 // metric skipped) does not hide the table.
@@ -535,12 +625,12 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                 "{}",
                 Listing::new(
                     &[
-                        "ID",
-                        "MODEL",
-                        "DATASET",
-                        "STATUS",
-                        "UNIFORMITY",
-                        "TOLERANCE"
+                        "id",
+                        "model",
+                        "dataset",
+                        "status",
+                        "uniformity",
+                        "tolerance"
                     ],
                     rows,
                 )
@@ -560,6 +650,14 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                 .await?
                 .into_inner();
             follow_evaluation(conn, &mut stream).await?;
+        }
+        EvaluationsCommand::Rm { ids } => {
+            for id in ids {
+                client
+                    .delete_evaluation(proto::DeleteEvaluationRequest { id: id.clone() })
+                    .await?;
+                println!("removed evaluation {id}");
+            }
         }
         EvaluationsCommand::Cancel { id } => {
             let r = client

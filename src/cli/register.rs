@@ -33,6 +33,7 @@ pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
     let text = |v: &Option<String>| v.clone().map(toml::Value::String);
     let flags = [
         ("training", "loss", text(&args.loss)),
+        ("training", "loss_name", text(&args.loss_name)),
         ("training", "temperature", args.tau.map(toml::Value::Float)),
         ("input", "preset", text(&args.preset)),
         ("input", "resize", text(&args.resize)),
@@ -54,7 +55,7 @@ pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
     }
     let has_loss = card.get("training").and_then(|t| t.get("loss")).is_some();
     if !has_loss {
-        bail!("the model needs its training loss: give --loss (and --tau), or --card model.toml");
+        bail!("{}", crate::registry::card::MISSING_LOSS);
     }
     Ok(toml::to_string(&card)?)
 }
@@ -111,41 +112,225 @@ pub async fn registered(conn: &Connection) -> anyhow::Result<Vec<proto::ModelInf
         .models)
 }
 
-/// Whether a model argument names a file rather than a registered model.
-fn is_file_argument(model: &str) -> bool {
-    (model.contains('/') || model.ends_with(".onnx")) && Path::new(model).is_file()
+/// Extensions of files a model argument may name.
+const MODEL_FILE_EXTENSIONS: [&str; 7] = ["onnx", "pt", "pth", "ckpt", "bin", "safetensors", "pb"];
+
+/// Whether a model argument names a file rather than a registered model:
+/// it contains a path separator or ends like a model file.
+fn is_path_argument(model: &str) -> bool {
+    let ext = Path::new(model)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    model.contains('/')
+        || model.contains(std::path::MAIN_SEPARATOR)
+        || ext.is_some_and(|e| MODEL_FILE_EXTENSIONS.contains(&e.as_str()))
 }
 
-/// The registry name for a model argument: a name as it is; an ONNX file
-/// by its content: the model already registered with the same sha256, or
-/// the file registered now as `onnx-<first 12 hex of its sha256>`.
-pub async fn model_name(conn: &Connection, model: &str, card: &CardArgs) -> anyhow::Result<String> {
-    if !is_file_argument(model) {
-        return Ok(model.to_string());
-    }
+/// Why a path argument cannot be read as an ONNX file, said for people.
+fn check_model_file(model: &str) -> anyhow::Result<Vec<u8>> {
     let path = Path::new(model);
+    if !path.exists() {
+        bail!("{model}: no such file (a model is a registered name or the path of an ONNX file)");
+    }
+    if path.is_dir() {
+        let onnx: Vec<String> = std::fs::read_dir(path)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+                    .map(|p| p.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match onnx.as_slice() {
+            [] => bail!("{model} is a folder with no ONNX file in it: give the path of an ONNX file"),
+            _ => bail!(
+                "{model} is a folder: give the ONNX file itself ({})",
+                onnx.join(", ")
+            ),
+        }
+    }
     let bytes = std::fs::read(path).with_context(|| format!("read {model}"))?;
+    if bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80) {
+        bail!(
+            "{model} is not an ONNX file{}",
+            crate::encoder::not_onnx_hint(&bytes)
+        );
+    }
+    Ok(bytes)
+}
+
+/// The card keys the flags (or `--card`) set otherwise than model `info`'s
+/// card, each as `key: <registered> registered, <given> given`.
+fn card_differences(card: &toml::Table, info: &proto::ModelInfo) -> Vec<String> {
+    let get = |section: &str, key: &str| card.get(section).and_then(|t| t.get(key));
+    let text = |v: Option<&toml::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+    let training = info.training.clone().unwrap_or_default();
+    let input = info.input.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut check = |key: &str, had: String, now: Option<String>| {
+        if let Some(now) = now {
+            if now != had {
+                out.push(format!("{key}: {had} registered, {now} given"));
+            }
+        }
+    };
+    check("training.loss", training.loss.clone(), text(get("training", "loss")));
+    check(
+        "training.loss_name",
+        training.loss_name.clone(),
+        text(get("training", "loss_name")),
+    );
+    let tau = get("training", "temperature").and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
+    let given_tau = tau.or(get("training", "loss").map(|_| 0.0));
+    check(
+        "training.temperature",
+        format!("{}", training.temperature),
+        given_tau.map(|t| format!("{t}")),
+    );
+    check("training.run", training.run.clone(), text(get("training", "run")));
+    check(
+        "training.step",
+        training.step.to_string(),
+        get("training", "step").and_then(|v| v.as_integer()).map(|v| v.to_string()),
+    );
+    let explicit = ["scale", "mean", "std"].iter().all(|k| get("input", k).is_some());
+    if !explicit {
+        let had = if input.preset.is_empty() { "scale, mean and std".to_string() } else { input.preset.clone() };
+        let given = text(get("input", "preset")).unwrap_or_else(|| "none".into());
+        check("input.preset", had, Some(given));
+    }
+    check("input.resize", input.resize.clone(), text(get("input", "resize")));
+    check(
+        "outputs.embedding",
+        info.embedding_output.clone(),
+        text(get("outputs", "embedding")),
+    );
+    check(
+        "outputs.features",
+        info.feature_output.clone().unwrap_or_default(),
+        text(get("outputs", "features")),
+    );
+    out
+}
+
+/// Whether the flags say anything about the card.
+fn card_given(card: &CardArgs) -> bool {
+    card.card.is_some()
+        || card.loss.is_some()
+        || card.tau.is_some()
+        || card.preset.is_some()
+        || card.resize.is_some()
+        || card.embedding_output.is_some()
+        || card.features_output.is_some()
+        || card.run.is_some()
+        || card.step.is_some()
+        || card.loss_name.is_some()
+}
+
+/// The registry name for a model argument. A name is used as it is. An
+/// ONNX file is a model by its content *and* its card: the registered model
+/// with the same sha256 and a card that agrees with the flags (or, with no
+/// card flags, the only one with that sha256); otherwise the file is
+/// registered now, as `name` or `onnx-<first 12 hex of its sha256>` (with
+/// the card's own hash after it when that is taken by another card).
+pub async fn model_name(
+    conn: &Connection,
+    model: &str,
+    card: &CardArgs,
+    name: Option<&str>,
+) -> anyhow::Result<String> {
+    if !is_path_argument(model) {
+        let path = Path::new(model);
+        if path.exists() && !registered(conn).await?.iter().any(|m| m.name == model) {
+            // `eval j6` where j6 is a folder or a file here, not a model.
+            check_model_file(model)?;
+        } else {
+            return Ok(model.to_string());
+        }
+    }
+    let bytes = check_model_file(model)?;
     let sha256 = crate::registry::sha256_hex(&bytes);
     drop(bytes);
+    let path = Path::new(model);
     let models = registered(conn).await?;
-    if let Some(seen) = models.iter().find(|m| m.sha256 == sha256) {
+    let same_file: Vec<&proto::ModelInfo> = models.iter().filter(|m| m.sha256 == sha256).collect();
+    let given = card_given(card);
+    let wanted: Option<toml::Table> = if given {
+        Some(card_toml(card)?.parse()?)
+    } else {
+        None
+    };
+    let agrees = |m: &proto::ModelInfo| wanted.as_ref().is_none_or(|w| card_differences(w, m).is_empty());
+    let named = |m: &proto::ModelInfo| name.is_none_or(|n| m.name == n);
+    if let Some(seen) = same_file.iter().find(|m| named(m) && agrees(m)) {
         eprintln!(
-            "{model} is model {} (same sha256 {}); its card is the one registered",
+            "{model} is model {} (same sha256 {} and {})",
             seen.name,
-            &sha256[..12]
+            &sha256[..12],
+            if given { "the same card" } else { "no card flags given: its registered card" }
         );
         return Ok(seen.name.clone());
     }
-    let name = format!("onnx-{}", &sha256[..12]);
-    let info = upload(conn, &name, path, card_toml(card)?, false).await?;
-    eprintln!(
-        "registered {model} as model {} ({} inferred from the graph)",
-        info.name,
-        if info.inferred.is_empty() {
+    let Some(wanted) = wanted else {
+        bail!("{}", crate::registry::card::MISSING_LOSS);
+    };
+    if let Some(n) = name {
+        if let Some(other) = models.iter().find(|m| m.name == n) {
+            let why = if other.sha256 == sha256 {
+                format!("another card ({})", card_differences(&wanted, other).join("; "))
+            } else {
+                format!("another ONNX file (sha256 {}…)", &other.sha256[..12])
+            };
+            bail!(
+                "model {n} exists with {why}: give another --name, or replace it with \
+                 `embedeval models add {n} --onnx {model} --replace …`"
+            );
+        }
+    }
+    let text = toml::to_string(&wanted)?;
+    let new_name = match name {
+        Some(n) => n.to_string(),
+        None => {
+            let plain = format!("onnx-{}", &sha256[..12]);
+            if models.iter().any(|m| m.name == plain) {
+                let card_hash = crate::registry::sha256_hex(text.as_bytes());
+                format!("{plain}-{}", &card_hash[..8])
+            } else {
+                plain
+            }
+        }
+    };
+    if let Some(first) = same_file.first() {
+        eprintln!(
+            "{model} has the ONNX file of model {} but another card ({}): registering it as \
+             model {new_name}",
+            first.name,
+            card_differences(&wanted, first).join("; ")
+        );
+    }
+    let info = upload(conn, &new_name, path, text, false).await?;
+    let (from_graph, defaulted): (Vec<&String>, Vec<&String>) = info
+        .inferred
+        .iter()
+        .partition(|k| !matches!(k.as_str(), "input.preset" | "input.resize"));
+    let list = |keys: &[&String]| {
+        if keys.is_empty() {
             "nothing".to_string()
         } else {
-            info.inferred.join(", ")
+            keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
         }
+    };
+    eprintln!(
+        "registered {model} as model {} ({} read off the graph; {} filled by defaults)",
+        info.name,
+        list(&from_graph),
+        list(&defaulted)
     );
+    for warning in &info.warnings {
+        eprintln!("warning: {warning}");
+    }
     Ok(info.name)
 }

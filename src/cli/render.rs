@@ -1,13 +1,88 @@
 //! The client's progress bars and short notices (listings and messages
-//! are printed by [`super::output`]).
+//! are printed by [`super::output`]). On a terminal progress is a bar; when
+//! stderr is a file or a pipe (CI logs, `2> log`) it is a plain line when a
+//! stage starts and every [`LINE_EVERY`] after.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::proto;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// How often a plain progress line is printed within one stage.
+pub(crate) const LINE_EVERY: Duration = Duration::from_secs(5);
+
+/// Whether progress is drawn as bars (stderr is a terminal) or printed as lines.
+fn plain() -> bool {
+    !std::io::stderr().is_terminal()
+}
+
+/// When the last plain line was printed, and of what.
+#[derive(Debug, Default)]
+struct Lines {
+    last: Option<(Instant, String)>,
+}
+
+impl Lines {
+    /// Prints `line` when `key` (the stage) changed or [`LINE_EVERY`] passed.
+    fn offer(&mut self, key: &str, line: impl FnOnce() -> String) {
+        let due = match &self.last {
+            None => true,
+            Some((at, last)) => last != key || at.elapsed() >= LINE_EVERY,
+        };
+        if due {
+            eprintln!("{}", line());
+            self.last = Some((Instant::now(), key.to_string()));
+        }
+    }
+}
+
+/// A byte or row count's progress: a bar on a terminal, lines elsewhere.
+#[derive(Debug, Clone)]
+pub(crate) struct Bar {
+    inner: ProgressBar,
+    what: String,
+    lines: Option<Arc<Mutex<Lines>>>,
+}
+
+impl Bar {
+    /// Adds `n` to the count.
+    pub(crate) fn inc(&self, n: u64) {
+        self.inner.inc(n);
+        self.line();
+    }
+
+    /// Sets the count.
+    pub(crate) fn set_position(&self, n: u64) {
+        self.inner.set_position(n);
+        self.line();
+    }
+
+    fn line(&self) {
+        if let Some(lines) = &self.lines {
+            let (pos, len) = (self.inner.position(), self.inner.length().unwrap_or(0));
+            lines
+                .lock()
+                .expect("progress lines")
+                .offer(&self.what, || format!("{}: {pos}/{len}", self.what));
+        }
+    }
+
+    /// Ends the bar (a last line when printing lines).
+    pub(crate) fn finish_and_clear(&self) {
+        self.inner.finish_and_clear();
+        if self.lines.is_some() {
+            eprintln!("{}: {} done", self.what, self.inner.position());
+        }
+    }
+}
 
 use super::args::Connection;
 use super::output::{print_message, Format};
 
-pub(crate) fn bar(total: u64, what: &str) -> ProgressBar {
+/// Progress of `total` units of `what`.
+pub(crate) fn bar(total: u64, what: &str) -> Bar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
@@ -15,7 +90,15 @@ pub(crate) fn bar(total: u64, what: &str) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
-    bar
+    let lines = plain().then(|| {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+        Arc::new(Mutex::new(Lines::default()))
+    });
+    Bar {
+        inner: bar,
+        what: what.to_string(),
+        lines,
+    }
 }
 
 /// A progress bar driven by the server's stage events.
@@ -23,6 +106,9 @@ pub(crate) struct StageBar {
     pub(crate) bar: ProgressBar,
     stage: String,
     started: std::time::Instant,
+    lines: Option<Lines>,
+    /// The evaluation the last progress event was of.
+    pub(crate) evaluation_id: String,
 }
 
 impl StageBar {
@@ -35,10 +121,16 @@ impl StageBar {
                 .expect("valid template")
                 .progress_chars("=> "),
         );
+        let lines = plain().then(|| {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
+            Lines::default()
+        });
         Self {
             bar,
             stage: String::new(),
             started: std::time::Instant::now(),
+            lines,
+            evaluation_id: String::new(),
         }
     }
 
@@ -63,10 +155,17 @@ impl StageBar {
             format!("{} {}", p.model, p.stage)
         };
         self.stage = label;
+        if !p.evaluation_id.is_empty() {
+            self.evaluation_id = p.evaluation_id.clone();
+        }
         self.bar.set_length(p.total.max(1));
         self.bar.set_position(p.done);
-        self.bar
-            .set_message(format!("{} {}/{}", self.stage, p.done, p.total.max(1)));
+        let message = format!("{} {}/{}", self.stage, p.done, p.total.max(1));
+        if let Some(lines) = &mut self.lines {
+            let key = format!("{} {} {}", p.model_index, p.model, p.stage);
+            lines.offer(&key, || message.clone());
+        }
+        self.bar.set_message(message);
     }
 }
 

@@ -86,7 +86,7 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
                 "first_step",
                 "last_step",
                 "loss",
-                "tau",
+                "temperature",
             ];
             print!("{}", Listing::new(&header, rows).render(conn.output()));
             Ok(())

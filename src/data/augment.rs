@@ -1,14 +1,21 @@
 //! Positive views: seeded, deterministic augmentations. The view of image
 //! `index` under `seed` is always the same, whatever order or thread asks.
+//! A request names the recipe and may change its parameters
+//! ([`AugmentParams`], the API's `MetricSpec.augmentation`):
 //!
-//! - Small greyscale images (one channel, at most 32×32, e.g. digits): a
-//!   random affine warp (rotation within ±10°, scale 0.9–1.1, shift of up to
-//!   1/8 of the side) with zero padding, then Gaussian noise (σ = 5% of the
-//!   pixel range), as the zoo was trained.
-//! - RGB images: SimCLR's pipeline (Chen et al. 2020): random resized crop
-//!   (area 0.2–1, aspect 3/4–4/3), horizontal flip (p 0.5), colour jitter
-//!   (brightness, contrast, saturation 0.4, p 0.8) and greyscale (p 0.2).
-//! - Larger greyscale images: random resized crop, flip and brightness/contrast jitter.
+//! - `simclr` (the default; Chen et al. 2020) on RGB images: random resized
+//!   crop (area `crop_scale` 0.2–1, aspect 3/4–4/3), horizontal flip (p
+//!   `flip` 0.5), colour jitter (brightness, contrast, saturation by a
+//!   factor in 1 ± `jitter` 0.4, with p 0.8), greyscale (p `grayscale` 0.2),
+//!   Gaussian blur (p `blur` 0; σ 0.1–2, radius a twentieth of the side).
+//! - `instdisc` (Wu et al. 2018): the same with the jitter always applied.
+//! - `none`: the image itself (alignment 0, positive similarity 1).
+//! - Small greyscale images (one channel, at most 32×32, e.g. digits) under
+//!   `simclr` or `instdisc`: a random affine warp (rotation within ±10°,
+//!   scale 0.9–1.1, shift of up to 1/8 of the side) with zero padding, then
+//!   Gaussian noise (σ = 5% of the pixel range), as the zoo was trained.
+//! - Larger greyscale images: random resized crop, flip, brightness/contrast
+//!   jitter and blur.
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +49,109 @@ impl Policy {
     }
 }
 
+/// A named augmentation recipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipe {
+    /// SimCLR's: colour jitter with probability 0.8.
+    Simclr,
+    /// InstDisc's: colour jitter always.
+    Instdisc,
+    /// No augmentation: the view is the image.
+    None,
+}
+
+impl Recipe {
+    /// The recipes a request may name.
+    pub const NAMES: [&'static str; 3] = ["simclr", "instdisc", "none"];
+
+    /// The recipe named `name` ("" is the default, `simclr`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "" | "simclr" => Some(Recipe::Simclr),
+            "instdisc" => Some(Recipe::Instdisc),
+            "none" => Some(Recipe::None),
+            _ => None,
+        }
+    }
+
+    /// The recipe's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recipe::Simclr => "simclr",
+            Recipe::Instdisc => "instdisc",
+            Recipe::None => "none",
+        }
+    }
+
+    /// Probability of the colour jitter.
+    fn jitter_p(self) -> f64 {
+        match self {
+            Recipe::Instdisc => 1.0,
+            _ => 0.8,
+        }
+    }
+}
+
+/// The recipe and its parameters: what a request may change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AugmentParams {
+    /// The recipe.
+    pub recipe: Recipe,
+    /// Smallest and largest crop area, as fractions of the image.
+    pub crop_scale: (f64, f64),
+    /// Jitter strength: brightness, contrast and saturation factors in 1 ± jitter.
+    pub jitter: f64,
+    /// Probability of a greyscale view.
+    pub grayscale: f64,
+    /// Probability of a horizontal flip.
+    pub flip: f64,
+    /// Probability of a Gaussian blur.
+    pub blur: f64,
+}
+
+impl AugmentParams {
+    /// The recipe's defaults.
+    pub fn of(recipe: Recipe) -> Self {
+        Self {
+            recipe,
+            crop_scale: (0.2, 1.0),
+            jitter: 0.4,
+            grayscale: 0.2,
+            flip: 0.5,
+            blur: 0.0,
+        }
+    }
+
+    /// Checks the values: probabilities in [0, 1], 0 < min ≤ max ≤ 1 for the
+    /// crop, jitter in [0, 1]. The message names the field.
+    pub fn check(&self) -> Result<(), String> {
+        let (lo, hi) = self.crop_scale;
+        if !(lo > 0.0 && lo <= hi && hi <= 1.0) {
+            return Err(format!(
+                "spec.augmentation: crop_scale_min and crop_scale_max must satisfy 0 < min <= max <= 1, got {lo} and {hi}"
+            ));
+        }
+        for (name, v) in [
+            ("jitter", self.jitter),
+            ("grayscale", self.grayscale),
+            ("flip", self.flip),
+            ("blur", self.blur),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("spec.augmentation.{name} must be in [0, 1], got {v}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for AugmentParams {
+    fn default() -> Self {
+        Self::of(Recipe::Simclr)
+    }
+}
+
 /// Settings of the positive views: every parameter that decides a view.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Augmenter {
@@ -57,6 +167,8 @@ pub struct Augmenter {
     pub seed: u64,
     /// The pipeline.
     pub policy: Policy,
+    /// The recipe and its parameters.
+    pub params: AugmentParams,
 }
 
 impl Augmenter {
@@ -69,7 +181,13 @@ impl Augmenter {
             pixel_max,
             seed,
             policy: Policy::for_shape(h, w, c),
+            params: AugmentParams::default(),
         }
+    }
+
+    /// The same with the recipe and parameters `params`.
+    pub fn with(self, params: AugmentParams) -> Self {
+        Self { params, ..self }
     }
 
     fn rng(&self, index: u64) -> SplitMix64 {
@@ -81,24 +199,28 @@ impl Augmenter {
     /// The positive view of image `index` (pixels [h, w, c], row-major).
     pub fn view(&self, pixels: &[u8], index: u64) -> Vec<u8> {
         assert_eq!(pixels.len(), self.h * self.w * self.c, "image size");
+        if self.params.recipe == Recipe::None {
+            return pixels.to_vec();
+        }
         let mut rng = self.rng(index);
         let img: Vec<f32> = pixels.iter().map(|&p| p as f32).collect();
+        let p = self.params;
         let out = match self.policy {
             Policy::SmallGreyscale => self.affine_and_noise(&img, &mut rng),
-            Policy::Rgb => {
+            Policy::Rgb | Policy::Greyscale => {
+                let rgb = self.policy == Policy::Rgb;
                 let mut v = self.resized_crop_flip(&img, &mut rng);
-                if rng.unit() < 0.8 {
-                    self.colour_jitter(&mut v, &mut rng, true);
+                if rng.unit() < p.recipe.jitter_p() {
+                    self.colour_jitter(&mut v, &mut rng, rgb);
                 }
-                if rng.unit() < 0.2 {
+                if rgb && rng.unit() < p.grayscale {
                     self.greyscale(&mut v);
                 }
-                v
-            }
-            Policy::Greyscale => {
-                let mut v = self.resized_crop_flip(&img, &mut rng);
-                if rng.unit() < 0.8 {
-                    self.colour_jitter(&mut v, &mut rng, false);
+                // Drawn only when asked for, so that views without blur are
+                // those of the earlier versions.
+                if p.blur > 0.0 && rng.unit() < p.blur {
+                    let sigma = 0.1 + 1.9 * rng.unit();
+                    self.blur(&mut v, sigma as f32);
                 }
                 v
             }
@@ -155,8 +277,9 @@ impl Augmenter {
     fn resized_crop_flip(&self, img: &[f32], rng: &mut SplitMix64) -> Vec<f32> {
         let (h, w) = (self.h as f64, self.w as f64);
         let (mut ch, mut cw) = (h, w);
+        let (lo, hi) = self.params.crop_scale;
         for _ in 0..10 {
-            let area = h * w * (0.2 + 0.8 * rng.unit());
+            let area = h * w * (lo + (hi - lo) * rng.unit());
             let ratio =
                 ((3f64 / 4.0).ln() + rng.unit() * ((4f64 / 3.0).ln() - (3f64 / 4.0).ln())).exp();
             let (tw, th) = ((area * ratio).sqrt(), (area / ratio).sqrt());
@@ -167,7 +290,7 @@ impl Augmenter {
         }
         let top = rng.unit() * (h - ch);
         let left = rng.unit() * (w - cw);
-        let flip = rng.unit() < 0.5;
+        let flip = rng.unit() < self.params.flip;
         let mut out = vec![0f32; img.len()];
         for y in 0..self.h {
             for x in 0..self.w {
@@ -183,7 +306,8 @@ impl Augmenter {
     }
 
     fn colour_jitter(&self, img: &mut [f32], rng: &mut SplitMix64, saturation: bool) {
-        let factor = |rng: &mut SplitMix64| (0.6 + 0.8 * rng.unit()) as f32;
+        let j = self.params.jitter;
+        let factor = |rng: &mut SplitMix64| (1.0 - j + 2.0 * j * rng.unit()) as f32;
         let (b, c, s) = (factor(rng), factor(rng), factor(rng));
         img.iter_mut().for_each(|v| *v *= b);
         let mean = img.iter().sum::<f32>() / img.len() as f32;
@@ -194,6 +318,39 @@ impl Augmenter {
                 px.iter_mut().for_each(|v| *v = grey + (*v - grey) * s);
             }
         }
+    }
+
+    /// Separable Gaussian blur of standard deviation `sigma` pixels, radius a
+    /// twentieth of the longer side (at least 1), edges clamped.
+    fn blur(&self, img: &mut [f32], sigma: f32) {
+        let radius = (self.h.max(self.w) / 20).max(1) as isize;
+        let weights: Vec<f32> = (-radius..=radius)
+            .map(|d| (-((d * d) as f32) / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let total: f32 = weights.iter().sum();
+        let (h, w, c) = (self.h as isize, self.w as isize, self.c);
+        let pass = |src: &[f32], dst: &mut [f32], along_x: bool| {
+            for y in 0..h {
+                for x in 0..w {
+                    for ch in 0..c {
+                        let mut acc = 0.0;
+                        for (k, wt) in weights.iter().enumerate() {
+                            let d = k as isize - radius;
+                            let (yy, xx) = if along_x {
+                                (y, (x + d).clamp(0, w - 1))
+                            } else {
+                                ((y + d).clamp(0, h - 1), x)
+                            };
+                            acc += wt * src[((yy * w + xx) as usize) * c + ch];
+                        }
+                        dst[((y * w + x) as usize) * c + ch] = acc / total;
+                    }
+                }
+            }
+        };
+        let mut tmp = vec![0f32; img.len()];
+        pass(img, &mut tmp, true);
+        pass(&tmp, img, false);
     }
 
     fn greyscale(&self, img: &mut [f32]) {
@@ -241,6 +398,49 @@ mod tests {
             let nb: f64 = img.iter().map(|&b| (b as f64).powi(2)).sum::<f64>().sqrt();
             assert!(dot / (na * nb) > 0.3, "view {index} lost the image");
         }
+    }
+
+    #[test]
+    fn the_recipe_decides_the_view() {
+        let img: Vec<u8> = (0..32 * 32 * 3).map(|i| (i % 251) as u8).collect();
+        let base = Augmenter::new(32, 32, 3, 255.0, 9);
+        let none = base.with(AugmentParams::of(Recipe::None));
+        assert_eq!(none.view(&img, 1), img, "no augmentation: the image itself");
+        // The full crop, no flip, jitter, greyscale or blur: the image again.
+        let identity = base.with(AugmentParams {
+            crop_scale: (1.0, 1.0),
+            jitter: 0.0,
+            grayscale: 0.0,
+            flip: 0.0,
+            ..AugmentParams::default()
+        });
+        for i in 0..5 {
+            let v = identity.view(&img, i);
+            let diff = v.iter().zip(&img).map(|(a, b)| (*a as i32 - *b as i32).abs()).max();
+            assert!(diff.unwrap() <= 1, "view {i} differs by {diff:?}");
+        }
+        // Blur always on changes the view and keeps its mean.
+        let blurred = identity.with(AugmentParams {
+            blur: 1.0,
+            ..identity.params
+        });
+        let noisy: Vec<u8> = (0..32 * 32 * 3).map(|i| ((i * 7919) % 256) as u8).collect();
+        let mean = |v: &[u8]| v.iter().map(|&p| p as f64).sum::<f64>() / v.len() as f64;
+        let changed = (0..8)
+            .filter(|&i| blurred.view(&noisy, i) != identity.view(&noisy, i))
+            .count();
+        assert!(changed > 0, "a blur always applied changes some views");
+        let b = blurred.view(&noisy, 2);
+        assert!((mean(&b) - mean(&noisy)).abs() < 3.0);
+        assert!(AugmentParams {
+            crop_scale: (0.5, 0.2),
+            ..AugmentParams::default()
+        }
+        .check()
+        .unwrap_err()
+        .contains("crop_scale_min"));
+        assert_eq!(Recipe::parse(""), Some(Recipe::Simclr));
+        assert_eq!(Recipe::parse("byol"), None);
     }
 
     #[test]

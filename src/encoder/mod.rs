@@ -235,8 +235,25 @@ impl Runtime {
         builder = device::register(builder, self.provider, self.arena)?;
         let session = builder
             .commit_from_memory(onnx)
-            .map_err(|e| Error::InvalidArgument(format!("onnx model does not load: {e}")))?;
+            .map_err(|e| {
+                Error::InvalidArgument(format!("onnx model does not load: {e}{}", not_onnx_hint(onnx)))
+            })?;
         EncoderSession::new(session)
+    }
+}
+
+/// What a file that is not ONNX probably is, and how to make an ONNX file
+/// of it ("" when it looks like nothing else): torch.save writes a zip
+/// archive (or, before PyTorch 1.6, a pickle).
+pub fn not_onnx_hint(bytes: &[u8]) -> &'static str {
+    let pickle = bytes.first() == Some(&0x80) && bytes.get(1).is_some_and(|v| (2..=5).contains(v));
+    if bytes.starts_with(b"PK\x03\x04") || pickle {
+        " (this is a PyTorch checkpoint as torch.save writes it, not ONNX: export the model with \
+         torch.onnx.export(model, torch.randn(1, C, H, W), \"model.onnx\", \
+         input_names=[\"images\"], output_names=[\"embedding\"], \
+         dynamic_axes={\"images\": {0: \"batch\"}}))"
+    } else {
+        " (an ONNX file is what torch.onnx.export or tf2onnx writes)"
     }
 }
 

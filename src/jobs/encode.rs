@@ -39,14 +39,52 @@ pub struct Gather<'a> {
     pub reporter: &'a Reporter,
 }
 
-/// Checks that `model` takes the images of `dataset` (the channels match,
-/// and the size too unless the model resizes).
+/// INVALID_ARGUMENT naming the model and the dataset when the model does
+/// not take the dataset's images ([`fit`] says why).
 pub fn check_fit(model: &LoadedModel, dataset: &LoadedDataset) -> Result<()> {
+    fit(model, dataset).map_err(|why| {
+        Error::InvalidArgument(format!(
+            "model {} on dataset {}: {why}",
+            model.name, dataset.name
+        ))
+    })
+}
+
+/// Whether `model` takes the images of `dataset`: the channels must match,
+/// and the height and width too unless the card resizes. The reason says
+/// what each side has (and what the model was trained on), and suggests
+/// decoding an image folder to other channels only where that would fit.
+pub fn fit(model: &LoadedModel, dataset: &LoadedDataset) -> std::result::Result<(), String> {
     let [h, w, c] = dataset.dataset.summary.image_shape;
-    model
-        .preprocessing()
-        .check_image(h, w, c)
-        .map_err(|e| fit_error(&model.name, &dataset.name, e))
+    let p = model.preprocessing();
+    if p.check_image(h, w, c).is_ok() {
+        return Ok(());
+    }
+    let (ec, eh, ew) = p.chw();
+    let images = |h: i64, w: i64, c: i64| {
+        format!("{h}×{w} images with {c} channel{}", if c == 1 { "" } else { "s" })
+    };
+    let trained = &model.card.training.dataset;
+    let on = if trained.is_empty() {
+        String::new()
+    } else {
+        format!(" (trained on {trained})")
+    };
+    let mut why = format!(
+        "the model takes {}{on}, dataset {} has {}",
+        images(eh, ew, ec),
+        dataset.name,
+        images(h as i64, w as i64, c as i64)
+    );
+    let same_size = (eh, ew) == (h as i64, w as i64);
+    if ec != c as i64 && same_size {
+        why.push_str(&format!(
+            "; an image folder added with --channels {ec} would give the model its channels"
+        ));
+    } else if ec == c as i64 && !same_size {
+        why.push_str("; its card has input.resize = \"none\"");
+    }
+    Err(why)
 }
 
 /// Names the model and the dataset in a shape mismatch.
@@ -109,10 +147,15 @@ impl Gather<'_> {
         let mut positive = None;
         if !settings.skip.alignment {
             let t = Instant::now();
-            positive = Some(
-                self.positive(model, dataset, &test, &splits.test, settings)
-                    .await?,
-            );
+            positive = Some(match &settings.positives_split {
+                Some(name) => {
+                    self.own_positives(model, dataset, &test, name).await?
+                }
+                None => {
+                    self.positive(model, dataset, &test, &splits.test, settings)
+                        .await?
+                }
+            });
             timing(report, "embed_positive", t);
         }
 
@@ -179,6 +222,34 @@ impl Gather<'_> {
         Ok((emb, found.next()))
     }
 
+    /// The embedding of the user's own positive views: split `name`, whose
+    /// rows pair with the test split's (same length, same labels).
+    async fn own_positives(
+        &self,
+        model: &LoadedModel,
+        dataset: &Arc<LoadedDataset>,
+        test: &Split,
+        name: &str,
+    ) -> Result<Arc<Matrix>> {
+        let d = dataset.clone();
+        let split_name = name.to_string();
+        let views = tokio::task::spawn_blocking(move || d.split(&split_name))
+            .await
+            .map_err(|e| Error::join(format!("loading split {name} of {}", dataset.name), e))??;
+        if views.n != test.n || views.labels != test.labels {
+            return Err(Error::InvalidArgument(format!(
+                "spec.positives_split: split {name:?} must hold one positive view per test image, \
+                 in the same order with the same labels ({} images against {})",
+                views.n, test.n
+            )));
+        }
+        let embedding = model.card.outputs.embedding.clone();
+        let (emb, _) = self
+            .split(model, dataset, &views, (name, "positive"), &embedding)
+            .await?;
+        Ok(emb)
+    }
+
     /// The embedding of the seeded positive views of the test images.
     async fn positive(
         &self,
@@ -190,7 +261,8 @@ impl Gather<'_> {
     ) -> Result<Arc<Matrix>> {
         let [h, w, c] = test.image_shape;
         let pixel_max = dataset.dataset.manifest.pixel_max.unwrap_or(255) as f32;
-        let aug = Augmenter::new(h, w, c, pixel_max, settings.augmentation_seed);
+        let aug = Augmenter::new(h, w, c, pixel_max, settings.augmentation_seed)
+            .with(settings.augmentation);
         let embedding = &model.card.outputs.embedding;
         let key = cache_key(model, dataset, test_name, embedding, View::positive(aug));
         if let Some(hit) = self.cached(&key).await {

@@ -51,8 +51,8 @@ use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, EvaluationStatus};
-use crate::registry::{input_info, LoadedModel};
+use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
+use crate::registry::LoadedModel;
 use crate::store::notices::RELEASED;
 use crate::store::{new_id, ClaimedJob, NewJob, Renewal, ReportStore};
 use tokio::sync::broadcast::error::RecvError;
@@ -188,6 +188,7 @@ fn ended(status: i32) -> bool {
 
 /// A fresh QUEUED report of `model` on `dataset`.
 fn model_report(model: &LoadedModel, dataset: &LoadedDataset) -> EvaluationReport {
+    let info = model.info();
     EvaluationReport {
         id: new_id(),
         model: model.name.clone(),
@@ -198,8 +199,10 @@ fn model_report(model: &LoadedModel, dataset: &LoadedDataset) -> EvaluationRepor
         loss: model.card.training.loss.clone(),
         status: EvaluationStatus::Queued as i32,
         created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        preprocessing: Some(input_info(&model.preprocessing())),
+        preprocessing: info.input,
         execution_provider: model.provider.to_string(),
+        warnings: info.warnings,
+        loss_name: model.card.training.loss_name.clone(),
         ..Default::default()
     }
 }
@@ -212,6 +215,7 @@ fn embeddings_report(job: &EmbeddingsJob) -> EvaluationReport {
         dataset: job.dataset.clone(),
         temperature: job.temperature,
         loss: job.loss.clone(),
+        loss_name: job.loss_name.clone(),
         status: EvaluationStatus::Queued as i32,
         created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
         ..Default::default()
@@ -321,11 +325,6 @@ impl Engine {
                 .models
                 .iter()
                 .map(|(model, _)| model_report(model, &job.dataset))
-                .chain(job.skipped.iter().map(|(model, reason)| EvaluationReport {
-                    status: EvaluationStatus::Skipped as i32,
-                    error: reason.clone(),
-                    ..model_report(model, &job.dataset)
-                }))
                 .collect(),
         };
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
@@ -362,7 +361,7 @@ impl Engine {
             });
             let saved = self
                 .store
-                .save_comparison(&job.id, &job.dataset.name, created, &ids)
+                .save_comparison(&job.id, &job.dataset.name, created, &ids, &job.excluded)
                 .await;
             if let Err(err) = saved {
                 for report in &mut reports {
@@ -841,7 +840,7 @@ impl Engine {
                         .evaluate_model(live, model, &job.dataset, &job.splits, settings, report)
                         .await;
                     // A model that fails leaves a FAILED row; a stopped job
-                    // stops. The SKIPPED rows after the evaluated ones stay.
+                    // stops.
                     if let Err(err) = result {
                         if live.token().is_cancelled() || matches!(err, Error::Store(_)) {
                             return Err(err);
@@ -850,10 +849,10 @@ impl Engine {
                 }
                 let mut rows = reports.to_vec();
                 crate::report::figures::sort_rows(&mut rows);
-                Ok(Outcome::Comparison(crate::report::figures::comparison(
-                    job.id.clone(),
-                    rows,
-                )))
+                Ok(Outcome::Comparison(Comparison {
+                    excluded: job.excluded.clone(),
+                    ..crate::report::figures::comparison(job.id.clone(), rows)
+                }))
             }
         }
     }

@@ -17,7 +17,7 @@ use super::settings::{Settings, Splits};
 use crate::cancel::Stop;
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
-use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
+use crate::proto::{Comparison, EvaluationReport, EvaluationStatus, ExcludedModel};
 use crate::registry::LoadedModel;
 use crate::store::Lease;
 
@@ -58,6 +58,8 @@ pub struct EmbeddingsJob {
     pub dataset: String,
     /// Training loss (for the report).
     pub loss: String,
+    /// The name of a loss of the user's own, with loss "other" (for the report).
+    pub loss_name: String,
     /// Training τ (for the report).
     pub temperature: f64,
     /// The embeddings.
@@ -77,8 +79,9 @@ pub struct CompareJob {
     pub splits: Splits,
     /// Each model that takes the dataset's images, with its settings.
     pub models: Vec<(Arc<LoadedModel>, Settings)>,
-    /// Each model that does not, with why: a SKIPPED row each.
-    pub skipped: Vec<(Arc<LoadedModel>, String)>,
+    /// The models left out, with why: those that do not take the dataset's
+    /// images and the duplicates (no report is stored for them).
+    pub excluded: Vec<ExcludedModel>,
 }
 
 impl CompareJob {
@@ -95,22 +98,47 @@ impl CompareJob {
         once: bool,
     ) -> Result<Self> {
         let mut models: Vec<(Arc<LoadedModel>, Settings)> = Vec::new();
-        let mut skipped = Vec::new();
+        let mut excluded = Vec::new();
+        let mut unfit: Vec<Arc<LoadedModel>> = Vec::new();
         for (model, settings) in candidates {
             let same = |seen: &Arc<LoadedModel>| {
                 seen.sha256 == model.sha256 && seen.preprocessing() == model.preprocessing()
             };
-            let seen = models.iter().any(|(m, _)| same(m)) || skipped.iter().any(|(m, _)| same(m));
-            if once && seen {
+            let seen = models
+                .iter()
+                .map(|(m, _)| m)
+                .chain(&unfit)
+                .find(|m| same(m))
+                .map(|m| m.name.clone());
+            if let (true, Some(first)) = (once, seen) {
+                excluded.push(ExcludedModel {
+                    model: model.name.clone(),
+                    kind: "duplicate".into(),
+                    reason: format!(
+                        "the same ONNX file and preprocessing as {first}, evaluated in its place"
+                    ),
+                    same_as: first,
+                });
                 continue;
             }
-            match crate::jobs::encode::check_fit(&model, &dataset) {
+            match crate::jobs::encode::fit(&model, &dataset) {
                 Ok(()) => models.push((model, settings)),
-                Err(err) => skipped.push((model, err.to_string())),
+                Err(reason) => {
+                    excluded.push(ExcludedModel {
+                        model: model.name.clone(),
+                        kind: "does not fit".into(),
+                        reason,
+                        same_as: String::new(),
+                    });
+                    unfit.push(model);
+                }
             }
         }
         if models.is_empty() {
-            let reasons: Vec<&str> = skipped.iter().map(|(_, r)| r.as_str()).collect();
+            let reasons: Vec<String> = excluded
+                .iter()
+                .map(|e| format!("{}: {}", e.model, e.reason))
+                .collect();
             return Err(Error::InvalidArgument(format!(
                 "no model to compare takes the images of dataset {}: {}",
                 dataset.name,
@@ -122,7 +150,7 @@ impl CompareJob {
             dataset,
             splits,
             models,
-            skipped,
+            excluded,
         })
     }
 }
@@ -252,8 +280,9 @@ impl StopReason {
 /// A job while it is admitted and not yet ended.
 #[derive(Debug)]
 pub struct Live {
-    /// The ids of its evaluations (one, or one per compared model; the
-    /// ones that run first, then the SKIPPED ones of a comparison).
+    /// The ids of its evaluations (one, or one per compared model; those
+    /// that run first, then any SKIPPED ones a job of an earlier version
+    /// stored).
     pub ids: Vec<String>,
     /// How many of `ids` run (the others were SKIPPED at admission).
     runs: usize,

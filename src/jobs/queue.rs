@@ -221,7 +221,7 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
             dataset,
             splits,
             models,
-            skipped: Vec::new(),
+            excluded: Vec::new(),
         })),
         other => Err(Error::Store(format!(
             "a stored job of unknown kind {other:?}"

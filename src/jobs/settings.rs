@@ -1,6 +1,7 @@
 //! The settings of an evaluation: a MetricSpec with every default filled
 //! in, so that each report echoes exactly what it used.
 
+use crate::data::augment::{AugmentParams, Recipe};
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
 use crate::proto::MetricSpec;
@@ -115,6 +116,11 @@ pub struct Settings {
     pub neighbors_k: usize,
     /// Seed of the positive views.
     pub augmentation_seed: u64,
+    /// How the positive views are made.
+    pub augmentation: AugmentParams,
+    /// The split of the user's own positive views, when given (instead of
+    /// augmenting).
+    pub positives_split: Option<String>,
     /// τ of the penalty profile.
     pub penalty_temperature: f64,
     /// k of the kNN vote.
@@ -157,7 +163,35 @@ impl Settings {
     /// checks the values.
     pub fn resolve(spec: Option<&MetricSpec>, training_tau: f64) -> Result<Self> {
         let s = spec.cloned().unwrap_or_default();
+        let augmentation = match &s.augmentation {
+            None => AugmentParams::default(),
+            Some(a) => {
+                let recipe = Recipe::parse(&a.recipe).ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "spec.augmentation.recipe {:?} is not a recipe (one of {}){}",
+                        a.recipe,
+                        Recipe::NAMES.join(", "),
+                        crate::suggest::did_you_mean(&a.recipe, &Recipe::NAMES)
+                    ))
+                })?;
+                let d = AugmentParams::of(recipe);
+                AugmentParams {
+                    recipe,
+                    crop_scale: (
+                        a.crop_scale_min.unwrap_or(d.crop_scale.0),
+                        a.crop_scale_max.unwrap_or(d.crop_scale.1),
+                    ),
+                    jitter: a.jitter.unwrap_or(d.jitter),
+                    grayscale: a.grayscale.unwrap_or(d.grayscale),
+                    flip: a.flip.unwrap_or(d.flip),
+                    blur: a.blur.unwrap_or(d.blur),
+                }
+            }
+        };
+        augmentation.check().map_err(Error::InvalidArgument)?;
         let settings = Self {
+            augmentation,
+            positives_split: Some(s.positives_split.clone()).filter(|p| !p.is_empty()),
             uniformity_t: s.uniformity_t.unwrap_or(2.0),
             neighbors_k: s.neighbors_k.unwrap_or(10) as usize,
             augmentation_seed: s.augmentation_seed.unwrap_or(0),
@@ -236,12 +270,45 @@ impl Settings {
         Ok(())
     }
 
+    /// Checks that the positives split, when given, is a split of `dataset`
+    /// with as many images as `test` (INVALID_ARGUMENT naming the field).
+    pub fn check_positives(&self, dataset: &LoadedDataset, test: &str) -> Result<()> {
+        let Some(name) = &self.positives_split else {
+            return Ok(());
+        };
+        let sizes = &dataset.dataset.summary.splits;
+        let Some(&n) = sizes.get(name) else {
+            return Err(Error::InvalidArgument(format!(
+                "spec.positives_split: the dataset has no split {name:?}; it has {:?}",
+                sizes.keys().collect::<Vec<_>>()
+            )));
+        };
+        let want = sizes.get(test).copied().unwrap_or(0);
+        if n != want {
+            return Err(Error::InvalidArgument(format!(
+                "spec.positives_split: split {name:?} has {n} images but the test split {test:?} \
+                 has {want}: its rows must be positive views of the test images, row for row"
+            )));
+        }
+        Ok(())
+    }
+
     /// The settings as a MetricSpec with every field set.
     pub fn to_spec(&self) -> MetricSpec {
         MetricSpec {
             uniformity_t: Some(self.uniformity_t),
             neighbors_k: Some(self.neighbors_k as u32),
             augmentation_seed: Some(self.augmentation_seed),
+            augmentation: Some(crate::proto::Augmentation {
+                recipe: self.augmentation.recipe.as_str().to_string(),
+                crop_scale_min: Some(self.augmentation.crop_scale.0),
+                crop_scale_max: Some(self.augmentation.crop_scale.1),
+                jitter: Some(self.augmentation.jitter),
+                grayscale: Some(self.augmentation.grayscale),
+                flip: Some(self.augmentation.flip),
+                blur: Some(self.augmentation.blur),
+            }),
+            positives_split: self.positives_split.clone().unwrap_or_default(),
             penalty_temperature: Some(self.penalty_temperature),
             knn_k: Some(self.knn_k as u32),
             knn_temperature: Some(self.knn_temperature),

@@ -21,6 +21,70 @@ pub const MAX_INPUT_VALUES: i64 = 1 << 24;
 /// Losses with a temperature: their cards must give `training.temperature`.
 pub const TEMPERATURE_LOSSES: [&str; 3] = ["infonce", "hard_infonce", "nt_xent"];
 
+/// What a card without its training loss is told.
+pub const MISSING_LOSS: &str = "the model needs its training loss: give --loss (infonce, \
+     hard_infonce, nt_xent, simple, hard_simple or other with --loss-name) and --tau for the \
+     losses with a temperature, or --card model.toml";
+
+/// Every loss a card may name: Wang & Liu's ordinary (`infonce`, Eq. 1),
+/// hardness-aware (`hard_infonce`, Eq. 9), `simple` and `hard_simple` (Eq. 7,
+/// 10) losses, SimCLR's `nt_xent`, and `other` for a loss of the user's own,
+/// named by `training.loss_name`.
+pub const KNOWN_LOSSES: [&str; 6] = [
+    "infonce",
+    "hard_infonce",
+    "nt_xent",
+    "simple",
+    "hard_simple",
+    "other",
+];
+
+/// Names people give losses that the known set calls otherwise.
+const LOSS_ALIASES: [(&str, &str); 6] = [
+    ("simclr", "nt_xent"),
+    ("ntxent", "nt_xent"),
+    ("moco", "infonce"),
+    ("nce", "infonce"),
+    ("contrastive", "infonce"),
+    ("hardnegative", "hard_infonce"),
+];
+
+/// Checks a loss name (and, for `other`, its free-text name) against
+/// [`KNOWN_LOSSES`]; the message of an unknown one names the nearest known
+/// losses and how to name a loss of one's own.
+pub fn check_loss(loss: &str, loss_name: Option<&str>) -> Result<()> {
+    if KNOWN_LOSSES.contains(&loss) {
+        if loss == "other" && loss_name.is_none_or(|n| n.trim().is_empty()) {
+            return Err(Error::InvalidCard(
+                "training.loss \"other\" needs training.loss_name, the loss's own name \
+                 (--loss other --loss-name NAME)"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    let folded: String = loss
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let alias = LOSS_ALIASES
+        .iter()
+        .find(|(a, _)| *a == folded)
+        .map(|(_, known)| format!("; {loss:?} is called {known}"))
+        .unwrap_or_default();
+    let hint = if alias.is_empty() {
+        crate::suggest::did_you_mean(loss, &KNOWN_LOSSES)
+    } else {
+        alias
+    };
+    Err(Error::InvalidCard(format!(
+        "training.loss {loss:?} is not a known loss (one of {}){hint}; a loss of your own is \
+         loss = \"other\" with loss_name = {loss:?} (--loss other --loss-name {loss})",
+        KNOWN_LOSSES.join(", ")
+    )))
+}
+
 /// Output names taken as the embedding when the card does not say.
 const EMBEDDING_NAMES: [&str; 7] = [
     "embedding",
@@ -68,8 +132,11 @@ pub struct CardFile {
 /// `[training]` as written.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainingFile {
-    /// "infonce" | "hard_infonce" | "simple" | "hard_simple" | other.
+    /// One of [`KNOWN_LOSSES`].
     pub loss: String,
+    /// The name of a loss of the user's own (loss "other").
+    #[serde(default)]
+    pub loss_name: Option<String>,
     /// The contrastive temperature tau; required for [`TEMPERATURE_LOSSES`].
     #[serde(default)]
     pub temperature: Option<f64>,
@@ -198,17 +265,31 @@ pub struct ModelCard {
     /// The card's keys that were read off the graph or filled by defaults.
     #[serde(default)]
     pub inferred: Vec<String>,
+    /// What was assumed that the user should check (each naming the key or
+    /// flag that changes it).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
+
+/// The warning of a float model whose card gives neither a preset nor its
+/// own scale, mean and std.
+pub const ASSUMED_NORMALISATION: &str = "input normalisation not given: assumed pixels / 255 \
+     with nothing subtracted (preset \"none\"); if the model was trained on normalised images, \
+     give --preset imagenet|cifar10|cifar100 (or [input] preset, or scale, mean and std in the \
+     card), or --preset none to say that this is right";
 
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }
 
-/// Training facts. Keys beyond the seven known ones are kept as they are.
+/// Training facts. Keys beyond the known ones are kept as they are.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrainingCard {
-    /// "infonce" | "hard_infonce" | "simple" | "hard_simple" | other.
+    /// One of [`KNOWN_LOSSES`].
     pub loss: String,
+    /// The name of a loss of the user's own (loss "other"; "" otherwise).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub loss_name: String,
     /// The contrastive temperature tau (0 for losses without one).
     pub temperature: f64,
     /// Dataset trained on ("" when not said).
@@ -313,6 +394,7 @@ impl CardFile {
         if t.loss.trim().is_empty() {
             return Err(Error::InvalidCard("training.loss is empty".into()));
         }
+        check_loss(&t.loss, t.loss_name.as_deref())?;
         if t.temperature.is_none() && TEMPERATURE_LOSSES.contains(&t.loss.as_str()) {
             return Err(Error::InvalidCard(format!(
                 "training.temperature is required for loss {:?} (give --tau)",
@@ -332,6 +414,7 @@ impl CardFile {
         let t = &self.training;
         let training = TrainingCard {
             loss: t.loss.clone(),
+            loss_name: t.loss_name.clone().unwrap_or_default(),
             temperature: t.temperature.unwrap_or(0.0),
             dataset: t.dataset.clone().unwrap_or_default(),
             epochs: t.epochs.unwrap_or(0),
@@ -342,6 +425,12 @@ impl CardFile {
         };
         let input = resolve_input(&self.input, inputs, &mut note)?;
         let outputs = resolve_outputs(&self.outputs, outputs, &mut note)?;
+        let mut warnings = Vec::new();
+        let f = &self.input;
+        let assumed = f.preset.is_none() && (f.scale.is_none() || f.mean.is_none() || f.std.is_none());
+        if assumed && input.dtype == InputDType::Float32 {
+            warnings.push(ASSUMED_NORMALISATION.to_string());
+        }
         let card = ModelCard {
             description: self.description.clone(),
             onnx_sha256: self.onnx_sha256.clone(),
@@ -350,6 +439,7 @@ impl CardFile {
             outputs,
             golden: self.golden.clone(),
             inferred,
+            warnings,
         };
         card.check()?;
         Ok(card)
@@ -437,15 +527,19 @@ fn resolve_input(
         _ => 1,
     };
     let explicit = file.scale.is_some() && file.mean.is_some() && file.std.is_some();
-    // A preset is echoed only where it gave at least one of the values.
-    let preset = file.preset.filter(|_| !explicit);
-    let (scale, mean, std) = if explicit {
-        (1.0, Vec::new(), Vec::new())
+    // A preset is echoed only where it gave at least one of the values (the
+    // default "none" included).
+    let preset = if explicit {
+        None
     } else {
-        if preset.is_none() {
+        Some(file.preset.unwrap_or_else(|| {
             note("input.preset");
-        }
-        preset.unwrap_or(Preset::None).values(channels)?
+            Preset::None
+        }))
+    };
+    let (scale, mean, std) = match preset {
+        None => (1.0, Vec::new(), Vec::new()),
+        Some(p) => p.values(channels)?,
     };
     let resize = file.resize.unwrap_or_else(|| {
         note("input.resize");
@@ -524,6 +618,77 @@ fn resolve_outputs(
         embedding,
         features,
     })
+}
+
+/// The keys a card as written (`given`) sets otherwise than the resolved
+/// card `registered`, each as `key: <registered> registered, <given> given`
+/// (a preset left out counts as "none" when the card gives no scale, mean
+/// and std either). Empty when `given` describes the same model.
+pub fn differences(registered: &ModelCard, given: &CardFile) -> Vec<String> {
+    fn show<T: std::fmt::Debug>(v: &T) -> String {
+        let text = format!("{v:?}");
+        text.trim_matches('"').to_string()
+    }
+    let mut out = Vec::new();
+    let mut check = |key: &str, had: String, now: Option<String>| {
+        if let Some(now) = now {
+            if now != had {
+                out.push(format!("{key}: {had} registered, {now} given"));
+            }
+        }
+    };
+    let (r, g) = (&registered.training, &given.training);
+    check("training.loss", r.loss.clone(), Some(g.loss.clone()));
+    check(
+        "training.loss_name",
+        r.loss_name.clone(),
+        Some(g.loss_name.clone().unwrap_or_default()),
+    );
+    check(
+        "training.temperature",
+        show(&r.temperature),
+        Some(show(&g.temperature.unwrap_or(0.0))),
+    );
+    check("training.dataset", r.dataset.clone(), g.dataset.clone());
+    check("training.epochs", show(&r.epochs), g.epochs.map(|v| show(&v)));
+    check("training.seed", show(&r.seed), g.seed.map(|v| show(&v)));
+    check("training.run", r.run.clone(), g.run.clone());
+    check("training.step", show(&r.step), g.step.map(|v| show(&v)));
+    for (key, value) in &g.extra {
+        let had = r.extra.get(key).map_or("nothing".to_string(), |v| v.to_string());
+        check(&format!("training.{key}"), had, Some(value.to_string()));
+    }
+    let (r, g) = (&registered.input, &given.input);
+    let explicit = g.scale.is_some() && g.mean.is_some() && g.std.is_some();
+    if !explicit {
+        let preset = |p: Option<Preset>| p.unwrap_or(Preset::None).as_str().to_string();
+        let had = if r.preset.is_none() {
+            "scale, mean and std".to_string()
+        } else {
+            preset(r.preset)
+        };
+        check("input.preset", had, Some(preset(g.preset)));
+    }
+    check("input.name", r.name.clone(), g.name.clone());
+    check("input.dtype", show(&r.dtype), g.dtype.map(|v| show(&v)));
+    check("input.shape", show(&r.shape), g.shape.as_ref().map(show));
+    check("input.layout", show(&r.layout), g.layout.map(|v| show(&v)));
+    check("input.scale", show(&r.scale), g.scale.map(|v| show(&v)));
+    check("input.mean", show(&r.mean), g.mean.as_ref().map(show));
+    check("input.std", show(&r.std), g.std.as_ref().map(show));
+    check(
+        "input.resize",
+        r.resize.as_str().to_string(),
+        g.resize.map(|v| v.as_str().to_string()),
+    );
+    let (r, g) = (&registered.outputs, &given.outputs);
+    check("outputs.embedding", r.embedding.clone(), g.embedding.clone());
+    check(
+        "outputs.features",
+        r.features.clone().unwrap_or_default(),
+        g.features.clone(),
+    );
+    out
 }
 
 impl ModelCard {

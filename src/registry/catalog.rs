@@ -128,7 +128,8 @@ impl<T: Entry> Catalog<T> {
                 if entries.contains_key(&name) {
                     Err(Error::AlreadyExists {
                         kind: T::KIND,
-                        name: format!("{name} (bundled; this upload is not loaded)"),
+                        name: name.to_string(),
+                        detail: " (bundled; this upload is not loaded)".into(),
                     })
                 } else {
                     Ok(())
@@ -206,6 +207,7 @@ impl<T: Entry> Catalog<T> {
         entries.get(name).cloned().ok_or_else(|| Error::NotFound {
             kind: T::KIND,
             name: name.to_string(),
+            hint: String::new(),
         })
     }
 
@@ -220,6 +222,7 @@ impl<T: Entry> Catalog<T> {
         let missing = || Error::NotFound {
             kind: T::KIND,
             name: name.to_string(),
+            hint: String::new(),
         };
         validate_name(T::KIND, name).map_err(|_| missing())?;
         let dir = self.uploads.join(name);
@@ -311,6 +314,7 @@ impl<T: Entry> Catalog<T> {
                 return Err(Error::AlreadyExists {
                     kind: T::KIND,
                     name,
+                    detail: String::new(),
                 });
             }
             staging.commit(&target, T::KIND, &name)?;
@@ -385,6 +389,7 @@ impl<T: Entry> Catalog<T> {
             return Err(Error::NotFound {
                 kind: T::KIND,
                 name: name.to_string(),
+                hint: String::new(),
             });
         }
         upload::remove_dir(&self.uploads, &dir, name)

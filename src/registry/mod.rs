@@ -60,6 +60,8 @@ pub trait Kind: Entry + Sized {
     fn open(registries: &Registries, name: &str, from: &Path, at: PathBuf) -> Result<Self>;
     /// Makes a description another replica registered this replica's.
     fn localize(_registries: &Registries, _info: &mut Self::Info) {}
+    /// The name a description is of.
+    fn info_name(info: &Self::Info) -> &str;
 }
 
 impl Kind for LoadedModel {
@@ -71,6 +73,10 @@ impl Kind for LoadedModel {
         LoadedModel::open(&registries.runtime, name, from, at)
     }
 
+    fn info_name(info: &proto::ModelInfo) -> &str {
+        &info.name
+    }
+
     /// The execution provider is the one this replica runs the model on.
     fn localize(registries: &Registries, info: &mut proto::ModelInfo) {
         info.execution_provider = registries.runtime.provider().to_string();
@@ -80,6 +86,10 @@ impl Kind for LoadedModel {
 impl Kind for LoadedDataset {
     fn catalog(registries: &Registries) -> &Arc<Catalog<Self>> {
         &registries.datasets
+    }
+
+    fn info_name(info: &proto::DatasetInfo) -> &str {
+        &info.name
     }
 
     fn open(_: &Registries, name: &str, from: &Path, at: PathBuf) -> Result<Self> {
@@ -178,6 +188,7 @@ impl Registries {
         let not_found = || Error::NotFound {
             kind: T::KIND,
             name: name.to_string(),
+            hint: String::new(),
         };
         let own = local
             .as_ref()
@@ -358,6 +369,7 @@ impl Registries {
         let taken = || Error::AlreadyExists {
             kind: T::KIND,
             name: name.to_string(),
+            detail: String::new(),
         };
         if replace {
             catalog.check_writable(name)?;

@@ -136,6 +136,7 @@ impl LoadedModel {
                 seed: card.training.seed,
                 run: card.training.run.clone(),
                 step: card.training.step,
+                loss_name: card.training.loss_name.clone(),
             }),
             input: Some(proto::InputInfo {
                 preset: card
@@ -160,6 +161,7 @@ impl LoadedModel {
             description: card.description.clone(),
             size_bytes: self.size_bytes,
             inferred: card.inferred.clone(),
+            warnings: card.warnings.clone(),
         }
     }
 }

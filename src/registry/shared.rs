@@ -77,6 +77,7 @@ impl Shared {
                 Err(Error::AlreadyExists {
                     kind,
                     name: name.to_string(),
+                    detail: String::new(),
                 })
             }
             Err(err) => {

@@ -131,6 +131,7 @@ impl Staging {
             return Err(Error::AlreadyExists {
                 kind,
                 name: name.to_string(),
+                detail: String::new(),
             });
         }
         std::fs::rename(&self.dir, target)

@@ -25,10 +25,10 @@ pub const METRIC_COLUMNS: [&str; 9] = [
     "uniformity",
     "tolerance",
     "alignment",
-    "pos_sim",
-    "nn1_sim",
-    "entropy",
-    "erank",
+    "positive_similarity",
+    "nn1_similarity",
+    "penalty_entropy",
+    "effective_rank",
     "knn_top1",
     "linear_top1",
 ];
@@ -52,10 +52,10 @@ pub fn metric_cells(r: &EvaluationReport) -> Vec<String> {
 /// The comparison's columns and one row per report (a model that was not
 /// evaluated shows its status and reason in place of numbers).
 pub fn listing(rows: &[EvaluationReport]) -> Listing {
-    let header: Vec<&str> = ["model", "loss", "tau"]
+    let header: Vec<&str> = ["model", "loss", "temperature"]
         .into_iter()
         .chain(METRIC_COLUMNS)
-        .chain(["status", "note"])
+        .chain(["status", "error"])
         .collect();
     let cells: Vec<Vec<String>> = rows
         .iter()

@@ -92,6 +92,7 @@ pub async fn run(
     let checkpoints = by_run(models).remove(name).ok_or_else(|| Error::NotFound {
         kind: "run",
         name: name.to_string(),
+        hint: String::new(),
     })?;
     let mut out = Vec::with_capacity(checkpoints.len());
     for m in checkpoints {

@@ -138,6 +138,7 @@ pub fn accepted(handle: crate::jobs::JobHandle) -> proto::Accepted {
         evaluation_ids: ids,
         status: status as i32,
         comparison_id: String::new(),
+        excluded: Vec::new(),
     }
 }
 

@@ -111,6 +111,7 @@ impl EvaluationService for EvaluationApi {
         check_fit(&model, &dataset)?;
         let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
         let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
+        settings.check_positives(&dataset, &splits.test)?;
         let job = JobSpec::Model(ModelJob {
             model,
             dataset,
@@ -137,10 +138,16 @@ impl EvaluationService for EvaluationApi {
         let (header, data) =
             convert::embeddings_upload(&mut stream, self.state.max_dataset_bytes).await?;
         let settings = Settings::resolve(header.spec.as_ref(), header.temperature.unwrap_or(0.0))?;
+        if !header.loss.is_empty() {
+            let name = Some(header.loss_name.as_str()).filter(|n| !n.is_empty());
+            crate::registry::card::check_loss(&header.loss, name)
+                .map_err(|e| Error::InvalidArgument(e.to_string().replace("training.", "")))?;
+        }
         let job = JobSpec::Embeddings(Box::new(EmbeddingsJob {
             name: header.name,
             dataset: header.dataset,
             loss: header.loss,
+            loss_name: header.loss_name,
             temperature: header.temperature.unwrap_or(0.0),
             data,
             settings,
@@ -211,9 +218,13 @@ impl EvaluationService for EvaluationApi {
             })
             .collect::<Result<Vec<_>>>()?;
         let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
+        if let Some((_, settings)) = models.first() {
+            settings.check_positives(&dataset, &splits.test)?;
+        }
         let every = req.models.is_empty();
         let plan = CompareJob::plan(dataset, splits, models, every)?;
         let comparison_id = plan.id.clone();
+        let excluded = plan.excluded.clone();
         let handle = self
             .state
             .engine
@@ -222,6 +233,7 @@ impl EvaluationService for EvaluationApi {
         if opts.detach {
             let accepted = proto::Accepted {
                 comparison_id,
+                excluded,
                 ..convert::accepted(handle)
             };
             return Ok(Response::new(once(proto::CompareEvent {
@@ -277,16 +289,31 @@ impl EvaluationService for EvaluationApi {
             return Err(Error::NotFound {
                 kind: "comparison",
                 name: id,
+                hint: String::new(),
             }
             .into());
         }
         let mut rows = store.reports_of(&id).await?;
+        let excluded = store.comparison_excluded(&id).await?;
         figures::sort_rows(&mut rows);
         // Drawing is CPU work: off the async threads.
         let comparison = tokio::task::spawn_blocking(move || figures::comparison(id, rows))
             .await
             .map_err(|e| Error::join("GetComparison", e))?;
-        Ok(Response::new(comparison))
+        Ok(Response::new(proto::Comparison {
+            excluded,
+            ..comparison
+        }))
+    }
+
+    async fn delete_evaluation(
+        &self,
+        request: Request<proto::DeleteEvaluationRequest>,
+    ) -> std::result::Result<Response<proto::DeleteEvaluationResponse>, Status> {
+        let id = request.into_inner().id;
+        self.state.engine.store().delete(&id).await?;
+        tracing::info!(evaluation = %id, "evaluation deleted");
+        Ok(Response::new(proto::DeleteEvaluationResponse { id }))
     }
 
     async fn render_figure(

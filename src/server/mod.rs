@@ -70,13 +70,33 @@ impl AppState {
     /// A model by name; one that another replica registered (uploads
     /// shared through `--data-url`) is fetched and loaded here first.
     pub async fn model(&self, name: &str) -> Result<Arc<crate::registry::LoadedModel>> {
-        self.registries.model(name).await
+        let found = self.registries.model(name).await;
+        self.suggest::<crate::registry::LoadedModel, _>(found).await
     }
 
     /// A dataset by name; one that another replica registered is fetched
     /// and opened here first.
     pub async fn dataset(&self, name: &str) -> Result<Arc<crate::data::LoadedDataset>> {
-        self.registries.dataset(name).await
+        let found = self.registries.dataset(name).await;
+        self.suggest::<crate::data::LoadedDataset, _>(found).await
+    }
+
+    /// A NOT_FOUND of a model or dataset with the nearest registered names.
+    async fn suggest<T: crate::registry::Kind, V>(&self, found: Result<V>) -> Result<V> {
+        match found {
+            Err(Error::NotFound { kind, name, hint }) if hint.is_empty() => {
+                let names: Vec<String> = self
+                    .registries
+                    .listing::<T>()
+                    .await
+                    .map(|infos| infos.iter().map(T::info_name).map(str::to_string).collect())
+                    .unwrap_or_default();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let hint = crate::suggest::did_you_mean(&name, &names);
+                Err(Error::NotFound { kind, name, hint })
+            }
+            other => other,
+        }
     }
 
     /// UNAVAILABLE until the models are loaded.

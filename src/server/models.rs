@@ -10,7 +10,7 @@ use crate::proto;
 use crate::proto::model_service_server::ModelService;
 use crate::proto::register_model_request;
 use crate::registry::upload::{StagedFile, Staging};
-use crate::registry::{card::CardFile, validate_name, LoadedModel};
+use crate::registry::{card, card::CardFile, validate_name, LoadedModel};
 
 /// The ModelService implementation.
 #[derive(Debug)]
@@ -79,6 +79,18 @@ impl ModelService for ModelApi {
         tracing::info!(model = %name, "model deleted");
         Ok(Response::new(proto::DeleteModelResponse { name }))
     }
+
+    async fn rename_model(
+        &self,
+        request: Request<proto::RenameModelRequest>,
+    ) -> Result<Response<proto::ModelInfo>, Status> {
+        self.state.ensure_ready()?;
+        let req = request.into_inner();
+        validate_name("model", &req.name)?;
+        validate_name("model", &req.new_name)?;
+        let info = self.rename(&req.name, &req.new_name).await?;
+        Ok(Response::new(info))
+    }
 }
 
 impl ModelApi {
@@ -102,12 +114,19 @@ impl ModelApi {
         };
         validate_name("model", &upload.name)?;
         let models = &self.state.models;
-        let _uploading = self
+        let card = CardFile::parse(&upload.card_toml)?;
+        let _uploading = match self
             .state
             .registries
             .begin_upload::<LoadedModel>(&upload.name, upload.replace)
-            .await?;
-        let card = CardFile::parse(&upload.card_toml)?;
+            .await
+        {
+            Err(Error::AlreadyExists { kind, name, detail }) if detail.is_empty() => {
+                let detail = self.taken(&name, &upload.sha256, &card).await;
+                return Err(Error::AlreadyExists { kind, name, detail });
+            }
+            other => other?,
+        };
         let limit = self.state.max_model_bytes;
         if upload.size_bytes > limit {
             return Err(Error::ResourceExhausted(format!(
@@ -153,11 +172,88 @@ impl ModelApi {
                 upload.sha256
             )));
         }
+        let model = self
+            .install(staging, upload.name, card, upload.card_toml, upload.replace)
+            .await?;
+        Ok(model.info())
+    }
+
+    /// What the message of a name already taken adds: whether the model
+    /// under it has the same ONNX file, and then which card keys differ.
+    async fn taken(&self, name: &str, sha256: &str, given: &CardFile) -> String {
+        let Ok(model) = self.state.model(name).await else {
+            return String::new();
+        };
+        let choose = "give another name, or replace it (--replace, replace=True)";
+        if sha256.is_empty() {
+            format!(": {choose}")
+        } else if !sha256.eq_ignore_ascii_case(&model.sha256) {
+            format!(
+                " with another ONNX file (sha256 {}…): {choose}",
+                &model.sha256[..12]
+            )
+        } else {
+            let diff = card::differences(&model.card, given);
+            if diff.is_empty() {
+                " with the same ONNX file and card: it is already registered".into()
+            } else {
+                format!(
+                    " with the same ONNX file and another card ({}): {choose}",
+                    diff.join("; ")
+                )
+            }
+        }
+    }
+
+    /// Gives uploaded model `name` the name `new_name`: its files are
+    /// registered under the new name (all or nothing, shared like any
+    /// upload), then the old name is removed.
+    async fn rename(&self, name: &str, new_name: &str) -> Result<proto::ModelInfo, Error> {
+        let models = &self.state.models;
+        let model = self.state.model(name).await?;
+        models.check_writable(name)?;
+        let _uploading = self
+            .state
+            .registries
+            .begin_upload::<LoadedModel>(new_name, false)
+            .await?;
+        let card_text = std::fs::read_to_string(model.dir.join("model.toml"))
+            .map_err(|e| Error::io(format!("read the card of model {name}"), e))?;
+        let card = CardFile::parse(&card_text)?;
+        let staging = Staging::begin(
+            models.uploads(),
+            new_name,
+            self.state.max_model_bytes,
+            "model",
+        )
+        .await?;
+        let onnx = model.dir.join("model.onnx");
+        tokio::fs::copy(&onnx, staging.dir().join("model.onnx"))
+            .await
+            .map_err(|e| Error::io(format!("copy the ONNX file of model {name}"), e))?;
+        drop(model);
+        let renamed = self
+            .install(staging, new_name.to_string(), card, card_text, false)
+            .await?;
+        self.state.registries.remove(models, name).await?;
+        tracing::info!(model = %name, to = %new_name, "model renamed");
+        Ok(renamed.info())
+    }
+
+    /// Validates the ONNX file in `staging` with `card` by building its
+    /// session, moves it into the models root as `name` and shares it.
+    async fn install(
+        &self,
+        staging: Staging,
+        name: String,
+        card: CardFile,
+        card_text: String,
+        replace: bool,
+    ) -> Result<Arc<LoadedModel>, Error> {
+        let models = &self.state.models;
+        let onnx_path = staging.dir().join("model.onnx");
         let runtime = self.state.runtime.clone();
         let registry = models.clone();
-        let name = upload.name.clone();
-        let card_text = upload.card_toml.clone();
-        let replace = upload.replace;
         let (model, old) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
             let onnx = std::fs::read(&onnx_path)
                 .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
@@ -183,13 +279,10 @@ impl ModelApi {
             .await?;
         match old {
             Some(old) => tracing::info!(
-                model = %model.name, sha256 = %model.sha256, replaced = %old, bytes = len,
-                "model replaced"
+                model = %model.name, sha256 = %model.sha256, replaced = %old, "model replaced"
             ),
-            None => tracing::info!(
-                model = %model.name, sha256 = %model.sha256, bytes = len, "model registered"
-            ),
+            None => tracing::info!(model = %model.name, sha256 = %model.sha256, "model registered"),
         }
-        Ok(model.info())
+        Ok(model)
     }
 }

@@ -185,6 +185,7 @@ impl Remote {
             object_store::Error::NotFound { .. } => Error::NotFound {
                 kind: "object",
                 name: format!("{}/{what}", self.url),
+                hint: String::new(),
             },
             // Not retried, and the store's reply (which may quote the
             // request it refused) stays in the server's debug log.
@@ -285,6 +286,7 @@ impl Remote {
             return Err(Error::NotFound {
                 kind: "object folder",
                 name: format!("{}/{name}", self.url),
+                hint: String::new(),
             });
         }
         let mut total = 0;

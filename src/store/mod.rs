@@ -237,8 +237,31 @@ impl ReportStore {
             .ok_or_else(|| Error::NotFound {
                 kind: "evaluation",
                 name: id.to_string(),
+                hint: String::new(),
             })?;
         decode(&row)
+    }
+
+    /// Removes the report `id` once it has ended: NOT_FOUND when there is
+    /// none, FAILED_PRECONDITION while it is queued or running (one
+    /// statement, so that a job's write cannot slip between the check and
+    /// the removal).
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM evaluations WHERE id = $1 AND status NOT IN ($2, $3)")
+            .bind(id.to_string())
+            .bind(EvaluationStatus::Queued as i64)
+            .bind(EvaluationStatus::Running as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() > 0 {
+            return Ok(());
+        }
+        let report = self.get(id).await?;
+        Err(Error::FailedPrecondition(format!(
+            "evaluation {id} is {}: cancel it first (evaluations cancel {id})",
+            EvaluationStatus::try_from(report.status).map_or("?", |s| s.as_str_name())
+        )))
     }
 
     /// Records that comparison `id` on `dataset` made the evaluations `ids`,
@@ -249,15 +272,23 @@ impl ReportStore {
         dataset: &str,
         created_micros: i64,
         ids: &[String],
+        excluded: &[crate::proto::ExcludedModel],
     ) -> Result<()> {
+        let excluded: Vec<[&str; 4]> = excluded
+            .iter()
+            .map(|e| [e.model.as_str(), &e.kind, &e.reason, &e.same_as])
+            .collect();
+        let excluded = serde_json::to_string(&excluded)
+            .map_err(|e| Error::Store(format!("encode a comparison's excluded models: {e}")))?;
         sqlx::query(
-            "INSERT INTO comparisons (id, dataset, created_at, evaluation_ids) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO comparisons (id, dataset, created_at, evaluation_ids, excluded) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id.to_string())
         .bind(dataset.to_string())
         .bind(created_micros)
         .bind(ids.join(","))
+        .bind(excluded)
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -286,6 +317,31 @@ impl ReportStore {
         })
     }
 
+    /// The models comparison `id` left out, with why (empty when none, or
+    /// when there is no such comparison).
+    pub async fn comparison_excluded(&self, id: &str) -> Result<Vec<crate::proto::ExcludedModel>> {
+        let row = sqlx::query("SELECT excluded FROM comparisons WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(Vec::new());
+        };
+        let text: String = row.try_get("excluded").map_err(db)?;
+        let entries: Vec<[String; 4]> = serde_json::from_str(&text)
+            .map_err(|e| Error::Store(format!("a stored comparison's excluded models: {e}")))?;
+        Ok(entries
+            .into_iter()
+            .map(|[model, kind, reason, same_as]| crate::proto::ExcludedModel {
+                model,
+                kind,
+                reason,
+                same_as,
+            })
+            .collect())
+    }
+
     /// The reports an id stands for: a comparison's rows (in its order; a
     /// row no longer stored is left out), or the one report of an
     /// evaluation id. NOT_FOUND when it is neither.
@@ -307,6 +363,7 @@ impl ReportStore {
                 Err(Error::NotFound { .. }) => Err(Error::NotFound {
                     kind: "comparison or evaluation",
                     name: id.to_string(),
+                    hint: String::new(),
                 }),
                 other => other.map(|r| vec![r]),
             },
@@ -425,7 +482,17 @@ mod tests {
         assert_ne!(new_id(), new_id());
 
         let ids = ["r3".to_string(), "c".to_string()];
-        store.save_comparison("cmp", "d", 3000, &ids).await.unwrap();
+        let excluded = [crate::proto::ExcludedModel {
+            model: "m".into(),
+            kind: "duplicate".into(),
+            reason: "the same ONNX file and preprocessing as n".into(),
+            same_as: "n".into(),
+        }];
+        store
+            .save_comparison("cmp", "d", 3000, &ids, &excluded)
+            .await
+            .unwrap();
+        assert_eq!(store.comparison_excluded("cmp").await.unwrap(), excluded);
         assert_eq!(store.comparison("cmp").await.unwrap(), Some(ids.to_vec()));
         assert_eq!(store.comparison("r3").await.unwrap(), None);
         let rows = store.reports_of("cmp").await.unwrap();

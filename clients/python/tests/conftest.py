@@ -176,5 +176,5 @@ def resnet2048(client: embedeval.Client) -> str:
     """tests/data/resnet2048/model.onnx registered (2048-d `features`, 32x32x3 input)."""
     name = "py-resnet2048"
     client.register_model(name, REPO / "tests" / "data" / "resnet2048" / "model.onnx", loss="other",
-                          preset="imagenet")
+                          loss_name="resnet-stand-in", preset="imagenet")
     return name

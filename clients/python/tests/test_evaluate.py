@@ -1,6 +1,7 @@
-"""EvaluationService: Evaluate (with progress, detached, watched, cancelled),
-EvaluateEmbeddings against numpy and scikit-learn, Compare, the stored reports,
-stored comparisons and their figures."""
+"""EvaluationService: Evaluate (with progress, detached, watched, cancelled;
+the augmentation of the positive views), EvaluateEmbeddings against numpy and
+scikit-learn, Compare (and the models it leaves out), the stored reports (and
+deleting them), stored comparisons and their figures."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,9 +14,13 @@ import numpy as np
 import pytest
 
 import embedeval
+from conftest import REPO
 from embedeval import EvaluationStatus
 
 MODEL = "infonce-t0.5"
+ONNX = REPO / "models" / MODEL / "model.onnx"
+# Quick: kNN with a small k, the Wang & Liu metrics, no probe and no penalty profile.
+FAST = {"skip_linear": True, "skip_penalty": True, "knn_k": 20}
 # Sampled uniformity over 10^9 pairs: minutes of work, checked for a stop every 65,536 pairs.
 LONG = {"uniformity_exact_max_rows": 0, "uniformity_samples": 10**9, "skip_linear": True}
 
@@ -206,14 +211,19 @@ def test_evaluate_embeddings_without_train_and_detached(client, random_embedding
         client.evaluate_embeddings(test=(test, test_y), temperature=-1.0)
 
 
-def test_compare_with_a_skipped_model(client, resnet2048):
+def test_compare_with_a_model_that_does_not_fit(client, resnet2048):
     seen = []
     comp = client.compare([MODEL, "infonce-t1", resnet2048], dataset="digits",
                           spec={"skip_linear": True, "skip_penalty": True}, on_progress=seen.append)
-    assert isinstance(comp, embedeval.Comparison) and len(comp.rows) == 3
-    assert {row.model for row in comp.rows} == {MODEL, "infonce-t1", resnet2048}
-    skipped = comp[resnet2048]
-    assert skipped.status is EvaluationStatus.SKIPPED and skipped.error
+    # The model whose input does not take digits is left out, with why, and no report is stored for it.
+    assert isinstance(comp, embedeval.Comparison) and len(comp.rows) == 2
+    assert {row.model for row in comp.rows} == {MODEL, "infonce-t1"}
+    (excluded,) = comp.excluded
+    assert isinstance(excluded, embedeval.ExcludedModel)
+    assert (excluded.model, excluded.kind, excluded.same_as) == (resnet2048, "does not fit", "") and excluded.reason
+    with pytest.raises(KeyError):
+        comp[resnet2048]
+    assert client.list_evaluations(model=resnet2048, dataset="digits") == []
     assert comp[MODEL].ok and comp["infonce-t1"].ok and comp[MODEL].linear is None
     assert isinstance(comp.plot_svg, bytes) and b"<svg" in comp.plot_svg
     assert isinstance(comp.accuracy_plot_svg, bytes) and b"<svg" in comp.accuracy_plot_svg
@@ -224,10 +234,27 @@ def test_compare_with_a_skipped_model(client, resnet2048):
     assert sorted(ut.evaluation_ids) == sorted([comp[MODEL].id, comp["infonce-t1"].id]) and ut.marks == 2
     with pytest.raises(embedeval.FailedPrecondition):
         client.render_figure(comp.id, "penalty")  # skip_penalty
+    # Stored with its exclusions.
+    assert [e.model for e in client.get_comparison(comp.id).excluded] == [resnet2048]
     json.dumps(comp.to_dict())
     pd = pytest.importorskip("pandas")
     frame = comp.to_pandas()
-    assert isinstance(frame, pd.DataFrame) and len(frame) == 3 and "knn_top1" in frame.columns
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 2 and "knn_top1" in frame.columns
+
+
+def test_compare_leaves_out_a_duplicate(client):
+    """A model of the same ONNX file and preprocessing as another is evaluated once."""
+    copy = "py-duplicate"
+    card = "[training]\nloss = \"infonce\"\ntemperature = 0.5\n[input]\nscale = 0.0625\nmean = [0.0]\nstd = [1.0]\n"
+    client.register_model(copy, ONNX, card=card)
+    try:
+        comp = client.compare([MODEL, copy], dataset="digits", spec=FAST, progress=False)
+        assert len(comp.rows) == 1 and comp.rows[0].ok
+        (excluded,) = comp.excluded
+        assert excluded.kind == "duplicate" and excluded.reason
+        assert {excluded.model, excluded.same_as} == {MODEL, copy} and excluded.same_as == comp.rows[0].model
+    finally:
+        client.delete_model(copy)
 
 
 def test_compare_every_model_detached(client):
@@ -320,3 +347,78 @@ def test_compare_errors(client):
         client.compare(["no-such-model"], dataset="digits")
     with pytest.raises(embedeval.NotFound):
         client.compare(dataset="no-such-dataset")
+
+
+def test_augmentation_none_makes_each_view_its_image(client):
+    r = client.evaluate(MODEL, "digits", spec=FAST, augmentation="none", progress=False)
+    assert r.ok, r.error
+    assert r.positive_similarity == pytest.approx(1.0, abs=1e-5)
+    assert r.alignment == pytest.approx(0.0, abs=1e-5)
+    assert isinstance(r.spec.augmentation, embedeval.Augmentation) and r.spec.augmentation.recipe == "none"
+    # The same through the spec, as a dict or a dataclass.
+    for spec in ({**FAST, "augmentation": {"recipe": "none"}},
+                 embedeval.MetricSpec(skip_linear=True, skip_penalty=True, knn_k=20,
+                                      augmentation=embedeval.Augmentation(recipe="none"))):
+        again = client.evaluate(MODEL, "digits", spec=spec, progress=False)
+        assert again.ok and again.spec.augmentation.recipe == "none"
+        assert again.positive_similarity == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_default_augmentation_is_echoed_filled_in(client):
+    r = client.evaluate(MODEL, "digits", progress=False)
+    assert r.ok, r.error
+    aug = r.spec.augmentation
+    # Digits get the zoo's training augmentation, but the recipe is still echoed as "simclr".
+    assert isinstance(aug, embedeval.Augmentation) and aug.recipe == "simclr"
+    assert aug.crop_scale_min == pytest.approx(0.2) and aug.crop_scale_max == pytest.approx(1.0)
+    assert r.spec.positives_split == ""
+    assert r.positive_similarity < 1.0 - 1e-5 and r.alignment > 1e-5
+    # A bundled model's card gives its normalisation: nothing assumed.
+    assert r.warnings == [] and r.loss_name == ""
+
+
+def test_delete_evaluation(client):
+    r = client.evaluate(MODEL, "digits", spec=FAST, progress=False)
+    assert r.ok
+    assert client.delete_evaluation(r.id) is None
+    with pytest.raises(embedeval.NotFound):
+        client.get_evaluation(r.id)
+    assert r.id not in [e.id for e in client.list_evaluations(model=MODEL, dataset="digits")]
+    with pytest.raises(embedeval.NotFound):
+        client.delete_evaluation(r.id)
+    with pytest.raises(embedeval.NotFound):
+        client.delete_evaluation("no-such-evaluation")
+
+    # One still queued or running: FAILED_PRECONDITION until it has ended.
+    handle = client.evaluate("infonce-t0.2", "digits", spec=LONG, detach=True)
+    try:
+        with pytest.raises(embedeval.FailedPrecondition):
+            client.delete_evaluation(handle.id)
+    finally:
+        handle.cancel()
+    assert handle.wait().status is EvaluationStatus.CANCELLED
+    client.delete_evaluation(handle.id)
+    with pytest.raises(embedeval.NotFound):
+        client.get_evaluation(handle.id)
+
+    # A comparison that held a deleted report leaves it out from then on.
+    comp = client.compare([MODEL, "infonce-t1"], dataset="digits", spec=FAST, progress=False)
+    assert len(comp.rows) == 2
+    client.delete_evaluation(comp["infonce-t1"].id)
+    assert [row.id for row in client.get_comparison(comp.id).rows] == [comp[MODEL].id]
+
+
+def test_compare_every_model_lists_the_excluded(client):
+    comp = client.compare(dataset="digits", spec=FAST, progress=False)
+    assert isinstance(comp.excluded, list)
+    assert all(isinstance(e, embedeval.ExcludedModel) for e in comp.excluded)
+    evaluated = {row.model for row in comp.rows}
+    assert evaluated >= {"simple", "hard-simple", MODEL}
+    for e in comp.excluded:
+        assert e.kind in ("does not fit", "duplicate") and e.reason and e.model not in evaluated
+        if e.kind == "duplicate":
+            assert e.same_as in evaluated
+    pd = pytest.importorskip("pandas")
+    frame = comp.to_pandas()
+    assert {"temperature", "positive_similarity", "effective_rank"} <= set(frame.columns)
+    assert len(frame) == len(comp.rows)

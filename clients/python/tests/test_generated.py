@@ -47,8 +47,9 @@ def test_stubs_import_package_relative() -> None:
     [
         model_pb2.TrainingInfo, model_pb2.InputInfo, model_pb2.OutputInfo, model_pb2.ModelInfo,
         model_pb2.SkippedModel, dataset_pb2.SplitInfo, dataset_pb2.DatasetInfo, evaluation_pb2.MetricSpec,
-        evaluation_pb2.KnnResult, evaluation_pb2.LinearResult, evaluation_pb2.Histogram,
-        evaluation_pb2.EvaluationReport, evaluation_pb2.Accepted, evaluation_pb2.Comparison, evaluation_pb2.Figure,
+        evaluation_pb2.Augmentation, evaluation_pb2.KnnResult, evaluation_pb2.LinearResult, evaluation_pb2.Histogram,
+        evaluation_pb2.EvaluationReport, evaluation_pb2.Accepted, evaluation_pb2.ExcludedModel,
+        evaluation_pb2.Comparison, evaluation_pb2.Figure,
         evaluation_pb2.RunSummary, evaluation_pb2.Checkpoint, evaluation_pb2.RunWarning, evaluation_pb2.Run,
         __import__("embedeval._proto.tensor_pb2", fromlist=["Progress"]).Progress,
     ],

@@ -1,4 +1,5 @@
-"""ModelService: list, get, register (card from flags, text, path; replace), delete; training runs."""
+"""ModelService: list, get, register (card from flags, text, path; replace; loss names and warnings),
+rename, delete; training runs."""
 from __future__ import annotations
 
 import hashlib
@@ -161,3 +162,94 @@ def test_a_run_of_two_checkpoints(client):
             except embedeval.NotFound:
                 pass
     assert "py-run" not in [r.name for r in client.list_runs()]
+
+
+def _delete_if_there(client, *names):
+    for name in names:
+        try:
+            client.delete_model(name)
+        except embedeval.NotFound:
+            pass
+
+
+def test_unknown_losses_are_refused_with_the_nearest_known_names(client):
+    try:
+        with pytest.raises(embedeval.InvalidArgument) as e:
+            client.register_model("py-typo", ONNX, loss="simclr")
+        assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT and "nt_xent" in e.value.message
+        with pytest.raises(embedeval.InvalidArgument) as e:
+            client.register_model("py-typo", ONNX, loss="infoNCE", temperature=0.5)
+        assert "infonce" in e.value.message
+        with pytest.raises(embedeval.InvalidArgument) as e:  # "other" needs the loss's own name
+            client.register_model("py-typo", ONNX, loss="other")
+        assert "loss_name" in e.value.message
+        assert "py-typo" not in client.list_models().names()
+    finally:
+        _delete_if_there(client, "py-typo")
+
+
+def test_a_loss_of_ones_own(client):
+    name = "py-other-loss"
+    info = client.register_model(name, ONNX, loss="other", loss_name="my-loss", preset="none")
+    try:
+        assert info.training.loss == "other" and info.training.loss_name == "my-loss"
+        assert info.training.temperature == 0.0
+        again = client.get_model(name)
+        assert (again.training.loss, again.training.loss_name) == ("other", "my-loss")
+    finally:
+        client.delete_model(name)
+
+
+def test_an_assumed_normalisation_is_a_warning(client):
+    onnx = REPO / "models" / "infonce-t0.2" / "model.onnx"
+    # No preset and no scale, mean and std: pixels / 255 is assumed, and said.
+    info = client.register_model("py-no-preset", onnx, loss="infonce", temperature=0.2)
+    try:
+        assert any("preset" in w for w in info.warnings), info.warnings
+        assert client.get_model("py-no-preset").warnings == info.warnings
+    finally:
+        client.delete_model("py-no-preset")
+    # preset="none" given: the same values, nothing assumed.
+    info = client.register_model("py-preset-none", onnx, loss="infonce", temperature=0.2, preset="none")
+    try:
+        assert info.warnings == [] and info.input.preset == "none"
+    finally:
+        client.delete_model("py-preset-none")
+    # The bundled models' cards give their normalisation.
+    assert client.get_model("infonce-t0.2").warnings == []
+
+
+def test_a_taken_name_names_the_card_keys_that_differ(client):
+    name = "py-model-d"
+    client.register_model(name, ONNX, loss="infonce", temperature=0.5, preset="none")
+    try:
+        with pytest.raises(embedeval.AlreadyExists) as e:
+            client.register_model(name, ONNX, loss="infonce", temperature=0.7, preset="none")
+        assert e.value.code == grpc.StatusCode.ALREADY_EXISTS and "training.temperature" in e.value.message
+        assert client.get_model(name).training.temperature == 0.5
+    finally:
+        client.delete_model(name)
+
+
+def test_rename_model(client):
+    old, new = "py-rename-a", "py-rename-b"
+    info = client.register_model(old, ONNX, loss="infonce", temperature=0.5, preset="none")
+    try:
+        renamed = client.rename_model(old, new)
+        assert isinstance(renamed, embedeval.ModelInfo)
+        assert renamed.name == new and renamed.sha256 == info.sha256
+        with pytest.raises(embedeval.NotFound):
+            client.get_model(old)
+        assert client.get_model(new).sha256 == info.sha256
+        assert client.get_model(new).training.temperature == 0.5
+        names = client.list_models().names()
+        assert new in names and old not in names
+        with pytest.raises(embedeval.NotFound):
+            client.rename_model(old, "py-rename-c")
+        with pytest.raises(embedeval.AlreadyExists):
+            client.rename_model(new, "infonce-t0.5")
+        with pytest.raises(embedeval.FailedPrecondition):  # bundled models are read-only
+            client.rename_model("infonce-t0.5", "py-rename-c")
+        assert client.get_model("infonce-t0.5").name == "infonce-t0.5"
+    finally:
+        _delete_if_there(client, old, new, "py-rename-c")

@@ -354,3 +354,286 @@ def test_get_run_needs_a_dataset():
     with embedeval.Client("127.0.0.1:1") as c:
         with pytest.raises(ValueError, match="dataset"):
             c.get_run("r", "")
+
+
+# -- the contract's additions: loss names, warnings, exclusions, augmentation --
+
+
+def test_model_warnings_and_loss_name_convert():
+    msg = model_pb2.ModelInfo(
+        name="m", training=model_pb2.TrainingInfo(loss="other", loss_name="my-loss", temperature=0.0),
+        warnings=["input normalisation not given: ... give --preset"], inferred=["input.shape"],
+    )
+    info = embedeval.ModelInfo.from_proto(msg)
+    assert (info.training.loss, info.training.loss_name) == ("other", "my-loss")
+    assert info.warnings == ["input normalisation not given: ... give --preset"]
+    assert info.to_dict()["warnings"] == info.warnings and info.to_dict()["training"]["loss_name"] == "my-loss"
+    bare = embedeval.ModelInfo.from_proto(model_pb2.ModelInfo(name="m", training=model_pb2.TrainingInfo(loss="simple")))
+    assert bare.warnings == [] and bare.training.loss_name == ""
+
+
+def test_report_warnings_loss_name_and_row():
+    msg = evaluation_pb2.EvaluationReport(
+        id="e1", model="m", loss="other", loss_name="my-loss", status=evaluation_pb2.COMPLETED,
+        temperature=0.2, positive_similarity=0.9, effective_rank=40.0, penalty_entropy=1.5,
+        nearest_negative_similarity=[0.8], warnings=["first: give --preset", "second"],
+    )
+    r = embedeval.EvaluationReport.from_proto(msg)
+    assert r.warnings == ["first: give --preset", "second"] and r.loss_name == "my-loss"
+    row = r.to_row()
+    assert row["warnings"] == "first: give --preset; second"
+    # The canonical column names are all still there, with their values.
+    for column in ("model", "status", "loss", "temperature", "dataset", "num_test", "num_train", "embedding_dim",
+                   "uniformity", "uniformity_loss", "tolerance", "alignment", "positive_similarity",
+                   "nn1_similarity", "penalty_entropy", "effective_negatives", "effective_rank", "knn_top1",
+                   "knn_top5", "linear_top1", "linear_top5", "error", "id"):
+        assert column in row, column
+    assert (row["temperature"], row["positive_similarity"], row["nn1_similarity"]) == (0.2, 0.9, 0.8)
+    assert (row["penalty_entropy"], row["effective_rank"]) == (1.5, 40.0)
+    assert embedeval.EvaluationReport().to_row()["warnings"] == ""
+
+
+def test_comparison_and_accepted_carry_the_excluded_models():
+    excluded = [
+        evaluation_pb2.ExcludedModel(model="rgb", kind="does not fit", reason="3 channels, the dataset has 1"),
+        evaluation_pb2.ExcludedModel(model="copy", kind="duplicate", reason="same ONNX file", same_as="orig"),
+    ]
+    comp = embedeval.Comparison.from_proto(evaluation_pb2.Comparison(
+        rows=[evaluation_pb2.EvaluationReport(id="e1", model="orig")], id="c1", excluded=excluded))
+    assert all(isinstance(e, embedeval.ExcludedModel) for e in comp.excluded)
+    assert [(e.model, e.kind, e.same_as) for e in comp.excluded] == [("rgb", "does not fit", ""),
+                                                                       ("copy", "duplicate", "orig")]
+    assert comp.excluded[0].reason.startswith("3 channels") and len(comp) == 1
+    assert comp.to_dict()["excluded"][1] == {"model": "copy", "kind": "duplicate", "reason": "same ONNX file",
+                                             "same_as": "orig"}
+    assert embedeval.Comparison.from_proto(evaluation_pb2.Comparison(id="c2")).excluded == []
+    accepted = embedeval.Accepted.from_proto(evaluation_pb2.Accepted(
+        evaluation_ids=["e1"], status=evaluation_pb2.QUEUED, comparison_id="c1", excluded=excluded))
+    assert [e.model for e in accepted.excluded] == ["rgb", "copy"]
+    assert isinstance(accepted.excluded[1], embedeval.ExcludedModel) and accepted.excluded[1].same_as == "orig"
+    with embedeval.Client("127.0.0.1:1") as c:
+        handle = embedeval.ComparisonHandle(c, accepted)
+        assert [e.model for e in handle.excluded] == ["rgb", "copy"]
+
+
+@pytest.mark.parametrize(
+    "augmentation",
+    [
+        "instdisc",
+        {"recipe": "instdisc", "crop_scale_min": 0.5, "blur": 0.25},
+        embedeval.Augmentation(recipe="instdisc", crop_scale_min=0.5, blur=0.25),
+        evaluation_pb2.Augmentation(recipe="instdisc", crop_scale_min=0.5, blur=0.25),
+    ],
+    ids=["string", "dict", "dataclass", "message"],
+)
+def test_spec_augmentation_forms(augmentation):
+    for spec in ({"augmentation": augmentation, "knn_k": 20}, MetricSpec(augmentation=augmentation, knn_k=20)):
+        m = spec_to_proto(spec)
+        assert m.HasField("augmentation") and m.augmentation.recipe == "instdisc" and m.knn_k == 20
+        assert not m.HasField("uniformity_t") and m.positives_split == ""
+        if isinstance(augmentation, str):
+            assert not m.augmentation.HasField("crop_scale_min") and not m.augmentation.HasField("blur")
+        else:
+            assert m.augmentation.crop_scale_min == 0.5 and m.augmentation.blur == 0.25
+        # Unset floats stay unset (the recipe's values), set ones are sent even when 0.
+        for name in ("crop_scale_max", "jitter", "grayscale", "flip"):
+            assert not m.augmentation.HasField(name), name
+    assert isinstance(MetricSpec(augmentation=augmentation).augmentation, embedeval.Augmentation)
+
+
+def test_spec_augmentation_zero_and_positives_split():
+    m = spec_to_proto({"augmentation": {"recipe": "simclr", "flip": 0, "grayscale": np.float32(0.5)},
+                       "positives_split": "test_views"})
+    assert m.augmentation.HasField("flip") and m.augmentation.flip == 0.0
+    assert m.augmentation.grayscale == 0.5 and m.positives_split == "test_views"
+    m = spec_to_proto(MetricSpec(positives_split="test_views"))
+    assert not m.HasField("augmentation") and m.positives_split == "test_views"
+    # No augmentation given: none sent (the server's default recipe).
+    assert not spec_to_proto({"knn_k": 5}).HasField("augmentation")
+    # An empty Augmentation is sent as an empty message (every value the default recipe's).
+    m = spec_to_proto({"augmentation": {}})
+    assert m.HasField("augmentation") and m.augmentation.recipe == ""
+
+
+def test_spec_augmentation_errors():
+    with pytest.raises(TypeError, match="crop_scale"):
+        spec_to_proto({"augmentation": {"recipe": "simclr", "crop_scale": 0.5}})
+    with pytest.raises(TypeError, match="recipe"):
+        spec_to_proto({"augmentation": 3})
+    with pytest.raises(TypeError, match="blur"):
+        spec_to_proto({"augmentation": {"blur": "strong"}})
+    with pytest.raises(TypeError, match="flip"):
+        spec_to_proto({"augmentation": {"flip": True}})
+    with pytest.raises(TypeError, match="MetricSpec"):
+        spec_to_proto({"augmentation": evaluation_pb2.MetricSpec()})
+
+
+def test_report_spec_echoes_the_augmentation():
+    msg = evaluation_pb2.EvaluationReport(id="e1", spec=evaluation_pb2.MetricSpec(
+        knn_k=200, augmentation=evaluation_pb2.Augmentation(recipe="simclr", crop_scale_min=0.2, crop_scale_max=1.0,
+                                                            jitter=0.4, grayscale=0.2, flip=0.5, blur=0.0)))
+    spec = embedeval.EvaluationReport.from_proto(msg).spec
+    aug = spec.augmentation
+    assert isinstance(aug, embedeval.Augmentation) and aug.recipe == "simclr"
+    assert (aug.crop_scale_min, aug.crop_scale_max, aug.jitter, aug.grayscale, aug.flip, aug.blur) == (
+        0.2, 1.0, 0.4, 0.2, 0.5, 0.0)
+    assert spec.positives_split == "" and spec.to_dict()["augmentation"]["crop_scale_min"] == 0.2
+    # The echoed spec goes back as it came (the same settings again).
+    assert spec.to_proto() == msg.spec
+    # A report of a spec without one: None, and unset floats None.
+    assert embedeval.EvaluationReport.from_proto(
+        evaluation_pb2.EvaluationReport(spec=evaluation_pb2.MetricSpec())).spec.augmentation is None
+    partial = embedeval.Augmentation.from_proto(evaluation_pb2.Augmentation(recipe="none"))
+    assert partial == embedeval.Augmentation(recipe="none") and partial.blur is None
+
+
+def test_card_loss_name_goes_under_training(tmp_path):
+    text = _toml.build_card(loss="other", loss_name="my-loss")
+    assert _toml.loads(text) == {"training": {"loss": "other", "loss_name": "my-loss"}}
+    card = tmp_path / "model.toml"
+    card.write_text('[training]\nloss = "other"\nloss_name = "old"\n')
+    assert _toml.loads(_toml.build_card(card, loss_name="new"))["training"] == {"loss": "other", "loss_name": "new"}
+    assert _toml.build_card(card) == card.read_text()
+
+
+class _FakeCall:
+    """A server-streaming call of fixed events (what ``Client._stream`` iterates)."""
+
+    def __init__(self, events):
+        self._events = list(events)
+
+    def __iter__(self):
+        return iter(self._events)
+
+    def cancel(self):
+        pass
+
+
+class _FakeEvaluation:
+    """The EvaluationService stub, recording what the client sends."""
+
+    def __init__(self):
+        self.sent = []
+
+    def Evaluate(self, request, timeout=None, metadata=None):
+        self.sent.append(request)
+        report = evaluation_pb2.EvaluationReport(id="e1", model=request.model, status=evaluation_pb2.COMPLETED,
+                                                 spec=request.spec)
+        return _FakeCall([evaluation_pb2.EvaluateEvent(report=report)])
+
+    def Compare(self, request, timeout=None, metadata=None):
+        self.sent.append(request)
+        comparison = evaluation_pb2.Comparison(
+            id="c1", excluded=[evaluation_pb2.ExcludedModel(model="b", kind="does not fit", reason="channels")])
+        return _FakeCall([evaluation_pb2.CompareEvent(comparison=comparison)])
+
+    def EvaluateEmbeddings(self, requests, timeout=None, metadata=None):
+        requests = list(requests)
+        self.sent.append(requests[0].header)
+        h = requests[0].header
+        return evaluation_pb2.EvaluationReport(id="e2", loss=h.loss, loss_name=h.loss_name,
+                                               status=evaluation_pb2.COMPLETED)
+
+    def DeleteEvaluation(self, request, timeout=None, metadata=None):
+        self.sent.append(request)
+        return evaluation_pb2.DeleteEvaluationResponse(id=request.id)
+
+
+def test_evaluate_and_compare_send_augmentation_and_positives_split():
+    fake = _FakeEvaluation()
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._evaluation = fake
+        r = c.evaluate("m", "digits", augmentation="none", progress=False)
+        assert fake.sent[-1].spec.augmentation.recipe == "none" and r.spec.augmentation.recipe == "none"
+        # Merged into a spec given as a dict, a dataclass or a message (which is not changed).
+        spec_msg = evaluation_pb2.MetricSpec(knn_k=20)
+        for spec in ({"knn_k": 20}, MetricSpec(knn_k=20), spec_msg):
+            c.evaluate("m", "digits", spec=spec, augmentation={"recipe": "simclr", "crop_scale_min": 0.5},
+                       positives_split="views", progress=False)
+            sent = fake.sent[-1].spec
+            assert sent.knn_k == 20 and sent.positives_split == "views"
+            assert sent.augmentation.recipe == "simclr" and sent.augmentation.crop_scale_min == 0.5
+        assert not spec_msg.HasField("augmentation") and spec_msg.positives_split == ""
+        c.evaluate("m", "digits", augmentation=embedeval.Augmentation(recipe="instdisc", jitter=0.8), progress=False)
+        assert fake.sent[-1].spec.augmentation.jitter == pytest.approx(0.8)
+        # Neither given: the spec as it was (None: the server's defaults).
+        c.evaluate("m", "digits", progress=False)
+        assert not fake.sent[-1].HasField("spec")
+        c.evaluate("m", "digits", positives_split="views", progress=False)
+        assert fake.sent[-1].spec.positives_split == "views" and not fake.sent[-1].spec.HasField("augmentation")
+
+        comp = c.compare(["m", "b"], dataset="digits", spec={"skip_linear": True}, augmentation="instdisc",
+                         progress=False)
+        assert fake.sent[-1].spec.augmentation.recipe == "instdisc" and fake.sent[-1].spec.skip_linear
+        assert [(e.model, e.kind) for e in comp.excluded] == [("b", "does not fit")] and comp.rows == []
+
+        # Given twice: refused before any call.
+        count = len(fake.sent)
+        with pytest.raises(ValueError, match="augmentation"):
+            c.evaluate("m", "digits", spec={"augmentation": "none"}, augmentation="simclr")
+        with pytest.raises(ValueError, match="positives_split"):
+            c.compare(dataset="digits", spec={"positives_split": "a"}, positives_split="b")
+        with pytest.raises(TypeError):
+            c.evaluate("m", "digits", augmentation=0.5)
+        with pytest.raises(TypeError, match="positives_split"):
+            c.evaluate("m", "digits", positives_split=3)
+        assert len(fake.sent) == count
+
+
+def test_evaluate_embeddings_sends_loss_name():
+    fake = _FakeEvaluation()
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._evaluation = fake
+        r = c.evaluate_embeddings(test=(np.eye(3), [0, 1, 2]), loss="other", loss_name="my-loss")
+    assert (fake.sent[-1].loss, fake.sent[-1].loss_name) == ("other", "my-loss")
+    assert (r.loss, r.loss_name) == ("other", "my-loss")
+
+
+def test_delete_evaluation_and_rename_model_send_their_requests():
+    fake = _FakeEvaluation()
+    renamed = []
+
+    class FakeModels:
+        def RenameModel(self, request, timeout=None, metadata=None):
+            renamed.append(request)
+            return model_pb2.ModelInfo(name=request.new_name, sha256="a" * 64)
+
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._evaluation = fake
+        c._models = FakeModels()
+        assert c.delete_evaluation("e1") is None
+        assert isinstance(fake.sent[-1], evaluation_pb2.DeleteEvaluationRequest) and fake.sent[-1].id == "e1"
+        info = c.rename_model("old", "new")
+        assert (renamed[-1].name, renamed[-1].new_name) == ("old", "new")
+        assert isinstance(info, embedeval.ModelInfo) and info.name == "new" and info.sha256 == "a" * 64
+        with pytest.raises(ValueError):
+            c.delete_evaluation("")
+        with pytest.raises(ValueError):
+            c.rename_model("old", "")
+    assert len(renamed) == 1
+
+
+def test_register_model_sends_loss_name_in_the_card():
+    sent = []
+
+    class FakeModels:
+        def RegisterModel(self, requests, timeout=None, metadata=None):
+            sent.extend(requests)
+            return model_pb2.ModelInfo(name="m", training=model_pb2.TrainingInfo(loss="other", loss_name="my-loss"))
+
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._models = FakeModels()
+        info = c.register_model("m", b"onnx", loss="other", loss_name="my-loss")
+    assert _toml.loads(sent[0].card.card_toml)["training"] == {"loss": "other", "loss_name": "my-loss"}
+    assert (info.training.loss, info.training.loss_name) == ("other", "my-loss")
+
+
+def test_comparison_to_pandas_keeps_the_canonical_columns():
+    pd = pytest.importorskip("pandas")
+    comp = embedeval.Comparison(rows=[embedeval.EvaluationReport(model="a", temperature=0.5, positive_similarity=0.9,
+                                                                 effective_rank=30.0, warnings=["w1", "w2"])])
+    frame = comp.to_pandas()
+    assert isinstance(frame, pd.DataFrame)
+    assert {"temperature", "positive_similarity", "effective_rank", "nn1_similarity", "penalty_entropy",
+            "warnings"} <= set(frame.columns)
+    assert frame["warnings"][0] == "w1; w2" and frame["effective_rank"][0] == 30.0

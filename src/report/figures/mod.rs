@@ -417,6 +417,7 @@ pub fn comparison(id: String, rows: Vec<EvaluationReport>) -> crate::proto::Comp
         accuracy_plot_svg: svg(Kind::Accuracy),
         id,
         rows,
+        excluded: Vec::new(),
     }
 }
 

@@ -101,6 +101,7 @@ def build_card(
     card: Optional[PathOrText] = None,
     *,
     loss: Optional[str] = None,
+    loss_name: Optional[str] = None,
     temperature: Optional[float] = None,
     preset: Optional[str] = None,
     resize: Optional[str] = None,
@@ -112,7 +113,7 @@ def build_card(
 ) -> str:
     """The card TOML for an upload, as the ``embedeval models add`` command
     builds it: the `card` (path or text, if any) with the given keys set
-    over it (``[training] loss, temperature, run, step``, ``[input] preset,
+    over it (``[training] loss, loss_name, temperature, run, step``, ``[input] preset,
     resize``, ``[outputs] embedding, features``). A card without flags is
     sent as it is. The card must end up with a training loss."""
     if step is not None and (isinstance(step, bool) or int(step) != step or step < 0):
@@ -125,6 +126,7 @@ def build_card(
         raise ValueError(f"the model card is not valid TOML{hint}: {e}") from e
     flags = [
         ("training", "loss", loss),
+        ("training", "loss_name", loss_name),
         ("training", "temperature", None if temperature is None else float(temperature)),
         ("input", "preset", preset),
         ("input", "resize", resize),

@@ -44,10 +44,12 @@ from ._proto import (
 from .errors import EmbedevalError, Internal, from_rpc_error
 from .types import (
     Accepted,
+    AugmentationLike,
     Comparison,
     DatasetInfo,
     EvaluationReport,
     EvaluationStatus,
+    ExcludedModel,
     Figure,
     MetricSpec,
     ModelInfo,
@@ -56,6 +58,7 @@ from .types import (
     Run,
     RunSummary,
     SkippedModel,
+    augmentation_to_proto,
     spec_to_proto,
 )
 
@@ -154,6 +157,32 @@ def figure_request(id: str, kind: str = "ut", format: str = "svg", size: str = "
         format=_figure_option(format, FIGURE_FORMATS, "format"),  # type: ignore[arg-type]
         size=_figure_option(size, FIGURE_SIZES, "size"),  # type: ignore[arg-type]
     )
+
+
+def _spec_with(
+    spec: SpecLike, augmentation: Optional[AugmentationLike] = None, positives_split: Optional[str] = None
+) -> Optional[Message]:
+    """The MetricSpec message of `spec` with `augmentation` and
+    `positives_split` set in it (a copy: a message passed in is not changed).
+    Each may be given as an argument or in the spec, not both."""
+    msg = spec_to_proto(spec)
+    if augmentation is None and positives_split is None:
+        return msg
+    out = evaluation_pb2.MetricSpec()
+    if msg is not None:
+        out.CopyFrom(msg)
+    if augmentation is not None:
+        if out.HasField("augmentation"):
+            raise ValueError("augmentation is given both in spec and as augmentation=: give it once")
+        out.augmentation.CopyFrom(augmentation_to_proto(augmentation))
+        out.augmentation.SetInParent()
+    if positives_split is not None:
+        if not isinstance(positives_split, str):
+            raise TypeError(f"positives_split must be a split name, got {type(positives_split).__name__}")
+        if out.positives_split and out.positives_split != positives_split:
+            raise ValueError("positives_split is given both in spec and as positives_split=: give it once")
+        out.positives_split = positives_split
+    return out
 
 
 def _check_name(name: str, what: str) -> str:
@@ -342,28 +371,46 @@ class Client:
         features_output: Optional[str] = None,
         run: Optional[str] = None,
         step: Optional[int] = None,
+        loss_name: Optional[str] = None,
     ) -> ModelInfo:
         """Uploads an ONNX encoder as model `name`.
 
         The card is `card` (a model.toml path or its TOML text) with the
-        given keys set over it: ``loss`` and ``temperature`` (``[training]``;
-        the loss is required, the temperature for the losses that have one),
-        ``preset`` and ``resize`` (``[input]``), ``embedding_output`` and
-        ``features_output`` (``[outputs]``), ``run`` and ``step``
-        (``[training]``: the training run the model is a checkpoint of, and
-        its step in it; see :meth:`get_run`). What the card leaves out is
-        read off the ONNX graph (``ModelInfo.inferred`` says which keys).
+        given keys set over it: ``loss``, ``loss_name`` and ``temperature``
+        (``[training]``; the loss is required, the temperature for the
+        losses that have one), ``preset`` and ``resize`` (``[input]``),
+        ``embedding_output`` and ``features_output`` (``[outputs]``),
+        ``run`` and ``step`` (``[training]``: the training run the model is
+        a checkpoint of, and its step in it; see :meth:`get_run`). What the
+        card leaves out is read off the ONNX graph (``ModelInfo.inferred``
+        says which keys).
+
+        The loss is one of "infonce", "hard_infonce", "nt_xent", "simple",
+        "hard_simple", or "other" for a loss of your own, named by
+        `loss_name` (``loss="other", loss_name="my-loss"``); the server
+        refuses any other name with
+        :class:`~embedeval.errors.InvalidArgument` naming the nearest known
+        ones (e.g. "simclr": nt_xent).
+
+        What the server had to assume about the model is in
+        ``ModelInfo.warnings``: a float model whose card gives neither a
+        `preset` nor its own scale, mean and std is fed pixels / 255 with
+        nothing subtracted, and warned about; ``preset="none"`` says that
+        this is right.
 
         The file is streamed in 1 MiB chunks with its size and sha256, and
         validated by the server before it becomes visible. `onnx_path` may
         also be the ONNX bytes. ``replace=True`` swaps an uploaded model of
-        the same name in one step (without it: AlreadyExists); bundled
-        models are read-only.
+        the same name in one step; without it a name already taken is
+        :class:`~embedeval.errors.AlreadyExists` (whose message names the
+        card keys that differ when the model under that name has the same
+        ONNX file). Bundled models are read-only.
         """
         _check_name(name, "model")
         card_toml = _toml.build_card(
             card,
             loss=loss,
+            loss_name=loss_name,
             temperature=temperature,
             preset=preset,
             resize=resize,
@@ -406,6 +453,24 @@ class Client:
     def delete_model(self, name: str) -> None:
         """Removes an uploaded model (bundled models: FailedPrecondition)."""
         self._call(self._models.DeleteModel, model_pb2.DeleteModelRequest(name=name))
+
+    def rename_model(self, name: str, new_name: str) -> ModelInfo:
+        """Gives the uploaded model `name` the name `new_name` (its ONNX file
+        and card unchanged); returns it under its new name. Its earlier
+        reports keep the name they were made under.
+
+        Raises :class:`~embedeval.errors.NotFound` when there is no such
+        model, :class:`~embedeval.errors.AlreadyExists` when `new_name` is
+        taken, :class:`~embedeval.errors.InvalidArgument` for a new name
+        that is not ``[a-z0-9._-]+``, and
+        :class:`~embedeval.errors.FailedPrecondition` for a bundled
+        (read-only) model.
+        """
+        _check_name(name, "model")
+        _check_name(new_name, "new model")
+        return ModelInfo.from_proto(
+            self._call(self._models.RenameModel, model_pb2.RenameModelRequest(name=name, new_name=new_name))
+        )
 
     # -- datasets -------------------------------------------------------------
 
@@ -654,6 +719,8 @@ class Client:
         detach: bool = False,
         *,
         on_progress: Optional[ProgressCallback] = None,
+        augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None,
     ) -> Any:
         """Evaluates `model` on `dataset`.
 
@@ -668,6 +735,19 @@ class Client:
                 runs on without this client); else the call follows the job,
                 and interrupting it stops the evaluation.
             on_progress: called with each :class:`~embedeval.types.Progress`.
+            augmentation: how the positive views of the alignment and the
+                positive similarity are made (``spec.augmentation``): a
+                recipe name (``"simclr"``, the default; ``"instdisc"``;
+                ``"none"``: the view is the image itself, so alignment 0 and
+                positive similarity 1), an
+                :class:`~embedeval.types.Augmentation` or a dict of its
+                fields (``{"recipe": "simclr", "crop_scale_min": 0.5}``).
+                The report echoes it filled in (``report.spec.augmentation``).
+            positives_split: a split of the dataset holding a positive view
+                of each test image, row for row (same length, same labels),
+                used instead of the augmentation (``spec.positives_split``).
+                Each of the two may be given here or in `spec`, not both
+                (ValueError).
 
         Returns:
             the :class:`~embedeval.types.EvaluationReport` (in whatever
@@ -677,7 +757,7 @@ class Client:
         request = evaluation_pb2.EvaluateRequest(
             model=model,
             dataset=dataset,
-            spec=spec_to_proto(spec),
+            spec=_spec_with(spec, augmentation, positives_split),
             detach=detach,
             test_split=test_split,
             train_split=train_split,
@@ -715,6 +795,7 @@ class Client:
         *,
         dataset: str = "",
         detach: bool = False,
+        loss_name: str = "",
     ) -> Any:
         """Evaluates embeddings computed by the client.
 
@@ -725,7 +806,10 @@ class Client:
             test_positive: ``[m, d]``: a positive view of each test row, in
                 order (for alignment and the positive similarity).
             spec: as in :meth:`evaluate`.
-            name, loss, dataset: recorded in the report.
+            name, loss, dataset: recorded in the report. A `loss` given is
+                one of the names :meth:`register_model` takes (others are
+                :class:`~embedeval.errors.InvalidArgument`).
+            loss_name: the name of a loss of your own, with ``loss="other"``.
             temperature: the training tau, used by the penalty profile when
                 the spec has no ``penalty_temperature``.
             detach: answer at once with an :class:`EvaluationHandle`.
@@ -748,7 +832,7 @@ class Client:
                 raise ValueError(f"train rows have dimension {train_x.shape[1]}, test rows {test_x.shape[1]}")
             parts.append(("train", train_x, _labels(train[1], train_x.shape[0], "train labels")))
         header = evaluation_pb2.EmbeddingsHeader(
-            name=name, spec=spec_to_proto(spec), loss=loss, dataset=dataset, detach=detach
+            name=name, spec=spec_to_proto(spec), loss=loss, loss_name=loss_name, dataset=dataset, detach=detach
         )
         if temperature is not None:
             header.temperature = float(temperature)
@@ -779,16 +863,22 @@ class Client:
         detach: bool = False,
         *,
         on_progress: Optional[ProgressCallback] = None,
+        augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None,
     ) -> Any:
         """Evaluates several models (``None``: every model) on `dataset`.
 
         Returns a :class:`~embedeval.types.Comparison` (``.rows``, one report
-        per model; models that do not take the dataset's images are SKIPPED
-        rows with the reason in ``.error``; ``.plot_svg`` and
-        ``.accuracy_plot_svg``; ``.to_pandas()``; ``.id``, under which it is
-        stored: see :meth:`get_comparison` and :meth:`render_figure`), or a
-        :class:`ComparisonHandle` (``.comparison_id``) with `detach`. Other
-        arguments as in :meth:`evaluate`.
+        per model evaluated; ``.excluded``, the models left out, each an
+        :class:`~embedeval.types.ExcludedModel` with its ``kind``: "does not
+        fit" for a model whose input does not take the dataset's images,
+        "duplicate" for one with the same ONNX file and preprocessing as
+        its ``same_as``; ``.plot_svg`` and ``.accuracy_plot_svg``;
+        ``.to_pandas()``; ``.id``, under which it is stored: see
+        :meth:`get_comparison` and :meth:`render_figure`), or a
+        :class:`ComparisonHandle` (``.comparison_id``, ``.excluded``) with
+        `detach`. Other arguments, `augmentation` and `positives_split`
+        among them, as in :meth:`evaluate`.
         """
         if not dataset:
             raise ValueError("compare needs a dataset")
@@ -797,7 +887,7 @@ class Client:
         request = evaluation_pb2.CompareRequest(
             models=list(models or []),
             dataset=dataset,
-            spec=spec_to_proto(spec),
+            spec=_spec_with(spec, augmentation, positives_split),
             detach=detach,
             test_split=test_split,
             train_split=train_split,
@@ -931,6 +1021,16 @@ class Client:
         value = evaluation_pb2.EvaluationStatus.Name(r.status) if r.status in evaluation_pb2.EvaluationStatus.values() else None
         return EvaluationStatus(value) if value else EvaluationStatus.EVALUATION_STATUS_UNSPECIFIED
 
+    def delete_evaluation(self, id: str) -> None:
+        """Removes a stored evaluation that has ended (COMPLETED, FAILED,
+        CANCELLED or SKIPPED); comparisons that held it leave it out from
+        then on. Raises :class:`~embedeval.errors.FailedPrecondition` for one
+        still queued or running (cancel it first) and
+        :class:`~embedeval.errors.NotFound` for an unknown id."""
+        if not isinstance(id, str) or not id:
+            raise ValueError("the evaluation id must be a non-empty string")
+        self._call(self._evaluation.DeleteEvaluation, evaluation_pb2.DeleteEvaluationRequest(id=id))
+
 
 class EvaluationHandle:
     """A detached evaluation: follow it, wait for it, or cancel it.
@@ -979,6 +1079,8 @@ class ComparisonHandle:
         status: the job's status when it was admitted (QUEUED or RUNNING).
         comparison_id: the comparison's id (:meth:`Client.get_comparison`,
             :meth:`Client.render_figure`); empty from a server older than it.
+        excluded: the models the comparison left out, with why
+            (:class:`~embedeval.types.ExcludedModel`; no ids for them).
     """
 
     def __init__(self, client: Client, accepted: Accepted) -> None:
@@ -986,6 +1088,7 @@ class ComparisonHandle:
         self.ids: List[str] = list(accepted.evaluation_ids)
         self.status = accepted.status
         self.comparison_id: str = accepted.comparison_id
+        self.excluded: List[ExcludedModel] = list(accepted.excluded)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(comparison_id={self.comparison_id!r}, ids={self.ids!r})"
@@ -1008,7 +1111,7 @@ class ComparisonHandle:
         rows = [self._client.wait_evaluation(i, progress, on_progress=on_progress) for i in self.ids]
         if self.comparison_id:
             return self._client.get_comparison(self.comparison_id)
-        return Comparison(rows=rows)
+        return Comparison(rows=rows, excluded=list(self.excluded))
 
     def cancel(self) -> List[EvaluationStatus]:
         """Cancels the comparison; returns each evaluation's final status."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client, SpecLike
-    from .types import EvaluationReport
+    from .types import AugmentationLike, EvaluationReport
 
 __all__ = ["export_onnx", "evaluate_module"]
 
@@ -120,6 +120,9 @@ def evaluate_module(
     progress: bool = False,
     run: Optional[str] = None,
     step: Optional[int] = None,
+    loss_name: Optional[str] = None,
+    augmentation: "Optional[AugmentationLike]" = None,
+    positives_split: Optional[str] = None,
 ) -> "EvaluationReport":
     """Exports `module` to ONNX (see :func:`export_onnx`), registers it as
     model `name` (``replace=True``: each call swaps the previous checkpoint
@@ -130,12 +133,17 @@ def evaluate_module(
         module, example_input: as in :func:`export_onnx`.
         name: the registry name of the model.
         loss, temperature: the training loss and tau, for the model card.
+        loss_name: the name of a loss of your own, with ``loss="other"``
+            (see :meth:`Client.register_model`).
         dataset: the dataset to evaluate on.
         preset: the input preprocessing preset ("imagenet", "cifar10",
             "cifar100", "none": pixels / 255).
         card: a model.toml (path or text) for what the flags do not say,
             e.g. ``[input] scale = 0.0625`` for pixels of 0..16.
-        spec, test_split, train_split, progress: as in :meth:`Client.evaluate`.
+        spec, test_split, train_split, progress, augmentation,
+            positives_split: as in :meth:`Client.evaluate` (`augmentation`:
+            a recipe name such as ``"none"``, an
+            :class:`~embedeval.types.Augmentation` or a dict of its fields).
         run, step: the training run this module is a checkpoint of and its
             step in it (``[training] run`` and ``step`` of the card), so that
             :meth:`Client.get_run` follows the run. Give each checkpoint its
@@ -158,6 +166,7 @@ def evaluate_module(
             name,
             onnx_path,
             loss=loss,
+            loss_name=loss_name,
             temperature=temperature,
             preset=preset,
             card=card,
@@ -172,4 +181,6 @@ def evaluate_module(
         test_split=test_split,
         train_split=train_split,
         progress=progress,
+        augmentation=augmentation,
+        positives_split=positives_split,
     )

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import datetime as _dt
 import enum
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Type, TypeVar, Union
@@ -31,6 +32,8 @@ __all__ = [
     "ModelList",
     "SplitInfo",
     "DatasetInfo",
+    "Augmentation",
+    "AugmentationLike",
     "MetricSpec",
     "KnnResult",
     "LinearResult",
@@ -38,6 +41,7 @@ __all__ = [
     "EvaluationReport",
     "Progress",
     "Accepted",
+    "ExcludedModel",
     "Comparison",
     "Figure",
     "RunSummary",
@@ -68,8 +72,9 @@ class EvaluationStatus(str, enum.Enum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
-    #: A model of a comparison that does not take the dataset's images;
-    #: the report's ``error`` says why.
+    #: Made by earlier servers for a model of a comparison that did not take
+    #: the dataset's images (the report's ``error`` says why); comparisons now
+    #: list such models in :attr:`Comparison.excluded` and store no report.
     SKIPPED = "SKIPPED"
 
     def __str__(self) -> str:
@@ -186,7 +191,8 @@ class TrainingInfo(_Message):
 
     _proto_name = "embedeval.v1.TrainingInfo"
 
-    #: "infonce" | "hard_infonce" | "simple" | "hard_simple" | other.
+    #: "infonce", "hard_infonce", "nt_xent", "simple", "hard_simple", or
+    #: "other" (a loss of the user's own, named by ``loss_name``).
     loss: str = ""
     #: The contrastive temperature tau (0 when the loss has none).
     temperature: float = 0.0
@@ -197,6 +203,8 @@ class TrainingInfo(_Message):
     run: str = ""
     #: Its step in the run (an epoch or an iteration count, as the trainer counts).
     step: int = 0
+    #: The name of a loss of the user's own (loss "other"; "" otherwise).
+    loss_name: str = ""
 
 
 @dataclasses.dataclass
@@ -254,6 +262,11 @@ class ModelInfo(_Message):
     size_bytes: int = 0
     #: The card's keys read off the ONNX graph or filled by defaults.
     inferred: List[str] = dataclasses.field(default_factory=list)
+    #: What the server had to assume about the model and the user should
+    #: check (e.g. no normalisation given: pixels / 255 with nothing
+    #: subtracted), each naming the card key or flag that changes it. Every
+    #: report of the model carries them too.
+    warnings: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def embedding_dim(self) -> int:
@@ -327,6 +340,94 @@ class DatasetInfo(_Message):
         return {s.name: s.size for s in self.splits}
 
 
+#: The augmentation recipes the server knows (``Augmentation.recipe``).
+AUGMENTATION_RECIPES = ("simclr", "instdisc", "none")
+
+
+@dataclasses.dataclass
+class Augmentation(_Message):
+    """How the positive view of each test image is made (for the alignment
+    and the positive similarity), seeded by ``MetricSpec.augmentation_seed``.
+    ``None`` takes the recipe's value (in brackets); reports echo it filled in.
+
+    ``recipe`` is "simclr" (Chen et al. 2020: random resized crop, flip,
+    colour jitter with p 0.8, grayscale) [the default], "instdisc" (Wu et al.
+    2018: the same with jitter always applied) or "none" (the view is the
+    image itself: alignment 0, positive similarity 1). For one-channel
+    images of at most 32 x 32 (digits), "simclr" and "instdisc" are the
+    zoo's training augmentation: a random affine warp and Gaussian noise.
+    """
+
+    _proto_name = "embedeval.v1.Augmentation"
+
+    #: "simclr", "instdisc" or "none" ("": the server's default, "simclr").
+    recipe: str = ""
+    #: Smallest area of the random resized crop, a fraction of the image [0.2].
+    crop_scale_min: Optional[float] = None
+    #: Largest area of the random resized crop [1.0].
+    crop_scale_max: Optional[float] = None
+    #: Strength of the brightness, contrast and saturation jitter [0.4].
+    jitter: Optional[float] = None
+    #: Probability of turning the view grey [0.2].
+    grayscale: Optional[float] = None
+    #: Probability of a horizontal flip [0.5].
+    flip: Optional[float] = None
+    #: Probability of a Gaussian blur (sigma 0.1-2.0) [0].
+    blur: Optional[float] = None
+
+    def to_proto(self) -> Message:
+        """The ``embedeval.v1.Augmentation`` message (unset fields left unset)."""
+        from ._proto import evaluation_pb2
+
+        if not isinstance(self.recipe, str):
+            raise TypeError(f"Augmentation.recipe must be a string, got {type(self.recipe).__name__}")
+        msg = evaluation_pb2.Augmentation(recipe=self.recipe)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "recipe" or value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"Augmentation.{f.name} must be a number or None, got {value!r}")
+            setattr(msg, f.name, float(value))
+        return msg
+
+
+#: What ``augmentation=`` takes: an :class:`Augmentation`, a dict of its
+#: fields, a recipe name ("simclr", "instdisc", "none") or the message.
+AugmentationLike = Union[Augmentation, Mapping[str, Any], str, Message]
+
+
+def _augmentation(value: AugmentationLike) -> Augmentation:
+    """`value` as an :class:`Augmentation` (see :data:`AugmentationLike`)."""
+    if isinstance(value, Augmentation):
+        return value
+    if isinstance(value, str):
+        return Augmentation(recipe=value)
+    if isinstance(value, Message):
+        if value.DESCRIPTOR.full_name != Augmentation._proto_name:
+            raise TypeError(f"augmentation must be an Augmentation, got a {value.DESCRIPTOR.full_name}")
+        return Augmentation.from_proto(value)
+    if isinstance(value, Mapping):
+        known = {f.name for f in dataclasses.fields(Augmentation)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise TypeError(f"unknown Augmentation fields {unknown}; the fields are {sorted(known)}")
+        return Augmentation(**value)
+    raise TypeError(
+        "augmentation must be an Augmentation, a dict of its fields or a recipe name "
+        f"({', '.join(map(repr, AUGMENTATION_RECIPES))}), got {type(value).__name__}"
+    )
+
+
+def augmentation_to_proto(value: AugmentationLike) -> Message:
+    """An Augmentation message from an :class:`Augmentation`, a dict of its
+    fields (``{"recipe": "simclr", "blur": 0.5}``), a recipe name
+    (``"none"``) or a message."""
+    if isinstance(value, Message) and value.DESCRIPTOR.full_name == Augmentation._proto_name:
+        return value
+    return _augmentation(value).to_proto()
+
+
 @dataclasses.dataclass
 class MetricSpec(_Message):
     """What to measure and with which settings; ``None`` takes the server's
@@ -358,6 +459,15 @@ class MetricSpec(_Message):
     uniformity_exact_max_rows: Optional[int] = None
     #: Pairs drawn by the sampled uniformity estimator [1000000].
     uniformity_samples: Optional[int] = None
+    #: How the positive views of the alignment and the positive similarity
+    #: are made [recipe "simclr" with its defaults]. An :class:`Augmentation`;
+    #: a recipe name ("simclr", "instdisc", "none") or a dict of its fields
+    #: is turned into one.
+    augmentation: Optional[Augmentation] = None
+    #: A split of the dataset whose images are positive views of the test
+    #: split's images, row for row (same length, same labels): the user's own
+    #: positives, used instead of ``augmentation`` ("": augment).
+    positives_split: str = ""
     skip_uniformity: bool = False
     skip_alignment: bool = False
     skip_tolerance: bool = False
@@ -367,6 +477,10 @@ class MetricSpec(_Message):
     skip_knn: bool = False
     skip_linear: bool = False
 
+    def __post_init__(self) -> None:
+        if self.augmentation is not None:
+            self.augmentation = _augmentation(self.augmentation)
+
     def to_proto(self) -> Message:
         """The ``embedeval.v1.MetricSpec`` message (unset fields left unset)."""
         from ._proto import evaluation_pb2
@@ -374,7 +488,12 @@ class MetricSpec(_Message):
         msg = evaluation_pb2.MetricSpec()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if value is not None:
+            if value is None:
+                continue
+            if f.name == "augmentation":
+                msg.augmentation.CopyFrom(augmentation_to_proto(value))
+                msg.augmentation.SetInParent()
+            else:
                 setattr(msg, f.name, value)
         return msg
 
@@ -491,6 +610,12 @@ class EvaluationReport(_Message):
     #: The split evaluated, and the one the kNN bank and the probe were fitted on.
     test_split: str = ""
     train_split: str = ""
+    #: What the server assumed and the user should check (the model's
+    #: warnings, e.g. normalisation not given), each naming the key or flag
+    #: that changes it.
+    warnings: List[str] = dataclasses.field(default_factory=list)
+    #: The name of a loss of the user's own (loss "other").
+    loss_name: str = ""
 
     @property
     def ok(self) -> bool:
@@ -531,6 +656,7 @@ class EvaluationReport(_Message):
             "linear_top1": self.linear.top1 if self.linear else None,
             "linear_top5": self.linear.top5 if self.linear else None,
             "error": self.error,
+            "warnings": "; ".join(self.warnings),
             "id": self.id,
         }
 
@@ -568,14 +694,34 @@ class Accepted(_Message):
     #: The comparison's id, for a Compare request (``get_comparison``,
     #: ``render_figure``); empty for an evaluation.
     comparison_id: str = ""
+    #: For a Compare request: the models it left out, with why.
+    excluded: List["ExcludedModel"] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ExcludedModel(_Message):
+    """A model a comparison left out, and why: ``kind`` is "does not fit"
+    (its input does not take the dataset's images) or "duplicate" (the same
+    ONNX file and preprocessing as ``same_as``, evaluated in its place)."""
+
+    _proto_name = "embedeval.v1.ExcludedModel"
+
+    model: str = ""
+    #: "does not fit" or "duplicate".
+    kind: str = ""
+    #: Said for people.
+    reason: str = ""
+    #: For a duplicate: the model evaluated in its place.
+    same_as: str = ""
 
 
 @dataclasses.dataclass
 class Comparison(_Message):
-    """Several models on one dataset: one report per model (sorted by loss
-    then temperature; models that do not take the dataset's images are
-    SKIPPED rows with the reason in ``error``) and two SVG plots. It is
-    stored under ``id``: ``client.get_comparison(id)`` gives it back and
+    """Several models on one dataset: one report per model evaluated
+    (sorted by loss then temperature), the models left out in ``excluded``
+    (each once, with why: its input does not take the dataset's images, or
+    it duplicates another model), and two SVG plots. It is stored under
+    ``id``: ``client.get_comparison(id)`` gives it back and
     ``client.render_figure(id, ...)`` draws its figures."""
 
     _proto_name = "embedeval.v1.Comparison"
@@ -587,6 +733,8 @@ class Comparison(_Message):
     accuracy_plot_svg: bytes = b""
     #: The comparison's id (for ``get_comparison`` and ``render_figure``).
     id: str = ""
+    #: The models left out, each once with its reason (not stored as reports).
+    excluded: List[ExcludedModel] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_proto(cls, msg: Message) -> "Comparison":
@@ -595,6 +743,7 @@ class Comparison(_Message):
             plot_svg=msg.plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
             accuracy_plot_svg=msg.accuracy_plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
             id=msg.id,  # type: ignore[attr-defined]
+            excluded=[ExcludedModel.from_proto(e) for e in msg.excluded],  # type: ignore[attr-defined]
         )
 
     def __getitem__(self, model: Union[int, str]) -> EvaluationReport:
@@ -772,6 +921,7 @@ _CLASSES: Dict[str, Type[_Message]] = {
         SkippedModel,
         SplitInfo,
         DatasetInfo,
+        Augmentation,
         MetricSpec,
         KnnResult,
         LinearResult,
@@ -779,6 +929,7 @@ _CLASSES: Dict[str, Type[_Message]] = {
         EvaluationReport,
         Progress,
         Accepted,
+        ExcludedModel,
         Comparison,
         Figure,
         RunSummary,
@@ -794,7 +945,9 @@ MESSAGE_CLASSES: Mapping[str, Type[Any]] = _CLASSES
 
 def spec_to_proto(spec: Union[None, MetricSpec, Mapping[str, Any], Message]) -> Optional[Message]:
     """A MetricSpec message from a :class:`MetricSpec`, a dict of its fields
-    or a message; ``None`` stays ``None`` (the server's defaults)."""
+    or a message; ``None`` stays ``None`` (the server's defaults). The
+    ``augmentation`` of a dataclass or dict may be an :class:`Augmentation`,
+    a dict of its fields or a recipe name (``{"augmentation": "none"}``)."""
     if spec is None:
         return None
     if isinstance(spec, MetricSpec):

@@ -61,7 +61,7 @@ CANCELLED: EvaluationStatus
 SKIPPED: EvaluationStatus
 
 class MetricSpec(_message.Message):
-    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear")
+    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "augmentation", "positives_split", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear")
     UNIFORMITY_T_FIELD_NUMBER: _ClassVar[int]
     NEIGHBORS_K_FIELD_NUMBER: _ClassVar[int]
     AUGMENTATION_SEED_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,8 @@ class MetricSpec(_message.Message):
     ALIGNMENT_ALPHA_FIELD_NUMBER: _ClassVar[int]
     UNIFORMITY_EXACT_MAX_ROWS_FIELD_NUMBER: _ClassVar[int]
     UNIFORMITY_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    AUGMENTATION_FIELD_NUMBER: _ClassVar[int]
+    POSITIVES_SPLIT_FIELD_NUMBER: _ClassVar[int]
     SKIP_UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
     SKIP_ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
     SKIP_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +96,8 @@ class MetricSpec(_message.Message):
     alignment_alpha: float
     uniformity_exact_max_rows: int
     uniformity_samples: int
+    augmentation: Augmentation
+    positives_split: str
     skip_uniformity: bool
     skip_alignment: bool
     skip_tolerance: bool
@@ -102,7 +106,25 @@ class MetricSpec(_message.Message):
     skip_effective_rank: bool
     skip_knn: bool
     skip_linear: bool
-    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ...) -> None: ...
+    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., augmentation: _Optional[_Union[Augmentation, _Mapping]] = ..., positives_split: _Optional[str] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ...) -> None: ...
+
+class Augmentation(_message.Message):
+    __slots__ = ("recipe", "crop_scale_min", "crop_scale_max", "jitter", "grayscale", "flip", "blur")
+    RECIPE_FIELD_NUMBER: _ClassVar[int]
+    CROP_SCALE_MIN_FIELD_NUMBER: _ClassVar[int]
+    CROP_SCALE_MAX_FIELD_NUMBER: _ClassVar[int]
+    JITTER_FIELD_NUMBER: _ClassVar[int]
+    GRAYSCALE_FIELD_NUMBER: _ClassVar[int]
+    FLIP_FIELD_NUMBER: _ClassVar[int]
+    BLUR_FIELD_NUMBER: _ClassVar[int]
+    recipe: str
+    crop_scale_min: float
+    crop_scale_max: float
+    jitter: float
+    grayscale: float
+    flip: float
+    blur: float
+    def __init__(self, recipe: _Optional[str] = ..., crop_scale_min: _Optional[float] = ..., crop_scale_max: _Optional[float] = ..., jitter: _Optional[float] = ..., grayscale: _Optional[float] = ..., flip: _Optional[float] = ..., blur: _Optional[float] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("model", "dataset", "spec", "detach", "test_split", "train_split")
@@ -131,14 +153,16 @@ class EvaluateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[_tensor_pb2.Progress, _Mapping]] = ..., report: _Optional[_Union[EvaluationReport, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ...) -> None: ...
 
 class Accepted(_message.Message):
-    __slots__ = ("evaluation_ids", "status", "comparison_id")
+    __slots__ = ("evaluation_ids", "status", "comparison_id", "excluded")
     EVALUATION_IDS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     COMPARISON_ID_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     evaluation_ids: _containers.RepeatedScalarFieldContainer[str]
     status: EvaluationStatus
     comparison_id: str
-    def __init__(self, evaluation_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., comparison_id: _Optional[str] = ...) -> None: ...
+    excluded: _containers.RepeatedCompositeFieldContainer[ExcludedModel]
+    def __init__(self, evaluation_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., comparison_id: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedModel, _Mapping]]] = ...) -> None: ...
 
 class WatchEvaluationRequest(_message.Message):
     __slots__ = ("id",)
@@ -147,20 +171,22 @@ class WatchEvaluationRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class EmbeddingsHeader(_message.Message):
-    __slots__ = ("name", "spec", "temperature", "loss", "dataset", "detach")
+    __slots__ = ("name", "spec", "temperature", "loss", "dataset", "detach", "loss_name")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     DETACH_FIELD_NUMBER: _ClassVar[int]
+    LOSS_NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     spec: MetricSpec
     temperature: float
     loss: str
     dataset: str
     detach: bool
-    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., dataset: _Optional[str] = ..., detach: bool = ...) -> None: ...
+    loss_name: str
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., dataset: _Optional[str] = ..., detach: bool = ..., loss_name: _Optional[str] = ...) -> None: ...
 
 class EmbeddingsChunk(_message.Message):
     __slots__ = ("split", "embeddings", "labels")
@@ -206,17 +232,31 @@ class CompareEvent(_message.Message):
     accepted: Accepted
     def __init__(self, progress: _Optional[_Union[_tensor_pb2.Progress, _Mapping]] = ..., comparison: _Optional[_Union[Comparison, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ...) -> None: ...
 
+class ExcludedModel(_message.Message):
+    __slots__ = ("model", "kind", "reason", "same_as")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SAME_AS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    kind: str
+    reason: str
+    same_as: str
+    def __init__(self, model: _Optional[str] = ..., kind: _Optional[str] = ..., reason: _Optional[str] = ..., same_as: _Optional[str] = ...) -> None: ...
+
 class Comparison(_message.Message):
-    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg", "id")
+    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg", "id", "excluded")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[EvaluationReport]
     plot_svg: str
     accuracy_plot_svg: str
     id: str
-    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
+    excluded: _containers.RepeatedCompositeFieldContainer[ExcludedModel]
+    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedModel, _Mapping]]] = ...) -> None: ...
 
 class GetComparisonRequest(_message.Message):
     __slots__ = ("id",)
@@ -297,7 +337,7 @@ class Histogram(_message.Message):
     def __init__(self, name: _Optional[str] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EvaluationReport(_message.Message):
-    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split")
+    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split", "warnings", "loss_name")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -339,6 +379,8 @@ class EvaluationReport(_message.Message):
     EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_NAME_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     model_sha256: str
@@ -373,7 +415,21 @@ class EvaluationReport(_message.Message):
     execution_provider: str
     test_split: str
     train_split: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    loss_name: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ...) -> None: ...
+
+class DeleteEvaluationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteEvaluationResponse(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
     __slots__ = ("id",)

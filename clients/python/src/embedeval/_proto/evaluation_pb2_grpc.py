@@ -89,6 +89,11 @@ class EvaluationServiceStub(object):
                 request_serializer=embedeval_dot_v1_dot_evaluation__pb2.GetRunRequest.SerializeToString,
                 response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.Run.FromString,
                 _registered_method=True)
+        self.DeleteEvaluation = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/DeleteEvaluation',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer(object):
@@ -178,6 +183,16 @@ class EvaluationServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteEvaluation(self, request, context):
+        """Removes a stored evaluation that has ended (COMPLETED, FAILED,
+        CANCELLED or SKIPPED); FAILED_PRECONDITION for one still queued or
+        running (cancel it first), NOT_FOUND for an unknown id. Comparisons
+        that held it leave it out from then on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +250,11 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.GetRun,
                     request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.GetRunRequest.FromString,
                     response_serializer=embedeval_dot_v1_dot_evaluation__pb2.Run.SerializeToString,
+            ),
+            'DeleteEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteEvaluation,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -534,6 +554,33 @@ class EvaluationService(object):
             '/embedeval.v1.EvaluationService/GetRun',
             embedeval_dot_v1_dot_evaluation__pb2.GetRunRequest.SerializeToString,
             embedeval_dot_v1_dot_evaluation__pb2.Run.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/DeleteEvaluation',
+            embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationResponse.FromString,
             options,
             channel_credentials,
             insecure,

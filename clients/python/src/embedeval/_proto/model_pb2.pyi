@@ -34,7 +34,7 @@ class GetModelRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class TrainingInfo(_message.Message):
-    __slots__ = ("loss", "temperature", "dataset", "epochs", "seed", "run", "step")
+    __slots__ = ("loss", "temperature", "dataset", "epochs", "seed", "run", "step", "loss_name")
     LOSS_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,7 @@ class TrainingInfo(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
+    LOSS_NAME_FIELD_NUMBER: _ClassVar[int]
     loss: str
     temperature: float
     dataset: str
@@ -49,7 +50,8 @@ class TrainingInfo(_message.Message):
     seed: int
     run: str
     step: int
-    def __init__(self, loss: _Optional[str] = ..., temperature: _Optional[float] = ..., dataset: _Optional[str] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., run: _Optional[str] = ..., step: _Optional[int] = ...) -> None: ...
+    loss_name: str
+    def __init__(self, loss: _Optional[str] = ..., temperature: _Optional[float] = ..., dataset: _Optional[str] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., run: _Optional[str] = ..., step: _Optional[int] = ..., loss_name: _Optional[str] = ...) -> None: ...
 
 class InputInfo(_message.Message):
     __slots__ = ("name", "dtype", "shape", "layout", "scale", "mean", "std", "resize", "preset")
@@ -82,7 +84,7 @@ class OutputInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dim: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "sha256", "training", "input", "outputs", "embedding_output", "feature_output", "execution_provider", "description", "size_bytes", "inferred")
+    __slots__ = ("name", "sha256", "training", "input", "outputs", "embedding_output", "feature_output", "execution_provider", "description", "size_bytes", "inferred", "warnings")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     TRAINING_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +96,7 @@ class ModelInfo(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     INFERRED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     sha256: str
     training: TrainingInfo
@@ -105,7 +108,8 @@ class ModelInfo(_message.Message):
     description: str
     size_bytes: int
     inferred: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ..., training: _Optional[_Union[TrainingInfo, _Mapping]] = ..., input: _Optional[_Union[InputInfo, _Mapping]] = ..., outputs: _Optional[_Iterable[_Union[OutputInfo, _Mapping]]] = ..., embedding_output: _Optional[str] = ..., feature_output: _Optional[str] = ..., execution_provider: _Optional[str] = ..., description: _Optional[str] = ..., size_bytes: _Optional[int] = ..., inferred: _Optional[_Iterable[str]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ..., training: _Optional[_Union[TrainingInfo, _Mapping]] = ..., input: _Optional[_Union[InputInfo, _Mapping]] = ..., outputs: _Optional[_Iterable[_Union[OutputInfo, _Mapping]]] = ..., embedding_output: _Optional[str] = ..., feature_output: _Optional[str] = ..., execution_provider: _Optional[str] = ..., description: _Optional[str] = ..., size_bytes: _Optional[int] = ..., inferred: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ModelUpload(_message.Message):
     __slots__ = ("name", "card_toml", "size_bytes", "sha256", "replace")
@@ -140,3 +144,11 @@ class DeleteModelResponse(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
     def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RenameModelRequest(_message.Message):
+    __slots__ = ("name", "new_name")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NEW_NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    new_name: str
+    def __init__(self, name: _Optional[str] = ..., new_name: _Optional[str] = ...) -> None: ...

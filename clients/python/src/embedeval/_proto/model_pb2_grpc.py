@@ -55,6 +55,11 @@ class ModelServiceStub(object):
                 request_serializer=embedeval_dot_v1_dot_model__pb2.DeleteModelRequest.SerializeToString,
                 response_deserializer=embedeval_dot_v1_dot_model__pb2.DeleteModelResponse.FromString,
                 _registered_method=True)
+        self.RenameModel = channel.unary_unary(
+                '/embedeval.v1.ModelService/RenameModel',
+                request_serializer=embedeval_dot_v1_dot_model__pb2.RenameModelRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_model__pb2.ModelInfo.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer(object):
@@ -91,6 +96,16 @@ class ModelServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenameModel(self, request, context):
+        """Gives an uploaded model another name (its ONNX file and card unchanged);
+        its earlier reports keep the name they were made under. NOT_FOUND when
+        there is no such model, ALREADY_EXISTS when the new name is taken,
+        FAILED_PRECONDITION for a bundled (read-only) model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +128,11 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.DeleteModel,
                     request_deserializer=embedeval_dot_v1_dot_model__pb2.DeleteModelRequest.FromString,
                     response_serializer=embedeval_dot_v1_dot_model__pb2.DeleteModelResponse.SerializeToString,
+            ),
+            'RenameModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenameModel,
+                    request_deserializer=embedeval_dot_v1_dot_model__pb2.RenameModelRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_model__pb2.ModelInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +244,33 @@ class ModelService(object):
             '/embedeval.v1.ModelService/DeleteModel',
             embedeval_dot_v1_dot_model__pb2.DeleteModelRequest.SerializeToString,
             embedeval_dot_v1_dot_model__pb2.DeleteModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenameModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.ModelService/RenameModel',
+            embedeval_dot_v1_dot_model__pb2.RenameModelRequest.SerializeToString,
+            embedeval_dot_v1_dot_model__pb2.ModelInfo.FromString,
             options,
             channel_credentials,
             insecure,
