@@ -25,8 +25,8 @@ pub mod rng;
 pub mod runs;
 pub mod server;
 pub mod storage;
-pub mod suggest;
 pub mod store;
+pub mod suggest;
 #[cfg(test)]
 mod testutil;
 

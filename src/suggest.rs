@@ -81,12 +81,21 @@ mod tests {
 
     #[test]
     fn nearest_ignores_case_and_separators_and_ranks_by_distance() {
-        let losses = ["infonce", "hard_infonce", "nt_xent", "simple", "hard_simple"];
+        let losses = [
+            "infonce",
+            "hard_infonce",
+            "nt_xent",
+            "simple",
+            "hard_simple",
+        ];
         assert_eq!(nearest("infoNCE", &losses, 3), ["infonce", "hard_infonce"]);
         assert_eq!(nearest("nt-xent", &losses, 3)[0], "nt_xent");
         assert!(nearest("triplet", &losses, 3).is_empty());
         let models = ["infonce-t0.2", "infonce-t0.3", "simple", "hard-simple"];
-        assert_eq!(nearest("infonce-t02", &models, 2), ["infonce-t0.2", "infonce-t0.3"]);
+        assert_eq!(
+            nearest("infonce-t02", &models, 2),
+            ["infonce-t0.2", "infonce-t0.3"]
+        );
         assert_eq!(
             did_you_mean("infonce-t02", &models[..1]),
             "; did you mean infonce-t0.2?"

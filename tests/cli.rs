@@ -26,7 +26,7 @@ async fn models_datasets_and_embed_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("NAME"), "{text}");
+    assert!(text.starts_with("name"), "{text}");
     assert_eq!(
         text.lines().count(),
         20,

@@ -481,6 +481,12 @@ pub struct SpecArgs {
     /// C of the linear probe [1].
     #[arg(long)]
     pub linear_c: Option<f64>,
+    /// Above this many test rows uniformity is estimated from sampled pairs [50000].
+    #[arg(long)]
+    pub uniformity_exact_max_rows: Option<u64>,
+    /// Pairs drawn by the sampled uniformity estimator [1000000].
+    #[arg(long)]
+    pub uniformity_samples: Option<u64>,
     /// Skip the linear probe.
     #[arg(long)]
     pub skip_linear: bool,
@@ -543,6 +549,8 @@ impl SpecArgs {
             knn_k: self.knn_k,
             knn_temperature: self.knn_temperature,
             linear_c: self.linear_c,
+            uniformity_exact_max_rows: self.uniformity_exact_max_rows,
+            uniformity_samples: self.uniformity_samples,
             skip_linear: self.skip_linear,
             skip_knn: self.skip_knn,
             skip_uniformity: self.skip_uniformity,

@@ -177,7 +177,14 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
             print!(
                 "{}",
                 Listing::new(
-                    &["NAME", "FORMAT", "CLASSES", "IMAGE", "SPLITS", "ID"],
+                    &[
+                        "name",
+                        "format",
+                        "num_classes",
+                        "image_shape",
+                        "splits",
+                        "id"
+                    ],
                     rows
                 )
                 .render(conn.output())
@@ -216,6 +223,7 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 if tx.send(header).await.is_err() {
                     return Ok(());
                 }
+                let count = files.len();
                 for (rel, path) in files {
                     let bytes = tokio::fs::read(&path).await?;
                     for chunk in bytes.chunks(CHUNK) {
@@ -233,6 +241,8 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                         p.inc(chunk.len() as u64);
                     }
                 }
+                p.finish_and_clear();
+                eprintln!("sent {count} files; the server is reading and checking them");
                 Ok::<_, std::io::Error>(())
             });
             let info = client
@@ -240,7 +250,6 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 .await?
                 .into_inner();
             sender.await??;
-            progress.finish_and_clear();
             print_message("DatasetInfo", &info)?;
         }
         DatasetsCommand::Rm { name } => {
@@ -427,7 +436,7 @@ async fn interrupted(conn: &Connection, id: &str) -> anyhow::Result<()> {
     };
     match status {
         Some(proto::EvaluationStatus::Cancelled) | None => {
-            bail!("interrupted: evaluation {id} cancelled (Ctrl-C)")
+            bail!("interrupted: evaluation {id} cancelled, with the rest of its job (Ctrl-C)")
         }
         Some(other) => bail!(
             "interrupted: evaluation {id} had already ended ({})",
@@ -476,7 +485,15 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
         .await?
         .into_inner();
     let mut bar = StageBar::new();
-    while let Some(event) = stream.message().await? {
+    loop {
+        let event = tokio::select! {
+            event = stream.message() => event?,
+            _ = tokio::signal::ctrl_c() => {
+                bar.bar.finish_and_clear();
+                return interrupted(conn, &bar.evaluation_id).await;
+            }
+        };
+        let Some(event) = event else { break };
         match event.event {
             Some(proto::compare_event::Event::Progress(p)) => bar.update(&p),
             Some(proto::compare_event::Event::Accepted(a)) => {

@@ -178,12 +178,18 @@ pub fn endpoint(
 }
 
 /// Sets up logging: `RUST_LOG`-style filter from `EMBEDEVAL_LOG` (default
-/// info), JSON lines when asked.
+/// info), JSON lines when asked, colour only when stderr is a terminal (a
+/// log written to a file or a pipe carries no escape codes; `NO_COLOR`
+/// turns colour off on terminals too).
 pub fn init_tracing(json: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("EMBEDEVAL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

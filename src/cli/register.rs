@@ -53,9 +53,15 @@ pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
             set(section, key, value);
         }
     }
-    let has_loss = card.get("training").and_then(|t| t.get("loss")).is_some();
-    if !has_loss {
+    let training = card.get("training");
+    let Some(loss) = training.and_then(|t| t.get("loss")) else {
         bail!("{}", crate::registry::card::MISSING_LOSS);
+    };
+    if let Some(loss) = loss.as_str() {
+        let name = training
+            .and_then(|t| t.get("loss_name"))
+            .and_then(|v| v.as_str());
+        crate::registry::card::check_loss(loss, name).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(toml::to_string(&card)?)
 }
@@ -145,7 +151,9 @@ fn check_model_file(model: &str) -> anyhow::Result<Vec<u8>> {
             })
             .unwrap_or_default();
         match onnx.as_slice() {
-            [] => bail!("{model} is a folder with no ONNX file in it: give the path of an ONNX file"),
+            [] => {
+                bail!("{model} is a folder with no ONNX file in it: give the path of an ONNX file")
+            }
             _ => bail!(
                 "{model} is a folder: give the ONNX file itself ({})",
                 onnx.join(", ")
@@ -177,32 +185,53 @@ fn card_differences(card: &toml::Table, info: &proto::ModelInfo) -> Vec<String> 
             }
         }
     };
-    check("training.loss", training.loss.clone(), text(get("training", "loss")));
+    check(
+        "training.loss",
+        training.loss.clone(),
+        text(get("training", "loss")),
+    );
     check(
         "training.loss_name",
         training.loss_name.clone(),
         text(get("training", "loss_name")),
     );
-    let tau = get("training", "temperature").and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
+    let tau = get("training", "temperature")
+        .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
     let given_tau = tau.or(get("training", "loss").map(|_| 0.0));
     check(
         "training.temperature",
         format!("{}", training.temperature),
         given_tau.map(|t| format!("{t}")),
     );
-    check("training.run", training.run.clone(), text(get("training", "run")));
+    check(
+        "training.run",
+        training.run.clone(),
+        text(get("training", "run")),
+    );
     check(
         "training.step",
         training.step.to_string(),
-        get("training", "step").and_then(|v| v.as_integer()).map(|v| v.to_string()),
+        get("training", "step")
+            .and_then(|v| v.as_integer())
+            .map(|v| v.to_string()),
     );
-    let explicit = ["scale", "mean", "std"].iter().all(|k| get("input", k).is_some());
+    let explicit = ["scale", "mean", "std"]
+        .iter()
+        .all(|k| get("input", k).is_some());
     if !explicit {
-        let had = if input.preset.is_empty() { "scale, mean and std".to_string() } else { input.preset.clone() };
+        let had = if input.preset.is_empty() {
+            "scale, mean and std".to_string()
+        } else {
+            input.preset.clone()
+        };
         let given = text(get("input", "preset")).unwrap_or_else(|| "none".into());
         check("input.preset", had, Some(given));
     }
-    check("input.resize", input.resize.clone(), text(get("input", "resize")));
+    check(
+        "input.resize",
+        input.resize.clone(),
+        text(get("input", "resize")),
+    );
     check(
         "outputs.embedding",
         info.embedding_output.clone(),
@@ -263,14 +292,22 @@ pub async fn model_name(
     } else {
         None
     };
-    let agrees = |m: &proto::ModelInfo| wanted.as_ref().is_none_or(|w| card_differences(w, m).is_empty());
+    let agrees = |m: &proto::ModelInfo| {
+        wanted
+            .as_ref()
+            .is_none_or(|w| card_differences(w, m).is_empty())
+    };
     let named = |m: &proto::ModelInfo| name.is_none_or(|n| m.name == n);
     if let Some(seen) = same_file.iter().find(|m| named(m) && agrees(m)) {
         eprintln!(
             "{model} is model {} (same sha256 {} and {})",
             seen.name,
             &sha256[..12],
-            if given { "the same card" } else { "no card flags given: its registered card" }
+            if given {
+                "the same card"
+            } else {
+                "no card flags given: its registered card"
+            }
         );
         return Ok(seen.name.clone());
     }
@@ -280,7 +317,10 @@ pub async fn model_name(
     if let Some(n) = name {
         if let Some(other) = models.iter().find(|m| m.name == n) {
             let why = if other.sha256 == sha256 {
-                format!("another card ({})", card_differences(&wanted, other).join("; "))
+                format!(
+                    "another card ({})",
+                    card_differences(&wanted, other).join("; ")
+                )
             } else {
                 format!("another ONNX file (sha256 {}…)", &other.sha256[..12])
             };
@@ -303,12 +343,17 @@ pub async fn model_name(
             }
         }
     };
-    if let Some(first) = same_file.first() {
+    // Told against the registered card nearest to the one given.
+    let nearest = same_file
+        .iter()
+        .map(|m| (card_differences(&wanted, m), m))
+        .min_by_key(|(diff, _)| diff.len());
+    if let Some((diff, nearest)) = nearest {
         eprintln!(
             "{model} has the ONNX file of model {} but another card ({}): registering it as \
              model {new_name}",
-            first.name,
-            card_differences(&wanted, first).join("; ")
+            nearest.name,
+            diff.join("; ")
         );
     }
     let info = upload(conn, &new_name, path, text, false).await?;
@@ -320,7 +365,10 @@ pub async fn model_name(
         if keys.is_empty() {
             "nothing".to_string()
         } else {
-            keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            keys.iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     eprintln!(

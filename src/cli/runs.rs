@@ -224,10 +224,23 @@ enum Handled {
     Rejected(String),
 }
 
-/// Runs `embedeval watch …`. One checkpoint's trouble (a file gone, a
-/// side-car that does not parse, a registration or an evaluation that
-/// fails) is reported and the watch goes on; only an unreadable folder
-/// stops it.
+/// Whether some `*.toml` side-car card sits in `dir`.
+fn has_sidecars(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.path().extension().is_some_and(|x| x == "toml"))
+    })
+}
+
+/// Runs `embedeval watch …`. What is wrong with the watch itself (no run,
+/// no loss and no side-car cards, an unknown loss, a dataset the server
+/// does not have, a folder that is not there) stops it at once with the
+/// message. One checkpoint's trouble (a file gone, a side-car that does not
+/// parse or lacks the loss, a card or graph refused) leaves that file out
+/// until it changes; only what may pass (the server unreachable, an
+/// evaluation interrupted) is tried again at the next look. `--once` exits
+/// non-zero when a checkpoint was left out or failed.
 pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
     let Some(run) = args.card.run.clone() else {
         bail!("watch needs the run the checkpoints belong to: --run NAME");
@@ -235,6 +248,25 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
     if args.card.step.is_some() {
         bail!("watch reads each checkpoint's step from its file name or side-car card, not --step");
     }
+    if !args.dir.is_dir() {
+        bail!("{}: no such folder to watch", args.dir.display());
+    }
+    // The card the flags give must hold: checked now, not once per file.
+    let mut flags_card = args.card.clone();
+    flags_card.run = Some(run.clone());
+    if let Err(err) = register::card_toml(&flags_card) {
+        let no_loss = args.card.loss.is_none() && args.card.card.is_none();
+        if !(no_loss && has_sidecars(&args.dir)) {
+            bail!("{err:#}");
+        }
+    }
+    // The dataset must be there.
+    conn.datasets()
+        .await?
+        .get_dataset(proto::GetDatasetRequest {
+            name: args.dataset.clone(),
+        })
+        .await?;
     // The checkpoints are registered as <run>-step<N>: the run must make a
     // valid model name.
     crate::registry::validate_name("run", &format!("{run}-step0"))?;
@@ -272,6 +304,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
     // Files handled (or left out) as they were then: not read again until
     // they change.
     let mut handled: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
+    let mut left_out = 0usize;
     loop {
         let now = scan(&args.dir)?;
         // Complete: the same size and time as at the previous look.
@@ -285,6 +318,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
                 Err(why) => {
                     eprintln!("{}: {why}; left out", path.display());
                     handled.insert(path.clone(), *stat);
+                    left_out += 1;
                 }
             }
         }
@@ -294,7 +328,12 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
             match checkpoint(conn, &args, &run, step, &path, &mut done).await {
                 Ok(Handled::Done) => {}
                 Ok(Handled::Rejected(why)) => {
-                    eprintln!("{}: {why}; left out until it changes", path.display())
+                    eprintln!("{}: {why}; left out until it changes", path.display());
+                    left_out += 1;
+                }
+                Err(err) if args.once => {
+                    eprintln!("{}: {err:#}", path.display());
+                    left_out += 1;
                 }
                 Err(err) => {
                     // Tried again at the next look.
@@ -315,10 +354,14 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
             }
         }
         if args.once && !seen.is_empty() {
+            if left_out > 0 {
+                bail!("{left_out} checkpoint file(s) not evaluated (see above)");
+            }
             return Ok(());
         }
         seen = now;
         if args.once && seen.is_empty() {
+            eprintln!("{}: no ONNX checkpoint to evaluate", args.dir.display());
             return Ok(());
         }
         tokio::time::sleep(poll).await;
@@ -429,7 +472,9 @@ async fn checkpoint_model(
     if models.iter().any(|m| m.name == name) {
         name = format!("{name}-{}", &sha256[..8]);
     }
-    let info = register::upload(conn, &name, path, register::card_toml(&card)?, false).await?;
+    let card = register::card_toml(&card)
+        .map_err(|e| anyhow::Error::new(tonic::Status::invalid_argument(format!("{e:#}"))))?;
+    let info = register::upload(conn, &name, path, card, false).await?;
     Ok(info.name)
 }
 

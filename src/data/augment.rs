@@ -139,7 +139,9 @@ impl AugmentParams {
             ("blur", self.blur),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(format!("spec.augmentation.{name} must be in [0, 1], got {v}"));
+                return Err(format!(
+                    "spec.augmentation.{name} must be in [0, 1], got {v}"
+                ));
             }
         }
         Ok(())
@@ -416,7 +418,11 @@ mod tests {
         });
         for i in 0..5 {
             let v = identity.view(&img, i);
-            let diff = v.iter().zip(&img).map(|(a, b)| (*a as i32 - *b as i32).abs()).max();
+            let diff = v
+                .iter()
+                .zip(&img)
+                .map(|(a, b)| (*a as i32 - *b as i32).abs())
+                .max();
             assert!(diff.unwrap() <= 1, "view {i} differs by {diff:?}");
         }
         // Blur always on changes the view and keeps its mean.

@@ -233,11 +233,12 @@ impl Runtime {
             builder = builder.with_memory_pattern(false).map_err(rt)?;
         }
         builder = device::register(builder, self.provider, self.arena)?;
-        let session = builder
-            .commit_from_memory(onnx)
-            .map_err(|e| {
-                Error::InvalidArgument(format!("onnx model does not load: {e}{}", not_onnx_hint(onnx)))
-            })?;
+        let session = builder.commit_from_memory(onnx).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "onnx model does not load: {e}{}",
+                not_onnx_hint(onnx)
+            ))
+        })?;
         EncoderSession::new(session)
     }
 }

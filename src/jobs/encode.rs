@@ -62,7 +62,10 @@ pub fn fit(model: &LoadedModel, dataset: &LoadedDataset) -> std::result::Result<
     }
     let (ec, eh, ew) = p.chw();
     let images = |h: i64, w: i64, c: i64| {
-        format!("{h}×{w} images with {c} channel{}", if c == 1 { "" } else { "s" })
+        format!(
+            "{h}×{w} images with {c} channel{}",
+            if c == 1 { "" } else { "s" }
+        )
     };
     let trained = &model.card.training.dataset;
     let on = if trained.is_empty() {
@@ -148,9 +151,7 @@ impl Gather<'_> {
         if !settings.skip.alignment {
             let t = Instant::now();
             positive = Some(match &settings.positives_split {
-                Some(name) => {
-                    self.own_positives(model, dataset, &test, name).await?
-                }
+                Some(name) => self.own_positives(model, dataset, &test, name).await?,
                 None => {
                     self.positive(model, dataset, &test, &splits.test, settings)
                         .await?

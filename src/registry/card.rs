@@ -427,7 +427,8 @@ impl CardFile {
         let outputs = resolve_outputs(&self.outputs, outputs, &mut note)?;
         let mut warnings = Vec::new();
         let f = &self.input;
-        let assumed = f.preset.is_none() && (f.scale.is_none() || f.mean.is_none() || f.std.is_none());
+        let assumed =
+            f.preset.is_none() && (f.scale.is_none() || f.mean.is_none() || f.std.is_none());
         if assumed && input.dtype == InputDType::Float32 {
             warnings.push(ASSUMED_NORMALISATION.to_string());
         }
@@ -650,12 +651,19 @@ pub fn differences(registered: &ModelCard, given: &CardFile) -> Vec<String> {
         Some(show(&g.temperature.unwrap_or(0.0))),
     );
     check("training.dataset", r.dataset.clone(), g.dataset.clone());
-    check("training.epochs", show(&r.epochs), g.epochs.map(|v| show(&v)));
+    check(
+        "training.epochs",
+        show(&r.epochs),
+        g.epochs.map(|v| show(&v)),
+    );
     check("training.seed", show(&r.seed), g.seed.map(|v| show(&v)));
     check("training.run", r.run.clone(), g.run.clone());
     check("training.step", show(&r.step), g.step.map(|v| show(&v)));
     for (key, value) in &g.extra {
-        let had = r.extra.get(key).map_or("nothing".to_string(), |v| v.to_string());
+        let had = r
+            .extra
+            .get(key)
+            .map_or("nothing".to_string(), |v| v.to_string());
         check(&format!("training.{key}"), had, Some(value.to_string()));
     }
     let (r, g) = (&registered.input, &given.input);
@@ -682,7 +690,11 @@ pub fn differences(registered: &ModelCard, given: &CardFile) -> Vec<String> {
         g.resize.map(|v| v.as_str().to_string()),
     );
     let (r, g) = (&registered.outputs, &given.outputs);
-    check("outputs.embedding", r.embedding.clone(), g.embedding.clone());
+    check(
+        "outputs.embedding",
+        r.embedding.clone(),
+        g.embedding.clone(),
+    );
     check(
         "outputs.features",
         r.features.clone().unwrap_or_default(),

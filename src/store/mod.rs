@@ -333,12 +333,14 @@ impl ReportStore {
             .map_err(|e| Error::Store(format!("a stored comparison's excluded models: {e}")))?;
         Ok(entries
             .into_iter()
-            .map(|[model, kind, reason, same_as]| crate::proto::ExcludedModel {
-                model,
-                kind,
-                reason,
-                same_as,
-            })
+            .map(
+                |[model, kind, reason, same_as]| crate::proto::ExcludedModel {
+                    model,
+                    kind,
+                    reason,
+                    same_as,
+                },
+            )
             .collect())
     }
 
