@@ -360,6 +360,9 @@ async fn bad_input_across_every_rpc_gets_its_code_and_harms_nothing() {
             "Compare" NotFound eval_api |n, c| streamed(c.compare(proto::CompareRequest { models: vec!["m".into(), n], dataset: "digits".into(), ..Default::default() })).await;
             "GetEvaluation" NotFound eval_api |n, c| unary(c.get_evaluation(proto::GetEvaluationRequest { id: n })).await;
             "CancelEvaluation" NotFound eval_api |n, c| unary(c.cancel_evaluation(proto::CancelEvaluationRequest { id: n })).await;
+            "DeleteEvaluation" NotFound eval_api |n, c| unary(c.delete_evaluation(proto::DeleteEvaluationRequest { id: n })).await;
+            "RenameModel from" InvalidArgument models_api |n, c| unary(c.rename_model(proto::RenameModelRequest { name: n, new_name: "fine".into() })).await;
+            "RenameModel to" InvalidArgument models_api |n, c| unary(c.rename_model(proto::RenameModelRequest { name: "m".into(), new_name: n })).await;
             "WatchEvaluation" NotFound eval_api |n, c| streamed(c.watch_evaluation(proto::WatchEvaluationRequest { id: n })).await;
         );
     }
