@@ -14,7 +14,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[allow(dead_code)]
-#[path = "../src/store/postgres_test.rs"]
+#[path = "../src/database/postgres_test.rs"]
 mod pg;
 
 use std::path::Path;

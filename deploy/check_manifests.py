@@ -99,17 +99,17 @@ def main(folder: pathlib.Path) -> None:
 
     # Every variable the Deployment sets is one the server reads: the flags'
     # EMBEDEVAL_* (clap's env = "…" in src/) and the object store's
-    # credentials (named in src/storage).
+    # credentials (named in src/object_stores).
     source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.rs"))
     server_env = set(re.findall(r'env = "(EMBEDEVAL_[A-Z0-9_]+)"', source))
-    storage = "\n".join(p.read_text() for p in (ROOT / "src" / "storage").rglob("*.rs"))
+    storage = "\n".join(p.read_text() for p in (ROOT / "src" / "object_stores").rglob("*.rs"))
     for name in env:
         if name.startswith("EMBEDEVAL_"):
             if name not in server_env:
                 fail(f"the Deployment sets {name}, which the server does not read")
         elif re.match(r"(AWS|GOOGLE|AZURE)_", name):
             if f"`{name}`" not in storage:
-                fail(f"the Deployment sets {name}, which src/storage does not name")
+                fail(f"the Deployment sets {name}, which src/object_stores does not name")
     # More than one replica: one database and one object store for all.
     for name in ("EMBEDEVAL_DATABASE_URL", "EMBEDEVAL_DATA_URL"):
         if "secretKeyRef" not in env.get(name, {}).get("valueFrom", {}):

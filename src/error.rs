@@ -1,7 +1,6 @@
-//! The domain error of embedeval and its one mapping onto gRPC status codes
-//! (the table in API.md).
-
-use tonic::{Code, Status};
+//! The domain error of embedeval: what went wrong, by kind. Its mapping onto
+//! gRPC status codes (the table in API.md) belongs to the edge:
+//! `server::status`.
 
 /// Everything that can go wrong in embedeval, by kind.
 #[derive(Debug, thiserror::Error)]
@@ -137,27 +136,6 @@ impl Error {
             },
         }
     }
-
-    /// The gRPC code this error maps to.
-    pub fn code(&self) -> Code {
-        match self {
-            Error::NotFound { .. } => Code::NotFound,
-            Error::InvalidArgument(_) | Error::InvalidCard(_) => Code::InvalidArgument,
-            Error::AlreadyExists { .. } => Code::AlreadyExists,
-            Error::ResourceExhausted(_) => Code::ResourceExhausted,
-            Error::FailedPrecondition(_) => Code::FailedPrecondition,
-            Error::Unimplemented(_) => Code::Unimplemented,
-            Error::Unavailable(_) => Code::Unavailable,
-            Error::Cancelled(_) => Code::Cancelled,
-            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
-            Error::Config(_)
-            | Error::Runtime(_)
-            | Error::Store(_)
-            | Error::Internal { .. }
-            | Error::Index(_)
-            | Error::Io { .. } => Code::Internal,
-        }
-    }
 }
 
 /// A message with every absolute path cut to its last part: clients are
@@ -194,23 +172,6 @@ pub fn scrub_paths(message: &str) -> String {
     out
 }
 
-impl From<&Error> for Status {
-    fn from(err: &Error) -> Self {
-        let message = err.to_string();
-        let scrubbed = scrub_paths(&message);
-        if scrubbed != message {
-            tracing::debug!(%message, "server paths left out of an error");
-        }
-        Status::new(err.code(), scrubbed)
-    }
-}
-
-impl From<Error> for Status {
-    fn from(err: Error) -> Self {
-        Status::from(&err)
-    }
-}
-
 impl From<ort::Error> for Error {
     fn from(err: ort::Error) -> Self {
         Error::Runtime(err.to_string())
@@ -228,14 +189,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_paths_never_reach_the_client() {
-        let err = Error::io(
-            "read /srv/embedeval/datasets/.upload-x-1/train_images.npy",
-            std::io::Error::from(std::io::ErrorKind::NotFound),
-        );
-        let status = Status::from(err);
-        assert!(!status.message().contains("/srv"), "{}", status.message());
-        assert!(status.message().contains("train_images.npy"));
+    fn absolute_paths_are_cut_to_their_last_part() {
         assert_eq!(scrub_paths("a/b and 1/2 stay"), "a/b and 1/2 stay");
         assert_eq!(
             scrub_paths("store s3://bucket/a/b down (PUT http://127.0.0.1:9000/bucket/a/b)"),
@@ -243,30 +197,5 @@ mod tests {
         );
         assert_eq!(scrub_paths("at: /srv/data/x.toml"), "at: x.toml");
         assert_eq!(scrub_paths("(\"/x/y/z.npy\")"), "(\"z.npy\")");
-    }
-
-    #[test]
-    fn codes_follow_the_api_table() {
-        assert_eq!(
-            Status::from(Error::model_not_found("x")).code(),
-            Code::NotFound
-        );
-        assert_eq!(
-            Status::from(Error::InvalidCard("bad".into())).code(),
-            Code::InvalidArgument
-        );
-        assert_eq!(
-            Status::from(Error::ResourceExhausted("full".into())).code(),
-            Code::ResourceExhausted
-        );
-        assert_eq!(
-            Status::from(Error::AlreadyExists {
-                detail: String::new(),
-                kind: "model",
-                name: "m".into()
-            })
-            .message(),
-            "model already exists: m"
-        );
     }
 }

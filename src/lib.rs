@@ -11,21 +11,22 @@ pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod database;
 pub mod encoder;
 pub mod error;
 pub mod eval;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod index;
 pub mod jobs;
 pub mod memory;
 pub mod metrics;
+pub mod object_stores;
 pub mod registry;
 pub mod report;
 pub mod rng;
 pub mod runs;
 pub mod server;
-pub mod storage;
-pub mod store;
 pub mod suggest;
 #[cfg(test)]
 mod testutil;

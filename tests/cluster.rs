@@ -17,7 +17,7 @@
 //!   never recorded FAILED).
 
 mod common;
-#[path = "../src/store/postgres_test.rs"]
+#[path = "../src/database/postgres_test.rs"]
 mod pg;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{store_env, Moto, Proxy, Replica, BUCKET};
 
+use embedeval::database::ReportStore;
+use embedeval::object_stores::Remote;
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::model_service_client::ModelServiceClient;
 use embedeval::proto::register_model_request::Payload;
@@ -32,8 +34,6 @@ use embedeval::proto::{
     self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec, ModelUpload,
     RegisterModelRequest,
 };
-use embedeval::storage::Remote;
-use embedeval::store::ReportStore;
 use tonic::transport::Channel;
 use tonic::Code;
 

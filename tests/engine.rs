@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use embedeval::data::npy::{NpyArray, NpyType};
 
+use embedeval::database::ReportStore;
 use embedeval::encoder::{Runtime, RuntimeOptions};
 use embedeval::jobs::cache::EmbeddingCache;
 use embedeval::jobs::{
@@ -21,7 +22,6 @@ use embedeval::metrics::Matrix;
 use embedeval::proto::{EvaluationStatus, MetricSpec};
 use embedeval::registry::{DatasetRegistry, ModelRegistry};
 use embedeval::rng::SplitMix64;
-use embedeval::store::ReportStore;
 use embedeval::Error;
 use futures::StreamExt;
 

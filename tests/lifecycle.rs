@@ -493,8 +493,8 @@ impl Process {
 
     /// Evaluation `id` as the results database holds it after the process.
     async fn stored(&self, id: &str) -> proto::EvaluationReport {
-        let url = embedeval::store::ReportStore::default_url(self.data.path());
-        let store = embedeval::store::ReportStore::open(&url).await.unwrap();
+        let url = embedeval::database::ReportStore::default_url(self.data.path());
+        let store = embedeval::database::ReportStore::open(&url).await.unwrap();
         store.get(id).await.unwrap()
     }
 }
@@ -552,8 +552,8 @@ async fn a_second_sigterm_exits_at_once() {
     // not end it.
     let r = server.stored(&id).await;
     assert_eq!(r.status, EvaluationStatus::Running as i32);
-    let url = embedeval::store::ReportStore::default_url(server.data.path());
-    let store = embedeval::store::ReportStore::open(&url).await.unwrap();
+    let url = embedeval::database::ReportStore::default_url(server.data.path());
+    let store = embedeval::database::ReportStore::open(&url).await.unwrap();
     let job = store.job_of(&id).await.unwrap().expect("the job is stored");
     assert!(!job.done);
     assert!(

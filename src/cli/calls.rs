@@ -371,15 +371,7 @@ async fn follow_evaluation(
     stream: &mut tonic::Streaming<proto::EvaluateEvent>,
 ) -> anyhow::Result<()> {
     let mut bar = StageBar::new();
-    loop {
-        let event = tokio::select! {
-            event = stream.message() => event?,
-            _ = tokio::signal::ctrl_c() => {
-                bar.bar.finish_and_clear();
-                return interrupted(conn, &bar.evaluation_id).await;
-            }
-        };
-        let Some(event) = event else { break };
+    while let Some(event) = next_event(conn, stream, &bar).await? {
         match event.event {
             Some(proto::evaluate_event::Event::Progress(p)) => bar.update(&p),
             Some(proto::evaluate_event::Event::Accepted(a)) => {
@@ -418,6 +410,22 @@ async fn follow_evaluation(
         }
     }
     bail!("the server ended the stream without a report")
+}
+
+/// The next message of an attached job's stream (None at its end); at
+/// Ctrl-C the job is cancelled and the error names it ([`interrupted`]).
+async fn next_event<T>(
+    conn: &Connection,
+    stream: &mut tonic::Streaming<T>,
+    bar: &StageBar,
+) -> anyhow::Result<Option<T>> {
+    tokio::select! {
+        event = stream.message() => Ok(event?),
+        _ = tokio::signal::ctrl_c() => {
+            bar.bar.finish_and_clear();
+            interrupted(conn, &bar.evaluation_id).await.map(|()| None)
+        }
+    }
 }
 
 /// Ctrl-C on an attached evaluation: cancels it (the server would on the
@@ -485,15 +493,7 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
         .await?
         .into_inner();
     let mut bar = StageBar::new();
-    loop {
-        let event = tokio::select! {
-            event = stream.message() => event?,
-            _ = tokio::signal::ctrl_c() => {
-                bar.bar.finish_and_clear();
-                return interrupted(conn, &bar.evaluation_id).await;
-            }
-        };
-        let Some(event) = event else { break };
+    while let Some(event) = next_event(conn, &mut stream, &bar).await? {
         match event.event {
             Some(proto::compare_event::Event::Progress(p)) => bar.update(&p),
             Some(proto::compare_event::Event::Accepted(a)) => {

@@ -177,72 +177,61 @@ fn card_differences(card: &toml::Table, info: &proto::ModelInfo) -> Vec<String> 
     let text = |v: Option<&toml::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
     let training = info.training.clone().unwrap_or_default();
     let input = info.input.clone().unwrap_or_default();
-    let mut out = Vec::new();
-    let mut check = |key: &str, had: String, now: Option<String>| {
-        if let Some(now) = now {
-            if now != had {
-                out.push(format!("{key}: {had} registered, {now} given"));
-            }
-        }
-    };
-    check(
-        "training.loss",
-        training.loss.clone(),
-        text(get("training", "loss")),
-    );
-    check(
-        "training.loss_name",
-        training.loss_name.clone(),
-        text(get("training", "loss_name")),
-    );
     let tau = get("training", "temperature")
         .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
     let given_tau = tau.or(get("training", "loss").map(|_| 0.0));
-    check(
-        "training.temperature",
-        format!("{}", training.temperature),
-        given_tau.map(|t| format!("{t}")),
-    );
-    check(
-        "training.run",
-        training.run.clone(),
-        text(get("training", "run")),
-    );
-    check(
-        "training.step",
-        training.step.to_string(),
-        get("training", "step")
-            .and_then(|v| v.as_integer())
-            .map(|v| v.to_string()),
-    );
     let explicit = ["scale", "mean", "std"]
         .iter()
         .all(|k| get("input", k).is_some());
-    if !explicit {
+    let preset = (!explicit).then(|| {
         let had = if input.preset.is_empty() {
             "scale, mean and std".to_string()
         } else {
             input.preset.clone()
         };
         let given = text(get("input", "preset")).unwrap_or_else(|| "none".into());
-        check("input.preset", had, Some(given));
+        (had, given)
+    });
+    let mut keys = vec![
+        (
+            "training.loss",
+            training.loss,
+            text(get("training", "loss")),
+        ),
+        (
+            "training.loss_name",
+            training.loss_name,
+            text(get("training", "loss_name")),
+        ),
+        (
+            "training.temperature",
+            format!("{}", training.temperature),
+            given_tau.map(|t| format!("{t}")),
+        ),
+        ("training.run", training.run, text(get("training", "run"))),
+        (
+            "training.step",
+            training.step.to_string(),
+            get("training", "step")
+                .and_then(|v| v.as_integer())
+                .map(|v| v.to_string()),
+        ),
+        ("input.resize", input.resize, text(get("input", "resize"))),
+        (
+            "outputs.embedding",
+            info.embedding_output.clone(),
+            text(get("outputs", "embedding")),
+        ),
+        (
+            "outputs.features",
+            info.feature_output.clone().unwrap_or_default(),
+            text(get("outputs", "features")),
+        ),
+    ];
+    if let Some((had, given)) = preset {
+        keys.push(("input.preset", had, Some(given)));
     }
-    check(
-        "input.resize",
-        input.resize.clone(),
-        text(get("input", "resize")),
-    );
-    check(
-        "outputs.embedding",
-        info.embedding_output.clone(),
-        text(get("outputs", "embedding")),
-    );
-    check(
-        "outputs.features",
-        info.feature_output.clone().unwrap_or_default(),
-        text(get("outputs", "features")),
-    );
-    out
+    crate::registry::card::differing(keys)
 }
 
 /// Whether the flags say anything about the card.

@@ -87,28 +87,6 @@ impl LoadedDataset {
     }
 }
 
-impl crate::registry::Entry for LoadedDataset {
-    const KIND: &'static str = "dataset";
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn dir(&self) -> &Path {
-        &self.dataset.dir
-    }
-
-    fn content_id(&self) -> &str {
-        &self.id
-    }
-
-    type Info = crate::proto::DatasetInfo;
-
-    fn describe(&self) -> crate::proto::DatasetInfo {
-        self.info()
-    }
-}
-
 /// Every regular file under `dir`, by path relative to it, sorted.
 fn walk(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> Result<()> {
     for entry in

@@ -159,7 +159,7 @@ pub struct EmbeddingCache {
     misses: AtomicU64,
     mismatches: AtomicU64,
     evict_lock: Mutex<()>,
-    shared: Option<crate::storage::Remote>,
+    shared: Option<crate::object_stores::Remote>,
 }
 
 impl EmbeddingCache {
@@ -192,7 +192,7 @@ impl EmbeddingCache {
     /// misses is looked for there ([`EmbeddingCache::fetch_shared`]), and
     /// an entry it stores is copied there ([`EmbeddingCache::share`]). The
     /// local folder stays bounded by its size.
-    pub fn with_shared(mut self, remote: crate::storage::Remote) -> Self {
+    pub fn with_shared(mut self, remote: crate::object_stores::Remote) -> Self {
         self.shared = (self.max_bytes > 0).then_some(remote);
         self
     }

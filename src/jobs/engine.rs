@@ -13,11 +13,11 @@
 //! its CPU within a block's time. [`Engine::shutdown`] stops admitting, gives
 //! running jobs a grace period, then cancels them and records why.
 //!
-//! Jobs are rows of the results database ([`crate::store::jobs`]): each
+//! Jobs are rows of the results database ([`crate::database::jobs`]): each
 //! is held under a lease the heartbeat renews (with its progress, for
 //! watchers on other replicas), and the claimer takes over, whenever a slot
 //! is free, jobs whose replica died and detached jobs waiting on another
-//! replica, rebuilt from their stored request ([`super::queue`]). Every
+//! replica, rebuilt from their stored request ([`super::stored_request`]). Every
 //! write of a job's reports is fenced by its lease, so a job that moved is
 //! recorded by its new holder only. Watch and cancel reach a job held
 //! elsewhere through the database (and LISTEN/NOTIFY on PostgreSQL).
@@ -46,15 +46,15 @@ use super::job::{
     StopReason,
 };
 use super::pool::ComputePool;
-use super::queue::{self, Resolve, StoredProgress};
 use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
+use super::stored_request::{self, Resolve, StoredProgress};
 use crate::data::LoadedDataset;
+use crate::database::notices::RELEASED;
+use crate::database::{new_id, ClaimedJob, NewJob, Renewal, ReportStore};
 use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
-use crate::store::notices::RELEASED;
-use crate::store::{new_id, ClaimedJob, NewJob, Renewal, ReportStore};
 use tokio::sync::broadcast::error::RecvError;
 
 /// How long [`Engine::cancel`] waits for a job to record its end.
@@ -335,8 +335,8 @@ impl Engine {
             .create_job(
                 &NewJob {
                     id: &ids[0],
-                    kind: queue::kind(&spec),
-                    request: queue::encode(&spec),
+                    kind: stored_request::kind(&spec),
+                    request: stored_request::encode(&spec),
                     detached: opts.detach,
                     owner: &self.replica,
                     lease: self.lease,
@@ -477,7 +477,7 @@ impl Engine {
         let resolver = self.resolver.get().cloned().ok_or_else(|| {
             Error::Unavailable("this replica takes over jobs only once its models load".into())
         })?;
-        let spec = match queue::decode(&job.kind, request, resolver.as_ref()).await {
+        let spec = match stored_request::decode(&job.kind, request, resolver.as_ref()).await {
             Ok(spec) => spec,
             Err(err) if job.stolen || matches!(err, Error::Unavailable(_)) => {
                 // Taken from a replica that had it waiting: back there (it
@@ -619,7 +619,7 @@ impl Engine {
     /// Whether other replicas may share the database and take jobs over
     /// (PostgreSQL; an SQLite file belongs to one process).
     fn shares_jobs(&self) -> bool {
-        self.store.backend() == crate::store::Backend::Postgres
+        self.store.backend() == crate::database::Backend::Postgres
     }
 
     /// Stops `live` because this replica shuts down: a detached job is

@@ -16,10 +16,10 @@ use super::compute::EvalData;
 use super::settings::{Settings, Splits};
 use crate::cancel::Stop;
 use crate::data::LoadedDataset;
+use crate::database::Lease;
 use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus, ExcludedModel};
 use crate::registry::LoadedModel;
-use crate::store::Lease;
 
 /// Events a watcher may fall behind by before it skips progress.
 const EVENT_BUFFER: usize = 256;
@@ -82,77 +82,6 @@ pub struct CompareJob {
     /// The models left out, with why: those that do not take the dataset's
     /// images and the duplicates (no report is stored for them).
     pub excluded: Vec<ExcludedModel>,
-}
-
-impl CompareJob {
-    /// The comparison of `candidates` (each with its settings) on
-    /// `dataset`: the models that do not take the dataset's images are set
-    /// aside with the reason, and with `once` a model registered twice
-    /// (same ONNX content, same preprocessing) counts once (a comparison of
-    /// every model; models named by the caller are taken as named).
-    /// INVALID_ARGUMENT when no model is left.
-    pub fn plan(
-        dataset: Arc<LoadedDataset>,
-        splits: Splits,
-        candidates: Vec<(Arc<LoadedModel>, Settings)>,
-        once: bool,
-    ) -> Result<Self> {
-        let mut models: Vec<(Arc<LoadedModel>, Settings)> = Vec::new();
-        let mut excluded = Vec::new();
-        let mut unfit: Vec<Arc<LoadedModel>> = Vec::new();
-        for (model, settings) in candidates {
-            let same = |seen: &Arc<LoadedModel>| {
-                seen.sha256 == model.sha256 && seen.preprocessing() == model.preprocessing()
-            };
-            let seen = models
-                .iter()
-                .map(|(m, _)| m)
-                .chain(&unfit)
-                .find(|m| same(m))
-                .map(|m| m.name.clone());
-            if let (true, Some(first)) = (once, seen) {
-                excluded.push(ExcludedModel {
-                    model: model.name.clone(),
-                    kind: "duplicate".into(),
-                    reason: format!(
-                        "the same ONNX file and preprocessing as {first}, evaluated in its place"
-                    ),
-                    same_as: first,
-                });
-                continue;
-            }
-            match crate::jobs::encode::fit(&model, &dataset) {
-                Ok(()) => models.push((model, settings)),
-                Err(reason) => {
-                    excluded.push(ExcludedModel {
-                        model: model.name.clone(),
-                        kind: "does not fit".into(),
-                        reason,
-                        same_as: String::new(),
-                    });
-                    unfit.push(model);
-                }
-            }
-        }
-        if models.is_empty() {
-            let reasons: Vec<String> = excluded
-                .iter()
-                .map(|e| format!("{}: {}", e.model, e.reason))
-                .collect();
-            return Err(Error::InvalidArgument(format!(
-                "no model to compare takes the images of dataset {}: {}",
-                dataset.name,
-                reasons.join("; ")
-            )));
-        }
-        Ok(Self {
-            id: crate::store::new_id(),
-            dataset,
-            splits,
-            models,
-            excluded,
-        })
-    }
 }
 
 /// Progress of one evaluation of a job.

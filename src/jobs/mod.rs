@@ -1,5 +1,6 @@
 //! The evaluation engine, transport-neutral: jobs (one model, uploaded
-//! embeddings, or a comparison) are admitted by the [`scheduler`], run by the
+//! embeddings, or a comparison) are made only by [`plan`] from a request and
+//! the registries, admitted by the [`scheduler`], run by the
 //! [`engine`] with one cancellation token each, their embeddings gathered by
 //! [`encode`] (through the [`cache`]) and their numbers computed by
 //! [`compute`] on the [`pool`]'s threads, with the [`settings`] of the
@@ -10,15 +11,16 @@ pub mod compute;
 pub mod encode;
 pub mod engine;
 pub mod job;
+pub mod plan;
 pub mod pool;
-pub mod queue;
 pub mod scheduler;
 pub mod settings;
+pub mod stored_request;
 
 pub use compute::{compute, EvalData, ProbeData};
 pub use engine::{default_replica, Engine, EngineOptions, JobHandle, SubmitOptions};
 pub use job::{
     CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Progress, StopReason,
 };
-pub use queue::Resolve;
 pub use settings::{Settings, Splits};
+pub use stored_request::Resolve;

@@ -630,77 +630,120 @@ pub fn differences(registered: &ModelCard, given: &CardFile) -> Vec<String> {
         let text = format!("{v:?}");
         text.trim_matches('"').to_string()
     }
-    let mut out = Vec::new();
-    let mut check = |key: &str, had: String, now: Option<String>| {
-        if let Some(now) = now {
-            if now != had {
-                out.push(format!("{key}: {had} registered, {now} given"));
-            }
-        }
-    };
-    let (r, g) = (&registered.training, &given.training);
-    check("training.loss", r.loss.clone(), Some(g.loss.clone()));
-    check(
-        "training.loss_name",
-        r.loss_name.clone(),
-        Some(g.loss_name.clone().unwrap_or_default()),
-    );
-    check(
-        "training.temperature",
-        show(&r.temperature),
-        Some(show(&g.temperature.unwrap_or(0.0))),
-    );
-    check("training.dataset", r.dataset.clone(), g.dataset.clone());
-    check(
-        "training.epochs",
-        show(&r.epochs),
-        g.epochs.map(|v| show(&v)),
-    );
-    check("training.seed", show(&r.seed), g.seed.map(|v| show(&v)));
-    check("training.run", r.run.clone(), g.run.clone());
-    check("training.step", show(&r.step), g.step.map(|v| show(&v)));
+    let (t, g) = (&registered.training, &given.training);
+    let mut keys = vec![
+        (
+            "training.loss".to_string(),
+            t.loss.clone(),
+            Some(g.loss.clone()),
+        ),
+        (
+            "training.loss_name".into(),
+            t.loss_name.clone(),
+            Some(g.loss_name.clone().unwrap_or_default()),
+        ),
+        (
+            "training.temperature".into(),
+            show(&t.temperature),
+            Some(show(&g.temperature.unwrap_or(0.0))),
+        ),
+        (
+            "training.dataset".into(),
+            t.dataset.clone(),
+            g.dataset.clone(),
+        ),
+        (
+            "training.epochs".into(),
+            show(&t.epochs),
+            g.epochs.map(|v| show(&v)),
+        ),
+        (
+            "training.seed".into(),
+            show(&t.seed),
+            g.seed.map(|v| show(&v)),
+        ),
+        ("training.run".into(), t.run.clone(), g.run.clone()),
+        (
+            "training.step".into(),
+            show(&t.step),
+            g.step.map(|v| show(&v)),
+        ),
+    ];
     for (key, value) in &g.extra {
-        let had = r
+        let had = t
             .extra
             .get(key)
             .map_or("nothing".to_string(), |v| v.to_string());
-        check(&format!("training.{key}"), had, Some(value.to_string()));
+        keys.push((format!("training.{key}"), had, Some(value.to_string())));
     }
     let (r, g) = (&registered.input, &given.input);
-    let explicit = g.scale.is_some() && g.mean.is_some() && g.std.is_some();
-    if !explicit {
+    if !(g.scale.is_some() && g.mean.is_some() && g.std.is_some()) {
         let preset = |p: Option<Preset>| p.unwrap_or(Preset::None).as_str().to_string();
-        let had = if r.preset.is_none() {
-            "scale, mean and std".to_string()
-        } else {
-            preset(r.preset)
+        let had = match r.preset {
+            None => "scale, mean and std".to_string(),
+            some => preset(some),
         };
-        check("input.preset", had, Some(preset(g.preset)));
+        keys.push(("input.preset".into(), had, Some(preset(g.preset))));
     }
-    check("input.name", r.name.clone(), g.name.clone());
-    check("input.dtype", show(&r.dtype), g.dtype.map(|v| show(&v)));
-    check("input.shape", show(&r.shape), g.shape.as_ref().map(show));
-    check("input.layout", show(&r.layout), g.layout.map(|v| show(&v)));
-    check("input.scale", show(&r.scale), g.scale.map(|v| show(&v)));
-    check("input.mean", show(&r.mean), g.mean.as_ref().map(show));
-    check("input.std", show(&r.std), g.std.as_ref().map(show));
-    check(
-        "input.resize",
-        r.resize.as_str().to_string(),
-        g.resize.map(|v| v.as_str().to_string()),
-    );
+    keys.extend([
+        ("input.name".to_string(), r.name.clone(), g.name.clone()),
+        (
+            "input.dtype".into(),
+            show(&r.dtype),
+            g.dtype.map(|v| show(&v)),
+        ),
+        (
+            "input.shape".into(),
+            show(&r.shape),
+            g.shape.as_ref().map(show),
+        ),
+        (
+            "input.layout".into(),
+            show(&r.layout),
+            g.layout.map(|v| show(&v)),
+        ),
+        (
+            "input.scale".into(),
+            show(&r.scale),
+            g.scale.map(|v| show(&v)),
+        ),
+        (
+            "input.mean".into(),
+            show(&r.mean),
+            g.mean.as_ref().map(show),
+        ),
+        ("input.std".into(), show(&r.std), g.std.as_ref().map(show)),
+        (
+            "input.resize".into(),
+            r.resize.as_str().to_string(),
+            g.resize.map(|v| v.as_str().to_string()),
+        ),
+    ]);
     let (r, g) = (&registered.outputs, &given.outputs);
-    check(
-        "outputs.embedding",
+    keys.push((
+        "outputs.embedding".into(),
         r.embedding.clone(),
         g.embedding.clone(),
-    );
-    check(
-        "outputs.features",
+    ));
+    keys.push((
+        "outputs.features".into(),
         r.features.clone().unwrap_or_default(),
         g.features.clone(),
-    );
-    out
+    ));
+    differing(keys)
+}
+
+/// The keys whose given value (when one is given) is not the registered one,
+/// each as `key: <registered> registered, <given> given`.
+pub fn differing<K: AsRef<str>>(
+    keys: impl IntoIterator<Item = (K, String, Option<String>)>,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter_map(|(key, had, now)| {
+            let now = now.filter(|now| *now != had)?;
+            Some(format!("{}: {had} registered, {now} given", key.as_ref()))
+        })
+        .collect()
 }
 
 impl ModelCard {

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 use crate::data::LoadedDataset;
@@ -80,6 +79,28 @@ impl Kind for LoadedModel {
     /// The execution provider is the one this replica runs the model on.
     fn localize(registries: &Registries, info: &mut proto::ModelInfo) {
         info.execution_provider = registries.runtime.provider().to_string();
+    }
+}
+
+impl Entry for LoadedDataset {
+    const KIND: &'static str = "dataset";
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dataset.dir
+    }
+
+    fn content_id(&self) -> &str {
+        &self.id
+    }
+
+    type Info = proto::DatasetInfo;
+
+    fn describe(&self) -> proto::DatasetInfo {
+        self.info()
     }
 }
 
@@ -401,6 +422,71 @@ impl Registries {
         uploading.contains_key(&format!("{kind}/{name}"))
     }
 
+    /// Model `name` as [`Self::model`] gives it, a NOT_FOUND naming the
+    /// nearest registered names ("did you mean …?").
+    pub async fn named_model(&self, name: &str) -> Result<Arc<LoadedModel>> {
+        let found = self.model(name).await;
+        self.suggest::<LoadedModel, _>(found).await
+    }
+
+    /// Dataset `name` as [`Self::dataset`] gives it, a NOT_FOUND naming the
+    /// nearest registered names.
+    pub async fn named_dataset(&self, name: &str) -> Result<Arc<LoadedDataset>> {
+        let found = self.dataset(name).await;
+        self.suggest::<LoadedDataset, _>(found).await
+    }
+
+    /// A NOT_FOUND of kind `T` with the nearest registered names added.
+    async fn suggest<T: Kind, V>(&self, found: Result<V>) -> Result<V> {
+        match found {
+            Err(Error::NotFound { kind, name, hint }) if hint.is_empty() => {
+                let names: Vec<String> = self
+                    .listing::<T>()
+                    .await
+                    .map(|infos| infos.iter().map(|i| T::info_name(i).to_string()).collect())
+                    .unwrap_or_default();
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let hint = crate::suggest::did_you_mean(&name, &names);
+                Err(Error::NotFound { kind, name, hint })
+            }
+            other => other,
+        }
+    }
+
+    /// Registers an upload of entry `name`, all or nothing, in the one
+    /// sequence every upload follows: the name taken ([`Self::begin_upload`]),
+    /// a staging folder filled by `fill` (at most `limit` bytes), the entry
+    /// opened and checked by `open` off the async threads (given the staging
+    /// folder and where the entry will live), installed, and shared with the
+    /// other replicas ([`Self::publish`]). Returns the entry and the one it
+    /// replaced.
+    pub async fn register<T: Kind + Send + Sync + 'static>(
+        &self,
+        name: &str,
+        replace: bool,
+        limit: u64,
+        fill: impl AsyncFnOnce(&mut upload::Staging) -> Result<()>,
+        open: impl FnOnce(&Path, PathBuf) -> Result<T> + Send + 'static,
+    ) -> Result<(Arc<T>, Option<Arc<T>>)> {
+        let catalog = T::catalog(self);
+        let _uploading = self.begin_upload::<T>(name, replace).await?;
+        tokio::fs::create_dir_all(catalog.uploads())
+            .await
+            .map_err(|e| Error::io(format!("create {}", catalog.uploads().display()), e))?;
+        let mut staging = upload::Staging::begin(catalog.uploads(), name, limit, T::KIND).await?;
+        fill(&mut staging).await?;
+        let registry = catalog.clone();
+        let target = catalog.uploads().join(name);
+        let (entry, old) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let entry = open(staging.dir(), target)?;
+            registry.install(staging, entry, replace)
+        })
+        .await
+        .map_err(|e| Error::join(format!("{} validation", T::KIND), e))??;
+        self.publish(catalog, &entry, replace).await?;
+        Ok((entry, old))
+    }
+
     /// Shares an entry just installed in `catalog` with the other replicas
     /// (nothing to do without shared uploads); `replace` as the upload
     /// asked. When the store cannot take it, or another replica registered
@@ -541,16 +627,6 @@ impl Registries {
     }
 }
 
-impl crate::jobs::Resolve for Registries {
-    fn model<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<LoadedModel>>> {
-        Box::pin(Registries::model(self, name))
-    }
-
-    fn dataset<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<LoadedDataset>>> {
-        Box::pin(Registries::dataset(self, name))
-    }
-}
-
 /// Where the mark that the local copy of `name` is a shared upload
 /// (fetched from the store, or shared from here) lives: an empty file under
 /// `<uploads>/.shared/` (hidden: never scanned as an entry). A copy so
@@ -604,7 +680,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -624,10 +700,11 @@ mod tests {
     fn replica(
         dir: &Path,
         shared: &Path,
-        store: &Arc<crate::store::ReportStore>,
+        store: &Arc<crate::database::ReportStore>,
         runtime: &Arc<Runtime>,
     ) -> Registries {
-        let remote = crate::storage::Remote::open(&format!("file://{}", shared.display())).unwrap();
+        let remote =
+            crate::object_stores::Remote::open(&format!("file://{}", shared.display())).unwrap();
         Registries {
             models: Arc::new(ModelRegistry::empty(dir.join("models"))),
             datasets: Arc::new(DatasetRegistry::empty(dir.join("datasets"))),
@@ -641,10 +718,10 @@ mod tests {
 
     /// Two replicas' registries sharing one SQLite database and one store
     /// folder (`<tmp>/shared`), under the returned temporary folder.
-    async fn two_replicas() -> (tempfile::TempDir, Registries, Registries) {
+    pub(crate) async fn two_replicas() -> (tempfile::TempDir, Registries, Registries) {
         let tmp = tempfile::tempdir().unwrap();
-        let url = crate::store::ReportStore::default_url(tmp.path());
-        let store = Arc::new(crate::store::ReportStore::open(&url).await.unwrap());
+        let url = crate::database::ReportStore::default_url(tmp.path());
+        let store = Arc::new(crate::database::ReportStore::open(&url).await.unwrap());
         let runtime = Arc::new(Runtime::new(&Default::default()).unwrap());
         let shared = tmp.path().join("shared");
         let a = replica(&tmp.path().join("a"), &shared, &store, &runtime);
@@ -653,7 +730,7 @@ mod tests {
     }
 
     /// Installs a copy of the bundled digits as dataset `name` in `r`.
-    async fn install_digits(r: &Registries, name: &str) -> Arc<LoadedDataset> {
+    pub(crate) async fn install_digits(r: &Registries, name: &str) -> Arc<LoadedDataset> {
         let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/digits");
         let staging = upload::Staging::begin(r.datasets.uploads(), name, u64::MAX, "dataset")
             .await
@@ -758,14 +835,14 @@ mod tests {
     }
 
     /// The card of the bundled infonce-t0.5.
-    fn zoo_card() -> String {
+    pub(crate) fn zoo_card() -> String {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/infonce-t0.5/model.toml");
         std::fs::read_to_string(path).unwrap()
     }
 
     /// Installs the bundled infonce-t0.5 with card `card` as model `name`
     /// in `r`.
-    async fn install_model(
+    pub(crate) async fn install_model(
         r: &Registries,
         name: &str,
         card: &str,
@@ -780,42 +857,6 @@ mod tests {
         let at = r.models.uploads().join(name);
         let entry = LoadedModel::open(&r.runtime, name, staging.dir(), at).unwrap();
         r.models.install(staging, entry, replace).unwrap().0
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_job_taken_over_after_its_models_card_was_replaced_fails() {
-        use crate::jobs::queue::{decode, JobRequest, StoredModel};
-        use prost::Message;
-        let (_tmp, a, b) = two_replicas().await;
-        let card = zoo_card();
-        let first = install_model(&a, "m", &card, false).await;
-        a.publish(&a.models, first.as_ref(), false).await.unwrap();
-        let digits = install_digits(&b, "digits").await;
-        let settings = crate::jobs::Settings::resolve(None, 0.5).unwrap();
-        let request = JobRequest {
-            dataset: "digits".into(),
-            dataset_id: digits.id.clone(),
-            test_split: "test".into(),
-            train_split: String::new(),
-            models: vec![StoredModel {
-                name: "m".into(),
-                sha256: first.sha256.clone(),
-                share_id: first.share_id(),
-                spec: Some(settings.to_spec()),
-            }],
-            comparison_id: String::new(),
-        }
-        .encode_to_vec();
-        assert!(decode("model", &request, &b).await.is_ok());
-        // Replaced with tau 0.2 over the same ONNX file before the job moved.
-        let fixed = card.replace("temperature = 0.5", "temperature = 0.2");
-        let second = install_model(&a, "m", &fixed, true).await;
-        a.publish(&a.models, second.as_ref(), true).await.unwrap();
-        let err = decode("model", &request, &b).await.err().unwrap();
-        assert!(
-            matches!(&err, Error::FailedPrecondition(m) if m.contains("card was replaced")),
-            "{err}"
-        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

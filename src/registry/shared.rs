@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use super::upload::Staging;
 use super::{Catalog, Entry};
+use crate::database::{Recorded, Registration, ReportStore};
 use crate::error::{Error, Result};
-use crate::storage::Remote;
-use crate::store::{Recorded, Registration, ReportStore};
+use crate::object_stores::Remote;
 
 /// The object store and database the replicas share uploads through.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ impl Shared {
     /// with it, the files of the upload replaced are deleted.
     pub async fn publish<T: Entry>(&self, entry: &T, replace: bool) -> Result<()> {
         let (kind, name, id) = (T::KIND, entry.name(), entry.share_id());
-        let upload = format!("{id}-{}", &crate::store::new_id()[..12]);
+        let upload = format!("{id}-{}", &crate::database::new_id()[..12]);
         let files = self.files_of(kind, name);
         let bytes = files.put_dir(&upload, entry.dir()).await?;
         let info = prost::Message::encode_to_vec(&entry.describe());

@@ -9,9 +9,9 @@ pub mod warnings;
 
 use std::collections::BTreeMap;
 
+use crate::database::ReportStore;
 use crate::error::{Error, Result};
 use crate::proto::{self, EvaluationReport, EvaluationStatus, ModelInfo, TrainingInfo};
-use crate::store::ReportStore;
 
 /// A model's training facts (the default when its card has none).
 fn training(m: &ModelInfo) -> TrainingInfo {
@@ -62,7 +62,7 @@ async fn latest(
     let mut token = String::new();
     loop {
         let (page, next) = store
-            .list(&model.name, dataset, crate::store::MAX_PAGE, &token)
+            .list(&model.name, dataset, crate::database::MAX_PAGE, &token)
             .await?;
         if let Some(r) = page.into_iter().find(|r| {
             r.status == EvaluationStatus::Completed as i32 && r.model_sha256 == model.sha256

@@ -115,65 +115,52 @@ impl DatasetApi {
             ));
         };
         validate_name("dataset", &header.name)?;
-        let datasets = &self.state.datasets;
-        let _uploading = self
-            .state
-            .registries
-            .begin_upload::<LoadedDataset>(&header.name, false)
-            .await?;
         if !header.format.is_empty() {
             Format::parse(&header.format)?;
         }
-        tokio::fs::create_dir_all(datasets.uploads())
-            .await
-            .map_err(|e| Error::io(format!("create {}", datasets.uploads().display()), e))?;
-        let mut staging = Staging::begin(
-            datasets.uploads(),
-            &header.name,
-            self.state.max_dataset_bytes,
-            "dataset",
-        )
-        .await?;
-        let mut current: Option<(String, StagedFile)> = None;
-        let mut written = std::collections::BTreeSet::new();
-        while let Some(message) = stream.message().await.map_err(interrupted)? {
-            let Some(register_dataset_request::Payload::File(chunk)) = message.payload else {
-                return Err(Error::InvalidArgument(
-                    "after the header, RegisterDataset messages must carry file chunks".into(),
-                ));
-            };
-            staging.charge(chunk.data.len() as u64)?;
-            if current.as_ref().map(|(p, _)| p) != Some(&chunk.path) {
-                if let Some((_, file)) = current.take() {
-                    file.finish().await?;
+        let fill = async |staging: &mut Staging| {
+            let mut current: Option<(String, StagedFile)> = None;
+            let mut written = std::collections::BTreeSet::new();
+            while let Some(message) = stream.message().await.map_err(interrupted)? {
+                let Some(register_dataset_request::Payload::File(chunk)) = message.payload else {
+                    return Err(Error::InvalidArgument(
+                        "after the header, RegisterDataset messages must carry file chunks".into(),
+                    ));
+                };
+                staging.charge(chunk.data.len() as u64)?;
+                if current.as_ref().map(|(p, _)| p) != Some(&chunk.path) {
+                    if let Some((_, file)) = current.take() {
+                        file.finish().await?;
+                    }
+                    let rel = checked_path(&chunk.path)?;
+                    if !written.insert(chunk.path.clone()) {
+                        return Err(Error::InvalidArgument(format!(
+                            "file {:?} was sent in two separate runs of chunks",
+                            chunk.path
+                        )));
+                    }
+                    let path = staging.dir().join(rel);
+                    if let Some(parent) = path.parent() {
+                        tokio::fs::create_dir_all(parent)
+                            .await
+                            .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+                    }
+                    current = Some((chunk.path.clone(), StagedFile::create(&path).await?));
                 }
-                let rel = checked_path(&chunk.path)?;
-                if !written.insert(chunk.path.clone()) {
-                    return Err(Error::InvalidArgument(format!(
-                        "file {:?} was sent in two separate runs of chunks",
-                        chunk.path
-                    )));
+                if let Some((_, file)) = current.as_mut() {
+                    file.write(&chunk.data).await?;
                 }
-                let path = staging.dir().join(rel);
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent)
-                        .await
-                        .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
-                }
-                current = Some((chunk.path.clone(), StagedFile::create(&path).await?));
             }
-            if let Some((_, file)) = current.as_mut() {
-                file.write(&chunk.data).await?;
+            if let Some((_, file)) = current.take() {
+                file.finish().await?;
             }
-        }
-        if let Some((_, file)) = current.take() {
-            file.finish().await?;
-        }
+            Ok(())
+        };
         let name = header.name.clone();
-        let registry = datasets.clone();
+        let entry_name = name.clone();
         let max_bytes = self.state.max_dataset_bytes;
-        let dataset = tokio::task::spawn_blocking(move || -> Result<_, Error> {
-            let manifest = staging.dir().join("dataset.toml");
+        let open = move |dir: &std::path::Path, at: PathBuf| {
+            let manifest = dir.join("dataset.toml");
             if manifest.exists() {
                 if has_settings(&header) {
                     return Err(Error::InvalidArgument(
@@ -183,10 +170,10 @@ impl DatasetApi {
                     ));
                 }
             } else {
-                let text = written_manifest(&header, staging.dir())?;
+                let text = written_manifest(&header, dir)?;
                 std::fs::write(&manifest, text).map_err(|e| Error::io("write dataset.toml", e))?;
             }
-            let mut opened = Dataset::open(staging.dir())?;
+            let mut opened = Dataset::open(dir)?;
             // Decoded, the images may be far larger than the upload.
             let decoded = opened.summary.decoded_bytes().unwrap_or(u64::MAX);
             if decoded > max_bytes {
@@ -197,17 +184,15 @@ impl DatasetApi {
             for split in opened.summary.splits.keys() {
                 opened.load_split(split)?;
             }
-            let id = content_id(staging.dir())?;
+            let id = content_id(dir)?;
             // It is served from where the install moves it.
-            opened.dir = registry.uploads().join(&name);
-            let (dataset, _) = registry.install(staging, LoadedDataset::new(name, id, opened), false)?;
-            Ok(dataset)
-        })
-        .await
-        .map_err(|e| Error::join("dataset validation", e))??;
-        self.state
+            opened.dir = at;
+            Ok(LoadedDataset::new(name, id, opened))
+        };
+        let (dataset, _) = self
+            .state
             .registries
-            .publish(datasets, &dataset, false)
+            .register(&entry_name, false, max_bytes, fill, open)
             .await?;
         tracing::info!(dataset = %dataset.name, id = %dataset.id, "dataset registered");
         Ok(dataset.info())

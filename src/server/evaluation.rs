@@ -1,7 +1,7 @@
 //! embedeval.v1.EvaluationService, the gRPC edge of the engine
-//! ([`crate::jobs`]): each handler checks the request, resolves names and
-//! settings, submits a job and streams its events back; the conversions
-//! live in [`super::convert`]. A client that goes away (or whose deadline
+//! ([`crate::jobs`]): each handler translates its request for
+//! [`crate::jobs::plan`], submits the job it plans and streams its events
+//! back; the conversions live in [`super::convert`]. A client that goes away (or whose deadline
 //! passes) stops its job unless it asked to detach.
 
 use std::pin::Pin;
@@ -15,12 +15,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert::{self, Step};
 use super::AppState;
-use crate::error::{Error, Result};
-use crate::jobs::encode::check_fit;
-use crate::jobs::{
-    CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Settings, Splits,
-    SubmitOptions,
-};
+use crate::error::Error;
+use crate::jobs::{plan, Deadline, Event, JobSpec, Outcome, SubmitOptions};
 use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
 use crate::proto::EvaluationReport;
@@ -106,19 +102,18 @@ impl EvaluationService for EvaluationApi {
         self.state.ensure_ready()?;
         let opts = submit_options(&request, request.get_ref().detach);
         let req = request.into_inner();
-        let model = self.state.model(&req.model).await?;
-        let dataset = self.state.dataset(&req.dataset).await?;
-        check_fit(&model, &dataset)?;
-        let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
-        let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
-        settings.check_positives(&dataset, &splits.test)?;
-        let job = JobSpec::Model(ModelJob {
-            model,
-            dataset,
-            splits,
-            settings,
-        });
-        let handle = self.state.engine.submit(job, opts).await?;
+        let job = plan::evaluate(
+            &self.state.registries,
+            plan::EvaluateRequest {
+                model: req.model,
+                dataset: req.dataset,
+                test_split: req.test_split,
+                train_split: req.train_split,
+                spec: req.spec,
+            },
+        )
+        .await?;
+        let handle = self.state.engine.submit(JobSpec::Model(job), opts).await?;
         if opts.detach {
             let accepted = convert::accepted(handle);
             return Ok(Response::new(once(proto::EvaluateEvent {
@@ -137,26 +132,24 @@ impl EvaluationService for EvaluationApi {
         let mut stream = request.into_inner();
         let (header, data) =
             convert::embeddings_upload(&mut stream, self.state.max_dataset_bytes).await?;
-        let settings = Settings::resolve(header.spec.as_ref(), header.temperature.unwrap_or(0.0))?;
-        if !header.loss.is_empty() {
-            let name = Some(header.loss_name.as_str()).filter(|n| !n.is_empty());
-            crate::registry::card::check_loss(&header.loss, name)
-                .map_err(|e| Error::InvalidArgument(e.to_string().replace("training.", "")))?;
-        }
-        let job = JobSpec::Embeddings(Box::new(EmbeddingsJob {
-            name: header.name,
-            dataset: header.dataset,
-            loss: header.loss,
-            loss_name: header.loss_name,
-            temperature: header.temperature.unwrap_or(0.0),
-            data,
-            settings,
-        }));
         let opts = SubmitOptions {
             detach: header.detach,
             deadline,
         };
-        let mut handle = self.state.engine.submit(job, opts).await?;
+        let job = plan::embeddings(plan::EmbeddingsRequest {
+            name: header.name,
+            dataset: header.dataset,
+            loss: header.loss,
+            loss_name: header.loss_name,
+            temperature: header.temperature,
+            spec: header.spec,
+            data,
+        })?;
+        let mut handle = self
+            .state
+            .engine
+            .submit(JobSpec::Embeddings(Box::new(job)), opts)
+            .await?;
         if opts.detach {
             let id = handle.detach().remove(0);
             return Ok(Response::new(self.state.engine.store().get(&id).await?));
@@ -183,52 +176,23 @@ impl EvaluationService for EvaluationApi {
         self.state.ensure_ready()?;
         let opts = submit_options(&request, request.get_ref().detach);
         let req = request.into_inner();
-        let dataset = self.state.dataset(&req.dataset).await?;
-        let models: Vec<Arc<LoadedModel>> = if req.models.is_empty() {
-            // Every model but the checkpoints of training runs (`GetRun`
-            // follows those); one removed since the listing is left out.
-            let listed = self.state.registries.listing::<LoadedModel>().await?;
-            let mut every = Vec::with_capacity(listed.len());
-            for info in listed {
-                if info.training.as_ref().is_some_and(|t| !t.run.is_empty()) {
-                    continue;
-                }
-                match self.state.model(&info.name).await {
-                    Ok(m) => every.push(m),
-                    Err(Error::NotFound { .. }) => {}
-                    Err(err) => return Err(err.into()),
-                }
-            }
-            every
-        } else {
-            let mut named = Vec::with_capacity(req.models.len());
-            for m in &req.models {
-                named.push(self.state.model(m).await?);
-            }
-            named
-        };
-        if models.is_empty() {
-            return Err(Error::InvalidArgument("no models to compare".into()).into());
-        }
-        let models = models
-            .into_iter()
-            .map(|m| {
-                let settings = Settings::resolve(req.spec.as_ref(), m.card.training.temperature)?;
-                Ok((m, settings))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
-        if let Some((_, settings)) = models.first() {
-            settings.check_positives(&dataset, &splits.test)?;
-        }
-        let every = req.models.is_empty();
-        let plan = CompareJob::plan(dataset, splits, models, every)?;
-        let comparison_id = plan.id.clone();
-        let excluded = plan.excluded.clone();
+        let job = plan::compare(
+            &self.state.registries,
+            plan::CompareRequest {
+                models: req.models,
+                dataset: req.dataset,
+                test_split: req.test_split,
+                train_split: req.train_split,
+                spec: req.spec,
+            },
+        )
+        .await?;
+        let comparison_id = job.id.clone();
+        let excluded = job.excluded.clone();
         let handle = self
             .state
             .engine
-            .submit(JobSpec::Compare(plan), opts)
+            .submit(JobSpec::Compare(job), opts)
             .await?;
         if opts.detach {
             let accepted = proto::Accepted {

@@ -10,6 +10,7 @@ mod datasets;
 mod embedding;
 mod evaluation;
 mod models;
+pub mod status;
 pub mod telemetry;
 
 use std::future::Future;
@@ -70,33 +71,13 @@ impl AppState {
     /// A model by name; one that another replica registered (uploads
     /// shared through `--data-url`) is fetched and loaded here first.
     pub async fn model(&self, name: &str) -> Result<Arc<crate::registry::LoadedModel>> {
-        let found = self.registries.model(name).await;
-        self.suggest::<crate::registry::LoadedModel, _>(found).await
+        self.registries.named_model(name).await
     }
 
     /// A dataset by name; one that another replica registered is fetched
     /// and opened here first.
     pub async fn dataset(&self, name: &str) -> Result<Arc<crate::data::LoadedDataset>> {
-        let found = self.registries.dataset(name).await;
-        self.suggest::<crate::data::LoadedDataset, _>(found).await
-    }
-
-    /// A NOT_FOUND of a model or dataset with the nearest registered names.
-    async fn suggest<T: crate::registry::Kind, V>(&self, found: Result<V>) -> Result<V> {
-        match found {
-            Err(Error::NotFound { kind, name, hint }) if hint.is_empty() => {
-                let names: Vec<String> = self
-                    .registries
-                    .listing::<T>()
-                    .await
-                    .map(|infos| infos.iter().map(T::info_name).map(str::to_string).collect())
-                    .unwrap_or_default();
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                let hint = crate::suggest::did_you_mean(&name, &names);
-                Err(Error::NotFound { kind, name, hint })
-            }
-            other => other,
-        }
+        self.registries.named_dataset(name).await
     }
 
     /// UNAVAILABLE until the models are loaded.
@@ -221,16 +202,16 @@ pub async fn shutdown_signal() {
 /// Bundled models and datasets read from an object store (`--models-dir
 /// s3://…`, `--datasets-dir s3://…`), mirrored under `<data-dir>/mirror/`.
 struct Bundles {
-    models: Option<crate::storage::Remote>,
-    datasets: Option<crate::storage::Remote>,
+    models: Option<crate::object_stores::Remote>,
+    datasets: Option<crate::object_stores::Remote>,
 }
 
 impl Bundles {
     fn open(config: &ServeConfig) -> Result<Self> {
         let remote = |dir: &std::path::Path| {
             let text = dir.to_string_lossy();
-            crate::storage::is_url(&text)
-                .then(|| crate::storage::Remote::open(&text))
+            crate::object_stores::is_url(&text)
+                .then(|| crate::object_stores::Remote::open(&text))
                 .transpose()
         };
         Ok(Self {
@@ -262,7 +243,7 @@ impl Bundles {
             let Some(remote) = remote else { continue };
             let mut wait = std::time::Duration::from_secs(1);
             loop {
-                match crate::storage::mirror(remote, &root.join(kind)).await {
+                match crate::object_stores::mirror(remote, &root.join(kind)).await {
                     Ok(fetched) => {
                         tracing::info!(kind, store = %remote.url(), fetched = ?fetched, "bundle mirrored");
                         break;
@@ -336,13 +317,13 @@ pub async fn serve(
     let database_url = config
         .database_url
         .clone()
-        .unwrap_or_else(|| crate::store::ReportStore::default_url(&config.data_dir));
-    let reports = Arc::new(crate::store::ReportStore::open(&database_url).await?);
+        .unwrap_or_else(|| crate::database::ReportStore::default_url(&config.data_dir));
+    let reports = Arc::new(crate::database::ReportStore::open(&database_url).await?);
     tracing::info!(backend = ?reports.backend(), "results database open");
     let shared = config
         .data_url
         .as_deref()
-        .map(|url| crate::storage::Remote::open(url).map(|r| Shared::new(r, reports.clone())))
+        .map(|url| crate::object_stores::Remote::open(url).map(|r| Shared::new(r, reports.clone())))
         .transpose()?;
     let mut cache = EmbeddingCache::new(config.data_dir.join("cache"), config.cache_bytes)?;
     if let Some(shared) = &shared {

@@ -95,7 +95,8 @@ impl ModelService for ModelApi {
 
 impl ModelApi {
     /// Streams an upload into a staging folder, validates it by building a
-    /// session and checking the card, then moves it into the models root.
+    /// session and checking the card, then installs and shares it
+    /// ([`crate::registry::Registries::register`]).
     async fn register(
         &self,
         mut stream: Streaming<proto::RegisterModelRequest>,
@@ -113,20 +114,7 @@ impl ModelApi {
             ));
         };
         validate_name("model", &upload.name)?;
-        let models = &self.state.models;
         let card = CardFile::parse(&upload.card_toml)?;
-        let _uploading = match self
-            .state
-            .registries
-            .begin_upload::<LoadedModel>(&upload.name, upload.replace)
-            .await
-        {
-            Err(Error::AlreadyExists { kind, name, detail }) if detail.is_empty() => {
-                let detail = self.taken(&name, &upload.sha256, &card).await;
-                return Err(Error::AlreadyExists { kind, name, detail });
-            }
-            other => other?,
-        };
         let limit = self.state.max_model_bytes;
         if upload.size_bytes > limit {
             return Err(Error::ResourceExhausted(format!(
@@ -134,48 +122,61 @@ impl ModelApi {
                 upload.size_bytes
             )));
         }
-        let mut staging = Staging::begin(models.uploads(), &upload.name, limit, "model").await?;
-        let onnx_path = staging.dir().join("model.onnx");
-        let mut file = StagedFile::create(&onnx_path).await?;
-        while let Some(message) = stream
-            .message()
-            .await
-            .map_err(super::convert::interrupted)?
-        {
-            match message.payload {
-                Some(register_model_request::Payload::Chunk(bytes)) => {
-                    staging.charge(bytes.len() as u64)?;
-                    file.write(&bytes).await?;
-                }
-                _ => {
-                    return Err(Error::InvalidArgument(
-                        "after the card, RegisterModel messages must carry ONNX chunks".into(),
-                    ))
+        let fill = async |staging: &mut Staging| {
+            let mut file = StagedFile::create(&staging.dir().join("model.onnx")).await?;
+            while let Some(message) = stream
+                .message()
+                .await
+                .map_err(super::convert::interrupted)?
+            {
+                match message.payload {
+                    Some(register_model_request::Payload::Chunk(bytes)) => {
+                        staging.charge(bytes.len() as u64)?;
+                        file.write(&bytes).await?;
+                    }
+                    _ => {
+                        return Err(Error::InvalidArgument(
+                            "after the card, RegisterModel messages must carry ONNX chunks".into(),
+                        ))
+                    }
                 }
             }
+            let (len, sha256) = file.finish().await?;
+            if len == 0 {
+                return Err(Error::InvalidArgument(
+                    "the upload holds no ONNX bytes".into(),
+                ));
+            }
+            if upload.size_bytes != 0 && upload.size_bytes != len {
+                return Err(Error::InvalidArgument(format!(
+                    "the upload declared {} bytes but sent {len}",
+                    upload.size_bytes
+                )));
+            }
+            if !upload.sha256.is_empty() && !upload.sha256.eq_ignore_ascii_case(&sha256) {
+                return Err(Error::InvalidArgument(format!(
+                    "the upload declared sha256 {} but the bytes hash to {sha256}",
+                    upload.sha256
+                )));
+            }
+            Ok(())
+        };
+        let registered = self
+            .install(
+                &upload.name,
+                card.clone(),
+                upload.card_toml.clone(),
+                upload.replace,
+                fill,
+            )
+            .await;
+        match registered {
+            Err(Error::AlreadyExists { kind, name, detail }) if detail.is_empty() => {
+                let detail = self.taken(&name, &upload.sha256, &card).await;
+                Err(Error::AlreadyExists { kind, name, detail })
+            }
+            other => other.map(|model| model.info()),
         }
-        let (len, sha256) = file.finish().await?;
-        if len == 0 {
-            return Err(Error::InvalidArgument(
-                "the upload holds no ONNX bytes".into(),
-            ));
-        }
-        if upload.size_bytes != 0 && upload.size_bytes != len {
-            return Err(Error::InvalidArgument(format!(
-                "the upload declared {} bytes but sent {len}",
-                upload.size_bytes
-            )));
-        }
-        if !upload.sha256.is_empty() && !upload.sha256.eq_ignore_ascii_case(&sha256) {
-            return Err(Error::InvalidArgument(format!(
-                "the upload declared sha256 {} but the bytes hash to {sha256}",
-                upload.sha256
-            )));
-        }
-        let model = self
-            .install(staging, upload.name, card, upload.card_toml, upload.replace)
-            .await?;
-        Ok(model.info())
     }
 
     /// What the message of a name already taken adds: whether the model
@@ -212,74 +213,53 @@ impl ModelApi {
         let models = &self.state.models;
         let model = self.state.model(name).await?;
         models.check_writable(name)?;
-        let _uploading = self
-            .state
-            .registries
-            .begin_upload::<LoadedModel>(new_name, false)
-            .await?;
         let card_text = std::fs::read_to_string(model.dir.join("model.toml"))
             .map_err(|e| Error::io(format!("read the card of model {name}"), e))?;
         let card = CardFile::parse(&card_text)?;
-        let staging = Staging::begin(
-            models.uploads(),
-            new_name,
-            self.state.max_model_bytes,
-            "model",
-        )
-        .await?;
         let onnx = model.dir.join("model.onnx");
-        tokio::fs::copy(&onnx, staging.dir().join("model.onnx"))
-            .await
-            .map_err(|e| Error::io(format!("copy the ONNX file of model {name}"), e))?;
+        let fill = async |staging: &mut Staging| {
+            tokio::fs::copy(&onnx, staging.dir().join("model.onnx"))
+                .await
+                .map(drop)
+                .map_err(|e| Error::io(format!("copy the ONNX file of model {name}"), e))
+        };
+        let renamed = self.install(new_name, card, card_text, false, fill).await?;
         drop(model);
-        let renamed = self
-            .install(staging, new_name.to_string(), card, card_text, false)
-            .await?;
         self.state.registries.remove(models, name).await?;
         tracing::info!(model = %name, to = %new_name, "model renamed");
         Ok(renamed.info())
     }
 
-    /// Validates the ONNX file in `staging` with `card` by building its
-    /// session, moves it into the models root as `name` and shares it.
+    /// Registers model `name` from the ONNX file `fill` puts in the staging
+    /// folder and `card`: its session is built and the card checked against
+    /// it before it is installed and shared.
     async fn install(
         &self,
-        staging: Staging,
-        name: String,
+        name: &str,
         card: CardFile,
         card_text: String,
         replace: bool,
+        fill: impl AsyncFnOnce(&mut Staging) -> Result<(), Error>,
     ) -> Result<Arc<LoadedModel>, Error> {
-        let models = &self.state.models;
-        let onnx_path = staging.dir().join("model.onnx");
         let runtime = self.state.runtime.clone();
-        let registry = models.clone();
-        let (model, old) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+        let model_name = name.to_string();
+        let open = move |dir: &std::path::Path, at: std::path::PathBuf| {
+            let onnx_path = dir.join("model.onnx");
             let onnx = std::fs::read(&onnx_path)
                 .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
-            let target = registry.uploads().join(&name);
-            let model = LoadedModel::from_parts(
-                &runtime,
-                name.clone(),
-                target.clone(),
-                card,
-                &card_text,
-                &onnx,
-            )?;
-            std::fs::write(staging.dir().join("model.toml"), card_text)
+            let model = LoadedModel::from_parts(&runtime, model_name, at, card, &card_text, &onnx)?;
+            std::fs::write(dir.join("model.toml"), &card_text)
                 .map_err(|e| Error::io("write model.toml", e))?;
-            let (model, old) = registry.install(staging, model, replace)?;
-            Ok((model, old.map(|m| m.sha256.clone())))
-        })
-        .await
-        .map_err(|e| Error::join("model validation", e))??;
-        self.state
+            Ok(model)
+        };
+        let (model, old) = self
+            .state
             .registries
-            .publish(models, &model, replace)
+            .register(name, replace, self.state.max_model_bytes, fill, open)
             .await?;
         match old {
             Some(old) => tracing::info!(
-                model = %model.name, sha256 = %model.sha256, replaced = %old, "model replaced"
+                model = %model.name, sha256 = %model.sha256, replaced = %old.sha256, "model replaced"
             ),
             None => tracing::info!(model = %model.name, sha256 = %model.sha256, "model registered"),
         }

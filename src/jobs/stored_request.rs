@@ -229,6 +229,17 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
     }
 }
 
+/// The registries resolve the names of a stored request on this replica.
+impl Resolve for crate::registry::Registries {
+    fn model<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<LoadedModel>>> {
+        Box::pin(crate::registry::Registries::model(self, name))
+    }
+
+    fn dataset<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Arc<LoadedDataset>>> {
+        Box::pin(crate::registry::Registries::dataset(self, name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +277,42 @@ mod tests {
         assert_eq!(back, request);
         let resolved = Settings::resolve(back.models[0].spec.as_ref(), 0.9).unwrap();
         assert_eq!(resolved, settings, "the stored settings are the ones used");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_taken_over_after_its_models_card_was_replaced_fails() {
+        use crate::registry::tests::{install_digits, install_model, two_replicas, zoo_card};
+        use crate::registry::Entry;
+        use prost::Message;
+        let (_tmp, a, b) = two_replicas().await;
+        let card = zoo_card();
+        let first = install_model(&a, "m", &card, false).await;
+        a.publish(&a.models, first.as_ref(), false).await.unwrap();
+        let digits = install_digits(&b, "digits").await;
+        let settings = Settings::resolve(None, 0.5).unwrap();
+        let request = JobRequest {
+            dataset: "digits".into(),
+            dataset_id: digits.id.clone(),
+            test_split: "test".into(),
+            train_split: String::new(),
+            models: vec![StoredModel {
+                name: "m".into(),
+                sha256: first.sha256.clone(),
+                share_id: first.share_id(),
+                spec: Some(settings.to_spec()),
+            }],
+            comparison_id: String::new(),
+        }
+        .encode_to_vec();
+        assert!(decode("model", &request, &b).await.is_ok());
+        // Replaced with tau 0.2 over the same ONNX file before the job moved.
+        let fixed = card.replace("temperature = 0.5", "temperature = 0.2");
+        let second = install_model(&a, "m", &fixed, true).await;
+        a.publish(&a.models, second.as_ref(), true).await.unwrap();
+        let err = decode("model", &request, &b).await.err().unwrap();
+        assert!(
+            matches!(&err, Error::FailedPrecondition(m) if m.contains("card was replaced")),
+            "{err}"
+        );
     }
 }
