@@ -29,8 +29,8 @@ async fn models_datasets_and_embed_from_the_command_line() {
     assert!(text.starts_with("name"), "{text}");
     assert_eq!(
         text.lines().count(),
-        20,
-        "header, 14 models and the bundled run's 5 checkpoints:\n{text}"
+        20 + common::cifar_models(),
+        "header, 14 digits models, the bundled run's 5 checkpoints and the CIFAR-10 zoo:\n{text}"
     );
 
     let out = cli(&server, &["datasets", "ls", "--json"]);

@@ -1,12 +1,15 @@
 //! The bundled zoo: every model in models/ loads, its card matches its ONNX
-//! session, and ONNX Runtime reproduces the PyTorch golden outputs (the first
-//! 64 test images of digits) to 1e-4, max abs.
+//! session, and ONNX Runtime reproduces the PyTorch golden outputs to 1e-4,
+//! max abs: for the digits models on the first 64 test images of digits, for
+//! the CIFAR-10 models on the first 64 CIFAR-10 test images, whose pixels
+//! training/ stores (training/cifar10_golden_images.npy) so that the check
+//! needs no CIFAR-10 at hand.
 
 mod common;
 
 use embedeval::data::npy::NpyArray;
 use embedeval::data::Dataset;
-use embedeval::encoder::{preprocess, Runtime, RuntimeOptions};
+use embedeval::encoder::{preprocess, ImageBatch, Runtime, RuntimeOptions};
 use embedeval::registry::ModelRegistry;
 
 #[test]
@@ -20,6 +23,10 @@ fn every_zoo_model_loads_and_reproduces_its_golden_outputs() {
 
     let digits = Dataset::open(&common::zoo().join("../datasets/digits")).unwrap();
     let test = digits.load_split("test").unwrap();
+    let cifar =
+        NpyArray::read(&common::zoo().join("../training/cifar10_golden_images.npy")).unwrap();
+    assert_eq!(cifar.shape, vec![64, 32, 32, 3]);
+    let cifar_pixels = cifar.to_u8().unwrap();
     for model in models {
         let card = &model.card;
         assert_eq!(
@@ -33,8 +40,18 @@ fn every_zoo_model_loads_and_reproduces_its_golden_outputs() {
             .as_ref()
             .unwrap_or_else(|| panic!("{} has no golden outputs", model.name));
         assert_eq!(golden.split, "test");
-        let (shape, input) =
-            preprocess(test.batch(0..golden.rows), &card.input.preprocessing()).unwrap();
+        let images = match card.training.dataset.as_str() {
+            "digits" => test.batch(0..golden.rows),
+            "cifar10" => ImageBatch {
+                pixels: &cifar_pixels[..golden.rows * 32 * 32 * 3],
+                n: golden.rows,
+                h: 32,
+                w: 32,
+                c: 3,
+            },
+            other => panic!("{}: golden inputs of dataset {other:?}", model.name),
+        };
+        let (shape, input) = preprocess(images, &card.input.preprocessing()).unwrap();
         let mut outputs = vec![(card.outputs.embedding.clone(), golden.embedding.clone())];
         if let (Some(name), Some(file)) = (&card.outputs.features, &golden.features) {
             outputs.push((name.clone(), file.clone()));

@@ -42,8 +42,8 @@ use super::cache::EmbeddingCache;
 use super::compute::{compute, EvalData, StageProgress};
 use super::encode::Gather;
 use super::job::{
-    Deadline, EmbeddingsJob, Event, EventStream, JobSpec, Live, Outcome, Reporter, StopOnDrop,
-    StopReason,
+    Deadline, EmbeddingsJob, Ending, Event, EventStream, JobSpec, Live, Outcome, Reporter,
+    StopOnDrop, StopReason,
 };
 use super::pool::ComputePool;
 use super::scheduler::{Scheduler, Ticket};
@@ -562,12 +562,7 @@ impl Engine {
     /// (taken while it waited, or handed over at shutdown), they go on from
     /// the database.
     fn follow_here(&self, live: &Arc<Live>, id: &str) -> EventStream {
-        let moved = |live: &Live| {
-            matches!(
-                live.reason(),
-                Some(StopReason::LeaseLost | StopReason::HandedOver)
-            )
-        };
+        let moved = |live: &Live| live.state().moved();
         let here = {
             let live = live.clone();
             live.follow().filter(move |event| {
@@ -644,7 +639,7 @@ impl Engine {
         for live in self
             .live_list()
             .into_iter()
-            .filter(|l| l.was_queued() && !l.is_started())
+            .filter(|l| l.state().waiting_in_queue())
         {
             self.stop_for_shutdown(&live);
         }
@@ -723,10 +718,7 @@ impl Engine {
         });
         // Whatever has not recorded its end records it now (a job another
         // replica took over, or takes over, records nothing more here).
-        let lost = matches!(
-            live.reason(),
-            Some(StopReason::LeaseLost | StopReason::HandedOver)
-        );
+        let lost = live.state().moved();
         for report in reports.iter_mut().filter(|r| !ended(r.status) && !lost) {
             let (status, error) = match (live.reason(), &outcome) {
                 (Some(reason), _) => (reason.status(), reason.error().to_string()),
@@ -741,22 +733,20 @@ impl Engine {
             self.record(&live, report).await;
             live.emit(Event::Evaluated(Box::new(report.clone())));
         }
-        if !lost && live.all_recorded() {
-            self.finish(&live).await;
-        } else if let (false, Some(lease)) = (lost, live.lease()) {
+        match (live.state().ending(live.lease().is_some()), live.lease()) {
+            (Ending::Finish, _) => self.finish(&live).await,
             // A report that could not be recorded: the job is not marked
             // ended but given back, and whichever replica takes it (this
             // one, say) runs its unrecorded evaluations again.
-            match self.store.release(lease).await {
+            (Ending::GiveBack, Some(lease)) => match self.store.release(lease).await {
                 Ok(()) => {
                     tracing::warn!(job = %lease.job_id, "a report was not recorded: the job is given back to run again")
                 }
                 Err(err) => {
                     tracing::warn!(job = %lease.job_id, %err, "a report was not recorded and the job cannot be given back; it runs again when its lease lapses")
                 }
-            }
-        } else if let (Some(StopReason::HandedOver), Some(lease)) = (live.reason(), live.lease()) {
-            match self.store.release(lease).await {
+            },
+            (Ending::HandOver, Some(lease)) => match self.store.release(lease).await {
                 Ok(()) => {
                     tracing::info!(job = %lease.job_id, "handed over to the other replicas");
                     self.tell(RELEASED).await;
@@ -765,7 +755,8 @@ impl Engine {
                 Err(err) => {
                     tracing::warn!(job = %lease.job_id, %err, "cannot hand the job over; it moves when its lease lapses")
                 }
-            }
+            },
+            _ => {}
         }
         match &outcome {
             Ok(_) => tracing::info!(id = %first, "evaluation job ended"),

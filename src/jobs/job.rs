@@ -4,7 +4,6 @@
 //! events that any number of watchers follow from wherever the job is.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -206,6 +205,134 @@ impl StopReason {
     }
 }
 
+/// Where a job is in its life on this replica. The transitions, all of
+/// them (each a method below; any other call leaves the state as it is):
+///
+/// ```text
+/// Admitted{queued} --start--> Running
+/// Admitted | Running --stop(reason)--> Stopped{reason, started}   (the first reason stays)
+/// any --detach--> the same, detached          any --unrecorded--> the same, unrecorded
+/// ```
+///
+/// How the job ends is a function of the state alone ([`JobState::ending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobState {
+    /// Its phase.
+    pub phase: Phase,
+    /// Whether admission put it in the queue (rather than straight into a slot).
+    pub queued: bool,
+    /// Whether it runs without its submitter.
+    pub detached: bool,
+    /// Whether a report of it could not be recorded.
+    pub unrecorded: bool,
+}
+
+/// A job's phase ([`JobState`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Admitted, waiting for its slot.
+    Admitted,
+    /// Holding a slot.
+    Running,
+    /// Stopped for `reason`; `started` when it held a slot by then.
+    Stopped {
+        /// The first reason given.
+        reason: StopReason,
+        /// Whether it had started.
+        started: bool,
+    },
+}
+
+/// What a job does once its work is over ([`JobState::ending`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every report was recorded: the job is marked ended.
+    Finish,
+    /// A report could not be recorded: the job is given back to the queue,
+    /// to run its unrecorded evaluations again wherever it is taken.
+    GiveBack,
+    /// The replica shut down: the job is handed over to the others.
+    HandOver,
+    /// Another replica holds the job now, or nothing holds it here: this
+    /// replica records nothing more of it.
+    Leave,
+}
+
+impl JobState {
+    /// A job just admitted, `queued` or given a slot at once.
+    pub fn admitted(queued: bool) -> Self {
+        Self {
+            phase: Phase::Admitted,
+            queued,
+            detached: false,
+            unrecorded: false,
+        }
+    }
+
+    /// It took its slot.
+    pub fn start(&mut self) {
+        if self.phase == Phase::Admitted {
+            self.phase = Phase::Running;
+        }
+    }
+
+    /// It was stopped for `reason`; false when it already was (the first
+    /// reason stays).
+    pub fn stop(&mut self, reason: StopReason) -> bool {
+        let started = match self.phase {
+            Phase::Admitted => false,
+            Phase::Running => true,
+            Phase::Stopped { .. } => return false,
+        };
+        self.phase = Phase::Stopped { reason, started };
+        true
+    }
+
+    /// Why it was stopped, if it was.
+    pub fn reason(&self) -> Option<StopReason> {
+        match self.phase {
+            Phase::Stopped { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// Whether it held a slot.
+    pub fn started(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Running | Phase::Stopped { started: true, .. }
+        )
+    }
+
+    /// Whether it still waits in the queue it was admitted to.
+    pub fn waiting_in_queue(&self) -> bool {
+        self.queued && !self.started()
+    }
+
+    /// Whether another replica holds the job now (this one's lease was
+    /// taken, or it handed the job over): then this replica records nothing
+    /// more of it.
+    pub fn moved(&self) -> bool {
+        matches!(
+            self.reason(),
+            Some(StopReason::LeaseLost | StopReason::HandedOver)
+        )
+    }
+
+    /// How the job ends once its work is over, with (`leased`) or without a
+    /// hold on it in the database.
+    pub fn ending(&self, leased: bool) -> Ending {
+        match (self.reason(), self.unrecorded, leased) {
+            (Some(StopReason::LeaseLost), _, _) => Ending::Leave,
+            (Some(StopReason::HandedOver), _, true) => Ending::HandOver,
+            (Some(StopReason::HandedOver), _, false) => Ending::Leave,
+            (_, false, _) => Ending::Finish,
+            (_, true, true) => Ending::GiveBack,
+            (_, true, false) => Ending::Leave,
+        }
+    }
+}
+
 /// A job while it is admitted and not yet ended.
 #[derive(Debug)]
 pub struct Live {
@@ -216,12 +343,7 @@ pub struct Live {
     /// How many of `ids` run (the others were SKIPPED at admission).
     runs: usize,
     token: CancellationToken,
-    queued: bool,
-    started: AtomicBool,
-    detached: AtomicBool,
-    /// Set when a report of the job could not be recorded.
-    unrecorded: AtomicBool,
-    reason: Mutex<Option<StopReason>>,
+    state: Mutex<JobState>,
     events: broadcast::Sender<Event>,
     done: watch::Sender<Option<Event>>,
     latest: Mutex<Option<Progress>>,
@@ -239,11 +361,7 @@ impl Live {
             ids,
             runs,
             token: CancellationToken::new(),
-            queued,
-            started: AtomicBool::new(false),
-            detached: AtomicBool::new(false),
-            unrecorded: AtomicBool::new(false),
-            reason: Mutex::new(None),
+            state: Mutex::new(JobState::admitted(queued)),
             events: broadcast::channel(EVENT_BUFFER).0,
             done: watch::channel(None).0,
             latest: Mutex::new(None),
@@ -267,54 +385,44 @@ impl Live {
         self.latest.lock().expect("progress lock").clone()
     }
 
-    /// Whether admission put the job in the queue.
-    pub fn was_queued(&self) -> bool {
-        self.queued
+    /// Its state now.
+    pub fn state(&self) -> JobState {
+        *self.state.lock().expect("state lock")
+    }
+
+    fn update<T>(&self, change: impl FnOnce(&mut JobState) -> T) -> T {
+        change(&mut self.state.lock().expect("state lock"))
     }
 
     /// Records that the job holds a slot.
     pub fn mark_started(&self) {
-        self.started.store(true, Ordering::SeqCst);
+        self.update(JobState::start);
     }
 
     /// Records that the job runs without its submitter.
     pub fn mark_detached(&self) {
-        self.detached.store(true, Ordering::SeqCst);
+        self.update(|s| s.detached = true);
     }
 
     /// Notes that a report of the job could not be recorded.
     pub fn mark_unrecorded(&self) {
-        self.unrecorded.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether every report of the job so far was recorded.
-    pub fn all_recorded(&self) -> bool {
-        !self.unrecorded.load(Ordering::SeqCst)
+        self.update(|s| s.unrecorded = true);
     }
 
     /// Whether the job runs without its submitter.
     pub fn is_detached(&self) -> bool {
-        self.detached.load(Ordering::SeqCst)
-    }
-
-    /// Whether the job got a slot (false while it waits in the queue).
-    pub fn is_started(&self) -> bool {
-        self.started.load(Ordering::SeqCst)
+        self.state().detached
     }
 
     /// Stops the job; the first reason given is the one recorded.
     pub fn stop(&self, reason: StopReason) {
-        let mut r = self.reason.lock().expect("reason lock");
-        if r.is_none() {
-            *r = Some(reason);
-        }
-        drop(r);
+        self.update(|s| s.stop(reason));
         self.token.cancel();
     }
 
     /// Why the job was stopped, if it was.
     pub fn reason(&self) -> Option<StopReason> {
-        *self.reason.lock().expect("reason lock")
+        self.state().reason()
     }
 
     /// The job's token.
@@ -494,6 +602,85 @@ impl Drop for StopOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_moves_through_its_states_and_the_first_stop_reason_stays() {
+        let mut s = JobState::admitted(true);
+        assert!(s.waiting_in_queue() && !s.started() && s.reason().is_none());
+        s.start();
+        assert_eq!(s.phase, Phase::Running);
+        assert!(!s.waiting_in_queue() && s.started());
+        assert!(s.stop(StopReason::Cancelled));
+        assert!(!s.stop(StopReason::Shutdown), "the first reason stays");
+        assert_eq!(
+            s.phase,
+            Phase::Stopped {
+                reason: StopReason::Cancelled,
+                started: true
+            }
+        );
+        s.start();
+        assert_eq!(
+            s.reason(),
+            Some(StopReason::Cancelled),
+            "a stopped job does not start"
+        );
+        let mut waiting = JobState::admitted(true);
+        waiting.stop(StopReason::Shutdown);
+        assert!(waiting.waiting_in_queue() && !waiting.started());
+        assert!(
+            !JobState::admitted(false).waiting_in_queue(),
+            "given a slot at admission"
+        );
+    }
+
+    #[test]
+    fn how_a_job_ends_is_a_function_of_its_state() {
+        let stopped = |reason| {
+            let mut s = JobState::admitted(false);
+            s.start();
+            s.stop(reason);
+            s
+        };
+        let unrecorded = |mut s: JobState| {
+            s.unrecorded = true;
+            s
+        };
+        let done = {
+            let mut s = JobState::admitted(false);
+            s.start();
+            s
+        };
+        // Every report recorded: marked ended, with or without a lease.
+        assert_eq!(done.ending(true), Ending::Finish);
+        assert_eq!(done.ending(false), Ending::Finish);
+        assert_eq!(stopped(StopReason::Cancelled).ending(true), Ending::Finish);
+        assert_eq!(
+            stopped(StopReason::Deadline(Duration::from_secs(1))).ending(true),
+            Ending::Finish
+        );
+        // A report not recorded: given back to run again, never marked ended.
+        assert_eq!(unrecorded(done).ending(true), Ending::GiveBack);
+        assert_eq!(unrecorded(done).ending(false), Ending::Leave);
+        // Moved elsewhere: nothing more is recorded here.
+        assert_eq!(stopped(StopReason::LeaseLost).ending(true), Ending::Leave);
+        assert!(stopped(StopReason::LeaseLost).moved());
+        assert_eq!(
+            unrecorded(stopped(StopReason::LeaseLost)).ending(true),
+            Ending::Leave
+        );
+        // Handed over at shutdown: released to the others when held.
+        assert_eq!(
+            stopped(StopReason::HandedOver).ending(true),
+            Ending::HandOver
+        );
+        assert_eq!(
+            unrecorded(stopped(StopReason::HandedOver)).ending(true),
+            Ending::HandOver
+        );
+        assert_eq!(stopped(StopReason::HandedOver).ending(false), Ending::Leave);
+        assert!(!stopped(StopReason::Shutdown).moved());
+    }
     use futures::StreamExt;
 
     fn progress(stage: &str) -> Event {

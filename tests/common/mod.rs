@@ -146,6 +146,17 @@ pub async fn connect(addr: &str) -> Channel {
     panic!("the server did not start");
 }
 
+/// How many CIFAR-10 models the bundled zoo holds (`models/cifar10-*`).
+pub fn cifar_models() -> usize {
+    std::fs::read_dir(zoo())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("cifar10-"))
+        })
+        .count()
+}
+
 /// A configuration serving the bundled zoo and datasets.
 pub fn zoo_config() -> ServeConfig {
     let mut config = ServeConfig::with_models_dir(zoo());

@@ -29,7 +29,9 @@ def test_list_models(client):
     models = client.list_models()
     assert isinstance(models, embedeval.ModelList)
     names = models.names()
-    assert "infonce-t0.5" in names and "simple" in names and len([n for n in names if not n.startswith("py-")]) == 14 + 5  # the zoo and the bundled run's checkpoints
+    cifar = len([d for d in (REPO / "models").iterdir() if d.name.startswith("cifar10-")])
+    # The digits zoo, the bundled run's checkpoints and the CIFAR-10 zoo.
+    assert "infonce-t0.5" in names and "simple" in names and len([n for n in names if not n.startswith("py-")]) == 14 + 5 + cifar
     assert names == sorted(names)
     assert models.skipped == []
     m = next(m for m in models if m.name == "infonce-t0.5")
