@@ -17,7 +17,8 @@ run: build
 	./target/release/embedeval serve --addr $(ADDR) --models-dir models --datasets-dir datasets
 
 ## Format check, clippy, the whole test suite, the CUDA build's CPU fallback,
-## and the Python client's suite against servers of the release binary.
+## a new user's command lines through the release binary, and the Python
+## client's suite against servers of the release binary.
 test: bootstrap
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
@@ -25,6 +26,7 @@ test: bootstrap
 	$(CARGO) test --locked --lib --features cuda encoder::
 	deploy/check
 	$(CARGO) build --release --locked
+	EMBEDEVAL_BIN=$(CURDIR)/target/release/embedeval $(CARGO) test --locked --test new_user
 	clients/python/setup-venv.sh
 	EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN=$(CURDIR)/target/release/embedeval \
 	  clients/python/.venv/bin/pytest clients/python/tests -q

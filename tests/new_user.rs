@@ -5,7 +5,8 @@
 //! losses, positives the user cannot see or change, `compare --all` on
 //! one's own dataset, `watch` without a loss, misleading messages,
 //! inconsistent names) and checks what the user sees now, through the
-//! `embedeval` binary against a server of the bundled zoo.
+//! `embedeval` binary (the release binary when `EMBEDEVAL_BIN` names it, as
+//! `make test` does) against a server of the bundled zoo.
 
 mod common;
 
@@ -16,9 +17,17 @@ use std::time::Duration;
 
 use common::{zoo, TestServer};
 
+/// The `embedeval` binary: `EMBEDEVAL_BIN` (`make test` runs this file again
+/// with the release binary), else the one cargo built for the tests.
+fn bin() -> PathBuf {
+    std::env::var_os("EMBEDEVAL_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_embedeval")))
+}
+
 /// Runs the CLI against `server` (stdout and stderr captured: not a terminal).
 fn run(server: &TestServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embedeval"))
+    Command::new(bin())
         .args(args)
         .env("EMBEDEVAL_SERVER", format!("http://{}", server.addr))
         .output()
@@ -544,7 +553,7 @@ async fn messages_say_what_they_are_about() {
         "{err}"
     );
     // A bare name that is a folder here, not a registered model.
-    let out = Command::new(env!("CARGO_BIN_EXE_embedeval"))
+    let out = Command::new(bin())
         .args(["eval", "j6", "--dataset", "digits"])
         .current_dir(work.path())
         .env("EMBEDEVAL_SERVER", format!("http://{}", server.addr))
@@ -590,7 +599,7 @@ async fn messages_say_what_they_are_about() {
 
     // Ctrl-C on an attached evaluation: a long sampled uniformity, stopped
     // once its progress shows.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_embedeval"))
+    let mut child = Command::new(bin())
         .args([
             "eval",
             "infonce-t0.5",
@@ -701,7 +710,7 @@ async fn one_name_per_metric_and_output_fit_for_files() {
     let (out, _) = ok(&server, &["models", "ls", "--format", "csv"]);
     assert!(out.starts_with("name,loss,temperature,"), "{out}");
 
-    let help = Command::new(env!("CARGO_BIN_EXE_embedeval"))
+    let help = Command::new(bin())
         .args(["datasets", "add", "--help"])
         .output()
         .unwrap();
@@ -716,7 +725,7 @@ async fn one_name_per_metric_and_output_fit_for_files() {
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("server.log");
     let addr = common::free_addr();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_embedeval"))
+    let mut child = Command::new(bin())
         .args([
             "serve",
             "--addr",
