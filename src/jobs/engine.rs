@@ -13,14 +13,11 @@
 //! its CPU within a block's time. [`Engine::shutdown`] stops admitting, gives
 //! running jobs a grace period, then cancels them and records why.
 //!
-//! Jobs are rows of the results database ([`crate::database::jobs`]): each
-//! is held under a lease the heartbeat renews (with its progress, for
-//! watchers on other replicas), and the claimer takes over, whenever a slot
-//! is free, jobs whose replica died and detached jobs waiting on another
-//! replica, rebuilt from their stored request ([`super::stored_request`]). Every
-//! write of a job's reports is fenced by its lease, so a job that moved is
-//! recorded by its new holder only. Watch and cancel reach a job held
-//! elsewhere through the database (and LISTEN/NOTIFY on PostgreSQL).
+//! Jobs are rows of the results database ([`crate::database::jobs`]), each
+//! held under a lease; taking, renewing, handing over and stealing jobs is
+//! the replica protocol ([`super::replica`]), and writing a job's reports,
+//! fenced by its lease, is the recorder's ([`super::record`]). How a job
+//! ends is decided by its state alone ([`super::job::JobState::ending`]).
 //!
 //! Nothing here knows about gRPC: the services translate requests into
 //! [`JobSpec`]s and events into messages.
@@ -29,12 +26,11 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, Stream, StreamExt};
-use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -46,16 +42,15 @@ use super::job::{
     StopOnDrop, StopReason,
 };
 use super::pool::ComputePool;
+use super::replica::{heartbeat, remote_events};
 use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
-use super::stored_request::{self, Resolve, StoredProgress};
+use super::stored_request::{self, Resolve};
 use crate::data::LoadedDataset;
-use crate::database::notices::RELEASED;
-use crate::database::{new_id, ClaimedJob, NewJob, Renewal, ReportStore};
+use crate::database::{new_id, NewJob, ReportStore};
 use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
-use tokio::sync::broadcast::error::RecvError;
 
 /// How long [`Engine::cancel`] waits for a job to record its end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
@@ -166,23 +161,23 @@ impl Stream for JobHandle {
 /// The engine.
 #[derive(Debug)]
 pub struct Engine {
-    store: Arc<ReportStore>,
-    cache: Arc<EmbeddingCache>,
-    scheduler: Scheduler,
-    pool: ComputePool,
-    live: Mutex<HashMap<String, Arc<Live>>>,
-    accepting: AtomicBool,
-    tracker: TaskTracker,
-    replica: String,
-    lease: Duration,
-    resolver: OnceLock<Arc<dyn Resolve>>,
-    steal: bool,
-    background: CancellationToken,
+    pub(super) store: Arc<ReportStore>,
+    pub(super) cache: Arc<EmbeddingCache>,
+    pub(super) scheduler: Scheduler,
+    pub(super) pool: ComputePool,
+    pub(super) live: Mutex<HashMap<String, Arc<Live>>>,
+    pub(super) accepting: AtomicBool,
+    pub(super) tracker: TaskTracker,
+    pub(super) replica: String,
+    pub(super) lease: Duration,
+    pub(super) resolver: OnceLock<Arc<dyn Resolve>>,
+    pub(super) steal: bool,
+    pub(super) background: CancellationToken,
     /// Notices from the other replicas (PostgreSQL's LISTEN/NOTIFY).
-    notices: Option<tokio::sync::broadcast::Sender<String>>,
+    pub(super) notices: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
-fn ended(status: i32) -> bool {
+pub(super) fn ended(status: i32) -> bool {
     status != EvaluationStatus::Queued as i32 && status != EvaluationStatus::Running as i32
 }
 
@@ -252,28 +247,6 @@ impl Engine {
     /// This replica's name.
     pub fn replica(&self) -> &str {
         &self.replica
-    }
-
-    /// Starts taking over jobs through `resolver` (this replica's models
-    /// and datasets, once loaded): first this replica's own open jobs from
-    /// before a restart, then any whose replica died (its lease lapsed).
-    pub async fn take_over(self: &Arc<Self>, resolver: Arc<dyn Resolve>) -> Result<()> {
-        if self.resolver.set(resolver).is_err() {
-            return Ok(());
-        }
-        // The claimer runs whatever happens here: without it this replica
-        // would never take a job over.
-        tokio::spawn(claimer(Arc::downgrade(self)));
-        let own = self.store.release_own(&self.replica).await?;
-        if own > 0 {
-            tracing::info!(jobs = own, replica = %self.replica, "taking back this replica's open jobs from before its restart");
-        }
-        Ok(())
-    }
-
-    /// How often leases are renewed and lapsed jobs looked for.
-    fn tick(&self) -> Duration {
-        (self.lease / 3).min(Duration::from_secs(1))
     }
 
     /// The results store.
@@ -392,7 +365,7 @@ impl Engine {
     }
 
     /// Runs a stored job (admitted here, or taken over) to its end.
-    fn start(
+    pub(super) fn start(
         self: &Arc<Self>,
         live: Arc<Live>,
         spec: JobSpec,
@@ -421,103 +394,6 @@ impl Engine {
                 "evaluation memory released"
             );
         });
-    }
-
-    /// Runs a job taken over (from a replica whose lease lapsed, or that had
-    /// it waiting) in `ticket`'s slot: a detached job that can be rebuilt
-    /// runs from its first evaluation that had not ended; the others end
-    /// here with why.
-    async fn adopt(self: &Arc<Self>, job: ClaimedJob, ticket: Ticket) -> Result<()> {
-        let previous = job.previous_owner.clone();
-        tracing::info!(job = %job.lease.job_id, from = %previous, attempt = job.lease.attempt, "taking a job over (its replica stopped renewing its lease, or had it waiting while this one is idle)");
-        metrics::counter!("embedeval_jobs_taken_over_total").increment(1);
-        let refuse = |status: EvaluationStatus, why: String| {
-            let store = self.store.clone();
-            let lease = job.lease.clone();
-            let ids = job.members.clone();
-            async move { store.fail_job(&lease, &ids, status, &why).await }
-        };
-        if job.lease.attempt > MAX_ATTEMPTS {
-            return refuse(
-                EvaluationStatus::Failed,
-                format!(
-                    "gave up after {MAX_ATTEMPTS} attempts: the replicas running it stopped or \
-                     could not record it (the last was {previous})"
-                ),
-            )
-            .await;
-        }
-        if job.cancel_requested {
-            return refuse(
-                EvaluationStatus::Cancelled,
-                "cancelled by CancelEvaluation".into(),
-            )
-            .await;
-        }
-        if !job.detached {
-            return refuse(
-                EvaluationStatus::Failed,
-                format!(
-                    "interrupted: replica {previous} stopped while running it, and the client's \
-                     stream with it (submit with detach to have another replica finish a job)"
-                ),
-            )
-            .await;
-        }
-        let Some(request) = job.request.as_deref() else {
-            return refuse(
-                EvaluationStatus::Failed,
-                format!(
-                    "interrupted: replica {previous} stopped before evaluating the uploaded \
-                     embeddings it held; upload them again"
-                ),
-            )
-            .await;
-        };
-        let resolver = self.resolver.get().cloned().ok_or_else(|| {
-            Error::Unavailable("this replica takes over jobs only once its models load".into())
-        })?;
-        let spec = match stored_request::decode(&job.kind, request, resolver.as_ref()).await {
-            Ok(spec) => spec,
-            Err(err) if job.stolen || matches!(err, Error::Unavailable(_)) => {
-                // Taken from a replica that had it waiting: back there (it
-                // may resolve what this one cannot, its own bundle say).
-                // Otherwise the store or the database is away: the job
-                // waits, no attempt spent, for a replica that can rebuild
-                // it.
-                if let Err(e) = self.store.unclaim(&job.lease, &job.previous).await {
-                    tracing::warn!(job = %job.lease.job_id, %e, "cannot give the job back");
-                }
-                return Err(err);
-            }
-            Err(err) => {
-                return refuse(
-                    EvaluationStatus::Failed,
-                    crate::error::scrub_paths(&format!(
-                        "cannot run the job after replica {previous} stopped: {err}"
-                    )),
-                )
-                .await
-            }
-        };
-        let mut reports = Vec::with_capacity(job.members.len());
-        for id in &job.members {
-            let mut report = self.store.get(id).await?;
-            if !ended(report.status) {
-                report.status = EvaluationStatus::Queued as i32;
-                report.error.clear();
-            }
-            reports.push(report);
-        }
-        let runs = reports.iter().filter(|r| !ended(r.status)).count();
-        let live = Arc::new(Live::new(job.members.clone(), runs, false));
-        live.set_lease(job.lease);
-        live.mark_detached();
-        if !self.accepting.load(Ordering::SeqCst) {
-            self.stop_for_shutdown(&live);
-        }
-        self.start(live, spec, reports, ticket, None);
-        Ok(())
     }
 
     /// The events of the job that evaluation `id` belongs to, from now on;
@@ -611,16 +487,10 @@ impl Engine {
         Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
     }
 
-    /// Whether other replicas may share the database and take jobs over
-    /// (PostgreSQL; an SQLite file belongs to one process).
-    fn shares_jobs(&self) -> bool {
-        self.store.backend() == crate::database::Backend::Postgres
-    }
-
     /// Stops `live` because this replica shuts down: a detached job is
     /// handed over to the other replicas when the database is shared, any
     /// other is cancelled and records why.
-    fn stop_for_shutdown(&self, live: &Live) {
+    pub(super) fn stop_for_shutdown(&self, live: &Live) {
         if self.shares_jobs() && live.is_detached() {
             live.stop(StopReason::HandedOver);
         } else {
@@ -673,7 +543,7 @@ impl Engine {
         self.background.cancel();
     }
 
-    fn live_list(&self) -> Vec<Arc<Live>> {
+    pub(super) fn live_list(&self) -> Vec<Arc<Live>> {
         let map = self.live.lock().expect("live lock");
         let mut seen: Vec<Arc<Live>> = Vec::new();
         for live in map.values() {
@@ -738,24 +608,8 @@ impl Engine {
             // A report that could not be recorded: the job is not marked
             // ended but given back, and whichever replica takes it (this
             // one, say) runs its unrecorded evaluations again.
-            (Ending::GiveBack, Some(lease)) => match self.store.release(lease).await {
-                Ok(()) => {
-                    tracing::warn!(job = %lease.job_id, "a report was not recorded: the job is given back to run again")
-                }
-                Err(err) => {
-                    tracing::warn!(job = %lease.job_id, %err, "a report was not recorded and the job cannot be given back; it runs again when its lease lapses")
-                }
-            },
-            (Ending::HandOver, Some(lease)) => match self.store.release(lease).await {
-                Ok(()) => {
-                    tracing::info!(job = %lease.job_id, "handed over to the other replicas");
-                    self.tell(RELEASED).await;
-                }
-                // Its lease lapses and another replica takes it over then.
-                Err(err) => {
-                    tracing::warn!(job = %lease.job_id, %err, "cannot hand the job over; it moves when its lease lapses")
-                }
-            },
+            (Ending::GiveBack, Some(lease)) => self.give_back(lease).await,
+            (Ending::HandOver, Some(lease)) => self.hand_over(lease).await,
             _ => {}
         }
         match &outcome {
@@ -971,90 +825,7 @@ impl Engine {
         live.emit(Event::Evaluated(Box::new(report.clone())));
         result
     }
-
-    /// Tells the other replicas that job `job` moved (a notice; best effort).
-    async fn tell(&self, job: &str) {
-        if let Err(err) = self.store.notify(job).await {
-            tracing::debug!(%err, "cannot send a notice");
-        }
-    }
-
-    /// Stores a report of `live`'s job if this replica still holds it;
-    /// when another replica took it over, stops the job here and says so.
-    async fn save(&self, live: &Live, report: &EvaluationReport) -> Result<()> {
-        let Some(lease) = live.lease() else {
-            return self.store.save(report).await;
-        };
-        if self.store.save_fenced(report, lease).await? {
-            self.tell(&lease.job_id).await;
-            return Ok(());
-        }
-        live.stop(StopReason::LeaseLost);
-        tracing::warn!(id = %report.id, job = %lease.job_id, "another replica holds the job now; this one records nothing more of it");
-        Err(StopReason::LeaseLost.error())
-    }
-
-    /// Stores a report, retrying while the database cannot be reached (for
-    /// two minutes, or the lease's length when longer); a report that still
-    /// cannot be stored is logged (it stays in the events) and the job is
-    /// given back rather than marked ended.
-    async fn record(&self, live: &Live, report: &EvaluationReport) {
-        // Long enough to ride out a database fail-over.
-        let until = Instant::now() + self.lease.max(RECORD_RETRY);
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self.save(live, report).await {
-                Ok(()) => return,
-                Err(Error::Unavailable(msg)) if Instant::now() < until => {
-                    tracing::warn!(id = %report.id, %msg, "cannot record the evaluation yet; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(2));
-                }
-                Err(err) => {
-                    tracing::error!(id = %report.id, %err, "cannot record the evaluation");
-                    live.mark_unrecorded();
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Marks `live`'s job ended in the database (retrying while it cannot
-    /// be reached).
-    async fn finish(&self, live: &Live) {
-        let Some(lease) = live.lease() else { return };
-        let until = Instant::now() + self.lease;
-        loop {
-            match self.store.finish_job(lease).await {
-                Ok(()) => return,
-                Err(Error::Unavailable(_)) if Instant::now() < until => {
-                    tokio::time::sleep(Duration::from_millis(500)).await
-                }
-                Err(err) => {
-                    tracing::error!(job = %lease.job_id, %err, "cannot record the end of the job");
-                    return;
-                }
-            }
-        }
-    }
 }
-
-/// How long a report is retried while the database cannot be reached
-/// (at least; a job's lease when longer).
-const RECORD_RETRY: Duration = Duration::from_secs(120);
-
-/// How long a replica leaves alone a job it took from another replica and
-/// could not rebuild (given back to that one; longer than a lease, so that
-/// its holder takes it back should it have dropped it meanwhile).
-const SKIP_UNBUILDABLE: Duration = Duration::from_secs(600);
-
-/// How long a replica leaves alone a job whose lease lapsed and that it
-/// could not rebuild for want of the store or the database.
-const SKIP_UNAVAILABLE: Duration = Duration::from_secs(10);
-
-/// How many times a job is taken over before it is recorded FAILED (a job
-/// that stops every replica that runs it must not go round forever).
-const MAX_ATTEMPTS: i64 = 10;
 
 /// The status an evaluation that ended with `err` is stored with.
 fn status_of(err: &Error) -> EvaluationStatus {
@@ -1062,200 +833,4 @@ fn status_of(err: &Error) -> EvaluationStatus {
         Error::Cancelled(_) => EvaluationStatus::Cancelled,
         _ => EvaluationStatus::Failed,
     }
-}
-
-/// Renews the leases of the jobs this replica runs, records their progress
-/// for watchers elsewhere, and stops those that a CancelEvaluation reached
-/// through the database or that another replica took over.
-async fn heartbeat(engine: Weak<Engine>) {
-    // The progress last recorded per job: only a change is written and told.
-    let mut recorded: HashMap<String, Vec<u8>> = HashMap::new();
-    loop {
-        let Some(e) = engine.upgrade() else { return };
-        let tick = e.tick();
-        let stopped = e.background.clone();
-        let live_jobs = e.live_list();
-        recorded.retain(|job, _| {
-            live_jobs
-                .iter()
-                .any(|l| l.lease().is_some_and(|lease| &lease.job_id == job))
-        });
-        for live in live_jobs {
-            let Some(lease) = live.lease() else { continue };
-            let progress = live
-                .latest_progress()
-                .map(|p| StoredProgress::from(&p).encode_to_vec())
-                .filter(|p| recorded.get(&lease.job_id) != Some(p));
-            let changed = progress.clone();
-            match e.store.renew(lease, e.lease, progress).await {
-                Ok(Renewal::Held {
-                    cancel_requested: true,
-                }) => live.stop(StopReason::Cancelled),
-                Ok(Renewal::Held { .. }) => {
-                    if let Some(p) = changed {
-                        recorded.insert(lease.job_id.clone(), p);
-                        e.tell(&lease.job_id).await;
-                    }
-                }
-                Ok(Renewal::Lost) => {
-                    tracing::warn!(job = %lease.job_id, "lease lost: another replica took the job over");
-                    live.stop(StopReason::LeaseLost);
-                }
-                Err(err) => {
-                    tracing::warn!(job = %lease.job_id, %err, "cannot renew the job's lease")
-                }
-            }
-        }
-        drop(e);
-        tokio::select! {
-            _ = stopped.cancelled() => return,
-            _ = tokio::time::sleep(tick) => {}
-        }
-    }
-}
-
-/// Takes over jobs whose lease lapsed while this replica has a free slot.
-async fn claimer(engine: Weak<Engine>) {
-    // Jobs this replica claimed and could not rebuild (given back): left
-    // to the others for a while (SKIP_UNBUILDABLE, SKIP_UNAVAILABLE).
-    let mut skip: HashMap<String, Instant> = HashMap::new();
-    loop {
-        let Some(e) = engine.upgrade() else { return };
-        let tick = e.tick();
-        let stopped = e.background.clone();
-        let free = e.scheduler.running() < e.scheduler.size() && e.scheduler.waiting() == 0;
-        skip.retain(|_, until| *until > Instant::now());
-        if free && e.accepting.load(Ordering::SeqCst) {
-            let skipped: Vec<String> = skip.keys().cloned().collect();
-            match e.store.claim(&e.replica, e.lease, e.steal, &skipped).await {
-                Ok(Some(job)) => {
-                    let ticket = e.scheduler.admit();
-                    let id = job.lease.job_id.clone();
-                    // Until it is adopted: one this replica cannot rebuild
-                    // (given back) is left to the others for a while.
-                    let wait = if job.stolen {
-                        SKIP_UNBUILDABLE
-                    } else {
-                        SKIP_UNAVAILABLE
-                    };
-                    skip.insert(id.clone(), Instant::now() + wait);
-                    let adopted = match ticket {
-                        Ok(ticket) => e.adopt(job, ticket).await,
-                        Err(err) => Err(err),
-                    };
-                    match adopted {
-                        // Look again at once: more may be waiting.
-                        Ok(()) => {
-                            skip.remove(&id);
-                            continue;
-                        }
-                        // It is claimable again (given back, or when its
-                        // lease lapses); this replica waits a tick.
-                        Err(err) => tracing::warn!(job = %id, %err, "cannot take the job over now"),
-                    }
-                }
-                Ok(None) => {}
-                Err(err) => tracing::debug!(%err, "cannot look for jobs to take over"),
-            }
-        }
-        let mut notices = e.notices.as_ref().map(|n| n.subscribe());
-        drop(e);
-        // A job given up elsewhere is claimed at once; a lapsed lease at
-        // the next tick.
-        tokio::select! {
-            _ = stopped.cancelled() => return,
-            _ = tokio::time::sleep(tick) => {}
-            _ = notice(notices.as_mut(), RELEASED) => {}
-        }
-    }
-}
-
-/// Resolves when `notices` carries `payload` (never without notices).
-async fn notice(notices: Option<&mut tokio::sync::broadcast::Receiver<String>>, payload: &str) {
-    let Some(rx) = notices else {
-        return std::future::pending().await;
-    };
-    loop {
-        match rx.recv().await {
-            // Lagged: the missed notices may have been this one.
-            Ok(p) if p == payload => return,
-            Err(RecvError::Lagged(_)) => return,
-            Ok(_) => {}
-            Err(RecvError::Closed) => return std::future::pending().await,
-        }
-    }
-}
-
-/// The events of evaluation `id`, run by another replica, read from the
-/// database: its progress as it changes, then its report. The database is
-/// read when the job's holder tells of it (LISTEN/NOTIFY), and every
-/// `tick` without notices; with them, every 5 `tick`s in case one was lost
-/// (while the listener reconnected).
-fn remote_events(
-    store: Arc<ReportStore>,
-    id: String,
-    job: String,
-    tick: Duration,
-    notices: Option<tokio::sync::broadcast::Receiver<String>>,
-) -> EventStream {
-    let tick = if notices.is_some() { tick * 5 } else { tick };
-    let notices = Arc::new(tokio::sync::Mutex::new(notices));
-    Box::pin(futures::stream::unfold(
-        (store, id, None::<StoredProgress>, false),
-        move |(store, id, last, over)| {
-            let (notices, job) = (notices.clone(), job.clone());
-            async move {
-                if over {
-                    return None;
-                }
-                loop {
-                    match store.get(&id).await {
-                        Ok(report) if ended(report.status) => {
-                            return Some((
-                                Event::Evaluated(Box::new(report)),
-                                (store, id, last, true),
-                            ))
-                        }
-                        Ok(_) => {}
-                        Err(Error::Unavailable(_)) => {}
-                        Err(err) => {
-                            return Some((Event::Done(Err(Arc::new(err))), (store, id, last, true)))
-                        }
-                    }
-                    if let Ok(Some(job)) = store.job_of(&id).await {
-                        if job.done {
-                            // Ended: the report was recorded before the job
-                            // was marked so, unless its recording failed.
-                            let report = store.get(&id).await;
-                            let event = match report {
-                                Ok(report) if ended(report.status) => {
-                                    Event::Evaluated(Box::new(report))
-                                }
-                                Ok(_) => Event::Done(Err(Arc::new(Error::Internal {
-                                    task: format!("job {}", job.id),
-                                    message: "the job ended without recording this evaluation"
-                                        .into(),
-                                }))),
-                                Err(err) => Event::Done(Err(Arc::new(err))),
-                            };
-                            return Some((event, (store, id, last, true)));
-                        }
-                        let progress = job
-                            .progress
-                            .and_then(|b| StoredProgress::decode(b.as_slice()).ok());
-                        if progress.is_some() && progress != last {
-                            let p = progress.clone().expect("checked");
-                            return Some((Event::Progress(p.into()), (store, id, progress, false)));
-                        }
-                    }
-                    // Until the job's replica says something of it, or a tick.
-                    let mut rx = notices.lock().await;
-                    tokio::select! {
-                        _ = tokio::time::sleep(tick) => {}
-                        _ = notice(rx.as_mut(), &job) => {}
-                    }
-                }
-            }
-        },
-    ))
 }

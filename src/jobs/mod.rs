@@ -4,7 +4,10 @@
 //! [`engine`] with one cancellation token each, their embeddings gathered by
 //! [`encode`] (through the [`cache`]) and their numbers computed by
 //! [`compute`] on the [`pool`]'s threads, with the [`settings`] of the
-//! request resolved and echoed. The gRPC services only translate.
+//! request resolved and echoed; each job's state and how it ends are
+//! [`job::JobState`]'s, its reports are written by the recorder (`record`)
+//! and the jobs shared between replicas by the replica protocol
+//! (`replica`). The gRPC services only translate.
 
 pub mod cache;
 pub mod compute;
@@ -13,6 +16,8 @@ pub mod engine;
 pub mod job;
 pub mod plan;
 pub mod pool;
+mod record;
+mod replica;
 pub mod scheduler;
 pub mod settings;
 pub mod stored_request;
