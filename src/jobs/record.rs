@@ -53,6 +53,9 @@ impl Engine {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
                 }
+                // The job moved to another replica (said where it was
+                // noticed): it records the evaluation, not this one.
+                Err(_) if live.state().moved() => return,
                 Err(err) => {
                     tracing::error!(id = %report.id, %err, "cannot record the evaluation");
                     live.mark_unrecorded();
@@ -79,5 +82,137 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::database::{Lease, NewJob, ReportStore};
+    use crate::jobs::cache::EmbeddingCache;
+    use crate::jobs::engine::EngineOptions;
+    use crate::proto::EvaluationStatus;
+
+    /// The shortest lease the engine takes.
+    pub(in crate::jobs) const LEASE: Duration = Duration::from_millis(300);
+
+    /// A results database (SQLite) and the engine of replica `a` over it; a
+    /// second replica is the database's own calls made as `b`.
+    pub(in crate::jobs) async fn replica_a() -> (tempfile::TempDir, Arc<ReportStore>, Arc<Engine>) {
+        let tmp = tempfile::tempdir().unwrap();
+        let url = ReportStore::default_url(tmp.path());
+        let store = Arc::new(ReportStore::open(&url).await.unwrap());
+        let cache = Arc::new(EmbeddingCache::new(tmp.path().join("cache"), 0).unwrap());
+        let engine = Engine::new(
+            store.clone(),
+            cache,
+            EngineOptions {
+                replica: "a".into(),
+                lease: LEASE,
+                compute_threads: 1,
+                ..EngineOptions::default()
+            },
+        )
+        .unwrap();
+        (tmp, store, engine)
+    }
+
+    /// A detached job of one evaluation `id`, stored QUEUED and held by `a`.
+    pub(in crate::jobs) async fn job_of_a(store: &ReportStore, id: &str) -> (Lease, Live) {
+        let report = EvaluationReport {
+            id: id.into(),
+            model: "m".into(),
+            dataset: "d".into(),
+            status: EvaluationStatus::Queued as i32,
+            ..Default::default()
+        };
+        let lease = store
+            .create_job(
+                &NewJob {
+                    id,
+                    kind: "model",
+                    request: Some(vec![1]),
+                    detached: true,
+                    owner: "a",
+                    lease: LEASE,
+                },
+                &[report],
+            )
+            .await
+            .unwrap();
+        let live = Live::new(vec![id.into()], 1, false);
+        live.set_lease(lease.clone());
+        live.mark_detached();
+        (lease, live)
+    }
+
+    fn completed(id: &str) -> EvaluationReport {
+        EvaluationReport {
+            id: id.into(),
+            model: "m".into(),
+            dataset: "d".into(),
+            status: EvaluationStatus::Completed as i32,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_lost_its_job_records_nothing_more_of_it() {
+        let (_tmp, store, a) = replica_a().await;
+        let (_, live) = job_of_a(&store, "e1").await;
+        // Held: the write goes through.
+        a.save(&live, &completed("e1")).await.unwrap();
+        assert_eq!(
+            store.get("e1").await.unwrap().status,
+            EvaluationStatus::Completed as i32
+        );
+        a.finish(&live).await;
+
+        let (_, live) = job_of_a(&store, "e2").await;
+        // The lease lapses (no heartbeat renews it here) and `b` takes the job.
+        tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+        let taken = store
+            .claim("b", Duration::from_secs(30), false, &[])
+            .await
+            .unwrap();
+        let taken = taken.expect("b takes the job over");
+        assert_eq!(taken.previous_owner, "a");
+        assert_eq!(taken.members, vec!["e2".to_string()]);
+        let err = a.save(&live, &completed("e2")).await.unwrap_err();
+        assert!(matches!(err, Error::Cancelled(_)), "{err}");
+        assert_eq!(
+            live.reason(),
+            Some(StopReason::LeaseLost),
+            "the job stops here"
+        );
+        assert_eq!(
+            store.get("e2").await.unwrap().status,
+            EvaluationStatus::Queued as i32,
+            "nothing written by the replica that lost the job"
+        );
+        // The recorder does not mark it unrecorded: it moved, it was not lost.
+        a.record(&live, &completed("e2")).await;
+        assert!(!live.state().unrecorded);
+        assert_eq!(live.state().ending(true), crate::jobs::job::Ending::Leave);
+    }
+
+    #[tokio::test]
+    async fn a_job_is_marked_ended_only_by_its_holder() {
+        let (_tmp, store, a) = replica_a().await;
+        let (lease, live) = job_of_a(&store, "e3").await;
+        a.save(&live, &completed("e3")).await.unwrap();
+        a.finish(&live).await;
+        assert!(store.job_of("e3").await.unwrap().unwrap().done);
+        // Ended: no replica claims it, even once its lease has lapsed.
+        tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+        assert!(store
+            .claim("b", Duration::from_secs(30), false, &[])
+            .await
+            .unwrap()
+            .is_none());
+        let _ = lease;
     }
 }

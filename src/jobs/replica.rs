@@ -393,3 +393,51 @@ pub(super) fn remote_events(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::jobs::record::tests::{job_of_a, replica_a, LEASE};
+
+    #[tokio::test]
+    async fn a_held_job_is_claimed_only_once_its_lease_lapses() {
+        let (_tmp, store, _a) = replica_a().await;
+        let (_, _live) = job_of_a(&store, "e1").await;
+        let far = Duration::from_secs(30);
+        assert!(
+            store.claim("b", far, false, &[]).await.unwrap().is_none(),
+            "held by a: not claimable"
+        );
+        tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
+        let job = store.claim("b", far, false, &[]).await.unwrap().unwrap();
+        assert_eq!(job.previous_owner, "a");
+        assert_eq!(job.lease.owner, "b");
+        assert_eq!(job.lease.attempt, 2, "one more claim than at submission");
+        assert!(
+            store.claim("c", far, false, &[]).await.unwrap().is_none(),
+            "held by b now"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_handed_over_or_given_back_is_claimable_at_once() {
+        let (_tmp, store, a) = replica_a().await;
+        let far = Duration::from_secs(30);
+        let (lease, _live) = job_of_a(&store, "e1").await;
+        assert!(store.claim("b", far, false, &[]).await.unwrap().is_none());
+        a.hand_over(&lease).await;
+        let job = store.claim("b", far, false, &[]).await.unwrap().unwrap();
+        assert_eq!(
+            (job.previous_owner.as_str(), job.lease.owner.as_str()),
+            ("a", "b")
+        );
+        let (lease, _live) = job_of_a(&store, "e2").await;
+        a.give_back(&lease).await;
+        let job = store.claim("c", far, false, &[]).await.unwrap().unwrap();
+        assert_eq!(job.members, vec!["e2".to_string()]);
+        // A lease that is no longer the holder's gives nothing back.
+        a.give_back(&lease).await;
+        assert!(store.claim("d", far, false, &[]).await.unwrap().is_none());
+    }
+}
