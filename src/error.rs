@@ -41,9 +41,15 @@ pub enum Error {
     /// A capability that this build or this configuration does not offer.
     #[error("{0}")]
     Unimplemented(String),
-    /// The server is not ready (models still loading).
-    #[error("{0}")]
-    Unavailable(String),
+    /// The service cannot do it now; `kind` says why (a retry may succeed
+    /// for some kinds: [`Error::is_transient`]).
+    #[error("{message}")]
+    Unavailable {
+        /// What happened.
+        kind: Unavailable,
+        /// Said for people.
+        message: String,
+    },
     /// The work was cancelled (by the client, CancelEvaluation or shutdown).
     #[error("cancelled: {0}")]
     Cancelled(String),
@@ -54,11 +60,23 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// ONNX Runtime failed.
-    #[error("onnx runtime: {0}")]
-    Runtime(String),
+    #[error("onnx runtime: {message}")]
+    Runtime {
+        /// What failed.
+        message: String,
+        /// ONNX Runtime's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The results database failed.
-    #[error("results database: {0}")]
-    Store(String),
+    #[error("results database: {message}")]
+    Store {
+        /// What failed.
+        message: String,
+        /// The database driver's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A fault of the server itself: a task that panicked or vanished.
     #[error("internal error in {task}: {message}")]
     Internal {
@@ -68,8 +86,14 @@ pub enum Error {
         message: String,
     },
     /// faiss failed.
-    #[error("faiss: {0}")]
-    Index(String),
+    #[error("faiss: {message}")]
+    Index {
+        /// What failed.
+        message: String,
+        /// faiss's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// File system failure.
     #[error("{context}: {source}")]
     Io {
@@ -79,6 +103,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// An underlying error kept as a cause.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a service is unavailable ([`Error::Unavailable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Starting: models still loading, or a replica not yet able to rebuild jobs.
+    NotReady,
+    /// The server (or one of its workers) is shutting down.
+    ShuttingDown,
+    /// The job moved to another replica, which finishes it.
+    HandedOver,
+    /// The results database or an object store cannot be reached.
+    Unreachable,
+    /// A shared entry is being replaced or uploaded while it is read.
+    Changing,
 }
 
 /// A name as errors show it: at most 64 characters, the rest cut.
@@ -95,6 +137,51 @@ fn shorten(name: &str) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// An [`Error::Unavailable`] of `kind`.
+    pub fn unavailable(kind: Unavailable, message: impl Into<String>) -> Self {
+        Error::Unavailable {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Runtime`] without an underlying error.
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Error::Runtime {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::Store`] without an underlying error.
+    pub fn store(message: impl Into<String>) -> Self {
+        Error::Store {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An [`Error::Index`] without an underlying error.
+    pub fn index(message: impl Into<String>) -> Self {
+        Error::Index {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Whether the same call may succeed if made again shortly: a database
+    /// or store that cannot be reached, a server still starting, an entry
+    /// being replaced. The one place retries are decided from.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Unavailable {
+                kind: Unavailable::Unreachable | Unavailable::NotReady | Unavailable::Changing,
+                ..
+            }
+        )
+    }
+
     /// An [`Error::Io`] with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
@@ -174,13 +261,19 @@ pub fn scrub_paths(message: &str) -> String {
 
 impl From<ort::Error> for Error {
     fn from(err: ort::Error) -> Self {
-        Error::Runtime(err.to_string())
+        Error::Runtime {
+            message: err.to_string(),
+            source: Some(Box::new(err)),
+        }
     }
 }
 
 impl From<faiss::error::Error> for Error {
     fn from(err: faiss::error::Error) -> Self {
-        Error::Index(err.to_string())
+        Error::Index {
+            message: err.to_string(),
+            source: Some(Box::new(err)),
+        }
     }
 }
 

@@ -168,8 +168,14 @@ async fn two_cifar10_models_on_real_test_images_agree_with_brute_force() {
         let (u, t) = uniformity_and_tolerance(&emb.to_f32().unwrap(), emb.shape[1], &labels);
         let got_u = report["uniformity"].as_f64().unwrap();
         let got_t = report["tolerance"].as_f64().unwrap();
-        assert!((got_u - u).abs() < 1e-4, "{model}: uniformity {got_u} against {u}");
-        assert!((got_t - t).abs() < 1e-4, "{model}: tolerance {got_t} against {t}");
+        assert!(
+            (got_u - u).abs() < 1e-4,
+            "{model}: uniformity {got_u} against {u}"
+        );
+        assert!(
+            (got_t - t).abs() < 1e-4,
+            "{model}: tolerance {got_t} against {t}"
+        );
         // Trained, not collapsed: spread out, and same-class pairs closer
         // than the average pair.
         assert!(u > 1.0, "{model}: uniformity {u}");

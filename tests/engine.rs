@@ -492,6 +492,15 @@ async fn shutdown_waits_for_the_grace_period_then_cancels_and_records() {
         .submit(quick(), SubmitOptions::default())
         .await
         .unwrap_err();
-    assert!(matches!(refused, Error::Unavailable(_)), "{refused}");
+    assert!(
+        matches!(
+            refused,
+            Error::Unavailable {
+                kind: embedeval::error::Unavailable::ShuttingDown,
+                ..
+            }
+        ),
+        "{refused}"
+    );
     assert_eq!(b.engine.live_jobs(), 0);
 }

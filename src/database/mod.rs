@@ -46,20 +46,25 @@ fn db(err: sqlx::Error) -> Error {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Tls(_) => Error::Unavailable(format!(
-            "the results database cannot be reached ({err}); retry shortly"
-        )),
+        | sqlx::Error::Tls(_) => Error::unavailable(
+            crate::error::Unavailable::Unreachable,
+            format!("the results database cannot be reached ({err}); retry shortly"),
+        ),
         sqlx::Error::Database(e)
             if e.code().is_some_and(|c| {
                 // PostgreSQL: admin shutdown, crash shutdown, cannot connect now.
                 c == "57P01" || c == "57P02" || c == "57P03"
             }) =>
         {
-            Error::Unavailable(format!(
-                "the results database is restarting ({e}); retry shortly"
-            ))
+            Error::unavailable(
+                crate::error::Unavailable::Unreachable,
+                format!("the results database is restarting ({e}); retry shortly"),
+            )
         }
-        other => Error::Store(other.to_string()),
+        other => Error::Store {
+            message: other.to_string(),
+            source: Some(Box::new(other)),
+        },
     }
 }
 
@@ -98,7 +103,7 @@ fn created_micros(report: &EvaluationReport) -> i64 {
 fn decode(row: &AnyRow) -> Result<EvaluationReport> {
     let bytes: Vec<u8> = row.try_get("report").map_err(db)?;
     EvaluationReport::decode(bytes.as_slice())
-        .map_err(|e| Error::Store(format!("a report does not decode: {e}")))
+        .map_err(|e| Error::store(format!("a report does not decode: {e}")))
 }
 
 impl ReportStore {
@@ -279,7 +284,7 @@ impl ReportStore {
             .map(|e| [e.model.as_str(), &e.kind, &e.reason, &e.same_as])
             .collect();
         let excluded = serde_json::to_string(&excluded)
-            .map_err(|e| Error::Store(format!("encode a comparison's excluded models: {e}")))?;
+            .map_err(|e| Error::store(format!("encode a comparison's excluded models: {e}")))?;
         sqlx::query(
             "INSERT INTO comparisons (id, dataset, created_at, evaluation_ids, excluded) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -330,7 +335,7 @@ impl ReportStore {
         };
         let text: String = row.try_get("excluded").map_err(db)?;
         let entries: Vec<[String; 4]> = serde_json::from_str(&text)
-            .map_err(|e| Error::Store(format!("a stored comparison's excluded models: {e}")))?;
+            .map_err(|e| Error::store(format!("a stored comparison's excluded models: {e}")))?;
         Ok(entries
             .into_iter()
             .map(
@@ -534,7 +539,7 @@ mod tests {
         store.save(&report("a", "m", 1)).await.unwrap();
         pg.stop();
         let err = store.get("a").await.unwrap_err();
-        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        assert!(matches!(err, Error::Unavailable { .. }), "{err}");
         assert!(err.to_string().contains("retry"), "{err}");
         pg.start_again();
         // The pool replaces its closed connections.
@@ -542,7 +547,7 @@ mod tests {
         let back = loop {
             match store.get("a").await {
                 Ok(r) => break r,
-                Err(Error::Unavailable(_)) if std::time::Instant::now() < until => {
+                Err(Error::Unavailable { .. }) if std::time::Instant::now() < until => {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await
                 }
                 Err(e) => panic!("{e}"),

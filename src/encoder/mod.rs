@@ -102,7 +102,7 @@ static ENVIRONMENT_INIT: Mutex<()> = Mutex::new(());
 pub fn environment(lib: &Path) -> Result<&'static Environment> {
     let _guard = ENVIRONMENT_INIT
         .lock()
-        .map_err(|_| Error::Runtime("environment lock poisoned".into()))?;
+        .map_err(|_| Error::runtime("environment lock poisoned"))?;
     if let Some((loaded, env)) = ENVIRONMENT.get() {
         if loaded != lib {
             return Err(Error::Config(format!(
@@ -222,7 +222,7 @@ impl Runtime {
     /// Builds a session from ONNX bytes held in memory.
     pub fn load_bytes(&self, onnx: &[u8]) -> Result<EncoderSession> {
         let rt =
-            |e: ort::Error<ort::session::builder::SessionBuilder>| Error::Runtime(e.to_string());
+            |e: ort::Error<ort::session::builder::SessionBuilder>| Error::runtime(e.to_string());
         let mut builder = Session::builder(self.env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(rt)?;
@@ -410,14 +410,14 @@ impl EncoderSession {
         let mut session = self
             .session
             .lock()
-            .map_err(|_| Error::Runtime("session lock poisoned".into()))?;
+            .map_err(|_| Error::runtime("session lock poisoned"))?;
         let result = session.run(ort::inputs![input_name => value])?;
         outputs
             .iter()
             .map(|name| {
                 let value = result
                     .get(*name)
-                    .ok_or_else(|| Error::Runtime(format!("model has no output {name:?}")))?;
+                    .ok_or_else(|| Error::runtime(format!("model has no output {name:?}")))?;
                 let (shape, values) = value.try_extract_tensor::<f32>()?;
                 Ok(OutputTensor {
                     shape: shape.to_vec(),

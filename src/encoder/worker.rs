@@ -87,7 +87,7 @@ impl Encoder {
         std::thread::Builder::new()
             .name(format!("encoder-{name}"))
             .spawn(move || run(rx, &session, &card, max_batch))
-            .map_err(|e| Error::Runtime(format!("cannot start the encoder thread: {e}")))?;
+            .map_err(|e| Error::runtime(format!("cannot start the encoder thread: {e}")))?;
         Ok(Self { jobs, max_batch })
     }
 
@@ -123,10 +123,15 @@ impl Encoder {
                 reply,
             })
             .await
-            .map_err(|_| Error::Unavailable("the encoder has stopped".into()))?;
+            .map_err(|_| {
+                Error::unavailable(
+                    crate::error::Unavailable::ShuttingDown,
+                    "the encoder has stopped",
+                )
+            })?;
         answer
             .await
-            .map_err(|_| Error::Runtime("the encoder dropped the request".into()))?
+            .map_err(|_| Error::runtime("the encoder dropped the request"))?
     }
 }
 
@@ -235,7 +240,7 @@ fn run(
                         out.shape
                     );
                     for job in batch {
-                        let _ = job.reply.send(Err(Error::Runtime(msg.clone())));
+                        let _ = job.reply.send(Err(Error::runtime(msg.clone())));
                     }
                     continue;
                 }
@@ -263,7 +268,7 @@ fn run(
                     let e = if invalid {
                         Error::InvalidArgument(msg.clone())
                     } else {
-                        Error::Runtime(msg.clone())
+                        Error::runtime(msg.clone())
                     };
                     let _ = job.reply.send(Err(e));
                 }

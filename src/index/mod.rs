@@ -179,7 +179,7 @@ impl VectorIndex {
             Engine::Flat(index) => index.search(queries, k)?,
             Engine::Factory(index) => index
                 .lock()
-                .map_err(|_| Error::Index("index lock poisoned".into()))?
+                .map_err(|_| Error::index("index lock poisoned"))?
                 .search(queries, k)?,
         };
         Ok(Neighbors {

@@ -286,8 +286,9 @@ impl Engine {
         // Held until the job's task is tracked, so that shutdown waits for it.
         let _tracked = self.tracker.token();
         if !self.accepting.load(Ordering::SeqCst) {
-            return Err(Error::Unavailable(
-                "the server is shutting down and admits no new evaluations".into(),
+            return Err(Error::unavailable(
+                crate::error::Unavailable::ShuttingDown,
+                "the server is shutting down and admits no new evaluations",
             ));
         }
         let ticket = self.scheduler.admit()?;
@@ -687,7 +688,7 @@ impl Engine {
                     // A model that fails leaves a FAILED row; a stopped job
                     // stops.
                     if let Err(err) = result {
-                        if live.token().is_cancelled() || matches!(err, Error::Store(_)) {
+                        if live.token().is_cancelled() || matches!(err, Error::Store { .. }) {
                             return Err(err);
                         }
                     }

@@ -196,10 +196,10 @@ impl StopReason {
             StopReason::LeaseLost => Error::Cancelled(
                 "another replica took the job over (this one could not renew its lease)".into(),
             ),
-            StopReason::HandedOver => Error::Unavailable(
+            StopReason::HandedOver => Error::unavailable(
+                crate::error::Unavailable::HandedOver,
                 "this replica shut down and handed the job over to the others; follow it \
-                 through any replica"
-                    .into(),
+                 through any replica",
             ),
         }
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::Engine;
 use super::job::{Live, StopReason};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::proto::EvaluationReport;
 
 /// How long a report is retried while the database cannot be reached
@@ -48,7 +48,8 @@ impl Engine {
         loop {
             match self.save(live, report).await {
                 Ok(()) => return,
-                Err(Error::Unavailable(msg)) if Instant::now() < until => {
+                Err(err) if err.is_transient() && Instant::now() < until => {
+                    let msg = err.to_string();
                     tracing::warn!(id = %report.id, %msg, "cannot record the evaluation yet; retrying");
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
@@ -73,7 +74,7 @@ impl Engine {
         loop {
             match self.store.finish_job(lease).await {
                 Ok(()) => return,
-                Err(Error::Unavailable(_)) if Instant::now() < until => {
+                Err(err) if err.is_transient() && Instant::now() < until => {
                     tokio::time::sleep(Duration::from_millis(500)).await
                 }
                 Err(err) => {
@@ -182,7 +183,7 @@ pub(super) mod tests {
         assert_eq!(taken.previous_owner, "a");
         assert_eq!(taken.members, vec!["e2".to_string()]);
         let err = a.save(&live, &completed("e2")).await.unwrap_err();
-        assert!(matches!(err, Error::Cancelled(_)), "{err}");
+        assert!(matches!(err, crate::Error::Cancelled(_)), "{err}");
         assert_eq!(
             live.reason(),
             Some(StopReason::LeaseLost),

@@ -143,11 +143,14 @@ impl Engine {
             .await;
         };
         let resolver = self.resolver.get().cloned().ok_or_else(|| {
-            Error::Unavailable("this replica takes over jobs only once its models load".into())
+            Error::unavailable(
+                crate::error::Unavailable::NotReady,
+                "this replica takes over jobs only once its models load",
+            )
         })?;
         let spec = match stored_request::decode(&job.kind, request, resolver.as_ref()).await {
             Ok(spec) => spec,
-            Err(err) if job.stolen || matches!(err, Error::Unavailable(_)) => {
+            Err(err) if job.stolen || err.is_transient() => {
                 // Taken from a replica that had it waiting: back there (it
                 // may resolve what this one cannot, its own bundle say).
                 // Otherwise the store or the database is away: the job
@@ -351,7 +354,7 @@ pub(super) fn remote_events(
                             ))
                         }
                         Ok(_) => {}
-                        Err(Error::Unavailable(_)) => {}
+                        Err(err) if err.is_transient() => {}
                         Err(err) => {
                             return Some((Event::Done(Err(Arc::new(err))), (store, id, last, true)))
                         }

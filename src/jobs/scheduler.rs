@@ -92,11 +92,12 @@ impl Ticket {
         match self {
             Ticket::Slot(slot) => Ok(slot),
             Ticket::Queued { slots, place, size } => {
-                let permit = slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| Error::Unavailable("the server is shutting down".into()))?;
+                let permit = slots.clone().acquire_owned().await.map_err(|_| {
+                    Error::unavailable(
+                        crate::error::Unavailable::ShuttingDown,
+                        "the server is shutting down",
+                    )
+                })?;
                 drop(place);
                 Ok(Slot::new(permit, slots, size))
             }

@@ -169,7 +169,7 @@ pub fn encode(spec: &JobSpec) -> Option<Vec<u8>> {
 /// the same models (by content), dataset, splits and settings.
 pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result<JobSpec> {
     let request = JobRequest::decode(request)
-        .map_err(|e| Error::Store(format!("a stored job does not decode: {e}")))?;
+        .map_err(|e| Error::store(format!("a stored job does not decode: {e}")))?;
     let dataset = resolve.dataset(&request.dataset).await?;
     if dataset.id != request.dataset_id {
         return Err(Error::FailedPrecondition(format!(
@@ -208,7 +208,7 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
             let (model, settings) = models
                 .into_iter()
                 .next()
-                .ok_or_else(|| Error::Store("a stored one-model job names no model".into()))?;
+                .ok_or_else(|| Error::store("a stored one-model job names no model"))?;
             Ok(JobSpec::Model(ModelJob {
                 model,
                 dataset,
@@ -223,7 +223,7 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
             models,
             excluded: Vec::new(),
         })),
-        other => Err(Error::Store(format!(
+        other => Err(Error::store(format!(
             "a stored job of unknown kind {other:?}"
         ))),
     }

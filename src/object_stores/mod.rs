@@ -209,7 +209,7 @@ impl Remote {
                     }
                     cause = c.source();
                 }
-                Error::Unavailable(format!(
+                Error::unavailable(crate::error::Unavailable::Unreachable, format!(
                     "the object store {} cannot be reached or refused the request ({what}): {message}",
                     self.url
                 ))
@@ -264,7 +264,10 @@ impl Remote {
                 let decoded = percent_encoding::percent_decode_str(part.as_ref())
                     .decode_utf8()
                     .map_err(|e| {
-                        Error::Unavailable(format!("{}: a key is not UTF-8: {e}", self.url))
+                        Error::unavailable(
+                            crate::error::Unavailable::Unreachable,
+                            format!("{}: a key is not UTF-8: {e}", self.url),
+                        )
                     })?;
                 rel.push(decoded.into_owned());
             }
@@ -579,7 +582,7 @@ mod tests {
         .unwrap();
         let started = std::time::Instant::now();
         let err = remote.names().await.unwrap_err();
-        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        assert!(matches!(err, Error::Unavailable { .. }), "{err}");
         assert!(
             err.to_string().contains("onnect"),
             "refused, not misconfigured: {err}"

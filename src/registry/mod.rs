@@ -249,10 +249,13 @@ impl Registries {
             let at = catalog.uploads().join(&name);
             let entry = T::open(&this, &name, staging.dir(), at)?;
             if entry.share_id() != id {
-                return Err(Error::Unavailable(format!(
-                    "{} {name} in the store is not the registered one (being replaced?); retry",
-                    T::KIND
-                )));
+                return Err(Error::unavailable(
+                    crate::error::Unavailable::Changing,
+                    format!(
+                        "{} {name} in the store is not the registered one (being replaced?); retry",
+                        T::KIND
+                    ),
+                ));
             }
             // Marked first: whatever stops the install, the copy here is
             // (still) a cache.
@@ -261,10 +264,13 @@ impl Registries {
             catalog
                 .install_fetched(staging, entry, uploading)?
                 .ok_or_else(|| {
-                    Error::Unavailable(format!(
-                        "{} {name} is being uploaded through this replica; retry",
-                        T::KIND
-                    ))
+                    Error::unavailable(
+                        crate::error::Unavailable::Changing,
+                        format!(
+                            "{} {name} is being uploaded through this replica; retry",
+                            T::KIND
+                        ),
+                    )
                 })
         })
         .await

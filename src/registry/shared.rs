@@ -139,12 +139,15 @@ impl Shared {
             .fetch_dir(&registration.folder, staging.dir())
             .await
             .map_err(|e| match e {
-                Error::NotFound { .. } => Error::Unavailable(format!(
-                    "{kind} {name} is registered but its files are not in {}/{} (replaced or \
+                Error::NotFound { .. } => Error::unavailable(
+                    crate::error::Unavailable::Changing,
+                    format!(
+                        "{kind} {name} is registered but its files are not in {}/{} (replaced or \
                      removed while being fetched?); retry",
-                    files.url(),
-                    registration.folder,
-                )),
+                        files.url(),
+                        registration.folder,
+                    ),
+                ),
                 other => other,
             })?;
         tracing::info!(kind, name, bytes, store = %self.root.url(), "fetched: registered through another replica");

@@ -85,8 +85,9 @@ impl AppState {
         if *self.ready.borrow() {
             Ok(())
         } else {
-            Err(Error::Unavailable(
-                "models are still loading; health reports SERVING when they are ready".into(),
+            Err(Error::unavailable(
+                crate::error::Unavailable::NotReady,
+                "models are still loading; health reports SERVING when they are ready",
             ))
         }
     }
@@ -248,7 +249,7 @@ impl Bundles {
                         tracing::info!(kind, store = %remote.url(), fetched = ?fetched, "bundle mirrored");
                         break;
                     }
-                    Err(Error::Unavailable(err)) => {
+                    Err(err) if err.is_transient() => {
                         tracing::warn!(kind, %err, "cannot mirror the bundle yet; retrying");
                         tokio::time::sleep(wait).await;
                         wait = (wait * 2).min(std::time::Duration::from_secs(30));

@@ -15,14 +15,14 @@ pub fn code(err: &Error) -> Code {
         Error::ResourceExhausted(_) => Code::ResourceExhausted,
         Error::FailedPrecondition(_) => Code::FailedPrecondition,
         Error::Unimplemented(_) => Code::Unimplemented,
-        Error::Unavailable(_) => Code::Unavailable,
+        Error::Unavailable { .. } => Code::Unavailable,
         Error::Cancelled(_) => Code::Cancelled,
         Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
         Error::Config(_)
-        | Error::Runtime(_)
-        | Error::Store(_)
+        | Error::Runtime { .. }
+        | Error::Store { .. }
         | Error::Internal { .. }
-        | Error::Index(_)
+        | Error::Index { .. }
         | Error::Io { .. } => Code::Internal,
     }
 }
