@@ -42,7 +42,6 @@ use super::job::{
     StopOnDrop, StopReason,
 };
 use super::pool::ComputePool;
-use super::replica::{heartbeat, remote_events};
 use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
 use super::stored_request::{self, Resolve};
@@ -240,7 +239,7 @@ impl Engine {
             steal: opts.steal,
             background: CancellationToken::new(),
         });
-        tokio::spawn(heartbeat(Arc::downgrade(&engine)));
+        engine.start_heartbeat();
         Ok(engine)
     }
 
@@ -425,39 +424,7 @@ impl Engine {
             .await?
             .map(|j| j.id)
             .unwrap_or_default();
-        Ok(remote_events(
-            self.store.clone(),
-            id.to_string(),
-            job,
-            self.tick(),
-            self.notices.as_ref().map(|n| n.subscribe()),
-        ))
-    }
-
-    /// The events of `live` (a job of this replica) for a watcher of
-    /// evaluation `id`; if the job moves to another replica meanwhile
-    /// (taken while it waited, or handed over at shutdown), they go on from
-    /// the database.
-    fn follow_here(&self, live: &Arc<Live>, id: &str) -> EventStream {
-        let moved = |live: &Live| live.state().moved();
-        let here = {
-            let live = live.clone();
-            live.follow().filter(move |event| {
-                let end_of_move = matches!(event, Event::Done(Err(_))) && moved(&live);
-                std::future::ready(!end_of_move)
-            })
-        };
-        let (store, live) = (self.store.clone(), live.clone());
-        let (id, tick) = (id.to_string(), self.tick());
-        let notices = self.notices.as_ref().map(|n| n.subscribe());
-        let there = futures::stream::once(async move {
-            match live.lease().filter(|_| moved(&live)) {
-                Some(lease) => remote_events(store, id, lease.job_id.clone(), tick, notices),
-                None => Box::pin(futures::stream::empty()) as EventStream,
-            }
-        })
-        .flatten();
-        Box::pin(here.chain(there))
+        Ok(self.follow_elsewhere(id, job))
     }
 
     /// Stops the job that evaluation `id` belongs to, waits (a few seconds

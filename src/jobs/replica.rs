@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use prost::Message;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -41,6 +42,49 @@ const SKIP_UNAVAILABLE: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: i64 = 10;
 
 impl Engine {
+    /// Starts renewing this replica's leases (until the engine is dropped).
+    pub(super) fn start_heartbeat(self: &Arc<Self>) {
+        tokio::spawn(heartbeat(Arc::downgrade(self)));
+    }
+
+    /// The events of evaluation `id` of job `job`, held by another replica,
+    /// through the database.
+    pub(super) fn follow_elsewhere(&self, id: &str, job: String) -> EventStream {
+        remote_events(
+            self.store.clone(),
+            id.to_string(),
+            job,
+            self.tick(),
+            self.notices.as_ref().map(|n| n.subscribe()),
+        )
+    }
+
+    /// The events of `live` (a job of this replica) for a watcher of
+    /// evaluation `id`; if the job moves to another replica meanwhile
+    /// (taken while it waited, or handed over at shutdown), they go on from
+    /// the database.
+    pub(super) fn follow_here(&self, live: &Arc<Live>, id: &str) -> EventStream {
+        let moved = |live: &Live| live.state().moved();
+        let here = {
+            let live = live.clone();
+            live.follow().filter(move |event| {
+                let end_of_move = matches!(event, Event::Done(Err(_))) && moved(&live);
+                std::future::ready(!end_of_move)
+            })
+        };
+        let (store, live) = (self.store.clone(), live.clone());
+        let (id, tick) = (id.to_string(), self.tick());
+        let notices = self.notices.as_ref().map(|n| n.subscribe());
+        let there = futures::stream::once(async move {
+            match live.lease().filter(|_| moved(&live)) {
+                Some(lease) => remote_events(store, id, lease.job_id.clone(), tick, notices),
+                None => Box::pin(futures::stream::empty()) as EventStream,
+            }
+        })
+        .flatten();
+        Box::pin(here.chain(there))
+    }
+
     /// Gives job `lease` back to the queue, for any replica (this one
     /// included) to run its unrecorded evaluations again.
     pub(super) async fn give_back(&self, lease: &Lease) {
