@@ -4,7 +4,7 @@
 //! Migrations live in migrations/<backend>/ and are embedded in the binary.
 //! Reports survive restarts. Jobs are rows too ([`jobs`]): every replica
 //! sharing the database takes over the jobs of a replica that died. Which
-//! jobs run, and their cancellation, belong to the engine ([`crate::jobs`]);
+//! jobs run, and their cancellation, belong to the engine (`jobs`);
 //! the store keeps what it records.
 
 use std::sync::atomic::{AtomicU64, Ordering};

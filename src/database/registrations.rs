@@ -1,7 +1,7 @@
 //! Which content each uploaded model and dataset name holds, when replicas
 //! share their uploads through an object store (`--data-url`): the
 //! database is where a replica learns that another registered, replaced or
-//! removed an entry ([`crate::registry::shared`]), and what listings show of
+//! removed an entry (the registry's `shared` module), and what listings show of
 //! entries it has not fetched. A removed name keeps its row, marked removed:
 //! a replica can tell a local copy of an entry removed elsewhere (drop it)
 //! from an upload that was never shared (share it, never drop it).
