@@ -44,9 +44,9 @@ use super::job::{
 use super::pool::ComputePool;
 use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
-use super::stored_request::{self, Resolve};
+use super::stored_request::Resolve;
 use crate::data::LoadedDataset;
-use crate::database::{new_id, NewJob, ReportStore};
+use crate::database::{new_id, ReportStore};
 use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
@@ -301,22 +301,7 @@ impl Engine {
                 .collect(),
         };
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
-        // The job, its rows and its lease in one transaction: nothing is
-        // left QUEUED without a job behind it.
-        let lease = self
-            .store
-            .create_job(
-                &NewJob {
-                    id: &ids[0],
-                    kind: stored_request::kind(&spec),
-                    request: stored_request::encode(&spec),
-                    detached: opts.detach,
-                    owner: &self.replica,
-                    lease: self.lease,
-                },
-                &reports,
-            )
-            .await?;
+        let lease = self.hold_new(&spec, &ids[0], opts.detach, &reports).await?;
         let queued = ticket.is_queued();
         let runs = reports
             .iter()
@@ -605,21 +590,7 @@ impl Engine {
             slot = ticket.slot() => slot?,
         };
         live.mark_started();
-        if let Some(lease) = live.lease() {
-            match self.store.mark_started(lease).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    // An idle replica took it while it waited here.
-                    live.stop(StopReason::LeaseLost);
-                    return Err(StopReason::LeaseLost.error());
-                }
-                // Its writes are fenced: if another replica takes it
-                // meanwhile, this one stops at its next write.
-                Err(err) => {
-                    tracing::warn!(job = %lease.job_id, %err, "cannot record that the job started")
-                }
-            }
-        }
+        self.confirm_start(live).await?;
         match spec {
             JobSpec::Model(job) => {
                 let report = &mut reports[0];

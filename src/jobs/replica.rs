@@ -20,13 +20,13 @@ use prost::Message;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::engine::{ended, Engine};
-use super::job::{Event, EventStream, Live, StopReason};
+use super::job::{Event, EventStream, JobSpec, Live, StopReason};
 use super::scheduler::Ticket;
 use super::stored_request::{self, Resolve, StoredProgress};
 use crate::database::notices::RELEASED;
-use crate::database::{ClaimedJob, Lease, Renewal, ReportStore};
+use crate::database::{ClaimedJob, Lease, NewJob, Renewal, ReportStore};
 use crate::error::{Error, Result};
-use crate::proto::EvaluationStatus;
+use crate::proto::{EvaluationReport, EvaluationStatus};
 
 /// How long a replica leaves alone a job it took from another replica and
 /// could not rebuild (given back to that one; longer than a lease, so that
@@ -42,6 +42,53 @@ const SKIP_UNAVAILABLE: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: i64 = 10;
 
 impl Engine {
+    /// Stores a new job of `spec` (its first evaluation `id`), its
+    /// `reports` and this replica's lease on it, in one transaction:
+    /// nothing is left QUEUED without a job behind it.
+    pub(super) async fn hold_new(
+        &self,
+        spec: &JobSpec,
+        id: &str,
+        detached: bool,
+        reports: &[EvaluationReport],
+    ) -> Result<Lease> {
+        self.store
+            .create_job(
+                &NewJob {
+                    id,
+                    kind: stored_request::kind(spec),
+                    request: stored_request::encode(spec),
+                    detached,
+                    owner: &self.replica,
+                    lease: self.lease,
+                },
+                reports,
+            )
+            .await
+    }
+
+    /// Records that `live`'s job took its slot here; a job another replica
+    /// took while it waited stops (the lease lost).
+    pub(super) async fn confirm_start(&self, live: &Live) -> Result<()> {
+        let Some(lease) = live.lease() else {
+            return Ok(());
+        };
+        match self.store.mark_started(lease).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // An idle replica took it while it waited here.
+                live.stop(StopReason::LeaseLost);
+                Err(StopReason::LeaseLost.error())
+            }
+            // Its writes are fenced: if another replica takes it
+            // meanwhile, this one stops at its next write.
+            Err(err) => {
+                tracing::warn!(job = %lease.job_id, %err, "cannot record that the job started");
+                Ok(())
+            }
+        }
+    }
+
     /// Starts renewing this replica's leases (until the engine is dropped).
     pub(super) fn start_heartbeat(self: &Arc<Self>) {
         tokio::spawn(heartbeat(Arc::downgrade(self)));
