@@ -72,9 +72,22 @@ pub struct EmbeddingsRequest {
 pub async fn evaluate(registries: &Registries, req: EvaluateRequest) -> Result<ModelJob> {
     let model = registries.named_model(&req.model).await?;
     let dataset = registries.named_dataset(&req.dataset).await?;
-    check_fit(&model, &dataset)?;
     let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
     let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
+    model_job(model, dataset, splits, settings)
+}
+
+/// The job of `model` on `dataset` with these splits and settings, once
+/// the model takes the dataset's images and the settings fit the dataset:
+/// the checks every one-model job passes, at admission ([`evaluate`]) and
+/// when another replica rebuilds it from its stored request.
+pub fn model_job(
+    model: Arc<LoadedModel>,
+    dataset: Arc<LoadedDataset>,
+    splits: Splits,
+    settings: Settings,
+) -> Result<ModelJob> {
+    check_fit(&model, &dataset)?;
     settings.check_positives(&dataset, &splits.test)?;
     Ok(ModelJob {
         model,
@@ -123,9 +136,6 @@ pub async fn compare(registries: &Registries, req: CompareRequest) -> Result<Com
             Ok((m, settings))
         })
         .collect::<Result<Vec<_>>>()?;
-    if let Some((_, settings)) = models.first() {
-        settings.check_positives(&dataset, &splits.test)?;
-    }
     choose(dataset, splits, models, every)
 }
 
@@ -152,13 +162,18 @@ pub fn embeddings(req: EmbeddingsRequest) -> Result<EmbeddingsJob> {
 /// The comparison of `candidates` (each with its settings) on `dataset`:
 /// the models that do not take the dataset's images are left out with the
 /// reason, and with `once` a model registered twice (same ONNX content,
-/// same preprocessing) counts once. INVALID_ARGUMENT when no model is left.
+/// same preprocessing) counts once. INVALID_ARGUMENT when no model is left
+/// or the settings do not fit the dataset. The checks every comparison
+/// passes, at admission ([`compare`]) and when another replica rebuilds it.
 pub fn choose(
     dataset: Arc<LoadedDataset>,
     splits: Splits,
     candidates: Vec<(Arc<LoadedModel>, Settings)>,
     once: bool,
 ) -> Result<CompareJob> {
+    if let Some((_, settings)) = candidates.first() {
+        settings.check_positives(&dataset, &splits.test)?;
+    }
     let mut models: Vec<(Arc<LoadedModel>, Settings)> = Vec::new();
     let mut excluded = Vec::new();
     let mut unfit: Vec<Arc<LoadedModel>> = Vec::new();

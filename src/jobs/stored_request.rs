@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use prost::Message;
 
-use super::job::{CompareJob, JobSpec, ModelJob, Progress};
+use super::job::{CompareJob, JobSpec, Progress};
 use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
 use crate::error::{Error, Result};
@@ -166,7 +166,9 @@ pub fn encode(spec: &JobSpec) -> Option<Vec<u8>> {
 }
 
 /// Rebuilds a stored job of `kind` from its `request` through `resolve`:
-/// the same models (by content), dataset, splits and settings.
+/// the same models (by content), dataset, splits and settings, planned by
+/// the same checks as at admission ([`super::plan::model_job`],
+/// [`super::plan::choose`]).
 pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result<JobSpec> {
     let request = JobRequest::decode(request)
         .map_err(|e| Error::store(format!("a stored job does not decode: {e}")))?;
@@ -209,20 +211,18 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
                 .into_iter()
                 .next()
                 .ok_or_else(|| Error::store("a stored one-model job names no model"))?;
-            Ok(JobSpec::Model(ModelJob {
-                model,
-                dataset,
-                splits,
-                settings,
+            Ok(JobSpec::Model(super::plan::model_job(
+                model, dataset, splits, settings,
+            )?))
+        }
+        "compare" => {
+            // The models chosen at admission, each as it was chosen.
+            let job = super::plan::choose(dataset, splits, models, false)?;
+            Ok(JobSpec::Compare(CompareJob {
+                id: request.comparison_id,
+                ..job
             }))
         }
-        "compare" => Ok(JobSpec::Compare(CompareJob {
-            id: request.comparison_id,
-            dataset,
-            splits,
-            models,
-            excluded: Vec::new(),
-        })),
         other => Err(Error::store(format!(
             "a stored job of unknown kind {other:?}"
         ))),
