@@ -132,7 +132,9 @@ def main() -> None:
         peak_where = "at the smallest τ" if best == 0 else "at the largest τ" if best == len(sweep) - 1 else "inside the sweep"
         lines.append(
             f"- `{loss}` over τ = {', '.join(f'{t:g}' for t in taus)}: Spearman ρ(τ, uniformity) = "
-            f"{f(rho_u, 2)}, ρ(τ, tolerance) = {f(rho_t, 2)} (the paper: −1 and +1 for the ordinary loss); "
+            f"{f(rho_u, 2)}, ρ(τ, tolerance) = {f(rho_t, 2)} "
+            + ("(the paper: −1 and +1); " if loss == "infonce" else f"(the paper: flat, near {HARD_UNIFORMITY} and {HARD_TOLERANCE}); ")
+            + 
             f"uniformity {f(min(unif), 3)}–{f(max(unif), 3)}, tolerance {f(min(tol), 3)}–{f(max(tol), 3)}; "
             f"linear top-1 peaks {peak_where}, at τ = {taus[best]:g} ({f(lin[best] * 100, 2)}% "
             f"[{f(lo * 100, 1)}, {f(hi * 100, 1)}])"
