@@ -195,6 +195,85 @@ async fn a_corrected_command_is_evaluated_with_its_own_card() {
     );
 }
 
+/// Appends ONNX `metadata_props` entries (ModelProto field 14) to a model
+/// file: protobuf fields may follow in any order, so the result is the same
+/// graph with the metadata.
+fn with_metadata(onnx: &[u8], pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = onnx.to_vec();
+    for (k, v) in pairs {
+        let mut entry = vec![0x0a, k.len() as u8];
+        entry.extend_from_slice(k.as_bytes());
+        entry.extend([0x12, v.len() as u8]);
+        entry.extend_from_slice(v.as_bytes());
+        out.extend([0x72, entry.len() as u8]);
+        out.extend(entry);
+    }
+    out
+}
+
+/// Observation 2, the other way out: the normalisation written in the ONNX
+/// graph's metadata is used and no assumption is warned of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graphs_metadata_says_the_normalisation() {
+    let server = common::zoo_server().await;
+    let work = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(zoo().join("infonce-t0.5/model.onnx")).unwrap();
+    let onnx = work.path().join("meta.onnx");
+    std::fs::write(
+        &onnx,
+        with_metadata(
+            &bytes,
+            &[
+                ("embedeval.scale", "0.0625"),
+                ("embedeval.mean", "0"),
+                ("embedeval.std", "1"),
+            ],
+        ),
+    )
+    .unwrap();
+    let (out, err) = ok(
+        &server,
+        &[
+            "eval",
+            onnx.to_str().unwrap(),
+            "--loss",
+            "infonce",
+            "--tau",
+            "0.5",
+            "--dataset",
+            "digits",
+            "--skip-linear",
+            "--json",
+        ],
+    );
+    assert!(!err.contains("normalisation not given"), "{err}");
+    assert!(
+        err.contains("input.normalisation"),
+        "listed as read off the graph: {err}"
+    );
+    let report = json(&out);
+    assert_eq!(report["preprocessing"]["scale"], 0.0625, "{report}");
+    assert!(
+        report
+            .get("warnings")
+            .is_none_or(|w| w.as_array().is_some_and(Vec::is_empty)),
+        "{report}"
+    );
+    // The zoo's own card says the same: the same numbers.
+    let (zoo_out, _) = ok(
+        &server,
+        &[
+            "eval",
+            "infonce-t0.5",
+            "--dataset",
+            "digits",
+            "--skip-linear",
+            "--json",
+        ],
+    );
+    assert_eq!(report["uniformity"], json(&zoo_out)["uniformity"]);
+}
+
 /// Observation 3: unknown losses are refused with the nearest known ones; a
 /// loss of one's own is `other` with its name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

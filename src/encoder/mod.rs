@@ -355,6 +355,7 @@ pub struct EncoderSession {
     session: Mutex<Session>,
     inputs: Vec<TensorSpec>,
     outputs: Vec<TensorSpec>,
+    metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for EncoderSession {
@@ -370,11 +371,29 @@ impl EncoderSession {
     fn new(session: Session) -> Result<Self> {
         let inputs = session.inputs().iter().map(tensor_spec).collect();
         let outputs = session.outputs().iter().map(tensor_spec).collect();
+        // The graph's custom metadata (`metadata_props`), best effort.
+        let metadata = session
+            .metadata()
+            .ok()
+            .map(|m| {
+                m.custom_keys()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|k| m.custom(&k).map(|v| (k, v)))
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Self {
             session: Mutex::new(session),
             inputs,
             outputs,
+            metadata,
         })
+    }
+
+    /// The graph's custom metadata (ONNX `metadata_props`).
+    pub fn metadata(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.metadata
     }
 
     /// The graph's inputs.

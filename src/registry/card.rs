@@ -409,6 +409,19 @@ impl CardFile {
     /// such key is listed in [`ModelCard::inferred`]. The result is checked
     /// on its own and against the graph.
     pub fn resolve(&self, inputs: &[TensorSpec], outputs: &[TensorSpec]) -> Result<ModelCard> {
+        self.resolve_with(inputs, outputs, &BTreeMap::new())
+    }
+
+    /// As [`CardFile::resolve`], with the graph's custom metadata
+    /// (`metadata_props`): where the card gives neither a preset nor its own
+    /// scale, mean and std, [`METADATA_PRESET`] or [`METADATA_MEAN`] and
+    /// [`METADATA_STD`] (with [`METADATA_SCALE`]) give the normalisation.
+    pub fn resolve_with(
+        &self,
+        inputs: &[TensorSpec],
+        outputs: &[TensorSpec],
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<ModelCard> {
         let mut inferred = Vec::new();
         let mut note = |key: &str| inferred.push(key.to_string());
         let t = &self.training;
@@ -423,12 +436,14 @@ impl CardFile {
             step: t.step.unwrap_or(0),
             extra: t.extra.clone(),
         };
-        let input = resolve_input(&self.input, inputs, &mut note)?;
+        let given = normalisation_from(metadata)?;
+        let input = resolve_input(&self.input, inputs, given.as_ref(), &mut note)?;
         let outputs = resolve_outputs(&self.outputs, outputs, &mut note)?;
         let mut warnings = Vec::new();
         let f = &self.input;
-        let assumed =
-            f.preset.is_none() && (f.scale.is_none() || f.mean.is_none() || f.std.is_none());
+        let assumed = f.preset.is_none()
+            && (f.scale.is_none() || f.mean.is_none() || f.std.is_none())
+            && given.is_none();
         if assumed && input.dtype == InputDType::Float32 {
             warnings.push(ASSUMED_NORMALISATION.to_string());
         }
@@ -448,9 +463,66 @@ impl CardFile {
 }
 
 /// The input section, from the card where it speaks and the graph elsewhere.
+/// The graph metadata key naming a preset ("imagenet", "cifar10", …).
+pub const METADATA_PRESET: &str = "embedeval.preset";
+/// The graph metadata key of the per-channel mean ("0.485,0.456,0.406").
+pub const METADATA_MEAN: &str = "embedeval.mean";
+/// The graph metadata key of the per-channel std.
+pub const METADATA_STD: &str = "embedeval.std";
+/// The graph metadata key of the pixel scale [1/255].
+pub const METADATA_SCALE: &str = "embedeval.scale";
+
+/// The normalisation a graph's metadata gives, if any.
+#[derive(Debug, Clone, PartialEq)]
+enum FromGraph {
+    /// A preset by name.
+    Preset(Preset),
+    /// Scale, mean and std.
+    Values(f64, Vec<f64>, Vec<f64>),
+}
+
+/// Reads [`METADATA_PRESET`], or [`METADATA_MEAN`] and [`METADATA_STD`]
+/// (and [`METADATA_SCALE`]), from a graph's metadata.
+fn normalisation_from(metadata: &BTreeMap<String, String>) -> Result<Option<FromGraph>> {
+    let bad = |key: &str, value: &str| {
+        Error::InvalidCard(format!(
+            "the graph's metadata {key} = {value:?} is not understood"
+        ))
+    };
+    if let Some(v) = metadata.get(METADATA_PRESET) {
+        let preset: Preset = toml::Value::String(v.trim().to_ascii_lowercase())
+            .try_into()
+            .map_err(|_| bad(METADATA_PRESET, v))?;
+        return Ok(Some(FromGraph::Preset(preset)));
+    }
+    let floats = |key: &str| -> Result<Option<Vec<f64>>> {
+        metadata
+            .get(key)
+            .map(|v| {
+                v.trim_matches(|c| c == '[' || c == ']')
+                    .split(',')
+                    .map(|x| x.trim().parse::<f64>().map_err(|_| bad(key, v)))
+                    .collect()
+            })
+            .transpose()
+    };
+    match (floats(METADATA_MEAN)?, floats(METADATA_STD)?) {
+        (Some(mean), Some(std)) => {
+            let scale = match floats(METADATA_SCALE)?.as_deref() {
+                None => 1.0 / 255.0,
+                Some([one]) => *one,
+                Some(_) => return Err(bad(METADATA_SCALE, &metadata[METADATA_SCALE])),
+            };
+            Ok(Some(FromGraph::Values(scale, mean, std)))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn resolve_input(
     file: &InputFile,
     inputs: &[TensorSpec],
+    from_graph: Option<&FromGraph>,
     note: &mut impl FnMut(&str),
 ) -> Result<InputCard> {
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
@@ -529,18 +601,23 @@ fn resolve_input(
     };
     let explicit = file.scale.is_some() && file.mean.is_some() && file.std.is_some();
     // A preset is echoed only where it gave at least one of the values (the
-    // default "none" included).
-    let preset = if explicit {
-        None
-    } else {
-        Some(file.preset.unwrap_or_else(|| {
+    // default "none" included). The graph's metadata speaks where the card
+    // does not.
+    let (preset, (scale, mean, std)) = match (explicit, file.preset, from_graph) {
+        (true, _, _) => (None, (1.0, Vec::new(), Vec::new())),
+        (false, Some(p), _) => (Some(p), p.values(channels)?),
+        (false, None, Some(FromGraph::Preset(p))) => {
+            note("input.normalisation");
+            (Some(*p), p.values(channels)?)
+        }
+        (false, None, Some(FromGraph::Values(scale, mean, std))) => {
+            note("input.normalisation");
+            (None, (*scale, mean.clone(), std.clone()))
+        }
+        (false, None, None) => {
             note("input.preset");
-            Preset::None
-        }))
-    };
-    let (scale, mean, std) = match preset {
-        None => (1.0, Vec::new(), Vec::new()),
-        Some(p) => p.values(channels)?,
+            (Some(Preset::None), Preset::None.values(channels)?)
+        }
     };
     let resize = file.resize.unwrap_or_else(|| {
         note("input.resize");
@@ -1058,6 +1135,59 @@ features = "features"
             .unwrap_err()
             .to_string();
         assert!(err.contains("give input.shape"), "{err}");
+    }
+
+    #[test]
+    fn the_graphs_metadata_gives_the_normalisation_the_card_does_not() {
+        let (inputs, outputs) = digits_graph();
+        let card = CardFile::parse("[training]\nloss = \"simple\"\n").unwrap();
+        let meta = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let none = card.resolve_with(&inputs, &outputs, &meta(&[])).unwrap();
+        assert_eq!(none.warnings, [ASSUMED_NORMALISATION]);
+        let given = card
+            .resolve_with(
+                &inputs,
+                &outputs,
+                &meta(&[
+                    (METADATA_MEAN, "0.5"),
+                    (METADATA_STD, "[0.25]"),
+                    (METADATA_SCALE, "0.0625"),
+                ]),
+            )
+            .unwrap();
+        assert!(given.warnings.is_empty());
+        assert_eq!(
+            (
+                given.input.scale,
+                given.input.mean.clone(),
+                given.input.std.clone()
+            ),
+            (0.0625, vec![0.5], vec![0.25])
+        );
+        assert!(given.inferred.contains(&"input.normalisation".to_string()));
+        let preset = card
+            .resolve_with(&inputs, &outputs, &meta(&[(METADATA_PRESET, "none")]))
+            .unwrap();
+        assert!(preset.warnings.is_empty());
+        assert_eq!(preset.input.preset, Some(Preset::None));
+        // The card wins over the graph.
+        let own = CardFile::parse("[training]\nloss = \"simple\"\n[input]\npreset = \"none\"\n")
+            .unwrap()
+            .resolve_with(
+                &inputs,
+                &outputs,
+                &meta(&[(METADATA_MEAN, "0.5"), (METADATA_STD, "0.25")]),
+            )
+            .unwrap();
+        assert_eq!(own.input.mean, vec![0.0]);
+        assert!(card
+            .resolve_with(&inputs, &outputs, &meta(&[(METADATA_PRESET, "vgg")]))
+            .is_err());
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl LoadedModel {
             }
         }
         let session = runtime.load_bytes(onnx)?;
-        let card = card.resolve(session.inputs(), session.outputs())?;
+        let card = card.resolve_with(session.inputs(), session.outputs(), session.metadata())?;
         card.check_against(session.inputs(), session.outputs())?;
         let output_dims = warm_up(&session, &card)?;
         // The graph's parsing and optimisation buffers go back to the system.
