@@ -90,6 +90,16 @@ pub fn fit(model: &LoadedModel, dataset: &LoadedDataset) -> std::result::Result<
     Err(why)
 }
 
+/// Names the model and the dataset in a shape mismatch.
+pub fn fit_error(model: &str, dataset: &str, err: Error) -> Error {
+    match err {
+        Error::InvalidArgument(msg) => {
+            Error::InvalidArgument(format!("model {model} on dataset {dataset}: {msg}"))
+        }
+        other => other,
+    }
+}
+
 impl Gather<'_> {
     /// Everything the evaluation of `model` on `dataset` works on; the
     /// seconds of each embedding stage go into `report.timings`.

@@ -143,7 +143,6 @@ impl EmbeddingApi {
             )?)),
             (None, false) => {
                 let dataset = self.state.dataset(&req.dataset).await?;
-                crate::jobs::encode::check_fit(model, &dataset)?;
                 let split_name = if req.split.is_empty() {
                     // The dataset's test split: its default, else test, else val.
                     crate::jobs::settings::Splits::for_dataset(&dataset, "", "")?.test
@@ -153,6 +152,11 @@ impl EmbeddingApi {
                 let split = tokio::task::spawn_blocking(move || dataset.split(&split_name))
                     .await
                     .map_err(|e| Error::join("split loading", e))??;
+                let [h, w, c] = split.image_shape;
+                model
+                    .preprocessing()
+                    .check_image(h, w, c)
+                    .map_err(|e| crate::jobs::encode::fit_error(&model.name, &req.dataset, e))?;
                 Ok(Source::Dataset(split))
             }
         }
