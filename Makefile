@@ -4,7 +4,17 @@ SHELL := /bin/bash
 CARGO ?= cargo
 ADDR ?= 127.0.0.1:50051
 
-.PHONY: run test bootstrap build
+VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)
+ORT_FLAVOR ?= cpu
+# The GPU flavour's runtime base (CUDA and cuDNN from NVIDIA's image).
+GPU_BASE ?= nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+ifeq ($(ORT_FLAVOR),gpu)
+IMAGE ?= embedeval:$(VERSION)-gpu
+else
+IMAGE ?= embedeval:$(VERSION)
+endif
+
+.PHONY: run test bootstrap build image containers
 
 bootstrap:
 	@scripts/bootstrap
@@ -15,6 +25,33 @@ build: bootstrap
 ## Build in release and serve the bundled models/ and datasets/.
 run: build
 	./target/release/embedeval serve --addr $(ADDR) --models-dir models --datasets-dir datasets
+
+## The container image embedeval:<version> from the Dockerfile, on the local
+## base images scripts/base-images makes from Debian's packages (nothing is
+## pulled). ORT_FLAVOR=gpu builds embedeval:<version>-gpu where $(GPU_BASE)
+## is present.
+image:
+	scripts/base-images
+ifeq ($(ORT_FLAVOR),gpu)
+	@docker image inspect $(GPU_BASE) >/dev/null 2>&1 || { \
+	  echo "make image: the GPU flavour runs on $(GPU_BASE), which is not on this machine (and no registry is reachable to pull it): load it, or set GPU_BASE" >&2; exit 1; }
+	docker build -t $(IMAGE) --build-arg ORT_FLAVOR=gpu --build-arg RUNTIME_BASE=$(GPU_BASE) .
+else
+	docker build -t $(IMAGE) .
+endif
+
+## The container suite (tests/containers.rs) where a Docker daemon answers:
+## the image, PostgreSQL's and the store's images of deploy/compose.yaml,
+## then the faults. Skipped with one loud line where no daemon answers.
+containers:
+	@if ! docker info >/dev/null 2>&1; then \
+	  echo; echo "*** CONTAINER SUITE SKIPPED: no Docker daemon answers (docker info failed) ***"; echo; \
+	else \
+	  $(MAKE) --no-print-directory image ORT_FLAVOR=cpu && \
+	  docker build -q -t embedeval-postgres:15 -f deploy/images/postgres.Dockerfile deploy/images && \
+	  docker build -q -t embedeval-store:5.2.5 -f deploy/images/store.Dockerfile deploy/images && \
+	  EMBEDEVAL_IMAGE=embedeval:$(VERSION) $(CARGO) test --locked --test containers -- --ignored --nocapture; \
+	fi
 
 ## Format check, clippy, the whole test suite, the CUDA build's CPU fallback,
 ## a new user's command lines through the release binary, and the Python
@@ -30,3 +67,4 @@ test: bootstrap
 	clients/python/setup-venv.sh
 	EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN=$(CURDIR)/target/release/embedeval \
 	  clients/python/.venv/bin/pytest clients/python/tests -q
+	$(MAKE) --no-print-directory containers

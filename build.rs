@@ -28,6 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let well_known = protoc_bin_vendored::include_path()?;
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("embedeval_descriptor.bin"))
+        // Map fields as BTreeMap: a message encodes to the same bytes every
+        // time (a report reads byte-identical through every replica).
+        .btree_map(".")
         .emit_rerun_if_changed(false)
         .compile_protos(
             &PROTOS.iter().map(PathBuf::from).collect::<Vec<_>>(),

@@ -735,6 +735,13 @@ impl Engine {
             (Some(reason), Error::Cancelled(_)) => reason.error(),
             _ => err,
         });
+        // A replica whose lease may have lapsed (cut off from the database,
+        // or stalled) counts the job as moved: it neither reports it
+        // completed nor writes it (the write would be fenced anyway).
+        if self.shares_jobs() && live.lease().is_some() && live.lease_lapsed(self.lease) {
+            tracing::warn!(id = %report.id, "lease lapsed before the evaluation ended: another replica runs it again");
+            live.stop(StopReason::LeaseLost);
+        }
         // The job moved: the replica that holds it now runs this evaluation
         // again and records its end (watchers here follow it there).
         match live.reason() {

@@ -348,6 +348,10 @@ pub struct Live {
     done: watch::Sender<Option<Event>>,
     latest: Mutex<Option<Progress>>,
     lease: OnceLock<Lease>,
+    /// When the last renewal of `lease` that the database confirmed was
+    /// sent: the lease holds, by this replica's clock, until that instant
+    /// plus the lease's length.
+    renewed: Mutex<Option<Instant>>,
 }
 
 /// A stream of a job's events.
@@ -366,13 +370,31 @@ impl Live {
             done: watch::channel(None).0,
             latest: Mutex::new(None),
             lease: OnceLock::new(),
+            renewed: Mutex::new(None),
         }
     }
 
     /// Records the replica's hold on the job in the database (once, when
     /// the job is stored or claimed).
     pub fn set_lease(&self, lease: Lease) {
+        self.lease_renewed(Instant::now());
         let _ = self.lease.set(lease);
+    }
+
+    /// The database confirmed a renewal of the lease sent at `sent`.
+    pub fn lease_renewed(&self, sent: Instant) {
+        *self.renewed.lock().expect("lease lock") = Some(sent);
+    }
+
+    /// Whether the lease may have lapsed: no renewal sent within nine
+    /// tenths of `length` was confirmed (the tenth a margin for the clocks
+    /// of the replicas that would take the job over). A replica cut off
+    /// from the database, or stalled, must assume another took the job.
+    pub fn lease_lapsed(&self, length: Duration) -> bool {
+        match *self.renewed.lock().expect("lease lock") {
+            Some(sent) => sent.elapsed() >= length.mul_f64(0.9),
+            None => false,
+        }
     }
 
     /// The replica's hold on the job, once stored.

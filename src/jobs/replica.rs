@@ -312,11 +312,25 @@ pub(super) async fn heartbeat(engine: Weak<Engine>) {
                 .map(|p| StoredProgress::from(&p).encode_to_vec())
                 .filter(|p| recorded.get(&lease.job_id) != Some(p));
             let changed = progress.clone();
-            match e.store.renew(lease, e.lease, progress).await {
+            let sent = std::time::Instant::now();
+            // Bounded: a connection to a database that went silent (a cut
+            // network) must not hold the heartbeat past the lease.
+            let wait = e.lease / 2;
+            let renewal = match tokio::time::timeout(wait, e.store.renew(lease, e.lease, progress))
+                .await
+            {
+                Ok(renewal) => renewal,
+                Err(_) => Err(crate::error::Error::unavailable(
+                    crate::error::Unavailable::Unreachable,
+                    format!("the results database did not answer a lease renewal within {wait:?}"),
+                )),
+            };
+            match renewal {
                 Ok(Renewal::Held {
                     cancel_requested: true,
                 }) => live.stop(StopReason::Cancelled),
                 Ok(Renewal::Held { .. }) => {
+                    live.lease_renewed(sent);
                     if let Some(p) = changed {
                         recorded.insert(lease.job_id.clone(), p);
                         e.tell(&lease.job_id).await;
@@ -324,6 +338,10 @@ pub(super) async fn heartbeat(engine: Weak<Engine>) {
                 }
                 Ok(Renewal::Lost) => {
                     tracing::warn!(job = %lease.job_id, "lease lost: another replica took the job over");
+                    live.stop(StopReason::LeaseLost);
+                }
+                Err(err) if e.shares_jobs() && live.lease_lapsed(e.lease) => {
+                    tracing::warn!(job = %lease.job_id, %err, lease = ?e.lease, "lease lapsed: not renewed for the lease's length, so another replica may take the job over; stopping it here");
                     live.stop(StopReason::LeaseLost);
                 }
                 Err(err) => {
