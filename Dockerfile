@@ -4,6 +4,8 @@
 # no test tools); the runtime stage carries the binary with libonnxruntime
 # next to it (one of the places embedeval looks) and runs as a non-root user.
 #
+#   make image                  # embedeval:<version>, on the local base images
+#                               # scripts/base-images makes (nothing pulled)
 #   docker build -t embedeval .
 #   docker build -t embedeval:gpu --build-arg ORT_FLAVOR=gpu \
 #       --build-arg RUNTIME_BASE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 .

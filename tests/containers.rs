@@ -136,7 +136,10 @@ impl Stack {
                 self.secrets.path().to_str().unwrap().into(),
             ),
             ("EMBEDEVAL_IMAGE".into(), image.into()),
-            ("EMBEDEVAL_JOB_LEASE".into(), format!("{}s", LEASE.as_secs())),
+            (
+                "EMBEDEVAL_JOB_LEASE".into(),
+                format!("{}s", LEASE.as_secs()),
+            ),
             ("EMBEDEVAL_SHUTDOWN_GRACE".into(), "3s".into()),
             ("EMBEDEVAL_MAX_EVALUATIONS".into(), "1".into()),
             ("EMBEDEVAL_COMPUTE_THREADS".into(), "1".into()),
@@ -462,12 +465,21 @@ impl Stack {
 
     /// The suite's exactly-once accounting over `ids`: each COMPLETED and
     /// computed to completion once, and its report byte-identical through
-    /// every replica. Prints the fault's line; returns how many were
-    /// computed more than once (asserted zero).
+    /// every replica. Prints the fault's line first.
     async fn account(&self, fault: &str, ids: &[String], recovery: Duration) {
         let reports = self.wait_ended(ids, Duration::from_secs(600)).await;
         let completions = self.completions();
-        let mut twice = 0;
+        let count = |id: &String| completions.get(id).copied().unwrap_or(0);
+        let twice = ids.iter().filter(|id| count(id) > 1).count();
+        eprintln!(
+            "FAULT | {fault} | submitted {} | completed {} | computed twice {twice} | recovered in {:.1} s",
+            ids.len(),
+            reports
+                .values()
+                .filter(|r| r.status == EvaluationStatus::Completed as i32)
+                .count(),
+            recovery.as_secs_f64()
+        );
         for (id, r) in &reports {
             assert_eq!(
                 r.status,
@@ -476,22 +488,21 @@ impl Stack {
                 EvaluationStatus::try_from(r.status),
                 r.error
             );
-            let n = completions.get(id).copied().unwrap_or(0);
-            if n > 1 {
-                twice += 1;
-            }
-            assert_eq!(n, 1, "{fault}: {id} computed to completion {n} times");
+            assert_eq!(
+                count(id),
+                1,
+                "{fault}: {id} computed to completion {} times",
+                count(id)
+            );
             let bytes = r.encode_to_vec();
-            for i in 0..3 {
+            for (i, replica) in REPLICAS.iter().enumerate() {
                 let again = self.get(i, id).await.unwrap();
                 assert_eq!(
                     again.encode_to_vec(),
                     bytes,
-                    "{fault}: {id} reads differently through {}",
-                    REPLICAS[i]
+                    "{fault}: {id} reads differently through {replica}"
                 );
             }
-            let (_, _) = self.holder(id).expect("every job is in the jobs table");
         }
         let done: BTreeSet<String> = self
             .sql("SELECT m.evaluation_id FROM jobs j JOIN job_members m ON m.job_id = j.id WHERE j.done = 1")
@@ -501,12 +512,6 @@ impl Stack {
         for id in ids {
             assert!(done.contains(id), "{fault}: the job of {id} is not ended");
         }
-        eprintln!(
-            "FAULT | {fault} | submitted {} | completed {} | computed twice {twice} | recovered in {:.1} s",
-            ids.len(),
-            reports.len(),
-            recovery.as_secs_f64()
-        );
     }
 
     /// Whether a replica's logs say it gave up `id`'s job: it noticed the
@@ -561,18 +566,34 @@ fn make_certificates(dir: &Path) {
     .unwrap();
     let steps: [Vec<String>; 3] = [
         [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-            "/CN=embedeval suite CA", "-keyout",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=embedeval suite CA",
+            "-keyout",
         ]
         .iter()
         .map(|s| s.to_string())
         .chain([path("ca.key"), "-out".into(), path("ca.crt")])
         .collect(),
-        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=replica", "-keyout"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([path("tls.key"), "-out".into(), path("tls.csr")])
-            .collect(),
+        [
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=replica",
+            "-keyout",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([path("tls.key"), "-out".into(), path("tls.csr")])
+        .collect(),
         vec![
             "x509".into(),
             "-req".into(),
@@ -642,7 +663,11 @@ async fn submit_many(stack: &Stack, n: usize, through: &[usize]) -> Vec<String> 
     let mut ids = Vec::new();
     for k in 0..n {
         let i = through[k % through.len()];
-        ids.push(stack.submit(i, MODELS[(k / through.len()) % MODELS.len()]).await);
+        ids.push(
+            stack
+                .submit(i, MODELS[(k / through.len()) % MODELS.len()])
+                .await,
+        );
     }
     ids
 }
@@ -657,7 +682,11 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
     let suite = Instant::now();
     let image = std::env::var("EMBEDEVAL_IMAGE")
         .unwrap_or_else(|_| format!("embedeval:{}", env!("CARGO_PKG_VERSION")));
-    let inspected = run("docker", &["image", "inspect", "--format", "{{.Size}}", &image], &[]);
+    let inspected = run(
+        "docker",
+        &["image", "inspect", "--format", "{{.Size}}", &image],
+        &[],
+    );
     assert!(
         inspected.status.success(),
         "image {image} is missing: run `make image`"
@@ -741,7 +770,14 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
     assert!(plain_call, "plain text was served");
     // The CLI from the host, through replica2.
     let cli = Command::new(env!("CARGO_BIN_EXE_embedeval"))
-        .args(["eval", "infonce-t0.5", "--dataset", "digits", "--format", "json"])
+        .args([
+            "eval",
+            "infonce-t0.5",
+            "--dataset",
+            "digits",
+            "--format",
+            "json",
+        ])
         .args(["--server", &stack.url(1), "--ca-cert"])
         .arg(stack.secrets.path().join("ca.crt"))
         .arg("--token-file")
@@ -779,7 +815,13 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
     tokio::time::sleep(Duration::from_secs(2)).await;
     docker(&["start", &pg]);
     docker(&["start", &stack.container("replica3")]);
-    stack.account("docker kill replica3 mid-evaluation + PostgreSQL stopped and started", &ids, recovered).await;
+    stack
+        .account(
+            "docker kill replica3 mid-evaluation + PostgreSQL stopped and started",
+            &ids,
+            recovered,
+        )
+        .await;
     eprintln!("(kill phase: {:.1} s)", fault.elapsed().as_secs_f64());
     stack.wait_serving(2, Duration::from_secs(120)).await;
 
@@ -808,9 +850,15 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
             docker(&["unpause", &container]);
         }
         let label = if how == "network" {
-            format!("docker network disconnect {service} holding a job ({:.0} s)", fault.elapsed().as_secs_f64())
+            format!(
+                "docker network disconnect {service} holding a job ({:.0} s)",
+                fault.elapsed().as_secs_f64()
+            )
         } else {
-            format!("docker pause {service} holding a job ({:.0} s)", fault.elapsed().as_secs_f64())
+            format!(
+                "docker pause {service} holding a job ({:.0} s)",
+                fault.elapsed().as_secs_f64()
+            )
         };
         stack.account(&label, &ids, recovered).await;
         // It noticed, wrote nothing for the job (its report is the other
@@ -825,11 +873,18 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         let (owner, attempt) = stack.holder(&held).unwrap();
-        assert!(owner != service && attempt >= 2, "{held}: {owner} {attempt}");
+        assert!(
+            owner != service && attempt >= 2,
+            "{held}: {owner} {attempt}"
+        );
         stack.wait_serving(i, Duration::from_secs(60)).await;
         let again = stack.submit(i, MODELS[0]).await;
         stack
-            .account(&format!("{service} serving again"), &[again], Duration::ZERO)
+            .account(
+                &format!("{service} serving again"),
+                &[again],
+                Duration::ZERO,
+            )
             .await;
     }
 
@@ -876,7 +931,9 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
         stack.submit(2, &registered.name).await,
         stack.submit(1, "uploaded-during").await,
     ];
-    stack.account("store stopped and started", &ids, recovered).await;
+    stack
+        .account("store stopped and started", &ids, recovered)
+        .await;
 
     // 4. A rolling update: each replica recreated in turn from a newly
     //    built image while 30 detached evaluations run.
@@ -895,18 +952,32 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
         ],
         &[],
     );
-    eprintln!("(the next image built in {:.1} s)", build.elapsed().as_secs_f64());
+    eprintln!(
+        "(the next image built in {:.1} s)",
+        build.elapsed().as_secs_f64()
+    );
     let ids = submit_many(&stack, 30, &[0, 1, 2]).await;
     let fault = Instant::now();
     for (i, r) in REPLICAS.iter().enumerate() {
         stack.save_logs(r);
         stack.compose_with(&next, &["up", "-d", "--no-deps", "--no-build", r]);
         stack.wait_serving(i, Duration::from_secs(180)).await;
-        let running = docker(&["inspect", "--format", "{{.Config.Image}}", &stack.container(r)]);
+        let running = docker(&[
+            "inspect",
+            "--format",
+            "{{.Config.Image}}",
+            &stack.container(r),
+        ]);
         assert_eq!(running, next);
     }
     let rolled = fault.elapsed();
-    stack.account("rolling update of three replicas, 30 detached evaluations", &ids, rolled).await;
+    stack
+        .account(
+            "rolling update of three replicas, 30 detached evaluations",
+            &ids,
+            rolled,
+        )
+        .await;
     drop(stack);
     let _ = run("docker", &["rmi", &next], &[]);
     eprintln!("(container suite: {:.0} s)", suite.elapsed().as_secs_f64());

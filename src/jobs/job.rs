@@ -626,6 +626,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lease_not_renewed_for_nine_tenths_of_its_length_counts_as_lapsed() {
+        let live = Live::new(vec!["e".into()], 1, false);
+        // No lease (a job of one process): never lapsed.
+        assert!(!live.lease_lapsed(Duration::ZERO));
+        live.set_lease(crate::database::Lease {
+            job_id: "j".into(),
+            owner: "r0".into(),
+            attempt: 1,
+        });
+        assert!(!live.lease_lapsed(Duration::from_secs(3600)));
+        std::thread::sleep(Duration::from_millis(50));
+        // At least 50 ms since the lease was taken: past 0.9 × 50 ms.
+        assert!(live.lease_lapsed(Duration::from_millis(50)));
+        assert!(!live.lease_lapsed(Duration::from_secs(3600)));
+        // A confirmed renewal holds it again, from when it was sent.
+        live.lease_renewed(Instant::now());
+        assert!(!live.lease_lapsed(Duration::from_secs(3600)));
+    }
+
+    #[test]
     fn a_job_moves_through_its_states_and_the_first_stop_reason_stays() {
         let mut s = JobState::admitted(true);
         assert!(s.waiting_in_queue() && !s.started() && s.reason().is_none());
