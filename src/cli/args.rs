@@ -220,6 +220,10 @@ pub struct EvalArgs {
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Also print the per-class table (tolerance, kNN and linear top-1,
+    /// where each class's nearest negatives come from).
+    #[arg(long)]
+    pub per_class: bool,
 }
 
 /// `embedeval compare …`
@@ -262,6 +266,12 @@ pub struct CompareArgs {
     /// The metric settings.
     #[command(flatten)]
     pub spec: SpecArgs,
+    /// Also print, per loss, the Pareto front of (uniformity, tolerance),
+    /// its knee, the best accuracies with 95% intervals and the τ to keep,
+    /// with its reason (`--format json` always carries them, as
+    /// `recommendations`).
+    #[arg(long)]
+    pub recommend: bool,
 }
 
 /// Which figure `embedeval plot` draws.
@@ -511,6 +521,9 @@ pub struct SpecArgs {
     /// Skip the effective rank.
     #[arg(long)]
     pub skip_effective_rank: bool,
+    /// Skip the per-class diagnostics.
+    #[arg(long)]
+    pub skip_per_class: bool,
 }
 
 impl SpecArgs {
@@ -559,6 +572,7 @@ impl SpecArgs {
             skip_nearest_negatives: self.skip_nearest_negatives,
             skip_penalty: self.skip_penalty,
             skip_effective_rank: self.skip_effective_rank,
+            skip_per_class: self.skip_per_class,
             ..Default::default()
         }
     }

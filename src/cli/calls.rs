@@ -362,13 +362,15 @@ pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    follow_evaluation(conn, &mut stream).await
+    follow_evaluation(conn, &mut stream, args.per_class).await
 }
 
-/// Shows an Evaluate or WatchEvaluation stream: progress, then the report.
+/// Shows an Evaluate or WatchEvaluation stream: progress, then the report
+/// (and its per-class table when `per_class`).
 async fn follow_evaluation(
     conn: &Connection,
     stream: &mut tonic::Streaming<proto::EvaluateEvent>,
+    per_class: bool,
 ) -> anyhow::Result<()> {
     let mut bar = StageBar::new();
     while let Some(event) = next_event(conn, stream, &bar).await? {
@@ -387,6 +389,23 @@ async fn follow_evaluation(
                         "{}",
                         crate::report::listing(std::slice::from_ref(&r)).render(conn.output())
                     );
+                    if per_class {
+                        match &r.per_class {
+                            Some(p) => {
+                                if conn.output() == Format::Table {
+                                    println!();
+                                }
+                                print!(
+                                    "{}",
+                                    crate::report::per_class_listing(p).render(conn.output())
+                                );
+                            }
+                            None => eprintln!(
+                                "no per-class diagnostics in evaluation {} (skipped, or stored before they existed)",
+                                r.id
+                            ),
+                        }
+                    }
                 }
                 for warning in &r.warnings {
                     eprintln!("warning: {warning}");
@@ -508,6 +527,21 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                     print_message("Comparison", &c)?;
                 } else {
                     print!("{}", crate::report::listing(&c.rows).render(conn.output()));
+                    for r in c.recommendations.iter().filter(|_| args.recommend) {
+                        if conn.output() == Format::Table {
+                            println!("\nloss {}:", r.loss);
+                        }
+                        let listing = crate::report::recommendation_listing(r, &c.rows);
+                        print!("{}", listing.render(conn.output()));
+                        if conn.output() == Format::Table {
+                            println!("recommended: {}", r.reason);
+                        } else {
+                            eprintln!("recommended ({}): {}", r.loss, r.reason);
+                        }
+                    }
+                    if args.recommend && c.recommendations.is_empty() {
+                        eprintln!("no recommendation: no completed model has both uniformity and tolerance");
+                    }
                 }
                 print_excluded(&c.excluded);
                 let mut warned = std::collections::BTreeSet::new();
@@ -666,7 +700,7 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                 .watch_evaluation(proto::WatchEvaluationRequest { id })
                 .await?
                 .into_inner();
-            follow_evaluation(conn, &mut stream).await?;
+            follow_evaluation(conn, &mut stream, false).await?;
         }
         EvaluationsCommand::Rm { ids } => {
             for id in ids {

@@ -55,6 +55,8 @@ pub struct KnnResult {
     /// For an approximate index: its recall@k against exact search on the
     /// first `recall_queries` test rows.
     pub recall: Option<f64>,
+    /// Per test row, whether its best class is its label.
+    pub correct: Vec<bool>,
 }
 
 /// Weighted kNN of L2-normalised `test` rows against the L2-normalised
@@ -106,7 +108,7 @@ pub fn knn_classify(
         let exact = VectorIndex::new(train.as_slice(), train.dim())?.search(sample, kmax)?;
         Some(recall_at_k(&index.search(sample, kmax)?, &exact))
     };
-    let mut hits1 = vec![0usize; clamped.len()];
+    let mut correct = vec![vec![false; test.rows()]; clamped.len()];
     let mut hits5 = vec![0usize; clamped.len()];
     let mut scores = vec![0f64; classes.len()];
     let d = test.dim();
@@ -129,7 +131,7 @@ pub fn knn_classify(
                     }
                     taken += 1;
                 }
-                hits1[slot] += in_top(&scores, truth, 1) as usize;
+                correct[slot][start + q] = in_top(&scores, truth, 1);
                 hits5[slot] += in_top(&scores, truth, 5) as usize;
             }
         }
@@ -137,14 +139,16 @@ pub fn knn_classify(
     stop.advance(test.rows() as u64, test.rows() as u64);
     let n = test.rows() as f64;
     Ok((0..clamped.len())
-        .map(|i| KnnResult {
-            top1: hits1[i] as f64 / n,
+        .zip(correct)
+        .map(|(i, correct)| KnnResult {
+            top1: correct.iter().filter(|&&c| c).count() as f64 / n,
             top5: hits5[i] as f64 / n,
             k: clamped[i],
             k_requested: opts.ks[i],
             temperature: t,
             index: opts.index.describe(),
             recall,
+            correct,
         })
         .collect())
 }

@@ -50,6 +50,8 @@ pub struct LinearResult {
     pub converged: bool,
     /// Final objective value.
     pub objective: f64,
+    /// Per test row, whether its best class is its label.
+    pub correct: Vec<bool>,
 }
 
 /// Standardises columns with the train statistics (population std; a
@@ -292,28 +294,29 @@ pub fn linear_probe(
         c: opts.c,
     };
     let (theta, objective, iterations, converged) = lbfgs(&problem, opts.max_iter, opts.tol, stop)?;
-    let accuracy = |x: &[f64], labels: &[i64], top: usize| {
+    let hits = |x: &[f64], labels: &[i64], top: usize| -> Vec<bool> {
         let logits = problem.logits(x, labels.len(), &theta);
-        let hits = logits
+        logits
             .chunks_exact(classes.len())
             .zip(labels)
-            .filter(|(row, label)| match classes.binary_search(label) {
-                Ok(truth) => {
-                    let scores: Vec<f64> = row.to_vec();
-                    in_top(&scores, truth, top)
-                }
+            .map(|(row, label)| match classes.binary_search(label) {
+                Ok(truth) => in_top(row, truth, top),
                 Err(_) => false,
             })
-            .count();
-        hits as f64 / labels.len() as f64
+            .collect()
     };
+    let accuracy = |x: &[f64], labels: &[i64], top: usize| {
+        hits(x, labels, top).iter().filter(|&&h| h).count() as f64 / labels.len() as f64
+    };
+    let correct = hits(&xte, test_y, 1);
     Ok(LinearResult {
-        top1: accuracy(&xte, test_y, 1),
+        top1: correct.iter().filter(|&&h| h).count() as f64 / test_y.len() as f64,
         top5: accuracy(&xte, test_y, 5),
         train_top1: accuracy(&xtr, train_y, 1),
         c: opts.c,
         iterations,
         converged,
         objective,
+        correct,
     })
 }

@@ -130,6 +130,7 @@ pub fn compute(
         })?;
         report.tolerance = Some(t);
     }
+    let mut neighbors = None;
     if !(s.skip.nearest_negatives && s.skip.penalty) {
         let profile = stage("nearest_negatives", report, cancel, progress, |stop| {
             metrics::nearest_negatives(&z, s.neighbors_k, stop)
@@ -153,6 +154,9 @@ pub fn compute(
             report.penalty_entropy = Some(p.entropy);
             report.effective_negatives = Some(p.effective_negatives);
         }
+        if !s.skip.nearest_negatives {
+            neighbors = Some(profile);
+        }
     }
     if !s.skip.effective_rank {
         let r = stage("effective_rank", report, cancel, progress, |_| {
@@ -160,6 +164,7 @@ pub fn compute(
         })?;
         report.effective_rank = Some(r);
     }
+    let (mut knn_correct, mut linear_correct) = (None, None);
     if let Some((train, train_labels)) = &data.train {
         report.num_train = train.rows() as u64;
         if !s.skip.knn {
@@ -173,6 +178,7 @@ pub fn compute(
                 knn_classify(&bank, train_labels, &z, &data.test_labels, &opts, stop)
             })?
             .remove(0);
+            knn_correct = Some(knn.correct);
             report.knn = Some(proto::KnnResult {
                 top1: knn.top1,
                 top5: knn.top5,
@@ -194,6 +200,7 @@ pub fn compute(
             let lin = stage("linear", report, cancel, progress, |stop| {
                 linear_probe(ptrain, train_labels, ptest, &data.test_labels, &opts, stop)
             })?;
+            linear_correct = Some(lin.correct);
             report.linear = Some(proto::LinearResult {
                 top1: lin.top1,
                 top5: lin.top5,
@@ -204,6 +211,25 @@ pub fn compute(
                 converged: lin.converged,
             });
         }
+    }
+    if !s.skip.per_class {
+        let labels = &data.test_labels;
+        report.per_class = Some(stage("per_class", report, cancel, progress, |_| {
+            let p = metrics::per_class(&z, labels, neighbors.as_ref())?;
+            let accuracy = |correct: Option<Vec<bool>>| {
+                correct.map_or(Ok(Vec::new()), |c| p.accuracy(labels, &c))
+            };
+            Ok(proto::PerClass {
+                knn_top1: accuracy(knn_correct)?,
+                linear_top1: accuracy(linear_correct)?,
+                similarity: p.similarity.iter().map(|&v| v as f32).collect(),
+                nearest_negative_k: p.k as u32,
+                labels: p.labels,
+                counts: p.counts,
+                tolerance: p.tolerance,
+                nearest_negative_classes: p.neighbor_classes,
+            })
+        })?);
     }
     Ok(())
 }

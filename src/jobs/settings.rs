@@ -155,6 +155,7 @@ pub struct Skip {
     pub effective_rank: bool,
     pub knn: bool,
     pub linear: bool,
+    pub per_class: bool,
 }
 
 impl Settings {
@@ -217,6 +218,7 @@ impl Settings {
                 effective_rank: s.skip_effective_rank,
                 knn: s.skip_knn,
                 linear: s.skip_linear,
+                per_class: s.skip_per_class,
             },
         };
         settings.check()?;
@@ -326,6 +328,7 @@ impl Settings {
             skip_effective_rank: self.skip.effective_rank,
             skip_knn: self.skip.knn,
             skip_linear: self.skip.linear,
+            skip_per_class: self.skip.per_class,
         }
     }
 }

@@ -8,10 +8,14 @@
 //! - [`nearest_negatives`]: Wang & Liu Fig. 8, the similarity of the 1st … k-th nearest other sample.
 //! - [`penalty_profile`]: Wang & Liu Eq. 5, the relative penalty r_i and its entropy.
 //! - [`effective_rank`]: RankMe (Garrido et al., ICML 2023).
+//! - [`per_class`]: per-class tolerance, the class-to-class similarity matrix and the classes
+//!   of the nearest negatives (Wang & Liu Sec. 4, class by class).
 
+mod classes;
 mod profile;
 mod uniformity;
 
+pub use classes::{per_class, PerClass};
 pub use profile::{nearest_negatives, penalty_profile, NeighborProfile, PenaltyProfile};
 pub use uniformity::{
     uniformity, uniformity_exact, uniformity_sampled, Estimator, Uniformity, UniformityOptions,
@@ -149,7 +153,9 @@ pub fn positive_similarities(z: &Matrix, positives: &Matrix) -> Result<Vec<f64>>
 
 /// Tolerance (Wang & Liu 2021, Eq. 11): the mean s_ij over pairs of distinct
 /// samples with the same label, in O(N·d) through per-class sums:
-/// Σ_c (‖Σ_{i∈c} z_i‖² − n_c) / Σ_c n_c(n_c − 1). Labels are any int64 values.
+/// Σ_c (‖Σ_{i∈c} z_i‖² − Σ_{i∈c} ‖z_i‖²) / Σ_c n_c(n_c − 1) (the rows' own
+/// squared norms, 1 up to float32 rounding, taken as they are so that the
+/// value is the pairs' mean exactly). Labels are any int64 values.
 pub fn tolerance(z: &Matrix, labels: &[i64]) -> Result<f64> {
     if labels.len() != z.rows() {
         return Err(Error::InvalidArgument(format!(
@@ -158,18 +164,21 @@ pub fn tolerance(z: &Matrix, labels: &[i64]) -> Result<f64> {
             z.rows()
         )));
     }
-    let mut sums: std::collections::BTreeMap<i64, (Vec<f64>, u64)> = Default::default();
+    let mut sums: std::collections::BTreeMap<i64, (Vec<f64>, f64, u64)> = Default::default();
     for (i, &label) in labels.iter().enumerate() {
-        let (sum, count) = sums.entry(label).or_insert_with(|| (vec![0.0; z.dim()], 0));
+        let (sum, squares, count) = sums
+            .entry(label)
+            .or_insert_with(|| (vec![0.0; z.dim()], 0.0, 0));
         sum.iter_mut()
             .zip(z.row(i))
             .for_each(|(s, &v)| *s += v as f64);
+        *squares += z.row(i).iter().map(|&v| v as f64 * v as f64).sum::<f64>();
         *count += 1;
     }
     let (mut num, mut den) = (0.0, 0.0);
-    for (sum, n) in sums.values() {
+    for (sum, squares, n) in sums.values() {
         let n = *n as f64;
-        num += sum.iter().map(|v| v * v).sum::<f64>() - n;
+        num += sum.iter().map(|v| v * v).sum::<f64>() - squares;
         den += n * (n - 1.0);
     }
     if den == 0.0 {

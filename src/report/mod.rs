@@ -1,10 +1,15 @@
 //! Reports for people: figures of stored reports (`figures`: SVG and PNG,
-//! drawn with plotters) and text tables of a comparison (`listing`).
+//! drawn with plotters), text tables of a comparison (`listing`) and of one
+//! report's classes (`classes`), and which τ to keep (`recommend`).
 
+pub mod classes;
 pub mod figures;
 pub mod listing;
+pub mod recommend;
 
+pub use classes::per_class_listing;
 pub use listing::Listing;
+pub use recommend::{recommend, recommendation_listing, Recommendation};
 
 use crate::proto::{EvaluationReport, EvaluationStatus};
 

@@ -637,3 +637,251 @@ def test_comparison_to_pandas_keeps_the_canonical_columns():
     assert {"temperature", "positive_similarity", "effective_rank", "nn1_similarity", "penalty_entropy",
             "warnings"} <= set(frame.columns)
     assert frame["warnings"][0] == "w1; w2" and frame["effective_rank"][0] == 30.0
+
+
+# -- per-class diagnostics ---------------------------------------------------
+
+
+def _per_class_message(**overrides):
+    fields = dict(
+        labels=[3, 7, 11], counts=[4, 5, 1], tolerance=[0.5, 0.25, float("nan")],
+        knn_top1=[1.0, 0.8, 0.0], linear_top1=[0.75, 1.0, 1.0],
+        similarity=[0.5, 0.125, -0.25, 0.125, 0.25, 0.0, -0.25, 0.0, float("nan")],
+        nearest_negative_classes=[6, 2, 0, 1, 9, 0, 1, 1, 0], nearest_negative_k=2,
+    )
+    fields.update(overrides)
+    return evaluation_pb2.PerClass(**fields)
+
+
+def test_per_class_converts_to_arrays():
+    msg = evaluation_pb2.EvaluationReport(id="e1", status=evaluation_pb2.COMPLETED, per_class=_per_class_message())
+    r = embedeval.EvaluationReport.from_proto(msg)
+    p = r.per_class
+    assert isinstance(p, embedeval.PerClass) and p.classes == 3 and p.nearest_negative_k == 2
+    assert p.labels.dtype == np.int64 and p.labels.tolist() == [3, 7, 11]
+    assert p.counts.dtype == np.int64 and p.counts.tolist() == [4, 5, 1]
+    assert p.tolerance.dtype == np.float64 and p.tolerance[:2].tolist() == [0.5, 0.25] and np.isnan(p.tolerance[2])
+    assert p.knn_top1.tolist() == [1.0, 0.8, 0.0] and p.linear_top1.tolist() == [0.75, 1.0, 1.0]
+    # Row-major C x C: row a is the anchor's class.
+    assert p.similarity.dtype == np.float32 and p.similarity.shape == (3, 3)
+    assert p.similarity[0, 2] == -0.25 and p.similarity[1, 0] == 0.125 and np.isnan(p.similarity[2, 2])
+    assert p.nearest_negative_classes.dtype == np.int64 and p.nearest_negative_classes.shape == (3, 3)
+    assert p.nearest_negative_classes.tolist() == [[6, 2, 0], [1, 9, 0], [1, 1, 0]]
+    assert (p.nearest_negative_classes.sum(axis=1) == p.counts * p.nearest_negative_k).all()
+    # Absent: None.
+    assert embedeval.EvaluationReport.from_proto(evaluation_pb2.EvaluationReport(id="e2")).per_class is None
+    # Strict JSON (NaN as null) and equality despite the arrays and the NaN.
+    d = r.to_dict()
+    import json
+    json.dumps(d, allow_nan=False)
+    assert d["per_class"]["tolerance"] == [0.5, 0.25, None] and d["per_class"]["labels"] == [3, 7, 11]
+    assert d["per_class"]["nearest_negative_classes"][1] == [1, 9, 0] and d["per_class"]["similarity"][2][2] is None
+    again = embedeval.EvaluationReport.from_proto(msg)
+    assert again == r and again.per_class == p
+    other = embedeval.EvaluationReport.from_proto(evaluation_pb2.EvaluationReport(
+        id="e1", status=evaluation_pb2.COMPLETED, per_class=_per_class_message(counts=[4, 5, 2])))
+    assert other != r and other.per_class != p and p != "not a PerClass"
+
+
+def test_per_class_skipped_parts_are_empty():
+    p = embedeval.PerClass.from_proto(
+        _per_class_message(knn_top1=[], linear_top1=[], nearest_negative_classes=[], nearest_negative_k=0))
+    assert p.knn_top1.shape == (0,) and p.linear_top1.shape == (0,) and p.nearest_negative_k == 0
+    assert p.nearest_negative_classes.shape == (0, 0) and p.similarity.shape == (3, 3)
+    empty = embedeval.PerClass()
+    assert empty.classes == 0 and empty.similarity.shape == (0, 0) and empty == embedeval.PerClass.from_proto(
+        evaluation_pb2.PerClass())
+
+
+@pytest.mark.parametrize(
+    "field, values",
+    [("counts", [1, 2]), ("tolerance", [0.1]), ("knn_top1", [1.0]), ("similarity", [0.0] * 8),
+     ("nearest_negative_classes", [1] * 4)],
+)
+def test_per_class_of_the_wrong_length_is_refused(field, values):
+    with pytest.raises(embedeval.Internal, match=field):
+        embedeval.PerClass.from_proto(_per_class_message(**{field: values}))
+
+
+def test_per_class_frame():
+    pd = pytest.importorskip("pandas")
+    p = embedeval.PerClass.from_proto(_per_class_message(linear_top1=[]))
+    df = p.frame()
+    assert isinstance(df, pd.DataFrame) and len(df) == 3
+    assert list(df.columns) == ["label", "count", "tolerance", "knn_top1", "linear_top1"]
+    assert df["label"].tolist() == [3, 7, 11] and df["count"].tolist() == [4, 5, 1]
+    assert df["knn_top1"].tolist() == [1.0, 0.8, 0.0] and df["linear_top1"].isna().all()
+    assert df["tolerance"][1] == 0.25 and pd.isna(df["tolerance"][2])
+    assert len(embedeval.PerClass().frame()) == 0
+
+
+def test_per_class_frame_without_pandas_names_it(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    with pytest.raises(ImportError, match="pandas"):
+        embedeval.PerClass.from_proto(_per_class_message()).frame()
+
+
+def test_skip_per_class_in_the_spec():
+    assert spec_to_proto({"skip_per_class": True}).skip_per_class
+    assert spec_to_proto(MetricSpec(skip_per_class=True, skip_knn=True)).skip_per_class
+    assert not spec_to_proto(MetricSpec(knn_k=20)).skip_per_class
+    echoed = embedeval.EvaluationReport.from_proto(
+        evaluation_pb2.EvaluationReport(spec=evaluation_pb2.MetricSpec(skip_per_class=True)))
+    assert echoed.spec.skip_per_class is True and echoed.per_class is None
+    fake = _FakeEvaluation()
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._evaluation = fake
+        r = c.evaluate("m", "digits", spec={"skip_per_class": True}, progress=False)
+        assert fake.sent[-1].spec.skip_per_class and r.spec.skip_per_class
+        c.compare(["m"], dataset="digits", spec=MetricSpec(skip_per_class=True), augmentation="none", progress=False)
+        assert fake.sent[-1].spec.skip_per_class and fake.sent[-1].spec.augmentation.recipe == "none"
+
+
+# -- recommendations -----------------------------------------------------------
+
+
+def _recommendation_comparison():
+    """Two losses: infonce (three taus, one FAILED row, one row without the
+    probe) and simple (one row, kNN only)."""
+
+    def row(id, model, loss, tau, status=evaluation_pb2.COMPLETED, knn=None, linear=None, **kwargs):
+        r = evaluation_pb2.EvaluationReport(id=id, model=model, loss=loss, temperature=tau, status=status,
+                                            num_test=100, **kwargs)
+        if knn is not None:
+            r.knn.top1 = knn
+        if linear is not None:
+            r.linear.top1 = linear
+        return r
+
+    rows = [
+        # Out of tau order on purpose: frame() orders the loss's rows by tau.
+        row("e3", "i-t1", "infonce", 1.0, uniformity=2.0, tolerance=0.7, knn=0.5, linear=0.55),
+        row("e1", "i-t0.1", "infonce", 0.1, uniformity=3.8, tolerance=0.2, knn=0.8, linear=0.83),
+        row("e2", "i-t0.5", "infonce", 0.5, uniformity=3.0, tolerance=0.5, knn=0.75),
+        row("e4", "i-t0.2", "infonce", 0.2, status=evaluation_pb2.FAILED, error="boom"),
+        row("e5", "s", "simple", 0.0, uniformity=3.1, tolerance=0.4, knn=0.9),
+    ]
+    interval = evaluation_pb2.AccuracyInterval
+    recommendations = [
+        evaluation_pb2.Recommendation(
+            loss="infonce", front=["i-t1", "i-t0.5", "i-t0.1"], knee="i-t0.5",
+            best_knn=interval(model="i-t0.1", temperature=0.1, top1=0.8, lo=0.71, hi=0.87),
+            best_linear=interval(model="i-t0.1", temperature=0.1, top1=0.83, lo=0.74, hi=0.89),
+            tied=["i-t0.1"], recommended="i-t0.1", recommended_temperature=0.1,
+            reason="τ = 0.1: best linear top-1 0.830 [0.744, 0.891], and no other model's 95% interval reaches it"),
+        evaluation_pb2.Recommendation(
+            loss="simple", front=["s"], knee="s",
+            best_knn=interval(model="s", temperature=0.0, top1=0.9, lo=0.83, hi=0.94),
+            tied=["s"], recommended="s", recommended_temperature=0.0, reason="τ = 0: best kNN top-1 0.900"),
+    ]
+    return evaluation_pb2.Comparison(id="c1", rows=rows, recommendations=recommendations)
+
+
+def test_recommendations_convert():
+    comp = embedeval.Comparison.from_proto(_recommendation_comparison())
+    assert [r.loss for r in comp.recommendations] == ["infonce", "simple"]
+    rec = comp.recommendations[0]
+    assert isinstance(rec, embedeval.Recommendation) and isinstance(rec.best_linear, embedeval.AccuracyInterval)
+    assert rec.front == ["i-t1", "i-t0.5", "i-t0.1"] and rec.knee == "i-t0.5" and rec.tied == ["i-t0.1"]
+    assert (rec.recommended, rec.recommended_temperature) == ("i-t0.1", 0.1) and rec.reason.startswith("τ = 0.1:")
+    assert (rec.best_linear.model, rec.best_linear.temperature, rec.best_linear.top1) == ("i-t0.1", 0.1, 0.83)
+    assert (rec.best_linear.lo, rec.best_linear.hi) == (0.74, 0.89) and rec.best_knn.top1 == 0.8
+    simple = comp.recommendations[1]
+    assert simple.best_linear is None and simple.best_knn.model == "s"  # unset: None
+    # As plain JSON.
+    import json
+    d = comp.to_dict()
+    json.dumps(d, ensure_ascii=False)
+    assert d["recommendations"][0]["best_linear"] == {"model": "i-t0.1", "temperature": 0.1, "top1": 0.83,
+                                                      "lo": 0.74, "hi": 0.89}
+    assert d["recommendations"][1]["best_linear"] is None and "_rows" not in d["recommendations"][0]
+    assert embedeval.Comparison.from_proto(_recommendation_comparison()) == comp
+    # A server older than recommendations: none.
+    assert embedeval.Comparison.from_proto(evaluation_pb2.Comparison(id="c2")).recommendations == []
+
+
+def test_recommend_picks_a_loss():
+    comp = embedeval.Comparison.from_proto(_recommendation_comparison())
+    assert comp.recommend("simple") is comp.recommendations[1]
+    assert comp.recommend(loss="infonce").recommended == "i-t0.1"
+    with pytest.raises(ValueError) as e:
+        comp.recommend()  # two losses: which one?
+    assert "infonce, simple" in str(e.value) and "loss=" in str(e.value)
+    with pytest.raises(ValueError) as e:
+        comp.recommend("hard_infonce")
+    assert "'hard_infonce'" in str(e.value) and "infonce, simple" in str(e.value)
+    one = embedeval.Comparison.from_proto(evaluation_pb2.Comparison(
+        id="c3", recommendations=[_recommendation_comparison().recommendations[1]]))
+    assert one.recommend() is one.recommendations[0] and one.recommend().loss == "simple"
+    none = embedeval.Comparison.from_proto(evaluation_pb2.Comparison(id="c4"))
+    for loss in (None, "infonce"):
+        with pytest.raises(ValueError, match="no recommendation"):
+            none.recommend(loss)
+
+
+def test_wilson_interval_matches_the_textbook():
+    from embedeval.types import _wilson95
+    # Wilson (1927) at 95%: 50/100 -> [0.4038, 0.5962]; 0/n -> [0, z^2 / (n + z^2)].
+    assert _wilson95(0.5, 100) == pytest.approx((0.40383, 0.59617), abs=1e-5)
+    z2 = 1.959963984540054 ** 2
+    assert _wilson95(0.0, 10) == pytest.approx((0.0, z2 / (10 + z2)), abs=1e-15)
+    assert _wilson95(1.0, 10) == pytest.approx((10 / (10 + z2), 1.0), abs=1e-15)
+    assert _wilson95(0.5, 0) == (0.0, 1.0)
+
+
+def test_recommendation_frame():
+    pd = pytest.importorskip("pandas")
+    from embedeval.types import _wilson95
+    comp = embedeval.Comparison.from_proto(_recommendation_comparison())
+    df = comp.recommend("infonce").frame()
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == ["model", "temperature", "uniformity", "tolerance", "knn_top1", "knn_lo", "knn_hi",
+                                "linear_top1", "linear_lo", "linear_hi", "on_front", "knee", "tied", "recommended"]
+    # The loss's COMPLETED rows (not the FAILED one, not the other loss's), by increasing tau.
+    assert df["model"].tolist() == ["i-t0.1", "i-t0.5", "i-t1"] and df["temperature"].tolist() == [0.1, 0.5, 1.0]
+    assert df["uniformity"].tolist() == [3.8, 3.0, 2.0] and df["tolerance"].tolist() == [0.2, 0.5, 0.7]
+    assert df["knn_top1"].tolist() == [0.8, 0.75, 0.5]
+    for i, top1 in enumerate([0.8, 0.75, 0.5]):
+        assert (df["knn_lo"][i], df["knn_hi"][i]) == _wilson95(top1, 100)
+    assert df["linear_top1"][0] == 0.83 and (df["linear_lo"][0], df["linear_hi"][0]) == _wilson95(0.83, 100)
+    assert df.loc[1, ["linear_top1", "linear_lo", "linear_hi"]].isna().all()  # the probe was skipped
+    assert df["on_front"].tolist() == [True, True, True] and df["knee"].tolist() == [False, True, False]
+    assert df["tied"].tolist() == [True, False, False] and df["recommended"].tolist() == [True, False, False]
+    assert df["on_front"].dtype == bool and df["recommended"].dtype == bool
+    simple = comp.recommend("simple").frame()
+    assert simple["model"].tolist() == ["s"] and simple["linear_top1"].isna().all() and simple["recommended"][0]
+    # Given the rows explicitly (a recommendation on its own does not know them).
+    alone = embedeval.Recommendation.from_proto(_recommendation_comparison().recommendations[0])
+    with pytest.raises(ValueError, match="rows"):
+        alone.frame()
+    assert alone.frame(rows=comp.rows).equals(df)
+    empty = embedeval.Recommendation(loss="infonce").frame(rows=[])
+    assert len(empty) == 0 and list(empty.columns) == list(df.columns)
+
+
+def test_recommendation_frame_without_pandas_names_it(monkeypatch):
+    import sys
+    comp = embedeval.Comparison.from_proto(_recommendation_comparison())
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    with pytest.raises(ImportError, match="pandas"):
+        comp.recommend("infonce").frame()
+
+
+def test_compare_and_get_comparison_carry_the_recommendations():
+    class Fake(_FakeEvaluation):
+        def Compare(self, request, timeout=None, metadata=None):
+            self.sent.append(request)
+            return _FakeCall([evaluation_pb2.CompareEvent(comparison=_recommendation_comparison())])
+
+        def GetComparison(self, request, timeout=None, metadata=None):
+            self.sent.append(request)
+            return _recommendation_comparison()
+
+    pytest.importorskip("pandas")
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._evaluation = Fake()
+        for comp in (c.compare(dataset="digits", progress=False), c.get_comparison("c1")):
+            assert [r.loss for r in comp.recommendations] == ["infonce", "simple"]
+            assert comp.recommend("infonce").recommended == "i-t0.1"
+            assert comp.recommend("infonce").frame()["model"].tolist() == ["i-t0.1", "i-t0.5", "i-t1"]

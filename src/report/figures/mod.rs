@@ -403,8 +403,9 @@ fn render_subject(subject: Subject<'_>, format: Format, size: Size) -> Result<Fi
     }
 }
 
-/// A comparison message: its id, its rows (as given) and its two SVG plots
-/// at screen size (empty when the rows have nothing to draw).
+/// A comparison message: its id, its rows (as given), its two SVG plots at
+/// screen size (empty when the rows have nothing to draw) and which τ to
+/// keep per loss.
 pub fn comparison(id: String, rows: Vec<EvaluationReport>) -> crate::proto::Comparison {
     let svg = |kind| {
         render(kind, &rows, Format::Svg, Size::Screen)
@@ -416,6 +417,10 @@ pub fn comparison(id: String, rows: Vec<EvaluationReport>) -> crate::proto::Comp
         plot_svg: svg(Kind::UniformityTolerance),
         accuracy_plot_svg: svg(Kind::Accuracy),
         id,
+        recommendations: crate::report::recommend(&rows)
+            .iter()
+            .map(|r| r.to_proto())
+            .collect(),
         rows,
         excluded: Vec::new(),
     }

@@ -874,7 +874,9 @@ class Client:
         fit" for a model whose input does not take the dataset's images,
         "duplicate" for one with the same ONNX file and preprocessing as
         its ``same_as``; ``.plot_svg`` and ``.accuracy_plot_svg``;
-        ``.to_pandas()``; ``.id``, under which it is stored: see
+        ``.to_pandas()``; ``.recommendations``, which tau to keep per loss,
+        each a :class:`~embedeval.types.Recommendation`, and
+        ``.recommend(loss)``; ``.id``, under which it is stored: see
         :meth:`get_comparison` and :meth:`render_figure`), or a
         :class:`ComparisonHandle` (``.comparison_id``, ``.excluded``) with
         `detach`. Other arguments, `augmentation` and `positives_split`
@@ -912,7 +914,8 @@ class Client:
 
     def get_comparison(self, id: str) -> Comparison:
         """A stored comparison by id: its rows as they are now (a detached
-        one may still be running), with its two plots drawn again."""
+        one may still be running), with its two plots drawn again and its
+        recommendations worked out again from those rows."""
         return Comparison.from_proto(
             self._call(self._evaluation.GetComparison, evaluation_pb2.GetComparisonRequest(id=id), idempotent=True)
         )

@@ -14,12 +14,14 @@ import enum
 import numbers
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Type, TypeVar, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar, Union
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf.message import Message
 
-from .errors import EvaluationFailed
+import numpy as np
+
+from .errors import EvaluationFailed, Internal
 
 __all__ = [
     "DataType",
@@ -38,10 +40,13 @@ __all__ = [
     "KnnResult",
     "LinearResult",
     "Histogram",
+    "PerClass",
     "EvaluationReport",
     "Progress",
     "Accepted",
     "ExcludedModel",
+    "AccuracyInterval",
+    "Recommendation",
     "Comparison",
     "Figure",
     "RunSummary",
@@ -109,6 +114,10 @@ def _plain(value: Any) -> Any:
         return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray):  # NaN (undefined) as None, so that the dict is strict JSON
+        if value.dtype.kind == "f":
+            return np.where(np.isnan(value), None, value.astype(object)).tolist()
+        return value.tolist()
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -476,6 +485,8 @@ class MetricSpec(_Message):
     skip_effective_rank: bool = False
     skip_knn: bool = False
     skip_linear: bool = False
+    #: Leave out the per-class diagnostics (``report.per_class`` is then ``None``).
+    skip_per_class: bool = False
 
     def __post_init__(self) -> None:
         if self.augmentation is not None:
@@ -540,6 +551,131 @@ class Histogram(_Message):
     lo: float = 0.0
     hi: float = 0.0
     counts: List[int] = dataclasses.field(default_factory=list)
+
+
+def _empty(dtype: Any, ndim: int = 1) -> Any:
+    """A default factory: an empty array of `dtype` with `ndim` axes."""
+    return lambda: np.zeros((0,) * ndim, dtype=dtype)
+
+
+@dataclasses.dataclass(eq=False)
+class PerClass(_Message):
+    """Per-class diagnostics (Wang & Liu 2021, Sec. 4, class by class): where
+    the embedding keeps its semantic structure and where it breaks it.
+
+    One entry per class of the test split, in increasing label order, as
+    numpy arrays: ``labels[i]`` is the label of entry ``i`` of every other
+    array and of row and column ``i`` of the C x C matrices (row: the
+    anchor's class). Arrays the server left empty (``knn_top1`` without the
+    kNN, ``linear_top1`` without the probe, ``nearest_negative_classes``
+    without the nearest negatives) have no elements. :meth:`frame` gives the
+    per-class table as a ``pandas.DataFrame``.
+    """
+
+    _proto_name = "embedeval.v1.PerClass"
+
+    #: int64 ``[C]``: the test split's labels, increasing.
+    labels: np.ndarray = dataclasses.field(default_factory=_empty(np.int64))
+    #: int64 ``[C]``: test rows per class.
+    counts: np.ndarray = dataclasses.field(default_factory=_empty(np.int64))
+    #: float64 ``[C]``: mean cosine similarity of the distinct same-class
+    #: pairs (Eq. 11 within the class); NaN for a class of one row.
+    tolerance: np.ndarray = dataclasses.field(default_factory=_empty(np.float64))
+    #: float64 ``[C]``: fraction of each class's test rows the weighted kNN
+    #: gets right (top-1); empty when the kNN was skipped.
+    knn_top1: np.ndarray = dataclasses.field(default_factory=_empty(np.float64))
+    #: float64 ``[C]``: the same for the linear probe; empty when it was skipped.
+    linear_top1: np.ndarray = dataclasses.field(default_factory=_empty(np.float64))
+    #: float32 ``[C, C]``: mean cosine similarity between the rows of class
+    #: a (row) and those of class b (column); the diagonal is ``tolerance``.
+    similarity: np.ndarray = dataclasses.field(default_factory=_empty(np.float32, 2))
+    #: int64 ``[C, C]``: how many of the 1st ... k-th nearest other test rows
+    #: of class a's rows (row) are of class b (column), k being
+    #: ``nearest_negative_k``; each row sums to ``counts[a] * k``. Shape
+    #: ``(0, 0)`` when the nearest negatives were skipped.
+    nearest_negative_classes: np.ndarray = dataclasses.field(default_factory=_empty(np.int64, 2))
+    #: The k of ``nearest_negative_classes`` (0 when they were skipped).
+    nearest_negative_k: int = 0
+
+    @classmethod
+    def from_proto(cls, msg: Message) -> "PerClass":
+        """The arrays of a ``embedeval.v1.PerClass`` message, the C x C
+        matrices reshaped (:class:`~embedeval.errors.Internal` when a field
+        does not have the length the number of classes gives it)."""
+        c = len(msg.labels)  # type: ignore[attr-defined]
+
+        def vector(name: str, dtype: Any, optional: bool = False) -> np.ndarray:
+            values = np.asarray(getattr(msg, name), dtype=dtype)
+            if values.shape != (c,) and not (optional and values.size == 0):
+                raise Internal(f"PerClass.{name} holds {values.size} values for {c} classes")
+            return values
+
+        def matrix(name: str, dtype: Any, optional: bool = False) -> np.ndarray:
+            values = np.asarray(getattr(msg, name), dtype=dtype)
+            if optional and values.size == 0:
+                return values.reshape(0, 0)
+            if values.size != c * c:
+                raise Internal(f"PerClass.{name} holds {values.size} values for {c} x {c} classes")
+            return values.reshape(c, c)
+
+        return cls(
+            labels=vector("labels", np.int64),
+            counts=vector("counts", np.int64),
+            tolerance=vector("tolerance", np.float64),
+            knn_top1=vector("knn_top1", np.float64, optional=True),
+            linear_top1=vector("linear_top1", np.float64, optional=True),
+            similarity=matrix("similarity", np.float32),
+            nearest_negative_classes=matrix("nearest_negative_classes", np.int64, optional=True),
+            nearest_negative_k=int(msg.nearest_negative_k),  # type: ignore[attr-defined]
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Field by field; arrays equal in shape and values (NaN equal to NaN)."""
+        if not isinstance(other, PerClass):
+            return NotImplemented
+        for f in dataclasses.fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+                a, b = np.asarray(a), np.asarray(b)
+                nan = a.dtype.kind == "f" and b.dtype.kind == "f"
+                if not np.array_equal(a, b, equal_nan=nan):
+                    return False
+            elif a != b:
+                return False
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def classes(self) -> int:
+        """The number of classes, C."""
+        return len(self.labels)
+
+    def frame(self) -> Any:
+        """One row per class, in label order: ``label``, ``count``,
+        ``tolerance``, ``knn_top1`` and ``linear_top1`` (missing where the
+        kNN or the probe was skipped), as a ``pandas.DataFrame`` (needs
+        pandas: ``pip install embedeval-client[pandas]``)."""
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError(
+                "PerClass.frame needs pandas: pip install pandas (or embedeval-client[pandas])"
+            ) from e
+        c = self.classes
+
+        def column(values: np.ndarray) -> np.ndarray:
+            return values if len(values) == c else np.full(c, np.nan)
+
+        return pd.DataFrame(
+            {
+                "label": self.labels,
+                "count": self.counts,
+                "tolerance": self.tolerance,
+                "knn_top1": column(self.knn_top1),
+                "linear_top1": column(self.linear_top1),
+            }
+        )
 
 
 @dataclasses.dataclass
@@ -616,6 +752,10 @@ class EvaluationReport(_Message):
     warnings: List[str] = dataclasses.field(default_factory=list)
     #: The name of a loss of the user's own (loss "other").
     loss_name: str = ""
+    #: Per-class tolerance, class-to-class similarity, nearest-negative
+    #: classes and per-class kNN and probe accuracy (``None`` when skipped:
+    #: ``skip_per_class``, or a server that does not compute them).
+    per_class: Optional[PerClass] = None
 
     @property
     def ok(self) -> bool:
@@ -715,13 +855,155 @@ class ExcludedModel(_Message):
     same_as: str = ""
 
 
+#: z of a two-sided 95% interval (the server's ``wilson95``).
+_Z95 = 1.959963984540054
+
+
+def _wilson95(p_hat: float, n: int) -> Tuple[float, float]:
+    """The 95% Wilson score interval (Wilson 1927) of a proportion `p_hat`
+    over `n` trials, clamped to [0, 1], as the server computes it; (0, 1)
+    when `n` is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    z2 = _Z95 * _Z95
+    denom = 1.0 + z2 / n
+    centre = (p_hat + z2 / (2.0 * n)) / denom
+    half = _Z95 / denom * float(np.sqrt(p_hat * (1.0 - p_hat) / n + z2 / (4.0 * n * n)))
+    return max(centre - half, 0.0), min(centre + half, 1.0)
+
+
+@dataclasses.dataclass
+class AccuracyInterval(_Message):
+    """A top-1 accuracy of one model with its 95% Wilson interval over the
+    test rows (``Recommendation.best_knn`` and ``best_linear``)."""
+
+    _proto_name = "embedeval.v1.AccuracyInterval"
+
+    model: str = ""
+    #: The model's training tau.
+    temperature: float = 0.0
+    top1: float = 0.0
+    #: Lower and upper bound of the 95% Wilson interval.
+    lo: float = 0.0
+    hi: float = 0.0
+
+
+#: The columns of :meth:`Recommendation.frame`, in order.
+RECOMMENDATION_COLUMNS = (
+    "model", "temperature", "uniformity", "tolerance",
+    "knn_top1", "knn_lo", "knn_hi", "linear_top1", "linear_lo", "linear_hi",
+    "on_front", "knee", "tied", "recommended",
+)
+
+
+@dataclasses.dataclass
+class Recommendation(_Message):
+    """Which tau to keep among the models of one loss (Wang & Liu's
+    uniformity-tolerance dilemma), as the server works it out over the
+    comparison's COMPLETED rows of the loss that have both uniformity and
+    tolerance.
+
+    ``front`` is the Pareto front of (uniformity, tolerance), both
+    higher-is-better, by increasing uniformity; ``knee`` its point farthest
+    beyond the chord between its two ends towards the ideal corner (both
+    axes scaled to [0, 1] over the front: the largest sum of scaled
+    coordinates, the smaller tau on a tie); ``best_knn`` and ``best_linear`` the most accurate models with
+    their 95% Wilson intervals over the test rows (``None`` where no row has
+    that probe). ``recommended`` is the most accurate model by the linear
+    probe (the kNN where the probe was skipped) when no other model's
+    interval reaches its; otherwise accuracy cannot tell the models in
+    ``tied`` apart and the one of them nearest the knee is recommended.
+    ``reason`` says which, in one sentence. A recommendation from
+    ``comparison.recommendations`` knows the comparison's rows:
+    :meth:`frame` tabulates them.
+    """
+
+    _proto_name = "embedeval.v1.Recommendation"
+
+    loss: str = ""
+    #: Models on the front, by increasing uniformity.
+    front: List[str] = dataclasses.field(default_factory=list)
+    #: The model at the front's knee ("" when the front is empty).
+    knee: str = ""
+    #: The best kNN top-1 with its interval (``None`` without the kNN).
+    best_knn: Optional[AccuracyInterval] = None
+    #: The best linear-probe top-1 with its interval (``None`` without the probe).
+    best_linear: Optional[AccuracyInterval] = None
+    #: Models whose 95% interval reaches the best one's (the best included;
+    #: by the linear probe, or the kNN where the probe was skipped).
+    tied: List[str] = dataclasses.field(default_factory=list)
+    #: The model to keep, and its training tau.
+    recommended: str = ""
+    recommended_temperature: float = 0.0
+    #: Why, in one sentence (it starts with "τ = " and the recommended tau).
+    reason: str = ""
+
+    #: The comparison's rows, set by :class:`Comparison` (not a field).
+    _rows = None  # type: Optional[List[EvaluationReport]]
+
+    def frame(self, rows: Optional[List["EvaluationReport"]] = None) -> Any:
+        """One row per COMPLETED model of the loss, by increasing tau (of
+        the comparison it came from, or of `rows`): ``model``,
+        ``temperature``, ``uniformity``, ``tolerance``, ``knn_top1`` and
+        ``linear_top1`` each with its 95% Wilson interval (``knn_lo``,
+        ``knn_hi``, ``linear_lo``, ``linear_hi``; missing where the probe was
+        skipped), and whether the model is ``on_front``, the ``knee``,
+        ``tied`` with the best (the best included), the ``recommended`` one,
+        as a ``pandas.DataFrame`` (needs pandas: ``pip install
+        embedeval-client[pandas]``). ValueError for a recommendation that
+        did not come from a comparison when `rows` is not given."""
+        try:
+            import pandas as pd
+        except ImportError as e:
+            raise ImportError(
+                "Recommendation.frame needs pandas: pip install pandas (or embedeval-client[pandas])"
+            ) from e
+        if rows is None:
+            rows = self._rows
+        if rows is None:
+            raise ValueError(
+                "this Recommendation does not know the comparison's rows (take it from "
+                "comparison.recommendations or comparison.recommend()), or pass them: frame(rows=comparison.rows)"
+            )
+        mine = sorted(
+            (r for r in rows if r.loss == self.loss and r.status == EvaluationStatus.COMPLETED),
+            key=lambda r: r.temperature,
+        )
+        nan = float("nan")
+
+        def measured(value: Optional[float]) -> float:
+            return nan if value is None else float(value)
+
+        def interval(result: Any, n: int) -> Tuple[float, float, float]:
+            if result is None:
+                return nan, nan, nan
+            return (float(result.top1), *_wilson95(float(result.top1), n))
+
+        table: Dict[str, List[Any]] = {c: [] for c in RECOMMENDATION_COLUMNS}
+        for r in mine:
+            knn = interval(r.knn, r.num_test)
+            linear = interval(r.linear, r.num_test)
+            values = (
+                r.model, float(r.temperature), measured(r.uniformity), measured(r.tolerance),
+                *knn, *linear,
+                r.model in self.front, r.model == self.knee, r.model in self.tied, r.model == self.recommended,
+            )
+            for column, value in zip(RECOMMENDATION_COLUMNS, values):
+                table[column].append(value)
+        frame = pd.DataFrame(table, columns=list(RECOMMENDATION_COLUMNS))
+        for column in ("on_front", "knee", "tied", "recommended"):
+            frame[column] = frame[column].astype(bool)
+        return frame
+
+
 @dataclasses.dataclass
 class Comparison(_Message):
     """Several models on one dataset: one report per model evaluated
     (sorted by loss then temperature), the models left out in ``excluded``
     (each once, with why: its input does not take the dataset's images, or
-    it duplicates another model), and two SVG plots. It is stored under
-    ``id``: ``client.get_comparison(id)`` gives it back and
+    it duplicates another model), two SVG plots, and which tau to keep per
+    loss in ``recommendations`` (:meth:`recommend` gives one). It is stored
+    under ``id``: ``client.get_comparison(id)`` gives it back and
     ``client.render_figure(id, ...)`` draws its figures."""
 
     _proto_name = "embedeval.v1.Comparison"
@@ -735,6 +1017,14 @@ class Comparison(_Message):
     id: str = ""
     #: The models left out, each once with its reason (not stored as reports).
     excluded: List[ExcludedModel] = dataclasses.field(default_factory=list)
+    #: Which tau to keep, one per loss with completed rows (empty from a
+    #: server older than them).
+    recommendations: List[Recommendation] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Each recommendation tabulates the comparison's rows (Recommendation.frame).
+        for rec in self.recommendations:
+            rec._rows = self.rows
 
     @classmethod
     def from_proto(cls, msg: Message) -> "Comparison":
@@ -744,7 +1034,31 @@ class Comparison(_Message):
             accuracy_plot_svg=msg.accuracy_plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
             id=msg.id,  # type: ignore[attr-defined]
             excluded=[ExcludedModel.from_proto(e) for e in msg.excluded],  # type: ignore[attr-defined]
+            recommendations=[Recommendation.from_proto(r) for r in msg.recommendations],  # type: ignore[attr-defined]
         )
+
+    def recommend(self, loss: Optional[str] = None) -> Recommendation:
+        """The :class:`Recommendation` for `loss`; without one, the only
+        recommendation of the comparison. ValueError, naming the losses that
+        have one, for a loss without a recommendation or, without `loss`,
+        when there is not exactly one."""
+        losses = [r.loss for r in self.recommendations]
+        if loss is None:
+            if len(self.recommendations) == 1:
+                return self.recommendations[0]
+            if not self.recommendations:
+                raise ValueError(
+                    "the comparison has no recommendation (no completed model has both uniformity and tolerance)"
+                )
+            raise ValueError(
+                f"the comparison has a recommendation for each of {len(losses)} losses: "
+                f"{', '.join(losses)}; choose one with recommend(loss=...)"
+            )
+        for rec in self.recommendations:
+            if rec.loss == loss:
+                return rec
+        have = f"the losses with one are {', '.join(losses)}" if losses else "it has none"
+        raise ValueError(f"the comparison has no recommendation for loss {loss!r}: {have}")
 
     def __getitem__(self, model: Union[int, str]) -> EvaluationReport:
         """A row by position or by model name."""
@@ -926,10 +1240,13 @@ _CLASSES: Dict[str, Type[_Message]] = {
         KnnResult,
         LinearResult,
         Histogram,
+        PerClass,
         EvaluationReport,
         Progress,
         Accepted,
         ExcludedModel,
+        AccuracyInterval,
+        Recommendation,
         Comparison,
         Figure,
         RunSummary,

@@ -61,7 +61,7 @@ CANCELLED: EvaluationStatus
 SKIPPED: EvaluationStatus
 
 class MetricSpec(_message.Message):
-    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "augmentation", "positives_split", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear")
+    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "augmentation", "positives_split", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear", "skip_per_class")
     UNIFORMITY_T_FIELD_NUMBER: _ClassVar[int]
     NEIGHBORS_K_FIELD_NUMBER: _ClassVar[int]
     AUGMENTATION_SEED_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +84,7 @@ class MetricSpec(_message.Message):
     SKIP_EFFECTIVE_RANK_FIELD_NUMBER: _ClassVar[int]
     SKIP_KNN_FIELD_NUMBER: _ClassVar[int]
     SKIP_LINEAR_FIELD_NUMBER: _ClassVar[int]
+    SKIP_PER_CLASS_FIELD_NUMBER: _ClassVar[int]
     uniformity_t: float
     neighbors_k: int
     augmentation_seed: int
@@ -106,7 +107,8 @@ class MetricSpec(_message.Message):
     skip_effective_rank: bool
     skip_knn: bool
     skip_linear: bool
-    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., augmentation: _Optional[_Union[Augmentation, _Mapping]] = ..., positives_split: _Optional[str] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ...) -> None: ...
+    skip_per_class: bool
+    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., augmentation: _Optional[_Union[Augmentation, _Mapping]] = ..., positives_split: _Optional[str] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ..., skip_per_class: bool = ...) -> None: ...
 
 class Augmentation(_message.Message):
     __slots__ = ("recipe", "crop_scale_min", "crop_scale_max", "jitter", "grayscale", "flip", "blur")
@@ -245,18 +247,56 @@ class ExcludedModel(_message.Message):
     def __init__(self, model: _Optional[str] = ..., kind: _Optional[str] = ..., reason: _Optional[str] = ..., same_as: _Optional[str] = ...) -> None: ...
 
 class Comparison(_message.Message):
-    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg", "id", "excluded")
+    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg", "id", "excluded", "recommendations")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[EvaluationReport]
     plot_svg: str
     accuracy_plot_svg: str
     id: str
     excluded: _containers.RepeatedCompositeFieldContainer[ExcludedModel]
-    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedModel, _Mapping]]] = ...) -> None: ...
+    recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
+    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedModel, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ...) -> None: ...
+
+class Recommendation(_message.Message):
+    __slots__ = ("loss", "front", "knee", "best_knn", "best_linear", "tied", "recommended", "recommended_temperature", "reason")
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    FRONT_FIELD_NUMBER: _ClassVar[int]
+    KNEE_FIELD_NUMBER: _ClassVar[int]
+    BEST_KNN_FIELD_NUMBER: _ClassVar[int]
+    BEST_LINEAR_FIELD_NUMBER: _ClassVar[int]
+    TIED_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_FIELD_NUMBER: _ClassVar[int]
+    RECOMMENDED_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    loss: str
+    front: _containers.RepeatedScalarFieldContainer[str]
+    knee: str
+    best_knn: AccuracyInterval
+    best_linear: AccuracyInterval
+    tied: _containers.RepeatedScalarFieldContainer[str]
+    recommended: str
+    recommended_temperature: float
+    reason: str
+    def __init__(self, loss: _Optional[str] = ..., front: _Optional[_Iterable[str]] = ..., knee: _Optional[str] = ..., best_knn: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., best_linear: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., tied: _Optional[_Iterable[str]] = ..., recommended: _Optional[str] = ..., recommended_temperature: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AccuracyInterval(_message.Message):
+    __slots__ = ("model", "temperature", "top1", "lo", "hi")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    TOP1_FIELD_NUMBER: _ClassVar[int]
+    LO_FIELD_NUMBER: _ClassVar[int]
+    HI_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    temperature: float
+    top1: float
+    lo: float
+    hi: float
+    def __init__(self, model: _Optional[str] = ..., temperature: _Optional[float] = ..., top1: _Optional[float] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ...) -> None: ...
 
 class GetComparisonRequest(_message.Message):
     __slots__ = ("id",)
@@ -337,7 +377,7 @@ class Histogram(_message.Message):
     def __init__(self, name: _Optional[str] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EvaluationReport(_message.Message):
-    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split", "warnings", "loss_name")
+    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split", "warnings", "loss_name", "per_class")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -381,6 +421,7 @@ class EvaluationReport(_message.Message):
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     LOSS_NAME_FIELD_NUMBER: _ClassVar[int]
+    PER_CLASS_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     model_sha256: str
@@ -417,7 +458,28 @@ class EvaluationReport(_message.Message):
     train_split: str
     warnings: _containers.RepeatedScalarFieldContainer[str]
     loss_name: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ...) -> None: ...
+    per_class: PerClass
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ..., per_class: _Optional[_Union[PerClass, _Mapping]] = ...) -> None: ...
+
+class PerClass(_message.Message):
+    __slots__ = ("labels", "counts", "tolerance", "knn_top1", "linear_top1", "similarity", "nearest_negative_classes", "nearest_negative_k")
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    KNN_TOP1_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_TOP1_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_NEGATIVE_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_NEGATIVE_K_FIELD_NUMBER: _ClassVar[int]
+    labels: _containers.RepeatedScalarFieldContainer[int]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    tolerance: _containers.RepeatedScalarFieldContainer[float]
+    knn_top1: _containers.RepeatedScalarFieldContainer[float]
+    linear_top1: _containers.RepeatedScalarFieldContainer[float]
+    similarity: _containers.RepeatedScalarFieldContainer[float]
+    nearest_negative_classes: _containers.RepeatedScalarFieldContainer[int]
+    nearest_negative_k: int
+    def __init__(self, labels: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., tolerance: _Optional[_Iterable[float]] = ..., knn_top1: _Optional[_Iterable[float]] = ..., linear_top1: _Optional[_Iterable[float]] = ..., similarity: _Optional[_Iterable[float]] = ..., nearest_negative_classes: _Optional[_Iterable[int]] = ..., nearest_negative_k: _Optional[int] = ...) -> None: ...
 
 class DeleteEvaluationRequest(_message.Message):
     __slots__ = ("id",)

@@ -1,0 +1,86 @@
+//! The per-class table of one report (`eval --per-class`): each class's
+//! tolerance and accuracies, and where its nearest negatives come from, the
+//! measurable form of Wang & Liu's (2021, Sec. 4) "semantically similar
+//! samples are pushed apart".
+
+use super::listing::Listing;
+use crate::proto::PerClass;
+
+/// The columns of [`per_class_listing`].
+pub const PER_CLASS_COLUMNS: [&str; 7] = [
+    "class",
+    "test_rows",
+    "tolerance",
+    "knn_top1",
+    "linear_top1",
+    "neighbors_same_class",
+    "nearest_other_class",
+];
+
+/// One row per class: its label, test rows, tolerance, kNN and linear top-1,
+/// the share of its rows' nearest negatives that are of the same class, and
+/// the other class they come from most (with its share). "-" where a part
+/// was not computed.
+pub fn per_class_listing(p: &PerClass) -> Listing {
+    let c = p.labels.len();
+    let cell = |v: Option<&f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let neighbors = p.nearest_negative_classes.len() == c * c;
+    let rows = (0..c)
+        .map(|a| {
+            let (same, other) = if neighbors {
+                let row = &p.nearest_negative_classes[a * c..(a + 1) * c];
+                let total: u64 = row.iter().sum();
+                let share = |n: u64| n as f64 / total.max(1) as f64;
+                let other = (0..c)
+                    .filter(|&b| b != a)
+                    .max_by_key(|&b| (row[b], std::cmp::Reverse(b)))
+                    .map_or("-".to_string(), |b| {
+                        format!("{} ({:.1}%)", p.labels[b], 100.0 * share(row[b]))
+                    });
+                (format!("{:.4}", share(row[a])), other)
+            } else {
+                ("-".to_string(), "-".to_string())
+            };
+            vec![
+                p.labels[a].to_string(),
+                p.counts.get(a).map_or("-".into(), |n| n.to_string()),
+                cell(p.tolerance.get(a)),
+                cell(p.knn_top1.get(a)),
+                cell(p.linear_top1.get(a)),
+                same,
+                other,
+            ]
+        })
+        .collect();
+    Listing::new(&PER_CLASS_COLUMNS, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_class_names_where_its_nearest_negatives_come_from() {
+        let p = PerClass {
+            labels: vec![0, 1, 2],
+            counts: vec![2, 2, 1],
+            tolerance: vec![0.5, 0.25, f64::NAN],
+            knn_top1: vec![1.0, 0.5, 0.0],
+            linear_top1: Vec::new(),
+            similarity: vec![0.0; 9],
+            nearest_negative_classes: vec![2, 1, 1, 0, 1, 3, 2, 0, 0],
+            nearest_negative_k: 2,
+        };
+        let l = per_class_listing(&p);
+        assert_eq!(l.header, PER_CLASS_COLUMNS);
+        // Class 0: 2 of 4 neighbours its own, then a tie between 1 and 2
+        // (1 each) goes to the smaller label.
+        assert_eq!(
+            l.rows[0],
+            ["0", "2", "0.5000", "1.0000", "-", "0.5000", "1 (25.0%)"]
+        );
+        assert_eq!(l.rows[1][5..], ["0.2500", "2 (75.0%)"]);
+        assert_eq!(l.rows[2][2], "NaN");
+        assert_eq!(l.rows[2][5..], ["0.0000", "0 (100.0%)"]);
+    }
+}

@@ -1,0 +1,475 @@
+//! Which τ, and why: a recommendation over the reports of a comparison.
+//!
+//! Wang & Liu (2021) show a uniformity–tolerance dilemma: a small τ gives a
+//! uniform space that breaks semantic structure, a large τ a tolerant one
+//! that is less uniform. Among the models that share a loss (and the
+//! comparison's dataset) this finds the Pareto front of (uniformity,
+//! tolerance), both higher-is-better, its knee (both axes scaled to [0, 1]
+//! over the front, the point farthest from the chord between its ends
+//! towards the ideal corner), and the best kNN and linear top-1 with their 95% Wilson intervals
+//! (Wilson 1927) over the test rows. The recommendation is the most accurate
+//! model by the linear probe (the kNN where the probe was skipped) when no
+//! other model's interval reaches its; where intervals overlap the
+//! accuracies cannot tell the models apart, and the one of them nearest the
+//! knee is recommended instead, saying so.
+
+use super::figures::style::wilson95;
+use crate::proto::{EvaluationReport, EvaluationStatus};
+
+/// An accuracy with its 95% Wilson interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// The index of the model in the group's rows.
+    pub model: usize,
+    /// The top-1 accuracy.
+    pub value: f64,
+    /// Lower bound.
+    pub lo: f64,
+    /// Upper bound.
+    pub hi: f64,
+}
+
+/// The recommendation for the models of one loss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// The loss the models share.
+    pub loss: String,
+    /// The completed reports considered, by increasing τ.
+    pub rows: Vec<EvaluationReport>,
+    /// Indices into `rows` of the Pareto front of (uniformity, tolerance),
+    /// by increasing uniformity.
+    pub front: Vec<usize>,
+    /// The knee of the front (an index into `rows`), if the front is not empty.
+    pub knee: Option<usize>,
+    /// The best kNN top-1, with its interval.
+    pub best_knn: Option<Interval>,
+    /// The best linear top-1, with its interval.
+    pub best_linear: Option<Interval>,
+    /// Models whose accuracy interval overlaps the best one's (the best
+    /// included), by the protocol the recommendation uses.
+    pub tied: Vec<usize>,
+    /// The recommended model (an index into `rows`).
+    pub recommended: Option<usize>,
+    /// Why, in one sentence.
+    pub reason: String,
+}
+
+/// Indices of the Pareto front of `points` (both coordinates higher is
+/// better): the points no other point matches or beats in both and beats in
+/// one. By increasing first coordinate.
+pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
+    let dominated = |i: usize| {
+        points.iter().enumerate().any(|(j, q)| {
+            let p = points[i];
+            j != i && q.0 >= p.0 && q.1 >= p.1 && (q.0 > p.0 || q.1 > p.1)
+        })
+    };
+    let mut front: Vec<usize> = (0..points.len()).filter(|&i| !dominated(i)).collect();
+    front.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0).then(a.cmp(&b)));
+    front
+}
+
+/// The knee of a front (indices into `points`, by increasing first
+/// coordinate): both axes scaled to [0, 1] over the front, whose ends are
+/// then (0, 1) and (1, 0), the point farthest from the chord between them on
+/// the side of the ideal corner (1, 1), i.e. the largest sum of scaled
+/// coordinates (the smaller index, i.e. the smaller τ, on a tie).
+pub fn knee(points: &[(f64, f64)], front: &[usize]) -> Option<usize> {
+    if front.is_empty() {
+        return None;
+    }
+    let span = |f: fn(&(f64, f64)) -> f64| {
+        let vals: Vec<f64> = front.iter().map(|&i| f(&points[i])).collect();
+        let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        (lo, (hi - lo).max(f64::MIN_POSITIVE))
+    };
+    let (x0, xs) = span(|p| p.0);
+    let (y0, ys) = span(|p| p.1);
+    let score = |i: usize| (points[i].0 - x0) / xs + (points[i].1 - y0) / ys;
+    front
+        .iter()
+        .copied()
+        .max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a)))
+}
+
+fn tau(r: &EvaluationReport) -> String {
+    format!("τ = {}", r.temperature)
+}
+
+/// The recommendations of a comparison: one per loss with at least one
+/// completed report carrying uniformity and tolerance.
+pub fn recommend(rows: &[EvaluationReport]) -> Vec<Recommendation> {
+    let mut losses: Vec<String> = rows.iter().map(|r| r.loss.clone()).collect();
+    losses.sort();
+    losses.dedup();
+    losses
+        .into_iter()
+        .filter_map(|loss| {
+            let mut group: Vec<EvaluationReport> = rows
+                .iter()
+                .filter(|r| {
+                    r.loss == loss
+                        && r.status == EvaluationStatus::Completed as i32
+                        && r.uniformity.is_some()
+                        && r.tolerance.is_some()
+                })
+                .cloned()
+                .collect();
+            if group.is_empty() {
+                return None;
+            }
+            group.sort_by(|a, b| a.temperature.total_cmp(&b.temperature));
+            Some(recommend_group(loss, group))
+        })
+        .collect()
+}
+
+fn best(
+    rows: &[EvaluationReport],
+    top1: impl Fn(&EvaluationReport) -> Option<f64>,
+) -> Option<Interval> {
+    rows.iter()
+        .enumerate()
+        .filter_map(|(i, r)| top1(r).map(|v| (i, v, r.num_test)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(model, value, n)| {
+            let (lo, hi) = wilson95(value, n);
+            Interval {
+                model,
+                value,
+                lo,
+                hi,
+            }
+        })
+}
+
+/// A protocol's top-1 accuracy of a report, if it was measured.
+type Top1 = dyn Fn(&EvaluationReport) -> Option<f64>;
+
+fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation {
+    let points: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.uniformity.unwrap_or(f64::NAN),
+                r.tolerance.unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+    let front = pareto_front(&points);
+    let knee = knee(&points, &front);
+    let knn = |r: &EvaluationReport| r.knn.as_ref().map(|k| k.top1);
+    let linear = |r: &EvaluationReport| r.linear.as_ref().map(|l| l.top1);
+    let best_knn = best(&rows, knn);
+    let best_linear = best(&rows, linear);
+    let (protocol, chosen, top1): (&str, _, &Top1) = match best_linear {
+        Some(b) => ("linear", Some(b), &linear),
+        None => ("kNN", best_knn, &knn),
+    };
+    let mut rec = Recommendation {
+        loss,
+        front,
+        knee,
+        best_knn,
+        best_linear,
+        tied: Vec::new(),
+        recommended: None,
+        reason: String::new(),
+        rows,
+    };
+    let Some(b) = chosen else {
+        rec.recommended = knee;
+        rec.reason = match knee {
+            Some(k) => format!(
+                "{}: the knee of the uniformity–tolerance front (no accuracy was measured)",
+                tau(&rec.rows[k])
+            ),
+            None => "no model to recommend".into(),
+        };
+        return rec;
+    };
+    // Models whose interval reaches the best one's.
+    rec.tied = rec
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let v = top1(r)?;
+            let (_, hi) = wilson95(v, r.num_test);
+            (i == b.model || hi >= b.lo).then_some(i)
+        })
+        .collect();
+    let best_text = format!(
+        "best {protocol} top-1 {:.3} [{:.3}, {:.3}]",
+        b.value, b.lo, b.hi
+    );
+    if rec.tied.len() == 1 {
+        rec.recommended = Some(b.model);
+        rec.reason = format!(
+            "{}: {best_text}, and no other model's 95% interval reaches it",
+            tau(&rec.rows[b.model])
+        );
+        return rec;
+    }
+    // Accuracy cannot tell the tied models apart: the one nearest the knee
+    // (by the scaled uniformity–tolerance distance) balances the dilemma.
+    let scaled = |i: usize| {
+        let (us, ts): (Vec<f64>, Vec<f64>) = points_of(&rec.rows).into_iter().unzip();
+        let norm = |v: f64, all: &[f64]| {
+            let lo = all.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = all.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            (v - lo) / (hi - lo).max(f64::MIN_POSITIVE)
+        };
+        (norm(us[i], &us), norm(ts[i], &ts))
+    };
+    let target = knee.unwrap_or(b.model);
+    let (kx, ky) = scaled(target);
+    let pick = rec
+        .tied
+        .iter()
+        .copied()
+        .min_by(|&a, &c| {
+            let d = |i: usize| {
+                let (x, y) = scaled(i);
+                (x - kx).powi(2) + (y - ky).powi(2)
+            };
+            d(a).total_cmp(&d(c)).then(a.cmp(&c))
+        })
+        .expect("the best model is tied with itself");
+    rec.recommended = Some(pick);
+    let others: Vec<String> = rec
+        .tied
+        .iter()
+        .filter(|&&i| i != b.model)
+        .map(|&i| format!("{}", rec.rows[i].temperature))
+        .collect();
+    let within = format!(
+        "τ = {} {} within its 95% interval, so accuracy cannot tell them apart",
+        others.join(", "),
+        if others.len() == 1 { "is" } else { "are" }
+    );
+    rec.reason = if pick == b.model {
+        format!(
+            "{}: {best_text}; {within}; it is also the nearest of them to the uniformity–tolerance knee",
+            tau(&rec.rows[pick])
+        )
+    } else {
+        let r = &rec.rows[pick];
+        let (u, t) = (
+            r.uniformity.unwrap_or(f64::NAN),
+            r.tolerance.unwrap_or(f64::NAN),
+        );
+        let bu = rec.rows[b.model].uniformity.unwrap_or(f64::NAN);
+        let bt = rec.rows[b.model].tolerance.unwrap_or(f64::NAN);
+        let trade = match (u > bu, t > bt) {
+            (true, true) => "more uniform and more tolerant",
+            (true, false) => "more uniform",
+            (false, true) => "more tolerant",
+            (false, false) => "nearer the knee",
+        };
+        format!(
+            "{}: {} has the {best_text}, but {within}; {} is {trade} than it, the nearest of them to the uniformity–tolerance knee",
+            tau(r),
+            tau(&rec.rows[b.model]),
+            tau(r)
+        )
+    };
+    rec
+}
+
+impl Recommendation {
+    /// As the proto a Comparison carries (models by name).
+    pub fn to_proto(&self) -> crate::proto::Recommendation {
+        let name = |i: usize| self.rows[i].model.clone();
+        let interval = |b: &Option<Interval>| {
+            b.map(|b| crate::proto::AccuracyInterval {
+                model: name(b.model),
+                temperature: self.rows[b.model].temperature,
+                top1: b.value,
+                lo: b.lo,
+                hi: b.hi,
+            })
+        };
+        crate::proto::Recommendation {
+            loss: self.loss.clone(),
+            front: self.front.iter().map(|&i| name(i)).collect(),
+            knee: self.knee.map(name).unwrap_or_default(),
+            best_knn: interval(&self.best_knn),
+            best_linear: interval(&self.best_linear),
+            tied: self.tied.iter().map(|&i| name(i)).collect(),
+            recommended: self.recommended.map(name).unwrap_or_default(),
+            recommended_temperature: self.recommended.map_or(0.0, |i| self.rows[i].temperature),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+/// One row per model of the recommendation's loss in `rows`: its τ,
+/// uniformity, tolerance, accuracies with their 95% intervals, and whether
+/// it is on the front, the knee, tied with the best, the recommendation.
+pub fn recommendation_listing(
+    rec: &crate::proto::Recommendation,
+    rows: &[EvaluationReport],
+) -> super::Listing {
+    let with_interval = |v: Option<f64>, n: u64| {
+        v.map_or("-".to_string(), |v| {
+            let (lo, hi) = wilson95(v, n);
+            format!("{v:.4} [{lo:.4}, {hi:.4}]")
+        })
+    };
+    let rows = rows
+        .iter()
+        .filter(|r| r.loss == rec.loss && r.status == EvaluationStatus::Completed as i32)
+        .map(|r| {
+            let mut marks = Vec::new();
+            if rec.front.contains(&r.model) {
+                marks.push("front");
+            }
+            if rec.knee == r.model {
+                marks.push("knee");
+            }
+            if rec.tied.len() > 1 && rec.tied.contains(&r.model) {
+                marks.push("tied");
+            }
+            if rec.recommended == r.model {
+                marks.push("recommended");
+            }
+            vec![
+                r.model.clone(),
+                r.temperature.to_string(),
+                super::opt(r.uniformity),
+                super::opt(r.tolerance),
+                with_interval(r.knn.as_ref().map(|k| k.top1), r.num_test),
+                with_interval(r.linear.as_ref().map(|l| l.top1), r.num_test),
+                marks.join(" "),
+            ]
+        })
+        .collect();
+    super::Listing::new(
+        &[
+            "model",
+            "temperature",
+            "uniformity",
+            "tolerance",
+            "knn_top1 [95%]",
+            "linear_top1 [95%]",
+            "marks",
+        ],
+        rows,
+    )
+}
+
+fn points_of(rows: &[EvaluationReport]) -> Vec<(f64, f64)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r.uniformity.unwrap_or(f64::NAN),
+                r.tolerance.unwrap_or(f64::NAN),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{KnnResult, LinearResult};
+
+    /// Every point checked against every other: the definition.
+    fn brute_front(points: &[(f64, f64)]) -> Vec<usize> {
+        let mut out = Vec::new();
+        'next: for i in 0..points.len() {
+            for j in 0..points.len() {
+                let (p, q) = (points[i], points[j]);
+                let better_or_equal = q.0 >= p.0 && q.1 >= p.1;
+                let strictly = q.0 > p.0 || q.1 > p.1;
+                if i != j && better_or_equal && strictly {
+                    continue 'next;
+                }
+            }
+            out.push(i);
+        }
+        out
+    }
+
+    #[test]
+    fn the_front_equals_the_brute_force_one_on_random_points() {
+        let mut rng = crate::rng::SplitMix64::new(3);
+        for case in 0..200 {
+            let n = 1 + case % 12;
+            // Coarse values so that ties and duplicates occur.
+            let points: Vec<(f64, f64)> = (0..n)
+                .map(|_| (rng.below(6) as f64, rng.below(6) as f64))
+                .collect();
+            let mut got = pareto_front(&points);
+            got.sort();
+            assert_eq!(got, brute_front(&points), "{points:?}");
+        }
+    }
+
+    #[test]
+    fn the_knee_is_the_point_farthest_beyond_the_chord() {
+        // A front bending at (3, 3): the chord from (0, 4) to (4, 0).
+        let points = [(0.0, 4.0), (3.0, 3.0), (4.0, 0.0), (1.0, 1.0), (2.0, 3.5)];
+        let front = pareto_front(&points);
+        assert_eq!(front, vec![0, 4, 1, 2]);
+        assert_eq!(knee(&points, &front), Some(1));
+    }
+
+    fn report(tau: f64, u: f64, t: f64, linear: f64, n: u64) -> EvaluationReport {
+        EvaluationReport {
+            loss: "infonce".into(),
+            temperature: tau,
+            uniformity: Some(u),
+            tolerance: Some(t),
+            num_test: n,
+            status: EvaluationStatus::Completed as i32,
+            knn: Some(KnnResult {
+                top1: linear - 0.01,
+                ..Default::default()
+            }),
+            linear: Some(LinearResult {
+                top1: linear,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_clear_winner_is_recommended_and_overlapping_ones_are_said_to_be() {
+        // 10,000 test rows: intervals about ±0.008.
+        let rows = [
+            report(0.1, 3.8, 0.20, 0.70, 10_000),
+            report(0.3, 3.4, 0.40, 0.83, 10_000),
+            report(1.0, 2.0, 0.70, 0.75, 10_000),
+        ];
+        let rec = &recommend(&rows)[0];
+        assert_eq!(rec.recommended, Some(1));
+        assert_eq!(rec.tied, vec![1]);
+        assert!(
+            rec.reason.starts_with("τ = 0.3: best linear top-1 0.830"),
+            "{}",
+            rec.reason
+        );
+
+        // 100 test rows: 0.83 and 0.80 overlap; the knee decides.
+        let rows = [
+            report(0.1, 3.8, 0.20, 0.60, 100),
+            report(0.2, 3.6, 0.45, 0.80, 100),
+            report(0.5, 3.0, 0.50, 0.83, 100),
+            report(1.0, 2.0, 0.70, 0.55, 100),
+        ];
+        let rec = &recommend(&rows)[0];
+        assert_eq!(rec.front, vec![3, 2, 1, 0]);
+        assert_eq!(rec.knee, Some(1));
+        assert_eq!(rec.tied, vec![1, 2]);
+        assert_eq!(rec.recommended, Some(1));
+        assert!(
+            rec.reason.contains("cannot tell them apart") && rec.reason.starts_with("τ = 0.2"),
+            "{}",
+            rec.reason
+        );
+    }
+}
