@@ -15,6 +15,16 @@ fn cli(server: &TestServer, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The standard output of a command that must succeed.
+fn succeeded(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn models_datasets_and_embed_from_the_command_line() {
     let server = common::zoo_server().await;
@@ -188,4 +198,63 @@ async fn models_datasets_and_embed_from_the_command_line() {
         "{err}"
     );
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_class_tables_and_the_recommendation_from_the_command_line() {
+    let server = common::zoo_server().await;
+
+    // eval --per-class: the report's CSV, then one row per class.
+    let text = succeeded(cli(
+        &server,
+        &[
+            "eval",
+            "infonce-t0.5",
+            "--dataset",
+            "digits",
+            "--skip-linear",
+            "--per-class",
+            "--format",
+            "csv",
+        ],
+    ));
+    let header = embedeval::report::classes::PER_CLASS_COLUMNS.join(",");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 10, "{text}");
+    for (digit, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], digit.to_string());
+        let tolerance: f64 = row[2].parse().unwrap();
+        let knn: f64 = row[3].parse().unwrap();
+        assert!((-1.0..=1.0).contains(&tolerance) && (0.0..=1.0).contains(&knn));
+        assert_eq!(row[4], "-", "the probe was skipped");
+    }
+
+    // compare --recommend: the loss's table with its marks and the reason.
+    let models = ["infonce-t1", "infonce-t0.2", "infonce-t0.05"];
+    let mut args = vec!["compare"];
+    args.extend(models);
+    args.extend(["--dataset", "digits", "--recommend"]);
+    let text = succeeded(cli(&server, &args));
+    assert!(text.contains("loss infonce:"), "{text}");
+    assert!(text.contains(" knee"), "{text}");
+    let reason = text
+        .lines()
+        .find_map(|l| l.strip_prefix("recommended: "))
+        .unwrap_or_else(|| panic!("no recommendation in {text}"));
+    assert!(reason.starts_with("τ = "), "{reason}");
+
+    // The JSON carries the same recommendation, named by model.
+    args.extend(["--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&succeeded(cli(&server, &args))).unwrap();
+    let rec = &json["recommendations"][0];
+    assert_eq!(rec["loss"], "infonce");
+    assert_eq!(rec["reason"], reason);
+    let front = rec["front"].as_array().unwrap();
+    assert!(!front.is_empty() && front.iter().all(|m| models.contains(&m.as_str().unwrap())));
+    assert!(models.contains(&rec["recommended"].as_str().unwrap()));
 }

@@ -533,10 +533,33 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                         }
                         let listing = crate::report::recommendation_listing(r, &c.rows);
                         print!("{}", listing.render(conn.output()));
+                        let falls: Vec<String> = r
+                            .tolerance_falls
+                            .iter()
+                            .take(5)
+                            .map(|c| {
+                                format!(
+                                    "{} ({:.3} → {:.3})",
+                                    c.label, c.at_largest_tau, c.at_smallest_tau
+                                )
+                            })
+                            .collect();
+                        let falls = (!falls.is_empty()).then(|| {
+                            format!(
+                                "tolerance falls most, largest τ → smallest, for classes {}",
+                                falls.join(", ")
+                            )
+                        });
                         if conn.output() == Format::Table {
                             println!("recommended: {}", r.reason);
+                            if let Some(f) = &falls {
+                                println!("{f}");
+                            }
                         } else {
                             eprintln!("recommended ({}): {}", r.loss, r.reason);
+                            if let Some(f) = &falls {
+                                eprintln!("{f}");
+                            }
                         }
                     }
                     if args.recommend && c.recommendations.is_empty() {

@@ -52,6 +52,43 @@ pub struct Recommendation {
     pub recommended: Option<usize>,
     /// Why, in one sentence.
     pub reason: String,
+    /// The classes whose tolerance falls most from the largest τ to the
+    /// smallest, largest fall first.
+    pub tolerance_falls: Vec<crate::proto::ClassTolerance>,
+}
+
+/// How many classes [`tolerance_falls`] keeps.
+pub const TOLERANCE_FALLS: usize = 10;
+
+/// The classes whose tolerance falls most from `large` (the sweep's largest
+/// τ) to `small` (its smallest), largest fall first, at most
+/// [`TOLERANCE_FALLS`]; empty when either lacks per-class diagnostics.
+/// Classes of one row (NaN tolerance) are left out; ties by label.
+pub fn tolerance_falls(
+    large: &EvaluationReport,
+    small: &EvaluationReport,
+) -> Vec<crate::proto::ClassTolerance> {
+    let (Some(l), Some(s)) = (&large.per_class, &small.per_class) else {
+        return Vec::new();
+    };
+    let mut out: Vec<crate::proto::ClassTolerance> = l
+        .labels
+        .iter()
+        .zip(&l.tolerance)
+        .filter_map(|(label, &at_large)| {
+            let i = s.labels.binary_search(label).ok()?;
+            let at_small = *s.tolerance.get(i)?;
+            (at_large.is_finite() && at_small.is_finite()).then_some(crate::proto::ClassTolerance {
+                label: *label,
+                at_largest_tau: at_large,
+                at_smallest_tau: at_small,
+                fall: at_large - at_small,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.fall.total_cmp(&a.fall).then(a.label.cmp(&b.label)));
+    out.truncate(TOLERANCE_FALLS);
+    out
 }
 
 /// Indices of the Pareto front of `points` (both coordinates higher is
@@ -176,6 +213,10 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation 
         tied: Vec::new(),
         recommended: None,
         reason: String::new(),
+        tolerance_falls: match (rows.last(), rows.first()) {
+            (Some(large), Some(small)) if rows.len() > 1 => tolerance_falls(large, small),
+            _ => Vec::new(),
+        },
         rows,
     };
     let Some(b) = chosen else {
@@ -301,6 +342,7 @@ impl Recommendation {
             recommended: self.recommended.map(name).unwrap_or_default(),
             recommended_temperature: self.recommended.map_or(0.0, |i| self.rows[i].temperature),
             reason: self.reason.clone(),
+            tolerance_falls: self.tolerance_falls.clone(),
         }
     }
 }
@@ -435,6 +477,31 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_classes_whose_tolerance_falls_most_come_first() {
+        let per_class = |tolerance: Vec<f64>| {
+            Some(crate::proto::PerClass {
+                labels: vec![1, 2, 3, 4],
+                tolerance,
+                ..Default::default()
+            })
+        };
+        let mut small = report(0.1, 3.8, 0.2, 0.8, 100);
+        small.per_class = per_class(vec![0.10, 0.30, 0.20, f64::NAN]);
+        let mut large = report(1.0, 2.0, 0.7, 0.8, 100);
+        large.per_class = per_class(vec![0.60, 0.40, 0.70, 0.9]);
+        let rec = &recommend(&[large, small])[0];
+        let got: Vec<(i64, f64)> = rec
+            .tolerance_falls
+            .iter()
+            .map(|c| (c.label, (c.fall * 1e6).round() / 1e6))
+            .collect();
+        // 1 and 3 both fall 0.5: by label; 2 falls 0.1; 4 (NaN) is left out.
+        assert_eq!(got, vec![(1, 0.5), (3, 0.5), (2, 0.1)]);
+        assert_eq!(rec.tolerance_falls[0].at_largest_tau, 0.60);
+        assert_eq!(rec.tolerance_falls[0].at_smallest_tau, 0.10);
     }
 
     #[test]

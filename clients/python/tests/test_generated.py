@@ -50,7 +50,7 @@ def test_stubs_import_package_relative() -> None:
         evaluation_pb2.Augmentation, evaluation_pb2.KnnResult, evaluation_pb2.LinearResult, evaluation_pb2.Histogram,
         evaluation_pb2.PerClass,
         evaluation_pb2.EvaluationReport, evaluation_pb2.Accepted, evaluation_pb2.ExcludedModel,
-        evaluation_pb2.Comparison, evaluation_pb2.Recommendation, evaluation_pb2.AccuracyInterval,
+        evaluation_pb2.Comparison, evaluation_pb2.Recommendation, evaluation_pb2.AccuracyInterval, evaluation_pb2.ClassTolerance,
         evaluation_pb2.Figure,
         evaluation_pb2.RunSummary, evaluation_pb2.Checkpoint, evaluation_pb2.RunWarning, evaluation_pb2.Run,
         __import__("embedeval._proto.tensor_pb2", fromlist=["Progress"]).Progress,

@@ -32,9 +32,10 @@ from conftest import REPO
 DATASET = "digits"
 Z = 1.959963984540054
 # Everything the recommendation does not use is skipped (uniformity,
-# tolerance, the kNN and the probe are computed with the default settings).
+# tolerance, the kNN, the probe and the per-class tolerances are computed
+# with the default settings).
 SPEC = {"skip_alignment": True, "skip_nearest_negatives": True, "skip_penalty": True,
-        "skip_effective_rank": True, "skip_per_class": True}
+        "skip_effective_rank": True}
 
 
 def _zoo() -> List[str]:
@@ -200,6 +201,27 @@ def test_recommendations_match_the_reference(compared):
         _check_interval(rec.best_linear, want.best_linear, f"{rec.loss} best_linear")
         assert rec.recommended_temperature == want.recommended.temperature, rec.loss
     assert not disagreements, "(loss, field, server, reference): " + repr(disagreements)
+
+
+def test_tolerance_falls_are_the_largest_per_class_drops(compared):
+    for rec in compared.recommendations:
+        rows = expected(compared, rec.loss).rows
+        if len(rows) < 2:
+            assert rec.tolerance_falls == [], rec.loss
+            continue
+        large, small = rows[-1].per_class, rows[0].per_class
+        falls = []
+        for label, at_large in zip(large.labels.tolist(), large.tolerance.tolist()):
+            i = small.labels.tolist().index(label)
+            at_small = small.tolerance[i]
+            if np.isfinite(at_large) and np.isfinite(at_small):
+                falls.append((-(at_large - at_small), label, at_large, at_small))
+        falls.sort()
+        want = [(label, at_large, at_small, -neg) for neg, label, at_large, at_small in falls[:10]]
+        got = [(c.label, c.at_largest_tau, c.at_smallest_tau, c.fall) for c in rec.tolerance_falls]
+        assert [g[0] for g in got] == [w[0] for w in want], rec.loss
+        for g, w in zip(got, want):
+            assert g[1:] == pytest.approx(w[1:], abs=1e-12), (rec.loss, g, w)
 
 
 def test_reasons(compared):

@@ -35,6 +35,7 @@ from .errors import (
 from .types import (
     Accepted,
     AccuracyInterval,
+    ClassTolerance,
     Augmentation,
     Checkpoint,
     Comparison,
@@ -83,6 +84,7 @@ __all__ = [
     "EvaluationFailed",
     "Accepted",
     "AccuracyInterval",
+    "ClassTolerance",
     "Augmentation",
     "Checkpoint",
     "Comparison",

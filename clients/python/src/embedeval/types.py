@@ -888,6 +888,20 @@ class AccuracyInterval(_Message):
     hi: float = 0.0
 
 
+@dataclasses.dataclass
+class ClassTolerance(_Message):
+    """One class's tolerance at the largest and the smallest tau of a
+    sweep (``Recommendation.tolerance_falls``)."""
+
+    _proto_name = "embedeval.v1.ClassTolerance"
+
+    label: int = 0
+    at_largest_tau: float = 0.0
+    at_smallest_tau: float = 0.0
+    #: ``at_largest_tau - at_smallest_tau``.
+    fall: float = 0.0
+
+
 #: The columns of :meth:`Recommendation.frame`, in order.
 RECOMMENDATION_COLUMNS = (
     "model", "temperature", "uniformity", "tolerance",
@@ -937,6 +951,10 @@ class Recommendation(_Message):
     recommended_temperature: float = 0.0
     #: Why, in one sentence (it starts with "τ = " and the recommended tau).
     reason: str = ""
+    #: The classes whose tolerance falls most from the largest tau to the
+    #: smallest (where both rows have per-class diagnostics), largest fall
+    #: first, at most 10.
+    tolerance_falls: List[ClassTolerance] = dataclasses.field(default_factory=list)
 
     #: The comparison's rows, set by :class:`Comparison` (not a field).
     _rows = None  # type: Optional[List[EvaluationReport]]
@@ -1246,6 +1264,7 @@ _CLASSES: Dict[str, Type[_Message]] = {
         Accepted,
         ExcludedModel,
         AccuracyInterval,
+        ClassTolerance,
         Recommendation,
         Comparison,
         Figure,

@@ -263,7 +263,7 @@ class Comparison(_message.Message):
     def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedModel, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ...) -> None: ...
 
 class Recommendation(_message.Message):
-    __slots__ = ("loss", "front", "knee", "best_knn", "best_linear", "tied", "recommended", "recommended_temperature", "reason")
+    __slots__ = ("loss", "front", "knee", "best_knn", "best_linear", "tied", "recommended", "recommended_temperature", "reason", "tolerance_falls")
     LOSS_FIELD_NUMBER: _ClassVar[int]
     FRONT_FIELD_NUMBER: _ClassVar[int]
     KNEE_FIELD_NUMBER: _ClassVar[int]
@@ -273,6 +273,7 @@ class Recommendation(_message.Message):
     RECOMMENDED_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDED_TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    TOLERANCE_FALLS_FIELD_NUMBER: _ClassVar[int]
     loss: str
     front: _containers.RepeatedScalarFieldContainer[str]
     knee: str
@@ -282,7 +283,20 @@ class Recommendation(_message.Message):
     recommended: str
     recommended_temperature: float
     reason: str
-    def __init__(self, loss: _Optional[str] = ..., front: _Optional[_Iterable[str]] = ..., knee: _Optional[str] = ..., best_knn: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., best_linear: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., tied: _Optional[_Iterable[str]] = ..., recommended: _Optional[str] = ..., recommended_temperature: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    tolerance_falls: _containers.RepeatedCompositeFieldContainer[ClassTolerance]
+    def __init__(self, loss: _Optional[str] = ..., front: _Optional[_Iterable[str]] = ..., knee: _Optional[str] = ..., best_knn: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., best_linear: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., tied: _Optional[_Iterable[str]] = ..., recommended: _Optional[str] = ..., recommended_temperature: _Optional[float] = ..., reason: _Optional[str] = ..., tolerance_falls: _Optional[_Iterable[_Union[ClassTolerance, _Mapping]]] = ...) -> None: ...
+
+class ClassTolerance(_message.Message):
+    __slots__ = ("label", "at_largest_tau", "at_smallest_tau", "fall")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    AT_LARGEST_TAU_FIELD_NUMBER: _ClassVar[int]
+    AT_SMALLEST_TAU_FIELD_NUMBER: _ClassVar[int]
+    FALL_FIELD_NUMBER: _ClassVar[int]
+    label: int
+    at_largest_tau: float
+    at_smallest_tau: float
+    fall: float
+    def __init__(self, label: _Optional[int] = ..., at_largest_tau: _Optional[float] = ..., at_smallest_tau: _Optional[float] = ..., fall: _Optional[float] = ...) -> None: ...
 
 class AccuracyInterval(_message.Message):
     __slots__ = ("model", "temperature", "top1", "lo", "hi")
