@@ -29,11 +29,7 @@ use embedeval::database::ReportStore;
 use embedeval::object_stores::Remote;
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::model_service_client::ModelServiceClient;
-use embedeval::proto::register_model_request::Payload;
-use embedeval::proto::{
-    self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec, ModelUpload,
-    RegisterModelRequest,
-};
+use embedeval::proto::{self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec};
 use tonic::transport::Channel;
 use tonic::Code;
 
@@ -120,28 +116,12 @@ fn ended(r: &proto::EvaluationReport) -> bool {
     r.status != EvaluationStatus::Queued as i32 && r.status != EvaluationStatus::Running as i32
 }
 
-fn register_messages(name: &str, card: String, bytes: &[u8]) -> Vec<RegisterModelRequest> {
-    let mut out = vec![RegisterModelRequest {
-        payload: Some(Payload::Card(ModelUpload {
-            name: name.into(),
-            card_toml: card,
-            size_bytes: bytes.len() as u64,
-            sha256: String::new(),
-            replace: false,
-        })),
-    }];
-    out.extend(bytes.chunks(256 * 1024).map(|c| RegisterModelRequest {
-        payload: Some(Payload::Chunk(c.to_vec())),
-    }));
-    out
-}
-
 async fn register(channel: &Channel, name: &str) -> Result<proto::ModelInfo, tonic::Status> {
-    let source = common::zoo().join("infonce-t0.1");
-    let card = std::fs::read_to_string(source.join("model.toml")).unwrap();
-    let bytes = std::fs::read(source.join("model.onnx")).unwrap();
     ModelServiceClient::new(channel.clone())
-        .register_model(futures::stream::iter(register_messages(name, card, &bytes)))
+        .register_model(futures::stream::iter(common::zoo_upload(
+            "infonce-t0.1",
+            name,
+        )))
         .await
         .map(|r| r.into_inner())
 }

@@ -33,10 +33,8 @@ use std::time::{Duration, Instant};
 
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::model_service_client::ModelServiceClient;
-use embedeval::proto::register_model_request::Payload;
 use embedeval::proto::{
     self, evaluate_event, EvaluateRequest, EvaluationStatus, GetEvaluationRequest, MetricSpec,
-    ModelUpload, RegisterModelRequest,
 };
 use prost::Message;
 use tonic::metadata::MetadataValue;
@@ -622,25 +620,6 @@ fn make_certificates(dir: &Path) {
     }
 }
 
-fn register_messages(name: &str) -> Vec<RegisterModelRequest> {
-    let source = common::zoo().join("infonce-t0.1");
-    let card = std::fs::read_to_string(source.join("model.toml")).unwrap();
-    let bytes = std::fs::read(source.join("model.onnx")).unwrap();
-    let mut out = vec![RegisterModelRequest {
-        payload: Some(Payload::Card(ModelUpload {
-            name: name.into(),
-            card_toml: card,
-            size_bytes: bytes.len() as u64,
-            sha256: String::new(),
-            replace: false,
-        })),
-    }];
-    out.extend(bytes.chunks(256 * 1024).map(|c| RegisterModelRequest {
-        payload: Some(Payload::Chunk(c.to_vec())),
-    }));
-    out
-}
-
 const MODELS: [&str; 3] = ["infonce-t0.1", "infonce-t0.2", "infonce-t0.5"];
 
 /// Pairs of the sampled uniformity per evaluation: what makes an evaluation
@@ -893,7 +872,10 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
     let registered = stack
         .models(0)
         .await
-        .register_model(futures::stream::iter(register_messages("uploaded-before")))
+        .register_model(futures::stream::iter(common::zoo_upload(
+            "infonce-t0.1",
+            "uploaded-before",
+        )))
         .await
         .unwrap()
         .into_inner();
@@ -903,7 +885,10 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
     let meanwhile = stack
         .models(1)
         .await
-        .register_model(futures::stream::iter(register_messages("uploaded-during")))
+        .register_model(futures::stream::iter(common::zoo_upload(
+            "infonce-t0.1",
+            "uploaded-during",
+        )))
         .await
         .unwrap_err();
     assert_eq!(meanwhile.code(), Code::Unavailable, "{meanwhile}");
@@ -914,7 +899,10 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
         let again = stack
             .models(1)
             .await
-            .register_model(futures::stream::iter(register_messages("uploaded-during")))
+            .register_model(futures::stream::iter(common::zoo_upload(
+                "infonce-t0.1",
+                "uploaded-during",
+            )))
             .await;
         match again {
             Ok(_) => break,

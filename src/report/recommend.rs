@@ -112,22 +112,12 @@ pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
 /// the side of the ideal corner (1, 1), i.e. the largest sum of scaled
 /// coordinates (the smaller index, i.e. the smaller τ, on a tie).
 pub fn knee(points: &[(f64, f64)], front: &[usize]) -> Option<usize> {
-    if front.is_empty() {
-        return None;
-    }
-    let span = |f: fn(&(f64, f64)) -> f64| {
-        let vals: Vec<f64> = front.iter().map(|&i| f(&points[i])).collect();
-        let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        (lo, (hi - lo).max(f64::MIN_POSITIVE))
-    };
-    let (x0, xs) = span(|p| p.0);
-    let (y0, ys) = span(|p| p.1);
-    let score = |i: usize| (points[i].0 - x0) / xs + (points[i].1 - y0) / ys;
-    front
-        .iter()
-        .copied()
-        .max_by(|&a, &b| score(a).total_cmp(&score(b)).then(b.cmp(&a)))
+    let on_front: Vec<(f64, f64)> = front.iter().map(|&i| points[i]).collect();
+    let scaled = scale_to_unit(&on_front);
+    let score = |k: usize| scaled[k].0 + scaled[k].1;
+    (0..front.len())
+        .max_by(|&a, &b| score(a).total_cmp(&score(b)).then(front[b].cmp(&front[a])))
+        .map(|k| front[k])
 }
 
 fn tau(r: &EvaluationReport) -> String {
@@ -254,25 +244,17 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation 
         return rec;
     }
     // Accuracy cannot tell the tied models apart: the one nearest the knee
-    // (by the scaled uniformity–tolerance distance) balances the dilemma.
-    let scaled = |i: usize| {
-        let (us, ts): (Vec<f64>, Vec<f64>) = points_of(&rec.rows).into_iter().unzip();
-        let norm = |v: f64, all: &[f64]| {
-            let lo = all.iter().cloned().fold(f64::INFINITY, f64::min);
-            let hi = all.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            (v - lo) / (hi - lo).max(f64::MIN_POSITIVE)
-        };
-        (norm(us[i], &us), norm(ts[i], &ts))
-    };
+    // (by the uniformity–tolerance distance, both axes scaled to [0, 1]
+    // over the loss's rows) balances the dilemma.
+    let scaled = scale_to_unit(&points);
     let target = knee.unwrap_or(b.model);
-    let (kx, ky) = scaled(target);
     let pick = rec
         .tied
         .iter()
         .copied()
         .min_by(|&a, &c| {
             let d = |i: usize| {
-                let (x, y) = scaled(i);
+                let ((x, y), (kx, ky)) = (scaled[i], scaled[target]);
                 (x - kx).powi(2) + (y - ky).powi(2)
             };
             d(a).total_cmp(&d(c)).then(a.cmp(&c))
@@ -402,14 +384,17 @@ pub fn recommendation_listing(
     )
 }
 
-fn points_of(rows: &[EvaluationReport]) -> Vec<(f64, f64)> {
-    rows.iter()
-        .map(|r| {
-            (
-                r.uniformity.unwrap_or(f64::NAN),
-                r.tolerance.unwrap_or(f64::NAN),
-            )
-        })
+/// Each point with both coordinates scaled to [0, 1] over `points`.
+fn scale_to_unit(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let range = |f: fn(&(f64, f64)) -> f64| {
+        let lo = points.iter().map(f).fold(f64::INFINITY, f64::min);
+        let hi = points.iter().map(f).fold(f64::NEG_INFINITY, f64::max);
+        (lo, (hi - lo).max(f64::MIN_POSITIVE))
+    };
+    let ((x0, xs), (y0, ys)) = (range(|p| p.0), range(|p| p.1));
+    points
+        .iter()
+        .map(|p| ((p.0 - x0) / xs, (p.1 - y0) / ys))
         .collect()
 }
 

@@ -15,6 +15,29 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
+/// The RegisterModel stream that uploads the bundled model `model` (its
+/// card and ONNX file, in 256 KiB chunks) under `name`.
+pub fn zoo_upload(model: &str, name: &str) -> Vec<embedeval::proto::RegisterModelRequest> {
+    use embedeval::proto::register_model_request::Payload;
+    use embedeval::proto::{ModelUpload, RegisterModelRequest};
+    let source = zoo().join(model);
+    let card = std::fs::read_to_string(source.join("model.toml")).unwrap();
+    let bytes = std::fs::read(source.join("model.onnx")).unwrap();
+    let mut out = vec![RegisterModelRequest {
+        payload: Some(Payload::Card(ModelUpload {
+            name: name.into(),
+            card_toml: card,
+            size_bytes: bytes.len() as u64,
+            sha256: String::new(),
+            replace: false,
+        })),
+    }];
+    out.extend(bytes.chunks(256 * 1024).map(|c| RegisterModelRequest {
+        payload: Some(Payload::Chunk(c.to_vec())),
+    }));
+    out
+}
+
 /// A model of the bundled zoo that the tests copy and query.
 pub const ZOO_MODEL: &str = "infonce-t0.1";
 
