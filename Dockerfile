@@ -21,9 +21,10 @@ WORKDIR /src
 
 # Layer caching, in three steps from the least to the most often changed:
 #   1. the system packages and ONNX Runtime (scripts/bootstrap alone);
-#   2. every dependency, faiss included, compiled against stand-in sources:
-#      this layer depends only on Cargo.toml, Cargo.lock, build.rs and proto/,
-#      so editing src/ reuses it;
+#   2. every dependency, faiss included (build-dependencies too), compiled
+#      against stand-in sources and a stand-in build.rs: this layer depends
+#      only on Cargo.toml and Cargo.lock, so editing src/, proto/ or build.rs
+#      reuses it;
 #   3. the real sources, touched so that cargo (which compares modification
 #      times, and the copied files are older than the stand-ins) rebuilds the
 #      embedeval crate and nothing else; `--version` then proves the binary
@@ -34,25 +35,28 @@ WORKDIR /src
 COPY scripts/bootstrap scripts/bootstrap
 RUN EMBEDEVAL_ORT_FLAVOR="$ORT_FLAVOR" scripts/bootstrap --build-only
 
-COPY Cargo.toml Cargo.lock build.rs ./
-COPY proto proto
+COPY Cargo.toml Cargo.lock ./
 # Cargo refuses a manifest whose targets have no file: the library, the
-# binary and the three [[bench]] targets (harness = false) get stand-ins.
+# binary, the build script and the [[bench]] targets (harness = false) get
+# stand-ins.
 RUN mkdir -p src benches \
+ && echo 'fn main() {}' > build.rs \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \
  && for bench in metrics eval embed scaling; do echo 'fn main() {}' > "benches/$bench.rs"; done \
  && if [ "$ORT_FLAVOR" = gpu ]; then features="--features cuda"; else features=""; fi \
  && cargo build --release --locked $features \
- && rm -rf src benches
+ && rm -rf src benches build.rs
 
 # What the crate compiles in: sqlx::migrate!("migrations/…") and
 # include_bytes!("assets/fonts/…") read these at build time.
+COPY build.rs ./
+COPY proto proto
 COPY migrations migrations
 COPY assets assets
 COPY benches benches
 COPY src src
-RUN touch src/main.rs src/lib.rs \
+RUN touch build.rs src/main.rs src/lib.rs \
  && if [ "$ORT_FLAVOR" = gpu ]; then features="--features cuda"; else features=""; fi \
  && cargo build --release --locked $features \
  && target/release/embedeval --version | grep -q '^embedeval '

@@ -54,17 +54,20 @@ containers:
 	fi
 
 ## Format check, clippy, the whole test suite, the CUDA build's CPU fallback,
-## a new user's command lines through the release binary, and the Python
-## client's suite against servers of the release binary.
+## a new user's command lines through the release binary, the Python
+## client's suite against servers of the release binary, and the container
+## suite. The release binary is the image's where a Docker daemon answers
+## (compiled once, in the image), else the host's (scripts/release-binary).
+## Each step prints how long it took.
 test: bootstrap
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets --locked -- -D warnings
-	$(CARGO) test --locked
-	$(CARGO) test --locked --lib --features cuda encoder::
-	deploy/check
-	$(CARGO) build --release --locked
-	EMBEDEVAL_BIN=$(CURDIR)/target/release/embedeval $(CARGO) test --locked --test new_user
-	clients/python/setup-venv.sh
-	EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN=$(CURDIR)/target/release/embedeval \
-	  clients/python/.venv/bin/pytest clients/python/tests -q
-	$(MAKE) --no-print-directory containers
+	@scripts/timed "format check" $(CARGO) fmt --check
+	@scripts/timed "clippy" $(CARGO) clippy --all-targets --locked -- -D warnings
+	@scripts/timed "cargo test" $(CARGO) test --locked
+	@scripts/timed "CUDA build, CPU fallback" $(CARGO) test --locked --lib --features cuda encoder::
+	@scripts/timed "deploy/check" deploy/check
+	@bin="$$(scripts/timed "release binary" scripts/release-binary)" && \
+	  scripts/timed "new user's command lines" env EMBEDEVAL_BIN="$$bin" $(CARGO) test --locked --test new_user && \
+	  scripts/timed "Python venv" clients/python/setup-venv.sh && \
+	  scripts/timed "Python client suite" env EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN="$$bin" \
+	    clients/python/.venv/bin/pytest clients/python/tests -q
+	@scripts/timed "container suite" $(MAKE) --no-print-directory containers
