@@ -113,6 +113,7 @@ fn embeddings(test: Arc<Matrix>, train: Option<Arc<Matrix>>, spec: MetricSpec) -
                 (t, labels(n, 10))
             }),
             probe: None,
+            class_names: Vec::new(),
         },
         settings: Settings::resolve(Some(&spec), 0.5).unwrap(),
     }))

@@ -72,6 +72,11 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
         FigureKind::Accuracy => 4 * 2,
         FigureKind::Negatives => 4 * 6,
         FigureKind::Penalty => 4 * 5,
+        // infonce is the largest sweep (τ = 0.1 and 1): 10 classes, 2 models.
+        FigureKind::Classes => 10 * 2,
+        // Its smallest and largest τ, 10 × 10 cells each.
+        FigureKind::Confusion => 2 * 100,
+        FigureKind::Pareto => 4,
         FigureKind::Unspecified => unreachable!(),
     };
     for kind in [
@@ -79,6 +84,9 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
         FigureKind::Accuracy,
         FigureKind::Negatives,
         FigureKind::Penalty,
+        FigureKind::Classes,
+        FigureKind::Confusion,
+        FigureKind::Pareto,
     ] {
         for format in [FigureFormat::Svg, FigureFormat::Png] {
             for (size, dims) in [
@@ -110,8 +118,23 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
                         assert_eq!(f.media_type, "image/svg+xml");
                         let (w, h, texts) = parse_svg(&f.data);
                         assert_eq!((w, h), dims);
-                        if kind == FigureKind::Accuracy {
-                            assert!(texts.iter().any(|t| t == "∞ (simple)"));
+                        match kind {
+                            FigureKind::Accuracy => {
+                                assert!(texts.iter().any(|t| t == "∞ (simple)"))
+                            }
+                            FigureKind::Confusion => {
+                                for panel in ["τ = 0.1 (infonce-t0.1)", "τ = 1 (infonce-t1)"] {
+                                    assert!(texts.iter().any(|t| t == panel), "{texts:?}");
+                                }
+                                // The digits' class names on the axes.
+                                assert!(texts.iter().any(|t| t == "7"), "{texts:?}");
+                            }
+                            FigureKind::Pareto => {
+                                // Each loss's recommendation, with its reason.
+                                assert!(texts.iter().any(|t| t == "infonce"), "{texts:?}");
+                                assert!(texts.iter().any(|t| t.starts_with("τ = ")), "{texts:?}");
+                            }
+                            _ => {}
                         }
                     }
                 }
@@ -135,6 +158,20 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
         (f.marks, f.evaluation_ids.clone()),
         (5, vec![one.id.clone()])
     );
+    // One model's classes: a one-column heat map, and one confusion panel.
+    for (kind, marks) in [(FigureKind::Classes, 10), (FigureKind::Confusion, 100)] {
+        let f = client
+            .render_figure(proto::RenderFigureRequest {
+                id: one.id.clone(),
+                kind: kind as i32,
+                format: FigureFormat::Svg as i32,
+                size: FigureSize::Screen as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(f.marks, marks, "{kind:?}");
+    }
 
     // Errors have their codes.
     let err = client

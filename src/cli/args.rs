@@ -254,6 +254,15 @@ pub struct CompareArgs {
     /// Write the relative-penalty figure here (Fig. 3, measured).
     #[arg(long)]
     pub penalty_plot: Option<PathBuf>,
+    /// Write the per-class tolerance figure here (each class across τ).
+    #[arg(long)]
+    pub classes_plot: Option<PathBuf>,
+    /// Write the nearest-neighbour class matrices here (smallest and largest τ).
+    #[arg(long)]
+    pub confusion_plot: Option<PathBuf>,
+    /// Write the Pareto front with its knee and the τ to keep here.
+    #[arg(long)]
+    pub pareto_plot: Option<PathBuf>,
     /// How the figures are drawn.
     #[command(flatten)]
     pub figure: FigureArgs,
@@ -285,6 +294,13 @@ pub enum FigureKind {
     Negatives,
     /// The relative penalty over the nearest negatives (Fig. 3).
     Penalty,
+    /// Each class's tolerance against τ (lines; a heat map for many classes).
+    Classes,
+    /// Which classes each class's nearest other rows come from, at the
+    /// smallest and the largest τ.
+    Confusion,
+    /// The Pareto front of uniformity and tolerance, its knee and the τ to keep.
+    Pareto,
 }
 
 impl FigureKind {
@@ -295,6 +311,9 @@ impl FigureKind {
             FigureKind::Accuracy => proto::FigureKind::Accuracy,
             FigureKind::Negatives => proto::FigureKind::Negatives,
             FigureKind::Penalty => proto::FigureKind::Penalty,
+            FigureKind::Classes => proto::FigureKind::Classes,
+            FigureKind::Confusion => proto::FigureKind::Confusion,
+            FigureKind::Pareto => proto::FigureKind::Pareto,
         }
     }
 }

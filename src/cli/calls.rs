@@ -538,9 +538,14 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                             .iter()
                             .take(5)
                             .map(|c| {
+                                let class = if c.name.is_empty() {
+                                    c.label.to_string()
+                                } else {
+                                    c.name.clone()
+                                };
                                 format!(
-                                    "{} ({:.3} → {:.3})",
-                                    c.label, c.at_largest_tau, c.at_smallest_tau
+                                    "{class} ({:.3} → {:.3})",
+                                    c.at_largest_tau, c.at_smallest_tau
                                 )
                             })
                             .collect();
@@ -582,6 +587,9 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                     (FigureKind::Accuracy, &args.accuracy_plot),
                     (FigureKind::Negatives, &args.negatives_plot),
                     (FigureKind::Penalty, &args.penalty_plot),
+                    (FigureKind::Classes, &args.classes_plot),
+                    (FigureKind::Confusion, &args.confusion_plot),
+                    (FigureKind::Pareto, &args.pareto_plot),
                 ] {
                     if let Some(path) = path {
                         if let Err(err) = write_figure(conn, &c.id, kind, path, &args.figure).await

@@ -126,6 +126,15 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
             for w in &run.warnings {
                 eprintln!("warning: {}", w.message);
             }
+            // The table's last line; other formats keep stdout to the data.
+            if let Some(keep) = &run.checkpoint_to_keep {
+                let line = format!("checkpoint to keep: {} ({})", keep.recommended, keep.reason);
+                if conn.output() == Format::Table {
+                    println!("{line}");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
             Ok(())
         }
     }

@@ -81,6 +81,10 @@ pub struct Manifest {
     /// Split name to its files (embedeval-npy).
     #[serde(default)]
     pub splits: BTreeMap<String, SplitFiles>,
+    /// The class names by label (embedeval-npy; label i is the i-th), one
+    /// per class; derived for the other formats.
+    #[serde(default)]
+    pub class_names: Option<Vec<String>>,
 }
 
 /// The files of one embedeval-npy split.
@@ -286,7 +290,24 @@ pub struct Summary {
     pub num_classes: u32,
     /// (height, width, channels).
     pub image_shape: [usize; 3],
+    /// The class names by label; empty where the dataset names none.
+    pub class_names: Vec<String>,
 }
+
+/// CIFAR-10's class names by label (Krizhevsky 2009; `batches.meta.txt` of
+/// the binary version lists the same).
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
 
 impl Summary {
     /// Bytes of pixels once every split is decoded (None: beyond u64).
@@ -450,10 +471,19 @@ impl Dataset {
             inside(dir, &files.images, &format!("splits.{name}.images"))?;
             inside(dir, &files.labels, &format!("splits.{name}.labels"))?;
         }
+        let num_classes = m.num_classes.ok_or_else(|| missing("num_classes"))?;
+        let class_names = m.class_names.clone().unwrap_or_default();
+        if !class_names.is_empty() && class_names.len() != num_classes as usize {
+            return Err(Error::InvalidArgument(format!(
+                "class_names has {} names but num_classes is {num_classes}: give one name per class, by label",
+                class_names.len()
+            )));
+        }
         Ok(Summary {
             splits: m.splits.iter().map(|(k, v)| (k.clone(), v.size)).collect(),
-            num_classes: m.num_classes.ok_or_else(|| missing("num_classes"))?,
+            num_classes,
             image_shape: m.image_shape.ok_or_else(|| missing("image_shape"))?,
+            class_names,
         })
     }
 
@@ -478,10 +508,36 @@ impl Dataset {
             }
             splits.insert(split.to_string(), size);
         }
+        let num_classes = if format == Format::Cifar100 { 100 } else { 10 };
+        // The names file of the binary version, where it came along.
+        let names_file = if format == Format::Cifar100 {
+            "fine_label_names.txt"
+        } else {
+            "batches.meta.txt"
+        };
+        let listed: Vec<String> = inside(dir, names_file, "CIFAR names file")
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|text| {
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let class_names = if listed.len() == num_classes as usize {
+            listed
+        } else if format == Format::Cifar10 {
+            CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        };
         Ok(Summary {
             splits,
-            num_classes: if format == Format::Cifar100 { 100 } else { 10 },
+            num_classes,
             image_shape: [32, 32, 3],
+            class_names,
         })
     }
 
@@ -563,6 +619,8 @@ impl Dataset {
             splits,
             num_classes: classes.len() as u32,
             image_shape: [h, w, channels],
+            // Labels are the classes' places in this sorted set (load_folder).
+            class_names: classes.into_iter().collect(),
         })
     }
 
@@ -922,6 +980,7 @@ mod tests {
         let ds = Dataset::open(dir.path()).unwrap();
         assert_eq!(ds.summary.splits["train"], 10);
         assert_eq!(ds.summary.num_classes, 10);
+        assert_eq!(ds.summary.class_names, CIFAR10_CLASSES);
         let train = ds.load_split("train").unwrap();
         assert_eq!(train.labels, vec![1, 9, 2, 9, 3, 9, 4, 9, 5, 9]);
         assert_eq!(
@@ -950,6 +1009,12 @@ mod tests {
         std::fs::write(dir.path().join("test.bin"), rec(3, 7)).unwrap();
         let ds = Dataset::open(dir.path()).unwrap();
         assert_eq!(ds.summary.num_classes, 100);
+        // No names file: unnamed; with one, its lines by label.
+        assert!(ds.summary.class_names.is_empty());
+        let names: Vec<String> = (0..100).map(|i| format!("fine{i}")).collect();
+        std::fs::write(dir.path().join("fine_label_names.txt"), names.join("\n")).unwrap();
+        let ds = Dataset::open(dir.path()).unwrap();
+        assert_eq!(ds.summary.class_names, names);
         assert_eq!(ds.load_split("train").unwrap().labels, vec![42, 99]);
     }
 
@@ -991,6 +1056,7 @@ mod tests {
         let ds = Dataset::open(dir.path()).unwrap();
         assert_eq!(ds.summary.image_shape, [3, 4, 3]);
         assert_eq!(ds.summary.num_classes, 2);
+        assert_eq!(ds.summary.class_names, ["cat", "dog"]);
         let train = ds.load_split("train").unwrap();
         assert_eq!(train.labels, vec![0, 1]);
         assert_eq!(&train.pixels[..3], &[10, 5, 7]);

@@ -83,6 +83,7 @@ impl LoadedDataset {
             crop_fraction: self.dataset.fit().map_or(0.0, |f| f.crop_fraction),
             test_split: m.test_split.clone().unwrap_or_default(),
             train_split: m.train_split.clone().unwrap_or_default(),
+            class_names: summary.class_names.clone(),
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct EvalData {
     pub train: Option<(Arc<Matrix>, Vec<i64>)>,
     /// Probe features; the embeddings are used when absent.
     pub probe: Option<ProbeData>,
+    /// The dataset's class names by label (empty: unnamed), for the
+    /// per-class diagnostics.
+    pub class_names: Vec<String>,
 }
 
 /// Where an evaluation's progress goes: (stage, done, total).
@@ -65,6 +68,24 @@ fn stage<T>(
         .timings
         .insert(name.to_string(), start.elapsed().as_secs_f64());
     Ok(out)
+}
+
+/// The name of each label: `names[label]` where the dataset names it, else
+/// the label itself; empty when the dataset names no class.
+fn class_names_of(labels: &[i64], names: &[String]) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    labels
+        .iter()
+        .map(|&l| {
+            usize::try_from(l)
+                .ok()
+                .and_then(|i| names.get(i))
+                .cloned()
+                .unwrap_or_else(|| l.to_string())
+        })
+        .collect()
 }
 
 /// Computes every metric the settings ask for into `report`.
@@ -224,10 +245,11 @@ pub fn compute(
                 linear_top1: accuracy(linear_correct)?,
                 similarity: p.similarity.iter().map(|&v| v as f32).collect(),
                 nearest_negative_k: p.k as u32,
-                labels: p.labels,
                 counts: p.counts,
                 tolerance: p.tolerance,
                 nearest_negative_classes: p.neighbor_classes,
+                names: class_names_of(&p.labels, &data.class_names),
+                labels: p.labels,
             })
         })?);
     }

@@ -174,6 +174,7 @@ impl Gather<'_> {
             test_positive: positive,
             train: train_data,
             probe,
+            class_names: dataset.dataset.summary.class_names.clone(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! measurable form of Wang & Liu's (2021, Sec. 4) "semantically similar
 //! samples are pushed apart".
 
+use super::figures::classes::class_name;
 use super::listing::Listing;
 use crate::proto::PerClass;
 
@@ -17,7 +18,7 @@ pub const PER_CLASS_COLUMNS: [&str; 7] = [
     "nearest_other_class",
 ];
 
-/// One row per class: its label, test rows, tolerance, kNN and linear top-1,
+/// One row per class: its name (the dataset's, else its label), test rows, tolerance, kNN and linear top-1,
 /// the share of its rows' nearest negatives that are of the same class, and
 /// the other class they come from most (with its share). "-" where a part
 /// was not computed.
@@ -35,14 +36,14 @@ pub fn per_class_listing(p: &PerClass) -> Listing {
                     .filter(|&b| b != a)
                     .max_by_key(|&b| (row[b], std::cmp::Reverse(b)))
                     .map_or("-".to_string(), |b| {
-                        format!("{} ({:.1}%)", p.labels[b], 100.0 * share(row[b]))
+                        format!("{} ({:.1}%)", class_name(p, b), 100.0 * share(row[b]))
                     });
                 (format!("{:.4}", share(row[a])), other)
             } else {
                 ("-".to_string(), "-".to_string())
             };
             vec![
-                p.labels[a].to_string(),
+                class_name(p, a),
                 p.counts.get(a).map_or("-".into(), |n| n.to_string()),
                 cell(p.tolerance.get(a)),
                 cell(p.knn_top1.get(a)),
@@ -70,6 +71,7 @@ mod tests {
             similarity: vec![0.0; 9],
             nearest_negative_classes: vec![2, 1, 1, 0, 1, 3, 2, 0, 0],
             nearest_negative_k: 2,
+            names: Vec::new(),
         };
         let l = per_class_listing(&p);
         assert_eq!(l.header, PER_CLASS_COLUMNS);
@@ -82,5 +84,13 @@ mod tests {
         assert_eq!(l.rows[1][5..], ["0.2500", "2 (75.0%)"]);
         assert_eq!(l.rows[2][2], "NaN");
         assert_eq!(l.rows[2][5..], ["0.0000", "0 (100.0%)"]);
+        // With the dataset's names, the classes are named.
+        let named = PerClass {
+            names: vec!["cat".into(), "dog".into(), "bird".into()],
+            ..p
+        };
+        let l = per_class_listing(&named);
+        assert_eq!(l.rows[0][0], "cat");
+        assert_eq!(l.rows[0][6], "dog (25.0%)");
     }
 }

@@ -9,7 +9,7 @@ pub mod recommend;
 
 pub use classes::per_class_listing;
 pub use listing::Listing;
-pub use recommend::{recommend, recommendation_listing, Recommendation};
+pub use recommend::{checkpoint_to_keep, recommend, recommendation_listing, Recommendation};
 
 use crate::proto::{EvaluationReport, EvaluationStatus};
 

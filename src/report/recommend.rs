@@ -75,7 +75,8 @@ pub fn tolerance_falls(
         .labels
         .iter()
         .zip(&l.tolerance)
-        .filter_map(|(label, &at_large)| {
+        .enumerate()
+        .filter_map(|(at, (label, &at_large))| {
             let i = s.labels.binary_search(label).ok()?;
             let at_small = *s.tolerance.get(i)?;
             (at_large.is_finite() && at_small.is_finite()).then_some(crate::proto::ClassTolerance {
@@ -83,6 +84,7 @@ pub fn tolerance_falls(
                 at_largest_tau: at_large,
                 at_smallest_tau: at_small,
                 fall: at_large - at_small,
+                name: l.names.get(at).cloned().unwrap_or_default(),
             })
         })
         .collect();
@@ -124,6 +126,32 @@ fn tau(r: &EvaluationReport) -> String {
     format!("τ = {}", r.temperature)
 }
 
+/// The checkpoint to keep of a training run: the recommendation over its
+/// evaluated checkpoints (`(step, report)` in step order) as for a loss's
+/// models, each named by its step ("step 400: best linear top-1 …"); None
+/// when no checkpoint has uniformity and tolerance. The tolerance falls
+/// are left empty (they compare temperatures, not steps).
+pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommendation> {
+    let kept: Vec<(u64, &EvaluationReport)> = path
+        .iter()
+        .copied()
+        .filter(|(_, r)| {
+            r.status == EvaluationStatus::Completed as i32
+                && r.uniformity.is_some()
+                && r.tolerance.is_some()
+        })
+        .collect();
+    let loss = kept.last()?.1.loss.clone();
+    let labels = kept
+        .iter()
+        .map(|(step, _)| format!("step {step}"))
+        .collect();
+    let rows = kept.into_iter().map(|(_, r)| r.clone()).collect();
+    let mut rec = recommend_group(loss, rows, labels);
+    rec.tolerance_falls.clear();
+    Some(rec)
+}
+
 /// The recommendations of a comparison: one per loss with at least one
 /// completed report carrying uniformity and tolerance.
 pub fn recommend(rows: &[EvaluationReport]) -> Vec<Recommendation> {
@@ -147,7 +175,8 @@ pub fn recommend(rows: &[EvaluationReport]) -> Vec<Recommendation> {
                 return None;
             }
             group.sort_by(|a, b| a.temperature.total_cmp(&b.temperature));
-            Some(recommend_group(loss, group))
+            let labels = group.iter().map(tau).collect();
+            Some(recommend_group(loss, group, labels))
         })
         .collect()
 }
@@ -174,7 +203,13 @@ fn best(
 /// A protocol's top-1 accuracy of a report, if it was measured.
 type Top1 = dyn Fn(&EvaluationReport) -> Option<f64>;
 
-fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation {
+/// The recommendation over `rows` (in the order ties are broken by), each
+/// named in the reason by its entry of `labels` ("τ = 0.2", "step 400").
+fn recommend_group(
+    loss: String,
+    rows: Vec<EvaluationReport>,
+    labels: Vec<String>,
+) -> Recommendation {
     let points: Vec<(f64, f64)> = rows
         .iter()
         .map(|r| {
@@ -214,7 +249,7 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation 
         rec.reason = match knee {
             Some(k) => format!(
                 "{}: the knee of the uniformity–tolerance front (no accuracy was measured)",
-                tau(&rec.rows[k])
+                labels[k]
             ),
             None => "no model to recommend".into(),
         };
@@ -239,7 +274,7 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation 
         rec.recommended = Some(b.model);
         rec.reason = format!(
             "{}: {best_text}, and no other model's 95% interval reaches it",
-            tau(&rec.rows[b.model])
+            labels[b.model]
         );
         return rec;
     }
@@ -265,17 +300,17 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation 
         .tied
         .iter()
         .filter(|&&i| i != b.model)
-        .map(|&i| format!("{}", rec.rows[i].temperature))
+        .map(|&i| labels[i].clone())
         .collect();
     let within = format!(
-        "τ = {} {} within its 95% interval, so accuracy cannot tell them apart",
+        "{} {} within its 95% interval, so accuracy cannot tell them apart",
         others.join(", "),
         if others.len() == 1 { "is" } else { "are" }
     );
     rec.reason = if pick == b.model {
         format!(
             "{}: {best_text}; {within}; it is also the nearest of them to the uniformity–tolerance knee",
-            tau(&rec.rows[pick])
+            labels[pick]
         )
     } else {
         let r = &rec.rows[pick];
@@ -293,9 +328,9 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>) -> Recommendation 
         };
         format!(
             "{}: {} has the {best_text}, but {within}; {} is {trade} than it, the nearest of them to the uniformity–tolerance knee",
-            tau(r),
-            tau(&rec.rows[b.model]),
-            tau(r)
+            labels[pick],
+            labels[b.model],
+            labels[pick]
         )
     };
     rec
@@ -487,6 +522,30 @@ mod tests {
         assert_eq!(got, vec![(1, 0.5), (3, 0.5), (2, 0.1)]);
         assert_eq!(rec.tolerance_falls[0].at_largest_tau, 0.60);
         assert_eq!(rec.tolerance_falls[0].at_smallest_tau, 0.10);
+    }
+
+    #[test]
+    fn a_run_keeps_the_checkpoint_the_same_rule_picks_named_by_step() {
+        // The checkpoints of one τ at three steps: the last is clearly best.
+        let rows = [
+            report(0.2, 2.0, 0.60, 0.70, 10_000),
+            report(0.2, 3.0, 0.45, 0.78, 10_000),
+            report(0.2, 3.5, 0.40, 0.85, 10_000),
+        ];
+        let path: Vec<(u64, &EvaluationReport)> =
+            [100, 200, 300].into_iter().zip(rows.iter()).collect();
+        let keep = checkpoint_to_keep(&path).unwrap();
+        assert_eq!(keep.recommended, Some(2));
+        assert!(
+            keep.reason.starts_with("step 300: best linear top-1 0.850"),
+            "{}",
+            keep.reason
+        );
+        assert!(keep.tolerance_falls.is_empty());
+        // Every checkpoint is on the front (each trades one axis for the other).
+        assert_eq!(keep.front, vec![0, 1, 2]);
+        // Nothing evaluated: nothing to keep.
+        assert!(checkpoint_to_keep(&[]).is_none());
     }
 
     #[test]

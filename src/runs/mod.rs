@@ -3,7 +3,8 @@
 //! checkpoints come from the registry's listing, each one's latest COMPLETED report
 //! on a dataset from the results store (same sha256: a checkpoint
 //! re-registered with other bytes is not mixed up with its earlier
-//! self), and the warnings from the path those reports draw (`warnings`).
+//! self), the warnings from the path those reports draw (`warnings`) and
+//! the checkpoint to keep (`report::checkpoint_to_keep`).
 
 pub mod warnings;
 
@@ -111,6 +112,7 @@ pub async fn run(
         name: name.to_string(),
         dataset: dataset.to_string(),
         warnings: warnings::detect(&path),
+        checkpoint_to_keep: crate::report::checkpoint_to_keep(&path).map(|r| r.to_proto()),
         checkpoints: out,
     })
 }

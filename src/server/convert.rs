@@ -153,9 +153,12 @@ pub fn figure_request(
         Ok(FigureKind::Accuracy) => figures::Kind::Accuracy,
         Ok(FigureKind::Negatives) => figures::Kind::Negatives,
         Ok(FigureKind::Penalty) => figures::Kind::Penalty,
+        Ok(FigureKind::Classes) => figures::Kind::Classes,
+        Ok(FigureKind::Confusion) => figures::Kind::Confusion,
+        Ok(FigureKind::Pareto) => figures::Kind::Pareto,
         _ => {
             return Err(Error::InvalidArgument(format!(
-                "kind must be UNIFORMITY_TOLERANCE, ACCURACY, NEGATIVES or PENALTY, got {}",
+                "kind must be UNIFORMITY_TOLERANCE, ACCURACY, NEGATIVES, PENALTY, CLASSES, CONFUSION or PARETO, got {}",
                 req.kind
             )))
         }
@@ -451,6 +454,7 @@ pub async fn embeddings_upload(
         test_positive,
         train,
         probe: None,
+        class_names: Vec::new(),
     };
     Ok((header, data))
 }

@@ -348,6 +348,34 @@ def test_stored_comparison_and_its_figures(client, tmp_path):
         assert not isinstance(e.value, embedeval.EmbedevalError), "refused by the client, not the server"
 
 
+def test_per_class_and_pareto_figures(client):
+    # The default spec: per-class diagnostics, their nearest negatives and
+    # the recommendations are all there.
+    comp = client.compare(FIGURE_MODELS, dataset="digits", progress=False)
+    assert len(comp.rows) == len(FIGURE_MODELS) and all(row.ok and row.per_class is not None for row in comp.rows)
+    assert comp.recommendations
+    ids = {row.id for row in comp.rows}
+    # infonce is the largest sweep (tau = 0.1 and 1): its 10 classes at both
+    # taus, its 10 x 10 confusion cells at both, and one point per model on
+    # the uniformity-tolerance plane.
+    marks = {"classes": 10 * 2, "confusion": 2 * 100, "pareto": len(FIGURE_MODELS)}
+    for kind, expected in marks.items():
+        for size, dims in FIGURE_SIZES.items():
+            png = client.render_figure(comp.id, kind, "png", size)
+            assert png.media_type == "image/png" and png.data.startswith(b"\x89PNG\r\n\x1a\n")
+            assert (png.width, png.height) == dims and struct.unpack(">II", png.data[16:24]) == dims
+            assert png.marks > 0 and png.marks == expected, (kind, size)
+            assert png.evaluation_ids and set(png.evaluation_ids) <= ids
+            svg = client.render_figure(comp.id, kind, "svg", size)
+            assert svg.media_type == "image/svg+xml" and _svg_size(svg.data) == dims
+            assert svg.marks > 0 and svg.marks == expected, (kind, size)
+    # One evaluation: its classes, one confusion panel.
+    one = comp["infonce-t1"]
+    assert client.render_figure(one.id, "classes").marks == 10
+    f = client.render_figure(one.id, "confusion")
+    assert f.marks == 100 and f.evaluation_ids == [one.id]
+
+
 def test_compare_errors(client):
     with pytest.raises(embedeval.NotFound):
         client.compare(["no-such-model"], dataset="digits")

@@ -11,7 +11,7 @@ import pytest
 
 import embedeval
 from embedeval import _toml
-from embedeval._proto import evaluation_pb2, model_pb2
+from embedeval._proto import dataset_pb2, evaluation_pb2, model_pb2
 from embedeval.client import figure_request, parse_url
 from embedeval.errors import error_for, from_rpc_error
 from embedeval.types import MetricSpec, spec_to_proto
@@ -241,7 +241,8 @@ def test_comparison_lookup_and_rows():
 @pytest.mark.parametrize(
     "kind, number",
     [("ut", evaluation_pb2.UNIFORMITY_TOLERANCE), ("accuracy", evaluation_pb2.ACCURACY),
-     ("negatives", evaluation_pb2.NEGATIVES), ("penalty", evaluation_pb2.PENALTY), ("PENALTY", evaluation_pb2.PENALTY)],
+     ("negatives", evaluation_pb2.NEGATIVES), ("penalty", evaluation_pb2.PENALTY), ("PENALTY", evaluation_pb2.PENALTY),
+     ("classes", evaluation_pb2.CLASSES), ("confusion", evaluation_pb2.CONFUSION), ("pareto", evaluation_pb2.PARETO)],
 )
 def test_figure_kind_names(kind, number):
     assert figure_request("c1", kind).kind == number
@@ -696,7 +697,7 @@ def test_per_class_skipped_parts_are_empty():
 @pytest.mark.parametrize(
     "field, values",
     [("counts", [1, 2]), ("tolerance", [0.1]), ("knn_top1", [1.0]), ("similarity", [0.0] * 8),
-     ("nearest_negative_classes", [1] * 4)],
+     ("nearest_negative_classes", [1] * 4), ("names", ["three", "seven"])],
 )
 def test_per_class_of_the_wrong_length_is_refused(field, values):
     with pytest.raises(embedeval.Internal, match=field):
@@ -713,6 +714,123 @@ def test_per_class_frame():
     assert df["knn_top1"].tolist() == [1.0, 0.8, 0.0] and df["linear_top1"].isna().all()
     assert df["tolerance"][1] == 0.25 and pd.isna(df["tolerance"][2])
     assert len(embedeval.PerClass().frame()) == 0
+
+
+def test_per_class_names_round_trip():
+    msg = _per_class_message(names=["three", "seven", "eleven"])
+    p = embedeval.PerClass.from_proto(msg)
+    assert p.names == ["three", "seven", "eleven"] and all(type(n) is str for n in p.names)
+    assert dict(zip(p.labels.tolist(), p.names)) == {3: "three", 7: "seven", 11: "eleven"}
+    # Unnamed (the dataset names no class): an empty list, also by default.
+    assert embedeval.PerClass.from_proto(_per_class_message()).names == [] and embedeval.PerClass().names == []
+    # Inside a report: JSON, equality and a second conversion keep them.
+    r = embedeval.EvaluationReport.from_proto(evaluation_pb2.EvaluationReport(id="e1", per_class=msg))
+    d = r.to_dict()
+    import json
+    json.dumps(d, allow_nan=False)
+    assert d["per_class"]["names"] == ["three", "seven", "eleven"]
+    assert embedeval.EvaluationReport.from_proto(evaluation_pb2.EvaluationReport(id="e1", per_class=msg)) == r
+    renamed = embedeval.PerClass.from_proto(_per_class_message(names=["three", "seven", "twelve"]))
+    assert renamed != p and embedeval.PerClass.from_proto(_per_class_message()) != p
+
+
+def test_per_class_names_of_the_wrong_length_are_refused():
+    for names in (["three"], ["three", "seven", "eleven", "fifteen"]):
+        with pytest.raises(embedeval.Internal, match=r"PerClass\.names holds %d values for 3 classes" % len(names)):
+            embedeval.PerClass.from_proto(_per_class_message(names=names))
+    # No classes, no names: fine; names without classes: refused.
+    assert embedeval.PerClass.from_proto(evaluation_pb2.PerClass()).names == []
+    with pytest.raises(embedeval.Internal, match="names"):
+        embedeval.PerClass.from_proto(evaluation_pb2.PerClass(names=["a"]))
+
+
+def test_per_class_frame_has_the_name_column():
+    pytest.importorskip("pandas")
+    p = embedeval.PerClass.from_proto(_per_class_message(names=["three", "seven", "eleven"]))
+    df = p.frame()
+    assert list(df.columns) == ["label", "name", "count", "tolerance", "knn_top1", "linear_top1"]
+    assert df["name"].tolist() == ["three", "seven", "eleven"] and df["label"].tolist() == [3, 7, 11]
+    assert df.set_index("name").loc["seven", "count"] == 5
+    # Unnamed: no name column (test_per_class_frame).
+    assert "name" not in embedeval.PerClass.from_proto(_per_class_message()).frame().columns
+
+
+def test_dataset_info_class_names():
+    msg = dataset_pb2.DatasetInfo(name="pets", format="image-folder", num_classes=3,
+                                  class_names=["cat", "dog", "fox"])
+    info = embedeval.DatasetInfo.from_proto(msg)
+    assert info.class_names == ["cat", "dog", "fox"] and info.to_dict()["class_names"] == ["cat", "dog", "fox"]
+    assert info == embedeval.DatasetInfo.from_proto(msg)
+    assert embedeval.DatasetInfo.from_proto(dataset_pb2.DatasetInfo(name="digits")).class_names == []
+    assert embedeval.DatasetInfo().class_names == []
+
+
+class _FakeDatasets:
+    """Takes RegisterDataset uploads: the last one's files by path, its manifest parsed."""
+
+    def __init__(self):
+        self.files = {}
+        self.uploads = 0
+
+    def RegisterDataset(self, requests, timeout=None, metadata=None):
+        self.uploads += 1
+        self.files = {}
+        header = None
+        for r in requests:
+            if r.HasField("header"):
+                header = r.header
+            else:
+                self.files[r.file.path] = self.files.get(r.file.path, b"") + r.file.data
+        m = self.manifest()
+        return dataset_pb2.DatasetInfo(name=header.name, format=m["format"], num_classes=m["num_classes"],
+                                       class_names=m.get("class_names", []))
+
+    def manifest(self):
+        return _toml.loads(self.files["dataset.toml"].decode("utf-8"))
+
+
+def _arrays(labels):
+    return np.zeros((len(labels), 4, 4, 1), np.uint8), np.asarray(labels)
+
+
+def test_register_arrays_writes_class_names_in_the_manifest():
+    fake = _FakeDatasets()
+    names = ["zéro", 'one "1"', "two"]
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._datasets = fake
+        info = c.register_arrays("x", {"train": _arrays([0, 1, 2]), "test": _arrays([0, 2])}, class_names=names)
+        assert fake.manifest()["class_names"] == names and fake.manifest()["num_classes"] == 3
+        assert info.class_names == names
+        # num_classes defaults to the number of names (more than the labels seen).
+        c.register_arrays("x", {"test": _arrays([0, 1])}, class_names=("a", "b", "c", "d"))
+        assert fake.manifest()["num_classes"] == 4 and fake.manifest()["class_names"] == ["a", "b", "c", "d"]
+        c.register_arrays("x", {"test": _arrays([0, 1])}, num_classes=2, class_names=np.array(["a", "b"]))
+        assert fake.manifest()["class_names"] == ["a", "b"]
+        # Without names: no class_names key.
+        c.register_arrays("x", {"test": _arrays([0, 1])})
+        assert "class_names" not in fake.manifest() and fake.manifest()["num_classes"] == 2
+
+
+def test_register_arrays_checks_class_names():
+    fake = _FakeDatasets()
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._datasets = fake
+        split = {"test": _arrays([0, 1, 2])}
+        with pytest.raises(ValueError, match="class_names has 2 names but num_classes is 3"):
+            c.register_arrays("x", split, num_classes=3, class_names=["a", "b"])
+        with pytest.raises(ValueError, match="label 2 has no name: class_names has 2"):
+            c.register_arrays("x", split, class_names=["a", "b"])  # num_classes from the names
+        with pytest.raises(ValueError, match="class_names has 4 names but num_classes is 3"):
+            c.register_arrays("x", split, num_classes=3, class_names=["a", "b", "c", "d"])
+        with pytest.raises(ValueError, match="label 2 has no name"):
+            c.register_arrays("x", split, num_classes=2, class_names=["a", "b"])
+        with pytest.raises(ValueError, match="empty"):
+            c.register_arrays("x", split, class_names=[])
+        with pytest.raises(TypeError, match="class_names"):
+            c.register_arrays("x", split, class_names="abc")
+        with pytest.raises(TypeError, match="class_names"):
+            c.register_arrays("x", split, class_names=["a", 1, "c"])
+    assert fake.uploads == 0, "refused before any upload"
 
 
 def test_per_class_frame_without_pandas_names_it(monkeypatch):

@@ -1,14 +1,18 @@
 //! Figures of stored reports, drawn with plotters to SVG or PNG: the
 //! uniformity–tolerance plane (Wang & Liu 2021, Figs. 4–7), accuracy against
 //! τ with Wilson intervals, the positive against the nearest negatives
-//! (Fig. 8) and the relative penalty over the nearest negatives (Fig. 3,
-//! measured). Each kind lives in its own file; `style` holds what they share.
+//! (Fig. 8), the relative penalty over the nearest negatives (Fig. 3,
+//! measured), and where the structure breaks class by class (per-class
+//! tolerance across τ, the nearest-neighbour class matrices, the Pareto
+//! front with the τ to keep). Each kind lives in its own file; `style`
+//! holds what they share.
 //!
 //! A figure is drawn from reports alone, so a stored comparison or
 //! evaluation can be drawn again at any time without recomputing. Text in
 //! PNG figures uses DejaVu Sans, embedded in the binary (`assets/fonts`).
 
 mod accuracy;
+pub mod classes;
 mod frame;
 mod profiles;
 pub mod style;
@@ -36,15 +40,27 @@ pub enum Kind {
     Negatives,
     /// The relative penalty over the 1st…k-th nearest negatives (Fig. 3).
     Penalty,
+    /// Each class's tolerance against τ (lines, or a heat map for many
+    /// classes).
+    Classes,
+    /// Which classes each class's nearest other rows come from, at the
+    /// smallest and the largest τ, class names on both axes.
+    Confusion,
+    /// The Pareto front of (uniformity, tolerance) per loss, its knee and
+    /// the recommended model.
+    Pareto,
 }
 
 impl Kind {
     /// Every kind, in the order the README shows them.
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 7] = [
         Kind::UniformityTolerance,
         Kind::Accuracy,
         Kind::Negatives,
         Kind::Penalty,
+        Kind::Classes,
+        Kind::Confusion,
+        Kind::Pareto,
     ];
 
     /// The name used on the command line and in the API.
@@ -54,6 +70,9 @@ impl Kind {
             Kind::Accuracy => "accuracy",
             Kind::Negatives => "negatives",
             Kind::Penalty => "penalty",
+            Kind::Classes => "classes",
+            Kind::Confusion => "confusion",
+            Kind::Pareto => "pareto",
         }
     }
 }
@@ -67,7 +86,7 @@ impl FromStr for Kind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "unknown figure kind {s:?}: one of ut, accuracy, negatives, penalty"
+                    "unknown figure kind {s:?}: one of ut, accuracy, negatives, penalty, classes, confusion, pareto"
                 ))
             })
     }
@@ -451,6 +470,9 @@ where
         Subject::Reports(Kind::Accuracy, rows) => accuracy::draw(root, rows, layout),
         Subject::Reports(Kind::Negatives, rows) => profiles::draw_negatives(root, rows, layout),
         Subject::Reports(Kind::Penalty, rows) => profiles::draw_penalty(root, rows, layout),
+        Subject::Reports(Kind::Classes, rows) => classes::draw_classes(root, rows, layout),
+        Subject::Reports(Kind::Confusion, rows) => classes::draw_confusion(root, rows, layout),
+        Subject::Reports(Kind::Pareto, rows) => classes::draw_pareto(root, rows, layout),
         Subject::Run(run) => trajectory::draw(root, run, layout),
         Subject::RunMetrics(run) => trajectory::draw_metrics(root, run, layout),
     }

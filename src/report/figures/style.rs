@@ -17,6 +17,28 @@ const PALETTE: [RGBColor; 7] = [
     RGBColor(0x44, 0x44, 0x44), // dark grey
 ];
 
+/// Twelve colours told apart at a glance (Tableau 10, then two more), for
+/// categories such as classes.
+const CATEGORICAL: [RGBColor; 12] = [
+    RGBColor(0x1F, 0x77, 0xB4),
+    RGBColor(0xFF, 0x7F, 0x0E),
+    RGBColor(0x2C, 0xA0, 0x2C),
+    RGBColor(0xD6, 0x27, 0x28),
+    RGBColor(0x94, 0x67, 0xBD),
+    RGBColor(0x8C, 0x56, 0x4B),
+    RGBColor(0xE3, 0x77, 0xC2),
+    RGBColor(0x7F, 0x7F, 0x7F),
+    RGBColor(0xBC, 0xBD, 0x22),
+    RGBColor(0x17, 0xBE, 0xCF),
+    RGBColor(0x00, 0x00, 0x80),
+    RGBColor(0x80, 0x00, 0x00),
+];
+
+/// The `i`-th categorical colour (repeating after twelve).
+pub fn categorical(i: usize) -> RGBColor {
+    CATEGORICAL[i % CATEGORICAL.len()]
+}
+
 /// The losses of the zoo keep one colour and shape wherever they appear.
 const KNOWN: [&str; 4] = ["infonce", "hard_infonce", "simple", "hard_simple"];
 

@@ -47,6 +47,7 @@ pub(crate) fn report(loss: &str, tau: f64, i: usize) -> EvaluationReport {
             top1: 0.96 + 0.004 * f,
             ..Default::default()
         }),
+        per_class: Some(per_class(3, tau, f)),
         spec: Some(MetricSpec {
             uniformity_t: Some(2.0),
             alignment_alpha: Some(2.0),
@@ -58,6 +59,40 @@ pub(crate) fn report(loss: &str, tau: f64, i: usize) -> EvaluationReport {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+/// Per-class diagnostics of `c` named classes whose tolerance grows with τ
+/// and whose nearest rows leave their class more at a small τ.
+pub(crate) fn per_class(c: usize, tau: f64, f: f64) -> crate::proto::PerClass {
+    let k = 3u64;
+    let n = 10u64;
+    crate::proto::PerClass {
+        labels: (0..c as i64).collect(),
+        counts: vec![n; c],
+        tolerance: (0..c)
+            .map(|i| 0.2 + 0.05 * i as f64 + 0.1 * tau.max(0.0) + 0.01 * f)
+            .collect(),
+        similarity: (0..c * c)
+            .map(|i| if i / c == i % c { 0.5 } else { 0.1 } as f32)
+            .collect(),
+        nearest_negative_classes: (0..c * c)
+            .map(|i| {
+                let (a, b) = (i / c, i % c);
+                let away = (i as u64 + 1) % (k * n / 2);
+                if a == b {
+                    k * n - away * (c as u64 - 1).min(1)
+                } else if b == (a + 1) % c {
+                    away
+                } else {
+                    0
+                }
+            })
+            .collect(),
+        nearest_negative_k: k as u32,
+        knn_top1: vec![0.9; c],
+        linear_top1: vec![0.9; c],
+        names: (0..c).map(|i| format!("class-{i}")).collect(),
     }
 }
 
@@ -84,6 +119,11 @@ fn expected_marks(kind: Kind) -> usize {
         Kind::Accuracy => 16,
         Kind::Negatives => 8 * 4,
         Kind::Penalty => 8 * 3,
+        // The largest sweep (infonce, five τs), three classes.
+        Kind::Classes => 5 * 3,
+        // Its smallest and largest τ, 3 × 3 cells each.
+        Kind::Confusion => 2 * 9,
+        Kind::Pareto => 8,
     }
 }
 
@@ -136,6 +176,25 @@ fn svg_shapes(svg: &str) -> Vec<(f64, f64, String)> {
         .collect()
 }
 
+/// The filled rectangles of an SVG (heat-map cells): corners and fill.
+fn svg_rects(svg: &str) -> Vec<(f64, f64, f64, f64, String)> {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG parses");
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "rect")
+        .filter_map(|n| {
+            let v = |a: &str| n.attribute(a)?.parse::<f64>().ok();
+            let (x, y) = (v("x")?, v("y")?);
+            Some((
+                x,
+                y,
+                x + v("width")?,
+                y + v("height")?,
+                n.attribute("fill")?.to_string(),
+            ))
+        })
+        .collect()
+}
+
 #[test]
 fn every_kind_renders_to_svg_with_each_mark_where_it_says() {
     let rows = zoo();
@@ -146,11 +205,13 @@ fn every_kind_renders_to_svg_with_each_mark_where_it_says() {
             assert_eq!(fig.marks.len(), expected_marks(kind), "{kind:?}");
             let svg = String::from_utf8(fig.bytes).unwrap();
             let shapes = svg_shapes(&svg);
+            let rects = svg_rects(&svg);
             for m in &fig.marks {
-                let found = shapes.iter().any(|(x, y, fill)| {
-                    fill == &hex(m.fill)
-                        && (x - f64::from(m.x)).abs() <= 3.0
-                        && (y - f64::from(m.y)).abs() <= 3.0
+                let (x, y) = (f64::from(m.x), f64::from(m.y));
+                let found = shapes.iter().any(|(sx, sy, fill)| {
+                    fill == &hex(m.fill) && (sx - x).abs() <= 3.0 && (sy - y).abs() <= 3.0
+                }) || rects.iter().any(|(x0, y0, x1, y1, fill)| {
+                    fill == &hex(m.fill) && (*x0..=*x1).contains(&x) && (*y0..=*y1).contains(&y)
                 });
                 assert!(found, "{kind:?}: no shape for {m:?}");
             }
@@ -360,6 +421,7 @@ fn a_run_is_drawn_as_its_path_with_steps_and_warnings() {
             step: 30,
             message: "small-τ regime at step 30".into(),
         }],
+        checkpoint_to_keep: None,
     };
     for format in [Format::Svg, Format::Png] {
         let fig = render_run(&run, format, Size::Screen).unwrap();
@@ -389,4 +451,96 @@ fn a_run_is_drawn_as_its_path_with_steps_and_warnings() {
         render_run(&empty, Format::Svg, Size::Screen),
         Err(Error::FailedPrecondition(_))
     ));
+}
+
+#[test]
+fn the_pareto_figure_fills_the_front_and_rings_the_recommendation() {
+    let rows = zoo();
+    let fig = render(Kind::Pareto, &rows, Format::Svg, Size::Screen).unwrap();
+    let recs = crate::report::recommend(&rows);
+    let losses = style::Losses::of(&rows);
+    for rec in &recs {
+        let c = losses.colour(&rec.loss);
+        for (i, r) in rec.rows.iter().enumerate() {
+            let m = fig.marks.iter().find(|m| m.model == r.model).unwrap();
+            let want = if rec.front.contains(&i) {
+                (c.0, c.1, c.2)
+            } else {
+                (255, 255, 255)
+            };
+            assert_eq!(m.fill, want, "{}", r.model);
+        }
+    }
+    let svg = String::from_utf8(fig.bytes).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    // The recommended model of each loss has a thick black ring around it.
+    for rec in &recs {
+        let best = &rec.rows[rec.recommended.unwrap()];
+        let m = fig.marks.iter().find(|m| m.model == best.model).unwrap();
+        let ringed = doc.descendants().any(|n| {
+            n.tag_name().name() == "circle"
+                && n.attribute("stroke") == Some("#000000")
+                && n.attribute("cx").and_then(|v| v.parse::<f64>().ok()) == Some(f64::from(m.x))
+                && n.attribute("cy").and_then(|v| v.parse::<f64>().ok()) == Some(f64::from(m.y))
+        });
+        assert!(ringed, "{} is not ringed", best.model);
+    }
+}
+
+#[test]
+fn the_class_figures_name_the_classes_and_grey_the_diagonal() {
+    let rows = zoo();
+    let fig = render(Kind::Confusion, &rows, Format::Svg, Size::Column).unwrap();
+    let texts = svg_texts(&String::from_utf8(fig.bytes.clone()).unwrap());
+    for name in [
+        "class-0",
+        "class-1",
+        "class-2",
+        "τ = 0.05 (infonce-t0.05)",
+        "τ = 1 (infonce-t1)",
+    ] {
+        assert!(texts.iter().any(|t| t == name), "{name}: {texts:?}");
+    }
+    // Row-major cells per panel: the diagonal is grey, the rest on the scale.
+    let grey = (
+        frame::LEGEND_FILL.0,
+        frame::LEGEND_FILL.1,
+        frame::LEGEND_FILL.2,
+    );
+    for (i, m) in fig.marks.iter().enumerate() {
+        let cell = i % 9;
+        assert_eq!(m.fill == grey, cell / 3 == cell % 3, "cell {i}");
+    }
+    let fig = render(Kind::Classes, &rows, Format::Svg, Size::Screen).unwrap();
+    let texts = svg_texts(&String::from_utf8(fig.bytes).unwrap());
+    assert!(texts.iter().any(|t| t == "class-2"), "{texts:?}");
+    // A class's tolerance rises with τ here: its line climbs to the right.
+    let line: Vec<&Mark> = fig.marks.iter().take(5).collect();
+    assert!(
+        line.windows(2).all(|w| w[1].x > w[0].x && w[1].y < w[0].y),
+        "{line:?}"
+    );
+
+    // Many classes: a heat map, one cell per class and model.
+    let many: Vec<EvaluationReport> = rows
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.per_class = Some(per_class(30, r.temperature, 0.0));
+            r
+        })
+        .collect();
+    for format in [Format::Svg, Format::Png] {
+        let fig = render(Kind::Classes, &many, format, Size::Column).unwrap();
+        assert_eq!(fig.marks.len(), 30 * 5);
+        let fig = render(Kind::Confusion, &many, format, Size::Column).unwrap();
+        assert_eq!(fig.marks.len(), 2 * 30 * 30);
+    }
+    // Without per-class diagnostics, the figure says why.
+    let mut bare = rows.clone();
+    for r in &mut bare {
+        r.per_class = None;
+    }
+    let err = render(Kind::Classes, &bare, Format::Svg, Size::Screen).unwrap_err();
+    assert!(err.to_string().contains("per-class"), "{err}");
 }

@@ -84,12 +84,16 @@ R = TypeVar("R")
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 #: The figure options by the names the CLI takes (``embedeval plot --kind
-#: ut|accuracy|negatives|penalty --plot-format svg|png --plot-size screen|column``).
+#: ut|accuracy|negatives|penalty|classes|confusion|pareto --plot-format
+#: svg|png --plot-size screen|column``).
 FIGURE_KINDS: Mapping[str, int] = {
     "ut": evaluation_pb2.UNIFORMITY_TOLERANCE,
     "accuracy": evaluation_pb2.ACCURACY,
     "negatives": evaluation_pb2.NEGATIVES,
     "penalty": evaluation_pb2.PENALTY,
+    "classes": evaluation_pb2.CLASSES,
+    "confusion": evaluation_pb2.CONFUSION,
+    "pareto": evaluation_pb2.PARETO,
 }
 FIGURE_FORMATS: Mapping[str, int] = {"svg": evaluation_pb2.SVG, "png": evaluation_pb2.PNG}
 FIGURE_SIZES: Mapping[str, int] = {"screen": evaluation_pb2.SCREEN, "column": evaluation_pb2.COLUMN}
@@ -550,6 +554,7 @@ class Client:
         description: Optional[str] = None,
         source: Optional[str] = None,
         license: Optional[str] = None,
+        class_names: Optional[Sequence[str]] = None,
     ) -> DatasetInfo:
         """Uploads numpy arrays as dataset `name` (format ``embedeval-npy``).
 
@@ -558,13 +563,31 @@ class Client:
                 ``[n, H, W, C]`` (or ``[n, H, W]`` for one channel), labels
                 integers ``[n]``; every split of one image shape. Metrics use
                 ``test`` (else ``val``); the kNN bank and probe ``train``.
-            num_classes: default: the largest label + 1.
+            num_classes: default: ``len(class_names)`` when they are given,
+                else the largest label + 1.
             test_split, train_split: the dataset's default splits, when they
                 are not ``test``/``val`` and ``train``.
             pixel_max: the largest pixel value, when it is not 255.
             description, source, license: kept in the manifest.
+            class_names: the name of each class by label (label ``i`` is
+                ``class_names[i]``), exactly `num_classes` of them; written to
+                the manifest's ``class_names``, returned in
+                ``DatasetInfo.class_names`` and in the reports'
+                ``per_class.names``, and drawn on the per-class figures.
+                ValueError (before any upload) for a count other than
+                `num_classes` or a label without a name.
         """
         _check_name(name, "dataset")
+        names: Optional[List[str]] = None
+        if class_names is not None:
+            if isinstance(class_names, (str, bytes)) or not isinstance(class_names, (Sequence, np.ndarray)):
+                raise TypeError(f"class_names must be a list of strings, got {type(class_names).__name__}")
+            bad = [n for n in class_names if not isinstance(n, str)]
+            if bad:
+                raise TypeError(f"class_names must be strings, got {bad[0]!r}")
+            names = [str(n) for n in class_names]
+            if not names:
+                raise ValueError("class_names is empty: give one name per class, by label (or leave it out)")
         if not splits:
             raise ValueError("splits is empty: give e.g. {'train': (images, labels), 'test': (images, labels)}")
         arrays: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
@@ -595,8 +618,19 @@ class Client:
                 raise ValueError(f"splits[{split!r}] images are {list(hwc)}, other splits {list(shape)}")
             arrays[split] = (np.ascontiguousarray(x), y)
         assert shape is not None
+        largest = int(max(int(y.max()) for _, y in arrays.values()))
         if num_classes is None:
-            num_classes = int(max(int(y.max()) for _, y in arrays.values())) + 1
+            num_classes = len(names) if names is not None else largest + 1
+        if names is not None:
+            if len(names) != num_classes:
+                raise ValueError(
+                    f"class_names has {len(names)} names but num_classes is {num_classes}: "
+                    "give one name per class, by label"
+                )
+            if largest >= len(names):
+                raise ValueError(
+                    f"label {largest} has no name: class_names has {len(names)} (labels 0..{len(names) - 1})"
+                )
         manifest: Dict[str, Any] = {"name": name, "format": "embedeval-npy"}
         for key, value in (("description", description), ("source", source), ("license", license)):
             if value is not None:
@@ -609,6 +643,8 @@ class Client:
             manifest["test_split"] = test_split
         if train_split is not None:
             manifest["train_split"] = train_split
+        if names is not None:
+            manifest["class_names"] = names
         manifest["splits"] = {
             split: {"images": f"{split}_images.npy", "labels": f"{split}_labels.npy", "size": int(x.shape[0])}
             for split, (x, _) in arrays.items()
@@ -929,8 +965,12 @@ class Client:
             kind: ``"ut"`` (uniformity against tolerance, Wang & Liu Figs.
                 4-7), ``"accuracy"`` (kNN and linear top-1 against tau),
                 ``"negatives"`` (the positive against the nearest negatives,
-                Fig. 8) or ``"penalty"`` (the relative penalty over the
-                nearest negatives, Fig. 3).
+                Fig. 8), ``"penalty"`` (the relative penalty over the
+                nearest negatives, Fig. 3), ``"classes"`` (each class's
+                tolerance against tau), ``"confusion"`` (which classes each
+                class's k nearest other rows come from, at the smallest and
+                largest tau) or ``"pareto"`` (the uniformity-tolerance Pareto
+                front of each loss, its knee and the recommended model).
             format: ``"svg"`` or ``"png"``.
             size: ``"screen"`` (1280 x 860 px) or ``"column"`` (a paper
                 column at 300 dpi, 1050 x 840 px).

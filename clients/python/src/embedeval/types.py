@@ -342,6 +342,11 @@ class DatasetInfo(_Message):
     #: The dataset's default evaluated split and kNN/probe split.
     test_split: str = ""
     train_split: str = ""
+    #: The class names by label (label ``i`` is ``class_names[i]``): an
+    #: image folder's class folders (sorted), CIFAR-10's label names, the
+    #: ``class_names`` of an embedeval-npy manifest; empty where the dataset
+    #: names none.
+    class_names: List[str] = dataclasses.field(default_factory=list)
 
     @property
     def split_sizes(self) -> Dict[str, int]:
@@ -568,8 +573,10 @@ class PerClass(_Message):
     array and of row and column ``i`` of the C x C matrices (row: the
     anchor's class). Arrays the server left empty (``knn_top1`` without the
     kNN, ``linear_top1`` without the probe, ``nearest_negative_classes``
-    without the nearest negatives) have no elements. :meth:`frame` gives the
-    per-class table as a ``pandas.DataFrame``.
+    without the nearest negatives) have no elements. ``names[i]`` is the
+    class name of entry ``i`` where the dataset names its classes
+    (``DatasetInfo.class_names``); ``names`` is empty where it does not.
+    :meth:`frame` gives the per-class table as a ``pandas.DataFrame``.
     """
 
     _proto_name = "embedeval.v1.PerClass"
@@ -596,6 +603,10 @@ class PerClass(_Message):
     nearest_negative_classes: np.ndarray = dataclasses.field(default_factory=_empty(np.int64, 2))
     #: The k of ``nearest_negative_classes`` (0 when they were skipped).
     nearest_negative_k: int = 0
+    #: ``[C]`` strings: each entry's class name, ``names[i]`` that of
+    #: ``labels[i]``, from the dataset; empty where the dataset names none
+    #: (the labels are the names then).
+    names: List[str] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_proto(cls, msg: Message) -> "PerClass":
@@ -618,6 +629,9 @@ class PerClass(_Message):
                 raise Internal(f"PerClass.{name} holds {values.size} values for {c} x {c} classes")
             return values.reshape(c, c)
 
+        names = [str(n) for n in msg.names]  # type: ignore[attr-defined]
+        if names and len(names) != c:
+            raise Internal(f"PerClass.names holds {len(names)} values for {c} classes")
         return cls(
             labels=vector("labels", np.int64),
             counts=vector("counts", np.int64),
@@ -627,6 +641,7 @@ class PerClass(_Message):
             similarity=matrix("similarity", np.float32),
             nearest_negative_classes=matrix("nearest_negative_classes", np.int64, optional=True),
             nearest_negative_k=int(msg.nearest_negative_k),  # type: ignore[attr-defined]
+            names=names,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -652,10 +667,11 @@ class PerClass(_Message):
         return len(self.labels)
 
     def frame(self) -> Any:
-        """One row per class, in label order: ``label``, ``count``,
-        ``tolerance``, ``knn_top1`` and ``linear_top1`` (missing where the
-        kNN or the probe was skipped), as a ``pandas.DataFrame`` (needs
-        pandas: ``pip install embedeval-client[pandas]``)."""
+        """One row per class, in label order: ``label``, ``name`` (only where
+        the dataset names its classes), ``count``, ``tolerance``,
+        ``knn_top1`` and ``linear_top1`` (missing where the kNN or the probe
+        was skipped), as a ``pandas.DataFrame`` (needs pandas:
+        ``pip install embedeval-client[pandas]``)."""
         try:
             import pandas as pd
         except ImportError as e:
@@ -667,15 +683,18 @@ class PerClass(_Message):
         def column(values: np.ndarray) -> np.ndarray:
             return values if len(values) == c else np.full(c, np.nan)
 
-        return pd.DataFrame(
+        columns: Dict[str, Any] = {"label": self.labels}
+        if len(self.names) == c and c:
+            columns["name"] = list(self.names)
+        columns.update(
             {
-                "label": self.labels,
                 "count": self.counts,
                 "tolerance": self.tolerance,
                 "knn_top1": column(self.knn_top1),
                 "linear_top1": column(self.linear_top1),
             }
         )
+        return pd.DataFrame(columns)
 
 
 @dataclasses.dataclass
@@ -900,6 +919,8 @@ class ClassTolerance(_Message):
     at_smallest_tau: float = 0.0
     #: ``at_largest_tau - at_smallest_tau``.
     fall: float = 0.0
+    #: The class's name (``PerClass.names``); empty where the dataset names none.
+    name: str = ""
 
 
 #: The columns of :meth:`Recommendation.frame`, in order.
@@ -1219,6 +1240,11 @@ class Run(_Message):
     #: In step order.
     checkpoints: List[Checkpoint] = dataclasses.field(default_factory=list)
     warnings: List[RunWarning] = dataclasses.field(default_factory=list)
+    #: The checkpoint to keep: the :class:`Recommendation` over the evaluated
+    #: checkpoints (named by model; the reason names steps; no
+    #: ``tolerance_falls``). ``None`` before a checkpoint with uniformity and
+    #: tolerance is evaluated.
+    checkpoint_to_keep: Optional[Recommendation] = None
 
     def __len__(self) -> int:
         return len(self.checkpoints)

@@ -31,7 +31,7 @@ class SplitInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
 
 class DatasetInfo(_message.Message):
-    __slots__ = ("name", "id", "format", "splits", "num_classes", "image_shape", "source", "license", "image_size", "crop_fraction", "test_split", "train_split")
+    __slots__ = ("name", "id", "format", "splits", "num_classes", "image_shape", "source", "license", "image_size", "crop_fraction", "test_split", "train_split", "class_names")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,7 @@ class DatasetInfo(_message.Message):
     CROP_FRACTION_FIELD_NUMBER: _ClassVar[int]
     TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     format: str
@@ -56,7 +57,8 @@ class DatasetInfo(_message.Message):
     crop_fraction: float
     test_split: str
     train_split: str
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., format: _Optional[str] = ..., splits: _Optional[_Iterable[_Union[SplitInfo, _Mapping]]] = ..., num_classes: _Optional[int] = ..., image_shape: _Optional[_Iterable[int]] = ..., source: _Optional[str] = ..., license: _Optional[str] = ..., image_size: _Optional[int] = ..., crop_fraction: _Optional[float] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., format: _Optional[str] = ..., splits: _Optional[_Iterable[_Union[SplitInfo, _Mapping]]] = ..., num_classes: _Optional[int] = ..., image_shape: _Optional[_Iterable[int]] = ..., source: _Optional[str] = ..., license: _Optional[str] = ..., image_size: _Optional[int] = ..., crop_fraction: _Optional[float] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DatasetUpload(_message.Message):
     __slots__ = ("name", "format", "channels", "image_size", "crop_fraction", "test_split", "train_split")

@@ -19,6 +19,9 @@ class FigureKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACCURACY: _ClassVar[FigureKind]
     NEGATIVES: _ClassVar[FigureKind]
     PENALTY: _ClassVar[FigureKind]
+    CLASSES: _ClassVar[FigureKind]
+    CONFUSION: _ClassVar[FigureKind]
+    PARETO: _ClassVar[FigureKind]
 
 class FigureFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +49,9 @@ UNIFORMITY_TOLERANCE: FigureKind
 ACCURACY: FigureKind
 NEGATIVES: FigureKind
 PENALTY: FigureKind
+CLASSES: FigureKind
+CONFUSION: FigureKind
+PARETO: FigureKind
 FIGURE_FORMAT_UNSPECIFIED: FigureFormat
 SVG: FigureFormat
 PNG: FigureFormat
@@ -287,16 +293,18 @@ class Recommendation(_message.Message):
     def __init__(self, loss: _Optional[str] = ..., front: _Optional[_Iterable[str]] = ..., knee: _Optional[str] = ..., best_knn: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., best_linear: _Optional[_Union[AccuracyInterval, _Mapping]] = ..., tied: _Optional[_Iterable[str]] = ..., recommended: _Optional[str] = ..., recommended_temperature: _Optional[float] = ..., reason: _Optional[str] = ..., tolerance_falls: _Optional[_Iterable[_Union[ClassTolerance, _Mapping]]] = ...) -> None: ...
 
 class ClassTolerance(_message.Message):
-    __slots__ = ("label", "at_largest_tau", "at_smallest_tau", "fall")
+    __slots__ = ("label", "at_largest_tau", "at_smallest_tau", "fall", "name")
     LABEL_FIELD_NUMBER: _ClassVar[int]
     AT_LARGEST_TAU_FIELD_NUMBER: _ClassVar[int]
     AT_SMALLEST_TAU_FIELD_NUMBER: _ClassVar[int]
     FALL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
     label: int
     at_largest_tau: float
     at_smallest_tau: float
     fall: float
-    def __init__(self, label: _Optional[int] = ..., at_largest_tau: _Optional[float] = ..., at_smallest_tau: _Optional[float] = ..., fall: _Optional[float] = ...) -> None: ...
+    name: str
+    def __init__(self, label: _Optional[int] = ..., at_largest_tau: _Optional[float] = ..., at_smallest_tau: _Optional[float] = ..., fall: _Optional[float] = ..., name: _Optional[str] = ...) -> None: ...
 
 class AccuracyInterval(_message.Message):
     __slots__ = ("model", "temperature", "top1", "lo", "hi")
@@ -476,7 +484,7 @@ class EvaluationReport(_message.Message):
     def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ..., per_class: _Optional[_Union[PerClass, _Mapping]] = ...) -> None: ...
 
 class PerClass(_message.Message):
-    __slots__ = ("labels", "counts", "tolerance", "knn_top1", "linear_top1", "similarity", "nearest_negative_classes", "nearest_negative_k")
+    __slots__ = ("labels", "counts", "tolerance", "knn_top1", "linear_top1", "similarity", "nearest_negative_classes", "nearest_negative_k", "names")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
@@ -485,6 +493,7 @@ class PerClass(_message.Message):
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     NEAREST_NEGATIVE_CLASSES_FIELD_NUMBER: _ClassVar[int]
     NEAREST_NEGATIVE_K_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedScalarFieldContainer[int]
     counts: _containers.RepeatedScalarFieldContainer[int]
     tolerance: _containers.RepeatedScalarFieldContainer[float]
@@ -493,7 +502,8 @@ class PerClass(_message.Message):
     similarity: _containers.RepeatedScalarFieldContainer[float]
     nearest_negative_classes: _containers.RepeatedScalarFieldContainer[int]
     nearest_negative_k: int
-    def __init__(self, labels: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., tolerance: _Optional[_Iterable[float]] = ..., knn_top1: _Optional[_Iterable[float]] = ..., linear_top1: _Optional[_Iterable[float]] = ..., similarity: _Optional[_Iterable[float]] = ..., nearest_negative_classes: _Optional[_Iterable[int]] = ..., nearest_negative_k: _Optional[int] = ...) -> None: ...
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, labels: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., tolerance: _Optional[_Iterable[float]] = ..., knn_top1: _Optional[_Iterable[float]] = ..., linear_top1: _Optional[_Iterable[float]] = ..., similarity: _Optional[_Iterable[float]] = ..., nearest_negative_classes: _Optional[_Iterable[int]] = ..., nearest_negative_k: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DeleteEvaluationRequest(_message.Message):
     __slots__ = ("id",)
@@ -604,13 +614,15 @@ class RunWarning(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., step: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("name", "dataset", "checkpoints", "warnings")
+    __slots__ = ("name", "dataset", "checkpoints", "warnings", "checkpoint_to_keep")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_TO_KEEP_FIELD_NUMBER: _ClassVar[int]
     name: str
     dataset: str
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
     warnings: _containers.RepeatedCompositeFieldContainer[RunWarning]
-    def __init__(self, name: _Optional[str] = ..., dataset: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[RunWarning, _Mapping]]] = ...) -> None: ...
+    checkpoint_to_keep: Recommendation
+    def __init__(self, name: _Optional[str] = ..., dataset: _Optional[str] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[RunWarning, _Mapping]]] = ..., checkpoint_to_keep: _Optional[_Union[Recommendation, _Mapping]] = ...) -> None: ...
