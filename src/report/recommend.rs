@@ -122,8 +122,26 @@ pub fn knee(points: &[(f64, f64)], front: &[usize]) -> Option<usize> {
         .map(|k| front[k])
 }
 
-fn tau(r: &EvaluationReport) -> String {
-    format!("τ = {}", r.temperature)
+/// How a recommendation names its models: by τ ("τ = 0.2"; several:
+/// "τ = 0.2, 0.5") or by step ("step 400"; several: "steps 200, 400").
+struct Names {
+    one: &'static str,
+    many: &'static str,
+    values: Vec<String>,
+}
+
+impl Names {
+    /// Model `i`.
+    fn of(&self, i: usize) -> String {
+        format!("{}{}", self.one, self.values[i])
+    }
+
+    /// Models `ids`, together.
+    fn all(&self, ids: &[usize]) -> String {
+        let values: Vec<&str> = ids.iter().map(|&i| self.values[i].as_str()).collect();
+        let prefix = if ids.len() == 1 { self.one } else { self.many };
+        format!("{prefix}{}", values.join(", "))
+    }
 }
 
 /// The checkpoint to keep of a training run: the recommendation over its
@@ -142,12 +160,13 @@ pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommend
         })
         .collect();
     let loss = kept.last()?.1.loss.clone();
-    let labels = kept
-        .iter()
-        .map(|(step, _)| format!("step {step}"))
-        .collect();
+    let names = Names {
+        one: "step ",
+        many: "steps ",
+        values: kept.iter().map(|(step, _)| step.to_string()).collect(),
+    };
     let rows = kept.into_iter().map(|(_, r)| r.clone()).collect();
-    let mut rec = recommend_group(loss, rows, labels);
+    let mut rec = recommend_group(loss, rows, names);
     rec.tolerance_falls.clear();
     Some(rec)
 }
@@ -175,8 +194,12 @@ pub fn recommend(rows: &[EvaluationReport]) -> Vec<Recommendation> {
                 return None;
             }
             group.sort_by(|a, b| a.temperature.total_cmp(&b.temperature));
-            let labels = group.iter().map(tau).collect();
-            Some(recommend_group(loss, group, labels))
+            let names = Names {
+                one: "τ = ",
+                many: "τ = ",
+                values: group.iter().map(|r| r.temperature.to_string()).collect(),
+            };
+            Some(recommend_group(loss, group, names))
         })
         .collect()
 }
@@ -204,12 +227,8 @@ fn best(
 type Top1 = dyn Fn(&EvaluationReport) -> Option<f64>;
 
 /// The recommendation over `rows` (in the order ties are broken by), each
-/// named in the reason by its entry of `labels` ("τ = 0.2", "step 400").
-fn recommend_group(
-    loss: String,
-    rows: Vec<EvaluationReport>,
-    labels: Vec<String>,
-) -> Recommendation {
+/// named in the reason as `names` says ("τ = 0.2", "step 400").
+fn recommend_group(loss: String, rows: Vec<EvaluationReport>, names: Names) -> Recommendation {
     let points: Vec<(f64, f64)> = rows
         .iter()
         .map(|r| {
@@ -249,7 +268,7 @@ fn recommend_group(
         rec.reason = match knee {
             Some(k) => format!(
                 "{}: the knee of the uniformity–tolerance front (no accuracy was measured)",
-                labels[k]
+                names.of(k)
             ),
             None => "no model to recommend".into(),
         };
@@ -274,7 +293,7 @@ fn recommend_group(
         rec.recommended = Some(b.model);
         rec.reason = format!(
             "{}: {best_text}, and no other model's 95% interval reaches it",
-            labels[b.model]
+            names.of(b.model)
         );
         return rec;
     }
@@ -296,21 +315,16 @@ fn recommend_group(
         })
         .expect("the best model is tied with itself");
     rec.recommended = Some(pick);
-    let others: Vec<String> = rec
-        .tied
-        .iter()
-        .filter(|&&i| i != b.model)
-        .map(|&i| labels[i].clone())
-        .collect();
+    let others: Vec<usize> = rec.tied.iter().copied().filter(|&i| i != b.model).collect();
     let within = format!(
         "{} {} within its 95% interval, so accuracy cannot tell them apart",
-        others.join(", "),
+        names.all(&others),
         if others.len() == 1 { "is" } else { "are" }
     );
     rec.reason = if pick == b.model {
         format!(
             "{}: {best_text}; {within}; it is also the nearest of them to the uniformity–tolerance knee",
-            labels[pick]
+            names.of(pick)
         )
     } else {
         let r = &rec.rows[pick];
@@ -328,9 +342,9 @@ fn recommend_group(
         };
         format!(
             "{}: {} has the {best_text}, but {within}; {} is {trade} than it, the nearest of them to the uniformity–tolerance knee",
-            labels[pick],
-            labels[b.model],
-            labels[pick]
+            names.of(pick),
+            names.of(b.model),
+            names.of(pick)
         )
     };
     rec
