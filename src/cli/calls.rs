@@ -528,8 +528,10 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                 } else {
                     print!("{}", crate::report::listing(&c.rows).render(conn.output()));
                     for r in c.recommendations.iter().filter(|_| args.recommend) {
-                        if conn.output() == Format::Table {
-                            println!("\nloss {}:", r.loss);
+                        match conn.output() {
+                            Format::Table => println!("\nloss {}:", r.loss),
+                            Format::Markdown => println!("\n**loss {}**\n", r.loss),
+                            _ => {}
                         }
                         let listing = crate::report::recommendation_listing(r, &c.rows);
                         print!("{}", listing.render(conn.output()));
@@ -555,10 +557,17 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                                 falls.join(", ")
                             )
                         });
+                        // Text for people in a table or Markdown; stdout
+                        // stays the data in CSV and JSON.
                         if conn.output() == Format::Table {
                             println!("recommended: {}", r.reason);
                             if let Some(f) = &falls {
                                 println!("{f}");
+                            }
+                        } else if conn.output() == Format::Markdown {
+                            println!("\nRecommended: {}.", r.reason);
+                            if let Some(f) = &falls {
+                                println!("\nThe {f}.");
                             }
                         } else {
                             eprintln!("recommended ({}): {}", r.loss, r.reason);

@@ -63,7 +63,8 @@ pub const TOLERANCE_FALLS: usize = 10;
 /// The classes whose tolerance falls most from `large` (the sweep's largest
 /// τ) to `small` (its smallest), largest fall first, at most
 /// [`TOLERANCE_FALLS`]; empty when either lacks per-class diagnostics.
-/// Classes of one row (NaN tolerance) are left out; ties by label.
+/// Classes whose tolerance does not fall, and classes of one row (NaN
+/// tolerance), are left out; ties by label.
 pub fn tolerance_falls(
     large: &EvaluationReport,
     small: &EvaluationReport,
@@ -79,13 +80,16 @@ pub fn tolerance_falls(
         .filter_map(|(at, (label, &at_large))| {
             let i = s.labels.binary_search(label).ok()?;
             let at_small = *s.tolerance.get(i)?;
-            (at_large.is_finite() && at_small.is_finite()).then_some(crate::proto::ClassTolerance {
-                label: *label,
-                at_largest_tau: at_large,
-                at_smallest_tau: at_small,
-                fall: at_large - at_small,
-                name: l.names.get(at).cloned().unwrap_or_default(),
-            })
+            // Only classes whose tolerance does fall.
+            (at_large.is_finite() && at_small.is_finite() && at_large > at_small).then_some(
+                crate::proto::ClassTolerance {
+                    label: *label,
+                    at_largest_tau: at_large,
+                    at_smallest_tau: at_small,
+                    fall: at_large - at_small,
+                    name: l.names.get(at).cloned().unwrap_or_default(),
+                },
+            )
         })
         .collect();
     out.sort_by(|a, b| b.fall.total_cmp(&a.fall).then(a.label.cmp(&b.label)));
@@ -194,10 +198,20 @@ pub fn recommend(rows: &[EvaluationReport]) -> Vec<Recommendation> {
                 return None;
             }
             group.sort_by(|a, b| a.temperature.total_cmp(&b.temperature));
-            let names = Names {
-                one: "τ = ",
-                many: "τ = ",
-                values: group.iter().map(|r| r.temperature.to_string()).collect(),
+            // A loss without a temperature (the simple losses) names its
+            // models by name.
+            let names = if group.iter().all(|r| r.temperature > 0.0) {
+                Names {
+                    one: "τ = ",
+                    many: "τ = ",
+                    values: group.iter().map(|r| r.temperature.to_string()).collect(),
+                }
+            } else {
+                Names {
+                    one: "",
+                    many: "",
+                    values: group.iter().map(|r| r.model.clone()).collect(),
+                }
             };
             Some(recommend_group(loss, group, names))
         })
@@ -517,25 +531,38 @@ mod tests {
     fn the_classes_whose_tolerance_falls_most_come_first() {
         let per_class = |tolerance: Vec<f64>| {
             Some(crate::proto::PerClass {
-                labels: vec![1, 2, 3, 4],
+                labels: vec![1, 2, 3, 4, 5],
                 tolerance,
                 ..Default::default()
             })
         };
         let mut small = report(0.1, 3.8, 0.2, 0.8, 100);
-        small.per_class = per_class(vec![0.10, 0.30, 0.20, f64::NAN]);
+        small.per_class = per_class(vec![0.10, 0.30, 0.20, f64::NAN, 0.5]);
         let mut large = report(1.0, 2.0, 0.7, 0.8, 100);
-        large.per_class = per_class(vec![0.60, 0.40, 0.70, 0.9]);
+        large.per_class = per_class(vec![0.60, 0.40, 0.70, 0.9, 0.3]);
         let rec = &recommend(&[large, small])[0];
         let got: Vec<(i64, f64)> = rec
             .tolerance_falls
             .iter()
             .map(|c| (c.label, (c.fall * 1e6).round() / 1e6))
             .collect();
-        // 1 and 3 both fall 0.5: by label; 2 falls 0.1; 4 (NaN) is left out.
+        // 1 and 3 both fall 0.5: by label; 2 falls 0.1; 4 (NaN) and 5 (it
+        // rises) are left out.
         assert_eq!(got, vec![(1, 0.5), (3, 0.5), (2, 0.1)]);
         assert_eq!(rec.tolerance_falls[0].at_largest_tau, 0.60);
         assert_eq!(rec.tolerance_falls[0].at_smallest_tau, 0.10);
+    }
+
+    #[test]
+    fn a_loss_without_a_temperature_names_its_models() {
+        let mut simple = report(0.0, 1.2, 0.9, 0.98, 540);
+        simple.model = "simple".into();
+        let rec = &recommend(&[simple])[0];
+        assert!(
+            rec.reason.starts_with("simple: best linear top-1"),
+            "{}",
+            rec.reason
+        );
     }
 
     #[test]
