@@ -43,7 +43,7 @@ RUN mkdir -p src benches \
  && echo 'fn main() {}' > build.rs \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \
- && for bench in metrics eval embed scaling; do echo 'fn main() {}' > "benches/$bench.rs"; done \
+ && for bench in metrics eval embed scaling knn_scale; do echo 'fn main() {}' > "benches/$bench.rs"; done \
  && if [ "$ORT_FLAVOR" = gpu ]; then features="--features cuda"; else features=""; fi \
  && cargo build --release --locked $features \
  && rm -rf src benches build.rs

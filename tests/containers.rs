@@ -273,10 +273,17 @@ impl Stack {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    /// Keeps the logs of a replica's container before it is replaced.
-    fn save_logs(&self, service: &str) {
+    /// Stops a replica's container (gracefully, as `docker stop` does) and
+    /// keeps its logs, to the last line it wrote, before it is replaced.
+    fn stop_and_save_logs(&self, service: &str) {
         let id = self.container(service);
-        let logs = self.logs(service);
+        docker(&["stop", &id]);
+        let out = run("docker", &["logs", &id], &[]);
+        let logs = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.saved.lock().unwrap().insert(id, logs);
     }
 
@@ -947,7 +954,9 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
     let ids = submit_many(&stack, 30, &[0, 1, 2]).await;
     let fault = Instant::now();
     for (i, r) in REPLICAS.iter().enumerate() {
-        stack.save_logs(r);
+        // Stopped first, so that its logs are kept to its last line (a job
+        // it completes while shutting down is counted).
+        stack.stop_and_save_logs(r);
         stack.compose_with(&next, &["up", "-d", "--no-deps", "--no-build", r]);
         stack.wait_serving(i, Duration::from_secs(180)).await;
         let running = docker(&[

@@ -471,6 +471,7 @@ async fn the_bundled_run_is_a_healthy_path() {
     let steps: Vec<u64> = run.checkpoints.iter().map(|c| c.step).collect();
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
     assert!(run.checkpoints.iter().all(|c| c.report.is_none()));
+    assert!(run.checkpoint_to_keep.is_none(), "nothing evaluated yet");
     for c in &run.checkpoints {
         let mut stream = client
             .evaluate(proto::EvaluateRequest {
@@ -498,5 +499,32 @@ async fn the_bundled_run_is_a_healthy_path() {
     // Uniformity rises from the first checkpoint to the last.
     let u = |c: &proto::Checkpoint| c.report.as_ref().unwrap().uniformity.unwrap();
     assert!(u(run.checkpoints.last().unwrap()) > u(&run.checkpoints[0]));
+    // The checkpoint to keep: the rule of a comparison's recommendation over
+    // the checkpoints' reports (the probe skipped: by kNN), named by step.
+    let keep = run
+        .checkpoint_to_keep
+        .as_ref()
+        .expect("a checkpoint to keep");
+    let reports: Vec<(u64, &proto::EvaluationReport)> = run
+        .checkpoints
+        .iter()
+        .map(|c| (c.step, c.report.as_ref().unwrap()))
+        .collect();
+    let want = embedeval::report::checkpoint_to_keep(&reports)
+        .unwrap()
+        .to_proto();
+    assert_eq!(keep, &want);
+    let kept = run
+        .checkpoints
+        .iter()
+        .find(|c| c.model == keep.recommended)
+        .expect("the kept checkpoint is one of the run's");
+    assert!(
+        keep.reason.starts_with(&format!("step {}: ", kept.step)),
+        "{}",
+        keep.reason
+    );
+    assert!(keep.reason.contains("best kNN top-1"), "{}", keep.reason);
+    assert!(keep.best_linear.is_none() && keep.best_knn.is_some());
     server.stop().await;
 }

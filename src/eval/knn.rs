@@ -9,7 +9,7 @@
 use super::{check_pair, classes, in_top};
 use crate::cancel::Stop;
 use crate::error::{Error, Result};
-use crate::index::{query_chunk, recall_at_k, IndexKind, VectorIndex};
+use crate::index::{recall_at_k, IndexKind, VectorIndex};
 use crate::metrics::Matrix;
 
 /// Settings of the vote.
@@ -112,12 +112,12 @@ pub fn knn_classify(
     let mut hits5 = vec![0usize; clamped.len()];
     let mut scores = vec![0f64; classes.len()];
     let d = test.dim();
-    let chunk = query_chunk(train.rows());
+    let chunk = index.query_chunk();
     for start in (0..test.rows()).step_by(chunk) {
         stop.check()?;
         stop.advance(start as u64, test.rows() as u64);
         let end = (start + chunk).min(test.rows());
-        let found = index.search(&test.as_slice()[start * d..end * d], kmax)?;
+        let found = index.search_stoppable(&test.as_slice()[start * d..end * d], kmax, stop)?;
         for q in 0..end - start {
             let truth = class_of(test_y[start + q]);
             scores.iter_mut().for_each(|s| *s = 0.0);

@@ -8,9 +8,11 @@ use rayon::prelude::*;
 
 use super::Neighbors;
 use crate::blas;
+use crate::cancel::Stop;
+use crate::error::Result;
 
 /// Queries per block (the rows of one sgemm).
-const QUERY_BLOCK: usize = 512;
+pub const QUERY_BLOCK: usize = 512;
 /// Bank rows per block (the columns of one sgemm). Measured here on 10,000
 /// queries × 50,000 rows, d = 128: blocks of 512 × 25,000 (51 MB) were
 /// fastest among 256–4,096 × 4,096–50,000.
@@ -90,18 +92,19 @@ impl TopK {
     }
 }
 
-/// The k best bank rows by inner product for every query row.
-pub fn search(bank: &[f32], queries: &[f32], d: usize, k: usize) -> Neighbors {
+/// The k best bank rows by inner product for every query row; `stop` is
+/// checked before each product block (the error of a stopped job).
+pub fn search(bank: &[f32], queries: &[f32], d: usize, k: usize, stop: &Stop) -> Result<Neighbors> {
     let n = bank.len() / d;
     let nq = queries.len() / d;
     let mut ids = vec![-1i64; nq * k];
     let mut similarities = vec![f32::NEG_INFINITY; nq * k];
     if k == 0 || nq == 0 || n == 0 {
-        return Neighbors {
+        return Ok(Neighbors {
             k,
             ids,
             similarities,
-        };
+        });
     }
     let (qb, db) = (QUERY_BLOCK.min(nq), BANK_BLOCK.min(n));
     let mut gram = vec![0f32; qb * db];
@@ -110,6 +113,7 @@ pub fn search(bank: &[f32], queries: &[f32], d: usize, k: usize) -> Neighbors {
         let mut states: Vec<TopK> = (0..rows).map(|_| TopK::new(k.min(n))).collect();
         for d0 in (0..n).step_by(db) {
             let cols = db.min(n - d0);
+            stop.check()?;
             blas::gemm_abt(
                 &queries[q0 * d..(q0 + rows) * d],
                 &bank[d0 * d..(d0 + cols) * d],
@@ -129,11 +133,11 @@ pub fn search(bank: &[f32], queries: &[f32], d: usize, k: usize) -> Neighbors {
             .zip(similarities[q0 * k..(q0 + rows) * k].par_chunks_mut(k))
             .for_each(|((state, ids), sims)| state.finish(ids, sims));
     }
-    Neighbors {
+    Ok(Neighbors {
         k,
         ids,
         similarities,
-    }
+    })
 }
 
 #[cfg(test)]

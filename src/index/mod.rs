@@ -71,21 +71,24 @@ impl IndexKind {
     }
 }
 
-enum Engine {
-    Blas(Vec<f32>),
+enum Engine<'a> {
+    /// The caller's bank itself: no copy.
+    Blas(&'a [f32]),
     Flat(FlatIndex),
     Factory(std::sync::Mutex<IndexImpl>),
 }
 
-/// A searchable bank of vectors.
-pub struct VectorIndex {
-    engine: Engine,
+/// A searchable bank of vectors. The exact engine searches the caller's
+/// bank in place (the bank is borrowed, never copied); the faiss engines
+/// hold their own copy.
+pub struct VectorIndex<'a> {
+    engine: Engine<'a>,
     kind: IndexKind,
     dim: usize,
     len: usize,
 }
 
-impl std::fmt::Debug for VectorIndex {
+impl std::fmt::Debug for VectorIndex<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VectorIndex")
             .field("kind", &self.kind)
@@ -95,15 +98,15 @@ impl std::fmt::Debug for VectorIndex {
     }
 }
 
-impl VectorIndex {
+impl<'a> VectorIndex<'a> {
     /// Exact index over `bank`, row-major [n, dim].
-    pub fn new(bank: &[f32], dim: usize) -> Result<Self> {
+    pub fn new(bank: &'a [f32], dim: usize) -> Result<Self> {
         Self::build(bank, dim, IndexKind::Exact)
     }
 
     /// An index of `kind` over `bank`, row-major [n, dim]. IVF trains its
     /// centroids on the bank (seeded by faiss's fixed default seed).
-    pub fn build(bank: &[f32], dim: usize, kind: IndexKind) -> Result<Self> {
+    pub fn build(bank: &'a [f32], dim: usize, kind: IndexKind) -> Result<Self> {
         if dim == 0 || bank.len() % dim != 0 {
             return Err(Error::InvalidArgument(format!(
                 "bank of {} values is not a whole number of rows of dimension {dim}",
@@ -112,7 +115,7 @@ impl VectorIndex {
         }
         let len = bank.len() / dim;
         let engine = match kind {
-            IndexKind::Exact => Engine::Blas(bank.to_vec()),
+            IndexKind::Exact => Engine::Blas(bank),
             IndexKind::FaissFlat => {
                 let mut index = FlatIndex::new_ip(dim as u32)?;
                 index.add(bank)?;
@@ -165,8 +168,31 @@ impl VectorIndex {
         self.kind
     }
 
+    /// Queries per [`VectorIndex::search_stoppable`] call: the exact engine
+    /// checks the stop signal between its blocks, so it takes whole blocks
+    /// of queries ([`exact_chunk`]: each block streams the bank once and the
+    /// product runs at full width); the faiss engines, which cannot be
+    /// interrupted, take [`query_chunk`].
+    pub fn query_chunk(&self) -> usize {
+        match self.engine {
+            Engine::Blas(_) => exact_chunk(self.len, self.dim),
+            _ => query_chunk(self.len),
+        }
+    }
+
     /// The `k` largest inner products of each query row, best first.
     pub fn search(&self, queries: &[f32], k: usize) -> Result<Neighbors> {
+        self.search_stoppable(queries, k, &crate::cancel::Stop::never())
+    }
+
+    /// [`VectorIndex::search`], the exact engine checking `stop` between
+    /// its blocks (a stopped search returns its error).
+    pub fn search_stoppable(
+        &self,
+        queries: &[f32],
+        k: usize,
+        stop: &crate::cancel::Stop,
+    ) -> Result<Neighbors> {
         if queries.len() % self.dim != 0 {
             return Err(Error::InvalidArgument(format!(
                 "queries of {} values are not rows of dimension {}",
@@ -175,7 +201,7 @@ impl VectorIndex {
             )));
         }
         let result = match &self.engine {
-            Engine::Blas(bank) => return Ok(exact::search(bank, queries, self.dim, k)),
+            Engine::Blas(bank) => return exact::search(bank, queries, self.dim, k, stop),
             Engine::Flat(index) => index.search(queries, k)?,
             Engine::Factory(index) => index
                 .lock()
@@ -194,9 +220,20 @@ impl VectorIndex {
     }
 }
 
-/// Queries per search against a bank of `bank_rows`: about 8M similarities
-/// per search (16 to 4,096 queries), so that the time between two checks of
-/// a job's stop signal stays short whatever the bank's size.
+/// Queries per exact search (the BLAS engine) against `bank_rows` rows of
+/// dimension `dim`: whole blocks of [`exact::QUERY_BLOCK`] queries, about
+/// 2^36 multiply-adds per search (so that progress is reported about every
+/// second) but at least one block and at most 16 (8,192 queries, whose
+/// neighbours take 8,192 × k × 12 bytes: 19 MiB at k = 200).
+pub fn exact_chunk(bank_rows: usize, dim: usize) -> usize {
+    let blocks = (1usize << 36) / (exact::QUERY_BLOCK * bank_rows.max(1) * dim.max(1));
+    blocks.clamp(1, 16) * exact::QUERY_BLOCK
+}
+
+/// Queries per search of a faiss index against a bank of `bank_rows`: about
+/// 8M similarities per search (16 to 4,096 queries), so that the time
+/// between two checks of a job's stop signal stays short whatever the
+/// bank's size.
 pub fn query_chunk(bank_rows: usize) -> usize {
     (8 * 1024 * 1024 / bank_rows.max(1)).clamp(16, 4096)
 }
@@ -280,9 +317,25 @@ mod tests {
     }
 
     #[test]
+    fn exact_searches_take_whole_blocks_and_stop_when_asked() {
+        // Small banks: 16 blocks of queries; ImageNet-sized: one.
+        assert_eq!(exact_chunk(540, 64), 16 * exact::QUERY_BLOCK);
+        assert_eq!(exact_chunk(500_000, 128), 2 * exact::QUERY_BLOCK);
+        assert_eq!(exact_chunk(1_281_167, 2048), exact::QUERY_BLOCK);
+        let bank = rows(50, 4, 5);
+        let index = VectorIndex::new(&bank, 4).unwrap();
+        assert_eq!(index.query_chunk(), 16 * exact::QUERY_BLOCK);
+        let token = tokio_util::sync::CancellationToken::new();
+        token.cancel();
+        let stopped = crate::cancel::Stop::new(token);
+        assert!(index.search_stoppable(&rows(3, 4, 6), 5, &stopped).is_err());
+    }
+
+    #[test]
     fn k_beyond_the_bank_pads_with_minus_one() {
         for kind in [IndexKind::Exact, IndexKind::FaissFlat] {
-            let index = VectorIndex::build(&rows(3, 4, 3), 4, kind).unwrap();
+            let bank = rows(3, 4, 3);
+            let index = VectorIndex::build(&bank, 4, kind).unwrap();
             let found = index.search(&rows(1, 4, 4), 5).unwrap();
             assert_eq!(&found.ids[3..], &[-1, -1], "{kind:?}");
         }

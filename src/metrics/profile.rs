@@ -58,12 +58,12 @@ pub fn nearest_negatives(z: &Matrix, k: usize, stop: &Stop) -> Result<NeighborPr
     let d = z.dim();
     let mut similarities = Vec::with_capacity(n * k);
     let mut ids = Vec::with_capacity(n * k);
-    let chunk = crate::index::query_chunk(n);
+    let chunk = index.query_chunk();
     for start in (0..n).step_by(chunk) {
         stop.check()?;
         stop.advance(start as u64, n as u64);
         let end = (start + chunk).min(n);
-        let found = index.search(&z.as_slice()[start * d..end * d], k + 1)?;
+        let found = index.search_stoppable(&z.as_slice()[start * d..end * d], k + 1, stop)?;
         collect_negatives(&found, start, end, k, &mut ids, &mut similarities);
     }
     stop.advance(n as u64, n as u64);
