@@ -199,6 +199,29 @@ def test_evaluate_embeddings_agrees_with_numpy(client, random_embeddings):
     assert r.linear.train_top1 == pytest.approx(clf.score(scaler.transform(train), train_y), abs=1e-4)
 
 
+def test_evaluate_embeddings_from_npy_files_streams_them(client, random_embeddings, tmp_path):
+    train, train_y, test, test_y, positive = random_embeddings
+    from_memory = client.evaluate_embeddings(train=(train, train_y), test=(test, test_y),
+                                             test_positive=positive, spec={"skip_penalty": True})
+    # float64 files, given by path: memory-mapped, converted chunk by chunk.
+    paths = {}
+    for name, a in [("train", train.astype(np.float64)), ("train_y", train_y), ("test", test),
+                    ("test_y", test_y), ("positive", positive)]:
+        paths[name] = tmp_path / f"{name}.npy"
+        np.save(paths[name], a)
+    from_files = client.evaluate_embeddings(train=(paths["train"], paths["train_y"]),
+                                            test=(str(paths["test"]), str(paths["test_y"])),
+                                            test_positive=paths["positive"], spec={"skip_penalty": True})
+    for field in ("uniformity", "tolerance", "alignment", "positive_similarity"):
+        assert getattr(from_files, field) == pytest.approx(getattr(from_memory, field), abs=1e-12), field
+    assert from_files.knn.top1 == from_memory.knn.top1 and from_files.linear.top1 == from_memory.linear.top1
+    # An np.load(mmap_mode="r") array is used in place, not read into memory first.
+    mapped = np.load(paths["train"], mmap_mode="r")
+    assert embedeval.client._float_rows(mapped, "train") is mapped
+    with pytest.raises(ValueError):
+        client.evaluate_embeddings(test=(paths["train"], paths["test_y"]))  # 600 rows, 300 labels
+
+
 def test_evaluate_embeddings_without_train_and_detached(client, random_embeddings):
     _, _, test, test_y, _ = random_embeddings
     r = client.evaluate_embeddings(test=(test, test_y), spec={"skip_penalty": True})

@@ -195,17 +195,33 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
+def _array(x: Any) -> np.ndarray:
+    """`x` as an array; a path names a ``.npy`` file, memory-mapped rather
+    than read (its rows are read as they are sent)."""
+    if isinstance(x, (str, os.PathLike)):
+        return np.load(x, mmap_mode="r")
+    return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+
 def _float_rows(x: Any, what: str) -> np.ndarray:
-    a = np.asarray(x)
+    """The checked rows, not copied: a memory-mapped file stays on disk and
+    each chunk becomes float32 as it is sent (:func:`_chunk`)."""
+    a = _array(x)
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
         raise ValueError(f"{what} must be a non-empty 2-D array [n, d], got shape {a.shape}")
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise TypeError(f"{what} must hold numbers, got {a.dtype}")
-    return np.ascontiguousarray(a, dtype=np.float32)
+    return a
+
+
+def _chunk(x: np.ndarray, start: int, rows: int) -> tensor_pb2.Tensor:
+    """Rows ``start:start + rows`` of `x` as a FLOAT32 Tensor message (only
+    these rows are converted and copied)."""
+    return _tensor(np.ascontiguousarray(x[start : start + rows], dtype=np.float32))
 
 
 def _labels(y: Any, n: int, what: str) -> np.ndarray:
-    a = np.asarray(y)
+    a = _array(y)
     if a.ndim != 1 or a.shape[0] != n:
         raise ValueError(f"{what} must be a 1-D array of {n} labels, got shape {a.shape}")
     if a.size and not np.issubdtype(a.dtype, np.integer):
@@ -850,7 +866,12 @@ class Client:
                 the spec has no ``penalty_temperature``.
             detach: answer at once with an :class:`EvaluationHandle`.
 
-        The rows are L2-normalised by the server; they are sent in chunks.
+        The rows are L2-normalised by the server; they are sent in chunks,
+        each converted to float32 as it goes. Any array, embeddings or
+        labels, may be given as the path of a ``.npy`` file: it is
+        memory-mapped (``numpy.load(path, mmap_mode="r")``), not read, so
+        features larger than the client's memory stream from disk
+        (``np.load(..., mmap_mode="r")`` arrays are used in place too).
         """
         if test is None:
             raise ValueError("test=(embeddings, labels) is required")
@@ -878,7 +899,7 @@ class Client:
             for split, x, y in parts:
                 rows = max(1, EMBEDDINGS_CHUNK_BYTES // (x.shape[1] * 4))
                 for start in range(0, x.shape[0], rows):
-                    chunk = evaluation_pb2.EmbeddingsChunk(split=split, embeddings=_tensor(x[start : start + rows]))
+                    chunk = evaluation_pb2.EmbeddingsChunk(split=split, embeddings=_chunk(x, start, rows))
                     if y is not None:
                         chunk.labels.extend(y[start : start + rows].tolist())
                     yield evaluation_pb2.EvaluateEmbeddingsRequest(chunk=chunk)
