@@ -131,21 +131,10 @@ fn main() {
         probe.iterations,
         probe.converged
     );
-    let Ok(python) = std::env::var("EMBEDEVAL_BENCH_PYTHON") else {
+    let Some(base) = common::python_baseline("bench/baselines.py", &dir) else {
         println!("EMBEDEVAL_BENCH_PYTHON is not set: no baselines (use bench/run)");
         return;
     };
-    let out = std::process::Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/baselines.py"))
-        .arg(&dir)
-        .output()
-        .expect("run the Python baselines");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let base: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let f = |k: &str| base[k].as_f64().unwrap();
     println!(
         "faiss-cpu {} + numpy kNN: {:.3} s, top1 {:.4}, top5 {:.4}; speed ratio (python / embedeval) {:.2} (target >= 1)",

@@ -68,7 +68,7 @@ fn main() {
     let small = std::env::args().any(|a| a == "--small");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/knn-scale");
     std::fs::create_dir_all(&dir).unwrap();
-    let python = std::env::var("EMBEDEVAL_BENCH_PYTHON").ok();
+    let python = std::env::var_os("EMBEDEVAL_BENCH_PYTHON").is_some();
     let scale = if small { 10 } else { 1 };
     println!("| bank | queries | embedeval kNN | one sgemm | faiss-cpu + vote | kNN / sgemm | faiss / kNN | top-1 (ours, faiss) |");
     println!("|---|---|---|---|---|---|---|---|");
@@ -89,20 +89,10 @@ fn main() {
         });
         let ours = t.as_secs_f64();
         let (mut sgemm, mut faiss, mut faiss_top1) = (f64::NAN, f64::NAN, f64::NAN);
-        if let Some(python) = &python {
+        if python {
             save(&dir, "train", &train, &train_y);
             save(&dir, "test", &test, &test_y);
-            let out = std::process::Command::new(python)
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/knn_scale.py"))
-                .arg(&dir)
-                .output()
-                .expect("run bench/knn_scale.py");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let base: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let base = common::python_baseline("bench/knn_scale.py", &dir).unwrap();
             let f = |k: &str| base[k].as_f64().unwrap();
             (sgemm, faiss, faiss_top1) = (f("sgemm_seconds"), f("faiss_seconds"), f("faiss_top1"));
         }
@@ -113,7 +103,7 @@ fn main() {
             knn[0].top1
         );
     }
-    if python.is_none() {
+    if !python {
         println!("EMBEDEVAL_BENCH_PYTHON is not set: no baselines (use bench/run)");
     }
 }

@@ -14,3 +14,22 @@ pub fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     }
     (best, out.unwrap())
 }
+
+/// Runs the Python baseline `script` (a path under the repository) on the
+/// data in `dir` with EMBEDEVAL_BENCH_PYTHON and returns the JSON object it
+/// prints; None when EMBEDEVAL_BENCH_PYTHON is not set.
+#[allow(dead_code)]
+pub fn python_baseline(script: &str, dir: &std::path::Path) -> Option<serde_json::Value> {
+    let python = std::env::var("EMBEDEVAL_BENCH_PYTHON").ok()?;
+    let out = std::process::Command::new(python)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}

@@ -540,14 +540,11 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                             .iter()
                             .take(5)
                             .map(|c| {
-                                let class = if c.name.is_empty() {
-                                    c.label.to_string()
-                                } else {
-                                    c.name.clone()
-                                };
                                 format!(
-                                    "{class} ({:.3} → {:.3})",
-                                    c.at_largest_tau, c.at_smallest_tau
+                                    "{} ({:.3} → {:.3})",
+                                    crate::report::classes::name_or_label(&c.name, c.label),
+                                    c.at_largest_tau,
+                                    c.at_smallest_tau
                                 )
                             })
                             .collect();

@@ -1,9 +1,9 @@
 //! The per-class table of one report (`eval --per-class`): each class's
 //! tolerance and accuracies, and where its nearest negatives come from, the
 //! measurable form of Wang & Liu's (2021, Sec. 4) "semantically similar
-//! samples are pushed apart".
+//! samples are pushed apart". Also the class names and neighbour shares the
+//! class figures draw.
 
-use super::figures::classes::class_name;
 use super::listing::Listing;
 use crate::proto::PerClass;
 
@@ -18,6 +18,46 @@ pub const PER_CLASS_COLUMNS: [&str; 7] = [
     "nearest_other_class",
 ];
 
+/// A class's name: the dataset's `name` for it, else its `label`.
+pub fn name_or_label(name: &str, label: i64) -> String {
+    if name.is_empty() {
+        label.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The name of class `i` of a report's per-class diagnostics
+/// ([`name_or_label`]).
+pub fn class_name(per_class: &PerClass, i: usize) -> String {
+    name_or_label(
+        per_class.names.get(i).map_or("", String::as_str),
+        per_class.labels[i],
+    )
+}
+
+/// The anchor-class × neighbour-class shares of a report, C × C row-major:
+/// row a holds the fraction of class a's rows' k nearest other rows that
+/// are of each class (a row with no neighbours is all 0). None without the
+/// nearest-negative classes.
+pub fn neighbour_shares(p: &PerClass) -> Option<Vec<f64>> {
+    let c = p.labels.len();
+    if p.nearest_negative_classes.len() != c * c {
+        return None;
+    }
+    let mut out = vec![0.0; c * c];
+    for a in 0..c {
+        let row = &p.nearest_negative_classes[a * c..(a + 1) * c];
+        let total: u64 = row.iter().sum();
+        if total > 0 {
+            for (b, &n) in row.iter().enumerate() {
+                out[a * c + b] = n as f64 / total as f64;
+            }
+        }
+    }
+    Some(out)
+}
+
 /// One row per class: its name (the dataset's, else its label), test rows, tolerance, kNN and linear top-1,
 /// the share of its rows' nearest negatives that are of the same class, and
 /// the other class they come from most (with its share). "-" where a part
@@ -25,20 +65,19 @@ pub const PER_CLASS_COLUMNS: [&str; 7] = [
 pub fn per_class_listing(p: &PerClass) -> Listing {
     let c = p.labels.len();
     let cell = |v: Option<&f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
-    let neighbors = p.nearest_negative_classes.len() == c * c;
+    let shares = neighbour_shares(p);
     let rows = (0..c)
         .map(|a| {
-            let (same, other) = if neighbors {
+            let (same, other) = if let Some(shares) = &shares {
                 let row = &p.nearest_negative_classes[a * c..(a + 1) * c];
-                let total: u64 = row.iter().sum();
-                let share = |n: u64| n as f64 / total.max(1) as f64;
+                let share = &shares[a * c..(a + 1) * c];
                 let other = (0..c)
                     .filter(|&b| b != a)
                     .max_by_key(|&b| (row[b], std::cmp::Reverse(b)))
                     .map_or("-".to_string(), |b| {
-                        format!("{} ({:.1}%)", class_name(p, b), 100.0 * share(row[b]))
+                        format!("{} ({:.1}%)", class_name(p, b), 100.0 * share[b])
                     });
-                (format!("{:.4}", share(row[a])), other)
+                (format!("{:.4}", share[a]), other)
             } else {
                 ("-".to_string(), "-".to_string())
             };

@@ -26,6 +26,7 @@ use super::style::{self, Losses, Zoom};
 use super::{caption, draw_error, Layout, Mark};
 use crate::error::{Error, Result};
 use crate::proto::EvaluationReport;
+use crate::report::classes::{class_name, neighbour_shares as shares};
 use crate::report::recommend;
 
 /// The most classes drawn as lines; more are a heat map.
@@ -34,16 +35,6 @@ pub const MAX_LINES: usize = 12;
 /// The most class names written along a heat map's axis; beyond, every
 /// n-th.
 const MAX_NAMES: usize = 40;
-
-/// A class's name in a report: the dataset's name for it, else its label.
-pub fn class_name(per_class: &crate::proto::PerClass, i: usize) -> String {
-    per_class
-        .names
-        .get(i)
-        .filter(|n| !n.is_empty())
-        .cloned()
-        .unwrap_or_else(|| per_class.labels[i].to_string())
-}
 
 /// The sweep the per-class figures draw: the completed reports of the loss
 /// with the most models carrying per-class diagnostics, by increasing τ.
@@ -509,26 +500,6 @@ where
     Ok(marks)
 }
 
-/// The anchor-class × neighbour-class shares of a report: row a holds the
-/// fraction of class a's rows' k nearest other rows that are of each class.
-fn shares(p: &crate::proto::PerClass) -> Option<Vec<f64>> {
-    let c = p.labels.len();
-    if p.nearest_negative_classes.len() != c * c {
-        return None;
-    }
-    let mut out = vec![0.0; c * c];
-    for a in 0..c {
-        let row = &p.nearest_negative_classes[a * c..(a + 1) * c];
-        let total: u64 = row.iter().sum();
-        if total > 0 {
-            for (b, &n) in row.iter().enumerate() {
-                out[a * c + b] = n as f64 / total as f64;
-            }
-        }
-    }
-    Some(out)
-}
-
 /// Draws the nearest-neighbour class matrices of the sweep's smallest and
 /// largest τ (one panel when there is one model); one mark per cell.
 pub(crate) fn draw_confusion<DB: DrawingBackend>(
@@ -719,8 +690,8 @@ where
         .collect();
     let xz = Zoom::over(pts.iter().map(|p| p.0));
     let yz = Zoom::over(pts.iter().map(|p| p.1));
-    let x = Axis::numeric(xz, "tolerance (mean similarity of same-class pairs)", 6);
-    let y = Axis::numeric(yz, "uniformity  −L_uniformity", 6);
+    let x = Axis::numeric(xz, frame::TOLERANCE_AXIS, 6);
+    let y = Axis::numeric(yz, frame::UNIFORMITY_AXIS, 6);
     let side = (f64::from(layout.width) * 0.26) as u32;
     let frame = frame::draw(
         root,
@@ -796,25 +767,10 @@ where
         layout.font * 0.75,
         frame.bounds(),
     );
-    for ((p, label), (cx, cy)) in placed.iter().zip(&labels).zip(&centres) {
-        let Some(p) = p else { continue };
-        if p.leader {
-            let w = style::text_width(label, layout.font * 0.75);
-            let anchor = (
-                (p.x + w / 2.0) as i32,
-                if p.y > *cy {
-                    p.y as i32
-                } else {
-                    (p.y + layout.font * 0.75 * 1.1) as i32
-                },
-            );
-            root.draw(&PathElement::new(
-                vec![(*cx as i32, *cy as i32), anchor],
-                frame::MUTED.stroke_width(1),
-            ))
-            .map_err(draw_error)?;
+    for ((p, label), centre) in placed.iter().zip(&labels).zip(&centres) {
+        if let Some(p) = p {
+            frame::placed_label(root, label, *p, *centre, &layout, 0.75)?;
         }
-        frame::text(root, label, (p.x as i32, p.y as i32), &layout, 0.75, BLACK)?;
     }
     for rec in &recs {
         let colour = losses.colour(&rec.loss);

@@ -271,6 +271,48 @@ pub fn draw<DB: DrawingBackend>(
     Ok(frame)
 }
 
+/// What the tolerance axis of the uniformity–tolerance plane measures.
+pub const TOLERANCE_AXIS: &str = "tolerance (mean similarity of same-class pairs)";
+/// What its uniformity axis measures.
+pub const UNIFORMITY_AXIS: &str = "uniformity  −L_uniformity";
+
+/// Draws `label` where [`style::place_labels`] put it (`at`), at `scale`
+/// of the body text; a label placed away from its point `centre` is joined
+/// to it by a thin leader line.
+pub fn placed_label<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    label: &str,
+    at: style::Placed,
+    centre: (f64, f64),
+    layout: &Layout,
+    scale: f64,
+) -> Result<()> {
+    if at.leader {
+        let w = style::text_width(label, layout.font * scale);
+        let anchor = (
+            (at.x + w / 2.0) as i32,
+            if at.y > centre.1 {
+                at.y as i32
+            } else {
+                (at.y + layout.font * scale * 1.1) as i32
+            },
+        );
+        root.draw(&PathElement::new(
+            vec![(centre.0 as i32, centre.1 as i32), anchor],
+            MUTED.stroke_width(1),
+        ))
+        .map_err(draw_error)?;
+    }
+    text(
+        root,
+        label,
+        (at.x as i32, at.y as i32),
+        layout,
+        scale,
+        BLACK,
+    )
+}
+
 /// A straight line from `a` to `b` in `dash`-pixel dashes (solid when None).
 pub fn line<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,

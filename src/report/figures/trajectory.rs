@@ -39,8 +39,8 @@ where
     }
     let xz = Zoom::over(pts.iter().map(|p| p.2));
     let yz = Zoom::over(pts.iter().map(|p| p.3));
-    let x = Axis::numeric(xz, "tolerance (mean similarity of same-class pairs)", 6);
-    let y = Axis::numeric(yz, "uniformity  −L_uniformity", 6);
+    let x = Axis::numeric(xz, frame::TOLERANCE_AXIS, 6);
+    let y = Axis::numeric(yz, frame::UNIFORMITY_AXIS, 6);
     let reports: Vec<EvaluationReport> = pts.iter().map(|p| p.1.clone()).collect();
     let frame = frame::draw(
         root,

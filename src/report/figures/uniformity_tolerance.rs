@@ -41,8 +41,8 @@ where
     };
     let xz = Zoom::over(core.iter().map(|p| p.1));
     let yz = Zoom::over(core.iter().map(|p| p.2));
-    let x = Axis::numeric(xz, "tolerance (mean similarity of same-class pairs)", 6);
-    let y = Axis::numeric(yz, "uniformity  −L_uniformity", 6);
+    let x = Axis::numeric(xz, frame::TOLERANCE_AXIS, 6);
+    let y = Axis::numeric(yz, frame::UNIFORMITY_AXIS, 6);
     let reports: Vec<EvaluationReport> = pts.iter().map(|p| p.0.clone()).collect();
     let side = (f64::from(layout.width) * 0.2) as u32;
     let frame = frame::draw(
@@ -144,23 +144,7 @@ where
             }
             continue;
         };
-        if p.leader {
-            let w = style::text_width(label, layout.font * 0.8);
-            let anchor = (
-                (p.x + w / 2.0).clamp(p.x, p.x + w) as i32,
-                if p.y > *cy {
-                    p.y as i32
-                } else {
-                    (p.y + layout.font * 0.8 * 1.1) as i32
-                },
-            );
-            root.draw(&PathElement::new(
-                vec![(*cx as i32, *cy as i32), anchor],
-                frame::MUTED.stroke_width(1),
-            ))
-            .map_err(draw_error)?;
-        }
-        frame::text(root, label, (p.x as i32, p.y as i32), &layout, 0.8, BLACK)?;
+        frame::placed_label(root, label, *p, (*cx, *cy), &layout, 0.8)?;
     }
 
     let mut notes = vec!["Labels: training τ.".to_string()];
