@@ -85,9 +85,11 @@ pub struct ServeConfig {
     /// Largest model (ONNX) upload, in bytes.
     #[arg(long, env = "EMBEDEVAL_MAX_MODEL_BYTES", default_value_t = 512 * 1024 * 1024)]
     pub max_model_bytes: u64,
-    /// Largest dataset upload (all files together), in bytes.
-    #[arg(long, env = "EMBEDEVAL_MAX_DATASET_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
-    pub max_dataset_bytes: u64,
+    /// Largest dataset upload (all files together, and the values of an
+    /// EvaluateEmbeddings upload), in bytes [derived from the memory
+    /// available when each upload begins: (available - 256 MiB) / 1.25].
+    #[arg(long, env = "EMBEDEVAL_MAX_DATASET_BYTES")]
+    pub max_dataset_bytes: Option<u64>,
     /// Largest gRPC message accepted or sent, in bytes.
     #[arg(long, env = "EMBEDEVAL_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
@@ -178,7 +180,7 @@ impl ServeConfig {
             compute_threads: 0,
             cache_bytes: 4 * 1024 * 1024 * 1024,
             max_model_bytes: 512 * 1024 * 1024,
-            max_dataset_bytes: 4 * 1024 * 1024 * 1024,
+            max_dataset_bytes: None,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             auth_token_file: None,
             metrics_addr: None,

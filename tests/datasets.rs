@@ -76,7 +76,7 @@ async fn upload_get_embed_and_delete_datasets() {
     let datasets = tempfile::tempdir().unwrap();
     let mut config = ServeConfig::with_models_dir(models.path());
     config.datasets_dir = datasets.path().to_path_buf();
-    config.max_dataset_bytes = 1 << 20;
+    config.max_dataset_bytes = Some(1 << 20);
     // A bundled dataset (read-only) next to the uploads under the data dir.
     let bundled = datasets.path().join("bundled");
     std::fs::create_dir(&bundled).unwrap();

@@ -309,7 +309,7 @@ async fn bad_input_across_every_rpc_gets_its_code_and_harms_nothing() {
     config.datasets_dir = datasets.clone();
     config.data_dir = data.clone();
     config.max_message_bytes = 4 << 20;
-    config.max_dataset_bytes = 32 << 20;
+    config.max_dataset_bytes = Some(32 << 20);
     config.max_model_bytes = 16 << 20;
     let server = common::TestServer::start(config).await;
     server.wait_serving().await;

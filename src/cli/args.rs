@@ -510,6 +510,13 @@ pub struct SpecArgs {
     /// C of the linear probe [1].
     #[arg(long)]
     pub linear_c: Option<f64>,
+    /// Fit the linear probe on this stratified fraction of the train rows,
+    /// e.g. 0.01 or 0.1 for the 1% and 10% protocols [1].
+    #[arg(long)]
+    pub linear_train_fraction: Option<f64>,
+    /// Seed of the probe's train subset [0].
+    #[arg(long)]
+    pub linear_train_seed: Option<u64>,
     /// Above this many test rows uniformity is estimated from sampled pairs [50000].
     #[arg(long)]
     pub uniformity_exact_max_rows: Option<u64>,
@@ -581,6 +588,8 @@ impl SpecArgs {
             knn_k: self.knn_k,
             knn_temperature: self.knn_temperature,
             linear_c: self.linear_c,
+            linear_train_fraction: self.linear_train_fraction,
+            linear_train_seed: self.linear_train_seed,
             uniformity_exact_max_rows: self.uniformity_exact_max_rows,
             uniformity_samples: self.uniformity_samples,
             skip_linear: self.skip_linear,

@@ -59,9 +59,11 @@ pub struct KnnResult {
     pub correct: Vec<bool>,
 }
 
-/// Weighted kNN of L2-normalised `test` rows against the L2-normalised
-/// `train` bank; one result per entry of `opts.ks`, in that order. `stop` is
-/// checked around the index build and before each chunk of queries.
+/// Weighted kNN of L2-normalised `test` rows against the `train` bank by
+/// cosine similarity: the bank's rows may have any norm (each product is
+/// scaled by its bank row's inverse norm, so the bank is never copied); one
+/// result per entry of `opts.ks`, in that order. `stop` is checked around
+/// the index build and before each chunk of queries.
 pub fn knn_classify(
     train: &Matrix,
     train_y: &[i64],
@@ -99,13 +101,15 @@ pub fn knn_classify(
     order.sort_by_key(|&i| clamped[i]);
 
     stop.check()?;
-    let index = VectorIndex::build(train.as_slice(), train.dim(), opts.index)?;
+    let scales = train.inverse_norms()?;
+    let index = VectorIndex::cosine(train.as_slice(), train.dim(), opts.index, scales.clone())?;
     stop.check()?;
     let recall = if opts.index.is_exact() {
         None
     } else {
         let sample = &test.as_slice()[..opts.recall_queries.clamp(1, test.rows()) * test.dim()];
-        let exact = VectorIndex::new(train.as_slice(), train.dim())?.search(sample, kmax)?;
+        let exact = VectorIndex::cosine(train.as_slice(), train.dim(), IndexKind::Exact, scales)?
+            .search(sample, kmax)?;
         Some(recall_at_k(&index.search(sample, kmax)?, &exact))
     };
     let mut correct = vec![vec![false; test.rows()]; clamped.len()];

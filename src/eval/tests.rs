@@ -41,6 +41,19 @@ fn knn_reproduces_the_reference_exactly() {
             &Stop::never(),
         )
         .unwrap();
+        // The bank as given (rows of any norm): scaled as it is searched,
+        // the same votes.
+        let raw = knn_classify(
+            &c.train,
+            &c.train_y,
+            &c.test.normalized().unwrap(),
+            &c.test_y,
+            &opts,
+            &Stop::never(),
+        )
+        .unwrap();
+        assert_eq!(raw[0].correct, got[0].correct, "{name}: raw bank");
+        assert_eq!(raw[0].top5, got[0].top5, "{name}: raw bank");
         let n = c.test.rows() as f64;
         assert_eq!(
             (got[0].top1 * n).round(),

@@ -92,9 +92,18 @@ impl TopK {
     }
 }
 
-/// The k best bank rows by inner product for every query row; `stop` is
-/// checked before each product block (the error of a stopped job).
-pub fn search(bank: &[f32], queries: &[f32], d: usize, k: usize, stop: &Stop) -> Result<Neighbors> {
+/// The k best bank rows by inner product for every query row, each bank
+/// row's products times its entry of `scales` when given (cosine similarity
+/// against rows of any norm, without a normalised copy of the bank); `stop`
+/// is checked before each product block (the error of a stopped job).
+pub fn search(
+    bank: &[f32],
+    scales: Option<&[f32]>,
+    queries: &[f32],
+    d: usize,
+    k: usize,
+    stop: &Stop,
+) -> Result<Neighbors> {
     let n = bank.len() / d;
     let nq = queries.len() / d;
     let mut ids = vec![-1i64; nq * k];
@@ -122,10 +131,16 @@ pub fn search(bank: &[f32], queries: &[f32], d: usize, k: usize, stop: &Stop) ->
                 d,
                 &mut gram,
             );
+            let block_scales = scales.map(|s| &s[d0..d0 + cols]);
             states
                 .par_iter_mut()
-                .zip(gram[..rows * cols].par_chunks(cols))
-                .for_each(|(state, row)| state.push(row, d0));
+                .zip(gram[..rows * cols].par_chunks_mut(cols))
+                .for_each(|(state, row)| {
+                    if let Some(s) = block_scales {
+                        row.iter_mut().zip(s).for_each(|(v, s)| *v *= s);
+                    }
+                    state.push(row, d0)
+                });
         }
         states
             .into_par_iter()

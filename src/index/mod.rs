@@ -72,8 +72,9 @@ impl IndexKind {
 }
 
 enum Engine<'a> {
-    /// The caller's bank itself: no copy.
-    Blas(&'a [f32]),
+    /// The caller's bank itself, no copy, with each row's scale when the
+    /// index is built for cosine similarity ([`VectorIndex::cosine`]).
+    Blas(&'a [f32], Option<Vec<f32>>),
     Flat(FlatIndex),
     Factory(std::sync::Mutex<IndexImpl>),
 }
@@ -107,6 +108,25 @@ impl<'a> VectorIndex<'a> {
     /// An index of `kind` over `bank`, row-major [n, dim]. IVF trains its
     /// centroids on the bank (seeded by faiss's fixed default seed).
     pub fn build(bank: &'a [f32], dim: usize, kind: IndexKind) -> Result<Self> {
+        Self::build_scaled(bank, dim, kind, None)
+    }
+
+    /// An index of `kind` for cosine similarity over `bank`, rows of any
+    /// norm, row-major [n, dim]: each bank row counts as itself times
+    /// `scales[row]` (its inverse norm, [`crate::metrics::inverse_norms`]).
+    /// The exact engine applies the scales to each product block and never
+    /// copies the bank; the faiss engines are fed the scaled rows a block at
+    /// a time (IVF trains on a scaled copy).
+    pub fn cosine(bank: &'a [f32], dim: usize, kind: IndexKind, scales: Vec<f32>) -> Result<Self> {
+        Self::build_scaled(bank, dim, kind, Some(scales))
+    }
+
+    fn build_scaled(
+        bank: &'a [f32],
+        dim: usize,
+        kind: IndexKind,
+        scales: Option<Vec<f32>>,
+    ) -> Result<Self> {
         if dim == 0 || bank.len() % dim != 0 {
             return Err(Error::InvalidArgument(format!(
                 "bank of {} values is not a whole number of rows of dimension {dim}",
@@ -114,17 +134,26 @@ impl<'a> VectorIndex<'a> {
             )));
         }
         let len = bank.len() / dim;
+        if let Some(s) = &scales {
+            if s.len() != len {
+                return Err(Error::InvalidArgument(format!(
+                    "{} row scales for a bank of {len} rows",
+                    s.len()
+                )));
+            }
+        }
+        let scales_ref = scales.as_deref();
         let engine = match kind {
-            IndexKind::Exact => Engine::Blas(bank),
+            IndexKind::Exact => Engine::Blas(bank, scales),
             IndexKind::FaissFlat => {
                 let mut index = FlatIndex::new_ip(dim as u32)?;
-                index.add(bank)?;
+                add_scaled(&mut index, bank, dim, scales_ref)?;
                 Engine::Flat(index)
             }
             IndexKind::Hnsw { m, ef_search } => {
                 let mut index =
                     index_factory(dim as u32, format!("HNSW{m}"), MetricType::InnerProduct)?;
-                index.add(bank)?;
+                add_scaled(&mut index, bank, dim, scales_ref)?;
                 ParameterSpace::new()?.set_index_parameter(&index, "efSearch", ef_search as f64)?;
                 Engine::Factory(std::sync::Mutex::new(index))
             }
@@ -139,8 +168,11 @@ impl<'a> VectorIndex<'a> {
                     format!("IVF{nlist},Flat"),
                     MetricType::InnerProduct,
                 )?;
-                index.train(bank)?;
-                index.add(bank)?;
+                match scales_ref {
+                    None => index.train(bank)?,
+                    Some(s) => index.train(&scaled(bank, dim, s))?,
+                }
+                add_scaled(&mut index, bank, dim, scales_ref)?;
                 ParameterSpace::new()?.set_index_parameter(&index, "nprobe", nprobe as f64)?;
                 Engine::Factory(std::sync::Mutex::new(index))
             }
@@ -175,7 +207,7 @@ impl<'a> VectorIndex<'a> {
     /// interrupted, take [`query_chunk`].
     pub fn query_chunk(&self) -> usize {
         match self.engine {
-            Engine::Blas(_) => exact_chunk(self.len, self.dim),
+            Engine::Blas(..) => exact_chunk(self.len, self.dim),
             _ => query_chunk(self.len),
         }
     }
@@ -201,7 +233,9 @@ impl<'a> VectorIndex<'a> {
             )));
         }
         let result = match &self.engine {
-            Engine::Blas(bank) => return exact::search(bank, queries, self.dim, k, stop),
+            Engine::Blas(bank, scales) => {
+                return exact::search(bank, scales.as_deref(), queries, self.dim, k, stop)
+            }
             Engine::Flat(index) => index.search(queries, k)?,
             Engine::Factory(index) => index
                 .lock()
@@ -218,6 +252,36 @@ impl<'a> VectorIndex<'a> {
             similarities: result.distances,
         })
     }
+}
+
+/// `rows` (row-major, dimension `dim`) each times its scale.
+fn scaled(rows: &[f32], dim: usize, scales: &[f32]) -> Vec<f32> {
+    let mut out = rows.to_vec();
+    out.chunks_exact_mut(dim)
+        .zip(scales)
+        .for_each(|(row, &s)| row.iter_mut().for_each(|v| *v *= s));
+    out
+}
+
+/// Adds `bank` to a faiss index, each row times its scale when given, a
+/// block of rows at a time (so that no scaled copy of the whole bank is
+/// made beside the index's own).
+fn add_scaled<I: Index>(
+    index: &mut I,
+    bank: &[f32],
+    dim: usize,
+    scales: Option<&[f32]>,
+) -> Result<()> {
+    const ROWS: usize = 65_536;
+    match scales {
+        None => index.add(bank)?,
+        Some(s) => {
+            for (block, s) in bank.chunks(ROWS * dim).zip(s.chunks(ROWS)) {
+                index.add(&scaled(block, dim, s))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Queries per exact search (the BLAS engine) against `bank_rows` rows of
@@ -314,6 +378,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn cosine_indexes_over_rows_of_any_norm_equal_brute_force_on_the_normalised_bank() {
+        let (n, q, d, k) = (700, 37, 16, 9);
+        let unit = rows(n, d, 1);
+        // The same directions at norms from 0.5 to 20.
+        let mut bank = unit.clone();
+        let scales: Vec<f32> = bank
+            .chunks_exact_mut(d)
+            .enumerate()
+            .map(|(i, row)| {
+                let norm = 0.5 + (i % 40) as f32 / 2.0;
+                row.iter_mut().for_each(|v| *v *= norm);
+                1.0 / norm
+            })
+            .collect();
+        let queries = rows(q, d, 2);
+        let want = brute(&unit, &queries, d, k);
+        let kinds = [
+            IndexKind::Exact,
+            IndexKind::FaissFlat,
+            IndexKind::Ivf {
+                nlist: 4,
+                nprobe: 4,
+            },
+        ];
+        for kind in kinds {
+            let index = VectorIndex::cosine(&bank, d, kind, scales.clone()).unwrap();
+            let found = index.search(&queries, k).unwrap();
+            for (i, w) in want.iter().enumerate() {
+                for (r, (id, s)) in w.iter().enumerate() {
+                    assert_eq!(found.ids[i * k + r], *id, "{kind:?} query {i} rank {r}");
+                    assert!((found.similarities[i * k + r] - s).abs() < 1e-5);
+                }
+            }
+        }
+        let err = VectorIndex::cosine(&bank, d, IndexKind::Exact, vec![1.0; 3]).unwrap_err();
+        assert!(err.to_string().contains("3 row scales"), "{err}");
     }
 
     #[test]

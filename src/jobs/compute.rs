@@ -189,14 +189,13 @@ pub fn compute(
     if let Some((train, train_labels)) = &data.train {
         report.num_train = train.rows() as u64;
         if !s.skip.knn {
-            let bank = train.normalized()?;
             let opts = KnnOptions {
                 ks: vec![s.knn_k],
                 temperature: s.knn_temperature,
                 ..Default::default()
             };
             let knn = stage("knn", report, cancel, progress, |stop| {
-                knn_classify(&bank, train_labels, &z, &data.test_labels, &opts, stop)
+                knn_classify(train, train_labels, &z, &data.test_labels, &opts, stop)
             })?
             .remove(0);
             knn_correct = Some(knn.correct);
@@ -217,6 +216,8 @@ pub fn compute(
                 c: s.linear_c,
                 max_iter: s.linear_max_iter,
                 tol: s.linear_tol,
+                train_fraction: s.linear_train_fraction,
+                train_seed: s.linear_train_seed,
             };
             let lin = stage("linear", report, cancel, progress, |stop| {
                 linear_probe(ptrain, train_labels, ptest, &data.test_labels, &opts, stop)
@@ -230,6 +231,8 @@ pub fn compute(
                 iterations: lin.iterations as u32,
                 feature_output: output,
                 converged: lin.converged,
+                train_rows: lin.train_rows as u64,
+                seconds_per_iteration: lin.seconds_per_iteration,
             });
         }
     }

@@ -133,6 +133,10 @@ pub struct Settings {
     pub linear_max_iter: usize,
     /// Gradient tolerance of the probe.
     pub linear_tol: f64,
+    /// Fraction of the train rows the probe is fitted on (stratified).
+    pub linear_train_fraction: f64,
+    /// Seed of the probe's train subset.
+    pub linear_train_seed: u64,
     /// α of the alignment.
     pub alignment_alpha: f64,
     /// Above this many test rows uniformity is sampled.
@@ -206,6 +210,8 @@ impl Settings {
             linear_c: s.linear_c.unwrap_or(1.0),
             linear_max_iter: s.linear_max_iter.unwrap_or(1000) as usize,
             linear_tol: s.linear_tol.unwrap_or(1e-4),
+            linear_train_fraction: s.linear_train_fraction.unwrap_or(1.0),
+            linear_train_seed: s.linear_train_seed.unwrap_or(0),
             alignment_alpha: s.alignment_alpha.unwrap_or(2.0),
             uniformity_exact_max_rows: s.uniformity_exact_max_rows.unwrap_or(50_000),
             uniformity_samples: s.uniformity_samples.unwrap_or(1_000_000),
@@ -249,6 +255,12 @@ impl Settings {
                     "spec.{name} must be at least 1"
                 )));
             }
+        }
+        let f = self.linear_train_fraction;
+        if !(f.is_finite() && f > 0.0 && f <= 1.0) {
+            return Err(Error::InvalidArgument(format!(
+                "spec.linear_train_fraction must be in (0, 1], got {f}"
+            )));
         }
         if self.uniformity_samples < 2 {
             return Err(Error::InvalidArgument(
@@ -317,6 +329,8 @@ impl Settings {
             linear_c: Some(self.linear_c),
             linear_max_iter: Some(self.linear_max_iter as u32),
             linear_tol: Some(self.linear_tol),
+            linear_train_fraction: Some(self.linear_train_fraction),
+            linear_train_seed: Some(self.linear_train_seed),
             alignment_alpha: Some(self.alignment_alpha),
             uniformity_exact_max_rows: Some(self.uniformity_exact_max_rows),
             uniformity_samples: Some(self.uniformity_samples),
@@ -405,6 +419,28 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("knn_k"));
+    }
+
+    #[test]
+    fn the_probe_fraction_is_in_zero_one_and_echoed() {
+        for bad in [0.0, -0.1, 1.5, f64::NAN] {
+            let spec = MetricSpec {
+                linear_train_fraction: Some(bad),
+                ..Default::default()
+            };
+            let err = Settings::resolve(Some(&spec), 0.1).unwrap_err().to_string();
+            assert!(err.contains("linear_train_fraction"), "{err}");
+        }
+        let spec = MetricSpec {
+            linear_train_fraction: Some(0.1),
+            linear_train_seed: Some(4),
+            ..Default::default()
+        };
+        let echoed = Settings::resolve(Some(&spec), 0.1).unwrap().to_spec();
+        assert_eq!(echoed.linear_train_fraction, Some(0.1));
+        assert_eq!(echoed.linear_train_seed, Some(4));
+        let defaults = Settings::resolve(None, 0.1).unwrap().to_spec();
+        assert_eq!(defaults.linear_train_fraction, Some(1.0));
     }
 
     #[test]

@@ -71,8 +71,35 @@ impl Matrix {
     /// The rows L2-normalised (norms in float64). A row that is zero or holds
     /// NaN/Inf is an error naming it.
     pub fn normalized(&self) -> Result<Matrix> {
+        let norms = row_norms(&self.data, self.dim)?;
         let mut out = self.data.clone();
-        for (i, row) in out.chunks_exact_mut(self.dim).enumerate() {
+        for (row, norm) in out.chunks_exact_mut(self.dim).zip(norms) {
+            row.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
+        }
+        Ok(Matrix {
+            data: out,
+            rows: self.rows,
+            dim: self.dim,
+        })
+    }
+
+    /// Each row's inverse L2 norm, for cosine similarity against these rows
+    /// without a normalised copy ([`crate::index::VectorIndex::cosine`]);
+    /// the errors of [`Matrix::normalized`].
+    pub fn inverse_norms(&self) -> Result<Vec<f32>> {
+        Ok(row_norms(&self.data, self.dim)?
+            .into_iter()
+            .map(|n| (1.0 / n) as f32)
+            .collect())
+    }
+}
+
+/// The L2 norm of each row (in f64); INVALID_ARGUMENT for a row holding a
+/// non-finite value or only zeros, naming it.
+fn row_norms(data: &[f32], dim: usize) -> Result<Vec<f64>> {
+    data.chunks_exact(dim)
+        .enumerate()
+        .map(|(i, row)| {
             if let Some(v) = row.iter().find(|v| !v.is_finite()) {
                 return Err(Error::InvalidArgument(format!(
                     "embedding row {i} holds a non-finite value ({v})"
@@ -88,14 +115,9 @@ impl Matrix {
                     "embedding row {i} is all zeros and cannot be normalised"
                 )));
             }
-            row.iter_mut().for_each(|v| *v = (*v as f64 / norm) as f32);
-        }
-        Ok(Matrix {
-            data: out,
-            rows: self.rows,
-            dim: self.dim,
+            Ok(norm)
         })
-    }
+        .collect()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {

@@ -13,6 +13,7 @@ use crate::data::dataset::MAX_IMAGE_SIDE;
 use crate::encoder::{InputDType, Preprocessing, Resize};
 use crate::error::{Error, Result};
 use crate::jobs::{EvalData, Event, Outcome, Progress};
+use crate::memory::PayloadLimit;
 use crate::metrics::Matrix;
 use crate::proto::{self, evaluate_embeddings_request::Payload, EmbeddingsHeader};
 use crate::report::figures;
@@ -341,7 +342,7 @@ type Part = (Vec<f32>, usize, Vec<i64>);
 /// "train", "test" and "test_positive" rows, at most `max_bytes` of values.
 pub async fn embeddings_upload(
     stream: &mut Streaming<proto::EvaluateEmbeddingsRequest>,
-    max_bytes: u64,
+    limit: &PayloadLimit,
 ) -> Result<(EmbeddingsHeader, EvalData)> {
     let Some(proto::EvaluateEmbeddingsRequest {
         payload: Some(Payload::Header(header)),
@@ -394,9 +395,10 @@ pub async fn embeddings_upload(
             )));
         }
         bytes += t.data.len() as u64;
-        if bytes > max_bytes {
+        if bytes > limit.bytes {
             return Err(Error::ResourceExhausted(format!(
-                "embeddings exceed the limit of {max_bytes} bytes"
+                "embeddings exceed the limit of {} bytes ({})",
+                limit.bytes, limit.source
             )));
         }
         let with_labels = chunk.split != "test_positive";

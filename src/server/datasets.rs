@@ -158,7 +158,8 @@ impl DatasetApi {
         };
         let name = header.name.clone();
         let entry_name = name.clone();
-        let max_bytes = self.state.max_dataset_bytes;
+        let limit = crate::memory::payload_limit(self.state.max_dataset_bytes);
+        let max_bytes = limit.bytes;
         let open = move |dir: &std::path::Path, at: PathBuf| {
             let manifest = dir.join("dataset.toml");
             if manifest.exists() {
@@ -178,7 +179,8 @@ impl DatasetApi {
             let decoded = opened.summary.decoded_bytes().unwrap_or(u64::MAX);
             if decoded > max_bytes {
                 return Err(Error::ResourceExhausted(format!(
-                    "dataset {name} decodes to {decoded} bytes of pixels, over the limit of {max_bytes} (the server's --max-dataset-bytes)"
+                    "dataset {name} decodes to {decoded} bytes of pixels, over the limit of {max_bytes} ({})",
+                    limit.source
                 )));
             }
             for split in opened.summary.splits.keys() {

@@ -17,6 +17,7 @@ use super::convert::{self, Step};
 use super::AppState;
 use crate::error::Error;
 use crate::jobs::{plan, Deadline, Event, JobSpec, Outcome, SubmitOptions};
+use crate::memory::payload_limit;
 use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
 use crate::proto::EvaluationReport;
@@ -131,7 +132,8 @@ impl EvaluationService for EvaluationApi {
         let deadline = convert::deadline(request.metadata()).map(Deadline::after);
         let mut stream = request.into_inner();
         let (header, data) =
-            convert::embeddings_upload(&mut stream, self.state.max_dataset_bytes).await?;
+            convert::embeddings_upload(&mut stream, &payload_limit(self.state.max_dataset_bytes))
+                .await?;
         let opts = SubmitOptions {
             detach: header.detach,
             deadline,

@@ -59,8 +59,9 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// Largest model upload, in bytes.
     pub max_model_bytes: u64,
-    /// Largest dataset upload, in bytes.
-    pub max_dataset_bytes: u64,
+    /// Largest dataset upload, in bytes (`None`: from the memory available,
+    /// [`crate::memory::payload_limit`]).
+    pub max_dataset_bytes: Option<u64>,
     /// The evaluation engine: jobs, their slots, the cache and the results.
     pub engine: Arc<Engine>,
     /// The same models and datasets, kept in line with the other replicas.

@@ -482,6 +482,14 @@ class MetricSpec(_Message):
     #: split's images, row for row (same length, same labels): the user's own
     #: positives, used instead of ``augmentation`` ("": augment).
     positives_split: str = ""
+    #: Fraction of the train rows the linear probe is fitted on, in (0, 1]
+    #: [1.0]: a stratified subset (the 1% and 10% protocols of SimCLR and
+    #: BYOL). Each class keeps max(1, floor(fraction x its rows + 0.5)) rows,
+    #: those with the smallest keys splitmix64(splitmix64(seed) ^ row)
+    #: (ties: the smaller row).
+    linear_train_fraction: Optional[float] = None
+    #: Seed of the probe's train subset [0].
+    linear_train_seed: Optional[int] = None
     skip_uniformity: bool = False
     skip_alignment: bool = False
     skip_tolerance: bool = False
@@ -543,6 +551,11 @@ class LinearResult(_Message):
     #: The model output the probe was trained on.
     feature_output: str = ""
     converged: bool = False
+    #: Train rows the probe was fitted on (all, or the
+    #: ``MetricSpec.linear_train_fraction`` subset).
+    train_rows: int = 0
+    #: Wall-clock seconds per L-BFGS iteration.
+    seconds_per_iteration: float = 0.0
 
 
 @dataclasses.dataclass

@@ -67,7 +67,7 @@ CANCELLED: EvaluationStatus
 SKIPPED: EvaluationStatus
 
 class MetricSpec(_message.Message):
-    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "augmentation", "positives_split", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear", "skip_per_class")
+    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "augmentation", "positives_split", "linear_train_fraction", "linear_train_seed", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear", "skip_per_class")
     UNIFORMITY_T_FIELD_NUMBER: _ClassVar[int]
     NEIGHBORS_K_FIELD_NUMBER: _ClassVar[int]
     AUGMENTATION_SEED_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +82,8 @@ class MetricSpec(_message.Message):
     UNIFORMITY_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     AUGMENTATION_FIELD_NUMBER: _ClassVar[int]
     POSITIVES_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_TRAIN_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    LINEAR_TRAIN_SEED_FIELD_NUMBER: _ClassVar[int]
     SKIP_UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
     SKIP_ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
     SKIP_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
@@ -105,6 +107,8 @@ class MetricSpec(_message.Message):
     uniformity_samples: int
     augmentation: Augmentation
     positives_split: str
+    linear_train_fraction: float
+    linear_train_seed: int
     skip_uniformity: bool
     skip_alignment: bool
     skip_tolerance: bool
@@ -114,7 +118,7 @@ class MetricSpec(_message.Message):
     skip_knn: bool
     skip_linear: bool
     skip_per_class: bool
-    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., augmentation: _Optional[_Union[Augmentation, _Mapping]] = ..., positives_split: _Optional[str] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ..., skip_per_class: bool = ...) -> None: ...
+    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., augmentation: _Optional[_Union[Augmentation, _Mapping]] = ..., positives_split: _Optional[str] = ..., linear_train_fraction: _Optional[float] = ..., linear_train_seed: _Optional[int] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ..., skip_per_class: bool = ...) -> None: ...
 
 class Augmentation(_message.Message):
     __slots__ = ("recipe", "crop_scale_min", "crop_scale_max", "jitter", "grayscale", "flip", "blur")
@@ -369,7 +373,7 @@ class KnnResult(_message.Message):
     def __init__(self, top1: _Optional[float] = ..., top5: _Optional[float] = ..., k: _Optional[int] = ..., temperature: _Optional[float] = ..., metric: _Optional[str] = ...) -> None: ...
 
 class LinearResult(_message.Message):
-    __slots__ = ("top1", "top5", "train_top1", "c", "iterations", "feature_output", "converged")
+    __slots__ = ("top1", "top5", "train_top1", "c", "iterations", "feature_output", "converged", "train_rows", "seconds_per_iteration")
     TOP1_FIELD_NUMBER: _ClassVar[int]
     TOP5_FIELD_NUMBER: _ClassVar[int]
     TRAIN_TOP1_FIELD_NUMBER: _ClassVar[int]
@@ -377,6 +381,8 @@ class LinearResult(_message.Message):
     ITERATIONS_FIELD_NUMBER: _ClassVar[int]
     FEATURE_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     CONVERGED_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_ROWS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_PER_ITERATION_FIELD_NUMBER: _ClassVar[int]
     top1: float
     top5: float
     train_top1: float
@@ -384,7 +390,9 @@ class LinearResult(_message.Message):
     iterations: int
     feature_output: str
     converged: bool
-    def __init__(self, top1: _Optional[float] = ..., top5: _Optional[float] = ..., train_top1: _Optional[float] = ..., c: _Optional[float] = ..., iterations: _Optional[int] = ..., feature_output: _Optional[str] = ..., converged: bool = ...) -> None: ...
+    train_rows: int
+    seconds_per_iteration: float
+    def __init__(self, top1: _Optional[float] = ..., top5: _Optional[float] = ..., train_top1: _Optional[float] = ..., c: _Optional[float] = ..., iterations: _Optional[int] = ..., feature_output: _Optional[str] = ..., converged: bool = ..., train_rows: _Optional[int] = ..., seconds_per_iteration: _Optional[float] = ...) -> None: ...
 
 class Histogram(_message.Message):
     __slots__ = ("name", "lo", "hi", "counts")
