@@ -9,8 +9,10 @@ and penalty profiles, weighted kNN and a linear probe).
         print(report.uniformity, report.tolerance, report.knn.top1)
 
 See :class:`Client` for every call, :mod:`embedeval.types` for the typed
-results, :mod:`embedeval.errors` for the exceptions and
-:mod:`embedeval.torch` for evaluating a PyTorch module from a training loop.
+results, :mod:`embedeval.errors` for the exceptions,
+:mod:`embedeval.torch` for evaluating a PyTorch module from a training loop
+and :mod:`embedeval.trackers` for logging reports to Weights & Biases,
+TensorBoard and MLflow.
 """
 from __future__ import annotations
 

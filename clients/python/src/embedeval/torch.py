@@ -9,7 +9,8 @@ these functions are called::
         train_one_epoch(model)
         report = evaluate_module(client, model, torch.zeros(1, 1, 8, 8),
                                  name="my-simclr", loss="infonce", temperature=0.2,
-                                 dataset="digits", card=CARD)
+                                 dataset="digits", card=CARD,
+                                 step=epoch, log_to=wandb.run)   # or "tensorboard:runs/x", "mlflow:..."
         print(epoch, report.uniformity, report.tolerance, report.knn.top1)
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
@@ -123,6 +125,9 @@ def evaluate_module(
     loss_name: Optional[str] = None,
     augmentation: "Optional[AugmentationLike]" = None,
     positives_split: Optional[str] = None,
+    log_to: Any = None,
+    log_figures: Sequence[str] = (),
+    log_prefix: str = "",
 ) -> "EvaluationReport":
     """Exports `module` to ONNX (see :func:`export_onnx`), registers it as
     model `name` (``replace=True``: each call swaps the previous checkpoint
@@ -149,10 +154,36 @@ def evaluate_module(
             :meth:`Client.get_run` follows the run. Give each checkpoint its
             own `name` (``f"{run}-{step}"``, say) to keep them all: under one
             name each call replaces the last.
+        log_to: where to log the report (see :mod:`embedeval.trackers`): a
+            W&B run or ``"wandb"``, ``"tensorboard:<dir>"`` or a
+            SummaryWriter, an MLflow run, ``"mlflow"`` or
+            ``"mlflow:<tracking URI>"``, or a list of them. Its scalars
+            are logged at `step` (without one: one step after the last), so
+            a loop calling this once per epoch with ``step=epoch`` gives
+            one point per epoch of every metric.
+        log_figures: figure kinds to draw (PNG, ``client.render_figure``)
+            and log with the report, e.g. ``("negatives", "penalty")``; a
+            figure the report cannot give is warned about and left out.
+        log_prefix: put before every logged name (``"digits"`` gives
+            ``digits/knn/top1``).
 
     Returns:
         the :class:`~embedeval.types.EvaluationReport`.
     """
+    trackers = None
+    if log_to is not None:  # a target that cannot be logged to fails before the evaluation
+        from .trackers import tracker
+
+        trackers = [tracker(t) for t in (log_to if isinstance(log_to, (list, tuple)) else [log_to])]
+    if isinstance(log_figures, str):
+        log_figures = [log_figures]
+    if log_figures:
+        if log_to is None:
+            raise ValueError("log_figures= needs log_to= (where to log them)")
+        from .client import figure_request
+
+        for kind in log_figures:  # a misspelt kind fails before the export, not after the evaluation
+            figure_request("", kind, "png")
     with tempfile.TemporaryDirectory(prefix="embedeval-torch-") as tmp:
         onnx_path = export_onnx(
             module,
@@ -174,7 +205,7 @@ def evaluate_module(
             run=run,
             step=step,
         )
-    return client.evaluate(
+    report = client.evaluate(
         name,
         dataset,
         spec=spec,
@@ -184,3 +215,23 @@ def evaluate_module(
         augmentation=augmentation,
         positives_split=positives_split,
     )
+    if trackers is not None:
+        _log(client, report, trackers, step=step, kinds=log_figures, prefix=log_prefix)
+    return report
+
+
+def _log(client: "Client", report: "EvaluationReport", to: Any, *, step: Optional[int],
+         kinds: Sequence[str], prefix: str) -> None:
+    """Logs `report` to `to` at `step` with the figures `kinds` drawn as PNG."""
+    from .errors import EmbedevalError
+    from .trackers import log_report
+
+    figures = {}
+    for kind in kinds:
+        if not report.ok:
+            break
+        try:
+            figures[kind] = client.render_figure(report.id, kind, format="png")
+        except EmbedevalError as e:
+            warnings.warn(f"figure {kind!r} of evaluation {report.id} not logged: {e}", stacklevel=3)
+    log_report(report, to, step=step, figures=figures, prefix=prefix)
