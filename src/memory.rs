@@ -119,7 +119,7 @@ mod tests {
     fn the_payload_limit_follows_the_memory_available_unless_set() {
         let available = super::available_bytes().unwrap();
         let derived = super::payload_limit(None);
-        let want = (available.saturating_sub(super::PAYLOAD_SLACK) as f64 / 1.25) as f64;
+        let want = available.saturating_sub(super::PAYLOAD_SLACK) as f64 / 1.25;
         // The memory available moves a little between the two readings.
         assert!(
             (derived.bytes as f64 - want).abs() < 0.05 * want + (64 << 20) as f64,
