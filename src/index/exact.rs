@@ -21,7 +21,7 @@ const BANK_BLOCK: usize = 25_000;
 const LANES: usize = 16;
 
 /// Best first: larger similarity, then smaller id.
-fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
+pub(super) fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
     b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
@@ -31,14 +31,14 @@ fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
 /// increasing order, so a later value equal to the threshold can be dropped
 /// without breaking the tie rule (ties go to the smaller id).
 #[derive(Debug, Clone)]
-struct TopK {
+pub(super) struct TopK {
     k: usize,
     buf: Vec<(f32, u32)>,
     threshold: f32,
 }
 
 impl TopK {
-    fn new(k: usize) -> Self {
+    pub(super) fn new(k: usize) -> Self {
         Self {
             k,
             buf: Vec::with_capacity(2 * k + LANES),
@@ -54,7 +54,7 @@ impl TopK {
     }
 
     /// Offers `row`, whose first value has id `offset`.
-    fn push(&mut self, row: &[f32], offset: usize) {
+    pub(super) fn push(&mut self, row: &[f32], offset: usize) {
         if self.k == 0 {
             return;
         }
@@ -77,6 +77,12 @@ impl TopK {
                 self.threshold = self.buf[self.k - 1].0;
             }
         }
+    }
+
+    /// The k best (similarity, id), in no particular order.
+    pub(super) fn into_candidates(mut self) -> Vec<(f32, u32)> {
+        self.compact();
+        self.buf
     }
 
     /// Writes the k best, best first, padding with id -1.

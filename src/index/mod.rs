@@ -11,6 +11,8 @@
 //! 2× slower than the faiss-cpu wheel, while the BLAS engine is faster than
 //! both. Calls block; run them off the async workers.
 
+#[cfg(target_arch = "x86_64")]
+pub mod bf16;
 pub mod exact;
 
 use faiss::index::autotune::ParameterSpace;
@@ -234,7 +236,7 @@ impl<'a> VectorIndex<'a> {
         }
         let result = match &self.engine {
             Engine::Blas(bank, scales) => {
-                return exact::search(bank, scales.as_deref(), queries, self.dim, k, stop)
+                return exact_search(bank, scales.as_deref(), queries, self.dim, k, stop)
             }
             Engine::Flat(index) => index.search(queries, k)?,
             Engine::Factory(index) => index
@@ -252,6 +254,32 @@ impl<'a> VectorIndex<'a> {
             similarities: result.distances,
         })
     }
+}
+
+/// The exact engine: the bfloat16 screen with its float32 proof where the
+/// processor has AVX-512 BF16 ([`bf16`]), the float32 products otherwise
+/// (or where `EMBEDEVAL_KNN_FLOAT32` is set); both give the same answer.
+fn exact_search(
+    bank: &[f32],
+    scales: Option<&[f32]>,
+    queries: &[f32],
+    dim: usize,
+    k: usize,
+    stop: &crate::cancel::Stop,
+) -> Result<Neighbors> {
+    #[cfg(target_arch = "x86_64")]
+    if bf16::available() && std::env::var_os("EMBEDEVAL_KNN_FLOAT32").is_none() {
+        let screened = bf16::search(bank, scales, queries, dim, k, stop)?;
+        if screened.rechecked > 0 {
+            tracing::debug!(
+                queries = queries.len() / dim.max(1),
+                rechecked = screened.rechecked,
+                "bfloat16 screen: queries re-searched in float32"
+            );
+        }
+        return Ok(screened.neighbors);
+    }
+    exact::search(bank, scales, queries, dim, k, stop)
 }
 
 /// `rows` (row-major, dimension `dim`) each times its scale.
