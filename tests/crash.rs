@@ -44,6 +44,7 @@ async fn kill_9_during_an_evaluation_leaves_a_consistent_database() {
         test_split: String::new(),
         train_split: String::new(),
         spec: None,
+        ..Default::default()
     };
 
     // One evaluation that completes (retried while the models load).

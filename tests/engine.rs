@@ -327,6 +327,7 @@ async fn a_stop_between_encoder_batches_ends_a_long_embedding_stage() {
             train: None,
         },
         settings: Settings::resolve(Some(&only("uniformity")), 0.5).unwrap(),
+        tags: Default::default(),
     });
     let b = bench(1, 0).await;
     let mut handle = b

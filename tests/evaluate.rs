@@ -34,6 +34,7 @@ async fn evaluate_matches_the_independent_measurement() {
             test_split: String::new(),
             train_split: String::new(),
             spec: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -215,6 +216,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
             test_split: String::new(),
             train_split: String::new(),
             spec: Some(spec),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -259,6 +261,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
                 test_split: String::new(),
                 train_split: String::new(),
                 spec: None,
+                ..Default::default()
             },
             Code::NotFound,
         ),
@@ -270,6 +273,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
                 test_split: String::new(),
                 train_split: String::new(),
                 spec: None,
+                ..Default::default()
             },
             Code::NotFound,
         ),
@@ -284,6 +288,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
                     knn_temperature: Some(-1.0),
                     ..Default::default()
                 }),
+                ..Default::default()
             },
             Code::InvalidArgument,
         ),
@@ -306,6 +311,7 @@ async fn compare_sorts_rows_and_plots_and_errors_have_their_codes() {
             test_split: String::new(),
             train_split: String::new(),
             spec: None,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -356,6 +362,7 @@ async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stay
                 test_split: String::new(),
                 train_split: String::new(),
                 spec: None,
+                ..Default::default()
             })
             .await
         }
@@ -377,7 +384,7 @@ async fn evaluations_beyond_the_slots_and_queue_are_refused_and_list_models_stay
     // ListModels answers quickly while evaluations run.
     let started = std::time::Instant::now();
     embedeval::proto::model_service_client::ModelServiceClient::new(server.channel.clone())
-        .list_models(proto::ListModelsRequest {})
+        .list_models(proto::ListModelsRequest::default())
         .await
         .unwrap();
     assert!(
@@ -420,6 +427,7 @@ async fn evaluate_with(
             test_split: String::new(),
             train_split: String::new(),
             spec,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -59,7 +59,10 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
 
     // Stored: the same rows, in the same order, from the database.
     let again = client
-        .get_comparison(proto::GetComparisonRequest { id: c.id.clone() })
+        .get_comparison(proto::GetComparisonRequest {
+            id: c.id.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -197,7 +200,10 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     let err = client
-        .get_comparison(proto::GetComparisonRequest { id: one.id.clone() })
+        .get_comparison(proto::GetComparisonRequest {
+            id: one.id.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(

@@ -306,6 +306,7 @@ async fn detached_jobs_answer_at_once_show_queued_and_are_watched_to_the_end() {
     let stored = client
         .get_comparison(proto::GetComparisonRequest {
             id: compared.comparison_id.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -33,6 +33,7 @@ async fn evaluate_simple(server: &TestServer) {
                 skip_linear: true,
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -52,7 +53,10 @@ async fn the_metrics_endpoint_counts_rpcs_evaluations_and_cache_use() {
     server.wait_serving().await;
 
     let mut models = ModelServiceClient::new(server.channel.clone());
-    models.list_models(ListModelsRequest {}).await.unwrap();
+    models
+        .list_models(ListModelsRequest::default())
+        .await
+        .unwrap();
     models
         .get_model(GetModelRequest {
             name: "nope".into(),

@@ -20,7 +20,7 @@ async fn serves_health_models_and_reflection() {
 
     let mut models = ModelServiceClient::new(server.channel.clone());
     let list = models
-        .list_models(ListModelsRequest {})
+        .list_models(ListModelsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -178,7 +178,7 @@ async fn bad_models_are_skipped_with_reasons_while_good_ones_load() {
     let server = TestServer::start(ServeConfig::with_models_dir(dir.path())).await;
     server.wait_serving().await;
     let list = ModelServiceClient::new(server.channel.clone())
-        .list_models(ListModelsRequest {})
+        .list_models(ListModelsRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -217,10 +217,13 @@ async fn auth_token_guards_the_api_but_not_health() {
     server.wait_serving().await;
 
     let mut client = ModelServiceClient::new(server.channel.clone());
-    let err = client.list_models(ListModelsRequest {}).await.unwrap_err();
+    let err = client
+        .list_models(ListModelsRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 
-    let mut request = tonic::Request::new(ListModelsRequest {});
+    let mut request = tonic::Request::new(ListModelsRequest::default());
     request
         .metadata_mut()
         .insert("authorization", "Bearer s3cret".parse().unwrap());

@@ -114,7 +114,7 @@ async fn tls_serves_trusting_clients_only() {
     let mut listed = None;
     for _ in 0..200 {
         match ModelServiceClient::new(channel.clone())
-            .list_models(ListModelsRequest {})
+            .list_models(ListModelsRequest::default())
             .await
         {
             Ok(r) => {
@@ -138,7 +138,7 @@ async fn tls_serves_trusting_clients_only() {
         .await;
     if let Ok(ch) = plain {
         assert!(ModelServiceClient::new(ch)
-            .list_models(ListModelsRequest {})
+            .list_models(ListModelsRequest::default())
             .await
             .is_err());
     }

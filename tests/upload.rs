@@ -73,7 +73,7 @@ async fn start(bundle: &Path, data: &Path, max_model_bytes: u64) -> TestServer {
 
 async fn names(server: &TestServer) -> Vec<String> {
     ModelServiceClient::new(server.channel.clone())
-        .list_models(ListModelsRequest {})
+        .list_models(ListModelsRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -40,7 +40,11 @@ pub struct Connection {
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// List the models (and the ones skipped at load, with why).
-    Ls,
+    Ls {
+        /// Only models with this tag, key=value (repeatable: all of them).
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+    },
     /// Show one model.
     Show {
         /// Model name.
@@ -140,6 +144,11 @@ pub struct CardArgs {
     /// Its step in the run.
     #[arg(long)]
     pub step: Option<u64>,
+    /// A tag, key=value (repeatable): sets that `[training]` key where the
+    /// card has it, a `[tags]` key otherwise (e.g. --tag seed=1 --tag
+    /// arch=resnet18).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
 }
 
 /// How a dataset folder without dataset.toml is read.
@@ -281,6 +290,15 @@ pub struct CompareArgs {
     /// `recommendations`).
     #[arg(long)]
     pub recommend: bool,
+    /// Only the models with this tag, key=value (repeatable: all of them),
+    /// e.g. --where arch=resnet18.
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub where_tags: Vec<String>,
+    /// Aggregate over this tag: one row per set of models sharing every
+    /// other tag, each metric as mean ± the 95% interval of the mean
+    /// (Student's t), e.g. --by seed.
+    #[arg(long, value_name = "TAG")]
+    pub by: Option<String>,
 }
 
 /// Which figure `embedeval plot` draws.
@@ -446,6 +464,9 @@ pub enum ComparisonsCommand {
     Show {
         /// Comparison id.
         id: String,
+        /// Aggregate over this tag, as `compare --by`.
+        #[arg(long, value_name = "TAG")]
+        by: Option<String>,
     },
 }
 
@@ -642,4 +663,11 @@ pub enum EvaluationsCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+/// `key=value` arguments (`--tag`, `--where`) as a map, each checked.
+pub fn tag_map(tags: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    tags.iter()
+        .map(|t| crate::registry::card::parse_tag(t).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect()
 }

@@ -24,9 +24,11 @@ const CHUNK: usize = 1 << 20;
 pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()> {
     let mut client = conn.models().await?;
     match cmd {
-        ModelsCommand::Ls => {
+        ModelsCommand::Ls { tags } => {
             let list = client
-                .list_models(proto::ListModelsRequest {})
+                .list_models(proto::ListModelsRequest {
+                    tags: super::args::tag_map(&tags)?,
+                })
                 .await?
                 .into_inner();
             if conn.output() == Format::Json {
@@ -359,6 +361,7 @@ pub async fn eval(conn: &Connection, args: EvalArgs) -> anyhow::Result<()> {
             test_split: args.splits.test_split,
             train_split: args.splits.train_split,
             spec: Some(args.spec.spec()),
+            tags: super::args::tag_map(&args.card.tags)?,
         })
         .await?
         .into_inner();
@@ -508,6 +511,8 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
             test_split: args.splits.test_split,
             train_split: args.splits.train_split,
             spec: Some(args.spec.spec()),
+            tags: super::args::tag_map(&args.where_tags)?,
+            by: args.by.clone().unwrap_or_default(),
         })
         .await?
         .into_inner();
@@ -526,7 +531,7 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                 if conn.output() == Format::Json {
                     print_message("Comparison", &c)?;
                 } else {
-                    print!("{}", crate::report::listing(&c.rows).render(conn.output()));
+                    print_rows(conn, &c);
                     for r in c.recommendations.iter().filter(|_| args.recommend) {
                         match conn.output() {
                             Format::Table => println!("\nloss {}:", r.loss),
@@ -653,20 +658,35 @@ pub async fn plot(conn: &Connection, args: PlotArgs) -> anyhow::Result<()> {
     write_figure(conn, &args.id, args.kind, &args.output, &args.figure).await
 }
 
+/// A comparison's rows in the connection's format: one per model, or one
+/// per group when it is aggregated along a tag (`--by`).
+fn print_rows(conn: &Connection, c: &proto::Comparison) {
+    let listing = if c.by.is_empty() {
+        crate::report::listing(&c.rows)
+    } else {
+        let csv = conn.output() == Format::Csv;
+        crate::report::groups::group_listing(&c.groups, &c.by, csv)
+    };
+    print!("{}", listing.render(conn.output()));
+}
+
 /// Runs `embedeval comparisons …`.
 pub async fn comparisons(conn: &Connection, cmd: ComparisonsCommand) -> anyhow::Result<()> {
     match cmd {
-        ComparisonsCommand::Show { id } => {
+        ComparisonsCommand::Show { id, by } => {
             let c = conn
                 .evaluation()
                 .await?
-                .get_comparison(proto::GetComparisonRequest { id })
+                .get_comparison(proto::GetComparisonRequest {
+                    id,
+                    by: by.unwrap_or_default(),
+                })
                 .await?
                 .into_inner();
             if conn.output() == Format::Json {
                 return print_message("Comparison", &c);
             }
-            print!("{}", crate::report::listing(&c.rows).render(conn.output()));
+            print_rows(conn, &c);
             Ok(())
         }
     }

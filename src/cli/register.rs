@@ -53,6 +53,24 @@ pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
             set(section, key, value);
         }
     }
+    for tag in &args.tags {
+        let (key, value) = crate::registry::card::parse_tag(tag)?;
+        let old = card.get("training").and_then(|t| t.get(&key)).cloned();
+        let (section, value) = match old {
+            Some(old) => (
+                "training",
+                same_type(&old, &value)
+                    .with_context(|| format!("--tag {key}={value}: [training] {key} is {old}"))?,
+            ),
+            None => ("tags", toml::Value::String(value)),
+        };
+        if let toml::Value::Table(t) = card
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            t.insert(key, value);
+        }
+    }
     let training = card.get("training");
     let Some(loss) = training.and_then(|t| t.get("loss")) else {
         bail!("{}", crate::registry::card::MISSING_LOSS);
@@ -64,6 +82,17 @@ pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
         crate::registry::card::check_loss(loss, name).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(toml::to_string(&card)?)
+}
+
+/// `text` as a TOML value of the type of `like` (integer, float, boolean
+/// or string).
+fn same_type(like: &toml::Value, text: &str) -> anyhow::Result<toml::Value> {
+    Ok(match like {
+        toml::Value::Integer(_) => toml::Value::Integer(text.parse()?),
+        toml::Value::Float(_) => toml::Value::Float(text.parse()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(text.parse()?),
+        _ => toml::Value::String(text.to_string()),
+    })
 }
 
 /// Uploads `onnx` as `name` with the card `card_toml`.
@@ -112,7 +141,7 @@ pub async fn registered(conn: &Connection) -> anyhow::Result<Vec<proto::ModelInf
     Ok(conn
         .models()
         .await?
-        .list_models(proto::ListModelsRequest {})
+        .list_models(proto::ListModelsRequest::default())
         .await?
         .into_inner()
         .models)
@@ -231,7 +260,25 @@ fn card_differences(card: &toml::Table, info: &proto::ModelInfo) -> Vec<String> 
     if let Some((had, given)) = preset {
         keys.push(("input.preset", had, Some(given)));
     }
-    crate::registry::card::differing(keys)
+    let mut differ = crate::registry::card::differing(keys);
+    let sections = ["training", "tags"];
+    for (key, value) in sections
+        .iter()
+        .filter_map(|s| card.get(*s).and_then(|t| t.as_table()))
+        .flatten()
+        .filter(|(k, _)| !crate::registry::card::MEASURED_KEYS.contains(&k.as_str()))
+    {
+        let given = crate::registry::card::tag_text(value);
+        let had = info.tags.get(key).cloned().unwrap_or_default();
+        if had != given
+            && !differ
+                .iter()
+                .any(|d| d.starts_with(&format!("training.{key}:")))
+        {
+            differ.push(format!("tag {key}: {had:?} registered, {given:?} given"));
+        }
+    }
+    differ
 }
 
 /// Whether the flags say anything about the card.
@@ -246,6 +293,7 @@ fn card_given(card: &CardArgs) -> bool {
         || card.run.is_some()
         || card.step.is_some()
         || card.loss_name.is_some()
+        || !card.tags.is_empty()
 }
 
 /// The registry name for a model argument. A name is used as it is. An

@@ -201,6 +201,7 @@ async fn evaluate(
             detach: false,
             test_split: args.splits.test_split.clone(),
             train_split: args.splits.train_split.clone(),
+            tags: super::args::tag_map(&args.card.tags)?,
         })
         .await?
         .into_inner();

@@ -197,6 +197,7 @@ fn model_report(model: &LoadedModel, dataset: &LoadedDataset) -> EvaluationRepor
         execution_provider: model.provider.to_string(),
         warnings: info.warnings,
         loss_name: model.card.training.loss_name.clone(),
+        tags: info.tags,
         ..Default::default()
     }
 }
@@ -292,7 +293,11 @@ impl Engine {
         }
         let ticket = self.scheduler.admit()?;
         let mut reports: Vec<EvaluationReport> = match &spec {
-            JobSpec::Model(job) => vec![model_report(&job.model, &job.dataset)],
+            JobSpec::Model(job) => {
+                let mut report = model_report(&job.model, &job.dataset);
+                report.tags.extend(job.tags.clone());
+                vec![report]
+            }
             JobSpec::Embeddings(job) => vec![embeddings_report(job)],
             JobSpec::Compare(job) => job
                 .models

@@ -46,6 +46,8 @@ pub struct ModelJob {
     pub splits: Splits,
     /// The resolved settings.
     pub settings: Settings,
+    /// The request's tags, set over the model's in the report.
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// Uploaded embeddings and how the client described them.

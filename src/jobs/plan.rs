@@ -5,6 +5,7 @@
 //! file once), and resolves and checks the settings. The gRPC edge only
 //! translates its messages into these requests.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::encode::{check_fit, fit};
@@ -29,6 +30,8 @@ pub struct EvaluateRequest {
     pub train_split: String,
     /// The settings asked for (absent fields take their defaults).
     pub spec: Option<MetricSpec>,
+    /// Tags of this evaluation, set over the model's in the report.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Which models to compare on a dataset.
@@ -45,6 +48,8 @@ pub struct CompareRequest {
     pub train_split: String,
     /// As [`EvaluateRequest::spec`].
     pub spec: Option<MetricSpec>,
+    /// Only the models that have every one of these tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// Embeddings a client computed, and what they are of.
@@ -74,7 +79,8 @@ pub async fn evaluate(registries: &Registries, req: EvaluateRequest) -> Result<M
     let dataset = registries.named_dataset(&req.dataset).await?;
     let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
     let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
-    model_job(model, dataset, splits, settings)
+    crate::registry::card::check_tags(&req.tags)?;
+    model_job(model, dataset, splits, settings, req.tags)
 }
 
 /// The job of `model` on `dataset` with these splits and settings, once
@@ -86,6 +92,7 @@ pub fn model_job(
     dataset: Arc<LoadedDataset>,
     splits: Splits,
     settings: Settings,
+    tags: BTreeMap<String, String>,
 ) -> Result<ModelJob> {
     check_fit(&model, &dataset)?;
     settings.check_positives(&dataset, &splits.test)?;
@@ -94,6 +101,7 @@ pub fn model_job(
         dataset,
         splits,
         settings,
+        tags,
     })
 }
 
@@ -125,8 +133,20 @@ pub async fn compare(registries: &Registries, req: CompareRequest) -> Result<Com
         }
         named
     };
+    crate::registry::card::check_tags(&req.tags)?;
+    let untagged = models.len();
+    let models: Vec<Arc<LoadedModel>> = models
+        .into_iter()
+        .filter(|m| crate::registry::has_tags(&m.card.tags, &req.tags))
+        .collect();
     if models.is_empty() {
-        return Err(Error::InvalidArgument("no models to compare".into()));
+        let why = if untagged > 0 {
+            let tags: Vec<String> = req.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!(" ({untagged} without the tags {})", tags.join(", "))
+        } else {
+            String::new()
+        };
+        return Err(Error::InvalidArgument(format!("no models to compare{why}")));
     }
     let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
     let models = models

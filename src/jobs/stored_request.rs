@@ -66,6 +66,9 @@ pub struct JobRequest {
     /// The comparison's id ("" for a one-model job).
     #[prost(string, tag = "6")]
     pub comparison_id: String,
+    /// A one-model job's request tags.
+    #[prost(btree_map = "string, string", tag = "7")]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// The latest progress of a job, as stored for other replicas.
@@ -151,6 +154,7 @@ pub fn encode(spec: &JobSpec) -> Option<Vec<u8>> {
             train_split: job.splits.train.clone().unwrap_or_default(),
             models: vec![stored_model(&job.model, &job.settings)],
             comparison_id: String::new(),
+            tags: job.tags.clone(),
         },
         JobSpec::Compare(job) => JobRequest {
             dataset: job.dataset.name.clone(),
@@ -159,6 +163,7 @@ pub fn encode(spec: &JobSpec) -> Option<Vec<u8>> {
             train_split: job.splits.train.clone().unwrap_or_default(),
             models: job.models.iter().map(|(m, s)| stored_model(m, s)).collect(),
             comparison_id: job.id.clone(),
+            tags: Default::default(),
         },
         JobSpec::Embeddings(_) => return None,
     };
@@ -212,7 +217,11 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
                 .next()
                 .ok_or_else(|| Error::store("a stored one-model job names no model"))?;
             Ok(JobSpec::Model(super::plan::model_job(
-                model, dataset, splits, settings,
+                model,
+                dataset,
+                splits,
+                settings,
+                request.tags,
             )?))
         }
         "compare" => {
@@ -264,6 +273,7 @@ mod tests {
             dataset: "digits".into(),
             dataset_id: "abc".into(),
             test_split: "test".into(),
+            tags: Default::default(),
             train_split: String::new(),
             models: vec![StoredModel {
                 name: "infonce-t0.2".into(),
@@ -294,6 +304,7 @@ mod tests {
             dataset: "digits".into(),
             dataset_id: digits.id.clone(),
             test_split: "test".into(),
+            tags: Default::default(),
             train_split: String::new(),
             models: vec![StoredModel {
                 name: "m".into(),

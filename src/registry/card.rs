@@ -127,6 +127,10 @@ pub struct CardFile {
     /// Reference outputs of the training framework, for checking the runtime.
     #[serde(default)]
     pub golden: Option<GoldenCard>,
+    /// Free key = value tags beyond the `[training]` keys (which are tags
+    /// already): e.g. `augmentation = "crop+flip"`, `sweep = "seeds"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, toml::Value>,
 }
 
 /// `[training]` as written.
@@ -269,6 +273,117 @@ pub struct ModelCard {
     /// flag that changes it).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The model's tags ([`card_tags`]): the `[training]` keys the card
+    /// gives (but [`MEASURED_KEYS`]) and its `[tags]`, values as text.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `[training]` keys that record what training measured, not how it was
+/// set up: they are not tags (two seeds of one setting differ in them).
+pub const MEASURED_KEYS: [&str; 2] = ["final_loss", "train_seconds"];
+
+/// Longest tag key, in characters.
+pub const MAX_TAG_KEY: usize = 64;
+/// Longest tag value, in characters.
+pub const MAX_TAG_VALUE: usize = 1024;
+/// Most tags on one model or request.
+pub const MAX_TAGS: usize = 64;
+
+/// A TOML value as tag text: strings as they are, numbers as Rust prints
+/// them (0.2, 1, 300), booleans as true/false, arrays and tables inline.
+pub fn tag_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Float(f) => format!("{f}"),
+        other => other.to_string(),
+    }
+}
+
+/// Checks one tag: a key of 1 to [`MAX_TAG_KEY`] characters from
+/// `A-Z a-z 0-9 _ . -`, a value of at most [`MAX_TAG_VALUE`] characters
+/// without control characters.
+pub fn check_tag(key: &str, value: &str) -> Result<()> {
+    let key_ok = !key.is_empty()
+        && key.chars().count() <= MAX_TAG_KEY
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !key_ok {
+        return Err(Error::InvalidArgument(format!(
+            "tag key {key:?}: 1 to {MAX_TAG_KEY} characters of A-Z a-z 0-9 _ . -"
+        )));
+    }
+    if value.chars().count() > MAX_TAG_VALUE || value.chars().any(char::is_control) {
+        return Err(Error::InvalidArgument(format!(
+            "tag {key}: the value must be at most {MAX_TAG_VALUE} characters, none a control character"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses `key=value` (the CLI's `--tag`, `--where`), checked by
+/// [`check_tag`].
+pub fn parse_tag(text: &str) -> Result<(String, String)> {
+    let (key, value) = text.split_once('=').ok_or_else(|| {
+        Error::InvalidArgument(format!("tag {text:?} is not key=value (e.g. seed=1)"))
+    })?;
+    let (key, value) = (key.trim(), value.trim());
+    check_tag(key, value)?;
+    Ok((key.to_string(), value.to_string()))
+}
+
+/// Checks a set of tags (each by [`check_tag`], at most [`MAX_TAGS`]).
+pub fn check_tags(tags: &BTreeMap<String, String>) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::InvalidArgument(format!(
+            "{} tags: at most {MAX_TAGS}",
+            tags.len()
+        )));
+    }
+    tags.iter().try_for_each(|(k, v)| check_tag(k, v))
+}
+
+/// A card's tags: the `[training]` keys it gives (loss, temperature,
+/// dataset, epochs, seed, run, step and the trainer's own, but
+/// [`MEASURED_KEYS`]) and its `[tags]`; a `[tags]` key may not repeat a
+/// `[training]` one.
+pub fn card_tags(
+    training: &TrainingFile,
+    extra: &BTreeMap<String, toml::Value>,
+) -> Result<BTreeMap<String, String>> {
+    let t = training;
+    let mut tags = BTreeMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            tags.insert(k.to_string(), v);
+        }
+    };
+    put("loss", Some(t.loss.clone()));
+    put("loss_name", t.loss_name.clone());
+    put("temperature", t.temperature.map(|v| format!("{v}")));
+    put("dataset", t.dataset.clone());
+    put("epochs", t.epochs.map(|v| v.to_string()));
+    put("seed", t.seed.map(|v| v.to_string()));
+    put("run", t.run.clone());
+    put("step", t.step.map(|v| v.to_string()));
+    for (k, v) in t
+        .extra
+        .iter()
+        .filter(|(k, _)| !MEASURED_KEYS.contains(&k.as_str()))
+    {
+        tags.insert(k.clone(), tag_text(v));
+    }
+    for (k, v) in extra {
+        if tags.contains_key(k) {
+            return Err(Error::InvalidCard(format!(
+                "[tags] {k} repeats a [training] key (the [training] keys are tags already)"
+            )));
+        }
+        tags.insert(k.clone(), tag_text(v));
+    }
+    check_tags(&tags).map_err(|e| Error::InvalidCard(e.to_string()))?;
+    Ok(tags)
 }
 
 /// The warning of a float model whose card gives neither a preset nor its
@@ -456,6 +571,7 @@ impl CardFile {
             golden: self.golden.clone(),
             inferred,
             warnings,
+            tags: card_tags(&self.training, &self.tags)?,
         };
         card.check()?;
         Ok(card)
@@ -1019,6 +1135,42 @@ features = "features"
     fn parse(text: &str) -> Result<ModelCard> {
         let (inputs, outputs) = digits_graph();
         CardFile::parse(text)?.resolve(&inputs, &outputs)
+    }
+
+    #[test]
+    fn training_keys_and_the_tags_table_are_the_tags() {
+        let text = "[training]\nloss = \"infonce\"\ntemperature = 0.2\nseed = 3\n\
+                    epochs = 300\narchitecture = \"cnn\"\nfinal_loss = 2.1\ntrain_seconds = 9.5\n\
+                    [tags]\naugmentation = \"crop+flip\"\nbatch = 512\n";
+        let card = parse(text).unwrap();
+        let want: BTreeMap<String, String> = [
+            ("loss", "infonce"),
+            ("temperature", "0.2"),
+            ("seed", "3"),
+            ("epochs", "300"),
+            ("architecture", "cnn"),
+            ("augmentation", "crop+flip"),
+            ("batch", "512"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(
+            card.tags, want,
+            "measured keys are not tags; unset keys are absent"
+        );
+        let again = "[training]\nloss = \"simple\"\n[tags]\nloss = \"x\"\n";
+        assert!(parse(again)
+            .unwrap_err()
+            .to_string()
+            .contains("repeats a [training] key"));
+        let bad = "[training]\nloss = \"simple\"\n[tags]\n\"a b\" = \"x\"\n";
+        assert!(parse(bad).unwrap_err().to_string().contains("tag key"));
+        assert_eq!(parse_tag("seed=1").unwrap(), ("seed".into(), "1".into()));
+        assert_eq!(parse_tag(" arch = resnet18 ").unwrap().1, "resnet18");
+        assert!(parse_tag("seed").is_err());
+        assert!(parse_tag("=1").is_err());
+        assert!(parse_tag("k=a\nb").is_err());
     }
 
     #[test]

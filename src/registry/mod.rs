@@ -22,6 +22,14 @@ use crate::encoder::Runtime;
 use crate::error::{Error, Result};
 use crate::proto;
 pub use card::ModelCard;
+
+/// Whether `tags` hold every key of `wanted` with its value.
+pub fn has_tags(
+    tags: &std::collections::BTreeMap<String, String>,
+    wanted: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    wanted.iter().all(|(k, v)| tags.get(k) == Some(v))
+}
 pub use catalog::{Catalog, Entry, Skipped};
 pub use model::{input_info, LoadedModel};
 pub use shared::Shared;

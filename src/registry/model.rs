@@ -162,6 +162,7 @@ impl LoadedModel {
             size_bytes: self.size_bytes,
             inferred: card.inferred.clone(),
             warnings: card.warnings.clone(),
+            tags: card.tags.clone(),
         }
     }
 }

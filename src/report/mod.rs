@@ -4,6 +4,7 @@
 
 pub mod classes;
 pub mod figures;
+pub mod groups;
 pub mod listing;
 pub mod recommend;
 

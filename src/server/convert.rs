@@ -100,6 +100,30 @@ pub fn compare_event(event: Event) -> Step<proto::CompareEvent> {
     }
 }
 
+/// A comparison with its groups along the tag `by` (none when "").
+pub fn with_groups(mut comparison: proto::Comparison, by: &str) -> proto::Comparison {
+    if !by.is_empty() {
+        comparison.groups = crate::report::groups::groups(&comparison.rows, by);
+        comparison.by = by.to_string();
+    }
+    comparison
+}
+
+/// A Compare stream's step with the comparison's groups along `by`.
+pub fn grouped(step: Step<proto::CompareEvent>, by: &str) -> Step<proto::CompareEvent> {
+    use proto::compare_event::Event as E;
+    let (message, last) = step;
+    let message = message.map(|m| {
+        m.map(|e| match e.event {
+            Some(E::Comparison(c)) => proto::CompareEvent {
+                event: Some(E::Comparison(with_groups(c, by))),
+            },
+            other => proto::CompareEvent { event: other },
+        })
+    });
+    (message, last)
+}
+
 /// An event of a WatchEvaluation stream of evaluation `id`: its progress,
 /// then its report, whatever the rest of its job does.
 pub fn watch_event(id: &str, event: Event) -> Step<proto::EvaluateEvent> {

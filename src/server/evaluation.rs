@@ -111,6 +111,7 @@ impl EvaluationService for EvaluationApi {
                 test_split: req.test_split,
                 train_split: req.train_split,
                 spec: req.spec,
+                tags: req.tags,
             },
         )
         .await?;
@@ -186,9 +187,11 @@ impl EvaluationService for EvaluationApi {
                 test_split: req.test_split,
                 train_split: req.train_split,
                 spec: req.spec,
+                tags: req.tags,
             },
         )
         .await?;
+        let by = req.by;
         let comparison_id = job.id.clone();
         let excluded = job.excluded.clone();
         let handle = self
@@ -206,7 +209,9 @@ impl EvaluationService for EvaluationApi {
                 event: Some(proto::compare_event::Event::Accepted(accepted)),
             })));
         }
-        Ok(Response::new(forward(handle, convert::compare_event)))
+        Ok(Response::new(forward(handle, move |event| {
+            convert::grouped(convert::compare_event(event), &by)
+        })))
     }
 
     async fn watch_evaluation(
@@ -249,7 +254,7 @@ impl EvaluationService for EvaluationApi {
         &self,
         request: Request<proto::GetComparisonRequest>,
     ) -> std::result::Result<Response<proto::Comparison>, Status> {
-        let id = request.into_inner().id;
+        let proto::GetComparisonRequest { id, by } = request.into_inner();
         let store = self.state.engine.store();
         if store.comparison(&id).await?.is_none() {
             return Err(Error::NotFound {
@@ -266,10 +271,13 @@ impl EvaluationService for EvaluationApi {
         let comparison = tokio::task::spawn_blocking(move || figures::comparison(id, rows))
             .await
             .map_err(|e| Error::join("GetComparison", e))?;
-        Ok(Response::new(proto::Comparison {
-            excluded,
-            ..comparison
-        }))
+        Ok(Response::new(convert::with_groups(
+            proto::Comparison {
+                excluded,
+                ..comparison
+            },
+            &by,
+        )))
     }
 
     async fn delete_evaluation(

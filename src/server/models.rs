@@ -29,11 +29,15 @@ impl ModelApi {
 impl ModelService for ModelApi {
     async fn list_models(
         &self,
-        _request: Request<proto::ListModelsRequest>,
+        request: Request<proto::ListModelsRequest>,
     ) -> Result<Response<proto::ListModelsResponse>, Status> {
         self.state.ensure_ready()?;
+        let wanted = &request.get_ref().tags;
+        crate::registry::card::check_tags(wanted)?;
+        let mut models = self.state.registries.listing::<LoadedModel>().await?;
+        models.retain(|m| crate::registry::has_tags(&m.tags, wanted));
         Ok(Response::new(proto::ListModelsResponse {
-            models: self.state.registries.listing::<LoadedModel>().await?,
+            models,
             skipped: self
                 .state
                 .models

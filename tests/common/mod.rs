@@ -75,6 +75,7 @@ pub async fn compare_all_started(
                 test_split: String::new(),
                 train_split: String::new(),
                 spec: None,
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -442,6 +442,8 @@ pub fn comparison(id: String, rows: Vec<EvaluationReport>) -> crate::proto::Comp
             .collect(),
         rows,
         excluded: Vec::new(),
+        by: String::new(),
+        groups: Vec::new(),
     }
 }
 
