@@ -27,8 +27,15 @@ at epoch 1 and every N epochs up to E as a training run: models/<name>-e<EEE>/
 with `run = "<name>-run"` and `step = <epoch>` in its card, the checkpoints
 `embedeval runs show` follows.
 
+With --seed N (default 0, the zoo's seed) the seed goes everywhere seed 0 goes
+(torch, numpy, the generator that draws the views and the batch order) and into
+the card's `[training] seed`; with N != 0 each output name takes the suffix
+-s<N> (models/<name>-s<N>/, run <name>-s<N>-run) and the card's description
+names the seed. Seed 0 writes exactly the zoo's names and cards.
+
 Usage: python training/train.py --all   (see training/README.md)
        python training/train.py --only infonce-t0.2 --checkpoint-every 10 --epochs 50
+       python training/train.py --only infonce-t0.2 --seed 1 --out sweeps/digits-seeds
 """
 import argparse
 import hashlib
@@ -63,6 +70,11 @@ SWEEP = (
 
 def model_name(loss: str, tau) -> str:
     return loss.replace("_", "-") if tau is None else f"{loss.replace('_', '-')}-t{tau:g}"
+
+
+def output_name(loss: str, tau, seed: int = SEED) -> str:
+    """The folder name: model_name, with -s<seed> for any seed but the zoo's (0)."""
+    return model_name(loss, tau) + (f"-s{seed}" if seed != SEED else "")
 
 
 class Encoder(nn.Module):
@@ -156,13 +168,15 @@ features = "golden_features.npy"
     model.train()
 
 
-def card_text(loss: str, tau, epochs: int, k_hard: int, last: float, seconds: float, run: str = "", step: int = 0) -> str:
+def card_text(loss: str, tau, epochs: int, k_hard: int, last: float, seconds: float, run: str = "", step: int = 0,
+              seed: int = SEED) -> str:
     """The model card, its ONNX sha256 left as @SHA256@."""
-    name = model_name(loss, tau)
     temp_line = f"temperature = {tau:g}" if tau is not None else "temperature = 0.0  # the simple losses have no temperature"
     hard_line = f"hard_negatives = {k_hard}\n" if loss.startswith("hard") else ""
     run_lines = f'run = "{run}"\nstep = {step}\n' if run else ""
     what = f"epoch {step} of run {run}" if run else f"in-batch negatives (batch {BATCH})"
+    if seed != SEED:
+        what += f", seed {seed}"
     return f"""# embedeval model card
 description = "Small CNN on digits, {loss} loss{'' if tau is None else f' at tau = {tau:g}'}, {what}"
 onnx_sha256 = "@SHA256@"
@@ -172,7 +186,7 @@ loss = "{loss}"
 {temp_line}
 dataset = "digits"
 epochs = {epochs}
-seed = {SEED}
+seed = {seed}
 {run_lines}batch_size = {BATCH}
 negatives = "in-batch"
 {hard_line}optimizer = "adam lr={LR:g}"
@@ -196,15 +210,17 @@ features = "features"
 """
 
 
-def train_one(loss: str, tau, epochs: int, out_root: pathlib.Path, data: dict, checkpoint_every: int = 0) -> dict:
+def train_one(loss: str, tau, epochs: int, out_root: pathlib.Path, data: dict, checkpoint_every: int = 0,
+              seed: int = SEED) -> dict:
     """Trains one model for `epochs` and exports it to out_root/<name>/; with
     `checkpoint_every`, exports epoch 1 and every that many epochs as the
-    checkpoints of run <name>-run (out_root/<name>-e<EEE>/) instead."""
-    name = model_name(loss, tau)
+    checkpoints of run <name>-run (out_root/<name>-e<EEE>/) instead. <name> is
+    output_name: -s<seed> is appended for a seed other than 0."""
+    name = output_name(loss, tau, seed)
     run = f"{name}-run" if checkpoint_every else ""
-    torch.manual_seed(SEED)
-    np.random.seed(SEED)
-    gen = torch.Generator().manual_seed(SEED)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    gen = torch.Generator().manual_seed(seed)
     model = Encoder()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     x = data["train_x"]
@@ -235,14 +251,17 @@ def train_one(loss: str, tau, epochs: int, out_root: pathlib.Path, data: dict, c
         if epoch % 50 == 0 or done == epochs:
             print(f"{name}: epoch {done}/{epochs} loss {last:.4f} ({time.time() - t0:.0f}s)", flush=True)
         if checkpoint_every and (done == 1 or done % checkpoint_every == 0 or done == epochs):
-            card = card_text(loss, tau, done, k_hard, last, time.time() - t0, run=run, step=done)
+            card = card_text(loss, tau, done, k_hard, last, time.time() - t0, run=run, step=done, seed=seed)
             export(model, out_root / f"{name}-e{done:03d}", card, golden_x=data["test_x"][:GOLDEN_ROWS])
             checkpoints.append({"epoch": done, "loss": last})
     seconds = time.time() - t0
     if not checkpoint_every:
-        card = card_text(loss, tau, epochs, k_hard, last, seconds)
+        card = card_text(loss, tau, epochs, k_hard, last, seconds, seed=seed)
         export(model, out_root / name, card, golden_x=data["test_x"][:GOLDEN_ROWS])
-    return {"name": run or name, "loss": loss, "tau": tau, "final_loss": last, "seconds": seconds, "checkpoints": checkpoints}
+    result = {"name": run or name, "loss": loss, "tau": tau, "final_loss": last, "seconds": seconds, "checkpoints": checkpoints}
+    if seed != SEED:
+        result["seed"] = seed
+    return result
 
 
 def load_split(split: str) -> torch.Tensor:
@@ -257,6 +276,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--out", default=str(ROOT / "models"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help="seed for torch, numpy, the views and the batch order; N != 0 names outputs <name>-s<N>")
     ap.add_argument("--checkpoint-every", type=int, default=0,
                     help="export epoch 1 and every N epochs as the checkpoints of a run (models/<name>-e<EEE>/)")
     args = ap.parse_args()
@@ -265,9 +286,11 @@ def main() -> None:
     jobs = [(l, t) for l, t in SWEEP if args.all or model_name(l, t) in args.only]
     if not jobs:
         ap.error("nothing to train: pass --all or --only NAME...")
+    if args.seed < 0:
+        ap.error("--seed must be >= 0 (the card's seed is unsigned)")
     results = []
     for loss, tau in jobs:
-        results.append(train_one(loss, tau, args.epochs, pathlib.Path(args.out), data, args.checkpoint_every))
+        results.append(train_one(loss, tau, args.epochs, pathlib.Path(args.out), data, args.checkpoint_every, args.seed))
     log = pathlib.Path(args.out) / "training_log.json"
     previous = json.loads(log.read_text()) if log.exists() else {}
     previous.update({r["name"]: r for r in results})
