@@ -51,6 +51,7 @@ def test_stubs_import_package_relative() -> None:
         evaluation_pb2.PerClass,
         evaluation_pb2.EvaluationReport, evaluation_pb2.Accepted, evaluation_pb2.ExcludedModel,
         evaluation_pb2.Comparison, evaluation_pb2.Recommendation, evaluation_pb2.AccuracyInterval, evaluation_pb2.ClassTolerance,
+        evaluation_pb2.TagGroup, evaluation_pb2.MetricSummary,
         evaluation_pb2.Figure,
         evaluation_pb2.RunSummary, evaluation_pb2.Checkpoint, evaluation_pb2.RunWarning, evaluation_pb2.Run,
         __import__("embedeval._proto.tensor_pb2", fromlist=["Progress"]).Progress,
@@ -69,6 +70,7 @@ def test_every_report_field_converts() -> None:
         knn=evaluation_pb2.KnnResult(top1=0.9, k=200), spec=evaluation_pb2.MetricSpec(knn_k=200, skip_linear=True),
         preprocessing=model_pb2.InputInfo(name="images", dtype=1, shape=[-1, 1, 8, 8]),
         histograms=[evaluation_pb2.Histogram(name="positive", lo=-1, hi=1, counts=[1, 2])],
+        tags={"seed": "1", "loss": "infonce"},
     )
     msg.created_at.FromSeconds(1_700_000_000)
     r = types.EvaluationReport.from_proto(msg)
@@ -79,8 +81,10 @@ def test_every_report_field_converts() -> None:
     assert r.preprocessing.dtype is types.DataType.FLOAT32 and r.preprocessing.shape == [-1, 1, 8, 8]
     assert r.created_at.year == 2023 and r.created_at.tzinfo is not None
     assert r.timings == {"total": 1.5} and r.histograms[0].counts == [1, 2]
+    assert r.tags == {"seed": "1", "loss": "infonce"} and isinstance(r.tags, dict)
     d = r.to_dict()
     assert d["status"] == "COMPLETED" and d["created_at"] == "2023-11-14T22:13:20Z"
     assert d["knn"]["top1"] == 0.9 and d["linear"] is None and d["preprocessing"]["dtype"] == "FLOAT32"
+    assert d["tags"] == {"seed": "1", "loss": "infonce"}
     import json
     json.dumps(d)

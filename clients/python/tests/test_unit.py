@@ -1003,3 +1003,243 @@ def test_compare_and_get_comparison_carry_the_recommendations():
             assert [r.loss for r in comp.recommendations] == ["infonce", "simple"]
             assert comp.recommend("infonce").recommended == "i-t0.1"
             assert comp.recommend("infonce").frame()["model"].tolist() == ["i-t0.1", "i-t0.5", "i-t1"]
+
+
+# -- tags and groups ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        ("crop+flip", "crop+flip"), (0.2, "0.2"), (1.0, "1"), (0.0, "0"), (-0.5, "-0.5"), (300, "300"),
+        (np.int64(3), "3"), (np.float64(0.07), "0.07"), (True, "true"), (False, "false"), (np.bool_(True), "true"),
+        (1e-7, "0.0000001"), (1e20, "100000000000000000000"),
+        (float("nan"), "NaN"), (float("inf"), "inf"), (float("-inf"), "-inf"),
+    ],
+)
+def test_tag_text_is_the_servers(value, text):
+    # As the server writes a card value as a tag (Rust's "{}" for f64: shortest, no exponent, no ".0").
+    assert _toml.tag_text(value) == text
+
+
+def test_tags_are_checked_locally():
+    assert _toml.check_tags(None) == {}
+    assert _toml.check_tags({"seed": 1, "temperature": 0.2, "a.b_c-D": "x y"}) == {
+        "seed": "1", "temperature": "0.2", "a.b_c-D": "x y"}
+    for bad in ({"": "x"}, {"a b": "x"}, {"k" * 65: "x"}, {"é": "x"}, {"k": "a\nb"}, {"k": "v" * 1025},
+                {f"k{i}": "v" for i in range(65)}):
+        with pytest.raises(ValueError, match="tag"):
+            _toml.check_tags(bad)
+    for bad in (["seed=1"], "seed=1", {1: "x"}, {"k": None}, {"k": [1]}):
+        with pytest.raises(TypeError):
+            _toml.check_tags(bad)
+    assert _toml.check_tags({"k" * 64: "v" * 1024})  # the limits themselves are fine
+
+
+def test_card_tags_set_a_training_key_of_its_type_else_the_tags_table():
+    card = ('description = "d"\n[training]\nloss = "infonce"\ntemperature = 0.2\nseed = 0\nepochs = 300\n'
+            'architecture = "cnn"\nnormalized = true\nfinal_loss = 2.1\n[input]\nscale = 0.0625\n')
+    text = _toml.build_card(card, tags={"seed": "1", "temperature": "0.5", "architecture": "resnet",
+                                        "normalized": "false", "augmentation": "crop+flip", "batch": 512})
+    table = _toml.loads(text)
+    assert table["training"] == {"loss": "infonce", "temperature": 0.5, "seed": 1, "epochs": 300,
+                                 "architecture": "resnet", "normalized": False, "final_loss": 2.1}
+    assert isinstance(table["training"]["seed"], int) and isinstance(table["training"]["temperature"], float)
+    # Keys the card's [training] does not have go into [tags], as text.
+    assert table["tags"] == {"augmentation": "crop+flip", "batch": "512"}
+    assert table["description"] == "d" and table["input"] == {"scale": 0.0625}
+    # A float key takes an integer text as a float (temperature = 1.0), an integer key a number: "+2".
+    assert _toml.loads(_toml.build_card(card, tags={"temperature": "1", "seed": "+2"}))["training"]["temperature"] == 1.0
+    assert _toml.loads(_toml.build_card(card, tags={"seed": 7}))["training"]["seed"] == 7
+    # Over a [tags] table the card has, next to its keys.
+    with_tags = card + '[tags]\nsweep = "a"\nother = "b"\n'
+    assert _toml.loads(_toml.build_card(with_tags, tags={"sweep": "z"}))["tags"] == {"sweep": "z", "other": "b"}
+    # The flags first, then the tags: a temperature= flag is a [training] key the tag then sets.
+    flags = _toml.loads(_toml.build_card(loss="infonce", temperature=0.2, tags={"temperature": "0.3", "seed": "4"}))
+    assert flags["training"] == {"loss": "infonce", "temperature": 0.3} and flags["tags"] == {"seed": "4"}
+    # Values that do not parse as the card's type: refused, naming the key.
+    for tags in ({"seed": "x"}, {"seed": "1.5"}, {"seed": "1_0"}, {"temperature": "warm"},
+                 {"normalized": "yes"}, {"epochs": str(2**63)}):
+        with pytest.raises(ValueError, match=next(iter(tags))):
+            _toml.build_card(card, tags=tags)
+    with pytest.raises(ValueError, match="tag key"):
+        _toml.build_card(card, tags={"bad key": "1"})
+    # No tags: the card text as it is.
+    assert _toml.build_card(card, tags={}) == card and _toml.build_card(card, tags=None) == card
+
+
+def test_register_model_sends_the_tags_in_the_card():
+    sent = []
+
+    class FakeModels:
+        def RegisterModel(self, requests, timeout=None, metadata=None):
+            sent.extend(requests)
+            return model_pb2.ModelInfo(name="m", tags={"loss": "infonce", "seed": "2", "sweep": "s"})
+
+    card = '[training]\nloss = "infonce"\ntemperature = 0.2\nseed = 0\n'
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._models = FakeModels()
+        info = c.register_model("m", b"onnx", card=card, tags={"seed": 2, "sweep": "s"})
+        assert len(sent) == 2
+        with pytest.raises(ValueError, match="seed"):
+            c.register_model("m", b"onnx", card=card, tags={"seed": "two"})
+        assert len(sent) == 2  # refused before the upload
+    table = _toml.loads(sent[0].card.card_toml)
+    assert table["training"] == {"loss": "infonce", "temperature": 0.2, "seed": 2} and table["tags"] == {"sweep": "s"}
+    assert info.tags == {"loss": "infonce", "seed": "2", "sweep": "s"}
+
+
+def test_list_models_evaluate_compare_and_get_comparison_send_tags_and_by():
+    listed = []
+
+    class FakeModels:
+        def ListModels(self, request, timeout=None, metadata=None):
+            listed.append(request)
+            return model_pb2.ListModelsResponse(models=[model_pb2.ModelInfo(name="a", tags={"seed": "1"})])
+
+    class Fake(_FakeEvaluation):
+        def Evaluate(self, request, timeout=None, metadata=None):
+            self.sent.append(request)
+            report = evaluation_pb2.EvaluationReport(id="e1", model=request.model, status=evaluation_pb2.COMPLETED,
+                                                     tags={"loss": "infonce", **request.tags})
+            return _FakeCall([evaluation_pb2.EvaluateEvent(report=report)])
+
+        def Compare(self, request, timeout=None, metadata=None):
+            self.sent.append(request)
+            if request.detach:
+                accepted = evaluation_pb2.Accepted(evaluation_ids=["e1"], status=evaluation_pb2.QUEUED,
+                                                   comparison_id="c1")
+                return _FakeCall([evaluation_pb2.CompareEvent(accepted=accepted)])
+            return _FakeCall([evaluation_pb2.CompareEvent(comparison=_group_comparison(request.by))])
+
+        def GetComparison(self, request, timeout=None, metadata=None):
+            self.sent.append(request)
+            return _group_comparison(request.by)
+
+        def WatchEvaluation(self, request, timeout=None, metadata=None):
+            report = evaluation_pb2.EvaluationReport(id=request.id, status=evaluation_pb2.COMPLETED)
+            return _FakeCall([evaluation_pb2.EvaluateEvent(report=report)])
+
+    fake = Fake()
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._models, c._evaluation = FakeModels(), fake
+        models = c.list_models(tags={"loss": "infonce", "temperature": 0.2})
+        assert dict(listed[-1].tags) == {"loss": "infonce", "temperature": "0.2"}
+        assert models[0].tags == {"seed": "1"}
+        c.list_models()
+        assert dict(listed[-1].tags) == {}
+
+        r = c.evaluate("m", "digits", tags={"sweep": "x", "seed": 3}, progress=False)
+        assert dict(fake.sent[-1].tags) == {"sweep": "x", "seed": "3"}
+        assert r.tags == {"loss": "infonce", "sweep": "x", "seed": "3"}
+        c.evaluate("m", "digits", progress=False)
+        assert dict(fake.sent[-1].tags) == {}
+
+        comp = c.compare(["a", "b"], dataset="digits", tags={"loss": "infonce"}, by="seed", progress=False)
+        assert dict(fake.sent[-1].tags) == {"loss": "infonce"} and fake.sent[-1].by == "seed"
+        assert comp.by == "seed" and len(comp.groups) == 2
+        comp = c.get_comparison("c1", by="seed")
+        assert fake.sent[-1].id == "c1" and fake.sent[-1].by == "seed" and comp.groups[0].models == ["a-s0", "a-s1"]
+        assert c.get_comparison("c1").groups == [] and fake.sent[-1].by == ""
+        # A detached comparison's handle asks for its groups when it waits.
+        handle = c.compare(dataset="digits", by="seed", detach=True)
+        assert handle.by == "seed"
+        assert handle.wait().by == "seed" and fake.sent[-1].by == "seed"
+
+        count = len(fake.sent)
+        with pytest.raises(ValueError, match="tag"):
+            c.evaluate("m", "digits", tags={"a b": "x"})
+        with pytest.raises(ValueError, match="tag"):
+            c.compare(dataset="digits", tags={"k": "a\x00"})
+        with pytest.raises(TypeError, match="by"):
+            c.compare(dataset="digits", by=["seed"])
+        with pytest.raises(TypeError, match="by"):
+            c.get_comparison("c1", by=None)
+        assert len(fake.sent) == count
+
+
+def _group_comparison(by="seed"):
+    """Rows of two settings (a, b) over seeds, and their groups along `by`
+    as the server gives them (one FAILED row, counted in no metric)."""
+
+    def row(model, tau, seed, status=evaluation_pb2.COMPLETED, **kwargs):
+        return evaluation_pb2.EvaluationReport(
+            id=f"e-{model}", model=model, loss="infonce", temperature=float(tau), status=status,
+            tags={"loss": "infonce", "temperature": tau, "seed": seed, "dataset": "digits"}, **kwargs)
+
+    rows = [
+        row("a-s0", "0.2", "0", uniformity=3.0, knn=evaluation_pb2.KnnResult(top1=0.9)),
+        row("a-s1", "0.2", "1", uniformity=3.2, knn=evaluation_pb2.KnnResult(top1=0.92)),
+        row("b-s0", "0.5", "0", uniformity=2.0, nearest_negative_similarity=[0.5, 0.4]),
+        row("b-s1", "0.5", "1", status=evaluation_pb2.FAILED, error="boom"),
+    ]
+    comparison = evaluation_pb2.Comparison(id="c1", rows=rows)
+    if by:
+        summary = evaluation_pb2.MetricSummary
+        comparison.by = by
+        comparison.groups.extend([
+            evaluation_pb2.TagGroup(
+                tags={"loss": "infonce", "temperature": "0.2", "dataset": "digits"}, models=["a-s0", "a-s1"],
+                values=["0", "1"],
+                metrics=[summary(metric="uniformity", n=2, mean=3.1, std=0.1414213562373093, interval=1.2706),
+                         summary(metric="knn_top1", n=2, mean=0.91, std=0.01414213562373093, interval=0.12706)]),
+            evaluation_pb2.TagGroup(
+                tags={"loss": "infonce", "temperature": "0.5", "dataset": "digits"}, models=["b-s0", "b-s1"],
+                values=["0", "1"],
+                metrics=[summary(metric="uniformity", n=1, mean=2.0),
+                         summary(metric="nn1_similarity", n=1, mean=0.5)]),
+        ])
+    return comparison
+
+
+def test_tags_and_groups_convert():
+    info = embedeval.ModelInfo.from_proto(model_pb2.ModelInfo(name="m", tags={"seed": "1", "loss": "infonce"}))
+    assert info.tags == {"seed": "1", "loss": "infonce"} and info.to_dict()["tags"] == {"seed": "1", "loss": "infonce"}
+    assert embedeval.ModelInfo.from_proto(model_pb2.ModelInfo(name="m")).tags == {}
+    comp = embedeval.Comparison.from_proto(_group_comparison())
+    assert comp.rows[0].tags["seed"] == "0" and comp.by == "seed"
+    a, b = comp.groups
+    assert isinstance(a, embedeval.TagGroup) and isinstance(a.metrics[0], embedeval.MetricSummary)
+    assert a.tags == {"loss": "infonce", "temperature": "0.2", "dataset": "digits"}
+    assert (a.models, a.values) == (["a-s0", "a-s1"], ["0", "1"])
+    knn = a.metric("knn_top1")
+    assert (knn.n, knn.mean, knn.interval) == (2, 0.91, 0.12706)
+    assert (knn.lo, knn.hi) == pytest.approx((0.91 - 0.12706, 0.91 + 0.12706))
+    assert a.metric("linear_top1") is None and b.metric("knn_top1") is None
+    with pytest.raises(ValueError, match="uniformity"):
+        a.metric("accuracy")
+    row = a.to_row("seed")
+    assert row["loss"] == "infonce" and row["models"] == 2 and row["seed"] == "0,1"
+    assert row["knn_top1_mean"] == 0.91 and row["knn_top1_n"] == 2 and np.isnan(row["linear_top1_mean"])
+    assert row["linear_top1_n"] == 0
+    assert a.to_row()["values"] == "0,1"
+    import json
+    d = comp.to_dict()
+    json.dumps(d)
+    assert d["by"] == "seed" and d["groups"][1]["metrics"][0] == {
+        "metric": "uniformity", "n": 1, "mean": 2.0, "std": 0.0, "interval": 0.0}
+    assert d["rows"][0]["tags"] == {"loss": "infonce", "temperature": "0.2", "seed": "0", "dataset": "digits"}
+    assert embedeval.Comparison.from_proto(_group_comparison()) == comp
+    # Without by: no groups.
+    plain = embedeval.Comparison.from_proto(_group_comparison(by=""))
+    assert plain.by == "" and plain.groups == []
+
+
+def test_groups_to_pandas():
+    pd = pytest.importorskip("pandas")
+    from embedeval.types import GROUP_METRICS
+    comp = embedeval.Comparison.from_proto(_group_comparison())
+    frame = comp.groups_to_pandas()
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+    metric_columns = [f"{m}_{p}" for m in GROUP_METRICS for p in ("mean", "std", "interval", "n")]
+    # dataset is the same in every group: left out unless all_tags.
+    assert list(frame.columns) == ["loss", "temperature", "models", "seed", *metric_columns]
+    assert frame["temperature"].tolist() == ["0.2", "0.5"] and frame["seed"].tolist() == ["0,1", "0,1"]
+    assert frame["models"].tolist() == [2, 2] and frame["uniformity_n"].tolist() == [2, 1]
+    assert frame["uniformity_mean"].tolist() == [3.1, 2.0] and frame["knn_top1_interval"][0] == 0.12706
+    assert np.isnan(frame["knn_top1_mean"][1]) and frame["knn_top1_n"][1] == 0
+    assert frame["linear_top1_n"].dtype == np.int64
+    full = comp.groups_to_pandas(all_tags=True)
+    assert list(full.columns)[:5] == ["loss", "temperature", "dataset", "models", "seed"]
+    empty = embedeval.Comparison.from_proto(_group_comparison(by="")).groups_to_pandas()
+    assert len(empty) == 0 and list(empty.columns) == ["loss", "temperature", "models", "values", *metric_columns]

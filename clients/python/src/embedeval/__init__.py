@@ -52,6 +52,7 @@ from .types import (
     KnnResult,
     LinearResult,
     MetricSpec,
+    MetricSummary,
     ModelInfo,
     ModelList,
     OutputInfo,
@@ -63,6 +64,7 @@ from .types import (
     RunWarning,
     SkippedModel,
     SplitInfo,
+    TagGroup,
     TrainingInfo,
 )
 
@@ -101,6 +103,7 @@ __all__ = [
     "KnnResult",
     "LinearResult",
     "MetricSpec",
+    "MetricSummary",
     "ModelInfo",
     "ModelList",
     "OutputInfo",
@@ -112,5 +115,6 @@ __all__ = [
     "RunWarning",
     "SkippedModel",
     "SplitInfo",
+    "TagGroup",
     "TrainingInfo",
 ]

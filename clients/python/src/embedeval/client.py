@@ -363,10 +363,20 @@ class Client:
 
     # -- models ---------------------------------------------------------------
 
-    def list_models(self) -> ModelList:
+    def list_models(self, tags: Optional[Mapping[str, Any]] = None) -> ModelList:
         """Every model that loaded, sorted by name; ``.skipped`` lists the
-        folders that did not load, with their reason."""
-        r = self._call(self._models.ListModels, model_pb2.ListModelsRequest(), idempotent=True)
+        folders that did not load, with their reason.
+
+        Args:
+            tags: only the models that have every one of these tags with
+                these values (``{"loss": "infonce", "temperature": "0.2"}``;
+                ``ModelInfo.tags``). Values are compared as text, the way
+                the server writes a card's values (``"0.2"``, ``"1"`` for
+                1.0, ``"300"``): a number given here is turned into that
+                text. ``None`` or empty: every model.
+        """
+        request = model_pb2.ListModelsRequest(tags=_toml.check_tags(tags))
+        r = self._call(self._models.ListModels, request, idempotent=True)
         return ModelList(
             [ModelInfo.from_proto(m) for m in r.models],
             [SkippedModel.from_proto(s) for s in r.skipped],
@@ -392,6 +402,7 @@ class Client:
         run: Optional[str] = None,
         step: Optional[int] = None,
         loss_name: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
     ) -> ModelInfo:
         """Uploads an ONNX encoder as model `name`.
 
@@ -404,6 +415,15 @@ class Client:
         a checkpoint of, and its step in it; see :meth:`get_run`). What the
         card leaves out is read off the ONNX graph (``ModelInfo.inferred``
         says which keys).
+
+        `tags` (a dict of key to value) are set last, as the CLI's ``--tag
+        k=v`` sets them: a key the card's ``[training]`` has takes the
+        value, parsed to the type it has there (``{"seed": "1"}`` over
+        ``seed = 0`` writes ``seed = 1``; ValueError before any upload when
+        it does not parse), any other key goes into the card's ``[tags]``
+        table. The model's tags (``ModelInfo.tags``) are its ``[training]``
+        keys (but the measured ``final_loss`` and ``train_seconds``) and its
+        ``[tags]``; keys are 1-64 of ``A-Z a-z 0-9 _ . -``.
 
         The loss is one of "infonce", "hard_infonce", "nt_xent", "simple",
         "hard_simple", or "other" for a loss of your own, named by
@@ -438,6 +458,7 @@ class Client:
             features_output=features_output,
             run=run,
             step=step,
+            tags=tags,
         )
         if isinstance(onnx_path, (bytes, bytearray, memoryview)):
             content = bytes(onnx_path)
@@ -773,6 +794,7 @@ class Client:
         on_progress: Optional[ProgressCallback] = None,
         augmentation: Optional[AugmentationLike] = None,
         positives_split: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
     ) -> Any:
         """Evaluates `model` on `dataset`.
 
@@ -800,6 +822,11 @@ class Client:
                 used instead of the augmentation (``spec.positives_split``).
                 Each of the two may be given here or in `spec`, not both
                 (ValueError).
+            tags: tags of this evaluation (``{"sweep": "lr-0.1"}``; keys
+                1-64 of ``A-Z a-z 0-9 _ . -``, values text, a number turned
+                into the text the server writes), set over the model's own
+                in ``report.tags`` (a key the model has too takes this
+                value). The model's card is not changed.
 
         Returns:
             the :class:`~embedeval.types.EvaluationReport` (in whatever
@@ -813,6 +840,7 @@ class Client:
             detach=detach,
             test_split=test_split,
             train_split=train_split,
+            tags=_toml.check_tags(tags),
         )
         events = self._stream(self._evaluation.Evaluate, request)
         try:
@@ -922,6 +950,8 @@ class Client:
         on_progress: Optional[ProgressCallback] = None,
         augmentation: Optional[AugmentationLike] = None,
         positives_split: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+        by: str = "",
     ) -> Any:
         """Evaluates several models (``None``: every model) on `dataset`.
 
@@ -937,12 +967,30 @@ class Client:
         :meth:`get_comparison` and :meth:`render_figure`), or a
         :class:`ComparisonHandle` (``.comparison_id``, ``.excluded``) with
         `detach`. Other arguments, `augmentation` and `positives_split`
-        among them, as in :meth:`evaluate`.
+        among them, as in :meth:`evaluate`. Sweeps are read along the
+        models' tags (``ModelInfo.tags``):
+
+        Args:
+            tags: only the models that have every one of these tags with
+                these values (as :meth:`list_models` filters): among every
+                model when `models` is ``None``, else among those named.
+                :class:`~embedeval.errors.InvalidArgument` when none has them.
+            by: aggregate over this tag (e.g. ``"seed"``): the models that
+                share every other tag (and their loss and tau) form a group,
+                and ``Comparison.groups`` holds one
+                :class:`~embedeval.types.TagGroup` per group, in the order of
+                its first row, with the mean, sample standard deviation and
+                95% Student-t interval of the mean of each metric over its
+                COMPLETED models (``Comparison.groups_to_pandas()``). A
+                detached comparison's handle asks for the same groups when
+                it waits.
         """
         if not dataset:
             raise ValueError("compare needs a dataset")
         if isinstance(models, str):
             models = [models]
+        if not isinstance(by, str):
+            raise TypeError(f"by must be a tag name, got {type(by).__name__}")
         request = evaluation_pb2.CompareRequest(
             models=list(models or []),
             dataset=dataset,
@@ -950,13 +998,15 @@ class Client:
             detach=detach,
             test_split=test_split,
             train_split=train_split,
+            tags=_toml.check_tags(tags),
+            by=by,
         )
         events = self._stream(self._evaluation.Compare, request)
         try:
             if detach:
                 for event in events:
                     if event.HasField("accepted"):
-                        return ComparisonHandle(self, Accepted.from_proto(event.accepted))
+                        return ComparisonHandle(self, Accepted.from_proto(event.accepted), by=by)
                 raise Internal("the server ended a detached Compare without accepting it")
             with ProgressDisplay(progress, on_progress) as display:
                 for event in events:
@@ -969,13 +1019,17 @@ class Client:
         finally:
             events.close()
 
-    def get_comparison(self, id: str) -> Comparison:
+    def get_comparison(self, id: str, by: str = "") -> Comparison:
         """A stored comparison by id: its rows as they are now (a detached
         one may still be running), with its two plots drawn again and its
-        recommendations worked out again from those rows."""
-        return Comparison.from_proto(
-            self._call(self._evaluation.GetComparison, evaluation_pb2.GetComparisonRequest(id=id), idempotent=True)
-        )
+        recommendations worked out again from those rows; with `by` (a tag,
+        e.g. ``"seed"``), its ``groups`` along that tag, as
+        :meth:`compare` gives them (any tag, whatever the comparison was
+        made with)."""
+        if not isinstance(by, str):
+            raise TypeError(f"by must be a tag name, got {type(by).__name__}")
+        request = evaluation_pb2.GetComparisonRequest(id=id, by=by)
+        return Comparison.from_proto(self._call(self._evaluation.GetComparison, request, idempotent=True))
 
     def render_figure(self, id: str, kind: str = "ut", format: str = "svg", size: str = "screen") -> Figure:
         """Draws a figure of a stored comparison (`id`: a comparison id, its
@@ -1145,14 +1199,17 @@ class ComparisonHandle:
             :meth:`Client.render_figure`); empty from a server older than it.
         excluded: the models the comparison left out, with why
             (:class:`~embedeval.types.ExcludedModel`; no ids for them).
+        by: the tag :meth:`wait` asks the stored comparison's groups along
+            (``compare(..., by=...)``; "" for none).
     """
 
-    def __init__(self, client: Client, accepted: Accepted) -> None:
+    def __init__(self, client: Client, accepted: Accepted, by: str = "") -> None:
         self._client = client
         self.ids: List[str] = list(accepted.evaluation_ids)
         self.status = accepted.status
         self.comparison_id: str = accepted.comparison_id
         self.excluded: List[ExcludedModel] = list(accepted.excluded)
+        self.by = by
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(comparison_id={self.comparison_id!r}, ids={self.ids!r})"
@@ -1169,12 +1226,12 @@ class ComparisonHandle:
     def wait(self, progress: bool = False, *, on_progress: Optional[ProgressCallback] = None) -> Comparison:
         """Waits until every evaluation ends; returns the stored
         :class:`~embedeval.types.Comparison` (:meth:`Client.get_comparison`:
-        its ``id``, the rows sorted as by :meth:`Client.compare`, the plots).
-        From a server without comparison ids: the reports in the order of
-        the request, without plots."""
+        its ``id``, the rows sorted as by :meth:`Client.compare`, the plots,
+        the groups along :attr:`by`). From a server without comparison ids:
+        the reports in the order of the request, without plots."""
         rows = [self._client.wait_evaluation(i, progress, on_progress=on_progress) for i in self.ids]
         if self.comparison_id:
-            return self._client.get_comparison(self.comparison_id)
+            return self._client.get_comparison(self.comparison_id, by=self.by)
         return Comparison(rows=rows, excluded=list(self.excluded))
 
     def cancel(self) -> List[EvaluationStatus]:

@@ -20,7 +20,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client, SpecLike
@@ -125,6 +125,7 @@ def evaluate_module(
     loss_name: Optional[str] = None,
     augmentation: "Optional[AugmentationLike]" = None,
     positives_split: Optional[str] = None,
+    tags: Optional[Mapping[str, Any]] = None,
     log_to: Any = None,
     log_figures: Sequence[str] = (),
     log_prefix: str = "",
@@ -154,6 +155,10 @@ def evaluate_module(
             :meth:`Client.get_run` follows the run. Give each checkpoint its
             own `name` (``f"{run}-{step}"``, say) to keep them all: under one
             name each call replaces the last.
+        tags: the model's tags, set in its card as
+            :meth:`Client.register_model` sets them (a ``[training]`` key
+            the card has, e.g. ``{"seed": 1}``, else a ``[tags]`` key); its
+            reports carry them in ``report.tags``.
         log_to: where to log the report (see :mod:`embedeval.trackers`): a
             W&B run or ``"wandb"``, ``"tensorboard:<dir>"`` or a
             SummaryWriter, an MLflow run, ``"mlflow"`` or
@@ -204,6 +209,7 @@ def evaluate_module(
             replace=True,
             run=run,
             step=step,
+            tags=tags,
         )
     report = client.evaluate(
         name,

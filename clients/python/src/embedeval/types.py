@@ -47,6 +47,9 @@ __all__ = [
     "ExcludedModel",
     "AccuracyInterval",
     "Recommendation",
+    "MetricSummary",
+    "TagGroup",
+    "GROUP_METRICS",
     "Comparison",
     "Figure",
     "RunSummary",
@@ -276,6 +279,11 @@ class ModelInfo(_Message):
     #: subtracted), each naming the card key or flag that changes it. Every
     #: report of the model carries them too.
     warnings: List[str] = dataclasses.field(default_factory=list)
+    #: The model's tags: its card's ``[training]`` keys (but the measured
+    #: ``final_loss`` and ``train_seconds``) and its ``[tags]`` table, values
+    #: as text (numbers as written: ``"0.2"``, ``"300"``). Sweeps are read
+    #: along them (``list_models(tags=...)``, ``compare(tags=..., by=...)``).
+    tags: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def embedding_dim(self) -> int:
@@ -788,6 +796,9 @@ class EvaluationReport(_Message):
     #: classes and per-class kNN and probe accuracy (``None`` when skipped:
     #: ``skip_per_class``, or a server that does not compute them).
     per_class: Optional[PerClass] = None
+    #: The model's tags (``ModelInfo.tags``) with the evaluation's own
+    #: (``evaluate(..., tags=...)``) set over them.
+    tags: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -1048,6 +1059,94 @@ class Recommendation(_Message):
         return frame
 
 
+#: The headline metrics a :class:`TagGroup` summarises, in the server's
+#: order (the column names of :meth:`EvaluationReport.to_row`;
+#: ``nn1_similarity`` is ``nearest_negative_similarity[0]``).
+GROUP_METRICS = (
+    "uniformity", "tolerance", "alignment", "positive_similarity", "nn1_similarity",
+    "penalty_entropy", "effective_rank", "knn_top1", "linear_top1",
+)
+
+
+@dataclasses.dataclass
+class MetricSummary(_Message):
+    """One metric over the models of a :class:`TagGroup`: how many had it,
+    its mean, sample standard deviation and the half-width of the 95%
+    interval of the mean (Student's t)."""
+
+    _proto_name = "embedeval.v1.MetricSummary"
+
+    #: One of :data:`GROUP_METRICS`.
+    metric: str = ""
+    #: Models with a value of it (COMPLETED, the metric computed).
+    n: int = 0
+    mean: float = 0.0
+    #: Sample standard deviation (divisor n - 1); 0 when n = 1.
+    std: float = 0.0
+    #: Half-width of the 95% interval of the mean:
+    #: ``t(0.975, n - 1) * std / sqrt(n)``; 0 when n = 1.
+    interval: float = 0.0
+
+    @property
+    def lo(self) -> float:
+        """Lower end of the 95% interval of the mean (``mean - interval``)."""
+        return self.mean - self.interval
+
+    @property
+    def hi(self) -> float:
+        """Upper end of the 95% interval of the mean (``mean + interval``)."""
+        return self.mean + self.interval
+
+
+@dataclasses.dataclass
+class TagGroup(_Message):
+    """The models of a comparison that share every tag but the one it
+    aggregates over (``compare(..., by="seed")``: the seeds of one setting),
+    summarised per metric: the seed-averaged rows papers print.
+
+    ``metrics`` holds one :class:`MetricSummary` per metric of
+    :data:`GROUP_METRICS` that at least one COMPLETED model of the group
+    has, in that order; :meth:`metric` finds one by name and :meth:`to_row`
+    flattens the group for a table (``Comparison.groups_to_pandas()``)."""
+
+    _proto_name = "embedeval.v1.TagGroup"
+
+    #: The tags the group's models share (all but the aggregated one), with
+    #: their loss and tau where their tags do not say them.
+    tags: Dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The group's models, in the order of the comparison's rows.
+    models: List[str] = dataclasses.field(default_factory=list)
+    #: Each model's value of the aggregated tag ("" for a model without it).
+    values: List[str] = dataclasses.field(default_factory=list)
+    #: One summary per metric the models have, in :data:`GROUP_METRICS` order.
+    metrics: List[MetricSummary] = dataclasses.field(default_factory=list)
+
+    def metric(self, name: str) -> Optional[MetricSummary]:
+        """The summary of metric `name` (one of :data:`GROUP_METRICS`);
+        ``None`` when no completed model of the group has it. ValueError
+        for a name that is not a group metric."""
+        if name not in GROUP_METRICS:
+            raise ValueError(f"unknown metric {name!r}: one of {', '.join(GROUP_METRICS)}")
+        return next((m for m in self.metrics if m.metric == name), None)
+
+    def to_row(self, by: str = "values") -> Dict[str, Any]:
+        """The group as one flat row: its tags, ``models`` (how many),
+        `by` (the aggregated tag's values joined by ","), then for each
+        metric of :data:`GROUP_METRICS` ``<metric>_mean``, ``_std``,
+        ``_interval`` (NaN where no model had it) and ``_n``."""
+        nan = float("nan")
+        row: Dict[str, Any] = dict(self.tags)
+        row["models"] = len(self.models)
+        row[by or "values"] = ",".join(self.values)
+        for name in GROUP_METRICS:
+            m = self.metric(name)
+            row[f"{name}_mean"] = m.mean if m is not None else nan
+            row[f"{name}_std"] = m.std if m is not None else nan
+            row[f"{name}_interval"] = m.interval if m is not None else nan
+            row[f"{name}_n"] = m.n if m is not None else 0
+        return row
+
+
 @dataclasses.dataclass
 class Comparison(_Message):
     """Several models on one dataset: one report per model evaluated
@@ -1056,7 +1155,10 @@ class Comparison(_Message):
     it duplicates another model), two SVG plots, and which tau to keep per
     loss in ``recommendations`` (:meth:`recommend` gives one). It is stored
     under ``id``: ``client.get_comparison(id)`` gives it back and
-    ``client.render_figure(id, ...)`` draws its figures."""
+    ``client.render_figure(id, ...)`` draws its figures. Asked for ``by`` a
+    tag (``compare(..., by="seed")``), its ``groups`` summarise the models
+    that share every other tag (:class:`TagGroup`;
+    :meth:`groups_to_pandas` tabulates them)."""
 
     _proto_name = "embedeval.v1.Comparison"
 
@@ -1072,6 +1174,11 @@ class Comparison(_Message):
     #: Which tau to keep, one per loss with completed rows (empty from a
     #: server older than them).
     recommendations: List[Recommendation] = dataclasses.field(default_factory=list)
+    #: The tag the groups aggregate over ("" when none was asked for).
+    by: str = ""
+    #: With ``by``: one group per set of models sharing every tag but
+    #: ``by`` (and their loss and tau), in the order of their first row.
+    groups: List[TagGroup] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Each recommendation tabulates the comparison's rows (Recommendation.frame).
@@ -1087,6 +1194,8 @@ class Comparison(_Message):
             id=msg.id,  # type: ignore[attr-defined]
             excluded=[ExcludedModel.from_proto(e) for e in msg.excluded],  # type: ignore[attr-defined]
             recommendations=[Recommendation.from_proto(r) for r in msg.recommendations],  # type: ignore[attr-defined]
+            by=msg.by,  # type: ignore[attr-defined]
+            groups=[TagGroup.from_proto(g) for g in msg.groups],  # type: ignore[attr-defined]
         )
 
     def recommend(self, loss: Optional[str] = None) -> Recommendation:
@@ -1135,6 +1244,41 @@ class Comparison(_Message):
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("Comparison.to_pandas needs pandas: pip install pandas") from e
         return pd.DataFrame([row.to_row() for row in self.rows])
+
+    def groups_to_pandas(self, all_tags: bool = False) -> Any:
+        """The groups (one row each, in order, :meth:`TagGroup.to_row`) as a
+        ``pandas.DataFrame``: the tags that tell the groups apart (``loss``
+        and ``temperature`` always, the latter unless it is ``by``; with
+        `all_tags`, every tag), ``models`` (how many), the ``by`` column (the
+        aggregated tag's values joined by ","), then ``<metric>_mean``,
+        ``_std``, ``_interval`` and ``_n`` for each metric of
+        :data:`GROUP_METRICS`. Tag values are text, as the server keeps
+        them. Empty (those columns, no rows) without ``by`` (needs pandas:
+        ``pip install embedeval-client[pandas]``)."""
+        try:
+            import pandas as pd
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "Comparison.groups_to_pandas needs pandas: pip install pandas (or embedeval-client[pandas])"
+            ) from e
+        by = self.by or "values"
+        keys = [k for k in ("loss", "temperature") if k != by]
+        for key in sorted({k for g in self.groups for k in g.tags}):
+            if key in keys or key == by:
+                continue
+            first = self.groups[0].tags.get(key)
+            if all_tags or any(g.tags.get(key) != first for g in self.groups):
+                keys.append(key)
+        metrics = [f"{m}_{part}" for m in GROUP_METRICS for part in ("mean", "std", "interval", "n")]
+        columns = [*keys, "models", by, *metrics]
+        rows = []
+        for group in self.groups:
+            row = group.to_row(by)
+            rows.append({c: row.get(c, "") if c in keys else row[c] for c in columns})
+        frame = pd.DataFrame(rows, columns=columns)
+        for m in GROUP_METRICS:
+            frame[f"{m}_n"] = frame[f"{m}_n"].astype("int64")
+        return frame
 
 
 #: File extension to media type, for :meth:`Figure.save`.
@@ -1305,6 +1449,8 @@ _CLASSES: Dict[str, Type[_Message]] = {
         AccuracyInterval,
         ClassTolerance,
         Recommendation,
+        MetricSummary,
+        TagGroup,
         Comparison,
         Figure,
         RunSummary,

@@ -139,20 +139,29 @@ class Augmentation(_message.Message):
     def __init__(self, recipe: _Optional[str] = ..., crop_scale_min: _Optional[float] = ..., crop_scale_max: _Optional[float] = ..., jitter: _Optional[float] = ..., grayscale: _Optional[float] = ..., flip: _Optional[float] = ..., blur: _Optional[float] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "dataset", "spec", "detach", "test_split", "train_split")
+    __slots__ = ("model", "dataset", "spec", "detach", "test_split", "train_split", "tags")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     DETACH_FIELD_NUMBER: _ClassVar[int]
     TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     model: str
     dataset: str
     spec: MetricSpec
     detach: bool
     test_split: str
     train_split: str
-    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., detach: bool = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, model: _Optional[str] = ..., dataset: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., detach: bool = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EvaluateEvent(_message.Message):
     __slots__ = ("progress", "report", "accepted")
@@ -219,20 +228,31 @@ class EvaluateEmbeddingsRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[EmbeddingsHeader, _Mapping]] = ..., chunk: _Optional[_Union[EmbeddingsChunk, _Mapping]] = ...) -> None: ...
 
 class CompareRequest(_message.Message):
-    __slots__ = ("models", "dataset", "spec", "detach", "test_split", "train_split")
+    __slots__ = ("models", "dataset", "spec", "detach", "test_split", "train_split", "tags", "by")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MODELS_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     DETACH_FIELD_NUMBER: _ClassVar[int]
     TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedScalarFieldContainer[str]
     dataset: str
     spec: MetricSpec
     detach: bool
     test_split: str
     train_split: str
-    def __init__(self, models: _Optional[_Iterable[str]] = ..., dataset: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., detach: bool = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+    tags: _containers.ScalarMap[str, str]
+    by: str
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., dataset: _Optional[str] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., detach: bool = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., by: _Optional[str] = ...) -> None: ...
 
 class CompareEvent(_message.Message):
     __slots__ = ("progress", "comparison", "accepted")
@@ -257,20 +277,57 @@ class ExcludedModel(_message.Message):
     def __init__(self, model: _Optional[str] = ..., kind: _Optional[str] = ..., reason: _Optional[str] = ..., same_as: _Optional[str] = ...) -> None: ...
 
 class Comparison(_message.Message):
-    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg", "id", "excluded", "recommendations")
+    __slots__ = ("rows", "plot_svg", "accuracy_plot_svg", "id", "excluded", "recommendations", "by", "groups")
     ROWS_FIELD_NUMBER: _ClassVar[int]
     PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_PLOT_SVG_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     RECOMMENDATIONS_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[EvaluationReport]
     plot_svg: str
     accuracy_plot_svg: str
     id: str
     excluded: _containers.RepeatedCompositeFieldContainer[ExcludedModel]
     recommendations: _containers.RepeatedCompositeFieldContainer[Recommendation]
-    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedModel, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ...) -> None: ...
+    by: str
+    groups: _containers.RepeatedCompositeFieldContainer[TagGroup]
+    def __init__(self, rows: _Optional[_Iterable[_Union[EvaluationReport, _Mapping]]] = ..., plot_svg: _Optional[str] = ..., accuracy_plot_svg: _Optional[str] = ..., id: _Optional[str] = ..., excluded: _Optional[_Iterable[_Union[ExcludedModel, _Mapping]]] = ..., recommendations: _Optional[_Iterable[_Union[Recommendation, _Mapping]]] = ..., by: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[TagGroup, _Mapping]]] = ...) -> None: ...
+
+class TagGroup(_message.Message):
+    __slots__ = ("tags", "models", "values", "metrics")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.ScalarMap[str, str]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    values: _containers.RepeatedScalarFieldContainer[str]
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricSummary]
+    def __init__(self, tags: _Optional[_Mapping[str, str]] = ..., models: _Optional[_Iterable[str]] = ..., values: _Optional[_Iterable[str]] = ..., metrics: _Optional[_Iterable[_Union[MetricSummary, _Mapping]]] = ...) -> None: ...
+
+class MetricSummary(_message.Message):
+    __slots__ = ("metric", "n", "mean", "std", "interval")
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STD_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    metric: str
+    n: int
+    mean: float
+    std: float
+    interval: float
+    def __init__(self, metric: _Optional[str] = ..., n: _Optional[int] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., interval: _Optional[float] = ...) -> None: ...
 
 class Recommendation(_message.Message):
     __slots__ = ("loss", "front", "knee", "best_knn", "best_linear", "tied", "recommended", "recommended_temperature", "reason", "tolerance_falls")
@@ -325,10 +382,12 @@ class AccuracyInterval(_message.Message):
     def __init__(self, model: _Optional[str] = ..., temperature: _Optional[float] = ..., top1: _Optional[float] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ...) -> None: ...
 
 class GetComparisonRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "by")
     ID_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    by: str
+    def __init__(self, id: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
 
 class RenderFigureRequest(_message.Message):
     __slots__ = ("id", "kind", "format", "size")
@@ -407,7 +466,7 @@ class Histogram(_message.Message):
     def __init__(self, name: _Optional[str] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EvaluationReport(_message.Message):
-    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split", "warnings", "loss_name", "per_class")
+    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split", "warnings", "loss_name", "per_class", "tags")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -415,6 +474,13 @@ class EvaluationReport(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
@@ -452,6 +518,7 @@ class EvaluationReport(_message.Message):
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     LOSS_NAME_FIELD_NUMBER: _ClassVar[int]
     PER_CLASS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     model_sha256: str
@@ -489,7 +556,8 @@ class EvaluationReport(_message.Message):
     warnings: _containers.RepeatedScalarFieldContainer[str]
     loss_name: str
     per_class: PerClass
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ..., per_class: _Optional[_Union[PerClass, _Mapping]] = ...) -> None: ...
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ..., per_class: _Optional[_Union[PerClass, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PerClass(_message.Message):
     __slots__ = ("labels", "counts", "tolerance", "knn_top1", "linear_top1", "similarity", "nearest_negative_classes", "nearest_negative_k", "names")

@@ -8,8 +8,17 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ListModelsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("tags",)
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "skipped")
@@ -84,7 +93,14 @@ class OutputInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., dim: _Optional[int] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "sha256", "training", "input", "outputs", "embedding_output", "feature_output", "execution_provider", "description", "size_bytes", "inferred", "warnings")
+    __slots__ = ("name", "sha256", "training", "input", "outputs", "embedding_output", "feature_output", "execution_provider", "description", "size_bytes", "inferred", "warnings", "tags")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     TRAINING_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +113,7 @@ class ModelInfo(_message.Message):
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     INFERRED_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     sha256: str
     training: TrainingInfo
@@ -109,7 +126,8 @@ class ModelInfo(_message.Message):
     size_bytes: int
     inferred: _containers.RepeatedScalarFieldContainer[str]
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ..., training: _Optional[_Union[TrainingInfo, _Mapping]] = ..., input: _Optional[_Union[InputInfo, _Mapping]] = ..., outputs: _Optional[_Iterable[_Union[OutputInfo, _Mapping]]] = ..., embedding_output: _Optional[str] = ..., feature_output: _Optional[str] = ..., execution_provider: _Optional[str] = ..., description: _Optional[str] = ..., size_bytes: _Optional[int] = ..., inferred: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ..., training: _Optional[_Union[TrainingInfo, _Mapping]] = ..., input: _Optional[_Union[InputInfo, _Mapping]] = ..., outputs: _Optional[_Iterable[_Union[OutputInfo, _Mapping]]] = ..., embedding_output: _Optional[str] = ..., feature_output: _Optional[str] = ..., execution_provider: _Optional[str] = ..., description: _Optional[str] = ..., size_bytes: _Optional[int] = ..., inferred: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ModelUpload(_message.Message):
     __slots__ = ("name", "card_toml", "size_bytes", "sha256", "replace")
