@@ -733,7 +733,7 @@ pub fn cifar_records(
 ) -> Result<()> {
     let label_bytes = cifar_label_bytes(format);
     let record = label_bytes + CIFAR_PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(Error::InvalidArgument(format!(
             "{} bytes is not a whole number of {record}-byte records",
             bytes.len()

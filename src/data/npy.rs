@@ -237,7 +237,7 @@ mod tests {
     /// Bytes numpy 2 wrote for `np.save(f, np.arange(6, dtype='<i8').reshape(2, 3))`.
     fn numpy_i64() -> Vec<u8> {
         let mut header = "{'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }".to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');

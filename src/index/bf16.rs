@@ -180,7 +180,8 @@ pub struct Screened {
 /// The k best bank rows by inner product for every query row (each bank
 /// row's products times its entry of `scales` when given), exactly as
 /// [`exact::search`] finds them. Call only where [`available`] holds;
-/// `stop` is checked before each packed block.
+/// `stop` is checked between panels of each packed block (a stopped
+/// search returns its error).
 pub fn search(
     bank: &[f32],
     scales: Option<&[f32]>,
@@ -231,6 +232,11 @@ pub fn search(
                 let q0 = task * TASK_QUERIES;
                 let mut out = [0f32; MR * NR];
                 for p in (0..padded).step_by(NR) {
+                    // A stopped job leaves at the next panel pair (checked
+                    // again after the block).
+                    if p.is_multiple_of(8 * NR) && stop.is_stopped() {
+                        return;
+                    }
                     let panels = &block[p * pairs..(p + NR) * pairs];
                     let valid = NR.min(rows - p);
                     for (m, states) in states.chunks_mut(MR).enumerate() {
@@ -244,6 +250,7 @@ pub fn search(
                     }
                 }
             });
+        stop.check()?;
     }
     // Re-rank each query's candidates in float32 and prove the result.
     let eps = relative_bound(d);

@@ -129,7 +129,7 @@ impl<'a> VectorIndex<'a> {
         kind: IndexKind,
         scales: Option<Vec<f32>>,
     ) -> Result<Self> {
-        if dim == 0 || bank.len() % dim != 0 {
+        if dim == 0 || !bank.len().is_multiple_of(dim) {
             return Err(Error::InvalidArgument(format!(
                 "bank of {} values is not a whole number of rows of dimension {dim}",
                 bank.len()
@@ -227,7 +227,7 @@ impl<'a> VectorIndex<'a> {
         k: usize,
         stop: &crate::cancel::Stop,
     ) -> Result<Neighbors> {
-        if queries.len() % self.dim != 0 {
+        if !queries.len().is_multiple_of(self.dim) {
             return Err(Error::InvalidArgument(format!(
                 "queries of {} values are not rows of dimension {}",
                 queries.len(),

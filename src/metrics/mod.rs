@@ -35,7 +35,7 @@ pub struct Matrix {
 impl Matrix {
     /// Wraps row-major values; `data.len()` must be a multiple of `dim`.
     pub fn new(data: Vec<f32>, dim: usize) -> Result<Self> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(Error::InvalidArgument(format!(
                 "{} values are not whole rows of dimension {dim}",
                 data.len()

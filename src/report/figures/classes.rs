@@ -409,7 +409,7 @@ fn scaled(v: f64, (lo, hi): (f64, f64)) -> RGBColor {
 /// Which class names a heat-map axis of `n` classes writes: all up to
 /// [`MAX_NAMES`], else every n-th.
 fn named(n: usize, i: usize) -> bool {
-    n <= MAX_NAMES || i % n.div_ceil(MAX_NAMES) == 0
+    n <= MAX_NAMES || i.is_multiple_of(n.div_ceil(MAX_NAMES))
 }
 
 /// The per-class tolerance as a heat map: classes down, models across.
