@@ -4,7 +4,9 @@
 //! search is measured with the results ([`recall_at_k`]).
 //!
 //! The exact engine is BLAS sgemm plus a parallel top-k selection
-//! ([`exact`]); faiss's IndexFlatIP is available as [`IndexKind::FaissFlat`]
+//! ([`exact`]), or, where the processor has AVX-512 BF16, a bfloat16
+//! screen whose candidates are re-ranked in float32 with a proof that the
+//! top k is the float32 one ([`bf16`]); faiss's IndexFlatIP is available as [`IndexKind::FaissFlat`]
 //! and gives the same neighbours (tested). The default is the BLAS engine
 //! because, measured here (benches/eval.rs, 10,000 × 50,000, d = 128,
 //! k = 200), the faiss built from the crate's vendored source searches about
