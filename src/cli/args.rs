@@ -356,7 +356,7 @@ pub enum FigureSize {
 }
 
 /// How figures are drawn.
-#[derive(Debug, Clone, Copy, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct FigureArgs {
     /// svg or png [default: the output file's extension, else svg].
     #[arg(long, value_enum)]
@@ -364,6 +364,23 @@ pub struct FigureArgs {
     /// Drawn for a screen or for a paper column.
     #[arg(long, value_enum, default_value_t = FigureSize::Screen)]
     pub plot_size: FigureSize,
+    /// The accuracy figure's x axis: temperature (log scale) or a tag with
+    /// numeric values, e.g. seed, epochs, step [temperature].
+    #[arg(
+        long,
+        value_name = "TAG",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub x: String,
+    /// The accuracy figure's colours: loss or a tag [loss].
+    #[arg(
+        long,
+        value_name = "TAG",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub group_by: String,
 }
 
 impl FigureArgs {

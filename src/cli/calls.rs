@@ -638,6 +638,17 @@ async fn write_figure(
             kind: kind.proto() as i32,
             format: how.format_for(path) as i32,
             size: how.size() as i32,
+            // The axes are the accuracy figure's; the others keep theirs.
+            x: if kind.proto() == proto::FigureKind::Accuracy {
+                how.x.clone()
+            } else {
+                String::new()
+            },
+            group_by: if kind.proto() == proto::FigureKind::Accuracy {
+                how.group_by.clone()
+            } else {
+                String::new()
+            },
         })
         .await?
         .into_inner();

@@ -171,7 +171,7 @@ pub fn accepted(handle: crate::jobs::JobHandle) -> proto::Accepted {
 /// and size SCREEN when unset).
 pub fn figure_request(
     req: &proto::RenderFigureRequest,
-) -> Result<(figures::Kind, figures::Format, figures::Size)> {
+) -> Result<(figures::Kind, figures::Format, figures::Size, figures::Axes)> {
     use proto::{FigureFormat, FigureKind, FigureSize};
     let kind = match FigureKind::try_from(req.kind) {
         Ok(FigureKind::UniformityTolerance) => figures::Kind::UniformityTolerance,
@@ -208,7 +208,12 @@ pub fn figure_request(
             )))
         }
     };
-    Ok((kind, format, size))
+    Ok((
+        kind,
+        format,
+        size,
+        figures::Axes::new(&req.x, &req.group_by)?,
+    ))
 }
 
 /// A drawn figure of `reports`, as the API answers it.

@@ -295,11 +295,11 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::RenderFigureRequest>,
     ) -> std::result::Result<Response<proto::Figure>, Status> {
         let req = request.into_inner();
-        let (kind, format, size) = convert::figure_request(&req)?;
+        let (kind, format, size, axes) = convert::figure_request(&req)?;
         let reports = self.state.engine.store().reports_of(&req.id).await?;
         // Drawing is CPU work: off the async threads.
         let figure = tokio::task::spawn_blocking(move || {
-            figures::render(kind, &reports, format, size).map(|f| (f, reports))
+            figures::render_along(kind, &reports, format, size, &axes).map(|f| (f, reports))
         })
         .await
         .map_err(|e| Error::join("RenderFigure", e))??;

@@ -4,6 +4,12 @@
 //! losses, the limit τ → ∞ of Wang & Liu Eq. 4) stand apart at the right as
 //! "∞ (simple)". The accuracy axis zooms on the bulk of the values; a far
 //! outlier sits on the bottom edge with its value.
+//!
+//! [`Axes`] puts any numeric tag on x (a linear axis: seed, epochs, step…)
+//! and colours by any tag. Several models of one colour at one x (seeds of
+//! one setting) are one mean mark with the 95% Student-t interval across
+//! them as its bar, each model a faint dot behind it; lines join the means,
+//! never the models of one x.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -11,7 +17,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::frame::{self, Axis};
 use super::style::{self, Losses, Shape, Zoom};
-use super::{caption, Layout, Mark};
+use super::{caption, Axes, Layout, Mark};
 use crate::error::{Error, Result};
 use crate::proto::EvaluationReport;
 
@@ -28,51 +34,98 @@ fn accuracy(r: &EvaluationReport, method: usize) -> Option<f64> {
     }
 }
 
+/// One mark: a model's accuracy, or the mean of several models' at one x
+/// with the half-width of their 95% t-interval.
+struct Point<'a> {
+    /// The reports it stands for (the first names the mark).
+    reports: Vec<&'a EvaluationReport>,
+    /// The accuracy (the mean over `reports`).
+    value: f64,
+    /// Each report's accuracy (more than one: an aggregate).
+    each: Vec<f64>,
+}
+
+impl Point<'_> {
+    /// The bar's ends: the Wilson interval of one model over the test
+    /// images, the t-interval of the mean across several models.
+    fn bar(&self) -> (f64, f64) {
+        if self.each.len() == 1 {
+            style::wilson95(self.value, self.reports[0].num_test)
+        } else {
+            let s = crate::report::groups::summary("", &self.each);
+            (s.mean - s.interval, s.mean + s.interval)
+        }
+    }
+}
+
 /// Draws the figure; returns one mark per model and probe.
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     rows: &[EvaluationReport],
     layout: Layout,
+    axes: &Axes,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
-    let reports: Vec<EvaluationReport> = rows
+    let on_tau = axes.x == "temperature";
+    // On a tag's axis: the reports with a numeric value of it.
+    let x_tag = |r: &EvaluationReport| -> Option<f64> {
+        r.tags
+            .get(&axes.x)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let with_accuracy: Vec<&EvaluationReport> = rows
         .iter()
         .filter(|r| accuracy(r, 0).is_some() || accuracy(r, 1).is_some())
-        .cloned()
         .collect();
-    if reports.is_empty() {
-        return Err(Error::FailedPrecondition(
-            "no completed evaluation here has a kNN or linear accuracy".into(),
-        ));
-    }
-    // x: log10 τ; the τ-free losses at a slot to the right.
-    let mut taus: Vec<f64> = reports
+    let reports: Vec<EvaluationReport> = with_accuracy
         .iter()
-        .filter(|r| r.temperature > 0.0)
-        .map(|r| r.temperature)
+        .filter(|r| on_tau || x_tag(r).is_some())
+        .map(|r| (*r).clone())
         .collect();
+    let left_out = with_accuracy.len() - reports.len();
+    if reports.is_empty() {
+        return Err(Error::FailedPrecondition(if with_accuracy.is_empty() {
+            "no completed evaluation here has a kNN or linear accuracy".into()
+        } else {
+            format!(
+                "no evaluation here has a numeric tag {:?} for the x axis",
+                axes.x
+            )
+        }));
+    }
+    let group_of = |r: &EvaluationReport| axes.group(r);
+    // x: log10 τ, the τ-free losses at a slot to the right; or a tag's
+    // value on a linear axis.
+    let value_of = |r: &EvaluationReport| -> Option<f64> {
+        if on_tau {
+            (r.temperature > 0.0).then_some(r.temperature)
+        } else {
+            x_tag(r)
+        }
+    };
+    let scale = |v: f64| if on_tau { v.log10() } else { v };
+    let mut taus: Vec<f64> = reports.iter().filter_map(value_of).collect();
     taus.sort_by(f64::total_cmp);
     taus.dedup();
-    let has_free = reports.iter().any(|r| r.temperature <= 0.0);
+    let has_free = reports.iter().any(|r| value_of(r).is_none());
     let (u_lo, u_hi) = match (taus.first(), taus.last()) {
-        (Some(a), Some(b)) => (a.log10(), b.log10()),
+        (Some(a), Some(b)) => (scale(*a), scale(*b)),
         _ => (0.0, 0.0),
     };
-    let span = (u_hi - u_lo).max(0.5);
+    let span = if on_tau {
+        (u_hi - u_lo).max(0.5)
+    } else {
+        (u_hi - u_lo).max(1.0)
+    };
     let u_inf = if taus.is_empty() {
         0.0
     } else {
         u_hi + span * 0.22
     };
-    let u_of = |r: &EvaluationReport| {
-        if r.temperature > 0.0 {
-            r.temperature.log10()
-        } else {
-            u_inf
-        }
-    };
+    let u_of = |r: &EvaluationReport| value_of(r).map_or(u_inf, scale);
     let x_zoom = Zoom {
         lo: if taus.is_empty() {
             -0.5
@@ -85,7 +138,7 @@ where
             u_hi + span * 0.08
         },
     };
-    let mut ticks: Vec<f64> = taus.iter().map(|t| t.log10()).collect();
+    let mut ticks: Vec<f64> = taus.iter().map(|t| scale(*t)).collect();
     let mut labels: Vec<String> = taus.iter().map(|t| style::short(*t)).collect();
     // Tick labels that would collide are thinned (every τ keeps its tick).
     let px_per_u = f64::from(layout.width) * 0.62 / (x_zoom.hi - x_zoom.lo);
@@ -105,7 +158,11 @@ where
         zoom: x_zoom,
         ticks,
         labels,
-        desc: "training temperature τ (log scale)".into(),
+        desc: if on_tau {
+            "training temperature τ (log scale)".into()
+        } else {
+            axes.x.clone()
+        },
     };
 
     // y: the bulk of the accuracies and their intervals; far outliers at the edge.
@@ -130,30 +187,27 @@ where
     let y = Axis::numeric(y_zoom, "top-1 accuracy", 6);
 
     let side = (f64::from(layout.width) * 0.22) as u32;
-    let frame = frame::draw(
-        root,
-        &layout,
-        "Accuracy against τ",
-        &x,
-        &y,
-        &caption(&reports),
-        side,
-    )?;
-    let losses = Losses::of(&reports);
-    // Side by side at each τ: the losses that have a model there, kNN then
+    let title = if on_tau {
+        "Accuracy against τ".to_string()
+    } else {
+        format!("Accuracy against {}", axes.x)
+    };
+    let frame = frame::draw(root, &layout, &title, &x, &y, &caption(&reports), side)?;
+    let groups = Losses::of_names(reports.iter().map(|r| group_of(r)).collect());
+    // Side by side at each x: the groups that have a model there, kNN then
     // linear for each, a marker radius apart.
     let spacing = f64::from(layout.marker) * 1.15;
     let offset = |r: &EvaluationReport, m: usize| -> i32 {
-        let here: Vec<&String> = losses
+        let here: Vec<&String> = groups
             .names()
             .iter()
-            .filter(|l| {
+            .filter(|g| {
                 reports
                     .iter()
-                    .any(|o| &&o.loss == l && (u_of(o) - u_of(r)).abs() < 1e-12)
+                    .any(|o| group_of(o) == **g && (u_of(o) - u_of(r)).abs() < 1e-12)
             })
             .collect();
-        let i = here.iter().position(|l| **l == r.loss).unwrap_or(0);
+        let i = here.iter().position(|g| **g == group_of(r)).unwrap_or(0);
         let n = here.len() * 2;
         ((((i * 2 + m) as f64) - (n as f64 - 1.0) / 2.0) * spacing).round() as i32
     };
@@ -176,21 +230,40 @@ where
 
     let mut marks = Vec::new();
     let mut outliers = Vec::new();
-    for loss in losses.names() {
-        let colour = losses.colour(loss);
+    let mut aggregated = false;
+    let mut single = false;
+    for group in groups.names() {
+        let colour = groups.colour(group);
+        let faint = style::blend(colour, WHITE, 0.6);
         let mut these: Vec<&EvaluationReport> =
-            reports.iter().filter(|r| &r.loss == loss).collect();
+            reports.iter().filter(|r| group_of(r) == *group).collect();
         these.sort_by(|a, b| u_of(a).total_cmp(&u_of(b)));
         for (m, (_, shape, dash)) in METHODS.iter().enumerate() {
-            let pts: Vec<(&EvaluationReport, f64)> = these
+            // The models of one x are one point.
+            let mut points: Vec<Point> = Vec::new();
+            for r in &these {
+                let Some(a) = accuracy(r, m) else { continue };
+                match points
+                    .last_mut()
+                    .filter(|p| (u_of(p.reports[0]) - u_of(r)).abs() < 1e-12)
+                {
+                    Some(p) => {
+                        p.reports.push(r);
+                        p.each.push(a);
+                        p.value = p.each.iter().sum::<f64>() / p.each.len() as f64;
+                    }
+                    None => points.push(Point {
+                        reports: vec![r],
+                        value: a,
+                        each: vec![a],
+                    }),
+                }
+            }
+            // Lines join the sweep's points, not the ∞ slot.
+            let swept: Vec<(i32, i32)> = points
                 .iter()
-                .filter_map(|r| accuracy(r, m).map(|a| (*r, a)))
-                .collect();
-            // Lines join the τ sweep, not the ∞ slot.
-            let swept: Vec<(i32, i32)> = pts
-                .iter()
-                .filter(|p| p.0.temperature > 0.0)
-                .map(|p| at(p.0, m, p.1))
+                .filter(|p| value_of(p.reports[0]).is_some())
+                .map(|p| at(p.reports[0], m, p.value))
                 .collect();
             for pair in swept.windows(2) {
                 frame::line(
@@ -201,10 +274,34 @@ where
                     dash.map(|d| d * layout.font * 0.5),
                 )?;
             }
-            for (r, a) in &pts {
-                let at = at(r, m, *a);
-                if y_zoom.contains(*a) {
-                    let (lo, hi) = style::wilson95(*a, n_of(r));
+            for p in &points {
+                let r = p.reports[0];
+                let at = at(r, m, p.value);
+                if p.each.len() > 1 {
+                    aggregated = true;
+                    // Each model faint behind the mean, inside the axes.
+                    for (o, a) in p.reports.iter().zip(&p.each) {
+                        let (_, y) = frame.px(0.0, y_zoom.clamp(*a));
+                        style::marker(
+                            root,
+                            *shape,
+                            (at.0, y),
+                            (layout.marker / 2).max(2),
+                            faint,
+                            faint,
+                            1,
+                        )?;
+                        marks.push(Mark {
+                            x: at.0,
+                            y,
+                            fill: (faint.0, faint.1, faint.2),
+                            stroke: (faint.0, faint.1, faint.2),
+                            model: o.model.clone(),
+                        });
+                    }
+                }
+                if y_zoom.contains(p.value) {
+                    let (lo, hi) = p.bar();
                     frame::error_bar(
                         root,
                         at.0,
@@ -214,7 +311,7 @@ where
                         colour.stroke_width(layout.stroke.max(2) - 1),
                     )?;
                 } else {
-                    outliers.push((at, *a));
+                    outliers.push((at, p.value));
                 }
                 let fill = if m == 0 { colour } else { WHITE };
                 style::marker(
@@ -226,13 +323,16 @@ where
                     colour,
                     layout.stroke,
                 )?;
-                marks.push(Mark {
-                    x: at.0,
-                    y: at.1,
-                    fill: (fill.0, fill.1, fill.2),
-                    stroke: (colour.0, colour.1, colour.2),
-                    model: r.model.clone(),
-                });
+                if p.each.len() == 1 {
+                    single = true;
+                    marks.push(Mark {
+                        x: at.0,
+                        y: at.1,
+                        fill: (fill.0, fill.1, fill.2),
+                        stroke: (colour.0, colour.1, colour.2),
+                        model: r.model.clone(),
+                    });
+                }
             }
         }
     }
@@ -263,10 +363,10 @@ where
     let (l, t, r_edge, _) = frame.side;
     let f = layout.font;
     let mut yy = t;
-    frame::text(root, "loss", (l, yy), &layout, 0.9, BLACK)?;
+    frame::text(root, &axes.group_by, (l, yy), &layout, 0.9, BLACK)?;
     yy += (f * 1.4) as i32;
-    for loss in losses.names() {
-        let c = losses.colour(loss);
+    for loss in groups.names() {
+        let c = groups.colour(loss);
         root.draw(&Rectangle::new(
             [
                 (l, yy + (f * 0.2) as i32),
@@ -301,11 +401,27 @@ where
     }
     yy += (f * 0.6) as i32;
     let n = reports.iter().map(|r| r.num_test).max().unwrap_or(0);
-    let mut notes = vec![format!(
-        "Bars: 95% Wilson intervals over the {n} test images."
-    )];
+    let mut notes = Vec::new();
+    if single {
+        notes.push(format!(
+            "Bars: 95% Wilson intervals over the {n} test images."
+        ));
+    }
+    if aggregated {
+        notes.push(
+            "Several models at one x: their mean, the bar its 95% t-interval across them; \
+             faint: each model."
+                .into(),
+        );
+    }
     if has_free {
         notes.push("∞ (simple): losses without a temperature, the limit τ → ∞.".into());
+    }
+    if left_out > 0 {
+        notes.push(format!(
+            "{left_out} model(s) without a numeric {} left out.",
+            axes.x
+        ));
     }
     let above = outliers.iter().any(|((_, y), _)| *y < frame.plot.1 + 4);
     let below = outliers.iter().any(|((_, y), _)| *y >= frame.plot.1 + 4);

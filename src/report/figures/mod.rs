@@ -208,6 +208,63 @@ pub(crate) struct Layout {
     pub stroke: u32,
 }
 
+/// What a figure's x axis and colours follow (the accuracy figure; the
+/// others draw τ and the loss).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Axes {
+    /// "temperature" (a log axis, the τ-free losses at ∞) or a tag with
+    /// numeric values (a linear axis), e.g. "epochs", "step", "seed".
+    pub x: String,
+    /// "loss" or a tag: one colour per value.
+    pub group_by: String,
+}
+
+impl Default for Axes {
+    fn default() -> Self {
+        Self {
+            x: "temperature".into(),
+            group_by: "loss".into(),
+        }
+    }
+}
+
+impl Axes {
+    /// The axes asked for ("" takes the default of each); the tag names
+    /// are checked as tag keys.
+    pub fn new(x: &str, group_by: &str) -> Result<Self> {
+        let d = Self::default();
+        let pick = |v: &str, default: String| -> Result<String> {
+            if v.is_empty() {
+                return Ok(default);
+            }
+            crate::registry::card::check_tag(v, "")?;
+            Ok(v.to_string())
+        };
+        Ok(Self {
+            x: pick(x, d.x)?,
+            group_by: pick(group_by, d.group_by)?,
+        })
+    }
+
+    /// Whether these are the defaults (every figure kind takes them).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The colour group of a report: its loss, or its value of the tag
+    /// ("-" without it).
+    pub fn group(&self, r: &EvaluationReport) -> String {
+        if self.group_by == "loss" {
+            r.loss.clone()
+        } else {
+            r.tags
+                .get(&self.group_by)
+                .cloned()
+                .unwrap_or_else(|| "-".into())
+        }
+    }
+}
+
 /// One data mark of a figure (legend samples are not marks).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mark {
@@ -337,8 +394,8 @@ pub fn caption(reports: &[EvaluationReport]) -> String {
 
 /// What a figure shows.
 enum Subject<'a> {
-    /// A kind of figure of completed reports.
-    Reports(Kind, &'a [EvaluationReport]),
+    /// A kind of figure of completed reports, along these axes.
+    Reports(Kind, &'a [EvaluationReport], &'a Axes),
     /// A training run's path.
     Run(&'a crate::proto::Run),
     /// A training run's metrics against step.
@@ -354,8 +411,26 @@ pub fn render(
     format: Format,
     size: Size,
 ) -> Result<Figure> {
+    render_along(kind, reports, format, size, &Axes::default())
+}
+
+/// [`render`] with the x axis and colours of `axes`: INVALID_ARGUMENT for
+/// other axes than the defaults on a figure other than the accuracy one.
+pub fn render_along(
+    kind: Kind,
+    reports: &[EvaluationReport],
+    format: Format,
+    size: Size,
+    axes: &Axes,
+) -> Result<Figure> {
+    if kind != Kind::Accuracy && !axes.is_default() {
+        return Err(Error::InvalidArgument(format!(
+            "x and group_by apply to the accuracy figure; the {} figure draws τ and the loss",
+            kind.name()
+        )));
+    }
     let rows = drawable(reports);
-    render_subject(Subject::Reports(kind, &rows), format, size)
+    render_subject(Subject::Reports(kind, &rows, axes), format, size)
 }
 
 /// Draws a training run's path in the uniformity–tolerance plane, steps
@@ -466,15 +541,15 @@ where
 {
     root.fill(&WHITE).map_err(draw_error)?;
     match subject {
-        Subject::Reports(Kind::UniformityTolerance, rows) => {
+        Subject::Reports(Kind::UniformityTolerance, rows, _) => {
             uniformity_tolerance::draw(root, rows, layout)
         }
-        Subject::Reports(Kind::Accuracy, rows) => accuracy::draw(root, rows, layout),
-        Subject::Reports(Kind::Negatives, rows) => profiles::draw_negatives(root, rows, layout),
-        Subject::Reports(Kind::Penalty, rows) => profiles::draw_penalty(root, rows, layout),
-        Subject::Reports(Kind::Classes, rows) => classes::draw_classes(root, rows, layout),
-        Subject::Reports(Kind::Confusion, rows) => classes::draw_confusion(root, rows, layout),
-        Subject::Reports(Kind::Pareto, rows) => classes::draw_pareto(root, rows, layout),
+        Subject::Reports(Kind::Accuracy, rows, axes) => accuracy::draw(root, rows, layout, axes),
+        Subject::Reports(Kind::Negatives, rows, _) => profiles::draw_negatives(root, rows, layout),
+        Subject::Reports(Kind::Penalty, rows, _) => profiles::draw_penalty(root, rows, layout),
+        Subject::Reports(Kind::Classes, rows, _) => classes::draw_classes(root, rows, layout),
+        Subject::Reports(Kind::Confusion, rows, _) => classes::draw_confusion(root, rows, layout),
+        Subject::Reports(Kind::Pareto, rows, _) => classes::draw_pareto(root, rows, layout),
         Subject::Run(run) => trajectory::draw(root, run, layout),
         Subject::RunMetrics(run) => trajectory::draw_metrics(root, run, layout),
     }

@@ -78,7 +78,12 @@ pub struct Losses {
 impl Losses {
     /// The distinct losses of `reports`.
     pub fn of(reports: &[EvaluationReport]) -> Self {
-        let mut names: Vec<String> = reports.iter().map(|r| r.loss.clone()).collect();
+        Self::of_names(reports.iter().map(|r| r.loss.clone()).collect())
+    }
+
+    /// The distinct names among `names` (a loss or any tag's values), the
+    /// zoo's losses first.
+    pub fn of_names(mut names: Vec<String>) -> Self {
         names.sort_by_key(|n| {
             (
                 KNOWN.iter().position(|k| k == n).unwrap_or(KNOWN.len()),
@@ -107,6 +112,12 @@ impl Losses {
     pub fn shape(&self, loss: &str) -> Shape {
         SHAPES[self.index(loss) % SHAPES.len()]
     }
+}
+
+/// `a` moved towards `b` by `t` (0: `a`, 1: `b`), per channel.
+pub fn blend(a: RGBColor, b: RGBColor, t: f64) -> RGBColor {
+    let mix = |x: u8, y: u8| (f64::from(x) + (f64::from(y) - f64::from(x)) * t).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
 /// Viridis (van der Walt & Smith, matplotlib), sampled at nine points.

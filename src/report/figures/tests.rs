@@ -544,3 +544,112 @@ fn the_class_figures_name_the_classes_and_grey_the_diagonal() {
     let err = render(Kind::Classes, &bare, Format::Svg, Size::Screen).unwrap_err();
     assert!(err.to_string().contains("per-class"), "{err}");
 }
+
+/// Three seeds at each of three τ, one loss: the accuracy figure's sweep.
+fn seeds() -> Vec<EvaluationReport> {
+    let mut rows = Vec::new();
+    for (i, tau) in [0.1, 0.2, 0.5].into_iter().enumerate() {
+        for seed in 0..3 {
+            let mut r = report("infonce", tau, i);
+            r.model = format!("infonce-t{tau}-s{seed}");
+            r.id = format!("id{i}-{seed}");
+            let knn = 0.95 + 0.01 * i as f64 + 0.005 * seed as f64;
+            r.knn.as_mut().unwrap().top1 = knn;
+            r.linear.as_mut().unwrap().top1 = knn - 0.01;
+            r.tags = [("loss", "infonce".to_string()), ("seed", seed.to_string())]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .chain([("temperature".to_string(), format!("{tau}"))])
+                .collect();
+            rows.push(r);
+        }
+    }
+    rows
+}
+
+#[test]
+fn models_at_one_tau_are_their_mean_with_each_faint_never_a_zigzag() {
+    let rows = seeds();
+    for size in [Size::Column, Size::Screen] {
+        let fig = render(Kind::Accuracy, &rows, Format::Svg, size).unwrap();
+        keep(&fig, Kind::Accuracy, size);
+        // Every model, both probes, as a faint mark.
+        assert_eq!(fig.marks.len(), 18);
+        let svg = String::from_utf8(fig.bytes).unwrap();
+        let shapes = svg_shapes(&svg);
+        let c = style::Losses::of(&rows).colour("infonce");
+        let colour = hex((c.0, c.1, c.2));
+        for tau in ["0.1", "0.2", "0.5"] {
+            let knn: Vec<&Mark> = fig
+                .marks
+                .iter()
+                .filter(|m| m.model.contains(&format!("t{tau}-")))
+                .filter(|m| fig.marks.iter().filter(|o| o.x == m.x).count() == 3)
+                .collect();
+            assert_eq!(knn.len(), 6, "τ {tau}: three seeds at each probe's x");
+            // The mean of the three, drawn in full colour at their x.
+            for x in [knn[0].x, knn[3].x] {
+                let ys: Vec<f64> = knn
+                    .iter()
+                    .filter(|m| m.x == x)
+                    .map(|m| f64::from(m.y))
+                    .collect();
+                let mean = ys.iter().sum::<f64>() / 3.0;
+                assert!(
+                    shapes
+                        .iter()
+                        .any(|(sx, sy, fill)| (sx - f64::from(x)).abs() <= 3.0
+                            && (sy - mean).abs() <= 3.0
+                            && (fill == &colour || fill == "#FFFFFF")),
+                    "τ {tau}: a mean mark at ({x}, {mean})"
+                );
+            }
+        }
+        let texts = svg_texts(&svg);
+        assert!(
+            texts.iter().any(|t| t.starts_with("Several models at")),
+            "the note says what the bars are: {texts:?}"
+        );
+        for m in &fig.marks {
+            assert!(m.x > 0 && m.y > 0 && (m.x as u32) < fig.size.0 && (m.y as u32) < fig.size.1);
+        }
+    }
+}
+
+#[test]
+fn the_accuracy_figure_takes_any_numeric_tag_on_x_and_any_tag_as_colour() {
+    let rows = seeds();
+    let axes = Axes::new("seed", "temperature").unwrap();
+    let fig = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &axes).unwrap();
+    let svg = String::from_utf8(fig.bytes).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.iter().any(|t| t == "Accuracy against seed"),
+        "{texts:?}"
+    );
+    assert!(texts.iter().any(|t| t == "temperature"), "legend title");
+    // A linear axis: seeds 0, 1, 2 equally spaced (one colour per τ, so
+    // one model per mark).
+    assert_eq!(fig.marks.len(), 18);
+    let x_of = |model: &str| {
+        fig.marks
+            .iter()
+            .filter(|m| m.model == model)
+            .map(|m| m.x)
+            .min()
+            .unwrap()
+    };
+    let (a, b, c) = (
+        x_of("infonce-t0.1-s0"),
+        x_of("infonce-t0.1-s1"),
+        x_of("infonce-t0.1-s2"),
+    );
+    assert!(((b - a) - (c - b)).abs() <= 2, "{a} {b} {c}");
+    // A tag no model has a number for is said, and other kinds refuse axes.
+    let none = Axes::new("arch", "loss").unwrap();
+    let err = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &none).unwrap_err();
+    assert!(err.to_string().contains("numeric tag \"arch\""), "{err}");
+    let err = render_along(Kind::Negatives, &rows, Format::Svg, Size::Screen, &axes).unwrap_err();
+    assert!(err.to_string().contains("accuracy figure"), "{err}");
+    assert!(Axes::new("a b", "").is_err());
+}
