@@ -102,6 +102,7 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
                         kind: kind as i32,
                         format: format as i32,
                         size: size as i32,
+                        ..Default::default()
                     })
                     .await
                     .unwrap()
@@ -151,6 +152,44 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
     }
 
     // An evaluation id draws its one model.
+    // The accuracy figure along a tag, coloured by another; other kinds
+    // take only τ and the loss.
+    let along = |kind: FigureKind, x: &str, group_by: &str| proto::RenderFigureRequest {
+        id: c.id.clone(),
+        kind: kind as i32,
+        format: FigureFormat::Svg as i32,
+        x: x.into(),
+        group_by: group_by.into(),
+        ..Default::default()
+    };
+    let f = client
+        .render_figure(along(FigureKind::Accuracy, "epochs", "temperature"))
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, _, texts) = parse_svg(&f.data);
+    assert!(
+        texts.iter().any(|t| t == "Accuracy against epochs"),
+        "{texts:?}"
+    );
+    assert!(f.marks > 0);
+    for (req, code) in [
+        (
+            along(FigureKind::Negatives, "seed", ""),
+            Code::InvalidArgument,
+        ),
+        (
+            along(FigureKind::Accuracy, "no-such-tag", ""),
+            Code::FailedPrecondition,
+        ),
+        (
+            along(FigureKind::Accuracy, "a b", ""),
+            Code::InvalidArgument,
+        ),
+    ] {
+        let err = client.render_figure(req).await.unwrap_err();
+        assert_eq!(err.code(), code, "{}", err.message());
+    }
     let one = c.rows.iter().find(|r| r.model == "infonce-t1").unwrap();
     let f = client
         .render_figure(proto::RenderFigureRequest {
@@ -158,6 +197,7 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
             kind: FigureKind::Penalty as i32,
             format: FigureFormat::Png as i32,
             size: FigureSize::Column as i32,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -174,6 +214,7 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
                 kind: kind as i32,
                 format: FigureFormat::Svg as i32,
                 size: FigureSize::Screen as i32,
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -63,9 +63,9 @@ pub enum Command {
     },
     /// Evaluate several models on a dataset and compare them.
     Compare {
-        /// What to compare.
+        /// What to compare (boxed: the largest arguments of any command).
         #[command(flatten)]
-        args: args::CompareArgs,
+        args: Box<args::CompareArgs>,
         /// The server.
         #[command(flatten)]
         conn: args::Connection,
@@ -226,7 +226,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         Command::Datasets { command, conn } => calls::datasets(&conn, command).await.map(|_| 0),
         Command::Embed { args, conn } => calls::embed(&conn, args).await.map(|_| 0),
         Command::Eval { args, conn } => calls::eval(&conn, args).await.map(|_| 0),
-        Command::Compare { args, conn } => calls::compare(&conn, args).await.map(|_| 0),
+        Command::Compare { args, conn } => calls::compare(&conn, *args).await.map(|_| 0),
         Command::Comparisons { command, conn } => {
             calls::comparisons(&conn, command).await.map(|_| 0)
         }

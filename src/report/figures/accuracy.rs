@@ -193,7 +193,7 @@ where
         format!("Accuracy against {}", axes.x)
     };
     let frame = frame::draw(root, &layout, &title, &x, &y, &caption(&reports), side)?;
-    let groups = Losses::of_names(reports.iter().map(|r| group_of(r)).collect());
+    let groups = Losses::of_names(reports.iter().map(&group_of).collect());
     // Side by side at each x: the groups that have a model there, kNN then
     // linear for each, a marker radius apart.
     let spacing = f64::from(layout.marker) * 1.15;
