@@ -220,6 +220,12 @@ async fn stored_comparisons_are_drawn_again_in_every_kind_and_format() {
             .unwrap()
             .into_inner();
         assert_eq!(f.marks, marks, "{kind:?}");
+        // A figure of one model names it.
+        let (_, _, texts) = parse_svg(&f.data);
+        assert!(
+            texts.iter().any(|t| t.contains("model infonce-t1")),
+            "{kind:?}: {texts:?}"
+        );
     }
 
     // Errors have their codes.

@@ -1,7 +1,8 @@
 """EvaluationService: Evaluate (with progress, detached, watched, cancelled;
 the augmentation of the positive views), EvaluateEmbeddings against numpy and
 scikit-learn, Compare (and the models it leaves out), the stored reports (and
-deleting them), stored comparisons and their figures."""
+deleting them), stored comparisons and their figures (the accuracy figure
+along a tag among them)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -310,6 +311,11 @@ def _svg_size(data: bytes):
     return int(root.get("width")), int(root.get("height"))
 
 
+def _svg_texts(data: bytes):
+    """The text of every <text> element of an SVG, stripped."""
+    return ["".join(e.itertext()).strip() for e in ET.fromstring(data).iter() if e.tag.rsplit("}", 1)[-1] == "text"]
+
+
 def test_stored_comparison_and_its_figures(client, tmp_path):
     k = 5
     comp = client.compare(FIGURE_MODELS, dataset="digits", spec={"neighbors_k": k, "skip_linear": True},
@@ -369,6 +375,59 @@ def test_stored_comparison_and_its_figures(client, tmp_path):
         with pytest.raises(ValueError) as e:
             client.render_figure(comp.id, **bad)
         assert not isinstance(e.value, embedeval.EmbedevalError), "refused by the client, not the server"
+
+
+def test_accuracy_figure_along_a_tag(client):
+    # The figure models' cards: seed 0 and 300 epochs each; tau 0.1, 1 and
+    # none (simple: temperature 0).
+    comp = client.compare(FIGURE_MODELS, dataset="digits", spec={"skip_linear": True, "knn_k": 20},
+                          progress=False)
+    assert all(row.ok for row in comp.rows)
+    assert {row.tags["epochs"] for row in comp.rows} == {"300"}
+    ids = sorted(row.id for row in comp.rows)
+    n = len(FIGURE_MODELS)
+
+    # Along epochs, one colour per tau: every model at x = 300, alone in
+    # its colour (a mark of its own, no aggregate), one mark per model (kNN alone).
+    f = client.render_figure(comp.id, "accuracy", x="epochs", group_by="temperature")
+    texts = _svg_texts(f.data)
+    assert "Accuracy against epochs" in texts and "Accuracy against τ" not in texts, texts
+    assert "epochs" in texts and "temperature" in texts, texts  # the x axis and the legend's title
+    assert {row.tags["temperature"] for row in comp.rows} <= set(texts), texts
+    assert not any(t.startswith("Several models at one x") for t in texts), texts
+    assert f.marks == n and sorted(f.evaluation_ids) == ids
+    png = client.render_figure(comp.id, "accuracy", "png", "column", x="epochs", group_by="temperature")
+    assert png.data.startswith(b"\x89PNG") and (png.width, png.height) == (1050, 840) and png.marks == n
+
+    # Coloured by loss: the two infonce models at one x are their mean with
+    # the t-interval, each still a (faint) mark of its own.
+    f = client.render_figure(comp.id, "accuracy", x="epochs")
+    texts = _svg_texts(f.data)
+    assert "Accuracy against epochs" in texts and "loss" in texts, texts
+    assert any(t.startswith("Several models at one x") for t in texts), texts
+    assert f.marks == n and sorted(f.evaluation_ids) == ids
+
+    # The defaults named are the defaults: the same figure as none given,
+    # and every kind takes them.
+    default = client.render_figure(comp.id, "accuracy")
+    assert "Accuracy against τ" in _svg_texts(default.data)
+    named = client.render_figure(comp.id, "accuracy", x="temperature", group_by="loss")
+    assert (named.data, named.marks) == (default.data, default.marks)
+    assert client.render_figure(comp.id, "ut", x="temperature", group_by="loss").marks == n
+
+    # Other axes on another kind, and names that are no tag, are
+    # INVALID_ARGUMENT; a tag that no model has a number for is
+    # FAILED_PRECONDITION (nothing to draw).
+    for kind, axes in (("negatives", {"x": "seed"}), ("ut", {"group_by": "seed"}),
+                       ("accuracy", {"x": "a b"}), ("accuracy", {"group_by": "a b"})):
+        with pytest.raises(embedeval.InvalidArgument):
+            client.render_figure(comp.id, kind, **axes)
+    for x in ("no-such-tag", "negatives"):  # absent; present but not a number
+        with pytest.raises(embedeval.FailedPrecondition) as e:
+            client.render_figure(comp.id, "accuracy", x=x)
+        assert x in e.value.message
+    with pytest.raises(TypeError):
+        client.render_figure(comp.id, "accuracy", x=300)
 
 
 def test_per_class_and_pareto_figures(client):

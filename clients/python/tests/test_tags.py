@@ -6,7 +6,9 @@ the report over the model's; ``register_model(..., tags=...)`` writes them
 into the card as ``--tag`` does; and ``compare(..., by="seed")`` groups the
 rows by every other tag, checked against an independent pandas groupby of
 the comparison's own rows (mean, sample std, Student-t 95% interval with
-scipy), and ``get_comparison(id, by=...)`` gives the same groups back.
+scipy), and ``get_comparison(id, by=...)`` gives the same groups back; the
+accuracy figure of that comparison is drawn along the seed and coloured by
+tau (``render_figure(..., x="seed", group_by="temperature")``).
 
 The seed groups use the digits seed sweep in ``sweeps/digits-seeds/`` (the
 zoo's infonce models retrained with seeds 1 and 2, uploaded here with their
@@ -21,6 +23,7 @@ import hashlib
 import json
 import math
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -272,10 +275,16 @@ def _assert_groups_match(groups: List[embedeval.TagGroup], reference: List[Dict[
                 assert getattr(s, field) == pytest.approx(w[field], rel=1e-9, abs=1e-9), (got.models, s.metric, field)
 
 
-def test_compare_by_seed_groups_match_a_pandas_groupby(client, seed_models):
+@pytest.fixture(scope="module")
+def seed_comparison(client, seed_models) -> embedeval.Comparison:
+    """The comparison of the seed models by seed."""
     # "simple" is named too: the tags filter leaves it out (its loss is not infonce).
-    comp = client.compare([*seed_models, "simple"], dataset=DATASET, spec=SPEC, progress=False,
+    return client.compare([*seed_models, "simple"], dataset=DATASET, spec=SPEC, progress=False,
                           tags={"loss": "infonce", "dataset": DATASET}, by="seed")
+
+
+def test_compare_by_seed_groups_match_a_pandas_groupby(client, seed_models, seed_comparison):
+    comp = seed_comparison
     assert sorted(r.model for r in comp.rows) == sorted(seed_models) and comp.excluded == []
     assert all(r.ok for r in comp.rows)
     assert comp.by == "seed"
@@ -304,6 +313,41 @@ def test_compare_by_seed_groups_match_a_pandas_groupby(client, seed_models):
     assert by_tau.by == "temperature"
     _assert_groups_match(by_tau.groups, _reference_groups(by_tau.rows, "temperature"))
     assert all("temperature" not in g.tags for g in by_tau.groups)
+
+
+def _svg_texts(data: bytes) -> List[str]:
+    """The text of every <text> element of an SVG, stripped."""
+    return ["".join(e.itertext()).strip() for e in ET.fromstring(data).iter() if e.tag.rsplit("}", 1)[-1] == "text"]
+
+
+def test_accuracy_figure_along_the_seed(client, seed_comparison):
+    comp = seed_comparison
+    ids = sorted(r.id for r in comp.rows)
+    seeds = {r.tags["seed"] for r in comp.rows}
+    taus = {r.tags["temperature"] for r in comp.rows}
+    assert len(seeds) >= 2
+    # Along the seed, one colour per tau: one model of a colour at each
+    # seed, so a mark each (kNN alone: skip_linear) and no aggregate.
+    f = client.render_figure(comp.id, "accuracy", x="seed", group_by="temperature")
+    texts = _svg_texts(f.data)
+    assert "Accuracy against seed" in texts and "temperature" in texts, texts
+    assert taus <= set(texts), texts  # the legend: one entry per tau
+    assert not any(t.startswith("Several models at one x") for t in texts), texts
+    assert f.marks == len(comp.rows) and sorted(f.evaluation_ids) == ids
+    # Against tau, one colour per loss (the default): the seeds of one tau
+    # are one mean with its t-interval, each seed a faint mark behind it.
+    f = client.render_figure(comp.id, "accuracy")
+    texts = _svg_texts(f.data)
+    assert "Accuracy against τ" in texts and any(t.startswith("Several models at one x") for t in texts), texts
+    assert f.marks == len(comp.rows) and sorted(f.evaluation_ids) == ids
+    # Coloured by seed on the tau axis: one model per colour and tau again.
+    f = client.render_figure(comp.id, "accuracy", group_by="seed")
+    texts = _svg_texts(f.data)
+    assert seeds <= set(texts) and not any(t.startswith("Several models at one x") for t in texts), texts
+    assert f.marks == len(comp.rows)
+    # The other kinds draw tau and the loss only.
+    with pytest.raises(embedeval.InvalidArgument):
+        client.render_figure(comp.id, "ut", x="seed")
 
 
 def test_compare_tags_that_no_model_has_are_invalid(client):

@@ -1,7 +1,8 @@
 """embedeval.trackers without a server: reports built from their protobuf
-messages (one from a real comparison, docs/cifar10_comparison.json) are
-logged at steps 0, 1, 2 with a figure to W&B (offline), TensorBoard and
-MLflow (a file store), and read back with each tool's own reader."""
+messages (one from a real comparison, docs/cifar10_comparison.json, with
+the tags of its model's card) are logged at steps 0, 1, 2 with a figure to
+W&B (offline), TensorBoard and MLflow (a file store), and read back with
+each tool's own reader."""
 from __future__ import annotations
 
 import io
@@ -25,6 +26,19 @@ from embedeval.trackers import LogEntry, log_report, report_config, report_entry
 
 STEPS = (0, 1, 2)
 COMPARISON_JSON = REPO / "docs" / "cifar10_comparison.json"
+#: The tags of the comparison's first model (its card's [training] keys but
+#: the measured ones, as the server writes them); each evaluation adds a
+#: checkpoint's step. The architecture and the recipe are longer than a W&B
+#: run tag may be.
+ARCHITECTURE = ("cifar resnet: conv3x3 16 (no max-pool), basicblock x1 per stage, widths 16-32-64, strides 1-2-2, "
+                "gap (features 64) + mlp 64-128-128 (embedding 128)")
+RECIPE = ("15 epochs over a class-balanced 10000-image subset of the train split (seed 0), batch 256, two views: "
+          "random resized crop 32 (area 0.2-1), flip, colour jitter 0.4 b/c/s p 0.8, grayscale p 0.2")
+TAGS = {"architecture": ARCHITECTURE, "batch_size": "256", "data": "image folder (classes sorted)",
+        "dataset": "cifar10", "epochs": "15", "hard_negatives": "42", "loss": "hard_infonce",
+        "negatives": "in-batch", "optimizer": "adam lr=0.001", "recipe": RECIPE, "seed": "0",
+        "temperature": "0.07", "train_images": "10000"}
+LONG_TAGS = ("architecture", "recipe")
 
 
 def _png(width: int = 6, height: int = 4, seed: int = 0) -> bytes:
@@ -75,6 +89,8 @@ def _report(step: int) -> embedeval.EvaluationReport:
     msg.per_class.linear_top1[:] = [v - d for v in msg.per_class.linear_top1]
     for h in msg.histograms:
         h.counts[:] = [c + step for c in h.counts]
+    if "tags" in msg.DESCRIPTOR.fields_by_name:
+        msg.tags.update({**TAGS, "step": str(step)})
     return embedeval.EvaluationReport.from_proto(msg)
 
 
@@ -293,6 +309,63 @@ def test_prefix_figures_and_comparisons():
     assert entry.config["comparison_id"] == comparison.id
 
 
+def test_tags_are_settings_and_the_entry_tags():
+    report = _hand_report()
+    report.tags = {"seed": "1", "epochs": "300", "step": "20", "odd key": "x", "empty": ""}
+    config = report_config(report)
+    # Under tags/, values as the text they are; the empty one left out, a
+    # key that no server gives cleaned as the metric names are.
+    assert {k: v for k, v in config.items() if k.startswith("tags/")} == {
+        "tags/epochs": "300", "tags/odd_key": "x", "tags/seed": "1", "tags/step": "20"}
+    assert {k: v for k, v in config.items() if not k.startswith("tags/")} == report_config(_hand_report())
+    entry = report_entry(report, prefix="val")
+    assert entry.config["val/tags/seed"] == "1" and entry.tags == report.tags
+    # A checkpoint's step changes with every evaluation; the other tags are settings.
+    assert entry.is_per_evaluation("val/tags/step") and not entry.is_per_evaluation("val/tags/seed")
+    assert report_entry(_hand_report()).tags == {}
+
+    # A comparison: each row's under its model; the entry's tags, those every row has with one value.
+    rows = [embedeval.EvaluationReport(id=f"e{i}", model=f"m{i}", tags={"seed": str(i), "loss": "infonce"})
+            for i in range(2)]
+    entry = report_entry(embedeval.Comparison(id="c", rows=rows))
+    assert entry.config["m0/tags/seed"] == "0" and entry.config["m1/tags/seed"] == "1"
+    assert entry.tags == {"loss": "infonce"}
+    assert report_entry(embedeval.Comparison(id="c")).tags == {}
+
+
+def test_wandb_run_tags_added_replaced_and_kept():
+    pytest.importorskip("wandb")
+
+    class Config(dict):
+        def update(self, values, allow_val_change=False):
+            super().update(values)
+
+    class Run:  # the parts of a wandb Run the tracker uses
+        def __init__(self):
+            self.config, self.tags, self.logged = Config(), ("mine",), []
+
+        def define_metric(self, name, step_metric=None):
+            pass
+
+        def log(self, data, step=None):
+            self.logged.append(data)
+
+    run = Run()
+    t = trackers.WandbTracker(run)
+    report = _hand_report()
+    report.tags = {"seed": "1", "step": "10", "architecture": ARCHITECTURE}
+    log_report(report, t)
+    # Its own tags kept; the step (per evaluation) and a tag longer than W&B takes left out.
+    assert run.tags == ("mine", "seed=1") and run.config["tags/architecture"] == ARCHITECTURE
+    report.tags = {"seed": "2", "step": "20", "sweep": "tau"}
+    log_report(report, t)
+    assert run.tags == ("mine", "seed=2", "sweep=tau")  # the value that changed replaces the tracker's own
+    run.tags = ("mine", "seed=2", "sweep=tau", "later")
+    log_report(report, t)
+    assert run.tags == ("mine", "seed=2", "sweep=tau", "later")
+    assert len(run.logged) == 3
+
+
 # ---------------------------------------------------------------------------
 # The trackers, read back with their own readers
 # ---------------------------------------------------------------------------
@@ -384,7 +457,7 @@ def wandb_offline(tmp_path, monkeypatch):
 
 def test_wandb(wandb_offline):
     wandb, settings, tmp_path = wandb_offline
-    run = wandb.init(project="embedeval-test", dir=str(tmp_path), settings=settings)
+    run = wandb.init(project="embedeval-test", dir=str(tmp_path), settings=settings, tags=["baseline"])
     run.log({"train/loss": 1.0})  # the training loop's own points, at other steps
     run.log({"train/loss": 0.5})
     run.log({"train/loss": 0.25})
@@ -398,6 +471,7 @@ def test_wandb(wandb_offline):
 
     rows = {}
     config = {}
+    run_tags = None
     for rec in records:
         kind = rec.WhichOneof("record_type")
         if kind == "history":
@@ -406,6 +480,7 @@ def test_wandb(wandb_offline):
                 rows[row[trackers.WANDB_STEP_METRIC]] = row
         elif kind == "run":
             config.update({i.key: json.loads(i.value_json) for i in rec.run.config.update})
+            run_tags = list(rec.run.tags)  # the last run record's
         elif kind == "config":
             config.update({i.key: json.loads(i.value_json) for i in rec.config.update})
     assert sorted(rows) == list(STEPS)
@@ -430,6 +505,10 @@ def test_wandb(wandb_offline):
     for key, value in last.items():
         assert config[key] == value, key
     assert config["evaluation_id"] == "eval-2" and config["spec/knn_k"] == 200
+    # the tags: settings, and the run's tags (the run's own kept; the step,
+    # per evaluation, and the architecture and recipe, longer than W&B takes, left out)
+    assert {k: config[f"tags/{k}"] for k in TAGS} == TAGS and config["tags/step"] == "2"
+    assert run_tags == ["baseline", *(f"{k}={v}" for k, v in sorted(TAGS.items()) if k not in LONG_TAGS)]
     # the step metric is declared as the x-axis of every name
     metrics = {rec.metric.name: rec.metric.step_metric for rec in records if rec.WhichOneof("record_type") == "metric"}
     assert metrics["knn/top1"] == trackers.WANDB_STEP_METRIC
@@ -485,12 +564,17 @@ def test_tensorboard(tmp_path):
     assert [t.step for t in texts] == list(STEPS)
     table = texts[2].tensor_proto.string_val[0].decode()
     assert "| evaluation_id | eval-2 |" in table and "| spec/knn_k | 200 |" in table
+    assert "| tags/seed | 0 |" in table and "| tags/step | 2 |" in table
+    assert f"| tags/architecture | {ARCHITECTURE} |" in table
     (content,) = acc.PluginTagToContent("hparams").values()
     hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
     assert hparams["model"].string_value == "cifar10-hard-infonce-t0.07"
     assert hparams["temperature"].number_value == pytest.approx(0.07)
     assert hparams["spec/skip_linear"].bool_value is False
     assert "evaluation_id" not in hparams
+    # the tags as text (as they are in the report), but the per-evaluation step
+    assert {k: hparams[f"tags/{k}"].string_value for k in TAGS} == TAGS
+    assert "tags/step" not in hparams
 
 
 def test_tensorboard_steps_go_on_without_a_step(tmp_path):
@@ -569,6 +653,9 @@ def test_mlflow(tmp_path, mlflow_file_store):
         else:
             assert params[key] == str(value), key
     assert tags["evaluation_id"] == "eval-2" and params["spec/augmentation/recipe"] == "simclr"
+    # the report's tags are params, but the step of each evaluation, an MLflow tag (the last)
+    assert {k: params[f"tags/{k}"] for k in TAGS} == TAGS
+    assert "tags/step" not in params and tags["tags/step"] == "2"
 
     def files(path):
         out = []

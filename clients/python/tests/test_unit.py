@@ -263,6 +263,44 @@ def test_figure_request_names_and_defaults():
         assert "one of" in str(e.value)
 
 
+def test_figure_request_axes():
+    # Empty by default: the server's "temperature" and "loss".
+    r = figure_request("c1", "accuracy")
+    assert (r.x, r.group_by) == ("", "")
+    r = figure_request("c1", "accuracy", "png", "column", x="seed", group_by="temperature")
+    assert (r.kind, r.format, r.size, r.x, r.group_by) == (evaluation_pb2.ACCURACY, evaluation_pb2.PNG,
+                                                           evaluation_pb2.COLUMN, "seed", "temperature")
+    assert figure_request("c1", "accuracy", x="temperature", group_by="loss").x == "temperature"
+    # Passed as they are, whatever the kind: the server checks the names
+    # and refuses other axes than the defaults on other kinds.
+    assert figure_request("c1", "ut", x="epochs").x == "epochs"
+    for bad in ({"x": 1}, {"x": None}, {"group_by": 0.5}, {"group_by": ["seed"]}):
+        with pytest.raises(TypeError) as e:
+            figure_request("c1", "accuracy", **bad)
+        assert next(iter(bad)) in str(e.value)
+
+
+def test_render_figure_sends_x_and_group_by():
+    fake = _FakeEvaluation()
+    with embedeval.Client("127.0.0.1:1") as c:
+        c._evaluation = fake
+        f = c.render_figure("c1", "accuracy", x="epochs", group_by="seed")
+        sent = fake.sent[-1]
+        assert isinstance(sent, evaluation_pb2.RenderFigureRequest)
+        assert (sent.id, sent.kind, sent.x, sent.group_by) == ("c1", evaluation_pb2.ACCURACY, "epochs", "seed")
+        assert isinstance(f, embedeval.Figure) and f.evaluation_ids == ["c1"]
+        c.render_figure("c1", "accuracy", "png", "column", "step")
+        assert (fake.sent[-1].format, fake.sent[-1].size, fake.sent[-1].x, fake.sent[-1].group_by) == (
+            evaluation_pb2.PNG, evaluation_pb2.COLUMN, "step", "")
+        c.render_figure("c1")
+        assert (fake.sent[-1].kind, fake.sent[-1].x, fake.sent[-1].group_by) == (
+            evaluation_pb2.UNIFORMITY_TOLERANCE, "", "")
+        count = len(fake.sent)
+        with pytest.raises(TypeError, match="group_by"):
+            c.render_figure("c1", "accuracy", group_by=1)
+        assert len(fake.sent) == count
+
+
 def test_figure_save_show_and_dict(tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
     msg = evaluation_pb2.Figure(data=png, media_type="image/png", width=1050, height=840,
@@ -538,6 +576,11 @@ class _FakeEvaluation:
     def DeleteEvaluation(self, request, timeout=None, metadata=None):
         self.sent.append(request)
         return evaluation_pb2.DeleteEvaluationResponse(id=request.id)
+
+    def RenderFigure(self, request, timeout=None, metadata=None):
+        self.sent.append(request)
+        return evaluation_pb2.Figure(data=b"<svg/>", media_type="image/svg+xml", width=1280, height=860,
+                                     evaluation_ids=[request.id], marks=1)
 
 
 def test_evaluate_and_compare_send_augmentation_and_positives_split():

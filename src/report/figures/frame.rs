@@ -195,6 +195,18 @@ pub fn text_at<DB: DrawingBackend>(
         .map_err(draw_error)
 }
 
+/// The title's size, as a multiple of the body text: 1.1, or less so that
+/// it fits the chart's width (the figure less the side panel and margins).
+pub fn title_scale(title: &str, layout: &Layout, side: u32) -> f64 {
+    let room = f64::from(layout.width.saturating_sub(side)) - layout.font * 2.0;
+    let wide = style::text_width(title, layout.font * 1.1);
+    if wide <= room {
+        1.1
+    } else {
+        1.1 * room / wide
+    }
+}
+
 /// Draws the axes, ticks, grid, title and caption; returns where the data
 /// goes. The side panel takes `side` pixels at the right.
 pub fn draw<DB: DrawingBackend>(
@@ -221,7 +233,7 @@ pub fn draw<DB: DrawingBackend>(
         .map(|l| style::text_width(l, layout.font))
         .fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(&chart_area)
-        .caption(title, font(layout, 1.1))
+        .caption(title, font(layout, title_scale(title, layout, side)))
         .margin(layout.font * 0.6)
         .x_label_area_size(layout.font * 2.8)
         .y_label_area_size(y_label_w + layout.font * 2.4)

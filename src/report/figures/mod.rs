@@ -384,11 +384,11 @@ pub fn caption(reports: &[EvaluationReport]) -> String {
             v(spec.linear_c)
         ));
     }
-    parts.push(format!(
-        "{} model{}",
-        reports.len(),
-        if reports.len() == 1 { "" } else { "s" }
-    ));
+    // A figure of one model names it.
+    parts.push(match reports {
+        [one] => format!("model {}", one.model),
+        _ => format!("{} models", reports.len()),
+    });
     parts.join(" · ")
 }
 

@@ -8,7 +8,10 @@
 //!   axis: measured, where their Fig. 3 is analytic.
 //!
 //! Markers are shaped and outlined by loss and filled by τ, as in the
-//! uniformity–tolerance figure; each model's points are joined.
+//! uniformity–tolerance figure; each model's points are joined. With many
+//! models a figure keeps its markers apart: past [`MARK_BUDGET`] markers it
+//! shows a ladder of ranks (1, 2, 3, 5, 10, … and the last), says so, and
+//! sizes the markers to the room each model has in a rank.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -38,10 +41,32 @@ pub fn quantile(h: &Histogram, p: f64) -> Option<f64> {
     Some(h.hi)
 }
 
-/// One model's profile: (slot, mean, optional interquartile range).
+/// One model's profile: (rank, mean, optional interquartile range); rank
+/// 0 is the positive pair.
 type Profile = Vec<(f64, f64, Option<(f64, f64)>)>;
 
-/// Draws the profiles of `series` (one per report) on shared axes.
+/// Most markers a profile figure draws before it thins its ranks.
+pub const MARK_BUDGET: usize = 66;
+/// The ranks a thinned figure keeps (with the positive and the last).
+const LADDER: [usize; 10] = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500];
+
+/// The ranks shown of `ranks` (sorted, distinct) for `models` models: all
+/// of them within [`MARK_BUDGET`] markers, else the positive, the
+/// [`LADDER`] and the last.
+fn shown_ranks(ranks: &[usize], models: usize) -> Vec<usize> {
+    if ranks.len() * models <= MARK_BUDGET {
+        return ranks.to_vec();
+    }
+    let last = ranks.last().copied().unwrap_or(0);
+    ranks
+        .iter()
+        .copied()
+        .filter(|r| *r == 0 || LADDER.contains(r) || *r == last)
+        .collect()
+}
+
+/// Draws the profiles of `series` (one per report) on shared axes, one
+/// slot per rank shown ([`shown_ranks`]), x described by `x_desc`.
 #[allow(clippy::too_many_arguments)]
 fn draw_profiles<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -49,14 +74,58 @@ fn draw_profiles<DB: DrawingBackend>(
     title: &str,
     reports: &[EvaluationReport],
     series: &[Profile],
-    x: Axis,
+    x_desc: &str,
     y: Axis,
     extra_caption: Option<String>,
-    notes: Vec<String>,
+    mut notes: Vec<String>,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
+    let mut ranks: Vec<usize> = series.iter().flatten().map(|p| p.0 as usize).collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    let shown = shown_ranks(&ranks, reports.len());
+    if shown.len() < ranks.len() {
+        let listed: Vec<String> = shown
+            .iter()
+            .filter(|r| **r > 0)
+            .map(|r| r.to_string())
+            .collect();
+        notes.push(format!(
+            "{} models: ranks {} of the {} shown.",
+            reports.len(),
+            listed.join(", "),
+            ranks.iter().filter(|r| **r > 0).count()
+        ));
+    }
+    let slot = |rank: f64| shown.iter().position(|r| *r == rank as usize);
+    let series: Vec<Profile> = series
+        .iter()
+        .map(|p| {
+            p.iter()
+                .filter_map(|(r, m, q)| slot(*r).map(|s| (s as f64, *m, *q)))
+                .collect()
+        })
+        .collect();
+    let x = Axis {
+        zoom: Zoom {
+            lo: -0.6,
+            hi: shown.len() as f64 - 0.4,
+        },
+        ticks: (0..shown.len()).map(|i| i as f64).collect(),
+        labels: shown
+            .iter()
+            .map(|r| {
+                if *r == 0 {
+                    "positive".into()
+                } else {
+                    r.to_string()
+                }
+            })
+            .collect(),
+        desc: x_desc.into(),
+    };
     let side = (f64::from(layout.width) * 0.2) as u32;
     let text = match extra_caption {
         Some(extra) => format!("{} · {extra}", caption(reports)),
@@ -67,7 +136,10 @@ where
     let taus = TauScale::of(reports);
     let n = reports.len();
     let width = 0.72;
-    let marker = (layout.marker * 2 / 3).max(3);
+    // Each model's room in a slot; markers no wider than it.
+    let per_model =
+        f64::from(frame.px(1.0, 0.0).0 - frame.px(0.0, 0.0).0) * width / (n.max(2) - 1) as f64;
+    let marker = (layout.marker * 2 / 3).min((per_model / 2.2) as i32).max(2);
     let mut marks = Vec::new();
     for (i, (r, profile)) in reports.iter().zip(series).enumerate() {
         let off = if n > 1 {
@@ -173,32 +245,12 @@ where
             .collect()
         })
         .collect();
-    let k = series.iter().map(|s| s.len() - 1).max().unwrap_or(0);
     let values = series
         .iter()
         .flatten()
         .flat_map(|(_, m, q)| std::iter::once(*m).chain(q.iter().flat_map(|(a, b)| [*a, *b])));
     let mut y_zoom = Zoom::over(values);
     y_zoom.hi = y_zoom.hi.min(1.0 + (y_zoom.hi - y_zoom.lo) * 0.02);
-    let ticks: Vec<f64> = (0..=k).map(|i| i as f64).collect();
-    let labels = (0..=k)
-        .map(|i| {
-            if i == 0 {
-                "positive".into()
-            } else {
-                i.to_string()
-            }
-        })
-        .collect();
-    let x = Axis {
-        zoom: Zoom {
-            lo: -0.6,
-            hi: k as f64 + 0.6,
-        },
-        ticks,
-        labels,
-        desc: "positive pair, then the 1st … k-th nearest negative".into(),
-    };
     let y = Axis::numeric(y_zoom, "cosine similarity", 6);
     draw_profiles(
         root,
@@ -206,7 +258,7 @@ where
         "Positive and nearest negatives (Wang & Liu 2021, Fig. 8)",
         &reports,
         &series,
-        x,
+        "positive pair, then the 1st … k-th nearest negative",
         y,
         None,
         vec!["Markers: means; bars: interquartile ranges from the histograms.".into()],
@@ -245,7 +297,6 @@ where
                 .collect()
         })
         .collect();
-    let k = series.iter().map(Vec::len).max().unwrap_or(1);
     let logs: Vec<f64> = series.iter().flatten().map(|(_, m, _)| *m).collect();
     let lo = logs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -288,15 +339,6 @@ where
         labels,
         desc: "relative penalty r_i (log scale)".into(),
     };
-    let x = Axis {
-        zoom: Zoom {
-            lo: 0.4,
-            hi: k as f64 + 0.6,
-        },
-        ticks: (1..=k).map(|i| i as f64).collect(),
-        labels: (1..=k).map(|i| i.to_string()).collect(),
-        desc: "rank of the negative by similarity to the anchor".into(),
-    };
     let uniform = reports
         .iter()
         .map(|r| r.num_test.saturating_sub(1))
@@ -308,7 +350,7 @@ where
         "Relative penalty on the nearest negatives (Wang & Liu 2021, Eq. 5, Fig. 3)",
         &reports,
         &series,
-        x,
+        "rank of the negative by similarity to the anchor",
         y,
         penalty_taus(&reports),
         vec![format!(

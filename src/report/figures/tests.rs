@@ -653,3 +653,80 @@ fn the_accuracy_figure_takes_any_numeric_tag_on_x_and_any_tag_as_colour() {
     assert!(err.to_string().contains("accuracy figure"), "{err}");
     assert!(Axes::new("a b", "").is_err());
 }
+
+/// Every text of an SVG with its left and right ends, estimated from its
+/// size and anchor as the figures measure text ([`style::text_width`]).
+fn svg_text_extents(svg: &str) -> Vec<(String, f64, f64)> {
+    let doc = roxmltree::Document::parse(svg).expect("the SVG parses");
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "text")
+        .filter_map(|n| {
+            let text = n.text().unwrap_or_default().trim().to_string();
+            let x: f64 = n.attribute("x")?.parse().ok()?;
+            let size: f64 = n.attribute("font-size")?.parse().ok()?;
+            let w = style::text_width(&text, size);
+            let (l, r) = match n.attribute("text-anchor") {
+                Some("middle") => (x - w / 2.0, x + w / 2.0),
+                Some("end") => (x - w, x),
+                _ => (x, x + w),
+            };
+            // Rotated text (the y axis's name) runs vertically.
+            n.attribute("transform").is_none().then_some((text, l, r))
+        })
+        .collect()
+}
+
+#[test]
+fn titles_and_captions_fit_the_figure_at_both_sizes() {
+    let rows = zoo();
+    for size in [Size::Column, Size::Screen] {
+        for kind in Kind::ALL {
+            let fig = render(kind, &rows, Format::Svg, size).unwrap();
+            let svg = String::from_utf8(fig.bytes).unwrap();
+            let width = f64::from(fig.size.0);
+            for (text, l, r) in svg_text_extents(&svg) {
+                assert!(
+                    l >= -1.0 && r <= width + 1.0,
+                    "{kind:?} at {size:?}: {text:?} runs from {l:.0} to {r:.0} of {width}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn many_models_thin_the_ranks_and_keep_their_markers_apart() {
+    // Fourteen models with ten nearest negatives each (154 markers in full).
+    let rows: Vec<EvaluationReport> = (0..14)
+        .map(|i| {
+            let mut r = report("infonce", 0.05 * (i + 1) as f64, i % 8);
+            r.model = format!("m{i}");
+            r.id = format!("id{i}");
+            r.nearest_negative_similarity = (0..10).map(|k| 0.8 - 0.01 * k as f64).collect();
+            r.relative_penalty = (0..10).map(|k| 0.2 / (1.0 + k as f64)).collect();
+            r
+        })
+        .collect();
+    for kind in [Kind::Negatives, Kind::Penalty] {
+        for size in [Size::Column, Size::Screen] {
+            let fig = render(kind, &rows, Format::Svg, size).unwrap();
+            keep(&fig, kind, size);
+            // Negatives: the positive and ranks 1, 2, 3, 5, 10; penalty:
+            // ranks 1, 2, 3, 5, 10.
+            let slots = if kind == Kind::Negatives { 6 } else { 5 };
+            assert_eq!(fig.marks.len(), 14 * slots, "{kind:?}");
+            let svg = String::from_utf8(fig.bytes).unwrap();
+            let texts = svg_texts(&svg);
+            assert!(
+                texts.iter().any(|t| t.starts_with("14 models: ranks")),
+                "{kind:?}: {texts:?}"
+            );
+            let mut xs: Vec<i32> = fig.marks.iter().map(|m| m.x).collect();
+            xs.sort_unstable();
+            xs.dedup();
+            assert_eq!(xs.len(), 14 * slots, "every model its own x in every slot");
+            let gap = xs.windows(2).map(|w| w[1] - w[0]).min().unwrap();
+            assert!(gap >= 4, "{kind:?} at {size:?}: markers {gap} px apart");
+        }
+    }
+}

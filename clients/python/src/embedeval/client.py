@@ -152,14 +152,23 @@ def _figure_option(value: str, options: Mapping[str, int], what: str) -> int:
     return number
 
 
-def figure_request(id: str, kind: str = "ut", format: str = "svg", size: str = "screen") -> Message:
+def figure_request(
+    id: str, kind: str = "ut", format: str = "svg", size: str = "screen", x: str = "", group_by: str = ""
+) -> Message:
     """The RenderFigure request for the CLI's names of kind, format and size
-    (ValueError for any other name)."""
+    (ValueError for any other name), with the accuracy figure's `x` and
+    `group_by` as given ("" for the server's defaults; TypeError for
+    anything but a string: the server checks the names)."""
+    for name, value in (("x", x), ("group_by", group_by)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a tag name, got {type(value).__name__}")
     return evaluation_pb2.RenderFigureRequest(
         id=id,
         kind=_figure_option(kind, FIGURE_KINDS, "kind"),  # type: ignore[arg-type]
         format=_figure_option(format, FIGURE_FORMATS, "format"),  # type: ignore[arg-type]
         size=_figure_option(size, FIGURE_SIZES, "size"),  # type: ignore[arg-type]
+        x=x,
+        group_by=group_by,
     )
 
 
@@ -1031,7 +1040,9 @@ class Client:
         request = evaluation_pb2.GetComparisonRequest(id=id, by=by)
         return Comparison.from_proto(self._call(self._evaluation.GetComparison, request, idempotent=True))
 
-    def render_figure(self, id: str, kind: str = "ut", format: str = "svg", size: str = "screen") -> Figure:
+    def render_figure(
+        self, id: str, kind: str = "ut", format: str = "svg", size: str = "screen", x: str = "", group_by: str = ""
+    ) -> Figure:
         """Draws a figure of a stored comparison (`id`: a comparison id, its
         completed rows) or of one evaluation (an evaluation id) from the
         stored reports, without recomputing anything.
@@ -1049,13 +1060,29 @@ class Client:
             format: ``"svg"`` or ``"png"``.
             size: ``"screen"`` (1280 x 860 px) or ``"column"`` (a paper
                 column at 300 dpi, 1050 x 840 px).
+            x: the accuracy figure's x axis: ``"temperature"`` (the default,
+                ``""``: tau on a log axis, the tau-free losses at infinity)
+                or a tag with numeric values on a linear axis, e.g.
+                ``"seed"``, ``"epochs"``, ``"step"`` (the models without a
+                numeric value of it are left out, and said so on the
+                figure). Several models of one colour at one x are drawn as
+                their mean with the 95% t-interval across them, each model
+                faint behind it.
+            group_by: the accuracy figure's colours: ``"loss"`` (the
+                default, ``""``) or a tag, one colour per value (``"-"``
+                for the models without it).
 
         Returns the :class:`~embedeval.types.Figure` (``.save(path)``).
-        Other names raise ValueError without a call; an unknown id raises
-        :class:`~embedeval.errors.NotFound`, and ids with nothing the figure
-        needs :class:`~embedeval.errors.FailedPrecondition`.
+        Other names of kind, format and size raise ValueError without a
+        call; an unknown id raises :class:`~embedeval.errors.NotFound`, and
+        ids with nothing the figure needs
+        :class:`~embedeval.errors.FailedPrecondition` (so does an `x` tag
+        that no model has a numeric value of). `x` or `group_by`
+        other than their defaults on another kind than ``"accuracy"``, or
+        that are no tag name, raise
+        :class:`~embedeval.errors.InvalidArgument` from the server.
         """
-        request = figure_request(id, kind, format, size)
+        request = figure_request(id, kind, format, size, x, group_by)
         return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))
 
     def list_runs(self) -> List[RunSummary]:

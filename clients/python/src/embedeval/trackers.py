@@ -30,9 +30,11 @@ What one report gives (:func:`report_entry`):
   class's NaN tolerance (a class of one row);
 * the settings (:func:`report_config`): the evaluation's id, the model, its
   loss and tau, the dataset and splits, the sizes, ``knn/k``, ``linear/c``,
-  the preprocessing and every field of the spec (``spec/knn_k``,
-  ``spec/augmentation/recipe``, ...), as a W&B config, TensorBoard text and
-  hparams, MLflow params;
+  the preprocessing, every field of the spec (``spec/knn_k``,
+  ``spec/augmentation/recipe``, ...) and the report's tags
+  (``tags/seed``, ``tags/epochs``, ...), as a W&B config, TensorBoard text
+  and hparams, MLflow params; in W&B the tags are also the run's tags
+  (``seed=1``);
 * the histograms of the positive similarity and of each nearest-negative
   rank (``histograms/positive``, ``histograms/negative_rank_1``, ...): W&B
   and TensorBoard histograms, an MLflow JSON artifact per step;
@@ -109,10 +111,16 @@ ConfigValue = Union[str, int, float, bool]
 
 #: The config keys that change with every evaluation of a model (so not
 #: settings of the training run): MLflow gets them as tags (params cannot
-#: change), TensorBoard leaves them out of its hparams.
+#: change), TensorBoard leaves them out of its hparams, W&B out of the run's
+#: tags. ``step`` is a checkpoint's tag (``tags/step``: ``[training] step``,
+#: e.g. ``evaluate_module(..., step=epoch)``).
 PER_EVALUATION_KEYS: FrozenSet[str] = frozenset(
-    {"evaluation_id", "model_sha256", "created_at", "status", "warnings", "error"}
+    {"evaluation_id", "model_sha256", "created_at", "status", "warnings", "error", "step"}
 )
+
+#: W&B's longest run tag: a longer ``key=value`` is left out of the run's
+#: tags (it is in the config all the same).
+WANDB_MAX_TAG_LENGTH = 64
 
 #: The step metric W&B plots embedeval's names against (see :class:`WandbTracker`).
 WANDB_STEP_METRIC = "embedeval/step"
@@ -275,8 +283,9 @@ def report_config(report: EvaluationReport) -> Dict[str, ConfigValue]:
     ``execution_provider``, ``uniformity_estimator``, ``warnings`` (joined
     by "; "), ``error``, ``knn/k``, ``knn/temperature``, ``knn/metric``,
     ``linear/c``, ``linear/feature_output``, ``linear/train_rows``,
-    ``preprocessing/<field>`` and
-    ``spec/<field>`` (``spec/augmentation/<field>``). Lists become indexed
+    ``preprocessing/<field>``,
+    ``spec/<field>`` (``spec/augmentation/<field>``) and ``tags/<key>``
+    (the report's tags, values as the text they are). Lists become indexed
     names (``preprocessing/mean/0``); empty strings and absent values are
     left out. The keys of :data:`PER_EVALUATION_KEYS` change with every
     evaluation; the rest are the settings."""
@@ -317,7 +326,17 @@ def report_config(report: EvaluationReport) -> Dict[str, ConfigValue]:
         _message_config(out, "preprocessing/", report.preprocessing)
     if isinstance(report.spec, MetricSpec):
         _message_config(out, "spec/", report.spec)
+    for key, value in sorted(report.tags.items()):
+        _put_config(out, f"tags/{_segment(key)}", value)
     return out
+
+
+def _shared_tags(reports: Sequence[EvaluationReport]) -> Dict[str, str]:
+    """The tags every one of `reports` has with one value (none for no reports)."""
+    if not reports:
+        return {}
+    first = reports[0].tags
+    return {k: v for k, v in sorted(first.items()) if all(r.tags.get(k) == v for r in reports[1:])}
 
 
 def report_histograms(report: EvaluationReport) -> Dict[str, Histogram]:
@@ -378,6 +397,10 @@ class LogEntry:
     figures: Dict[str, bytes] = dataclasses.field(default_factory=dict)
     #: The prefix the names carry ("" or ending in "/").
     prefix: str = ""
+    #: The report's tags, ``{key: value}`` without a prefix (a comparison:
+    #: those every row has with one value), for trackers that tag a run
+    #: (W&B); the config has them too, as ``tags/<key>``.
+    tags: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     def is_per_evaluation(self, key: str) -> bool:
         """Whether config `key` is one of :data:`PER_EVALUATION_KEYS`
@@ -469,9 +492,11 @@ def report_entry(
         scalars = report_scalars(result, per_class=per_class)
         config = report_config(result)
         hists = report_histograms(result) if histograms else {}
+        tags = _shared_tags([result])
     elif isinstance(result, Comparison):
         scalars = comparison_scalars(result, per_class=per_class)
         config = comparison_config(result)
+        tags = _shared_tags(result.rows)
         hists = {}
         if histograms:
             for row in result.rows:
@@ -488,6 +513,7 @@ def report_entry(
         histograms={p + k: h for k, h in hists.items()},
         figures=pngs,
         prefix=p,
+        tags=tags,
     )
 
 
@@ -519,7 +545,12 @@ class WandbTracker(_Steps):
     whatever else the run logs and at which ``_step`` (per batch, say).
     ``step_metric=None`` passes the step as ``run.log(..., step=)`` instead
     (W&B then drops steps below the run's current one). The config goes to
-    ``run.config`` (``allow_val_change``: the last evaluation's values)."""
+    ``run.config`` (``allow_val_change``: the last evaluation's values).
+    The report's tags are added to the run's tags as ``key=value``
+    (``seed=1``), but for :data:`PER_EVALUATION_KEYS` (``step``) and those
+    longer than :data:`WANDB_MAX_TAG_LENGTH` characters; a tag whose value
+    changes replaces the one this tracker added before, and the run's other
+    tags are kept."""
 
     def __init__(self, run: Any = None, *, step_metric: Optional[str] = WANDB_STEP_METRIC) -> None:
         super().__init__()
@@ -531,6 +562,8 @@ class WandbTracker(_Steps):
         self.run = run
         self.step_metric = step_metric
         self._defined: Set[str] = set()
+        #: The run tags this tracker added, by the report tag's key.
+        self._tagged: Dict[str, str] = {}
 
     def _define(self, names: Iterable[str]) -> None:
         if self.step_metric is None:
@@ -543,11 +576,28 @@ class WandbTracker(_Steps):
                 self.run.define_metric(name, step_metric=self.step_metric)
                 self._defined.add(name)
 
+    def _tag(self, tags: Mapping[str, str]) -> None:
+        """Adds ``key=value`` run tags for `tags` (see the class)."""
+        wanted = {
+            key: f"{key}={value}"
+            for key, value in tags.items()
+            if key not in PER_EVALUATION_KEYS and 0 < len(f"{key}={value}") <= WANDB_MAX_TAG_LENGTH
+        }
+        if all(self._tagged.get(k) == t for k, t in wanted.items()):
+            return
+        stale = {self._tagged[k] for k, t in wanted.items() if k in self._tagged and self._tagged[k] != t}
+        current = [t for t in (self.run.tags or ()) if t not in stale]
+        current += [t for t in wanted.values() if t not in current]
+        self.run.tags = tuple(current)
+        self._tagged.update(wanted)
+
     def log(self, entry: LogEntry) -> None:
         step = self._step(entry.step)
         wandb = self._wandb
         if entry.config:
             self.run.config.update(dict(entry.config), allow_val_change=True)
+        if entry.tags:
+            self._tag(entry.tags)
         data: Dict[str, Any] = dict(entry.scalars)
         for name, h in entry.histograms.items():
             data[name] = wandb.Histogram(np_histogram=(list(h.counts), _edges(h)))
