@@ -814,9 +814,10 @@ class EvaluationReport(_Message):
         return self
 
     def to_row(self) -> Dict[str, Any]:
-        """The report's headline numbers as one flat row (for tables)."""
+        """The report's headline numbers as one flat row (for tables), then
+        its tags as ``tag.<key>`` columns (``tag.seed``), sorted by key."""
         nn = self.nearest_negative_similarity
-        return {
+        row = {
             "model": self.model,
             "status": self.status.value if isinstance(self.status, enum.Enum) else self.status,
             "loss": self.loss,
@@ -842,6 +843,19 @@ class EvaluationReport(_Message):
             "warnings": "; ".join(self.warnings),
             "id": self.id,
         }
+        row.update({f"{TAG_COLUMN_PREFIX}{key}": value for key, value in sorted(self.tags.items())})
+        return row
+
+
+#: The prefix of the tag columns of :meth:`EvaluationReport.to_row`.
+TAG_COLUMN_PREFIX = "tag."
+
+
+def _row_columns(first: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The columns of a table of `rows` (:meth:`EvaluationReport.to_row`s):
+    `first`, then every tag column of any row, sorted by key."""
+    tags = sorted({c for row in rows for c in row if c.startswith(TAG_COLUMN_PREFIX)} - set(first))
+    return [*first, *tags]
 
 
 @dataclasses.dataclass
@@ -1238,12 +1252,15 @@ class Comparison(_Message):
 
     def to_pandas(self) -> Any:
         """The rows' headline numbers (:meth:`EvaluationReport.to_row`) as a
-        ``pandas.DataFrame`` (needs pandas: ``pip install embedeval-client[pandas]``)."""
+        ``pandas.DataFrame``, the ``tag.<key>`` columns of all rows after
+        them, sorted (missing where a row has no such tag; needs pandas:
+        ``pip install embedeval-client[pandas]``)."""
         try:
             import pandas as pd
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("Comparison.to_pandas needs pandas: pip install pandas") from e
-        return pd.DataFrame([row.to_row() for row in self.rows])
+        rows = [row.to_row() for row in self.rows]
+        return pd.DataFrame(rows, columns=_row_columns(list(EvaluationReport().to_row()), rows) if rows else None)
 
     def groups_to_pandas(self, all_tags: bool = False) -> Any:
         """The groups (one row each, in order, :meth:`TagGroup.to_row`) as a
@@ -1412,18 +1429,18 @@ class Run(_Message):
     def to_pandas(self) -> Any:
         """One row per checkpoint, in step order: its ``step``, then its
         report's headline numbers (:meth:`EvaluationReport.to_row`; only the
-        ``model`` for a checkpoint not evaluated yet, the rest missing), as a
+        ``model`` for a checkpoint not evaluated yet, the rest missing), then
+        the ``tag.<key>`` columns of all the reports, sorted, as a
         ``pandas.DataFrame`` (needs pandas: ``pip install embedeval-client[pandas]``)."""
         try:
             import pandas as pd
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("Run.to_pandas needs pandas: pip install pandas") from e
-        columns = ["step", *EvaluationReport().to_row()]
         rows = [
             {"step": c.step, **(c.report.to_row() if c.report is not None else {"model": c.model})}
             for c in self.checkpoints
         ]
-        return pd.DataFrame(rows, columns=columns)
+        return pd.DataFrame(rows, columns=_row_columns(["step", *EvaluationReport().to_row()], rows))
 
 
 _CLASSES: Dict[str, Type[_Message]] = {
