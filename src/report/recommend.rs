@@ -151,8 +151,10 @@ impl Names {
 /// The checkpoint to keep of a training run: the recommendation over its
 /// evaluated checkpoints (`(step, report)` in step order) as for a loss's
 /// models, each named by its step ("step 400: best linear top-1 …"); None
-/// when no checkpoint has uniformity and tolerance. The tolerance falls
-/// are left empty (they compare temperatures, not steps).
+/// when no checkpoint has uniformity and tolerance. A checkpoint whose
+/// embeddings completely collapsed ([`crate::runs::warnings::collapsed`])
+/// is never kept, whatever its accuracy. The tolerance falls are left
+/// empty (they compare temperatures, not steps).
 pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommendation> {
     let kept: Vec<(u64, &EvaluationReport)> = path
         .iter()
@@ -161,6 +163,7 @@ pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommend
             r.status == EvaluationStatus::Completed as i32
                 && r.uniformity.is_some()
                 && r.tolerance.is_some()
+                && !crate::runs::warnings::collapsed(r)
         })
         .collect();
     let loss = kept.last()?.1.loss.clone();
@@ -585,6 +588,15 @@ mod tests {
         assert!(keep.tolerance_falls.is_empty());
         // Every checkpoint is on the front (each trades one axis for the other).
         assert_eq!(keep.front, vec![0, 1, 2]);
+        // A later checkpoint that collapsed is never kept, however its
+        // probe scored (a collapsed probe can still separate digits).
+        let mut collapsed = report(0.2, 0.01, 0.999, 0.95, 10_000);
+        collapsed.positive_similarity = Some(0.999);
+        let with: Vec<(u64, &EvaluationReport)> =
+            path.iter().copied().chain([(400, &collapsed)]).collect();
+        let keep = checkpoint_to_keep(&with).unwrap();
+        assert!(keep.reason.starts_with("step 300:"), "{}", keep.reason);
+        assert!(checkpoint_to_keep(&[(400, &collapsed)]).is_none());
         // Nothing evaluated: nothing to keep.
         assert!(checkpoint_to_keep(&[]).is_none());
     }

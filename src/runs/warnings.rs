@@ -25,6 +25,16 @@ pub const SMALL_TAU_ENTROPY: f64 = 1.0;
 /// Least rise of uniformity between checkpoints that counts as rising.
 pub const PLATEAU: f64 = 0.01;
 
+/// Whether a report's embeddings have completely collapsed: uniformity
+/// below [`COLLAPSED_UNIFORMITY`] and positive similarity above
+/// [`COLLAPSED_POSITIVE`].
+pub fn collapsed(r: &EvaluationReport) -> bool {
+    matches!(
+        (r.uniformity, r.positive_similarity),
+        (Some(u), Some(p)) if u < COLLAPSED_UNIFORMITY && p > COLLAPSED_POSITIVE
+    )
+}
+
 /// The warnings of `path` ((step, report) in step order), the first step
 /// of each kind.
 pub fn detect(path: &[(u64, &EvaluationReport)]) -> Vec<RunWarning> {
@@ -40,16 +50,14 @@ pub fn detect(path: &[(u64, &EvaluationReport)]) -> Vec<RunWarning> {
     };
     let mut peak_rank: Option<(u64, f64)> = None;
     for (i, (step, r)) in path.iter().enumerate() {
-        if let (Some(u), Some(p)) = (r.uniformity, r.positive_similarity) {
-            if u < COLLAPSED_UNIFORMITY && p > COLLAPSED_POSITIVE {
-                warn(
-                    "complete_collapse",
-                    *step,
-                    format!(
-                        "complete collapse at step {step}: uniformity {u:.4}, positive similarity {p:.4}: every image has nearly the same embedding"
-                    ),
-                );
-            }
+        if let (true, Some(u), Some(p)) = (collapsed(r), r.uniformity, r.positive_similarity) {
+            warn(
+                "complete_collapse",
+                *step,
+                format!(
+                    "complete collapse at step {step}: uniformity {u:.4}, positive similarity {p:.4}: every image has nearly the same embedding"
+                ),
+            );
         }
         if let Some(rank) = r.effective_rank {
             match peak_rank {

@@ -389,6 +389,18 @@ def test_run_to_pandas():
     assert len(embedeval.Run(name="empty").to_pandas()) == 0
 
 
+def test_run_to_pandas_with_tags():
+    pd = pytest.importorskip("pandas")
+    msg = _run_message()
+    # A checkpoint's tags: its card's [training] keys, its run and step among them.
+    msg.checkpoints[0].report.tags.update({"run": "r", "step": "10", "seed": "0"})
+    df = embedeval.Run.from_proto(msg).to_pandas()
+    base = ["step", *embedeval.EvaluationReport().to_row()]
+    assert list(df.columns) == [*base, "tag.run", "tag.seed", "tag.step"]
+    assert (df["tag.run"][0], df["tag.seed"][0], df["tag.step"][0]) == ("r", "0", "10")
+    assert df["step"][0] == 10 and pd.isna(df["tag.step"][1])  # the step column is the checkpoint's, not a tag
+
+
 def test_get_run_needs_a_dataset():
     with embedeval.Client("127.0.0.1:1") as c:
         with pytest.raises(ValueError, match="dataset"):
@@ -670,6 +682,26 @@ def test_register_model_sends_loss_name_in_the_card():
         info = c.register_model("m", b"onnx", loss="other", loss_name="my-loss")
     assert _toml.loads(sent[0].card.card_toml)["training"] == {"loss": "other", "loss_name": "my-loss"}
     assert (info.training.loss, info.training.loss_name) == ("other", "my-loss")
+
+
+def test_report_row_and_comparison_frame_carry_the_tags():
+    pd = pytest.importorskip("pandas")
+    base = list(embedeval.EvaluationReport().to_row())
+    assert base[-1] == "id" and not any(c.startswith("tag.") for c in base)
+    a = embedeval.EvaluationReport(model="a", id="e1", temperature=0.2,
+                                   tags={"seed": "1", "loss": "infonce", "temperature": "0.2"})
+    row = a.to_row()
+    # The canonical columns first, in their order, then the tags sorted by key.
+    assert list(row) == [*base, "tag.loss", "tag.seed", "tag.temperature"]
+    assert (row["tag.seed"], row["temperature"], row["tag.temperature"]) == ("1", 0.2, "0.2")
+    b = embedeval.EvaluationReport(model="b", id="e2", tags={"seed": "2", "epochs": "300"})
+    frame = embedeval.Comparison(rows=[a, b]).to_pandas()
+    assert list(frame.columns) == [*base, "tag.epochs", "tag.loss", "tag.seed", "tag.temperature"]
+    assert frame["tag.seed"].tolist() == ["1", "2"]
+    assert pd.isna(frame["tag.epochs"][0]) and pd.isna(frame["tag.loss"][1])
+    # Untagged rows: the columns as they were; no rows, no columns.
+    assert list(embedeval.Comparison(rows=[embedeval.EvaluationReport(model="c")]).to_pandas().columns) == base
+    assert embedeval.Comparison().to_pandas().empty
 
 
 def test_comparison_to_pandas_keeps_the_canonical_columns():

@@ -14,7 +14,7 @@ import enum
 import numbers
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf.message import Message
@@ -718,6 +718,10 @@ class PerClass(_Message):
         return pd.DataFrame(columns)
 
 
+#: The prefix of the tag columns of :meth:`EvaluationReport.to_row`.
+TAG_COLUMN_PREFIX = "tag."
+
+
 @dataclasses.dataclass
 class EvaluationReport(_Message):
     """One evaluation: the Wang & Liu analysis, kNN and the linear probe.
@@ -817,7 +821,7 @@ class EvaluationReport(_Message):
         """The report's headline numbers as one flat row (for tables), then
         its tags as ``tag.<key>`` columns (``tag.seed``), sorted by key."""
         nn = self.nearest_negative_similarity
-        row = {
+        row: Dict[str, Any] = {
             "model": self.model,
             "status": self.status.value if isinstance(self.status, enum.Enum) else self.status,
             "loss": self.loss,
@@ -846,9 +850,6 @@ class EvaluationReport(_Message):
         row.update({f"{TAG_COLUMN_PREFIX}{key}": value for key, value in sorted(self.tags.items())})
         return row
 
-
-#: The prefix of the tag columns of :meth:`EvaluationReport.to_row`.
-TAG_COLUMN_PREFIX = "tag."
 
 
 def _row_columns(first: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> List[str]:
