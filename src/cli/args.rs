@@ -381,6 +381,15 @@ pub struct FigureArgs {
         hide_default_value = true
     )]
     pub group_by: String,
+    /// The uniformity–tolerance figure's point labels: temperature, name
+    /// (the model) or a tag [temperature].
+    #[arg(
+        long,
+        value_name = "TAG",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub label: String,
 }
 
 impl FigureArgs {

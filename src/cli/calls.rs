@@ -649,6 +649,11 @@ async fn write_figure(
             } else {
                 String::new()
             },
+            label: if kind.proto() == proto::FigureKind::UniformityTolerance {
+                how.label.clone()
+            } else {
+                String::new()
+            },
         })
         .await?
         .into_inner();

@@ -212,7 +212,7 @@ pub fn figure_request(
         kind,
         format,
         size,
-        figures::Axes::new(&req.x, &req.group_by)?,
+        figures::Axes::new(&req.x, &req.group_by, &req.label)?,
     ))
 }
 

@@ -217,6 +217,10 @@ pub struct Axes {
     pub x: String,
     /// "loss" or a tag: one colour per value.
     pub group_by: String,
+    /// What labels each point of the uniformity–tolerance figure:
+    /// "temperature" (τ, the loss for τ-free ones), "name" (the model) or a
+    /// tag's value.
+    pub label: String,
 }
 
 impl Default for Axes {
@@ -224,6 +228,7 @@ impl Default for Axes {
         Self {
             x: "temperature".into(),
             group_by: "loss".into(),
+            label: "temperature".into(),
         }
     }
 }
@@ -231,7 +236,7 @@ impl Default for Axes {
 impl Axes {
     /// The axes asked for ("" takes the default of each); the tag names
     /// are checked as tag keys.
-    pub fn new(x: &str, group_by: &str) -> Result<Self> {
+    pub fn new(x: &str, group_by: &str, label: &str) -> Result<Self> {
         let d = Self::default();
         let pick = |v: &str, default: String| -> Result<String> {
             if v.is_empty() {
@@ -243,12 +248,28 @@ impl Axes {
         Ok(Self {
             x: pick(x, d.x)?,
             group_by: pick(group_by, d.group_by)?,
+            label: pick(label, d.label)?,
         })
     }
 
-    /// Whether these are the defaults (every figure kind takes them).
-    pub fn is_default(&self) -> bool {
-        *self == Self::default()
+    /// INVALID_ARGUMENT when `kind` does not take these axes: x and
+    /// group_by are the accuracy figure's, label the uniformity–tolerance
+    /// figure's; the others draw τ and the loss.
+    pub fn check(&self, kind: Kind) -> Result<()> {
+        let d = Self::default();
+        let bad = |what: &str, figure: &str| {
+            Err(Error::InvalidArgument(format!(
+                "{what} applies to the {figure} figure; the {} figure draws τ and the loss",
+                kind.name()
+            )))
+        };
+        if kind != Kind::Accuracy && (self.x != d.x || self.group_by != d.group_by) {
+            return bad("x and group_by", "accuracy");
+        }
+        if kind != Kind::UniformityTolerance && self.label != d.label {
+            return bad("label", "uniformity–tolerance (ut)");
+        }
+        Ok(())
     }
 
     /// The colour group of a report: its loss, or its value of the tag
@@ -414,8 +435,8 @@ pub fn render(
     render_along(kind, reports, format, size, &Axes::default())
 }
 
-/// [`render`] with the x axis and colours of `axes`: INVALID_ARGUMENT for
-/// other axes than the defaults on a figure other than the accuracy one.
+/// [`render`] with the x axis, colours and labels of `axes`
+/// ([`Axes::check`]).
 pub fn render_along(
     kind: Kind,
     reports: &[EvaluationReport],
@@ -423,12 +444,7 @@ pub fn render_along(
     size: Size,
     axes: &Axes,
 ) -> Result<Figure> {
-    if kind != Kind::Accuracy && !axes.is_default() {
-        return Err(Error::InvalidArgument(format!(
-            "x and group_by apply to the accuracy figure; the {} figure draws τ and the loss",
-            kind.name()
-        )));
-    }
+    axes.check(kind)?;
     let rows = drawable(reports);
     render_subject(Subject::Reports(kind, &rows, axes), format, size)
 }
@@ -541,8 +557,8 @@ where
 {
     root.fill(&WHITE).map_err(draw_error)?;
     match subject {
-        Subject::Reports(Kind::UniformityTolerance, rows, _) => {
-            uniformity_tolerance::draw(root, rows, layout)
+        Subject::Reports(Kind::UniformityTolerance, rows, axes) => {
+            uniformity_tolerance::draw(root, rows, layout, axes)
         }
         Subject::Reports(Kind::Accuracy, rows, axes) => accuracy::draw(root, rows, layout, axes),
         Subject::Reports(Kind::Negatives, rows, _) => profiles::draw_negatives(root, rows, layout),

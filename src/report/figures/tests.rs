@@ -619,7 +619,7 @@ fn models_at_one_tau_are_their_mean_with_each_faint_never_a_zigzag() {
 #[test]
 fn the_accuracy_figure_takes_any_numeric_tag_on_x_and_any_tag_as_colour() {
     let rows = seeds();
-    let axes = Axes::new("seed", "temperature").unwrap();
+    let axes = Axes::new("seed", "temperature", "").unwrap();
     let fig = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &axes).unwrap();
     let svg = String::from_utf8(fig.bytes).unwrap();
     let texts = svg_texts(&svg);
@@ -646,12 +646,15 @@ fn the_accuracy_figure_takes_any_numeric_tag_on_x_and_any_tag_as_colour() {
     );
     assert!(((b - a) - (c - b)).abs() <= 2, "{a} {b} {c}");
     // A tag no model has a number for is said, and other kinds refuse axes.
-    let none = Axes::new("arch", "loss").unwrap();
+    let none = Axes::new("arch", "loss", "").unwrap();
     let err = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &none).unwrap_err();
     assert!(err.to_string().contains("numeric tag \"arch\""), "{err}");
     let err = render_along(Kind::Negatives, &rows, Format::Svg, Size::Screen, &axes).unwrap_err();
     assert!(err.to_string().contains("accuracy figure"), "{err}");
-    assert!(Axes::new("a b", "").is_err());
+    let named = Axes::new("", "", "name").unwrap();
+    let err = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &named).unwrap_err();
+    assert!(err.to_string().contains("uniformity–tolerance"), "{err}");
+    assert!(Axes::new("a b", "", "").is_err());
 }
 
 /// Every text of an SVG with its left and right ends, estimated from its
@@ -729,4 +732,45 @@ fn many_models_thin_the_ranks_and_keep_their_markers_apart() {
             assert!(gap >= 4, "{kind:?} at {size:?}: markers {gap} px apart");
         }
     }
+}
+
+#[test]
+fn the_plane_labels_by_any_tag_and_joins_seeds_through_their_centroid() {
+    let rows = seeds();
+    let by_seed = Axes::new("", "", "seed").unwrap();
+    let fig = render_along(
+        Kind::UniformityTolerance,
+        &rows,
+        Format::Svg,
+        Size::Screen,
+        &by_seed,
+    )
+    .unwrap();
+    assert_eq!(fig.marks.len(), 9);
+    let svg = String::from_utf8(fig.bytes).unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.iter().any(|t| t == "2"),
+        "labels are seeds: {texts:?}"
+    );
+    // The loss's line has one vertex per τ (three), not one per model.
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let c = style::Losses::of(&rows).colour("infonce");
+    let vertices: Vec<usize> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "polyline")
+        .filter(|n| n.attribute("stroke") == Some(hex((c.0, c.1, c.2)).as_str()))
+        .map(|n| n.attribute("points").unwrap().split_whitespace().count())
+        .collect();
+    assert_eq!(vertices, vec![3], "{vertices:?}");
+    let named = Axes::new("", "", "name").unwrap();
+    let fig = render_along(
+        Kind::UniformityTolerance,
+        &rows,
+        Format::Svg,
+        Size::Screen,
+        &named,
+    );
+    let svg = String::from_utf8(fig.unwrap().bytes).unwrap();
+    assert!(svg_texts(&svg).iter().any(|t| t.starts_with("infonce-t0.")));
 }

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use super::frame::{self, Axis};
 use super::style::{self, Losses, TauScale, Zoom};
-use super::{caption, draw_error, Layout, Mark};
+use super::{caption, draw_error, Axes, Layout, Mark};
 use crate::error::{Error, Result};
 use crate::proto::EvaluationReport;
 
@@ -19,6 +19,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     rows: &[EvaluationReport],
     layout: Layout,
+    axes: &Axes,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
@@ -57,17 +58,21 @@ where
     let losses = Losses::of(&reports);
     let taus = TauScale::of(&reports);
 
-    // Each loss's models with a τ, joined in τ order.
+    // Each loss's models with a τ, joined in τ order; several models at
+    // one τ (seeds) are joined through their centroid, never to each other.
     for loss in losses.names() {
         let mut line: Vec<&(&EvaluationReport, f64, f64)> = pts
             .iter()
             .filter(|p| &p.0.loss == loss && p.0.temperature > 0.0)
             .collect();
         line.sort_by(|a, b| a.0.temperature.total_cmp(&b.0.temperature));
-        let path: Vec<(i32, i32)> = line
-            .iter()
-            .map(|p| frame.px(xz.clamp(p.1), yz.clamp(p.2)))
-            .collect();
+        let mut path: Vec<(i32, i32)> = Vec::new();
+        for same in line.chunk_by(|a, b| a.0.temperature == b.0.temperature) {
+            let n = same.len() as f64;
+            let tol = same.iter().map(|p| p.1).sum::<f64>() / n;
+            let unif = same.iter().map(|p| p.2).sum::<f64>() / n;
+            path.push(frame.px(xz.clamp(tol), yz.clamp(unif)));
+        }
         root.draw(&PathElement::new(
             path,
             losses.colour(loss).mix(0.6).stroke_width(layout.stroke),
@@ -104,10 +109,11 @@ where
             model: r.model.clone(),
         });
         centres.push((f64::from(at.0), f64::from(at.1)));
-        let name = if r.temperature > 0.0 {
-            style::short(r.temperature)
-        } else {
-            r.loss.clone()
+        let name = match axes.label.as_str() {
+            "temperature" if r.temperature > 0.0 => style::short(r.temperature),
+            "temperature" => r.loss.clone(),
+            "name" => r.model.clone(),
+            tag => r.tags.get(tag).cloned().unwrap_or_else(|| "-".into()),
         };
         labels.push(if inside {
             name
