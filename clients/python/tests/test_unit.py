@@ -274,7 +274,9 @@ def test_figure_request_axes():
     # Passed as they are, whatever the kind: the server checks the names
     # and refuses other axes than the defaults on other kinds.
     assert figure_request("c1", "ut", x="epochs").x == "epochs"
-    for bad in ({"x": 1}, {"x": None}, {"group_by": 0.5}, {"group_by": ["seed"]}):
+    r = figure_request("c1", "ut", label="seed")
+    assert (r.kind, r.label, r.x) == (evaluation_pb2.UNIFORMITY_TOLERANCE, "seed", "")
+    for bad in ({"x": 1}, {"x": None}, {"group_by": 0.5}, {"group_by": ["seed"]}, {"label": 2}):
         with pytest.raises(TypeError) as e:
             figure_request("c1", "accuracy", **bad)
         assert next(iter(bad)) in str(e.value)

@@ -153,13 +153,20 @@ def _figure_option(value: str, options: Mapping[str, int], what: str) -> int:
 
 
 def figure_request(
-    id: str, kind: str = "ut", format: str = "svg", size: str = "screen", x: str = "", group_by: str = ""
+    id: str,
+    kind: str = "ut",
+    format: str = "svg",
+    size: str = "screen",
+    x: str = "",
+    group_by: str = "",
+    label: str = "",
 ) -> Message:
     """The RenderFigure request for the CLI's names of kind, format and size
     (ValueError for any other name), with the accuracy figure's `x` and
-    `group_by` as given ("" for the server's defaults; TypeError for
-    anything but a string: the server checks the names)."""
-    for name, value in (("x", x), ("group_by", group_by)):
+    `group_by` and the uniformity-tolerance figure's `label` as given (""
+    for the server's defaults; TypeError for anything but a string: the
+    server checks the names)."""
+    for name, value in (("x", x), ("group_by", group_by), ("label", label)):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a tag name, got {type(value).__name__}")
     return evaluation_pb2.RenderFigureRequest(
@@ -169,6 +176,7 @@ def figure_request(
         size=_figure_option(size, FIGURE_SIZES, "size"),  # type: ignore[arg-type]
         x=x,
         group_by=group_by,
+        label=label,
     )
 
 
@@ -1041,7 +1049,14 @@ class Client:
         return Comparison.from_proto(self._call(self._evaluation.GetComparison, request, idempotent=True))
 
     def render_figure(
-        self, id: str, kind: str = "ut", format: str = "svg", size: str = "screen", x: str = "", group_by: str = ""
+        self,
+        id: str,
+        kind: str = "ut",
+        format: str = "svg",
+        size: str = "screen",
+        x: str = "",
+        group_by: str = "",
+        label: str = "",
     ) -> Figure:
         """Draws a figure of a stored comparison (`id`: a comparison id, its
         completed rows) or of one evaluation (an evaluation id) from the
@@ -1071,6 +1086,10 @@ class Client:
             group_by: the accuracy figure's colours: ``"loss"`` (the
                 default, ``""``) or a tag, one colour per value (``"-"``
                 for the models without it).
+            label: what labels each point of the uniformity-tolerance
+                figure: ``"temperature"`` (the default, ``""``), ``"name"``
+                (the model) or a tag's value; the models of one tau are
+                joined through their centroid.
 
         Returns the :class:`~embedeval.types.Figure` (``.save(path)``).
         Other names of kind, format and size raise ValueError without a
@@ -1078,11 +1097,12 @@ class Client:
         ids with nothing the figure needs
         :class:`~embedeval.errors.FailedPrecondition` (so does an `x` tag
         that no model has a numeric value of). `x` or `group_by`
-        other than their defaults on another kind than ``"accuracy"``, or
-        that are no tag name, raise
+        other than their defaults on another kind than ``"accuracy"``,
+        `label` other than its default on another kind than ``"ut"``, or
+        a name that is no tag key, raise
         :class:`~embedeval.errors.InvalidArgument` from the server.
         """
-        request = figure_request(id, kind, format, size, x, group_by)
+        request = figure_request(id, kind, format, size, x, group_by, label)
         return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))
 
     def list_runs(self) -> List[RunSummary]:

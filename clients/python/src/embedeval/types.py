@@ -851,7 +851,6 @@ class EvaluationReport(_Message):
         return row
 
 
-
 def _row_columns(first: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> List[str]:
     """The columns of a table of `rows` (:meth:`EvaluationReport.to_row`s):
     `first`, then every tag column of any row, sorted by key."""

@@ -390,20 +390,22 @@ class GetComparisonRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
 
 class RenderFigureRequest(_message.Message):
-    __slots__ = ("id", "kind", "format", "size", "x", "group_by")
+    __slots__ = ("id", "kind", "format", "size", "x", "group_by", "label")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     X_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: FigureKind
     format: FigureFormat
     size: FigureSize
     x: str
     group_by: str
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[FigureKind, str]] = ..., format: _Optional[_Union[FigureFormat, str]] = ..., size: _Optional[_Union[FigureSize, str]] = ..., x: _Optional[str] = ..., group_by: _Optional[str] = ...) -> None: ...
+    label: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[FigureKind, str]] = ..., format: _Optional[_Union[FigureFormat, str]] = ..., size: _Optional[_Union[FigureSize, str]] = ..., x: _Optional[str] = ..., group_by: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
 
 class Figure(_message.Message):
     __slots__ = ("data", "media_type", "width", "height", "evaluation_ids", "marks")
