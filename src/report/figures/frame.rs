@@ -195,6 +195,19 @@ pub fn text_at<DB: DrawingBackend>(
         .map_err(draw_error)
 }
 
+thread_local! {
+    /// The plot areas [`draw`] made on this thread since [`take_plots`]:
+    /// how a drawn figure tells where its data may go.
+    static PLOTS: std::cell::RefCell<Vec<(i32, i32, i32, i32)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The plot areas (left, top, right, bottom) drawn on this thread since
+/// the last call, emptying the list.
+pub fn take_plots() -> Vec<(i32, i32, i32, i32)> {
+    PLOTS.with(|p| std::mem::take(&mut *p.borrow_mut()))
+}
+
 /// The title's size, as a multiple of the body text: 1.1, or less so that
 /// it fits the chart's width (the figure less the side panel and margins).
 pub fn title_scale(title: &str, layout: &Layout, side: u32) -> f64 {
@@ -254,8 +267,10 @@ pub fn draw<DB: DrawingBackend>(
         .draw()
         .map_err(draw_error)?;
     let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let plot = (xr.start, yr.start, xr.end - 1, yr.end - 1);
+    PLOTS.with(|p| p.borrow_mut().push(plot));
     let frame = Frame {
-        plot: (xr.start, yr.start, xr.end - 1, yr.end - 1),
+        plot,
         x: x.zoom,
         y: y.zoom,
         side: (

@@ -312,6 +312,9 @@ pub struct Figure {
     pub size: (u32, u32),
     /// Where each data mark was drawn.
     pub marks: Vec<Mark>,
+    /// The plot areas of its panels (left, top, right, bottom), in pixels:
+    /// every mark lies in one.
+    pub plots: Vec<(i32, i32, i32, i32)>,
 }
 
 pub(crate) fn draw_error<E: std::error::Error + Send + Sync>(
@@ -467,6 +470,7 @@ fn render_subject(subject: Subject<'_>, format: Format, size: Size) -> Result<Fi
     register_font()?;
     let layout = size.layout();
     let dims = (layout.width, layout.height);
+    frame::take_plots();
     match format {
         Format::Svg => {
             let mut text = String::new();
@@ -481,6 +485,7 @@ fn render_subject(subject: Subject<'_>, format: Format, size: Size) -> Result<Fi
                 format,
                 size: dims,
                 marks,
+                plots: frame::take_plots(),
             })
         }
         Format::Png => {
@@ -508,6 +513,7 @@ fn render_subject(subject: Subject<'_>, format: Format, size: Size) -> Result<Fi
                 format,
                 size: dims,
                 marks,
+                plots: frame::take_plots(),
             })
         }
     }

@@ -195,6 +195,20 @@ fn svg_rects(svg: &str) -> Vec<(f64, f64, f64, f64, String)> {
         .collect()
 }
 
+/// Every data mark of `fig` lies in one of its plot areas.
+fn assert_marks_inside(fig: &Figure, what: &str) {
+    for m in &fig.marks {
+        assert!(
+            fig.plots
+                .iter()
+                .any(|&(l, t, r, b)| (l - 1..=r + 1).contains(&m.x)
+                    && (t - 1..=b + 1).contains(&m.y)),
+            "{what}: {m:?} outside the plot areas {:?}",
+            fig.plots
+        );
+    }
+}
+
 #[test]
 fn every_kind_renders_to_svg_with_each_mark_where_it_says() {
     let rows = zoo();
@@ -203,6 +217,9 @@ fn every_kind_renders_to_svg_with_each_mark_where_it_says() {
             let fig = render(kind, &rows, Format::Svg, size).unwrap();
             keep(&fig, kind, size);
             assert_eq!(fig.marks.len(), expected_marks(kind), "{kind:?}");
+            if !fig.plots.is_empty() {
+                assert_marks_inside(&fig, &format!("{kind:?} at {size:?}"));
+            }
             let svg = String::from_utf8(fig.bytes).unwrap();
             let shapes = svg_shapes(&svg);
             let rects = svg_rects(&svg);
@@ -575,6 +592,7 @@ fn models_at_one_tau_are_their_mean_with_each_faint_never_a_zigzag() {
         keep(&fig, Kind::Accuracy, size);
         // Every model, both probes, as a faint mark.
         assert_eq!(fig.marks.len(), 18);
+        assert_marks_inside(&fig, "seeds");
         let svg = String::from_utf8(fig.bytes).unwrap();
         let shapes = svg_shapes(&svg);
         let c = style::Losses::of(&rows).colour("infonce");
@@ -718,6 +736,7 @@ fn many_models_thin_the_ranks_and_keep_their_markers_apart() {
             // ranks 1, 2, 3, 5, 10.
             let slots = if kind == Kind::Negatives { 6 } else { 5 };
             assert_eq!(fig.marks.len(), 14 * slots, "{kind:?}");
+            assert_marks_inside(&fig, "many models");
             let svg = String::from_utf8(fig.bytes).unwrap();
             let texts = svg_texts(&svg);
             assert!(
