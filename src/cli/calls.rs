@@ -630,6 +630,13 @@ async fn write_figure(
     path: &Path,
     how: &FigureArgs,
 ) -> anyhow::Result<()> {
+    let for_kind = |takes: proto::FigureKind, value: &str| {
+        if kind.proto() == takes {
+            value.to_string()
+        } else {
+            String::new()
+        }
+    };
     let figure = conn
         .evaluation()
         .await?
@@ -638,22 +645,11 @@ async fn write_figure(
             kind: kind.proto() as i32,
             format: how.format_for(path) as i32,
             size: how.size() as i32,
-            // The axes are the accuracy figure's; the others keep theirs.
-            x: if kind.proto() == proto::FigureKind::Accuracy {
-                how.x.clone()
-            } else {
-                String::new()
-            },
-            group_by: if kind.proto() == proto::FigureKind::Accuracy {
-                how.group_by.clone()
-            } else {
-                String::new()
-            },
-            label: if kind.proto() == proto::FigureKind::UniformityTolerance {
-                how.label.clone()
-            } else {
-                String::new()
-            },
+            // Each option goes to the figure that takes it; the others keep
+            // their defaults.
+            x: for_kind(proto::FigureKind::Accuracy, &how.x),
+            group_by: for_kind(proto::FigureKind::Accuracy, &how.group_by),
+            label: for_kind(proto::FigureKind::UniformityTolerance, &how.label),
         })
         .await?
         .into_inner();
