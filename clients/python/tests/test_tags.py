@@ -315,6 +315,67 @@ def test_compare_by_seed_groups_match_a_pandas_groupby(client, seed_models, seed
     assert all("temperature" not in g.tags for g in by_tau.groups)
 
 
+#: The models scripts/figures compares for docs/seeds*.md, as seed_models names them.
+FIGURES_SWEEP = ["infonce-t0.1", "infonce-t0.2", "infonce-t0.5", "py-infonce-t0.1-s1", "py-infonce-t0.1-s2",
+                 "py-infonce-t0.2-s1", "py-infonce-t0.2-s2", "py-infonce-t0.5-s1", "py-infonce-t0.5-s2"]
+
+
+def _table_mismatches(path: Path, reference: List[Dict[str, Any]], by: str) -> Tuple[List[str], List[str]]:
+    """A markdown group table (``compare --by BY --format markdown``)
+    against reference groups: its lines, and where it differs from them (its
+    columns: loss, tau unless `by`, the tags that tell the groups apart,
+    models, `by`, the metrics; a cell "mean ± interval" for n > 1, "mean" for
+    one value, "-" for none, to 4 decimals)."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    header, _, *rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    keys = ["loss"] + (["temperature"] if by != "temperature" else [])
+    first = reference[0]["tags"]
+    keys += sorted({k for g in reference for k in g["tags"] if k not in keys and g["tags"].get(k) != first.get(k)})
+    columns = [*keys, "models", by, *METRICS]
+    if (header, len(rows)) != (columns, len(reference)):
+        return lines, [f"{path.name}: columns {header}, {len(rows)} rows; want {columns}, {len(reference)}"]
+    bad = []
+    for row, want in zip(rows, reference):
+        cells = dict(zip(header, row))
+        expected = {**{k: want["tags"].get(k, "") for k in keys}, "models": str(len(want["models"])),
+                    by: ",".join(want["values"])}
+        where = f"{path.name} {row[:len(keys)]}"
+        bad += [f"{where}: {k} {cells[k]!r}, want {v!r}" for k, v in expected.items() if cells[k] != v]
+        stats = {s["metric"]: s for s in want["metrics"]}
+        for m in METRICS:
+            s = stats.get(m)
+            mean, pm, interval = cells[m].partition(" ± ")
+            ok = mean == "-" if s is None else (
+                bool(pm) == (s["n"] > 1) and abs(float(mean) - s["mean"]) <= 1e-4
+                and abs(float(interval or 0) - s["interval"]) <= 1e-4)
+            if not ok:
+                want_cell = "-" if s is None else f"{s['mean']:.4f} ± {s['interval']:.4f}"
+                bad.append(f"{where}: {m} {cells[m]!r}, want {want_cell!r}")
+    return lines, bad
+
+
+def test_readme_seed_tables_are_a_pandas_groupby_of_the_sweep(client, seed_models):
+    """The README's seed-sweep table (docs/seeds.md) and
+    docs/seeds_by_temperature.md, which scripts/figures writes with
+    ``compare <the zoo's infonce models and the sweep's> --dataset digits
+    --by seed|temperature --format markdown`` and the default spec, against
+    the pandas groupby of the same models compared here with the default
+    spec: the columns, each group's tags, model count and seeds, and every
+    "mean ± interval" to its 4 decimals; the README shows docs/seeds.md's
+    table as it is."""
+    if not SWEEP.is_dir():
+        pytest.skip("no seed sweep in sweeps/digits-seeds")
+    assert seed_models == FIGURES_SWEEP
+    comp = client.compare(seed_models, dataset=DATASET, by="seed", progress=False)
+    assert sorted(r.model for r in comp.rows) == sorted(seed_models) and all(r.ok for r in comp.rows)
+    lines, bad = _table_mismatches(REPO / "docs" / "seeds.md", _reference_groups(comp.rows, "seed"), "seed")
+    assert "\n".join(lines) in (REPO / "README.md").read_text(encoding="utf-8")
+    by_tau = client.get_comparison(comp.id, by="temperature")
+    bad += _table_mismatches(REPO / "docs" / "seeds_by_temperature.md",
+                             _reference_groups(by_tau.rows, "temperature"), "temperature")[1]
+    assert not bad, "\n".join(bad)
+
+
 def _svg_texts(data: bytes) -> List[str]:
     """The text of every <text> element of an SVG, stripped."""
     return ["".join(e.itertext()).strip() for e in ET.fromstring(data).iter() if e.tag.rsplit("}", 1)[-1] == "text"]
