@@ -79,14 +79,27 @@ impl TopK {
         }
     }
 
-    /// The k best (similarity, id), in no particular order.
-    pub(super) fn into_candidates(mut self) -> Vec<(f32, u32)> {
-        self.compact();
-        self.buf
+    /// What a value must exceed to be kept: the k-th best so far (minus
+    /// infinity until k have been offered).
+    pub(super) fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Offers one value with id `id` (ids in increasing order, as for
+    /// [`TopK::push`]).
+    pub(super) fn offer(&mut self, v: f32, id: usize) {
+        if self.k == 0 || v <= self.threshold {
+            return;
+        }
+        self.buf.push((v, id as u32));
+        if self.buf.len() >= 2 * self.k {
+            self.compact();
+            self.threshold = self.buf[self.k - 1].0;
+        }
     }
 
     /// Writes the k best, best first, padding with id -1.
-    fn finish(mut self, ids: &mut [i64], sims: &mut [f32]) {
+    pub(super) fn finish(mut self, ids: &mut [i64], sims: &mut [f32]) {
         self.compact();
         self.buf.sort_by(better);
         for (r, slot) in ids.iter_mut().enumerate() {

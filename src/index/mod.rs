@@ -3,10 +3,12 @@
 //! indexes are options for large banks, and their recall@k against exact
 //! search is measured with the results ([`recall_at_k`]).
 //!
-//! The exact engine is BLAS sgemm plus a parallel top-k selection
-//! ([`exact`]); a bfloat16 screen whose candidates are re-ranked in
-//! float32 with a proof that the top k is the float32 one ([`bf16`]) is
-//! there to be tuned (opt-in, `EMBEDEVAL_KNN_BF16`). faiss's IndexFlatIP
+//! The exact engine is a bfloat16 screen whose candidates are re-ranked in
+//! float32, so that its answer is the float32 one by construction
+//! ([`bf16`]), where the processor has AVX-512 BF16 and the search is
+//! large enough to gain from it; elsewhere (or with `EMBEDEVAL_KNN_BF16=0`
+//! in the server's environment) BLAS sgemm plus a parallel top-k selection
+//! ([`exact`]). Both give the same neighbours (tested). faiss's IndexFlatIP
 //! is available as [`IndexKind::FaissFlat`] and gives the same neighbours
 //! (tested). The default is the BLAS engine
 //! because, measured here (benches/eval.rs, 10,000 × 50,000, d = 128,
@@ -259,13 +261,9 @@ impl<'a> VectorIndex<'a> {
     }
 }
 
-/// The exact engine: the float32 products ([`exact`]), or, where
-/// `EMBEDEVAL_KNN_BF16` is set and the processor has AVX-512 BF16, the
-/// bfloat16 screen with its float32 proof ([`bf16`]); both give the same
-/// answer. The screen is not the default: measured here (500,000 × 128
-/// and 200,000 × 2,048, k = 200, clustered rows) its proof margin left
-/// too many candidates within reach of the k-th on every query, which
-/// then went back to float32 (0.6× the float32 engine's speed).
+/// The exact engine: the bfloat16 screen with its float32 re-rank
+/// ([`bf16`]) where [`use_bf16`] says so, else the float32 products
+/// ([`exact`]); both give the same answer.
 fn exact_search(
     bank: &[f32],
     scales: Option<&[f32]>,
@@ -275,18 +273,41 @@ fn exact_search(
     stop: &crate::cancel::Stop,
 ) -> Result<Neighbors> {
     #[cfg(target_arch = "x86_64")]
-    if bf16::available() && std::env::var_os("EMBEDEVAL_KNN_BF16").is_some() {
+    if use_bf16(bank.len() / dim.max(1), queries.len() / dim.max(1), k) {
         let screened = bf16::search(bank, scales, queries, dim, k, stop)?;
-        if screened.rechecked > 0 {
-            tracing::debug!(
-                queries = queries.len() / dim.max(1),
-                rechecked = screened.rechecked,
-                "bfloat16 screen: queries re-searched in float32"
-            );
-        }
+        tracing::debug!(
+            queries = queries.len() / dim.max(1),
+            reranked = screened.reranked,
+            rechecked = screened.rechecked,
+            "bfloat16 screen: rows re-ranked and queries re-searched in float32"
+        );
         return Ok(screened.neighbors);
     }
     exact::search(bank, scales, queries, dim, k, stop)
+}
+
+/// Whether the exact search of `queries` rows among `bank` rows for a top
+/// `k` takes the bfloat16 screen: the processor has AVX-512 BF16, the
+/// server's environment does not set `EMBEDEVAL_KNN_BF16=0`, and the search
+/// is large enough (a bank of at least 4,096 rows and 32 per neighbour
+/// asked for; at least 12 queries, one register block). Measured here
+/// (examples of 5,000 to 500,000 rows, d = 64 to 2,048, k = 20 and 200,
+/// 1,000 to 10,000 queries), the screen took 0.5 to 0.95 of the float32
+/// engine's time.
+pub fn use_bf16(bank: usize, queries: usize, k: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        bank >= 4_096
+            && bank >= 32 * k
+            && queries >= 12
+            && bf16::available()
+            && std::env::var_os("EMBEDEVAL_KNN_BF16").is_none_or(|v| v != "0")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (bank, queries, k);
+        false
+    }
 }
 
 /// `rows` (row-major, dimension `dim`) each times its scale.
@@ -319,13 +340,20 @@ fn add_scaled<I: Index>(
     Ok(())
 }
 
-/// Queries per exact search (the BLAS engine) against `bank_rows` rows of
-/// dimension `dim`: whole blocks of [`exact::QUERY_BLOCK`] queries, about
-/// 2^36 multiply-adds per search (so that progress is reported about every
-/// second) but at least one block and at most 16 (8,192 queries, whose
-/// neighbours take 8,192 × k × 12 bytes: 19 MiB at k = 200).
+/// Queries per exact search against `bank_rows` rows of dimension `dim`:
+/// whole blocks of [`exact::QUERY_BLOCK`] queries, about 2^36 multiply-adds
+/// per search for the float32 engine (so that progress is reported about
+/// every second) and 2^38 for the bfloat16 screen (which multiplies about
+/// twice as fast and packs the bank once per search), but at least one
+/// block and at most 16 (8,192 queries, whose neighbours take
+/// 8,192 × k × 12 bytes: 19 MiB at k = 200).
 pub fn exact_chunk(bank_rows: usize, dim: usize) -> usize {
-    let blocks = (1usize << 36) / (exact::QUERY_BLOCK * bank_rows.max(1) * dim.max(1));
+    let budget = if use_bf16(bank_rows, exact::QUERY_BLOCK, 1) {
+        1usize << 38
+    } else {
+        1 << 36
+    };
+    let blocks = budget / (exact::QUERY_BLOCK * bank_rows.max(1) * dim.max(1));
     blocks.clamp(1, 16) * exact::QUERY_BLOCK
 }
 
@@ -458,7 +486,14 @@ mod tests {
     fn exact_searches_take_whole_blocks_and_stop_when_asked() {
         // Small banks: 16 blocks of queries; ImageNet-sized: one.
         assert_eq!(exact_chunk(540, 64), 16 * exact::QUERY_BLOCK);
-        assert_eq!(exact_chunk(500_000, 128), 2 * exact::QUERY_BLOCK);
+        // 500,000 x 128: 2^36 / 512 / 500,000 / 128 = 2.1 blocks, or 8.6
+        // with the bfloat16 screen's budget of 2^38.
+        let blocks = if use_bf16(500_000, exact::QUERY_BLOCK, 1) {
+            8
+        } else {
+            2
+        };
+        assert_eq!(exact_chunk(500_000, 128), blocks * exact::QUERY_BLOCK);
         assert_eq!(exact_chunk(1_281_167, 2048), exact::QUERY_BLOCK);
         let bank = rows(50, 4, 5);
         let index = VectorIndex::new(&bank, 4).unwrap();
