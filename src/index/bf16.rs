@@ -16,10 +16,15 @@
 //! Σ|qᵢbᵢ| ≤ ‖q‖‖b‖, so a screened product s̃ and the float32 one s differ
 //! by at most slack = ε‖q‖M + η, with ε = 2⁻⁷ + 2⁻¹⁵ + (2d + 16)·2⁻²⁴, M
 //! the largest (scaled) row norm of the block and η a term for the values
-//! the instruction flushes to zero (below 2⁻¹²⁶). The screen passes a row
-//! on when s̃ ≥ t − slack, t the k-th best float32 similarity found so far;
-//! a row it drops has s ≤ s̃ + slack < t, below the final k-th, so it could
-//! never have been in the top k.
+//! the instruction flushes to zero (below 2⁻¹²⁶); the norms are taken in
+//! float64 where float32 squares could under- or overflow. The screen
+//! passes a row on when s̃ ≥ t − slack, t a lower bound on the k-th best
+//! float32 similarity found so far (the k-th at the running top k's last
+//! compaction); a row it drops has s ≤ s̃ + slack < t, below the final
+//! k-th, so it could never have been in the top k. The similarities are
+//! the float32 ones up to the last bits of the summation order (this
+//! module's dot products against BLAS's), so a near-tie at the k-th place
+//! may fall either way.
 //!
 //! Cost. Over a bank in no particular order the running k-th rises fast,
 //! and a query re-ranks about k·ln(n/k) rows plus those within the slack
@@ -28,9 +33,11 @@
 //! rows packed within bfloat16's resolution) is handed to the float32
 //! engine ([`super::exact`]) instead.
 //!
-//! Memory: the queries of one call in bfloat16 (half their size) and one
-//! packed block of the bank (at most [`BLOCK_BYTES`]); the bank itself is
-//! read in place.
+//! Memory: the queries of one call in bfloat16 (half their size), one
+//! packed block of the bank ([`BLOCK_BYTES`], more only for rows over
+//! 65,536 dimensions) and each query's running top k (up to 2k + 16
+//! candidates of 8 bytes: 13.6 MB for 4,096 queries at k = 200); the bank
+//! itself is read in place.
 
 use std::arch::x86_64::*;
 
@@ -95,10 +102,23 @@ unsafe fn pack_row(row: &[f32], scale: f32, out: &mut [u32], stride: usize) -> f
     _mm512_reduce_add_ps(squares)
 }
 
+/// The norm of `row` times `scale`, summed in float64 (no float32 under- or
+/// overflow) and rounded up to float32.
+fn norm_up(row: &[f32], scale: f32) -> f32 {
+    let squares: f64 = row
+        .iter()
+        .map(|&v| (f64::from(v) * f64::from(scale)).powi(2))
+        .sum();
+    (squares.sqrt() * (1.0 + 2f64.powi(-20))) as f32
+}
+
 /// Bank rows `rows` (row-major, dimension `d`) packed as panels of 16:
 /// `[panel][pair][lane]`, rows past the end zero. Returns the largest
 /// norm of a scaled row.
-fn pack_block(rows: &[f32], scales: Option<&[f32]>, d: usize, out: &mut [u32]) -> f32 {
+///
+/// # Safety
+/// The processor has AVX-512 F and BF16 ([`available`]).
+unsafe fn pack_block(rows: &[f32], scales: Option<&[f32]>, d: usize, out: &mut [u32]) -> f32 {
     let pairs = d.div_ceil(2);
     out.par_chunks_mut(PANEL * pairs)
         .enumerate()
@@ -113,7 +133,15 @@ fn pack_block(rows: &[f32], scales: Option<&[f32]>, d: usize, out: &mut [u32]) -
                 let scale = scales.map_or(1.0, |s| s[r]);
                 // SAFETY: callers hold `available`; the panel has room.
                 let squares = unsafe { pack_row(row, scale, &mut panel[lane..], PANEL) };
-                largest = largest.max(squares.sqrt() * scale.abs());
+                let norm = squares.sqrt() * scale.abs();
+                // Where float32 squares could have lost the norm (under- or
+                // overflow), float64.
+                let norm = if (2f32.powi(-60)..2f32.powi(60)).contains(&norm) {
+                    norm
+                } else {
+                    norm_up(row, scale)
+                };
+                largest = largest.max(norm);
             }
             largest
         })
@@ -121,7 +149,7 @@ fn pack_block(rows: &[f32], scales: Option<&[f32]>, d: usize, out: &mut [u32]) -
 }
 
 /// Pairs of dimensions per step of the register block: one step's slice of
-/// a panel pair (8 KiB) and of the queries of a task (12 KiB) stay in the
+/// a panel pair (8 KiB) and of the queries of a task (24 KiB) stay near the
 /// first-level cache however wide the rows.
 const KC: usize = 64;
 
@@ -281,9 +309,9 @@ impl Query {
 
 /// The k best bank rows by inner product for every query row (each bank
 /// row's products times its entry of `scales` when given), exactly as
-/// [`exact::search`] finds them. Call only where [`available`] holds;
-/// `stop` is checked between panels of each packed block (a stopped
-/// search returns its error).
+/// [`exact::search`] finds them (up to the last bits of the summation
+/// order). Call only where [`available`] holds; `stop` is checked every 256
+/// bank rows of each packed block (a stopped search returns its error).
 pub fn search(
     bank: &[f32],
     scales: Option<&[f32]>,
@@ -323,11 +351,10 @@ pub fn search(
     let block_rows = (BLOCK_BYTES / (4 * pairs)).clamp(NR, 16_384) / NR * NR;
     let mut block = vec![0u32; block_rows * pairs];
     let mut states: Vec<Query> = queries
-        .chunks(d)
+        .chunks_exact(d)
         .map(|q| Query {
             top: TopK::new(k.min(n)),
-            // SAFETY: AVX-512 F is there (`available`).
-            norm: unsafe { dot(q, q) }.sqrt(),
+            norm: norm_up(q, 1.0),
             slack: 0.0,
             reranked: 0,
             gave_up: false,
@@ -338,12 +365,15 @@ pub fn search(
         let rows = block_rows.min(n - b0);
         let padded = rows.next_multiple_of(NR);
         let block = &mut block[..padded * pairs];
-        let largest = pack_block(
-            &bank[b0 * d..(b0 + rows) * d],
-            scales.map(|s| &s[b0..b0 + rows]),
-            d,
-            block,
-        );
+        // SAFETY: `available` was asserted.
+        let largest = unsafe {
+            pack_block(
+                &bank[b0 * d..(b0 + rows) * d],
+                scales.map(|s| &s[b0..b0 + rows]),
+                d,
+                block,
+            )
+        };
         let block = &*block;
         states
             .par_chunks_mut(TASK_QUERIES)
@@ -357,8 +387,8 @@ pub fn search(
                 let mut partials = vec![[0f32; MR * NR]; states.len().div_ceil(MR)];
                 let floor = [f32::INFINITY; MR];
                 for p in (0..padded).step_by(NR) {
-                    // A stopped job leaves at the next panel pair (checked
-                    // again after the block).
+                    // A stopped job leaves within 256 rows (checked again
+                    // after the block).
                     if p.is_multiple_of(8 * NR) && stop.is_stopped() {
                         return;
                     }
@@ -544,6 +574,34 @@ mod tests {
                     assert_eq!(&got.neighbors.ids[q * k..q * k + truth.len()], &truth[..]);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn rows_too_small_for_float32_squares_keep_their_bound() {
+        if !available() {
+            return;
+        }
+        // Rows of norm about 1e-25, within a few thousandths of each other
+        // (closer than bfloat16 tells apart): their float32 squares
+        // underflow to zero, and a bound built on them would drop rows it
+        // must keep.
+        let (n, nq, d, k) = (2_000, 20, 32, 10);
+        let noise = clustered(n, d, 3);
+        let bank: Vec<f32> = noise
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 1e-25 * (1.0 + (i % d) as f32 / d as f32) * (1.0 + 1e-3 * v))
+            .collect();
+        let queries = clustered(nq, d, 4);
+        let got = search(&bank, None, &queries, d, k, &Stop::never()).unwrap();
+        for (q, row) in queries.chunks(d).enumerate() {
+            let truth = brute_force(&bank, None, row, d, k);
+            assert_eq!(
+                &got.neighbors.ids[q * k..(q + 1) * k],
+                &truth[..],
+                "query {q}"
+            );
         }
     }
 

@@ -79,8 +79,9 @@ impl TopK {
         }
     }
 
-    /// What a value must exceed to be kept: the k-th best so far (minus
-    /// infinity until k have been offered).
+    /// What a value must exceed to be kept: a lower bound on the k-th best
+    /// so far (the k-th at the last compaction; minus infinity until 2k
+    /// values have been kept).
     pub(super) fn threshold(&self) -> f32 {
         self.threshold
     }
@@ -88,7 +89,8 @@ impl TopK {
     /// Offers one value with id `id` (ids in increasing order, as for
     /// [`TopK::push`]).
     pub(super) fn offer(&mut self, v: f32, id: usize) {
-        if self.k == 0 || v <= self.threshold {
+        // A NaN is dropped, as `push` drops it.
+        if self.k == 0 || v.is_nan() || v <= self.threshold {
             return;
         }
         self.buf.push((v, id as u32));

@@ -8,13 +8,14 @@
 //! ([`bf16`]), where the processor has AVX-512 BF16 and the search is
 //! large enough to gain from it; elsewhere (or with `EMBEDEVAL_KNN_BF16=0`
 //! in the server's environment) BLAS sgemm plus a parallel top-k selection
-//! ([`exact`]). Both give the same neighbours (tested). faiss's IndexFlatIP
-//! is available as [`IndexKind::FaissFlat`] and gives the same neighbours
-//! (tested). The default is the BLAS engine
-//! because, measured here (benches/eval.rs, 10,000 × 50,000, d = 128,
-//! k = 200), the faiss built from the crate's vendored source searches about
-//! 2× slower than the faiss-cpu wheel, while the BLAS engine is faster than
-//! both. Calls block; run them off the async workers.
+//! ([`exact`]). Both give the same neighbours (tested; a near-tie at the
+//! k-th place, within the last bits of the summation order, may fall either
+//! way). faiss's IndexFlatIP is available as [`IndexKind::FaissFlat`] and
+//! gives the same neighbours (tested); it is not the default because,
+//! measured here (benches/eval.rs, 10,000 × 50,000, d = 128, k = 200), the
+//! faiss built from the crate's vendored source searches about 2× slower
+//! than the faiss-cpu wheel, while both exact engines are faster than it.
+//! Calls block; run them off the async workers.
 
 #[cfg(target_arch = "x86_64")]
 pub mod bf16;
@@ -40,7 +41,8 @@ pub struct Neighbors {
 /// Which index answers the searches.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum IndexKind {
-    /// Exact: BLAS Gram blocks and a top-k selection.
+    /// Exact: the bfloat16 screen with its float32 re-rank, or BLAS Gram
+    /// blocks and a top-k selection (see the module's notes).
     #[default]
     Exact,
     /// Exact: faiss IndexFlatIP.
@@ -263,7 +265,8 @@ impl<'a> VectorIndex<'a> {
 
 /// The exact engine: the bfloat16 screen with its float32 re-rank
 /// ([`bf16`]) where [`use_bf16`] says so, else the float32 products
-/// ([`exact`]); both give the same answer.
+/// ([`exact`]); both give the same answer (up to the last bits of the
+/// summation order).
 fn exact_search(
     bank: &[f32],
     scales: Option<&[f32]>,
@@ -346,7 +349,10 @@ fn add_scaled<I: Index>(
 /// every second) and 2^38 for the bfloat16 screen (which multiplies about
 /// twice as fast and packs the bank once per search), but at least one
 /// block and at most 16 (8,192 queries, whose neighbours take
-/// 8,192 × k × 12 bytes: 19 MiB at k = 200).
+/// 8,192 × k × 12 bytes: 19 MiB at k = 200). The budget follows the bank
+/// alone (k is not known here): a search that [`use_bf16`] then sends to
+/// float32 for its k (a bank under 32 rows per neighbour) takes the larger
+/// chunks too, and reports its progress less often.
 pub fn exact_chunk(bank_rows: usize, dim: usize) -> usize {
     let budget = if use_bf16(bank_rows, exact::QUERY_BLOCK, 1) {
         1usize << 38
