@@ -72,6 +72,15 @@ pub fn relative_bound(d: usize) -> f32 {
     2f32.powi(-7) + 2f32.powi(-15) + (2 * d + 16) as f32 * 2f32.powi(-24)
 }
 
+/// The mask of the first `left` of 16 lanes (all 16 when `left` ≥ 16).
+fn lanes(left: usize) -> __mmask16 {
+    if left >= 16 {
+        0xffff
+    } else {
+        (1u16 << left) - 1
+    }
+}
+
 /// Row `row` times `scale` as `row.len().div_ceil(2)` pairs of bfloat16
 /// (even index in the low half, rounded to nearest even by the
 /// instruction, values below 2⁻¹²⁶ flushed to zero), written with stride
@@ -85,13 +94,8 @@ unsafe fn pack_row(row: &[f32], scale: f32, out: &mut [u32], stride: usize) -> f
     let (d, s) = (row.len(), _mm512_set1_ps(scale));
     let mut squares = _mm512_setzero_ps();
     for i in (0..d).step_by(16) {
-        let m: __mmask16 = if d - i >= 16 {
-            0xffff
-        } else {
-            (1u16 << (d - i)) - 1
-        };
         // SAFETY: the mask keeps the load within the row.
-        let v = unsafe { _mm512_maskz_loadu_ps(m, row.as_ptr().add(i)) };
+        let v = unsafe { _mm512_maskz_loadu_ps(lanes(d - i), row.as_ptr().add(i)) };
         squares = _mm512_fmadd_ps(v, v, squares);
         let words: [u32; 8] =
             std::mem::transmute::<__m256bh, [u32; 8]>(_mm512_cvtneps_pbh(_mm512_mul_ps(v, s)));
@@ -247,11 +251,7 @@ unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
             i += 32;
         }
         while i < n {
-            let m: __mmask16 = if n - i >= 16 {
-                0xffff
-            } else {
-                (1u16 << (n - i)) - 1
-            };
+            let m = lanes(n - i);
             s0 = _mm512_fmadd_ps(
                 _mm512_maskz_loadu_ps(m, pa.add(i)),
                 _mm512_maskz_loadu_ps(m, pb.add(i)),

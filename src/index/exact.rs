@@ -68,13 +68,7 @@ impl TopK {
             }
             let base = offset + c * LANES;
             for (o, &v) in chunk.iter().enumerate() {
-                if v > self.threshold {
-                    self.buf.push((v, (base + o) as u32));
-                }
-            }
-            if self.buf.len() >= 2 * self.k {
-                self.compact();
-                self.threshold = self.buf[self.k - 1].0;
+                self.offer(v, base + o);
             }
         }
     }
