@@ -23,10 +23,7 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(embedeval::cli::main(cli)) {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(err) => {
-            match err.downcast_ref::<tonic::Status>() {
-                Some(status) => eprintln!("embedeval: {:?}: {}", status.code(), status.message()),
-                None => eprintln!("embedeval: {err:#}"),
-            }
+            eprintln!("embedeval: {}", embedeval::cli::describe(&err));
             std::process::ExitCode::FAILURE
         }
     }

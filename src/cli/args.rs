@@ -97,6 +97,10 @@ pub enum DatasetsCommand {
         name: String,
         /// The folder to upload.
         dir: PathBuf,
+        /// Replace an uploaded dataset of the same name (reports keep the
+        /// content id they were made on).
+        #[arg(long)]
+        replace: bool,
         /// What a folder without dataset.toml holds.
         #[command(flatten)]
         layout: DatasetLayoutArgs,
@@ -475,6 +479,11 @@ pub struct WatchArgs {
     /// Evaluate what is complete now, then stop.
     #[arg(long)]
     pub once: bool,
+    /// A regular expression whose first group (or group `step`) is the step
+    /// in a checkpoint's file name [step, epoch, iter, ckpt or checkpoint
+    /// followed by a number: `epoch_12.onnx`, `ckpt-0500.onnx`].
+    #[arg(long, value_name = "REGEX")]
+    pub step_pattern: Option<String>,
     /// The splits to use.
     #[command(flatten)]
     pub splits: SplitArgs,
@@ -486,6 +495,15 @@ pub struct WatchArgs {
 /// `embedeval comparisons …`
 #[derive(Debug, Subcommand)]
 pub enum ComparisonsCommand {
+    /// List the stored comparisons, newest first.
+    Ls {
+        /// Only comparisons on this dataset.
+        #[arg(long, default_value = "")]
+        dataset: String,
+        /// Most rows.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Show a stored comparison: its rows as they are now.
     Show {
         /// Comparison id.
@@ -493,6 +511,15 @@ pub enum ComparisonsCommand {
         /// Aggregate over this tag, as `compare --by`.
         #[arg(long, value_name = "TAG")]
         by: Option<String>,
+        /// Which τ to keep, and why, as `compare --recommend`.
+        #[arg(long)]
+        recommend: bool,
+    },
+    /// Remove stored comparisons (their evaluations stay).
+    Rm {
+        /// Comparison ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
 }
 

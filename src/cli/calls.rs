@@ -16,7 +16,7 @@ use super::args::{
 };
 use super::output::{print_json, print_message, Format, Listing};
 use super::register;
-use super::render::{bar, print_accepted, StageBar};
+use super::render::{bar, print_accepted, StageBar, Unit};
 
 const CHUNK: usize = 1 << 20;
 
@@ -199,13 +199,18 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 .into_inner();
             print_message("DatasetInfo", &d)?;
         }
-        DatasetsCommand::Add { name, dir, layout } => {
+        DatasetsCommand::Add {
+            name,
+            dir,
+            replace,
+            layout,
+        } => {
             let files = files_under(&dir)?;
             let total: u64 = files
                 .iter()
                 .map(|(_, p)| p.metadata().map_or(0, |m| m.len()))
                 .sum();
-            let progress = bar(total, "upload");
+            let progress = bar(total, "upload", Unit::Bytes);
             let (tx, rx) = tokio::sync::mpsc::channel(4);
             let p = progress.clone();
             let sender = tokio::spawn(async move {
@@ -219,6 +224,7 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                             crop_fraction: layout.crop_fraction,
                             test_split: layout.test_split,
                             train_split: layout.train_split,
+                            replace,
                         },
                     )),
                 };
@@ -252,7 +258,11 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 .await?
                 .into_inner();
             sender.await??;
-            print_message("DatasetInfo", &info)?;
+            if conn.output() == Format::Json {
+                print_message("DatasetInfo", &info)?;
+            } else {
+                print!("{}", dataset_summary("registered dataset", &info));
+            }
         }
         DatasetsCommand::Rm { name } => {
             client
@@ -262,6 +272,45 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A dataset in a few lines: name, short content id, format, splits with
+/// their rows, classes, the image shape (and the size images were brought
+/// to).
+fn dataset_summary(what: &str, d: &proto::DatasetInfo) -> String {
+    let splits = d
+        .splits
+        .iter()
+        .map(|s| format!("{} {} rows", s.name, s.size))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let names = match d.class_names.as_slice() {
+        [] => String::new(),
+        names if names.len() <= 10 => format!(" ({})", names.join(", ")),
+        names => format!(" ({}, … {})", names[..8].join(", "), names[names.len() - 1]),
+    };
+    let shape = d
+        .image_shape
+        .iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(" × ");
+    let fitted = if d.image_size > 0 {
+        format!(
+            " (shorter side resized, centre {} × {} kept)",
+            d.image_size, d.image_size
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{what} {} (id {}, {})\n  splits: {splits}\n  classes: {}{names}\n  image shape: {shape} \
+         (height × width × channels){fitted}\n",
+        d.name,
+        &d.id[..12.min(d.id.len())],
+        d.format,
+        d.num_classes,
+    )
 }
 
 /// Runs `embedeval embed …`: streams the rows into a .npy file.
@@ -286,7 +335,7 @@ pub async fn embed(conn: &Connection, args: EmbedArgs) -> anyhow::Result<()> {
         .iter()
         .find(|s| s.name == shown_split)
         .map_or(0, |s| s.size);
-    let progress = bar(total, &format!("embed {model} {shown_split}"));
+    let progress = bar(total, &format!("embed {model} {shown_split}"), Unit::Rows);
     let mut stream = conn
         .embedding()
         .await?
@@ -532,54 +581,8 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                     print_message("Comparison", &c)?;
                 } else {
                     print_rows(conn, &c);
-                    for r in c.recommendations.iter().filter(|_| args.recommend) {
-                        match conn.output() {
-                            Format::Table => println!("\nloss {}:", r.loss),
-                            Format::Markdown => println!("\n**loss {}**\n", r.loss),
-                            _ => {}
-                        }
-                        let listing = crate::report::recommendation_listing(r, &c.rows);
-                        print!("{}", listing.render(conn.output()));
-                        let falls: Vec<String> = r
-                            .tolerance_falls
-                            .iter()
-                            .take(5)
-                            .map(|c| {
-                                format!(
-                                    "{} ({:.3} → {:.3})",
-                                    crate::report::classes::name_or_label(&c.name, c.label),
-                                    c.at_largest_tau,
-                                    c.at_smallest_tau
-                                )
-                            })
-                            .collect();
-                        let falls = (!falls.is_empty()).then(|| {
-                            format!(
-                                "tolerance falls most, largest τ → smallest, for classes {}",
-                                falls.join(", ")
-                            )
-                        });
-                        // Text for people in a table or Markdown; stdout
-                        // stays the data in CSV and JSON.
-                        if conn.output() == Format::Table {
-                            println!("recommended: {}", r.reason);
-                            if let Some(f) = &falls {
-                                println!("{f}");
-                            }
-                        } else if conn.output() == Format::Markdown {
-                            println!("\nRecommended: {}.", r.reason);
-                            if let Some(f) = &falls {
-                                println!("\nThe {f}.");
-                            }
-                        } else {
-                            eprintln!("recommended ({}): {}", r.loss, r.reason);
-                            if let Some(f) = &falls {
-                                eprintln!("{f}");
-                            }
-                        }
-                    }
-                    if args.recommend && c.recommendations.is_empty() {
-                        eprintln!("no recommendation: no completed model has both uniformity and tolerance");
+                    if args.recommend {
+                        print_recommendations(conn, &c);
                     }
                 }
                 print_excluded(&c.excluded);
@@ -684,11 +687,65 @@ fn print_rows(conn: &Connection, c: &proto::Comparison) {
 
 /// Runs `embedeval comparisons …`.
 pub async fn comparisons(conn: &Connection, cmd: ComparisonsCommand) -> anyhow::Result<()> {
+    let mut client = conn.evaluation().await?;
     match cmd {
-        ComparisonsCommand::Show { id, by } => {
-            let c = conn
-                .evaluation()
+        ComparisonsCommand::Ls { dataset, limit } => {
+            let list = client
+                .list_comparisons(proto::ListComparisonsRequest {
+                    dataset,
+                    page_size: limit,
+                    page_token: String::new(),
+                })
                 .await?
+                .into_inner();
+            if conn.output() == Format::Json {
+                return print_message("ListComparisonsResponse", &list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .comparisons
+                .iter()
+                .map(|c| {
+                    let models = match c.models.as_slice() {
+                        m if m.len() <= 4 => m.join(" "),
+                        m => format!("{} … ({} models)", m[..3].join(" "), m.len()),
+                    };
+                    vec![
+                        c.id.clone(),
+                        c.dataset.clone(),
+                        c.dataset_ids.join(" "),
+                        super::render::timestamp(c.created_at.as_ref()),
+                        c.num_evaluations.to_string(),
+                        c.num_excluded.to_string(),
+                        models,
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                Listing::new(
+                    &[
+                        "id",
+                        "dataset",
+                        "dataset_id",
+                        "created",
+                        "evaluations",
+                        "excluded",
+                        "models"
+                    ],
+                    rows
+                )
+                .render(conn.output())
+            );
+            if !list.next_page_token.is_empty() {
+                eprintln!(
+                    "more comparisons than --limit {limit}: raise it to see them",
+                    limit = list.comparisons.len()
+                );
+            }
+            Ok(())
+        }
+        ComparisonsCommand::Show { id, by, recommend } => {
+            let c = client
                 .get_comparison(proto::GetComparisonRequest {
                     id,
                     by: by.unwrap_or_default(),
@@ -699,8 +756,76 @@ pub async fn comparisons(conn: &Connection, cmd: ComparisonsCommand) -> anyhow::
                 return print_message("Comparison", &c);
             }
             print_rows(conn, &c);
+            if recommend {
+                print_recommendations(conn, &c);
+            }
+            print_excluded(&c.excluded);
             Ok(())
         }
+        ComparisonsCommand::Rm { ids } => {
+            for id in ids {
+                client
+                    .delete_comparison(proto::DeleteComparisonRequest { id: id.clone() })
+                    .await?;
+                println!("removed comparison {id} (its evaluations stay)");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Prints a comparison's recommendations: per loss its table, the reason
+/// (and the tie-break when one decided), and the classes whose tolerance
+/// falls most.
+fn print_recommendations(conn: &Connection, c: &proto::Comparison) {
+    for r in &c.recommendations {
+        match conn.output() {
+            Format::Table => println!("\nloss {}:", r.loss),
+            Format::Markdown => println!("\n**loss {}**\n", r.loss),
+            _ => {}
+        }
+        let listing = crate::report::recommendation_listing(r, &c.rows);
+        print!("{}", listing.render(conn.output()));
+        let falls: Vec<String> = r
+            .tolerance_falls
+            .iter()
+            .take(5)
+            .map(|c| {
+                format!(
+                    "{} ({:.3} → {:.3})",
+                    crate::report::classes::name_or_label(&c.name, c.label),
+                    c.at_largest_tau,
+                    c.at_smallest_tau
+                )
+            })
+            .collect();
+        let falls = (!falls.is_empty()).then(|| {
+            format!(
+                "tolerance falls most, largest τ → smallest, for classes {}",
+                falls.join(", ")
+            )
+        });
+        // Text for people in a table or Markdown; stdout
+        // stays the data in CSV and JSON.
+        if conn.output() == Format::Table {
+            println!("recommended: {}", r.reason);
+            if let Some(f) = &falls {
+                println!("{f}");
+            }
+        } else if conn.output() == Format::Markdown {
+            println!("\nRecommended: {}.", r.reason);
+            if let Some(f) = &falls {
+                println!("\nThe {f}.");
+            }
+        } else {
+            eprintln!("recommended ({}): {}", r.loss, r.reason);
+            if let Some(f) = &falls {
+                eprintln!("{f}");
+            }
+        }
+    }
+    if c.recommendations.is_empty() {
+        eprintln!("no recommendation: no completed model has both uniformity and tolerance");
     }
 }
 

@@ -214,6 +214,19 @@ pub async fn health(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
     Ok(reply.into_inner().status())
 }
 
+/// An error as the command line says it: each cause after the context it
+/// was given, a status from the server as its code and message
+/// (`InvalidArgument: …`), never tonic's debug form.
+pub fn describe(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|e| match e.downcast_ref::<tonic::Status>() {
+            Some(status) => format!("{:?}: {}", status.code(), status.message()),
+            None => e.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// Runs the command line; returns the process exit code.
 pub async fn main(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
@@ -232,7 +245,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Plot { args, conn } => calls::plot(&conn, args).await.map(|_| 0),
         Command::Runs { command, conn } => runs::runs(&conn, command).await.map(|_| 0),
-        Command::Watch { args, conn } => runs::watch(&conn, args).await.map(|_| 0),
+        Command::Watch { args, conn } => runs::watch(&conn, args).await,
         Command::Evaluations { command, conn } => {
             calls::evaluations(&conn, command).await.map(|_| 0)
         }

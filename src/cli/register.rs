@@ -7,14 +7,53 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 use super::args::{CardArgs, Connection};
-use super::render::bar;
+use super::render::{bar, Unit};
 use crate::proto;
 
 /// Bytes of ONNX per upload message.
 const CHUNK: usize = 1 << 20;
 
-/// The card's TOML: the `--card` file (if any) with the flags' keys set over it.
+/// The card's TOML: the `--card` file (if any) with the flags' keys set over
+/// it, checked for a loss and for known names.
 pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
+    let card = card_table(args)?;
+    let training = card.get("training");
+    let Some(loss) = training.and_then(|t| t.get("loss")) else {
+        bail!("{}", crate::registry::card::MISSING_LOSS);
+    };
+    if let Some(loss) = loss.as_str() {
+        let name = training
+            .and_then(|t| t.get("loss_name"))
+            .and_then(|v| v.as_str());
+        crate::registry::card::check_loss(loss, name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(toml::to_string(&card)?)
+}
+
+/// The names a card gives (loss, preset, resize) checked before anything is
+/// uploaded, each unknown one refused with the nearest known names.
+fn check_names(card: &toml::Table) -> anyhow::Result<()> {
+    use crate::registry::card;
+    let get = |section: &str, key: &str| {
+        card.get(section)
+            .and_then(|t| t.get(key))
+            .and_then(|v| v.as_str())
+    };
+    if let Some(loss) = get("training", "loss") {
+        card::check_loss(loss, get("training", "loss_name")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if let Some(preset) = get("input", "preset") {
+        card::check_preset(preset).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if let Some(resize) = get("input", "resize") {
+        card::check_resize(resize).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(())
+}
+
+/// The `--card` file (if any) with the flags' keys set over it, its names
+/// checked; no key is required.
+fn card_table(args: &CardArgs) -> anyhow::Result<toml::Table> {
     let mut card: toml::Table = match &args.card {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("read {}", path.display()))?
@@ -71,17 +110,8 @@ pub fn card_toml(args: &CardArgs) -> anyhow::Result<String> {
             t.insert(key, value);
         }
     }
-    let training = card.get("training");
-    let Some(loss) = training.and_then(|t| t.get("loss")) else {
-        bail!("{}", crate::registry::card::MISSING_LOSS);
-    };
-    if let Some(loss) = loss.as_str() {
-        let name = training
-            .and_then(|t| t.get("loss_name"))
-            .and_then(|v| v.as_str());
-        crate::registry::card::check_loss(loss, name).map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(toml::to_string(&card)?)
+    check_names(&card)?;
+    Ok(card)
 }
 
 /// `text` as a TOML value of the type of `like` (integer, float, boolean
@@ -104,7 +134,7 @@ pub async fn upload(
     replace: bool,
 ) -> anyhow::Result<proto::ModelInfo> {
     let bytes = std::fs::read(onnx).with_context(|| format!("read {}", onnx.display()))?;
-    let progress = bar(bytes.len() as u64, "upload");
+    let progress = bar(bytes.len() as u64, "upload", Unit::Bytes);
     let mut messages = vec![proto::RegisterModelRequest {
         payload: Some(proto::register_model_request::Payload::Card(
             proto::ModelUpload {
@@ -200,19 +230,27 @@ fn check_model_file(model: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The card keys the flags (or `--card`) set otherwise than model `info`'s
-/// card, each as `key: <registered> registered, <given> given`.
-fn card_differences(card: &toml::Table, info: &proto::ModelInfo) -> Vec<String> {
+/// card, each as `key: <registered> registered, <given> given`. A card for
+/// a file is whole (a preset left out is "none", a temperature left out
+/// beside a loss is "not given"); with `only_given`, as for a registered
+/// name, the keys left out are not compared.
+fn card_differences(card: &toml::Table, info: &proto::ModelInfo, only_given: bool) -> Vec<String> {
     let get = |section: &str, key: &str| card.get(section).and_then(|t| t.get(key));
     let text = |v: Option<&toml::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
     let training = info.training.clone().unwrap_or_default();
     let input = info.input.clone().unwrap_or_default();
     let tau = get("training", "temperature")
         .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
-    let given_tau = tau.or(get("training", "loss").map(|_| 0.0));
+    let given_tau = match tau {
+        Some(t) => Some(format!("{t}")),
+        None if !only_given && get("training", "loss").is_some() => Some("not given".into()),
+        None => None,
+    };
     let explicit = ["scale", "mean", "std"]
         .iter()
         .all(|k| get("input", k).is_some());
-    let preset = (!explicit).then(|| {
+    let compare_preset = !explicit && (!only_given || get("input", "preset").is_some());
+    let preset = compare_preset.then(|| {
         let had = if input.preset.is_empty() {
             "scale, mean and std".to_string()
         } else {
@@ -235,7 +273,7 @@ fn card_differences(card: &toml::Table, info: &proto::ModelInfo) -> Vec<String> 
         (
             "training.temperature",
             format!("{}", training.temperature),
-            given_tau.map(|t| format!("{t}")),
+            given_tau,
         ),
         ("training.run", training.run, text(get("training", "run"))),
         (
@@ -296,6 +334,58 @@ fn card_given(card: &CardArgs) -> bool {
         || !card.tags.is_empty()
 }
 
+/// Whether flags that would set the card (all but `--tag`, which tags the
+/// evaluation) were given.
+fn card_flags_given(card: &CardArgs) -> bool {
+    card_given(&CardArgs {
+        tags: Vec::new(),
+        ..card.clone()
+    })
+}
+
+/// A registered model named with card flags: the flags must agree with its
+/// card, for a model is evaluated with the card it was registered with.
+/// Each differing key is named, with the two ways forward.
+async fn check_card_of_name(
+    conn: &Connection,
+    model: &str,
+    card: &CardArgs,
+    name: Option<&str>,
+) -> anyhow::Result<()> {
+    if let Some(n) = name.filter(|n| *n != model) {
+        bail!(
+            "--name {n} names the model a file is registered as, but {model} is already a \
+             registered model: leave --name out, or give the ONNX file's path"
+        );
+    }
+    if !card_flags_given(card) {
+        return Ok(());
+    }
+    let given = card_table(&CardArgs {
+        tags: Vec::new(),
+        ..card.clone()
+    })?;
+    let info = conn
+        .models()
+        .await?
+        .get_model(proto::GetModelRequest {
+            name: model.to_string(),
+        })
+        .await?
+        .into_inner();
+    let differ = card_differences(&given, &info, true);
+    if differ.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "model {model} is registered with another card ({}): a registered model is evaluated \
+         with its own card. To change its card: `embedeval models add {model} --onnx \
+         <its ONNX file> --replace` with the new flags; to evaluate a variant, give the ONNX \
+         file's path instead of the name (it is registered as a model of its own)",
+        differ.join("; ")
+    )
+}
+
 /// The registry name for a model argument. A name is used as it is. An
 /// ONNX file is a model by its content *and* its card: the registered model
 /// with the same sha256 and a card that agrees with the flags (or, with no
@@ -314,6 +404,7 @@ pub async fn model_name(
             // `eval j6` where j6 is a folder or a file here, not a model.
             check_model_file(model)?;
         } else {
+            check_card_of_name(conn, model, card, name).await?;
             return Ok(model.to_string());
         }
     }
@@ -332,7 +423,7 @@ pub async fn model_name(
     let agrees = |m: &proto::ModelInfo| {
         wanted
             .as_ref()
-            .is_none_or(|w| card_differences(w, m).is_empty())
+            .is_none_or(|w| card_differences(w, m, false).is_empty())
     };
     let named = |m: &proto::ModelInfo| name.is_none_or(|n| m.name == n);
     if let Some(seen) = same_file.iter().find(|m| named(m) && agrees(m)) {
@@ -356,7 +447,7 @@ pub async fn model_name(
             let why = if other.sha256 == sha256 {
                 format!(
                     "another card ({})",
-                    card_differences(&wanted, other).join("; ")
+                    card_differences(&wanted, other, false).join("; ")
                 )
             } else {
                 format!("another ONNX file (sha256 {}…)", &other.sha256[..12])
@@ -383,7 +474,7 @@ pub async fn model_name(
     // Told against the registered card nearest to the one given.
     let nearest = same_file
         .iter()
-        .map(|m| (card_differences(&wanted, m), m))
+        .map(|m| (card_differences(&wanted, m, false), m))
         .min_by_key(|(diff, _)| diff.len());
     if let Some((diff, nearest)) = nearest {
         eprintln!(

@@ -38,11 +38,32 @@ impl Lines {
     }
 }
 
+/// What a [`Bar`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Bytes, shown as KiB, MiB, … with a rate per second.
+    Bytes,
+    /// Rows of a dataset split.
+    Rows,
+}
+
+impl Unit {
+    /// `n` of this unit, for people.
+    fn show(self, n: u64) -> String {
+        match self {
+            Unit::Bytes => indicatif::HumanBytes(n).to_string(),
+            Unit::Rows => format!("{n} rows"),
+        }
+    }
+}
+
 /// A byte or row count's progress: a bar on a terminal, lines elsewhere.
 #[derive(Debug, Clone)]
 pub(crate) struct Bar {
     inner: ProgressBar,
     what: String,
+    unit: Unit,
+    started: Instant,
     lines: Option<Arc<Mutex<Lines>>>,
 }
 
@@ -61,19 +82,44 @@ impl Bar {
 
     fn line(&self) {
         if let Some(lines) = &self.lines {
-            let (pos, len) = (self.inner.position(), self.inner.length().unwrap_or(0));
             lines
                 .lock()
                 .expect("progress lines")
-                .offer(&self.what, || format!("{}: {pos}/{len}", self.what));
+                .offer(&self.what, || self.progress_line());
         }
+    }
+
+    /// `upload: 1.50 MiB of 6.79 MiB (22%, 3.10 MiB/s)`.
+    fn progress_line(&self) -> String {
+        let (pos, len) = (self.inner.position(), self.inner.length().unwrap_or(0));
+        let percent = if len > 0 { 100 * pos / len } else { 100 };
+        format!(
+            "{}: {} of {} ({percent}%, {})",
+            self.what,
+            self.unit.show(pos),
+            self.unit.show(len),
+            self.rate()
+        )
+    }
+
+    /// The count per second since the bar started.
+    fn rate(&self) -> String {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        let per_second = (self.inner.position() as f64 / seconds) as u64;
+        format!("{}/s", self.unit.show(per_second))
     }
 
     /// Ends the bar (a last line when printing lines).
     pub(crate) fn finish_and_clear(&self) {
         self.inner.finish_and_clear();
         if self.lines.is_some() {
-            eprintln!("{}: {} done", self.what, self.inner.position());
+            eprintln!(
+                "{}: {} done ({:.1} s, {})",
+                self.what,
+                self.unit.show(self.inner.position()),
+                self.started.elapsed().as_secs_f64(),
+                self.rate()
+            );
         }
     }
 }
@@ -81,11 +127,15 @@ impl Bar {
 use super::args::Connection;
 use super::output::{print_message, Format};
 
-/// Progress of `total` units of `what`.
-pub(crate) fn bar(total: u64, what: &str) -> Bar {
+/// Progress of `total` `unit`s of `what`.
+pub(crate) fn bar(total: u64, what: &str, unit: Unit) -> Bar {
     let bar = ProgressBar::new(total);
+    let template = match unit {
+        Unit::Bytes => "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, eta {eta})",
+        Unit::Rows => "{msg} [{bar:30}] {pos}/{len} rows ({per_sec}, eta {eta})",
+    };
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+        ProgressStyle::with_template(template)
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -97,6 +147,8 @@ pub(crate) fn bar(total: u64, what: &str) -> Bar {
     Bar {
         inner: bar,
         what: what.to_string(),
+        unit,
+        started: Instant::now(),
         lines,
     }
 }
@@ -181,4 +233,17 @@ pub(crate) fn print_accepted(conn: &Connection, a: &proto::Accepted) -> anyhow::
         println!("{id} {status}");
     }
     Ok(())
+}
+
+/// A timestamp as tables show it: UTC to the second
+/// (`2026-12-06T23:51:18Z`), "-" when there is none.
+pub(crate) fn timestamp(t: Option<&prost_types::Timestamp>) -> String {
+    match t {
+        Some(t) => prost_types::Timestamp {
+            seconds: t.seconds,
+            nanos: 0,
+        }
+        .to_string(),
+        None => "-".into(),
+    }
 }

@@ -140,10 +140,81 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The words that introduce a step in a checkpoint's file name, each
+/// followed (after at most one `_`, `-`, `=` or `.`) by the number.
+const STEP_WORDS: &str = "step, epoch, iter, ckpt or checkpoint";
+
+/// How the step of a checkpoint is read off its file name: the built-in
+/// pattern (a step word followed by a number; the last such in the name, so
+/// Lightning's `epoch=3-step=1000` is step 1000) or the user's
+/// `--step-pattern`, whose group `step` (else its first group) is the
+/// number.
+#[derive(Debug, Clone)]
+pub struct StepPattern {
+    regex: regex::Regex,
+    /// The user's pattern, when one was given (said in messages).
+    given: Option<String>,
+}
+
+impl StepPattern {
+    /// The built-in pattern, or `--step-pattern`'s (refused when it does not
+    /// compile or has no group to read the number from).
+    pub fn new(given: Option<&str>) -> anyhow::Result<Self> {
+        let Some(text) = given else {
+            let regex = regex::Regex::new(
+                r"(?i)(?:^|[^a-z])(?:step|epoch|iteration|iter|ckpt|checkpoint)[-_=.]?(\d+)",
+            )
+            .expect("the built-in step pattern compiles");
+            return Ok(Self { regex, given: None });
+        };
+        let regex = regex::Regex::new(text).map_err(|e| {
+            anyhow::anyhow!("--step-pattern {text:?} is not a regular expression: {e}")
+        })?;
+        if regex.captures_len() < 2 {
+            bail!(
+                "--step-pattern {text:?} has no group for the number: put it in parentheses, \
+                 e.g. 'model-(\\d+)'"
+            );
+        }
+        Ok(Self {
+            regex,
+            given: Some(text.to_string()),
+        })
+    }
+
+    /// The step in file name `stem`, when the pattern finds one.
+    fn step_in(&self, stem: &str) -> Option<u64> {
+        let caps = self.regex.captures_iter(stem).last()?;
+        let group = caps.name("step").or_else(|| caps.get(1))?;
+        group.as_str().parse().ok()
+    }
+
+    /// Why a file has no step, for the line that leaves it out.
+    fn why_none(&self, path: &Path) -> String {
+        let sidecar = path.with_extension("toml");
+        let sidecar = sidecar
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match &self.given {
+            Some(p) => format!(
+                "no step: --step-pattern {p:?} does not match its name and no side-car \
+                 card {sidecar} gives [training] step"
+            ),
+            None => format!(
+                "no step: its name has none ({STEP_WORDS} followed by a number, as in \
+                 epoch_12.onnx or ckpt-0500.onnx), no side-car card {sidecar} gives \
+                 [training] step, and no --step-pattern was given"
+            ),
+        }
+    }
+}
+
 /// The step a checkpoint file stands for: its side-car card's
-/// `[training] step`, else the last number in its file name
-/// (`epoch_012.onnx` → 12).
-fn step_of(path: &Path, sidecar: Option<&toml::Table>) -> Option<u64> {
+/// `[training] step`, else the step `pattern` reads off its file name.
+/// A number that no step word introduces (`resnet18_last.onnx`) is not a
+/// step.
+fn step_of(path: &Path, sidecar: Option<&toml::Table>, pattern: &StepPattern) -> Option<u64> {
     if let Some(step) = sidecar
         .and_then(|t| t.get("training"))
         .and_then(|t| t.get("step"))
@@ -152,17 +223,7 @@ fn step_of(path: &Path, sidecar: Option<&toml::Table>) -> Option<u64> {
     {
         return Some(step);
     }
-    let stem = path.file_stem()?.to_str()?;
-    let digits: String = stem
-        .chars()
-        .rev()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(char::is_ascii_digit)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    digits.parse().ok()
+    pattern.step_in(path.file_stem()?.to_str()?)
 }
 
 /// The ONNX files of `dir` (not hidden: a file being written under a dot
@@ -213,13 +274,24 @@ async fn evaluate(
     bail!("the server ended the evaluation of {model} without a report")
 }
 
-/// One row of `watch`'s table: fixed widths, printed as each checkpoint lands.
+/// One row of `watch`'s table, printed as each checkpoint lands: each
+/// column as wide as its header (the step at least 6, the model at least
+/// 24), so rows line up under the header whatever their values.
 fn watch_line(cells: &[String]) -> String {
-    const WIDTHS: [usize; 11] = [6, 24, 10, 9, 9, 7, 7, 7, 7, 8, 11];
+    let header = header();
     cells
         .iter()
-        .zip(WIDTHS)
-        .map(|(c, w)| format!("{c:<w$}"))
+        .zip(&header)
+        .enumerate()
+        .map(|(i, (c, h))| {
+            let least = match i {
+                0 => 6,
+                1 => 24,
+                _ => 8,
+            };
+            let w = h.len().max(least);
+            format!("{c:<w$}")
+        })
         .collect::<Vec<_>>()
         .join("  ")
         .trim_end()
@@ -250,8 +322,9 @@ fn has_sidecars(dir: &Path) -> bool {
 /// parse or lacks the loss, a card or graph refused) leaves that file out
 /// until it changes; only what may pass (the server unreachable, an
 /// evaluation interrupted) is tried again at the next look. `--once` exits
-/// non-zero when a checkpoint was left out or failed.
-pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
+/// non-zero when a checkpoint was left out or failed. Ctrl-C ends it with a
+/// line saying what was done (exit code 130).
+pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<i32> {
     let Some(run) = args.card.run.clone() else {
         bail!("watch needs the run the checkpoints belong to: --run NAME");
     };
@@ -261,6 +334,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
     if !args.dir.is_dir() {
         bail!("{}: no such folder to watch", args.dir.display());
     }
+    let pattern = StepPattern::new(args.step_pattern.as_deref())?;
     // The card the flags give must hold: checked now, not once per file.
     let mut flags_card = args.card.clone();
     flags_card.run = Some(run.clone());
@@ -310,76 +384,104 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<()> {
         .map(|h| h.to_string())
         .collect();
     println!("{}", watch_line(&header));
-    let mut seen: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
-    // Files handled (or left out) as they were then: not read again until
-    // they change.
-    let mut handled: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
-    let mut left_out = 0usize;
-    loop {
-        let now = scan(&args.dir)?;
-        // Complete: the same size and time as at the previous look.
-        let mut ready: Vec<(u64, PathBuf)> = Vec::new();
-        for (path, stat) in &now {
-            if seen.get(path) != Some(stat) || handled.get(path) == Some(stat) {
-                continue;
-            }
-            match step_for(path) {
-                Ok(step) => ready.push((step, path.clone())),
-                Err(why) => {
-                    eprintln!("{}: {why}; left out", path.display());
-                    handled.insert(path.clone(), *stat);
-                    left_out += 1;
-                }
-            }
-        }
-        ready.sort();
-        for (step, path) in ready {
-            let stat = now[&path];
-            match checkpoint(conn, &args, &run, step, &path, &mut done).await {
-                Ok(Handled::Done) => {}
-                Ok(Handled::Rejected(why)) => {
-                    eprintln!("{}: {why}; left out until it changes", path.display());
-                    left_out += 1;
-                }
-                Err(err) if args.once => {
-                    eprintln!("{}: {err:#}", path.display());
-                    left_out += 1;
-                }
-                Err(err) => {
-                    // Tried again at the next look.
-                    eprintln!("{}: {err:#}; trying again", path.display());
+    let tally = Tally::default();
+    let follow = async {
+        let mut seen: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
+        // Files handled (or left out) as they were then: not read again until
+        // they change.
+        let mut handled: HashMap<PathBuf, (u64, SystemTime)> = HashMap::new();
+        loop {
+            let now = scan(&args.dir)?;
+            // Complete: the same size and time as at the previous look.
+            let mut ready: Vec<(u64, PathBuf)> = Vec::new();
+            for (path, stat) in &now {
+                if seen.get(path) != Some(stat) || handled.get(path) == Some(stat) {
                     continue;
                 }
-            }
-            handled.insert(path, stat);
-            match get_run(conn, &run, &args.dataset).await {
-                Ok(r) => {
-                    for w in r.warnings {
-                        if warned.insert(w.kind.clone()) {
-                            println!("warning: {}", w.message);
-                        }
+                match step_for(path, &pattern) {
+                    Ok(step) => ready.push((step, path.clone())),
+                    Err(why) => {
+                        eprintln!("{}: {why}; left out", path.display());
+                        handled.insert(path.clone(), *stat);
+                        tally.left_out.set(tally.left_out.get() + 1);
                     }
                 }
-                Err(err) => eprintln!("run {run}: {err:#}"),
             }
-        }
-        if args.once && !seen.is_empty() {
-            if left_out > 0 {
-                bail!("{left_out} checkpoint file(s) not evaluated (see above)");
+            ready.sort();
+            for (step, path) in ready {
+                let stat = now[&path];
+                match checkpoint(conn, &args, &run, step, &path, &mut done).await {
+                    Ok(Handled::Done) => tally.evaluated.set(tally.evaluated.get() + 1),
+                    Ok(Handled::Rejected(why)) => {
+                        eprintln!("{}: {why}; left out until it changes", path.display());
+                        tally.left_out.set(tally.left_out.get() + 1);
+                    }
+                    Err(err) if args.once => {
+                        eprintln!("{}: {}", path.display(), super::describe(&err));
+                        tally.left_out.set(tally.left_out.get() + 1);
+                    }
+                    Err(err) => {
+                        // Tried again at the next look.
+                        eprintln!(
+                            "{}: {}; trying again",
+                            path.display(),
+                            super::describe(&err)
+                        );
+                        continue;
+                    }
+                }
+                handled.insert(path, stat);
+                match get_run(conn, &run, &args.dataset).await {
+                    Ok(r) => {
+                        for w in r.warnings {
+                            if warned.insert(w.kind.clone()) {
+                                println!("warning: {}", w.message);
+                            }
+                        }
+                    }
+                    Err(err) => eprintln!("run {run}: {}", super::describe(&err)),
+                }
             }
-            return Ok(());
+            if args.once && !seen.is_empty() {
+                let left_out = tally.left_out.get();
+                if left_out > 0 {
+                    bail!("{left_out} checkpoint file(s) not evaluated (see above)");
+                }
+                return Ok(0);
+            }
+            seen = now;
+            if args.once && seen.is_empty() {
+                eprintln!("{}: no ONNX checkpoint to evaluate", args.dir.display());
+                return Ok(0);
+            }
+            tokio::time::sleep(poll).await;
         }
-        seen = now;
-        if args.once && seen.is_empty() {
-            eprintln!("{}: no ONNX checkpoint to evaluate", args.dir.display());
-            return Ok(());
+    };
+    tokio::select! {
+        result = follow => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!(
+                "interrupted: {} checkpoint(s) of run {run} evaluated by this watch, {} left out; \
+                 run the same command to go on (what is evaluated is not evaluated again)",
+                tally.evaluated.get(),
+                tally.left_out.get()
+            );
+            Ok(130)
         }
-        tokio::time::sleep(poll).await;
     }
 }
 
+/// What a watch has done so far, said when it is interrupted.
+#[derive(Default)]
+struct Tally {
+    /// Checkpoint files evaluated (or found evaluated).
+    evaluated: std::cell::Cell<usize>,
+    /// Checkpoint files left out.
+    left_out: std::cell::Cell<usize>,
+}
+
 /// The step of checkpoint `path`: from its side-car card, else its name.
-fn step_for(path: &Path) -> Result<u64, String> {
+fn step_for(path: &Path, pattern: &StepPattern) -> Result<u64, String> {
     let sidecar_path = path.with_extension("toml");
     let sidecar: Option<toml::Table> = if sidecar_path.is_file() {
         let text = std::fs::read_to_string(&sidecar_path)
@@ -391,8 +493,7 @@ fn step_for(path: &Path) -> Result<u64, String> {
     } else {
         None
     };
-    step_of(path, sidecar.as_ref())
-        .ok_or_else(|| "no step in its name or side-car card".to_string())
+    step_of(path, sidecar.as_ref(), pattern).ok_or_else(|| pattern.why_none(path))
 }
 
 /// Registers (if needed) and evaluates one complete checkpoint file, and
@@ -422,7 +523,7 @@ async fn checkpoint(
         Err(err) => match err.downcast_ref::<tonic::Status>().map(|s| s.code()) {
             // The card or the graph is refused: not worth retrying as is.
             Some(tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition) => {
-                return Ok(Handled::Rejected(format!("{err:#}")))
+                return Ok(Handled::Rejected(super::describe(&err)))
             }
             _ => return Err(err),
         },
@@ -482,8 +583,14 @@ async fn checkpoint_model(
     if models.iter().any(|m| m.name == name) {
         name = format!("{name}-{}", &sha256[..8]);
     }
-    let card = register::card_toml(&card)
-        .map_err(|e| anyhow::Error::new(tonic::Status::invalid_argument(format!("{e:#}"))))?;
+    let card = match register::card_toml(&card) {
+        Ok(card) => card,
+        Err(e) => {
+            return Err(anyhow::Error::new(tonic::Status::invalid_argument(
+                format!("{e:#}"),
+            )))
+        }
+    };
     let info = register::upload(conn, &name, path, card, false).await?;
     Ok(info.name)
 }
@@ -493,18 +600,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_checkpoint_step_comes_from_its_side_car_else_its_name() {
+    fn a_checkpoint_step_comes_from_its_side_car_else_a_step_word_in_its_name() {
+        let words = StepPattern::new(None).unwrap();
+        let step = |name: &str| step_of(Path::new(name), None, &words);
+        assert_eq!(step("/x/epoch_012.onnx"), Some(12));
+        assert_eq!(step("/x/run3-ckpt-0450.onnx"), Some(450));
+        assert_eq!(step("/x/ckpt-0500.onnx"), Some(500));
+        assert_eq!(step("/x/model_v2_epoch_10.onnx"), Some(10));
+        assert_eq!(step("/x/epoch=3-step=1000.onnx"), Some(1000));
+        assert_eq!(step("/x/checkpoint42.onnx"), Some(42));
+        assert_eq!(step("/x/iter_7.onnx"), Some(7));
+        // Numbers no step word introduces are not steps.
+        assert_eq!(step("/x/resnet18_last.onnx"), None);
+        assert_eq!(step("/x/model_v2.onnx"), None);
+        assert_eq!(step("/x/final.onnx"), None);
+        // A word that merely ends in a step word is not one.
+        assert_eq!(step("/x/misstep3.onnx"), None);
         let p = Path::new("/x/epoch_012.onnx");
-        assert_eq!(step_of(p, None), Some(12));
-        assert_eq!(
-            step_of(Path::new("/x/run3-ckpt-0450.onnx"), None),
-            Some(450)
-        );
-        assert_eq!(step_of(Path::new("/x/final.onnx"), None), None);
         let card: toml::Table = "[training]\nstep = 7\n".parse().unwrap();
-        assert_eq!(step_of(p, Some(&card)), Some(7));
+        assert_eq!(step_of(p, Some(&card), &words), Some(7));
         // A side-car without a step (or a negative one) leaves the name's.
         let card: toml::Table = "[training]\nstep = -1\n".parse().unwrap();
-        assert_eq!(step_of(p, Some(&card)), Some(12));
+        assert_eq!(step_of(p, Some(&card), &words), Some(12));
+        let why = words.why_none(Path::new("/x/resnet18_last.onnx"));
+        assert!(
+            why.contains("resnet18_last.toml") && why.contains("epoch_12.onnx"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_step_pattern_of_ones_own_reads_its_group() {
+        let own = StepPattern::new(Some(r"resnet18_(\d+)")).unwrap();
+        assert_eq!(own.step_in("resnet18_300"), Some(300));
+        assert_eq!(own.step_in("resnet18_last"), None);
+        let named = StepPattern::new(Some(r"v(\d+)_(?P<step>\d+)")).unwrap();
+        assert_eq!(named.step_in("v2_150"), Some(150));
+        let err = StepPattern::new(Some(r"\d+")).unwrap_err().to_string();
+        assert!(err.contains("no group"), "{err}");
+        let err = StepPattern::new(Some(r"(\d+")).unwrap_err().to_string();
+        assert!(err.contains("not a regular expression"), "{err}");
     }
 }

@@ -322,6 +322,88 @@ impl ReportStore {
         })
     }
 
+    /// The stored comparisons, newest first: (id, dataset, created at in
+    /// microseconds, evaluation ids, number of models left out), a page of
+    /// at most `page_size` (0: the default) from `page_token`, and the
+    /// next page's token ("" on the last page).
+    pub async fn comparisons(
+        &self,
+        dataset: &str,
+        page_size: usize,
+        page_token: &str,
+    ) -> Result<(Vec<StoredComparison>, String)> {
+        let offset: i64 = if page_token.is_empty() {
+            0
+        } else {
+            page_token
+                .parse()
+                .ok()
+                .filter(|v: &i64| *v >= 0)
+                .ok_or_else(|| Error::InvalidArgument(format!("bad page_token {page_token:?}")))?
+        };
+        let size = match page_size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let rows = sqlx::query(
+            "SELECT id, dataset, created_at, evaluation_ids, excluded FROM comparisons \
+             WHERE ($1 = '' OR dataset = $1) \
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(dataset.to_string())
+        .bind(size as i64 + 1)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let more = rows.len() > size;
+        let page = rows
+            .iter()
+            .take(size)
+            .map(|row| {
+                let ids: String = row.try_get("evaluation_ids").map_err(db)?;
+                let excluded: String = row.try_get("excluded").map_err(db)?;
+                let excluded: Vec<serde_json::Value> =
+                    serde_json::from_str(&excluded).unwrap_or_default();
+                Ok(StoredComparison {
+                    id: row.try_get("id").map_err(db)?,
+                    dataset: row.try_get("dataset").map_err(db)?,
+                    created_micros: row.try_get("created_at").map_err(db)?,
+                    evaluation_ids: ids
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    num_excluded: excluded.len(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let next = if more {
+            (offset + page.len() as i64).to_string()
+        } else {
+            String::new()
+        };
+        Ok((page, next))
+    }
+
+    /// Removes comparison `id` (its evaluations stay); NOT_FOUND when there
+    /// is none.
+    pub async fn delete_comparison(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM comparisons WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                kind: "comparison",
+                name: id.to_string(),
+                hint: String::new(),
+            });
+        }
+        Ok(())
+    }
+
     /// The models comparison `id` left out, with why (empty when none, or
     /// when there is no such comparison).
     pub async fn comparison_excluded(&self, id: &str) -> Result<Vec<crate::proto::ExcludedModel>> {
@@ -425,6 +507,21 @@ impl ReportStore {
         };
         Ok((page, next))
     }
+}
+
+/// A stored comparison as [`ReportStore::comparisons`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredComparison {
+    /// Its id.
+    pub id: String,
+    /// The dataset it compared on.
+    pub dataset: String,
+    /// When it was made, in microseconds since the Unix epoch.
+    pub created_micros: i64,
+    /// The evaluations it made, in the order of its request.
+    pub evaluation_ids: Vec<String>,
+    /// How many models it left out.
+    pub num_excluded: usize,
 }
 
 pub mod jobs;

@@ -85,6 +85,36 @@ pub fn check_loss(loss: &str, loss_name: Option<&str>) -> Result<()> {
     )))
 }
 
+/// The preprocessing presets' names, as cards and `--preset` give them.
+pub const PRESETS: [&str; 4] = ["imagenet", "cifar10", "cifar100", "none"];
+
+/// The resize modes' names, as cards and `--resize` give them.
+pub const RESIZES: [&str; 2] = ["bilinear", "none"];
+
+/// Checks a preset name against [`PRESETS`]; the message of an unknown one
+/// names them all and the nearest.
+pub fn check_preset(preset: &str) -> Result<()> {
+    named("input.preset", preset, &PRESETS)
+}
+
+/// Checks a resize mode against [`RESIZES`].
+pub fn check_resize(resize: &str) -> Result<()> {
+    named("input.resize", resize, &RESIZES)
+}
+
+/// `value` of card key `key` is one of `known`, or an error naming them and
+/// the nearest.
+fn named(key: &str, value: &str, known: &[&str]) -> Result<()> {
+    if known.contains(&value) {
+        return Ok(());
+    }
+    Err(Error::InvalidCard(format!(
+        "{key} {value:?} is not one of {}{}",
+        known.join(", "),
+        crate::suggest::did_you_mean(value, known)
+    )))
+}
+
 /// Output names taken as the embedding when the card does not say.
 const EMBEDDING_NAMES: [&str; 7] = [
     "embedding",

@@ -611,6 +611,13 @@ impl Registries {
         }
     }
 
+    /// [`Self::remove`] of entry `name` of kind `T`, a NOT_FOUND naming the
+    /// nearest registered names ("did you mean …?").
+    pub async fn remove_named<T: Kind>(&self, name: &str) -> Result<()> {
+        let removed = self.remove(T::catalog(self), name).await;
+        self.suggest::<T, _>(removed).await
+    }
+
     /// Drops a local upload whose registration another replica removed
     /// (never one being uploaded here: it is not registered yet).
     async fn forget<T: Entry>(&self, catalog: &Arc<Catalog<T>>, name: &str) {

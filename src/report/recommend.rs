@@ -10,8 +10,9 @@
 //! (Wilson 1927) over the test rows. The recommendation is the most accurate
 //! model by the linear probe (the kNN where the probe was skipped) when no
 //! other model's interval reaches its; where intervals overlap the
-//! accuracies cannot tell the models apart, and the one of them nearest the
-//! knee is recommended instead, saying so.
+//! accuracies cannot tell the models apart, and a tie-break, named as one,
+//! decides: the one of them nearest the knee, or, where the front has fewer
+//! than three models and so no knee, the higher point estimate.
 
 use super::figures::style::wilson95;
 use crate::proto::{EvaluationReport, EvaluationStatus};
@@ -112,12 +113,20 @@ pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
     front
 }
 
+/// The fewest models a front needs for a knee: with one or two, every
+/// point is an end of the chord.
+pub const KNEE_MIN_FRONT: usize = 3;
+
 /// The knee of a front (indices into `points`, by increasing first
 /// coordinate): both axes scaled to [0, 1] over the front, whose ends are
 /// then (0, 1) and (1, 0), the point farthest from the chord between them on
 /// the side of the ideal corner (1, 1), i.e. the largest sum of scaled
-/// coordinates (the smaller index, i.e. the smaller τ, on a tie).
+/// coordinates (the smaller index, i.e. the smaller τ, on a tie). None
+/// below [`KNEE_MIN_FRONT`] models.
 pub fn knee(points: &[(f64, f64)], front: &[usize]) -> Option<usize> {
+    if front.len() < KNEE_MIN_FRONT {
+        return None;
+    }
     let on_front: Vec<(f64, f64)> = front.iter().map(|&i| points[i]).collect();
     let scaled = scale_to_unit(&on_front);
     let score = |k: usize| scaled[k].0 + scaled[k].1;
@@ -280,14 +289,33 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>, names: Names) -> R
         },
         rows,
     };
+    let no_knee = format!(
+        "no knee: the uniformity–tolerance front has {} model{}, and a knee needs {KNEE_MIN_FRONT}",
+        rec.front.len(),
+        if rec.front.len() == 1 { "" } else { "s" }
+    );
     let Some(b) = chosen else {
-        rec.recommended = knee;
-        rec.reason = match knee {
-            Some(k) => format!(
-                "{}: the knee of the uniformity–tolerance front (no accuracy was measured)",
-                names.of(k)
+        (rec.recommended, rec.reason) = match (knee, rec.front.as_slice()) {
+            (Some(k), _) => (
+                Some(k),
+                format!(
+                    "{}: the knee of the uniformity–tolerance front (no accuracy was measured)",
+                    names.of(k)
+                ),
             ),
-            None => "no model to recommend".into(),
+            (None, [only]) => (
+                Some(*only),
+                format!(
+                    "{}: the only model on the uniformity–tolerance front, at least as uniform \
+                     and as tolerant as every other (no accuracy was measured)",
+                    names.of(*only)
+                ),
+            ),
+            (None, []) => (None, "no model to recommend".into()),
+            (None, _) => (
+                None,
+                format!("no recommendation: no accuracy was measured, and {no_knee}"),
+            ),
         };
         return rec;
     };
@@ -314,33 +342,50 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>, names: Names) -> R
         );
         return rec;
     }
-    // Accuracy cannot tell the tied models apart: the one nearest the knee
-    // (by the uniformity–tolerance distance, both axes scaled to [0, 1]
-    // over the loss's rows) balances the dilemma.
-    let scaled = scale_to_unit(&points);
-    let target = knee.unwrap_or(b.model);
-    let pick = rec
-        .tied
-        .iter()
-        .copied()
-        .min_by(|&a, &c| {
-            let d = |i: usize| {
-                let ((x, y), (kx, ky)) = (scaled[i], scaled[target]);
-                (x - kx).powi(2) + (y - ky).powi(2)
-            };
-            d(a).total_cmp(&d(c)).then(a.cmp(&c))
-        })
-        .expect("the best model is tied with itself");
-    rec.recommended = Some(pick);
+    // Accuracy cannot tell the tied models apart: a tie-break decides, and
+    // is named as one. With a knee, the tied model nearest it (by the
+    // uniformity–tolerance distance, both axes scaled to [0, 1] over the
+    // loss's rows) balances the dilemma; without one, the best point
+    // estimate stands.
     let others: Vec<usize> = rec.tied.iter().copied().filter(|&i| i != b.model).collect();
     let within = format!(
         "{} {} within its 95% interval, so accuracy cannot tell them apart",
         names.all(&others),
         if others.len() == 1 { "is" } else { "are" }
     );
+    let Some(k) = knee else {
+        rec.recommended = Some(b.model);
+        rec.reason = format!(
+            "{}: {best_text}; {within}. Tie-break: the higher {protocol} top-1 ({no_knee})",
+            names.of(b.model)
+        );
+        return rec;
+    };
+    let scaled = scale_to_unit(&points);
+    let pick = rec
+        .tied
+        .iter()
+        .copied()
+        .min_by(|&a, &c| {
+            let d = |i: usize| {
+                let ((x, y), (kx, ky)) = (scaled[i], scaled[k]);
+                (x - kx).powi(2) + (y - ky).powi(2)
+            };
+            d(a).total_cmp(&d(c)).then(a.cmp(&c))
+        })
+        .expect("the best model is tied with itself");
+    rec.recommended = Some(pick);
+    let knee_text = if pick == k {
+        "the knee of the uniformity–tolerance front".to_string()
+    } else {
+        format!(
+            "the nearest of them to the uniformity–tolerance knee ({})",
+            names.of(k)
+        )
+    };
     rec.reason = if pick == b.model {
         format!(
-            "{}: {best_text}; {within}; it is also the nearest of them to the uniformity–tolerance knee",
+            "{}: {best_text}; {within}. Tie-break: {knee_text}",
             names.of(pick)
         )
     } else {
@@ -352,16 +397,15 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>, names: Names) -> R
         let bu = rec.rows[b.model].uniformity.unwrap_or(f64::NAN);
         let bt = rec.rows[b.model].tolerance.unwrap_or(f64::NAN);
         let trade = match (u > bu, t > bt) {
-            (true, true) => "more uniform and more tolerant",
-            (true, false) => "more uniform",
-            (false, true) => "more tolerant",
-            (false, false) => "nearer the knee",
+            (true, true) => ", more uniform and more tolerant than it",
+            (true, false) => ", more uniform than it",
+            (false, true) => ", more tolerant than it",
+            (false, false) => "",
         };
         format!(
-            "{}: {} has the {best_text}, but {within}; {} is {trade} than it, the nearest of them to the uniformity–tolerance knee",
+            "{}: {} has the {best_text}, but {within}. Tie-break: {knee_text}{trade}",
             names.of(pick),
             names.of(b.model),
-            names.of(pick)
         )
     };
     rec
@@ -631,7 +675,52 @@ mod tests {
         assert_eq!(rec.tied, vec![1, 2]);
         assert_eq!(rec.recommended, Some(1));
         assert!(
-            rec.reason.contains("cannot tell them apart") && rec.reason.starts_with("τ = 0.2"),
+            rec.reason.contains("cannot tell them apart")
+                && rec.reason.starts_with("τ = 0.2")
+                && rec
+                    .reason
+                    .contains("Tie-break: the knee of the uniformity–tolerance front"),
+            "{}",
+            rec.reason
+        );
+    }
+
+    #[test]
+    fn two_models_have_no_knee_and_a_tie_is_broken_by_accuracy_said_as_such() {
+        // τ 0.1 is more uniform, τ 0.5 more tolerant and more accurate, but
+        // within the other's interval (100 test rows).
+        let rows = [
+            report(0.1, 3.8, 0.30, 0.78, 100),
+            report(0.5, 3.0, 0.50, 0.82, 100),
+        ];
+        let rec = &recommend(&rows)[0];
+        assert_eq!(rec.front.len(), 2);
+        assert_eq!(rec.knee, None, "two points have no knee");
+        assert_eq!(rec.tied, vec![0, 1]);
+        assert_eq!(rec.recommended, Some(1), "the higher accuracy stands");
+        assert!(
+            rec.reason.starts_with("τ = 0.5: best linear top-1 0.820")
+                && rec.reason.contains("Tie-break: the higher linear top-1")
+                && rec
+                    .reason
+                    .contains("the uniformity–tolerance front has 2 models, and a knee needs 3")
+                && !rec.reason.contains("nearest"),
+            "{}",
+            rec.reason
+        );
+        // No accuracy at all: two models give no recommendation, one does.
+        let bare = |mut r: EvaluationReport| {
+            r.knn = None;
+            r.linear = None;
+            r
+        };
+        let rec = &recommend(&rows.clone().map(bare))[0];
+        assert_eq!(rec.recommended, None);
+        assert!(rec.reason.contains("no knee"), "{}", rec.reason);
+        let rec = &recommend(&[bare(rows[1].clone())])[0];
+        assert_eq!(rec.recommended, Some(0));
+        assert!(
+            rec.reason.contains("the only model on the"),
             "{}",
             rec.reason
         );

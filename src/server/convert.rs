@@ -490,6 +490,66 @@ pub async fn embeddings_upload(
     Ok((header, data))
 }
 
+/// The short form of a dataset's content id, as tables show it.
+pub fn short_id(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+/// A stored comparison listed with the models of its rows and the dataset
+/// versions they were made on.
+pub fn comparison_summary(
+    c: crate::database::StoredComparison,
+    rows: &[proto::EvaluationReport],
+) -> proto::ComparisonSummary {
+    let mut dataset_ids: Vec<String> = Vec::new();
+    for r in rows {
+        let id = short_id(&r.dataset_id).to_string();
+        if !id.is_empty() && !dataset_ids.contains(&id) {
+            dataset_ids.push(id);
+        }
+    }
+    proto::ComparisonSummary {
+        id: c.id,
+        dataset: c.dataset,
+        created_at: Some(prost_types::Timestamp {
+            seconds: c.created_micros.div_euclid(1_000_000),
+            nanos: (c.created_micros.rem_euclid(1_000_000) * 1000) as i32,
+        }),
+        models: rows.iter().map(|r| r.model.clone()).collect(),
+        num_evaluations: c.evaluation_ids.len() as u32,
+        num_excluded: c.num_excluded as u32,
+        dataset_ids,
+    }
+}
+
+/// Refuses a comparison whose rows were made on two versions of its
+/// dataset (the dataset was replaced while it ran): their numbers are not
+/// comparable. The message names each version and its models.
+pub fn one_dataset_version(id: &str, rows: &[proto::EvaluationReport]) -> Result<()> {
+    let mut versions: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in rows.iter().filter(|r| !r.dataset_id.is_empty()) {
+        let v = short_id(&r.dataset_id);
+        match versions.iter_mut().find(|(x, _)| *x == v) {
+            Some((_, models)) => models.push(&r.model),
+            None => versions.push((v, vec![&r.model])),
+        }
+    }
+    if versions.len() < 2 {
+        return Ok(());
+    }
+    let dataset = rows.first().map_or("", |r| r.dataset.as_str());
+    let named = versions
+        .iter()
+        .map(|(v, models)| format!("{v} ({})", models.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    Err(Error::FailedPrecondition(format!(
+        "comparison {id} holds evaluations on {} versions of dataset {dataset}: {named}; \
+         their numbers are not comparable: compare the models again on the current version",
+        versions.len()
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,7 +69,7 @@ impl DatasetService for DatasetApi {
         validate_name("dataset", &name)?;
         self.state
             .registries
-            .remove(&self.state.datasets, &name)
+            .remove_named::<crate::data::LoadedDataset>(&name)
             .await?;
         tracing::info!(dataset = %name, "dataset deleted");
         Ok(Response::new(proto::DeleteDatasetResponse { name }))
@@ -158,6 +158,7 @@ impl DatasetApi {
         };
         let name = header.name.clone();
         let entry_name = name.clone();
+        let replace = header.replace;
         let limit = crate::memory::payload_limit(self.state.max_dataset_bytes);
         let max_bytes = limit.bytes;
         let open = move |dir: &std::path::Path, at: PathBuf| {
@@ -194,7 +195,7 @@ impl DatasetApi {
         let (dataset, _) = self
             .state
             .registries
-            .register(&entry_name, false, max_bytes, fill, open)
+            .register(&entry_name, replace, max_bytes, fill, open)
             .await?;
         tracing::info!(dataset = %dataset.name, id = %dataset.id, "dataset registered");
         Ok(dataset.info())

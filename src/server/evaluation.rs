@@ -265,6 +265,7 @@ impl EvaluationService for EvaluationApi {
             .into());
         }
         let mut rows = store.reports_of(&id).await?;
+        convert::one_dataset_version(&id, &rows)?;
         let excluded = store.comparison_excluded(&id).await?;
         figures::sort_rows(&mut rows);
         // Drawing is CPU work: off the async threads.
@@ -278,6 +279,36 @@ impl EvaluationService for EvaluationApi {
             },
             &by,
         )))
+    }
+
+    async fn list_comparisons(
+        &self,
+        request: Request<proto::ListComparisonsRequest>,
+    ) -> std::result::Result<Response<proto::ListComparisonsResponse>, Status> {
+        let r = request.into_inner();
+        let store = self.state.engine.store();
+        let (stored, next_page_token) = store
+            .comparisons(&r.dataset, r.page_size as usize, &r.page_token)
+            .await?;
+        let mut comparisons = Vec::with_capacity(stored.len());
+        for c in stored {
+            let rows = store.reports_of(&c.id).await?;
+            comparisons.push(convert::comparison_summary(c, &rows));
+        }
+        Ok(Response::new(proto::ListComparisonsResponse {
+            comparisons,
+            next_page_token,
+        }))
+    }
+
+    async fn delete_comparison(
+        &self,
+        request: Request<proto::DeleteComparisonRequest>,
+    ) -> std::result::Result<Response<proto::DeleteComparisonResponse>, Status> {
+        let id = request.into_inner().id;
+        self.state.engine.store().delete_comparison(&id).await?;
+        tracing::info!(comparison = %id, "comparison deleted");
+        Ok(Response::new(proto::DeleteComparisonResponse { id }))
     }
 
     async fn delete_evaluation(

@@ -78,7 +78,7 @@ impl ModelService for ModelApi {
         validate_name("model", &name)?;
         self.state
             .registries
-            .remove(&self.state.models, &name)
+            .remove_named::<crate::registry::LoadedModel>(&name)
             .await?;
         tracing::info!(model = %name, "model deleted");
         Ok(Response::new(proto::DeleteModelResponse { name }))

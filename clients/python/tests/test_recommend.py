@@ -97,8 +97,9 @@ def knee_of(points: np.ndarray, front: List[int]) -> Optional[int]:
     """The knee of the front (an index into `points`): both axes scaled to
     [0, 1] over the front, whose ends are then (0, 1) and (1, 0); the point
     farthest beyond the chord between them towards (1, 1), i.e. the largest
-    sum of scaled coordinates; on a tie, the smaller row index (smaller τ)."""
-    if not front:
+    sum of scaled coordinates; on a tie, the smaller row index (smaller τ).
+    A front of fewer than three models has no knee."""
+    if len(front) < 3:
         return None
     f = scaled(points[front], points[front])
     score = f.sum(axis=1)

@@ -554,9 +554,16 @@ class Client:
         train_split: Optional[str] = None,
         *,
         crop_fraction: Optional[float] = None,
+        replace: bool = False,
     ) -> DatasetInfo:
         """Uploads the folder `path` as dataset `name`: every file under it,
         by relative path, in 1 MiB chunks.
+
+        ``replace=True`` swaps an uploaded dataset of the same name in one
+        step (reports made on the old version keep its content id,
+        ``report.dataset_id``); without it a name already taken is
+        :class:`~embedeval.errors.AlreadyExists`. Bundled datasets are
+        read-only.
 
         A folder with a ``dataset.toml`` is taken as it says; without one the
         format is told from the files (CIFAR batches, ``<split>/<class>/``
@@ -585,6 +592,7 @@ class Client:
             crop_fraction=crop_fraction or 0.0,
             test_split=test_split or "",
             train_split=train_split or "",
+            replace=replace,
         )
 
         def requests() -> Iterator[dataset_pb2.RegisterDatasetRequest]:
