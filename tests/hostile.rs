@@ -6,12 +6,13 @@
 
 mod common;
 
+use common::RawCodec;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::{Buf, BufMut};
 use embedeval::data::npy::{NpyArray, NpyType};
 use embedeval::proto::{self, evaluation_service_client::EvaluationServiceClient};
 use embedeval::proto::{
@@ -71,48 +72,6 @@ async fn raw(channel: Channel, path: &'static str, body: Vec<u8>) -> Result<(), 
     grpc.unary(tonic::Request::new(body), path, RawCodec)
         .await
         .map(|_| ())
-}
-
-/// A codec that sends and receives messages as raw bytes.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
-    }
 }
 
 /// A protobuf string field `field` holding raw `bytes` (invalid UTF-8 allowed).

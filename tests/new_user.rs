@@ -840,3 +840,592 @@ async fn one_name_per_metric_and_output_fit_for_files() {
     assert!(text.contains("INFO"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text:?}");
 }
+
+// ---------------------------------------------------------------------------
+// The second round of a new user's observations: nothing ignored in silence.
+// ---------------------------------------------------------------------------
+
+/// A registered model named with card flags: flags equal to its card are
+/// fine; any other is refused, naming each differing key and the two ways
+/// forward, before anything is evaluated or uploaded. Unknown names are
+/// refused before any upload, with "did you mean"; a temperature left out is
+/// "not given".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_flags_on_a_registered_name_are_never_ignored() {
+    let server = common::zoo_server().await;
+    let quick = ["--skip-linear", "--skip-knn", "--skip-per-class"];
+    let with = |args: &[&'static str]| -> Vec<&'static str> {
+        let mut all = vec!["eval", "infonce-t0.5", "--dataset", "digits"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&quick);
+        all
+    };
+    let err = fails(&server, &with(&["--tau", "0.9", "--preset", "imagenet"]));
+    assert!(
+        err.contains("training.temperature: 0.5 registered, 0.9 given")
+            && err.contains("input.preset: scale, mean and std registered, imagenet given"),
+        "{err}"
+    );
+    assert!(
+        err.contains("embedeval models add infonce-t0.5 --onnx")
+            && err.contains("--replace")
+            && err.contains("give the ONNX file's path"),
+        "{err}"
+    );
+    // A loss given under another name: refused with the name it has here.
+    let err = fails(&server, &with(&["--loss", "simclr"]));
+    assert!(err.contains("\"simclr\" is called nt_xent"), "{err}");
+    let err = fails(&server, &with(&["--loss", "nt_xent"]));
+    assert!(
+        err.contains("training.loss: infonce registered, nt_xent given"),
+        "{err}"
+    );
+    // Flags that agree with the card, and evaluation tags, are fine.
+    ok(
+        &server,
+        &with(&["--loss", "infonce", "--tau", "0.5", "--tag", "sweep=a"]),
+    );
+
+    // A file with a preset of no such name: refused before any upload.
+    let work = tempfile::tempdir().unwrap();
+    let onnx = own_onnx(work.path(), "infonce-t0.5");
+    let onnx = onnx.to_str().unwrap();
+    let out = run(
+        &server,
+        &[
+            "eval",
+            onnx,
+            "--dataset",
+            "digits",
+            "--loss",
+            "infonce",
+            "--tau",
+            "0.5",
+            "--preset",
+            "cifar",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("input.preset \"cifar\" is not one of imagenet, cifar10, cifar100, none")
+            && err.contains("did you mean cifar10"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("registering") && !err.contains("upload"),
+        "nothing is uploaded: {err}"
+    );
+    // The same file with a loss and no τ: "not given", not 0.
+    let err = fails(
+        &server,
+        &[
+            "eval",
+            onnx,
+            "--dataset",
+            "digits",
+            "--name",
+            "infonce-t0.5",
+            "--loss",
+            "infonce",
+        ],
+    );
+    assert!(
+        err.contains("training.temperature: 0.5 registered, not given"),
+        "{err}"
+    );
+}
+
+/// The CLI's own `watch` folder: checkpoints named as trainers name them.
+fn checkpoint_folder(work: &Path) -> PathBuf {
+    let dir = work.join("ckpt");
+    std::fs::create_dir(&dir).unwrap();
+    for (model, name) in [
+        ("infonce-t0.5", "resnet18_last.onnx"),
+        ("infonce-t0.2", "model_v2_epoch_10.onnx"),
+        ("infonce-t0.1", "ckpt-0500.onnx"),
+    ] {
+        std::fs::copy(zoo().join(model).join("model.onnx"), dir.join(name)).unwrap();
+    }
+    dir
+}
+
+/// `watch` reads a step only where a step word introduces it; any other
+/// file is left out with a line that says why; its table lines up under
+/// its header; `runs show` then reasons about the real steps only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_takes_steps_from_step_words_only_and_lines_its_table_up() {
+    let server = common::zoo_server().await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = checkpoint_folder(work.path());
+    let d = dir.to_str().unwrap();
+    let out = run(
+        &server,
+        &[
+            "watch",
+            d,
+            "--run",
+            "r18",
+            "--dataset",
+            "digits",
+            "--once",
+            "--poll",
+            "0.2",
+            "--loss",
+            "infonce",
+            "--tau",
+            "0.2",
+            "--skip-linear",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "a file was left out: {stderr}");
+    assert!(
+        stderr.contains("resnet18_last.onnx: no step: its name has none")
+            && stderr.contains("resnet18_last.toml")
+            && stderr.contains("--step-pattern"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 checkpoint file(s) not evaluated"),
+        "{stderr}"
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("warning"))
+        .collect();
+    assert_eq!(lines.len(), 3, "the header and steps 10 and 500: {stdout}");
+    let steps: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(steps, ["10", "500"], "{stdout}");
+    // Every column of every row starts where its header does.
+    let starts = |line: &str| -> Vec<usize> {
+        let b = line.as_bytes();
+        (0..b.len())
+            .filter(|&i| b[i] != b' ' && (i == 0 || b[i - 1] == b' '))
+            .collect()
+    };
+    let header = starts(lines[0]);
+    for row in &lines[1..] {
+        assert_eq!(starts(row), header[..starts(row).len()], "\n{stdout}");
+    }
+    // The run holds steps 10 and 500, nothing of "18".
+    let (shown, _) = ok(&server, &["runs", "show", "r18", "--dataset", "digits"]);
+    assert!(
+        shown.contains("r18-step10") && shown.contains("r18-step500") && !shown.contains("step18"),
+        "{shown}"
+    );
+    // With --step-pattern the last file has a step too.
+    let out = run(
+        &server,
+        &[
+            "watch",
+            d,
+            "--run",
+            "r18b",
+            "--dataset",
+            "digits",
+            "--once",
+            "--poll",
+            "0.2",
+            "--loss",
+            "infonce",
+            "--tau",
+            "0.2",
+            "--skip-linear",
+            "--step-pattern",
+            r"(?:epoch_|ckpt-|resnet)(\d+)",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = stdout.lines().filter(|l| !l.starts_with("warning")).count();
+    assert_eq!(rows, 4, "the header and steps 10, 18 and 500: {stdout}");
+}
+
+/// Ctrl-C ends `watch` with a line that says what it did (exit 130), and
+/// a refused checkpoint is said as `eval` says it, not as a raw status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_speaks_as_eval_does_and_stops_cleanly_on_ctrl_c() {
+    let server = common::zoo_server().await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("ckpt");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("epoch_3.onnx"), b"not an onnx file at all").unwrap();
+    let d = dir.to_str().unwrap();
+    let err = fails(
+        &server,
+        &[
+            "watch",
+            d,
+            "--run",
+            "bad",
+            "--dataset",
+            "digits",
+            "--once",
+            "--poll",
+            "0.2",
+            "--loss",
+            "simple",
+        ],
+    );
+    assert!(
+        err.contains("epoch_3.onnx: InvalidArgument: ") && !err.contains("code: '"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.join("epoch_3.onnx")).unwrap();
+    let mut child = Command::new(bin())
+        .args([
+            "watch",
+            d,
+            "--run",
+            "quiet",
+            "--dataset",
+            "digits",
+            "--poll",
+            "0.2",
+            "--loss",
+            "simple",
+        ])
+        .env("EMBEDEVAL_SERVER", format!("http://{}", server.addr))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut header = String::new();
+    BufReader::new(stdout).read_line(&mut header).unwrap();
+    assert!(header.starts_with("step"), "{header}");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let code = common::exit_within(&mut child, Duration::from_secs(20), "watch", String::new);
+    assert_eq!(code, Some(130));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("interrupted: 0 checkpoint(s) of run quiet evaluated"),
+        "{err}"
+    );
+}
+
+/// Two models have no knee: a tie is broken by accuracy and named as a
+/// tie-break, never as a reason. Comparisons are listed, shown with their
+/// recommendation, and removed by id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_models_get_no_knee_and_comparisons_are_first_class() {
+    let server = common::zoo_server().await;
+    let (out, err) = ok(
+        &server,
+        &[
+            "compare",
+            "infonce-t0.1",
+            "infonce-t0.5",
+            "--dataset",
+            "digits",
+            "--recommend",
+        ],
+    );
+    let reason = out
+        .lines()
+        .find(|l| l.starts_with("recommended: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(!reason.contains("nearest of them"), "{reason}");
+    assert!(
+        reason.contains("no other model's 95% interval reaches it")
+            || reason.contains(
+                "Tie-break: the higher linear top-1 (no knee: the uniformity–tolerance front has"
+            ),
+        "{reason}"
+    );
+    // The recommendation is the one with the higher linear accuracy.
+    let linear = |model: &str| -> f64 {
+        let row = out
+            .lines()
+            .find(|l| l.starts_with(model))
+            .unwrap_or_else(|| panic!("{out}"));
+        let header = out.lines().next().unwrap();
+        let col = header
+            .split_whitespace()
+            .position(|h| h == "linear_top1")
+            .unwrap();
+        row.split_whitespace().nth(col).unwrap().parse().unwrap()
+    };
+    let best = if linear("infonce-t0.1 ") >= linear("infonce-t0.5 ") {
+        "τ = 0.1"
+    } else {
+        "τ = 0.5"
+    };
+    assert!(
+        reason.starts_with(&format!("recommended: {best}:")),
+        "{reason}\n{out}"
+    );
+    let id = err
+        .lines()
+        .find_map(|l| l.strip_prefix("comparison "))
+        .map(|s| s.split_whitespace().next().unwrap().to_string());
+    let (listed, _) = ok(&server, &["comparisons", "ls"]);
+    let id = id.unwrap_or_else(|| {
+        listed
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    });
+    assert!(
+        listed.lines().next().unwrap().contains("dataset_id")
+            && listed.contains(&id)
+            && listed.contains("infonce-t0.1 infonce-t0.5"),
+        "{listed}"
+    );
+    let (shown, _) = ok(&server, &["comparisons", "show", &id, "--recommend"]);
+    assert!(shown.contains(reason), "{shown}");
+    let (removed, _) = ok(&server, &["comparisons", "rm", &id]);
+    assert!(
+        removed.contains(&format!("removed comparison {id}")),
+        "{removed}"
+    );
+    let err = fails(&server, &["comparisons", "show", &id]);
+    assert!(err.contains("NotFound: comparison not found"), "{err}");
+    // The evaluations stay.
+    let (evals, _) = ok(&server, &["evaluations", "ls", "--dataset", "digits"]);
+    assert!(evals.contains("infonce-t0.1"), "{evals}");
+}
+
+/// Every `rm` names the nearest names of a typo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rm_says_did_you_mean() {
+    let server = common::zoo_server().await;
+    let err = fails(&server, &["models", "rm", "infonce-t05"]);
+    assert!(err.contains("did you mean infonce-t0.5"), "{err}");
+    let err = fails(&server, &["datasets", "rm", "digit"]);
+    assert!(err.contains("did you mean digits"), "{err}");
+}
+
+/// Paths of fields down to a string (a string field, a repeated one, a map
+/// with string keys or values), through singular and repeated messages of
+/// the request, at most `depth` deep.
+fn string_paths(
+    desc: &prost_reflect::MessageDescriptor,
+    depth: usize,
+    prefix: &[prost_reflect::FieldDescriptor],
+    out: &mut Vec<Vec<prost_reflect::FieldDescriptor>>,
+) {
+    use prost_reflect::Kind;
+    for f in desc.fields() {
+        let mut path = prefix.to_vec();
+        path.push(f.clone());
+        match f.kind() {
+            Kind::String => out.push(path),
+            Kind::Message(entry) if f.is_map() => {
+                let (k, v) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+                if matches!(k.kind(), Kind::String) || matches!(v.kind(), Kind::String) {
+                    out.push(path);
+                }
+            }
+            Kind::Message(m) if depth > 0 && !m.full_name().starts_with("google.protobuf") => {
+                string_paths(&m, depth - 1, &path, out)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Sets the string at the end of `path` (every string of a map entry) to
+/// `long`, making the messages on the way.
+fn set_long(
+    msg: &mut prost_reflect::DynamicMessage,
+    path: &[prost_reflect::FieldDescriptor],
+    long: &str,
+) {
+    use prost_reflect::{DynamicMessage, Kind, MapKey, Value};
+    let f = &path[0];
+    let text = || Value::String(long.to_string());
+    if path.len() == 1 {
+        let value = if f.is_map() {
+            let entry = f.kind().as_message().unwrap().clone();
+            let v = entry.map_entry_value_field();
+            let value = match v.kind() {
+                Kind::String => text(),
+                _ => Value::default_value_for_field(&v),
+            };
+            let key = match entry.map_entry_key_field().kind() {
+                Kind::String => MapKey::String(long.to_string()),
+                _ => MapKey::default_value(&entry.map_entry_key_field().kind()),
+            };
+            Value::Map([(key, value)].into_iter().collect())
+        } else if f.is_list() {
+            Value::List(vec![text()])
+        } else {
+            text()
+        };
+        msg.set_field(f, value);
+        return;
+    }
+    let Kind::Message(m) = f.kind() else {
+        unreachable!()
+    };
+    if f.is_list() {
+        let mut child = DynamicMessage::new(m);
+        set_long(&mut child, &path[1..], long);
+        msg.set_field(f, Value::List(vec![Value::Message(child)]));
+    } else {
+        let child = msg.get_field_mut(f).as_message_mut().unwrap();
+        set_long(child, &path[1..], long);
+    }
+}
+
+/// Sends one request message (raw bytes) to `path` as its RPC takes it, and
+/// reads the answer to its end.
+async fn send_raw(
+    channel: tonic::transport::Channel,
+    method: &prost_reflect::MethodDescriptor,
+    body: Vec<u8>,
+) -> Result<(), tonic::Status> {
+    use common::RawCodec;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unknown(e.to_string()))?;
+    let path = http::uri::PathAndQuery::try_from(format!(
+        "/{}/{}",
+        method.parent_service().full_name(),
+        method.name()
+    ))
+    .unwrap();
+    let one = || tokio_stream::iter(vec![body.clone()]);
+    match (method.is_client_streaming(), method.is_server_streaming()) {
+        (false, false) => grpc
+            .unary(tonic::Request::new(body.clone()), path, RawCodec)
+            .await
+            .map(drop),
+        (true, false) => grpc
+            .client_streaming(tonic::Request::new(one()), path, RawCodec)
+            .await
+            .map(drop),
+        (false, true) => {
+            let mut s = grpc
+                .server_streaming(tonic::Request::new(body.clone()), path, RawCodec)
+                .await?
+                .into_inner();
+            while s.message().await?.is_some() {}
+            Ok(())
+        }
+        (true, true) => {
+            let mut s = grpc
+                .streaming(tonic::Request::new(one()), path, RawCodec)
+                .await?
+                .into_inner();
+            while s.message().await?.is_some() {}
+            Ok(())
+        }
+    }
+}
+
+/// A 100,000-character value in every string field of every request of
+/// every RPC gets the code of the client's mistake (never
+/// RESOURCE_EXHAUSTED for a status too large to send, never INTERNAL), a
+/// message that echoes at most 120 characters of it, and the server keeps
+/// serving. Requests that need a model and a dataset to reach their deeper
+/// fields start from valid ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_value_in_any_string_field_gets_its_own_code() {
+    use prost::Message;
+    use prost_reflect::{DescriptorPool, DynamicMessage};
+    let server = common::zoo_server().await;
+    let pool = DescriptorPool::decode(embedeval::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let skips = r#"{"skip_uniformity": true, "skip_alignment": true, "skip_tolerance": true,
+        "skip_nearest_negatives": true, "skip_penalty": true, "skip_effective_rank": true,
+        "skip_knn": true, "skip_linear": true, "skip_per_class": true}"#;
+    let bases: Vec<(&str, String)> = vec![
+        (
+            "Evaluate",
+            format!(r#"{{"model": "infonce-t0.5", "dataset": "digits", "spec": {skips}}}"#),
+        ),
+        (
+            "Compare",
+            format!(r#"{{"models": ["infonce-t0.5"], "dataset": "digits", "spec": {skips}}}"#),
+        ),
+        (
+            "Embed",
+            r#"{"model": "infonce-t0.5", "dataset": "digits", "split": "test"}"#.into(),
+        ),
+    ];
+    let long = "x".repeat(100_000);
+    let too_much = "x".repeat(121);
+    let mut wrong = Vec::new();
+    let mut tried = 0;
+    for service in pool.services() {
+        for method in service.methods() {
+            let input = method.input();
+            let mut paths = Vec::new();
+            string_paths(&input, 3, &[], &mut paths);
+            for path in paths {
+                let mut msg = match bases.iter().find(|(m, _)| *m == method.name()) {
+                    Some((_, json)) => {
+                        let mut de = serde_json::Deserializer::from_str(json);
+                        DynamicMessage::deserialize(input.clone(), &mut de).unwrap()
+                    }
+                    None => DynamicMessage::new(input.clone()),
+                };
+                set_long(&mut msg, &path, &long);
+                let field = path
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                let what = format!("{}.{field}", method.full_name());
+                tried += 1;
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(120),
+                    send_raw(server.channel.clone(), &method, msg.encode_to_vec()),
+                )
+                .await
+                .unwrap_or_else(|_| panic!("{what}: no answer in 120 s"));
+                let Err(status) = answer else { continue };
+                let code_ok = matches!(
+                    status.code(),
+                    tonic::Code::InvalidArgument
+                        | tonic::Code::NotFound
+                        | tonic::Code::FailedPrecondition
+                        | tonic::Code::AlreadyExists
+                );
+                let m = status.message();
+                if !code_ok || m.contains(&too_much) || m.len() > 4000 {
+                    wrong.push(format!(
+                        "{what}: {:?} ({} bytes) {}",
+                        status.code(),
+                        m.len(),
+                        m.chars().take(300).collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(tried > 50, "only {tried} string fields found");
+    assert!(
+        wrong.is_empty(),
+        "{} of {tried}:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    // Still serving.
+    assert_eq!(
+        server.health().await,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    let (listed, _) = ok(&server, &["models", "ls"]);
+    assert!(listed.contains("infonce-t0.5"));
+}

@@ -858,6 +858,7 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                         r.id.clone(),
                         r.model.clone(),
                         r.dataset.clone(),
+                        crate::report::short_dataset_id(&r.dataset_id),
                         proto::EvaluationStatus::try_from(r.status)
                             .map(|s| s.as_str_name().to_string())
                             .unwrap_or_default(),
@@ -873,6 +874,7 @@ pub async fn evaluations(conn: &Connection, cmd: EvaluationsCommand) -> anyhow::
                         "id",
                         "model",
                         "dataset",
+                        "dataset_id",
                         "status",
                         "uniformity",
                         "tolerance"

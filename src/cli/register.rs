@@ -243,7 +243,9 @@ fn card_differences(card: &toml::Table, info: &proto::ModelInfo, only_given: boo
         .and_then(|v| v.as_float().or(v.as_integer().map(|i| i as f64)));
     let given_tau = match tau {
         Some(t) => Some(format!("{t}")),
-        None if !only_given && get("training", "loss").is_some() => Some("not given".into()),
+        None if !only_given && get("training", "loss").is_some() => {
+            Some(crate::registry::card::NOT_GIVEN.into())
+        }
         None => None,
     };
     let explicit = ["scale", "mean", "std"]

@@ -956,6 +956,9 @@ pub fn differences(registered: &ModelCard, given: &CardFile) -> Vec<String> {
     differing(keys)
 }
 
+/// What [`differing`] says of a key a whole card leaves out.
+pub const NOT_GIVEN: &str = "not given";
+
 /// The keys whose given value (when one is given) is not the registered one,
 /// each as `key: <registered> registered, <given> given`.
 pub fn differing<K: AsRef<str>>(
@@ -964,7 +967,12 @@ pub fn differing<K: AsRef<str>>(
     keys.into_iter()
         .filter_map(|(key, had, now)| {
             let now = now.filter(|now| *now != had)?;
-            Some(format!("{}: {had} registered, {now} given", key.as_ref()))
+            let given = if now == NOT_GIVEN {
+                NOT_GIVEN.to_string()
+            } else {
+                format!("{now} given")
+            };
+            Some(format!("{}: {had} registered, {given}", key.as_ref()))
         })
         .collect()
 }

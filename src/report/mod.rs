@@ -55,13 +55,24 @@ pub fn metric_cells(r: &EvaluationReport) -> Vec<String> {
     ]
 }
 
+/// The short content id of a dataset version (its first 12 hex digits), as
+/// every table shows it: two versions of one dataset name are never
+/// mistaken for one. "-" for a report that has none (precomputed
+/// embeddings).
+pub fn short_dataset_id(id: &str) -> String {
+    match id {
+        "" => "-".into(),
+        id => id[..12.min(id.len())].to_string(),
+    }
+}
+
 /// The comparison's columns and one row per report (a model that was not
 /// evaluated shows its status and reason in place of numbers).
 pub fn listing(rows: &[EvaluationReport]) -> Listing {
     let header: Vec<&str> = ["model", "loss", "temperature"]
         .into_iter()
         .chain(METRIC_COLUMNS)
-        .chain(["status", "error"])
+        .chain(["dataset_id", "status", "error"])
         .collect();
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -72,6 +83,7 @@ pub fn listing(rows: &[EvaluationReport]) -> Listing {
                 format!("{}", r.temperature),
             ];
             cells.extend(metric_cells(r));
+            cells.push(short_dataset_id(&r.dataset_id));
             cells.push(
                 EvaluationStatus::try_from(r.status)
                     .map_or("?", |s| s.as_str_name())
