@@ -1429,3 +1429,174 @@ async fn a_long_value_in_any_string_field_gets_its_own_code() {
     let (listed, _) = ok(&server, &["models", "ls"]);
     assert!(listed.contains("infonce-t0.5"));
 }
+
+/// An image folder of `side` × `side` RGB PNGs, two classes, train and test.
+fn png_folder(root: &Path, side: u32) -> PathBuf {
+    let dir = root.join(format!("pngs{side}"));
+    for split in ["train", "test"] {
+        for (c, class) in ["cats", "dogs"].iter().enumerate() {
+            let folder = dir.join(split).join(class);
+            std::fs::create_dir_all(&folder).unwrap();
+            for i in 0..12u32 {
+                let img = image::RgbImage::from_fn(side, side, |x, y| {
+                    let v = (x * 37 + y * 11 + i * 5 + c as u32 * 90) % 256;
+                    image::Rgb([v as u8, (255 - v) as u8, (c as u32 * 200) as u8])
+                });
+                img.save(folder.join(format!("{i:02}.png"))).unwrap();
+            }
+        }
+    }
+    dir
+}
+
+/// A model evaluated on images of another size says so: the factor in the
+/// report's preprocessing, and a warning (report, CLI) when a side is
+/// enlarged more than 2×.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resizing_far_is_said() {
+    let server = common::zoo_server().await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = png_folder(work.path(), 8);
+    let (summary, _) = ok(&server, &["datasets", "add", "tiny", dir.to_str().unwrap()]);
+    assert!(
+        summary.starts_with("registered dataset tiny (id ")
+            && summary.contains("splits: test 24 rows, train 24 rows")
+            && summary.contains("classes: 2 (cats, dogs)")
+            && summary.contains("image shape: 8 × 8 × 3"),
+        "{summary}"
+    );
+    let (out, err) = ok(
+        &server,
+        &[
+            "eval",
+            "cifar10-infonce-t0.5",
+            "--dataset",
+            "tiny",
+            "--skip-linear",
+            "--json",
+        ],
+    );
+    let report = json(&out);
+    let pre = &report["preprocessing"];
+    assert_eq!(pre["image_height"], "8", "{pre}");
+    assert_eq!(pre["resize_factor_height"], 4.0, "{pre}");
+    assert_eq!(pre["resize_factor_width"], 4.0, "{pre}");
+    let warning = "the model takes 32 × 32, the images are 8 × 8: each is enlarged 4×";
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(warning)),
+        "{}",
+        report["warnings"]
+    );
+    assert!(err.contains(warning), "{err}");
+    // At the model's size, nothing is said.
+    let dir = png_folder(work.path(), 32);
+    ok(&server, &["datasets", "add", "same", dir.to_str().unwrap()]);
+    let (out, _) = ok(
+        &server,
+        &[
+            "eval",
+            "cifar10-infonce-t0.5",
+            "--dataset",
+            "same",
+            "--skip-linear",
+            "--json",
+        ],
+    );
+    let report = json(&out);
+    assert_eq!(report["preprocessing"]["resize_factor_height"], 0.0);
+    assert!(!report["warnings"].to_string().contains("enlarged"));
+}
+
+/// A dataset name taken says the way forward; `--replace` swaps it and the
+/// two versions are told apart by their content ids in every table; a
+/// folder of mixed sizes is refused before anything is uploaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_versions_are_told_apart_and_mixed_sizes_refused_first() {
+    let server = common::zoo_server().await;
+    let work = tempfile::tempdir().unwrap();
+    let first = png_folder(work.path(), 32);
+    let (summary, _) = ok(
+        &server,
+        &["datasets", "add", "photos", first.to_str().unwrap()],
+    );
+    let id_of = |summary: &str| -> String {
+        summary
+            .split("(id ")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let old_id = id_of(&summary);
+    let eval = |server: &TestServer| {
+        ok(
+            server,
+            &[
+                "eval",
+                "cifar10-infonce-t0.5",
+                "--dataset",
+                "photos",
+                "--skip-linear",
+            ],
+        )
+    };
+    let (table, _) = eval(&server);
+    assert!(
+        table.lines().next().unwrap().contains("dataset_id"),
+        "{table}"
+    );
+    assert!(table.contains(&old_id), "{table}");
+    // Taken: the way forward is named.
+    let second = png_folder(&work.path().join("v2"), 16);
+    let err = fails(
+        &server,
+        &["datasets", "add", "photos", second.to_str().unwrap()],
+    );
+    assert!(
+        err.contains("dataset photos exists") && err.contains("--replace"),
+        "{err}"
+    );
+    let (summary, _) = ok(
+        &server,
+        &[
+            "datasets",
+            "add",
+            "photos",
+            second.to_str().unwrap(),
+            "--replace",
+        ],
+    );
+    let new_id = id_of(&summary);
+    assert_ne!(new_id, old_id);
+    let (table, _) = eval(&server);
+    assert!(table.contains(&new_id), "{table}");
+    let (listed, _) = ok(&server, &["evaluations", "ls", "--dataset", "photos"]);
+    assert!(
+        listed.contains(&new_id) && listed.contains(&old_id),
+        "both versions, told apart: {listed}"
+    );
+    // Mixed sizes: refused from the files' headers, nothing uploaded.
+    let mixed = png_folder(&work.path().join("mixed"), 24);
+    let other = png_folder(&work.path().join("other"), 40);
+    std::fs::rename(other.join("train"), mixed.join("val")).unwrap();
+    let out = run(
+        &server,
+        &["datasets", "add", "mixed", mixed.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("the images are of 2 sizes: 48 of 24x24")
+            && err.contains("24 of 40x40")
+            && err.contains("nothing was uploaded")
+            && err.contains("--image-size"),
+        "{err}"
+    );
+    assert!(!err.contains("upload:"), "{err}");
+}

@@ -146,6 +146,49 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// The images of a folder uploaded without `--image-size` must share one
+/// size: checked from their headers before anything is sent, the sizes
+/// found named with a file of each.
+fn one_image_size(files: &[(String, PathBuf)]) -> anyhow::Result<()> {
+    let mut sizes: std::collections::BTreeMap<(u32, u32), (usize, &str)> = Default::default();
+    for (rel, path) in files {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if !matches!(ext.as_deref(), Some("png" | "jpg" | "jpeg")) {
+            continue;
+        }
+        let Ok(dims) = image::image_dimensions(path) else {
+            continue;
+        };
+        sizes.entry(dims).or_insert((0, rel)).0 += 1;
+    }
+    if sizes.len() <= 1 {
+        return Ok(());
+    }
+    let mut found: Vec<(&(u32, u32), &(usize, &str))> = sizes.iter().collect();
+    found.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    let listed = found
+        .iter()
+        .take(4)
+        .map(|((w, h), (count, example))| format!("{count} of {w}x{h} (e.g. {example})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if found.len() > 4 {
+        format!(" and {} more sizes", found.len() - 4)
+    } else {
+        String::new()
+    };
+    let side = found[0].0 .0.min(found[0].0 .1);
+    bail!(
+        "the images are of {} sizes: {listed}{more}; nothing was uploaded. Give --image-size N \
+         to bring each to N x N (shorter side resized, centre cropped), e.g. --image-size {side} \
+         or the size your model takes",
+        found.len()
+    )
+}
+
 /// Runs `embedeval datasets …`.
 pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result<()> {
     let mut client = conn.datasets().await?;
@@ -206,6 +249,10 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
             layout,
         } => {
             let files = files_under(&dir)?;
+            if layout.image_size == 0 && !dir.join("dataset.toml").exists() {
+                one_image_size(&files)?;
+            }
+            let (shown_name, shown_dir) = (name.clone(), dir.display().to_string());
             let total: u64 = files
                 .iter()
                 .map(|(_, p)| p.metadata().map_or(0, |m| m.len()))
@@ -253,10 +300,20 @@ pub async fn datasets(conn: &Connection, cmd: DatasetsCommand) -> anyhow::Result
                 eprintln!("sent {count} files; the server is reading and checking them");
                 Ok::<_, std::io::Error>(())
             });
-            let info = client
+            let info = match client
                 .register_dataset(tokio_stream::wrappers::ReceiverStream::new(rx))
-                .await?
-                .into_inner();
+                .await
+            {
+                Ok(info) => info.into_inner(),
+                Err(status) if status.code() == tonic::Code::AlreadyExists => {
+                    bail!(
+                        "dataset {shown_name} exists: `embedeval datasets add {shown_name} \
+                         {shown_dir} --replace` replaces it (reports made on the old version \
+                         keep its content id), or give another name"
+                    )
+                }
+                Err(status) => return Err(status.into()),
+            };
             sender.await??;
             if conn.output() == Format::Json {
                 print_message("DatasetInfo", &info)?;

@@ -8,8 +8,8 @@ mod worker;
 
 pub use device::{Device, ExecutionProvider};
 pub use preprocess::{
-    preprocess, resize_bilinear, ImageBatch, InputDType, Layout, Preprocessing, Resize,
-    PREPROCESS_VERSION,
+    preprocess, resize_bilinear, resize_note, ImageBatch, InputDType, Layout, Preprocessing,
+    Resize, ResizeNote, PREPROCESS_VERSION,
 };
 pub use worker::{Encoder, EncoderInput, WorkerOptions};
 

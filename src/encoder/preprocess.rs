@@ -1,8 +1,11 @@
 //! Preprocessing from the model card: raw uint8 images, [n, H, W, C], become
 //! the model's input: resized to the model's height and width when they
-//! differ (bilinear, half-pixel centres, no antialiasing: the convention of
-//! `torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`),
-//! then x = (pixel * scale - mean[c]) / std[c] in the card's layout (NCHW or
+//! differ (bilinear with half-pixel centres; an axis that is enlarged as
+//! `torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`
+//! does, an axis that is reduced antialiased as the same call with
+//! `antialias=True` and PIL's `Image.resize(BILINEAR)` do, the triangle
+//! filter widened by the reduction factor), then
+//! x = (pixel * scale - mean[c]) / std[c] in the card's layout (NCHW or
 //! NHWC) and element type.
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +16,7 @@ use crate::error::{Error, Result};
 /// Version of the preprocessing arithmetic. Bump it whenever [`preprocess`]
 /// computes different numbers from the same card and pixels: it is part of
 /// the embedding cache's key, so an upgrade never serves stale matrices.
-pub const PREPROCESS_VERSION: u32 = 2;
+pub const PREPROCESS_VERSION: u32 = 3;
 
 /// Pixel element type of the model's input.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -133,55 +136,171 @@ impl Preprocessing {
     }
 }
 
-/// One output coordinate's two source coordinates and the weight of the
-/// second: src = (dst + 0.5) * in / out - 0.5, clamped at 0.
-#[derive(Debug, Clone, Copy)]
-struct Tap {
-    i0: usize,
-    i1: usize,
-    weight: f32,
+/// One output sample of a resized axis: the first source sample it reads
+/// and the weights of that one and the ones after it (summing to 1).
+#[derive(Debug, Clone, PartialEq)]
+struct Taps {
+    first: usize,
+    weights: Vec<f32>,
 }
 
 /// The taps of an axis resized from `input` to `output` samples; the
-/// identity when they are equal.
-fn taps(input: usize, output: usize) -> Vec<Tap> {
+/// identity when they are equal. Enlarged: plain bilinear with half-pixel
+/// centres, src = (dst + 0.5) * in / out - 0.5 clamped at 0 (torch's
+/// `antialias=False`). Reduced: the antialiased bilinear of torch's
+/// `antialias=True` and PIL (`_compute_indices_weights_aa`,
+/// `ImagingResample`): the triangle filter stretched to a support of
+/// `in / out` samples either side of the centre (dst + 0.5) * in / out,
+/// clipped to the image, its weights normalised to sum 1.
+fn taps(input: usize, output: usize) -> Vec<Taps> {
     let scale = input as f64 / output as f64;
+    if scale <= 1.0 {
+        return (0..output)
+            .map(|dst| {
+                let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (src.floor() as usize).min(input - 1);
+                let w = (src - i0 as f64) as f32;
+                if i0 + 1 < input {
+                    Taps {
+                        first: i0,
+                        weights: vec![1.0 - w, w],
+                    }
+                } else {
+                    Taps {
+                        first: i0,
+                        weights: vec![1.0],
+                    }
+                }
+            })
+            .collect();
+    }
+    let support = scale;
     (0..output)
         .map(|dst| {
-            let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
-            let i0 = (src.floor() as usize).min(input - 1);
-            let i1 = (i0 + 1).min(input - 1);
-            Tap {
-                i0,
-                i1,
-                weight: (src - i0 as f64) as f32,
+            let center = scale * (dst as f64 + 0.5);
+            // C's truncation toward zero, then clipped to the image.
+            let first = ((center - support + 0.5).trunc().max(0.0)) as usize;
+            let end = ((center + support + 0.5).trunc() as usize).min(input);
+            let raw: Vec<f64> = (first..end)
+                .map(|j| {
+                    let x = (j as f64 - center + 0.5) / scale;
+                    (1.0 - x.abs()).max(0.0)
+                })
+                .collect();
+            let total: f64 = raw.iter().sum();
+            Taps {
+                first,
+                weights: raw.iter().map(|w| (w / total) as f32).collect(),
             }
         })
         .collect()
 }
 
 /// Bilinear resize of uint8 images [n, h, w, c] to [n, oh, ow, c] as f32
-/// (no rounding); the same size gives the pixels exactly.
+/// (no rounding), width first, then height (see [`taps`] for enlarging and
+/// reducing); the same size gives the pixels exactly.
 pub fn resize_bilinear(batch: ImageBatch<'_>, oh: usize, ow: usize) -> Vec<f32> {
     let ImageBatch { pixels, n, h, w, c } = batch;
     let (ys, xs) = (taps(h, oh), taps(w, ow));
     let mut out = Vec::with_capacity(n * oh * ow * c);
+    let mut rows = vec![0f32; h * ow * c];
     for i in 0..n {
         let image = &pixels[i * h * w * c..(i + 1) * h * w * c];
-        let at = |y: usize, x: usize, ch: usize| image[(y * w + x) * c + ch] as f32;
-        for ty in &ys {
-            for tx in &xs {
+        // Along the width: h rows of ow samples.
+        for y in 0..h {
+            for (x, t) in xs.iter().enumerate() {
                 for ch in 0..c {
-                    let top = at(ty.i0, tx.i0, ch)
-                        + (at(ty.i0, tx.i1, ch) - at(ty.i0, tx.i0, ch)) * tx.weight;
-                    let bottom = at(ty.i1, tx.i0, ch)
-                        + (at(ty.i1, tx.i1, ch) - at(ty.i1, tx.i0, ch)) * tx.weight;
-                    out.push(top + (bottom - top) * ty.weight);
+                    let mut v = 0f32;
+                    for (k, wt) in t.weights.iter().enumerate() {
+                        v += wt * image[(y * w + t.first + k) * c + ch] as f32;
+                    }
+                    rows[(y * ow + x) * c + ch] = v;
+                }
+            }
+        }
+        // Along the height.
+        for t in &ys {
+            for x in 0..ow {
+                for ch in 0..c {
+                    let mut v = 0f32;
+                    for (k, wt) in t.weights.iter().enumerate() {
+                        v += wt * rows[((t.first + k) * ow + x) * c + ch];
+                    }
+                    out.push(v);
                 }
             }
         }
     }
     out
+}
+
+/// How the images of a dataset are brought to a model's input: the factor
+/// each side is resized by (model side / image side), and the warning of a
+/// side enlarged more than 2× or reduced below half.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResizeNote {
+    /// Model height / image height.
+    pub factor_height: f64,
+    /// Model width / image width.
+    pub factor_width: f64,
+    /// Said to the user when a side is enlarged more than
+    /// [`ENLARGE_WARNING`]× or reduced below 1 / [`ENLARGE_WARNING`].
+    pub warning: Option<String>,
+}
+
+/// The factor past which a resize is warned about, either way.
+pub const ENLARGE_WARNING: f64 = 2.0;
+
+/// The resize from images of `image` (height, width) to a model that
+/// takes `model` (height, width); None when they are the same size.
+pub fn resize_note(model: (usize, usize), image: (usize, usize)) -> Option<ResizeNote> {
+    if model == image || image.0 == 0 || image.1 == 0 {
+        return None;
+    }
+    let fh = model.0 as f64 / image.0 as f64;
+    let fw = model.1 as f64 / image.1 as f64;
+    let factor = |f: f64| {
+        if (f - f.round()).abs() < 0.05 {
+            format!("{}×", f.round())
+        } else {
+            format!("{f:.2}×")
+        }
+    };
+    let both = |f: fn(f64) -> bool| f(fh) || f(fw);
+    let sides = |f: f64, g: f64| {
+        if (f - g).abs() < 1e-9 {
+            factor(f)
+        } else {
+            format!("{} in height and {} in width", factor(f), factor(g))
+        }
+    };
+    let shape = format!(
+        "the model takes {} × {}, the images are {} × {}",
+        model.0, model.1, image.0, image.1
+    );
+    let warning = if both(|f| f > ENLARGE_WARNING) {
+        Some(format!(
+            "{shape}: each is enlarged {} (bilinear), so the model sees blurred images with \
+             far less detail than it was trained on and its numbers say little about it; \
+             evaluate it on images of its own size (datasets add … --image-size {})",
+            sides(fh, fw),
+            model.0.max(model.1)
+        ))
+    } else if both(|f| f < 1.0 / ENLARGE_WARNING) {
+        Some(format!(
+            "{shape}: each is reduced to {} (bilinear, antialiased), so fine detail is lost; \
+             a dataset at the model's size (datasets add … --image-size {}) keeps it",
+            sides(fh, fw),
+            model.0.max(model.1)
+        ))
+    } else {
+        None
+    };
+    Some(ResizeNote {
+        factor_height: fh,
+        factor_width: fw,
+        warning,
+    })
 }
 
 /// Images as stored: `n` images of height × width × channels, uint8, row-major.
@@ -410,6 +529,64 @@ mod tests {
         // The same size is the identity.
         let same = resize_bilinear(batch, 5, 7);
         assert!(same.iter().zip(&pixels).all(|(a, &b)| *a == b as f32));
+        // Reductions by 3.5 and 2.6 are antialiased (the reference is
+        // checked against PIL's own resize), and one axis down, one up.
+        let big = read("resize_big.npy").to_u8().unwrap();
+        let batch = ImageBatch {
+            pixels: &big,
+            n: 1,
+            h: 21,
+            w: 13,
+            c: 3,
+        };
+        for (name, oh, ow) in [("resize_down.npy", 6, 5), ("resize_mixed.npy", 7, 20)] {
+            let want = read(name).to_f64().unwrap();
+            let got = resize_bilinear(batch, oh, ow);
+            assert_eq!(got.len(), want.len(), "{name}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!((*g as f64 - w).abs() < 1e-3, "{name}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn reduced_axes_weigh_every_covered_pixel_and_enlarged_ones_two() {
+        // 8 to 2: each output averages a support of 4 either side of its
+        // centre, with triangle weights summing to 1.
+        let t = taps(8, 2);
+        assert_eq!(t[0].first, 0);
+        assert_eq!(t[0].weights.len(), 6);
+        assert!((t[0].weights.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert_eq!(t[1].first, 2);
+        // Enlarged: at most two taps; the identity at the same size.
+        assert!(taps(4, 9).iter().all(|t| t.weights.len() <= 2));
+        assert!(taps(5, 5)
+            .iter()
+            .enumerate()
+            .all(|(i, t)| t.first == i && t.weights[0] == 1.0));
+    }
+
+    #[test]
+    fn resizing_far_is_said_with_its_factor() {
+        assert_eq!(resize_note((32, 32), (32, 32)), None);
+        let up = resize_note((224, 224), (32, 32)).unwrap();
+        assert_eq!((up.factor_height, up.factor_width), (7.0, 7.0));
+        let w = up.warning.unwrap();
+        assert!(
+            w.starts_with("the model takes 224 × 224, the images are 32 × 32: each is enlarged 7×"),
+            "{w}"
+        );
+        let down = resize_note((32, 32), (64, 64)).unwrap();
+        assert_eq!(down.factor_height, 0.5);
+        assert!(down.warning.is_none(), "half is not below half");
+        let w = resize_note((32, 32), (100, 80)).unwrap().warning.unwrap();
+        assert!(
+            w.contains("reduced to 0.32× in height and 0.40× in width (bilinear, antialiased)"),
+            "{w}"
+        );
+        let mild = resize_note((224, 224), (160, 160)).unwrap();
+        assert!(mild.warning.is_none());
+        assert_eq!(mild.factor_height, 1.4);
     }
 
     #[test]

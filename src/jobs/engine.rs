@@ -182,7 +182,18 @@ pub(super) fn ended(status: i32) -> bool {
 
 /// A fresh QUEUED report of `model` on `dataset`.
 fn model_report(model: &LoadedModel, dataset: &LoadedDataset) -> EvaluationReport {
-    let info = model.info();
+    let mut info = model.info();
+    let (_, mh, mw) = model.preprocessing().chw();
+    let [ih, iw, _] = dataset.dataset.summary.image_shape;
+    if let Some(note) = crate::encoder::resize_note((mh as usize, mw as usize), (ih, iw)) {
+        if let Some(input) = info.input.as_mut() {
+            input.image_height = ih as i64;
+            input.image_width = iw as i64;
+            input.resize_factor_height = note.factor_height;
+            input.resize_factor_width = note.factor_width;
+        }
+        info.warnings.extend(note.warning);
+    }
     EvaluationReport {
         id: new_id(),
         model: model.name.clone(),

@@ -183,6 +183,7 @@ pub fn input_info(p: &Preprocessing) -> proto::InputInfo {
         std: p.std.clone(),
         resize: p.resize.as_str().to_string(),
         preset: String::new(),
+        ..Default::default()
     }
 }
 

@@ -166,14 +166,51 @@ def _axis(n_in, n_out):
     return i0, i1, src - i0
 
 
+def _axis_weights(n_in, n_out):
+    """The [n_out, n_in] matrix of one axis's resize. Enlarged: plain bilinear,
+    half-pixel centres, src clamped at 0 (torch interpolate, antialias=False).
+    Reduced: the antialiased bilinear of torch (antialias=True) and PIL
+    (ImagingResample): the triangle filter stretched by scale = n_in / n_out
+    around the centre (i + 0.5) * scale, support scale either side, bounds
+    truncated as C does, weights normalised to sum 1."""
+    m = np.zeros((n_out, n_in), dtype=np.float64)
+    scale = n_in / n_out
+    if scale <= 1.0:
+        i0, i1, w = _axis(n_in, n_out)
+        for o in range(n_out):
+            m[o, i0[o]] += 1 - w[o]
+            m[o, i1[o]] += w[o]
+        return m
+    for o in range(n_out):
+        center = scale * (o + 0.5)
+        lo = max(int(center - scale + 0.5), 0)
+        hi = min(int(center + scale + 0.5), n_in)
+        j = np.arange(lo, hi, dtype=np.float64)
+        w = np.maximum(0.0, 1.0 - np.abs((j - center + 0.5) / scale))
+        m[o, lo:hi] = w / w.sum()
+    return m
+
+
 def bilinear_nhwc(x, out_h, out_w):
-    """torch interpolate(bilinear, align_corners=False, antialias=False) on NHWC, float64."""
+    """Bilinear resize on NHWC, float64: torch interpolate(bilinear,
+    align_corners=False) on an enlarged axis, with antialias=True on a
+    reduced one (see _axis_weights)."""
     x = x.astype(np.float64)
     _, h, w, _ = x.shape
-    y0, y1, wy = _axis(h, out_h)
-    x0, x1, wx = _axis(w, out_w)
-    top = x[:, y0] * (1 - wy)[None, :, None, None] + x[:, y1] * wy[None, :, None, None]
-    return top[:, :, x0] * (1 - wx)[None, None, :, None] + top[:, :, x1] * wx[None, None, :, None]
+    my, mx = _axis_weights(h, out_h), _axis_weights(w, out_w)
+    return np.einsum("oh,nhwc,pw->nopc", my, x, mx)
+
+
+def pil_reduced_nhwc(x, out_h, out_w):
+    """The same reduction by PIL's own code (mode "F", Image.BILINEAR, which
+    is antialiased), channel by channel: an independent check of
+    bilinear_nhwc where both axes shrink."""
+    out = np.zeros((x.shape[0], out_h, out_w, x.shape[3]), dtype=np.float64)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[3]):
+            im = Image.fromarray(x[n, :, :, c].astype(np.float32), mode="F")
+            out[n, :, :, c] = np.asarray(im.resize((out_w, out_h), Image.BILINEAR), dtype=np.float64)
+    return out
 
 
 def preprocess(pixels):
@@ -206,15 +243,23 @@ def build_reference(ref):
     np.save(os.path.join(ref, "resize_in.npy"), rin)
     np.save(os.path.join(ref, "resize_out.npy"), bilinear_nhwc(rin, 3, 4))
     np.save(os.path.join(ref, "resize_up.npy"), bilinear_nhwc(rin, 9, 11))
+    # A reduction by 3.5 and 2.6 (antialiased), and one axis up, one down.
+    big = np.random.default_rng(4).integers(0, 256, size=(1, 21, 13, 3)).astype(np.uint8)
+    np.save(os.path.join(ref, "resize_big.npy"), big)
+    down = bilinear_nhwc(big, 6, 5)
+    assert np.abs(down - pil_reduced_nhwc(big, 6, 5)).max() < 1e-3, "PIL disagrees"
+    np.save(os.path.join(ref, "resize_down.npy"), down)
+    np.save(os.path.join(ref, "resize_mixed.npy"), bilinear_nhwc(big, 7, 20))
     with open(os.path.join(ref, "README.md"), "w") as f:
         f.write(f"""# Reference values for tests/data/resnet2048
 
 Made by `../make.py` with Python + numpy {np.__version__}, onnx {onnx.__version__}, onnxruntime {ort.__version__} (CPU, 1 thread), Pillow {Image.__version__}.
 Images: `<split>/<class>/<file>`, classes and files sorted by bytes, label = index of class over all splits.
 Pixels: Pillow open, `.convert("RGB")`, shorter side resized to {RESIZE} (`Image.BILINEAR`), center crop {CROP}x{CROP} with top/left = int(round((h|w - {CROP}) / 2)); uint8 NHWC -> `val_pixels.npy`.
-Model input: numpy float64 bilinear resize {CROP}->{MODEL_SIZE} (half-pixel centres, src clamped at 0, no antialias; = torch interpolate align_corners=False), /255, ImageNet mean/std, NCHW float32.
+Model input: numpy float64 bilinear resize {CROP}->{MODEL_SIZE} (half-pixel centres; a reduced axis antialiased: = torch interpolate align_corners=False, antialias=True, and PIL's Image.BILINEAR), /255, ImageNet mean/std, NCHW float32.
 `*_embedding.npy` / `val_features.npy`: onnxruntime outputs `embedding` [n,128] and `features` [n,2048], float32. Labels int64.
 `resize_in.npy`: uint8 [1,5,7,3] (numpy default_rng(3)); `resize_out.npy` [1,3,4,3] and `resize_up.npy` [1,9,11,3]: the same resize, float64, unrounded.
+`resize_big.npy`: uint8 [1,21,13,3] (default_rng(4)); `resize_down.npy` [1,6,5,3] (both axes reduced, checked against PIL's mode-F Image.BILINEAR within 1e-3) and `resize_mixed.npy` [1,7,20,3] (height reduced, width enlarged).
 """)
 
 
