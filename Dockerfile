@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build of embedeval. The build stage runs scripts/bootstrap
-# --build-only (cmake, libopenblas-dev and ONNX Runtime: no database server,
+# --build-only (cmake, libopenblas-dev, nasm and ONNX Runtime: no database server,
 # no test tools); the runtime stage carries the binary with libonnxruntime
 # next to it (one of the places embedeval looks) and runs as a non-root user.
 #

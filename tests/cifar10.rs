@@ -182,3 +182,76 @@ async fn two_cifar10_models_on_real_test_images_agree_with_brute_force() {
         eprintln!("{model}: uniformity {u:.4} (service {got_u:.4}), tolerance {t:.4} (service {got_t:.4})");
     }
 }
+
+/// Every CIFAR-10 JPEG (50,000 train, 10,000 test), loaded as an image
+/// folder in RGB and in greyscale, against Pillow's pixels of the same
+/// files (`Image.open(p).convert("RGB")` and `convert("L")`): the sha256 of
+/// each split and class, recorded by `tests/data/jpeg/make.py` in
+/// `tests/data/jpeg/digests.txt`. Skipped, saying so, where the archive is
+/// absent.
+#[test]
+fn every_cifar10_jpeg_decodes_to_pillows_pixels_bit_for_bit() {
+    use embedeval::data::Dataset;
+    use sha2::{Digest, Sha256};
+
+    let Some(tar) = archive() else {
+        eprintln!(
+            "SKIPPED: CIFAR-10 is not at hand (../shared/data/cifar10-jpeg.tar.gz or \
+             EMBEDEVAL_CIFAR10_TAR): the JPEG decoder was not checked on CIFAR-10"
+        );
+        return;
+    };
+    let digests = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jpeg/digests.txt"),
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ok = Command::new("tar")
+        .args(["xzf", tar.to_str().unwrap(), "-C"])
+        .arg(work.path())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "tar xzf {}", tar.display());
+    let dir = work.path().join("cifar10");
+    let mut classes: Vec<String> = std::fs::read_dir(dir.join("test"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    classes.sort();
+    assert_eq!(classes.len(), 10);
+    for (channels, column) in [(3usize, 3usize), (1, 4)] {
+        std::fs::write(
+            dir.join("dataset.toml"),
+            format!("format = \"image-folder\"\nchannels = {channels}\n"),
+        )
+        .unwrap();
+        let dataset = Dataset::open(&dir).unwrap();
+        assert_eq!(dataset.summary.image_shape, [32, 32, channels]);
+        for split in ["train", "test"] {
+            let loaded = dataset.load_split(split).unwrap();
+            let row = 32 * 32 * channels;
+            let mut start = 0;
+            for (label, class) in classes.iter().enumerate() {
+                let n = loaded.labels[start..]
+                    .iter()
+                    .take_while(|l| **l == label as i64)
+                    .count();
+                let line = digests
+                    .lines()
+                    .find(|l| l.starts_with(&format!("cifar10 {split}/{class} ")))
+                    .unwrap_or_else(|| panic!("no Pillow digest for {split}/{class}"));
+                let fields: Vec<&str> = line.split(' ').collect();
+                assert_eq!(n.to_string(), fields[2], "{split}/{class}: images");
+                let got = hex::encode(Sha256::digest(
+                    &loaded.pixels[start * row..(start + n) * row],
+                ));
+                assert_eq!(
+                    got, fields[column],
+                    "{split}/{class} in {channels} channel(s): the pixels differ from Pillow's"
+                );
+                start += n;
+            }
+            assert_eq!(start, loaded.n, "{split}: labels out of class order");
+        }
+    }
+}

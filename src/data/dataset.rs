@@ -11,6 +11,7 @@
 //!   image's shorter side is resized (bilinear, antialiased) to
 //!   `round(image_size / crop_fraction)` and the centre `image_size` square
 //!   cropped, the ImageNet evaluation convention (resize 256, crop 224).
+//!   JPEGs decode to Pillow's pixels ([`jpeg`]), PNGs through `image`.
 //!
 //! All formats load into the same [`Split`]: uint8 pixels [n, H, W, C] and
 //! int64 labels.
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::jpeg::{self, Jpeg};
 use crate::data::npy::NpyArray;
 use crate::data::paths::{inside, shown, stays_inside};
 use crate::error::{Error, Result};
@@ -403,10 +405,23 @@ fn subdirs(root: &Path, dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The width and height an image's header declares (nothing is decoded).
+/// The width and height an image's header declares (nothing is decoded):
+/// a JPEG's from its frame header (as libjpeg-turbo, which decodes it, reads
+/// it), any other image's through the `image` crate.
 fn image_size(root: &Path, path: &Path) -> Result<(u32, u32)> {
-    image::image_dimensions(path)
-        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", shown(root, path))))
+    let err =
+        |e: &dyn std::fmt::Display| Error::InvalidArgument(format!("{}: {e}", shown(root, path)));
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("read {}", shown(root, path)), e))?;
+    let mut magic = [0u8; 3];
+    let jpeg = std::io::Read::read_exact(&mut file, &mut magic).is_ok() && jpeg::is_jpeg(&magic);
+    if jpeg {
+        std::io::Seek::rewind(&mut file)
+            .map_err(|e| Error::io(format!("read {}", shown(root, path)), e))?;
+        let (w, h) = jpeg::dimensions(file).map_err(|e| err(&e))?;
+        return Ok((w as u32, h as u32));
+    }
+    image::image_dimensions(path).map_err(|e| err(&e))
 }
 
 impl Dataset {
@@ -752,8 +767,19 @@ pub fn cifar_records(
 
 /// Decodes PNG or JPEG `bytes` that must be a `w` × `h` image into `c`
 /// channels (1 or 3), HWC; the decoder may not allocate more than such an
-/// image needs, whatever the header says.
+/// image needs, whatever the header says. A JPEG gives Pillow's pixels
+/// (see [`jpeg`]), a PNG the `image` crate's.
 pub fn decode_image_bytes(bytes: &[u8], (w, h): (usize, usize), c: usize) -> Result<Vec<u8>> {
+    if jpeg::is_jpeg(bytes) {
+        let jpeg = Jpeg::read_header(bytes)?;
+        if (jpeg.width, jpeg.height) != (w, h) {
+            return Err(Error::InvalidArgument(format!(
+                "the image is {}x{}, the dataset's images are {w}x{h}",
+                jpeg.width, jpeg.height
+            )));
+        }
+        return jpeg.decode(c);
+    }
     let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(e.to_string());
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
@@ -814,14 +840,33 @@ fn folder_fit(m: &Manifest) -> Result<Option<Fit>> {
 /// whose support widens with the downscale factor).
 pub fn decode_fitted_bytes(bytes: &[u8], fit: Fit, c: usize) -> Result<Vec<u8>> {
     let bad = |e: &dyn std::fmt::Display| Error::InvalidArgument(e.to_string());
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| bad(&e))?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| bad(&e))?;
+    let img = if jpeg::is_jpeg(bytes) {
+        let jpeg = Jpeg::read_header(bytes)?;
+        let (w, h) = (jpeg.width, jpeg.height);
+        if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
+            return Err(Error::InvalidArgument(format!(
+                "the image is {w}x{h}: images may be at most {MAX_IMAGE_SIDE} pixels a side"
+            )));
+        }
+        // Pillow's pixels in the channels asked for, resized below.
+        let pixels = jpeg.decode(c)?;
+        let (w, h) = (w as u32, h as u32);
+        let img = if c == 1 {
+            image::GrayImage::from_raw(w, h, pixels).map(image::DynamicImage::ImageLuma8)
+        } else {
+            image::RgbImage::from_raw(w, h, pixels).map(image::DynamicImage::ImageRgb8)
+        };
+        img.ok_or_else(|| bad(&"the decoded JPEG has the wrong number of pixels"))?
+    } else {
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| bad(&e))?;
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
+        limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
+        reader.limits(limits);
+        reader.decode().map_err(|e| bad(&e))?
+    };
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (rw, rh) = fit.checked_resize(w, h)?;
     let (left, top) = (

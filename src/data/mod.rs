@@ -1,9 +1,11 @@
 //! Datasets: the project's own format (`datasets/<name>/dataset.toml` plus
-//! `.npy` images and labels per split), the `.npy` codec it rests on, and
-//! the seeded augmentations that make positive views.
+//! `.npy` images and labels per split), the `.npy` codec it rests on, the
+//! JPEG decoder that gives Pillow's pixels, and the seeded augmentations
+//! that make positive views.
 
 pub mod augment;
 pub mod dataset;
+pub mod jpeg;
 pub mod loaded;
 pub mod npy;
 pub mod paths;
