@@ -979,3 +979,106 @@ async fn containers_ride_out_kills_cuts_pauses_store_and_database_restarts_and_a
     let _ = run("docker", &["rmi", &next], &[]);
     eprintln!("(container suite: {:.0} s)", suite.elapsed().as_secs_f64());
 }
+
+/// `make stack` and `make stack-down` (deploy/up, deploy/down) against the
+/// Docker engine, in a compose project, secrets folder and ports of their own
+/// (so a stack of deploy/secrets running here is left alone): the stack comes
+/// up SERVING, the `eval` line deploy/up prints works as printed, a second
+/// deploy/up keeps the secrets it made, and deploy/down removes the
+/// containers and volumes but not the secrets.
+#[test]
+#[ignore = "needs the images: run by `make containers` (part of `make test`) after `make image`"]
+fn make_stack_comes_up_prints_an_eval_line_that_works_and_stack_down_removes_it() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("\n*** CONTAINER SUITE SKIPPED: {reason} ***\n");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    let project = format!("embedevalstack{}", std::process::id());
+    let image = std::env::var("EMBEDEVAL_IMAGE")
+        .unwrap_or_else(|_| format!("embedeval:{}", env!("CARGO_PKG_VERSION")));
+    let ports = [0, 0, 0].map(|_| common::cluster::free_port());
+    let mut env = vec![
+        ("COMPOSE_PROJECT_NAME".to_string(), project.clone()),
+        ("EMBEDEVAL_SECRETS".into(), secrets.to_str().unwrap().into()),
+        ("EMBEDEVAL_IMAGE".into(), image),
+    ];
+    for (i, port) in ports.iter().enumerate() {
+        env.push((format!("EMBEDEVAL_PORT_{}", i + 1), port.to_string()));
+    }
+    let script = |name: &str| {
+        let out = Command::new(root.join("deploy").join(name))
+            .current_dir(root)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            // The password deploy/up makes and keeps in the secrets.
+            .env_remove("EMBEDEVAL_DB_PASSWORD")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "deploy/{name}:\n{text}");
+        (String::from_utf8_lossy(&out.stdout).to_string(), text)
+    };
+    /// Takes the stack down however the test ends.
+    struct Down<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for Down<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _down = Down(|| {
+        let _ = Command::new(root.join("deploy/down"))
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output();
+    });
+
+    let started = Instant::now();
+    let (stdout, all) = script("up");
+    eprintln!(
+        "deploy/up, the images present: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for port in ports {
+        assert!(
+            stdout.contains(&format!("https://localhost:{port}")),
+            "{all}"
+        );
+    }
+    for f in ["ca.crt", "token"] {
+        assert!(stdout.contains(secrets.join(f).to_str().unwrap()), "{all}");
+    }
+    // The eval line, run as printed from the repository's root.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(" eval infonce-t0.5 --dataset digits "))
+        .unwrap_or_else(|| panic!("no eval line:\n{all}"))
+        .trim();
+    let eval = Command::new("bash")
+        .args(["-c", line])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success() && printed.contains("infonce-t0.5"),
+        "{line}:\n{printed}{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+
+    // Again: nothing made anew, the same token.
+    let token = std::fs::read(secrets.join("token")).unwrap();
+    let (_, again) = script("up");
+    assert!(!again.contains("made in"), "{again}");
+    assert_eq!(std::fs::read(secrets.join("token")).unwrap(), token);
+
+    script("down");
+    let label = format!("label=com.docker.compose.project={project}");
+    assert_eq!(docker(&["ps", "-aq", "--filter", &label]), "");
+    assert_eq!(docker(&["volume", "ls", "-q", "--filter", &label]), "");
+    assert_eq!(std::fs::read(secrets.join("token")).unwrap(), token);
+}

@@ -1192,6 +1192,23 @@ async fn two_models_get_no_knee_and_comparisons_are_first_class() {
     );
     let (shown, _) = ok(&server, &["comparisons", "show", &id, "--recommend"]);
     assert!(shown.contains(reason), "{shown}");
+    // τ by its other name is the temperature axis; a typo is told.
+    let work = tempfile::tempdir().unwrap();
+    let figure = work.path().join("acc.svg");
+    let figure = figure.to_str().unwrap();
+    ok(
+        &server,
+        &[
+            "plot", &id, "--kind", "accuracy", "-o", figure, "--x", "tau",
+        ],
+    );
+    let err = fails(
+        &server,
+        &[
+            "plot", &id, "--kind", "accuracy", "-o", figure, "--x", "sed",
+        ],
+    );
+    assert!(err.contains("did you mean seed"), "{err}");
     let (removed, _) = ok(&server, &["comparisons", "rm", &id]);
     assert!(
         removed.contains(&format!("removed comparison {id}")),
@@ -1654,4 +1671,61 @@ async fn a_jpeg_folder_embeds_as_pillows_pixels_do() {
         worst, 0.0,
         "the JPEG folder's embeddings differ from those of Pillow's pixels by up to {worst}"
     );
+}
+
+/// The connection flags are every command's alike (`health` takes
+/// `--token-file` too), `--server` shows as optional with its default, and
+/// an upload's progress has units and a rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_flags_are_alike_and_uploads_count_bytes() {
+    let work = tempfile::tempdir().unwrap();
+    let token = work.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let mut config = common::zoo_config();
+    config.auth_token_file = Some(token.clone());
+    let server = TestServer::start(config).await;
+    server.wait_serving().await;
+    let token = token.to_str().unwrap();
+    let (out, _) = ok(&server, &["health", "--token-file", token]);
+    assert_eq!(out.trim(), "SERVING");
+    let err = fails(&server, &["models", "ls"]);
+    assert!(err.contains("Unauthenticated"), "{err}");
+    ok(&server, &["models", "ls", "--token-file", token]);
+    let help = Command::new(bin())
+        .args(["eval", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--server <URL>")
+            && help.contains("optional")
+            && help.contains("[default: http://127.0.0.1:50051]"),
+        "{help}"
+    );
+    let usage = Command::new(bin()).args(["eval"]).output().unwrap();
+    let usage = String::from_utf8_lossy(&usage.stderr);
+    assert!(!usage.contains("--server"), "{usage}");
+    // An upload: bytes, not a bare count.
+    let onnx = own_onnx(work.path(), "infonce-t0.5");
+    let (_, err) = ok(
+        &server,
+        &[
+            "models",
+            "add",
+            "copy",
+            "--onnx",
+            onnx.to_str().unwrap(),
+            "--loss",
+            "infonce",
+            "--tau",
+            "0.5",
+            "--token-file",
+            token,
+        ],
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("upload: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("KiB") && line.contains("/s)"), "{line}");
 }

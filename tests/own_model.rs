@@ -142,6 +142,7 @@ async fn an_onnx_file_and_a_folder_of_images_to_a_report_in_three_commands() {
             pets.to_str().unwrap(),
             "--image-size",
             "40",
+            "--json",
         ],
     );
     let info: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -300,6 +301,7 @@ async fn an_onnx_file_and_a_folder_of_images_to_a_report_in_three_commands() {
             "train",
             "--train-split",
             "val",
+            "--json",
         ],
     );
     let info: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -331,7 +333,13 @@ async fn cifar_batches_without_a_format_and_a_2048_d_embed_past_the_default_mess
     cifar_folder(cifar.path());
     let (out, _) = cli(
         &server,
-        &["datasets", "add", "cifar", cifar.path().to_str().unwrap()],
+        &[
+            "datasets",
+            "add",
+            "cifar",
+            cifar.path().to_str().unwrap(),
+            "--json",
+        ],
     );
     let info: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(info["format"], "cifar10");

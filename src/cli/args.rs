@@ -12,16 +12,18 @@ use crate::proto;
 /// How to reach the server, and how to print what it answers.
 #[derive(Debug, Clone, Args)]
 pub struct Connection {
-    /// Server address.
+    /// Server address (optional: http://127.0.0.1:50051 unless
+    /// EMBEDEVAL_SERVER says otherwise; host:port is plain http).
     #[arg(
         long,
         env = "EMBEDEVAL_SERVER",
         default_value = "http://127.0.0.1:50051",
+        value_name = "URL",
         global = true
     )]
     pub server: String,
     /// File with the bearer token, when the server requires one.
-    #[arg(long, env = "EMBEDEVAL_TOKEN_FILE", global = true)]
+    #[arg(long, env = "EMBEDEVAL_TOKEN_FILE", value_name = "FILE", global = true)]
     pub token_file: Option<PathBuf>,
     /// How listings and results are printed.
     #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
@@ -30,7 +32,7 @@ pub struct Connection {
     #[arg(long, global = true)]
     pub json: bool,
     /// CA certificate (PEM) that signed the server's TLS certificate (https:// servers).
-    #[arg(long, env = "EMBEDEVAL_CA_CERT", global = true)]
+    #[arg(long, env = "EMBEDEVAL_CA_CERT", value_name = "PEM", global = true)]
     pub ca_cert: Option<PathBuf>,
 }
 

@@ -167,12 +167,16 @@ fn one_image_size(files: &[(String, PathBuf)]) -> anyhow::Result<()> {
     if sizes.len() <= 1 {
         return Ok(());
     }
-    let mut found: Vec<(&(u32, u32), &(usize, &str))> = sizes.iter().collect();
-    found.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    // (count, (width, height), an example), most common first.
+    let mut found: Vec<(usize, (u32, u32), &str)> = sizes
+        .iter()
+        .map(|(&dims, &(count, example))| (count, dims, example))
+        .collect();
+    found.sort_by_key(|&(count, _, _)| std::cmp::Reverse(count));
     let listed = found
         .iter()
         .take(4)
-        .map(|((w, h), (count, example))| format!("{count} of {w}x{h} (e.g. {example})"))
+        .map(|(count, (w, h), example)| format!("{count} of {w}x{h} (e.g. {example})"))
         .collect::<Vec<_>>()
         .join(", ");
     let more = if found.len() > 4 {
@@ -180,7 +184,7 @@ fn one_image_size(files: &[(String, PathBuf)]) -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    let side = found[0].0 .0.min(found[0].0 .1);
+    let side = found[0].1 .0.min(found[0].1 .1);
     bail!(
         "the images are of {} sizes: {listed}{more}; nothing was uploaded. Give --image-size N \
          to bring each to N x N (shorter side resized, centre cropped), e.g. --image-size {side} \

@@ -70,6 +70,26 @@ impl Connection {
             .connect()
             .await
             .with_context(|| format!("cannot connect to {}", self.server))?;
+        Ok(InterceptedService::new(channel, self.token()?))
+    }
+
+    /// A channel that carries the token, whose connection and every call
+    /// give up after `timeout`.
+    pub(crate) async fn channel_within(
+        &self,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<Authed> {
+        let channel = super::endpoint(&self.server, self.ca_cert.as_deref())?
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {}", self.server))?;
+        Ok(InterceptedService::new(channel, self.token()?))
+    }
+
+    /// The bearer token of `--token-file`, if one was given.
+    fn token(&self) -> anyhow::Result<Token> {
         let token = match &self.token_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -78,6 +98,6 @@ impl Connection {
             }
             None => None,
         };
-        Ok(InterceptedService::new(channel, Token(token)))
+        Ok(Token(token))
     }
 }

@@ -131,22 +131,15 @@ pub enum Command {
 /// Arguments of `embedeval health`.
 #[derive(Debug, Args)]
 pub struct HealthArgs {
-    /// Server address.
-    #[arg(
-        long,
-        env = "EMBEDEVAL_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub server: String,
     /// Service to ask about ("" is the whole server).
     #[arg(long, default_value = "")]
     pub service: String,
     /// Seconds to wait for an answer.
     #[arg(long, default_value_t = 5)]
     pub timeout: u64,
-    /// CA certificate (PEM) that signed the server's TLS certificate (https:// servers).
-    #[arg(long, env = "EMBEDEVAL_CA_CERT")]
-    pub ca_cert: Option<std::path::PathBuf>,
+    /// The server, as every other command takes it.
+    #[command(flatten)]
+    pub conn: args::Connection,
 }
 
 /// An endpoint for `server`: plain for http://, TLS checked against
@@ -201,11 +194,7 @@ pub fn init_tracing(json: bool) {
 /// Asks the server's health service; returns its status.
 pub async fn health(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
     let timeout = std::time::Duration::from_secs(args.timeout);
-    let channel = endpoint(&args.server, args.ca_cert.as_deref())?
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .connect()
-        .await?;
+    let channel = args.conn.channel_within(timeout).await?;
     let reply = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: args.service.clone(),

@@ -92,7 +92,7 @@ impl Bar {
     /// `upload: 1.50 MiB of 6.79 MiB (22%, 3.10 MiB/s)`.
     fn progress_line(&self) -> String {
         let (pos, len) = (self.inner.position(), self.inner.length().unwrap_or(0));
-        let percent = if len > 0 { 100 * pos / len } else { 100 };
+        let percent = (100 * pos).checked_div(len).unwrap_or(100);
         format!(
             "{}: {} of {} ({percent}%, {})",
             self.what,

@@ -609,6 +609,45 @@ mod tests {
             store.reports_of("nope").await,
             Err(Error::NotFound { .. })
         ));
+
+        // Listed newest first, page by page, filtered by dataset; removed
+        // by id, its evaluations kept.
+        store
+            .save_comparison("cmp2", "e", 4000, &ids[..1], &[])
+            .await
+            .unwrap();
+        let (all, next) = store.comparisons("", 0, "").await.unwrap();
+        assert_eq!(next, "");
+        let listed: Vec<(&str, &str, i64, usize, usize)> = all
+            .iter()
+            .map(|c| {
+                (
+                    c.id.as_str(),
+                    c.dataset.as_str(),
+                    c.created_micros,
+                    c.evaluation_ids.len(),
+                    c.num_excluded,
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [("cmp2", "e", 4000, 1, 0), ("cmp", "d", 3000, 2, 1)]
+        );
+        let (page, next) = store.comparisons("", 1, "").await.unwrap();
+        assert_eq!((page[0].id.as_str(), next.as_str()), ("cmp2", "1"));
+        let (page, next) = store.comparisons("", 1, &next).await.unwrap();
+        assert_eq!((page[0].id.as_str(), next.as_str()), ("cmp", ""));
+        let (on_d, _) = store.comparisons("d", 0, "").await.unwrap();
+        assert_eq!(on_d.len(), 1);
+        assert!(store.comparisons("", 0, "x").await.is_err());
+        store.delete_comparison("cmp2").await.unwrap();
+        assert!(matches!(
+            store.delete_comparison("cmp2").await,
+            Err(Error::NotFound { .. })
+        ));
+        assert_eq!(store.comparison("cmp2").await.unwrap(), None);
+        assert!(store.get("r3").await.is_ok(), "its evaluations stay");
     }
 
     #[tokio::test]

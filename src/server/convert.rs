@@ -555,6 +555,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_comparison_over_two_versions_of_its_dataset_is_refused_naming_them() {
+        let row = |model: &str, id: &str| proto::EvaluationReport {
+            model: model.into(),
+            dataset: "photos".into(),
+            dataset_id: id.into(),
+            ..Default::default()
+        };
+        let one = [row("a", "aaaaaaaaaaaa1111"), row("b", "aaaaaaaaaaaa1111")];
+        assert!(one_dataset_version("c1", &one).is_ok());
+        let two = [
+            row("a", "aaaaaaaaaaaa1111"),
+            row("b", "bbbbbbbbbbbb2222"),
+            row("c", "aaaaaaaaaaaa1111"),
+        ];
+        let err = one_dataset_version("c2", &two).unwrap_err().to_string();
+        assert!(
+            err.contains("2 versions of dataset photos: aaaaaaaaaaaa (a, c) and bbbbbbbbbbbb (b)"),
+            "{err}"
+        );
+        let summary = comparison_summary(
+            crate::database::StoredComparison {
+                id: "c2".into(),
+                dataset: "photos".into(),
+                created_micros: 1_500_000,
+                evaluation_ids: vec!["1".into(), "2".into(), "3".into(), "4".into()],
+                num_excluded: 1,
+            },
+            &two,
+        );
+        assert_eq!(summary.dataset_ids, ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]);
+        assert_eq!(summary.models, ["a", "b", "c"]);
+        assert_eq!(summary.num_evaluations, 4);
+        let t = summary.created_at.unwrap();
+        assert_eq!((t.seconds, t.nanos), (1, 500_000_000));
+    }
+
+    #[test]
     fn the_grpc_timeout_header_is_read_in_every_unit_and_junk_is_ignored() {
         let at = |v: &str| {
             let mut m = MetadataMap::new();

@@ -140,3 +140,24 @@ def test_a_manifest_with_the_wrong_number_of_class_names_is_invalid(client, tmp_
         assert client.register_dataset("py-misnamed", tmp_path).class_names == ["a", "b", "c"]
     finally:
         client.delete_dataset("py-misnamed")
+
+
+def test_replace_swaps_a_dataset_and_reports_keep_their_version(client):
+    first = REPO / "tests" / "data" / "resnet2048" / "pets"
+    old = client.register_dataset("py-versions", first, image_size=32, channels=3, test_split="val")
+    try:
+        with pytest.raises(embedeval.AlreadyExists):
+            client.register_dataset("py-versions", first, image_size=32, channels=3, test_split="val")
+        before = client.evaluate("cifar10-infonce-t0.5", "py-versions", {"skip_linear": True}, progress=False)
+        new = client.register_dataset("py-versions", first, image_size=24, channels=3, test_split="val",
+                                      replace=True)
+        assert new.id != old.id and new.image_shape == [24, 24, 3]
+        after = client.evaluate("cifar10-infonce-t0.5", "py-versions", {"skip_linear": True}, progress=False)
+        assert (before.dataset_id, after.dataset_id) == (old.id, new.id)
+        # The 24 x 24 images are enlarged to the model's 32 x 32 and the
+        # report says by how much.
+        assert after.preprocessing.image_height == 24
+        assert after.preprocessing.resize_factor_height == pytest.approx(32 / 24)
+        assert before.preprocessing.resize_factor_height == 0.0
+    finally:
+        client.delete_dataset("py-versions")

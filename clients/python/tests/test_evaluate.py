@@ -538,3 +538,24 @@ def test_compare_every_model_lists_the_excluded(client):
     frame = comp.to_pandas()
     assert {"temperature", "positive_similarity", "effective_rank"} <= set(frame.columns)
     assert len(frame) == len(comp.rows)
+
+
+def test_comparisons_are_listed_and_removed(client):
+    comparison = client.compare(["infonce-t0.1", "infonce-t0.5"], "digits",
+                                {"skip_linear": True, "skip_per_class": True}, progress=False)
+    listed = client.list_comparisons(dataset="digits")
+    mine = [c for c in listed if c.id == comparison.id]
+    assert len(mine) == 1, [c.id for c in listed]
+    summary = mine[0]
+    assert summary.models == ["infonce-t0.1", "infonce-t0.5"] and summary.num_evaluations == 2
+    assert summary.dataset == "digits" and summary.dataset_ids == [client.get_dataset("digits").id[:12]]
+    assert summary.created_at is not None
+    client.delete_comparison(comparison.id)
+    assert comparison.id not in [c.id for c in client.list_comparisons()]
+    with pytest.raises(embedeval.NotFound):
+        client.get_comparison(comparison.id)
+    with pytest.raises(embedeval.NotFound):
+        client.delete_comparison(comparison.id)
+    # The evaluations stay.
+    for row in comparison.rows:
+        assert client.get_evaluation(row.id).id == row.id

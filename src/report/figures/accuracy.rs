@@ -90,9 +90,28 @@ where
         return Err(Error::FailedPrecondition(if with_accuracy.is_empty() {
             "no completed evaluation here has a kNN or linear accuracy".into()
         } else {
+            let mut numeric: Vec<&str> = with_accuracy
+                .iter()
+                .flat_map(|r| r.tags.iter())
+                .filter(|(k, v)| {
+                    k.as_str() != "temperature" && v.parse::<f64>().is_ok_and(f64::is_finite)
+                })
+                .map(|(k, _)| k.as_str())
+                .collect();
+            numeric.sort_unstable();
+            numeric.dedup();
+            let mut known = numeric.clone();
+            known.push("temperature");
             format!(
-                "no evaluation here has a numeric tag {:?} for the x axis",
-                axes.x
+                "no evaluation here has a numeric tag {:?} for the x axis (numeric tags here: {}; \
+                 or temperature, the default){}",
+                axes.x,
+                if numeric.is_empty() {
+                    "none".to_string()
+                } else {
+                    numeric.join(", ")
+                },
+                crate::suggest::did_you_mean(&axes.x, &known)
             )
         }));
     }

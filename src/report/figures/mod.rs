@@ -234,13 +234,17 @@ impl Default for Axes {
 }
 
 impl Axes {
-    /// The axes asked for ("" takes the default of each); the tag names
-    /// are checked as tag keys.
+    /// The axes asked for ("" takes the default of each; "tau" and "τ" are
+    /// the temperature); the tag names are checked as tag keys.
     pub fn new(x: &str, group_by: &str, label: &str) -> Result<Self> {
         let d = Self::default();
         let pick = |v: &str, default: String| -> Result<String> {
             if v.is_empty() {
                 return Ok(default);
+            }
+            // τ by any of its names is the temperature.
+            if matches!(v, "tau" | "τ" | "Tau" | "TAU") {
+                return Ok("temperature".into());
             }
             crate::registry::card::check_tag(v, "")?;
             Ok(v.to_string())

@@ -667,6 +667,18 @@ fn the_accuracy_figure_takes_any_numeric_tag_on_x_and_any_tag_as_colour() {
     let none = Axes::new("arch", "loss", "").unwrap();
     let err = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &none).unwrap_err();
     assert!(err.to_string().contains("numeric tag \"arch\""), "{err}");
+    assert!(
+        err.to_string()
+            .contains("numeric tags here: seed; or temperature, the default"),
+        "{err}"
+    );
+    // τ by its other names is the temperature axis.
+    for tau in ["tau", "τ"] {
+        assert_eq!(Axes::new(tau, "", tau).unwrap(), Axes::default());
+    }
+    let typo = Axes::new("sed", "loss", "").unwrap();
+    let err = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &typo).unwrap_err();
+    assert!(err.to_string().contains("did you mean seed"), "{err}");
     let err = render_along(Kind::Negatives, &rows, Format::Svg, Size::Screen, &axes).unwrap_err();
     assert!(err.to_string().contains("accuracy figure"), "{err}");
     let named = Axes::new("", "", "name").unwrap();

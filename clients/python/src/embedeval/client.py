@@ -46,6 +46,7 @@ from .types import (
     Accepted,
     AugmentationLike,
     Comparison,
+    ComparisonSummary,
     DatasetInfo,
     EvaluationReport,
     EvaluationStatus,
@@ -1043,6 +1044,32 @@ class Client:
             raise Internal("the server ended the stream without a comparison")
         finally:
             events.close()
+
+    def list_comparisons(self, dataset: str = "", limit: int = 0) -> List[ComparisonSummary]:
+        """The stored comparisons, newest first (on `dataset` only, when
+        given): id, dataset, when, the models of each and the short content
+        ids of the dataset versions its rows were made on. All of them,
+        page by page, or at most `limit`."""
+        out: List[ComparisonSummary] = []
+        token = ""
+        while True:
+            page = self._call(
+                self._evaluation.ListComparisons,
+                evaluation_pb2.ListComparisonsRequest(dataset=dataset, page_size=0, page_token=token),
+                idempotent=True,
+            )
+            out.extend(ComparisonSummary.from_proto(c) for c in page.comparisons)
+            token = page.next_page_token
+            if not token or (limit and len(out) >= limit):
+                return out[:limit] if limit else out
+
+    def delete_comparison(self, id: str) -> None:
+        """Removes a stored comparison (its evaluations stay: they are
+        reports of their own). Raises :class:`~embedeval.errors.NotFound`
+        for an unknown id."""
+        if not isinstance(id, str) or not id:
+            raise ValueError("the comparison id must be a non-empty string")
+        self._call(self._evaluation.DeleteComparison, evaluation_pb2.DeleteComparisonRequest(id=id))
 
     def get_comparison(self, id: str, by: str = "") -> Comparison:
         """A stored comparison by id: its rows as they are now (a detached

@@ -236,10 +236,18 @@ class InputInfo(_Message):
     scale: float = 0.0
     mean: List[float] = dataclasses.field(default_factory=list)
     std: List[float] = dataclasses.field(default_factory=list)
-    #: "bilinear" or "none" (images of another size are refused).
+    #: "bilinear" (a reduced side antialiased) or "none" (images of another
+    #: size are refused).
     resize: str = ""
     #: "imagenet", "cifar10", "cifar100", "none", or "" when the card gives the values.
     preset: str = ""
+    #: In a report whose dataset's images are not the model's size: their
+    #: height and width, and the factor each side was resized by (model side
+    #: / image side); 0 where the images were fed at their size.
+    image_height: int = 0
+    image_width: int = 0
+    resize_factor_height: float = 0.0
+    resize_factor_width: float = 0.0
 
 
 @dataclasses.dataclass
@@ -1355,6 +1363,24 @@ class Figure(_Message):
 
 
 @dataclasses.dataclass
+class ComparisonSummary(_Message):
+    """A stored comparison without its rows (:meth:`Client.get_comparison`
+    gives them)."""
+
+    _proto_name = "embedeval.v1.ComparisonSummary"
+
+    id: str = ""
+    dataset: str = ""
+    created_at: Optional[_dt.datetime] = None
+    #: The models of its rows still stored, in the order of its request.
+    models: List[str] = dataclasses.field(default_factory=list)
+    num_evaluations: int = 0
+    num_excluded: int = 0
+    #: The short content ids of the dataset versions its rows were made on.
+    dataset_ids: List[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
 class RunSummary(_Message):
     """A training run: the models whose cards name it (``[training] run``)."""
 
@@ -1469,6 +1495,7 @@ _CLASSES: Dict[str, Type[_Message]] = {
         MetricSummary,
         TagGroup,
         Comparison,
+        ComparisonSummary,
         Figure,
         RunSummary,
         Checkpoint,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65mbedeval/v1/dataset.proto\x12\x0c\x65mbedeval.v1\"\x15\n\x13ListDatasetsRequest\"C\n\x14ListDatasetsResponse\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.embedeval.v1.DatasetInfo\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\'\n\tSplitInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\x94\x02\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\'\n\x06splits\x18\x04 \x03(\x0b\x32\x17.embedeval.v1.SplitInfo\x12\x13\n\x0bnum_classes\x18\x05 \x01(\r\x12\x13\n\x0bimage_shape\x18\x06 \x03(\x03\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x0f\n\x07license\x18\x08 \x01(\t\x12\x12\n\nimage_size\x18\t \x01(\r\x12\x15\n\rcrop_fraction\x18\n \x01(\x01\x12\x12\n\ntest_split\x18\x0b \x01(\t\x12\x13\n\x0btrain_split\x18\x0c \x01(\t\x12\x13\n\x0b\x63lass_names\x18\r \x03(\t\"\x93\x01\n\rDatasetUpload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x10\n\x08\x63hannels\x18\x03 \x01(\r\x12\x12\n\nimage_size\x18\x04 \x01(\r\x12\x15\n\rcrop_fraction\x18\x05 \x01(\x01\x12\x12\n\ntest_split\x18\x06 \x01(\t\x12\x13\n\x0btrain_split\x18\x07 \x01(\t\".\n\x10\x44\x61tasetFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x82\x01\n\x16RegisterDatasetRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.embedeval.v1.DatasetUploadH\x00\x12.\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x1e.embedeval.v1.DatasetFileChunkH\x00\x42\t\n\x07payload\"$\n\x14\x44\x65leteDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"%\n\x15\x44\x65leteDatasetResponse\x12\x0c\n\x04name\x18\x01 \x01(\t2\xe1\x02\n\x0e\x44\x61tasetService\x12U\n\x0cListDatasets\x12!.embedeval.v1.ListDatasetsRequest\x1a\".embedeval.v1.ListDatasetsResponse\x12H\n\nGetDataset\x12\x1f.embedeval.v1.GetDatasetRequest\x1a\x19.embedeval.v1.DatasetInfo\x12T\n\x0fRegisterDataset\x12$.embedeval.v1.RegisterDatasetRequest\x1a\x19.embedeval.v1.DatasetInfo(\x01\x12X\n\rDeleteDataset\x12\".embedeval.v1.DeleteDatasetRequest\x1a#.embedeval.v1.DeleteDatasetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x65mbedeval/v1/dataset.proto\x12\x0c\x65mbedeval.v1\"\x15\n\x13ListDatasetsRequest\"C\n\x14ListDatasetsResponse\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.embedeval.v1.DatasetInfo\"!\n\x11GetDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\'\n\tSplitInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\"\x94\x02\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\'\n\x06splits\x18\x04 \x03(\x0b\x32\x17.embedeval.v1.SplitInfo\x12\x13\n\x0bnum_classes\x18\x05 \x01(\r\x12\x13\n\x0bimage_shape\x18\x06 \x03(\x03\x12\x0e\n\x06source\x18\x07 \x01(\t\x12\x0f\n\x07license\x18\x08 \x01(\t\x12\x12\n\nimage_size\x18\t \x01(\r\x12\x15\n\rcrop_fraction\x18\n \x01(\x01\x12\x12\n\ntest_split\x18\x0b \x01(\t\x12\x13\n\x0btrain_split\x18\x0c \x01(\t\x12\x13\n\x0b\x63lass_names\x18\r \x03(\t\"\xa4\x01\n\rDatasetUpload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x10\n\x08\x63hannels\x18\x03 \x01(\r\x12\x12\n\nimage_size\x18\x04 \x01(\r\x12\x15\n\rcrop_fraction\x18\x05 \x01(\x01\x12\x12\n\ntest_split\x18\x06 \x01(\t\x12\x13\n\x0btrain_split\x18\x07 \x01(\t\x12\x0f\n\x07replace\x18\x08 \x01(\x08\".\n\x10\x44\x61tasetFileChunk\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\x82\x01\n\x16RegisterDatasetRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.embedeval.v1.DatasetUploadH\x00\x12.\n\x04\x66ile\x18\x02 \x01(\x0b\x32\x1e.embedeval.v1.DatasetFileChunkH\x00\x42\t\n\x07payload\"$\n\x14\x44\x65leteDatasetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"%\n\x15\x44\x65leteDatasetResponse\x12\x0c\n\x04name\x18\x01 \x01(\t2\xe1\x02\n\x0e\x44\x61tasetService\x12U\n\x0cListDatasets\x12!.embedeval.v1.ListDatasetsRequest\x1a\".embedeval.v1.ListDatasetsResponse\x12H\n\nGetDataset\x12\x1f.embedeval.v1.GetDatasetRequest\x1a\x19.embedeval.v1.DatasetInfo\x12T\n\x0fRegisterDataset\x12$.embedeval.v1.RegisterDatasetRequest\x1a\x19.embedeval.v1.DatasetInfo(\x01\x12X\n\rDeleteDataset\x12\".embedeval.v1.DeleteDatasetRequest\x1a#.embedeval.v1.DeleteDatasetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,15 +42,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DATASETINFO']._serialized_start=213
   _globals['_DATASETINFO']._serialized_end=489
   _globals['_DATASETUPLOAD']._serialized_start=492
-  _globals['_DATASETUPLOAD']._serialized_end=639
-  _globals['_DATASETFILECHUNK']._serialized_start=641
-  _globals['_DATASETFILECHUNK']._serialized_end=687
-  _globals['_REGISTERDATASETREQUEST']._serialized_start=690
-  _globals['_REGISTERDATASETREQUEST']._serialized_end=820
-  _globals['_DELETEDATASETREQUEST']._serialized_start=822
-  _globals['_DELETEDATASETREQUEST']._serialized_end=858
-  _globals['_DELETEDATASETRESPONSE']._serialized_start=860
-  _globals['_DELETEDATASETRESPONSE']._serialized_end=897
-  _globals['_DATASETSERVICE']._serialized_start=900
-  _globals['_DATASETSERVICE']._serialized_end=1253
+  _globals['_DATASETUPLOAD']._serialized_end=656
+  _globals['_DATASETFILECHUNK']._serialized_start=658
+  _globals['_DATASETFILECHUNK']._serialized_end=704
+  _globals['_REGISTERDATASETREQUEST']._serialized_start=707
+  _globals['_REGISTERDATASETREQUEST']._serialized_end=837
+  _globals['_DELETEDATASETREQUEST']._serialized_start=839
+  _globals['_DELETEDATASETREQUEST']._serialized_end=875
+  _globals['_DELETEDATASETRESPONSE']._serialized_start=877
+  _globals['_DELETEDATASETRESPONSE']._serialized_end=914
+  _globals['_DATASETSERVICE']._serialized_start=917
+  _globals['_DATASETSERVICE']._serialized_end=1270
 # @@protoc_insertion_point(module_scope)

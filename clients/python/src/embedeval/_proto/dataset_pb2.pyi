@@ -61,7 +61,7 @@ class DatasetInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., format: _Optional[str] = ..., splits: _Optional[_Iterable[_Union[SplitInfo, _Mapping]]] = ..., num_classes: _Optional[int] = ..., image_shape: _Optional[_Iterable[int]] = ..., source: _Optional[str] = ..., license: _Optional[str] = ..., image_size: _Optional[int] = ..., crop_fraction: _Optional[float] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class DatasetUpload(_message.Message):
-    __slots__ = ("name", "format", "channels", "image_size", "crop_fraction", "test_split", "train_split")
+    __slots__ = ("name", "format", "channels", "image_size", "crop_fraction", "test_split", "train_split", "replace")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,7 @@ class DatasetUpload(_message.Message):
     CROP_FRACTION_FIELD_NUMBER: _ClassVar[int]
     TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
     TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
     name: str
     format: str
     channels: int
@@ -76,7 +77,8 @@ class DatasetUpload(_message.Message):
     crop_fraction: float
     test_split: str
     train_split: str
-    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., channels: _Optional[int] = ..., image_size: _Optional[int] = ..., crop_fraction: _Optional[float] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ...) -> None: ...
+    replace: bool
+    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., channels: _Optional[int] = ..., image_size: _Optional[int] = ..., crop_fraction: _Optional[float] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., replace: bool = ...) -> None: ...
 
 class DatasetFileChunk(_message.Message):
     __slots__ = ("path", "data")

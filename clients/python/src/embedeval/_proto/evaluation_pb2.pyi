@@ -381,6 +381,54 @@ class AccuracyInterval(_message.Message):
     hi: float
     def __init__(self, model: _Optional[str] = ..., temperature: _Optional[float] = ..., top1: _Optional[float] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ...) -> None: ...
 
+class ListComparisonsRequest(_message.Message):
+    __slots__ = ("dataset", "page_size", "page_token")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    page_size: int
+    page_token: str
+    def __init__(self, dataset: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ComparisonSummary(_message.Message):
+    __slots__ = ("id", "dataset", "created_at", "models", "num_evaluations", "num_excluded", "dataset_ids")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    NUM_EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    NUM_EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    DATASET_IDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    dataset: str
+    created_at: _timestamp_pb2.Timestamp
+    models: _containers.RepeatedScalarFieldContainer[str]
+    num_evaluations: int
+    num_excluded: int
+    dataset_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., dataset: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., models: _Optional[_Iterable[str]] = ..., num_evaluations: _Optional[int] = ..., num_excluded: _Optional[int] = ..., dataset_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListComparisonsResponse(_message.Message):
+    __slots__ = ("comparisons", "next_page_token")
+    COMPARISONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    comparisons: _containers.RepeatedCompositeFieldContainer[ComparisonSummary]
+    next_page_token: str
+    def __init__(self, comparisons: _Optional[_Iterable[_Union[ComparisonSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteComparisonRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteComparisonResponse(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
 class GetComparisonRequest(_message.Message):
     __slots__ = ("id", "by")
     ID_FIELD_NUMBER: _ClassVar[int]

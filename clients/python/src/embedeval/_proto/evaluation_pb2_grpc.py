@@ -94,6 +94,16 @@ class EvaluationServiceStub(object):
                 request_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationRequest.SerializeToString,
                 response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationResponse.FromString,
                 _registered_method=True)
+        self.ListComparisons = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/ListComparisons',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.ListComparisonsRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.ListComparisonsResponse.FromString,
+                _registered_method=True)
+        self.DeleteComparison = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/DeleteComparison',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer(object):
@@ -193,6 +203,22 @@ class EvaluationServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListComparisons(self, request, context):
+        """The stored comparisons, newest first: id, dataset, when, and the
+        models of each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteComparison(self, request, context):
+        """Removes a stored comparison (its evaluations stay: they are reports of
+        their own); NOT_FOUND for an unknown id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -255,6 +281,16 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.DeleteEvaluation,
                     request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationRequest.FromString,
                     response_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationResponse.SerializeToString,
+            ),
+            'ListComparisons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListComparisons,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.ListComparisonsRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.ListComparisonsResponse.SerializeToString,
+            ),
+            'DeleteComparison': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteComparison,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -581,6 +617,60 @@ class EvaluationService(object):
             '/embedeval.v1.EvaluationService/DeleteEvaluation',
             embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationRequest.SerializeToString,
             embedeval_dot_v1_dot_evaluation__pb2.DeleteEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListComparisons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/ListComparisons',
+            embedeval_dot_v1_dot_evaluation__pb2.ListComparisonsRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.ListComparisonsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteComparison(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/DeleteComparison',
+            embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from . import tensor_pb2 as embedeval_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65mbedeval/v1/model.proto\x12\x0c\x65mbedeval.v1\x1a\x19\x65mbedeval/v1/tensor.proto\"y\n\x11ListModelsRequest\x12\x37\n\x04tags\x18\x01 \x03(\x0b\x32).embedeval.v1.ListModelsRequest.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.embedeval.v1.ModelInfo\x12+\n\x07skipped\x18\x02 \x03(\x0b\x32\x1a.embedeval.v1.SkippedModel\",\n\x0cSkippedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8e\x01\n\x0cTrainingInfo\x12\x0c\n\x04loss\x18\x01 \x01(\t\x12\x13\n\x0btemperature\x18\x02 \x01(\x01\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\r\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x0b\n\x03run\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\x04\x12\x11\n\tloss_name\x18\x08 \x01(\t\"\xa9\x01\n\tInputInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05\x64type\x18\x02 \x01(\x0e\x32\x16.embedeval.v1.DataType\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0e\n\x06layout\x18\x04 \x01(\t\x12\r\n\x05scale\x18\x05 \x01(\x01\x12\x0c\n\x04mean\x18\x06 \x03(\x01\x12\x0b\n\x03std\x18\x07 \x03(\x01\x12\x0e\n\x06resize\x18\x08 \x01(\t\x12\x0e\n\x06preset\x18\t \x01(\t\"\'\n\nOutputInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x64im\x18\x02 \x01(\x03\"\xbb\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12,\n\x08training\x18\x03 \x01(\x0b\x32\x1a.embedeval.v1.TrainingInfo\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.embedeval.v1.InputInfo\x12)\n\x07outputs\x18\x05 \x03(\x0b\x32\x18.embedeval.v1.OutputInfo\x12\x18\n\x10\x65mbedding_output\x18\x06 \x01(\t\x12\x1b\n\x0e\x66\x65\x61ture_output\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\x12\x65xecution_provider\x18\x08 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x12\n\nsize_bytes\x18\n \x01(\x04\x12\x10\n\x08inferred\x18\x0b \x03(\t\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12/\n\x04tags\x18\r \x03(\x0b\x32!.embedeval.v1.ModelInfo.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x11\n\x0f_feature_output\"c\n\x0bModelUpload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcard_toml\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0f\n\x07replace\x18\x05 \x01(\x08\"]\n\x14RegisterModelRequest\x12)\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x19.embedeval.v1.ModelUploadH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"#\n\x13\x44\x65leteModelResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x12RenameModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08new_name\x18\x02 \x01(\t2\x91\x03\n\x0cModelService\x12O\n\nListModels\x12\x1f.embedeval.v1.ListModelsRequest\x1a .embedeval.v1.ListModelsResponse\x12\x42\n\x08GetModel\x12\x1d.embedeval.v1.GetModelRequest\x1a\x17.embedeval.v1.ModelInfo\x12N\n\rRegisterModel\x12\".embedeval.v1.RegisterModelRequest\x1a\x17.embedeval.v1.ModelInfo(\x01\x12R\n\x0b\x44\x65leteModel\x12 .embedeval.v1.DeleteModelRequest\x1a!.embedeval.v1.DeleteModelResponse\x12H\n\x0bRenameModel\x12 .embedeval.v1.RenameModelRequest\x1a\x17.embedeval.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x65mbedeval/v1/model.proto\x12\x0c\x65mbedeval.v1\x1a\x19\x65mbedeval/v1/tensor.proto\"y\n\x11ListModelsRequest\x12\x37\n\x04tags\x18\x01 \x03(\x0b\x32).embedeval.v1.ListModelsRequest.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.embedeval.v1.ModelInfo\x12+\n\x07skipped\x18\x02 \x03(\x0b\x32\x1a.embedeval.v1.SkippedModel\",\n\x0cSkippedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1f\n\x0fGetModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x8e\x01\n\x0cTrainingInfo\x12\x0c\n\x04loss\x18\x01 \x01(\t\x12\x13\n\x0btemperature\x18\x02 \x01(\x01\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\r\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x0b\n\x03run\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\x04\x12\x11\n\tloss_name\x18\x08 \x01(\t\"\x8f\x02\n\tInputInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x05\x64type\x18\x02 \x01(\x0e\x32\x16.embedeval.v1.DataType\x12\r\n\x05shape\x18\x03 \x03(\x03\x12\x0e\n\x06layout\x18\x04 \x01(\t\x12\r\n\x05scale\x18\x05 \x01(\x01\x12\x0c\n\x04mean\x18\x06 \x03(\x01\x12\x0b\n\x03std\x18\x07 \x03(\x01\x12\x0e\n\x06resize\x18\x08 \x01(\t\x12\x0e\n\x06preset\x18\t \x01(\t\x12\x14\n\x0cimage_height\x18\n \x01(\x03\x12\x13\n\x0bimage_width\x18\x0b \x01(\x03\x12\x1c\n\x14resize_factor_height\x18\x0c \x01(\x01\x12\x1b\n\x13resize_factor_width\x18\r \x01(\x01\"\'\n\nOutputInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03\x64im\x18\x02 \x01(\x03\"\xbb\x03\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12,\n\x08training\x18\x03 \x01(\x0b\x32\x1a.embedeval.v1.TrainingInfo\x12&\n\x05input\x18\x04 \x01(\x0b\x32\x17.embedeval.v1.InputInfo\x12)\n\x07outputs\x18\x05 \x03(\x0b\x32\x18.embedeval.v1.OutputInfo\x12\x18\n\x10\x65mbedding_output\x18\x06 \x01(\t\x12\x1b\n\x0e\x66\x65\x61ture_output\x18\x07 \x01(\tH\x00\x88\x01\x01\x12\x1a\n\x12\x65xecution_provider\x18\x08 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x12\n\nsize_bytes\x18\n \x01(\x04\x12\x10\n\x08inferred\x18\x0b \x03(\t\x12\x10\n\x08warnings\x18\x0c \x03(\t\x12/\n\x04tags\x18\r \x03(\x0b\x32!.embedeval.v1.ModelInfo.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x11\n\x0f_feature_output\"c\n\x0bModelUpload\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tcard_toml\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x04\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x0f\n\x07replace\x18\x05 \x01(\x08\"]\n\x14RegisterModelRequest\x12)\n\x04\x63\x61rd\x18\x01 \x01(\x0b\x32\x19.embedeval.v1.ModelUploadH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\"\n\x12\x44\x65leteModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"#\n\x13\x44\x65leteModelResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\"4\n\x12RenameModelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08new_name\x18\x02 \x01(\t2\x91\x03\n\x0cModelService\x12O\n\nListModels\x12\x1f.embedeval.v1.ListModelsRequest\x1a .embedeval.v1.ListModelsResponse\x12\x42\n\x08GetModel\x12\x1d.embedeval.v1.GetModelRequest\x1a\x17.embedeval.v1.ModelInfo\x12N\n\rRegisterModel\x12\".embedeval.v1.RegisterModelRequest\x1a\x17.embedeval.v1.ModelInfo(\x01\x12R\n\x0b\x44\x65leteModel\x12 .embedeval.v1.DeleteModelRequest\x1a!.embedeval.v1.DeleteModelResponse\x12H\n\x0bRenameModel\x12 .embedeval.v1.RenameModelRequest\x1a\x17.embedeval.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,23 +49,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TRAININGINFO']._serialized_start=380
   _globals['_TRAININGINFO']._serialized_end=522
   _globals['_INPUTINFO']._serialized_start=525
-  _globals['_INPUTINFO']._serialized_end=694
-  _globals['_OUTPUTINFO']._serialized_start=696
-  _globals['_OUTPUTINFO']._serialized_end=735
-  _globals['_MODELINFO']._serialized_start=738
-  _globals['_MODELINFO']._serialized_end=1181
+  _globals['_INPUTINFO']._serialized_end=796
+  _globals['_OUTPUTINFO']._serialized_start=798
+  _globals['_OUTPUTINFO']._serialized_end=837
+  _globals['_MODELINFO']._serialized_start=840
+  _globals['_MODELINFO']._serialized_end=1283
   _globals['_MODELINFO_TAGSENTRY']._serialized_start=147
   _globals['_MODELINFO_TAGSENTRY']._serialized_end=190
-  _globals['_MODELUPLOAD']._serialized_start=1183
-  _globals['_MODELUPLOAD']._serialized_end=1282
-  _globals['_REGISTERMODELREQUEST']._serialized_start=1284
-  _globals['_REGISTERMODELREQUEST']._serialized_end=1377
-  _globals['_DELETEMODELREQUEST']._serialized_start=1379
-  _globals['_DELETEMODELREQUEST']._serialized_end=1413
-  _globals['_DELETEMODELRESPONSE']._serialized_start=1415
-  _globals['_DELETEMODELRESPONSE']._serialized_end=1450
-  _globals['_RENAMEMODELREQUEST']._serialized_start=1452
-  _globals['_RENAMEMODELREQUEST']._serialized_end=1504
-  _globals['_MODELSERVICE']._serialized_start=1507
-  _globals['_MODELSERVICE']._serialized_end=1908
+  _globals['_MODELUPLOAD']._serialized_start=1285
+  _globals['_MODELUPLOAD']._serialized_end=1384
+  _globals['_REGISTERMODELREQUEST']._serialized_start=1386
+  _globals['_REGISTERMODELREQUEST']._serialized_end=1479
+  _globals['_DELETEMODELREQUEST']._serialized_start=1481
+  _globals['_DELETEMODELREQUEST']._serialized_end=1515
+  _globals['_DELETEMODELRESPONSE']._serialized_start=1517
+  _globals['_DELETEMODELRESPONSE']._serialized_end=1552
+  _globals['_RENAMEMODELREQUEST']._serialized_start=1554
+  _globals['_RENAMEMODELREQUEST']._serialized_end=1606
+  _globals['_MODELSERVICE']._serialized_start=1609
+  _globals['_MODELSERVICE']._serialized_end=2010
 # @@protoc_insertion_point(module_scope)

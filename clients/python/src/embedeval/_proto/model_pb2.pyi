@@ -63,7 +63,7 @@ class TrainingInfo(_message.Message):
     def __init__(self, loss: _Optional[str] = ..., temperature: _Optional[float] = ..., dataset: _Optional[str] = ..., epochs: _Optional[int] = ..., seed: _Optional[int] = ..., run: _Optional[str] = ..., step: _Optional[int] = ..., loss_name: _Optional[str] = ...) -> None: ...
 
 class InputInfo(_message.Message):
-    __slots__ = ("name", "dtype", "shape", "layout", "scale", "mean", "std", "resize", "preset")
+    __slots__ = ("name", "dtype", "shape", "layout", "scale", "mean", "std", "resize", "preset", "image_height", "image_width", "resize_factor_height", "resize_factor_width")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,10 @@ class InputInfo(_message.Message):
     STD_FIELD_NUMBER: _ClassVar[int]
     RESIZE_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FACTOR_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RESIZE_FACTOR_WIDTH_FIELD_NUMBER: _ClassVar[int]
     name: str
     dtype: _tensor_pb2.DataType
     shape: _containers.RepeatedScalarFieldContainer[int]
@@ -82,7 +86,11 @@ class InputInfo(_message.Message):
     std: _containers.RepeatedScalarFieldContainer[float]
     resize: str
     preset: str
-    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_tensor_pb2.DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., layout: _Optional[str] = ..., scale: _Optional[float] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., resize: _Optional[str] = ..., preset: _Optional[str] = ...) -> None: ...
+    image_height: int
+    image_width: int
+    resize_factor_height: float
+    resize_factor_width: float
+    def __init__(self, name: _Optional[str] = ..., dtype: _Optional[_Union[_tensor_pb2.DataType, str]] = ..., shape: _Optional[_Iterable[int]] = ..., layout: _Optional[str] = ..., scale: _Optional[float] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., resize: _Optional[str] = ..., preset: _Optional[str] = ..., image_height: _Optional[int] = ..., image_width: _Optional[int] = ..., resize_factor_height: _Optional[float] = ..., resize_factor_width: _Optional[float] = ...) -> None: ...
 
 class OutputInfo(_message.Message):
     __slots__ = ("name", "dim")
