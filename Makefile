@@ -14,7 +14,7 @@ else
 IMAGE ?= embedeval:$(VERSION)
 endif
 
-.PHONY: run test bootstrap build image containers
+.PHONY: run test bootstrap build image containers stack stack-down book
 
 bootstrap:
 	@scripts/bootstrap
@@ -50,10 +50,34 @@ containers:
 	  $(MAKE) --no-print-directory image ORT_FLAVOR=cpu && \
 	  docker build -q -t embedeval-postgres:15 -f deploy/images/postgres.Dockerfile deploy/images && \
 	  docker build -q -t embedeval-store:5.2.5 -f deploy/images/store.Dockerfile deploy/images && \
-	  EMBEDEVAL_IMAGE=embedeval:$(VERSION) $(CARGO) test --locked --test containers -- --ignored --nocapture; \
+	  EMBEDEVAL_IMAGE=embedeval:$(VERSION) $(CARGO) test --locked --test containers -- --ignored --nocapture --test-threads=1; \
 	fi
 
-## Format check, clippy, the whole test suite, the CUDA build's CPU fallback,
+## Three replicas, PostgreSQL and the object store of deploy/compose.yaml,
+## up and answering (deploy/up): builds the images that are missing, makes the
+## secrets that are missing in deploy/secrets (token, database password, a CA
+## and the replicas' certificate), `docker-compose up -d`, waits until the
+## replicas are SERVING and prints their URLs, the CA and token paths and an
+## `eval` line.
+stack:
+	deploy/up
+
+## Removes that stack, its volumes (the results and stored objects) too
+## (deploy/down); the images and deploy/secrets stay.
+stack-down:
+	deploy/down
+
+## The book (docs/book.toml, chapters in docs/book/): mdBook builds it into
+## target/book/ (open target/book/index.html), scripts/check-book checks
+## every link, image and anchor of the book and the README.
+MDBOOK ?= .deps/mdbook/bin/mdbook
+book: bootstrap
+	$(MDBOOK) build docs
+	scripts/check-book
+
+## Format check, the book's build and link check, the layering rules
+## (scripts/check-layers), clippy, the whole test
+## suite, the CUDA build's CPU fallback,
 ## a new user's command lines through the release binary, the Python
 ## client's suite against servers of the release binary, and the container
 ## suite. The release binary is the image's where a Docker daemon answers
@@ -61,6 +85,9 @@ containers:
 ## Each step prints how long it took.
 test: bootstrap
 	@scripts/timed "format check" $(CARGO) fmt --check
+	@scripts/timed "book" $(MDBOOK) build docs
+	@scripts/timed "book links" scripts/check-book
+	@scripts/timed "layering rules" scripts/check-layers
 	@scripts/timed "clippy" $(CARGO) clippy --all-targets --locked -- -D warnings
 	@scripts/timed "cargo test" $(CARGO) test --locked
 	@scripts/timed "CUDA build, CPU fallback" $(CARGO) test --locked --lib --features cuda encoder::
@@ -68,6 +95,7 @@ test: bootstrap
 	@bin="$$(scripts/timed "release binary" scripts/release-binary)" && \
 	  scripts/timed "new user's command lines" env EMBEDEVAL_BIN="$$bin" $(CARGO) test --locked --test new_user && \
 	  scripts/timed "Python venv" clients/python/setup-venv.sh && \
+	  scripts/timed "Python lint and types" sh -c 'cd clients/python && .venv/bin/ruff check src tests && .venv/bin/mypy' && \
 	  scripts/timed "Python client suite" env EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN="$$bin" \
 	    clients/python/.venv/bin/pytest clients/python/tests -q
 	@scripts/timed "container suite" $(MAKE) --no-print-directory containers

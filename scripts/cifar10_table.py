@@ -3,14 +3,17 @@
 comparison (the JSON `embedeval compare --json` prints), and what agrees with
 the paper in numbers: rank correlations of tau with uniformity and tolerance
 per loss, where accuracy peaks, the hard loss's uniformity range, the simple
-loss. Writes a Markdown file and replaces the README's text between
-``<!-- cifar10:begin -->`` and ``<!-- cifar10:end -->``.
+loss. Writes a Markdown file and replaces the book chapter's text between
+``<!-- cifar10:begin -->`` and ``<!-- cifar10:end -->``; the figures'
+paths are relative to each file written (the figures lie beside
+COMPARISON.json).
 
-    scripts/cifar10_table.py COMPARISON.json OUT.md README.md
+    scripts/cifar10_table.py COMPARISON.json OUT.md docs/book/cifar10.md
 """
 from __future__ import annotations
 
 import json
+import os
 import math
 import sys
 from pathlib import Path
@@ -72,7 +75,7 @@ def f(v, digits=4) -> str:
 
 
 def main() -> None:
-    comparison_path, out_path, readme_path = map(Path, sys.argv[1:4])
+    comparison_path, out_path, chapter_path = map(Path, sys.argv[1:4])
     comparison = json.loads(comparison_path.read_text())
     rows = [r for r in comparison["rows"] if r.get("status") == "COMPLETED"]
     if not rows:
@@ -148,27 +151,30 @@ def main() -> None:
                     f"linear top-1 {f(r.get('linear', {}).get('top1', math.nan) * 100, 2)}% "
                     f"(the paper: {PAPER[(loss, 0.0)][1]}, {PAPER[(loss, 0.0)][2]}, {PAPER[(loss, 0.0)][0]}%)."
                 )
-    lines += [
-        "",
-        "![Uniformity against tolerance, CIFAR-10](docs/cifar10_ut.png)",
-        "",
-        "![kNN and linear accuracy against τ, CIFAR-10](docs/cifar10_accuracy.png)",
-        "",
-        "![The positive against the nearest negatives, CIFAR-10](docs/cifar10_negatives.png)",
-        "",
-        "![The relative penalty on the nearest negatives, CIFAR-10](docs/cifar10_penalty.png)",
+    figures = [
+        ("Uniformity against tolerance, CIFAR-10", "cifar10_ut.png"),
+        ("kNN and linear accuracy against τ, CIFAR-10", "cifar10_accuracy.png"),
+        ("The positive against the nearest negatives, CIFAR-10", "cifar10_negatives.png"),
+        ("The relative penalty on the nearest negatives, CIFAR-10", "cifar10_penalty.png"),
     ]
-    text = "\n".join(lines) + "\n"
-    out_path.write_text(text)
 
-    readme = readme_path.read_text()
+    def text_for(path: Path) -> str:
+        """The table, the sentences and the figures, linked from `path`."""
+        where = Path(os.path.relpath(comparison_path.resolve().parent, path.resolve().parent))
+        shown = [line for alt, name in figures for line in ("", f"![{alt}]({(where / name).as_posix()})")]
+        return "\n".join(lines + shown) + "\n"
+
+    out_path.write_text(text_for(out_path))
+    text = text_for(chapter_path)
+
+    chapter = chapter_path.read_text()
     begin, end = "<!-- cifar10:begin -->", "<!-- cifar10:end -->"
-    if begin in readme and end in readme:
-        head, rest = readme.split(begin, 1)
+    if begin in chapter and end in chapter:
+        head, rest = chapter.split(begin, 1)
         _, tail = rest.split(end, 1)
-        readme_path.write_text(head + begin + "\n" + text + end + tail)
+        chapter_path.write_text(head + begin + "\n" + text + end + tail)
     else:
-        print(f"{readme_path} has no cifar10 markers: the table is in {out_path} only", file=sys.stderr)
+        print(f"{chapter_path} has no cifar10 markers: the table is in {out_path} only", file=sys.stderr)
 
 
 if __name__ == "__main__":

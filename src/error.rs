@@ -1,6 +1,6 @@
 //! The domain error of embedeval: what went wrong, by kind. Its mapping onto
-//! gRPC status codes (the table in API.md) belongs to the edge:
-//! `server::status`.
+//! gRPC status codes belongs to the edge: `server::status::code` is the
+//! table.
 
 /// Everything that can go wrong in embedeval, by kind.
 #[derive(Debug, thiserror::Error)]

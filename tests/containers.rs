@@ -16,7 +16,8 @@
 //! completion exactly once (counted in the replicas' logs, kept across
 //! recreated containers), every job ends once, and a COMPLETED report reads
 //! byte-identical from every replica. Each fault prints a line for the
-//! README's table: submitted, completed, computed twice, time to recover.
+//! book's table (docs/book/scaling-out.md, "Faults, measured"): submitted,
+//! completed, computed twice, time to recover.
 //!
 //! Ignored by a plain `cargo test` (it needs the image); `make containers`,
 //! part of `make test`, builds the images and runs it with `--ignored`, and

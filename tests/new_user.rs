@@ -959,13 +959,13 @@ async fn watch_takes_steps_from_step_words_only_and_lines_its_table_up() {
     let work = tempfile::tempdir().unwrap();
     let dir = checkpoint_folder(work.path());
     let d = dir.to_str().unwrap();
-    let out = run(
-        &server,
-        &[
+    // `watch --once` of the folder as run `run`, with `extra` flags.
+    let watch = |run_name: &str, extra: &[&str]| {
+        let mut args = vec![
             "watch",
             d,
             "--run",
-            "r18",
+            run_name,
             "--dataset",
             "digits",
             "--once",
@@ -976,8 +976,11 @@ async fn watch_takes_steps_from_step_words_only_and_lines_its_table_up() {
             "--tau",
             "0.2",
             "--skip-linear",
-        ],
-    );
+        ];
+        args.extend_from_slice(extra);
+        run(&server, &args)
+    };
+    let out = watch("r18", &[]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "a file was left out: {stderr}");
@@ -1019,27 +1022,7 @@ async fn watch_takes_steps_from_step_words_only_and_lines_its_table_up() {
         "{shown}"
     );
     // With --step-pattern the last file has a step too.
-    let out = run(
-        &server,
-        &[
-            "watch",
-            d,
-            "--run",
-            "r18b",
-            "--dataset",
-            "digits",
-            "--once",
-            "--poll",
-            "0.2",
-            "--loss",
-            "infonce",
-            "--tau",
-            "0.2",
-            "--skip-linear",
-            "--step-pattern",
-            r"(?:epoch_|ckpt-|resnet)(\d+)",
-        ],
-    );
+    let out = watch("r18b", &["--step-pattern", r"(?:epoch_|ckpt-|resnet)(\d+)"]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

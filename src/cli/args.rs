@@ -549,7 +549,7 @@ pub struct SpecArgs {
     #[arg(long)]
     pub augmentation_seed: Option<u64>,
     /// How positive views are made: simclr, instdisc or none [simclr]; see
-    /// the README for each recipe's defaults.
+    /// the book (docs/book/metrics.md) for each recipe's defaults.
     #[arg(long)]
     pub augmentation: Option<String>,
     /// Smallest area of the random resized crop [0.2].

@@ -4,7 +4,7 @@
 //! running server.
 
 pub mod args;
-pub mod calls;
+pub mod commands;
 mod connection;
 pub mod output;
 mod register;
@@ -224,19 +224,19 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
             crate::server::run(*config).await?;
             Ok(0)
         }
-        Command::Models { command, conn } => calls::models(&conn, command).await.map(|_| 0),
-        Command::Datasets { command, conn } => calls::datasets(&conn, command).await.map(|_| 0),
-        Command::Embed { args, conn } => calls::embed(&conn, args).await.map(|_| 0),
-        Command::Eval { args, conn } => calls::eval(&conn, args).await.map(|_| 0),
-        Command::Compare { args, conn } => calls::compare(&conn, *args).await.map(|_| 0),
+        Command::Models { command, conn } => commands::models(&conn, command).await.map(|_| 0),
+        Command::Datasets { command, conn } => commands::datasets(&conn, command).await.map(|_| 0),
+        Command::Embed { args, conn } => commands::embed(&conn, args).await.map(|_| 0),
+        Command::Eval { args, conn } => commands::eval(&conn, args).await.map(|_| 0),
+        Command::Compare { args, conn } => commands::compare(&conn, *args).await.map(|_| 0),
         Command::Comparisons { command, conn } => {
-            calls::comparisons(&conn, command).await.map(|_| 0)
+            commands::comparisons(&conn, command).await.map(|_| 0)
         }
-        Command::Plot { args, conn } => calls::plot(&conn, args).await.map(|_| 0),
+        Command::Plot { args, conn } => commands::plot(&conn, args).await.map(|_| 0),
         Command::Runs { command, conn } => runs::runs(&conn, command).await.map(|_| 0),
         Command::Watch { args, conn } => runs::watch(&conn, args).await,
         Command::Evaluations { command, conn } => {
-            calls::evaluations(&conn, command).await.map(|_| 0)
+            commands::evaluations(&conn, command).await.map(|_| 0)
         }
         Command::Health(args) => {
             let status = health(&args).await?;

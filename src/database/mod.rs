@@ -332,19 +332,7 @@ impl ReportStore {
         page_size: usize,
         page_token: &str,
     ) -> Result<(Vec<StoredComparison>, String)> {
-        let offset: i64 = if page_token.is_empty() {
-            0
-        } else {
-            page_token
-                .parse()
-                .ok()
-                .filter(|v: &i64| *v >= 0)
-                .ok_or_else(|| Error::InvalidArgument(format!("bad page_token {page_token:?}")))?
-        };
-        let size = match page_size {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
+        let (offset, size) = page(page_size, page_token)?;
         let rows = sqlx::query(
             "SELECT id, dataset, created_at, evaluation_ids, excluded FROM comparisons \
              WHERE ($1 = '' OR dataset = $1) \
@@ -378,11 +366,7 @@ impl ReportStore {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let next = if more {
-            (offset + page.len() as i64).to_string()
-        } else {
-            String::new()
-        };
+        let next = next_token(offset, page.len(), more);
         Ok((page, next))
     }
 
@@ -468,19 +452,7 @@ impl ReportStore {
         page_size: usize,
         page_token: &str,
     ) -> Result<(Vec<EvaluationReport>, String)> {
-        let offset: i64 = if page_token.is_empty() {
-            0
-        } else {
-            page_token
-                .parse()
-                .ok()
-                .filter(|v: &i64| *v >= 0)
-                .ok_or_else(|| Error::InvalidArgument(format!("bad page_token {page_token:?}")))?
-        };
-        let size = match page_size {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
+        let (offset, size) = page(page_size, page_token)?;
         // One more row than asked tells whether another page follows.
         let rows = sqlx::query(
             "SELECT report FROM evaluations \
@@ -500,12 +472,38 @@ impl ReportStore {
             .take(size)
             .map(decode)
             .collect::<Result<Vec<_>>>()?;
-        let next = if more {
-            (offset + page.len() as i64).to_string()
-        } else {
-            String::new()
-        };
+        let next = next_token(offset, page.len(), more);
         Ok((page, next))
+    }
+}
+
+/// A listing's page: its offset from `page_token` ("" is the first page;
+/// INVALID_ARGUMENT for one no response gave) and its size from
+/// `page_size` (0: [`DEFAULT_PAGE`], at most [`MAX_PAGE`]).
+fn page(page_size: usize, page_token: &str) -> Result<(i64, usize)> {
+    let offset: i64 = if page_token.is_empty() {
+        0
+    } else {
+        page_token
+            .parse()
+            .ok()
+            .filter(|v: &i64| *v >= 0)
+            .ok_or_else(|| Error::InvalidArgument(format!("bad page_token {page_token:?}")))?
+    };
+    let size = match page_size {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    Ok((offset, size))
+}
+
+/// The token of the page after one of `len` rows at `offset` ("" when no
+/// `more` rows follow).
+fn next_token(offset: i64, len: usize, more: bool) -> String {
+    if more {
+        (offset + len as i64).to_string()
+    } else {
+        String::new()
     }
 }
 

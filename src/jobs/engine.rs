@@ -334,8 +334,7 @@ impl Engine {
                     .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
             });
             let saved = self
-                .store
-                .save_comparison(&job.id, &job.dataset.name, created, &ids, &job.excluded)
+                .record_comparison(&job.id, &job.dataset.name, created, &ids, &job.excluded)
                 .await;
             if let Err(err) = saved {
                 for report in &mut reports {

@@ -1,7 +1,9 @@
 //! Recording a job's reports: every write fenced by the job's lease (a
 //! replica that lost its job records nothing more of it), retried while the
 //! database cannot be reached, and the job's end marked once every report
-//! is recorded. Only this module writes a job's reports.
+//! is recorded. Only this module writes a job's reports, and comparisons
+//! and deletions go through it too (`scripts/check-layers` holds the rest of
+//! the code to it).
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,48 @@ use crate::proto::EvaluationReport;
 /// (at least; a job's lease when longer).
 const RECORD_RETRY: Duration = Duration::from_secs(120);
 
+/// Ends the job of `lease` as `status` with `why` (fenced by the lease):
+/// its evaluations `ids` that have not ended are marked so, and the job
+/// ended; for a job taken over that cannot run here.
+pub(super) async fn end_job(
+    store: &crate::database::ReportStore,
+    lease: &crate::database::jobs::Lease,
+    ids: &[String],
+    status: crate::proto::EvaluationStatus,
+    why: &str,
+) -> Result<()> {
+    store.fail_job(lease, ids, status, why).await
+}
+
 impl Engine {
+    /// Stores comparison `id` on `dataset`: the evaluations `ids` it made
+    /// (in its request's order), when, in microseconds since the epoch, and
+    /// the models it left out.
+    pub(super) async fn record_comparison(
+        &self,
+        id: &str,
+        dataset: &str,
+        created_micros: i64,
+        ids: &[String],
+        excluded: &[crate::proto::ExcludedModel],
+    ) -> Result<()> {
+        self.store
+            .save_comparison(id, dataset, created_micros, ids, excluded)
+            .await
+    }
+
+    /// Removes a stored evaluation that has ended (FAILED_PRECONDITION for
+    /// one still queued or running, NOT_FOUND for an unknown id).
+    pub async fn delete_evaluation(&self, id: &str) -> Result<()> {
+        self.store.delete(id).await
+    }
+
+    /// Removes a stored comparison, its evaluations kept (NOT_FOUND for an
+    /// unknown id).
+    pub async fn delete_comparison(&self, id: &str) -> Result<()> {
+        self.store.delete_comparison(id).await
+    }
+
     /// Tells the other replicas that job `job` moved (a notice; best effort).
     pub(super) async fn tell(&self, job: &str) {
         if let Err(err) = self.store.notify(job).await {

@@ -194,7 +194,7 @@ impl Engine {
             let store = self.store.clone();
             let lease = job.lease.clone();
             let ids = job.members.clone();
-            async move { store.fail_job(&lease, &ids, status, &why).await }
+            async move { super::record::end_job(&store, &lease, &ids, status, &why).await }
         };
         if job.lease.attempt > MAX_ATTEMPTS {
             return refuse(

@@ -1,5 +1,6 @@
 //! The science of embedeval: pure functions over float32 embedding matrices
-//! (no gRPC, no files). Definitions follow DESIGN.md:
+//! (no gRPC, no files). Definitions (docs/book/metrics.md gives each with
+//! its equation):
 //! z = f(x)/‖f(x)‖, s_ij = z_iᵀz_j.
 //!
 //! - [`uniformity`]: Wang & Isola (ICML 2020), L_u = log mean_{i≠j} exp(−t‖z_i−z_j‖²).

@@ -10,7 +10,10 @@ pub mod recommend;
 
 pub use classes::per_class_listing;
 pub use listing::Listing;
-pub use recommend::{checkpoint_to_keep, recommend, recommendation_listing, Recommendation};
+pub use recommend::{
+    checkpoint_to_keep, collapsed, recommend, recommendation_listing, Recommendation,
+    COLLAPSED_POSITIVE, COLLAPSED_UNIFORMITY,
+};
 
 use crate::proto::{EvaluationReport, EvaluationStatus};
 

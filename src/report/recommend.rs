@@ -157,11 +157,27 @@ impl Names {
     }
 }
 
+/// Uniformity (−L_uniformity) below which embeddings have collapsed.
+pub const COLLAPSED_UNIFORMITY: f64 = 0.05;
+/// Mean positive similarity above which embeddings have collapsed.
+pub const COLLAPSED_POSITIVE: f64 = 0.99;
+
+/// Whether a report's embeddings have completely collapsed: uniformity
+/// below [`COLLAPSED_UNIFORMITY`] and positive similarity above
+/// [`COLLAPSED_POSITIVE`] (every image at nearly one point), so that no
+/// accuracy of it recommends it.
+pub fn collapsed(r: &EvaluationReport) -> bool {
+    matches!(
+        (r.uniformity, r.positive_similarity),
+        (Some(u), Some(p)) if u < COLLAPSED_UNIFORMITY && p > COLLAPSED_POSITIVE
+    )
+}
+
 /// The checkpoint to keep of a training run: the recommendation over its
 /// evaluated checkpoints (`(step, report)` in step order) as for a loss's
 /// models, each named by its step ("step 400: best linear top-1 …"); None
 /// when no checkpoint has uniformity and tolerance. A checkpoint whose
-/// embeddings completely collapsed ([`crate::runs::warnings::collapsed`])
+/// embeddings completely collapsed ([`collapsed`])
 /// is never kept, whatever its accuracy. The tolerance falls are left
 /// empty (they compare temperatures, not steps).
 pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommendation> {
@@ -172,7 +188,7 @@ pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommend
             r.status == EvaluationStatus::Completed as i32
                 && r.uniformity.is_some()
                 && r.tolerance.is_some()
-                && !crate::runs::warnings::collapsed(r)
+                && !collapsed(r)
         })
         .collect();
     let loss = kept.last()?.1.loss.clone();

@@ -14,26 +14,13 @@
 
 use crate::proto::{EvaluationReport, RunWarning};
 
-/// Uniformity (−L_uniformity) below which embeddings have collapsed.
-pub const COLLAPSED_UNIFORMITY: f64 = 0.05;
-/// Mean positive similarity above which embeddings have collapsed.
-pub const COLLAPSED_POSITIVE: f64 = 0.99;
+pub use crate::report::{collapsed, COLLAPSED_POSITIVE, COLLAPSED_UNIFORMITY};
 /// Fraction of the peak effective rank below which dimensions collapsed.
 pub const RANK_FRACTION: f64 = 0.5;
 /// Penalty entropy, in nats, below which the hardest negatives take all.
 pub const SMALL_TAU_ENTROPY: f64 = 1.0;
 /// Least rise of uniformity between checkpoints that counts as rising.
 pub const PLATEAU: f64 = 0.01;
-
-/// Whether a report's embeddings have completely collapsed: uniformity
-/// below [`COLLAPSED_UNIFORMITY`] and positive similarity above
-/// [`COLLAPSED_POSITIVE`].
-pub fn collapsed(r: &EvaluationReport) -> bool {
-    matches!(
-        (r.uniformity, r.positive_similarity),
-        (Some(u), Some(p)) if u < COLLAPSED_UNIFORMITY && p > COLLAPSED_POSITIVE
-    )
-}
 
 /// The warnings of `path` ((step, report) in step order), the first step
 /// of each kind.

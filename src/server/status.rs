@@ -1,6 +1,6 @@
-//! The one mapping of the domain [`Error`] onto gRPC status codes (the
-//! table in API.md), with server paths cut from every message and every
-//! long value a user gave shortened. Only the edge speaks gRPC: lower
+//! The one mapping of the domain [`Error`] onto gRPC status codes
+//! ([`code`] is the table), with server paths cut from every message and
+//! every long value a user gave shortened. Only the edge speaks gRPC: lower
 //! layers return [`Error`].
 
 use tonic::{Code, Status};

@@ -95,8 +95,10 @@ def _start(tmp: Path, extra: List[str], *, scheme: str = "http", ca_cert: Option
     deadline = time.monotonic() + 90
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-        ok = subprocess.run(health, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+            tail = log.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"the server exited with {process.returncode}:\n{tail}")
+        probe = subprocess.run(health, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ok = probe.returncode == 0
         if ok:
             return server
         if time.monotonic() > deadline:

@@ -534,7 +534,7 @@ def test_compare_every_model_lists_the_excluded(client):
         assert e.kind in ("does not fit", "duplicate") and e.reason and e.model not in evaluated
         if e.kind == "duplicate":
             assert e.same_as in evaluated
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     frame = comp.to_pandas()
     assert {"temperature", "positive_similarity", "effective_rank"} <= set(frame.columns)
     assert len(frame) == len(comp.rows)

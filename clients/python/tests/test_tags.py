@@ -354,22 +354,23 @@ def _table_mismatches(path: Path, reference: List[Dict[str, Any]], by: str) -> T
     return lines, bad
 
 
-def test_readme_seed_tables_are_a_pandas_groupby_of_the_sweep(client, seed_models):
-    """The README's seed-sweep table (docs/seeds.md) and
-    docs/seeds_by_temperature.md, which scripts/figures writes with
+def test_book_seed_tables_are_a_pandas_groupby_of_the_sweep(client, seed_models):
+    """The book's seed-sweep table (docs/seeds.md, which
+    docs/book/using-it.md shows) and docs/seeds_by_temperature.md, which
+    scripts/figures writes with
     ``compare <the zoo's infonce models and the sweep's> --dataset digits
     --by seed|temperature --format markdown`` and the default spec, against
     the pandas groupby of the same models compared here with the default
     spec: the columns, each group's tags, model count and seeds, and every
-    "mean ± interval" to its 4 decimals; the README shows docs/seeds.md's
-    table as it is."""
+    "mean ± interval" to its 4 decimals; the book's "Using it" chapter
+    shows docs/seeds.md's table as it is."""
     if not SWEEP.is_dir():
         pytest.skip("no seed sweep in sweeps/digits-seeds")
     assert seed_models == FIGURES_SWEEP
     comp = client.compare(seed_models, dataset=DATASET, by="seed", progress=False)
     assert sorted(r.model for r in comp.rows) == sorted(seed_models) and all(r.ok for r in comp.rows)
     lines, bad = _table_mismatches(REPO / "docs" / "seeds.md", _reference_groups(comp.rows, "seed"), "seed")
-    assert "\n".join(lines) in (REPO / "README.md").read_text(encoding="utf-8")
+    assert "\n".join(lines) in (REPO / "docs" / "book" / "using-it.md").read_text(encoding="utf-8")
     by_tau = client.get_comparison(comp.id, by="temperature")
     bad += _table_mismatches(REPO / "docs" / "seeds_by_temperature.md",
                              _reference_groups(by_tau.rows, "temperature"), "temperature")[1]

@@ -184,6 +184,8 @@ def test_report_config():
         "preprocessing/shape/0": -1, "preprocessing/shape/1": 1, "preprocessing/shape/2": 8,
         "preprocessing/shape/3": 8, "preprocessing/layout": "NCHW", "preprocessing/scale": 0.0625,
         "preprocessing/mean/0": 0.0, "preprocessing/std/0": 1.0, "preprocessing/resize": "none",
+        "preprocessing/image_height": 0, "preprocessing/image_width": 0,
+        "preprocessing/resize_factor_height": 0.0, "preprocessing/resize_factor_width": 0.0,
         "spec/uniformity_t": 2.0, "spec/knn_k": 200, "spec/augmentation/recipe": "simclr",
         "spec/augmentation/jitter": 0.4,
         **{f"spec/skip_{m}": False for m in ("uniformity", "alignment", "tolerance", "nearest_negatives",

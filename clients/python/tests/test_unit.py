@@ -127,7 +127,9 @@ def test_card_from_flags():
 
 
 def test_card_text_is_kept_without_flags_and_merged_with_them(tmp_path):
-    card = '# my card\ndescription = "x"\n[training]\nloss = "simple"\nepochs = 3\n[input]\nscale = 0.0625\nmean = [0.0]\n'
+    card = (
+        '# my card\ndescription = "x"\n[training]\nloss = "simple"\nepochs = 3\n[input]\nscale = 0.0625\nmean = [0.0]\n'
+    )
     assert _toml.build_card(card) == card
     path = tmp_path / "model.toml"
     path.write_text(card)
@@ -813,7 +815,7 @@ def test_per_class_names_round_trip():
 
 def test_per_class_names_of_the_wrong_length_are_refused():
     for names in (["three"], ["three", "seven", "eleven", "fifteen"]):
-        with pytest.raises(embedeval.Internal, match=r"PerClass\.names holds %d values for 3 classes" % len(names)):
+        with pytest.raises(embedeval.Internal, match=rf"PerClass\.names holds {len(names)} values for 3 classes"):
             embedeval.PerClass.from_proto(_per_class_message(names=names))
     # No classes, no names: fine; names without classes: refused.
     assert embedeval.PerClass.from_proto(evaluation_pb2.PerClass()).names == []
@@ -1126,7 +1128,8 @@ def test_card_tags_set_a_training_key_of_its_type_else_the_tags_table():
     assert table["tags"] == {"augmentation": "crop+flip", "batch": "512"}
     assert table["description"] == "d" and table["input"] == {"scale": 0.0625}
     # A float key takes an integer text as a float (temperature = 1.0), an integer key a number: "+2".
-    assert _toml.loads(_toml.build_card(card, tags={"temperature": "1", "seed": "+2"}))["training"]["temperature"] == 1.0
+    built = _toml.build_card(card, tags={"temperature": "1", "seed": "+2"})
+    assert _toml.loads(built)["training"]["temperature"] == 1.0
     assert _toml.loads(_toml.build_card(card, tags={"seed": 7}))["training"]["seed"] == 7
     # Over a [tags] table the card has, next to its keys.
     with_tags = card + '[tags]\nsweep = "a"\nother = "b"\n'

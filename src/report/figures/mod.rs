@@ -52,7 +52,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every kind, in the order the README shows them.
+    /// Every kind, in the order the book's figures chapter shows them.
     pub const ALL: [Kind; 7] = [
         Kind::UniformityTolerance,
         Kind::Accuracy,

@@ -16,7 +16,13 @@ TensorBoard and MLflow.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+try:  # written once, in pyproject.toml: the installed distribution's version
+    __version__ = _version("embedeval-client")
+except PackageNotFoundError:  # pragma: no cover - imported from a source tree, not installed
+    __version__ = "0+unknown"
 
 from .client import Client, ComparisonHandle, EvaluationHandle
 from .errors import (
@@ -28,6 +34,7 @@ from .errors import (
     FailedPrecondition,
     Internal,
     InvalidArgument,
+    MalformedReply,
     NotFound,
     PermissionDenied,
     ResourceExhausted,
@@ -37,9 +44,9 @@ from .errors import (
 from .types import (
     Accepted,
     AccuracyInterval,
-    ClassTolerance,
     Augmentation,
     Checkpoint,
+    ClassTolerance,
     Comparison,
     ComparisonSummary,
     DatasetInfo,
@@ -86,6 +93,7 @@ __all__ = [
     "Unauthenticated",
     "PermissionDenied",
     "Internal",
+    "MalformedReply",
     "EvaluationFailed",
     "Accepted",
     "AccuracyInterval",

@@ -28,7 +28,7 @@ class ProgressDisplay:
         self._bar: Any = None
         self._key: Optional[Tuple[Any, ...]] = None
 
-    def __enter__(self) -> "ProgressDisplay":
+    def __enter__(self) -> ProgressDisplay:
         return self
 
     def __exit__(self, *exc: Any) -> None:

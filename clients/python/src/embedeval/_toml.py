@@ -268,7 +268,9 @@ def build_card(
         changed = True
     training = table.get("training")
     if not (isinstance(training, dict) and "loss" in training):
-        raise ValueError("the model needs its training loss: give loss= (and temperature=), or card= with [training] loss")
+        raise ValueError(
+            "the model needs its training loss: give loss= (and temperature=), or card= with [training] loss"
+        )
     if not changed:
         return text
     # Top-level keys first: a key after a [table] header would belong to it.

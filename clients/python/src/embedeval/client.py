@@ -16,16 +16,19 @@ from typing import (
     Iterable,
     Iterator,
     List,
+    Literal,
     Mapping,
     Optional,
     Sequence,
     Tuple,
     TypeVar,
     Union,
+    overload,
 )
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 from google.protobuf.message import Message
 
 from . import _toml
@@ -41,7 +44,7 @@ from ._proto import (
     model_pb2_grpc,
     tensor_pb2,
 )
-from .errors import EmbedevalError, Internal, from_rpc_error
+from .errors import EmbedevalError, Internal, MalformedReply, from_rpc_error
 from .types import (
     Accepted,
     AugmentationLike,
@@ -63,7 +66,7 @@ from .types import (
     spec_to_proto,
 )
 
-__all__ = ["Client", "EvaluationHandle", "ComparisonHandle", "SpecLike", "Labelled"]
+__all__ = ["Client", "EvaluationHandle", "ComparisonHandle", "SpecLike", "Labelled", "Embeddings", "Labels"]
 
 #: Bytes per upload message (model files, dataset files).
 CHUNK_BYTES = 1 << 20
@@ -80,14 +83,18 @@ SpecLike = Union[None, MetricSpec, Mapping[str, Any], Message]
 PathLike = Union[str, "os.PathLike[str]"]
 #: Embeddings and their labels: (float array [n, d], int array [n]).
 Labelled = Tuple[Any, Any]
+#: What :meth:`Client.embed` returns: float32 rows [n, d] and int64 labels [n].
+Embeddings = npt.NDArray[np.float32]
+Labels = npt.NDArray[np.int64]
 R = TypeVar("R")
+E = TypeVar("E", bound=int)
 
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 #: The figure options by the names the CLI takes (``embedeval plot --kind
 #: ut|accuracy|negatives|penalty|classes|confusion|pareto --plot-format
 #: svg|png --plot-size screen|column``).
-FIGURE_KINDS: Mapping[str, int] = {
+FIGURE_KINDS: Mapping[str, evaluation_pb2.FigureKind] = {
     "ut": evaluation_pb2.UNIFORMITY_TOLERANCE,
     "accuracy": evaluation_pb2.ACCURACY,
     "negatives": evaluation_pb2.NEGATIVES,
@@ -96,8 +103,11 @@ FIGURE_KINDS: Mapping[str, int] = {
     "confusion": evaluation_pb2.CONFUSION,
     "pareto": evaluation_pb2.PARETO,
 }
-FIGURE_FORMATS: Mapping[str, int] = {"svg": evaluation_pb2.SVG, "png": evaluation_pb2.PNG}
-FIGURE_SIZES: Mapping[str, int] = {"screen": evaluation_pb2.SCREEN, "column": evaluation_pb2.COLUMN}
+FIGURE_FORMATS: Mapping[str, evaluation_pb2.FigureFormat] = {"svg": evaluation_pb2.SVG, "png": evaluation_pb2.PNG}
+FIGURE_SIZES: Mapping[str, evaluation_pb2.FigureSize] = {
+    "screen": evaluation_pb2.SCREEN,
+    "column": evaluation_pb2.COLUMN,
+}
 
 
 def parse_url(url: str) -> Tuple[str, Optional[bool]]:
@@ -124,7 +134,7 @@ def parse_url(url: str) -> Tuple[str, Optional[bool]]:
     return text, tls
 
 
-def _tensor(array: np.ndarray) -> tensor_pb2.Tensor:
+def _tensor(array: npt.NDArray[Any]) -> tensor_pb2.Tensor:
     """A Tensor message of a uint8 or float32 array (row-major, little-endian)."""
     if array.dtype == np.uint8:
         dtype, data = tensor_pb2.UINT8, np.ascontiguousarray(array)
@@ -135,17 +145,18 @@ def _tensor(array: np.ndarray) -> tensor_pb2.Tensor:
     return tensor_pb2.Tensor(dtype=dtype, shape=list(array.shape), data=data.tobytes())
 
 
-def _from_tensor(t: tensor_pb2.Tensor) -> np.ndarray:
+def _from_tensor(t: tensor_pb2.Tensor) -> Embeddings:
     """A float32 [n, d] array of a FLOAT32 Tensor message."""
     if t.dtype != tensor_pb2.FLOAT32 or len(t.shape) != 2:
-        raise Internal(f"expected FLOAT32 [n, d] embeddings, received dtype {t.dtype} shape {list(t.shape)}")
+        raise MalformedReply(f"expected FLOAT32 [n, d] embeddings, received dtype {t.dtype} shape {list(t.shape)}")
     n, d = int(t.shape[0]), int(t.shape[1])
     if len(t.data) != n * d * 4:
-        raise Internal(f"embeddings of shape [{n}, {d}] with {len(t.data)} bytes")
-    return np.frombuffer(t.data, dtype="<f4").reshape(n, d)
+        raise MalformedReply(f"embeddings of shape [{n}, {d}] with {len(t.data)} bytes")
+    rows: Embeddings = np.frombuffer(t.data, dtype="<f4").reshape(n, d)
+    return rows
 
 
-def _figure_option(value: str, options: Mapping[str, int], what: str) -> int:
+def _figure_option(value: str, options: Mapping[str, E], what: str) -> E:
     """The enum number of a figure option named as on the command line."""
     number = options.get(value.lower()) if isinstance(value, str) else None
     if number is None:
@@ -172,9 +183,9 @@ def figure_request(
             raise TypeError(f"{name} must be a tag name, got {type(value).__name__}")
     return evaluation_pb2.RenderFigureRequest(
         id=id,
-        kind=_figure_option(kind, FIGURE_KINDS, "kind"),  # type: ignore[arg-type]
-        format=_figure_option(format, FIGURE_FORMATS, "format"),  # type: ignore[arg-type]
-        size=_figure_option(size, FIGURE_SIZES, "size"),  # type: ignore[arg-type]
+        kind=_figure_option(kind, FIGURE_KINDS, "kind"),
+        format=_figure_option(format, FIGURE_FORMATS, "format"),
+        size=_figure_option(size, FIGURE_SIZES, "size"),
         x=x,
         group_by=group_by,
         label=label,
@@ -183,7 +194,7 @@ def figure_request(
 
 def _spec_with(
     spec: SpecLike, augmentation: Optional[AugmentationLike] = None, positives_split: Optional[str] = None
-) -> Optional[Message]:
+) -> Optional[evaluation_pb2.MetricSpec]:
     """The MetricSpec message of `spec` with `augmentation` and
     `positives_split` set in it (a copy: a message passed in is not changed).
     Each may be given as an argument or in the spec, not both."""
@@ -213,15 +224,16 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-def _array(x: Any) -> np.ndarray:
+def _array(x: Any) -> npt.NDArray[Any]:
     """`x` as an array; a path names a ``.npy`` file, memory-mapped rather
     than read (its rows are read as they are sent)."""
     if isinstance(x, (str, os.PathLike)):
-        return np.load(x, mmap_mode="r")
+        mapped: npt.NDArray[Any] = np.load(x, mmap_mode="r")
+        return mapped
     return x if isinstance(x, np.ndarray) else np.asarray(x)
 
 
-def _float_rows(x: Any, what: str) -> np.ndarray:
+def _float_rows(x: Any, what: str) -> npt.NDArray[Any]:
     """The checked rows, not copied: a memory-mapped file stays on disk and
     each chunk becomes float32 as it is sent (:func:`_chunk`)."""
     a = _array(x)
@@ -232,13 +244,13 @@ def _float_rows(x: Any, what: str) -> np.ndarray:
     return a
 
 
-def _chunk(x: np.ndarray, start: int, rows: int) -> tensor_pb2.Tensor:
+def _chunk(x: npt.NDArray[Any], start: int, rows: int) -> tensor_pb2.Tensor:
     """Rows ``start:start + rows`` of `x` as a FLOAT32 Tensor message (only
     these rows are converted and copied)."""
     return _tensor(np.ascontiguousarray(x[start : start + rows], dtype=np.float32))
 
 
-def _labels(y: Any, n: int, what: str) -> np.ndarray:
+def _labels(y: Any, n: int, what: str) -> Labels:
     a = _array(y)
     if a.ndim != 1 or a.shape[0] != n:
         raise ValueError(f"{what} must be a 1-D array of {n} labels, got shape {a.shape}")
@@ -315,7 +327,8 @@ class Client:
                 root = ca_cert
             else:
                 root = Path(ca_cert).read_bytes()
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=root), options=opts)
+            credentials = grpc.ssl_channel_credentials(root_certificates=root)
+            self._channel = grpc.secure_channel(target, credentials, options=opts)
         else:
             self._channel = grpc.insecure_channel(target, options=opts)
         self._metadata: Optional[Tuple[Tuple[str, str], ...]] = None
@@ -331,7 +344,7 @@ class Client:
 
     # -- plumbing -------------------------------------------------------------
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -372,8 +385,7 @@ class Client:
         except grpc.RpcError as e:  # pragma: no cover - grpc raises while iterating
             raise from_rpc_error(e) from e
         try:
-            for message in call:
-                yield message
+            yield from call
         except grpc.RpcError as e:
             raise from_rpc_error(e) from e
         finally:
@@ -402,7 +414,8 @@ class Client:
 
     def get_model(self, name: str) -> ModelInfo:
         """One model by name (:class:`~embedeval.errors.NotFound` when there is none)."""
-        return ModelInfo.from_proto(self._call(self._models.GetModel, model_pb2.GetModelRequest(name=name), idempotent=True))
+        request = model_pb2.GetModelRequest(name=name)
+        return ModelInfo.from_proto(self._call(self._models.GetModel, request, idempotent=True))
 
     def register_model(
         self,
@@ -502,7 +515,9 @@ class Client:
 
         def requests() -> Iterator[model_pb2.RegisterModelRequest]:
             yield model_pb2.RegisterModelRequest(
-                card=model_pb2.ModelUpload(name=name, card_toml=card_toml, size_bytes=size, sha256=sha256, replace=replace)
+                card=model_pb2.ModelUpload(
+                    name=name, card_toml=card_toml, size_bytes=size, sha256=sha256, replace=replace
+                )
             )
             for chunk in chunks():
                 yield model_pb2.RegisterModelRequest(chunk=chunk)
@@ -601,7 +616,8 @@ class Client:
             for rel, full in files:
                 with open(full, "rb") as f:
                     for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
-                        yield dataset_pb2.RegisterDatasetRequest(file=dataset_pb2.DatasetFileChunk(path=rel, data=chunk))
+                        piece = dataset_pb2.DatasetFileChunk(path=rel, data=chunk)
+                        yield dataset_pb2.RegisterDatasetRequest(file=piece)
 
         return DatasetInfo.from_proto(self._call(self._datasets.RegisterDataset, requests()))
 
@@ -653,7 +669,7 @@ class Client:
                 raise ValueError("class_names is empty: give one name per class, by label (or leave it out)")
         if not splits:
             raise ValueError("splits is empty: give e.g. {'train': (images, labels), 'test': (images, labels)}")
-        arrays: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+        arrays: Dict[str, Tuple[npt.NDArray[np.uint8], Labels]] = {}
         shape: Optional[Tuple[int, int, int]] = None
         for split, pair in splits.items():
             if not isinstance(split, str) or not _NAME.fullmatch(split) or split in (".", ".."):
@@ -666,7 +682,9 @@ class Client:
             if x.ndim == 3:
                 x = x[..., None]
             if x.ndim != 4 or x.shape[0] == 0:
-                raise ValueError(f"splits[{split!r}] images must be [n, H, W, C] (or [n, H, W]), got shape {np.shape(images)}")
+                raise ValueError(
+                    f"splits[{split!r}] images must be [n, H, W, C] (or [n, H, W]), got shape {np.shape(images)}"
+                )
             if x.dtype != np.uint8:
                 if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > 255:
                     raise TypeError(f"splits[{split!r}] images must be uint8 pixels, got {x.dtype}")
@@ -714,7 +732,8 @@ class Client:
         }
         with tempfile.TemporaryDirectory(prefix="embedeval-arrays-") as tmp:
             folder = Path(tmp)
-            (folder / "dataset.toml").write_text("# embedeval dataset manifest (format embedeval-npy).\n" + _toml.dumps(manifest), encoding="utf-8")
+            header = "# embedeval dataset manifest (format embedeval-npy).\n"
+            (folder / "dataset.toml").write_text(header + _toml.dumps(manifest), encoding="utf-8")
             for split, (x, y) in arrays.items():
                 np.save(folder / f"{split}_images.npy", x, allow_pickle=False)
                 np.save(folder / f"{split}_labels.npy", y.astype("<i8"), allow_pickle=False)
@@ -725,6 +744,24 @@ class Client:
         self._call(self._datasets.DeleteDataset, dataset_pb2.DeleteDatasetRequest(name=name))
 
     # -- embeddings -----------------------------------------------------------
+
+    @overload
+    def embed(
+        self, model: str, images: Optional[Any] = None, dataset: Optional[str] = None, split: str = "test",
+        output: str = "", normalize: bool = False, *, return_labels: Literal[False] = False, chunk_rows: int = 0,
+    ) -> Embeddings: ...
+
+    @overload
+    def embed(
+        self, model: str, images: Optional[Any] = None, dataset: Optional[str] = None, split: str = "test",
+        output: str = "", normalize: bool = False, *, return_labels: Literal[True], chunk_rows: int = 0,
+    ) -> Tuple[Embeddings, Labels]: ...
+
+    @overload
+    def embed(
+        self, model: str, images: Optional[Any] = None, dataset: Optional[str] = None, split: str = "test",
+        output: str = "", normalize: bool = False, *, return_labels: bool, chunk_rows: int = 0,
+    ) -> Union[Embeddings, Tuple[Embeddings, Labels]]: ...
 
     def embed(
         self,
@@ -737,7 +774,7 @@ class Client:
         *,
         return_labels: bool = False,
         chunk_rows: int = 0,
-    ) -> Any:
+    ) -> Union[Embeddings, Tuple[Embeddings, Labels]]:
         """Runs `model` over inline `images` or a `dataset` split.
 
         Args:
@@ -773,32 +810,32 @@ class Client:
             parts, label_parts = [], []
             for start in range(0, x.shape[0], rows):
                 batch = x[start : start + rows]
-                e, l = self._embed_one(embedding_pb2.EmbedRequest(inputs=_tensor(batch), **base), batch.shape[0])
+                e, lab = self._embed_one(embedding_pb2.EmbedRequest(inputs=_tensor(batch), **base), batch.shape[0])
                 parts.append(e)
-                label_parts.append(l)
+                label_parts.append(lab)
             emb = parts[0] if len(parts) == 1 else np.concatenate(parts)
             labels = label_parts[0] if len(label_parts) == 1 else np.concatenate(label_parts)
         return (emb, labels) if return_labels else emb
 
-    def _embed_one(self, request: embedding_pb2.EmbedRequest, expected: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
-        chunks: List[Tuple[int, np.ndarray, Sequence[int]]] = []
+    def _embed_one(self, request: embedding_pb2.EmbedRequest, expected: Optional[int]) -> Tuple[Embeddings, Labels]:
+        chunks: List[Tuple[int, Embeddings, Sequence[int]]] = []
         for msg in self._stream(self._embedding.Embed, request):
             if not msg.HasField("embeddings"):
-                raise Internal("an Embed response without embeddings")
+                raise MalformedReply("an Embed response without embeddings")
             chunks.append((int(msg.offset), _from_tensor(msg.embeddings), msg.labels))
         chunks.sort(key=lambda c: c[0])
         rows = 0
         dim = chunks[0][1].shape[1] if chunks else 0
         for offset, values, _ in chunks:
             if offset != rows:
-                raise Internal(f"Embed responses do not tile the rows: offset {offset} after {rows} rows")
+                raise MalformedReply(f"Embed responses do not tile the rows: offset {offset} after {rows} rows")
             if values.shape[1] != dim:
-                raise Internal(f"Embed responses of dimension {values.shape[1]} after {dim}")
+                raise MalformedReply(f"Embed responses of dimension {values.shape[1]} after {dim}")
             rows += values.shape[0]
         if expected is not None and rows != expected:
-            raise Internal(f"Embed returned {rows} rows for {expected} images")
+            raise MalformedReply(f"Embed returned {rows} rows for {expected} images")
         out = np.empty((rows, dim), dtype=np.float32)
-        labels = np.empty(rows if any(len(c[2]) for c in chunks) else 0, dtype=np.int64)
+        labels: Labels = np.empty(rows if any(len(c[2]) for c in chunks) else 0, dtype=np.int64)
         for offset, values, lab in chunks:
             out[offset : offset + values.shape[0]] = values
             if labels.size and len(lab):
@@ -806,6 +843,40 @@ class Client:
         return out, labels
 
     # -- evaluations ----------------------------------------------------------
+
+    # detach=False (the default) gives the report, detach=True the handle:
+    # given by keyword or in its place, or a bool only known when it runs.
+    @overload
+    def evaluate(
+        self, model: str, dataset: str, spec: SpecLike = None, test_split: str = "", train_split: str = "",
+        progress: bool = True, detach: Literal[False] = False, *, on_progress: Optional[ProgressCallback] = None,
+        augmentation: Optional[AugmentationLike] = None, positives_split: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> EvaluationReport: ...
+
+    @overload
+    def evaluate(
+        self, model: str, dataset: str, spec: SpecLike = None, test_split: str = "", train_split: str = "",
+        progress: bool = True, *, detach: Literal[True], on_progress: Optional[ProgressCallback] = None,
+        augmentation: Optional[AugmentationLike] = None, positives_split: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> EvaluationHandle: ...
+
+    @overload
+    def evaluate(
+        self, model: str, dataset: str, spec: SpecLike, test_split: str, train_split: str,
+        progress: bool, detach: Literal[True], *, on_progress: Optional[ProgressCallback] = None,
+        augmentation: Optional[AugmentationLike] = None, positives_split: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> EvaluationHandle: ...
+
+    @overload
+    def evaluate(
+        self, model: str, dataset: str, spec: SpecLike = None, test_split: str = "", train_split: str = "",
+        progress: bool = True, detach: bool = False, *, on_progress: Optional[ProgressCallback] = None,
+        augmentation: Optional[AugmentationLike] = None, positives_split: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> Union[EvaluationReport, EvaluationHandle]: ...
 
     def evaluate(
         self,
@@ -821,7 +892,7 @@ class Client:
         augmentation: Optional[AugmentationLike] = None,
         positives_split: Optional[str] = None,
         tags: Optional[Mapping[str, Any]] = None,
-    ) -> Any:
+    ) -> Union[EvaluationReport, EvaluationHandle]:
         """Evaluates `model` on `dataset`.
 
         Args:
@@ -879,7 +950,9 @@ class Client:
         finally:
             events.close()
 
-    def _follow(self, events: Iterable[Any], progress: bool, on_progress: Optional[ProgressCallback]) -> EvaluationReport:
+    def _follow(
+        self, events: Iterable[Any], progress: bool, on_progress: Optional[ProgressCallback]
+    ) -> EvaluationReport:
         with ProgressDisplay(progress, on_progress) as display:
             for event in events:
                 kind = event.WhichOneof("event")
@@ -888,6 +961,27 @@ class Client:
                 elif kind == "report":
                     return EvaluationReport.from_proto(event.report)
         raise Internal("the server ended the stream without a report")
+
+    @overload
+    def evaluate_embeddings(
+        self, train: Optional[Labelled] = None, test: Optional[Labelled] = None, test_positive: Optional[Any] = None,
+        spec: SpecLike = None, name: str = "embeddings", loss: str = "", temperature: Optional[float] = None, *,
+        dataset: str = "", detach: Literal[False] = False, loss_name: str = "",
+    ) -> EvaluationReport: ...
+
+    @overload
+    def evaluate_embeddings(
+        self, train: Optional[Labelled] = None, test: Optional[Labelled] = None, test_positive: Optional[Any] = None,
+        spec: SpecLike = None, name: str = "embeddings", loss: str = "", temperature: Optional[float] = None, *,
+        dataset: str = "", detach: Literal[True], loss_name: str = "",
+    ) -> EvaluationHandle: ...
+
+    @overload
+    def evaluate_embeddings(
+        self, train: Optional[Labelled] = None, test: Optional[Labelled] = None, test_positive: Optional[Any] = None,
+        spec: SpecLike = None, name: str = "embeddings", loss: str = "", temperature: Optional[float] = None, *,
+        dataset: str = "", detach: bool, loss_name: str = "",
+    ) -> Union[EvaluationReport, EvaluationHandle]: ...
 
     def evaluate_embeddings(
         self,
@@ -902,7 +996,7 @@ class Client:
         dataset: str = "",
         detach: bool = False,
         loss_name: str = "",
-    ) -> Any:
+    ) -> Union[EvaluationReport, EvaluationHandle]:
         """Evaluates embeddings computed by the client.
 
         Args:
@@ -929,7 +1023,7 @@ class Client:
         """
         if test is None:
             raise ValueError("test=(embeddings, labels) is required")
-        parts: List[Tuple[str, np.ndarray, Optional[np.ndarray]]] = []
+        parts: List[Tuple[str, npt.NDArray[Any], Optional[Labels]]] = []
         test_x = _float_rows(test[0], "test embeddings")
         parts.append(("test", test_x, _labels(test[1], test_x.shape[0], "test labels")))
         if test_positive is not None:
@@ -963,6 +1057,39 @@ class Client:
             return EvaluationHandle(self, Accepted(evaluation_ids=[report.id], status=report.status))
         return report
 
+    # As evaluate's: the comparison, or with detach=True its handle.
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]] = None, dataset: str = "", spec: SpecLike = None, test_split: str = "",
+        train_split: str = "", progress: bool = True, detach: Literal[False] = False, *,
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> Comparison: ...
+
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]] = None, dataset: str = "", spec: SpecLike = None, test_split: str = "",
+        train_split: str = "", progress: bool = True, *, detach: Literal[True],
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> ComparisonHandle: ...
+
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]], dataset: str, spec: SpecLike, test_split: str,
+        train_split: str, progress: bool, detach: Literal[True], *,
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> ComparisonHandle: ...
+
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]] = None, dataset: str = "", spec: SpecLike = None, test_split: str = "",
+        train_split: str = "", progress: bool = True, detach: bool = False, *,
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> Union[Comparison, ComparisonHandle]: ...
+
     def compare(
         self,
         models: Optional[Sequence[str]] = None,
@@ -978,7 +1105,7 @@ class Client:
         positives_split: Optional[str] = None,
         tags: Optional[Mapping[str, Any]] = None,
         by: str = "",
-    ) -> Any:
+    ) -> Union[Comparison, ComparisonHandle]:
         """Evaluates several models (``None``: every model) on `dataset`.
 
         Returns a :class:`~embedeval.types.Comparison` (``.rows``, one report
@@ -1158,7 +1285,9 @@ class Client:
         if not dataset:
             raise ValueError("get_run needs the dataset whose reports to show")
         return Run.from_proto(
-            self._call(self._evaluation.GetRun, evaluation_pb2.GetRunRequest(name=name, dataset=dataset), idempotent=True)
+            self._call(
+                self._evaluation.GetRun, evaluation_pb2.GetRunRequest(name=name, dataset=dataset), idempotent=True
+            )
         )
 
     def get_evaluation(self, id: str) -> EvaluationReport:
@@ -1218,7 +1347,8 @@ class Client:
         """Stops a queued or running evaluation (with the rest of its job);
         returns the status it ended in."""
         r = self._call(self._evaluation.CancelEvaluation, evaluation_pb2.CancelEvaluationRequest(id=id))
-        value = evaluation_pb2.EvaluationStatus.Name(r.status) if r.status in evaluation_pb2.EvaluationStatus.values() else None
+        known = r.status in evaluation_pb2.EvaluationStatus.values()
+        value = evaluation_pb2.EvaluationStatus.Name(r.status) if known else None
         return EvaluationStatus(value) if value else EvaluationStatus.EVALUATION_STATUS_UNSPECIFIED
 
     def delete_evaluation(self, id: str) -> None:
@@ -1246,7 +1376,8 @@ class EvaluationHandle:
         self.status = accepted.status
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(ids={self.ids!r}, status={self.status.value if hasattr(self.status, 'value') else self.status})"
+        status = self.status.value if hasattr(self.status, "value") else self.status
+        return f"{type(self).__name__}(ids={self.ids!r}, status={status})"
 
     @property
     def id(self) -> str:

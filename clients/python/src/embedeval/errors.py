@@ -22,6 +22,7 @@ __all__ = [
     "Unauthenticated",
     "PermissionDenied",
     "Internal",
+    "MalformedReply",
     "EvaluationFailed",
     "from_rpc_error",
 ]
@@ -126,13 +127,21 @@ class Internal(_CodedError):
     grpc_code = grpc.StatusCode.INTERNAL
 
 
+class MalformedReply(Internal, ValueError):
+    """INTERNAL, found by the client itself: a message whose fields do not
+    fit together, such as embeddings that do not tile the rows asked for or
+    a per-class array of the wrong length for its classes. A shape error, so
+    also a ``ValueError`` (as the client's checks of its own arguments
+    are); never mapped from a server's status."""
+
+
 class EvaluationFailed(EmbedevalError):
     """An evaluation ended FAILED or CANCELLED (raised by
     :meth:`EvaluationReport.raise_for_status`); ``report`` holds it."""
 
-    report: "EvaluationReport"
+    report: EvaluationReport
 
-    def __init__(self, report: "EvaluationReport") -> None:
+    def __init__(self, report: EvaluationReport) -> None:
         self.report = report
         status = getattr(report.status, "value", report.status)
         text = f"evaluation {report.id} of {report.model} on {report.dataset} {status}"

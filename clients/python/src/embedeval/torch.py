@@ -45,7 +45,7 @@ def _torch() -> Any:
 def export_onnx(
     module: Any,
     example_input: Any,
-    path: Union[str, "os.PathLike[str]"],
+    path: Union[str, os.PathLike[str]],
     *,
     input_name: str = "images",
     output_names: Optional[Sequence[str]] = None,
@@ -103,7 +103,7 @@ def export_onnx(
 
 
 def evaluate_module(
-    client: "Client",
+    client: Client,
     module: Any,
     example_input: Any,
     *,
@@ -112,8 +112,8 @@ def evaluate_module(
     temperature: Optional[float] = None,
     dataset: str,
     preset: Optional[str] = None,
-    card: Optional[Union[str, "os.PathLike[str]"]] = None,
-    spec: "SpecLike" = None,
+    card: Optional[Union[str, os.PathLike[str]]] = None,
+    spec: SpecLike = None,
     test_split: str = "",
     train_split: str = "",
     input_name: str = "images",
@@ -123,13 +123,13 @@ def evaluate_module(
     run: Optional[str] = None,
     step: Optional[int] = None,
     loss_name: Optional[str] = None,
-    augmentation: "Optional[AugmentationLike]" = None,
+    augmentation: Optional[AugmentationLike] = None,
     positives_split: Optional[str] = None,
     tags: Optional[Mapping[str, Any]] = None,
     log_to: Any = None,
     log_figures: Sequence[str] = (),
     log_prefix: str = "",
-) -> "EvaluationReport":
+) -> EvaluationReport:
     """Exports `module` to ONNX (see :func:`export_onnx`), registers it as
     model `name` (``replace=True``: each call swaps the previous checkpoint
     in) and evaluates it on `dataset`.
@@ -226,7 +226,7 @@ def evaluate_module(
     return report
 
 
-def _log(client: "Client", report: "EvaluationReport", to: Any, *, step: Optional[int],
+def _log(client: Client, report: EvaluationReport, to: Any, *, step: Optional[int],
          kinds: Sequence[str], prefix: str) -> None:
     """Logs `report` to `to` at `step` with the figures `kinds` drawn as PNG."""
     from .errors import EmbedevalError

@@ -442,7 +442,10 @@ class _Steps:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.close()  # type: ignore[attr-defined]
+        self.close()
+
+    def close(self) -> None:  # each tracker closes what it opened
+        raise NotImplementedError
 
 
 def _png_size(data: bytes) -> Tuple[int, int, int]:
@@ -649,7 +652,7 @@ class TensorBoardTracker(_Steps):
     the first entry's settings the run's hparams (the HParams dashboard;
     :data:`PER_EVALUATION_KEYS` left out). Each entry is flushed to disk."""
 
-    def __init__(self, logdir: Union[str, "os.PathLike[str]", Any]) -> None:
+    def __init__(self, logdir: Union[str, os.PathLike[str], Any]) -> None:
         super().__init__()
         self._pb = _import_tensorboard()
         self._own: Any = None
@@ -929,7 +932,7 @@ _lock = threading.Lock()
 #: share one event file, one MLflow run and their steps; closed at exit.
 _by_name: Dict[str, Tracker] = {}
 #: Trackers made for objects (W&B runs, SummaryWriters, MLflow runs).
-_by_object: "MutableMapping[Any, Tracker]" = weakref.WeakKeyDictionary()
+_by_object: MutableMapping[Any, Tracker] = weakref.WeakKeyDictionary()
 _by_mlflow_run: Dict[Tuple[str, str], Tracker] = {}
 
 

@@ -14,14 +14,35 @@ import enum
 import numbers
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    cast,
+)
 
+import numpy as np
+import numpy.typing as npt
 from google.protobuf import descriptor as _descriptor
 from google.protobuf.message import Message
 
-import numpy as np
+from .errors import EvaluationFailed, MalformedReply
 
-from .errors import EvaluationFailed, Internal
+if TYPE_CHECKING:  # the generated messages, named in annotations and casts only
+    from google.protobuf import timestamp_pb2
+
+    from ._proto import evaluation_pb2
 
 __all__ = [
     "DataType",
@@ -119,7 +140,9 @@ def _plain(value: Any) -> Any:
         return value.decode("utf-8", "replace")
     if isinstance(value, np.ndarray):  # NaN (undefined) as None, so that the dict is strict JSON
         if value.dtype.kind == "f":
-            return np.where(np.isnan(value), None, value.astype(object)).tolist()
+            cells = value.astype(object)
+            cells[np.isnan(value)] = None
+            return cells.tolist()
         return value.tolist()
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -132,7 +155,7 @@ def _is_repeated(fd: _descriptor.FieldDescriptor) -> bool:
     flag = getattr(fd, "is_repeated", None)
     if isinstance(flag, bool):
         return flag
-    return fd.label == _descriptor.FieldDescriptor.LABEL_REPEATED
+    return bool(fd.label == _descriptor.FieldDescriptor.LABEL_REPEATED)
 
 
 def _enum_value(fd: _descriptor.FieldDescriptor, number: int) -> Any:
@@ -148,11 +171,14 @@ class _Message:
 
     #: Full name of the message the dataclass mirrors.
     _proto_name: str = ""
+    #: Set by ``@dataclasses.dataclass`` on every subclass; declared so that
+    #: the type checker takes the subclasses for dataclasses.
+    __dataclass_fields__: ClassVar[Dict[str, dataclasses.Field[Any]]]
 
     @classmethod
     def from_proto(cls: Type[T], msg: Message) -> T:
         """The dataclass holding every field of `msg`."""
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = {f.name for f in dataclasses.fields(cls)}
         kwargs: Dict[str, Any] = {}
         for fd in msg.DESCRIPTOR.fields:
             if fd.name in names:
@@ -162,13 +188,13 @@ class _Message:
     def to_dict(self) -> Dict[str, Any]:
         """Every field as plain JSON-ready values (enums as their names,
         timestamps as RFC 3339 strings, absent values as ``None``)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 def _convert_message(value: Message) -> Any:
     name = value.DESCRIPTOR.full_name
     if name == "google.protobuf.Timestamp":
-        return value.ToDatetime(tzinfo=_dt.timezone.utc)  # type: ignore[attr-defined]
+        return cast("timestamp_pb2.Timestamp", value).ToDatetime(tzinfo=_dt.timezone.utc)
     cls = _CLASSES.get(name)
     if cls is None:  # a message this client does not know: a dict of it
         return {fd.name: _field_value(value, fd) for fd in value.DESCRIPTOR.fields}
@@ -315,7 +341,7 @@ class ModelList(List[ModelInfo]):
 
     skipped: List[SkippedModel]
 
-    def __init__(self, models: List[ModelInfo] = (), skipped: Optional[List[SkippedModel]] = None) -> None:  # type: ignore[assignment]
+    def __init__(self, models: Iterable[ModelInfo] = (), skipped: Optional[Iterable[SkippedModel]] = None) -> None:
         super().__init__(models)
         self.skipped = list(skipped or [])
 
@@ -405,7 +431,7 @@ class Augmentation(_Message):
     #: Probability of a Gaussian blur (sigma 0.1-2.0) [0].
     blur: Optional[float] = None
 
-    def to_proto(self) -> Message:
+    def to_proto(self) -> evaluation_pb2.Augmentation:
         """The ``embedeval.v1.Augmentation`` message (unset fields left unset)."""
         from ._proto import evaluation_pb2
 
@@ -449,12 +475,12 @@ def _augmentation(value: AugmentationLike) -> Augmentation:
     )
 
 
-def augmentation_to_proto(value: AugmentationLike) -> Message:
+def augmentation_to_proto(value: AugmentationLike) -> evaluation_pb2.Augmentation:
     """An Augmentation message from an :class:`Augmentation`, a dict of its
     fields (``{"recipe": "simclr", "blur": 0.5}``), a recipe name
     (``"none"``) or a message."""
     if isinstance(value, Message) and value.DESCRIPTOR.full_name == Augmentation._proto_name:
-        return value
+        return cast("evaluation_pb2.Augmentation", value)
     return _augmentation(value).to_proto()
 
 
@@ -521,7 +547,7 @@ class MetricSpec(_Message):
         if self.augmentation is not None:
             self.augmentation = _augmentation(self.augmentation)
 
-    def to_proto(self) -> Message:
+    def to_proto(self) -> evaluation_pb2.MetricSpec:
         """The ``embedeval.v1.MetricSpec`` message (unset fields left unset)."""
         from ._proto import evaluation_pb2
 
@@ -611,25 +637,25 @@ class PerClass(_Message):
     _proto_name = "embedeval.v1.PerClass"
 
     #: int64 ``[C]``: the test split's labels, increasing.
-    labels: np.ndarray = dataclasses.field(default_factory=_empty(np.int64))
+    labels: npt.NDArray[np.int64] = dataclasses.field(default_factory=_empty(np.int64))
     #: int64 ``[C]``: test rows per class.
-    counts: np.ndarray = dataclasses.field(default_factory=_empty(np.int64))
+    counts: npt.NDArray[np.int64] = dataclasses.field(default_factory=_empty(np.int64))
     #: float64 ``[C]``: mean cosine similarity of the distinct same-class
     #: pairs (Eq. 11 within the class); NaN for a class of one row.
-    tolerance: np.ndarray = dataclasses.field(default_factory=_empty(np.float64))
+    tolerance: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
     #: float64 ``[C]``: fraction of each class's test rows the weighted kNN
     #: gets right (top-1); empty when the kNN was skipped.
-    knn_top1: np.ndarray = dataclasses.field(default_factory=_empty(np.float64))
+    knn_top1: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
     #: float64 ``[C]``: the same for the linear probe; empty when it was skipped.
-    linear_top1: np.ndarray = dataclasses.field(default_factory=_empty(np.float64))
+    linear_top1: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
     #: float32 ``[C, C]``: mean cosine similarity between the rows of class
     #: a (row) and those of class b (column); the diagonal is ``tolerance``.
-    similarity: np.ndarray = dataclasses.field(default_factory=_empty(np.float32, 2))
+    similarity: npt.NDArray[np.float32] = dataclasses.field(default_factory=_empty(np.float32, 2))
     #: int64 ``[C, C]``: how many of the 1st ... k-th nearest other test rows
     #: of class a's rows (row) are of class b (column), k being
     #: ``nearest_negative_k``; each row sums to ``counts[a] * k``. Shape
     #: ``(0, 0)`` when the nearest negatives were skipped.
-    nearest_negative_classes: np.ndarray = dataclasses.field(default_factory=_empty(np.int64, 2))
+    nearest_negative_classes: npt.NDArray[np.int64] = dataclasses.field(default_factory=_empty(np.int64, 2))
     #: The k of ``nearest_negative_classes`` (0 when they were skipped).
     nearest_negative_k: int = 0
     #: ``[C]`` strings: each entry's class name, ``names[i]`` that of
@@ -638,29 +664,31 @@ class PerClass(_Message):
     names: List[str] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def from_proto(cls, msg: Message) -> "PerClass":
+    def from_proto(cls, msg: Message) -> PerClass:
         """The arrays of a ``embedeval.v1.PerClass`` message, the C x C
-        matrices reshaped (:class:`~embedeval.errors.Internal` when a field
-        does not have the length the number of classes gives it)."""
-        c = len(msg.labels)  # type: ignore[attr-defined]
+        matrices reshaped (:class:`~embedeval.errors.MalformedReply`, an
+        ``Internal`` and a ``ValueError``, when a field does not have the
+        length the number of classes gives it)."""
+        m = cast("evaluation_pb2.PerClass", msg)
+        c = len(m.labels)
 
-        def vector(name: str, dtype: Any, optional: bool = False) -> np.ndarray:
-            values = np.asarray(getattr(msg, name), dtype=dtype)
+        def vector(name: str, dtype: Any, optional: bool = False) -> npt.NDArray[Any]:
+            values: npt.NDArray[Any] = np.asarray(getattr(m, name), dtype=dtype)
             if values.shape != (c,) and not (optional and values.size == 0):
-                raise Internal(f"PerClass.{name} holds {values.size} values for {c} classes")
+                raise MalformedReply(f"PerClass.{name} holds {values.size} values for {c} classes")
             return values
 
-        def matrix(name: str, dtype: Any, optional: bool = False) -> np.ndarray:
-            values = np.asarray(getattr(msg, name), dtype=dtype)
+        def matrix(name: str, dtype: Any, optional: bool = False) -> npt.NDArray[Any]:
+            values: npt.NDArray[Any] = np.asarray(getattr(m, name), dtype=dtype)
             if optional and values.size == 0:
                 return values.reshape(0, 0)
             if values.size != c * c:
-                raise Internal(f"PerClass.{name} holds {values.size} values for {c} x {c} classes")
+                raise MalformedReply(f"PerClass.{name} holds {values.size} values for {c} x {c} classes")
             return values.reshape(c, c)
 
-        names = [str(n) for n in msg.names]  # type: ignore[attr-defined]
+        names = [str(n) for n in m.names]
         if names and len(names) != c:
-            raise Internal(f"PerClass.names holds {len(names)} values for {c} classes")
+            raise MalformedReply(f"PerClass.names holds {len(names)} values for {c} classes")
         return cls(
             labels=vector("labels", np.int64),
             counts=vector("counts", np.int64),
@@ -669,7 +697,7 @@ class PerClass(_Message):
             linear_top1=vector("linear_top1", np.float64, optional=True),
             similarity=matrix("similarity", np.float32),
             nearest_negative_classes=matrix("nearest_negative_classes", np.int64, optional=True),
-            nearest_negative_k=int(msg.nearest_negative_k),  # type: ignore[attr-defined]
+            nearest_negative_k=int(m.nearest_negative_k),
             names=names,
         )
 
@@ -688,6 +716,9 @@ class PerClass(_Message):
                 return False
         return True
 
+    # Unhashable, as __eq__ compares arrays. The ignore: to the checker,
+    # object.__hash__ is a method that None may not replace, though Python
+    # documents this assignment as the way to say so.
     __hash__ = None  # type: ignore[assignment]
 
     @property
@@ -709,7 +740,7 @@ class PerClass(_Message):
             ) from e
         c = self.classes
 
-        def column(values: np.ndarray) -> np.ndarray:
+        def column(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
             return values if len(values) == c else np.full(c, np.nan)
 
         columns: Dict[str, Any] = {"label": self.labels}
@@ -817,7 +848,7 @@ class EvaluationReport(_Message):
         """Whether the evaluation completed."""
         return self.status == EvaluationStatus.COMPLETED
 
-    def raise_for_status(self) -> "EvaluationReport":
+    def raise_for_status(self) -> EvaluationReport:
         """Raises :class:`~embedeval.errors.EvaluationFailed` unless the
         evaluation completed (or is still queued or running); returns the
         report, so that ``client.evaluate(...).raise_for_status()`` chains."""
@@ -900,7 +931,7 @@ class Accepted(_Message):
     #: ``render_figure``); empty for an evaluation.
     comparison_id: str = ""
     #: For a Compare request: the models it left out, with why.
-    excluded: List["ExcludedModel"] = dataclasses.field(default_factory=list)
+    excluded: List[ExcludedModel] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -1026,7 +1057,7 @@ class Recommendation(_Message):
     #: The comparison's rows, set by :class:`Comparison` (not a field).
     _rows = None  # type: Optional[List[EvaluationReport]]
 
-    def frame(self, rows: Optional[List["EvaluationReport"]] = None) -> Any:
+    def frame(self, rows: Optional[List[EvaluationReport]] = None) -> Any:
         """One row per COMPLETED model of the loss, by increasing tau (of
         the comparison it came from, or of `rows`): ``model``,
         ``temperature``, ``uniformity``, ``tolerance``, ``knn_top1`` and
@@ -1208,16 +1239,17 @@ class Comparison(_Message):
             rec._rows = self.rows
 
     @classmethod
-    def from_proto(cls, msg: Message) -> "Comparison":
+    def from_proto(cls, msg: Message) -> Comparison:
+        m = cast("evaluation_pb2.Comparison", msg)
         return cls(
-            rows=[EvaluationReport.from_proto(r) for r in msg.rows],  # type: ignore[attr-defined]
-            plot_svg=msg.plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
-            accuracy_plot_svg=msg.accuracy_plot_svg.encode("utf-8"),  # type: ignore[attr-defined]
-            id=msg.id,  # type: ignore[attr-defined]
-            excluded=[ExcludedModel.from_proto(e) for e in msg.excluded],  # type: ignore[attr-defined]
-            recommendations=[Recommendation.from_proto(r) for r in msg.recommendations],  # type: ignore[attr-defined]
-            by=msg.by,  # type: ignore[attr-defined]
-            groups=[TagGroup.from_proto(g) for g in msg.groups],  # type: ignore[attr-defined]
+            rows=[EvaluationReport.from_proto(r) for r in m.rows],
+            plot_svg=m.plot_svg.encode("utf-8"),
+            accuracy_plot_svg=m.accuracy_plot_svg.encode("utf-8"),
+            id=m.id,
+            excluded=[ExcludedModel.from_proto(e) for e in m.excluded],
+            recommendations=[Recommendation.from_proto(r) for r in m.recommendations],
+            by=m.by,
+            groups=[TagGroup.from_proto(g) for g in m.groups],
         )
 
     def recommend(self, loss: Optional[str] = None) -> Recommendation:
@@ -1255,7 +1287,7 @@ class Comparison(_Message):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __iter__(self) -> Iterator[EvaluationReport]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[EvaluationReport]:
         return iter(self.rows)
 
     def to_pandas(self) -> Any:
@@ -1335,7 +1367,7 @@ class Figure(_Message):
         """The file's format by the name ``render_figure`` takes: "svg" or "png"."""
         return "png" if self.media_type == "image/png" else "svg"
 
-    def save(self, path: Union[str, "os.PathLike[str]"]) -> Path:
+    def save(self, path: Union[str, os.PathLike[str]]) -> Path:
         """Writes the file to `path`; returns it. A path ending in .svg or
         .png must match the figure's format (ValueError otherwise)."""
         out = Path(path)
@@ -1449,7 +1481,7 @@ class Run(_Message):
     def __len__(self) -> int:
         return len(self.checkpoints)
 
-    def __iter__(self) -> Iterator[Checkpoint]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[Checkpoint]:
         return iter(self.checkpoints)
 
     def to_pandas(self) -> Any:
@@ -1508,7 +1540,7 @@ _CLASSES: Dict[str, Type[_Message]] = {
 MESSAGE_CLASSES: Mapping[str, Type[Any]] = _CLASSES
 
 
-def spec_to_proto(spec: Union[None, MetricSpec, Mapping[str, Any], Message]) -> Optional[Message]:
+def spec_to_proto(spec: Union[None, MetricSpec, Mapping[str, Any], Message]) -> Optional[evaluation_pb2.MetricSpec]:
     """A MetricSpec message from a :class:`MetricSpec`, a dict of its fields
     or a message; ``None`` stays ``None`` (the server's defaults). The
     ``augmentation`` of a dataclass or dict may be an :class:`Augmentation`,
@@ -1520,7 +1552,7 @@ def spec_to_proto(spec: Union[None, MetricSpec, Mapping[str, Any], Message]) -> 
     if isinstance(spec, Message):
         if spec.DESCRIPTOR.full_name != MetricSpec._proto_name:
             raise TypeError(f"spec must be a MetricSpec, got a {spec.DESCRIPTOR.full_name}")
-        return spec
+        return cast("evaluation_pb2.MetricSpec", spec)
     if isinstance(spec, Mapping):
         known = {f.name for f in dataclasses.fields(MetricSpec)}
         unknown = sorted(set(spec) - known)
