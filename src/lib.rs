@@ -30,6 +30,7 @@ pub mod server;
 pub mod suggest;
 #[cfg(test)]
 mod testutil;
+pub mod vocab;
 
 pub use config::ServeConfig;
 pub use error::{Error, Result};

@@ -9,7 +9,6 @@ mod connection;
 pub mod output;
 mod register;
 mod render;
-mod runs;
 
 use clap::{Args, Parser, Subcommand};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -233,8 +232,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<i32> {
             commands::comparisons(&conn, command).await.map(|_| 0)
         }
         Command::Plot { args, conn } => commands::plot(&conn, args).await.map(|_| 0),
-        Command::Runs { command, conn } => runs::runs(&conn, command).await.map(|_| 0),
-        Command::Watch { args, conn } => runs::watch(&conn, args).await,
+        Command::Runs { command, conn } => commands::runs(&conn, command).await.map(|_| 0),
+        Command::Watch { args, conn } => commands::watch(&conn, args).await,
         Command::Evaluations { command, conn } => {
             commands::evaluations(&conn, command).await.map(|_| 0)
         }

@@ -117,10 +117,10 @@ pub struct Split {
 
 impl Split {
     /// Images `rows` as a batch for preprocessing.
-    pub fn batch(&self, rows: std::ops::Range<usize>) -> crate::encoder::ImageBatch<'_> {
+    pub fn batch(&self, rows: std::ops::Range<usize>) -> super::ImageBatch<'_> {
         let [h, w, c] = self.image_shape;
         let per = h * w * c;
-        crate::encoder::ImageBatch {
+        super::ImageBatch {
             pixels: &self.pixels[rows.start * per..rows.end * per],
             n: rows.len(),
             h,

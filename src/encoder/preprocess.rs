@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::data::ImageBatch;
 use crate::encoder::{ElementType, InputData};
 use crate::error::{Error, Result};
 
@@ -301,21 +302,6 @@ pub fn resize_note(model: (usize, usize), image: (usize, usize)) -> Option<Resiz
         factor_width: fw,
         warning,
     })
-}
-
-/// Images as stored: `n` images of height × width × channels, uint8, row-major.
-#[derive(Debug, Clone, Copy)]
-pub struct ImageBatch<'a> {
-    /// Pixels, [n, h, w, c] row-major.
-    pub pixels: &'a [u8],
-    /// Number of images.
-    pub n: usize,
-    /// Height.
-    pub h: usize,
-    /// Width.
-    pub w: usize,
-    /// Channels.
-    pub c: usize,
 }
 
 /// Turns uint8 images into the model's input tensor; returns its shape and

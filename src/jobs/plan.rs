@@ -79,7 +79,7 @@ pub async fn evaluate(registries: &Registries, req: EvaluateRequest) -> Result<M
     let dataset = registries.named_dataset(&req.dataset).await?;
     let splits = Splits::for_dataset(&dataset, &req.test_split, &req.train_split)?;
     let settings = Settings::resolve(req.spec.as_ref(), model.card.training.temperature)?;
-    crate::registry::card::check_tags(&req.tags)?;
+    crate::vocab::check_tags(&req.tags)?;
     model_job(model, dataset, splits, settings, req.tags)
 }
 
@@ -133,7 +133,7 @@ pub async fn compare(registries: &Registries, req: CompareRequest) -> Result<Com
         }
         named
     };
-    crate::registry::card::check_tags(&req.tags)?;
+    crate::vocab::check_tags(&req.tags)?;
     let untagged = models.len();
     let models: Vec<Arc<LoadedModel>> = models
         .into_iter()
@@ -165,7 +165,7 @@ pub fn embeddings(req: EmbeddingsRequest) -> Result<EmbeddingsJob> {
     let settings = Settings::resolve(req.spec.as_ref(), temperature)?;
     if !req.loss.is_empty() {
         let name = Some(req.loss_name.as_str()).filter(|n| !n.is_empty());
-        crate::registry::card::check_loss(&req.loss, name)
+        crate::vocab::check_loss(&req.loss, name)
             .map_err(|e| Error::InvalidArgument(e.to_string().replace("training.", "")))?;
     }
     Ok(EmbeddingsJob {

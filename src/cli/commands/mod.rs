@@ -1,6 +1,6 @@
 //! The client's subcommands, one file each: each function talks to the
 //! server and hands what comes back to [`super::render`] and
-//! [`super::output`]. `runs` and `watch` live in [`super::runs`].
+//! [`super::output`].
 
 mod compare;
 mod comparisons;
@@ -10,6 +10,8 @@ mod eval;
 mod evaluations;
 mod models;
 mod plot;
+mod runs;
+mod watch;
 
 pub use compare::compare;
 pub use comparisons::comparisons;
@@ -19,3 +21,5 @@ pub use eval::eval;
 pub use evaluations::evaluations;
 pub use models::models;
 pub use plot::plot;
+pub use runs::runs;
+pub use watch::watch;

@@ -246,7 +246,7 @@ impl Axes {
             if matches!(v, "tau" | "τ" | "Tau" | "TAU") {
                 return Ok("temperature".into());
             }
-            crate::registry::card::check_tag(v, "")?;
+            crate::vocab::check_tag(v, "")?;
             Ok(v.to_string())
         };
         Ok(Self {

@@ -1,7 +1,7 @@
-//! Training runs on the command line: `runs ls`, `runs show` (the path of a
-//! run, its warnings, its figure) and `watch`, which follows a folder the
-//! trainer exports checkpoints to, registering and evaluating each one once
-//! (by content), in step order, one table row each.
+//! `embedeval watch`: follows a folder a trainer exports checkpoints to,
+//! registering and evaluating each one once (by content), in step order,
+//! one table row each; a checkpoint's step comes from its side-car card, a
+//! step word in its name, or `--step-pattern`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,136 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 
-use super::args::{Connection, RunsCommand, WatchArgs};
-use super::output::{print_message, Format, Listing};
-use super::register;
+use super::super::args::{Connection, WatchArgs};
+use super::super::register;
+use super::runs::{get_run, header, row};
 use crate::proto;
-use crate::report::{figures, metric_cells, METRIC_COLUMNS};
-
-/// The columns of a run's path (the last, the status, is left out of
-/// `watch`'s lines).
-fn header() -> Vec<&'static str> {
-    ["step", "model"]
-        .into_iter()
-        .chain(METRIC_COLUMNS)
-        .chain(["status"])
-        .collect()
-}
-
-/// One row of a run's path.
-fn row(c: &proto::Checkpoint) -> Vec<String> {
-    let mut cells = vec![c.step.to_string(), c.model.clone()];
-    match &c.report {
-        Some(r) => {
-            cells.extend(metric_cells(r));
-            cells.push("COMPLETED".into());
-        }
-        None => {
-            cells.extend(METRIC_COLUMNS.map(|_| "-".to_string()));
-            cells.push("not evaluated".into());
-        }
-    }
-    cells
-}
-
-async fn get_run(conn: &Connection, name: &str, dataset: &str) -> anyhow::Result<proto::Run> {
-    Ok(conn
-        .evaluation()
-        .await?
-        .get_run(proto::GetRunRequest {
-            name: name.to_string(),
-            dataset: dataset.to_string(),
-        })
-        .await?
-        .into_inner())
-}
-
-/// Runs `embedeval runs …`.
-pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
-    match cmd {
-        RunsCommand::Ls => {
-            let list = conn
-                .evaluation()
-                .await?
-                .list_runs(proto::ListRunsRequest {})
-                .await?
-                .into_inner();
-            if conn.output() == Format::Json {
-                return print_message("ListRunsResponse", &list);
-            }
-            let rows = list
-                .runs
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.name.clone(),
-                        r.checkpoints.to_string(),
-                        r.first_step.to_string(),
-                        r.last_step.to_string(),
-                        r.loss.clone(),
-                        format!("{}", r.temperature),
-                    ]
-                })
-                .collect();
-            let header = [
-                "run",
-                "checkpoints",
-                "first_step",
-                "last_step",
-                "loss",
-                "temperature",
-            ];
-            print!("{}", Listing::new(&header, rows).render(conn.output()));
-            Ok(())
-        }
-        RunsCommand::Show {
-            name,
-            dataset,
-            plot,
-            metrics_plot,
-            figure,
-        } => {
-            let run = get_run(conn, &name, &dataset).await?;
-            for (path, metrics) in [(&plot, false), (&metrics_plot, true)] {
-                let Some(path) = path else { continue };
-                let format = match figure.format_for(path) {
-                    proto::FigureFormat::Png => figures::Format::Png,
-                    _ => figures::Format::Svg,
-                };
-                let size = match figure.size() {
-                    proto::FigureSize::Column => figures::Size::Column,
-                    _ => figures::Size::Screen,
-                };
-                let drawn = if metrics {
-                    figures::render_run_metrics(&run, format, size)?
-                } else {
-                    figures::render_run(&run, format, size)?
-                };
-                std::fs::write(path, &drawn.bytes)
-                    .with_context(|| format!("write {}", path.display()))?;
-                eprintln!("{}: {} marks drawn", path.display(), drawn.marks.len());
-            }
-            if conn.output() == Format::Json {
-                return print_message("Run", &run);
-            }
-            let rows = run.checkpoints.iter().map(row).collect();
-            print!("{}", Listing::new(&header(), rows).render(conn.output()));
-            for w in &run.warnings {
-                eprintln!("warning: {}", w.message);
-            }
-            // The table's last line; other formats keep stdout to the data.
-            if let Some(keep) = &run.checkpoint_to_keep {
-                let line = format!("checkpoint to keep: {} ({})", keep.recommended, keep.reason);
-                if conn.output() == Format::Table {
-                    println!("{line}");
-                } else {
-                    eprintln!("{line}");
-                }
-            }
-            Ok(())
-        }
-    }
-}
 
 /// The words that introduce a step in a checkpoint's file name, each
 /// followed (after at most one `_`, `-`, `=` or `.`) by the number.
@@ -262,7 +136,7 @@ async fn evaluate(
             detach: false,
             test_split: args.splits.test_split.clone(),
             train_split: args.splits.train_split.clone(),
-            tags: super::args::tag_map(&args.card.tags)?,
+            tags: super::super::args::tag_map(&args.card.tags)?,
         })
         .await?
         .into_inner();
@@ -417,7 +291,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<i32> {
                         tally.left_out.set(tally.left_out.get() + 1);
                     }
                     Err(err) if args.once => {
-                        eprintln!("{}: {}", path.display(), super::describe(&err));
+                        eprintln!("{}: {}", path.display(), super::super::describe(&err));
                         tally.left_out.set(tally.left_out.get() + 1);
                     }
                     Err(err) => {
@@ -425,7 +299,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<i32> {
                         eprintln!(
                             "{}: {}; trying again",
                             path.display(),
-                            super::describe(&err)
+                            super::super::describe(&err)
                         );
                         continue;
                     }
@@ -439,7 +313,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<i32> {
                             }
                         }
                     }
-                    Err(err) => eprintln!("run {run}: {}", super::describe(&err)),
+                    Err(err) => eprintln!("run {run}: {}", super::super::describe(&err)),
                 }
             }
             if args.once && !seen.is_empty() {
@@ -523,7 +397,7 @@ async fn checkpoint(
         Err(err) => match err.downcast_ref::<tonic::Status>().map(|s| s.code()) {
             // The card or the graph is refused: not worth retrying as is.
             Some(tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition) => {
-                return Ok(Handled::Rejected(super::describe(&err)))
+                return Ok(Handled::Rejected(super::super::describe(&err)))
             }
             _ => return Err(err),
         },
