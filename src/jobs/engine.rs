@@ -648,9 +648,16 @@ impl Engine {
                 }
                 let mut rows = reports.to_vec();
                 crate::report::figures::sort_rows(&mut rows);
+                // Drawing the figures is CPU work: off the async threads.
+                let id = job.id.clone();
+                let drawn = tokio::task::spawn_blocking(move || {
+                    crate::report::figures::comparison(id, rows)
+                })
+                .await
+                .map_err(|e| Error::join("drawing a comparison's figures", e))?;
                 Ok(Outcome::Comparison(Comparison {
                     excluded: job.excluded.clone(),
-                    ..crate::report::figures::comparison(job.id.clone(), rows)
+                    ..drawn
                 }))
             }
         }

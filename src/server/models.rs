@@ -217,7 +217,8 @@ impl ModelApi {
         let models = &self.state.models;
         let model = self.state.model(name).await?;
         models.check_writable(name)?;
-        let card_text = std::fs::read_to_string(model.dir.join("model.toml"))
+        let card_text = tokio::fs::read_to_string(model.dir.join("model.toml"))
+            .await
             .map_err(|e| Error::io(format!("read the card of model {name}"), e))?;
         let card = CardFile::parse(&card_text)?;
         let onnx = model.dir.join("model.onnx");
