@@ -46,7 +46,7 @@ use super::scheduler::{Scheduler, Ticket};
 use super::settings::{Settings, Splits};
 use super::stored_request::Resolve;
 use crate::data::LoadedDataset;
-use crate::database::{new_id, ReportStore};
+use crate::database::ReportStore;
 use crate::error::{Error, Result};
 use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
@@ -180,54 +180,6 @@ pub(super) fn ended(status: i32) -> bool {
     status != EvaluationStatus::Queued as i32 && status != EvaluationStatus::Running as i32
 }
 
-/// A fresh QUEUED report of `model` on `dataset`.
-fn model_report(model: &LoadedModel, dataset: &LoadedDataset) -> EvaluationReport {
-    let mut info = model.info();
-    let (_, mh, mw) = model.preprocessing().chw();
-    let [ih, iw, _] = dataset.dataset.summary.image_shape;
-    if let Some(note) = crate::encoder::resize_note((mh as usize, mw as usize), (ih, iw)) {
-        if let Some(input) = info.input.as_mut() {
-            input.image_height = ih as i64;
-            input.image_width = iw as i64;
-            input.resize_factor_height = note.factor_height;
-            input.resize_factor_width = note.factor_width;
-        }
-        info.warnings.extend(note.warning);
-    }
-    EvaluationReport {
-        id: new_id(),
-        model: model.name.clone(),
-        model_sha256: model.sha256.clone(),
-        dataset: dataset.name.clone(),
-        dataset_id: dataset.id.clone(),
-        temperature: model.card.training.temperature,
-        loss: model.card.training.loss.clone(),
-        status: EvaluationStatus::Queued as i32,
-        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        preprocessing: info.input,
-        execution_provider: model.provider.to_string(),
-        warnings: info.warnings,
-        loss_name: model.card.training.loss_name.clone(),
-        tags: info.tags,
-        ..Default::default()
-    }
-}
-
-/// A fresh QUEUED report of uploaded embeddings.
-fn embeddings_report(job: &EmbeddingsJob) -> EvaluationReport {
-    EvaluationReport {
-        id: new_id(),
-        model: job.name.clone(),
-        dataset: job.dataset.clone(),
-        temperature: job.temperature,
-        loss: job.loss.clone(),
-        loss_name: job.loss_name.clone(),
-        status: EvaluationStatus::Queued as i32,
-        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        ..Default::default()
-    }
-}
-
 impl Engine {
     /// An engine over `store` and `cache`.
     pub fn new(
@@ -305,15 +257,15 @@ impl Engine {
         let ticket = self.scheduler.admit()?;
         let mut reports: Vec<EvaluationReport> = match &spec {
             JobSpec::Model(job) => {
-                let mut report = model_report(&job.model, &job.dataset);
+                let mut report = super::record::queued_model_report(&job.model, &job.dataset);
                 report.tags.extend(job.tags.clone());
                 vec![report]
             }
-            JobSpec::Embeddings(job) => vec![embeddings_report(job)],
+            JobSpec::Embeddings(job) => vec![super::record::queued_embeddings_report(job)],
             JobSpec::Compare(job) => job
                 .models
                 .iter()
-                .map(|(model, _)| model_report(model, &job.dataset))
+                .map(|(model, _)| super::record::queued_model_report(model, &job.dataset))
                 .collect(),
         };
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();

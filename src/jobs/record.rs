@@ -8,13 +8,67 @@
 use std::time::{Duration, Instant};
 
 use super::engine::Engine;
-use super::job::{Live, StopReason};
+use super::job::{EmbeddingsJob, Live, StopReason};
+use crate::data::LoadedDataset;
+use crate::database::new_id;
 use crate::error::Result;
-use crate::proto::EvaluationReport;
+use crate::proto::{EvaluationReport, EvaluationStatus};
+use crate::registry::LoadedModel;
 
 /// How long a report is retried while the database cannot be reached
 /// (at least; a job's lease when longer).
 const RECORD_RETRY: Duration = Duration::from_secs(120);
+
+/// A fresh QUEUED report of `model` on `dataset`.
+pub(super) fn queued_model_report(
+    model: &LoadedModel,
+    dataset: &LoadedDataset,
+) -> EvaluationReport {
+    let mut info = model.info();
+    let (_, mh, mw) = model.preprocessing().chw();
+    let [ih, iw, _] = dataset.dataset.summary.image_shape;
+    if let Some(note) = crate::encoder::resize_note((mh as usize, mw as usize), (ih, iw)) {
+        if let Some(input) = info.input.as_mut() {
+            input.image_height = ih as i64;
+            input.image_width = iw as i64;
+            input.resize_factor_height = note.factor_height;
+            input.resize_factor_width = note.factor_width;
+        }
+        info.warnings.extend(note.warning);
+    }
+    EvaluationReport {
+        id: new_id(),
+        model: model.name.clone(),
+        model_sha256: model.sha256.clone(),
+        dataset: dataset.name.clone(),
+        dataset_id: dataset.id.clone(),
+        temperature: model.card.training.temperature,
+        loss: model.card.training.loss.clone(),
+        status: EvaluationStatus::Queued as i32,
+        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        preprocessing: info.input,
+        execution_provider: model.provider.to_string(),
+        warnings: info.warnings,
+        loss_name: model.card.training.loss_name.clone(),
+        tags: info.tags,
+        ..Default::default()
+    }
+}
+
+/// A fresh QUEUED report of uploaded embeddings.
+pub(super) fn queued_embeddings_report(job: &EmbeddingsJob) -> EvaluationReport {
+    EvaluationReport {
+        id: new_id(),
+        model: job.name.clone(),
+        dataset: job.dataset.clone(),
+        temperature: job.temperature,
+        loss: job.loss.clone(),
+        loss_name: job.loss_name.clone(),
+        status: EvaluationStatus::Queued as i32,
+        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        ..Default::default()
+    }
+}
 
 /// Ends the job of `lease` as `status` with `why` (fenced by the lease):
 /// its evaluations `ids` that have not ended are marked so, and the job
