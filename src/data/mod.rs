@@ -5,12 +5,12 @@
 
 pub mod augment;
 pub mod dataset;
-mod images;
+mod image;
 pub mod jpeg;
 pub mod loaded;
 pub mod npy;
 pub mod paths;
 
 pub use dataset::{Dataset, Manifest, Split};
-pub use images::ImageBatch;
+pub use image::ImageBatch;
 pub use loaded::{content_id, LoadedDataset};

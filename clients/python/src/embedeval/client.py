@@ -1,8 +1,6 @@
 """The client: one gRPC channel to an embedeval server and a method per call."""
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 import re
 import tempfile
@@ -42,8 +40,22 @@ from ._proto import (
     evaluation_pb2_grpc,
     model_pb2,
     model_pb2_grpc,
-    tensor_pb2,
 )
+from ._tensor import EMBED_REQUEST_BYTES as EMBED_REQUEST_BYTES
+from ._tensor import EMBEDDINGS_CHUNK_BYTES as EMBEDDINGS_CHUNK_BYTES
+from ._tensor import (
+    Embeddings,
+    Labels,
+    _float_rows,
+    _from_tensor,
+    _labels,
+    _tensor,
+    embeddings_requests,
+    image_batches,
+    tile_embeddings,
+)
+from ._upload import CHUNK_BYTES as CHUNK_BYTES
+from ._upload import PathLike, arrays_manifest, dataset_files, dataset_requests, model_requests, write_arrays
 from .errors import EmbedevalError, Internal, MalformedReply, from_rpc_error
 from .types import (
     Accepted,
@@ -68,28 +80,16 @@ from .types import (
 
 __all__ = ["Client", "EvaluationHandle", "ComparisonHandle", "SpecLike", "Labelled", "Embeddings", "Labels"]
 
-#: Bytes per upload message (model files, dataset files).
-CHUNK_BYTES = 1 << 20
 #: Largest message the client accepts: the server decides what it sends.
 MAX_RECEIVE_BYTES = 1 << 30
 #: Largest message the client sends (the server's default limit).
 MAX_SEND_BYTES = 64 << 20
-#: Inline images per Embed request are cut to at most this many bytes.
-EMBED_REQUEST_BYTES = 32 << 20
-#: Embedding rows per EvaluateEmbeddings message, at most this many bytes.
-EMBEDDINGS_CHUNK_BYTES = 8 << 20
 
 SpecLike = Union[None, MetricSpec, Mapping[str, Any], Message]
-PathLike = Union[str, "os.PathLike[str]"]
 #: Embeddings and their labels: (float array [n, d], int array [n]).
 Labelled = Tuple[Any, Any]
-#: What :meth:`Client.embed` returns: float32 rows [n, d] and int64 labels [n].
-Embeddings = npt.NDArray[np.float32]
-Labels = npt.NDArray[np.int64]
 R = TypeVar("R")
 E = TypeVar("E", bound=int)
-
-_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 #: The figure options by the names the CLI takes (``embedeval plot --kind
 #: ut|accuracy|negatives|penalty|classes|confusion|pareto --plot-format
@@ -132,28 +132,6 @@ def parse_url(url: str) -> Tuple[str, Optional[bool]]:
             raise ValueError(f"url {url!r} has no port: give host:port")
         text += ":443" if tls else ":80"
     return text, tls
-
-
-def _tensor(array: npt.NDArray[Any]) -> tensor_pb2.Tensor:
-    """A Tensor message of a uint8 or float32 array (row-major, little-endian)."""
-    if array.dtype == np.uint8:
-        dtype, data = tensor_pb2.UINT8, np.ascontiguousarray(array)
-    elif array.dtype == np.float32:
-        dtype, data = tensor_pb2.FLOAT32, np.ascontiguousarray(array, dtype="<f4")
-    else:  # pragma: no cover - callers convert first
-        raise TypeError(f"cannot send a {array.dtype} tensor")
-    return tensor_pb2.Tensor(dtype=dtype, shape=list(array.shape), data=data.tobytes())
-
-
-def _from_tensor(t: tensor_pb2.Tensor) -> Embeddings:
-    """A float32 [n, d] array of a FLOAT32 Tensor message."""
-    if t.dtype != tensor_pb2.FLOAT32 or len(t.shape) != 2:
-        raise MalformedReply(f"expected FLOAT32 [n, d] embeddings, received dtype {t.dtype} shape {list(t.shape)}")
-    n, d = int(t.shape[0]), int(t.shape[1])
-    if len(t.data) != n * d * 4:
-        raise MalformedReply(f"embeddings of shape [{n}, {d}] with {len(t.data)} bytes")
-    rows: Embeddings = np.frombuffer(t.data, dtype="<f4").reshape(n, d)
-    return rows
 
 
 def _figure_option(value: str, options: Mapping[str, E], what: str) -> E:
@@ -222,42 +200,6 @@ def _check_name(name: str, what: str) -> str:
     if not isinstance(name, str) or not name:
         raise ValueError(f"the {what} name must be a non-empty string")
     return name
-
-
-def _array(x: Any) -> npt.NDArray[Any]:
-    """`x` as an array; a path names a ``.npy`` file, memory-mapped rather
-    than read (its rows are read as they are sent)."""
-    if isinstance(x, (str, os.PathLike)):
-        mapped: npt.NDArray[Any] = np.load(x, mmap_mode="r")
-        return mapped
-    return x if isinstance(x, np.ndarray) else np.asarray(x)
-
-
-def _float_rows(x: Any, what: str) -> npt.NDArray[Any]:
-    """The checked rows, not copied: a memory-mapped file stays on disk and
-    each chunk becomes float32 as it is sent (:func:`_chunk`)."""
-    a = _array(x)
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{what} must be a non-empty 2-D array [n, d], got shape {a.shape}")
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise TypeError(f"{what} must hold numbers, got {a.dtype}")
-    return a
-
-
-def _chunk(x: npt.NDArray[Any], start: int, rows: int) -> tensor_pb2.Tensor:
-    """Rows ``start:start + rows`` of `x` as a FLOAT32 Tensor message (only
-    these rows are converted and copied)."""
-    return _tensor(np.ascontiguousarray(x[start : start + rows], dtype=np.float32))
-
-
-def _labels(y: Any, n: int, what: str) -> Labels:
-    a = _array(y)
-    if a.ndim != 1 or a.shape[0] != n:
-        raise ValueError(f"{what} must be a 1-D array of {n} labels, got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
-        if not np.all(np.equal(np.mod(a, 1), 0)):
-            raise TypeError(f"{what} must be integers, got {a.dtype}")
-    return a.astype(np.int64)
 
 
 class Client:
@@ -491,38 +433,8 @@ class Client:
             step=step,
             tags=tags,
         )
-        if isinstance(onnx_path, (bytes, bytearray, memoryview)):
-            content = bytes(onnx_path)
-            size, sha256 = len(content), hashlib.sha256(content).hexdigest()
-
-            def chunks() -> Iterator[bytes]:
-                for start in range(0, len(content), CHUNK_BYTES):
-                    yield content[start : start + CHUNK_BYTES]
-
-        else:
-            path = Path(onnx_path)
-            digest = hashlib.sha256()
-            size = 0
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(CHUNK_BYTES), b""):
-                    digest.update(block)
-                    size += len(block)
-            sha256 = digest.hexdigest()
-
-            def chunks() -> Iterator[bytes]:
-                with open(path, "rb") as f:
-                    yield from iter(lambda: f.read(CHUNK_BYTES), b"")
-
-        def requests() -> Iterator[model_pb2.RegisterModelRequest]:
-            yield model_pb2.RegisterModelRequest(
-                card=model_pb2.ModelUpload(
-                    name=name, card_toml=card_toml, size_bytes=size, sha256=sha256, replace=replace
-                )
-            )
-            for chunk in chunks():
-                yield model_pb2.RegisterModelRequest(chunk=chunk)
-
-        return ModelInfo.from_proto(self._call(self._models.RegisterModel, requests()))
+        requests = model_requests(name, card_toml, onnx_path, replace)
+        return ModelInfo.from_proto(self._call(self._models.RegisterModel, requests))
 
     def delete_model(self, name: str) -> None:
         """Removes an uploaded model (bundled models: FailedPrecondition)."""
@@ -588,18 +500,7 @@ class Client:
         `train_split` go into the manifest the server writes.
         """
         _check_name(name, "dataset")
-        root = Path(path)
-        if not root.is_dir():
-            raise NotADirectoryError(f"{root} is not a folder")
-        files: List[Tuple[str, Path]] = []
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            dirnames.sort()
-            for filename in sorted(filenames):
-                full = Path(dirpath) / filename
-                files.append((full.relative_to(root).as_posix(), full))
-        files.sort()
-        if not files:
-            raise ValueError(f"{root} holds no files")
+        files = dataset_files(Path(path))
         header = dataset_pb2.DatasetUpload(
             name=name,
             format=format or "",
@@ -611,15 +512,7 @@ class Client:
             replace=replace,
         )
 
-        def requests() -> Iterator[dataset_pb2.RegisterDatasetRequest]:
-            yield dataset_pb2.RegisterDatasetRequest(header=header)
-            for rel, full in files:
-                with open(full, "rb") as f:
-                    for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
-                        piece = dataset_pb2.DatasetFileChunk(path=rel, data=chunk)
-                        yield dataset_pb2.RegisterDatasetRequest(file=piece)
-
-        return DatasetInfo.from_proto(self._call(self._datasets.RegisterDataset, requests()))
+        return DatasetInfo.from_proto(self._call(self._datasets.RegisterDataset, dataset_requests(header, files)))
 
     def register_arrays(
         self,
@@ -657,86 +550,21 @@ class Client:
                 `num_classes` or a label without a name.
         """
         _check_name(name, "dataset")
-        names: Optional[List[str]] = None
-        if class_names is not None:
-            if isinstance(class_names, (str, bytes)) or not isinstance(class_names, (Sequence, np.ndarray)):
-                raise TypeError(f"class_names must be a list of strings, got {type(class_names).__name__}")
-            bad = [n for n in class_names if not isinstance(n, str)]
-            if bad:
-                raise TypeError(f"class_names must be strings, got {bad[0]!r}")
-            names = [str(n) for n in class_names]
-            if not names:
-                raise ValueError("class_names is empty: give one name per class, by label (or leave it out)")
-        if not splits:
-            raise ValueError("splits is empty: give e.g. {'train': (images, labels), 'test': (images, labels)}")
-        arrays: Dict[str, Tuple[npt.NDArray[np.uint8], Labels]] = {}
-        shape: Optional[Tuple[int, int, int]] = None
-        for split, pair in splits.items():
-            if not isinstance(split, str) or not _NAME.fullmatch(split) or split in (".", ".."):
-                raise ValueError(f"split name {split!r} must be letters, digits, '.', '_' or '-'")
-            try:
-                images, labels = pair
-            except (TypeError, ValueError):
-                raise TypeError(f"splits[{split!r}] must be a pair (images, labels)") from None
-            x = np.asarray(images)
-            if x.ndim == 3:
-                x = x[..., None]
-            if x.ndim != 4 or x.shape[0] == 0:
-                raise ValueError(
-                    f"splits[{split!r}] images must be [n, H, W, C] (or [n, H, W]), got shape {np.shape(images)}"
-                )
-            if x.dtype != np.uint8:
-                if not np.issubdtype(x.dtype, np.integer) or x.min() < 0 or x.max() > 255:
-                    raise TypeError(f"splits[{split!r}] images must be uint8 pixels, got {x.dtype}")
-                x = x.astype(np.uint8)
-            y = _labels(labels, x.shape[0], f"splits[{split!r}] labels")
-            if y.size and y.min() < 0:
-                raise ValueError(f"splits[{split!r}] labels must be >= 0")
-            hwc = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
-            if shape is None:
-                shape = hwc
-            elif hwc != shape:
-                raise ValueError(f"splits[{split!r}] images are {list(hwc)}, other splits {list(shape)}")
-            arrays[split] = (np.ascontiguousarray(x), y)
-        assert shape is not None
-        largest = int(max(int(y.max()) for _, y in arrays.values()))
-        if num_classes is None:
-            num_classes = len(names) if names is not None else largest + 1
-        if names is not None:
-            if len(names) != num_classes:
-                raise ValueError(
-                    f"class_names has {len(names)} names but num_classes is {num_classes}: "
-                    "give one name per class, by label"
-                )
-            if largest >= len(names):
-                raise ValueError(
-                    f"label {largest} has no name: class_names has {len(names)} (labels 0..{len(names) - 1})"
-                )
-        manifest: Dict[str, Any] = {"name": name, "format": "embedeval-npy"}
-        for key, value in (("description", description), ("source", source), ("license", license)):
-            if value is not None:
-                manifest[key] = value
-        manifest["num_classes"] = int(num_classes)
-        manifest["image_shape"] = list(shape)
-        if pixel_max is not None:
-            manifest["pixel_max"] = int(pixel_max)
-        if test_split is not None:
-            manifest["test_split"] = test_split
-        if train_split is not None:
-            manifest["train_split"] = train_split
-        if names is not None:
-            manifest["class_names"] = names
-        manifest["splits"] = {
-            split: {"images": f"{split}_images.npy", "labels": f"{split}_labels.npy", "size": int(x.shape[0])}
-            for split, (x, _) in arrays.items()
-        }
+        manifest, arrays = arrays_manifest(
+            name,
+            splits,
+            num_classes,
+            test_split=test_split,
+            train_split=train_split,
+            pixel_max=pixel_max,
+            description=description,
+            source=source,
+            license=license,
+            class_names=class_names,
+        )
         with tempfile.TemporaryDirectory(prefix="embedeval-arrays-") as tmp:
             folder = Path(tmp)
-            header = "# embedeval dataset manifest (format embedeval-npy).\n"
-            (folder / "dataset.toml").write_text(header + _toml.dumps(manifest), encoding="utf-8")
-            for split, (x, y) in arrays.items():
-                np.save(folder / f"{split}_images.npy", x, allow_pickle=False)
-                np.save(folder / f"{split}_labels.npy", y.astype("<i8"), allow_pickle=False)
+            write_arrays(folder, manifest, arrays)
             return self.register_dataset(name, folder)
 
     def delete_dataset(self, name: str) -> None:
@@ -798,18 +626,8 @@ class Client:
         if dataset is not None:
             emb, labels = self._embed_one(embedding_pb2.EmbedRequest(dataset=dataset, split=split, **base), None)
         else:
-            x = np.asarray(images)
-            if x.dtype != np.uint8:
-                if not np.issubdtype(x.dtype, np.floating):
-                    raise TypeError(f"images must be uint8 pixels or float32 model inputs, got {x.dtype}")
-                x = x.astype(np.float32, copy=False)
-            if x.ndim < 2 or x.shape[0] == 0:
-                raise ValueError(f"images must be a batch [n, ...] of at least one image, got shape {x.shape}")
-            per_row = max(1, x[0].nbytes)
-            rows = max(1, EMBED_REQUEST_BYTES // per_row)
             parts, label_parts = [], []
-            for start in range(0, x.shape[0], rows):
-                batch = x[start : start + rows]
+            for batch in image_batches(images):
                 e, lab = self._embed_one(embedding_pb2.EmbedRequest(inputs=_tensor(batch), **base), batch.shape[0])
                 parts.append(e)
                 label_parts.append(lab)
@@ -823,24 +641,7 @@ class Client:
             if not msg.HasField("embeddings"):
                 raise MalformedReply("an Embed response without embeddings")
             chunks.append((int(msg.offset), _from_tensor(msg.embeddings), msg.labels))
-        chunks.sort(key=lambda c: c[0])
-        rows = 0
-        dim = chunks[0][1].shape[1] if chunks else 0
-        for offset, values, _ in chunks:
-            if offset != rows:
-                raise MalformedReply(f"Embed responses do not tile the rows: offset {offset} after {rows} rows")
-            if values.shape[1] != dim:
-                raise MalformedReply(f"Embed responses of dimension {values.shape[1]} after {dim}")
-            rows += values.shape[0]
-        if expected is not None and rows != expected:
-            raise MalformedReply(f"Embed returned {rows} rows for {expected} images")
-        out = np.empty((rows, dim), dtype=np.float32)
-        labels: Labels = np.empty(rows if any(len(c[2]) for c in chunks) else 0, dtype=np.int64)
-        for offset, values, lab in chunks:
-            out[offset : offset + values.shape[0]] = values
-            if labels.size and len(lab):
-                labels[offset : offset + len(lab)] = lab
-        return out, labels
+        return tile_embeddings(chunks, expected)
 
     # -- evaluations ----------------------------------------------------------
 
@@ -1042,17 +843,8 @@ class Client:
         if temperature is not None:
             header.temperature = float(temperature)
 
-        def requests() -> Iterator[evaluation_pb2.EvaluateEmbeddingsRequest]:
-            yield evaluation_pb2.EvaluateEmbeddingsRequest(header=header)
-            for split, x, y in parts:
-                rows = max(1, EMBEDDINGS_CHUNK_BYTES // (x.shape[1] * 4))
-                for start in range(0, x.shape[0], rows):
-                    chunk = evaluation_pb2.EmbeddingsChunk(split=split, embeddings=_chunk(x, start, rows))
-                    if y is not None:
-                        chunk.labels.extend(y[start : start + rows].tolist())
-                    yield evaluation_pb2.EvaluateEmbeddingsRequest(chunk=chunk)
-
-        report = EvaluationReport.from_proto(self._call(self._evaluation.EvaluateEmbeddings, requests()))
+        requests = embeddings_requests(header, parts)
+        report = EvaluationReport.from_proto(self._call(self._evaluation.EvaluateEmbeddings, requests))
         if detach:
             return EvaluationHandle(self, Accepted(evaluation_ids=[report.id], status=report.status))
         return report
