@@ -13,7 +13,10 @@
 
 mod accuracy;
 pub mod classes;
+mod confusion;
 mod frame;
+mod heat_map;
+mod pareto;
 mod profiles;
 pub mod style;
 mod trajectory;
@@ -574,8 +577,8 @@ where
         Subject::Reports(Kind::Negatives, rows, _) => profiles::draw_negatives(root, rows, layout),
         Subject::Reports(Kind::Penalty, rows, _) => profiles::draw_penalty(root, rows, layout),
         Subject::Reports(Kind::Classes, rows, _) => classes::draw_classes(root, rows, layout),
-        Subject::Reports(Kind::Confusion, rows, _) => classes::draw_confusion(root, rows, layout),
-        Subject::Reports(Kind::Pareto, rows, _) => classes::draw_pareto(root, rows, layout),
+        Subject::Reports(Kind::Confusion, rows, _) => confusion::draw_confusion(root, rows, layout),
+        Subject::Reports(Kind::Pareto, rows, _) => pareto::draw_pareto(root, rows, layout),
         Subject::Run(run) => trajectory::draw(root, run, layout),
         Subject::RunMetrics(run) => trajectory::draw_metrics(root, run, layout),
     }
