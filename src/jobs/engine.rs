@@ -35,21 +35,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::cache::EmbeddingCache;
-use super::compute::{compute, EvalData, StageProgress};
-use super::encode::Gather;
 use super::job::{
-    Deadline, EmbeddingsJob, Ending, Event, EventStream, JobSpec, Live, Outcome, Reporter,
-    StopOnDrop, StopReason,
+    Deadline, Ending, Event, EventStream, JobSpec, Live, Reporter, StopOnDrop, StopReason,
 };
 use super::pool::ComputePool;
 use super::scheduler::{Scheduler, Ticket};
-use super::settings::{Settings, Splits};
 use super::stored_request::Resolve;
-use crate::data::LoadedDataset;
 use crate::database::ReportStore;
 use crate::error::{Error, Result};
-use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
-use crate::registry::LoadedModel;
+use crate::proto::{EvaluationReport, EvaluationStatus};
 
 /// How long [`Engine::cancel`] waits for a job to record its end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
@@ -512,7 +506,7 @@ impl Engine {
         for report in reports.iter_mut().filter(|r| !ended(r.status) && !lost) {
             let (status, error) = match (live.reason(), &outcome) {
                 (Some(reason), _) => (reason.status(), reason.error().to_string()),
-                (None, Err(err)) => (status_of(err), err.to_string()),
+                (None, Err(err)) => (super::run::status_of(err), err.to_string()),
                 (None, Ok(_)) => (
                     EvaluationStatus::Failed,
                     "the job ended before this evaluation ran".into(),
@@ -541,216 +535,5 @@ impl Engine {
             .lock()
             .expect("live lock")
             .retain(|_, l| !Arc::ptr_eq(l, &live));
-    }
-
-    /// Waits for a slot, then runs the job's evaluations.
-    async fn execute(
-        &self,
-        live: &Arc<Live>,
-        spec: JobSpec,
-        reports: &mut [EvaluationReport],
-        ticket: Ticket,
-    ) -> Result<Outcome> {
-        let _slot = tokio::select! {
-            biased;
-            _ = live.token().cancelled() => return Err(live.stopped_error()),
-            slot = ticket.slot() => slot?,
-        };
-        live.mark_started();
-        self.confirm_start(live).await?;
-        match spec {
-            JobSpec::Model(job) => {
-                let report = &mut reports[0];
-                if ended(report.status) {
-                    // Taken over after it had recorded its end.
-                    return Ok(Outcome::Report(Box::new(report.clone())));
-                }
-                self.evaluate_model(
-                    live,
-                    &job.model,
-                    &job.dataset,
-                    &job.splits,
-                    &job.settings,
-                    report,
-                )
-                .await?;
-                Ok(Outcome::Report(Box::new(report.clone())))
-            }
-            JobSpec::Embeddings(job) => {
-                let report = &mut reports[0];
-                self.evaluate_embeddings(live, *job, report).await?;
-                Ok(Outcome::Report(Box::new(report.clone())))
-            }
-            JobSpec::Compare(job) => {
-                for ((model, settings), report) in job.models.iter().zip(reports.iter_mut()) {
-                    if ended(report.status) {
-                        // Recorded before the job was taken over.
-                        continue;
-                    }
-                    let result = self
-                        .evaluate_model(live, model, &job.dataset, &job.splits, settings, report)
-                        .await;
-                    // A model that fails leaves a FAILED row; a stopped job
-                    // stops.
-                    if let Err(err) = result {
-                        if live.token().is_cancelled() || matches!(err, Error::Store { .. }) {
-                            return Err(err);
-                        }
-                    }
-                }
-                let mut rows = reports.to_vec();
-                crate::report::figures::sort_rows(&mut rows);
-                // Drawing the figures is CPU work: off the async threads.
-                let id = job.id.clone();
-                let drawn = tokio::task::spawn_blocking(move || {
-                    crate::report::figures::comparison(id, rows)
-                })
-                .await
-                .map_err(|e| Error::join("drawing a comparison's figures", e))?;
-                Ok(Outcome::Comparison(Comparison {
-                    excluded: job.excluded.clone(),
-                    ..drawn
-                }))
-            }
-        }
-    }
-
-    /// One model on one dataset: RUNNING, the embeddings, the numbers, the end.
-    async fn evaluate_model(
-        &self,
-        live: &Arc<Live>,
-        model: &Arc<LoadedModel>,
-        dataset: &Arc<LoadedDataset>,
-        splits: &Splits,
-        settings: &Settings,
-        report: &mut EvaluationReport,
-    ) -> Result<()> {
-        report.test_split = splits.test.clone();
-        report.train_split = splits.train.clone().unwrap_or_default();
-        let started = self.begin(live, report).await?;
-        let reporter = Reporter::new(live.clone(), &report.id, &report.model);
-        let result = async {
-            let gather = Gather {
-                cache: &self.cache,
-                pool: &self.pool,
-                reporter: &reporter,
-            };
-            let data = gather
-                .eval_data(model, dataset, splits, settings, report)
-                .await?;
-            self.compute(&reporter, data, settings, report).await
-        }
-        .await;
-        self.conclude(live, report, result, started).await
-    }
-
-    /// Uploaded embeddings: RUNNING, the numbers, the end.
-    async fn evaluate_embeddings(
-        &self,
-        live: &Arc<Live>,
-        job: EmbeddingsJob,
-        report: &mut EvaluationReport,
-    ) -> Result<()> {
-        let started = self.begin(live, report).await?;
-        let reporter = Reporter::new(live.clone(), &report.id, &report.model);
-        let result = self
-            .compute(&reporter, job.data, &job.settings, report)
-            .await;
-        self.conclude(live, report, result, started).await
-    }
-
-    /// Records an evaluation as RUNNING.
-    async fn begin(&self, live: &Live, report: &mut EvaluationReport) -> Result<Instant> {
-        if live.token().is_cancelled() {
-            return Err(live.stopped_error());
-        }
-        report.status = EvaluationStatus::Running as i32;
-        self.save(live, report).await?;
-        tracing::info!(id = %report.id, model = %report.model, dataset = %report.dataset, "evaluation started");
-        Ok(Instant::now())
-    }
-
-    /// The metrics and protocols on the compute threads.
-    async fn compute(
-        &self,
-        reporter: &Reporter,
-        data: EvalData,
-        settings: &Settings,
-        report: &mut EvaluationReport,
-    ) -> Result<()> {
-        let mut working = report.clone();
-        let settings = settings.clone();
-        let stop = reporter.stop();
-        let sender = reporter.clone();
-        let progress: StageProgress =
-            Arc::new(move |stage, done, total| sender.send(stage, done, total));
-        let task = format!("metrics of evaluation {}", report.id);
-        *report = self
-            .pool
-            .run(task, move || {
-                compute(&data, &settings, &mut working, &stop, &progress)?;
-                Ok(working)
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Records how an evaluation ended and tells the watchers; the error
-    /// it ended with, if any, is returned.
-    async fn conclude(
-        &self,
-        live: &Live,
-        report: &mut EvaluationReport,
-        result: Result<()>,
-        started: Instant,
-    ) -> Result<()> {
-        let result = result.map_err(|err| match (live.reason(), &err) {
-            // A stop shows up as Cancelled from whichever stage saw it.
-            (Some(reason), Error::Cancelled(_)) => reason.error(),
-            _ => err,
-        });
-        // A replica whose lease may have lapsed (cut off from the database,
-        // or stalled) counts the job as moved: it neither reports it
-        // completed nor writes it (the write would be fenced anyway).
-        if self.shares_jobs() && live.lease().is_some() && live.lease_lapsed(self.lease) {
-            tracing::warn!(id = %report.id, "lease lapsed before the evaluation ended: another replica runs it again");
-            live.stop(StopReason::LeaseLost);
-        }
-        // The job moved: the replica that holds it now runs this evaluation
-        // again and records its end (watchers here follow it there).
-        match live.reason() {
-            Some(StopReason::LeaseLost) => return result,
-            Some(StopReason::HandedOver) if result.is_err() => return result,
-            _ => {}
-        }
-        match &result {
-            Ok(()) => {
-                report
-                    .timings
-                    .insert("total".into(), started.elapsed().as_secs_f64());
-                report.status = EvaluationStatus::Completed as i32;
-                for (stage, seconds) in &report.timings {
-                    metrics::histogram!("embedeval_stage_seconds", "stage" => stage.clone())
-                        .record(*seconds);
-                }
-                tracing::info!(id = %report.id, seconds = started.elapsed().as_secs_f64(), "evaluation completed");
-            }
-            Err(err) => {
-                report.status = status_of(err) as i32;
-                report.error = crate::error::scrub_paths(&err.to_string());
-                tracing::warn!(id = %report.id, %err, "evaluation ended without a result");
-            }
-        }
-        self.record(live, report).await;
-        live.emit(Event::Evaluated(Box::new(report.clone())));
-        result
-    }
-}
-
-/// The status an evaluation that ended with `err` is stored with.
-fn status_of(err: &Error) -> EvaluationStatus {
-    match err {
-        Error::Cancelled(_) => EvaluationStatus::Cancelled,
-        _ => EvaluationStatus::Failed,
     }
 }

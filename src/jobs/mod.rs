@@ -18,6 +18,7 @@ pub mod plan;
 pub mod pool;
 mod record;
 mod replica;
+mod run;
 pub mod scheduler;
 pub mod settings;
 pub mod stored_request;
