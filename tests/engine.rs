@@ -53,7 +53,7 @@ async fn bench(slots: usize, queue: usize) -> Bench {
 
 impl Bench {
     async fn status(&self, id: &str) -> EvaluationStatus {
-        let r = self.engine.store().get(id).await.unwrap();
+        let r = self.engine.reports().get(id).await.unwrap();
         EvaluationStatus::try_from(r.status).unwrap()
     }
 
@@ -274,7 +274,7 @@ async fn a_stop_inside_each_long_stage_frees_the_slot_and_the_cpu_within_a_secon
             "{what} ended too soon to test"
         );
         b.cancel_within_a_second(&handle.ids[0], what).await;
-        let report = b.engine.store().get(&handle.ids[0]).await.unwrap();
+        let report = b.engine.reports().get(&handle.ids[0]).await.unwrap();
         assert_eq!(report.error, "cancelled: cancelled by CancelEvaluation");
         assert!(matches!(
             outcome(&mut handle).await,
@@ -360,7 +360,7 @@ async fn a_deadline_fails_the_job_and_names_it_and_a_dropped_handle_cancels() {
     };
     assert!(matches!(*err, Error::DeadlineExceeded(_)), "{err}");
     assert!(started.elapsed() < Duration::from_millis(1300));
-    let report = b.engine.store().get(&handle.ids[0]).await.unwrap();
+    let report = b.engine.reports().get(&handle.ids[0]).await.unwrap();
     assert_eq!(report.status, EvaluationStatus::Failed as i32);
     assert!(
         report.error.contains("deadline of 0.300 s"),
@@ -383,7 +383,7 @@ async fn a_deadline_fails_the_job_and_names_it_and_a_dropped_handle_cancels() {
     let id = handle.ids[0].clone();
     drop(handle);
     wait_for(|| b.engine.live_jobs() == 0, Duration::from_secs(1)).await;
-    let report = b.engine.store().get(&id).await.unwrap();
+    let report = b.engine.reports().get(&id).await.unwrap();
     assert_eq!(report.status, EvaluationStatus::Cancelled as i32);
     assert!(
         report.error.contains("client went away"),
@@ -482,7 +482,7 @@ async fn shutdown_waits_for_the_grace_period_then_cancels_and_records() {
         "{took:?}"
     );
     for id in [&running.ids[0], &queued.ids[0], &detached[0]] {
-        let report = b.engine.store().get(id).await.unwrap();
+        let report = b.engine.reports().get(id).await.unwrap();
         assert_eq!(report.status, EvaluationStatus::Cancelled as i32);
         assert_eq!(
             report.error,

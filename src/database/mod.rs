@@ -524,6 +524,9 @@ pub struct StoredComparison {
 
 pub mod jobs;
 pub mod notices;
+mod reads;
+
+pub use reads::Reports;
 mod registrations;
 pub use registrations::{Recorded, Registration};
 

@@ -206,9 +206,9 @@ impl Engine {
         &self.replica
     }
 
-    /// The results store.
-    pub fn store(&self) -> &ReportStore {
-        &self.store
+    /// The results store, to read: writes go through the recorder alone.
+    pub fn reports(&self) -> crate::database::Reports {
+        crate::database::Reports::of(self.store.clone())
     }
 
     /// The slots and the queue.

@@ -10,7 +10,7 @@ pub mod warnings;
 
 use std::collections::BTreeMap;
 
-use crate::database::ReportStore;
+use crate::database::Reports;
 use crate::error::{Error, Result};
 use crate::proto::{self, EvaluationReport, EvaluationStatus, ModelInfo, TrainingInfo};
 
@@ -56,7 +56,7 @@ pub fn summaries(models: &[ModelInfo]) -> Vec<proto::RunSummary> {
 
 /// The latest COMPLETED report of exactly `model` (its sha256) on `dataset`.
 async fn latest(
-    store: &ReportStore,
+    store: &Reports,
     model: &ModelInfo,
     dataset: &str,
 ) -> Result<Option<EvaluationReport>> {
@@ -81,7 +81,7 @@ async fn latest(
 /// reports, and its warnings. NOT_FOUND when no model belongs to it.
 pub async fn run(
     models: &[ModelInfo],
-    store: &ReportStore,
+    store: &Reports,
     name: &str,
     dataset: &str,
 ) -> Result<proto::Run> {

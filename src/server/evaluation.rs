@@ -155,7 +155,7 @@ impl EvaluationService for EvaluationApi {
             .await?;
         if opts.detach {
             let id = handle.detach().remove(0);
-            return Ok(Response::new(self.state.engine.store().get(&id).await?));
+            return Ok(Response::new(self.state.engine.reports().get(&id).await?));
         }
         // Dropping the handle (the client left) stops the job.
         while let Some(event) = handle.next().await {
@@ -229,8 +229,8 @@ impl EvaluationService for EvaluationApi {
         &self,
         request: Request<proto::GetEvaluationRequest>,
     ) -> std::result::Result<Response<EvaluationReport>, Status> {
-        let store = self.state.engine.store();
-        Ok(Response::new(store.get(&request.get_ref().id).await?))
+        let reports = self.state.engine.reports();
+        Ok(Response::new(reports.get(&request.get_ref().id).await?))
     }
 
     async fn list_evaluations(
@@ -241,7 +241,7 @@ impl EvaluationService for EvaluationApi {
         let (evaluations, next_page_token) = self
             .state
             .engine
-            .store()
+            .reports()
             .list(&r.model, &r.dataset, r.page_size as usize, &r.page_token)
             .await?;
         Ok(Response::new(proto::ListEvaluationsResponse {
@@ -255,8 +255,8 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::GetComparisonRequest>,
     ) -> std::result::Result<Response<proto::Comparison>, Status> {
         let proto::GetComparisonRequest { id, by } = request.into_inner();
-        let store = self.state.engine.store();
-        if store.comparison(&id).await?.is_none() {
+        let reports = self.state.engine.reports();
+        if reports.comparison(&id).await?.is_none() {
             return Err(Error::NotFound {
                 kind: "comparison",
                 name: id,
@@ -264,9 +264,9 @@ impl EvaluationService for EvaluationApi {
             }
             .into());
         }
-        let mut rows = store.reports_of(&id).await?;
+        let mut rows = reports.reports_of(&id).await?;
         convert::one_dataset_version(&id, &rows)?;
-        let excluded = store.comparison_excluded(&id).await?;
+        let excluded = reports.comparison_excluded(&id).await?;
         figures::sort_rows(&mut rows);
         // Drawing is CPU work: off the async threads.
         let comparison = tokio::task::spawn_blocking(move || figures::comparison(id, rows))
@@ -286,13 +286,13 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::ListComparisonsRequest>,
     ) -> std::result::Result<Response<proto::ListComparisonsResponse>, Status> {
         let r = request.into_inner();
-        let store = self.state.engine.store();
-        let (stored, next_page_token) = store
+        let reports = self.state.engine.reports();
+        let (stored, next_page_token) = reports
             .comparisons(&r.dataset, r.page_size as usize, &r.page_token)
             .await?;
         let mut comparisons = Vec::with_capacity(stored.len());
         for c in stored {
-            let rows = store.reports_of(&c.id).await?;
+            let rows = reports.reports_of(&c.id).await?;
             comparisons.push(convert::comparison_summary(c, &rows));
         }
         Ok(Response::new(proto::ListComparisonsResponse {
@@ -327,7 +327,7 @@ impl EvaluationService for EvaluationApi {
     ) -> std::result::Result<Response<proto::Figure>, Status> {
         let req = request.into_inner();
         let (kind, format, size, axes) = convert::figure_request(&req)?;
-        let reports = self.state.engine.store().reports_of(&req.id).await?;
+        let reports = self.state.engine.reports().reports_of(&req.id).await?;
         // Drawing is CPU work: off the async threads.
         let figure = tokio::task::spawn_blocking(move || {
             figures::render_along(kind, &reports, format, size, &axes).map(|f| (f, reports))
@@ -353,8 +353,13 @@ impl EvaluationService for EvaluationApi {
     ) -> std::result::Result<Response<proto::Run>, Status> {
         let req = request.into_inner();
         let models = self.state.registries.listing::<LoadedModel>().await?;
-        let run =
-            crate::runs::run(&models, self.state.engine.store(), &req.name, &req.dataset).await?;
+        let run = crate::runs::run(
+            &models,
+            &self.state.engine.reports(),
+            &req.name,
+            &req.dataset,
+        )
+        .await?;
         Ok(Response::new(run))
     }
 
