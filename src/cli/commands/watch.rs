@@ -199,6 +199,10 @@ fn has_sidecars(dir: &Path) -> bool {
 /// non-zero when a checkpoint was left out or failed. Ctrl-C ends it with a
 /// line saying what was done (exit code 130).
 pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<i32> {
+    // Ctrl-C is caught from the start (a signal before the first look would
+    // otherwise end the process without its line).
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("listen for Ctrl-C")?;
     let Some(run) = args.card.run.clone() else {
         bail!("watch needs the run the checkpoints belong to: --run NAME");
     };
@@ -333,7 +337,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<i32> {
     };
     tokio::select! {
         result = follow => result,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             eprintln!(
                 "interrupted: {} checkpoint(s) of run {run} evaluated by this watch, {} left out; \
                  run the same command to go on (what is evaluated is not evaluated again)",
