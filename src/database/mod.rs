@@ -310,15 +310,9 @@ impl ReportStore {
             .map_err(db)?;
         Ok(match row {
             None => None,
-            Some(row) => {
-                let ids: String = row.try_get("evaluation_ids").map_err(db)?;
-                Some(
-                    ids.split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
-                )
-            }
+            Some(row) => Some(split_ids(
+                &row.try_get::<String, _>("evaluation_ids").map_err(db)?,
+            )),
         })
     }
 
@@ -357,11 +351,7 @@ impl ReportStore {
                     id: row.try_get("id").map_err(db)?,
                     dataset: row.try_get("dataset").map_err(db)?,
                     created_micros: row.try_get("created_at").map_err(db)?,
-                    evaluation_ids: ids
-                        .split(',')
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect(),
+                    evaluation_ids: split_ids(&ids),
                     num_excluded: excluded.len(),
                 })
             })
@@ -475,6 +465,14 @@ impl ReportStore {
         let next = next_token(offset, page.len(), more);
         Ok((page, next))
     }
+}
+
+/// A comparison's stored evaluation ids (comma-separated) as a list.
+fn split_ids(ids: &str) -> Vec<String> {
+    ids.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// A listing's page: its offset from `page_token` ("" is the first page;
