@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod database;
+pub mod domain;
 pub mod encoder;
 pub mod error;
 pub mod eval;

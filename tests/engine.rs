@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use embedeval::data::npy::{NpyArray, NpyType};
 
 use embedeval::database::ReportStore;
+use embedeval::domain::{MetricSpec, Status as EvaluationStatus};
 use embedeval::encoder::{Runtime, RuntimeOptions};
 use embedeval::jobs::cache::EmbeddingCache;
 use embedeval::jobs::{
@@ -19,7 +20,6 @@ use embedeval::jobs::{
     Outcome, Settings, SubmitOptions,
 };
 use embedeval::metrics::Matrix;
-use embedeval::proto::{EvaluationStatus, MetricSpec};
 use embedeval::registry::{DatasetRegistry, ModelRegistry};
 use embedeval::rng::SplitMix64;
 use embedeval::Error;
@@ -54,7 +54,7 @@ async fn bench(slots: usize, queue: usize) -> Bench {
 impl Bench {
     async fn status(&self, id: &str) -> EvaluationStatus {
         let r = self.engine.reports().get(id).await.unwrap();
-        EvaluationStatus::try_from(r.status).unwrap()
+        r.status
     }
 
     /// Stops `id` and checks that within 1 s the job recorded CANCELLED,
@@ -94,7 +94,10 @@ fn labels(n: usize, classes: i64) -> Vec<i64> {
     (0..n as i64).map(|i| i % classes).collect()
 }
 
-use common::only;
+/// The settings that compute `stage` alone, as the engine takes them.
+fn only(stage: &str) -> MetricSpec {
+    common::only(stage).into()
+}
 
 fn embeddings(test: Arc<Matrix>, train: Option<Arc<Matrix>>, spec: MetricSpec) -> JobSpec {
     let n = test.rows();
@@ -189,7 +192,7 @@ async fn admission_is_first_come_first_served_and_queued_jobs_are_visible() {
     let Ok(Outcome::Report(report)) = outcome(&mut third).await else {
         panic!("the third completes")
     };
-    assert_eq!(report.status, EvaluationStatus::Completed as i32);
+    assert_eq!(report.status, EvaluationStatus::Completed);
     assert_eq!(b.status(&third.ids[0]).await, EvaluationStatus::Completed);
     // A queued job that is cancelled leaves the queue at once.
     let mut running = b.engine.submit(runaway(), opts).await.unwrap();
@@ -361,7 +364,7 @@ async fn a_deadline_fails_the_job_and_names_it_and_a_dropped_handle_cancels() {
     assert!(matches!(*err, Error::DeadlineExceeded(_)), "{err}");
     assert!(started.elapsed() < Duration::from_millis(1300));
     let report = b.engine.reports().get(&handle.ids[0]).await.unwrap();
-    assert_eq!(report.status, EvaluationStatus::Failed as i32);
+    assert_eq!(report.status, EvaluationStatus::Failed);
     assert!(
         report.error.contains("deadline of 0.300 s"),
         "{}",
@@ -384,7 +387,7 @@ async fn a_deadline_fails_the_job_and_names_it_and_a_dropped_handle_cancels() {
     drop(handle);
     wait_for(|| b.engine.live_jobs() == 0, Duration::from_secs(1)).await;
     let report = b.engine.reports().get(&id).await.unwrap();
-    assert_eq!(report.status, EvaluationStatus::Cancelled as i32);
+    assert_eq!(report.status, EvaluationStatus::Cancelled);
     assert!(
         report.error.contains("client went away"),
         "{}",
@@ -427,7 +430,7 @@ async fn a_detached_job_runs_on_and_is_watched_to_its_report() {
     let report = report.unwrap();
     assert_eq!(
         report.status,
-        EvaluationStatus::Completed as i32,
+        EvaluationStatus::Completed,
         "{}",
         report.error
     );
@@ -483,7 +486,7 @@ async fn shutdown_waits_for_the_grace_period_then_cancels_and_records() {
     );
     for id in [&running.ids[0], &queued.ids[0], &detached[0]] {
         let report = b.engine.reports().get(id).await.unwrap();
-        assert_eq!(report.status, EvaluationStatus::Cancelled as i32);
+        assert_eq!(report.status, EvaluationStatus::Cancelled);
         assert_eq!(
             report.error,
             "cancelled: the server shut down before the evaluation finished"

@@ -493,7 +493,7 @@ impl Process {
     }
 
     /// Evaluation `id` as the results database holds it after the process.
-    async fn stored(&self, id: &str) -> proto::EvaluationReport {
+    async fn stored(&self, id: &str) -> embedeval::domain::Report {
         let url = embedeval::database::ReportStore::default_url(self.data.path());
         let store = embedeval::database::ReportStore::open(&url).await.unwrap();
         store.get(id).await.unwrap()
@@ -528,7 +528,7 @@ async fn sigterm_gives_a_runaway_its_grace_then_cancels_and_records_it() {
     assert_eq!(code, Some(0));
     assert!(took >= Duration::from_secs(1), "{took:?}");
     let r = server.stored(&id).await;
-    assert_eq!(r.status, EvaluationStatus::Cancelled as i32);
+    assert_eq!(r.status, embedeval::domain::Status::Cancelled);
     assert_eq!(
         r.error,
         "cancelled: the server shut down before the evaluation finished"
@@ -552,7 +552,7 @@ async fn a_second_sigterm_exits_at_once() {
     // another replica, once its lease lapses): opening the database does
     // not end it.
     let r = server.stored(&id).await;
-    assert_eq!(r.status, EvaluationStatus::Running as i32);
+    assert_eq!(r.status, embedeval::domain::Status::Running);
     let url = embedeval::database::ReportStore::default_url(server.data.path());
     let store = embedeval::database::ReportStore::open(&url).await.unwrap();
     let job = store.job_of(&id).await.unwrap().expect("the job is stored");

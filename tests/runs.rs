@@ -505,15 +505,19 @@ async fn the_bundled_run_is_a_healthy_path() {
         .checkpoint_to_keep
         .as_ref()
         .expect("a checkpoint to keep");
-    let reports: Vec<(u64, &proto::EvaluationReport)> = run
+    let owned: Vec<(u64, embedeval::domain::Report)> = run
         .checkpoints
         .iter()
-        .map(|c| (c.step, c.report.as_ref().unwrap()))
+        .map(|c| (c.step, c.report.clone().unwrap().into()))
         .collect();
+    let reports: Vec<(u64, &embedeval::domain::Report)> =
+        owned.iter().map(|(step, r)| (*step, r)).collect();
     let want = embedeval::report::checkpoint_to_keep(&reports)
         .unwrap()
-        .to_proto();
-    assert_eq!(keep, &want);
+        .to_recommendation();
+    assert_eq!(keep.recommended, want.recommended);
+    assert_eq!(keep.reason, want.reason);
+    assert_eq!(keep.front, want.front);
     let kept = run
         .checkpoints
         .iter()

@@ -7,6 +7,7 @@ pub mod args;
 pub mod commands;
 mod connection;
 pub mod output;
+mod records;
 mod register;
 mod render;
 

@@ -11,12 +11,11 @@
 
 use std::time::Duration;
 
-use prost::Message;
 use sqlx::Row;
 
 use super::{created_micros, db, Backend, ReportStore};
+use crate::domain::{Report, Status};
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, EvaluationStatus};
 
 /// Microseconds since the epoch, now.
 pub fn now_micros() -> i64 {
@@ -125,23 +124,20 @@ pub enum Renewal {
 impl ReportStore {
     /// Stores a job, its QUEUED (or SKIPPED) reports and which evaluations
     /// it has, in one transaction; the lease of the replica admitting it.
-    pub async fn create_job(
-        &self,
-        job: &NewJob<'_>,
-        reports: &[EvaluationReport],
-    ) -> Result<Lease> {
+    pub async fn create_job(&self, job: &NewJob<'_>, reports: &[Report]) -> Result<Lease> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         for report in reports {
             sqlx::query(
-                "INSERT INTO evaluations (id, model, dataset, status, created_at, report) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO evaluations (id, model, dataset, status, created_at, format, report) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(report.id.clone())
             .bind(report.model.clone())
             .bind(report.dataset.clone())
-            .bind(i64::from(report.status))
+            .bind(i64::from(report.status.code()))
             .bind(created_micros(report))
-            .bind(report.encode_to_vec())
+            .bind(super::records::FORMAT)
+            .bind(super::records::encode(report)?)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
@@ -183,7 +179,7 @@ impl ReportStore {
 
     /// Stores `report` if `lease` still holds its job; `Ok(false)` when
     /// another replica holds it now (nothing is written).
-    pub async fn save_fenced(&self, report: &EvaluationReport, lease: &Lease) -> Result<bool> {
+    pub async fn save_fenced(&self, report: &Report, lease: &Lease) -> Result<bool> {
         self.write_report(report, Some(lease)).await
     }
 
@@ -431,7 +427,7 @@ impl ReportStore {
         &self,
         lease: &Lease,
         ids: &[String],
-        status: EvaluationStatus,
+        status: Status,
         error: &str,
     ) -> Result<()> {
         for id in ids {
@@ -440,10 +436,8 @@ impl ReportStore {
                 Err(Error::NotFound { .. }) => continue,
                 Err(e) => return Err(e),
             };
-            if report.status == EvaluationStatus::Queued as i32
-                || report.status == EvaluationStatus::Running as i32
-            {
-                report.status = status as i32;
+            if report.status == Status::Queued || report.status == Status::Running {
+                report.status = status;
                 report.error = error.to_string();
                 self.save_fenced(&report, lease).await?;
             }
@@ -456,13 +450,13 @@ impl ReportStore {
 mod tests {
     use super::*;
 
-    fn queued(id: &str) -> EvaluationReport {
-        EvaluationReport {
+    fn queued(id: &str) -> Report {
+        Report {
             id: id.into(),
             model: "m".into(),
             dataset: "d".into(),
-            status: EvaluationStatus::Queued as i32,
-            created_at: Some(prost_types::Timestamp {
+            status: Status::Queued,
+            created_at: Some(crate::domain::Timestamp {
                 seconds: 1,
                 nanos: 0,
             }),
@@ -495,7 +489,7 @@ mod tests {
         // A held lease is not claimed.
         assert!(store.claim("b", long, true, &[]).await.unwrap().is_none());
         let mut running = queued("e1");
-        running.status = EvaluationStatus::Running as i32;
+        running.status = Status::Running;
         assert!(store.save_fenced(&running, &a).await.unwrap());
         let progress = Some(vec![9u8]);
         assert_eq!(
@@ -529,13 +523,10 @@ mod tests {
 
         // a lost it: its writes and renewals are refused.
         let mut done = queued("e1");
-        done.status = EvaluationStatus::Completed as i32;
+        done.status = Status::Completed;
         assert!(!store.save_fenced(&done, &a).await.unwrap());
         assert_eq!(store.renew(&a, long, None).await.unwrap(), Renewal::Lost);
-        assert_eq!(
-            store.get("e1").await.unwrap().status,
-            EvaluationStatus::Running as i32
-        );
+        assert_eq!(store.get("e1").await.unwrap().status, Status::Running);
         // b's are not; the progress stays when none is given.
         assert!(store.save_fenced(&done, &b.lease).await.unwrap());
         store.request_cancel("j1").await.unwrap();
@@ -550,19 +541,16 @@ mod tests {
             Some(vec![9u8])
         );
         store
-            .fail_job(&b.lease, &b.members, EvaluationStatus::Cancelled, "stop")
+            .fail_job(&b.lease, &b.members, Status::Cancelled, "stop")
             .await
             .unwrap();
         assert_eq!(
             store.get("e1").await.unwrap().status,
-            EvaluationStatus::Completed as i32,
+            Status::Completed,
             "an ended evaluation keeps its end"
         );
         let e2 = store.get("e2").await.unwrap();
-        assert_eq!(
-            (e2.status, e2.error.as_str()),
-            (EvaluationStatus::Cancelled as i32, "stop")
-        );
+        assert_eq!((e2.status, e2.error.as_str()), (Status::Cancelled, "stop"));
         assert!(store.job_of("e2").await.unwrap().unwrap().done);
         assert_eq!(store.open_jobs().await.unwrap(), 0);
 
@@ -665,10 +653,7 @@ mod tests {
         let store = ReportStore::open(&ReportStore::default_url(dir.path()))
             .await
             .unwrap();
-        assert_eq!(
-            store.get("e3").await.unwrap().status,
-            EvaluationStatus::Queued as i32
-        );
+        assert_eq!(store.get("e3").await.unwrap().status, Status::Queued);
     }
 
     #[tokio::test]

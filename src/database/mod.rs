@@ -9,13 +9,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use prost::Message;
 use sha2::{Digest, Sha256};
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
+use crate::domain::{ExcludedModel, Report, Status};
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, EvaluationStatus};
+use records::decode;
 
 pub use jobs::{now_micros, ClaimedJob, Hold, JobState, Lease, NewJob, Renewal};
 
@@ -94,16 +94,8 @@ impl std::fmt::Debug for ReportStore {
 }
 
 /// Microseconds since the epoch of a report's creation (its sort key).
-fn created_micros(report: &EvaluationReport) -> i64 {
-    report
-        .created_at
-        .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
-}
-
-fn decode(row: &AnyRow) -> Result<EvaluationReport> {
-    let bytes: Vec<u8> = row.try_get("report").map_err(db)?;
-    EvaluationReport::decode(bytes.as_slice())
-        .map_err(|e| Error::store(format!("a report does not decode: {e}")))
+fn created_micros(report: &Report) -> i64 {
+    report.created_at.map_or(0, |t| t.micros())
 }
 
 impl ReportStore {
@@ -141,6 +133,7 @@ impl ReportStore {
             backend,
             url: url.to_string(),
         };
+        records::migrate(&store).await?;
         store.recover().await?;
         Ok(store)
     }
@@ -169,17 +162,17 @@ impl ReportStore {
     /// the database never touches another replica's work.
     async fn recover(&self) -> Result<()> {
         let rows = sqlx::query(
-            "SELECT report FROM evaluations WHERE (status = $1 OR status = $2) \
+            "SELECT format, report FROM evaluations WHERE (status = $1 OR status = $2) \
              AND id NOT IN (SELECT evaluation_id FROM job_members)",
         )
-        .bind(EvaluationStatus::Running as i64)
-        .bind(EvaluationStatus::Queued as i64)
+        .bind(i64::from(Status::Running.code()))
+        .bind(i64::from(Status::Queued.code()))
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
         for row in rows {
             let mut report = decode(&row)?;
-            report.status = EvaluationStatus::Failed as i32;
+            report.status = Status::Failed;
             report.error = "interrupted: the server stopped before the evaluation finished".into();
             tracing::warn!(id = %report.id, model = %report.model, "evaluation interrupted by a restart; marked failed");
             self.save(&report).await?;
@@ -188,13 +181,13 @@ impl ReportStore {
     }
 
     /// Stores `report` as it is now (inserted, or replacing the stored one).
-    pub async fn save(&self, report: &EvaluationReport) -> Result<()> {
+    pub async fn save(&self, report: &Report) -> Result<()> {
         self.write_report(report, None).await.map(|_| ())
     }
 
     /// Inserts or replaces `report`; with `fence`, only while that lease
     /// holds its job. Whether it was written.
-    async fn write_report(&self, report: &EvaluationReport, fence: Option<&Lease>) -> Result<bool> {
+    async fn write_report(&self, report: &Report, fence: Option<&Lease>) -> Result<bool> {
         // `WHERE EXISTS` also keeps SQLite from reading ON CONFLICT as a
         // join clause. On PostgreSQL the job row is share-locked: a claim
         // in flight (FOR UPDATE) makes the write wait for it and check the
@@ -205,23 +198,25 @@ impl ReportStore {
             Backend::Sqlite => "",
         };
         let source = match fence {
-            None => "VALUES ($1, $2, $3, $4, $5, $6)".to_string(),
+            None => "VALUES ($1, $2, $3, $4, $5, $6, $7)".to_string(),
             Some(_) => format!(
-                "SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
-                 (SELECT 1 FROM jobs WHERE id = $7 AND owner = $8 AND attempt = $9{lock})"
+                "SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS \
+                 (SELECT 1 FROM jobs WHERE id = $8 AND owner = $9 AND attempt = $10{lock})"
             ),
         };
         let sql = format!(
-            "INSERT INTO evaluations (id, model, dataset, status, created_at, report) {source} \
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, report = excluded.report"
+            "INSERT INTO evaluations (id, model, dataset, status, created_at, format, report) \
+             {source} ON CONFLICT (id) DO UPDATE SET status = excluded.status, \
+             format = excluded.format, report = excluded.report"
         );
         let mut query = sqlx::query(&sql)
             .bind(report.id.clone())
             .bind(report.model.clone())
             .bind(report.dataset.clone())
-            .bind(i64::from(report.status))
+            .bind(i64::from(report.status.code()))
             .bind(created_micros(report))
-            .bind(report.encode_to_vec());
+            .bind(records::FORMAT)
+            .bind(records::encode(report)?);
         if let Some(lease) = fence {
             query = query
                 .bind(lease.job_id.clone())
@@ -233,8 +228,8 @@ impl ReportStore {
     }
 
     /// One report by id.
-    pub async fn get(&self, id: &str) -> Result<EvaluationReport> {
-        let row = sqlx::query("SELECT report FROM evaluations WHERE id = $1")
+    pub async fn get(&self, id: &str) -> Result<Report> {
+        let row = sqlx::query("SELECT format, report FROM evaluations WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
@@ -254,8 +249,8 @@ impl ReportStore {
     pub async fn delete(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM evaluations WHERE id = $1 AND status NOT IN ($2, $3)")
             .bind(id.to_string())
-            .bind(EvaluationStatus::Queued as i64)
-            .bind(EvaluationStatus::Running as i64)
+            .bind(i64::from(Status::Queued.code()))
+            .bind(i64::from(Status::Running.code()))
             .execute(&self.pool)
             .await
             .map_err(db)?;
@@ -265,7 +260,7 @@ impl ReportStore {
         let report = self.get(id).await?;
         Err(Error::FailedPrecondition(format!(
             "evaluation {id} is {}: cancel it first (evaluations cancel {id})",
-            EvaluationStatus::try_from(report.status).map_or("?", |s| s.as_str_name())
+            report.status.name()
         )))
     }
 
@@ -277,7 +272,7 @@ impl ReportStore {
         dataset: &str,
         created_micros: i64,
         ids: &[String],
-        excluded: &[crate::proto::ExcludedModel],
+        excluded: &[ExcludedModel],
     ) -> Result<()> {
         let excluded: Vec<[&str; 4]> = excluded
             .iter()
@@ -380,7 +375,7 @@ impl ReportStore {
 
     /// The models comparison `id` left out, with why (empty when none, or
     /// when there is no such comparison).
-    pub async fn comparison_excluded(&self, id: &str) -> Result<Vec<crate::proto::ExcludedModel>> {
+    pub async fn comparison_excluded(&self, id: &str) -> Result<Vec<ExcludedModel>> {
         let row = sqlx::query("SELECT excluded FROM comparisons WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -394,21 +389,19 @@ impl ReportStore {
             .map_err(|e| Error::store(format!("a stored comparison's excluded models: {e}")))?;
         Ok(entries
             .into_iter()
-            .map(
-                |[model, kind, reason, same_as]| crate::proto::ExcludedModel {
-                    model,
-                    kind,
-                    reason,
-                    same_as,
-                },
-            )
+            .map(|[model, kind, reason, same_as]| ExcludedModel {
+                model,
+                kind,
+                reason,
+                same_as,
+            })
             .collect())
     }
 
     /// The reports an id stands for: a comparison's rows (in its order; a
     /// row no longer stored is left out), or the one report of an
     /// evaluation id. NOT_FOUND when it is neither.
-    pub async fn reports_of(&self, id: &str) -> Result<Vec<EvaluationReport>> {
+    pub async fn reports_of(&self, id: &str) -> Result<Vec<Report>> {
         match self.comparison(id).await? {
             Some(ids) => {
                 // A row deleted since is left out, not the whole comparison.
@@ -441,11 +434,11 @@ impl ReportStore {
         dataset: &str,
         page_size: usize,
         page_token: &str,
-    ) -> Result<(Vec<EvaluationReport>, String)> {
+    ) -> Result<(Vec<Report>, String)> {
         let (offset, size) = page(page_size, page_token)?;
         // One more row than asked tells whether another page follows.
         let rows = sqlx::query(
-            "SELECT report FROM evaluations \
+            "SELECT format, report FROM evaluations \
              WHERE ($1 = '' OR model = $1) AND ($2 = '' OR dataset = $2) \
              ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
         )
@@ -521,8 +514,10 @@ pub struct StoredComparison {
 }
 
 pub mod jobs;
+mod legacy;
 pub mod notices;
 mod reads;
+mod records;
 
 pub use reads::Reports;
 mod registrations;
@@ -535,16 +530,13 @@ mod postgres_test;
 mod tests {
     use super::*;
 
-    fn report(id: &str, model: &str, micros: i64) -> EvaluationReport {
-        EvaluationReport {
+    fn report(id: &str, model: &str, micros: i64) -> Report {
+        Report {
             id: id.into(),
             model: model.into(),
             dataset: "d".into(),
-            status: EvaluationStatus::Running as i32,
-            created_at: Some(prost_types::Timestamp {
-                seconds: micros / 1_000_000,
-                nanos: ((micros % 1_000_000) * 1000) as i32,
-            }),
+            status: Status::Running,
+            created_at: Some(crate::domain::Timestamp::from_micros(micros)),
             ..Default::default()
         }
     }
@@ -561,7 +553,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let ids = |page: &[EvaluationReport]| page.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let ids = |page: &[Report]| page.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
         let (page, next) = store.list("", "", 2, "").await.unwrap();
         assert_eq!(ids(&page), ["r4", "r3"]);
         let (page, next) = store.list("", "", 2, &next).await.unwrap();
@@ -574,7 +566,7 @@ mod tests {
 
         store.save(&report("c", "a", 2000)).await.unwrap();
         let mut done = report("c", "a", 2000);
-        done.status = EvaluationStatus::Completed as i32;
+        done.status = Status::Completed;
         done.uniformity = Some(3.5);
         store.save(&done).await.unwrap();
         assert_eq!(store.get("c").await.unwrap(), done);
@@ -585,7 +577,7 @@ mod tests {
         assert_ne!(new_id(), new_id());
 
         let ids = ["r3".to_string(), "c".to_string()];
-        let excluded = [crate::proto::ExcludedModel {
+        let excluded = [crate::domain::ExcludedModel {
             model: "m".into(),
             kind: "duplicate".into(),
             reason: "the same ONNX file and preprocessing as n".into(),
@@ -660,9 +652,9 @@ mod tests {
         // Reopen: the reports are there; the ones left running are failed.
         let store = ReportStore::open(&url).await.unwrap();
         let done = store.get("c").await.unwrap();
-        assert_eq!(done.status, EvaluationStatus::Completed as i32);
+        assert_eq!(done.status, Status::Completed);
         let interrupted = store.get("r1").await.unwrap();
-        assert_eq!(interrupted.status, EvaluationStatus::Failed as i32);
+        assert_eq!(interrupted.status, Status::Failed);
         assert!(interrupted.error.contains("interrupted"));
         assert!(ReportStore::open("mysql://x").await.is_err());
     }
@@ -700,14 +692,8 @@ mod tests {
         exercise(&store).await;
         drop(store);
         let store = ReportStore::open(&pg.url).await.unwrap();
-        assert_eq!(
-            store.get("c").await.unwrap().status,
-            EvaluationStatus::Completed as i32
-        );
-        assert_eq!(
-            store.get("r3").await.unwrap().status,
-            EvaluationStatus::Failed as i32
-        );
+        assert_eq!(store.get("c").await.unwrap().status, Status::Completed);
+        assert_eq!(store.get("r3").await.unwrap().status, Status::Failed);
         store.pool.close().await;
     }
 }

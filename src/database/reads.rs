@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use super::{ReportStore, StoredComparison};
+use crate::domain::{ExcludedModel, Report};
 use crate::error::Result;
-use crate::proto::{EvaluationReport, ExcludedModel};
 
 /// A read-only view of the results store.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ impl Reports {
     }
 
     /// Evaluation `id` (NOT_FOUND when there is none).
-    pub async fn get(&self, id: &str) -> Result<EvaluationReport> {
+    pub async fn get(&self, id: &str) -> Result<Report> {
         self.0.get(id).await
     }
 
@@ -32,7 +32,7 @@ impl Reports {
         dataset: &str,
         page_size: usize,
         page_token: &str,
-    ) -> Result<(Vec<EvaluationReport>, String)> {
+    ) -> Result<(Vec<Report>, String)> {
         self.0.list(model, dataset, page_size, page_token).await
     }
 
@@ -57,7 +57,7 @@ impl Reports {
     }
 
     /// The reports of comparison `id` (or evaluation `id` alone).
-    pub async fn reports_of(&self, id: &str) -> Result<Vec<EvaluationReport>> {
+    pub async fn reports_of(&self, id: &str) -> Result<Vec<Report>> {
         self.0.reports_of(id).await
     }
 }

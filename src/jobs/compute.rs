@@ -10,7 +10,6 @@ use crate::cancel::Stop;
 use crate::error::{Error, Result};
 use crate::eval::{knn_classify, linear_probe, KnnOptions, LinearOptions};
 use crate::metrics::{self, Matrix, UniformityOptions};
-use crate::proto;
 
 /// Bins of the similarity histograms over [-1, 1].
 pub const HISTOGRAM_BINS: usize = 40;
@@ -53,7 +52,7 @@ pub type StageProgress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 /// `f`), records its seconds in the report's timings.
 fn stage<T>(
     name: &'static str,
-    report: &mut proto::EvaluationReport,
+    report: &mut crate::domain::Report,
     cancel: &Stop,
     progress: &StageProgress,
     f: impl FnOnce(&Stop) -> Result<T>,
@@ -92,7 +91,7 @@ fn class_names_of(labels: &[i64], names: &[String]) -> Vec<String> {
 pub fn compute(
     data: &EvalData,
     s: &Settings,
-    report: &mut proto::EvaluationReport,
+    report: &mut crate::domain::Report,
     cancel: &Stop,
     progress: &StageProgress,
 ) -> Result<()> {
@@ -137,7 +136,7 @@ pub fn compute(
             })?;
             report.alignment = Some(a);
             report.positive_similarity = Some(p);
-            report.histograms.push(proto::Histogram {
+            report.histograms.push(crate::domain::Histogram {
                 name: "positive".into(),
                 lo: -1.0,
                 hi: 1.0,
@@ -159,7 +158,7 @@ pub fn compute(
         if !s.skip.nearest_negatives {
             report.nearest_negative_similarity = profile.mean_similarity.clone();
             for r in 0..profile.k {
-                report.histograms.push(proto::Histogram {
+                report.histograms.push(crate::domain::Histogram {
                     name: format!("negative_rank_{}", r + 1),
                     lo: -1.0,
                     hi: 1.0,
@@ -199,7 +198,7 @@ pub fn compute(
             })?
             .remove(0);
             knn_correct = Some(knn.correct);
-            report.knn = Some(proto::KnnResult {
+            report.knn = Some(crate::domain::KnnResult {
                 top1: knn.top1,
                 top5: knn.top5,
                 k: knn.k as u32,
@@ -223,7 +222,7 @@ pub fn compute(
                 linear_probe(ptrain, train_labels, ptest, &data.test_labels, &opts, stop)
             })?;
             linear_correct = Some(lin.correct);
-            report.linear = Some(proto::LinearResult {
+            report.linear = Some(crate::domain::LinearResult {
                 top1: lin.top1,
                 top5: lin.top5,
                 train_top1: lin.train_top1,
@@ -243,7 +242,7 @@ pub fn compute(
             let accuracy = |correct: Option<Vec<bool>>| {
                 correct.map_or(Ok(Vec::new()), |c| p.accuracy(labels, &c))
             };
-            Ok(proto::PerClass {
+            Ok(crate::domain::PerClass {
                 knn_top1: accuracy(knn_correct)?,
                 linear_top1: accuracy(linear_correct)?,
                 similarity: p.similarity.iter().map(|&v| v as f32).collect(),

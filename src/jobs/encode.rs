@@ -19,10 +19,10 @@ use super::pool::ComputePool;
 use super::settings::{Settings, Splits};
 use crate::data::augment::Augmenter;
 use crate::data::{LoadedDataset, Split};
+use crate::domain::Report;
 use crate::encoder::EncoderInput;
 use crate::error::{Error, Result};
 use crate::metrics::Matrix;
-use crate::proto::EvaluationReport;
 use crate::registry::LoadedModel;
 
 /// Images between two checks of the stop signal while making positive views.
@@ -109,7 +109,7 @@ impl Gather<'_> {
         dataset: &Arc<LoadedDataset>,
         splits: &Splits,
         settings: &Settings,
-        report: &mut EvaluationReport,
+        report: &mut Report,
     ) -> Result<EvalData> {
         check_fit(model, dataset)?;
         let d = dataset.clone();
@@ -394,7 +394,7 @@ impl Gather<'_> {
     }
 }
 
-fn timing(report: &mut EvaluationReport, stage: &str, since: Instant) {
+fn timing(report: &mut Report, stage: &str, since: Instant) {
     report
         .timings
         .insert(stage.into(), since.elapsed().as_secs_f64());

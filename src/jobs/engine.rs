@@ -42,8 +42,8 @@ use super::pool::ComputePool;
 use super::scheduler::{Scheduler, Ticket};
 use super::stored_request::Resolve;
 use crate::database::ReportStore;
+use crate::domain::{Report, Status};
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, EvaluationStatus};
 
 /// How long [`Engine::cancel`] waits for a job to record its end.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
@@ -170,10 +170,6 @@ pub struct Engine {
     pub(super) notices: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
-pub(super) fn ended(status: i32) -> bool {
-    status != EvaluationStatus::Queued as i32 && status != EvaluationStatus::Running as i32
-}
-
 impl Engine {
     /// An engine over `store` and `cache`.
     pub fn new(
@@ -249,7 +245,7 @@ impl Engine {
             ));
         }
         let ticket = self.scheduler.admit()?;
-        let mut reports: Vec<EvaluationReport> = match &spec {
+        let mut reports: Vec<Report> = match &spec {
             JobSpec::Model(job) => {
                 let mut report = super::record::queued_model_report(&job.model, &job.dataset);
                 report.tags.extend(job.tags.clone());
@@ -267,7 +263,7 @@ impl Engine {
         let queued = ticket.is_queued();
         let runs = reports
             .iter()
-            .filter(|r| r.status == EvaluationStatus::Queued as i32)
+            .filter(|r| r.status == Status::Queued)
             .count();
         let live = Arc::new(Live::new(ids.clone(), runs, queued));
         live.set_lease(lease);
@@ -284,7 +280,7 @@ impl Engine {
                 .await;
             if let Err(err) = saved {
                 for report in &mut reports {
-                    report.status = EvaluationStatus::Failed as i32;
+                    report.status = Status::Failed;
                     report.error = err.to_string();
                     self.record(&live, report).await;
                 }
@@ -315,7 +311,7 @@ impl Engine {
         self: &Arc<Self>,
         live: Arc<Live>,
         spec: JobSpec,
-        reports: Vec<EvaluationReport>,
+        reports: Vec<Report>,
         ticket: Ticket,
         deadline: Option<Deadline>,
     ) {
@@ -351,7 +347,7 @@ impl Engine {
             let events = self.follow_here(&live, id);
             // A member of a comparison may have ended already: its report.
             let report = self.store.get(id).await?;
-            if !ended(report.status) {
+            if !report.status.has_ended() {
                 return Ok(events);
             }
             return Ok(Box::pin(futures::stream::iter([Event::Evaluated(
@@ -359,7 +355,7 @@ impl Engine {
             )])));
         }
         let report = self.store.get(id).await?;
-        if ended(report.status) || self.store.job_of(id).await?.is_none() {
+        if report.status.has_ended() || self.store.job_of(id).await?.is_none() {
             return Ok(Box::pin(futures::stream::iter([Event::Evaluated(
                 Box::new(report),
             )])));
@@ -375,7 +371,7 @@ impl Engine {
 
     /// Stops the job that evaluation `id` belongs to, waits (a few seconds
     /// at most) for it to record its end, and returns the stored status.
-    pub async fn cancel(&self, id: &str) -> Result<EvaluationStatus> {
+    pub async fn cancel(&self, id: &str) -> Result<Status> {
         let live = self.live.lock().expect("live lock").get(id).cloned();
         if let Some(live) = live {
             let mut events = live.follow();
@@ -393,12 +389,12 @@ impl Engine {
             // heartbeat (or the replica that takes it over does).
             self.store.request_cancel(&job.id).await?;
             let until = Instant::now() + CANCEL_WAIT;
-            while Instant::now() < until && !ended(self.store.get(id).await?.status) {
+            while Instant::now() < until && !self.store.get(id).await?.status.has_ended() {
                 tokio::time::sleep(self.tick().min(Duration::from_millis(100))).await;
             }
         }
         let report = self.store.get(id).await?;
-        Ok(EvaluationStatus::try_from(report.status).unwrap_or(EvaluationStatus::Unspecified))
+        Ok(report.status)
     }
 
     /// Stops `live` because this replica shuts down: a detached job is
@@ -473,13 +469,13 @@ impl Engine {
         self: Arc<Self>,
         live: Arc<Live>,
         spec: JobSpec,
-        mut reports: Vec<EvaluationReport>,
+        mut reports: Vec<Report>,
         ticket: Ticket,
         deadline: Option<Deadline>,
     ) {
         let first = live.ids[0].clone();
         if ticket.is_queued() {
-            for r in reports.iter().filter(|r| !ended(r.status)) {
+            for r in reports.iter().filter(|r| !r.status.has_ended()) {
                 Reporter::new(live.clone(), &r.id, &r.model).send("queued", 0, 1);
             }
         }
@@ -503,16 +499,19 @@ impl Engine {
         // Whatever has not recorded its end records it now (a job another
         // replica took over, or takes over, records nothing more here).
         let lost = live.state().moved();
-        for report in reports.iter_mut().filter(|r| !ended(r.status) && !lost) {
+        for report in reports
+            .iter_mut()
+            .filter(|r| !r.status.has_ended() && !lost)
+        {
             let (status, error) = match (live.reason(), &outcome) {
                 (Some(reason), _) => (reason.status(), reason.error().to_string()),
                 (None, Err(err)) => (super::run::status_of(err), err.to_string()),
                 (None, Ok(_)) => (
-                    EvaluationStatus::Failed,
+                    Status::Failed,
                     "the job ended before this evaluation ran".into(),
                 ),
             };
-            report.status = status as i32;
+            report.status = status;
             report.error = crate::error::scrub_paths(&error);
             self.record(&live, report).await;
             live.emit(Event::Evaluated(Box::new(report.clone())));

@@ -16,8 +16,8 @@ use super::settings::{Settings, Splits};
 use crate::cancel::Stop;
 use crate::data::LoadedDataset;
 use crate::database::Lease;
+use crate::domain::{Comparison, ExcludedModel, Report, Status};
 use crate::error::{Error, Result};
-use crate::proto::{Comparison, EvaluationReport, EvaluationStatus, ExcludedModel};
 use crate::registry::LoadedModel;
 
 /// Events a watcher may fall behind by before it skips progress.
@@ -108,7 +108,7 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// The report of a one-model or embeddings job.
-    Report(Box<EvaluationReport>),
+    Report(Box<Report>),
     /// The rows and plots of a comparison.
     Comparison(Comparison),
 }
@@ -120,7 +120,7 @@ pub enum Event {
     /// A stage started or advanced.
     Progress(Progress),
     /// One evaluation ended (completed, failed or cancelled); its report as stored.
-    Evaluated(Box<EvaluationReport>),
+    Evaluated(Box<Report>),
     /// The job ended: what it produced, or why not.
     Done(Result<Outcome, Arc<Error>>),
 }
@@ -174,10 +174,10 @@ pub enum StopReason {
 
 impl StopReason {
     /// The status an evaluation stopped for this reason is stored with.
-    pub fn status(self) -> EvaluationStatus {
+    pub fn status(self) -> Status {
         match self {
-            StopReason::Deadline(_) => EvaluationStatus::Failed,
-            _ => EvaluationStatus::Cancelled,
+            StopReason::Deadline(_) => Status::Failed,
+            _ => Status::Cancelled,
         }
     }
 
@@ -766,7 +766,7 @@ mod tests {
         let d = Duration::from_millis(1);
         drop(StopOnDrop::new(live.clone(), Some(Deadline::after(d))));
         assert_eq!(live.reason(), Some(StopReason::Deadline(d)));
-        assert_eq!(StopReason::Deadline(d).status(), EvaluationStatus::Failed);
+        assert_eq!(StopReason::Deadline(d).status(), Status::Failed);
 
         let live = Arc::new(Live::new(vec!["e".into()], 1, false));
         let far = Deadline::after(Duration::from_secs(60));

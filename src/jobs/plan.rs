@@ -13,8 +13,8 @@ use super::job::{CompareJob, EmbeddingsJob, ModelJob};
 use super::settings::{Settings, Splits};
 use super::EvalData;
 use crate::data::LoadedDataset;
+use crate::domain::{ExcludedModel, MetricSpec};
 use crate::error::{Error, Result};
-use crate::proto::{ExcludedModel, MetricSpec};
 use crate::registry::{LoadedModel, Registries};
 
 /// What to evaluate one model on.

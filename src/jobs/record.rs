@@ -11,8 +11,8 @@ use super::engine::Engine;
 use super::job::{EmbeddingsJob, Live, StopReason};
 use crate::data::LoadedDataset;
 use crate::database::new_id;
+use crate::domain::{Report, Status};
 use crate::error::Result;
-use crate::proto::{EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
 
 /// How long a report is retried while the database cannot be reached
@@ -20,23 +20,19 @@ use crate::registry::LoadedModel;
 const RECORD_RETRY: Duration = Duration::from_secs(120);
 
 /// A fresh QUEUED report of `model` on `dataset`.
-pub(super) fn queued_model_report(
-    model: &LoadedModel,
-    dataset: &LoadedDataset,
-) -> EvaluationReport {
-    let mut info = model.info();
+pub(super) fn queued_model_report(model: &LoadedModel, dataset: &LoadedDataset) -> Report {
+    let mut input = model.input_info();
+    let mut warnings = model.card.warnings.clone();
     let (_, mh, mw) = model.preprocessing().chw();
     let [ih, iw, _] = dataset.dataset.summary.image_shape;
     if let Some(note) = crate::encoder::resize_note((mh as usize, mw as usize), (ih, iw)) {
-        if let Some(input) = info.input.as_mut() {
-            input.image_height = ih as i64;
-            input.image_width = iw as i64;
-            input.resize_factor_height = note.factor_height;
-            input.resize_factor_width = note.factor_width;
-        }
-        info.warnings.extend(note.warning);
+        input.image_height = ih as i64;
+        input.image_width = iw as i64;
+        input.resize_factor_height = note.factor_height;
+        input.resize_factor_width = note.factor_width;
+        warnings.extend(note.warning);
     }
-    EvaluationReport {
+    Report {
         id: new_id(),
         model: model.name.clone(),
         model_sha256: model.sha256.clone(),
@@ -44,28 +40,28 @@ pub(super) fn queued_model_report(
         dataset_id: dataset.id.clone(),
         temperature: model.card.training.temperature,
         loss: model.card.training.loss.clone(),
-        status: EvaluationStatus::Queued as i32,
-        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        preprocessing: info.input,
+        status: Status::Queued,
+        created_at: Some(crate::domain::Timestamp::now()),
+        preprocessing: Some(input),
         execution_provider: model.provider.to_string(),
-        warnings: info.warnings,
+        warnings,
         loss_name: model.card.training.loss_name.clone(),
-        tags: info.tags,
+        tags: model.card.tags.clone(),
         ..Default::default()
     }
 }
 
 /// A fresh QUEUED report of uploaded embeddings.
-pub(super) fn queued_embeddings_report(job: &EmbeddingsJob) -> EvaluationReport {
-    EvaluationReport {
+pub(super) fn queued_embeddings_report(job: &EmbeddingsJob) -> Report {
+    Report {
         id: new_id(),
         model: job.name.clone(),
         dataset: job.dataset.clone(),
         temperature: job.temperature,
         loss: job.loss.clone(),
         loss_name: job.loss_name.clone(),
-        status: EvaluationStatus::Queued as i32,
-        created_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        status: Status::Queued,
+        created_at: Some(crate::domain::Timestamp::now()),
         ..Default::default()
     }
 }
@@ -77,7 +73,7 @@ pub(super) async fn end_job(
     store: &crate::database::ReportStore,
     lease: &crate::database::jobs::Lease,
     ids: &[String],
-    status: crate::proto::EvaluationStatus,
+    status: crate::domain::Status,
     why: &str,
 ) -> Result<()> {
     store.fail_job(lease, ids, status, why).await
@@ -93,7 +89,7 @@ impl Engine {
         dataset: &str,
         created_micros: i64,
         ids: &[String],
-        excluded: &[crate::proto::ExcludedModel],
+        excluded: &[crate::domain::ExcludedModel],
     ) -> Result<()> {
         self.store
             .save_comparison(id, dataset, created_micros, ids, excluded)
@@ -121,7 +117,7 @@ impl Engine {
 
     /// Stores a report of `live`'s job if this replica still holds it;
     /// when another replica took it over, stops the job here and says so.
-    pub(super) async fn save(&self, live: &Live, report: &EvaluationReport) -> Result<()> {
+    pub(super) async fn save(&self, live: &Live, report: &Report) -> Result<()> {
         let Some(lease) = live.lease() else {
             return self.store.save(report).await;
         };
@@ -138,7 +134,7 @@ impl Engine {
     /// two minutes, or the lease's length when longer); a report that still
     /// cannot be stored is logged (it stays in the events) and the job is
     /// given back rather than marked ended.
-    pub(super) async fn record(&self, live: &Live, report: &EvaluationReport) {
+    pub(super) async fn record(&self, live: &Live, report: &Report) {
         // Long enough to ride out a database fail-over.
         let until = Instant::now() + self.lease.max(RECORD_RETRY);
         let mut wait = Duration::from_millis(100);
@@ -190,9 +186,9 @@ pub(super) mod tests {
 
     use super::*;
     use crate::database::{Lease, NewJob, ReportStore};
+    use crate::domain::Status;
     use crate::jobs::cache::EmbeddingCache;
     use crate::jobs::engine::EngineOptions;
-    use crate::proto::EvaluationStatus;
 
     /// The shortest lease the engine takes.
     pub(in crate::jobs) const LEASE: Duration = Duration::from_millis(300);
@@ -220,11 +216,11 @@ pub(super) mod tests {
 
     /// A detached job of one evaluation `id`, stored QUEUED and held by `a`.
     pub(in crate::jobs) async fn job_of_a(store: &ReportStore, id: &str) -> (Lease, Live) {
-        let report = EvaluationReport {
+        let report = Report {
             id: id.into(),
             model: "m".into(),
             dataset: "d".into(),
-            status: EvaluationStatus::Queued as i32,
+            status: Status::Queued,
             ..Default::default()
         };
         let lease = store
@@ -247,12 +243,12 @@ pub(super) mod tests {
         (lease, live)
     }
 
-    fn completed(id: &str) -> EvaluationReport {
-        EvaluationReport {
+    fn completed(id: &str) -> Report {
+        Report {
             id: id.into(),
             model: "m".into(),
             dataset: "d".into(),
-            status: EvaluationStatus::Completed as i32,
+            status: Status::Completed,
             ..Default::default()
         }
     }
@@ -263,10 +259,7 @@ pub(super) mod tests {
         let (_, live) = job_of_a(&store, "e1").await;
         // Held: the write goes through.
         a.save(&live, &completed("e1")).await.unwrap();
-        assert_eq!(
-            store.get("e1").await.unwrap().status,
-            EvaluationStatus::Completed as i32
-        );
+        assert_eq!(store.get("e1").await.unwrap().status, Status::Completed);
         a.finish(&live).await;
 
         let (_, live) = job_of_a(&store, "e2").await;
@@ -288,7 +281,7 @@ pub(super) mod tests {
         );
         assert_eq!(
             store.get("e2").await.unwrap().status,
-            EvaluationStatus::Queued as i32,
+            Status::Queued,
             "nothing written by the replica that lost the job"
         );
         // The recorder does not mark it unrecorded: it moved, it was not lost.

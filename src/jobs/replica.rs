@@ -19,14 +19,14 @@ use futures::StreamExt;
 use prost::Message;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::engine::{ended, Engine};
+use super::engine::Engine;
 use super::job::{Event, EventStream, JobSpec, Live, StopReason};
 use super::scheduler::Ticket;
 use super::stored_request::{self, Resolve, StoredProgress};
 use crate::database::notices::RELEASED;
 use crate::database::{ClaimedJob, Lease, NewJob, Renewal, ReportStore};
+use crate::domain::{Report, Status};
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, EvaluationStatus};
 
 /// How long a replica leaves alone a job it took from another replica and
 /// could not rebuild (given back to that one; longer than a lease, so that
@@ -50,7 +50,7 @@ impl Engine {
         spec: &JobSpec,
         id: &str,
         detached: bool,
-        reports: &[EvaluationReport],
+        reports: &[Report],
     ) -> Result<Lease> {
         self.store
             .create_job(
@@ -190,7 +190,7 @@ impl Engine {
         let previous = job.previous_owner.clone();
         tracing::info!(job = %job.lease.job_id, from = %previous, attempt = job.lease.attempt, "taking a job over (its replica stopped renewing its lease, or had it waiting while this one is idle)");
         metrics::counter!("embedeval_jobs_taken_over_total").increment(1);
-        let refuse = |status: EvaluationStatus, why: String| {
+        let refuse = |status: Status, why: String| {
             let store = self.store.clone();
             let lease = job.lease.clone();
             let ids = job.members.clone();
@@ -198,7 +198,7 @@ impl Engine {
         };
         if job.lease.attempt > MAX_ATTEMPTS {
             return refuse(
-                EvaluationStatus::Failed,
+                Status::Failed,
                 format!(
                     "gave up after {MAX_ATTEMPTS} attempts: the replicas running it stopped or \
                      could not record it (the last was {previous})"
@@ -207,15 +207,11 @@ impl Engine {
             .await;
         }
         if job.cancel_requested {
-            return refuse(
-                EvaluationStatus::Cancelled,
-                "cancelled by CancelEvaluation".into(),
-            )
-            .await;
+            return refuse(Status::Cancelled, "cancelled by CancelEvaluation".into()).await;
         }
         if !job.detached {
             return refuse(
-                EvaluationStatus::Failed,
+                Status::Failed,
                 format!(
                     "interrupted: replica {previous} stopped while running it, and the client's \
                      stream with it (submit with detach to have another replica finish a job)"
@@ -225,7 +221,7 @@ impl Engine {
         }
         let Some(request) = job.request.as_deref() else {
             return refuse(
-                EvaluationStatus::Failed,
+                Status::Failed,
                 format!(
                     "interrupted: replica {previous} stopped before evaluating the uploaded \
                      embeddings it held; upload them again"
@@ -254,7 +250,7 @@ impl Engine {
             }
             Err(err) => {
                 return refuse(
-                    EvaluationStatus::Failed,
+                    Status::Failed,
                     crate::error::scrub_paths(&format!(
                         "cannot run the job after replica {previous} stopped: {err}"
                     )),
@@ -265,13 +261,13 @@ impl Engine {
         let mut reports = Vec::with_capacity(job.members.len());
         for id in &job.members {
             let mut report = self.store.get(id).await?;
-            if !ended(report.status) {
-                report.status = EvaluationStatus::Queued as i32;
+            if !report.status.has_ended() {
+                report.status = Status::Queued;
                 report.error.clear();
             }
             reports.push(report);
         }
-        let runs = reports.iter().filter(|r| !ended(r.status)).count();
+        let runs = reports.iter().filter(|r| !r.status.has_ended()).count();
         let live = Arc::new(Live::new(job.members.clone(), runs, false));
         live.set_lease(job.lease);
         live.mark_detached();
@@ -456,7 +452,7 @@ pub(super) fn remote_events(
                 }
                 loop {
                     match store.get(&id).await {
-                        Ok(report) if ended(report.status) => {
+                        Ok(report) if report.status.has_ended() => {
                             return Some((
                                 Event::Evaluated(Box::new(report)),
                                 (store, id, last, true),
@@ -474,7 +470,7 @@ pub(super) fn remote_events(
                             // was marked so, unless its recording failed.
                             let report = store.get(&id).await;
                             let event = match report {
-                                Ok(report) if ended(report.status) => {
+                                Ok(report) if report.status.has_ended() => {
                                     Event::Evaluated(Box::new(report))
                                 }
                                 Ok(_) => Event::Done(Err(Arc::new(Error::Internal {

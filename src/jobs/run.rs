@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use super::compute::{compute, EvalData, StageProgress};
 use super::encode::Gather;
-use super::engine::{ended, Engine};
+use super::engine::Engine;
 use super::job::{EmbeddingsJob, Event, JobSpec, Live, Outcome, Reporter, StopReason};
 use super::scheduler::Ticket;
 use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
+use crate::domain::{Comparison, Report, Status};
 use crate::error::{Error, Result};
-use crate::proto::{Comparison, EvaluationReport, EvaluationStatus};
 use crate::registry::LoadedModel;
 
 impl Engine {
@@ -22,7 +22,7 @@ impl Engine {
         &self,
         live: &Arc<Live>,
         spec: JobSpec,
-        reports: &mut [EvaluationReport],
+        reports: &mut [Report],
         ticket: Ticket,
     ) -> Result<Outcome> {
         let _slot = tokio::select! {
@@ -35,7 +35,7 @@ impl Engine {
         match spec {
             JobSpec::Model(job) => {
                 let report = &mut reports[0];
-                if ended(report.status) {
+                if report.status.has_ended() {
                     // Taken over after it had recorded its end.
                     return Ok(Outcome::Report(Box::new(report.clone())));
                 }
@@ -57,7 +57,7 @@ impl Engine {
             }
             JobSpec::Compare(job) => {
                 for ((model, settings), report) in job.models.iter().zip(reports.iter_mut()) {
-                    if ended(report.status) {
+                    if report.status.has_ended() {
                         // Recorded before the job was taken over.
                         continue;
                     }
@@ -97,7 +97,7 @@ impl Engine {
         dataset: &Arc<LoadedDataset>,
         splits: &Splits,
         settings: &Settings,
-        report: &mut EvaluationReport,
+        report: &mut Report,
     ) -> Result<()> {
         report.test_split = splits.test.clone();
         report.train_split = splits.train.clone().unwrap_or_default();
@@ -123,7 +123,7 @@ impl Engine {
         &self,
         live: &Arc<Live>,
         job: EmbeddingsJob,
-        report: &mut EvaluationReport,
+        report: &mut Report,
     ) -> Result<()> {
         let started = self.begin(live, report).await?;
         let reporter = Reporter::new(live.clone(), &report.id, &report.model);
@@ -134,11 +134,11 @@ impl Engine {
     }
 
     /// Records an evaluation as RUNNING.
-    async fn begin(&self, live: &Live, report: &mut EvaluationReport) -> Result<Instant> {
+    async fn begin(&self, live: &Live, report: &mut Report) -> Result<Instant> {
         if live.token().is_cancelled() {
             return Err(live.stopped_error());
         }
-        report.status = EvaluationStatus::Running as i32;
+        report.status = Status::Running;
         self.save(live, report).await?;
         tracing::info!(id = %report.id, model = %report.model, dataset = %report.dataset, "evaluation started");
         Ok(Instant::now())
@@ -150,7 +150,7 @@ impl Engine {
         reporter: &Reporter,
         data: EvalData,
         settings: &Settings,
-        report: &mut EvaluationReport,
+        report: &mut Report,
     ) -> Result<()> {
         let mut working = report.clone();
         let settings = settings.clone();
@@ -174,7 +174,7 @@ impl Engine {
     async fn conclude(
         &self,
         live: &Live,
-        report: &mut EvaluationReport,
+        report: &mut Report,
         result: Result<()>,
         started: Instant,
     ) -> Result<()> {
@@ -202,7 +202,7 @@ impl Engine {
                 report
                     .timings
                     .insert("total".into(), started.elapsed().as_secs_f64());
-                report.status = EvaluationStatus::Completed as i32;
+                report.status = Status::Completed;
                 for (stage, seconds) in &report.timings {
                     metrics::histogram!("embedeval_stage_seconds", "stage" => stage.clone())
                         .record(*seconds);
@@ -210,7 +210,7 @@ impl Engine {
                 tracing::info!(id = %report.id, seconds = started.elapsed().as_secs_f64(), "evaluation completed");
             }
             Err(err) => {
-                report.status = status_of(err) as i32;
+                report.status = status_of(err);
                 report.error = crate::error::scrub_paths(&err.to_string());
                 tracing::warn!(id = %report.id, %err, "evaluation ended without a result");
             }
@@ -222,9 +222,9 @@ impl Engine {
 }
 
 /// The status an evaluation that ended with `err` is stored with.
-pub(super) fn status_of(err: &Error) -> EvaluationStatus {
+pub(super) fn status_of(err: &Error) -> Status {
     match err {
-        Error::Cancelled(_) => EvaluationStatus::Cancelled,
-        _ => EvaluationStatus::Failed,
+        Error::Cancelled(_) => Status::Cancelled,
+        _ => Status::Failed,
     }
 }

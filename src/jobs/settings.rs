@@ -3,8 +3,8 @@
 
 use crate::data::augment::{AugmentParams, Recipe};
 use crate::data::LoadedDataset;
+use crate::domain::MetricSpec;
 use crate::error::{Error, Result};
-use crate::proto::MetricSpec;
 
 /// Which splits of a dataset an evaluation uses: the test split (metrics,
 /// kNN queries, probe test set) and the train split (kNN bank, probe
@@ -313,7 +313,7 @@ impl Settings {
             uniformity_t: Some(self.uniformity_t),
             neighbors_k: Some(self.neighbors_k as u32),
             augmentation_seed: Some(self.augmentation_seed),
-            augmentation: Some(crate::proto::Augmentation {
+            augmentation: Some(crate::domain::Augmentation {
                 recipe: self.augmentation.recipe.as_str().to_string(),
                 crop_scale_min: Some(self.augmentation.crop_scale.0),
                 crop_scale_max: Some(self.augmentation.crop_scale.1),

@@ -15,8 +15,8 @@ use prost::Message;
 use super::job::{CompareJob, JobSpec, Progress};
 use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
+use crate::domain::MetricSpec;
 use crate::error::{Error, Result};
-use crate::proto::MetricSpec;
 use crate::registry::{Entry, LoadedModel};
 
 /// Finds models and datasets by name on the replica that runs a job.
@@ -40,9 +40,35 @@ pub struct StoredModel {
     /// Its ONNX file and card at submission ([`Entry::share_id`]).
     #[prost(string, tag = "4")]
     pub share_id: String,
-    /// Its resolved settings (every field set).
+    /// Its resolved settings as releases before the domain records stored
+    /// them; read only where `settings` is empty (a job stored by such a
+    /// release and taken over by this one).
     #[prost(message, optional, tag = "3")]
-    pub spec: Option<MetricSpec>,
+    pub legacy_spec: Option<crate::proto::MetricSpec>,
+    /// Its resolved settings (every field set): the CBOR of the domain's
+    /// [`MetricSpec`].
+    #[prost(bytes = "vec", tag = "5")]
+    pub settings: Vec<u8>,
+}
+
+impl StoredModel {
+    /// The settings stored (None: the defaults).
+    pub fn spec(&self) -> Result<Option<MetricSpec>> {
+        if self.settings.is_empty() {
+            return Ok(self.legacy_spec.clone().map(Into::into));
+        }
+        ciborium::from_reader(self.settings.as_slice())
+            .map(Some)
+            .map_err(|e| Error::store(format!("a stored job's settings do not decode: {e}")))
+    }
+}
+
+/// The stored form of resolved settings.
+fn settings_bytes(settings: &Settings) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing plain fields to a Vec cannot fail.
+    let _ = ciborium::into_writer(&settings.to_spec(), &mut out);
+    out
 }
 
 /// A one-model job or a comparison, as stored with the job.
@@ -139,7 +165,8 @@ fn stored_model(model: &LoadedModel, settings: &Settings) -> StoredModel {
         name: model.name.clone(),
         sha256: model.sha256.clone(),
         share_id: model.share_id(),
-        spec: Some(settings.to_spec()),
+        legacy_spec: None,
+        settings: settings_bytes(settings),
     }
 }
 
@@ -206,7 +233,7 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
                     m.name
                 )));
             }
-            let settings = Settings::resolve(m.spec.as_ref(), model.card.training.temperature)?;
+            let settings = Settings::resolve(m.spec()?.as_ref(), model.card.training.temperature)?;
             (model, settings)
         });
     }
@@ -279,14 +306,31 @@ mod tests {
                 name: "infonce-t0.2".into(),
                 sha256: "00ff".into(),
                 share_id: "00ff-11ee".into(),
-                spec: Some(settings.to_spec()),
+                legacy_spec: None,
+                settings: settings_bytes(&settings),
             }],
             comparison_id: String::new(),
         };
         let back = JobRequest::decode(request.encode_to_vec().as_slice()).unwrap();
         assert_eq!(back, request);
-        let resolved = Settings::resolve(back.models[0].spec.as_ref(), 0.9).unwrap();
+        let resolved = Settings::resolve(back.models[0].spec().unwrap().as_ref(), 0.9).unwrap();
         assert_eq!(resolved, settings, "the stored settings are the ones used");
+
+        // A job an earlier release stored: its settings as protobuf (tag 3).
+        let earlier = StoredModel {
+            name: "infonce-t0.2".into(),
+            sha256: "00ff".into(),
+            share_id: "00ff-11ee".into(),
+            legacy_spec: Some(crate::proto::MetricSpec {
+                knn_k: Some(7),
+                skip_linear: true,
+                ..Default::default()
+            }),
+            settings: Vec::new(),
+        };
+        let back = StoredModel::decode(earlier.encode_to_vec().as_slice()).unwrap();
+        let spec = back.spec().unwrap().unwrap();
+        assert_eq!((spec.knn_k, spec.skip_linear), (Some(7), true));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +354,8 @@ mod tests {
                 name: "m".into(),
                 sha256: first.sha256.clone(),
                 share_id: first.share_id(),
-                spec: Some(settings.to_spec()),
+                legacy_spec: None,
+                settings: settings_bytes(&settings),
             }],
             comparison_id: String::new(),
         }

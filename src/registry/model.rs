@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::card::{self, CardFile, ModelCard};
 use super::catalog::Entry;
 use super::{sha256_hex, validate_name};
+use crate::domain;
 use crate::encoder::{
     Encoder, EncoderSession, ExecutionProvider, InputData, Preprocessing, Runtime,
 };
@@ -122,6 +123,20 @@ impl LoadedModel {
         self.card.input.preprocessing()
     }
 
+    /// Its input as reports describe it: the effective preprocessing and
+    /// the card's preset.
+    pub fn input_info(&self) -> domain::InputInfo {
+        domain::InputInfo {
+            preset: self
+                .card
+                .input
+                .preset
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            ..input_info(&self.preprocessing())
+        }
+    }
+
     /// The model as the API describes it.
     pub fn info(&self) -> proto::ModelInfo {
         let card = &self.card;
@@ -138,14 +153,7 @@ impl LoadedModel {
                 step: card.training.step,
                 loss_name: card.training.loss_name.clone(),
             }),
-            input: Some(proto::InputInfo {
-                preset: card
-                    .input
-                    .preset
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_default(),
-                ..input_info(&self.preprocessing())
-            }),
+            input: Some(wire_input(self.input_info())),
             outputs: card
                 .outputs
                 .names
@@ -167,15 +175,38 @@ impl LoadedModel {
     }
 }
 
-/// The API's description of a preprocessing (in model infos and reports).
-pub fn input_info(p: &Preprocessing) -> proto::InputInfo {
-    let dtype = match p.dtype {
-        card::InputDType::Float32 => proto::DataType::Float32,
-        card::InputDType::Uint8 => proto::DataType::Uint8,
+/// The model info's input, until the model info is a domain type.
+fn wire_input(i: domain::InputInfo) -> proto::InputInfo {
+    let dtype = match i.dtype.as_str() {
+        "uint8" => proto::DataType::Uint8,
+        _ => proto::DataType::Float32,
     };
     proto::InputInfo {
-        name: p.input.clone(),
+        name: i.name,
         dtype: dtype as i32,
+        shape: i.shape,
+        layout: i.layout,
+        scale: i.scale,
+        mean: i.mean,
+        std: i.std,
+        resize: i.resize,
+        preset: i.preset,
+        image_height: i.image_height,
+        image_width: i.image_width,
+        resize_factor_height: i.resize_factor_height,
+        resize_factor_width: i.resize_factor_width,
+    }
+}
+
+/// The description of a preprocessing (in model infos and reports).
+pub fn input_info(p: &Preprocessing) -> domain::InputInfo {
+    let dtype = match p.dtype {
+        card::InputDType::Float32 => "float32",
+        card::InputDType::Uint8 => "uint8",
+    };
+    domain::InputInfo {
+        name: p.input.clone(),
+        dtype: dtype.to_string(),
         shape: p.shape.clone(),
         layout: p.layout.as_str().to_string(),
         scale: p.scale,

@@ -5,7 +5,7 @@
 //! class figures draw.
 
 use super::listing::Listing;
-use crate::proto::PerClass;
+use crate::domain::PerClass;
 
 /// The columns of [`per_class_listing`].
 pub const PER_CLASS_COLUMNS: [&str; 7] = [

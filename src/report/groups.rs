@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use super::listing::Listing;
 use super::METRIC_COLUMNS;
-use crate::proto::{EvaluationReport, EvaluationStatus, MetricSummary, TagGroup};
+use crate::domain::{MetricSummary, Report, Status, TagGroup};
 
 /// t(0.975, ν) for ν = 1 … 30 (Student's t quantiles, e.g. Abramowitz &
 /// Stegun Table 26.10).
@@ -65,7 +65,7 @@ pub fn t_975(df: usize) -> f64 {
 }
 
 /// A report's headline metrics, in [`METRIC_COLUMNS`] order.
-pub fn metric_values(r: &EvaluationReport) -> [Option<f64>; 9] {
+pub fn metric_values(r: &Report) -> [Option<f64>; 9] {
     [
         r.uniformity,
         r.tolerance,
@@ -104,7 +104,7 @@ pub fn summary(metric: &str, values: &[f64]) -> MetricSummary {
 
 /// The tags that place a report in a group: its tags but `by`, with its
 /// loss and τ where the tags do not say them (uploaded embeddings).
-fn group_key(r: &EvaluationReport, by: &str) -> BTreeMap<String, String> {
+fn group_key(r: &Report, by: &str) -> BTreeMap<String, String> {
     let mut key = r.tags.clone();
     key.remove(by);
     key.entry("loss".into()).or_insert_with(|| r.loss.clone());
@@ -118,9 +118,9 @@ fn group_key(r: &EvaluationReport, by: &str) -> BTreeMap<String, String> {
 /// The groups of `rows` along the tag `by`: the rows sharing every other
 /// tag, in the order of each group's first row. Only completed reports
 /// count towards a metric; each metric's `n` says how many had it.
-pub fn groups(rows: &[EvaluationReport], by: &str) -> Vec<TagGroup> {
+pub fn groups(rows: &[Report], by: &str) -> Vec<TagGroup> {
     let mut order: Vec<BTreeMap<String, String>> = Vec::new();
-    let mut members: Vec<Vec<&EvaluationReport>> = Vec::new();
+    let mut members: Vec<Vec<&Report>> = Vec::new();
     for r in rows {
         let key = group_key(r, by);
         match order.iter().position(|k| *k == key) {
@@ -137,7 +137,7 @@ pub fn groups(rows: &[EvaluationReport], by: &str) -> Vec<TagGroup> {
         .map(|(tags, rows)| {
             let done: Vec<[Option<f64>; 9]> = rows
                 .iter()
-                .filter(|r| r.status == EvaluationStatus::Completed as i32)
+                .filter(|r| r.status == Status::Completed)
                 .map(|r| metric_values(r))
                 .collect();
             let metrics = METRIC_COLUMNS
@@ -223,14 +223,14 @@ pub fn group_listing(groups: &[TagGroup], by: &str, split: bool) -> Listing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::KnnResult;
+    use crate::domain::KnnResult;
 
-    fn report(model: &str, tau: &str, seed: &str, knn: f64, u: f64) -> EvaluationReport {
-        EvaluationReport {
+    fn report(model: &str, tau: &str, seed: &str, knn: f64, u: f64) -> Report {
+        Report {
             model: model.into(),
             loss: "infonce".into(),
             temperature: tau.parse().unwrap(),
-            status: EvaluationStatus::Completed as i32,
+            status: Status::Completed,
             uniformity: Some(u),
             knn: Some(KnnResult {
                 top1: knn,
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn a_failed_report_counts_nowhere_and_a_lone_model_has_no_interval() {
         let mut failed = report("a-s1", "0.2", "1", 0.1, 0.1);
-        failed.status = EvaluationStatus::Failed as i32;
+        failed.status = Status::Failed;
         let g = groups(&[report("a-s0", "0.2", "0", 0.9, 3.0), failed], "seed");
         assert_eq!(g[0].models.len(), 2);
         let knn = g[0]

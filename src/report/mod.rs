@@ -15,7 +15,7 @@ pub use recommend::{
     COLLAPSED_POSITIVE, COLLAPSED_UNIFORMITY,
 };
 
-use crate::proto::{EvaluationReport, EvaluationStatus};
+use crate::domain::Report;
 
 /// A metric to four decimals, "-" when absent.
 pub fn opt(v: Option<f64>) -> String {
@@ -23,7 +23,7 @@ pub fn opt(v: Option<f64>) -> String {
 }
 
 /// A text table of a comparison: one row per report.
-pub fn table(rows: &[EvaluationReport]) -> String {
+pub fn table(rows: &[Report]) -> String {
     let listing = listing(rows);
     let header: Vec<&str> = listing.header.iter().map(String::as_str).collect();
     format_table(&header, &listing.rows)
@@ -44,7 +44,7 @@ pub const METRIC_COLUMNS: [&str; 9] = [
 
 /// A report's headline metrics, one cell per [`METRIC_COLUMNS`] ("-" for
 /// one not computed).
-pub fn metric_cells(r: &EvaluationReport) -> Vec<String> {
+pub fn metric_cells(r: &Report) -> Vec<String> {
     vec![
         opt(r.uniformity),
         opt(r.tolerance),
@@ -71,7 +71,7 @@ pub fn short_dataset_id(id: &str) -> String {
 
 /// The comparison's columns and one row per report (a model that was not
 /// evaluated shows its status and reason in place of numbers).
-pub fn listing(rows: &[EvaluationReport]) -> Listing {
+pub fn listing(rows: &[Report]) -> Listing {
     let header: Vec<&str> = ["model", "loss", "temperature"]
         .into_iter()
         .chain(METRIC_COLUMNS)
@@ -87,11 +87,7 @@ pub fn listing(rows: &[EvaluationReport]) -> Listing {
             ];
             cells.extend(metric_cells(r));
             cells.push(short_dataset_id(&r.dataset_id));
-            cells.push(
-                EvaluationStatus::try_from(r.status)
-                    .map_or("?", |s| s.as_str_name())
-                    .to_string(),
-            );
+            cells.push(r.status.name().to_string());
             cells.push(r.error.clone());
             cells
         })
@@ -128,10 +124,10 @@ pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{KnnResult, LinearResult};
+    use crate::domain::{KnnResult, LinearResult};
 
-    fn row(loss: &str, tau: f64, u: f64, t: f64) -> EvaluationReport {
-        EvaluationReport {
+    fn row(loss: &str, tau: f64, u: f64, t: f64) -> Report {
+        Report {
             model: format!("{loss}-{tau}"),
             loss: loss.into(),
             temperature: tau,

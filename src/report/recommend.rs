@@ -15,7 +15,7 @@
 //! than three models and so no knee, the higher point estimate.
 
 use super::figures::style::wilson95;
-use crate::proto::{EvaluationReport, EvaluationStatus};
+use crate::domain::{Report, Status};
 
 /// An accuracy with its 95% Wilson interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +36,7 @@ pub struct Recommendation {
     /// The loss the models share.
     pub loss: String,
     /// The completed reports considered, by increasing τ.
-    pub rows: Vec<EvaluationReport>,
+    pub rows: Vec<Report>,
     /// Indices into `rows` of the Pareto front of (uniformity, tolerance),
     /// by increasing uniformity.
     pub front: Vec<usize>,
@@ -55,7 +55,7 @@ pub struct Recommendation {
     pub reason: String,
     /// The classes whose tolerance falls most from the largest τ to the
     /// smallest, largest fall first.
-    pub tolerance_falls: Vec<crate::proto::ClassTolerance>,
+    pub tolerance_falls: Vec<crate::domain::ClassTolerance>,
 }
 
 /// How many classes [`tolerance_falls`] keeps.
@@ -66,14 +66,11 @@ pub const TOLERANCE_FALLS: usize = 10;
 /// [`TOLERANCE_FALLS`]; empty when either lacks per-class diagnostics.
 /// Classes whose tolerance does not fall, and classes of one row (NaN
 /// tolerance), are left out; ties by label.
-pub fn tolerance_falls(
-    large: &EvaluationReport,
-    small: &EvaluationReport,
-) -> Vec<crate::proto::ClassTolerance> {
+pub fn tolerance_falls(large: &Report, small: &Report) -> Vec<crate::domain::ClassTolerance> {
     let (Some(l), Some(s)) = (&large.per_class, &small.per_class) else {
         return Vec::new();
     };
-    let mut out: Vec<crate::proto::ClassTolerance> = l
+    let mut out: Vec<crate::domain::ClassTolerance> = l
         .labels
         .iter()
         .zip(&l.tolerance)
@@ -83,7 +80,7 @@ pub fn tolerance_falls(
             let at_small = *s.tolerance.get(i)?;
             // Only classes whose tolerance does fall.
             (at_large.is_finite() && at_small.is_finite() && at_large > at_small).then_some(
-                crate::proto::ClassTolerance {
+                crate::domain::ClassTolerance {
                     label: *label,
                     at_largest_tau: at_large,
                     at_smallest_tau: at_small,
@@ -166,7 +163,7 @@ pub const COLLAPSED_POSITIVE: f64 = 0.99;
 /// below [`COLLAPSED_UNIFORMITY`] and positive similarity above
 /// [`COLLAPSED_POSITIVE`] (every image at nearly one point), so that no
 /// accuracy of it recommends it.
-pub fn collapsed(r: &EvaluationReport) -> bool {
+pub fn collapsed(r: &Report) -> bool {
     matches!(
         (r.uniformity, r.positive_similarity),
         (Some(u), Some(p)) if u < COLLAPSED_UNIFORMITY && p > COLLAPSED_POSITIVE
@@ -180,12 +177,12 @@ pub fn collapsed(r: &EvaluationReport) -> bool {
 /// embeddings completely collapsed ([`collapsed`])
 /// is never kept, whatever its accuracy. The tolerance falls are left
 /// empty (they compare temperatures, not steps).
-pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommendation> {
-    let kept: Vec<(u64, &EvaluationReport)> = path
+pub fn checkpoint_to_keep(path: &[(u64, &Report)]) -> Option<Recommendation> {
+    let kept: Vec<(u64, &Report)> = path
         .iter()
         .copied()
         .filter(|(_, r)| {
-            r.status == EvaluationStatus::Completed as i32
+            r.status == Status::Completed
                 && r.uniformity.is_some()
                 && r.tolerance.is_some()
                 && !collapsed(r)
@@ -205,18 +202,18 @@ pub fn checkpoint_to_keep(path: &[(u64, &EvaluationReport)]) -> Option<Recommend
 
 /// The recommendations of a comparison: one per loss with at least one
 /// completed report carrying uniformity and tolerance.
-pub fn recommend(rows: &[EvaluationReport]) -> Vec<Recommendation> {
+pub fn recommend(rows: &[Report]) -> Vec<Recommendation> {
     let mut losses: Vec<String> = rows.iter().map(|r| r.loss.clone()).collect();
     losses.sort();
     losses.dedup();
     losses
         .into_iter()
         .filter_map(|loss| {
-            let mut group: Vec<EvaluationReport> = rows
+            let mut group: Vec<Report> = rows
                 .iter()
                 .filter(|r| {
                     r.loss == loss
-                        && r.status == EvaluationStatus::Completed as i32
+                        && r.status == Status::Completed
                         && r.uniformity.is_some()
                         && r.tolerance.is_some()
                 })
@@ -246,10 +243,7 @@ pub fn recommend(rows: &[EvaluationReport]) -> Vec<Recommendation> {
         .collect()
 }
 
-fn best(
-    rows: &[EvaluationReport],
-    top1: impl Fn(&EvaluationReport) -> Option<f64>,
-) -> Option<Interval> {
+fn best(rows: &[Report], top1: impl Fn(&Report) -> Option<f64>) -> Option<Interval> {
     rows.iter()
         .enumerate()
         .filter_map(|(i, r)| top1(r).map(|v| (i, v, r.num_test)))
@@ -266,11 +260,11 @@ fn best(
 }
 
 /// A protocol's top-1 accuracy of a report, if it was measured.
-type Top1 = dyn Fn(&EvaluationReport) -> Option<f64>;
+type Top1 = dyn Fn(&Report) -> Option<f64>;
 
 /// The recommendation over `rows` (in the order ties are broken by), each
 /// named in the reason as `names` says ("τ = 0.2", "step 400").
-fn recommend_group(loss: String, rows: Vec<EvaluationReport>, names: Names) -> Recommendation {
+fn recommend_group(loss: String, rows: Vec<Report>, names: Names) -> Recommendation {
     let points: Vec<(f64, f64)> = rows
         .iter()
         .map(|r| {
@@ -282,8 +276,8 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>, names: Names) -> R
         .collect();
     let front = pareto_front(&points);
     let knee = knee(&points, &front);
-    let knn = |r: &EvaluationReport| r.knn.as_ref().map(|k| k.top1);
-    let linear = |r: &EvaluationReport| r.linear.as_ref().map(|l| l.top1);
+    let knn = |r: &Report| r.knn.as_ref().map(|k| k.top1);
+    let linear = |r: &Report| r.linear.as_ref().map(|l| l.top1);
     let best_knn = best(&rows, knn);
     let best_linear = best(&rows, linear);
     let (protocol, chosen, top1): (&str, _, &Top1) = match best_linear {
@@ -428,11 +422,11 @@ fn recommend_group(loss: String, rows: Vec<EvaluationReport>, names: Names) -> R
 }
 
 impl Recommendation {
-    /// As the proto a Comparison carries (models by name).
-    pub fn to_proto(&self) -> crate::proto::Recommendation {
+    /// As a comparison carries it (models by name).
+    pub fn to_recommendation(&self) -> crate::domain::Recommendation {
         let name = |i: usize| self.rows[i].model.clone();
         let interval = |b: &Option<Interval>| {
-            b.map(|b| crate::proto::AccuracyInterval {
+            b.map(|b| crate::domain::AccuracyInterval {
                 model: name(b.model),
                 temperature: self.rows[b.model].temperature,
                 top1: b.value,
@@ -440,7 +434,7 @@ impl Recommendation {
                 hi: b.hi,
             })
         };
-        crate::proto::Recommendation {
+        crate::domain::Recommendation {
             loss: self.loss.clone(),
             front: self.front.iter().map(|&i| name(i)).collect(),
             knee: self.knee.map(name).unwrap_or_default(),
@@ -459,8 +453,8 @@ impl Recommendation {
 /// uniformity, tolerance, accuracies with their 95% intervals, and whether
 /// it is on the front, the knee, tied with the best, the recommendation.
 pub fn recommendation_listing(
-    rec: &crate::proto::Recommendation,
-    rows: &[EvaluationReport],
+    rec: &crate::domain::Recommendation,
+    rows: &[Report],
 ) -> super::Listing {
     let with_interval = |v: Option<f64>, n: u64| {
         v.map_or("-".to_string(), |v| {
@@ -470,7 +464,7 @@ pub fn recommendation_listing(
     };
     let rows = rows
         .iter()
-        .filter(|r| r.loss == rec.loss && r.status == EvaluationStatus::Completed as i32)
+        .filter(|r| r.loss == rec.loss && r.status == Status::Completed)
         .map(|r| {
             let mut marks = Vec::new();
             if rec.front.contains(&r.model) {
@@ -527,7 +521,7 @@ fn scale_to_unit(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{KnnResult, LinearResult};
+    use crate::domain::{KnnResult, LinearResult};
 
     /// Every point checked against every other: the definition.
     fn brute_front(points: &[(f64, f64)]) -> Vec<usize> {
@@ -570,14 +564,14 @@ mod tests {
         assert_eq!(knee(&points, &front), Some(1));
     }
 
-    fn report(tau: f64, u: f64, t: f64, linear: f64, n: u64) -> EvaluationReport {
-        EvaluationReport {
+    fn report(tau: f64, u: f64, t: f64, linear: f64, n: u64) -> Report {
+        Report {
             loss: "infonce".into(),
             temperature: tau,
             uniformity: Some(u),
             tolerance: Some(t),
             num_test: n,
-            status: EvaluationStatus::Completed as i32,
+            status: Status::Completed,
             knn: Some(KnnResult {
                 top1: linear - 0.01,
                 ..Default::default()
@@ -593,7 +587,7 @@ mod tests {
     #[test]
     fn the_classes_whose_tolerance_falls_most_come_first() {
         let per_class = |tolerance: Vec<f64>| {
-            Some(crate::proto::PerClass {
+            Some(crate::domain::PerClass {
                 labels: vec![1, 2, 3, 4, 5],
                 tolerance,
                 ..Default::default()
@@ -636,8 +630,7 @@ mod tests {
             report(0.2, 3.0, 0.45, 0.78, 10_000),
             report(0.2, 3.5, 0.40, 0.85, 10_000),
         ];
-        let path: Vec<(u64, &EvaluationReport)> =
-            [100, 200, 300].into_iter().zip(rows.iter()).collect();
+        let path: Vec<(u64, &Report)> = [100, 200, 300].into_iter().zip(rows.iter()).collect();
         let keep = checkpoint_to_keep(&path).unwrap();
         assert_eq!(keep.recommended, Some(2));
         assert!(
@@ -652,8 +645,7 @@ mod tests {
         // probe scored (a collapsed probe can still separate digits).
         let mut collapsed = report(0.2, 0.01, 0.999, 0.95, 10_000);
         collapsed.positive_similarity = Some(0.999);
-        let with: Vec<(u64, &EvaluationReport)> =
-            path.iter().copied().chain([(400, &collapsed)]).collect();
+        let with: Vec<(u64, &Report)> = path.iter().copied().chain([(400, &collapsed)]).collect();
         let keep = checkpoint_to_keep(&with).unwrap();
         assert!(keep.reason.starts_with("step 300:"), "{}", keep.reason);
         assert!(checkpoint_to_keep(&[(400, &collapsed)]).is_none());
@@ -725,7 +717,7 @@ mod tests {
             rec.reason
         );
         // No accuracy at all: two models give no recommendation, one does.
-        let bare = |mut r: EvaluationReport| {
+        let bare = |mut r: Report| {
             r.knn = None;
             r.linear = None;
             r

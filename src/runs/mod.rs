@@ -11,43 +11,37 @@ pub mod warnings;
 use std::collections::BTreeMap;
 
 use crate::database::Reports;
+use crate::domain::{Report, RunMember, Status};
 use crate::error::{Error, Result};
-use crate::proto::{self, EvaluationReport, EvaluationStatus, ModelInfo, TrainingInfo};
-
-/// A model's training facts (the default when its card has none).
-fn training(m: &ModelInfo) -> TrainingInfo {
-    m.training.clone().unwrap_or_default()
-}
 
 /// The checkpoints of each run among `models`, in step order (ties by
 /// name).
-fn by_run(models: &[ModelInfo]) -> BTreeMap<String, Vec<&ModelInfo>> {
-    let mut runs: BTreeMap<String, Vec<&ModelInfo>> = BTreeMap::new();
+fn by_run(models: &[RunMember]) -> BTreeMap<String, Vec<&RunMember>> {
+    let mut runs: BTreeMap<String, Vec<&RunMember>> = BTreeMap::new();
     for m in models {
-        let run = training(m).run;
-        if !run.is_empty() {
-            runs.entry(run).or_default().push(m);
+        if !m.run.is_empty() {
+            runs.entry(m.run.clone()).or_default().push(m);
         }
     }
     for checkpoints in runs.values_mut() {
-        checkpoints.sort_by(|a, b| (training(a).step, &a.name).cmp(&(training(b).step, &b.name)));
+        checkpoints.sort_by(|a, b| (a.step, &a.name).cmp(&(b.step, &b.name)));
     }
     runs
 }
 
 /// One summary per run, sorted by name.
-pub fn summaries(models: &[ModelInfo]) -> Vec<proto::RunSummary> {
+pub fn summaries(models: &[RunMember]) -> Vec<crate::domain::RunSummary> {
     by_run(models)
         .into_iter()
         .map(|(name, checkpoints)| {
-            let first = training(checkpoints[0]);
-            let last = training(checkpoints[checkpoints.len() - 1]);
-            proto::RunSummary {
+            let first = checkpoints[0];
+            let last = checkpoints[checkpoints.len() - 1];
+            crate::domain::RunSummary {
                 name,
                 checkpoints: checkpoints.len() as u32,
                 first_step: first.step,
                 last_step: last.step,
-                loss: last.loss,
+                loss: last.loss.clone(),
                 temperature: last.temperature,
             }
         })
@@ -55,19 +49,16 @@ pub fn summaries(models: &[ModelInfo]) -> Vec<proto::RunSummary> {
 }
 
 /// The latest COMPLETED report of exactly `model` (its sha256) on `dataset`.
-async fn latest(
-    store: &Reports,
-    model: &ModelInfo,
-    dataset: &str,
-) -> Result<Option<EvaluationReport>> {
+async fn latest(store: &Reports, model: &RunMember, dataset: &str) -> Result<Option<Report>> {
     let mut token = String::new();
     loop {
         let (page, next) = store
             .list(&model.name, dataset, crate::database::MAX_PAGE, &token)
             .await?;
-        if let Some(r) = page.into_iter().find(|r| {
-            r.status == EvaluationStatus::Completed as i32 && r.model_sha256 == model.sha256
-        }) {
+        if let Some(r) = page
+            .into_iter()
+            .find(|r| r.status == Status::Completed && r.model_sha256 == model.sha256)
+        {
             return Ok(Some(r));
         }
         if next.is_empty() {
@@ -80,11 +71,11 @@ async fn latest(
 /// Run `name` on `dataset`: its checkpoints in step order with their latest
 /// reports, and its warnings. NOT_FOUND when no model belongs to it.
 pub async fn run(
-    models: &[ModelInfo],
+    models: &[RunMember],
     store: &Reports,
     name: &str,
     dataset: &str,
-) -> Result<proto::Run> {
+) -> Result<crate::domain::Run> {
     if dataset.is_empty() {
         return Err(Error::InvalidArgument(
             "GetRun needs the dataset whose reports to show".into(),
@@ -97,22 +88,22 @@ pub async fn run(
     })?;
     let mut out = Vec::with_capacity(checkpoints.len());
     for m in checkpoints {
-        out.push(proto::Checkpoint {
-            step: training(m).step,
+        out.push(crate::domain::Checkpoint {
+            step: m.step,
             model: m.name.clone(),
             model_sha256: m.sha256.clone(),
             report: latest(store, m, dataset).await?,
         });
     }
-    let path: Vec<(u64, &EvaluationReport)> = out
+    let path: Vec<(u64, &Report)> = out
         .iter()
         .filter_map(|c| c.report.as_ref().map(|r| (c.step, r)))
         .collect();
-    Ok(proto::Run {
+    Ok(crate::domain::Run {
         name: name.to_string(),
         dataset: dataset.to_string(),
         warnings: warnings::detect(&path),
-        checkpoint_to_keep: crate::report::checkpoint_to_keep(&path).map(|r| r.to_proto()),
+        checkpoint_to_keep: crate::report::checkpoint_to_keep(&path).map(|r| r.to_recommendation()),
         checkpoints: out,
     })
 }

@@ -12,7 +12,7 @@
 //!   negatives take all the penalty, while uniformity has stopped rising
 //!   (it rose less than [`PLATEAU`] since the previous checkpoint).
 
-use crate::proto::{EvaluationReport, RunWarning};
+use crate::domain::{Report, RunWarning};
 
 pub use crate::report::{collapsed, COLLAPSED_POSITIVE, COLLAPSED_UNIFORMITY};
 /// Fraction of the peak effective rank below which dimensions collapsed.
@@ -24,7 +24,7 @@ pub const PLATEAU: f64 = 0.01;
 
 /// The warnings of `path` ((step, report) in step order), the first step
 /// of each kind.
-pub fn detect(path: &[(u64, &EvaluationReport)]) -> Vec<RunWarning> {
+pub fn detect(path: &[(u64, &Report)]) -> Vec<RunWarning> {
     let mut out: Vec<RunWarning> = Vec::new();
     let mut warn = |kind: &str, step: u64, message: String| {
         if !out.iter().any(|w| w.kind == kind) {
@@ -96,8 +96,8 @@ pub fn detect(path: &[(u64, &EvaluationReport)]) -> Vec<RunWarning> {
 mod tests {
     use super::*;
 
-    fn report(u: f64, pos: f64, rank: f64, h: f64) -> EvaluationReport {
-        EvaluationReport {
+    fn report(u: f64, pos: f64, rank: f64, h: f64) -> Report {
+        Report {
             temperature: 0.1,
             uniformity: Some(u),
             positive_similarity: Some(pos),
@@ -108,8 +108,8 @@ mod tests {
         }
     }
 
-    fn kinds(path: &[(u64, EvaluationReport)]) -> Vec<(String, u64)> {
-        let refs: Vec<(u64, &EvaluationReport)> = path.iter().map(|(s, r)| (*s, r)).collect();
+    fn kinds(path: &[(u64, Report)]) -> Vec<(String, u64)> {
+        let refs: Vec<(u64, &Report)> = path.iter().map(|(s, r)| (*s, r)).collect();
         detect(&refs)
             .into_iter()
             .map(|w| (w.kind, w.step))

@@ -110,7 +110,7 @@ impl EvaluationService for EvaluationApi {
                 dataset: req.dataset,
                 test_split: req.test_split,
                 train_split: req.train_split,
-                spec: req.spec,
+                spec: req.spec.map(Into::into),
                 tags: req.tags,
             },
         )
@@ -145,7 +145,7 @@ impl EvaluationService for EvaluationApi {
             loss: header.loss,
             loss_name: header.loss_name,
             temperature: header.temperature,
-            spec: header.spec,
+            spec: header.spec.map(Into::into),
             data,
         })?;
         let mut handle = self
@@ -155,12 +155,16 @@ impl EvaluationService for EvaluationApi {
             .await?;
         if opts.detach {
             let id = handle.detach().remove(0);
-            return Ok(Response::new(self.state.engine.reports().get(&id).await?));
+            return Ok(Response::new(
+                self.state.engine.reports().get(&id).await?.into(),
+            ));
         }
         // Dropping the handle (the client left) stops the job.
         while let Some(event) = handle.next().await {
             match event {
-                Event::Done(Ok(Outcome::Report(report))) => return Ok(Response::new(*report)),
+                Event::Done(Ok(Outcome::Report(report))) => {
+                    return Ok(Response::new((*report).into()))
+                }
                 Event::Done(Err(err)) => return Err(convert::status(&err)),
                 _ => {}
             }
@@ -186,7 +190,7 @@ impl EvaluationService for EvaluationApi {
                 dataset: req.dataset,
                 test_split: req.test_split,
                 train_split: req.train_split,
-                spec: req.spec,
+                spec: req.spec.map(Into::into),
                 tags: req.tags,
             },
         )
@@ -202,7 +206,7 @@ impl EvaluationService for EvaluationApi {
         if opts.detach {
             let accepted = proto::Accepted {
                 comparison_id,
-                excluded,
+                excluded: excluded.into_iter().map(Into::into).collect(),
                 ..convert::accepted(handle)
             };
             return Ok(Response::new(once(proto::CompareEvent {
@@ -210,7 +214,7 @@ impl EvaluationService for EvaluationApi {
             })));
         }
         Ok(Response::new(forward(handle, move |event| {
-            convert::grouped(convert::compare_event(event), &by)
+            convert::compare_event(event, &by)
         })))
     }
 
@@ -230,7 +234,9 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::GetEvaluationRequest>,
     ) -> std::result::Result<Response<EvaluationReport>, Status> {
         let reports = self.state.engine.reports();
-        Ok(Response::new(reports.get(&request.get_ref().id).await?))
+        Ok(Response::new(
+            reports.get(&request.get_ref().id).await?.into(),
+        ))
     }
 
     async fn list_evaluations(
@@ -245,7 +251,7 @@ impl EvaluationService for EvaluationApi {
             .list(&r.model, &r.dataset, r.page_size as usize, &r.page_token)
             .await?;
         Ok(Response::new(proto::ListEvaluationsResponse {
-            evaluations,
+            evaluations: evaluations.into_iter().map(Into::into).collect(),
             next_page_token,
         }))
     }
@@ -272,13 +278,16 @@ impl EvaluationService for EvaluationApi {
         let comparison = tokio::task::spawn_blocking(move || figures::comparison(id, rows))
             .await
             .map_err(|e| Error::join("GetComparison", e))?;
-        Ok(Response::new(convert::with_groups(
-            proto::Comparison {
-                excluded,
-                ..comparison
-            },
-            &by,
-        )))
+        Ok(Response::new(
+            convert::with_groups(
+                crate::domain::Comparison {
+                    excluded,
+                    ..comparison
+                },
+                &by,
+            )
+            .into(),
+        ))
     }
 
     async fn list_comparisons(
@@ -343,7 +352,10 @@ impl EvaluationService for EvaluationApi {
     ) -> std::result::Result<Response<proto::ListRunsResponse>, Status> {
         let models = self.state.registries.listing::<LoadedModel>().await?;
         Ok(Response::new(proto::ListRunsResponse {
-            runs: crate::runs::summaries(&models),
+            runs: crate::runs::summaries(&convert::run_members(&models))
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }))
     }
 
@@ -354,13 +366,13 @@ impl EvaluationService for EvaluationApi {
         let req = request.into_inner();
         let models = self.state.registries.listing::<LoadedModel>().await?;
         let run = crate::runs::run(
-            &models,
+            &convert::run_members(&models),
             &self.state.engine.reports(),
             &req.name,
             &req.dataset,
         )
         .await?;
-        Ok(Response::new(run))
+        Ok(Response::new(run.into()))
     }
 
     async fn cancel_evaluation(

@@ -50,9 +50,10 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                 if conn.output() == Format::Json {
                     print_message("Comparison", &c)?;
                 } else {
-                    print_rows(conn, &c);
+                    let domain = super::super::records::comparison(c.clone());
+                    print_rows(conn, &domain);
                     if args.recommend {
-                        print_recommendations(conn, &c);
+                        print_recommendations(conn, &domain);
                     }
                 }
                 print_excluded(&c.excluded);
@@ -113,7 +114,7 @@ pub(super) fn print_excluded(excluded: &[proto::ExcludedModel]) {
 
 /// A comparison's rows in the connection's format: one per model, or one
 /// per group when it is aggregated along a tag (`--by`).
-pub(super) fn print_rows(conn: &Connection, c: &proto::Comparison) {
+pub(super) fn print_rows(conn: &Connection, c: &crate::domain::Comparison) {
     let listing = if c.by.is_empty() {
         crate::report::listing(&c.rows)
     } else {
@@ -126,7 +127,7 @@ pub(super) fn print_rows(conn: &Connection, c: &proto::Comparison) {
 /// Prints a comparison's recommendations: per loss its table, the reason
 /// (and the tie-break when one decided), and the classes whose tolerance
 /// falls most.
-pub(super) fn print_recommendations(conn: &Connection, c: &proto::Comparison) {
+pub(super) fn print_recommendations(conn: &Connection, c: &crate::domain::Comparison) {
     for r in &c.recommendations {
         match conn.output() {
             Format::Table => println!("\nloss {}:", r.loss),

@@ -76,11 +76,12 @@ pub async fn comparisons(conn: &Connection, cmd: ComparisonsCommand) -> anyhow::
             if conn.output() == Format::Json {
                 return print_message("Comparison", &c);
             }
+            print_excluded(&c.excluded);
+            let c = super::super::records::comparison(c);
             print_rows(conn, &c);
             if recommend {
                 print_recommendations(conn, &c);
             }
-            print_excluded(&c.excluded);
             Ok(())
         }
         ComparisonsCommand::Rm { ids } => {

@@ -49,12 +49,13 @@ pub(super) async fn follow_evaluation(
                 if conn.output() == Format::Json {
                     print_message("EvaluationReport", &r)?;
                 } else {
+                    let domain = crate::domain::Report::from(r.clone());
                     print!(
                         "{}",
-                        crate::report::listing(std::slice::from_ref(&r)).render(conn.output())
+                        crate::report::listing(std::slice::from_ref(&domain)).render(conn.output())
                     );
                     if per_class {
-                        match &r.per_class {
+                        match &domain.per_class {
                             Some(p) => {
                                 if conn.output() == Format::Table {
                                     println!();

@@ -20,7 +20,7 @@ pub(super) fn header() -> Vec<&'static str> {
 }
 
 /// One row of a run's path.
-pub(super) fn row(c: &proto::Checkpoint) -> Vec<String> {
+pub(super) fn row(c: &crate::domain::Checkpoint) -> Vec<String> {
     let mut cells = vec![c.step.to_string(), c.model.clone()];
     match &c.report {
         Some(r) => {
@@ -96,7 +96,11 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
             metrics_plot,
             figure,
         } => {
-            let run = get_run(conn, &name, &dataset).await?;
+            let wire = get_run(conn, &name, &dataset).await?;
+            if conn.output() == Format::Json && plot.is_none() && metrics_plot.is_none() {
+                return print_message("Run", &wire);
+            }
+            let run = super::super::records::run(wire.clone());
             for (path, metrics) in [(&plot, false), (&metrics_plot, true)] {
                 let Some(path) = path else { continue };
                 let format = match figure.format_for(path) {
@@ -117,7 +121,7 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
                 eprintln!("{}: {} marks drawn", path.display(), drawn.marks.len());
             }
             if conn.output() == Format::Json {
-                return print_message("Run", &run);
+                return print_message("Run", &wire);
             }
             let rows = run.checkpoints.iter().map(row).collect();
             print!("{}", Listing::new(&header(), rows).render(conn.output()));

@@ -416,11 +416,11 @@ async fn checkpoint(
             report.error
         );
     }
-    let c = proto::Checkpoint {
+    let c = crate::domain::Checkpoint {
         step,
         model: name,
         model_sha256: report.model_sha256.clone(),
-        report: completed.then_some(report),
+        report: completed.then(|| report.into()),
     };
     let cells = row(&c);
     println!("{}", watch_line(&cells[..cells.len() - 1]));

@@ -18,8 +18,8 @@ use plotters::style::text_anchor::{HPos, VPos};
 use super::frame::{self, Axis};
 use super::style::{self, Losses, Shape, Zoom};
 use super::{caption, Axes, Layout, Mark};
+use crate::domain::Report;
 use crate::error::{Error, Result};
-use crate::proto::EvaluationReport;
 
 /// The two probes.
 const METHODS: [(&str, Shape, Option<f64>); 2] = [
@@ -27,7 +27,7 @@ const METHODS: [(&str, Shape, Option<f64>); 2] = [
     ("linear", Shape::Square, Some(1.0)),
 ];
 
-fn accuracy(r: &EvaluationReport, method: usize) -> Option<f64> {
+fn accuracy(r: &Report, method: usize) -> Option<f64> {
     match method {
         0 => r.knn.as_ref().map(|k| k.top1),
         _ => r.linear.as_ref().map(|l| l.top1),
@@ -38,7 +38,7 @@ fn accuracy(r: &EvaluationReport, method: usize) -> Option<f64> {
 /// with the half-width of their 95% t-interval.
 struct Point<'a> {
     /// The reports it stands for (the first names the mark).
-    reports: Vec<&'a EvaluationReport>,
+    reports: Vec<&'a Report>,
     /// The accuracy (the mean over `reports`).
     value: f64,
     /// Each report's accuracy (more than one: an aggregate).
@@ -61,7 +61,7 @@ impl Point<'_> {
 /// Draws the figure; returns one mark per model and probe.
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
+    rows: &[Report],
     layout: Layout,
     axes: &Axes,
 ) -> Result<Vec<Mark>>
@@ -70,17 +70,17 @@ where
 {
     let on_tau = axes.x == "temperature";
     // On a tag's axis: the reports with a numeric value of it.
-    let x_tag = |r: &EvaluationReport| -> Option<f64> {
+    let x_tag = |r: &Report| -> Option<f64> {
         r.tags
             .get(&axes.x)
             .and_then(|v| v.parse::<f64>().ok())
             .filter(|v| v.is_finite())
     };
-    let with_accuracy: Vec<&EvaluationReport> = rows
+    let with_accuracy: Vec<&Report> = rows
         .iter()
         .filter(|r| accuracy(r, 0).is_some() || accuracy(r, 1).is_some())
         .collect();
-    let reports: Vec<EvaluationReport> = with_accuracy
+    let reports: Vec<Report> = with_accuracy
         .iter()
         .filter(|r| on_tau || x_tag(r).is_some())
         .map(|r| (*r).clone())
@@ -115,10 +115,10 @@ where
             )
         }));
     }
-    let group_of = |r: &EvaluationReport| axes.group(r);
+    let group_of = |r: &Report| axes.group(r);
     // x: log10 τ, the τ-free losses at a slot to the right; or a tag's
     // value on a linear axis.
-    let value_of = |r: &EvaluationReport| -> Option<f64> {
+    let value_of = |r: &Report| -> Option<f64> {
         if on_tau {
             (r.temperature > 0.0).then_some(r.temperature)
         } else {
@@ -144,7 +144,7 @@ where
     } else {
         u_hi + span * 0.22
     };
-    let u_of = |r: &EvaluationReport| value_of(r).map_or(u_inf, scale);
+    let u_of = |r: &Report| value_of(r).map_or(u_inf, scale);
     let x_zoom = Zoom {
         lo: if taus.is_empty() {
             -0.5
@@ -191,7 +191,7 @@ where
         .flatten()
         .collect();
     let kept = style::inliers(&values);
-    let n_of = |r: &EvaluationReport| r.num_test;
+    let n_of = |r: &Report| r.num_test;
     let mut ends = Vec::new();
     for r in &reports {
         for m in 0..2 {
@@ -216,7 +216,7 @@ where
     // Side by side at each x: the groups that have a model there, kNN then
     // linear for each, a marker radius apart.
     let spacing = f64::from(layout.marker) * 1.15;
-    let offset = |r: &EvaluationReport, m: usize| -> i32 {
+    let offset = |r: &Report, m: usize| -> i32 {
         let here: Vec<&String> = groups
             .names()
             .iter()
@@ -230,7 +230,7 @@ where
         let n = here.len() * 2;
         ((((i * 2 + m) as f64) - (n as f64 - 1.0) / 2.0) * spacing).round() as i32
     };
-    let at = |r: &EvaluationReport, m: usize, a: f64| {
+    let at = |r: &Report, m: usize, a: f64| {
         let (x, y) = frame.px(u_of(r), y_zoom.clamp(a));
         (x + offset(r, m), y)
     };
@@ -254,8 +254,7 @@ where
     for group in groups.names() {
         let colour = groups.colour(group);
         let faint = style::blend(colour, WHITE, 0.6);
-        let mut these: Vec<&EvaluationReport> =
-            reports.iter().filter(|r| group_of(r) == *group).collect();
+        let mut these: Vec<&Report> = reports.iter().filter(|r| group_of(r) == *group).collect();
         these.sort_by(|a, b| u_of(a).total_cmp(&u_of(b)));
         for (m, (_, shape, dash)) in METHODS.iter().enumerate() {
             // The models of one x are one point.

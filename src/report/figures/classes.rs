@@ -25,8 +25,8 @@ use super::frame::{self, Axis};
 use super::heat_map::heat_map;
 use super::style::{self, Losses, Zoom};
 use super::{caption, draw_error, Layout, Mark};
+use crate::domain::Report;
 use crate::error::{Error, Result};
-use crate::proto::EvaluationReport;
 use crate::report::classes::class_name;
 
 /// The most classes drawn as lines; more are a heat map.
@@ -38,8 +38,8 @@ pub(super) const MAX_NAMES: usize = 40;
 
 /// The sweep the per-class figures draw: the completed reports of the loss
 /// with the most models carrying per-class diagnostics, by increasing τ.
-pub(super) fn sweep(rows: &[EvaluationReport]) -> Result<Vec<&EvaluationReport>> {
-    let with: Vec<&EvaluationReport> = rows
+pub(super) fn sweep(rows: &[Report]) -> Result<Vec<&Report>> {
+    let with: Vec<&Report> = rows
         .iter()
         .filter(|r| r.per_class.as_ref().is_some_and(|p| !p.labels.is_empty()))
         .collect();
@@ -61,13 +61,13 @@ pub(super) fn sweep(rows: &[EvaluationReport]) -> Result<Vec<&EvaluationReport>>
                     .into(),
             )
         })?;
-    let mut out: Vec<&EvaluationReport> = with.into_iter().filter(|r| &r.loss == loss).collect();
+    let mut out: Vec<&Report> = with.into_iter().filter(|r| &r.loss == loss).collect();
     out.sort_by(|a, b| a.temperature.total_cmp(&b.temperature));
     Ok(out)
 }
 
 /// The label of a model in a sweep: its τ, or its name without one.
-pub(super) fn model_label(r: &EvaluationReport) -> String {
+pub(super) fn model_label(r: &Report) -> String {
     if r.temperature > 0.0 {
         format!("τ = {}", style::short(r.temperature))
     } else {
@@ -93,7 +93,7 @@ pub(super) fn fit(text: &str, width: f64, font: f64) -> String {
 /// lines, one per cell for a heat map.
 pub(crate) fn draw_classes<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
+    rows: &[Report],
     layout: Layout,
 ) -> Result<Vec<Mark>>
 where
@@ -106,17 +106,17 @@ where
         .expect("the sweep has per_class");
     let classes = first.labels.len();
     // The tolerance of class i (by the first model's labels) in model m.
-    let value = |m: &EvaluationReport, i: usize| -> Option<f64> {
+    let value = |m: &Report, i: usize| -> Option<f64> {
         let p = m.per_class.as_ref()?;
         let at = p.labels.binary_search(&first.labels[i]).ok()?;
         p.tolerance.get(at).copied().filter(|v| v.is_finite())
     };
-    let reports: Vec<EvaluationReport> = sweep.iter().map(|r| (*r).clone()).collect();
+    let reports: Vec<Report> = sweep.iter().map(|r| (*r).clone()).collect();
     if classes > MAX_LINES || sweep.len() < 2 {
         return heat_map(root, &sweep, &reports, first, &value, layout);
     }
     // x: log10 τ at the sweep's τs (models without a τ have no place here).
-    let on_axis: Vec<&EvaluationReport> = sweep
+    let on_axis: Vec<&Report> = sweep
         .iter()
         .copied()
         .filter(|r| r.temperature > 0.0)
@@ -180,7 +180,7 @@ where
     let mut end_labels = Vec::new();
     for i in 0..classes {
         let colour = style::categorical(i);
-        let pts: Vec<(i32, i32, &EvaluationReport)> = on_axis
+        let pts: Vec<(i32, i32, &Report)> = on_axis
             .iter()
             .filter_map(|m| {
                 let v = value(m, i)?;

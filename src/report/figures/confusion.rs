@@ -11,21 +11,21 @@ use super::frame::{self};
 use super::heat_map::{canvas, colour_bar, named, scaled};
 use super::style::{self};
 use super::{caption, draw_error, Layout, Mark};
+use crate::domain::Report;
 use crate::error::{Error, Result};
-use crate::proto::EvaluationReport;
 use crate::report::classes::{class_name, neighbour_shares as shares};
 
 /// Draws the nearest-neighbour class matrices of the sweep's smallest and
 /// largest τ (one panel when there is one model); one mark per cell.
 pub(crate) fn draw_confusion<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
+    rows: &[Report],
     layout: Layout,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
-    let sweep: Vec<&EvaluationReport> = sweep(rows)?
+    let sweep: Vec<&Report> = sweep(rows)?
         .into_iter()
         .filter(|r| r.per_class.as_ref().and_then(shares).is_some())
         .collect();
@@ -35,12 +35,12 @@ where
                 .into(),
         ));
     };
-    let panels: Vec<&EvaluationReport> = if sweep.len() > 1 {
+    let panels: Vec<&Report> = if sweep.len() > 1 {
         vec![small, large]
     } else {
         vec![small]
     };
-    let reports: Vec<EvaluationReport> = panels.iter().map(|r| (**r).clone()).collect();
+    let reports: Vec<Report> = panels.iter().map(|r| (**r).clone()).collect();
     let first = panels[0].per_class.as_ref().expect("checked");
     let c = first.labels.len();
     let k = first.nearest_negative_k;

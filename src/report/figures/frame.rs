@@ -13,8 +13,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, Losses, Shape, TauScale, Zoom};
 use super::{draw_error, Layout};
+use crate::domain::Report;
 use crate::error::Result;
-use crate::proto::EvaluationReport;
 
 /// Grid and axis grey.
 pub const GRID: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
@@ -397,7 +397,7 @@ pub fn legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     frame: &Frame,
     layout: &Layout,
-    reports: &[EvaluationReport],
+    reports: &[Report],
     notes: &[String],
 ) -> Result<()> {
     let taus = TauScale::of(reports);

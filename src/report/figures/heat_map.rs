@@ -10,8 +10,8 @@ use super::classes::{fit, model_label, MAX_NAMES};
 use super::frame::{self};
 use super::style::{self};
 use super::{caption, draw_error, Layout, Mark};
+use crate::domain::Report;
 use crate::error::{Error, Result};
-use crate::proto::EvaluationReport;
 use crate::report::classes::class_name;
 
 /// Pixel geometry of a heat-map figure without numeric axes: title at the
@@ -154,10 +154,10 @@ pub(super) fn named(n: usize, i: usize) -> bool {
 /// The per-class tolerance as a heat map: classes down, models across.
 pub(super) fn heat_map<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    sweep: &[&EvaluationReport],
-    reports: &[EvaluationReport],
-    first: &crate::proto::PerClass,
-    value: &dyn Fn(&EvaluationReport, usize) -> Option<f64>,
+    sweep: &[&Report],
+    reports: &[Report],
+    first: &crate::domain::PerClass,
+    value: &dyn Fn(&Report, usize) -> Option<f64>,
     layout: Layout,
 ) -> Result<Vec<Mark>>
 where

@@ -29,8 +29,8 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use crate::domain::{Report, Status};
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, EvaluationStatus};
 
 /// Which figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,7 +281,7 @@ impl Axes {
 
     /// The colour group of a report: its loss, or its value of the tag
     /// ("-" without it).
-    pub fn group(&self, r: &EvaluationReport) -> String {
+    pub fn group(&self, r: &Report) -> String {
         if self.group_by == "loss" {
             r.loss.clone()
         } else {
@@ -357,10 +357,10 @@ fn register_font() -> Result<()> {
 
 /// The reports a figure draws: completed ones, in comparison order (loss,
 /// then τ).
-fn drawable(reports: &[EvaluationReport]) -> Vec<EvaluationReport> {
-    let mut rows: Vec<EvaluationReport> = reports
+fn drawable(reports: &[Report]) -> Vec<Report> {
+    let mut rows: Vec<Report> = reports
         .iter()
-        .filter(|r| r.status == EvaluationStatus::Completed as i32)
+        .filter(|r| r.status == Status::Completed)
         .cloned()
         .collect();
     rows.sort_by(|a, b| {
@@ -374,7 +374,7 @@ fn drawable(reports: &[EvaluationReport]) -> Vec<EvaluationReport> {
 
 /// The settings a figure was drawn from, for its caption: the dataset, the
 /// splits and sizes, and the metric settings of the first report.
-pub fn caption(reports: &[EvaluationReport]) -> String {
+pub fn caption(reports: &[Report]) -> String {
     let Some(first) = reports.first() else {
         return String::new();
     };
@@ -426,22 +426,17 @@ pub fn caption(reports: &[EvaluationReport]) -> String {
 /// What a figure shows.
 enum Subject<'a> {
     /// A kind of figure of completed reports, along these axes.
-    Reports(Kind, &'a [EvaluationReport], &'a Axes),
+    Reports(Kind, &'a [Report], &'a Axes),
     /// A training run's path.
-    Run(&'a crate::proto::Run),
+    Run(&'a crate::domain::Run),
     /// A training run's metrics against step.
-    RunMetrics(&'a crate::proto::Run),
+    RunMetrics(&'a crate::domain::Run),
 }
 
 /// Draws `kind` of `reports` (those not COMPLETED are left out) in `format`
 /// at `size`. FAILED_PRECONDITION when no report has what the figure needs
 /// (yet: a detached comparison may still be running).
-pub fn render(
-    kind: Kind,
-    reports: &[EvaluationReport],
-    format: Format,
-    size: Size,
-) -> Result<Figure> {
+pub fn render(kind: Kind, reports: &[Report], format: Format, size: Size) -> Result<Figure> {
     render_along(kind, reports, format, size, &Axes::default())
 }
 
@@ -449,7 +444,7 @@ pub fn render(
 /// ([`Axes::check`]).
 pub fn render_along(
     kind: Kind,
-    reports: &[EvaluationReport],
+    reports: &[Report],
     format: Format,
     size: Size,
     axes: &Axes,
@@ -462,13 +457,13 @@ pub fn render_along(
 /// Draws a training run's path in the uniformity–tolerance plane, steps
 /// annotated, its warnings beside it. FAILED_PRECONDITION when no
 /// checkpoint has been evaluated.
-pub fn render_run(run: &crate::proto::Run, format: Format, size: Size) -> Result<Figure> {
+pub fn render_run(run: &crate::domain::Run, format: Format, size: Size) -> Result<Figure> {
     render_subject(Subject::Run(run), format, size)
 }
 
 /// Draws a training run's metrics against step: uniformity, tolerance,
 /// effective rank and kNN accuracy, one panel each.
-pub fn render_run_metrics(run: &crate::proto::Run, format: Format, size: Size) -> Result<Figure> {
+pub fn render_run_metrics(run: &crate::domain::Run, format: Format, size: Size) -> Result<Figure> {
     render_subject(Subject::RunMetrics(run), format, size)
 }
 
@@ -529,20 +524,20 @@ fn render_subject(subject: Subject<'_>, format: Format, size: Size) -> Result<Fi
 /// A comparison message: its id, its rows (as given), its two SVG plots at
 /// screen size (empty when the rows have nothing to draw) and which τ to
 /// keep per loss.
-pub fn comparison(id: String, rows: Vec<EvaluationReport>) -> crate::proto::Comparison {
+pub fn comparison(id: String, rows: Vec<Report>) -> crate::domain::Comparison {
     let svg = |kind| {
         render(kind, &rows, Format::Svg, Size::Screen)
             .ok()
             .and_then(|f| String::from_utf8(f.bytes).ok())
             .unwrap_or_default()
     };
-    crate::proto::Comparison {
+    crate::domain::Comparison {
         plot_svg: svg(Kind::UniformityTolerance),
         accuracy_plot_svg: svg(Kind::Accuracy),
         id,
         recommendations: crate::report::recommend(&rows)
             .iter()
-            .map(|r| r.to_proto())
+            .map(|r| r.to_recommendation())
             .collect(),
         rows,
         excluded: Vec::new(),
@@ -552,7 +547,7 @@ pub fn comparison(id: String, rows: Vec<EvaluationReport>) -> crate::proto::Comp
 }
 
 /// Orders a stored comparison's rows as Compare does: by loss, then τ.
-pub fn sort_rows(rows: &mut [EvaluationReport]) {
+pub fn sort_rows(rows: &mut [Report]) {
     rows.sort_by(|a, b| {
         a.loss
             .cmp(&b.loss)

@@ -9,8 +9,8 @@ use super::classes::fit;
 use super::frame::{self, Axis};
 use super::style::{self, Losses, Zoom};
 use super::{caption, draw_error, Layout, Mark};
+use crate::domain::Report;
 use crate::error::{Error, Result};
-use crate::proto::EvaluationReport;
 use crate::report::recommend;
 
 /// Draws the uniformity–tolerance plane with each loss's Pareto front (a
@@ -18,7 +18,7 @@ use crate::report::recommend;
 /// thick ring), the reasons in the side panel; one mark per model.
 pub(crate) fn draw_pareto<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
+    rows: &[Report],
     layout: Layout,
 ) -> Result<Vec<Mark>>
 where
@@ -30,7 +30,7 @@ where
             "no completed evaluation here has uniformity and tolerance".into(),
         ));
     }
-    let reports: Vec<EvaluationReport> = recs.iter().flat_map(|r| r.rows.clone()).collect();
+    let reports: Vec<Report> = recs.iter().flat_map(|r| r.rows.clone()).collect();
     let pts: Vec<(f64, f64)> = reports
         .iter()
         .map(|r| (r.tolerance.unwrap_or(0.0), r.uniformity.unwrap_or(0.0)))

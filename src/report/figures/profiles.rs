@@ -19,8 +19,8 @@ use plotters::prelude::*;
 use super::frame::{self, Axis};
 use super::style::{self, Losses, TauScale, Zoom};
 use super::{caption, draw_error, Layout, Mark};
+use crate::domain::{Histogram, Report};
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, Histogram};
 
 /// The `p`-quantile of a histogram, interpolated within its bin.
 pub fn quantile(h: &Histogram, p: f64) -> Option<f64> {
@@ -72,7 +72,7 @@ fn draw_profiles<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     layout: Layout,
     title: &str,
-    reports: &[EvaluationReport],
+    reports: &[Report],
     series: &[Profile],
     x_desc: &str,
     y: Axis,
@@ -185,7 +185,7 @@ where
 }
 
 /// The penalty temperatures of `reports`, smallest first, each once.
-fn penalty_taus(reports: &[EvaluationReport]) -> Option<String> {
+fn penalty_taus(reports: &[Report]) -> Option<String> {
     let mut taus: Vec<f64> = reports
         .iter()
         .filter_map(|r| r.spec.as_ref().and_then(|s| s.penalty_temperature))
@@ -201,13 +201,13 @@ fn penalty_taus(reports: &[EvaluationReport]) -> Option<String> {
 /// The positive against the nearest negatives (Wang & Liu, Fig. 8).
 pub(crate) fn draw_negatives<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
+    rows: &[Report],
     layout: Layout,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
-    let reports: Vec<EvaluationReport> = rows
+    let reports: Vec<Report> = rows
         .iter()
         .filter(|r| r.positive_similarity.is_some() && !r.nearest_negative_similarity.is_empty())
         .cloned()
@@ -218,7 +218,7 @@ where
                 .into(),
         ));
     }
-    let iqr = |r: &EvaluationReport, name: &str| {
+    let iqr = |r: &Report, name: &str| {
         let h = r.histograms.iter().find(|h| h.name == name)?;
         Some((quantile(h, 0.25)?, quantile(h, 0.75)?))
     };
@@ -268,13 +268,13 @@ where
 /// The relative penalty over the nearest negatives (Wang & Liu, Fig. 3).
 pub(crate) fn draw_penalty<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
+    rows: &[Report],
     layout: Layout,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
-    let reports: Vec<EvaluationReport> = rows
+    let reports: Vec<Report> = rows
         .iter()
         .filter(|r| r.relative_penalty.iter().any(|p| p.is_finite() && *p > 0.0))
         .cloned()

@@ -4,7 +4,7 @@
 
 use plotters::prelude::*;
 
-use crate::proto::EvaluationReport;
+use crate::domain::Report;
 
 /// Okabe & Ito's colour-blind-safe palette, the losses' colours.
 const PALETTE: [RGBColor; 7] = [
@@ -77,7 +77,7 @@ pub struct Losses {
 
 impl Losses {
     /// The distinct losses of `reports`.
-    pub fn of(reports: &[EvaluationReport]) -> Self {
+    pub fn of(reports: &[Report]) -> Self {
         Self::of_names(reports.iter().map(|r| r.loss.clone()).collect())
     }
 
@@ -160,7 +160,7 @@ pub struct TauScale {
 
 impl TauScale {
     /// The scale of the reports' positive τs (None when there are none).
-    pub fn of(reports: &[EvaluationReport]) -> Option<Self> {
+    pub fn of(reports: &[Report]) -> Option<Self> {
         let logs: Vec<f64> = reports
             .iter()
             .filter(|r| r.temperature > 0.0)
@@ -188,7 +188,7 @@ impl TauScale {
 
 /// A model's fill: its τ's colour, or white for the τ-free losses (drawn
 /// hollow, in their loss colour).
-pub fn fill_of(report: &EvaluationReport, taus: Option<TauScale>) -> RGBColor {
+pub fn fill_of(report: &Report, taus: Option<TauScale>) -> RGBColor {
     match taus {
         Some(scale) if report.temperature > 0.0 => scale.colour(report.temperature),
         _ => WHITE,

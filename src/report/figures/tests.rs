@@ -3,10 +3,10 @@
 //! colours at its place.
 
 use super::*;
-use crate::proto::{Histogram, KnnResult, LinearResult, MetricSpec};
+use crate::domain::{Histogram, KnnResult, LinearResult, MetricSpec};
 
 /// A completed report with numbers spread as in the bundled zoo.
-pub(crate) fn report(loss: &str, tau: f64, i: usize) -> EvaluationReport {
+pub(crate) fn report(loss: &str, tau: f64, i: usize) -> Report {
     let f = i as f64;
     let k = 3;
     let hist = |name: String, centre: f64| Histogram {
@@ -20,13 +20,13 @@ pub(crate) fn report(loss: &str, tau: f64, i: usize) -> EvaluationReport {
             })
             .collect(),
     };
-    EvaluationReport {
+    Report {
         id: format!("id{i}"),
         model: format!("{loss}-t{tau}"),
         dataset: "digits".into(),
         loss: loss.into(),
         temperature: tau,
-        status: EvaluationStatus::Completed as i32,
+        status: Status::Completed,
         num_test: 540,
         num_train: 1257,
         test_split: "test".into(),
@@ -64,10 +64,10 @@ pub(crate) fn report(loss: &str, tau: f64, i: usize) -> EvaluationReport {
 
 /// Per-class diagnostics of `c` named classes whose tolerance grows with τ
 /// and whose nearest rows leave their class more at a small τ.
-pub(crate) fn per_class(c: usize, tau: f64, f: f64) -> crate::proto::PerClass {
+pub(crate) fn per_class(c: usize, tau: f64, f: f64) -> crate::domain::PerClass {
     let k = 3u64;
     let n = 10u64;
-    crate::proto::PerClass {
+    crate::domain::PerClass {
         labels: (0..c as i64).collect(),
         counts: vec![n; c],
         tolerance: (0..c)
@@ -97,8 +97,8 @@ pub(crate) fn per_class(c: usize, tau: f64, f: f64) -> crate::proto::PerClass {
 }
 
 /// Five τs of one loss, two of another, one τ-free loss, one failed row.
-pub(crate) fn zoo() -> Vec<EvaluationReport> {
-    let mut rows: Vec<EvaluationReport> = [0.05, 0.1, 0.2, 0.5, 1.0]
+pub(crate) fn zoo() -> Vec<Report> {
+    let mut rows: Vec<Report> = [0.05, 0.1, 0.2, 0.5, 1.0]
         .iter()
         .enumerate()
         .map(|(i, t)| report("infonce", *t, i))
@@ -107,7 +107,7 @@ pub(crate) fn zoo() -> Vec<EvaluationReport> {
     rows.push(report("hard_infonce", 0.5, 6));
     rows.push(report("simple", 0.0, 7));
     let mut failed = report("infonce", 0.3, 8);
-    failed.status = EvaluationStatus::Failed as i32;
+    failed.status = Status::Failed;
     rows.push(failed);
     rows
 }
@@ -369,7 +369,7 @@ fn histogram_quantiles_interpolate_within_bins() {
 }
 
 /// The zoo's measured numbers (training/measured.json), as reports.
-fn measured_zoo() -> Vec<EvaluationReport> {
+fn measured_zoo() -> Vec<Report> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("training/measured.json");
     let rows: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -415,25 +415,25 @@ fn every_model_of_the_zoo_stands_apart_at_column_size() {
 #[test]
 fn a_run_is_drawn_as_its_path_with_steps_and_warnings() {
     let rows = zoo();
-    let run = crate::proto::Run {
+    let run = crate::domain::Run {
         name: "r".into(),
         dataset: "digits".into(),
         checkpoints: rows[..4]
             .iter()
             .enumerate()
-            .map(|(i, r)| crate::proto::Checkpoint {
+            .map(|(i, r)| crate::domain::Checkpoint {
                 step: 10 * (i as u64 + 1),
                 model: r.model.clone(),
                 model_sha256: String::new(),
                 report: Some(r.clone()),
             })
-            .chain(std::iter::once(crate::proto::Checkpoint {
+            .chain(std::iter::once(crate::domain::Checkpoint {
                 step: 50,
                 model: "not-yet".into(),
                 ..Default::default()
             }))
             .collect(),
-        warnings: vec![crate::proto::RunWarning {
+        warnings: vec![crate::domain::RunWarning {
             kind: "small_tau".into(),
             step: 30,
             message: "small-τ regime at step 30".into(),
@@ -460,7 +460,7 @@ fn a_run_is_drawn_as_its_path_with_steps_and_warnings() {
             image::load_from_memory_with_format(&fig.bytes, image::ImageFormat::Png).unwrap();
         }
     }
-    let empty = crate::proto::Run {
+    let empty = crate::domain::Run {
         name: "e".into(),
         ..Default::default()
     };
@@ -539,7 +539,7 @@ fn the_class_figures_name_the_classes_and_grey_the_diagonal() {
     );
 
     // Many classes: a heat map, one cell per class and model.
-    let many: Vec<EvaluationReport> = rows
+    let many: Vec<Report> = rows
         .iter()
         .map(|r| {
             let mut r = r.clone();
@@ -563,7 +563,7 @@ fn the_class_figures_name_the_classes_and_grey_the_diagonal() {
 }
 
 /// Three seeds at each of three τ, one loss: the accuracy figure's sweep.
-fn seeds() -> Vec<EvaluationReport> {
+fn seeds() -> Vec<Report> {
     let mut rows = Vec::new();
     for (i, tau) in [0.1, 0.2, 0.5].into_iter().enumerate() {
         for seed in 0..3 {
@@ -730,7 +730,7 @@ fn titles_and_captions_fit_the_figure_at_both_sizes() {
 #[test]
 fn many_models_thin_the_ranks_and_keep_their_markers_apart() {
     // Fourteen models with ten nearest negatives each (154 markers in full).
-    let rows: Vec<EvaluationReport> = (0..14)
+    let rows: Vec<Report> = (0..14)
         .map(|i| {
             let mut r = report("infonce", 0.05 * (i + 1) as f64, i % 8);
             r.model = format!("m{i}");

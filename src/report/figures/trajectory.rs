@@ -11,8 +11,8 @@ use plotters::prelude::*;
 use super::frame::{self, Axis};
 use super::style::{self, Shape, Zoom};
 use super::{caption, draw_error, Layout, Mark};
+use crate::domain::{Report, Run};
 use crate::error::{Error, Result};
-use crate::proto::{EvaluationReport, Run};
 
 /// Draws the path; one mark per evaluated checkpoint.
 pub(crate) fn draw<DB: DrawingBackend>(
@@ -23,7 +23,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let pts: Vec<(u64, &EvaluationReport, f64, f64)> = run
+    let pts: Vec<(u64, &Report, f64, f64)> = run
         .checkpoints
         .iter()
         .filter_map(|c| {
@@ -41,7 +41,7 @@ where
     let yz = Zoom::over(pts.iter().map(|p| p.3));
     let x = Axis::numeric(xz, frame::TOLERANCE_AXIS, 6);
     let y = Axis::numeric(yz, frame::UNIFORMITY_AXIS, 6);
-    let reports: Vec<EvaluationReport> = pts.iter().map(|p| p.1.clone()).collect();
+    let reports: Vec<Report> = pts.iter().map(|p| p.1.clone()).collect();
     let frame = frame::draw(
         root,
         &layout,
@@ -126,7 +126,7 @@ where
 }
 
 /// The panels of the metrics-against-step figure: title and value.
-type Panel = (&'static str, fn(&EvaluationReport) -> Option<f64>);
+type Panel = (&'static str, fn(&Report) -> Option<f64>);
 
 const PANELS: [Panel; 4] = [
     ("uniformity −L_uniformity", |r| r.uniformity),
@@ -145,7 +145,7 @@ pub(crate) fn draw_metrics<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let pts: Vec<(u64, &EvaluationReport)> = run
+    let pts: Vec<(u64, &Report)> = run
         .checkpoints
         .iter()
         .filter_map(|c| Some((c.step, c.report.as_ref()?)))

@@ -11,20 +11,20 @@ use plotters::prelude::*;
 use super::frame::{self, Axis};
 use super::style::{self, Losses, TauScale, Zoom};
 use super::{caption, draw_error, Axes, Layout, Mark};
+use crate::domain::Report;
 use crate::error::{Error, Result};
-use crate::proto::EvaluationReport;
 
 /// Draws the figure; returns one mark per model.
 pub(crate) fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    rows: &[EvaluationReport],
+    rows: &[Report],
     layout: Layout,
     axes: &Axes,
 ) -> Result<Vec<Mark>>
 where
     DB::ErrorType: 'static,
 {
-    let pts: Vec<(&EvaluationReport, f64, f64)> = rows
+    let pts: Vec<(&Report, f64, f64)> = rows
         .iter()
         .filter_map(|r| Some((r, r.tolerance?, r.uniformity?)))
         .collect();
@@ -33,9 +33,9 @@ where
             "no completed evaluation here has uniformity and tolerance".into(),
         ));
     }
-    let with_tau: Vec<&(&EvaluationReport, f64, f64)> =
+    let with_tau: Vec<&(&Report, f64, f64)> =
         pts.iter().filter(|p| p.0.temperature > 0.0).collect();
-    let core: Vec<&(&EvaluationReport, f64, f64)> = if with_tau.len() >= 2 {
+    let core: Vec<&(&Report, f64, f64)> = if with_tau.len() >= 2 {
         with_tau
     } else {
         pts.iter().collect()
@@ -44,7 +44,7 @@ where
     let yz = Zoom::over(core.iter().map(|p| p.2));
     let x = Axis::numeric(xz, frame::TOLERANCE_AXIS, 6);
     let y = Axis::numeric(yz, frame::UNIFORMITY_AXIS, 6);
-    let reports: Vec<EvaluationReport> = pts.iter().map(|p| p.0.clone()).collect();
+    let reports: Vec<Report> = pts.iter().map(|p| p.0.clone()).collect();
     let side = (f64::from(layout.width) * 0.2) as u32;
     let frame = frame::draw(
         root,
@@ -61,7 +61,7 @@ where
     // Each loss's models with a τ, joined in τ order; several models at
     // one τ (seeds) are joined through their centroid, never to each other.
     for loss in losses.names() {
-        let mut line: Vec<&(&EvaluationReport, f64, f64)> = pts
+        let mut line: Vec<&(&Report, f64, f64)> = pts
             .iter()
             .filter(|p| &p.0.loss == loss && p.0.temperature > 0.0)
             .collect();

@@ -2,6 +2,10 @@
 //! from `grpc-timeout`, an EvaluateEmbeddings upload into [`EvalData`], and
 //! the engine's events and errors into messages and statuses.
 
+mod records;
+
+pub use records::run_members;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +14,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Status, Streaming};
 
 use crate::data::dataset::MAX_IMAGE_SIDE;
+use crate::domain;
 use crate::encoder::{InputDType, Preprocessing, Resize};
 use crate::error::{Error, Result};
 use crate::jobs::{EvalData, Event, Outcome, Progress};
@@ -81,47 +86,35 @@ pub fn evaluate_event(event: Event) -> Step<proto::EvaluateEvent> {
     match event {
         Event::Progress(p) => (wrap(E::Progress(progress(p))), false),
         Event::Evaluated(_) => (None, false),
-        Event::Done(Ok(Outcome::Report(r))) => (wrap(E::Report(*r)), true),
+        Event::Done(Ok(Outcome::Report(r))) => (wrap(E::Report((*r).into())), true),
         Event::Done(Ok(Outcome::Comparison(_))) => (None, true),
         Event::Done(Err(err)) => (Some(Err(status(&err))), true),
     }
 }
 
-/// An event of a Compare stream.
-pub fn compare_event(event: Event) -> Step<proto::CompareEvent> {
+/// An event of a Compare stream, the comparison grouped along the tag `by`
+/// (none when "").
+pub fn compare_event(event: Event, by: &str) -> Step<proto::CompareEvent> {
     use proto::compare_event::Event as E;
     let wrap = |e| Some(Ok(proto::CompareEvent { event: Some(e) }));
     match event {
         Event::Progress(p) => (wrap(E::Progress(progress(p))), false),
         Event::Evaluated(_) => (None, false),
-        Event::Done(Ok(Outcome::Comparison(c))) => (wrap(E::Comparison(c)), true),
+        Event::Done(Ok(Outcome::Comparison(c))) => {
+            (wrap(E::Comparison(with_groups(c, by).into())), true)
+        }
         Event::Done(Ok(Outcome::Report(_))) => (None, true),
         Event::Done(Err(err)) => (Some(Err(status(&err))), true),
     }
 }
 
 /// A comparison with its groups along the tag `by` (none when "").
-pub fn with_groups(mut comparison: proto::Comparison, by: &str) -> proto::Comparison {
+pub fn with_groups(mut comparison: domain::Comparison, by: &str) -> domain::Comparison {
     if !by.is_empty() {
         comparison.groups = crate::report::groups::groups(&comparison.rows, by);
         comparison.by = by.to_string();
     }
     comparison
-}
-
-/// A Compare stream's step with the comparison's groups along `by`.
-pub fn grouped(step: Step<proto::CompareEvent>, by: &str) -> Step<proto::CompareEvent> {
-    use proto::compare_event::Event as E;
-    let (message, last) = step;
-    let message = message.map(|m| {
-        m.map(|e| match e.event {
-            Some(E::Comparison(c)) => proto::CompareEvent {
-                event: Some(E::Comparison(with_groups(c, by))),
-            },
-            other => proto::CompareEvent { event: other },
-        })
-    });
-    (message, last)
 }
 
 /// An event of a WatchEvaluation stream of evaluation `id`: its progress,
@@ -132,15 +125,15 @@ pub fn watch_event(id: &str, event: Event) -> Step<proto::EvaluateEvent> {
     match event {
         Event::Progress(p) if p.evaluation_id == id => (wrap(E::Progress(progress(p))), false),
         Event::Progress(_) => (None, false),
-        Event::Evaluated(r) if r.id == id => (wrap(E::Report(*r)), true),
+        Event::Evaluated(r) if r.id == id => (wrap(E::Report((*r).into())), true),
         Event::Evaluated(_) => (None, false),
-        Event::Done(Ok(Outcome::Report(r))) => (wrap(E::Report(*r)), true),
+        Event::Done(Ok(Outcome::Report(r))) => (wrap(E::Report((*r).into())), true),
         Event::Done(Ok(Outcome::Comparison(c))) => {
             let row = c.rows.into_iter().find(|r| r.id == id);
             (
                 row.map(|r| {
                     Ok(proto::EvaluateEvent {
-                        event: Some(E::Report(r)),
+                        event: Some(E::Report(r.into())),
                     })
                 }),
                 true,
@@ -217,7 +210,7 @@ pub fn figure_request(
 }
 
 /// A drawn figure of `reports`, as the API answers it.
-pub fn figure(figure: figures::Figure, reports: &[proto::EvaluationReport]) -> proto::Figure {
+pub fn figure(figure: figures::Figure, reports: &[domain::Report]) -> proto::Figure {
     proto::Figure {
         media_type: figure.format.media_type().into(),
         width: figure.size.0,
@@ -225,7 +218,7 @@ pub fn figure(figure: figures::Figure, reports: &[proto::EvaluationReport]) -> p
         // The reports the figure drew: those with a mark.
         evaluation_ids: reports
             .iter()
-            .filter(|r| r.status == proto::EvaluationStatus::Completed as i32)
+            .filter(|r| r.status == domain::Status::Completed)
             .filter(|r| figure.marks.iter().any(|m| m.model == r.model))
             .map(|r| r.id.clone())
             .collect(),
@@ -499,7 +492,7 @@ pub fn short_id(id: &str) -> &str {
 /// versions they were made on.
 pub fn comparison_summary(
     c: crate::database::StoredComparison,
-    rows: &[proto::EvaluationReport],
+    rows: &[domain::Report],
 ) -> proto::ComparisonSummary {
     let mut dataset_ids: Vec<String> = Vec::new();
     for r in rows {
@@ -511,10 +504,7 @@ pub fn comparison_summary(
     proto::ComparisonSummary {
         id: c.id,
         dataset: c.dataset,
-        created_at: Some(prost_types::Timestamp {
-            seconds: c.created_micros.div_euclid(1_000_000),
-            nanos: (c.created_micros.rem_euclid(1_000_000) * 1000) as i32,
-        }),
+        created_at: Some(domain::Timestamp::from_micros(c.created_micros).into()),
         models: rows.iter().map(|r| r.model.clone()).collect(),
         num_evaluations: c.evaluation_ids.len() as u32,
         num_excluded: c.num_excluded as u32,
@@ -525,7 +515,7 @@ pub fn comparison_summary(
 /// Refuses a comparison whose rows were made on two versions of its
 /// dataset (the dataset was replaced while it ran): their numbers are not
 /// comparable. The message names each version and its models.
-pub fn one_dataset_version(id: &str, rows: &[proto::EvaluationReport]) -> Result<()> {
+pub fn one_dataset_version(id: &str, rows: &[domain::Report]) -> Result<()> {
     let mut versions: Vec<(&str, Vec<&str>)> = Vec::new();
     for r in rows.iter().filter(|r| !r.dataset_id.is_empty()) {
         let v = short_id(&r.dataset_id);
@@ -556,7 +546,7 @@ mod tests {
 
     #[test]
     fn a_comparison_over_two_versions_of_its_dataset_is_refused_naming_them() {
-        let row = |model: &str, id: &str| proto::EvaluationReport {
+        let row = |model: &str, id: &str| domain::Report {
             model: model.into(),
             dataset: "photos".into(),
             dataset_id: id.into(),

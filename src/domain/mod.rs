@@ -1,0 +1,29 @@
+//! The service's own record of what it computed: evaluation reports, their
+//! status, comparisons and training runs, as the engine, the report
+//! builders, the runs view and the database hold them.
+//!
+//! These types are not the wire format. The protobuf messages of
+//! `proto/embedeval/v1` are made from them at the edge (`server/convert.rs`,
+//! and the CLI), so that a change to the public contract is a change to one
+//! conversion, not to the database rows and every layer. The database
+//! stores them with serde ([`crate::database`]: CBOR, versioned), so every
+//! type here derives `Serialize`/`Deserialize` with `#[serde(default)]`: a
+//! field added later reads as its default from a row written before it.
+//!
+//! The field names follow the contract's (README and `proto/`), where each
+//! metric is defined with its paper and equation.
+
+mod comparison;
+mod report;
+mod run;
+mod spec;
+
+pub use comparison::{
+    AccuracyInterval, ClassTolerance, Comparison, ExcludedModel, MetricSummary, Recommendation,
+    TagGroup,
+};
+pub use report::{
+    Histogram, InputInfo, KnnResult, LinearResult, PerClass, Report, Status, Timestamp,
+};
+pub use run::{Checkpoint, Run, RunMember, RunSummary, RunWarning};
+pub use spec::{Augmentation, MetricSpec};
