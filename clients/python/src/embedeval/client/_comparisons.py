@@ -1,0 +1,316 @@
+"""EvaluationService calls of the client across models: compare models on a
+dataset, list, get and delete stored comparisons, draw figures of stored
+reports, and follow training runs (the mixin :class:`_Comparisons` of
+:class:`~embedeval.client.Client`), with the figure options by the CLI's
+names."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, List, Literal, Mapping, Optional, Sequence, TypeVar, Union, cast, overload
+
+from google.protobuf.message import Message
+
+from .. import _toml
+from .._progress import ProgressCallback, ProgressDisplay
+from .._proto import evaluation_pb2
+from ..errors import Internal
+from ..types import Accepted, AugmentationLike, Comparison, ComparisonSummary, Figure, Progress, Run, RunSummary
+from ._connection import _Connection
+from ._evaluation import SpecLike, _spec_with
+from ._handles import ComparisonHandle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import Client
+
+E = TypeVar("E", bound=int)
+
+#: The figure options by the names the CLI takes (``embedeval plot --kind
+#: ut|accuracy|negatives|penalty|classes|confusion|pareto --plot-format
+#: svg|png --plot-size screen|column``).
+FIGURE_KINDS: Mapping[str, evaluation_pb2.FigureKind] = {
+    "ut": evaluation_pb2.UNIFORMITY_TOLERANCE,
+    "accuracy": evaluation_pb2.ACCURACY,
+    "negatives": evaluation_pb2.NEGATIVES,
+    "penalty": evaluation_pb2.PENALTY,
+    "classes": evaluation_pb2.CLASSES,
+    "confusion": evaluation_pb2.CONFUSION,
+    "pareto": evaluation_pb2.PARETO,
+}
+FIGURE_FORMATS: Mapping[str, evaluation_pb2.FigureFormat] = {"svg": evaluation_pb2.SVG, "png": evaluation_pb2.PNG}
+FIGURE_SIZES: Mapping[str, evaluation_pb2.FigureSize] = {
+    "screen": evaluation_pb2.SCREEN,
+    "column": evaluation_pb2.COLUMN,
+}
+
+
+def _figure_option(value: str, options: Mapping[str, E], what: str) -> E:
+    """The enum number of a figure option named as on the command line."""
+    number = options.get(value.lower()) if isinstance(value, str) else None
+    if number is None:
+        raise ValueError(f"unknown figure {what} {value!r}: one of {', '.join(options)}")
+    return number
+
+
+def figure_request(
+    id: str,
+    kind: str = "ut",
+    format: str = "svg",
+    size: str = "screen",
+    x: str = "",
+    group_by: str = "",
+    label: str = "",
+) -> Message:
+    """The RenderFigure request for the CLI's names of kind, format and size
+    (ValueError for any other name), with the accuracy figure's `x` and
+    `group_by` and the uniformity-tolerance figure's `label` as given (""
+    for the server's defaults; TypeError for anything but a string: the
+    server checks the names)."""
+    for name, value in (("x", x), ("group_by", group_by), ("label", label)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a tag name, got {type(value).__name__}")
+    return evaluation_pb2.RenderFigureRequest(
+        id=id,
+        kind=_figure_option(kind, FIGURE_KINDS, "kind"),
+        format=_figure_option(format, FIGURE_FORMATS, "format"),
+        size=_figure_option(size, FIGURE_SIZES, "size"),
+        x=x,
+        group_by=group_by,
+        label=label,
+    )
+
+
+class _Comparisons(_Connection):
+    """The EvaluationService calls of :class:`~embedeval.client.Client`
+    across models: comparisons, figures and runs."""
+
+    # As evaluate's: the comparison, or with detach=True its handle.
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]] = None, dataset: str = "", spec: SpecLike = None, test_split: str = "",
+        train_split: str = "", progress: bool = True, detach: Literal[False] = False, *,
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> Comparison: ...
+
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]] = None, dataset: str = "", spec: SpecLike = None, test_split: str = "",
+        train_split: str = "", progress: bool = True, *, detach: Literal[True],
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> ComparisonHandle: ...
+
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]], dataset: str, spec: SpecLike, test_split: str,
+        train_split: str, progress: bool, detach: Literal[True], *,
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> ComparisonHandle: ...
+
+    @overload
+    def compare(
+        self, models: Optional[Sequence[str]] = None, dataset: str = "", spec: SpecLike = None, test_split: str = "",
+        train_split: str = "", progress: bool = True, detach: bool = False, *,
+        on_progress: Optional[ProgressCallback] = None, augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None, tags: Optional[Mapping[str, Any]] = None, by: str = "",
+    ) -> Union[Comparison, ComparisonHandle]: ...
+
+    def compare(
+        self,
+        models: Optional[Sequence[str]] = None,
+        dataset: str = "",
+        spec: SpecLike = None,
+        test_split: str = "",
+        train_split: str = "",
+        progress: bool = True,
+        detach: bool = False,
+        *,
+        on_progress: Optional[ProgressCallback] = None,
+        augmentation: Optional[AugmentationLike] = None,
+        positives_split: Optional[str] = None,
+        tags: Optional[Mapping[str, Any]] = None,
+        by: str = "",
+    ) -> Union[Comparison, ComparisonHandle]:
+        """Evaluates several models (``None``: every model) on `dataset`.
+
+        Returns a :class:`~embedeval.types.Comparison` (``.rows``, one report
+        per model evaluated; ``.excluded``, the models left out, each an
+        :class:`~embedeval.types.ExcludedModel` with its ``kind``: "does not
+        fit" for a model whose input does not take the dataset's images,
+        "duplicate" for one with the same ONNX file and preprocessing as
+        its ``same_as``; ``.plot_svg`` and ``.accuracy_plot_svg``;
+        ``.to_pandas()``; ``.recommendations``, which tau to keep per loss,
+        each a :class:`~embedeval.types.Recommendation`, and
+        ``.recommend(loss)``; ``.id``, under which it is stored: see
+        :meth:`get_comparison` and :meth:`render_figure`), or a
+        :class:`ComparisonHandle` (``.comparison_id``, ``.excluded``) with
+        `detach`. Other arguments, `augmentation` and `positives_split`
+        among them, as in :meth:`evaluate`. Sweeps are read along the
+        models' tags (``ModelInfo.tags``):
+
+        Args:
+            tags: only the models that have every one of these tags with
+                these values (as :meth:`list_models` filters): among every
+                model when `models` is ``None``, else among those named.
+                :class:`~embedeval.errors.InvalidArgument` when none has them.
+            by: aggregate over this tag (e.g. ``"seed"``): the models that
+                share every other tag (and their loss and tau) form a group,
+                and ``Comparison.groups`` holds one
+                :class:`~embedeval.types.TagGroup` per group, in the order of
+                its first row, with the mean, sample standard deviation and
+                95% Student-t interval of the mean of each metric over its
+                COMPLETED models (``Comparison.groups_to_pandas()``). A
+                detached comparison's handle asks for the same groups when
+                it waits.
+        """
+        if not dataset:
+            raise ValueError("compare needs a dataset")
+        if isinstance(models, str):
+            models = [models]
+        if not isinstance(by, str):
+            raise TypeError(f"by must be a tag name, got {type(by).__name__}")
+        request = evaluation_pb2.CompareRequest(
+            models=list(models or []),
+            dataset=dataset,
+            spec=_spec_with(spec, augmentation, positives_split),
+            detach=detach,
+            test_split=test_split,
+            train_split=train_split,
+            tags=_toml.check_tags(tags),
+            by=by,
+        )
+        events = self._stream(self._evaluation.Compare, request)
+        try:
+            if detach:
+                for event in events:
+                    if event.HasField("accepted"):
+                        return ComparisonHandle(cast("Client", self), Accepted.from_proto(event.accepted), by=by)
+                raise Internal("the server ended a detached Compare without accepting it")
+            with ProgressDisplay(progress, on_progress) as display:
+                for event in events:
+                    kind = event.WhichOneof("event")
+                    if kind == "progress":
+                        display.update(Progress.from_proto(event.progress))
+                    elif kind == "comparison":
+                        return Comparison.from_proto(event.comparison)
+            raise Internal("the server ended the stream without a comparison")
+        finally:
+            events.close()
+
+    def list_comparisons(self, dataset: str = "", limit: int = 0) -> List[ComparisonSummary]:
+        """The stored comparisons, newest first (on `dataset` only, when
+        given): id, dataset, when, the models of each and the short content
+        ids of the dataset versions its rows were made on. All of them,
+        page by page, or at most `limit`."""
+        out: List[ComparisonSummary] = []
+        token = ""
+        while True:
+            page = self._call(
+                self._evaluation.ListComparisons,
+                evaluation_pb2.ListComparisonsRequest(dataset=dataset, page_size=0, page_token=token),
+                idempotent=True,
+            )
+            out.extend(ComparisonSummary.from_proto(c) for c in page.comparisons)
+            token = page.next_page_token
+            if not token or (limit and len(out) >= limit):
+                return out[:limit] if limit else out
+
+    def delete_comparison(self, id: str) -> None:
+        """Removes a stored comparison (its evaluations stay: they are
+        reports of their own). Raises :class:`~embedeval.errors.NotFound`
+        for an unknown id."""
+        if not isinstance(id, str) or not id:
+            raise ValueError("the comparison id must be a non-empty string")
+        self._call(self._evaluation.DeleteComparison, evaluation_pb2.DeleteComparisonRequest(id=id))
+
+    def get_comparison(self, id: str, by: str = "") -> Comparison:
+        """A stored comparison by id: its rows as they are now (a detached
+        one may still be running), with its two plots drawn again and its
+        recommendations worked out again from those rows; with `by` (a tag,
+        e.g. ``"seed"``), its ``groups`` along that tag, as
+        :meth:`compare` gives them (any tag, whatever the comparison was
+        made with)."""
+        if not isinstance(by, str):
+            raise TypeError(f"by must be a tag name, got {type(by).__name__}")
+        request = evaluation_pb2.GetComparisonRequest(id=id, by=by)
+        return Comparison.from_proto(self._call(self._evaluation.GetComparison, request, idempotent=True))
+
+    def render_figure(
+        self,
+        id: str,
+        kind: str = "ut",
+        format: str = "svg",
+        size: str = "screen",
+        x: str = "",
+        group_by: str = "",
+        label: str = "",
+    ) -> Figure:
+        """Draws a figure of a stored comparison (`id`: a comparison id, its
+        completed rows) or of one evaluation (an evaluation id) from the
+        stored reports, without recomputing anything.
+
+        Args:
+            kind: ``"ut"`` (uniformity against tolerance, Wang & Liu Figs.
+                4-7), ``"accuracy"`` (kNN and linear top-1 against tau),
+                ``"negatives"`` (the positive against the nearest negatives,
+                Fig. 8), ``"penalty"`` (the relative penalty over the
+                nearest negatives, Fig. 3), ``"classes"`` (each class's
+                tolerance against tau), ``"confusion"`` (which classes each
+                class's k nearest other rows come from, at the smallest and
+                largest tau) or ``"pareto"`` (the uniformity-tolerance Pareto
+                front of each loss, its knee and the recommended model).
+            format: ``"svg"`` or ``"png"``.
+            size: ``"screen"`` (1280 x 860 px) or ``"column"`` (a paper
+                column at 300 dpi, 1050 x 840 px).
+            x: the accuracy figure's x axis: ``"temperature"`` (the default,
+                ``""``: tau on a log axis, the tau-free losses at infinity)
+                or a tag with numeric values on a linear axis, e.g.
+                ``"seed"``, ``"epochs"``, ``"step"`` (the models without a
+                numeric value of it are left out, and said so on the
+                figure). Several models of one colour at one x are drawn as
+                their mean with the 95% t-interval across them, each model
+                faint behind it.
+            group_by: the accuracy figure's colours: ``"loss"`` (the
+                default, ``""``) or a tag, one colour per value (``"-"``
+                for the models without it).
+            label: what labels each point of the uniformity-tolerance
+                figure: ``"temperature"`` (the default, ``""``), ``"name"``
+                (the model) or a tag's value; the models of one tau are
+                joined through their centroid.
+
+        Returns the :class:`~embedeval.types.Figure` (``.save(path)``).
+        Other names of kind, format and size raise ValueError without a
+        call; an unknown id raises :class:`~embedeval.errors.NotFound`, and
+        ids with nothing the figure needs
+        :class:`~embedeval.errors.FailedPrecondition` (so does an `x` tag
+        that no model has a numeric value of). `x` or `group_by`
+        other than their defaults on another kind than ``"accuracy"``,
+        `label` other than its default on another kind than ``"ut"``, or
+        a name that is no tag key, raise
+        :class:`~embedeval.errors.InvalidArgument` from the server.
+        """
+        request = figure_request(id, kind, format, size, x, group_by, label)
+        return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))
+
+    def list_runs(self) -> List[RunSummary]:
+        """Every training run (the models whose cards name a run), sorted by
+        name: its number of checkpoints, first and last step, and the loss
+        and tau of its latest checkpoint."""
+        r = self._call(self._evaluation.ListRuns, evaluation_pb2.ListRunsRequest(), idempotent=True)
+        return [RunSummary.from_proto(s) for s in r.runs]
+
+    def get_run(self, name: str, dataset: str) -> Run:
+        """Run `name` on `dataset`: its checkpoints in step order, each with
+        its latest COMPLETED report on the dataset (of exactly that
+        checkpoint: same sha256; ``None`` before it is evaluated), and the
+        warnings its path raises (``"dimensional_collapse"``,
+        ``"complete_collapse"``, ``"small_tau"``, each with the step where it
+        began). ``.to_pandas()`` gives one row per checkpoint. An unknown
+        run raises :class:`~embedeval.errors.NotFound`."""
+        if not dataset:
+            raise ValueError("get_run needs the dataset whose reports to show")
+        return Run.from_proto(
+            self._call(
+                self._evaluation.GetRun, evaluation_pb2.GetRunRequest(name=name, dataset=dataset), idempotent=True
+            )
+        )
