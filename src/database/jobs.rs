@@ -14,8 +14,8 @@ use std::time::Duration;
 use sqlx::Row;
 
 use super::{created_micros, db, Backend, ReportStore};
-use crate::domain::{Report, Status};
-use crate::error::{Error, Result};
+use crate::domain::Report;
+use crate::error::Result;
 
 /// Microseconds since the epoch, now.
 pub fn now_micros() -> i64 {
@@ -420,35 +420,12 @@ impl ReportStore {
             .map_err(db)?;
         row.try_get("n").map_err(db)
     }
-
-    /// Marks the evaluations of `ids` that have not ended FAILED with
-    /// `error` (fenced by `lease`), and the job ended.
-    pub async fn fail_job(
-        &self,
-        lease: &Lease,
-        ids: &[String],
-        status: Status,
-        error: &str,
-    ) -> Result<()> {
-        for id in ids {
-            let mut report = match self.get(id).await {
-                Ok(r) => r,
-                Err(Error::NotFound { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            if report.status == Status::Queued || report.status == Status::Running {
-                report.status = status;
-                report.error = error.to_string();
-                self.save_fenced(&report, lease).await?;
-            }
-        }
-        self.finish_job(lease).await
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Status;
 
     fn queued(id: &str) -> Report {
         Report {
@@ -540,17 +517,12 @@ mod tests {
             store.job_of("e1").await.unwrap().unwrap().progress,
             Some(vec![9u8])
         );
-        store
-            .fail_job(&b.lease, &b.members, Status::Cancelled, "stop")
-            .await
-            .unwrap();
-        assert_eq!(
-            store.get("e1").await.unwrap().status,
-            Status::Completed,
-            "an ended evaluation keeps its end"
-        );
-        let e2 = store.get("e2").await.unwrap();
-        assert_eq!((e2.status, e2.error.as_str()), (Status::Cancelled, "stop"));
+        let mut stopped = store.get("e2").await.unwrap();
+        stopped.status = Status::Cancelled;
+        assert!(store.save_fenced(&stopped, &b.lease).await.unwrap());
+        store.finish_job(&b.lease).await.unwrap();
+        assert_eq!(store.get("e1").await.unwrap().status, Status::Completed);
+        assert_eq!(store.get("e2").await.unwrap().status, Status::Cancelled);
         assert!(store.job_of("e2").await.unwrap().unwrap().done);
         assert_eq!(store.open_jobs().await.unwrap(), 0);
 

@@ -39,9 +39,11 @@ use super::job::{
     Deadline, Ending, Event, EventStream, JobSpec, Live, Reporter, StopOnDrop, StopReason,
 };
 use super::pool::ComputePool;
+use super::record::Recorder;
+use super::replica::Replica;
 use super::scheduler::{Scheduler, Ticket};
 use super::stored_request::Resolve;
-use crate::database::ReportStore;
+use crate::database::{ReportStore, Reports};
 use crate::domain::{Report, Status};
 use crate::error::{Error, Result};
 
@@ -154,20 +156,20 @@ impl Stream for JobHandle {
 /// The engine.
 #[derive(Debug)]
 pub struct Engine {
-    pub(super) store: Arc<ReportStore>,
+    /// The one writer of reports and comparisons.
+    pub(super) recorder: Recorder,
+    /// This replica's side of the job queue: the leases.
+    pub(super) replica: Replica,
+    /// The results, to read.
+    pub(super) reports: Reports,
     pub(super) cache: Arc<EmbeddingCache>,
     pub(super) scheduler: Scheduler,
     pub(super) pool: ComputePool,
     pub(super) live: Mutex<HashMap<String, Arc<Live>>>,
     pub(super) accepting: AtomicBool,
     pub(super) tracker: TaskTracker,
-    pub(super) replica: String,
-    pub(super) lease: Duration,
     pub(super) resolver: OnceLock<Arc<dyn Resolve>>,
-    pub(super) steal: bool,
     pub(super) background: CancellationToken,
-    /// Notices from the other replicas (PostgreSQL's LISTEN/NOTIFY).
-    pub(super) notices: Option<tokio::sync::broadcast::Sender<String>>,
 }
 
 impl Engine {
@@ -177,20 +179,18 @@ impl Engine {
         cache: Arc<EmbeddingCache>,
         opts: EngineOptions,
     ) -> Result<Arc<Self>> {
-        let notices = store.listen();
+        let lease = opts.lease.max(Duration::from_millis(300));
         let engine = Arc::new(Self {
-            notices,
-            store,
+            recorder: Recorder::new(store.clone(), lease),
+            replica: Replica::new(store.clone(), opts.replica, lease, opts.steal),
+            reports: Reports::of(store),
             cache,
             scheduler: Scheduler::new(opts.slots, opts.queue),
             pool: ComputePool::new(opts.compute_threads)?,
             live: Mutex::new(HashMap::new()),
             accepting: AtomicBool::new(true),
             tracker: TaskTracker::new(),
-            replica: opts.replica,
-            lease: opts.lease.max(Duration::from_millis(300)),
             resolver: OnceLock::new(),
-            steal: opts.steal,
             background: CancellationToken::new(),
         });
         engine.start_heartbeat();
@@ -199,12 +199,17 @@ impl Engine {
 
     /// This replica's name.
     pub fn replica(&self) -> &str {
-        &self.replica
+        self.replica.name()
     }
 
-    /// The results store, to read: writes go through the recorder alone.
-    pub fn reports(&self) -> crate::database::Reports {
-        crate::database::Reports::of(self.store.clone())
+    /// The results, to read: writes go through the recorder alone.
+    pub fn reports(&self) -> Reports {
+        self.reports.clone()
+    }
+
+    /// The one writer of reports and comparisons (deletions included).
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 
     /// The slots and the queue.
@@ -259,7 +264,10 @@ impl Engine {
                 .collect(),
         };
         let ids: Vec<String> = reports.iter().map(|r| r.id.clone()).collect();
-        let lease = self.hold_new(&spec, &ids[0], opts.detach, &reports).await?;
+        let lease = self
+            .recorder
+            .admit(&self.replica.new_job(&spec, &ids[0], opts.detach), &reports)
+            .await?;
         let queued = ticket.is_queued();
         let runs = reports
             .iter()
@@ -276,15 +284,16 @@ impl Engine {
                     .map_or(0, |t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1000)
             });
             let saved = self
+                .recorder
                 .record_comparison(&job.id, &job.dataset.name, created, &ids, &job.excluded)
                 .await;
             if let Err(err) = saved {
                 for report in &mut reports {
                     report.status = Status::Failed;
                     report.error = err.to_string();
-                    self.record(&live, report).await;
+                    self.recorder.record(&live, report).await;
                 }
-                self.finish(&live).await;
+                self.recorder.finish(&live).await;
                 return Err(err);
             }
         }
@@ -344,9 +353,9 @@ impl Engine {
     pub async fn watch(&self, id: &str) -> Result<EventStream> {
         let live = self.live.lock().expect("live lock").get(id).cloned();
         if let Some(live) = live {
-            let events = self.follow_here(&live, id);
+            let events = self.replica.follow_here(&live, id);
             // A member of a comparison may have ended already: its report.
-            let report = self.store.get(id).await?;
+            let report = self.reports.get(id).await?;
             if !report.status.has_ended() {
                 return Ok(events);
             }
@@ -354,19 +363,19 @@ impl Engine {
                 Box::new(report),
             )])));
         }
-        let report = self.store.get(id).await?;
-        if report.status.has_ended() || self.store.job_of(id).await?.is_none() {
+        let report = self.reports.get(id).await?;
+        if report.status.has_ended() || self.replica.job_of(id).await?.is_none() {
             return Ok(Box::pin(futures::stream::iter([Event::Evaluated(
                 Box::new(report),
             )])));
         }
         let job = self
-            .store
+            .replica
             .job_of(id)
             .await?
             .map(|j| j.id)
             .unwrap_or_default();
-        Ok(self.follow_elsewhere(id, job))
+        Ok(self.replica.follow_elsewhere(id, job))
     }
 
     /// Stops the job that evaluation `id` belongs to, waits (a few seconds
@@ -384,16 +393,16 @@ impl Engine {
                 }
             })
             .await;
-        } else if let Some(job) = self.store.job_of(id).await?.filter(|j| !j.done) {
+        } else if let Some(job) = self.replica.job_of(id).await?.filter(|j| !j.done) {
             // Another replica holds it: it reads the request at its next
             // heartbeat (or the replica that takes it over does).
-            self.store.request_cancel(&job.id).await?;
+            self.replica.request_cancel(&job.id).await?;
             let until = Instant::now() + CANCEL_WAIT;
-            while Instant::now() < until && !self.store.get(id).await?.status.has_ended() {
-                tokio::time::sleep(self.tick().min(Duration::from_millis(100))).await;
+            while Instant::now() < until && !self.reports.get(id).await?.status.has_ended() {
+                tokio::time::sleep(self.replica.tick().min(Duration::from_millis(100))).await;
             }
         }
-        let report = self.store.get(id).await?;
+        let report = self.reports.get(id).await?;
         Ok(report.status)
     }
 
@@ -401,7 +410,7 @@ impl Engine {
     /// handed over to the other replicas when the database is shared, any
     /// other is cancelled and records why.
     pub(super) fn stop_for_shutdown(&self, live: &Live) {
-        if self.shares_jobs() && live.is_detached() {
+        if self.replica.shares_jobs() && live.is_detached() {
             live.stop(StopReason::HandedOver);
         } else {
             live.stop(StopReason::Shutdown);
@@ -513,16 +522,16 @@ impl Engine {
             };
             report.status = status;
             report.error = crate::error::scrub_paths(&error);
-            self.record(&live, report).await;
+            self.recorder.record(&live, report).await;
             live.emit(Event::Evaluated(Box::new(report.clone())));
         }
         match (live.state().ending(live.lease().is_some()), live.lease()) {
-            (Ending::Finish, _) => self.finish(&live).await,
+            (Ending::Finish, _) => self.recorder.finish(&live).await,
             // A report that could not be recorded: the job is not marked
             // ended but given back, and whichever replica takes it (this
             // one, say) runs its unrecorded evaluations again.
-            (Ending::GiveBack, Some(lease)) => self.give_back(lease).await,
-            (Ending::HandOver, Some(lease)) => self.hand_over(lease).await,
+            (Ending::GiveBack, Some(lease)) => self.replica.give_back(lease).await,
+            (Ending::HandOver, Some(lease)) => self.replica.hand_over(lease).await,
             _ => {}
         }
         match &outcome {

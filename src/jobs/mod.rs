@@ -22,11 +22,14 @@ mod run;
 pub mod scheduler;
 pub mod settings;
 pub mod stored_request;
+mod takeover;
 
 pub use compute::{compute, EvalData, ProbeData};
 pub use engine::{default_replica, Engine, EngineOptions, JobHandle, SubmitOptions};
 pub use job::{
     CompareJob, Deadline, EmbeddingsJob, Event, JobSpec, ModelJob, Outcome, Progress, StopReason,
 };
+pub use record::Recorder;
+pub use replica::Replica;
 pub use settings::{Settings, Splits};
 pub use stored_request::Resolve;

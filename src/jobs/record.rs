@@ -1,18 +1,19 @@
-//! Recording a job's reports: every write fenced by the job's lease (a
-//! replica that lost its job records nothing more of it), retried while the
-//! database cannot be reached, and the job's end marked once every report
-//! is recorded. Only this module writes a job's reports, and comparisons
-//! and deletions go through it too (`scripts/check-layers` holds the rest of
-//! the code to it).
+//! The [`Recorder`]: the one writer of reports and comparisons. A job's
+//! QUEUED reports are stored with the job, every later write is fenced by
+//! the job's lease (a replica that lost its job records nothing more of
+//! it) and retried while the database cannot be reached, and the job's end
+//! is marked once every report is recorded; comparisons and deletions go
+//! through it too. The engine holds the only recorder; `scripts/check-layers`
+//! holds the rest of the code to it.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::engine::Engine;
 use super::job::{EmbeddingsJob, Live, StopReason};
 use crate::data::LoadedDataset;
-use crate::database::new_id;
+use crate::database::{new_id, Lease, NewJob, ReportStore};
 use crate::domain::{Report, Status};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::registry::LoadedModel;
 
 /// How long a report is retried while the database cannot be reached
@@ -66,20 +67,54 @@ pub(super) fn queued_embeddings_report(job: &EmbeddingsJob) -> Report {
     }
 }
 
-/// Ends the job of `lease` as `status` with `why` (fenced by the lease):
-/// its evaluations `ids` that have not ended are marked so, and the job
-/// ended; for a job taken over that cannot run here.
-pub(super) async fn end_job(
-    store: &crate::database::ReportStore,
-    lease: &crate::database::jobs::Lease,
-    ids: &[String],
-    status: crate::domain::Status,
-    why: &str,
-) -> Result<()> {
-    store.fail_job(lease, ids, status, why).await
+/// Writes reports and comparisons, fenced by the lease of the job they
+/// belong to.
+#[derive(Debug)]
+pub struct Recorder {
+    store: Arc<ReportStore>,
+    /// How long a lease holds without a heartbeat (how long a write is
+    /// retried, at least).
+    lease: Duration,
 }
 
-impl Engine {
+impl Recorder {
+    /// The recorder over `store`, for leases of length `lease`.
+    pub(super) fn new(store: Arc<ReportStore>, lease: Duration) -> Self {
+        Self { store, lease }
+    }
+
+    /// Stores a new job, its QUEUED `reports` and its holder's lease, in one
+    /// transaction: nothing is left QUEUED without a job behind it.
+    pub(super) async fn admit(&self, job: &NewJob<'_>, reports: &[Report]) -> Result<Lease> {
+        self.store.create_job(job, reports).await
+    }
+
+    /// Ends the job of `lease` as `status` with `why` (fenced by the lease):
+    /// its evaluations `ids` that have not ended are marked so (one that
+    /// has keeps its end), and the job ended; for a job taken over that
+    /// cannot run here.
+    pub(super) async fn end_job(
+        &self,
+        lease: &Lease,
+        ids: &[String],
+        status: Status,
+        why: &str,
+    ) -> Result<()> {
+        for id in ids {
+            let mut report = match self.store.get(id).await {
+                Ok(r) => r,
+                Err(Error::NotFound { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            if !report.status.has_ended() {
+                report.status = status;
+                report.error = why.to_string();
+                self.store.save_fenced(&report, lease).await?;
+            }
+        }
+        self.store.finish_job(lease).await
+    }
+
     /// Stores comparison `id` on `dataset`: the evaluations `ids` it made
     /// (in its request's order), when, in microseconds since the epoch, and
     /// the models it left out.
@@ -109,7 +144,7 @@ impl Engine {
     }
 
     /// Tells the other replicas that job `job` moved (a notice; best effort).
-    pub(super) async fn tell(&self, job: &str) {
+    async fn tell(&self, job: &str) {
         if let Err(err) = self.store.notify(job).await {
             tracing::debug!(%err, "cannot send a notice");
         }
@@ -188,6 +223,7 @@ pub(super) mod tests {
     use crate::database::{Lease, NewJob, ReportStore};
     use crate::domain::Status;
     use crate::jobs::cache::EmbeddingCache;
+    use crate::jobs::engine::Engine;
     use crate::jobs::engine::EngineOptions;
 
     /// The shortest lease the engine takes.
@@ -258,9 +294,9 @@ pub(super) mod tests {
         let (_tmp, store, a) = replica_a().await;
         let (_, live) = job_of_a(&store, "e1").await;
         // Held: the write goes through.
-        a.save(&live, &completed("e1")).await.unwrap();
+        a.recorder.save(&live, &completed("e1")).await.unwrap();
         assert_eq!(store.get("e1").await.unwrap().status, Status::Completed);
-        a.finish(&live).await;
+        a.recorder.finish(&live).await;
 
         let (_, live) = job_of_a(&store, "e2").await;
         // The lease lapses (no heartbeat renews it here) and `b` takes the job.
@@ -272,7 +308,7 @@ pub(super) mod tests {
         let taken = taken.expect("b takes the job over");
         assert_eq!(taken.previous_owner, "a");
         assert_eq!(taken.members, vec!["e2".to_string()]);
-        let err = a.save(&live, &completed("e2")).await.unwrap_err();
+        let err = a.recorder.save(&live, &completed("e2")).await.unwrap_err();
         assert!(matches!(err, crate::Error::Cancelled(_)), "{err}");
         assert_eq!(
             live.reason(),
@@ -285,7 +321,7 @@ pub(super) mod tests {
             "nothing written by the replica that lost the job"
         );
         // The recorder does not mark it unrecorded: it moved, it was not lost.
-        a.record(&live, &completed("e2")).await;
+        a.recorder.record(&live, &completed("e2")).await;
         assert!(!live.state().unrecorded);
         assert_eq!(live.state().ending(true), crate::jobs::job::Ending::Leave);
     }
@@ -294,8 +330,8 @@ pub(super) mod tests {
     async fn a_job_is_marked_ended_only_by_its_holder() {
         let (_tmp, store, a) = replica_a().await;
         let (lease, live) = job_of_a(&store, "e3").await;
-        a.save(&live, &completed("e3")).await.unwrap();
-        a.finish(&live).await;
+        a.recorder.save(&live, &completed("e3")).await.unwrap();
+        a.recorder.finish(&live).await;
         assert!(store.job_of("e3").await.unwrap().unwrap().done);
         // Ended: no replica claims it, even once its lease has lapsed.
         tokio::time::sleep(LEASE + Duration::from_millis(200)).await;
@@ -305,5 +341,31 @@ pub(super) mod tests {
             .unwrap()
             .is_none());
         let _ = lease;
+    }
+
+    #[tokio::test]
+    async fn ending_a_job_marks_what_had_not_ended_and_keeps_the_rest() {
+        let (_tmp, store, a) = replica_a().await;
+        let (lease, live) = job_of_a(&store, "e4").await;
+        a.recorder.save(&live, &completed("e4")).await.unwrap();
+        a.recorder
+            .end_job(
+                &lease,
+                &["e4".into(), "gone".into()],
+                Status::Cancelled,
+                "stop",
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.get("e4").await.unwrap().status, Status::Completed);
+        assert!(store.job_of("e4").await.unwrap().unwrap().done);
+
+        let (lease, _) = job_of_a(&store, "e5").await;
+        a.recorder
+            .end_job(&lease, &["e5".into()], Status::Failed, "why")
+            .await
+            .unwrap();
+        let e5 = store.get("e5").await.unwrap();
+        assert_eq!((e5.status, e5.error.as_str()), (Status::Failed, "why"));
     }
 }

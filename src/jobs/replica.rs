@@ -1,70 +1,73 @@
-//! The replica protocol: how replicas that share the results database
-//! share its jobs. Each job is held under a lease that the [`heartbeat`]
-//! renews every tick with the job's progress; the [`claimer`] takes over,
-//! whenever a slot is free, jobs whose replica stopped renewing (its lease
-//! lapsed) and detached jobs still waiting on another replica (work
-//! stealing), rebuilt from their stored request
-//! ([`super::stored_request`]); a job that cannot be rebuilt goes back where
-//! it was. Watchers of a job held elsewhere follow it through the database
+//! The [`Replica`]: this replica's side of the job queue that replicas
+//! sharing the results database share, and the only holder of leases. A
+//! job is held under a lease that the engine's heartbeat renews every tick
+//! with the job's progress (`super::takeover`); a lease lapses when its
+//! replica stops renewing it, and another replica may then claim the job.
+//! Watchers of a job held elsewhere follow it through the database
 //! ([`remote_events`]), woken by notices (PostgreSQL's LISTEN/NOTIFY). On a
 //! single process (SQLite) the same code holds leases no one else claims.
-//! Only this module takes, renews and gives back leases.
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use prost::Message;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::engine::Engine;
 use super::job::{Event, EventStream, JobSpec, Live, StopReason};
-use super::scheduler::Ticket;
-use super::stored_request::{self, Resolve, StoredProgress};
+use super::stored_request::{self, StoredProgress};
 use crate::database::notices::RELEASED;
-use crate::database::{ClaimedJob, Lease, NewJob, Renewal, ReportStore};
-use crate::domain::{Report, Status};
+use crate::database::{ClaimedJob, Hold, Lease, NewJob, Renewal, ReportStore};
 use crate::error::{Error, Result};
 
-/// How long a replica leaves alone a job it took from another replica and
-/// could not rebuild (given back to that one; longer than a lease, so that
-/// its holder takes it back should it have dropped it meanwhile).
-const SKIP_UNBUILDABLE: Duration = Duration::from_secs(600);
+/// This replica in the shared job queue: its name, its leases' length and
+/// whether it takes waiting jobs from busy replicas.
+#[derive(Debug)]
+pub struct Replica {
+    store: Arc<ReportStore>,
+    name: String,
+    lease: Duration,
+    steal: bool,
+    /// Notices from the other replicas (PostgreSQL's LISTEN/NOTIFY).
+    notices: Option<tokio::sync::broadcast::Sender<String>>,
+}
 
-/// How long a replica leaves alone a job whose lease lapsed and that it
-/// could not rebuild for want of the store or the database.
-const SKIP_UNAVAILABLE: Duration = Duration::from_secs(10);
+impl Replica {
+    /// Replica `name` over `store`, holding leases of length `lease`;
+    /// `steal`: it takes detached jobs waiting on busier replicas.
+    pub(super) fn new(store: Arc<ReportStore>, name: String, lease: Duration, steal: bool) -> Self {
+        let notices = store.listen();
+        Self {
+            store,
+            name,
+            lease,
+            steal,
+            notices,
+        }
+    }
 
-/// How many times a job is taken over before it is recorded FAILED (a job
-/// that stops every replica that runs it must not go round forever).
-const MAX_ATTEMPTS: i64 = 10;
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 
-impl Engine {
-    /// Stores a new job of `spec` (its first evaluation `id`), its
-    /// `reports` and this replica's lease on it, in one transaction:
-    /// nothing is left QUEUED without a job behind it.
-    pub(super) async fn hold_new(
-        &self,
-        spec: &JobSpec,
-        id: &str,
-        detached: bool,
-        reports: &[Report],
-    ) -> Result<Lease> {
-        self.store
-            .create_job(
-                &NewJob {
-                    id,
-                    kind: stored_request::kind(spec),
-                    request: stored_request::encode(spec),
-                    detached,
-                    owner: &self.replica,
-                    lease: self.lease,
-                },
-                reports,
-            )
-            .await
+    /// How long its leases hold without a heartbeat.
+    pub(super) fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// The job of `spec` (its first evaluation `id`) to store, held by this
+    /// replica ([`super::record::Recorder::admit`] stores it with its
+    /// reports).
+    pub(super) fn new_job<'a>(&'a self, spec: &JobSpec, id: &'a str, detached: bool) -> NewJob<'a> {
+        NewJob {
+            id,
+            kind: stored_request::kind(spec),
+            request: stored_request::encode(spec),
+            detached,
+            owner: &self.name,
+            lease: self.lease,
+        }
     }
 
     /// Records that `live`'s job took its slot here; a job another replica
@@ -89,11 +92,6 @@ impl Engine {
         }
     }
 
-    /// Starts renewing this replica's leases (until the engine is dropped).
-    pub(super) fn start_heartbeat(self: &Arc<Self>) {
-        tokio::spawn(heartbeat(Arc::downgrade(self)));
-    }
-
     /// The events of evaluation `id` of job `job`, held by another replica,
     /// through the database.
     pub(super) fn follow_elsewhere(&self, id: &str, job: String) -> EventStream {
@@ -102,7 +100,7 @@ impl Engine {
             id.to_string(),
             job,
             self.tick(),
-            self.notices.as_ref().map(|n| n.subscribe()),
+            self.subscribe(),
         )
     }
 
@@ -121,7 +119,7 @@ impl Engine {
         };
         let (store, live) = (self.store.clone(), live.clone());
         let (id, tick) = (id.to_string(), self.tick());
-        let notices = self.notices.as_ref().map(|n| n.subscribe());
+        let notices = self.subscribe();
         let there = futures::stream::once(async move {
             match live.lease().filter(|_| moved(&live)) {
                 Some(lease) => remote_events(store, id, lease.job_id.clone(), tick, notices),
@@ -160,122 +158,9 @@ impl Engine {
         }
     }
 
-    /// Starts taking over jobs through `resolver` (this replica's models
-    /// and datasets, once loaded): first this replica's own open jobs from
-    /// before a restart, then any whose replica died (its lease lapsed).
-    pub async fn take_over(self: &Arc<Self>, resolver: Arc<dyn Resolve>) -> Result<()> {
-        if self.resolver.set(resolver).is_err() {
-            return Ok(());
-        }
-        // The claimer runs whatever happens here: without it this replica
-        // would never take a job over.
-        tokio::spawn(claimer(Arc::downgrade(self)));
-        let own = self.store.release_own(&self.replica).await?;
-        if own > 0 {
-            tracing::info!(jobs = own, replica = %self.replica, "taking back this replica's open jobs from before its restart");
-        }
-        Ok(())
-    }
-
     /// How often leases are renewed and lapsed jobs looked for.
     pub(super) fn tick(&self) -> Duration {
         (self.lease / 3).min(Duration::from_secs(1))
-    }
-
-    /// Runs a job taken over (from a replica whose lease lapsed, or that had
-    /// it waiting) in `ticket`'s slot: a detached job that can be rebuilt
-    /// runs from its first evaluation that had not ended; the others end
-    /// here with why.
-    pub(super) async fn adopt(self: &Arc<Self>, job: ClaimedJob, ticket: Ticket) -> Result<()> {
-        let previous = job.previous_owner.clone();
-        tracing::info!(job = %job.lease.job_id, from = %previous, attempt = job.lease.attempt, "taking a job over (its replica stopped renewing its lease, or had it waiting while this one is idle)");
-        metrics::counter!("embedeval_jobs_taken_over_total").increment(1);
-        let refuse = |status: Status, why: String| {
-            let store = self.store.clone();
-            let lease = job.lease.clone();
-            let ids = job.members.clone();
-            async move { super::record::end_job(&store, &lease, &ids, status, &why).await }
-        };
-        if job.lease.attempt > MAX_ATTEMPTS {
-            return refuse(
-                Status::Failed,
-                format!(
-                    "gave up after {MAX_ATTEMPTS} attempts: the replicas running it stopped or \
-                     could not record it (the last was {previous})"
-                ),
-            )
-            .await;
-        }
-        if job.cancel_requested {
-            return refuse(Status::Cancelled, "cancelled by CancelEvaluation".into()).await;
-        }
-        if !job.detached {
-            return refuse(
-                Status::Failed,
-                format!(
-                    "interrupted: replica {previous} stopped while running it, and the client's \
-                     stream with it (submit with detach to have another replica finish a job)"
-                ),
-            )
-            .await;
-        }
-        let Some(request) = job.request.as_deref() else {
-            return refuse(
-                Status::Failed,
-                format!(
-                    "interrupted: replica {previous} stopped before evaluating the uploaded \
-                     embeddings it held; upload them again"
-                ),
-            )
-            .await;
-        };
-        let resolver = self.resolver.get().cloned().ok_or_else(|| {
-            Error::unavailable(
-                crate::error::Unavailable::NotReady,
-                "this replica takes over jobs only once its models load",
-            )
-        })?;
-        let spec = match stored_request::decode(&job.kind, request, resolver.as_ref()).await {
-            Ok(spec) => spec,
-            Err(err) if job.stolen || err.is_transient() => {
-                // Taken from a replica that had it waiting: back there (it
-                // may resolve what this one cannot, its own bundle say).
-                // Otherwise the store or the database is away: the job
-                // waits, no attempt spent, for a replica that can rebuild
-                // it.
-                if let Err(e) = self.store.unclaim(&job.lease, &job.previous).await {
-                    tracing::warn!(job = %job.lease.job_id, %e, "cannot give the job back");
-                }
-                return Err(err);
-            }
-            Err(err) => {
-                return refuse(
-                    Status::Failed,
-                    crate::error::scrub_paths(&format!(
-                        "cannot run the job after replica {previous} stopped: {err}"
-                    )),
-                )
-                .await
-            }
-        };
-        let mut reports = Vec::with_capacity(job.members.len());
-        for id in &job.members {
-            let mut report = self.store.get(id).await?;
-            if !report.status.has_ended() {
-                report.status = Status::Queued;
-                report.error.clear();
-            }
-            reports.push(report);
-        }
-        let runs = reports.iter().filter(|r| !r.status.has_ended()).count();
-        let live = Arc::new(Live::new(job.members.clone(), runs, false));
-        live.set_lease(job.lease);
-        live.mark_detached();
-        if !self.accepting.load(Ordering::SeqCst) {
-            self.stop_for_shutdown(&live);
-        }
-        self.start(live, spec, reports, ticket, None);
-        Ok(())
     }
 
     /// Whether other replicas may share the database and take jobs over
@@ -283,128 +168,51 @@ impl Engine {
     pub(super) fn shares_jobs(&self) -> bool {
         self.store.backend() == crate::database::Backend::Postgres
     }
-}
 
-/// Renews the leases of the jobs this replica runs, records their progress
-/// for watchers elsewhere, and stops those that a CancelEvaluation reached
-/// through the database or that another replica took over.
-pub(super) async fn heartbeat(engine: Weak<Engine>) {
-    // The progress last recorded per job: only a change is written and told.
-    let mut recorded: HashMap<String, Vec<u8>> = HashMap::new();
-    loop {
-        let Some(e) = engine.upgrade() else { return };
-        let tick = e.tick();
-        let stopped = e.background.clone();
-        let live_jobs = e.live_list();
-        recorded.retain(|job, _| {
-            live_jobs
-                .iter()
-                .any(|l| l.lease().is_some_and(|lease| &lease.job_id == job))
-        });
-        for live in live_jobs {
-            let Some(lease) = live.lease() else { continue };
-            let progress = live
-                .latest_progress()
-                .map(|p| StoredProgress::from(&p).encode_to_vec())
-                .filter(|p| recorded.get(&lease.job_id) != Some(p));
-            let changed = progress.clone();
-            let sent = std::time::Instant::now();
-            // Bounded: a connection to a database that went silent (a cut
-            // network) must not hold the heartbeat past the lease.
-            let wait = e.lease / 2;
-            let renewal = match tokio::time::timeout(wait, e.store.renew(lease, e.lease, progress))
-                .await
-            {
-                Ok(renewal) => renewal,
-                Err(_) => Err(crate::error::Error::unavailable(
-                    crate::error::Unavailable::Unreachable,
-                    format!("the results database did not answer a lease renewal within {wait:?}"),
-                )),
-            };
-            match renewal {
-                Ok(Renewal::Held {
-                    cancel_requested: true,
-                }) => live.stop(StopReason::Cancelled),
-                Ok(Renewal::Held { .. }) => {
-                    live.lease_renewed(sent);
-                    if let Some(p) = changed {
-                        recorded.insert(lease.job_id.clone(), p);
-                        e.tell(&lease.job_id).await;
-                    }
-                }
-                Ok(Renewal::Lost) => {
-                    tracing::warn!(job = %lease.job_id, "lease lost: another replica took the job over");
-                    live.stop(StopReason::LeaseLost);
-                }
-                Err(err) if e.shares_jobs() && live.lease_lapsed(e.lease) => {
-                    tracing::warn!(job = %lease.job_id, %err, lease = ?e.lease, "lease lapsed: not renewed for the lease's length, so another replica may take the job over; stopping it here");
-                    live.stop(StopReason::LeaseLost);
-                }
-                Err(err) => {
-                    tracing::warn!(job = %lease.job_id, %err, "cannot renew the job's lease")
-                }
-            }
-        }
-        drop(e);
-        tokio::select! {
-            _ = stopped.cancelled() => return,
-            _ = tokio::time::sleep(tick) => {}
-        }
+    /// Renews `lease` (with the job's latest progress, when it changed).
+    pub(super) async fn renew(&self, lease: &Lease, progress: Option<Vec<u8>>) -> Result<Renewal> {
+        self.store.renew(lease, self.lease, progress).await
     }
-}
 
-/// Takes over jobs whose lease lapsed while this replica has a free slot.
-pub(super) async fn claimer(engine: Weak<Engine>) {
-    // Jobs this replica claimed and could not rebuild (given back): left
-    // to the others for a while (SKIP_UNBUILDABLE, SKIP_UNAVAILABLE).
-    let mut skip: HashMap<String, Instant> = HashMap::new();
-    loop {
-        let Some(e) = engine.upgrade() else { return };
-        let tick = e.tick();
-        let stopped = e.background.clone();
-        let free = e.scheduler.running() < e.scheduler.size() && e.scheduler.waiting() == 0;
-        skip.retain(|_, until| *until > Instant::now());
-        if free && e.accepting.load(Ordering::SeqCst) {
-            let skipped: Vec<String> = skip.keys().cloned().collect();
-            match e.store.claim(&e.replica, e.lease, e.steal, &skipped).await {
-                Ok(Some(job)) => {
-                    let ticket = e.scheduler.admit();
-                    let id = job.lease.job_id.clone();
-                    // Until it is adopted: one this replica cannot rebuild
-                    // (given back) is left to the others for a while.
-                    let wait = if job.stolen {
-                        SKIP_UNBUILDABLE
-                    } else {
-                        SKIP_UNAVAILABLE
-                    };
-                    skip.insert(id.clone(), Instant::now() + wait);
-                    let adopted = match ticket {
-                        Ok(ticket) => e.adopt(job, ticket).await,
-                        Err(err) => Err(err),
-                    };
-                    match adopted {
-                        // Look again at once: more may be waiting.
-                        Ok(()) => {
-                            skip.remove(&id);
-                            continue;
-                        }
-                        // It is claimable again (given back, or when its
-                        // lease lapses); this replica waits a tick.
-                        Err(err) => tracing::warn!(job = %id, %err, "cannot take the job over now"),
-                    }
-                }
-                Ok(None) => {}
-                Err(err) => tracing::debug!(%err, "cannot look for jobs to take over"),
-            }
-        }
-        let mut notices = e.notices.as_ref().map(|n| n.subscribe());
-        drop(e);
-        // A job given up elsewhere is claimed at once; a lapsed lease at
-        // the next tick.
-        tokio::select! {
-            _ = stopped.cancelled() => return,
-            _ = tokio::time::sleep(tick) => {}
-            _ = notice(notices.as_mut(), RELEASED) => {}
+    /// Claims a job whose lease lapsed, or (stealing) one waiting on
+    /// another replica, but those of `skipped`.
+    pub(super) async fn claim(&self, skipped: &[String]) -> Result<Option<ClaimedJob>> {
+        self.store
+            .claim(&self.name, self.lease, self.steal, skipped)
+            .await
+    }
+
+    /// Gives this replica's open jobs from before a restart back to the
+    /// queue (to claim at once); how many.
+    pub(super) async fn release_own(&self) -> Result<u64> {
+        self.store.release_own(&self.name).await
+    }
+
+    /// Gives a claimed job back to `previous`, its holder before the claim.
+    pub(super) async fn unclaim(&self, lease: &Lease, previous: &Hold) -> Result<()> {
+        self.store.unclaim(lease, previous).await
+    }
+
+    /// The job evaluation `id` belongs to (None for one of no job).
+    pub(super) async fn job_of(&self, id: &str) -> Result<Option<crate::database::JobState>> {
+        self.store.job_of(id).await
+    }
+
+    /// Asks the holder of job `job_id` to cancel it.
+    pub(super) async fn request_cancel(&self, job_id: &str) -> Result<()> {
+        self.store.request_cancel(job_id).await
+    }
+
+    /// The notices of the other replicas from now on (None without
+    /// LISTEN/NOTIFY).
+    pub(super) fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.notices.as_ref().map(|n| n.subscribe())
+    }
+
+    /// Tells the other replicas that job `job` moved (a notice; best effort).
+    pub(super) async fn tell(&self, job: &str) {
+        if let Err(err) = self.store.notify(job).await {
+            tracing::debug!(%err, "cannot send a notice");
         }
     }
 }
@@ -534,18 +342,18 @@ mod tests {
         let far = Duration::from_secs(30);
         let (lease, _live) = job_of_a(&store, "e1").await;
         assert!(store.claim("b", far, false, &[]).await.unwrap().is_none());
-        a.hand_over(&lease).await;
+        a.replica.hand_over(&lease).await;
         let job = store.claim("b", far, false, &[]).await.unwrap().unwrap();
         assert_eq!(
             (job.previous_owner.as_str(), job.lease.owner.as_str()),
             ("a", "b")
         );
         let (lease, _live) = job_of_a(&store, "e2").await;
-        a.give_back(&lease).await;
+        a.replica.give_back(&lease).await;
         let job = store.claim("c", far, false, &[]).await.unwrap().unwrap();
         assert_eq!(job.members, vec!["e2".to_string()]);
         // A lease that is no longer the holder's gives nothing back.
-        a.give_back(&lease).await;
+        a.replica.give_back(&lease).await;
         assert!(store.claim("d", far, false, &[]).await.unwrap().is_none());
     }
 }

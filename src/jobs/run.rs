@@ -31,7 +31,7 @@ impl Engine {
             slot = ticket.slot() => slot?,
         };
         live.mark_started();
-        self.confirm_start(live).await?;
+        self.replica.confirm_start(live).await?;
         match spec {
             JobSpec::Model(job) => {
                 let report = &mut reports[0];
@@ -139,7 +139,7 @@ impl Engine {
             return Err(live.stopped_error());
         }
         report.status = Status::Running;
-        self.save(live, report).await?;
+        self.recorder.save(live, report).await?;
         tracing::info!(id = %report.id, model = %report.model, dataset = %report.dataset, "evaluation started");
         Ok(Instant::now())
     }
@@ -186,7 +186,10 @@ impl Engine {
         // A replica whose lease may have lapsed (cut off from the database,
         // or stalled) counts the job as moved: it neither reports it
         // completed nor writes it (the write would be fenced anyway).
-        if self.shares_jobs() && live.lease().is_some() && live.lease_lapsed(self.lease) {
+        if self.replica.shares_jobs()
+            && live.lease().is_some()
+            && live.lease_lapsed(self.replica.lease())
+        {
             tracing::warn!(id = %report.id, "lease lapsed before the evaluation ended: another replica runs it again");
             live.stop(StopReason::LeaseLost);
         }
@@ -215,7 +218,7 @@ impl Engine {
                 tracing::warn!(id = %report.id, %err, "evaluation ended without a result");
             }
         }
-        self.record(live, report).await;
+        self.recorder.record(live, report).await;
         live.emit(Event::Evaluated(Box::new(report.clone())));
         result
     }

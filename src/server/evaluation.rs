@@ -315,7 +315,7 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::DeleteComparisonRequest>,
     ) -> std::result::Result<Response<proto::DeleteComparisonResponse>, Status> {
         let id = request.into_inner().id;
-        self.state.engine.delete_comparison(&id).await?;
+        self.state.engine.recorder().delete_comparison(&id).await?;
         tracing::info!(comparison = %id, "comparison deleted");
         Ok(Response::new(proto::DeleteComparisonResponse { id }))
     }
@@ -325,7 +325,7 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::DeleteEvaluationRequest>,
     ) -> std::result::Result<Response<proto::DeleteEvaluationResponse>, Status> {
         let id = request.into_inner().id;
-        self.state.engine.delete_evaluation(&id).await?;
+        self.state.engine.recorder().delete_evaluation(&id).await?;
         tracing::info!(evaluation = %id, "evaluation deleted");
         Ok(Response::new(proto::DeleteEvaluationResponse { id }))
     }

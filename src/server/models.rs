@@ -10,7 +10,7 @@ use crate::proto;
 use crate::proto::model_service_server::ModelService;
 use crate::proto::register_model_request;
 use crate::registry::upload::{StagedFile, Staging};
-use crate::registry::{card, card::CardFile, validate_name, LoadedModel};
+use crate::registry::{card::CardFile, validate_name, LoadedModel, ModelUpload};
 
 /// The ModelService implementation.
 #[derive(Debug)]
@@ -90,17 +90,19 @@ impl ModelService for ModelApi {
     ) -> Result<Response<proto::ModelInfo>, Status> {
         self.state.ensure_ready()?;
         let req = request.into_inner();
-        validate_name("model", &req.name)?;
-        validate_name("model", &req.new_name)?;
-        let info = self.rename(&req.name, &req.new_name).await?;
-        Ok(Response::new(info))
+        let renamed = self
+            .state
+            .registries
+            .rename_model(&req.name, &req.new_name, self.state.max_model_bytes)
+            .await?;
+        Ok(Response::new(renamed.info()))
     }
 }
 
 impl ModelApi {
-    /// Streams an upload into a staging folder, validates it by building a
-    /// session and checking the card, then installs and shares it
-    /// ([`crate::registry::Registries::register`]).
+    /// Streams an upload into a staging folder; the registry checks it
+    /// against its session, installs and shares it
+    /// ([`crate::registry::Registries::install_model`]).
     async fn register(
         &self,
         mut stream: Streaming<proto::RegisterModelRequest>,
@@ -165,109 +167,21 @@ impl ModelApi {
             }
             Ok(())
         };
-        let registered = self
-            .install(
-                &upload.name,
-                card.clone(),
-                upload.card_toml.clone(),
-                upload.replace,
-                fill,
-            )
-            .await;
-        match registered {
-            Err(Error::AlreadyExists { kind, name, detail }) if detail.is_empty() => {
-                let detail = self.taken(&name, &upload.sha256, &card).await;
-                Err(Error::AlreadyExists { kind, name, detail })
-            }
-            other => other.map(|model| model.info()),
-        }
-    }
-
-    /// What the message of a name already taken adds: whether the model
-    /// under it has the same ONNX file, and then which card keys differ.
-    async fn taken(&self, name: &str, sha256: &str, given: &CardFile) -> String {
-        let Ok(model) = self.state.model(name).await else {
-            return String::new();
-        };
-        let choose = "give another name, or replace it (--replace, replace=True)";
-        if sha256.is_empty() {
-            format!(": {choose}")
-        } else if !sha256.eq_ignore_ascii_case(&model.sha256) {
-            format!(
-                " with another ONNX file (sha256 {}…): {choose}",
-                &model.sha256[..12]
-            )
-        } else {
-            let diff = card::differences(&model.card, given);
-            if diff.is_empty() {
-                " with the same ONNX file and card: it is already registered".into()
-            } else {
-                format!(
-                    " with the same ONNX file and another card ({}): {choose}",
-                    diff.join("; ")
-                )
-            }
-        }
-    }
-
-    /// Gives uploaded model `name` the name `new_name`: its files are
-    /// registered under the new name (all or nothing, shared like any
-    /// upload), then the old name is removed.
-    async fn rename(&self, name: &str, new_name: &str) -> Result<proto::ModelInfo, Error> {
-        let models = &self.state.models;
-        let model = self.state.model(name).await?;
-        models.check_writable(name)?;
-        let card_text = tokio::fs::read_to_string(model.dir.join("model.toml"))
-            .await
-            .map_err(|e| Error::io(format!("read the card of model {name}"), e))?;
-        let card = CardFile::parse(&card_text)?;
-        let onnx = model.dir.join("model.onnx");
-        let fill = async |staging: &mut Staging| {
-            tokio::fs::copy(&onnx, staging.dir().join("model.onnx"))
-                .await
-                .map(drop)
-                .map_err(|e| Error::io(format!("copy the ONNX file of model {name}"), e))
-        };
-        let renamed = self.install(new_name, card, card_text, false, fill).await?;
-        drop(model);
-        self.state.registries.remove(models, name).await?;
-        tracing::info!(model = %name, to = %new_name, "model renamed");
-        Ok(renamed.info())
-    }
-
-    /// Registers model `name` from the ONNX file `fill` puts in the staging
-    /// folder and `card`: its session is built and the card checked against
-    /// it before it is installed and shared.
-    async fn install(
-        &self,
-        name: &str,
-        card: CardFile,
-        card_text: String,
-        replace: bool,
-        fill: impl AsyncFnOnce(&mut Staging) -> Result<(), Error>,
-    ) -> Result<Arc<LoadedModel>, Error> {
-        let runtime = self.state.runtime.clone();
-        let model_name = name.to_string();
-        let open = move |dir: &std::path::Path, at: std::path::PathBuf| {
-            let onnx_path = dir.join("model.onnx");
-            let onnx = std::fs::read(&onnx_path)
-                .map_err(|e| Error::io(format!("read {}", onnx_path.display()), e))?;
-            let model = LoadedModel::from_parts(&runtime, model_name, at, card, &card_text, &onnx)?;
-            std::fs::write(dir.join("model.toml"), &card_text)
-                .map_err(|e| Error::io("write model.toml", e))?;
-            Ok(model)
-        };
-        let (model, old) = self
+        let model = self
             .state
             .registries
-            .register(name, replace, self.state.max_model_bytes, fill, open)
+            .install_model(
+                ModelUpload {
+                    name: &upload.name,
+                    card,
+                    card_text: upload.card_toml.clone(),
+                    replace: upload.replace,
+                    sha256: &upload.sha256,
+                },
+                limit,
+                fill,
+            )
             .await?;
-        match old {
-            Some(old) => tracing::info!(
-                model = %model.name, sha256 = %model.sha256, replaced = %old.sha256, "model replaced"
-            ),
-            None => tracing::info!(model = %model.name, sha256 = %model.sha256, "model registered"),
-        }
-        Ok(model)
+        Ok(model.info())
     }
 }
