@@ -1,5 +1,7 @@
-//! Dataset formats. Every dataset folder has a `dataset.toml` whose
-//! `format` says how its images are stored:
+//! A dataset: its `dataset.toml` ([`Manifest`]), its [`Format`], what it
+//! holds ([`Summary`]) and its splits read ([`Split`]). Each format reads
+//! its files behind one reader (`data::formats`); the `format` key says
+//! how the images are stored:
 //!
 //! - `embedeval-npy` (the project's own): per split a uint8 images `.npy`
 //!   [n, H, W, C] and an int64 labels `.npy` [n], listed in the manifest.
@@ -21,10 +23,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::image::{decode_fitted, decode_image, image_files, image_size, subdirs};
+pub use super::formats::{cifar_records, CIFAR10_CLASSES};
 pub use super::image::{decode_fitted_bytes, decode_image_bytes};
-use crate::data::npy::NpyArray;
-use crate::data::paths::{inside, shown};
+use super::image::{image_files, subdirs};
+use crate::data::paths::inside;
 use crate::error::{Error, Result};
 
 /// Largest height or width of a dataset's images.
@@ -191,37 +193,6 @@ impl Format {
     }
 }
 
-/// CIFAR record layout: label bytes before the 3,072 pixel bytes.
-fn cifar_label_bytes(format: Format) -> usize {
-    if format == Format::Cifar100 {
-        2
-    } else {
-        1
-    }
-}
-
-/// The files of each CIFAR split.
-fn cifar_files(format: Format) -> Vec<(&'static str, Vec<&'static str>)> {
-    match format {
-        Format::Cifar100 => vec![("test", vec!["test.bin"]), ("train", vec!["train.bin"])],
-        _ => vec![
-            ("test", vec!["test_batch.bin"]),
-            (
-                "train",
-                vec![
-                    "data_batch_1.bin",
-                    "data_batch_2.bin",
-                    "data_batch_3.bin",
-                    "data_batch_4.bin",
-                    "data_batch_5.bin",
-                ],
-            ),
-        ],
-    }
-}
-
-const CIFAR_PIXELS: usize = 32 * 32 * 3;
-
 impl Manifest {
     /// Parses `dataset.toml` text; checks its format and that the files it
     /// names are plain relative paths.
@@ -296,21 +267,6 @@ pub struct Summary {
     /// The class names by label; empty where the dataset names none.
     pub class_names: Vec<String>,
 }
-
-/// CIFAR-10's class names by label (Krizhevsky 2009; `batches.meta.txt` of
-/// the binary version lists the same).
-pub const CIFAR10_CLASSES: [&str; 10] = [
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-];
 
 impl Summary {
     /// Bytes of pixels once every split is decoded (None: beyond u64).
@@ -391,11 +347,7 @@ impl Dataset {
                 )));
             }
         }
-        let summary = match format {
-            Format::Npy => Self::npy_summary(dir, &manifest)?,
-            Format::Cifar10 | Format::Cifar100 => Self::cifar_summary(dir, format)?,
-            Format::ImageFolder => Self::folder_summary(dir, &manifest)?,
-        };
+        let summary = format.reader().summary(dir, &manifest)?;
         summary.check()?;
         for (key, split) in [
             ("test_split (--test-split)", &manifest.test_split),
@@ -418,167 +370,12 @@ impl Dataset {
         })
     }
 
-    fn npy_summary(dir: &Path, m: &Manifest) -> Result<Summary> {
-        let missing =
-            |what: &str| Error::InvalidArgument(format!("an embedeval-npy manifest needs {what}"));
-        if m.splits.is_empty() {
-            return Err(missing("[splits.<name>] tables"));
-        }
-        for (name, files) in &m.splits {
-            inside(dir, &files.images, &format!("splits.{name}.images"))?;
-            inside(dir, &files.labels, &format!("splits.{name}.labels"))?;
-        }
-        let num_classes = m.num_classes.ok_or_else(|| missing("num_classes"))?;
-        let class_names = m.class_names.clone().unwrap_or_default();
-        if !class_names.is_empty() && class_names.len() != num_classes as usize {
-            return Err(Error::InvalidArgument(format!(
-                "class_names has {} names but num_classes is {num_classes}: give one name per class, by label",
-                class_names.len()
-            )));
-        }
-        Ok(Summary {
-            splits: m.splits.iter().map(|(k, v)| (k.clone(), v.size)).collect(),
-            num_classes,
-            image_shape: m.image_shape.ok_or_else(|| missing("image_shape"))?,
-            class_names,
-        })
-    }
-
-    fn cifar_summary(dir: &Path, format: Format) -> Result<Summary> {
-        let record = cifar_label_bytes(format) + CIFAR_PIXELS;
-        let mut splits = BTreeMap::new();
-        for (split, files) in cifar_files(format) {
-            let mut size = 0u64;
-            for file in files {
-                let path = inside(dir, file, "CIFAR file")?;
-                let len = std::fs::metadata(&path)
-                    .map_err(|e| {
-                        Error::InvalidArgument(format!("CIFAR file {file} is missing: {e}"))
-                    })?
-                    .len();
-                if len == 0 || len % record as u64 != 0 {
-                    return Err(Error::InvalidArgument(format!(
-                        "truncated CIFAR file {file}: {len} bytes is not a whole number of {record}-byte records"
-                    )));
-                }
-                size += len / record as u64;
-            }
-            splits.insert(split.to_string(), size);
-        }
-        let num_classes = if format == Format::Cifar100 { 100 } else { 10 };
-        // The names file of the binary version, where it came along.
-        let names_file = if format == Format::Cifar100 {
-            "fine_label_names.txt"
-        } else {
-            "batches.meta.txt"
-        };
-        let listed: Vec<String> = inside(dir, names_file, "CIFAR names file")
-            .ok()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|text| {
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let class_names = if listed.len() == num_classes as usize {
-            listed
-        } else if format == Format::Cifar10 {
-            CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()
-        } else {
-            Vec::new()
-        };
-        Ok(Summary {
-            splits,
-            num_classes,
-            image_shape: [32, 32, 3],
-            class_names,
-        })
-    }
-
     /// The image-folder's resize and crop, when its manifest has `image_size`.
     pub fn fit(&self) -> Option<Fit> {
         if self.format != Format::ImageFolder {
             return None;
         }
-        folder_fit(&self.manifest).ok().flatten()
-    }
-
-    fn folder_summary(dir: &Path, m: &Manifest) -> Result<Summary> {
-        let channels = m.channels.unwrap_or(3);
-        if channels != 1 && channels != 3 {
-            return Err(Error::InvalidArgument(format!(
-                "image-folder channels must be 1 or 3 (--channels), got {channels}"
-            )));
-        }
-        let fit = folder_fit(m)?;
-        let mut classes = std::collections::BTreeSet::new();
-        let mut splits = BTreeMap::new();
-        // Every image's header is read (nothing decoded): all must be in
-        // bounds, and of the size of the first unless they are fitted, so
-        // the decoded size is known before decoding.
-        let mut size_of_first: Option<(PathBuf, (u32, u32))> = None;
-        for split in subdirs(dir, dir)? {
-            let mut size = 0;
-            for class in subdirs(dir, &dir.join(&split))? {
-                let files = image_files(dir, &dir.join(&split).join(&class))?;
-                size += files.len() as u64;
-                for file in &files {
-                    let dims = image_size(dir, file)?;
-                    if dims.0 as usize > MAX_IMAGE_SIDE || dims.1 as usize > MAX_IMAGE_SIDE {
-                        return Err(Error::InvalidArgument(format!(
-                            "{} is {}x{}: images may be at most {MAX_IMAGE_SIDE} pixels a side",
-                            shown(dir, file),
-                            dims.0,
-                            dims.1
-                        )));
-                    }
-                    if let Some(fit) = fit {
-                        fit.checked_resize(dims.0 as usize, dims.1 as usize)
-                            .map_err(|e| {
-                                Error::InvalidArgument(format!("{}: {e}", shown(dir, file)))
-                            })?;
-                    }
-                    match &size_of_first {
-                        None => size_of_first = Some((file.clone(), dims)),
-                        Some((first, want)) if *want != dims && fit.is_none() => {
-                            return Err(Error::InvalidArgument(format!(
-                                "{} is {}x{} but {} is {}x{}: images of several sizes need an image_size to be brought to \
-                                 (`datasets add --image-size 224`, or image_size = 224 in dataset.toml): each is then resized \
-                                 (shorter side) and centre-cropped",
-                                shown(dir, file),
-                                dims.0,
-                                dims.1,
-                                shown(dir, first),
-                                want.0,
-                                want.1
-                            )))
-                        }
-                        Some(_) => {}
-                    }
-                }
-                classes.insert(class);
-            }
-            splits.insert(split, size);
-        }
-        let (_, (w, h)) = size_of_first.ok_or_else(|| {
-            Error::InvalidArgument(
-                "the image folder holds no <split>/<class>/*.png or *.jpg images".into(),
-            )
-        })?;
-        let (h, w) = match fit {
-            Some(fit) => (fit.side, fit.side),
-            None => (h as usize, w as usize),
-        };
-        Ok(Summary {
-            splits,
-            num_classes: classes.len() as u32,
-            image_shape: [h, w, channels],
-            // Labels are the classes' places in this sorted set (load_folder).
-            class_names: classes.into_iter().collect(),
-        })
+        super::formats::folder_fit(&self.manifest).ok().flatten()
     }
 
     /// Reads a split; checks shapes, sizes and the manifest agree.
@@ -590,151 +387,8 @@ impl Dataset {
                 self.summary.splits.keys().collect::<Vec<_>>()
             )));
         }
-        match self.format {
-            Format::Npy => self.load_npy(split),
-            Format::Cifar10 | Format::Cifar100 => self.load_cifar(split),
-            Format::ImageFolder => self.load_folder(split),
-        }
+        self.format.reader().load(self, split)
     }
-
-    fn load_npy(&self, split: &str) -> Result<Split> {
-        let files = &self.manifest.splits[split];
-        let images_path = inside(&self.dir, &files.images, &format!("splits.{split}.images"))?;
-        let labels_path = inside(&self.dir, &files.labels, &format!("splits.{split}.labels"))?;
-        let images = NpyArray::read_as(&images_path, &files.images)?;
-        let labels = NpyArray::read_as(&labels_path, &files.labels)?.to_i64()?;
-        let [h, w, c] = self.summary.image_shape;
-        if images.shape.len() != 4 || images.shape[1..] != [h, w, c] {
-            return Err(Error::InvalidArgument(format!(
-                "{}: images have shape {:?}, the manifest says [n, {h}, {w}, {c}]",
-                files.images, images.shape
-            )));
-        }
-        let n = images.shape[0];
-        if labels.len() != n || n as u64 != files.size {
-            return Err(Error::InvalidArgument(format!(
-                "split {split}: {n} images, {} labels, manifest size {}",
-                labels.len(),
-                files.size
-            )));
-        }
-        Ok(Split {
-            pixels: images.to_u8()?.into(),
-            n,
-            image_shape: [h, w, c],
-            labels,
-        })
-    }
-
-    fn load_cifar(&self, split: &str) -> Result<Split> {
-        let files = cifar_files(self.format)
-            .into_iter()
-            .find(|(s, _)| *s == split)
-            .map(|(_, f)| f)
-            .unwrap_or_default();
-        let mut pixels = Vec::new();
-        let mut labels = Vec::new();
-        for file in files {
-            let path = inside(&self.dir, file, "CIFAR file")?;
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(format!("read {file}"), e))?;
-            cifar_records(&bytes, self.format, &mut pixels, &mut labels)
-                .map_err(|e| Error::InvalidArgument(format!("CIFAR file {file}: {e}")))?;
-        }
-        Ok(Split {
-            n: labels.len(),
-            pixels: pixels.into(),
-            image_shape: [32, 32, 3],
-            labels,
-        })
-    }
-
-    fn load_folder(&self, split: &str) -> Result<Split> {
-        let [h, w, c] = self.summary.image_shape;
-        // Classes over every split, so labels agree between splits.
-        let mut classes = std::collections::BTreeSet::new();
-        for s in self.summary.splits.keys() {
-            classes.extend(subdirs(&self.dir, &self.dir.join(s))?);
-        }
-        let classes: Vec<String> = classes.into_iter().collect();
-        let mut pixels = Vec::new();
-        let mut labels = Vec::new();
-        for class in subdirs(&self.dir, &self.dir.join(split))? {
-            let label = classes.binary_search(&class).map_err(|_| {
-                Error::InvalidArgument(format!("class {class:?} appeared while reading"))
-            })? as i64;
-            for path in image_files(&self.dir, &self.dir.join(split).join(&class))? {
-                let decoded = match self.fit() {
-                    Some(fit) => decode_fitted(&self.dir, &path, fit, c)?,
-                    None => decode_image(&self.dir, &path, (w, h), c)?,
-                };
-                pixels.extend(decoded);
-                labels.push(label);
-            }
-        }
-        Ok(Split {
-            n: labels.len(),
-            pixels: pixels.into(),
-            image_shape: [h, w, c],
-            labels,
-        })
-    }
-}
-
-/// Appends the records of a CIFAR batch (`format` says how many label
-/// bytes each has; the fine label is the last) as HWC pixels and labels.
-pub fn cifar_records(
-    bytes: &[u8],
-    format: Format,
-    pixels: &mut Vec<u8>,
-    labels: &mut Vec<i64>,
-) -> Result<()> {
-    let label_bytes = cifar_label_bytes(format);
-    let record = label_bytes + CIFAR_PIXELS;
-    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
-        return Err(Error::InvalidArgument(format!(
-            "{} bytes is not a whole number of {record}-byte records",
-            bytes.len()
-        )));
-    }
-    for rec in bytes.chunks_exact(record) {
-        labels.push(rec[label_bytes - 1] as i64);
-        let planes = &rec[label_bytes..];
-        // Channel planes (R, G, B, each 32×32) to HWC.
-        for p in 0..1024 {
-            pixels.extend([planes[p], planes[1024 + p], planes[2048 + p]]);
-        }
-    }
-    Ok(())
-}
-
-/// The `image_size` and `crop_fraction` of an image-folder manifest, checked.
-fn folder_fit(m: &Manifest) -> Result<Option<Fit>> {
-    let Some(side) = m.image_size else {
-        if m.crop_fraction.is_some() {
-            return Err(Error::InvalidArgument(
-                "crop_fraction needs an image_size (--image-size)".into(),
-            ));
-        }
-        return Ok(None);
-    };
-    if !(1..=MAX_IMAGE_SIDE).contains(&side) {
-        return Err(Error::InvalidArgument(format!(
-            "image_size (--image-size) must be 1 to {MAX_IMAGE_SIDE}, got {side}"
-        )));
-    }
-    let crop_fraction = m.crop_fraction.unwrap_or(DEFAULT_CROP_FRACTION);
-    if !(crop_fraction > 0.0 && crop_fraction <= 1.0)
-        || side as f64 / crop_fraction > MAX_IMAGE_SIDE as f64
-    {
-        return Err(Error::InvalidArgument(format!(
-            "crop_fraction (--crop-fraction) must be in (0, 1] and keep image_size / crop_fraction \
-             within {MAX_IMAGE_SIDE} pixels, got {crop_fraction} for image_size {side}"
-        )));
-    }
-    Ok(Some(Fit {
-        side,
-        crop_fraction,
-    }))
 }
 
 #[cfg(test)]
@@ -869,7 +523,7 @@ mod tests {
         write_manifest(dir.path(), "cifar100");
         let rec = |coarse: u8, fine: u8| {
             let mut r = vec![coarse, fine];
-            r.extend(vec![5u8; CIFAR_PIXELS]);
+            r.extend(vec![5u8; 32 * 32 * 3]);
             r
         };
         std::fs::write(

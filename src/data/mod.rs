@@ -5,6 +5,7 @@
 
 pub mod augment;
 pub mod dataset;
+mod formats;
 mod image;
 pub mod jpeg;
 pub mod loaded;
