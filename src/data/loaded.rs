@@ -10,7 +10,6 @@ use sha2::{Digest, Sha256};
 
 use super::{Dataset, Split};
 use crate::error::{Error, Result};
-use crate::proto;
 
 /// A dataset that opened, with its content id and the splits read so far.
 #[derive(Debug)]
@@ -60,17 +59,17 @@ impl LoadedDataset {
     }
 
     /// The dataset as the API describes it.
-    pub fn info(&self) -> proto::DatasetInfo {
+    pub fn info(&self) -> crate::domain::DatasetInfo {
         let m = &self.dataset.manifest;
         let summary = &self.dataset.summary;
-        proto::DatasetInfo {
+        crate::domain::DatasetInfo {
             name: self.name.clone(),
             id: self.id.clone(),
             format: m.format.clone(),
             splits: summary
                 .splits
                 .iter()
-                .map(|(name, &size)| proto::SplitInfo {
+                .map(|(name, &size)| crate::domain::SplitInfo {
                     name: name.clone(),
                     size,
                 })

@@ -107,6 +107,86 @@ impl From<proto::EvaluationReport> for domain::Report {
     }
 }
 
+/// The description of a registration of `kind` an earlier release
+/// wrote (a protobuf ModelInfo or DatasetInfo), as this release keeps it.
+pub(super) fn registration_info(kind: &str, bytes: &[u8]) -> Result<Vec<u8>> {
+    let unreadable = |e: prost::DecodeError| {
+        Error::store(format!(
+            "a {kind} registration of an earlier release does not decode: {e}"
+        ))
+    };
+    match kind {
+        "model" => super::encode_record(&model_info(
+            proto::ModelInfo::decode(bytes).map_err(unreadable)?,
+        )),
+        "dataset" => super::encode_record(&dataset_info(
+            proto::DatasetInfo::decode(bytes).map_err(unreadable)?,
+        )),
+        other => Err(Error::store(format!(
+            "a registration of unknown kind {other:?}"
+        ))),
+    }
+}
+
+fn model_info(m: proto::ModelInfo) -> domain::ModelInfo {
+    domain::ModelInfo {
+        name: m.name,
+        sha256: m.sha256,
+        training: m.training.map(|t| domain::TrainingInfo {
+            loss: t.loss,
+            temperature: t.temperature,
+            dataset: t.dataset,
+            epochs: t.epochs,
+            seed: t.seed,
+            run: t.run,
+            step: t.step,
+            loss_name: t.loss_name,
+        }),
+        input: m.input.map(input),
+        outputs: m
+            .outputs
+            .into_iter()
+            .map(|o| domain::OutputInfo {
+                name: o.name,
+                dim: o.dim,
+            })
+            .collect(),
+        embedding_output: m.embedding_output,
+        feature_output: m.feature_output,
+        execution_provider: m.execution_provider,
+        description: m.description,
+        size_bytes: m.size_bytes,
+        inferred: m.inferred,
+        warnings: m.warnings,
+        tags: m.tags.into_iter().collect(),
+    }
+}
+
+fn dataset_info(d: proto::DatasetInfo) -> domain::DatasetInfo {
+    domain::DatasetInfo {
+        name: d.name,
+        id: d.id,
+        format: d.format,
+        splits: d
+            .splits
+            .into_iter()
+            .map(|s| domain::SplitInfo {
+                name: s.name,
+                size: s.size,
+            })
+            .collect(),
+        num_classes: d.num_classes,
+        image_shape: d.image_shape,
+        source: d.source,
+        license: d.license,
+        image_size: d.image_size,
+        crop_fraction: d.crop_fraction,
+        test_split: d.test_split,
+        train_split: d.train_split,
+        class_names: d.class_names,
+    }
+}
+
 fn input(i: proto::InputInfo) -> domain::InputInfo {
     let dtype = match proto::DataType::try_from(i.dtype) {
         Ok(proto::DataType::Float32) => "float32",
@@ -375,5 +455,53 @@ mod tests {
             .unwrap();
         let err = store.get("late").await.unwrap_err().to_string();
         assert!(err.contains("row format 9"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_registration_an_earlier_release_recorded_reads_as_this_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReportStore::open(&ReportStore::default_url(dir.path()))
+            .await
+            .unwrap();
+        let earlier = proto::ModelInfo {
+            name: "m".into(),
+            sha256: "ab".repeat(32),
+            training: Some(proto::TrainingInfo {
+                run: "r".into(),
+                step: 40,
+                ..Default::default()
+            }),
+            tags: [("seed".to_string(), "2".to_string())]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        sqlx::query(
+            "INSERT INTO registrations (kind, name, content_id, folder, info, updated_at, removed) \
+             VALUES ('model', 'm', 'c', 'f', $1, 1, 0)",
+        )
+        .bind(earlier.encode_to_vec())
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let read = store.registration("model", "m").await.unwrap().unwrap();
+        let info: domain::ModelInfo = super::super::decode_record(&read.info).unwrap();
+        assert_eq!(info.name, "m");
+        assert_eq!(info.training.unwrap().step, 40);
+        assert_eq!(info.tags["seed"], "2");
+        // Recorded by this release: its own record.
+        let now = super::super::encode_record(&domain::DatasetInfo {
+            name: "d".into(),
+            num_classes: 10,
+            ..Default::default()
+        })
+        .unwrap();
+        store
+            .record_registration("dataset", "d", "c", "f", &now, false)
+            .await
+            .unwrap();
+        let read = store.registrations("dataset").await.unwrap();
+        let info: domain::DatasetInfo = super::super::decode_record(&read[0].info).unwrap();
+        assert_eq!((info.name.as_str(), info.num_classes), ("d", 10));
     }
 }

@@ -518,6 +518,7 @@ mod legacy;
 pub mod notices;
 mod reads;
 mod records;
+pub use records::{decode_record, encode_record};
 
 pub use reads::Reports;
 mod registrations;

@@ -19,18 +19,28 @@ const BATCH: i64 = 200;
 
 /// The bytes of `report`'s row.
 pub(super) fn encode(report: &domain::Report) -> Result<Vec<u8>> {
+    encode_record(report)
+}
+
+/// A domain record as the database keeps it (row format [`FORMAT`]): the
+/// reports, and the descriptions of shared registrations.
+pub fn encode_record<T: serde::Serialize>(record: &T) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    ciborium::into_writer(report, &mut out)
-        .map_err(|e| Error::store(format!("a report does not encode: {e}")))?;
+    ciborium::into_writer(record, &mut out)
+        .map_err(|e| Error::store(format!("a record does not encode: {e}")))?;
     Ok(out)
+}
+
+/// A domain record [`encode_record`] wrote.
+pub fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    ciborium::from_reader(bytes).map_err(|e| Error::store(format!("a record does not decode: {e}")))
 }
 
 /// The report of bytes of row format `format`.
 pub(super) fn decode_bytes(format: i64, bytes: &[u8]) -> Result<domain::Report> {
     match format {
         0 => legacy::decode(bytes),
-        FORMAT => ciborium::from_reader(bytes)
-            .map_err(|e| Error::store(format!("a report does not decode: {e}"))),
+        FORMAT => decode_record(bytes),
         other => Err(Error::store(format!(
             "a report is stored in row format {other}, which a later release wrote: \
              run that release (or later) against this database"

@@ -20,8 +20,9 @@ pub struct Registration {
     pub content_id: String,
     /// The store folder of its files (one per upload).
     pub folder: String,
-    /// Its description as listings show it (an encoded ModelInfo or
-    /// DatasetInfo).
+    /// Its description as listings show it: a `domain::ModelInfo` or
+    /// `domain::DatasetInfo` as [`super::encode_record`] writes it (one
+    /// an earlier release wrote is converted when read).
     pub info: Vec<u8>,
     /// Whether the name was removed.
     pub removed: bool,
@@ -69,10 +70,11 @@ impl ReportStore {
             " WHERE registrations.removed = 1"
         };
         let done = sqlx::query(&format!(
-            "INSERT INTO registrations (kind, name, content_id, folder, info, updated_at, removed) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (kind, name) DO UPDATE SET \
+            "INSERT INTO registrations \
+             (kind, name, content_id, folder, info, updated_at, removed, format) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (kind, name) DO UPDATE SET \
              content_id = excluded.content_id, folder = excluded.folder, info = excluded.info, \
-             updated_at = excluded.updated_at, removed = 0{only_free}"
+             updated_at = excluded.updated_at, removed = 0, format = excluded.format{only_free}"
         ))
         .bind(kind.to_string())
         .bind(name.to_string())
@@ -80,6 +82,7 @@ impl ReportStore {
         .bind(folder.to_string())
         .bind(info.to_vec())
         .bind(now_micros())
+        .bind(super::records::FORMAT)
         .execute(&self.pool)
         .await
         .map_err(db)?;
@@ -97,7 +100,7 @@ impl ReportStore {
     /// `kind` `name` as registered or removed (None: never registered).
     pub async fn registration(&self, kind: &str, name: &str) -> Result<Option<Registration>> {
         let row = sqlx::query(
-            "SELECT name, content_id, folder, info, removed FROM registrations \
+            "SELECT kind, name, content_id, folder, info, removed, format FROM registrations \
              WHERE kind = $1 AND name = $2",
         )
         .bind(kind.to_string())
@@ -111,7 +114,7 @@ impl ReportStore {
     /// Every registration of `kind`, removed ones included, by name.
     pub async fn registrations(&self, kind: &str) -> Result<Vec<Registration>> {
         sqlx::query(
-            "SELECT name, content_id, folder, info, removed FROM registrations \
+            "SELECT kind, name, content_id, folder, info, removed, format FROM registrations \
              WHERE kind = $1 ORDER BY name",
         )
         .bind(kind.to_string())
@@ -140,13 +143,18 @@ impl ReportStore {
     }
 }
 
-/// A registrations row.
+/// A registrations row (a description of an earlier release's converted).
 fn registration(r: &sqlx::any::AnyRow) -> Result<Registration> {
+    let info: Vec<u8> = r.try_get("info").map_err(db)?;
+    let info = match r.try_get::<i64, _>("format").map_err(db)? {
+        0 => super::legacy::registration_info(&r.try_get::<String, _>("kind").map_err(db)?, &info)?,
+        _ => info,
+    };
     Ok(Registration {
         name: r.try_get("name").map_err(db)?,
         content_id: r.try_get("content_id").map_err(db)?,
         folder: r.try_get("folder").map_err(db)?,
-        info: r.try_get("info").map_err(db)?,
+        info,
         removed: r.try_get::<i64, _>("removed").map_err(db)? != 0,
     })
 }

@@ -1,6 +1,7 @@
-//! The service's own record of what it computed: evaluation reports, their
-//! status, comparisons and training runs, as the engine, the report
-//! builders, the runs view and the database hold them.
+//! The service's own record of what it holds and computed: the models and
+//! datasets registered, evaluation reports, their status, comparisons and
+//! training runs, as the registries, the engine, the report builders, the
+//! runs view and the database hold them.
 //!
 //! These types are not the wire format. The protobuf messages of
 //! `proto/embedeval/v1` are made from them at the edge (`server/convert.rs`,
@@ -14,6 +15,7 @@
 //! metric is defined with its paper and equation.
 
 mod comparison;
+mod entries;
 mod report;
 mod run;
 mod spec;
@@ -22,6 +24,7 @@ pub use comparison::{
     AccuracyInterval, ClassTolerance, Comparison, ExcludedModel, MetricSummary, Recommendation,
     TagGroup,
 };
+pub use entries::{DatasetInfo, ModelInfo, OutputInfo, SplitInfo, TrainingInfo};
 pub use report::{
     Histogram, InputInfo, KnnResult, LinearResult, PerClass, Report, Status, Timestamp,
 };

@@ -24,7 +24,7 @@ pub trait Entry: Send + Sync + 'static {
     /// sha256 of what the entry holds.
     fn content_id(&self) -> &str;
     /// The description listings show (ModelInfo, DatasetInfo).
-    type Info: prost::Message + Default;
+    type Info: serde::Serialize + serde::de::DeserializeOwned;
     /// The entry's description.
     fn describe(&self) -> Self::Info;
     /// What another replica's copy must match to be the same entry: the

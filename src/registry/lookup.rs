@@ -142,7 +142,7 @@ impl Registries {
             if listed.contains_key(&r.name) {
                 continue; // this replica's bundled entry of that name
             }
-            match <T::Info as prost::Message>::decode(r.info.as_slice()) {
+            match crate::database::decode_record::<T::Info>(&r.info) {
                 Ok(mut info) => {
                     T::localize(self, &mut info);
                     listed.insert(r.name, info);

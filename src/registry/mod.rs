@@ -31,7 +31,6 @@ use sha2::{Digest, Sha256};
 use crate::data::LoadedDataset;
 use crate::encoder::Runtime;
 use crate::error::{Error, Result};
-use crate::proto;
 pub use card::ModelCard;
 
 /// Whether `tags` hold every key of `wanted` with its value.
@@ -91,12 +90,12 @@ impl Kind for LoadedModel {
         LoadedModel::open(&registries.runtime, name, from, at)
     }
 
-    fn info_name(info: &proto::ModelInfo) -> &str {
+    fn info_name(info: &crate::domain::ModelInfo) -> &str {
         &info.name
     }
 
     /// The execution provider is the one this replica runs the model on.
-    fn localize(registries: &Registries, info: &mut proto::ModelInfo) {
+    fn localize(registries: &Registries, info: &mut crate::domain::ModelInfo) {
         info.execution_provider = registries.runtime.provider().to_string();
     }
 }
@@ -116,9 +115,9 @@ impl Entry for LoadedDataset {
         &self.id
     }
 
-    type Info = proto::DatasetInfo;
+    type Info = crate::domain::DatasetInfo;
 
-    fn describe(&self) -> proto::DatasetInfo {
+    fn describe(&self) -> crate::domain::DatasetInfo {
         self.info()
     }
 }
@@ -128,7 +127,7 @@ impl Kind for LoadedDataset {
         &registries.datasets
     }
 
-    fn info_name(info: &proto::DatasetInfo) -> &str {
+    fn info_name(info: &crate::domain::DatasetInfo) -> &str {
         &info.name
     }
 

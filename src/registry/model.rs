@@ -13,7 +13,6 @@ use crate::encoder::{
     Encoder, EncoderSession, ExecutionProvider, InputData, Preprocessing, Runtime,
 };
 use crate::error::{Error, Result};
-use crate::proto;
 
 /// A model that loaded: its card, its session and what was read off it.
 #[derive(Debug)]
@@ -138,12 +137,12 @@ impl LoadedModel {
     }
 
     /// The model as the API describes it.
-    pub fn info(&self) -> proto::ModelInfo {
+    pub fn info(&self) -> domain::ModelInfo {
         let card = &self.card;
-        proto::ModelInfo {
+        domain::ModelInfo {
             name: self.name.clone(),
             sha256: self.sha256.clone(),
-            training: Some(proto::TrainingInfo {
+            training: Some(domain::TrainingInfo {
                 loss: card.training.loss.clone(),
                 temperature: card.training.temperature,
                 dataset: card.training.dataset.clone(),
@@ -153,12 +152,12 @@ impl LoadedModel {
                 step: card.training.step,
                 loss_name: card.training.loss_name.clone(),
             }),
-            input: Some(wire_input(self.input_info())),
+            input: Some(self.input_info()),
             outputs: card
                 .outputs
                 .names
                 .iter()
-                .map(|name| proto::OutputInfo {
+                .map(|name| domain::OutputInfo {
                     name: name.clone(),
                     dim: self.output_dims.get(name).copied().unwrap_or(-1),
                 })
@@ -172,29 +171,6 @@ impl LoadedModel {
             warnings: card.warnings.clone(),
             tags: card.tags.clone(),
         }
-    }
-}
-
-/// The model info's input, until the model info is a domain type.
-fn wire_input(i: domain::InputInfo) -> proto::InputInfo {
-    let dtype = match i.dtype.as_str() {
-        "uint8" => proto::DataType::Uint8,
-        _ => proto::DataType::Float32,
-    };
-    proto::InputInfo {
-        name: i.name,
-        dtype: dtype as i32,
-        shape: i.shape,
-        layout: i.layout,
-        scale: i.scale,
-        mean: i.mean,
-        std: i.std,
-        resize: i.resize,
-        preset: i.preset,
-        image_height: i.image_height,
-        image_width: i.image_width,
-        resize_factor_height: i.resize_factor_height,
-        resize_factor_width: i.resize_factor_width,
     }
 }
 
@@ -259,9 +235,9 @@ impl Entry for LoadedModel {
         &self.sha256
     }
 
-    type Info = proto::ModelInfo;
+    type Info = domain::ModelInfo;
 
-    fn describe(&self) -> proto::ModelInfo {
+    fn describe(&self) -> domain::ModelInfo {
         self.info()
     }
 

@@ -59,7 +59,7 @@ impl Shared {
         let upload = format!("{id}-{}", &crate::database::new_id()[..12]);
         let files = self.files_of(kind, name);
         let bytes = files.put_dir(&upload, entry.dir()).await?;
-        let info = prost::Message::encode_to_vec(&entry.describe());
+        let info = crate::database::encode_record(&entry.describe())?;
         let recorded = self
             .store
             .record_registration(kind, name, &id, &upload, &info, replace)

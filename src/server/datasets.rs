@@ -34,7 +34,14 @@ impl DatasetService for DatasetApi {
     ) -> Result<Response<proto::ListDatasetsResponse>, Status> {
         self.state.ensure_ready()?;
         Ok(Response::new(proto::ListDatasetsResponse {
-            datasets: self.state.registries.listing::<LoadedDataset>().await?,
+            datasets: self
+                .state
+                .registries
+                .listing::<LoadedDataset>()
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }))
     }
 
@@ -44,7 +51,11 @@ impl DatasetService for DatasetApi {
     ) -> Result<Response<proto::DatasetInfo>, Status> {
         self.state.ensure_ready()?;
         Ok(Response::new(
-            self.state.dataset(&request.get_ref().name).await?.info(),
+            self.state
+                .dataset(&request.get_ref().name)
+                .await?
+                .info()
+                .into(),
         ))
     }
 
@@ -115,6 +126,6 @@ impl DatasetApi {
             .registries
             .install_dataset(&header.name, settings, header.replace, limit, fill)
             .await?;
-        Ok(dataset.info())
+        Ok(dataset.info().into())
     }
 }

@@ -37,7 +37,7 @@ impl ModelService for ModelApi {
         let mut models = self.state.registries.listing::<LoadedModel>().await?;
         models.retain(|m| crate::registry::has_tags(&m.tags, wanted));
         Ok(Response::new(proto::ListModelsResponse {
-            models,
+            models: models.into_iter().map(Into::into).collect(),
             skipped: self
                 .state
                 .models
@@ -57,7 +57,7 @@ impl ModelService for ModelApi {
     ) -> Result<Response<proto::ModelInfo>, Status> {
         self.state.ensure_ready()?;
         let model = self.state.model(&request.get_ref().name).await?;
-        Ok(Response::new(model.info()))
+        Ok(Response::new(model.info().into()))
     }
 
     async fn register_model(
@@ -95,7 +95,7 @@ impl ModelService for ModelApi {
             .registries
             .rename_model(&req.name, &req.new_name, self.state.max_model_bytes)
             .await?;
-        Ok(Response::new(renamed.info()))
+        Ok(Response::new(renamed.info().into()))
     }
 }
 
@@ -182,6 +182,6 @@ impl ModelApi {
                 fill,
             )
             .await?;
-        Ok(model.info())
+        Ok(model.info().into())
     }
 }

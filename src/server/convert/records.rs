@@ -1,5 +1,6 @@
 //! The domain's records (`crate::domain`) as the contract's messages: every
-//! report, comparison and run the service answers with is converted here,
+//! model and dataset description, report, comparison and run the service
+//! answers with is converted here,
 //! field by field, so that the wire format can change apart from what the
 //! engine and the database hold. (A request's `MetricSpec` goes the other
 //! way through the one conversion that also reads earlier releases' rows,
@@ -305,8 +306,71 @@ impl From<domain::Run> for proto::Run {
     }
 }
 
+impl From<domain::ModelInfo> for proto::ModelInfo {
+    fn from(m: domain::ModelInfo) -> Self {
+        proto::ModelInfo {
+            name: m.name,
+            sha256: m.sha256,
+            training: m.training.map(|t| proto::TrainingInfo {
+                loss: t.loss,
+                temperature: t.temperature,
+                dataset: t.dataset,
+                epochs: t.epochs,
+                seed: t.seed,
+                run: t.run,
+                step: t.step,
+                loss_name: t.loss_name,
+            }),
+            input: m.input.map(Into::into),
+            outputs: m
+                .outputs
+                .into_iter()
+                .map(|o| proto::OutputInfo {
+                    name: o.name,
+                    dim: o.dim,
+                })
+                .collect(),
+            embedding_output: m.embedding_output,
+            feature_output: m.feature_output,
+            execution_provider: m.execution_provider,
+            description: m.description,
+            size_bytes: m.size_bytes,
+            inferred: m.inferred,
+            warnings: m.warnings,
+            tags: m.tags.into_iter().collect(),
+        }
+    }
+}
+
+impl From<domain::DatasetInfo> for proto::DatasetInfo {
+    fn from(d: domain::DatasetInfo) -> Self {
+        proto::DatasetInfo {
+            name: d.name,
+            id: d.id,
+            format: d.format,
+            splits: d
+                .splits
+                .into_iter()
+                .map(|s| proto::SplitInfo {
+                    name: s.name,
+                    size: s.size,
+                })
+                .collect(),
+            num_classes: d.num_classes,
+            image_shape: d.image_shape,
+            source: d.source,
+            license: d.license,
+            image_size: d.image_size,
+            crop_fraction: d.crop_fraction,
+            test_split: d.test_split,
+            train_split: d.train_split,
+            class_names: d.class_names,
+        }
+    }
+}
+
 /// What the runs view needs of each model of a listing.
-pub fn run_members(models: &[proto::ModelInfo]) -> Vec<domain::RunMember> {
+pub fn run_members(models: &[domain::ModelInfo]) -> Vec<domain::RunMember> {
     models
         .iter()
         .map(|m| {
