@@ -4,6 +4,7 @@
 //! read such a row and to migrate it ([`super::ReportStore::open`]
 //! rewrites every one as a domain record once).
 //!
+//! Stored jobs and registrations of earlier releases are read here too.
 //! The conversions here are the only ones from the wire's report into the
 //! domain's: the edge uses them too, for a request's `MetricSpec`, and the
 //! CLI for the reports a server answers with.
@@ -105,6 +106,14 @@ impl From<proto::EvaluationReport> for domain::Report {
             tags: r.tags.into_iter().collect(),
         }
     }
+}
+
+/// The settings of a job an earlier release stored (an encoded protobuf
+/// `MetricSpec`).
+pub fn legacy_spec(bytes: &[u8]) -> Result<domain::MetricSpec> {
+    proto::MetricSpec::decode(bytes)
+        .map(Into::into)
+        .map_err(|e| Error::store(format!("a stored job's settings do not decode: {e}")))
 }
 
 /// The description of a registration of `kind` an earlier release

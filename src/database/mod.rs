@@ -515,6 +515,7 @@ pub struct StoredComparison {
 
 pub mod jobs;
 mod legacy;
+pub use legacy::legacy_spec;
 pub mod notices;
 mod reads;
 mod records;

@@ -41,10 +41,11 @@ pub struct StoredModel {
     #[prost(string, tag = "4")]
     pub share_id: String,
     /// Its resolved settings as releases before the domain records stored
-    /// them; read only where `settings` is empty (a job stored by such a
-    /// release and taken over by this one).
-    #[prost(message, optional, tag = "3")]
-    pub legacy_spec: Option<crate::proto::MetricSpec>,
+    /// them (an encoded protobuf `MetricSpec`, read as bytes: the same
+    /// wire type); read only where `settings` is empty (a job stored by
+    /// such a release and taken over by this one).
+    #[prost(bytes = "vec", tag = "3")]
+    pub legacy_spec: Vec<u8>,
     /// Its resolved settings (every field set): the CBOR of the domain's
     /// [`MetricSpec`].
     #[prost(bytes = "vec", tag = "5")]
@@ -55,7 +56,10 @@ impl StoredModel {
     /// The settings stored (None: the defaults).
     pub fn spec(&self) -> Result<Option<MetricSpec>> {
         if self.settings.is_empty() {
-            return Ok(self.legacy_spec.clone().map(Into::into));
+            if self.legacy_spec.is_empty() {
+                return Ok(None);
+            }
+            return crate::database::legacy_spec(&self.legacy_spec).map(Some);
         }
         ciborium::from_reader(self.settings.as_slice())
             .map(Some)
@@ -165,7 +169,7 @@ fn stored_model(model: &LoadedModel, settings: &Settings) -> StoredModel {
         name: model.name.clone(),
         sha256: model.sha256.clone(),
         share_id: model.share_id(),
-        legacy_spec: None,
+        legacy_spec: Vec::new(),
         settings: settings_bytes(settings),
     }
 }
@@ -306,7 +310,7 @@ mod tests {
                 name: "infonce-t0.2".into(),
                 sha256: "00ff".into(),
                 share_id: "00ff-11ee".into(),
-                legacy_spec: None,
+                legacy_spec: Vec::new(),
                 settings: settings_bytes(&settings),
             }],
             comparison_id: String::new(),
@@ -321,11 +325,12 @@ mod tests {
             name: "infonce-t0.2".into(),
             sha256: "00ff".into(),
             share_id: "00ff-11ee".into(),
-            legacy_spec: Some(crate::proto::MetricSpec {
+            legacy_spec: crate::proto::MetricSpec {
                 knn_k: Some(7),
                 skip_linear: true,
                 ..Default::default()
-            }),
+            }
+            .encode_to_vec(),
             settings: Vec::new(),
         };
         let back = StoredModel::decode(earlier.encode_to_vec().as_slice()).unwrap();
@@ -354,7 +359,7 @@ mod tests {
                 name: "m".into(),
                 sha256: first.sha256.clone(),
                 share_id: first.share_id(),
-                legacy_spec: None,
+                legacy_spec: Vec::new(),
                 settings: settings_bytes(&settings),
             }],
             comparison_id: String::new(),
