@@ -403,18 +403,7 @@ impl ReportStore {
     /// evaluation id. NOT_FOUND when it is neither.
     pub async fn reports_of(&self, id: &str) -> Result<Vec<Report>> {
         match self.comparison(id).await? {
-            Some(ids) => {
-                // A row deleted since is left out, not the whole comparison.
-                let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    match self.get(&id).await {
-                        Ok(r) => out.push(r),
-                        Err(Error::NotFound { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(out)
-            }
+            Some(ids) => self.reports(&ids).await,
             None => match self.get(id).await {
                 Err(Error::NotFound { .. }) => Err(Error::NotFound {
                     kind: "comparison or evaluation",
@@ -424,6 +413,30 @@ impl ReportStore {
                 other => other.map(|r| vec![r]),
             },
         }
+    }
+
+    /// The reports of evaluations `ids`, in that order, in one query; an id
+    /// with no report (deleted since) is left out.
+    pub async fn reports(&self, ids: &[String]) -> Result<Vec<Report>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, format, report FROM evaluations WHERE id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        let mut by_id = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(db)?;
+            by_id.insert(id, decode(row)?);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     /// Reports newest first, filtered by model and dataset (empty: any);
@@ -598,6 +611,14 @@ mod tests {
             ["r3", "c"]
         );
         assert_eq!(store.reports_of("c").await.unwrap(), vec![done]);
+        // In the order asked, one query; an id with no report left out.
+        let asked = ["c".to_string(), "gone".into(), "r3".into()];
+        let rows = store.reports(&asked).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["c", "r3"]
+        );
+        assert!(store.reports(&[]).await.unwrap().is_empty());
         assert!(matches!(
             store.reports_of("nope").await,
             Err(Error::NotFound { .. })

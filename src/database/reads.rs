@@ -56,6 +56,12 @@ impl Reports {
         self.0.comparison_excluded(id).await
     }
 
+    /// The reports of evaluations `ids`, in that order (one deleted since
+    /// left out), in one query.
+    pub async fn reports(&self, ids: &[String]) -> Result<Vec<Report>> {
+        self.0.reports(ids).await
+    }
+
     /// The reports of comparison `id` (or evaluation `id` alone).
     pub async fn reports_of(&self, id: &str) -> Result<Vec<Report>> {
         self.0.reports_of(id).await

@@ -301,7 +301,7 @@ impl EvaluationService for EvaluationApi {
             .await?;
         let mut comparisons = Vec::with_capacity(stored.len());
         for c in stored {
-            let rows = reports.reports_of(&c.id).await?;
+            let rows = reports.reports(&c.evaluation_ids).await?;
             comparisons.push(convert::comparison_summary(c, &rows));
         }
         Ok(Response::new(proto::ListComparisonsResponse {
