@@ -13,6 +13,10 @@
 //! and `AZURE_STORAGE_ACCOUNT_KEY`). A store that cannot be reached answers
 //! UNAVAILABLE naming it, after a few quick retries rather than minutes.
 
+mod bundles;
+
+pub use bundles::Bundles;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -30,6 +30,7 @@ use crate::encoder::Runtime;
 use crate::error::{Error, Result};
 use crate::jobs::cache::EmbeddingCache;
 use crate::jobs::{Engine, EngineOptions};
+use crate::object_stores::Bundles;
 use crate::proto;
 use crate::proto::dataset_service_server::DatasetServiceServer;
 use crate::proto::embedding_service_server::EmbeddingServiceServer;
@@ -201,68 +202,6 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Bundled models and datasets read from an object store (`--models-dir
-/// s3://…`, `--datasets-dir s3://…`), mirrored under `<data-dir>/mirror/`.
-struct Bundles {
-    models: Option<crate::object_stores::Remote>,
-    datasets: Option<crate::object_stores::Remote>,
-}
-
-impl Bundles {
-    fn open(config: &ServeConfig) -> Result<Self> {
-        let remote = |dir: &std::path::Path| {
-            let text = dir.to_string_lossy();
-            crate::object_stores::is_url(&text)
-                .then(|| crate::object_stores::Remote::open(&text))
-                .transpose()
-        };
-        Ok(Self {
-            models: remote(&config.models_dir)?,
-            datasets: remote(&config.datasets_dir)?,
-        })
-    }
-
-    /// The local folder the registry reads `kind`'s bundle from.
-    fn local(&self, config: &ServeConfig, kind: &str) -> std::path::PathBuf {
-        let remote = if kind == "models" {
-            &self.models
-        } else {
-            &self.datasets
-        };
-        match remote {
-            Some(_) => config.data_dir.join("mirror").join(kind),
-            None if kind == "models" => config.models_dir.clone(),
-            None => config.datasets_dir.clone(),
-        }
-    }
-
-    /// Mirrors the remote bundles into `root`, retrying while the store
-    /// cannot be reached (the server stays NOT_SERVING meanwhile); an error
-    /// a retry cannot mend (credentials refused, an empty store, a local
-    /// disk that fails) is returned.
-    async fn mirror(&self, root: &std::path::Path) -> Result<()> {
-        for (kind, remote) in [("models", &self.models), ("datasets", &self.datasets)] {
-            let Some(remote) = remote else { continue };
-            let mut wait = std::time::Duration::from_secs(1);
-            loop {
-                match crate::object_stores::mirror(remote, &root.join(kind)).await {
-                    Ok(fetched) => {
-                        tracing::info!(kind, store = %remote.url(), fetched = ?fetched, "bundle mirrored");
-                        break;
-                    }
-                    Err(err) if err.is_transient() => {
-                        tracing::warn!(kind, %err, "cannot mirror the bundle yet; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait = (wait * 2).min(std::time::Duration::from_secs(30));
-                    }
-                    Err(err) => return Err(err),
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The port `listener` serves on, as text ("" when unknown).
 fn listener_port(listener: &TcpListener) -> String {
     listener
@@ -296,7 +235,7 @@ pub async fn serve(
             .map_err(|e| Error::join("runtime start-up", e))??,
     );
     // Bundles read from an object store are mirrored under --data-dir.
-    let bundles = Bundles::open(&config)?;
+    let bundles = Bundles::open(&config.models_dir, &config.datasets_dir)?;
     if bundles.models.is_none() && !config.models_dir.is_dir() {
         return Err(Error::Config(format!(
             "models dir {} is not a folder",
@@ -350,8 +289,8 @@ pub async fn serve(
         },
     )?;
     tracing::info!(replica = %engine.replica(), "engine started");
-    let models_bundle = bundles.local(&config, "models");
-    let datasets_bundle = bundles.local(&config, "datasets");
+    let models_bundle = bundles.local(&config.data_dir, "models", &config.models_dir);
+    let datasets_bundle = bundles.local(&config.data_dir, "datasets", &config.datasets_dir);
     for (bundle, kind, flag) in [
         (&models_bundle, "models", "--models-dir"),
         (&datasets_bundle, "datasets", "--datasets-dir"),
