@@ -11,9 +11,9 @@ use crate::error::{Error, Result};
 pub const TEMPERATURE_LOSSES: [&str; 3] = ["infonce", "hard_infonce", "nt_xent"];
 
 /// What a card without its training loss is told.
-pub const MISSING_LOSS: &str = "the model needs its training loss: give --loss (infonce, \
-     hard_infonce, nt_xent, simple, hard_simple or other with --loss-name) and --tau for the \
-     losses with a temperature, or --card model.toml";
+pub const MISSING_LOSS: &str = "the model needs its training loss: give `training.loss` (infonce, \
+     hard_infonce, nt_xent, simple, hard_simple or other with `training.loss_name`) and \
+     `training.temperature` for the losses with a temperature, or a card (model.toml)";
 
 /// Every loss a card may name: Wang & Liu's ordinary (`infonce`, Eq. 1),
 /// hardness-aware (`hard_infonce`, Eq. 9), `simple` and `hard_simple` (Eq. 7,
@@ -46,7 +46,7 @@ pub fn check_loss(loss: &str, loss_name: Option<&str>) -> Result<()> {
         if loss == "other" && loss_name.is_none_or(|n| n.trim().is_empty()) {
             return Err(Error::InvalidCard(
                 "training.loss \"other\" needs training.loss_name, the loss's own name \
-                 (--loss other --loss-name NAME)"
+                 (`training.loss=other` `training.loss_name=NAME`)"
                     .into(),
             ));
         }
@@ -69,7 +69,7 @@ pub fn check_loss(loss: &str, loss_name: Option<&str>) -> Result<()> {
     };
     Err(Error::InvalidCard(format!(
         "training.loss {loss:?} is not a known loss (one of {}){hint}; a loss of your own is \
-         loss = \"other\" with loss_name = {loss:?} (--loss other --loss-name {loss})",
+         loss = \"other\" with loss_name = {loss:?} (`training.loss=other` `training.loss_name={loss}`)",
         KNOWN_LOSSES.join(", ")
     )))
 }

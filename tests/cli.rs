@@ -102,8 +102,8 @@ async fn models_datasets_and_embed_from_the_command_line() {
             "--skip-linear",
             "--plot",
             plot.to_str().unwrap(),
-            "--penalty-plot",
-            penalty.to_str().unwrap(),
+            "--figure",
+            &format!("penalty={}", penalty.to_str().unwrap()),
         ],
     );
     assert!(

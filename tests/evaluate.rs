@@ -768,7 +768,7 @@ async fn a_dataset_with_train_and_val_is_evaluated_on_val_and_says_so() {
     assert_eq!(report.num_test, 540);
     let err = client.evaluate(request("test")).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
-    assert!(err.message().contains("--test-split"), "{}", err.message());
+    assert!(err.message().contains("`test_split`"), "{}", err.message());
     server.stop().await;
 }
 

@@ -243,7 +243,7 @@ async fn a_bad_ort_lib_flag_fails_start_up_with_the_path() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("--ort-lib") && err.contains("nope.so"),
+        err.contains("`ort_lib`") && err.contains("nope.so"),
         "{err}"
     );
 }

@@ -260,24 +260,11 @@ pub struct CompareArgs {
     /// Write the uniformity–tolerance figure here (Wang & Liu, Figs. 4–7).
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Write the accuracy-against-τ figure here.
-    #[arg(long)]
-    pub accuracy_plot: Option<PathBuf>,
-    /// Write the positive against nearest negatives figure here (Fig. 8).
-    #[arg(long)]
-    pub negatives_plot: Option<PathBuf>,
-    /// Write the relative-penalty figure here (Fig. 3, measured).
-    #[arg(long)]
-    pub penalty_plot: Option<PathBuf>,
-    /// Write the per-class tolerance figure here (each class across τ).
-    #[arg(long)]
-    pub classes_plot: Option<PathBuf>,
-    /// Write the nearest-neighbour class matrices here (smallest and largest τ).
-    #[arg(long)]
-    pub confusion_plot: Option<PathBuf>,
-    /// Write the Pareto front with its knee and the τ to keep here.
-    #[arg(long)]
-    pub pareto_plot: Option<PathBuf>,
+    /// Also write figure KIND here, KIND=PATH (repeatable; the kinds of
+    /// `embedeval plot --kind`), e.g. --figure accuracy=acc.png
+    /// --figure pareto=pareto.svg.
+    #[arg(long = "figure", value_name = "KIND=PATH", value_parser = figure_to_file)]
+    pub figures: Vec<(FigureKind, PathBuf)>,
     /// How the figures are drawn.
     #[command(flatten)]
     pub figure: FigureArgs,
@@ -307,39 +294,35 @@ pub struct CompareArgs {
     pub by: Option<String>,
 }
 
-/// Which figure `embedeval plot` draws.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FigureKind {
-    /// Uniformity against tolerance, τ on a colour scale (Figs. 4–7).
-    Ut,
-    /// kNN and linear accuracy against τ (log), the simple losses at ∞.
-    Accuracy,
-    /// The positive against the 1st…k-th nearest negatives (Fig. 8).
-    Negatives,
-    /// The relative penalty over the nearest negatives (Fig. 3).
-    Penalty,
-    /// Each class's tolerance against τ (lines; a heat map for many classes).
-    Classes,
-    /// Which classes each class's nearest other rows come from, at the
-    /// smallest and the largest τ.
-    Confusion,
-    /// The Pareto front of uniformity and tolerance, its knee and the τ to keep.
-    Pareto,
+/// Which figure `embedeval plot` draws: the service's kinds, which the
+/// proto's `FigureKind` lists.
+pub use crate::report::figures::Kind as FigureKind;
+
+/// Parses a figure kind by its name or short name, listing the kinds in
+/// `--help`.
+fn figure_kind() -> impl clap::builder::TypedValueParser<Value = FigureKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(FigureKind::ALL.map(|k| {
+        let value = PossibleValue::new(k.name());
+        if k.short_name() == k.name() {
+            value
+        } else {
+            value.alias(k.short_name())
+        }
+    }))
+    .map(|name| name.parse::<FigureKind>().expect("a listed kind"))
 }
 
-impl FigureKind {
-    /// The API's kind.
-    pub fn proto(self) -> proto::FigureKind {
-        match self {
-            FigureKind::Ut => proto::FigureKind::UniformityTolerance,
-            FigureKind::Accuracy => proto::FigureKind::Accuracy,
-            FigureKind::Negatives => proto::FigureKind::Negatives,
-            FigureKind::Penalty => proto::FigureKind::Penalty,
-            FigureKind::Classes => proto::FigureKind::Classes,
-            FigureKind::Confusion => proto::FigureKind::Confusion,
-            FigureKind::Pareto => proto::FigureKind::Pareto,
-        }
+/// Parses `KIND=PATH` of `compare --figure`.
+fn figure_to_file(value: &str) -> Result<(FigureKind, PathBuf), String> {
+    let (kind, path) = value
+        .split_once('=')
+        .ok_or_else(|| format!("{value:?} is not KIND=PATH, e.g. accuracy=acc.png"))?;
+    let kind = kind.parse::<FigureKind>().map_err(|e| e.to_string())?;
+    if path.is_empty() {
+        return Err(format!("{value:?} names no file"));
     }
+    Ok((kind, PathBuf::from(path)))
 }
 
 /// A figure's file format.
@@ -425,8 +408,8 @@ impl FigureArgs {
 pub struct PlotArgs {
     /// A comparison id (all its models) or an evaluation id (one model).
     pub id: String,
-    /// Which figure.
-    #[arg(long, value_enum)]
+    /// Which figure (uniformity_tolerance is also `ut`).
+    #[arg(long, value_parser = figure_kind())]
     pub kind: FigureKind,
     /// Where to write it.
     #[arg(short, long)]

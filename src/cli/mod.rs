@@ -6,6 +6,7 @@
 pub mod args;
 pub mod commands;
 mod connection;
+pub mod flags;
 pub mod output;
 mod records;
 mod register;
@@ -205,15 +206,18 @@ pub async fn health(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
 
 /// An error as the command line says it: each cause after the context it
 /// was given, a status from the server as its code and message
-/// (`InvalidArgument: …`), never tonic's debug form.
+/// (`InvalidArgument: …`), never tonic's debug form, the settings it names
+/// as the flags that set them ([`flags::as_flags`]).
 pub fn describe(err: &anyhow::Error) -> String {
-    err.chain()
+    let text = err
+        .chain()
         .map(|e| match e.downcast_ref::<tonic::Status>() {
             Some(status) => format!("{:?}: {}", status.code(), status.message()),
             None => e.to_string(),
         })
         .collect::<Vec<_>>()
-        .join(": ")
+        .join(": ");
+    flags::as_flags(&text)
 }
 
 /// Runs the command line; returns the process exit code.

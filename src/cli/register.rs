@@ -508,7 +508,7 @@ pub async fn model_name(
         list(&defaulted)
     );
     for warning in &info.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", super::flags::as_flags(warning));
     }
     Ok(info.name)
 }

@@ -333,12 +333,9 @@ impl Dataset {
         let format = Format::parse(&manifest.format)?;
         if format != Format::ImageFolder {
             let folder_only = [
-                ("channels (--channels)", manifest.channels.is_some()),
-                ("image_size (--image-size)", manifest.image_size.is_some()),
-                (
-                    "crop_fraction (--crop-fraction)",
-                    manifest.crop_fraction.is_some(),
-                ),
+                ("`channels`", manifest.channels.is_some()),
+                ("`image_size`", manifest.image_size.is_some()),
+                ("`crop_fraction`", manifest.crop_fraction.is_some()),
             ];
             if let Some((key, _)) = folder_only.iter().find(|(_, set)| *set) {
                 return Err(Error::InvalidArgument(format!(
@@ -350,8 +347,8 @@ impl Dataset {
         let summary = format.reader().summary(dir, &manifest)?;
         summary.check()?;
         for (key, split) in [
-            ("test_split (--test-split)", &manifest.test_split),
-            ("train_split (--train-split)", &manifest.train_split),
+            ("`test_split`", &manifest.test_split),
+            ("`train_split`", &manifest.train_split),
         ] {
             if let Some(split) = split {
                 if !summary.splits.contains_key(split) {
@@ -440,7 +437,7 @@ mod tests {
             )
             .unwrap();
             let err = Dataset::open(dir.path()).unwrap_err().to_string();
-            assert!(err.contains("--crop-fraction"), "{crop}: {err}");
+            assert!(err.contains("`crop_fraction`"), "{crop}: {err}");
         }
     }
 
@@ -469,7 +466,7 @@ mod tests {
         assert!(err.contains("image-folder datasets only"), "{err}");
         let err = manifest("test_split = \"val\"\n").unwrap_err().to_string();
         assert!(
-            err.contains("default test_split") && err.contains("\"val\""),
+            err.contains("default `test_split`") && err.contains("\"val\""),
             "{err}"
         );
         assert!(manifest("test_split = \"train\"\n").is_ok());

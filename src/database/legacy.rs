@@ -493,11 +493,25 @@ mod tests {
         .execute(&store.pool)
         .await
         .unwrap();
-        let read = store.registration("model", "m").await.unwrap().unwrap();
-        let info: domain::ModelInfo = super::super::decode_record(&read.info).unwrap();
-        assert_eq!(info.name, "m");
-        assert_eq!(info.training.unwrap().step, 40);
-        assert_eq!(info.tags["seed"], "2");
+        // Read while still of format 0 (as a row an old replica wrote
+        // after the migration), then rewritten once when the database opens.
+        async fn read_back(store: &ReportStore) -> i64 {
+            let read = store.registration("model", "m").await.unwrap().unwrap();
+            let info: domain::ModelInfo = super::super::decode_record(&read.info).unwrap();
+            assert_eq!(info.name, "m");
+            assert_eq!(info.training.unwrap().step, 40);
+            assert_eq!(info.tags["seed"], "2");
+            sqlx::query_scalar("SELECT format FROM registrations WHERE name = 'm'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap()
+        }
+        assert_eq!(read_back(&store).await, 0);
+        drop(store);
+        let store = ReportStore::open(&ReportStore::default_url(dir.path()))
+            .await
+            .unwrap();
+        assert_eq!(read_back(&store).await, super::super::records::FORMAT);
         // Recorded by this release: its own record.
         let now = super::super::encode_record(&domain::DatasetInfo {
             name: "d".into(),

@@ -110,7 +110,7 @@ impl ReportStore {
             Backend::Postgres
         } else {
             return Err(Error::Config(format!(
-                "--database-url must be sqlite://PATH or postgres://…, got {url:?}"
+                "`database_url` must be sqlite://PATH or postgres://…, got {url:?}"
             )));
         };
         let pool = AnyPoolOptions::new()

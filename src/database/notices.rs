@@ -35,6 +35,15 @@ impl ReportStore {
         Ok(())
     }
 
+    /// Tells the other replicas `payload` if the database can be reached:
+    /// a notice only wakes them sooner (they poll anyway), so one that
+    /// cannot be sent is logged, not returned.
+    pub async fn tell(&self, payload: &str) {
+        if let Err(err) = self.notify(payload).await {
+            tracing::debug!(%err, "cannot send a notice");
+        }
+    }
+
     /// The notices of every replica from now on, as long as the returned
     /// sender lives (None on SQLite). The listener reconnects by itself
     /// after the server restarts.

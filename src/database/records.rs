@@ -103,5 +103,62 @@ pub(super) async fn migrate(store: &ReportStore) -> Result<u64> {
             "reports of an earlier release rewritten as domain records"
         );
     }
+    Ok(done + migrate_registrations(store).await?)
+}
+
+/// Rewrites every registration of format 0 (an earlier release's protobuf
+/// description) as this release's record, as [`migrate`] does reports.
+async fn migrate_registrations(store: &ReportStore) -> Result<u64> {
+    let mut done = 0;
+    let (mut kind, mut name) = (String::new(), String::new());
+    loop {
+        let rows = sqlx::query(
+            "SELECT kind, name, info FROM registrations WHERE format = 0 \
+             AND (kind > $1 OR (kind = $1 AND name > $2)) ORDER BY kind, name LIMIT $3",
+        )
+        .bind(kind.clone())
+        .bind(name.clone())
+        .bind(BATCH)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(db)?;
+        let Some(last) = rows.last() else { break };
+        (kind, name) = (
+            last.try_get("kind").map_err(db)?,
+            last.try_get("name").map_err(db)?,
+        );
+        for row in &rows {
+            let (k, n): (String, String) = (
+                row.try_get("kind").map_err(db)?,
+                row.try_get("name").map_err(db)?,
+            );
+            let info: Vec<u8> = row.try_get("info").map_err(db)?;
+            let info = match super::legacy::registration_info(&k, &info) {
+                Ok(info) => info,
+                Err(err) => {
+                    tracing::error!(kind = %k, name = %n, %err, "a registration of an earlier release does not decode; left in its row");
+                    continue;
+                }
+            };
+            sqlx::query(
+                "UPDATE registrations SET info = $1, format = $2 \
+                 WHERE kind = $3 AND name = $4 AND format = 0",
+            )
+            .bind(info)
+            .bind(FORMAT)
+            .bind(k)
+            .bind(n)
+            .execute(&store.pool)
+            .await
+            .map_err(db)?;
+            done += 1;
+        }
+    }
+    if done > 0 {
+        tracing::info!(
+            rows = done,
+            "registrations of an earlier release rewritten as domain records"
+        );
+    }
     Ok(done)
 }

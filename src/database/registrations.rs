@@ -143,7 +143,8 @@ impl ReportStore {
     }
 }
 
-/// A registrations row (a description of an earlier release's converted).
+/// A registrations row; a description that an earlier release's replica
+/// wrote after this database was migrated (format 0) is converted.
 fn registration(r: &sqlx::any::AnyRow) -> Result<Registration> {
     let info: Vec<u8> = r.try_get("info").map_err(db)?;
     let info = match r.try_get::<i64, _>("format").map_err(db)? {

@@ -72,7 +72,7 @@ fn search_ort_lib(
         }
     };
     if let Some(path) = flag {
-        return given(path, "--ort-lib");
+        return given(path, "`ort_lib`");
     }
     if let Some(path) = from_env {
         return given(path, "ORT_DYLIB_PATH=");
@@ -85,7 +85,7 @@ fn search_ort_lib(
             let searched: Vec<String> =
                 candidates.iter().map(|p| p.display().to_string()).collect();
             Error::Config(format!(
-                "onnx runtime library not found: pass --ort-lib PATH (or EMBEDEVAL_ORT_LIB), \
+                "onnx runtime library not found: give `ort_lib=PATH` (or EMBEDEVAL_ORT_LIB), \
              set ORT_DYLIB_PATH, or run scripts/bootstrap to install it in the set-up location \
              (searched {})",
                 searched.join(", ")
@@ -469,7 +469,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         for needle in [
-            "--ort-lib",
+            "`ort_lib=PATH`",
             "ORT_DYLIB_PATH",
             "scripts/bootstrap",
             "missing.so",

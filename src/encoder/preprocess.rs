@@ -127,7 +127,7 @@ impl Preprocessing {
         };
         if ec != c as i64 {
             return mismatch(&format!(
-                "the channels must match (register the dataset with --channels {ec})"
+                "the channels must match (register the dataset with `channels={ec}`)"
             ));
         }
         if (eh, ew) != (h as i64, w as i64) && self.resize == Resize::None {
@@ -283,14 +283,14 @@ pub fn resize_note(model: (usize, usize), image: (usize, usize)) -> Option<Resiz
         Some(format!(
             "{shape}: each is enlarged {} (bilinear), so the model sees blurred images with \
              far less detail than it was trained on and its numbers say little about it; \
-             evaluate it on images of its own size (datasets add … --image-size {})",
+             evaluate it on images of its own size (a dataset with `image_size={}`)",
             sides(fh, fw),
             model.0.max(model.1)
         ))
     } else if both(|f| f < 1.0 / ENLARGE_WARNING) {
         Some(format!(
             "{shape}: each is reduced to {} (bilinear, antialiased), so fine detail is lost; \
-             a dataset at the model's size (datasets add … --image-size {}) keeps it",
+             a dataset at the model's size (`image_size={}`) keeps it",
             sides(fh, fw),
             model.0.max(model.1)
         ))
@@ -484,7 +484,7 @@ mod tests {
         let err = preprocess(batch, &card(Layout::NCHW, InputDType::Float32, 2))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--channels 2"), "{err}");
+        assert!(err.contains("`channels=2`"), "{err}");
     }
 
     /// The resize against values made by an independent numpy

@@ -82,7 +82,7 @@ pub fn fit(model: &LoadedModel, dataset: &LoadedDataset) -> std::result::Result<
     let same_size = (eh, ew) == (h as i64, w as i64);
     if ec != c as i64 && same_size {
         why.push_str(&format!(
-            "; an image folder added with --channels {ec} would give the model its channels"
+            "; an image folder added with `channels={ec}` would give the model its channels"
         ));
     } else if ec == c as i64 && !same_size {
         why.push_str("; its card has input.resize = \"none\"");

@@ -143,13 +143,6 @@ impl Recorder {
         self.store.delete_comparison(id).await
     }
 
-    /// Tells the other replicas that job `job` moved (a notice; best effort).
-    async fn tell(&self, job: &str) {
-        if let Err(err) = self.store.notify(job).await {
-            tracing::debug!(%err, "cannot send a notice");
-        }
-    }
-
     /// Stores a report of `live`'s job if this replica still holds it;
     /// when another replica took it over, stops the job here and says so.
     pub(super) async fn save(&self, live: &Live, report: &Report) -> Result<()> {
@@ -157,7 +150,7 @@ impl Recorder {
             return self.store.save(report).await;
         };
         if self.store.save_fenced(report, lease).await? {
-            self.tell(&lease.job_id).await;
+            self.store.tell(&lease.job_id).await;
             return Ok(());
         }
         live.stop(StopReason::LeaseLost);

@@ -149,7 +149,7 @@ impl Replica {
         match self.store.release(lease).await {
             Ok(()) => {
                 tracing::info!(job = %lease.job_id, "handed over to the other replicas");
-                self.tell(RELEASED).await;
+                self.store.tell(RELEASED).await;
             }
             // Its lease lapses and another replica takes it over then.
             Err(err) => {
@@ -209,11 +209,9 @@ impl Replica {
         self.notices.as_ref().map(|n| n.subscribe())
     }
 
-    /// Tells the other replicas that job `job` moved (a notice; best effort).
+    /// Tells the other replicas that job `job` moved (best effort).
     pub(super) async fn tell(&self, job: &str) {
-        if let Err(err) = self.store.notify(job).await {
-            tracing::debug!(%err, "cannot send a notice");
-        }
+        self.store.tell(job).await;
     }
 }
 

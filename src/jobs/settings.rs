@@ -51,7 +51,7 @@ impl Splits {
         let test = if !test.is_empty() {
             if !has(test) {
                 return Err(Error::InvalidArgument(format!(
-                    "the dataset has no split {test:?} (--test-split); it has {:?}",
+                    "the dataset has no split {test:?} (`test_split`); it has {:?}",
                     listed()
                 )));
             }
@@ -62,14 +62,14 @@ impl Splits {
             "val".into()
         } else {
             return Err(Error::InvalidArgument(format!(
-                "the dataset has no test or val split; name the one to evaluate with --test-split (it has {:?})",
+                "the dataset has no test or val split; name the one to evaluate with `test_split` (it has {:?})",
                 listed()
             )));
         };
         let train = if !train.is_empty() {
             if !has(train) {
                 return Err(Error::InvalidArgument(format!(
-                    "the dataset has no split {train:?} (--train-split); it has {:?}",
+                    "the dataset has no split {train:?} (`train_split`); it has {:?}",
                     listed()
                 )));
             }
@@ -390,13 +390,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("--test-split") && err.contains("\"a\""),
+            err.contains("`test_split`") && err.contains("\"a\""),
             "{err}"
         );
         let err = Splits::resolve(&have(&["test"]), "", "x")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("--train-split"), "{err}");
+        assert!(err.contains("`train_split`"), "{err}");
         assert_eq!(
             Splits::resolve(&have(&["test"]), "", "").unwrap().train,
             None

@@ -218,7 +218,7 @@ impl Registries {
         let Ok(model) = self.model(name).await else {
             return String::new();
         };
-        let choose = "give another name, or replace it (--replace, replace=True)";
+        let choose = "give another name, or replace it (`replace`)";
         if sha256.is_empty() {
             format!(": {choose}")
         } else if !sha256.eq_ignore_ascii_case(&model.sha256) {
@@ -303,7 +303,7 @@ impl Registries {
                 if settings.any() {
                     return Err(Error::InvalidArgument(
                         "the upload has a dataset.toml: put channels, image_size, crop_fraction and the splits in it \
-                         rather than in the header (--channels, --image-size, --crop-fraction, --test-split, --train-split)"
+                         rather than in the header (`channels`, `image_size`, `crop_fraction`, `test_split`, `train_split`)"
                             .into(),
                     ));
                 }
@@ -386,7 +386,7 @@ impl DatasetSettings {
             Format::detect(dir).ok_or_else(|| {
                 Error::InvalidArgument(
                     "the dataset has no dataset.toml and its format cannot be told from its files: \
-                     add a dataset.toml, or give the format (--dataset-format embedeval-npy, cifar10, cifar100 or image-folder)"
+                     add a dataset.toml, or give its `format` (embedeval-npy, cifar10, cifar100 or image-folder)"
                         .into(),
                 )
             })?

@@ -257,8 +257,14 @@ def test_figure_request_names_and_defaults():
     r = figure_request("e1", "accuracy", "png", "column")
     assert (r.kind, r.format, r.size) == (evaluation_pb2.ACCURACY, evaluation_pb2.PNG, evaluation_pb2.COLUMN)
     assert figure_request("e1", format="svg", size="screen").format == evaluation_pb2.SVG
-    # The CLI's names only: neither the proto names of other spellings nor numbers.
-    for bad in ({"kind": "uniformity_tolerance"}, {"kind": ""}, {"kind": 1}, {"format": "jpeg"},
+    # The CLI's names, derived from the proto's FigureKind: each kind by its
+    # name in lower case, a name of several words also by its initials.
+    assert figure_request("e1", "uniformity_tolerance").kind == evaluation_pb2.UNIFORMITY_TOLERANCE
+    from embedeval.client import FIGURE_KINDS
+    assert set(FIGURE_KINDS.values()) == {v for _, v in evaluation_pb2.FigureKind.items() if v}
+    assert FIGURE_KINDS["ut"] == FIGURE_KINDS["uniformity_tolerance"]
+    # Neither other spellings nor numbers.
+    for bad in ({"kind": "uniformity-tolerance"}, {"kind": ""}, {"kind": 1}, {"format": "jpeg"},
                 {"format": None}, {"size": "a4"}, {"size": "FIGURE_SIZE_UNSPECIFIED"}):
         with pytest.raises(ValueError) as e:
             figure_request("e1", **bad)

@@ -1,5 +1,6 @@
 //! `embedeval compare …`: several models evaluated and compared, their table, recommendations and figures.
 
+use super::super::flags::as_flags;
 use anyhow::bail;
 
 use crate::proto;
@@ -61,26 +62,19 @@ pub async fn compare(conn: &Connection, args: CompareArgs) -> anyhow::Result<()>
                 for r in &c.rows {
                     for warning in &r.warnings {
                         if warned.insert((r.model.clone(), warning.clone())) {
-                            eprintln!("warning: {}: {warning}", r.model);
+                            eprintln!("warning: {}: {}", r.model, as_flags(warning));
                         }
                     }
                 }
                 // A figure that cannot be drawn (nothing completed, a
                 // metric skipped) does not hide the table.
-                for (kind, path) in [
-                    (FigureKind::Ut, &args.plot),
-                    (FigureKind::Accuracy, &args.accuracy_plot),
-                    (FigureKind::Negatives, &args.negatives_plot),
-                    (FigureKind::Penalty, &args.penalty_plot),
-                    (FigureKind::Classes, &args.classes_plot),
-                    (FigureKind::Confusion, &args.confusion_plot),
-                    (FigureKind::Pareto, &args.pareto_plot),
-                ] {
-                    if let Some(path) = path {
-                        if let Err(err) = write_figure(conn, &c.id, kind, path, &args.figure).await
-                        {
-                            eprintln!("{}: not drawn: {err:#}", path.display());
-                        }
+                let ut = args
+                    .plot
+                    .iter()
+                    .map(|path| (FigureKind::UniformityTolerance, path));
+                for (kind, path) in ut.chain(args.figures.iter().map(|(k, p)| (*k, p))) {
+                    if let Err(err) = write_figure(conn, &c.id, kind, path, &args.figure).await {
+                        eprintln!("{}: not drawn: {err:#}", path.display());
                     }
                 }
                 eprintln!(

@@ -1,5 +1,6 @@
 //! `embedeval eval …`: one evaluation followed to its report (and what the other commands share of following one: its events, Ctrl-C).
 
+use super::super::flags::as_flags;
 use anyhow::bail;
 
 use crate::proto;
@@ -73,7 +74,7 @@ pub(super) async fn follow_evaluation(
                     }
                 }
                 for warning in &r.warnings {
-                    eprintln!("warning: {warning}");
+                    eprintln!("warning: {}", as_flags(warning));
                 }
                 let status = proto::EvaluationStatus::try_from(r.status)
                     .unwrap_or(proto::EvaluationStatus::Unspecified);

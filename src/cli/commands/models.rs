@@ -1,5 +1,6 @@
 //! `embedeval models …`: list, show, upload, remove and rename models.
 
+use super::super::flags::as_flags;
 use crate::proto;
 
 use super::super::args::{Connection, ModelsCommand};
@@ -85,7 +86,7 @@ pub async fn models(conn: &Connection, cmd: ModelsCommand) -> anyhow::Result<()>
                 register::upload(conn, &name, &onnx, register::card_toml(&card)?, replace).await?;
             print_message("ModelInfo", &info)?;
             for warning in &info.warnings {
-                eprintln!("warning: {warning}");
+                eprintln!("warning: {}", as_flags(warning));
             }
         }
         ModelsCommand::Rm { name } => {

@@ -17,8 +17,8 @@ pub(super) async fn write_figure(
     path: &Path,
     how: &FigureArgs,
 ) -> anyhow::Result<()> {
-    let for_kind = |takes: proto::FigureKind, value: &str| {
-        if kind.proto() == takes {
+    let for_kind = |takes: FigureKind, value: &str| {
+        if kind == takes {
             value.to_string()
         } else {
             String::new()
@@ -29,14 +29,14 @@ pub(super) async fn write_figure(
         .await?
         .render_figure(proto::RenderFigureRequest {
             id: id.to_string(),
-            kind: kind.proto() as i32,
+            kind: kind.code(),
             format: how.format_for(path) as i32,
             size: how.size() as i32,
             // Each option goes to the figure that takes it; the others keep
             // their defaults.
-            x: for_kind(proto::FigureKind::Accuracy, &how.x),
-            group_by: for_kind(proto::FigureKind::Accuracy, &how.group_by),
-            label: for_kind(proto::FigureKind::UniformityTolerance, &how.label),
+            x: for_kind(FigureKind::Accuracy, &how.x),
+            group_by: for_kind(FigureKind::Accuracy, &how.group_by),
+            label: for_kind(FigureKind::UniformityTolerance, &how.label),
         })
         .await?
         .into_inner();

@@ -2,6 +2,7 @@
 //! (its checkpoints in step order with their reports), its warnings, the
 //! checkpoint to keep and its figures.
 
+use super::super::flags::as_flags;
 use anyhow::Context;
 
 use super::super::args::{Connection, RunsCommand};
@@ -126,7 +127,7 @@ pub async fn runs(conn: &Connection, cmd: RunsCommand) -> anyhow::Result<()> {
             let rows = run.checkpoints.iter().map(row).collect();
             print!("{}", Listing::new(&header(), rows).render(conn.output()));
             for w in &run.warnings {
-                eprintln!("warning: {}", w.message);
+                eprintln!("warning: {}", as_flags(&w.message));
             }
             // The table's last line; other formats keep stdout to the data.
             if let Some(keep) = &run.checkpoint_to_keep {

@@ -3,6 +3,7 @@
 //! one table row each; a checkpoint's step comes from its side-car card, a
 //! step word in its name, or `--step-pattern`.
 
+use super::super::flags::as_flags;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -313,7 +314,7 @@ pub async fn watch(conn: &Connection, args: WatchArgs) -> anyhow::Result<i32> {
                     Ok(r) => {
                         for w in r.warnings {
                             if warned.insert(w.kind.clone()) {
-                                println!("warning: {}", w.message);
+                                println!("warning: {}", as_flags(&w.message));
                             }
                         }
                     }

@@ -25,7 +25,7 @@ impl Reader for Folder {
         let channels = m.channels.unwrap_or(3);
         if channels != 1 && channels != 3 {
             return Err(Error::InvalidArgument(format!(
-                "image-folder channels must be 1 or 3 (--channels), got {channels}"
+                "image-folder `channels` must be 1 or 3, got {channels}"
             )));
         }
         let fit = folder_fit(m)?;
@@ -133,14 +133,14 @@ pub(crate) fn folder_fit(m: &Manifest) -> Result<Option<Fit>> {
     let Some(side) = m.image_size else {
         if m.crop_fraction.is_some() {
             return Err(Error::InvalidArgument(
-                "crop_fraction needs an image_size (--image-size)".into(),
+                "`crop_fraction` needs an `image_size`".into(),
             ));
         }
         return Ok(None);
     };
     if !(1..=MAX_IMAGE_SIDE).contains(&side) {
         return Err(Error::InvalidArgument(format!(
-            "image_size (--image-size) must be 1 to {MAX_IMAGE_SIDE}, got {side}"
+            "`image_size` must be 1 to {MAX_IMAGE_SIDE}, got {side}"
         )));
     }
     let crop_fraction = m.crop_fraction.unwrap_or(DEFAULT_CROP_FRACTION);
@@ -148,7 +148,7 @@ pub(crate) fn folder_fit(m: &Manifest) -> Result<Option<Fit>> {
         || side as f64 / crop_fraction > MAX_IMAGE_SIDE as f64
     {
         return Err(Error::InvalidArgument(format!(
-            "crop_fraction (--crop-fraction) must be in (0, 1] and keep image_size / crop_fraction \
+            "`crop_fraction` must be in (0, 1] and keep image_size / crop_fraction \
              within {MAX_IMAGE_SIDE} pixels, got {crop_fraction} for image_size {side}"
         )));
     }

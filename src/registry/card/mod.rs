@@ -264,8 +264,8 @@ pub fn card_tags(
 /// own scale, mean and std.
 pub const ASSUMED_NORMALISATION: &str = "input normalisation not given: assumed pixels / 255 \
      with nothing subtracted (preset \"none\"); if the model was trained on normalised images, \
-     give --preset imagenet|cifar10|cifar100 (or [input] preset, or scale, mean and std in the \
-     card), or --preset none to say that this is right";
+     give `input.preset=imagenet|cifar10|cifar100` (or scale, mean and std in the card's \
+     [input]), or `input.preset=none` to say that this is right";
 
 fn is_zero(v: &u64) -> bool {
     *v == 0

@@ -16,7 +16,7 @@ impl CardFile {
         check_loss(&t.loss, t.loss_name.as_deref())?;
         if t.temperature.is_none() && TEMPERATURE_LOSSES.contains(&t.loss.as_str()) {
             return Err(Error::InvalidCard(format!(
-                "training.temperature is required for loss {:?} (give --tau)",
+                "training.temperature is required for loss {:?} (give `training.temperature`)",
                 t.loss
             )));
         }
@@ -284,7 +284,7 @@ fn resolve_outputs(
                 _ => named_like(&EMBEDDING_NAMES, file.features.as_deref()).ok_or_else(|| {
                     Error::InvalidCard(format!(
                         "the model has outputs {have:?} and none is named like an embedding ({}): \
-                         name it in the card ([outputs] embedding = \"…\") or with --embedding-output",
+                         name it with `outputs.embedding`",
                         EMBEDDING_NAMES.join(", ")
                     ))
                 })?,

@@ -166,7 +166,7 @@ fn outputs_that_cannot_be_told_apart_need_the_card() {
     let file = CardFile::parse("[training]\nloss = \"simple\"\n").unwrap();
     let err = file.resolve(&inputs, &two).unwrap_err().to_string();
     assert!(
-        err.contains("[\"a\", \"b\"]") && err.contains("--embedding-output"),
+        err.contains("[\"a\", \"b\"]") && err.contains("`outputs.embedding`"),
         "{err}"
     );
     let named = CardFile::parse("[training]\nloss = \"simple\"\n[outputs]\nembedding = \"b\"\n")
@@ -259,7 +259,7 @@ fn a_loss_with_a_temperature_needs_one() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("temperature is required") && err.contains("--tau"),
+        err.contains("temperature is required") && err.contains("`training.temperature`"),
         "{err}"
     );
     let err = CardFile::parse("[input]\nname = \"x\"\n")

@@ -32,53 +32,7 @@ use plotters::prelude::*;
 use crate::domain::{Report, Status};
 use crate::error::{Error, Result};
 
-/// Which figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Uniformity (−L_uniformity) against tolerance, τ on a colour scale.
-    UniformityTolerance,
-    /// kNN and linear top-1 against τ (log axis), τ-free losses at "∞".
-    Accuracy,
-    /// The positive against the 1st…k-th nearest negatives (Fig. 8).
-    Negatives,
-    /// The relative penalty over the 1st…k-th nearest negatives (Fig. 3).
-    Penalty,
-    /// Each class's tolerance against τ (lines, or a heat map for many
-    /// classes).
-    Classes,
-    /// Which classes each class's nearest other rows come from, at the
-    /// smallest and the largest τ, class names on both axes.
-    Confusion,
-    /// The Pareto front of (uniformity, tolerance) per loss, its knee and
-    /// the recommended model.
-    Pareto,
-}
-
-impl Kind {
-    /// Every kind, in the order the book's figures chapter shows them.
-    pub const ALL: [Kind; 7] = [
-        Kind::UniformityTolerance,
-        Kind::Accuracy,
-        Kind::Negatives,
-        Kind::Penalty,
-        Kind::Classes,
-        Kind::Confusion,
-        Kind::Pareto,
-    ];
-
-    /// The name used on the command line and in the API.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::UniformityTolerance => "ut",
-            Kind::Accuracy => "accuracy",
-            Kind::Negatives => "negatives",
-            Kind::Penalty => "penalty",
-            Kind::Classes => "classes",
-            Kind::Confusion => "confusion",
-            Kind::Pareto => "pareto",
-        }
-    }
-}
+include!(concat!(env!("OUT_DIR"), "/figure_kinds.rs"));
 
 impl FromStr for Kind {
     type Err = Error;
@@ -86,10 +40,12 @@ impl FromStr for Kind {
     fn from_str(s: &str) -> Result<Self> {
         Kind::ALL
             .into_iter()
-            .find(|k| k.name() == s)
+            .find(|k| k.name() == s || k.short_name() == s)
             .ok_or_else(|| {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
                 Error::InvalidArgument(format!(
-                    "unknown figure kind {s:?}: one of ut, accuracy, negatives, penalty, classes, confusion, pareto"
+                    "unknown figure kind {s:?}: one of {}",
+                    names.join(", ")
                 ))
             })
     }

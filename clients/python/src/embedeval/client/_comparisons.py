@@ -23,18 +23,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 E = TypeVar("E", bound=int)
 
+
+
+def _figure_kinds() -> Mapping[str, evaluation_pb2.FigureKind]:
+    """Each value of the proto's ``FigureKind`` (but UNSPECIFIED) by the
+    names the CLI takes: its name in lower case (``uniformity_tolerance``)
+    and, for a name of several words, its initials (``ut``)."""
+    kinds: dict[str, evaluation_pb2.FigureKind] = {}
+    for name, number in evaluation_pb2.FigureKind.items():
+        if number == 0:
+            continue
+        words = name.lower().split("_")
+        kind = cast(evaluation_pb2.FigureKind, number)
+        kinds["_".join(words)] = kind
+        if len(words) > 1:
+            kinds["".join(w[0] for w in words)] = kind
+    return kinds
+
+
 #: The figure options by the names the CLI takes (``embedeval plot --kind
-#: ut|accuracy|negatives|penalty|classes|confusion|pareto --plot-format
-#: svg|png --plot-size screen|column``).
-FIGURE_KINDS: Mapping[str, evaluation_pb2.FigureKind] = {
-    "ut": evaluation_pb2.UNIFORMITY_TOLERANCE,
-    "accuracy": evaluation_pb2.ACCURACY,
-    "negatives": evaluation_pb2.NEGATIVES,
-    "penalty": evaluation_pb2.PENALTY,
-    "classes": evaluation_pb2.CLASSES,
-    "confusion": evaluation_pb2.CONFUSION,
-    "pareto": evaluation_pb2.PARETO,
-}
+#: uniformity_tolerance|ut|accuracy|negatives|... --plot-format svg|png
+#: --plot-size screen|column``); the kinds are the proto's.
+FIGURE_KINDS: Mapping[str, evaluation_pb2.FigureKind] = _figure_kinds()
 FIGURE_FORMATS: Mapping[str, evaluation_pb2.FigureFormat] = {"svg": evaluation_pb2.SVG, "png": evaluation_pb2.PNG}
 FIGURE_SIZES: Mapping[str, evaluation_pb2.FigureSize] = {
     "screen": evaluation_pb2.SCREEN,
