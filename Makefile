@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 ADDR ?= 127.0.0.1:50051
+HTTP_ADDR ?= 127.0.0.1:8080
 
 VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)
 ORT_FLAVOR ?= cpu
@@ -22,9 +23,11 @@ bootstrap:
 build: bootstrap
 	$(CARGO) build --release --locked
 
-## Build in release and serve the bundled models/ and datasets/.
+## Build in release and serve the bundled models/ and datasets/: gRPC on
+## $(ADDR), the web dashboard on $(HTTP_ADDR).
 run: build
-	./target/release/embedeval serve --addr $(ADDR) --models-dir models --datasets-dir datasets
+	@echo "embedeval: gRPC on $(ADDR); the dashboard on http://$(HTTP_ADDR)"
+	./target/release/embedeval serve --addr $(ADDR) --http-addr $(HTTP_ADDR) --models-dir models --datasets-dir datasets
 
 ## The container image embedeval:<version> from the Dockerfile, on the local
 ## base images scripts/base-images makes from Debian's packages (nothing is
@@ -79,7 +82,8 @@ book: bootstrap
 ## (scripts/check-layers), clippy, the whole test
 ## suite, the CUDA build's CPU fallback,
 ## a new user's command lines through the release binary, the Python
-## client's suite against servers of the release binary, and the container
+## client's suite against servers of the release binary, the dashboard in
+## a real browser (headless chromium over WebDriver), and the container
 ## suite. The release binary is the image's where a Docker daemon answers
 ## (compiled once, in the image), else the host's (scripts/release-binary).
 ## Each step prints how long it took.
@@ -97,5 +101,7 @@ test: bootstrap
 	  scripts/timed "Python venv" clients/python/setup-venv.sh && \
 	  scripts/timed "Python lint and types" sh -c 'cd clients/python && .venv/bin/ruff check src tests && .venv/bin/mypy' && \
 	  scripts/timed "Python client suite" env EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN="$$bin" \
-	    clients/python/.venv/bin/pytest clients/python/tests -q
+	    clients/python/.venv/bin/pytest clients/python/tests -q && \
+	  scripts/timed "dashboard in a browser" env EMBEDEVAL_REQUIRE_BROWSER=1 EMBEDEVAL_BIN="$$bin" \
+	    tests/browser/.venv/bin/pytest tests/browser -q -p no:cacheprovider
 	@scripts/timed "container suite" $(MAKE) --no-print-directory containers

@@ -14,6 +14,37 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:50051";
 /// Default largest gRPC message, both ways: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Where the web dashboard listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAddr {
+    /// No dashboard.
+    Off,
+    /// [`HttpAddr::DEFAULT`], or none when that port is taken.
+    Auto,
+    /// This address; one that cannot be bound fails start-up.
+    At(SocketAddr),
+}
+
+impl HttpAddr {
+    /// The address "auto" stands for.
+    pub const DEFAULT: &str = "127.0.0.1:8080";
+}
+
+impl std::str::FromStr for HttpAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" | "" => Ok(HttpAddr::Off),
+            "auto" => Ok(HttpAddr::Auto),
+            addr => addr
+                .parse()
+                .map(HttpAddr::At)
+                .map_err(|e| format!("{addr:?} is not auto, off or HOST:PORT: {e}")),
+        }
+    }
+}
+
 /// Everything `embedeval serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -97,6 +128,11 @@ pub struct ServeConfig {
     /// (health and reflection stay open).
     #[arg(long, env = "EMBEDEVAL_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
+    /// Address of the read-only web dashboard, behind the same TLS and
+    /// token as gRPC: "auto" is 127.0.0.1:8080 (left out, with a warning,
+    /// when that port is taken), "off" serves none.
+    #[arg(long, env = "EMBEDEVAL_HTTP_ADDR", default_value = "auto")]
+    pub http_addr: HttpAddr,
     /// Address of the Prometheus metrics endpoint.
     #[arg(long, env = "EMBEDEVAL_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -184,6 +220,7 @@ impl ServeConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             auth_token_file: None,
             metrics_addr: None,
+            http_addr: HttpAddr::Off,
             database_url: None,
             data_url: None,
             uploads_bytes: 16 * 1024 * 1024 * 1024,

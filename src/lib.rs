@@ -31,11 +31,12 @@ pub mod server;
 pub mod suggest;
 #[cfg(test)]
 mod testutil;
+pub mod views;
 pub mod vocab;
 
 pub use config::ServeConfig;
 pub use error::{Error, Result};
-pub use server::{run, serve};
+pub use server::{run, serve, serve_with_dashboard};
 
 /// Names the TLS crypto provider of the process (ring) before any TLS is
 /// set up: two are linked (ring for gRPC, aws-lc for the object stores'

@@ -47,7 +47,8 @@ async fn an_earlier_releases_database_answers_as_that_release_did() {
         let then = json("comparisons.json");
         assert_eq!(comparisons.len(), 1);
         let rows = store.reports_of(&comparisons[0].id).await.unwrap();
-        let summary = embedeval::server::convert::comparison_summary(comparisons[0].clone(), &rows);
+        let summary: embedeval::proto::ComparisonSummary =
+            embedeval::views::summary(comparisons[0].clone(), &rows).into();
         let now = embedeval::cli::output::to_json("ComparisonSummary", &summary).unwrap();
         assert_eq!(now, then["comparisons"][0], "opening {opening}");
         store.close().await;

@@ -24,6 +24,27 @@ pub struct ExcludedModel {
     pub same_as: String,
 }
 
+/// A stored comparison as lists show it: the models of its rows and the
+/// dataset versions they were made on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ComparisonSummary {
+    /// Its id.
+    pub id: String,
+    /// The dataset it compared on.
+    pub dataset: String,
+    /// When it was made.
+    pub created: super::Timestamp,
+    /// The models of its rows, in its request's order.
+    pub models: Vec<String>,
+    /// How many evaluations it made.
+    pub num_evaluations: u32,
+    /// How many models it left out.
+    pub num_excluded: u32,
+    /// The short content ids of the dataset versions its rows were made on.
+    pub dataset_ids: Vec<String>,
+}
+
 /// A comparison's result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

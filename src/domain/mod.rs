@@ -21,8 +21,8 @@ mod run;
 mod spec;
 
 pub use comparison::{
-    AccuracyInterval, ClassTolerance, Comparison, ExcludedModel, MetricSummary, Recommendation,
-    TagGroup,
+    AccuracyInterval, ClassTolerance, Comparison, ComparisonSummary, ExcludedModel, MetricSummary,
+    Recommendation, TagGroup,
 };
 pub use entries::{DatasetInfo, ModelInfo, OutputInfo, SplitInfo, TrainingInfo};
 pub use report::{

@@ -23,6 +23,7 @@ use crate::proto::evaluation_service_server::EvaluationService;
 use crate::proto::EvaluationReport;
 use crate::registry::LoadedModel;
 use crate::report::figures;
+use crate::views;
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = std::result::Result<T, Status>> + Send>>;
 
@@ -261,33 +262,8 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::GetComparisonRequest>,
     ) -> std::result::Result<Response<proto::Comparison>, Status> {
         let proto::GetComparisonRequest { id, by } = request.into_inner();
-        let reports = self.state.engine.reports();
-        if reports.comparison(&id).await?.is_none() {
-            return Err(Error::NotFound {
-                kind: "comparison",
-                name: id,
-                hint: String::new(),
-            }
-            .into());
-        }
-        let mut rows = reports.reports_of(&id).await?;
-        convert::one_dataset_version(&id, &rows)?;
-        let excluded = reports.comparison_excluded(&id).await?;
-        figures::sort_rows(&mut rows);
-        // Drawing is CPU work: off the async threads.
-        let comparison = tokio::task::spawn_blocking(move || figures::comparison(id, rows))
-            .await
-            .map_err(|e| Error::join("GetComparison", e))?;
-        Ok(Response::new(
-            convert::with_groups(
-                crate::domain::Comparison {
-                    excluded,
-                    ..comparison
-                },
-                &by,
-            )
-            .into(),
-        ))
+        let comparison = views::comparison(&self.state.engine.reports(), &id, &by).await?;
+        Ok(Response::new(comparison.into()))
     }
 
     async fn list_comparisons(
@@ -295,17 +271,15 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::ListComparisonsRequest>,
     ) -> std::result::Result<Response<proto::ListComparisonsResponse>, Status> {
         let r = request.into_inner();
-        let reports = self.state.engine.reports();
-        let (stored, next_page_token) = reports
-            .comparisons(&r.dataset, r.page_size as usize, &r.page_token)
-            .await?;
-        let mut comparisons = Vec::with_capacity(stored.len());
-        for c in stored {
-            let rows = reports.reports(&c.evaluation_ids).await?;
-            comparisons.push(convert::comparison_summary(c, &rows));
-        }
+        let (comparisons, next_page_token) = views::comparisons(
+            &self.state.engine.reports(),
+            &r.dataset,
+            r.page_size as usize,
+            &r.page_token,
+        )
+        .await?;
         Ok(Response::new(proto::ListComparisonsResponse {
-            comparisons,
+            comparisons: comparisons.into_iter().map(Into::into).collect(),
             next_page_token,
         }))
     }
@@ -352,7 +326,7 @@ impl EvaluationService for EvaluationApi {
     ) -> std::result::Result<Response<proto::ListRunsResponse>, Status> {
         let models = self.state.registries.listing::<LoadedModel>().await?;
         Ok(Response::new(proto::ListRunsResponse {
-            runs: crate::runs::summaries(&convert::run_members(&models))
+            runs: crate::runs::summaries(&views::run_members(&models))
                 .into_iter()
                 .map(Into::into)
                 .collect(),
@@ -366,7 +340,7 @@ impl EvaluationService for EvaluationApi {
         let req = request.into_inner();
         let models = self.state.registries.listing::<LoadedModel>().await?;
         let run = crate::runs::run(
-            &convert::run_members(&models),
+            &views::run_members(&models),
             &self.state.engine.reports(),
             &req.name,
             &req.dataset,

@@ -12,6 +12,7 @@ mod evaluation;
 mod models;
 pub mod status;
 pub mod telemetry;
+pub mod web;
 
 use std::future::Future;
 use std::path::Path;
@@ -210,12 +211,25 @@ fn listener_port(listener: &TcpListener) -> String {
         .unwrap_or_default()
 }
 
-/// Serves on `listener` until `shutdown` resolves. ONNX Runtime is loaded
-/// before the first connection (a missing library fails here); models load
-/// in the background while health says NOT_SERVING.
+/// Serves on `listener` until `shutdown` resolves, and the web dashboard
+/// on `config.http_addr`. ONNX Runtime is loaded before the first
+/// connection (a missing library fails here); models load in the
+/// background while health says NOT_SERVING.
 pub async fn serve(
     config: ServeConfig,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let dashboard = web::bind(config.http_addr).await?;
+    serve_with_dashboard(config, listener, dashboard, shutdown).await
+}
+
+/// [`serve`] with the dashboard on `dashboard` (none: no dashboard),
+/// whatever `config.http_addr` says.
+pub async fn serve_with_dashboard(
+    config: ServeConfig,
+    listener: TcpListener,
+    dashboard: Option<web::Listening>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     crate::use_ring_for_tls();
@@ -417,6 +431,24 @@ pub async fn serve(
         tls = config.tls_cert.is_some(),
         "serving gRPC"
     );
+    let stop = tokio_util::sync::CancellationToken::new();
+    if let Some(dashboard) = dashboard {
+        let scheme = if config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(url = %format!("{scheme}://{}", dashboard.addr), auth = auth.token.is_some(), "serving the web dashboard");
+        let router = web::router(state.clone(), auth.token.clone(), config.tls_cert.is_some());
+        let tls_files = config.tls_cert.clone().zip(config.tls_key.clone());
+        let stopped = stop.clone().cancelled_owned();
+        tokio::spawn(async move {
+            let tls = tls_files.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+            if let Err(err) = web::serve(dashboard, router, tls, stopped).await {
+                tracing::error!(%err, "the web dashboard stopped");
+            }
+        });
+    }
     let mut builder = Server::builder();
     if let Some(tls) = tls {
         builder = builder
@@ -434,6 +466,7 @@ pub async fn serve(
         .add_service(InterceptedService::new(evaluation_svc, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
+            stop.cancel();
             engine.shutdown(grace).await;
         })
         .await

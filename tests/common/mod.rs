@@ -198,6 +198,8 @@ pub async fn zoo_server() -> TestServer {
 /// A server running in this process.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The web dashboard's address, when started with one.
+    pub web: Option<SocketAddr>,
     /// The server's --data-dir (a temporary folder unless the config named one).
     pub data_dir: Option<tempfile::TempDir>,
     pub channel: Channel,
@@ -207,7 +209,17 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server on 127.0.0.1:0 with `config` and connects to it.
-    pub async fn start(mut config: ServeConfig) -> Self {
+    pub async fn start(config: ServeConfig) -> Self {
+        Self::start_on(config, false).await
+    }
+
+    /// [`TestServer::start`] with the web dashboard on another port of
+    /// 127.0.0.1.
+    pub async fn start_with_web(config: ServeConfig) -> Self {
+        Self::start_on(config, true).await
+    }
+
+    async fn start_on(mut config: ServeConfig, web: bool) -> Self {
         let data_dir = if config.data_dir == Path::new(".embedeval") {
             let dir = tempfile::tempdir().unwrap();
             config.data_dir = dir.path().to_path_buf();
@@ -218,10 +230,22 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         config.addr = addr;
+        let dashboard = if web {
+            let at = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            Some(embedeval::server::web::Listening::on(at).unwrap())
+        } else {
+            None
+        };
+        let web = dashboard.as_ref().map(|d| d.addr);
         let (stop, stopped) = oneshot::channel::<()>();
-        let handle = tokio::spawn(embedeval::serve(config, listener, async {
-            let _ = stopped.await;
-        }));
+        let handle = tokio::spawn(embedeval::serve_with_dashboard(
+            config,
+            listener,
+            dashboard,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         let channel = loop {
             match tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
                 .unwrap()
@@ -240,6 +264,7 @@ impl TestServer {
         };
         Self {
             addr,
+            web,
             data_dir,
             channel,
             stop: Some(stop),

@@ -4,8 +4,6 @@
 
 mod records;
 
-pub use records::run_members;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,21 +98,13 @@ pub fn compare_event(event: Event, by: &str) -> Step<proto::CompareEvent> {
     match event {
         Event::Progress(p) => (wrap(E::Progress(progress(p))), false),
         Event::Evaluated(_) => (None, false),
-        Event::Done(Ok(Outcome::Comparison(c))) => {
-            (wrap(E::Comparison(with_groups(c, by).into())), true)
-        }
+        Event::Done(Ok(Outcome::Comparison(c))) => (
+            wrap(E::Comparison(crate::views::with_groups(c, by).into())),
+            true,
+        ),
         Event::Done(Ok(Outcome::Report(_))) => (None, true),
         Event::Done(Err(err)) => (Some(Err(status(&err))), true),
     }
-}
-
-/// A comparison with its groups along the tag `by` (none when "").
-pub fn with_groups(mut comparison: domain::Comparison, by: &str) -> domain::Comparison {
-    if !by.is_empty() {
-        comparison.groups = crate::report::groups::groups(&comparison.rows, by);
-        comparison.by = by.to_string();
-    }
-    comparison
 }
 
 /// An event of a WatchEvaluation stream of evaluation `id`: its progress,
@@ -166,21 +156,18 @@ pub fn figure_request(
     req: &proto::RenderFigureRequest,
 ) -> Result<(figures::Kind, figures::Format, figures::Size, figures::Axes)> {
     use proto::{FigureFormat, FigureKind, FigureSize};
-    let kind = match FigureKind::try_from(req.kind) {
-        Ok(FigureKind::UniformityTolerance) => figures::Kind::UniformityTolerance,
-        Ok(FigureKind::Accuracy) => figures::Kind::Accuracy,
-        Ok(FigureKind::Negatives) => figures::Kind::Negatives,
-        Ok(FigureKind::Penalty) => figures::Kind::Penalty,
-        Ok(FigureKind::Classes) => figures::Kind::Classes,
-        Ok(FigureKind::Confusion) => figures::Kind::Confusion,
-        Ok(FigureKind::Pareto) => figures::Kind::Pareto,
-        _ => {
-            return Err(Error::InvalidArgument(format!(
-                "kind must be UNIFORMITY_TOLERANCE, ACCURACY, NEGATIVES, PENALTY, CLASSES, CONFUSION or PARETO, got {}",
-                req.kind
-            )))
-        }
-    };
+    let kind = figures::Kind::from_code(req.kind).ok_or_else(|| {
+        let names: Vec<&str> = figures::Kind::ALL
+            .iter()
+            .filter_map(|k| FigureKind::try_from(k.code()).ok())
+            .map(|k| k.as_str_name())
+            .collect();
+        Error::InvalidArgument(format!(
+            "kind must be one of {}, got {}",
+            names.join(", "),
+            req.kind
+        ))
+    })?;
     let format = match FigureFormat::try_from(req.format) {
         Ok(FigureFormat::Unspecified | FigureFormat::Svg) => figures::Format::Svg,
         Ok(FigureFormat::Png) => figures::Format::Png,
@@ -483,103 +470,9 @@ pub async fn embeddings_upload(
     Ok((header, data))
 }
 
-/// The short form of a dataset's content id, as tables show it.
-pub fn short_id(id: &str) -> &str {
-    &id[..12.min(id.len())]
-}
-
-/// A stored comparison listed with the models of its rows and the dataset
-/// versions they were made on.
-pub fn comparison_summary(
-    c: crate::database::StoredComparison,
-    rows: &[domain::Report],
-) -> proto::ComparisonSummary {
-    let mut dataset_ids: Vec<String> = Vec::new();
-    for r in rows {
-        let id = short_id(&r.dataset_id).to_string();
-        if !id.is_empty() && !dataset_ids.contains(&id) {
-            dataset_ids.push(id);
-        }
-    }
-    proto::ComparisonSummary {
-        id: c.id,
-        dataset: c.dataset,
-        created_at: Some(domain::Timestamp::from_micros(c.created_micros).into()),
-        models: rows.iter().map(|r| r.model.clone()).collect(),
-        num_evaluations: c.evaluation_ids.len() as u32,
-        num_excluded: c.num_excluded as u32,
-        dataset_ids,
-    }
-}
-
-/// Refuses a comparison whose rows were made on two versions of its
-/// dataset (the dataset was replaced while it ran): their numbers are not
-/// comparable. The message names each version and its models.
-pub fn one_dataset_version(id: &str, rows: &[domain::Report]) -> Result<()> {
-    let mut versions: Vec<(&str, Vec<&str>)> = Vec::new();
-    for r in rows.iter().filter(|r| !r.dataset_id.is_empty()) {
-        let v = short_id(&r.dataset_id);
-        match versions.iter_mut().find(|(x, _)| *x == v) {
-            Some((_, models)) => models.push(&r.model),
-            None => versions.push((v, vec![&r.model])),
-        }
-    }
-    if versions.len() < 2 {
-        return Ok(());
-    }
-    let dataset = rows.first().map_or("", |r| r.dataset.as_str());
-    let named = versions
-        .iter()
-        .map(|(v, models)| format!("{v} ({})", models.join(", ")))
-        .collect::<Vec<_>>()
-        .join(" and ");
-    Err(Error::FailedPrecondition(format!(
-        "comparison {id} holds evaluations on {} versions of dataset {dataset}: {named}; \
-         their numbers are not comparable: compare the models again on the current version",
-        versions.len()
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_comparison_over_two_versions_of_its_dataset_is_refused_naming_them() {
-        let row = |model: &str, id: &str| domain::Report {
-            model: model.into(),
-            dataset: "photos".into(),
-            dataset_id: id.into(),
-            ..Default::default()
-        };
-        let one = [row("a", "aaaaaaaaaaaa1111"), row("b", "aaaaaaaaaaaa1111")];
-        assert!(one_dataset_version("c1", &one).is_ok());
-        let two = [
-            row("a", "aaaaaaaaaaaa1111"),
-            row("b", "bbbbbbbbbbbb2222"),
-            row("c", "aaaaaaaaaaaa1111"),
-        ];
-        let err = one_dataset_version("c2", &two).unwrap_err().to_string();
-        assert!(
-            err.contains("2 versions of dataset photos: aaaaaaaaaaaa (a, c) and bbbbbbbbbbbb (b)"),
-            "{err}"
-        );
-        let summary = comparison_summary(
-            crate::database::StoredComparison {
-                id: "c2".into(),
-                dataset: "photos".into(),
-                created_micros: 1_500_000,
-                evaluation_ids: vec!["1".into(), "2".into(), "3".into(), "4".into()],
-                num_excluded: 1,
-            },
-            &two,
-        );
-        assert_eq!(summary.dataset_ids, ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]);
-        assert_eq!(summary.models, ["a", "b", "c"]);
-        assert_eq!(summary.num_evaluations, 4);
-        let t = summary.created_at.unwrap();
-        assert_eq!((t.seconds, t.nanos), (1, 500_000_000));
-    }
 
     #[test]
     fn the_grpc_timeout_header_is_read_in_every_unit_and_junk_is_ignored() {

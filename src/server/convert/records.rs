@@ -369,20 +369,16 @@ impl From<domain::DatasetInfo> for proto::DatasetInfo {
     }
 }
 
-/// What the runs view needs of each model of a listing.
-pub fn run_members(models: &[domain::ModelInfo]) -> Vec<domain::RunMember> {
-    models
-        .iter()
-        .map(|m| {
-            let training = m.training.clone().unwrap_or_default();
-            domain::RunMember {
-                name: m.name.clone(),
-                sha256: m.sha256.clone(),
-                run: training.run,
-                step: training.step,
-                loss: training.loss,
-                temperature: training.temperature,
-            }
-        })
-        .collect()
+impl From<domain::ComparisonSummary> for proto::ComparisonSummary {
+    fn from(c: domain::ComparisonSummary) -> Self {
+        proto::ComparisonSummary {
+            id: c.id,
+            dataset: c.dataset,
+            created_at: Some(c.created.into()),
+            models: c.models,
+            num_evaluations: c.num_evaluations,
+            num_excluded: c.num_excluded,
+            dataset_ids: c.dataset_ids,
+        }
+    }
 }
