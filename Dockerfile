@@ -79,6 +79,7 @@ COPY models /app/models
 COPY datasets /app/datasets
 COPY --from=build /src/target/release/embedeval /app/embedeval
 ENV EMBEDEVAL_ADDR=0.0.0.0:50051 \
+    EMBEDEVAL_HTTP_ADDR=0.0.0.0:8080 \
     EMBEDEVAL_METRICS_ADDR=0.0.0.0:9090 \
     EMBEDEVAL_MODELS_DIR=/app/models \
     EMBEDEVAL_DATASETS_DIR=/app/datasets \
@@ -90,8 +91,8 @@ ENV EMBEDEVAL_ADDR=0.0.0.0:50051 \
 # results database (when no --database-url names PostgreSQL). /app/models and
 # /app/datasets are the read-only bundles of the image.
 VOLUME /var/lib/embedeval
-# gRPC, Prometheus metrics (/metrics).
-EXPOSE 50051 9090
+# gRPC, the web dashboard, Prometheus metrics (/metrics).
+EXPOSE 50051 8080 9090
 # Numeric, so that a runtime enforcing non-root users (Kubernetes'
 # runAsNonRoot) can tell without reading /etc/passwd: it is `embedeval`.
 USER 10001:10001
