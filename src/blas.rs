@@ -172,13 +172,27 @@ pub fn syrk_ata(a: &[f64], n: usize, d: usize) -> Vec<f64> {
 
 /// Eigenvalues (ascending) of the symmetric matrix whose upper triangle, in
 /// row-major order, is in `a` [d, d]. LAPACK dsyev.
-pub fn symmetric_eigenvalues(mut a: Vec<f64>, d: usize) -> Result<Vec<f64>, String> {
+pub fn symmetric_eigenvalues(a: Vec<f64>, d: usize) -> Result<Vec<f64>, String> {
+    dsyev(a, d, false).map(|(w, _)| w)
+}
+
+/// Eigenvalues (ascending) and eigenvectors of the symmetric matrix `a`
+/// [d, d] (row-major, upper triangle read): vector j is `vectors[j*d..(j+1)*d]`,
+/// of unit length. LAPACK dsyev.
+pub fn symmetric_eigen(a: Vec<f64>, d: usize) -> Result<(Vec<f64>, Vec<f64>), String> {
+    dsyev(a, d, true)
+}
+
+/// dsyev on `a` [d, d]: the eigenvalues, and `a` overwritten by the
+/// eigenvectors (one per column, column-major) when `vectors`.
+fn dsyev(mut a: Vec<f64>, d: usize, vectors: bool) -> Result<(Vec<f64>, Vec<f64>), String> {
     assert_eq!(a.len(), d * d);
     if d == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     // Row-major upper is column-major lower.
-    let (jobz, uplo) = (b'N' as c_char, b'L' as c_char);
+    let jobz = if vectors { b'V' } else { b'N' } as c_char;
+    let uplo = b'L' as c_char;
     let n = int(d);
     let mut w = vec![0.0; d];
     let mut info: c_int = 0;
@@ -221,7 +235,7 @@ pub fn symmetric_eigenvalues(mut a: Vec<f64>, d: usize) -> Result<Vec<f64>, Stri
     if info != 0 {
         return Err(format!("dsyev did not converge (info {info})"));
     }
-    Ok(w)
+    Ok((w, a))
 }
 
 #[cfg(test)]

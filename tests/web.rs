@@ -239,6 +239,70 @@ async fn every_page_answers_and_shows_what_the_api_says() {
         400
     );
 
+    // The embedding space: the smallest and the largest τ, every test row
+    // (540 < 2,000), the same picture again from the store; t-SNE too.
+    let project =
+        |method: proto::ProjectionMethod, models: Vec<String>| proto::ProjectEmbeddingsRequest {
+            comparison_id: id.clone(),
+            models,
+            method: method as i32,
+            seed: 3,
+            ..Default::default()
+        };
+    let pca = client
+        .project_embeddings(project(proto::ProjectionMethod::Pca, vec![]))
+        .await
+        .unwrap()
+        .into_inner();
+    let drawn: Vec<&str> = pca.projections.iter().map(|p| p.model.as_str()).collect();
+    assert_eq!(drawn, ["infonce-t0.1", "infonce-t1"]);
+    assert_eq!(
+        (pca.rows.len(), pca.labels.len(), pca.split.as_str()),
+        (540, 540, "test")
+    );
+    for p in &pca.projections {
+        assert_eq!(p.coordinates.len(), 2 * 540);
+        let [a, b] = [p.explained_variance[0], p.explained_variance[1]];
+        assert!(a >= b && b > 0.0 && a + b <= 1.0, "{a} {b}");
+    }
+    assert_eq!(
+        pca.svg.matches("<circle cx").count(),
+        2 * 540 + 10,
+        "a point per row and model, a legend mark per class"
+    );
+    let again = client
+        .project_embeddings(project(proto::ProjectionMethod::Pca, vec![]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, pca, "the same request, the same picture");
+    let tsne = client
+        .project_embeddings(project(
+            proto::ProjectionMethod::Tsne,
+            vec!["infonce-t0.1".into()],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(tsne.projections[0].kl_divergence.is_some() && tsne.perplexity == 30.0);
+    let err = client
+        .project_embeddings(project(
+            proto::ProjectionMethod::Pca,
+            vec!["infonce-t0.5".into()],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(
+        err.message()
+            .contains("embedeval eval infonce-t0.5 --dataset digits"),
+        "{}",
+        err.message()
+    );
+    let space = get(web, &format!("/comparisons/{id}/space?method=tsne")).await;
+    assert_eq!(space.status, 200);
+    assert_eq!(space.text().matches("<circle cx").count(), 2 * 540 + 10);
+
     // Evaluations: the list and a report with its per-class table.
     let evaluations = get(web, "/evaluations?dataset=digits").await.text();
     for r in &stored.rows {

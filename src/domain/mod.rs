@@ -16,6 +16,7 @@
 
 mod comparison;
 mod entries;
+mod projection;
 mod report;
 mod run;
 mod spec;
@@ -25,6 +26,7 @@ pub use comparison::{
     Recommendation, TagGroup,
 };
 pub use entries::{DatasetInfo, ModelInfo, OutputInfo, SplitInfo, TrainingInfo};
+pub use projection::{Projection, Projections};
 pub use report::{
     Histogram, InputInfo, KnnResult, LinearResult, PerClass, Report, Status, Timestamp,
 };

@@ -353,25 +353,8 @@ impl Gather<'_> {
             .collect()
     }
 
-    /// The cached matrix for `key`, if any (counted as a hit, a miss or a
-    /// mismatch, which is a miss whose file was not the key's matrix).
     async fn cached(&self, key: &CacheKey) -> Option<Arc<Matrix>> {
-        let cache = self.cache.clone();
-        let k = key.clone();
-        let mut found = tokio::task::spawn_blocking(move || cache.get(&k))
-            .await
-            .unwrap_or(Lookup::Miss);
-        if !matches!(found, Lookup::Hit(_)) {
-            // Another replica may have computed it.
-            if let Some(m) = self.cache.fetch_shared(key).await {
-                metrics::counter!("embedeval_embedding_cache_shared_hits_total").increment(1);
-                found = Lookup::Hit(m);
-            }
-        }
-        metrics::counter!("embedeval_embedding_cache_total", "result" => found.label())
-            .increment(1);
-        tracing::debug!(split = %key.split, output = %key.output, result = found.label(), "embedding cache");
-        found.into_matrix().map(Arc::new)
+        cached(self.cache, key).await
     }
 
     /// Stores a matrix in the cache in the background.
@@ -417,4 +400,41 @@ fn cache_key(
         output: output.to_string(),
         view,
     }
+}
+
+/// The cached matrix for `key`, if any (counted as a hit, a miss or a
+/// mismatch, which is a miss whose file was not the key's matrix).
+pub async fn cached(cache: &Arc<EmbeddingCache>, key: &CacheKey) -> Option<Arc<Matrix>> {
+    let (c, k) = (cache.clone(), key.clone());
+    let mut found = tokio::task::spawn_blocking(move || c.get(&k))
+        .await
+        .unwrap_or(Lookup::Miss);
+    if !matches!(found, Lookup::Hit(_)) {
+        // Another replica may have computed it.
+        if let Some(m) = cache.fetch_shared(key).await {
+            metrics::counter!("embedeval_embedding_cache_shared_hits_total").increment(1);
+            found = Lookup::Hit(m);
+        }
+    }
+    metrics::counter!("embedeval_embedding_cache_total", "result" => found.label()).increment(1);
+    tracing::debug!(split = %key.split, output = %key.output, result = found.label(), "embedding cache");
+    found.into_matrix().map(Arc::new)
+}
+
+/// The cached embedding of split `split` of `dataset` under `model` (of the
+/// original images), if an evaluation made it and it is still kept.
+pub async fn cached_embedding(
+    cache: &Arc<EmbeddingCache>,
+    model: &LoadedModel,
+    dataset: &LoadedDataset,
+    split: &str,
+) -> Option<Arc<Matrix>> {
+    let key = cache_key(
+        model,
+        dataset,
+        split,
+        &model.card.outputs.embedding,
+        View::Original,
+    );
+    cached(cache, &key).await
 }

@@ -202,6 +202,23 @@ impl Engine {
         self.replica.name()
     }
 
+    /// The embedding cache's folder (pictures made from its embeddings are
+    /// kept beside them).
+    pub fn cache_dir(&self) -> std::path::PathBuf {
+        self.cache.dir().to_path_buf()
+    }
+
+    /// The cached embedding of split `split` of `dataset` under `model`, if
+    /// an evaluation made it and the cache still keeps it.
+    pub async fn cached_embedding(
+        &self,
+        model: &crate::registry::LoadedModel,
+        dataset: &crate::data::LoadedDataset,
+        split: &str,
+    ) -> Option<Arc<crate::metrics::Matrix>> {
+        super::encode::cached_embedding(&self.cache, model, dataset, split).await
+    }
+
     /// The results, to read: writes go through the recorder alone.
     pub fn reports(&self) -> Reports {
         self.reports.clone()

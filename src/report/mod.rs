@@ -6,6 +6,7 @@ pub mod classes;
 pub mod figures;
 pub mod groups;
 pub mod listing;
+pub mod projection;
 pub mod recommend;
 
 pub use classes::per_class_listing;

@@ -349,6 +349,16 @@ impl EvaluationService for EvaluationApi {
         Ok(Response::new(run.into()))
     }
 
+    async fn project_embeddings(
+        &self,
+        request: Request<proto::ProjectEmbeddingsRequest>,
+    ) -> std::result::Result<Response<proto::Projections>, Status> {
+        self.state.ensure_ready()?;
+        let req = convert::projection_request(request.into_inner())?;
+        let projections = views::project(&self.state.engine, &self.state.registries, req).await?;
+        Ok(Response::new(projections.into()))
+    }
+
     async fn cancel_evaluation(
         &self,
         request: Request<proto::CancelEvaluationRequest>,

@@ -3,6 +3,10 @@
 //! list and run, built here once. Nothing here writes; drawing (CPU work)
 //! runs off the async threads.
 
+mod projection;
+
+pub use projection::{project, smallest_and_largest_tau, ProjectionRequest};
+
 use crate::database::{Reports, StoredComparison};
 use crate::domain::{self, Comparison, ComparisonSummary, Report};
 use crate::error::{Error, Result};

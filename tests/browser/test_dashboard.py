@@ -243,5 +243,20 @@ def test_with_a_token_a_page_needs_it(tmp_path: Path, browser: webdriver.Chrome)
         field.submit()
         WebDriverWait(browser, 10).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == "Models")
         assert browser.current_url.endswith("/models")
+        # The refusals (401) were logged as failed loads; nothing else.
+        assert all(" 401 " in e for e in _errors(browser))
     finally:
         guarded.stop()
+
+
+def test_the_embedding_space_draws_a_point_per_row_in_a_colour_per_class(server: Server, browser: webdriver.Chrome,
+                                                                         comparison: dict) -> None:
+    _errors(browser)
+    browser.get(server.web + f"/comparisons/{comparison['id']}/space?method=tsne")
+    points = browser.find_elements(By.CSS_SELECTOR, ".space .points circle")
+    assert len(points) == 2 * 540, "the smallest and largest tau, every test row"
+    colours = {p.get_attribute("fill") for p in points}
+    assert len(colours) == 10, colours
+    assert _errors(browser) == []
+    if SHOTS is not None:
+        browser.save_screenshot(str(SHOTS / "dashboard-space.png"))

@@ -559,3 +559,34 @@ def test_comparisons_are_listed_and_removed(client):
     # The evaluations stay.
     for row in comparison.rows:
         assert client.get_evaluation(row.id).id == row.id
+
+
+def test_the_embedding_space_of_a_comparison(client):
+    comp = client.compare(FIGURE_MODELS, dataset="digits", spec={"skip_linear": True}, progress=False)
+    taus = sorted((r.temperature, r.model) for r in comp.rows if r.loss == "infonce")
+    space = client.project(comp.id, seed=5)
+    assert isinstance(space, embedeval.Projections) and space.method == "pca"
+    assert [p.model for p in space.projections] == [taus[0][1], taus[-1][1]], "the smallest and largest tau"
+    n = len(space.rows)
+    assert n == 540 and space.labels.shape == (n,) and space.split == "test"
+    # The embeddings the server projected are the model's on the unit sphere: scikit-learn's PCA of Embed's
+    # (normalised) equals it, each axis signed alike.
+    from sklearn.decomposition import PCA
+
+    for p in space.projections:
+        emb = client.embed(p.model, dataset="digits", split="test", normalize=True)
+        want = PCA(n_components=2, svd_solver="full").fit_transform(emb[space.rows].astype(np.float64))
+        assert p.coordinates.shape == (n, 2)
+        np.testing.assert_allclose(p.coordinates, want, atol=2e-3)
+        shares = PCA(n_components=2).fit(emb[space.rows].astype(np.float64)).explained_variance_ratio_
+        np.testing.assert_allclose(p.explained_variance, shares, rtol=2e-3)
+    assert space.svg.startswith("<svg") and space.svg.count("<circle cx") == 2 * n + 10
+    again = client.project(comp.id, seed=5)
+    assert again.svg == space.svg and all(
+        np.array_equal(a.coordinates, b.coordinates) for a, b in zip(again.projections, space.projections))
+    tsne = client.project(models=[taus[0][1]], dataset="digits", method="tsne", max_rows=300)
+    assert tsne.projections[0].coordinates.shape == (300, 2) and tsne.projections[0].kl_divergence is not None
+    with pytest.raises(ValueError):
+        client.project(comp.id, method="umap")
+    with pytest.raises(embedeval.InvalidArgument):
+        client.project(comp.id, max_rows=5001)

@@ -470,6 +470,39 @@ pub async fn embeddings_upload(
     Ok((header, data))
 }
 
+/// What a ProjectEmbeddings request asks for.
+pub fn projection_request(
+    r: proto::ProjectEmbeddingsRequest,
+) -> Result<crate::views::ProjectionRequest> {
+    use crate::report::projection::Method;
+    let method = match proto::ProjectionMethod::try_from(r.method) {
+        Ok(proto::ProjectionMethod::Unspecified | proto::ProjectionMethod::Pca) => Method::Pca,
+        Ok(proto::ProjectionMethod::Tsne) => Method::Tsne,
+        Err(_) => {
+            return Err(Error::InvalidArgument(format!(
+                "method must be PCA or TSNE, got {}",
+                r.method
+            )))
+        }
+    };
+    if !(r.perplexity.is_finite() && r.perplexity >= 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "perplexity must be positive (0: the default), got {}",
+            r.perplexity
+        )));
+    }
+    Ok(crate::views::ProjectionRequest {
+        models: r.models,
+        comparison_id: r.comparison_id,
+        dataset: r.dataset,
+        split: r.split,
+        max_rows: r.max_rows as usize,
+        method,
+        seed: r.seed,
+        perplexity: r.perplexity,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

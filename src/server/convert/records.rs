@@ -382,3 +382,36 @@ impl From<domain::ComparisonSummary> for proto::ComparisonSummary {
         }
     }
 }
+
+impl From<domain::Projections> for proto::Projections {
+    fn from(p: domain::Projections) -> Self {
+        let method = match p.method.as_str() {
+            "tsne" => proto::ProjectionMethod::Tsne,
+            _ => proto::ProjectionMethod::Pca,
+        };
+        proto::Projections {
+            dataset: p.dataset,
+            dataset_id: p.dataset_id,
+            split: p.split,
+            rows: p.rows,
+            labels: p.labels,
+            class_names: p.class_names,
+            method: method as i32,
+            seed: p.seed,
+            perplexity: p.perplexity,
+            max_rows: p.max_rows,
+            projections: p
+                .projections
+                .into_iter()
+                .map(|q| proto::Projection {
+                    model: q.model,
+                    temperature: q.temperature,
+                    coordinates: q.coordinates,
+                    explained_variance: q.explained_variance,
+                    kl_divergence: q.kl_divergence,
+                })
+                .collect(),
+            svg: p.svg,
+        }
+    }
+}

@@ -110,6 +110,11 @@ pub(super) async fn show(
         &format!("Comparison {id}"),
         Nav::Comparisons,
         html! {
+            p {
+                "The embedding space of its smallest and largest τ: "
+                a href={ "/comparisons/" (id) "/space" } { "PCA" } " · "
+                a href={ "/comparisons/" (id) "/space?method=tsne" } { "t-SNE" }
+            }
             (table(&comparison))
             @if !comparison.excluded.is_empty() {
                 h2 { "Left out" }

@@ -19,6 +19,7 @@ mod evaluations;
 mod layout;
 mod models;
 mod runs;
+mod space;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ pub(crate) fn router(state: Arc<AppState>, token: Option<Arc<str>>, secure: bool
         .route("/evaluations/{id}/events", get(evaluations::events))
         .route("/comparisons", get(comparisons::list))
         .route("/comparisons/{id}", get(comparisons::show))
+        .route("/comparisons/{id}/space", get(space::show))
         .route("/runs", get(runs::list))
         .route("/runs/{name}", get(runs::show))
         .route_layer(axum::middleware::from_fn_with_state(

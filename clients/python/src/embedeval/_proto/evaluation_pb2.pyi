@@ -35,6 +35,12 @@ class FigureSize(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SCREEN: _ClassVar[FigureSize]
     COLUMN: _ClassVar[FigureSize]
 
+class ProjectionMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROJECTION_METHOD_UNSPECIFIED: _ClassVar[ProjectionMethod]
+    PCA: _ClassVar[ProjectionMethod]
+    TSNE: _ClassVar[ProjectionMethod]
+
 class EvaluationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EVALUATION_STATUS_UNSPECIFIED: _ClassVar[EvaluationStatus]
@@ -58,6 +64,9 @@ PNG: FigureFormat
 FIGURE_SIZE_UNSPECIFIED: FigureSize
 SCREEN: FigureSize
 COLUMN: FigureSize
+PROJECTION_METHOD_UNSPECIFIED: ProjectionMethod
+PCA: ProjectionMethod
+TSNE: ProjectionMethod
 EVALUATION_STATUS_UNSPECIFIED: EvaluationStatus
 QUEUED: EvaluationStatus
 RUNNING: EvaluationStatus
@@ -454,6 +463,68 @@ class RenderFigureRequest(_message.Message):
     group_by: str
     label: str
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[FigureKind, str]] = ..., format: _Optional[_Union[FigureFormat, str]] = ..., size: _Optional[_Union[FigureSize, str]] = ..., x: _Optional[str] = ..., group_by: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class ProjectEmbeddingsRequest(_message.Message):
+    __slots__ = ("models", "comparison_id", "dataset", "split", "max_rows", "method", "seed", "perplexity")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISON_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    comparison_id: str
+    dataset: str
+    split: str
+    max_rows: int
+    method: ProjectionMethod
+    seed: int
+    perplexity: float
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., comparison_id: _Optional[str] = ..., dataset: _Optional[str] = ..., split: _Optional[str] = ..., max_rows: _Optional[int] = ..., method: _Optional[_Union[ProjectionMethod, str]] = ..., seed: _Optional[int] = ..., perplexity: _Optional[float] = ...) -> None: ...
+
+class Projection(_message.Message):
+    __slots__ = ("model", "temperature", "coordinates", "explained_variance", "kl_divergence")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    COORDINATES_FIELD_NUMBER: _ClassVar[int]
+    EXPLAINED_VARIANCE_FIELD_NUMBER: _ClassVar[int]
+    KL_DIVERGENCE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    temperature: float
+    coordinates: _containers.RepeatedScalarFieldContainer[float]
+    explained_variance: _containers.RepeatedScalarFieldContainer[float]
+    kl_divergence: float
+    def __init__(self, model: _Optional[str] = ..., temperature: _Optional[float] = ..., coordinates: _Optional[_Iterable[float]] = ..., explained_variance: _Optional[_Iterable[float]] = ..., kl_divergence: _Optional[float] = ...) -> None: ...
+
+class Projections(_message.Message):
+    __slots__ = ("dataset", "dataset_id", "split", "rows", "labels", "class_names", "method", "seed", "perplexity", "max_rows", "projections", "svg")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    PERPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    MAX_ROWS_FIELD_NUMBER: _ClassVar[int]
+    PROJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    SVG_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    dataset_id: str
+    split: str
+    rows: _containers.RepeatedScalarFieldContainer[int]
+    labels: _containers.RepeatedScalarFieldContainer[int]
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    method: ProjectionMethod
+    seed: int
+    perplexity: float
+    max_rows: int
+    projections: _containers.RepeatedCompositeFieldContainer[Projection]
+    svg: str
+    def __init__(self, dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., split: _Optional[str] = ..., rows: _Optional[_Iterable[int]] = ..., labels: _Optional[_Iterable[int]] = ..., class_names: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[ProjectionMethod, str]] = ..., seed: _Optional[int] = ..., perplexity: _Optional[float] = ..., max_rows: _Optional[int] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ..., svg: _Optional[str] = ...) -> None: ...
 
 class Figure(_message.Message):
     __slots__ = ("data", "media_type", "width", "height", "evaluation_ids", "marks")

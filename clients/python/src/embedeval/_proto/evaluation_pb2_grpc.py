@@ -104,6 +104,11 @@ class EvaluationServiceStub(object):
                 request_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonRequest.SerializeToString,
                 response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonResponse.FromString,
                 _registered_method=True)
+        self.ProjectEmbeddings = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/ProjectEmbeddings',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.ProjectEmbeddingsRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.Projections.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer(object):
@@ -219,6 +224,18 @@ class EvaluationServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProjectEmbeddings(self, request, context):
+        """Models' embeddings of a stratified sample of a split, projected to two
+        dimensions (PCA or t-SNE) and drawn side by side, one colour per class:
+        the picture of uniformity against tolerance. Made from the embeddings
+        an evaluation cached (FAILED_PRECONDITION names the evaluation to run
+        when they are not cached), seeded, and kept: the same request gives
+        the same picture.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -291,6 +308,11 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.DeleteComparison,
                     request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonRequest.FromString,
                     response_serializer=embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonResponse.SerializeToString,
+            ),
+            'ProjectEmbeddings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProjectEmbeddings,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.ProjectEmbeddingsRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.Projections.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -671,6 +693,33 @@ class EvaluationService(object):
             '/embedeval.v1.EvaluationService/DeleteComparison',
             embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonRequest.SerializeToString,
             embedeval_dot_v1_dot_evaluation__pb2.DeleteComparisonResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProjectEmbeddings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/ProjectEmbeddings',
+            embedeval_dot_v1_dot_evaluation__pb2.ProjectEmbeddingsRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.Projections.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,7 +13,17 @@ from .. import _toml
 from .._progress import ProgressCallback, ProgressDisplay
 from .._proto import evaluation_pb2
 from ..errors import Internal
-from ..types import Accepted, AugmentationLike, Comparison, ComparisonSummary, Figure, Progress, Run, RunSummary
+from ..types import (
+    Accepted,
+    AugmentationLike,
+    Comparison,
+    ComparisonSummary,
+    Figure,
+    Progress,
+    Projections,
+    Run,
+    RunSummary,
+)
 from ._connection import _Connection
 from ._evaluation import SpecLike, _spec_with
 from ._handles import ComparisonHandle
@@ -301,6 +311,49 @@ class _Comparisons(_Connection):
         """
         request = figure_request(id, kind, format, size, x, group_by, label)
         return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))
+
+    def project(
+        self,
+        comparison_id: str = "",
+        models: Optional[Sequence[str]] = None,
+        dataset: str = "",
+        split: str = "",
+        method: str = "pca",
+        max_rows: int = 0,
+        seed: int = 0,
+        perplexity: float = 0.0,
+    ) -> Projections:
+        """The embedding space: each model's embeddings (scaled to unit
+        length, as every metric sees them) of a stratified, seeded sample
+        of a split (up to `max_rows`, 0: 2,000, at most 5,000), projected
+        to two dimensions by `method` (``"pca"``, exact, or ``"tsne"``,
+        Barnes-Hut t-SNE with `perplexity`, 0: 30), and the
+        server's picture of them side by side, one colour per class.
+
+        Name a stored comparison (its dataset, and by default its models of
+        smallest and largest tau), or `models` and `dataset`. Made from the
+        embeddings an evaluation cached: a model not yet evaluated on the
+        split raises :class:`~embedeval.errors.FailedPrecondition` naming
+        the evaluation to run. The same request gives the same picture.
+
+        Returns :class:`~embedeval.types.Projections`: ``.projections[i]
+        .coordinates`` (numpy, rows x 2), ``.rows``, ``.labels``,
+        ``.class_names``, ``.svg`` (``.save(path)``; Jupyter shows it).
+        """
+        methods = {"pca": evaluation_pb2.PCA, "tsne": evaluation_pb2.TSNE}
+        if method not in methods:
+            raise ValueError(f"unknown method {method!r}: one of pca, tsne")
+        request = evaluation_pb2.ProjectEmbeddingsRequest(
+            comparison_id=comparison_id,
+            models=list(models or []),
+            dataset=dataset,
+            split=split,
+            method=methods[method],
+            max_rows=max_rows,
+            seed=seed,
+            perplexity=perplexity,
+        )
+        return Projections.from_proto(self._call(self._evaluation.ProjectEmbeddings, request, idempotent=True))
 
     def list_runs(self) -> List[RunSummary]:
         """Every training run (the models whose cards name a run), sorted by

@@ -41,6 +41,7 @@ from .enums import DataType, EvaluationStatus
 from .figures import _MEDIA_TYPES as _MEDIA_TYPES
 from .figures import Figure
 from .models import InputInfo, ModelInfo, ModelList, OutputInfo, SkippedModel, TrainingInfo
+from .projections import Projection, Projections
 from .reports import TAG_COLUMN_PREFIX as TAG_COLUMN_PREFIX
 from .reports import Accepted, EvaluationReport, Histogram, KnnResult, LinearResult, PerClass, Progress
 from .reports import _empty as _empty
@@ -81,6 +82,8 @@ __all__ = [
     "GROUP_METRICS",
     "Comparison",
     "Figure",
+    "Projection",
+    "Projections",
     "RunSummary",
     "Checkpoint",
     "RunWarning",
@@ -118,6 +121,8 @@ _CLASSES.update(
             Comparison,
             ComparisonSummary,
             Figure,
+            Projection,
+            Projections,
             RunSummary,
             Checkpoint,
             RunWarning,
