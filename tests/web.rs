@@ -303,6 +303,20 @@ async fn every_page_answers_and_shows_what_the_api_says() {
     assert_eq!(space.status, 200);
     assert_eq!(space.text().matches("<circle cx").count(), 2 * 540 + 10);
 
+    // The neighbours of a test image: the query, then k per model.
+    let near = get(web, &format!("/comparisons/{id}/neighbours?row=3&k=4")).await;
+    assert_eq!(near.status, 200);
+    assert_eq!(
+        near.text().matches("<figure class=\"thumb").count(),
+        1 + 4 * 3
+    );
+    assert_eq!(
+        get(web, &format!("/comparisons/{id}/neighbours?row=540"))
+            .await
+            .status,
+        400
+    );
+
     // Evaluations: the list and a report with its per-class table.
     let evaluations = get(web, "/evaluations?dataset=digits").await.text();
     for r in &stored.rows {

@@ -16,6 +16,7 @@
 
 mod comparison;
 mod entries;
+mod neighbours;
 mod projection;
 mod report;
 mod run;
@@ -26,6 +27,7 @@ pub use comparison::{
     Recommendation, TagGroup,
 };
 pub use entries::{DatasetInfo, ModelInfo, OutputInfo, SplitInfo, TrainingInfo};
+pub use neighbours::{ClassConfusion, ConfusedPair, ModelNeighbours, NearestImages, Neighbour};
 pub use projection::{Projection, Projections};
 pub use report::{
     Histogram, InputInfo, KnnResult, LinearResult, PerClass, Report, Status, Timestamp,

@@ -6,6 +6,7 @@ pub mod classes;
 pub mod figures;
 pub mod groups;
 pub mod listing;
+pub mod neighbours;
 pub mod projection;
 pub mod recommend;
 

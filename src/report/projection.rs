@@ -197,14 +197,7 @@ pub fn project(
     perplexity: f64,
 ) -> Result<Projection> {
     let n = x.len() / d.max(1);
-    let unit: Vec<f32> = x
-        .chunks_exact(d.max(1))
-        .flat_map(|row| {
-            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-            let scale = if norm > 0.0 { 1.0 / norm } else { 0.0 };
-            row.iter().map(move |v| v * scale)
-        })
-        .collect();
+    let unit = super::neighbours::unit_rows(x, d);
     let x = unit.as_slice();
     let mut p = Projection {
         model: model.to_string(),

@@ -359,6 +359,16 @@ impl EvaluationService for EvaluationApi {
         Ok(Response::new(projections.into()))
     }
 
+    async fn nearest_images(
+        &self,
+        request: Request<proto::NearestImagesRequest>,
+    ) -> std::result::Result<Response<proto::NearestImagesResponse>, Status> {
+        self.state.ensure_ready()?;
+        let req = convert::nearest_request(request.into_inner());
+        let found = views::nearest_images(&self.state.engine, &self.state.registries, req).await?;
+        Ok(Response::new(found.into()))
+    }
+
     async fn cancel_evaluation(
         &self,
         request: Request<proto::CancelEvaluationRequest>,

@@ -1,10 +1,16 @@
 //! Read models assembled from the results store and the registries for the
 //! edges: the gRPC services and the web dashboard show the same comparison,
-//! list and run, built here once. Nothing here writes; drawing (CPU work)
-//! runs off the async threads.
+//! list, run, embedding space and neighbours, built here once. Nothing here
+//! writes to the results store (pictures made from cached embeddings are
+//! kept beside the cache, `kept`); drawing (CPU work) runs off the async
+//! threads.
 
+mod kept;
+mod neighbours;
 mod projection;
+mod subjects;
 
+pub use neighbours::{nearest_images, NearestRequest};
 pub use projection::{project, smallest_and_largest_tau, ProjectionRequest};
 
 use crate::database::{Reports, StoredComparison};

@@ -4,21 +4,14 @@
 //! threads, and the result kept under the cache folder so that the same
 //! request gives the same picture at once.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use sha2::{Digest, Sha256};
 
-use crate::database::Reports;
 use crate::domain::{Projections, Report};
 use crate::error::{Error, Result};
 use crate::jobs::settings::Splits;
 use crate::jobs::Engine;
 use crate::registry::Registries;
 use crate::report::projection::{self, Method, DEFAULT_PERPLEXITY, DEFAULT_ROWS, MAX_ROWS};
-
-/// Projections kept; the oldest go first.
-const KEPT: usize = 64;
 
 /// What to project.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,33 +58,16 @@ pub async fn project(
     registries: &Registries,
     req: ProjectionRequest,
 ) -> Result<Projections> {
-    let reports: Reports = engine.reports();
-    let (mut models, mut dataset_name) = (req.models.clone(), req.dataset.clone());
-    if !req.comparison_id.is_empty() {
-        let rows = reports.reports_of(&req.comparison_id).await?;
-        let Some(first) = rows.first() else {
-            return Err(Error::NotFound {
-                kind: "comparison",
-                name: req.comparison_id.clone(),
-                hint: String::new(),
-            });
-        };
-        dataset_name = first.dataset.clone();
-        if models.is_empty() {
-            models = smallest_and_largest_tau(&rows);
-        }
-    }
-    if models.is_empty() || dataset_name.is_empty() {
-        return Err(Error::InvalidArgument(
-            "name the models and the dataset, or a comparison".into(),
-        ));
-    }
-    if models.len() > 8 {
-        return Err(Error::InvalidArgument(format!(
-            "at most 8 models side by side, got {}",
-            models.len()
-        )));
-    }
+    let subjects = super::subjects::subjects(
+        engine,
+        registries,
+        &req.comparison_id,
+        &req.models,
+        &req.dataset,
+        smallest_and_largest_tau,
+    )
+    .await?;
+    let (loaded, dataset) = (subjects.models, subjects.dataset);
     let max_rows = match req.max_rows {
         0 => DEFAULT_ROWS,
         n if n > MAX_ROWS => {
@@ -106,12 +82,7 @@ pub async fn project(
     } else {
         DEFAULT_PERPLEXITY
     };
-    let dataset = registries.named_dataset(&dataset_name).await?;
     let split = Splits::for_dataset(&dataset, &req.split, "")?.test;
-    let mut loaded = Vec::with_capacity(models.len());
-    for name in &models {
-        loaded.push(registries.named_model(name).await?);
-    }
     // The key of the stored picture: the models' files, the dataset's
     // content and every setting.
     let mut key = Sha256::new();
@@ -130,21 +101,15 @@ pub async fn project(
         )
         .as_bytes(),
     );
-    let path = stored(engine, &hex::encode(key.finalize()));
-    if let Some(found) = read(&path).await {
+    let path = super::kept::path(engine, "projections", &hex::encode(key.finalize()));
+    if let Some(found) = super::kept::read(&path).await {
         return Ok(found);
     }
 
     let mut embeddings = Vec::with_capacity(loaded.len());
     for m in &loaded {
-        let e = engine.cached_embedding(m, &dataset, &split).await.ok_or_else(|| {
-            Error::FailedPrecondition(format!(
-                "the embeddings of model {} on split {split} of dataset {} are not cached: \
-                 evaluate it first (embedeval eval {} --dataset {} --test-split {split}), then draw",
-                m.name, dataset.name, m.name, dataset.name
-            ))
-        })?;
-        embeddings.push((m.name.clone(), temperature(m), e));
+        let e = super::subjects::cached(engine, m, &dataset, &split, "test").await?;
+        embeddings.push((m.name.clone(), super::subjects::temperature(m), e));
     }
     let d = dataset.clone();
     let split_name = split.clone();
@@ -182,58 +147,8 @@ pub async fn project(
     .await
     .map_err(|e| Error::join("a projection", e))??;
     out.svg = projection::draw(&out);
-    write(&path, &out).await;
+    super::kept::write(&path, &out).await;
     Ok(out)
-}
-
-/// A model's τ as its card gives it (0 for none).
-fn temperature(m: &crate::registry::LoadedModel) -> f64 {
-    m.info().training.map_or(0.0, |t| t.temperature)
-}
-
-/// Where the projection of `key` is kept.
-fn stored(engine: &Engine, key: &str) -> PathBuf {
-    engine
-        .cache_dir()
-        .join("projections")
-        .join(format!("{key}.cbor"))
-}
-
-/// A kept projection, if any (one that does not read is left to be made
-/// again).
-async fn read(path: &std::path::Path) -> Option<Projections> {
-    let bytes = tokio::fs::read(path).await.ok()?;
-    crate::database::decode_record(&bytes).ok()
-}
-
-/// Keeps `p` at `path` (written whole, then renamed; the oldest beyond
-/// [`KEPT`] removed). A projection that cannot be kept is made again next
-/// time.
-async fn write(path: &std::path::Path, p: &Projections) {
-    let (path, p) = (path.to_path_buf(), Arc::new(p.clone()));
-    let kept = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let dir = path.parent().expect("a folder");
-        std::fs::create_dir_all(dir)?;
-        let bytes = crate::database::encode_record(&*p).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, &path)?;
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
-            .flatten()
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-            .collect();
-        if files.len() > KEPT {
-            files.sort();
-            for (_, old) in &files[..files.len() - KEPT] {
-                let _ = std::fs::remove_file(old);
-            }
-        }
-        Ok(())
-    })
-    .await;
-    if let Ok(Err(err)) = kept {
-        tracing::warn!(%err, "cannot keep a projection; it will be made again");
-    }
 }
 
 #[cfg(test)]

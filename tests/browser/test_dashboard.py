@@ -260,3 +260,19 @@ def test_the_embedding_space_draws_a_point_per_row_in_a_colour_per_class(server:
     assert _errors(browser) == []
     if SHOTS is not None:
         browser.save_screenshot(str(SHOTS / "dashboard-space.png"))
+
+
+def test_the_gallery_shows_k_neighbours_per_model(server: Server, browser: webdriver.Chrome,
+                                                  comparison: dict) -> None:
+    _errors(browser)
+    browser.get(server.web + f"/comparisons/{comparison['id']}/neighbours?row=3&k=6")
+    galleries = browser.find_elements(By.CSS_SELECTOR, ".gallery.neighbours")
+    assert len(galleries) == len(comparison["rows"])
+    for g in galleries:
+        thumbs = g.find_elements(By.CSS_SELECTOR, "figure.thumb img")
+        assert len(thumbs) == 6
+        assert all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", t) == 8
+                   for t in thumbs)
+    assert _errors(browser) == []
+    if SHOTS is not None:
+        browser.save_screenshot(str(SHOTS / "dashboard-neighbours.png"))

@@ -575,11 +575,10 @@ def test_the_embedding_space_of_a_comparison(client):
 
     for p in space.projections:
         emb = client.embed(p.model, dataset="digits", split="test", normalize=True)
-        want = PCA(n_components=2, svd_solver="full").fit_transform(emb[space.rows].astype(np.float64))
+        pca = PCA(n_components=2, svd_solver="full").fit(emb[space.rows].astype(np.float64))
         assert p.coordinates.shape == (n, 2)
-        np.testing.assert_allclose(p.coordinates, want, atol=2e-3)
-        shares = PCA(n_components=2).fit(emb[space.rows].astype(np.float64)).explained_variance_ratio_
-        np.testing.assert_allclose(p.explained_variance, shares, rtol=2e-3)
+        np.testing.assert_allclose(p.coordinates, pca.transform(emb[space.rows].astype(np.float64)), atol=1e-4)
+        np.testing.assert_allclose(p.explained_variance, pca.explained_variance_ratio_, rtol=1e-5)
     assert space.svg.startswith("<svg") and space.svg.count("<circle cx") == 2 * n + 10
     again = client.project(comp.id, seed=5)
     assert again.svg == space.svg and all(
@@ -590,3 +589,36 @@ def test_the_embedding_space_of_a_comparison(client):
         client.project(comp.id, method="umap")
     with pytest.raises(embedeval.InvalidArgument):
         client.project(comp.id, max_rows=5001)
+
+
+def test_the_nearest_images_of_a_test_image_equal_brute_force(client):
+    comp = client.compare(FIGURE_MODELS, dataset="digits", spec={"skip_linear": True}, progress=False)
+    near = client.nearest_images(comp.id, row=7, k=5)
+    assert isinstance(near, embedeval.NearestImages) and [m.model for m in near.models] == [r.model for r in comp.rows]
+    assert (near.test_split, near.train_split, near.row) == ("test", "train", 7)
+    for m in near.models:
+        test, test_labels = client.embed(m.model, dataset="digits", split="test", normalize=True, return_labels=True)
+        bank, bank_labels = client.embed(m.model, dataset="digits", split="train", normalize=True, return_labels=True)
+        assert near.label == test_labels[7]
+        sims = bank.astype(np.float64) @ test[7].astype(np.float64)
+        order = np.argsort(-sims, kind="stable")[:5]
+        # The k most similar rows (two rows within float32 rounding of each other may come either way).
+        got = np.array([n.row for n in m.neighbours])
+        np.testing.assert_allclose(sims[got], sims[order], atol=1e-5)
+        np.testing.assert_allclose([n.similarity for n in m.neighbours], sims[got], atol=1e-5)
+        assert [n.label for n in m.neighbours] == bank_labels[got].tolist()
+        # Each class's most confused class, from every test row's nearest training row.
+        nearest = np.argmax(test.astype(np.float64) @ bank.astype(np.float64).T, axis=1)
+        for c in m.confusions:
+            own = test_labels == c.label
+            wrong = bank_labels[nearest[own]]
+            counts = np.bincount(wrong[wrong != c.label], minlength=10)
+            assert c.confused_with == int(np.argmax(counts)) and c.rows == own.sum()
+            assert c.share == pytest.approx(counts.max() / own.sum())
+            for p in c.pairs:
+                assert (test_labels[p.test_row], bank_labels[p.train_row]) == (c.label, c.confused_with)
+        labels = np.unique(test_labels)
+        confused = {int(lbl) for lbl in labels if (bank_labels[nearest[test_labels == lbl]] != lbl).any()}
+        assert {c.label for c in m.confusions} == confused
+    with pytest.raises(embedeval.InvalidArgument):
+        client.nearest_images(comp.id, row=540)

@@ -503,6 +503,20 @@ pub fn projection_request(
     })
 }
 
+/// What a NearestImages request asks for.
+pub fn nearest_request(r: proto::NearestImagesRequest) -> crate::views::NearestRequest {
+    crate::views::NearestRequest {
+        models: r.models,
+        comparison_id: r.comparison_id,
+        dataset: r.dataset,
+        test_split: r.test_split,
+        train_split: r.train_split,
+        row: r.row,
+        k: r.k as usize,
+        pairs: r.pairs as usize,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -415,3 +415,53 @@ impl From<domain::Projections> for proto::Projections {
         }
     }
 }
+
+impl From<domain::NearestImages> for proto::NearestImagesResponse {
+    fn from(n: domain::NearestImages) -> Self {
+        proto::NearestImagesResponse {
+            dataset: n.dataset,
+            dataset_id: n.dataset_id,
+            test_split: n.test_split,
+            train_split: n.train_split,
+            row: n.row,
+            label: n.label,
+            class_names: n.class_names,
+            models: n
+                .models
+                .into_iter()
+                .map(|m| proto::ModelNeighbours {
+                    model: m.model,
+                    temperature: m.temperature,
+                    neighbours: m
+                        .neighbours
+                        .into_iter()
+                        .map(|x| proto::Neighbour {
+                            row: x.row,
+                            label: x.label,
+                            similarity: x.similarity,
+                        })
+                        .collect(),
+                    confusions: m
+                        .confusions
+                        .into_iter()
+                        .map(|c| proto::ClassConfusion {
+                            label: c.label,
+                            rows: c.rows,
+                            confused_with: c.confused_with,
+                            share: c.share,
+                            pairs: c
+                                .pairs
+                                .into_iter()
+                                .map(|p| proto::ConfusedPair {
+                                    test_row: p.test_row,
+                                    train_row: p.train_row,
+                                    similarity: p.similarity,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}

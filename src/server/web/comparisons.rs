@@ -114,6 +114,8 @@ pub(super) async fn show(
                 "The embedding space of its smallest and largest τ: "
                 a href={ "/comparisons/" (id) "/space" } { "PCA" } " · "
                 a href={ "/comparisons/" (id) "/space?method=tsne" } { "t-SNE" }
+                " · the nearest images of a test image under each model: "
+                a href={ "/comparisons/" (id) "/neighbours" } { "neighbours" }
             }
             (table(&comparison))
             @if !comparison.excluded.is_empty() {

@@ -18,6 +18,7 @@ mod datasets;
 mod evaluations;
 mod layout;
 mod models;
+mod neighbours;
 mod runs;
 mod space;
 
@@ -76,6 +77,7 @@ pub(crate) fn router(state: Arc<AppState>, token: Option<Arc<str>>, secure: bool
         .route("/comparisons", get(comparisons::list))
         .route("/comparisons/{id}", get(comparisons::show))
         .route("/comparisons/{id}/space", get(space::show))
+        .route("/comparisons/{id}/neighbours", get(neighbours::show))
         .route("/runs", get(runs::list))
         .route("/runs/{name}", get(runs::show))
         .route_layer(axum::middleware::from_fn_with_state(

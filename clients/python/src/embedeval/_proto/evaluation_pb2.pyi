@@ -526,6 +526,92 @@ class Projections(_message.Message):
     svg: str
     def __init__(self, dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., split: _Optional[str] = ..., rows: _Optional[_Iterable[int]] = ..., labels: _Optional[_Iterable[int]] = ..., class_names: _Optional[_Iterable[str]] = ..., method: _Optional[_Union[ProjectionMethod, str]] = ..., seed: _Optional[int] = ..., perplexity: _Optional[float] = ..., max_rows: _Optional[int] = ..., projections: _Optional[_Iterable[_Union[Projection, _Mapping]]] = ..., svg: _Optional[str] = ...) -> None: ...
 
+class NearestImagesRequest(_message.Message):
+    __slots__ = ("models", "comparison_id", "dataset", "test_split", "train_split", "row", "k", "pairs")
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISON_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    comparison_id: str
+    dataset: str
+    test_split: str
+    train_split: str
+    row: int
+    k: int
+    pairs: int
+    def __init__(self, models: _Optional[_Iterable[str]] = ..., comparison_id: _Optional[str] = ..., dataset: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., row: _Optional[int] = ..., k: _Optional[int] = ..., pairs: _Optional[int] = ...) -> None: ...
+
+class Neighbour(_message.Message):
+    __slots__ = ("row", "label", "similarity")
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    row: int
+    label: int
+    similarity: float
+    def __init__(self, row: _Optional[int] = ..., label: _Optional[int] = ..., similarity: _Optional[float] = ...) -> None: ...
+
+class ConfusedPair(_message.Message):
+    __slots__ = ("test_row", "train_row", "similarity")
+    TEST_ROW_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_ROW_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    test_row: int
+    train_row: int
+    similarity: float
+    def __init__(self, test_row: _Optional[int] = ..., train_row: _Optional[int] = ..., similarity: _Optional[float] = ...) -> None: ...
+
+class ClassConfusion(_message.Message):
+    __slots__ = ("label", "rows", "confused_with", "share", "pairs")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    CONFUSED_WITH_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    PAIRS_FIELD_NUMBER: _ClassVar[int]
+    label: int
+    rows: int
+    confused_with: int
+    share: float
+    pairs: _containers.RepeatedCompositeFieldContainer[ConfusedPair]
+    def __init__(self, label: _Optional[int] = ..., rows: _Optional[int] = ..., confused_with: _Optional[int] = ..., share: _Optional[float] = ..., pairs: _Optional[_Iterable[_Union[ConfusedPair, _Mapping]]] = ...) -> None: ...
+
+class ModelNeighbours(_message.Message):
+    __slots__ = ("model", "temperature", "neighbours", "confusions")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    NEIGHBOURS_FIELD_NUMBER: _ClassVar[int]
+    CONFUSIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    temperature: float
+    neighbours: _containers.RepeatedCompositeFieldContainer[Neighbour]
+    confusions: _containers.RepeatedCompositeFieldContainer[ClassConfusion]
+    def __init__(self, model: _Optional[str] = ..., temperature: _Optional[float] = ..., neighbours: _Optional[_Iterable[_Union[Neighbour, _Mapping]]] = ..., confusions: _Optional[_Iterable[_Union[ClassConfusion, _Mapping]]] = ...) -> None: ...
+
+class NearestImagesResponse(_message.Message):
+    __slots__ = ("dataset", "dataset_id", "test_split", "train_split", "row", "label", "class_names", "models")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    TEST_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    dataset_id: str
+    test_split: str
+    train_split: str
+    row: int
+    label: int
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedCompositeFieldContainer[ModelNeighbours]
+    def __init__(self, dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., row: _Optional[int] = ..., label: _Optional[int] = ..., class_names: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[_Union[ModelNeighbours, _Mapping]]] = ...) -> None: ...
+
 class Figure(_message.Message):
     __slots__ = ("data", "media_type", "width", "height", "evaluation_ids", "marks")
     DATA_FIELD_NUMBER: _ClassVar[int]

@@ -109,6 +109,11 @@ class EvaluationServiceStub(object):
                 request_serializer=embedeval_dot_v1_dot_evaluation__pb2.ProjectEmbeddingsRequest.SerializeToString,
                 response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.Projections.FromString,
                 _registered_method=True)
+        self.NearestImages = channel.unary_unary(
+                '/embedeval.v1.EvaluationService/NearestImages',
+                request_serializer=embedeval_dot_v1_dot_evaluation__pb2.NearestImagesRequest.SerializeToString,
+                response_deserializer=embedeval_dot_v1_dot_evaluation__pb2.NearestImagesResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer(object):
@@ -236,6 +241,17 @@ class EvaluationServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def NearestImages(self, request, context):
+        """A test image's k nearest training images under each model (cosine
+        similarity, exact), and for each class the class its rows' nearest
+        training images most often come from instead, with example pairs:
+        the evidence behind "a cat's nearest images are dogs". From the
+        embeddings the models' evaluations cached, as ProjectEmbeddings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +329,11 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.ProjectEmbeddings,
                     request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.ProjectEmbeddingsRequest.FromString,
                     response_serializer=embedeval_dot_v1_dot_evaluation__pb2.Projections.SerializeToString,
+            ),
+            'NearestImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.NearestImages,
+                    request_deserializer=embedeval_dot_v1_dot_evaluation__pb2.NearestImagesRequest.FromString,
+                    response_serializer=embedeval_dot_v1_dot_evaluation__pb2.NearestImagesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -720,6 +741,33 @@ class EvaluationService(object):
             '/embedeval.v1.EvaluationService/ProjectEmbeddings',
             embedeval_dot_v1_dot_evaluation__pb2.ProjectEmbeddingsRequest.SerializeToString,
             embedeval_dot_v1_dot_evaluation__pb2.Projections.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NearestImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/embedeval.v1.EvaluationService/NearestImages',
+            embedeval_dot_v1_dot_evaluation__pb2.NearestImagesRequest.SerializeToString,
+            embedeval_dot_v1_dot_evaluation__pb2.NearestImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,

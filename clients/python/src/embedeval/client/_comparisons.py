@@ -19,6 +19,7 @@ from ..types import (
     Comparison,
     ComparisonSummary,
     Figure,
+    NearestImages,
     Progress,
     Projections,
     Run,
@@ -354,6 +355,42 @@ class _Comparisons(_Connection):
             perplexity=perplexity,
         )
         return Projections.from_proto(self._call(self._evaluation.ProjectEmbeddings, request, idempotent=True))
+
+    def nearest_images(
+        self,
+        comparison_id: str = "",
+        row: int = 0,
+        k: int = 0,
+        models: Optional[Sequence[str]] = None,
+        dataset: str = "",
+        test_split: str = "",
+        train_split: str = "",
+        pairs: int = 0,
+    ) -> NearestImages:
+        """Test image `row`'s `k` (0: 8, at most 50) nearest training images
+        under each model (cosine similarity, exact), and for each class the
+        class its rows' nearest training images most often come from
+        instead, with its `pairs` (0: 3) most similar pairs.
+
+        Name a stored comparison (its dataset and, by default, its models)
+        or `models` and `dataset`. Made from the embeddings the models'
+        evaluations cached (:class:`~embedeval.errors.FailedPrecondition`
+        names the evaluation to run when they are not).
+
+        Returns :class:`~embedeval.types.NearestImages` (``[model]`` gives a
+        model's ``.neighbours`` and ``.confusions``).
+        """
+        request = evaluation_pb2.NearestImagesRequest(
+            comparison_id=comparison_id,
+            models=list(models or []),
+            dataset=dataset,
+            test_split=test_split,
+            train_split=train_split,
+            row=row,
+            k=k,
+            pairs=pairs,
+        )
+        return NearestImages.from_proto(self._call(self._evaluation.NearestImages, request, idempotent=True))
 
     def list_runs(self) -> List[RunSummary]:
         """Every training run (the models whose cards name a run), sorted by

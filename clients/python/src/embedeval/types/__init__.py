@@ -41,7 +41,15 @@ from .enums import DataType, EvaluationStatus
 from .figures import _MEDIA_TYPES as _MEDIA_TYPES
 from .figures import Figure
 from .models import InputInfo, ModelInfo, ModelList, OutputInfo, SkippedModel, TrainingInfo
-from .projections import Projection, Projections
+from .projections import (
+    ClassConfusion,
+    ConfusedPair,
+    ModelNeighbours,
+    NearestImages,
+    Neighbour,
+    Projection,
+    Projections,
+)
 from .reports import TAG_COLUMN_PREFIX as TAG_COLUMN_PREFIX
 from .reports import Accepted, EvaluationReport, Histogram, KnnResult, LinearResult, PerClass, Progress
 from .reports import _empty as _empty
@@ -84,6 +92,11 @@ __all__ = [
     "Figure",
     "Projection",
     "Projections",
+    "Neighbour",
+    "ConfusedPair",
+    "ClassConfusion",
+    "ModelNeighbours",
+    "NearestImages",
     "RunSummary",
     "Checkpoint",
     "RunWarning",
@@ -123,6 +136,11 @@ _CLASSES.update(
             Figure,
             Projection,
             Projections,
+            Neighbour,
+            ConfusedPair,
+            ClassConfusion,
+            ModelNeighbours,
+            NearestImages,
             RunSummary,
             Checkpoint,
             RunWarning,

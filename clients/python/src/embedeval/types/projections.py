@@ -1,6 +1,8 @@
 """Pictures of the embedding space (``client.project``): each model's
 embeddings of a stratified sample of a split, projected to two dimensions
-(PCA or t-SNE), with the server's picture of them side by side."""
+(PCA or t-SNE), with the server's picture of them side by side; and the
+nearest training images of a test image under each model
+(``client.nearest_images``)."""
 from __future__ import annotations
 
 import dataclasses
@@ -109,3 +111,78 @@ class Projections(_Message):
         d["labels"] = self.labels.tolist()
         d["projections"] = [p.to_dict() for p in self.projections]
         return d
+
+
+@dataclasses.dataclass
+class Neighbour(_Message):
+    """A training image near the query: its ``row`` of the training split,
+    its ``label`` and its cosine ``similarity`` to the query."""
+
+    _proto_name = "embedeval.v1.Neighbour"
+
+    row: int = 0
+    label: int = 0
+    similarity: float = 0.0
+
+
+@dataclasses.dataclass
+class ConfusedPair(_Message):
+    """A test row whose nearest training image is of another class."""
+
+    _proto_name = "embedeval.v1.ConfusedPair"
+
+    test_row: int = 0
+    train_row: int = 0
+    similarity: float = 0.0
+
+
+@dataclasses.dataclass
+class ClassConfusion(_Message):
+    """A class (``label``, its test ``rows``), the other class its rows'
+    nearest training images come from most often (``confused_with``, on
+    ``share`` of its rows) and the most similar such ``pairs``."""
+
+    _proto_name = "embedeval.v1.ClassConfusion"
+
+    label: int = 0
+    rows: int = 0
+    confused_with: int = 0
+    share: float = 0.0
+    pairs: List[ConfusedPair] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ModelNeighbours(_Message):
+    """One model's nearest training images of the query, nearest first,
+    and its classes' confusions."""
+
+    _proto_name = "embedeval.v1.ModelNeighbours"
+
+    model: str = ""
+    temperature: float = 0.0
+    neighbours: List[Neighbour] = dataclasses.field(default_factory=list)
+    confusions: List[ClassConfusion] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class NearestImages(_Message):
+    """A test image (``row`` of ``test_split``, its ``label``) and its
+    nearest images of ``train_split`` under each model (``models``)."""
+
+    _proto_name = "embedeval.v1.NearestImagesResponse"
+
+    dataset: str = ""
+    dataset_id: str = ""
+    test_split: str = ""
+    train_split: str = ""
+    row: int = 0
+    label: int = 0
+    class_names: List[str] = dataclasses.field(default_factory=list)
+    models: List[ModelNeighbours] = dataclasses.field(default_factory=list)
+
+    def __getitem__(self, model: str) -> ModelNeighbours:
+        """The neighbours under `model` (KeyError naming the models shown)."""
+        for m in self.models:
+            if m.model == model:
+                return m
+        raise KeyError(f"{model!r} is not shown; shown: {', '.join(m.model for m in self.models)}")
