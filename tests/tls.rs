@@ -1,6 +1,7 @@
 //! TLS: with --tls-cert and --tls-key the server speaks only TLS; a client
 //! that trusts the certificate's CA is served, a plain one is not, and the
-//! `health` subcommand works over https with --ca-cert.
+//! `health` subcommand works over https with --ca-cert. The web dashboard
+//! is served over the same TLS (checked with `openssl s_client`).
 
 mod common;
 
@@ -89,10 +90,18 @@ async fn tls_serves_trusting_clients_only() {
     config.tls_key = Some(key);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = embedeval::server::web::Listening::on(web).unwrap();
+    let web_port = web.addr.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(embedeval::serve(config, listener, async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(embedeval::serve_with_dashboard(
+        config,
+        listener,
+        Some(web),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let url = format!("https://localhost:{port}");
     let mut last = None;
@@ -144,6 +153,57 @@ async fn tls_serves_trusting_clients_only() {
     }
     // https without the CA is refused by the client before it connects.
     assert!(embedeval::cli::endpoint(&url, None).is_err());
+
+    // The dashboard over the same TLS: a client trusting the CA is served
+    // (over HTTP/1.1 here), one that does not is refused, plain HTTP gets
+    // no page.
+    let fetch = |ca: &std::path::Path| {
+        let mut child = Command::new("openssl")
+            .args([
+                "s_client",
+                "-quiet",
+                "-verify_return_error",
+                "-servername",
+                "localhost",
+            ])
+            .args(["-connect", &format!("127.0.0.1:{web_port}"), "-CAfile"])
+            .arg(ca)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"GET /models HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = fetch(&ca);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("href=\"/models/m\""), "{page}");
+    let other_ca = dir.path().join("other-ca.pem");
+    std::fs::copy(&cert, &other_ca).unwrap();
+    assert!(
+        !fetch(&other_ca).contains("HTTP/1.1"),
+        "a client that trusts another CA"
+    );
+    let plain = std::net::TcpStream::connect(("127.0.0.1", web_port)).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(b"GET /models HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        Ok(got)
+    });
+    assert!(
+        !String::from_utf8_lossy(&plain.unwrap_or_default()).contains("200 OK"),
+        "plain HTTP gets no page"
+    );
 
     // The health subcommand over TLS.
     let out = Command::new(env!("CARGO_BIN_EXE_embedeval"))
