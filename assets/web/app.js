@@ -65,14 +65,16 @@ function follow(live) {
   const bar = live.querySelector("progress");
   const stage = live.querySelector(".stage");
   const source = new EventSource(live.dataset.events);
+  live.source = source;
   source.addEventListener("progress", function (e) {
     const p = JSON.parse(e.data);
     if (p.total > 0) bar.value = p.done / p.total;
     stage.textContent = p.stage + " " + p.done + " / " + p.total;
   });
-  source.addEventListener("end", function () {
+  source.addEventListener("end", function (e) {
     source.close();
     bar.value = 1;
+    stage.textContent = e.data.toLowerCase();
     fetch(live.dataset.report, { credentials: "same-origin" })
       .then(function (r) { return r.text(); })
       .then(function (html) {
@@ -86,8 +88,28 @@ function follow(live) {
   source.onerror = function () { stage.textContent = "reconnecting…"; };
 }
 
+// A part of the page fetched again every data-every seconds from
+// data-refresh (while the page is visible): a run's table grows as its
+// checkpoints are evaluated.
+function refresh(part) {
+  const every = Number(part.dataset.every || 5) * 1000;
+  setInterval(function () {
+    if (document.hidden) return;
+    fetch(part.dataset.refresh, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) return;
+        part.querySelectorAll(".live").forEach(function (l) { if (l.source) l.source.close(); });
+        part.innerHTML = html;
+        part.querySelectorAll("table.sortable").forEach(makeSortable);
+        part.querySelectorAll(".live[data-events]").forEach(follow);
+      });
+  }, every);
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("table.sortable").forEach(makeSortable);
   tooltips();
   document.querySelectorAll(".live[data-events]").forEach(follow);
+  document.querySelectorAll("[data-refresh]").forEach(refresh);
 });

@@ -21,7 +21,6 @@ use crate::memory::payload_limit;
 use crate::proto;
 use crate::proto::evaluation_service_server::EvaluationService;
 use crate::proto::EvaluationReport;
-use crate::registry::LoadedModel;
 use crate::report::figures;
 use crate::views;
 
@@ -324,12 +323,9 @@ impl EvaluationService for EvaluationApi {
         &self,
         _request: Request<proto::ListRunsRequest>,
     ) -> std::result::Result<Response<proto::ListRunsResponse>, Status> {
-        let models = self.state.registries.listing::<LoadedModel>().await?;
+        let runs = views::runs(&self.state.registries).await?;
         Ok(Response::new(proto::ListRunsResponse {
-            runs: crate::runs::summaries(&views::run_members(&models))
-                .into_iter()
-                .map(Into::into)
-                .collect(),
+            runs: runs.into_iter().map(Into::into).collect(),
         }))
     }
 
@@ -338,9 +334,8 @@ impl EvaluationService for EvaluationApi {
         request: Request<proto::GetRunRequest>,
     ) -> std::result::Result<Response<proto::Run>, Status> {
         let req = request.into_inner();
-        let models = self.state.registries.listing::<LoadedModel>().await?;
-        let run = crate::runs::run(
-            &views::run_members(&models),
+        let run = views::run(
+            &self.state.registries,
             &self.state.engine.reports(),
             &req.name,
             &req.dataset,

@@ -16,6 +16,7 @@ pub use projection::{project, smallest_and_largest_tau, ProjectionRequest};
 use crate::database::{Reports, StoredComparison};
 use crate::domain::{self, Comparison, ComparisonSummary, Report};
 use crate::error::{Error, Result};
+use crate::registry::{LoadedModel, Registries};
 use crate::report::figures;
 
 /// The short form of a dataset's content id, as tables show it.
@@ -127,6 +128,24 @@ pub fn one_dataset_version(id: &str, rows: &[Report]) -> Result<()> {
          their numbers are not comparable: compare the models again on the current version",
         versions.len()
     )))
+}
+
+/// The training runs among the registered models.
+pub async fn runs(registries: &Registries) -> Result<Vec<domain::RunSummary>> {
+    let models = registries.listing::<LoadedModel>().await?;
+    Ok(crate::runs::summaries(&run_members(&models)))
+}
+
+/// Training run `name` on `dataset`: its checkpoints in step order with
+/// their latest reports, its warnings and the checkpoint to keep.
+pub async fn run(
+    registries: &Registries,
+    reports: &Reports,
+    name: &str,
+    dataset: &str,
+) -> Result<domain::Run> {
+    let models = registries.listing::<LoadedModel>().await?;
+    crate::runs::run(&run_members(&models), reports, name, dataset).await
 }
 
 /// What the runs view needs of each model of a listing.

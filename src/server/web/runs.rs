@@ -1,5 +1,7 @@
 //! The training runs pages: the list, and one run on a dataset with its
-//! checkpoint table (a running evaluation's progress live), its path in the
+//! checkpoint table (growing as checkpoints are evaluated: the script
+//! fetches it again every few seconds; a running evaluation's progress
+//! live), its path in the
 //! uniformity–tolerance plane and its metrics against step, its warnings,
 //! and the checkpoint to keep.
 
@@ -12,14 +14,12 @@ use super::layout::{self, page, Nav};
 use super::{Page, Web};
 use crate::data::LoadedDataset;
 use crate::error::Error;
-use crate::registry::LoadedModel;
 use crate::report::figures::{self, Format, Size};
 
 /// GET /runs.
 pub(super) async fn list(State(web): State<Web>) -> Page {
     web.state.ensure_ready()?;
-    let models = web.state.registries.listing::<LoadedModel>().await?;
-    let runs = crate::runs::summaries(&crate::views::run_members(&models));
+    let runs = crate::views::runs(&web.state.registries).await?;
     Ok(page(
         "Training runs",
         Nav::Runs,
@@ -71,9 +71,8 @@ pub(super) async fn show(
             },
         ));
     }
-    let models = web.state.registries.listing::<LoadedModel>().await?;
-    let run = crate::runs::run(
-        &crate::views::run_members(&models),
+    let run = crate::views::run(
+        &web.state.registries,
         &web.state.engine.reports(),
         &name,
         &q.dataset,
@@ -112,31 +111,8 @@ pub(super) async fn show(
             @if !run.warnings.is_empty() {
                 ul { @for w in &run.warnings { li.warning { "step " (w.step) ": " (w.message) } } }
             }
-            table.sortable {
-                thead { tr {
-                    th.n { "Step" } th { "Model" } th { "Status" } th.n { "−L_uniform" } th.n { "Tolerance" }
-                    th.n { "kNN top-1" } th.n { "Linear top-1" } th.n { "Effective rank" }
-                } }
-                tbody { @for c in &run.checkpoints {
-                    tr {
-                        td.n { (c.step) }
-                        td { a href={ "/models/" (c.model) } { (c.model) } }
-                        @match &c.report {
-                            Some(r) => {
-                                td {
-                                    @if r.status.has_ended() { a href={ "/evaluations/" (r.id) } { (layout::status(r.status)) } }
-                                    @else { (layout::live_progress(r)) }
-                                }
-                                td.n { (layout::num(r.uniformity, 4)) }
-                                td.n { (layout::num(r.tolerance, 4)) }
-                                td.n { (layout::pct(r.knn.as_ref().map(|k| k.top1))) }
-                                td.n { (layout::pct(r.linear.as_ref().map(|l| l.top1))) }
-                                td.n { (layout::num(r.effective_rank, 2)) }
-                            },
-                            None => { td.muted colspan="6" { "not evaluated on " (q.dataset) } },
-                        }
-                    }
-                } }
+            div #checkpoints data-refresh={ "/runs/" (name) "/table?dataset=" (q.dataset) } data-every="5" {
+                (checkpoints(&run, &q.dataset))
             }
             @for (title, figure) in &drawn {
                 h2 { (title) }
@@ -147,4 +123,56 @@ pub(super) async fn show(
             }
         },
     ))
+}
+
+/// A run's checkpoint table: each step's model, status (a running
+/// evaluation's progress live) and metrics.
+fn checkpoints(run: &crate::domain::Run, dataset: &str) -> maud::Markup {
+    html! {
+        table.sortable {
+            thead { tr {
+                th.n { "Step" } th { "Model" } th { "Status" } th.n { "−L_uniform" } th.n { "Tolerance" }
+                th.n { "kNN top-1" } th.n { "Linear top-1" } th.n { "Effective rank" }
+            } }
+            tbody { @for c in &run.checkpoints {
+                tr {
+                    td.n { (c.step) }
+                    td { a href={ "/models/" (c.model) } { (c.model) } }
+                    @match &c.report {
+                        Some(r) => {
+                            td {
+                                @if r.status.has_ended() { a href={ "/evaluations/" (r.id) } { (layout::status(r.status)) } }
+                                @else { (layout::live_progress(r)) }
+                            }
+                            td.n { (layout::num(r.uniformity, 4)) }
+                            td.n { (layout::num(r.tolerance, 4)) }
+                            td.n { (layout::pct(r.knn.as_ref().map(|k| k.top1))) }
+                            td.n { (layout::pct(r.linear.as_ref().map(|l| l.top1))) }
+                            td.n { (layout::num(r.effective_rank, 2)) }
+                        },
+                        None => { td.muted colspan="6" { "not evaluated on " (dataset) } },
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// GET /runs/{name}/table?dataset=…: the checkpoint table alone, which the
+/// page's script fetches again every few seconds, so that the table grows
+/// as `embedeval watch` evaluates new checkpoints.
+pub(super) async fn table(
+    State(web): State<Web>,
+    Path(name): Path<String>,
+    Query(q): Query<RunQuery>,
+) -> Page {
+    web.state.ensure_ready()?;
+    let run = crate::views::run(
+        &web.state.registries,
+        &web.state.engine.reports(),
+        &name,
+        &q.dataset,
+    )
+    .await?;
+    Ok(checkpoints(&run, &q.dataset))
 }
