@@ -37,13 +37,15 @@ RUN EMBEDEVAL_ORT_FLAVOR="$ORT_FLAVOR" scripts/bootstrap --build-only
 
 COPY Cargo.toml Cargo.lock ./
 # Cargo refuses a manifest whose targets have no file: the library, the
-# binary, the build script and the [[bench]] targets (harness = false) get
+# binary, the build script and the [[bench]] targets (harness = false, their
+# names read from Cargo.toml) get
 # stand-ins.
 RUN mkdir -p src benches \
  && echo 'fn main() {}' > build.rs \
  && echo 'fn main() {}' > src/main.rs \
  && : > src/lib.rs \
- && for bench in metrics eval embed scaling knn_scale; do echo 'fn main() {}' > "benches/$bench.rs"; done \
+ && for bench in $(awk '/^\[\[bench\]\]/ { b = 1; next } b && /^name/ { gsub(/"/, "", $3); print $3; b = 0 }' Cargo.toml); do \
+      echo 'fn main() {}' > "benches/$bench.rs"; done \
  && if [ "$ORT_FLAVOR" = gpu ]; then features="--features cuda"; else features=""; fi \
  && cargo build --release --locked $features \
  && rm -rf src benches build.rs
