@@ -115,3 +115,14 @@ pub struct DatasetInfo {
     /// Each label's class name.
     pub class_names: Vec<String>,
 }
+
+/// The name of class `label` among a dataset's class names (by label), or
+/// the label itself where the dataset names none.
+pub fn class_name(names: &[String], label: i64) -> String {
+    usize::try_from(label)
+        .ok()
+        .and_then(|i| names.get(i))
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .unwrap_or_else(|| label.to_string())
+}

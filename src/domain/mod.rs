@@ -26,7 +26,7 @@ pub use comparison::{
     AccuracyInterval, ClassTolerance, Comparison, ComparisonSummary, ExcludedModel, MetricSummary,
     Recommendation, TagGroup,
 };
-pub use entries::{DatasetInfo, ModelInfo, OutputInfo, SplitInfo, TrainingInfo};
+pub use entries::{class_name, DatasetInfo, ModelInfo, OutputInfo, SplitInfo, TrainingInfo};
 pub use neighbours::{ClassConfusion, ConfusedPair, ModelNeighbours, NearestImages, Neighbour};
 pub use projection::{Projection, Projections};
 pub use report::{

@@ -253,14 +253,7 @@ pub fn draw(p: &Projections) -> String {
         c.dedup();
         c
     };
-    let name = |label: i64| {
-        usize::try_from(label)
-            .ok()
-            .and_then(|i| p.class_names.get(i))
-            .filter(|n| !n.is_empty())
-            .cloned()
-            .unwrap_or_else(|| label.to_string())
-    };
+    let name = |label: i64| crate::domain::class_name(&p.class_names, label);
     let legend_rows = classes.len().div_ceil(5) as f64;
     let (width, height) = (
         panels * (PANEL + PAD) + PAD,

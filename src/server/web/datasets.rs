@@ -69,12 +69,7 @@ pub(super) async fn show(State(web): State<Web>, Path(name): Path<String>) -> Pa
         .await
         .map_err(|e| Error::join("a dataset's samples", e))??
     };
-    let class_name = |label: i64| {
-        usize::try_from(label)
-            .ok()
-            .and_then(|i| d.class_names.get(i).cloned())
-            .unwrap_or_else(|| label.to_string())
-    };
+    let class_name = |label: i64| crate::domain::class_name(&d.class_names, label);
     Ok(page(
         &d.name,
         Nav::Datasets,

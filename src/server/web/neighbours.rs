@@ -84,12 +84,7 @@ pub(super) async fn show(
 
 /// A class's name.
 fn class(n: &NearestImages, label: i64) -> String {
-    usize::try_from(label)
-        .ok()
-        .and_then(|i| n.class_names.get(i))
-        .filter(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| label.to_string())
+    crate::domain::class_name(&n.class_names, label)
 }
 
 /// One image with its class (and similarity), outlined when `other`.
