@@ -609,6 +609,28 @@ pub struct SpecArgs {
     /// Skip the per-class diagnostics.
     #[arg(long)]
     pub skip_per_class: bool,
+    /// The K of Recall@K, comma-separated [1,2,4,8].
+    #[arg(long, value_delimiter = ',')]
+    pub recall_ks: Vec<u32>,
+    /// The gallery the retrieval metrics rank: train, or test (each query
+    /// left out of its own ranking) [train].
+    #[arg(long)]
+    pub retrieval_gallery: Option<String>,
+    /// Lloyd iterations of the k-means behind NMI and AMI [20].
+    #[arg(long)]
+    pub kmeans_iterations: Option<u32>,
+    /// Runs of the k-means, the lowest objective kept [1].
+    #[arg(long)]
+    pub kmeans_restarts: Option<u32>,
+    /// Seed of the k-means [1234].
+    #[arg(long)]
+    pub kmeans_seed: Option<u64>,
+    /// Skip the retrieval metrics (Precision@1, R-Precision, MAP@R, Recall@K).
+    #[arg(long)]
+    pub skip_retrieval: bool,
+    /// Skip the clustering metrics (NMI, AMI).
+    #[arg(long)]
+    pub skip_clustering: bool,
 }
 
 impl SpecArgs {
@@ -660,6 +682,13 @@ impl SpecArgs {
             skip_penalty: self.skip_penalty,
             skip_effective_rank: self.skip_effective_rank,
             skip_per_class: self.skip_per_class,
+            recall_ks: self.recall_ks.clone(),
+            retrieval_gallery: self.retrieval_gallery.clone().unwrap_or_default(),
+            kmeans_iterations: self.kmeans_iterations,
+            kmeans_restarts: self.kmeans_restarts,
+            kmeans_seed: self.kmeans_seed,
+            skip_retrieval: self.skip_retrieval,
+            skip_clustering: self.skip_clustering,
             ..Default::default()
         }
     }

@@ -5,7 +5,12 @@
 //! the flag that sets it (`--test-split`, `--channels 2`, `--tau`).
 
 /// Each setting a message may name, and its flag.
-const FLAGS: [(&str, &str); 15] = [
+const FLAGS: [(&str, &str); 20] = [
+    ("recall_ks", "--recall-ks"),
+    ("retrieval_gallery", "--retrieval-gallery"),
+    ("kmeans_iterations", "--kmeans-iterations"),
+    ("kmeans_restarts", "--kmeans-restarts"),
+    ("kmeans_seed", "--kmeans-seed"),
     ("test_split", "--test-split"),
     ("train_split", "--train-split"),
     ("channels", "--channels"),

@@ -49,6 +49,24 @@ impl From<proto::EvaluationReport> for domain::Report {
             penalty_entropy: r.penalty_entropy,
             effective_negatives: r.effective_negatives,
             effective_rank: r.effective_rank,
+            retrieval: r.retrieval.map(|x| domain::RetrievalResult {
+                precision_at_1: x.precision_at_1,
+                r_precision: x.r_precision,
+                map_at_r: x.map_at_r,
+                recall_at_k: x.recall_at_k.into_iter().map(|r| (r.k, r.recall)).collect(),
+                gallery: x.gallery,
+                queries: x.queries,
+                lone_queries: x.lone_queries,
+            }),
+            clustering: r.clustering.map(|c| domain::ClusteringResult {
+                nmi: c.nmi,
+                ami: c.ami,
+                clusters: c.clusters,
+                iterations: c.iterations,
+                restarts: c.restarts,
+                seed: c.seed,
+                objective: c.objective,
+            }),
             knn: r.knn.map(|k| domain::KnnResult {
                 top1: k.top1,
                 top5: k.top5,
@@ -102,6 +120,8 @@ impl From<proto::EvaluationReport> for domain::Report {
                 nearest_negative_classes: p.nearest_negative_classes,
                 nearest_negative_k: p.nearest_negative_k,
                 names: p.names,
+                map_at_r: p.map_at_r,
+                r_precision: p.r_precision,
             }),
             tags: r.tags.into_iter().collect(),
         }
@@ -258,6 +278,13 @@ impl From<proto::MetricSpec> for domain::MetricSpec {
             skip_knn: s.skip_knn,
             skip_linear: s.skip_linear,
             skip_per_class: s.skip_per_class,
+            recall_ks: s.recall_ks,
+            retrieval_gallery: s.retrieval_gallery,
+            kmeans_iterations: s.kmeans_iterations,
+            kmeans_restarts: s.kmeans_restarts,
+            kmeans_seed: s.kmeans_seed,
+            skip_retrieval: s.skip_retrieval,
+            skip_clustering: s.skip_clustering,
         }
     }
 }

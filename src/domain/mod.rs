@@ -30,7 +30,8 @@ pub use entries::{class_name, DatasetInfo, ModelInfo, OutputInfo, SplitInfo, Tra
 pub use neighbours::{ClassConfusion, ConfusedPair, ModelNeighbours, NearestImages, Neighbour};
 pub use projection::{Projection, Projections};
 pub use report::{
-    Histogram, InputInfo, KnnResult, LinearResult, PerClass, Report, Status, Timestamp,
+    ClusteringResult, Histogram, InputInfo, KnnResult, LinearResult, PerClass, Report,
+    RetrievalResult, Status, Timestamp,
 };
 pub use run::{Checkpoint, Run, RunMember, RunSummary, RunWarning};
 pub use spec::{Augmentation, MetricSpec};

@@ -172,6 +172,49 @@ pub struct LinearResult {
     pub seconds_per_iteration: f64,
 }
 
+/// Retrieval metrics of the test split's rows as queries against a gallery
+/// ranked by cosine similarity (Musgrave, Belongie and Lim 2020, Sec. 3.2,
+/// as pytorch-metric-learning's AccuracyCalculator computes them): the
+/// means over the queries whose class has gallery rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetrievalResult {
+    /// Fraction of queries whose first ranked row is of their class.
+    pub precision_at_1: f64,
+    /// Mean fraction of the first R ranked rows of the query's class.
+    pub r_precision: f64,
+    /// Mean average precision at R.
+    pub map_at_r: f64,
+    /// (K, Recall@K) for each K asked for, in that order.
+    pub recall_at_k: Vec<(u32, f64)>,
+    /// "train" or "test" (leave-one-out).
+    pub gallery: String,
+    /// Queries scored.
+    pub queries: u64,
+    /// Queries left out: their class has no gallery row.
+    pub lone_queries: u64,
+}
+
+/// NMI and AMI of a k-means clustering of the test split.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClusteringResult {
+    /// Normalised mutual information (arithmetic mean).
+    pub nmi: f64,
+    /// Adjusted mutual information (arithmetic mean).
+    pub ami: f64,
+    /// Clusters: the test split's classes.
+    pub clusters: u32,
+    /// Lloyd iterations per run.
+    pub iterations: u32,
+    /// Runs, the lowest objective kept.
+    pub restarts: u32,
+    /// Seed of the starting centroids.
+    pub seed: u64,
+    /// Sum of squared distances of the rows to their centroids.
+    pub objective: f64,
+}
+
 /// A histogram with fixed bins over [lo, hi].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -212,6 +255,11 @@ pub struct PerClass {
     pub nearest_negative_k: u32,
     /// Each label's class name (empty where the dataset names none).
     pub names: Vec<String>,
+    /// Each class's MAP@R (NaN where its class has no gallery row; empty
+    /// when the retrieval metrics were skipped).
+    pub map_at_r: Vec<f64>,
+    /// Each class's R-Precision.
+    pub r_precision: Vec<f64>,
 }
 
 /// The preprocessing a model's images go through, and for a report, the
@@ -301,6 +349,10 @@ pub struct Report {
     pub knn: Option<KnnResult>,
     /// The linear probe (None: skipped or not yet computed).
     pub linear: Option<LinearResult>,
+    /// The retrieval metrics (None: skipped or not yet computed).
+    pub retrieval: Option<RetrievalResult>,
+    /// The clustering metrics (None: skipped or not yet computed).
+    pub clustering: Option<ClusteringResult>,
     /// The settings used, every field filled in.
     pub spec: Option<MetricSpec>,
     /// Seconds per stage.

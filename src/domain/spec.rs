@@ -40,6 +40,16 @@ pub struct MetricSpec {
     pub linear_train_fraction: Option<f64>,
     /// Seed of that subset.
     pub linear_train_seed: Option<u64>,
+    /// The K of Recall@K (empty: the default).
+    pub recall_ks: Vec<u32>,
+    /// The retrieval gallery: "train" or "test" ("": the default).
+    pub retrieval_gallery: String,
+    /// Lloyd iterations of the k-means.
+    pub kmeans_iterations: Option<u32>,
+    /// k-means runs from different starts.
+    pub kmeans_restarts: Option<u32>,
+    /// Seed of the k-means's starting centroids.
+    pub kmeans_seed: Option<u64>,
     /// Leave the uniformity out.
     pub skip_uniformity: bool,
     /// Leave the alignment out.
@@ -58,6 +68,10 @@ pub struct MetricSpec {
     pub skip_linear: bool,
     /// Leave the per-class diagnostics out.
     pub skip_per_class: bool,
+    /// Leave the retrieval metrics out.
+    pub skip_retrieval: bool,
+    /// Leave the clustering metrics out.
+    pub skip_clustering: bool,
 }
 
 /// The augmentations that make a positive pair: a named recipe and its

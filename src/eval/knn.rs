@@ -72,34 +72,8 @@ pub fn knn_classify(
     opts: &KnnOptions,
     stop: &Stop,
 ) -> Result<Vec<KnnResult>> {
-    check_pair(train, train_y, test, test_y)?;
-    if opts.ks.is_empty() || opts.ks.contains(&0) {
-        return Err(Error::InvalidArgument(format!(
-            "knn k values must be at least 1, got {:?}",
-            opts.ks
-        )));
-    }
-    let t = opts.temperature;
-    if !(t.is_finite() && t > 0.0) {
-        return Err(Error::InvalidArgument(format!(
-            "knn_temperature must be > 0, got {t}"
-        )));
-    }
-    let classes = classes(train_y, test_y);
-    if classes.len() < 2 {
-        return Err(Error::InvalidArgument(format!(
-            "knn needs at least two classes, found only {:?}",
-            classes
-        )));
-    }
-    let class_of = |label: i64| classes.binary_search(&label).expect("label in the union");
-    let bank_class: Vec<usize> = train_y.iter().map(|&l| class_of(l)).collect();
-    let clamped: Vec<usize> = opts.ks.iter().map(|&k| k.min(train.rows())).collect();
-    let kmax = *clamped.iter().max().expect("non-empty");
-    // Checkpoints in increasing k, each with the result slots that ask for it.
-    let mut order: Vec<usize> = (0..clamped.len()).collect();
-    order.sort_by_key(|&i| clamped[i]);
-
+    let mut voter = Voter::new(train, train_y, test, test_y, opts)?;
+    let kmax = voter.kmax();
     stop.check()?;
     let scales = train.inverse_norms()?;
     let index = VectorIndex::cosine(train.as_slice(), train.dim(), opts.index, scales.clone())?;
@@ -112,9 +86,6 @@ pub fn knn_classify(
             .search(sample, kmax)?;
         Some(recall_at_k(&index.search(sample, kmax)?, &exact))
     };
-    let mut correct = vec![vec![false; test.rows()]; clamped.len()];
-    let mut hits5 = vec![0usize; clamped.len()];
-    let mut scores = vec![0f64; classes.len()];
     let d = test.dim();
     let chunk = index.query_chunk();
     for start in (0..test.rows()).step_by(chunk) {
@@ -123,36 +94,135 @@ pub fn knn_classify(
         let end = (start + chunk).min(test.rows());
         let found = index.search_stoppable(&test.as_slice()[start * d..end * d], kmax, stop)?;
         for q in 0..end - start {
-            let truth = class_of(test_y[start + q]);
-            scores.iter_mut().for_each(|s| *s = 0.0);
-            let mut taken = 0;
-            for &slot in &order {
-                while taken < clamped[slot] {
-                    let r = q * kmax + taken;
-                    let id = found.ids[r];
-                    if id >= 0 {
-                        scores[bank_class[id as usize]] += (found.similarities[r] as f64 / t).exp();
-                    }
-                    taken += 1;
-                }
-                correct[slot][start + q] = in_top(&scores, truth, 1);
-                hits5[slot] += in_top(&scores, truth, 5) as usize;
-            }
+            let r = q * kmax..(q + 1) * kmax;
+            voter.vote(
+                start + q,
+                found.ids[r.clone()]
+                    .iter()
+                    .zip(&found.similarities[r])
+                    .filter(|(&id, _)| id >= 0)
+                    .map(|(&id, &s)| (s, id as u32)),
+            );
         }
     }
     stop.advance(test.rows() as u64, test.rows() as u64);
-    let n = test.rows() as f64;
-    Ok((0..clamped.len())
-        .zip(correct)
-        .map(|(i, correct)| KnnResult {
-            top1: correct.iter().filter(|&&c| c).count() as f64 / n,
-            top5: hits5[i] as f64 / n,
-            k: clamped[i],
-            k_requested: opts.ks[i],
-            temperature: t,
-            index: opts.index.describe(),
-            recall,
-            correct,
+    Ok(voter.results(recall))
+}
+
+/// The weighted vote of [`knn_classify`], query by query, from each query's
+/// neighbours best first: what the kNN and the retrieval metrics' shared
+/// pass over the bank ([`super::retrieval`]) both feed.
+#[derive(Debug)]
+pub(crate) struct Voter<'a> {
+    opts: &'a KnnOptions,
+    test_y: &'a [i64],
+    classes: Vec<i64>,
+    bank_class: Vec<usize>,
+    /// Each k of `opts.ks`, clamped to the bank.
+    clamped: Vec<usize>,
+    /// Result slots in increasing k.
+    order: Vec<usize>,
+    correct: Vec<Vec<bool>>,
+    hits5: Vec<usize>,
+    scores: Vec<f64>,
+}
+
+impl<'a> Voter<'a> {
+    /// Checks the splits and the settings.
+    pub(crate) fn new(
+        train: &Matrix,
+        train_y: &[i64],
+        test: &'a Matrix,
+        test_y: &'a [i64],
+        opts: &'a KnnOptions,
+    ) -> Result<Self> {
+        check_pair(train, train_y, test, test_y)?;
+        if opts.ks.is_empty() || opts.ks.contains(&0) {
+            return Err(Error::InvalidArgument(format!(
+                "knn k values must be at least 1, got {:?}",
+                opts.ks
+            )));
+        }
+        let t = opts.temperature;
+        if !(t.is_finite() && t > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "knn_temperature must be > 0, got {t}"
+            )));
+        }
+        let classes = classes(train_y, test_y);
+        if classes.len() < 2 {
+            return Err(Error::InvalidArgument(format!(
+                "knn needs at least two classes, found only {:?}",
+                classes
+            )));
+        }
+        let bank_class: Vec<usize> = train_y
+            .iter()
+            .map(|l| classes.binary_search(l).expect("label in the union"))
+            .collect();
+        let clamped: Vec<usize> = opts.ks.iter().map(|&k| k.min(train.rows())).collect();
+        let mut order: Vec<usize> = (0..clamped.len()).collect();
+        order.sort_by_key(|&i| clamped[i]);
+        Ok(Self {
+            opts,
+            test_y,
+            scores: vec![0.0; classes.len()],
+            correct: vec![vec![false; test.rows()]; clamped.len()],
+            hits5: vec![0; clamped.len()],
+            classes,
+            bank_class,
+            clamped,
+            order,
         })
-        .collect())
+    }
+
+    /// The most neighbours a query needs.
+    pub(crate) fn kmax(&self) -> usize {
+        *self.clamped.iter().max().expect("non-empty")
+    }
+
+    /// Test row `q`'s vote from its neighbours, (similarity, bank row) best
+    /// first (at least [`Voter::kmax`] of them where the bank has as many).
+    pub(crate) fn vote(&mut self, q: usize, neighbours: impl Iterator<Item = (f32, u32)>) {
+        let truth = self
+            .classes
+            .binary_search(&self.test_y[q])
+            .expect("label in the union");
+        let t = self.opts.temperature;
+        self.scores.iter_mut().for_each(|s| *s = 0.0);
+        let mut neighbours = neighbours;
+        let mut taken = 0;
+        for &slot in &self.order {
+            while taken < self.clamped[slot] {
+                let Some((s, id)) = neighbours.next() else {
+                    break;
+                };
+                self.scores[self.bank_class[id as usize]] += (s as f64 / t).exp();
+                taken += 1;
+            }
+            self.correct[slot][q] = in_top(&self.scores, truth, 1);
+            self.hits5[slot] += in_top(&self.scores, truth, 5) as usize;
+        }
+    }
+
+    /// One result per k asked for, in the order asked; `recall` that of an
+    /// approximate index.
+    pub(crate) fn results(self, recall: Option<f64>) -> Vec<KnnResult> {
+        let n = self.test_y.len() as f64;
+        let (opts, clamped, hits5) = (self.opts, self.clamped, self.hits5);
+        self.correct
+            .into_iter()
+            .enumerate()
+            .map(|(i, correct)| KnnResult {
+                top1: correct.iter().filter(|&&c| c).count() as f64 / n,
+                top5: hits5[i] as f64 / n,
+                k: clamped[i],
+                k_requested: opts.ks[i],
+                temperature: opts.temperature,
+                index: opts.index.describe(),
+                recall,
+                correct,
+            })
+            .collect()
+    }
 }

@@ -1,13 +1,20 @@
 //! Evaluation protocols on frozen embeddings: the weighted kNN classifier of
 //! InstDisc (Wu et al. 2018) over the nearest-neighbour index, and a linear probe
-//! (multinomial logistic regression, L-BFGS) that agrees with scikit-learn.
+//! (multinomial logistic regression, L-BFGS) that agrees with scikit-learn,
+//! the retrieval metrics of pytorch-metric-learning's AccuracyCalculator
+//! (MAP@R, R-Precision, Recall@K) and the NMI and AMI of a k-means
+//! clustering.
 //! Pure functions: no gRPC, no files.
 
+pub mod clustering;
 pub mod knn;
 pub mod linear;
+pub mod retrieval;
 
+pub use clustering::{cluster, ClusteringResult, KmeansOptions};
 pub use knn::{knn_classify, KnnOptions, KnnResult};
 pub use linear::{linear_probe, LinearOptions, LinearResult};
+pub use retrieval::{knn_and_retrieval, Gallery, RetrievalOptions, RetrievalResult};
 
 use crate::error::{Error, Result};
 use crate::metrics::Matrix;

@@ -94,6 +94,13 @@ impl TopK {
         }
     }
 
+    /// The k best (fewer where fewer were offered), best first.
+    pub(super) fn into_sorted(mut self) -> Vec<(f32, u32)> {
+        self.compact();
+        self.buf.sort_unstable_by(better);
+        self.buf
+    }
+
     /// Writes the k best, best first, padding with id -1.
     pub(super) fn finish(mut self, ids: &mut [i64], sims: &mut [f32]) {
         self.compact();
@@ -119,22 +126,85 @@ pub fn search(
     k: usize,
     stop: &Stop,
 ) -> Result<Neighbors> {
-    let n = bank.len() / d;
     let nq = queries.len() / d;
     let mut ids = vec![-1i64; nq * k];
     let mut similarities = vec![f32::NEG_INFINITY; nq * k];
-    if k == 0 || nq == 0 || n == 0 {
-        return Ok(Neighbors {
-            k,
-            ids,
-            similarities,
-        });
+    if k > 0 {
+        let (ids_out, sims_out) = (&mut ids, &mut similarities);
+        ranked(
+            bank,
+            scales,
+            queries,
+            d,
+            &|_| k,
+            QUERY_BLOCK,
+            stop,
+            |q0, states| {
+                let rows = states.len();
+                states
+                    .into_par_iter()
+                    .zip(ids_out[q0 * k..(q0 + rows) * k].par_chunks_mut(k))
+                    .zip(sims_out[q0 * k..(q0 + rows) * k].par_chunks_mut(k))
+                    .for_each(|((state, ids), sims)| state.finish(ids, sims));
+                Ok(())
+            },
+        )?;
     }
-    let (qb, db) = (QUERY_BLOCK.min(nq), BANK_BLOCK.min(n));
+    Ok(Neighbors {
+        k,
+        ids,
+        similarities,
+    })
+}
+
+/// Every query's `k_of(query)` best bank rows, (similarity, row) best first
+/// (ties: the smaller row), handed to `on_block` a block of at most
+/// `block` queries at a time, in order, with the index of the block's first
+/// query: each query may ask for a different number of rows (the R of
+/// MAP@R, up to the whole bank), and no more than one block's lists are
+/// ever held. The products are those of [`search`] (scaled by `scales` when
+/// given); `stop` is checked before each product block.
+#[allow(clippy::too_many_arguments)]
+pub fn search_ranked(
+    bank: &[f32],
+    scales: Option<&[f32]>,
+    queries: &[f32],
+    d: usize,
+    k_of: &(dyn Fn(usize) -> usize + Sync),
+    block: usize,
+    stop: &Stop,
+    mut on_block: impl FnMut(usize, Vec<Vec<(f32, u32)>>) -> Result<()>,
+) -> Result<()> {
+    ranked(bank, scales, queries, d, k_of, block, stop, |q0, states| {
+        let lists = states.into_par_iter().map(TopK::into_sorted).collect();
+        on_block(q0, lists)
+    })
+}
+
+/// The blocked product pass both [`search`] and [`search_ranked`] make:
+/// each block of `block` queries streams the bank once, a [`TopK`] of
+/// `k_of(query)` per query, handed to `done` when the block is through.
+#[allow(clippy::too_many_arguments)]
+fn ranked(
+    bank: &[f32],
+    scales: Option<&[f32]>,
+    queries: &[f32],
+    d: usize,
+    k_of: &(dyn Fn(usize) -> usize + Sync),
+    block: usize,
+    stop: &Stop,
+    mut done: impl FnMut(usize, Vec<TopK>) -> Result<()>,
+) -> Result<()> {
+    let n = bank.len() / d;
+    let nq = queries.len() / d;
+    if nq == 0 {
+        return Ok(());
+    }
+    let (qb, db) = (block.clamp(1, QUERY_BLOCK).min(nq), BANK_BLOCK.min(n.max(1)));
     let mut gram = vec![0f32; qb * db];
     for q0 in (0..nq).step_by(qb) {
         let rows = qb.min(nq - q0);
-        let mut states: Vec<TopK> = (0..rows).map(|_| TopK::new(k.min(n))).collect();
+        let mut states: Vec<TopK> = (0..rows).map(|q| TopK::new(k_of(q0 + q).min(n))).collect();
         for d0 in (0..n).step_by(db) {
             let cols = db.min(n - d0);
             stop.check()?;
@@ -157,17 +227,9 @@ pub fn search(
                     state.push(row, d0)
                 });
         }
-        states
-            .into_par_iter()
-            .zip(ids[q0 * k..(q0 + rows) * k].par_chunks_mut(k))
-            .zip(similarities[q0 * k..(q0 + rows) * k].par_chunks_mut(k))
-            .for_each(|((state, ids), sims)| state.finish(ids, sims));
+        done(q0, states)?;
     }
-    Ok(Neighbors {
-        k,
-        ids,
-        similarities,
-    })
+    Ok(())
 }
 
 #[cfg(test)]

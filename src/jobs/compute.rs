@@ -8,7 +8,10 @@ use std::time::Instant;
 use super::settings::Settings;
 use crate::cancel::Stop;
 use crate::error::{Error, Result};
-use crate::eval::{knn_classify, linear_probe, KnnOptions, LinearOptions};
+use crate::eval::{
+    cluster, knn_and_retrieval, knn_classify, linear_probe, Gallery, KmeansOptions, KnnOptions,
+    LinearOptions, RetrievalOptions,
+};
 use crate::metrics::{self, Matrix, UniformityOptions};
 
 /// Bins of the similarity histograms over [-1, 1].
@@ -185,27 +188,104 @@ pub fn compute(
         report.effective_rank = Some(r);
     }
     let (mut knn_correct, mut linear_correct) = (None, None);
-    if let Some((train, train_labels)) = &data.train {
+    let mut retrieval = None;
+    let train = data.train.as_ref().map(|(m, y)| (m.as_ref(), y.as_slice()));
+    if let Some((train, _)) = train {
         report.num_train = train.rows() as u64;
-        if !s.skip.knn {
-            let opts = KnnOptions {
-                ks: vec![s.knn_k],
-                temperature: s.knn_temperature,
-                ..Default::default()
-            };
+    }
+    let knn_opts = KnnOptions {
+        ks: vec![s.knn_k],
+        temperature: s.knn_temperature,
+        ..Default::default()
+    };
+    let knn_opts = (!s.skip.knn && train.is_some()).then_some(&knn_opts);
+    let gallery = s.retrieval_gallery.unwrap_or(if train.is_some() {
+        Gallery::Train
+    } else {
+        Gallery::Test
+    });
+    if let Some(spec) = report.spec.as_mut() {
+        spec.retrieval_gallery = gallery.as_str().to_string();
+    }
+    let ropts = RetrievalOptions {
+        recall_ks: s.recall_ks.clone(),
+        gallery,
+    };
+    let (knn, found) = match (knn_opts, s.skip.retrieval) {
+        (None, true) => (None, None),
+        (Some(k), true) => {
+            let (train, train_y) = train.expect("the kNN runs with a train split");
             let knn = stage("knn", report, cancel, progress, |stop| {
-                knn_classify(train, train_labels, &z, &data.test_labels, &opts, stop)
-            })?
-            .remove(0);
-            knn_correct = Some(knn.correct);
-            report.knn = Some(crate::domain::KnnResult {
-                top1: knn.top1,
-                top5: knn.top5,
-                k: knn.k as u32,
-                temperature: knn.temperature,
-                metric: "cosine".into(),
-            });
+                knn_classify(train, train_y, &z, &data.test_labels, k, stop)
+            })?;
+            (Some(knn), None)
         }
+        // One pass over the train split for both.
+        (Some(k), false) if gallery == Gallery::Train => {
+            let (knn, r) = stage("knn", report, cancel, progress, |stop| {
+                knn_and_retrieval(train, &z, &data.test_labels, Some(k), &ropts, stop)
+            })?;
+            (knn, Some(r))
+        }
+        (k, false) => {
+            let knn = match k {
+                Some(k) => {
+                    let (train, train_y) = train.expect("the kNN runs with a train split");
+                    Some(stage("knn", report, cancel, progress, |stop| {
+                        knn_classify(train, train_y, &z, &data.test_labels, k, stop)
+                    })?)
+                }
+                None => None,
+            };
+            let (_, r) = stage("retrieval", report, cancel, progress, |stop| {
+                knn_and_retrieval(train, &z, &data.test_labels, None, &ropts, stop)
+            })?;
+            (knn, Some(r))
+        }
+    };
+    if let Some(mut knn) = knn {
+        let knn = knn.remove(0);
+        report.knn = Some(crate::domain::KnnResult {
+            top1: knn.top1,
+            top5: knn.top5,
+            k: knn.k as u32,
+            temperature: knn.temperature,
+            metric: "cosine".into(),
+        });
+        knn_correct = Some(knn.correct);
+    }
+    if let Some(r) = found {
+        report.retrieval = Some(crate::domain::RetrievalResult {
+            precision_at_1: r.precision_at_1,
+            r_precision: r.r_precision,
+            map_at_r: r.map_at_r,
+            recall_at_k: r.recall_at_k.iter().map(|&(k, v)| (k as u32, v)).collect(),
+            gallery: r.gallery.as_str().to_string(),
+            queries: r.queries as u64,
+            lone_queries: r.lone_queries as u64,
+        });
+        retrieval = Some(r);
+    }
+    if !s.skip.clustering {
+        let opts = KmeansOptions {
+            iterations: s.kmeans_iterations,
+            restarts: s.kmeans_restarts,
+            seed: s.kmeans_seed as u32,
+        };
+        let c = stage("clustering", report, cancel, progress, |stop| {
+            cluster(&z, &data.test_labels, &opts, stop)
+        })?;
+        report.clustering = Some(crate::domain::ClusteringResult {
+            nmi: c.nmi,
+            ami: c.ami,
+            clusters: c.clusters as u32,
+            iterations: opts.iterations,
+            restarts: opts.restarts,
+            seed: s.kmeans_seed,
+            objective: c.objective,
+        });
+    }
+    if let Some((train, train_labels)) = &data.train {
         if !s.skip.linear {
             let (ptrain, ptest, output) = match &data.probe {
                 Some(p) => (&p.train, &p.test, p.output.clone()),
@@ -242,7 +322,13 @@ pub fn compute(
             let accuracy = |correct: Option<Vec<bool>>| {
                 correct.map_or(Ok(Vec::new()), |c| p.accuracy(labels, &c))
             };
+            let (map_at_r, r_precision) = retrieval
+                .as_ref()
+                .map(|r| crate::eval::retrieval::per_class(r, labels, &p.labels))
+                .unwrap_or_default();
             Ok(crate::domain::PerClass {
+                map_at_r,
+                r_precision,
                 knn_top1: accuracy(knn_correct)?,
                 linear_top1: accuracy(linear_correct)?,
                 similarity: p.similarity.iter().map(|&v| v as f32).collect(),

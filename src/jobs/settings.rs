@@ -4,6 +4,7 @@
 use crate::data::augment::{AugmentParams, Recipe};
 use crate::data::LoadedDataset;
 use crate::domain::MetricSpec;
+use crate::eval::Gallery;
 use crate::error::{Error, Result};
 
 /// Which splits of a dataset an evaluation uses: the test split (metrics,
@@ -85,7 +86,7 @@ impl Splits {
 
 /// The largest value of each spec field that sets an amount of work: a
 /// request beyond one is INVALID_ARGUMENT, naming the field and its bound.
-pub const LIMITS: [(&str, u64); 5] = [
+pub const LIMITS: [(&str, u64); 8] = [
     // Pairs drawn by the sampled uniformity: about 1 s per 10^8 on one core.
     ("uniformity_samples", 1_000_000_000),
     // Rows up to which uniformity is exact (quadratic in the rows).
@@ -96,7 +97,16 @@ pub const LIMITS: [(&str, u64); 5] = [
     ("knn_k", 10_000),
     // L-BFGS iterations of the linear probe.
     ("linear_max_iter", 100_000),
+    // The largest K of Recall@K (each K asked for).
+    ("recall_ks", 10_000),
+    // Lloyd iterations of the k-means.
+    ("kmeans_iterations", 10_000),
+    // Runs of the k-means.
+    ("kmeans_restarts", 100),
 ];
+
+/// The K of Recall@K when the spec names none.
+pub const DEFAULT_RECALL_KS: [usize; 4] = [1, 2, 4, 8];
 
 /// The bound of a spec field in [`LIMITS`].
 pub fn limit(field: &str) -> u64 {
@@ -143,6 +153,17 @@ pub struct Settings {
     pub uniformity_exact_max_rows: u64,
     /// Pairs of the sampled uniformity.
     pub uniformity_samples: u64,
+    /// The K of Recall@K.
+    pub recall_ks: Vec<usize>,
+    /// The retrieval gallery (None: the train split where there is one,
+    /// else the test split).
+    pub retrieval_gallery: Option<Gallery>,
+    /// Lloyd iterations of the k-means.
+    pub kmeans_iterations: u32,
+    /// Runs of the k-means.
+    pub kmeans_restarts: u32,
+    /// Seed of the k-means.
+    pub kmeans_seed: u64,
     /// The switches, as given.
     pub skip: Skip,
 }
@@ -160,6 +181,8 @@ pub struct Skip {
     pub knn: bool,
     pub linear: bool,
     pub per_class: bool,
+    pub retrieval: bool,
+    pub clustering: bool,
 }
 
 impl Settings {
@@ -194,7 +217,27 @@ impl Settings {
             }
         };
         augmentation.check().map_err(Error::InvalidArgument)?;
+        let retrieval_gallery = match s.retrieval_gallery.as_str() {
+            "" => None,
+            "train" => Some(Gallery::Train),
+            "test" => Some(Gallery::Test),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "spec.retrieval_gallery {other:?} is not a gallery (\"train\" or \"test\"){}",
+                    crate::suggest::did_you_mean(other, &["train", "test"])
+                )))
+            }
+        };
         let settings = Self {
+            recall_ks: if s.recall_ks.is_empty() {
+                DEFAULT_RECALL_KS.to_vec()
+            } else {
+                s.recall_ks.iter().map(|&k| k as usize).collect()
+            },
+            retrieval_gallery,
+            kmeans_iterations: s.kmeans_iterations.unwrap_or(20),
+            kmeans_restarts: s.kmeans_restarts.unwrap_or(1),
+            kmeans_seed: s.kmeans_seed.unwrap_or(1234),
             augmentation,
             positives_split: Some(s.positives_split.clone()).filter(|p| !p.is_empty()),
             uniformity_t: s.uniformity_t.unwrap_or(2.0),
@@ -225,6 +268,8 @@ impl Settings {
                 knn: s.skip_knn,
                 linear: s.skip_linear,
                 per_class: s.skip_per_class,
+                retrieval: s.skip_retrieval,
+                clustering: s.skip_clustering,
             },
         };
         settings.check()?;
@@ -249,12 +294,22 @@ impl Settings {
             ("neighbors_k", self.neighbors_k),
             ("knn_k", self.knn_k),
             ("linear_max_iter", self.linear_max_iter),
+            ("recall_ks", self.recall_ks.iter().copied().min().unwrap_or(1)),
+            ("kmeans_iterations", self.kmeans_iterations as usize),
+            ("kmeans_restarts", self.kmeans_restarts as usize),
         ] {
             if v == 0 {
                 return Err(Error::InvalidArgument(format!(
                     "spec.{name} must be at least 1"
                 )));
             }
+        }
+        if self.kmeans_seed > i32::MAX as u64 {
+            return Err(Error::InvalidArgument(format!(
+                "spec.kmeans_seed must be at most {} (faiss's seed is an int), got {}",
+                i32::MAX,
+                self.kmeans_seed
+            )));
         }
         let f = self.linear_train_fraction;
         if !(f.is_finite() && f > 0.0 && f <= 1.0) {
@@ -273,6 +328,12 @@ impl Settings {
             ("neighbors_k", self.neighbors_k as u64),
             ("knn_k", self.knn_k as u64),
             ("linear_max_iter", self.linear_max_iter as u64),
+            (
+                "recall_ks",
+                self.recall_ks.iter().copied().max().unwrap_or(1) as u64,
+            ),
+            ("kmeans_iterations", u64::from(self.kmeans_iterations)),
+            ("kmeans_restarts", u64::from(self.kmeans_restarts)),
         ] {
             let max = limit(name);
             if v > max {
@@ -343,6 +404,16 @@ impl Settings {
             skip_knn: self.skip.knn,
             skip_linear: self.skip.linear,
             skip_per_class: self.skip.per_class,
+            recall_ks: self.recall_ks.iter().map(|&k| k as u32).collect(),
+            retrieval_gallery: self
+                .retrieval_gallery
+                .map_or("", Gallery::as_str)
+                .to_string(),
+            kmeans_iterations: Some(self.kmeans_iterations),
+            kmeans_restarts: Some(self.kmeans_restarts),
+            kmeans_seed: Some(self.kmeans_seed),
+            skip_retrieval: self.skip.retrieval,
+            skip_clustering: self.skip.clustering,
         }
     }
 }
@@ -419,6 +490,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("knn_k"));
+        let spec = MetricSpec {
+            retrieval_gallery: "tset".into(),
+            ..Default::default()
+        };
+        let err = Settings::resolve(Some(&spec), 0.1).unwrap_err().to_string();
+        assert!(
+            err.contains("retrieval_gallery") && err.contains("\"test\""),
+            "{err}"
+        );
+        let spec = MetricSpec {
+            recall_ks: vec![4, 0],
+            ..Default::default()
+        };
+        let err = Settings::resolve(Some(&spec), 0.1).unwrap_err().to_string();
+        assert!(err.contains("recall_ks must be at least 1"), "{err}");
     }
 
     #[test]
@@ -453,6 +539,9 @@ mod tests {
                 "neighbors_k" => spec.neighbors_k = Some(v as u32),
                 "knn_k" => spec.knn_k = Some(v as u32),
                 "linear_max_iter" => spec.linear_max_iter = Some(v as u32),
+                "recall_ks" => spec.recall_ks = vec![1, v as u32],
+                "kmeans_iterations" => spec.kmeans_iterations = Some(v as u32),
+                "kmeans_restarts" => spec.kmeans_restarts = Some(v as u32),
                 other => panic!("{other}"),
             }
             Settings::resolve(Some(&spec), 0.1)

@@ -8,12 +8,14 @@ use super::listing::Listing;
 use crate::domain::PerClass;
 
 /// The columns of [`per_class_listing`].
-pub const PER_CLASS_COLUMNS: [&str; 7] = [
+pub const PER_CLASS_COLUMNS: [&str; 9] = [
     "class",
     "test_rows",
     "tolerance",
     "knn_top1",
     "linear_top1",
+    "map_at_r",
+    "r_precision",
     "neighbors_same_class",
     "nearest_other_class",
 ];
@@ -58,7 +60,8 @@ pub fn neighbour_shares(p: &PerClass) -> Option<Vec<f64>> {
     Some(out)
 }
 
-/// One row per class: its name (the dataset's, else its label), test rows, tolerance, kNN and linear top-1,
+/// One row per class: its name (the dataset's, else its label), test rows,
+/// tolerance, kNN and linear top-1, MAP@R and R-Precision,
 /// the share of its rows' nearest negatives that are of the same class, and
 /// the other class they come from most (with its share). "-" where a part
 /// was not computed.
@@ -87,6 +90,8 @@ pub fn per_class_listing(p: &PerClass) -> Listing {
                 cell(p.tolerance.get(a)),
                 cell(p.knn_top1.get(a)),
                 cell(p.linear_top1.get(a)),
+                cell(p.map_at_r.get(a)),
+                cell(p.r_precision.get(a)),
                 same,
                 other,
             ]
@@ -111,6 +116,8 @@ mod tests {
             nearest_negative_classes: vec![2, 1, 1, 0, 1, 3, 2, 0, 0],
             nearest_negative_k: 2,
             names: Vec::new(),
+            map_at_r: vec![0.75, 0.5, f64::NAN],
+            r_precision: Vec::new(),
         };
         let l = per_class_listing(&p);
         assert_eq!(l.header, PER_CLASS_COLUMNS);
@@ -118,11 +125,11 @@ mod tests {
         // (1 each) goes to the smaller label.
         assert_eq!(
             l.rows[0],
-            ["0", "2", "0.5000", "1.0000", "-", "0.5000", "1 (25.0%)"]
+            ["0", "2", "0.5000", "1.0000", "-", "0.7500", "-", "0.5000", "1 (25.0%)"]
         );
-        assert_eq!(l.rows[1][5..], ["0.2500", "2 (75.0%)"]);
+        assert_eq!(l.rows[1][7..], ["0.2500", "2 (75.0%)"]);
         assert_eq!(l.rows[2][2], "NaN");
-        assert_eq!(l.rows[2][5..], ["0.0000", "0 (100.0%)"]);
+        assert_eq!(l.rows[2][7..], ["0.0000", "0 (100.0%)"]);
         // With the dataset's names, the classes are named.
         let named = PerClass {
             names: vec!["cat".into(), "dog".into(), "bird".into()],
@@ -130,6 +137,6 @@ mod tests {
         };
         let l = per_class_listing(&named);
         assert_eq!(l.rows[0][0], "cat");
-        assert_eq!(l.rows[0][6], "dog (25.0%)");
+        assert_eq!(l.rows[0][8], "dog (25.0%)");
     }
 }

@@ -93,6 +93,8 @@ pub(crate) fn per_class(c: usize, tau: f64, f: f64) -> crate::domain::PerClass {
         knn_top1: vec![0.9; c],
         linear_top1: vec![0.9; c],
         names: (0..c).map(|i| format!("class-{i}")).collect(),
+        map_at_r: vec![0.6; c],
+        r_precision: vec![0.65; c],
     }
 }
 

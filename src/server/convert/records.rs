@@ -68,6 +68,13 @@ impl From<domain::MetricSpec> for proto::MetricSpec {
             skip_knn: s.skip_knn,
             skip_linear: s.skip_linear,
             skip_per_class: s.skip_per_class,
+            recall_ks: s.recall_ks,
+            retrieval_gallery: s.retrieval_gallery,
+            kmeans_iterations: s.kmeans_iterations,
+            kmeans_restarts: s.kmeans_restarts,
+            kmeans_seed: s.kmeans_seed,
+            skip_retrieval: s.skip_retrieval,
+            skip_clustering: s.skip_clustering,
         }
     }
 }
@@ -140,6 +147,28 @@ impl From<domain::Report> for proto::EvaluationReport {
                 train_rows: l.train_rows,
                 seconds_per_iteration: l.seconds_per_iteration,
             }),
+            retrieval: r.retrieval.map(|x| proto::RetrievalResult {
+                precision_at_1: x.precision_at_1,
+                r_precision: x.r_precision,
+                map_at_r: x.map_at_r,
+                recall_at_k: x
+                    .recall_at_k
+                    .into_iter()
+                    .map(|(k, recall)| proto::RecallAtK { k, recall })
+                    .collect(),
+                gallery: x.gallery,
+                queries: x.queries,
+                lone_queries: x.lone_queries,
+            }),
+            clustering: r.clustering.map(|c| proto::ClusteringResult {
+                nmi: c.nmi,
+                ami: c.ami,
+                clusters: c.clusters,
+                iterations: c.iterations,
+                restarts: c.restarts,
+                seed: c.seed,
+                objective: c.objective,
+            }),
             spec: r.spec.map(Into::into),
             timings: r.timings.into_iter().collect(),
             created_at: r.created_at.map(Into::into),
@@ -172,6 +201,8 @@ impl From<domain::Report> for proto::EvaluationReport {
                 nearest_negative_classes: p.nearest_negative_classes,
                 nearest_negative_k: p.nearest_negative_k,
                 names: p.names,
+                map_at_r: p.map_at_r,
+                r_precision: p.r_precision,
             }),
             tags: r.tags.into_iter().collect(),
         }
