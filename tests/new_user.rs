@@ -768,6 +768,8 @@ async fn one_name_per_metric_and_output_fit_for_files() {
         "effective_rank",
         "knn_top1",
         "linear_top1",
+        "map_at_r",
+        "r_precision",
     ] {
         assert!(header.contains(&column), "{column} in {header:?}");
     }

@@ -370,6 +370,15 @@ pub struct FigureArgs {
         hide_default_value = true
     )]
     pub group_by: String,
+    /// The accuracy figure's metric: top1 (the kNN's and the probe's),
+    /// map_at_r, r_precision or precision_at_1 [top1].
+    #[arg(
+        long,
+        value_name = "METRIC",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub metric: String,
     /// The uniformity–tolerance figure's point labels: temperature, name
     /// (the model) or a tag [temperature].
     #[arg(

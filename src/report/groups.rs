@@ -65,7 +65,7 @@ pub fn t_975(df: usize) -> f64 {
 }
 
 /// A report's headline metrics, in [`METRIC_COLUMNS`] order.
-pub fn metric_values(r: &Report) -> [Option<f64>; 9] {
+pub fn metric_values(r: &Report) -> [Option<f64>; METRIC_COLUMNS.len()] {
     [
         r.uniformity,
         r.tolerance,
@@ -76,6 +76,8 @@ pub fn metric_values(r: &Report) -> [Option<f64>; 9] {
         r.effective_rank,
         r.knn.as_ref().map(|k| k.top1),
         r.linear.as_ref().map(|l| l.top1),
+        r.retrieval.as_ref().map(|x| x.map_at_r),
+        r.retrieval.as_ref().map(|x| x.r_precision),
     ]
 }
 
@@ -135,7 +137,7 @@ pub fn groups(rows: &[Report], by: &str) -> Vec<TagGroup> {
         .into_iter()
         .zip(members)
         .map(|(tags, rows)| {
-            let done: Vec<[Option<f64>; 9]> = rows
+            let done: Vec<[Option<f64>; METRIC_COLUMNS.len()]> = rows
                 .iter()
                 .filter(|r| r.status == Status::Completed)
                 .map(|r| metric_values(r))

@@ -32,7 +32,7 @@ pub fn table(rows: &[Report]) -> String {
 }
 
 /// The headline metrics' columns, in the order [`metric_cells`] fills them.
-pub const METRIC_COLUMNS: [&str; 9] = [
+pub const METRIC_COLUMNS: [&str; 11] = [
     "uniformity",
     "tolerance",
     "alignment",
@@ -42,22 +42,14 @@ pub const METRIC_COLUMNS: [&str; 9] = [
     "effective_rank",
     "knn_top1",
     "linear_top1",
+    "map_at_r",
+    "r_precision",
 ];
 
 /// A report's headline metrics, one cell per [`METRIC_COLUMNS`] ("-" for
 /// one not computed).
 pub fn metric_cells(r: &Report) -> Vec<String> {
-    vec![
-        opt(r.uniformity),
-        opt(r.tolerance),
-        opt(r.alignment),
-        opt(r.positive_similarity),
-        opt(r.nearest_negative_similarity.first().copied()),
-        opt(r.penalty_entropy),
-        opt(r.effective_rank),
-        opt(r.knn.as_ref().map(|k| k.top1)),
-        opt(r.linear.as_ref().map(|l| l.top1)),
-    ]
+    groups::metric_values(r).into_iter().map(opt).collect()
 }
 
 /// The short content id of a dataset version (its first 12 hex digits), as

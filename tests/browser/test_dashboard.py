@@ -174,6 +174,8 @@ def test_the_table_shows_the_api_numbers_and_sorts(server: Server, browser: webd
     for model, tolerance, knn in zip(models, _column(browser, "Tolerance"), _column(browser, "kNN top-1")):
         assert tolerance == f"{by_model[model]['tolerance']:.4f}"
         assert knn == f"{100 * by_model[model]['knn']['top1']:.1f}%"
+    for model, map_at_r in zip(models, _column(browser, "MAP@R")):
+        assert map_at_r == f"{by_model[model]['retrieval']['map_at_r']:.4f}"
     head = [th for th in browser.find_elements(By.CSS_SELECTOR, "#models thead th") if th.text.startswith("Tolerance")][0]
     head.click()
     ascending = [float(v) for v in _column(browser, "Tolerance")]

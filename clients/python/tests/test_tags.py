@@ -44,7 +44,7 @@ SWEEP = REPO / "sweeps" / "digits-seeds"
 MEASURED = ("final_loss", "train_seconds")
 #: The metrics a group summarises, in order, and how each is read off a report.
 METRICS = ("uniformity", "tolerance", "alignment", "positive_similarity", "nn1_similarity",
-           "penalty_entropy", "effective_rank", "knn_top1", "linear_top1")
+           "penalty_entropy", "effective_rank", "knn_top1", "linear_top1", "map_at_r", "r_precision")
 #: The comparison's settings: everything but the linear probe and the
 #: per-class diagnostics (a group then has no linear_top1 summary).
 SPEC = {"skip_linear": True, "skip_per_class": True, "knn_k": 50}
@@ -219,6 +219,8 @@ def _value(report: embedeval.EvaluationReport, metric: str) -> float:
     elif metric in ("knn_top1", "linear_top1"):
         result = report.knn if metric == "knn_top1" else report.linear
         v = result.top1 if result is not None else None
+    elif metric in ("map_at_r", "r_precision"):
+        v = getattr(report.retrieval, metric) if report.retrieval is not None else None
     else:
         v = getattr(report, metric)
     return math.nan if v is None else float(v)

@@ -89,6 +89,22 @@ def _report(step: int) -> embedeval.EvaluationReport:
     msg.per_class.linear_top1[:] = [v - d for v in msg.per_class.linear_top1]
     for h in msg.histograms:
         h.counts[:] = [c + step for c in h.counts]
+    if "retrieval" in msg.DESCRIPTOR.fields_by_name:  # servers from the retrieval metrics on
+        if not msg.HasField("retrieval"):  # a comparison stored before them
+            msg.spec.recall_ks[:] = [1, 4]
+            msg.spec.retrieval_gallery = "train"
+            msg.spec.kmeans_iterations, msg.spec.kmeans_restarts, msg.spec.kmeans_seed = 20, 1, 1234
+            msg.retrieval.gallery, msg.retrieval.queries = "train", msg.num_test
+            msg.retrieval.recall_at_k.add(k=1, recall=0.5)
+            msg.retrieval.recall_at_k.add(k=4, recall=0.75)
+            msg.clustering.clusters, msg.clustering.iterations, msg.clustering.restarts = 10, 20, 1
+            msg.clustering.seed, msg.clustering.objective = 1234, 5000.0
+            msg.per_class.map_at_r[:] = [0.2] * len(msg.per_class.labels)
+            msg.per_class.r_precision[:] = [0.3] * len(msg.per_class.labels)
+        msg.retrieval.precision_at_1 = 0.5 + d
+        msg.retrieval.r_precision = 0.3 + d
+        msg.retrieval.map_at_r = 0.2 + d
+        msg.clustering.nmi, msg.clustering.ami = 0.4 + d, 0.35 + d
     if "tags" in msg.DESCRIPTOR.fields_by_name:
         msg.tags.update({**TAGS, "step": str(step)})
     return embedeval.EvaluationReport.from_proto(msg)
@@ -189,7 +205,8 @@ def test_report_config():
         "spec/uniformity_t": 2.0, "spec/knn_k": 200, "spec/augmentation/recipe": "simclr",
         "spec/augmentation/jitter": 0.4,
         **{f"spec/skip_{m}": False for m in ("uniformity", "alignment", "tolerance", "nearest_negatives",
-                                             "penalty", "effective_rank", "knn", "linear", "per_class")},
+                                             "penalty", "effective_rank", "knn", "linear", "per_class",
+                                             "retrieval", "clustering")},
     }
     assert config == expected
     assert all(isinstance(v, (str, int, float, bool)) for v in config.values())
@@ -229,6 +246,22 @@ LOGGED_AS = {
     "PerClass.tolerance": "per_class/tolerance/airplane",
     "PerClass.knn_top1": "per_class/knn_top1/airplane",
     "PerClass.linear_top1": "per_class/linear_top1/airplane",
+    "PerClass.map_at_r": "per_class/map_at_r/airplane",
+    "PerClass.r_precision": "per_class/r_precision/airplane",
+    "RetrievalResult.precision_at_1": "retrieval/precision_at_1",
+    "RetrievalResult.r_precision": "retrieval/r_precision",
+    "RetrievalResult.map_at_r": "retrieval/map_at_r",
+    "RetrievalResult.queries": "config:retrieval/queries",
+    "RetrievalResult.lone_queries": "config:retrieval/lone_queries",
+    "RecallAtK.k": "retrieval/recall_at_1",
+    "RecallAtK.recall": "retrieval/recall_at_1",
+    "ClusteringResult.nmi": "clustering/nmi",
+    "ClusteringResult.ami": "clustering/ami",
+    "ClusteringResult.objective": "clustering/objective",
+    "ClusteringResult.clusters": "config:clustering/clusters",
+    "ClusteringResult.iterations": "config:clustering/iterations",
+    "ClusteringResult.restarts": "config:clustering/restarts",
+    "ClusteringResult.seed": "config:clustering/seed",
     "PerClass.labels": "the class names' key",
     "PerClass.counts": "not logged: the dataset's class sizes",
     "PerClass.similarity": "not logged: a C x C matrix (the 'classes' figure)",
@@ -261,7 +294,8 @@ def test_every_numeric_field_of_a_report_is_logged():
     fields = set()
     for d in (evaluation_pb2.EvaluationReport.DESCRIPTOR, evaluation_pb2.KnnResult.DESCRIPTOR,
               evaluation_pb2.LinearResult.DESCRIPTOR, evaluation_pb2.PerClass.DESCRIPTOR,
-              evaluation_pb2.Histogram.DESCRIPTOR):
+              evaluation_pb2.Histogram.DESCRIPTOR, evaluation_pb2.RetrievalResult.DESCRIPTOR,
+              evaluation_pb2.RecallAtK.DESCRIPTOR, evaluation_pb2.ClusteringResult.DESCRIPTOR):
         fields |= _numeric_fields(d)
     assert fields - set(LOGGED_AS) == set()
     entry = report_entry(_report(0))
@@ -277,7 +311,7 @@ def test_every_numeric_field_of_a_report_is_logged():
     # and every spec field is a setting
     for name in evaluation_pb2.MetricSpec.DESCRIPTOR.fields_by_name:
         if name not in ("augmentation", "positives_split"):
-            assert f"spec/{name}" in entry.config, name
+            assert f"spec/{name}" in entry.config or f"spec/{name}/0" in entry.config, name
 
 
 def test_prefix_figures_and_comparisons():

@@ -279,6 +279,8 @@ def test_figure_request_axes():
     assert (r.kind, r.format, r.size, r.x, r.group_by) == (evaluation_pb2.ACCURACY, evaluation_pb2.PNG,
                                                            evaluation_pb2.COLUMN, "seed", "temperature")
     assert figure_request("c1", "accuracy", x="temperature", group_by="loss").x == "temperature"
+    assert figure_request("c1", "accuracy", metric="map_at_r").metric == "map_at_r"
+    assert figure_request("c1", "accuracy").metric == ""
     # Passed as they are, whatever the kind: the server checks the names
     # and refuses other axes than the defaults on other kinds.
     assert figure_request("c1", "ut", x="epochs").x == "epochs"
@@ -447,7 +449,8 @@ def test_report_warnings_loss_name_and_row():
     for column in ("model", "status", "loss", "temperature", "dataset", "num_test", "num_train", "embedding_dim",
                    "uniformity", "uniformity_loss", "tolerance", "alignment", "positive_similarity",
                    "nn1_similarity", "penalty_entropy", "effective_negatives", "effective_rank", "knn_top1",
-                   "knn_top5", "linear_top1", "linear_top5", "error", "id"):
+                   "knn_top5", "linear_top1", "linear_top5", "precision_at_1", "r_precision", "map_at_r", "nmi",
+                   "ami", "error", "id"):
         assert column in row, column
     assert (row["temperature"], row["positive_similarity"], row["nn1_similarity"]) == (0.2, 0.9, 0.8)
     assert (row["penalty_entropy"], row["effective_rank"]) == (1.5, 40.0)
@@ -725,6 +728,31 @@ def test_comparison_to_pandas_keeps_the_canonical_columns():
     assert frame["warnings"][0] == "w1; w2" and frame["effective_rank"][0] == 30.0
 
 
+def test_retrieval_and_clustering_convert_and_spec_lists_round_trip():
+    msg = evaluation_pb2.EvaluationReport(
+        id="e1", status=evaluation_pb2.COMPLETED,
+        retrieval=evaluation_pb2.RetrievalResult(
+            precision_at_1=0.9, r_precision=0.5, map_at_r=0.375, gallery="test", queries=98, lone_queries=2,
+            recall_at_k=[evaluation_pb2.RecallAtK(k=1, recall=0.9), evaluation_pb2.RecallAtK(k=4, recall=0.96)]),
+        clustering=evaluation_pb2.ClusteringResult(nmi=0.6, ami=0.55, clusters=10, iterations=20, restarts=1,
+                                                   seed=1234, objective=812.5),
+        per_class=_per_class_message(map_at_r=[0.5, 0.25, float("nan")], r_precision=[0.5, 0.5, float("nan")]),
+    )
+    r = embedeval.EvaluationReport.from_proto(msg)
+    assert isinstance(r.retrieval, embedeval.RetrievalResult) and r.retrieval.gallery == "test"
+    assert (r.retrieval.queries, r.retrieval.lone_queries) == (98, 2)
+    assert r.retrieval.recall(4) == 0.96 and r.retrieval.recall(8) is None
+    assert isinstance(r.clustering, embedeval.ClusteringResult) and r.clustering.seed == 1234
+    row = r.to_row()
+    assert (row["map_at_r"], row["r_precision"], row["precision_at_1"], row["nmi"], row["ami"]) == (
+        0.375, 0.5, 0.9, 0.6, 0.55)
+    assert r.per_class is not None and r.per_class.map_at_r[:2].tolist() == [0.5, 0.25]
+    assert embedeval.EvaluationReport.from_proto(evaluation_pb2.EvaluationReport(id="e2")).retrieval is None
+    spec = spec_to_proto(MetricSpec(recall_ks=[1, 5, 10], retrieval_gallery="test", kmeans_seed=7))
+    assert list(spec.recall_ks) == [1, 5, 10] and spec.retrieval_gallery == "test" and spec.kmeans_seed == 7
+    assert list(spec_to_proto(MetricSpec()).recall_ks) == [] and not spec_to_proto(MetricSpec()).HasField("kmeans_seed")
+
+
 # -- per-class diagnostics ---------------------------------------------------
 
 
@@ -794,7 +822,7 @@ def test_per_class_frame():
     p = embedeval.PerClass.from_proto(_per_class_message(linear_top1=[]))
     df = p.frame()
     assert isinstance(df, pd.DataFrame) and len(df) == 3
-    assert list(df.columns) == ["label", "count", "tolerance", "knn_top1", "linear_top1"]
+    assert list(df.columns) == ["label", "count", "tolerance", "knn_top1", "linear_top1", "map_at_r", "r_precision"]
     assert df["label"].tolist() == [3, 7, 11] and df["count"].tolist() == [4, 5, 1]
     assert df["knn_top1"].tolist() == [1.0, 0.8, 0.0] and df["linear_top1"].isna().all()
     assert df["tolerance"][1] == 0.25 and pd.isna(df["tolerance"][2])
@@ -833,7 +861,8 @@ def test_per_class_frame_has_the_name_column():
     pytest.importorskip("pandas")
     p = embedeval.PerClass.from_proto(_per_class_message(names=["three", "seven", "eleven"]))
     df = p.frame()
-    assert list(df.columns) == ["label", "name", "count", "tolerance", "knn_top1", "linear_top1"]
+    assert list(df.columns) == ["label", "name", "count", "tolerance", "knn_top1", "linear_top1", "map_at_r",
+                                "r_precision"]
     assert df["name"].tolist() == ["three", "seven", "eleven"] and df["label"].tolist() == [3, 7, 11]
     assert df.set_index("name").loc["seven", "count"] == 5
     # Unnamed: no name column (test_per_class_frame).

@@ -36,6 +36,7 @@ pub(super) async fn write_figure(
             // their defaults.
             x: for_kind(FigureKind::Accuracy, &how.x),
             group_by: for_kind(FigureKind::Accuracy, &how.group_by),
+            metric: for_kind(FigureKind::Accuracy, &how.metric),
             label: for_kind(FigureKind::UniformityTolerance, &how.label),
         })
         .await?

@@ -27,10 +27,50 @@ const METHODS: [(&str, Shape, Option<f64>); 2] = [
     ("linear", Shape::Square, Some(1.0)),
 ];
 
-fn accuracy(r: &Report, method: usize) -> Option<f64> {
-    match method {
-        0 => r.knn.as_ref().map(|k| k.top1),
+/// The series the figure draws for `metric`: the two probes' top-1, or the
+/// one retrieval metric.
+fn methods(metric: &str) -> Vec<(&'static str, Shape, Option<f64>)> {
+    match metric {
+        "map_at_r" => vec![("MAP@R", Shape::Circle, None)],
+        "r_precision" => vec![("R-Precision", Shape::Circle, None)],
+        "precision_at_1" => vec![("Precision@1", Shape::Circle, None)],
+        _ => METHODS.to_vec(),
+    }
+}
+
+/// What the y axis reads for `metric`.
+fn metric_name(metric: &str) -> &'static str {
+    match metric {
+        "map_at_r" => "MAP@R",
+        "r_precision" => "R-Precision",
+        "precision_at_1" => "Precision@1",
+        _ => "top-1 accuracy",
+    }
+}
+
+/// A report's value of series `method` of `metric`.
+fn accuracy(r: &Report, method: usize, metric: &str) -> Option<f64> {
+    let retrieval = r.retrieval.as_ref();
+    match (metric, method) {
+        ("map_at_r", _) => retrieval.map(|x| x.map_at_r),
+        ("r_precision", _) => retrieval.map(|x| x.r_precision),
+        ("precision_at_1", _) => retrieval.map(|x| x.precision_at_1),
+        (_, 0) => r.knn.as_ref().map(|k| k.top1),
         _ => r.linear.as_ref().map(|l| l.top1),
+    }
+}
+
+/// The 95% interval of one model's `value` of `metric`: Wilson's over the
+/// test rows (or the scored queries) for a proportion; none for MAP@R and
+/// R-Precision, which are means of per-query fractions.
+fn interval(r: &Report, value: f64, metric: &str) -> (f64, f64) {
+    match metric {
+        "map_at_r" | "r_precision" => (value, value),
+        "precision_at_1" => style::wilson95(
+            value,
+            r.retrieval.as_ref().map_or(r.num_test, |x| x.queries),
+        ),
+        _ => style::wilson95(value, r.num_test),
     }
 }
 
@@ -47,10 +87,11 @@ struct Point<'a> {
 
 impl Point<'_> {
     /// The bar's ends: the Wilson interval of one model over the test
-    /// images, the t-interval of the mean across several models.
-    fn bar(&self) -> (f64, f64) {
+    /// images ([`interval`]), the t-interval of the mean across several
+    /// models.
+    fn bar(&self, metric: &str) -> (f64, f64) {
         if self.each.len() == 1 {
-            style::wilson95(self.value, self.reports[0].num_test)
+            interval(self.reports[0], self.value, metric)
         } else {
             let s = crate::report::groups::summary("", &self.each);
             (s.mean - s.interval, s.mean + s.interval)
@@ -69,6 +110,9 @@ where
     DB::ErrorType: 'static,
 {
     let on_tau = axes.x == "temperature";
+    let metric = axes.metric.as_str();
+    let methods = methods(metric);
+    let value_of_method = |r: &Report, m: usize| accuracy(r, m, metric);
     // On a tag's axis: the reports with a numeric value of it.
     let x_tag = |r: &Report| -> Option<f64> {
         r.tags
@@ -78,7 +122,7 @@ where
     };
     let with_accuracy: Vec<&Report> = rows
         .iter()
-        .filter(|r| accuracy(r, 0).is_some() || accuracy(r, 1).is_some())
+        .filter(|r| (0..methods.len()).any(|m| value_of_method(r, m).is_some()))
         .collect();
     let reports: Vec<Report> = with_accuracy
         .iter()
@@ -88,7 +132,14 @@ where
     let left_out = with_accuracy.len() - reports.len();
     if reports.is_empty() {
         return Err(Error::FailedPrecondition(if with_accuracy.is_empty() {
-            "no completed evaluation here has a kNN or linear accuracy".into()
+            if metric == "top1" {
+                "no completed evaluation here has a kNN or linear accuracy".to_string()
+            } else {
+                format!(
+                    "no completed evaluation here has the retrieval metrics ({} was asked for; they were skipped, or the reports predate them)",
+                    metric
+                )
+            }
         } else {
             let mut numeric: Vec<&str> = with_accuracy
                 .iter()
@@ -187,29 +238,33 @@ where
     // y: the bulk of the accuracies and their intervals; far outliers at the edge.
     let values: Vec<f64> = reports
         .iter()
-        .flat_map(|r| [accuracy(r, 0), accuracy(r, 1)])
+        .flat_map(|r| (0..methods.len()).map(|m| value_of_method(r, m)))
         .flatten()
         .collect();
     let kept = style::inliers(&values);
-    let n_of = |r: &Report| r.num_test;
     let mut ends = Vec::new();
     for r in &reports {
-        for m in 0..2 {
-            if let Some(a) = accuracy(r, m).filter(|a| kept.contains(a)) {
-                let (lo, hi) = style::wilson95(a, n_of(r));
+        for m in 0..methods.len() {
+            if let Some(a) = value_of_method(r, m).filter(|a| kept.contains(a)) {
+                let (lo, hi) = interval(r, a, metric);
                 ends.extend([lo, hi]);
             }
         }
     }
     let mut y_zoom = Zoom::over(ends.iter().copied().chain(kept.iter().copied()));
     y_zoom.hi = y_zoom.hi.min(1.0 + (y_zoom.hi - y_zoom.lo) * 0.02);
-    let y = Axis::numeric(y_zoom, "top-1 accuracy", 6);
+    let y = Axis::numeric(y_zoom, metric_name(metric), 6);
 
     let side = (f64::from(layout.width) * 0.22) as u32;
-    let title = if on_tau {
-        "Accuracy against τ".to_string()
+    let what = if metric == "top1" {
+        "Accuracy"
     } else {
-        format!("Accuracy against {}", axes.x)
+        metric_name(metric)
+    };
+    let title = if on_tau {
+        format!("{what} against τ")
+    } else {
+        format!("{what} against {}", axes.x)
     };
     let frame = frame::draw(root, &layout, &title, &x, &y, &caption(&reports), side)?;
     let groups = Losses::of_names(reports.iter().map(&group_of).collect());
@@ -227,8 +282,8 @@ where
             })
             .collect();
         let i = here.iter().position(|g| **g == group_of(r)).unwrap_or(0);
-        let n = here.len() * 2;
-        ((((i * 2 + m) as f64) - (n as f64 - 1.0) / 2.0) * spacing).round() as i32
+        let n = here.len() * methods.len();
+        ((((i * methods.len() + m) as f64) - (n as f64 - 1.0) / 2.0) * spacing).round() as i32
     };
     let at = |r: &Report, m: usize, a: f64| {
         let (x, y) = frame.px(u_of(r), y_zoom.clamp(a));
@@ -256,11 +311,13 @@ where
         let faint = style::blend(colour, WHITE, 0.6);
         let mut these: Vec<&Report> = reports.iter().filter(|r| group_of(r) == *group).collect();
         these.sort_by(|a, b| u_of(a).total_cmp(&u_of(b)));
-        for (m, (_, shape, dash)) in METHODS.iter().enumerate() {
+        for (m, (_, shape, dash)) in methods.iter().enumerate() {
             // The models of one x are one point.
             let mut points: Vec<Point> = Vec::new();
             for r in &these {
-                let Some(a) = accuracy(r, m) else { continue };
+                let Some(a) = value_of_method(r, m) else {
+                    continue;
+                };
                 match points
                     .last_mut()
                     .filter(|p| (u_of(p.reports[0]) - u_of(r)).abs() < 1e-12)
@@ -319,7 +376,7 @@ where
                     }
                 }
                 if y_zoom.contains(p.value) {
-                    let (lo, hi) = p.bar();
+                    let (lo, hi) = p.bar(metric);
                     frame::error_bar(
                         root,
                         at.0,
@@ -397,7 +454,7 @@ where
         yy += (f * 1.3) as i32;
     }
     yy += (f * 0.6) as i32;
-    for (name, shape, dash) in METHODS {
+    for &(name, shape, dash) in &methods {
         let mid = yy + (f * 0.45) as i32;
         frame::line(
             root,

@@ -180,7 +180,13 @@ pub struct Axes {
     /// "temperature" (τ, the loss for τ-free ones), "name" (the model) or a
     /// tag's value.
     pub label: String,
+    /// The accuracy figure's metric: one of [`ACCURACY_METRICS`].
+    pub metric: String,
 }
+
+/// The accuracy figure's metrics: the kNN's and the probe's top-1, or one
+/// retrieval metric.
+pub const ACCURACY_METRICS: [&str; 4] = ["top1", "map_at_r", "r_precision", "precision_at_1"];
 
 impl Default for Axes {
     fn default() -> Self {
@@ -188,6 +194,7 @@ impl Default for Axes {
             x: "temperature".into(),
             group_by: "loss".into(),
             label: "temperature".into(),
+            metric: "top1".into(),
         }
     }
 }
@@ -212,6 +219,27 @@ impl Axes {
             x: pick(x, d.x)?,
             group_by: pick(group_by, d.group_by)?,
             label: pick(label, d.label)?,
+            metric: d.metric,
+        })
+    }
+
+    /// These axes with the accuracy figure's `metric` ("": top-1), one of
+    /// [`ACCURACY_METRICS`] (INVALID_ARGUMENT naming them otherwise).
+    pub fn with_metric(self, metric: &str) -> Result<Self> {
+        let metric = match metric {
+            "" => "top1",
+            m => m,
+        };
+        if !ACCURACY_METRICS.contains(&metric) {
+            return Err(Error::InvalidArgument(format!(
+                "the accuracy figure's metric {metric:?} is not one of {}{}",
+                ACCURACY_METRICS.join(", "),
+                crate::suggest::did_you_mean(metric, &ACCURACY_METRICS)
+            )));
+        }
+        Ok(Self {
+            metric: metric.to_string(),
+            ..self
         })
     }
 
@@ -226,8 +254,10 @@ impl Axes {
                 kind.name()
             )))
         };
-        if kind != Kind::Accuracy && (self.x != d.x || self.group_by != d.group_by) {
-            return bad("x and group_by", "accuracy");
+        if kind != Kind::Accuracy
+            && (self.x != d.x || self.group_by != d.group_by || self.metric != d.metric)
+        {
+            return bad("x, group_by and metric", "accuracy");
         }
         if kind != Kind::UniformityTolerance && self.label != d.label {
             return bad("label", "uniformity–tolerance (ut)");

@@ -689,6 +689,47 @@ fn the_accuracy_figure_takes_any_numeric_tag_on_x_and_any_tag_as_colour() {
     assert!(Axes::new("a b", "", "").is_err());
 }
 
+#[test]
+fn the_accuracy_figure_draws_a_retrieval_metric_when_asked() {
+    let mut rows = zoo();
+    for (i, r) in rows.iter_mut().enumerate() {
+        if r.status == crate::domain::Status::Completed {
+            r.retrieval = Some(crate::domain::RetrievalResult {
+                precision_at_1: 0.8,
+                r_precision: 0.5 + 0.01 * i as f64,
+                map_at_r: 0.4 + 0.01 * i as f64,
+                recall_at_k: vec![(1, 0.8)],
+                gallery: "train".into(),
+                queries: r.num_test,
+                lone_queries: 0,
+            });
+        }
+    }
+    let completed = rows
+        .iter()
+        .filter(|r| r.status == crate::domain::Status::Completed)
+        .count();
+    let axes = Axes::default().with_metric("map_at_r").unwrap();
+    let fig = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &axes).unwrap();
+    let texts = svg_texts(&String::from_utf8(fig.bytes).unwrap());
+    assert!(texts.iter().any(|t| t == "MAP@R against τ"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "MAP@R"), "the axis and the legend");
+    // One series: one mark per completed model (the kNN and the probe
+    // would be two).
+    assert_eq!(fig.marks.len(), completed);
+    let top1 = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &Axes::default())
+        .unwrap();
+    assert_eq!(top1.marks.len(), 2 * completed);
+    // Reports without the metrics say so; other kinds and other names are refused.
+    let err = render_along(Kind::Accuracy, &zoo(), Format::Svg, Size::Screen, &axes).unwrap_err();
+    assert!(err.to_string().contains("retrieval metrics"), "{err}");
+    let err = render_along(Kind::Negatives, &rows, Format::Svg, Size::Screen, &axes).unwrap_err();
+    assert!(err.to_string().contains("accuracy figure"), "{err}");
+    let err = Axes::default().with_metric("map_at").unwrap_err();
+    assert!(err.to_string().contains("did you mean map_at_r"), "{err}");
+    assert_eq!(Axes::default().with_metric("").unwrap(), Axes::default());
+}
+
 /// Every text of an SVG with its left and right ends, estimated from its
 /// size and anchor as the figures measure text ([`style::text_width`]).
 fn svg_text_extents(svg: &str) -> Vec<(String, f64, f64)> {

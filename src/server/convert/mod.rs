@@ -192,7 +192,7 @@ pub fn figure_request(
         kind,
         format,
         size,
-        figures::Axes::new(&req.x, &req.group_by, &req.label)?,
+        figures::Axes::new(&req.x, &req.group_by, &req.label)?.with_metric(&req.metric)?,
     ))
 }
 

@@ -74,6 +74,8 @@ pub(super) struct ShowQuery {
     #[serde(default)]
     label: String,
     #[serde(default)]
+    metric: String,
+    #[serde(default)]
     by: String,
 }
 
@@ -85,7 +87,10 @@ pub(super) async fn show(
 ) -> Page {
     // Each choice goes to the figure that takes it, as `plot` sends them.
     let along = [
-        (Kind::Accuracy, Axes::new(&q.x, &q.group_by, "")?),
+        (
+            Kind::Accuracy,
+            Axes::new(&q.x, &q.group_by, "")?.with_metric(&q.metric)?,
+        ),
         (Kind::UniformityTolerance, Axes::new("", "", &q.label)?),
     ];
     let comparison = crate::views::comparison(&web.state.engine.reports(), &id, &q.by).await?;
@@ -130,6 +135,11 @@ pub(super) async fn show(
             form.filters method="get" {
                 label { "Accuracy x axis" input name="x" value=(q.x) placeholder="temperature"; }
                 label { "Accuracy colours" input name="group_by" value=(q.group_by) placeholder="loss"; }
+                label { "Accuracy metric" select name="metric" {
+                    @for m in crate::report::figures::ACCURACY_METRICS {
+                        option value=(m) selected[q.metric == m || (q.metric.is_empty() && m == "top1")] { (m) }
+                    }
+                } }
                 label { "Point labels" input name="label" value=(q.label) placeholder="temperature"; }
                 label { "Groups by tag" input name="by" value=(q.by) placeholder="seed"; }
                 button type="submit" { "Draw" }
@@ -164,7 +174,7 @@ fn table(c: &Comparison) -> Markup {
             thead { tr {
                 th { "Model" } th { "Loss" } th.n { "τ" } th { "Tags" } th { "Status" }
                 th.n { "−L_uniform" } th.n { "Alignment" } th.n { "Tolerance" }
-                th.n { "kNN top-1" } th.n { "Linear top-1" } th { "Evaluation" }
+                th.n { "kNN top-1" } th.n { "Linear top-1" } th.n { "MAP@R" } th { "Evaluation" }
             } }
             tbody {
                 @for r in &c.rows {
@@ -179,6 +189,7 @@ fn table(c: &Comparison) -> Markup {
                         td.n data-sort=(layout::sort_key(r.tolerance)) { (layout::num(r.tolerance, 4)) }
                         td.n data-sort=(layout::sort_key(r.knn.as_ref().map(|k| k.top1))) { (layout::pct(r.knn.as_ref().map(|k| k.top1))) }
                         td.n data-sort=(layout::sort_key(r.linear.as_ref().map(|l| l.top1))) { (layout::pct(r.linear.as_ref().map(|l| l.top1))) }
+                        td.n data-sort=(layout::sort_key(r.retrieval.as_ref().map(|x| x.map_at_r))) { (layout::num(r.retrieval.as_ref().map(|x| x.map_at_r), 4)) }
                         td { a href={ "/evaluations/" (r.id) } { code { (r.id) } } }
                     }
                 }

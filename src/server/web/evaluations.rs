@@ -188,6 +188,13 @@ fn report(r: &Report) -> Markup {
                 @if let Some(k) = &r.knn {
                     tr { th { "kNN top-1 / top-5" } td.n { (layout::pct(Some(k.top1))) " / " (layout::pct(Some(k.top5))) } td.muted { "k = " (k.k) ", T = " (k.temperature) ", " (k.metric) } }
                 }
+                @if let Some(x) = &r.retrieval {
+                    tr { th { "MAP@R / R-Precision / Precision@1" } td.n { (layout::num(Some(x.map_at_r), 4)) " / " (layout::num(Some(x.r_precision), 4)) " / " (layout::num(Some(x.precision_at_1), 4)) } td.muted { "gallery " (x.gallery) ", " (x.queries) " queries" @if x.lone_queries > 0 { ", " (x.lone_queries) " left out (no row of their class)" } } }
+                    tr { th { "Recall@K" } td.n { @for (i, (k, v)) in x.recall_at_k.iter().enumerate() { @if i > 0 { ", " } "@" (k) " " (layout::pct(Some(*v))) } } td {} }
+                }
+                @if let Some(c) = &r.clustering {
+                    tr { th { "k-means NMI / AMI" } td.n { (layout::num(Some(c.nmi), 4)) " / " (layout::num(Some(c.ami), 4)) } td.muted { (c.clusters) " clusters, " (c.iterations) " iterations, " (c.restarts) " runs, seed " (c.seed) } }
+                }
                 @if let Some(l) = &r.linear {
                     tr { th { "Linear top-1 / top-5" } td.n { (layout::pct(Some(l.top1))) " / " (layout::pct(Some(l.top5))) } td.muted { "train " (layout::pct(Some(l.train_top1))) ", C = " (l.c) ", " (l.iterations) " iterations" @if !l.converged { ", not converged" } ", on " (l.feature_output) } }
                 }
@@ -196,7 +203,7 @@ fn report(r: &Report) -> Markup {
         @if let Some(p) = &r.per_class {
             h2 { "Per class" }
             table.sortable {
-                thead { tr { th { "Class" } th.n { "Rows" } th.n { "Tolerance" } th.n { "kNN top-1" } th.n { "Linear top-1" } } }
+                thead { tr { th { "Class" } th.n { "Rows" } th.n { "Tolerance" } th.n { "kNN top-1" } th.n { "Linear top-1" } th.n { "MAP@R" } th.n { "R-Precision" } } }
                 tbody {
                     @for (i, label) in p.labels.iter().enumerate() {
                         tr {
@@ -205,6 +212,8 @@ fn report(r: &Report) -> Markup {
                             td.n data-sort=(layout::sort_key(p.tolerance.get(i).copied())) { (layout::num(p.tolerance.get(i).copied(), 4)) }
                             td.n data-sort=(layout::sort_key(p.knn_top1.get(i).copied())) { (layout::pct(p.knn_top1.get(i).copied())) }
                             td.n data-sort=(layout::sort_key(p.linear_top1.get(i).copied())) { (layout::pct(p.linear_top1.get(i).copied())) }
+                            td.n data-sort=(layout::sort_key(p.map_at_r.get(i).copied())) { (layout::num(p.map_at_r.get(i).copied(), 4)) }
+                            td.n data-sort=(layout::sort_key(p.r_precision.get(i).copied())) { (layout::num(p.r_precision.get(i).copied(), 4)) }
                         }
                     }
                 }

@@ -76,7 +76,7 @@ CANCELLED: EvaluationStatus
 SKIPPED: EvaluationStatus
 
 class MetricSpec(_message.Message):
-    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "augmentation", "positives_split", "linear_train_fraction", "linear_train_seed", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear", "skip_per_class")
+    __slots__ = ("uniformity_t", "neighbors_k", "augmentation_seed", "penalty_temperature", "knn_k", "knn_temperature", "linear_c", "linear_max_iter", "linear_tol", "alignment_alpha", "uniformity_exact_max_rows", "uniformity_samples", "augmentation", "positives_split", "linear_train_fraction", "linear_train_seed", "recall_ks", "retrieval_gallery", "kmeans_iterations", "kmeans_restarts", "kmeans_seed", "skip_uniformity", "skip_alignment", "skip_tolerance", "skip_nearest_negatives", "skip_penalty", "skip_effective_rank", "skip_knn", "skip_linear", "skip_per_class", "skip_retrieval", "skip_clustering")
     UNIFORMITY_T_FIELD_NUMBER: _ClassVar[int]
     NEIGHBORS_K_FIELD_NUMBER: _ClassVar[int]
     AUGMENTATION_SEED_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +93,11 @@ class MetricSpec(_message.Message):
     POSITIVES_SPLIT_FIELD_NUMBER: _ClassVar[int]
     LINEAR_TRAIN_FRACTION_FIELD_NUMBER: _ClassVar[int]
     LINEAR_TRAIN_SEED_FIELD_NUMBER: _ClassVar[int]
+    RECALL_KS_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVAL_GALLERY_FIELD_NUMBER: _ClassVar[int]
+    KMEANS_ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    KMEANS_RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    KMEANS_SEED_FIELD_NUMBER: _ClassVar[int]
     SKIP_UNIFORMITY_FIELD_NUMBER: _ClassVar[int]
     SKIP_ALIGNMENT_FIELD_NUMBER: _ClassVar[int]
     SKIP_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +107,8 @@ class MetricSpec(_message.Message):
     SKIP_KNN_FIELD_NUMBER: _ClassVar[int]
     SKIP_LINEAR_FIELD_NUMBER: _ClassVar[int]
     SKIP_PER_CLASS_FIELD_NUMBER: _ClassVar[int]
+    SKIP_RETRIEVAL_FIELD_NUMBER: _ClassVar[int]
+    SKIP_CLUSTERING_FIELD_NUMBER: _ClassVar[int]
     uniformity_t: float
     neighbors_k: int
     augmentation_seed: int
@@ -118,6 +125,11 @@ class MetricSpec(_message.Message):
     positives_split: str
     linear_train_fraction: float
     linear_train_seed: int
+    recall_ks: _containers.RepeatedScalarFieldContainer[int]
+    retrieval_gallery: str
+    kmeans_iterations: int
+    kmeans_restarts: int
+    kmeans_seed: int
     skip_uniformity: bool
     skip_alignment: bool
     skip_tolerance: bool
@@ -127,7 +139,9 @@ class MetricSpec(_message.Message):
     skip_knn: bool
     skip_linear: bool
     skip_per_class: bool
-    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., augmentation: _Optional[_Union[Augmentation, _Mapping]] = ..., positives_split: _Optional[str] = ..., linear_train_fraction: _Optional[float] = ..., linear_train_seed: _Optional[int] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ..., skip_per_class: bool = ...) -> None: ...
+    skip_retrieval: bool
+    skip_clustering: bool
+    def __init__(self, uniformity_t: _Optional[float] = ..., neighbors_k: _Optional[int] = ..., augmentation_seed: _Optional[int] = ..., penalty_temperature: _Optional[float] = ..., knn_k: _Optional[int] = ..., knn_temperature: _Optional[float] = ..., linear_c: _Optional[float] = ..., linear_max_iter: _Optional[int] = ..., linear_tol: _Optional[float] = ..., alignment_alpha: _Optional[float] = ..., uniformity_exact_max_rows: _Optional[int] = ..., uniformity_samples: _Optional[int] = ..., augmentation: _Optional[_Union[Augmentation, _Mapping]] = ..., positives_split: _Optional[str] = ..., linear_train_fraction: _Optional[float] = ..., linear_train_seed: _Optional[int] = ..., recall_ks: _Optional[_Iterable[int]] = ..., retrieval_gallery: _Optional[str] = ..., kmeans_iterations: _Optional[int] = ..., kmeans_restarts: _Optional[int] = ..., kmeans_seed: _Optional[int] = ..., skip_uniformity: bool = ..., skip_alignment: bool = ..., skip_tolerance: bool = ..., skip_nearest_negatives: bool = ..., skip_penalty: bool = ..., skip_effective_rank: bool = ..., skip_knn: bool = ..., skip_linear: bool = ..., skip_per_class: bool = ..., skip_retrieval: bool = ..., skip_clustering: bool = ...) -> None: ...
 
 class Augmentation(_message.Message):
     __slots__ = ("recipe", "crop_scale_min", "crop_scale_max", "jitter", "grayscale", "flip", "blur")
@@ -447,7 +461,7 @@ class GetComparisonRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., by: _Optional[str] = ...) -> None: ...
 
 class RenderFigureRequest(_message.Message):
-    __slots__ = ("id", "kind", "format", "size", "x", "group_by", "label")
+    __slots__ = ("id", "kind", "format", "size", "x", "group_by", "label", "metric")
     ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
@@ -455,6 +469,7 @@ class RenderFigureRequest(_message.Message):
     X_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
     id: str
     kind: FigureKind
     format: FigureFormat
@@ -462,7 +477,8 @@ class RenderFigureRequest(_message.Message):
     x: str
     group_by: str
     label: str
-    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[FigureKind, str]] = ..., format: _Optional[_Union[FigureFormat, str]] = ..., size: _Optional[_Union[FigureSize, str]] = ..., x: _Optional[str] = ..., group_by: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    metric: str
+    def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[FigureKind, str]] = ..., format: _Optional[_Union[FigureFormat, str]] = ..., size: _Optional[_Union[FigureSize, str]] = ..., x: _Optional[str] = ..., group_by: _Optional[str] = ..., label: _Optional[str] = ..., metric: _Optional[str] = ...) -> None: ...
 
 class ProjectEmbeddingsRequest(_message.Message):
     __slots__ = ("models", "comparison_id", "dataset", "split", "max_rows", "method", "seed", "perplexity")
@@ -677,7 +693,7 @@ class Histogram(_message.Message):
     def __init__(self, name: _Optional[str] = ..., lo: _Optional[float] = ..., hi: _Optional[float] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EvaluationReport(_message.Message):
-    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split", "warnings", "loss_name", "per_class", "tags")
+    __slots__ = ("id", "model", "model_sha256", "dataset", "dataset_id", "temperature", "loss", "num_test", "num_train", "embedding_dim", "uniformity", "uniformity_loss", "alignment", "tolerance", "positive_similarity", "nearest_negative_similarity", "relative_penalty", "penalty_entropy", "effective_rank", "knn", "linear", "spec", "timings", "created_at", "status", "error", "uniformity_estimator", "uniformity_stderr", "effective_negatives", "histograms", "preprocessing", "execution_provider", "test_split", "train_split", "warnings", "loss_name", "per_class", "tags", "retrieval", "clustering")
     class TimingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -730,6 +746,8 @@ class EvaluationReport(_message.Message):
     LOSS_NAME_FIELD_NUMBER: _ClassVar[int]
     PER_CLASS_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVAL_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERING_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     model_sha256: str
@@ -768,10 +786,56 @@ class EvaluationReport(_message.Message):
     loss_name: str
     per_class: PerClass
     tags: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ..., per_class: _Optional[_Union[PerClass, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    retrieval: RetrievalResult
+    clustering: ClusteringResult
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., model_sha256: _Optional[str] = ..., dataset: _Optional[str] = ..., dataset_id: _Optional[str] = ..., temperature: _Optional[float] = ..., loss: _Optional[str] = ..., num_test: _Optional[int] = ..., num_train: _Optional[int] = ..., embedding_dim: _Optional[int] = ..., uniformity: _Optional[float] = ..., uniformity_loss: _Optional[float] = ..., alignment: _Optional[float] = ..., tolerance: _Optional[float] = ..., positive_similarity: _Optional[float] = ..., nearest_negative_similarity: _Optional[_Iterable[float]] = ..., relative_penalty: _Optional[_Iterable[float]] = ..., penalty_entropy: _Optional[float] = ..., effective_rank: _Optional[float] = ..., knn: _Optional[_Union[KnnResult, _Mapping]] = ..., linear: _Optional[_Union[LinearResult, _Mapping]] = ..., spec: _Optional[_Union[MetricSpec, _Mapping]] = ..., timings: _Optional[_Mapping[str, float]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[EvaluationStatus, str]] = ..., error: _Optional[str] = ..., uniformity_estimator: _Optional[str] = ..., uniformity_stderr: _Optional[float] = ..., effective_negatives: _Optional[float] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ..., preprocessing: _Optional[_Union[_model_pb2.InputInfo, _Mapping]] = ..., execution_provider: _Optional[str] = ..., test_split: _Optional[str] = ..., train_split: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ..., loss_name: _Optional[str] = ..., per_class: _Optional[_Union[PerClass, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., retrieval: _Optional[_Union[RetrievalResult, _Mapping]] = ..., clustering: _Optional[_Union[ClusteringResult, _Mapping]] = ...) -> None: ...
+
+class RetrievalResult(_message.Message):
+    __slots__ = ("precision_at_1", "r_precision", "map_at_r", "recall_at_k", "gallery", "queries", "lone_queries")
+    PRECISION_AT_1_FIELD_NUMBER: _ClassVar[int]
+    R_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    MAP_AT_R_FIELD_NUMBER: _ClassVar[int]
+    RECALL_AT_K_FIELD_NUMBER: _ClassVar[int]
+    GALLERY_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    LONE_QUERIES_FIELD_NUMBER: _ClassVar[int]
+    precision_at_1: float
+    r_precision: float
+    map_at_r: float
+    recall_at_k: _containers.RepeatedCompositeFieldContainer[RecallAtK]
+    gallery: str
+    queries: int
+    lone_queries: int
+    def __init__(self, precision_at_1: _Optional[float] = ..., r_precision: _Optional[float] = ..., map_at_r: _Optional[float] = ..., recall_at_k: _Optional[_Iterable[_Union[RecallAtK, _Mapping]]] = ..., gallery: _Optional[str] = ..., queries: _Optional[int] = ..., lone_queries: _Optional[int] = ...) -> None: ...
+
+class RecallAtK(_message.Message):
+    __slots__ = ("k", "recall")
+    K_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    k: int
+    recall: float
+    def __init__(self, k: _Optional[int] = ..., recall: _Optional[float] = ...) -> None: ...
+
+class ClusteringResult(_message.Message):
+    __slots__ = ("nmi", "ami", "clusters", "iterations", "restarts", "seed", "objective")
+    NMI_FIELD_NUMBER: _ClassVar[int]
+    AMI_FIELD_NUMBER: _ClassVar[int]
+    CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    ITERATIONS_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    nmi: float
+    ami: float
+    clusters: int
+    iterations: int
+    restarts: int
+    seed: int
+    objective: float
+    def __init__(self, nmi: _Optional[float] = ..., ami: _Optional[float] = ..., clusters: _Optional[int] = ..., iterations: _Optional[int] = ..., restarts: _Optional[int] = ..., seed: _Optional[int] = ..., objective: _Optional[float] = ...) -> None: ...
 
 class PerClass(_message.Message):
-    __slots__ = ("labels", "counts", "tolerance", "knn_top1", "linear_top1", "similarity", "nearest_negative_classes", "nearest_negative_k", "names")
+    __slots__ = ("labels", "counts", "tolerance", "knn_top1", "linear_top1", "similarity", "nearest_negative_classes", "nearest_negative_k", "names", "map_at_r", "r_precision")
     LABELS_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
@@ -781,6 +845,8 @@ class PerClass(_message.Message):
     NEAREST_NEGATIVE_CLASSES_FIELD_NUMBER: _ClassVar[int]
     NEAREST_NEGATIVE_K_FIELD_NUMBER: _ClassVar[int]
     NAMES_FIELD_NUMBER: _ClassVar[int]
+    MAP_AT_R_FIELD_NUMBER: _ClassVar[int]
+    R_PRECISION_FIELD_NUMBER: _ClassVar[int]
     labels: _containers.RepeatedScalarFieldContainer[int]
     counts: _containers.RepeatedScalarFieldContainer[int]
     tolerance: _containers.RepeatedScalarFieldContainer[float]
@@ -790,7 +856,9 @@ class PerClass(_message.Message):
     nearest_negative_classes: _containers.RepeatedScalarFieldContainer[int]
     nearest_negative_k: int
     names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, labels: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., tolerance: _Optional[_Iterable[float]] = ..., knn_top1: _Optional[_Iterable[float]] = ..., linear_top1: _Optional[_Iterable[float]] = ..., similarity: _Optional[_Iterable[float]] = ..., nearest_negative_classes: _Optional[_Iterable[int]] = ..., nearest_negative_k: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ...) -> None: ...
+    map_at_r: _containers.RepeatedScalarFieldContainer[float]
+    r_precision: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, labels: _Optional[_Iterable[int]] = ..., counts: _Optional[_Iterable[int]] = ..., tolerance: _Optional[_Iterable[float]] = ..., knn_top1: _Optional[_Iterable[float]] = ..., linear_top1: _Optional[_Iterable[float]] = ..., similarity: _Optional[_Iterable[float]] = ..., nearest_negative_classes: _Optional[_Iterable[int]] = ..., nearest_negative_k: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ..., map_at_r: _Optional[_Iterable[float]] = ..., r_precision: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class DeleteEvaluationRequest(_message.Message):
     __slots__ = ("id",)

@@ -79,13 +79,14 @@ def figure_request(
     x: str = "",
     group_by: str = "",
     label: str = "",
+    metric: str = "",
 ) -> Message:
     """The RenderFigure request for the CLI's names of kind, format and size
-    (ValueError for any other name), with the accuracy figure's `x` and
-    `group_by` and the uniformity-tolerance figure's `label` as given (""
-    for the server's defaults; TypeError for anything but a string: the
-    server checks the names)."""
-    for name, value in (("x", x), ("group_by", group_by), ("label", label)):
+    (ValueError for any other name), with the accuracy figure's `x`,
+    `group_by` and `metric` and the uniformity-tolerance figure's `label` as
+    given ("" for the server's defaults; TypeError for anything but a
+    string: the server checks the names)."""
+    for name, value in (("x", x), ("group_by", group_by), ("label", label), ("metric", metric)):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a tag name, got {type(value).__name__}")
     return evaluation_pb2.RenderFigureRequest(
@@ -96,6 +97,7 @@ def figure_request(
         x=x,
         group_by=group_by,
         label=label,
+        metric=metric,
     )
 
 
@@ -265,6 +267,7 @@ class _Comparisons(_Connection):
         x: str = "",
         group_by: str = "",
         label: str = "",
+        metric: str = "",
     ) -> Figure:
         """Draws a figure of a stored comparison (`id`: a comparison id, its
         completed rows) or of one evaluation (an evaluation id) from the
@@ -298,6 +301,9 @@ class _Comparisons(_Connection):
                 figure: ``"temperature"`` (the default, ``""``), ``"name"``
                 (the model) or a tag's value; the models of one tau are
                 joined through their centroid.
+            metric: the accuracy figure's metric: ``"top1"`` (the default,
+                ``""``: the kNN's and the linear probe's top-1),
+                ``"map_at_r"``, ``"r_precision"`` or ``"precision_at_1"``.
 
         Returns the :class:`~embedeval.types.Figure` (``.save(path)``).
         Other names of kind, format and size raise ValueError without a
@@ -310,7 +316,7 @@ class _Comparisons(_Connection):
         a name that is no tag key, raise
         :class:`~embedeval.errors.InvalidArgument` from the server.
         """
-        request = figure_request(id, kind, format, size, x, group_by, label)
+        request = figure_request(id, kind, format, size, x, group_by, label, metric)
         return Figure.from_proto(self._call(self._evaluation.RenderFigure, request, idempotent=True))
 
     def project(

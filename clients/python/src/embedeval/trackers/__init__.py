@@ -23,9 +23,14 @@ What one report gives (:func:`report_entry`):
   ``relative_penalty/rank_1`` ... ``rank_k``, ``knn/top1``, ``knn/top5``,
   ``linear/top1``, ``linear/top5``, ``linear/train_top1``,
   ``linear/iterations``, ``linear/converged`` (1 or 0),
-  ``linear/seconds_per_iteration``, ``timings/<stage>``
-  (seconds) and, class by class, ``per_class/tolerance/<class>``,
-  ``per_class/knn_top1/<class>`` and ``per_class/linear_top1/<class>``.
+  ``linear/seconds_per_iteration``, ``retrieval/precision_at_1``,
+  ``retrieval/r_precision``, ``retrieval/map_at_r``,
+  ``retrieval/recall_at_<K>``, ``clustering/nmi``, ``clustering/ami``,
+  ``clustering/objective``,
+  ``timings/<stage>`` (seconds) and, class by class,
+  ``per_class/tolerance/<class>``, ``per_class/knn_top1/<class>``,
+  ``per_class/linear_top1/<class>``, ``per_class/map_at_r/<class>`` and
+  ``per_class/r_precision/<class>``.
   What the report does not hold (a skipped metric) is left out, and so is a
   class's NaN tolerance (a class of one row);
 * the settings (:func:`report_config`): the evaluation's id, the model, its

@@ -112,12 +112,24 @@ def report_scalars(report: EvaluationReport, *, per_class: bool = True) -> Dict[
         seconds = getattr(report.linear, "seconds_per_iteration", 0.0)  # 0: a server that does not say
         if seconds:
             put("linear/seconds_per_iteration", seconds)
+    retrieval = getattr(report, "retrieval", None)  # None: skipped, or a server without it
+    if retrieval is not None:
+        put("retrieval/precision_at_1", retrieval.precision_at_1)
+        put("retrieval/r_precision", retrieval.r_precision)
+        put("retrieval/map_at_r", retrieval.map_at_r)
+        for r in retrieval.recall_at_k:
+            put(f"retrieval/recall_at_{r.k}", r.recall)
+    clustering = getattr(report, "clustering", None)
+    if clustering is not None:
+        put("clustering/nmi", clustering.nmi)
+        put("clustering/ami", clustering.ami)
+        put("clustering/objective", clustering.objective)
     for stage, seconds in sorted(report.timings.items()):
         put(f"timings/{_segment(stage)}", seconds)
     pc = report.per_class
     if per_class and pc is not None and pc.classes:
         keys = _class_keys([int(x) for x in pc.labels], pc.names)
-        for field in ("tolerance", "knn_top1", "linear_top1"):
+        for field in ("tolerance", "knn_top1", "linear_top1", "map_at_r", "r_precision"):
             values = getattr(pc, field)
             if len(values) != len(keys):  # empty: skipped
                 continue
@@ -178,6 +190,9 @@ def report_config(report: EvaluationReport) -> Dict[str, ConfigValue]:
     ``execution_provider``, ``uniformity_estimator``, ``warnings`` (joined
     by "; "), ``error``, ``knn/k``, ``knn/temperature``, ``knn/metric``,
     ``linear/c``, ``linear/feature_output``, ``linear/train_rows``,
+    ``retrieval/gallery``, ``retrieval/queries``, ``retrieval/lone_queries``,
+    ``clustering/clusters``, ``clustering/iterations``,
+    ``clustering/restarts``, ``clustering/seed``,
     ``preprocessing/<field>``,
     ``spec/<field>`` (``spec/augmentation/<field>``) and ``tags/<key>``
     (the report's tags, values as the text they are). Lists become indexed
@@ -217,6 +232,15 @@ def report_config(report: EvaluationReport) -> Dict[str, ConfigValue]:
         train_rows = getattr(report.linear, "train_rows", 0)  # 0: a server that does not say
         if train_rows:
             _put_config(out, "linear/train_rows", train_rows)
+    retrieval = getattr(report, "retrieval", None)
+    if retrieval is not None:
+        _put_config(out, "retrieval/gallery", retrieval.gallery)
+        _put_config(out, "retrieval/queries", retrieval.queries)
+        _put_config(out, "retrieval/lone_queries", retrieval.lone_queries)
+    clustering = getattr(report, "clustering", None)
+    if clustering is not None:
+        for name in ("clusters", "iterations", "restarts", "seed"):
+            _put_config(out, f"clustering/{name}", getattr(clustering, name))
     if isinstance(report.preprocessing, InputInfo):
         _message_config(out, "preprocessing/", report.preprocessing)
     if isinstance(report.spec, MetricSpec):

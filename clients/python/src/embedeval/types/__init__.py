@@ -51,7 +51,18 @@ from .projections import (
     Projections,
 )
 from .reports import TAG_COLUMN_PREFIX as TAG_COLUMN_PREFIX
-from .reports import Accepted, EvaluationReport, Histogram, KnnResult, LinearResult, PerClass, Progress
+from .reports import (
+    Accepted,
+    ClusteringResult,
+    EvaluationReport,
+    Histogram,
+    KnnResult,
+    LinearResult,
+    PerClass,
+    Progress,
+    RecallAtK,
+    RetrievalResult,
+)
 from .reports import _empty as _empty
 from .reports import _row_columns as _row_columns
 from .runs import Checkpoint, Run, RunSummary, RunWarning
@@ -76,6 +87,9 @@ __all__ = [
     "AugmentationLike",
     "MetricSpec",
     "KnnResult",
+    "RecallAtK",
+    "RetrievalResult",
+    "ClusteringResult",
     "LinearResult",
     "Histogram",
     "PerClass",
@@ -120,6 +134,9 @@ _CLASSES.update(
             MetricSpec,
             KnnResult,
             LinearResult,
+            RecallAtK,
+            RetrievalResult,
+            ClusteringResult,
             Histogram,
             PerClass,
             EvaluationReport,

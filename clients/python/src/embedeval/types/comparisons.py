@@ -210,7 +210,7 @@ class Recommendation(_Message):
 #: ``nn1_similarity`` is ``nearest_negative_similarity[0]``).
 GROUP_METRICS = (
     "uniformity", "tolerance", "alignment", "positive_similarity", "nn1_similarity",
-    "penalty_entropy", "effective_rank", "knn_top1", "linear_top1",
+    "penalty_entropy", "effective_rank", "knn_top1", "linear_top1", "map_at_r", "r_precision",
 )
 
 

@@ -49,6 +49,57 @@ class KnnResult(_Message):
 
 
 @dataclasses.dataclass
+class RecallAtK(_Message):
+    """The fraction of queries with a row of their class among their K nearest gallery rows."""
+
+    _proto_name = "embedeval.v1.RecallAtK"
+
+    k: int = 0
+    recall: float = 0.0
+
+
+@dataclasses.dataclass
+class RetrievalResult(_Message):
+    """Retrieval metrics of the test rows as queries (Musgrave, Belongie and
+    Lim 2020; pytorch-metric-learning's AccuracyCalculator): the means over
+    the queries whose class has gallery rows."""
+
+    _proto_name = "embedeval.v1.RetrievalResult"
+
+    precision_at_1: float = 0.0
+    r_precision: float = 0.0
+    map_at_r: float = 0.0
+    #: Recall@K for each K of ``MetricSpec.recall_ks``, in that order.
+    recall_at_k: List[RecallAtK] = dataclasses.field(default_factory=list)
+    #: "train" or "test" (each query left out of its own ranking).
+    gallery: str = ""
+    #: Queries scored, and those left out for an empty class (R = 0).
+    queries: int = 0
+    lone_queries: int = 0
+
+    def recall(self, k: int) -> Optional[float]:
+        """Recall@``k``, or None where it was not asked for."""
+        return next((r.recall for r in self.recall_at_k if r.k == k), None)
+
+
+@dataclasses.dataclass
+class ClusteringResult(_Message):
+    """NMI and AMI of a k-means clustering of the test rows (faiss, seeded),
+    as many clusters as classes."""
+
+    _proto_name = "embedeval.v1.ClusteringResult"
+
+    nmi: float = 0.0
+    ami: float = 0.0
+    clusters: int = 0
+    iterations: int = 0
+    restarts: int = 0
+    seed: int = 0
+    #: Sum of the rows' squared distances to their centroids.
+    objective: float = 0.0
+
+
+@dataclasses.dataclass
 class LinearResult(_Message):
     """Multinomial logistic regression on frozen features."""
 
@@ -117,6 +168,11 @@ class PerClass(_Message):
     knn_top1: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
     #: float64 ``[C]``: the same for the linear probe; empty when it was skipped.
     linear_top1: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
+    #: float64 ``[C]``: each class's MAP@R over its test rows as queries
+    #: (NaN for a class with no gallery rows); empty when skipped.
+    map_at_r: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
+    #: float64 ``[C]``: each class's R-Precision; empty when skipped.
+    r_precision: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
     #: float32 ``[C, C]``: mean cosine similarity between the rows of class
     #: a (row) and those of class b (column); the diagonal is ``tolerance``.
     similarity: npt.NDArray[np.float32] = dataclasses.field(default_factory=_empty(np.float32, 2))
@@ -164,6 +220,8 @@ class PerClass(_Message):
             tolerance=vector("tolerance", np.float64),
             knn_top1=vector("knn_top1", np.float64, optional=True),
             linear_top1=vector("linear_top1", np.float64, optional=True),
+            map_at_r=vector("map_at_r", np.float64, optional=True),
+            r_precision=vector("r_precision", np.float64, optional=True),
             similarity=matrix("similarity", np.float32),
             nearest_negative_classes=matrix("nearest_negative_classes", np.int64, optional=True),
             nearest_negative_k=int(m.nearest_negative_k),
@@ -198,8 +256,9 @@ class PerClass(_Message):
     def frame(self) -> Any:
         """One row per class, in label order: ``label``, ``name`` (only where
         the dataset names its classes), ``count``, ``tolerance``,
-        ``knn_top1`` and ``linear_top1`` (missing where the kNN or the probe
-        was skipped), as a ``pandas.DataFrame`` (needs pandas:
+        ``knn_top1``, ``linear_top1``, ``map_at_r`` and ``r_precision``
+        (missing where the kNN, the probe or the retrieval metrics were
+        skipped), as a ``pandas.DataFrame`` (needs pandas:
         ``pip install embedeval-client[pandas]``)."""
         try:
             import pandas as pd
@@ -221,6 +280,8 @@ class PerClass(_Message):
                 "tolerance": self.tolerance,
                 "knn_top1": column(self.knn_top1),
                 "linear_top1": column(self.linear_top1),
+                "map_at_r": column(self.map_at_r),
+                "r_precision": column(self.r_precision),
             }
         )
         return pd.DataFrame(columns)
@@ -274,6 +335,10 @@ class EvaluationReport(_Message):
     effective_rank: Optional[float] = None
     knn: Optional[KnnResult] = None
     linear: Optional[LinearResult] = None
+    #: Precision@1, R-Precision, MAP@R and Recall@K (``None`` when skipped).
+    retrieval: Optional[RetrievalResult] = None
+    #: NMI and AMI of a k-means clustering (``None`` when skipped).
+    clustering: Optional[ClusteringResult] = None
     #: The settings used, every field filled in.
     spec: Optional[MetricSpec] = None
     #: Seconds per stage.
@@ -351,6 +416,11 @@ class EvaluationReport(_Message):
             "knn_top5": self.knn.top5 if self.knn else None,
             "linear_top1": self.linear.top1 if self.linear else None,
             "linear_top5": self.linear.top5 if self.linear else None,
+            "precision_at_1": self.retrieval.precision_at_1 if self.retrieval else None,
+            "r_precision": self.retrieval.r_precision if self.retrieval else None,
+            "map_at_r": self.retrieval.map_at_r if self.retrieval else None,
+            "nmi": self.clustering.nmi if self.clustering else None,
+            "ami": self.clustering.ami if self.clustering else None,
             "error": self.error,
             "warnings": "; ".join(self.warnings),
             "id": self.id,

@@ -7,6 +7,7 @@ import numbers
 from typing import (
     TYPE_CHECKING,
     Any,
+    List,
     Mapping,
     Optional,
     Union,
@@ -167,6 +168,22 @@ class MetricSpec(_Message):
     skip_linear: bool = False
     #: Leave out the per-class diagnostics (``report.per_class`` is then ``None``).
     skip_per_class: bool = False
+    #: The K of Recall@K [1, 2, 4, 8] (``None`` or empty: the default).
+    recall_ks: Optional[List[int]] = None
+    #: The gallery the retrieval metrics rank: "train" (the test split
+    #: queries the train split) or "test" (the test split against itself,
+    #: each query left out) ["train"; "test" without a train split].
+    retrieval_gallery: str = ""
+    #: Lloyd iterations of the k-means behind NMI and AMI [20].
+    kmeans_iterations: Optional[int] = None
+    #: Runs of that k-means, the lowest objective kept [1].
+    kmeans_restarts: Optional[int] = None
+    #: Seed of the k-means [1234].
+    kmeans_seed: Optional[int] = None
+    #: Leave out Precision@1, R-Precision, MAP@R and Recall@K.
+    skip_retrieval: bool = False
+    #: Leave out NMI and AMI.
+    skip_clustering: bool = False
 
     def __post_init__(self) -> None:
         if self.augmentation is not None:
@@ -184,6 +201,8 @@ class MetricSpec(_Message):
             if f.name == "augmentation":
                 msg.augmentation.CopyFrom(augmentation_to_proto(value))
                 msg.augmentation.SetInParent()
+            elif f.name == "recall_ks":
+                msg.recall_ks.extend(value)
             else:
                 setattr(msg, f.name, value)
         return msg
