@@ -83,9 +83,11 @@ book: bootstrap
 ## suite, the CUDA build's CPU fallback,
 ## a new user's command lines through the release binary, the Python
 ## client's suite against servers of the release binary, the dashboard in
-## a real browser (headless chromium over WebDriver), and the container
-## suite. The release binary is the image's where a Docker daemon answers
-## (compiled once, in the image), else the host's (scripts/release-binary).
+## a real browser (headless chromium over WebDriver), the retrieval and
+## clustering metrics against pytorch-metric-learning, faiss-python and
+## scikit-learn (tests/parity), and the container suite. The release
+## binary is the image's where a Docker daemon answers (compiled once, in
+## the image), else the host's (scripts/release-binary).
 ## Each step prints how long it took.
 test: bootstrap
 	@scripts/timed "format check" $(CARGO) fmt --check
@@ -103,5 +105,7 @@ test: bootstrap
 	  scripts/timed "Python client suite" env EMBEDEVAL_REQUIRE_SERVER=1 EMBEDEVAL_BIN="$$bin" \
 	    clients/python/.venv/bin/pytest clients/python/tests -q && \
 	  scripts/timed "dashboard in a browser" env EMBEDEVAL_REQUIRE_BROWSER=1 EMBEDEVAL_BIN="$$bin" \
-	    tests/browser/.venv/bin/pytest tests/browser -q -p no:cacheprovider
+	    tests/browser/.venv/bin/pytest tests/browser -q -p no:cacheprovider && \
+	  scripts/timed "retrieval parity with pytorch-metric-learning" env EMBEDEVAL_BIN="$$bin" \
+	    tests/parity/.venv/bin/pytest tests/parity -q -rs -p no:cacheprovider
 	@scripts/timed "container suite" $(MAKE) --no-print-directory containers

@@ -136,7 +136,7 @@ impl Gather<'_> {
 
         let mut train_data = None;
         let mut train_feat = None;
-        if let (Some(train), false) = (&train, settings.skip.knn && settings.skip.linear) {
+        if let (Some(train), true) = (&train, settings.uses_train()) {
             let t = Instant::now();
             let name = splits.train.as_deref().unwrap_or("train");
             let (emb, feat) = self

@@ -345,6 +345,13 @@ impl Settings {
         Ok(())
     }
 
+    /// Whether anything asked for reads the train split: the kNN, the
+    /// probe, or the retrieval metrics with the train split as gallery.
+    pub fn uses_train(&self) -> bool {
+        !(self.skip.knn && self.skip.linear)
+            || (!self.skip.retrieval && self.retrieval_gallery != Some(Gallery::Test))
+    }
+
     /// Checks that the positives split, when given, is a split of `dataset`
     /// with as many images as `test` (INVALID_ARGUMENT naming the field).
     pub fn check_positives(&self, dataset: &LoadedDataset, test: &str) -> Result<()> {
