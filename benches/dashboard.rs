@@ -84,6 +84,8 @@ fn report(i: usize, rng: &mut SplitMix64) -> Report {
             nearest_negative_classes: (0..CLASSES * CLASSES).map(|_| rng.below(50)).collect(),
             nearest_negative_k: 10,
             names: (0..CLASSES).map(|c| format!("class {c}")).collect(),
+            map_at_r: (0..CLASSES).map(|_| u(0.2, 0.6, rng)).collect(),
+            r_precision: (0..CLASSES).map(|_| u(0.3, 0.7, rng)).collect(),
         }),
         tags,
         ..Default::default()

@@ -16,8 +16,7 @@ mod common;
 use common::best_of;
 use embedeval::cancel::Stop;
 use embedeval::eval::{
-    cluster, knn_and_retrieval, knn_classify, Gallery, KmeansOptions, KnnOptions,
-    RetrievalOptions,
+    cluster, knn_and_retrieval, knn_classify, Gallery, KmeansOptions, KnnOptions, RetrievalOptions,
 };
 use embedeval::metrics::Matrix;
 use embedeval::rng::SplitMix64;
@@ -42,7 +41,9 @@ fn processor() -> String {
     let model = info
         .lines()
         .find_map(|l| l.strip_prefix("model name"))
-        .map_or("unknown".into(), |l| l.trim_start_matches([' ', '\t', ':']).to_string());
+        .map_or("unknown".into(), |l| {
+            l.trim_start_matches([' ', '\t', ':']).to_string()
+        });
     let flags: Vec<&str> = ["avx2", "avx512f", "avx512_bf16", "avx_vnni", "avx512_vnni"]
         .into_iter()
         .filter(|f| info.split_whitespace().any(|w| w == *f))

@@ -322,7 +322,7 @@ async fn a_stop_between_encoder_batches_ends_a_long_embedding_stage() {
     registry.scan(&runtime).unwrap();
     let data = DatasetRegistry::empty(datasets.path().to_path_buf());
     data.scan().unwrap();
-    let job = JobSpec::Model(ModelJob {
+    let job = JobSpec::Model(Box::new(ModelJob {
         model: registry.get("m").unwrap(),
         dataset: data.get("big").unwrap(),
         splits: embedeval::jobs::Splits {
@@ -331,7 +331,7 @@ async fn a_stop_between_encoder_batches_ends_a_long_embedding_stage() {
         },
         settings: Settings::resolve(Some(&only("uniformity")), 0.5).unwrap(),
         tags: Default::default(),
-    });
+    }));
     let b = bench(1, 0).await;
     let mut handle = b
         .engine

@@ -132,8 +132,12 @@ impl Contingency {
         for (&i, &j) in u.iter().zip(&v) {
             counts[i * c + j] += 1;
         }
-        let a = (0..r).map(|i| counts[i * c..(i + 1) * c].iter().sum()).collect();
-        let b = (0..c).map(|j| (0..r).map(|i| counts[i * c + j]).sum()).collect();
+        let a = (0..r)
+            .map(|i| counts[i * c..(i + 1) * c].iter().sum())
+            .collect();
+        let b = (0..c)
+            .map(|j| (0..r).map(|i| counts[i * c + j]).sum())
+            .collect();
         Self {
             counts,
             a,
@@ -199,8 +203,8 @@ impl Contingency {
                 let (af, bf) = (ai as f64, bj as f64);
                 let start = 1.max((ai + bj).saturating_sub(self.n));
                 let end = ai.min(bj);
-                let fixed = lg(af + 1.0) + lg(bf + 1.0) + lg(n - af + 1.0) + lg(n - bf + 1.0)
-                    - lg(n + 1.0);
+                let fixed =
+                    lg(af + 1.0) + lg(bf + 1.0) + lg(n - af + 1.0) + lg(n - bf + 1.0) - lg(n + 1.0);
                 for nij in start..=end {
                     let x = nij as f64;
                     let term2 = (n.ln() + x.ln()) - af.ln() - bf.ln();
@@ -300,7 +304,10 @@ mod tests {
         assert!(c.objective > 0.0 && c.objective < 0.3, "{}", c.objective);
         let again = cluster(&x, &labels, &opts, &Stop::never()).unwrap();
         assert_eq!(again.assignment, c.assignment, "seeded");
-        let bad = KmeansOptions { iterations: 0, ..opts };
+        let bad = KmeansOptions {
+            iterations: 0,
+            ..opts
+        };
         assert!(cluster(&x, &labels, &bad, &Stop::never()).is_err());
     }
 

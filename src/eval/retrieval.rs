@@ -21,6 +21,8 @@
 //! the train split as gallery, the weighted kNN takes its neighbours from
 //! the same pass ([`knn_and_retrieval`]).
 
+use rayon::prelude::*;
+
 use super::knn::{KnnOptions, KnnResult, Voter};
 use super::{check_pair, check_split};
 use crate::cancel::Stop;
@@ -92,10 +94,20 @@ pub struct RetrievalResult {
     pub per_query: Vec<Option<QueryScore>>,
 }
 
+/// One query's scores from its ranked list.
+#[derive(Debug, Clone)]
+struct Scored {
+    score: QueryScore,
+    /// Whether its first ranked row is of its class.
+    first: bool,
+    /// Per K of Recall@K: whether one of its first K rows is of its class.
+    hits: Vec<bool>,
+}
+
 /// The scores of a ranked list: `relevant` holds, best first, whether each
 /// ranked row is of the query's class (at least min(R, K) of them where the
 /// gallery has as many); `r` the query's R (at least 1).
-fn score(relevant: &[bool], r: usize, recall_ks: &[usize], hits: &mut [usize]) -> QueryScore {
+fn score(relevant: &[bool], r: usize, recall_ks: &[usize]) -> Scored {
     let (mut found, mut precision_sum) = (0usize, 0f64);
     for (i, &rel) in relevant.iter().take(r).enumerate() {
         if rel {
@@ -103,16 +115,43 @@ fn score(relevant: &[bool], r: usize, recall_ks: &[usize], hits: &mut [usize]) -
             precision_sum += found as f64 / (i + 1) as f64;
         }
     }
-    for (hit, &k) in hits.iter_mut().zip(recall_ks) {
-        *hit += relevant.iter().take(k).any(|&rel| rel) as usize;
-    }
-    QueryScore {
-        map_at_r: precision_sum / r as f64,
-        r_precision: found as f64 / r as f64,
+    Scored {
+        score: QueryScore {
+            map_at_r: precision_sum / r as f64,
+            r_precision: found as f64 / r as f64,
+        },
+        first: relevant.first().copied().unwrap_or(false),
+        hits: recall_ks
+            .iter()
+            .map(|&k| relevant.iter().take(k).any(|&rel| rel))
+            .collect(),
     }
 }
 
-/// Sums the scores of queries one at a time.
+/// The scores of a block's ranked lists (`lists[i]` is query `q0 + i`'s),
+/// in parallel: None for a query with R = 0 (`r_of`).
+fn score_block(
+    lists: &[Vec<(f32, u32)>],
+    q0: usize,
+    r_of: &(dyn Fn(usize) -> usize + Sync),
+    relevant: &(dyn Fn(usize, u32) -> bool + Sync),
+    recall_ks: &[usize],
+) -> Vec<Option<Scored>> {
+    lists
+        .par_iter()
+        .enumerate()
+        .map(|(i, list)| {
+            let q = q0 + i;
+            let r = r_of(q);
+            (r > 0).then(|| {
+                let rel: Vec<bool> = list.iter().map(|&(_, id)| relevant(q, id)).collect();
+                score(&rel, r, recall_ks)
+            })
+        })
+        .collect()
+}
+
+/// Sums the scores of queries a block at a time.
 #[derive(Debug)]
 struct Scorer<'a> {
     opts: &'a RetrievalOptions,
@@ -137,13 +176,16 @@ impl<'a> Scorer<'a> {
         })
     }
 
-    /// Query `q` with its R and its ranked rows' relevance, best first.
-    fn add(&mut self, q: usize, r: usize, relevant: &[bool]) {
-        if r == 0 {
-            return;
+    /// The scores of the queries from `q0` on (None: left out).
+    fn add(&mut self, q0: usize, scored: Vec<Option<Scored>>) {
+        for (i, s) in scored.into_iter().enumerate() {
+            let Some(s) = s else { continue };
+            self.precision_at_1 += s.first as usize;
+            for (total, hit) in self.hits.iter_mut().zip(&s.hits) {
+                *total += *hit as usize;
+            }
+            self.per_query[q0 + i] = Some(s.score);
         }
-        self.precision_at_1 += relevant.first().copied().unwrap_or(false) as usize;
-        self.per_query[q] = Some(score(relevant, r, &self.opts.recall_ks, &mut self.hits));
     }
 
     fn result(self) -> RetrievalResult {
@@ -239,11 +281,6 @@ pub fn knn_and_retrieval(
     let d = test.dim();
     let nq = test.rows();
     let maxk = *opts.recall_ks.iter().max().expect("checked non-empty");
-    let relevance = |bank_y: &[i64], q: usize, list: &[(f32, u32)]| -> Vec<bool> {
-        list.iter()
-            .map(|&(_, id)| bank_y[id as usize] == test_y[q])
-            .collect()
-    };
     match opts.gallery {
         Gallery::Train => {
             let Some((train, train_y)) = train else {
@@ -272,13 +309,16 @@ pub fn knn_and_retrieval(
                 block_for(longest),
                 stop,
                 |q0, lists| {
-                    for (i, list) in lists.iter().enumerate() {
-                        let q = q0 + i;
-                        if let Some(v) = voter.as_mut() {
-                            v.vote(q, list.iter().copied());
+                    if let Some(v) = voter.as_mut() {
+                        for (i, list) in lists.iter().enumerate() {
+                            v.vote(q0 + i, list.iter().copied());
                         }
-                        scorer.add(q, r_of(q), &relevance(train_y, q, list));
                     }
+                    let relevant = |q: usize, id: u32| train_y[id as usize] == test_y[q];
+                    scorer.add(
+                        q0,
+                        score_block(&lists, q0, &r_of, &relevant, &opts.recall_ks),
+                    );
                     stop.advance((q0 + lists.len()) as u64, nq as u64);
                     Ok(())
                 },
@@ -300,14 +340,12 @@ pub fn knn_and_retrieval(
                 &k_of,
                 block_for(longest),
                 stop,
-                |q0, lists| {
-                    let len = lists.len();
-                    for (i, mut list) in lists.into_iter().enumerate() {
-                        let q = q0 + i;
+                |q0, mut lists| {
+                    for (i, list) in lists.iter_mut().enumerate() {
                         // The query itself leaves its ranking; where a tie
                         // kept it out of its own list, the last row leaves
                         // in its place (as AccuracyCalculator does).
-                        match list.iter().position(|&(_, id)| id as usize == q) {
+                        match list.iter().position(|&(_, id)| id as usize == q0 + i) {
                             Some(p) => {
                                 list.remove(p);
                             }
@@ -315,9 +353,13 @@ pub fn knn_and_retrieval(
                                 list.pop();
                             }
                         }
-                        scorer.add(q, r_of(q), &relevance(test_y, q, &list));
                     }
-                    stop.advance((q0 + len) as u64, nq as u64);
+                    let relevant = |q: usize, id: u32| test_y[id as usize] == test_y[q];
+                    scorer.add(
+                        q0,
+                        score_block(&lists, q0, &r_of, &relevant, &opts.recall_ks),
+                    );
+                    stop.advance((q0 + lists.len()) as u64, nq as u64);
                     Ok(())
                 },
             )?;
@@ -359,7 +401,11 @@ mod tests {
         let data: Vec<f32> = (0..n * d)
             .map(|i| {
                 let (row, col) = (i / d, i % d);
-                let mean = if col as i64 == labels[row] % d as i64 { 1.5 } else { 0.0 };
+                let mean = if col as i64 == labels[row] % d as i64 {
+                    1.5
+                } else {
+                    0.0
+                };
                 (mean + rng.normal()) as f32
             })
             .collect();
@@ -381,14 +427,19 @@ mod tests {
             row.iter().map(|&v| v as f64 / norm).collect::<Vec<f64>>()
         };
         let (mut p1, mut rp, mut map, mut recall, mut n) = (0.0, 0.0, 0.0, vec![0.0; ks.len()], 0);
-        for q in 0..test.rows() {
+        for (q, &label) in test_y.iter().enumerate() {
             let zq = unit(test, q);
             let mut ranked: Vec<(f64, usize)> = (0..gallery.rows())
                 .filter(|&j| !(leave_out && j == q))
-                .map(|j| (unit(gallery, j).iter().zip(&zq).map(|(a, b)| a * b).sum(), j))
+                .map(|j| {
+                    (
+                        unit(gallery, j).iter().zip(&zq).map(|(a, b)| a * b).sum(),
+                        j,
+                    )
+                })
                 .collect();
             ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let rel: Vec<bool> = ranked.iter().map(|&(_, j)| gallery_y[j] == test_y[q]).collect();
+            let rel: Vec<bool> = ranked.iter().map(|&(_, j)| gallery_y[j] == label).collect();
             let r = rel.iter().filter(|&&x| x).count();
             if r == 0 {
                 continue;
@@ -410,7 +461,13 @@ mod tests {
             }
         }
         let n_f = n as f64;
-        (p1 / n_f, rp / n_f, map / n_f, recall.iter().map(|v| v / n_f).collect(), n)
+        (
+            p1 / n_f,
+            rp / n_f,
+            map / n_f,
+            recall.iter().map(|v| v / n_f).collect(),
+            n,
+        )
     }
 
     #[test]
@@ -442,7 +499,11 @@ mod tests {
             assert_eq!(got.queries, n, "{gallery:?}");
             assert!((got.precision_at_1 - p1).abs() < 1e-9, "{gallery:?}");
             assert!((got.r_precision - rp).abs() < 1e-9, "{gallery:?}");
-            assert!((got.map_at_r - map).abs() < 1e-9, "{gallery:?} {} {map}", got.map_at_r);
+            assert!(
+                (got.map_at_r - map).abs() < 1e-9,
+                "{gallery:?} {} {map}",
+                got.map_at_r
+            );
             for ((k, v), want) in got.recall_at_k.iter().zip(&recall) {
                 assert!((v - want).abs() < 1e-9, "{gallery:?} recall@{k}");
             }
@@ -479,7 +540,10 @@ mod tests {
         assert_eq!(shared.unwrap()[0].correct, apart[0].correct);
         assert_eq!((r.queries, r.lone_queries), (118, 2));
         assert!(r.per_query[0].is_none() && r.per_query[2].is_some());
-        assert_eq!(r.precision_at_1, r.recall_at_k[0].1, "Recall@1 is Precision@1");
+        assert_eq!(
+            r.precision_at_1, r.recall_at_k[0].1,
+            "Recall@1 is Precision@1"
+        );
         let mut labels = test_y.clone();
         labels.sort_unstable();
         labels.dedup();

@@ -20,9 +20,31 @@ const BANK_BLOCK: usize = 25_000;
 /// Values per max-filter step.
 const LANES: usize = 16;
 
-/// Best first: larger similarity, then smaller id.
-pub(super) fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+/// The sort key of a (similarity, id) pair: ascending keys are best first
+/// (larger similarity, then smaller id, similarities ordered as
+/// `f32::total_cmp` orders them). An integer key sorts and selects several
+/// times faster than the pair with a comparison closure, which matters
+/// when a query keeps tens of thousands of rows (the R of MAP@R).
+fn key(v: f32, id: u32) -> u64 {
+    let bits = v.to_bits();
+    // Ascending order of the floats as unsigned integers.
+    let ordered = if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    };
+    (u64::from(!ordered) << 32) | u64::from(id)
+}
+
+/// The (similarity, id) of a [`key`].
+fn unkey(key: u64) -> (f32, u32) {
+    let ordered = !((key >> 32) as u32);
+    let bits = if ordered >> 31 == 1 {
+        ordered & !(1 << 31)
+    } else {
+        !ordered
+    };
+    (f32::from_bits(bits), key as u32)
 }
 
 /// The running k best (similarity, id) of one query. Candidates above the
@@ -33,7 +55,8 @@ pub(super) fn better(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
 #[derive(Debug, Clone)]
 pub(super) struct TopK {
     k: usize,
-    buf: Vec<(f32, u32)>,
+    /// [`key`]s of the candidates kept.
+    buf: Vec<u64>,
     threshold: f32,
 }
 
@@ -48,7 +71,7 @@ impl TopK {
 
     fn compact(&mut self) {
         if self.buf.len() > self.k {
-            self.buf.select_nth_unstable_by(self.k - 1, better);
+            self.buf.select_nth_unstable(self.k - 1);
             self.buf.truncate(self.k);
         }
     }
@@ -87,29 +110,33 @@ impl TopK {
         if self.k == 0 || v.is_nan() || v <= self.threshold {
             return;
         }
-        self.buf.push((v, id as u32));
+        self.buf.push(key(v, id as u32));
         if self.buf.len() >= 2 * self.k {
             self.compact();
-            self.threshold = self.buf[self.k - 1].0;
+            // The k-th best, where the selection put it.
+            self.threshold = unkey(self.buf[self.k - 1]).0;
         }
     }
 
     /// The k best (fewer where fewer were offered), best first.
     pub(super) fn into_sorted(mut self) -> Vec<(f32, u32)> {
         self.compact();
-        self.buf.sort_unstable_by(better);
-        self.buf
+        self.buf.sort_unstable();
+        self.buf.into_iter().map(unkey).collect()
     }
 
     /// Writes the k best, best first, padding with id -1.
     pub(super) fn finish(mut self, ids: &mut [i64], sims: &mut [f32]) {
         self.compact();
-        self.buf.sort_by(better);
-        for (r, slot) in ids.iter_mut().enumerate() {
-            *slot = self.buf.get(r).map_or(-1, |&(_, j)| j as i64);
-        }
-        for (r, slot) in sims.iter_mut().enumerate() {
-            *slot = self.buf.get(r).map_or(f32::NEG_INFINITY, |&(s, _)| s);
+        self.buf.sort_unstable();
+        for (r, (id, sim)) in ids.iter_mut().zip(sims.iter_mut()).enumerate() {
+            (*sim, *id) = match self.buf.get(r) {
+                Some(&k) => {
+                    let (s, j) = unkey(k);
+                    (s, j as i64)
+                }
+                None => (f32::NEG_INFINITY, -1),
+            };
         }
     }
 }
@@ -200,7 +227,10 @@ fn ranked(
     if nq == 0 {
         return Ok(());
     }
-    let (qb, db) = (block.clamp(1, QUERY_BLOCK).min(nq), BANK_BLOCK.min(n.max(1)));
+    let (qb, db) = (
+        block.clamp(1, QUERY_BLOCK).min(nq),
+        BANK_BLOCK.min(n.max(1)),
+    );
     let mut gram = vec![0f32; qb * db];
     for q0 in (0..nq).step_by(qb) {
         let rows = qb.min(nq - q0);
@@ -243,6 +273,26 @@ mod tests {
         state.push(&row[..half], 0);
         state.push(&row[half..], half);
         state.finish(ids, sims);
+    }
+
+    #[test]
+    fn keys_order_pairs_best_first_and_decode() {
+        let pairs = [
+            (1.0f32, 3u32),
+            (0.5, 0),
+            (0.5, 7),
+            (0.0, 1),
+            (-0.0, 0),
+            (-0.25, 2),
+            (-1.0, 9),
+            (f32::NEG_INFINITY, 4),
+        ];
+        let keys: Vec<u64> = pairs.iter().map(|&(v, i)| key(v, i)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        for (&(v, i), &k) in pairs.iter().zip(&keys) {
+            assert_eq!(unkey(k), (v, i));
+            assert_eq!(unkey(k).0.to_bits(), v.to_bits());
+        }
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use crate::data::augment::{AugmentParams, Recipe};
 use crate::data::LoadedDataset;
 use crate::domain::MetricSpec;
-use crate::eval::Gallery;
 use crate::error::{Error, Result};
+use crate::eval::Gallery;
 
 /// Which splits of a dataset an evaluation uses: the test split (metrics,
 /// kNN queries, probe test set) and the train split (kNN bank, probe
@@ -294,7 +294,10 @@ impl Settings {
             ("neighbors_k", self.neighbors_k),
             ("knn_k", self.knn_k),
             ("linear_max_iter", self.linear_max_iter),
-            ("recall_ks", self.recall_ks.iter().copied().min().unwrap_or(1)),
+            (
+                "recall_ks",
+                self.recall_ks.iter().copied().min().unwrap_or(1),
+            ),
             ("kmeans_iterations", self.kmeans_iterations as usize),
             ("kmeans_restarts", self.kmeans_restarts as usize),
         ] {

@@ -247,13 +247,13 @@ pub async fn decode(kind: &str, request: &[u8], resolve: &dyn Resolve) -> Result
                 .into_iter()
                 .next()
                 .ok_or_else(|| Error::store("a stored one-model job names no model"))?;
-            Ok(JobSpec::Model(super::plan::model_job(
+            Ok(JobSpec::Model(Box::new(super::plan::model_job(
                 model,
                 dataset,
                 splits,
                 settings,
                 request.tags,
-            )?))
+            )?)))
         }
         "compare" => {
             // The models chosen at admission, each as it was chosen.

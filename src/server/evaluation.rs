@@ -115,7 +115,11 @@ impl EvaluationService for EvaluationApi {
             },
         )
         .await?;
-        let handle = self.state.engine.submit(JobSpec::Model(job), opts).await?;
+        let handle = self
+            .state
+            .engine
+            .submit(JobSpec::Model(Box::new(job)), opts)
+            .await?;
         if opts.detach {
             let accepted = convert::accepted(handle);
             return Ok(Response::new(once(proto::EvaluateEvent {

@@ -99,6 +99,8 @@ pub fn only(stage: &str) -> embedeval::proto::MetricSpec {
         skip_effective_rank: true,
         skip_knn: true,
         skip_linear: true,
+        skip_retrieval: true,
+        skip_clustering: true,
         ..Default::default()
     };
     match stage {
@@ -107,6 +109,7 @@ pub fn only(stage: &str) -> embedeval::proto::MetricSpec {
         "penalty" => spec.skip_penalty = false,
         "knn" => spec.skip_knn = false,
         "linear" => spec.skip_linear = false,
+        "retrieval" => spec.skip_retrieval = false,
         other => panic!("{other}"),
     }
     spec

@@ -15,7 +15,7 @@ use crate::registry::LoadedModel;
 pub enum JobSpec {
     /// One model over a dataset: its test and train splits and the
     /// positive views of the test images.
-    Model(ModelJob),
+    Model(Box<ModelJob>),
     /// Embeddings the client computed.
     Embeddings(Box<EmbeddingsJob>),
     /// Several models over one dataset, one after the other in one slot.

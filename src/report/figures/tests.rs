@@ -713,12 +713,21 @@ fn the_accuracy_figure_draws_a_retrieval_metric_when_asked() {
     let fig = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &axes).unwrap();
     let texts = svg_texts(&String::from_utf8(fig.bytes).unwrap());
     assert!(texts.iter().any(|t| t == "MAP@R against τ"), "{texts:?}");
-    assert!(texts.iter().any(|t| t == "MAP@R"), "the axis and the legend");
+    assert!(
+        texts.iter().any(|t| t == "MAP@R"),
+        "the axis and the legend"
+    );
     // One series: one mark per completed model (the kNN and the probe
     // would be two).
     assert_eq!(fig.marks.len(), completed);
-    let top1 = render_along(Kind::Accuracy, &rows, Format::Svg, Size::Screen, &Axes::default())
-        .unwrap();
+    let top1 = render_along(
+        Kind::Accuracy,
+        &rows,
+        Format::Svg,
+        Size::Screen,
+        &Axes::default(),
+    )
+    .unwrap();
     assert_eq!(top1.marks.len(), 2 * completed);
     // Reports without the metrics say so; other kinds and other names are refused.
     let err = render_along(Kind::Accuracy, &zoo(), Format::Svg, Size::Screen, &axes).unwrap_err();
