@@ -36,6 +36,19 @@ PAPER = {
 HARD_UNIFORMITY, HARD_TOLERANCE = 3.87, 0.03
 
 
+
+def retrieval_sentence(sweep, taus):
+    """'; MAP@R a–b, ρ(τ, MAP@R) = x (ρ(τ, kNN top-1) = y)' for a sweep whose
+    rows have the retrieval metrics, else ''."""
+    maps = [r.get("retrieval", {}).get("map_at_r") for r in sweep]
+    knn = [r.get("knn", {}).get("top1") for r in sweep]
+    if any(m is None for m in maps):
+        return ""
+    return (
+        f"; MAP@R {min(maps):.4f}–{max(maps):.4f}, ρ(τ, MAP@R) = {spearman(taus, maps):.2f} "
+        f"against ρ(τ, kNN top-1) = {spearman(taus, knn):.2f}"
+    )
+
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a proportion p over n trials."""
     if n == 0:
@@ -145,7 +158,9 @@ def main() -> None:
             f"uniformity {f(min(unif), 3)}–{f(max(unif), 3)}, tolerance {f(min(tol), 3)}–{f(max(tol), 3)}; "
             f"linear top-1 peaks {peak_where}, at τ = {taus[best]:g} ({f(lin[best] * 100, 2)}% "
             f"[{f(lo * 100, 1)}, {f(hi * 100, 1)}])"
-            + (f", within the interval of τ = {', '.join(overlapping)}." if overlapping else ", outside every other τ's interval.")
+            + (f", within the interval of τ = {', '.join(overlapping)}" if overlapping else ", outside every other τ's interval")
+            + retrieval_sentence(sweep, taus)
+            + "."
         )
     for loss in ("simple", "hard_simple"):
         for r in rows:

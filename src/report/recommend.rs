@@ -8,7 +8,8 @@
 //! over the front, the point farthest from the chord between its ends
 //! towards the ideal corner), and the best kNN and linear top-1 with their 95% Wilson intervals
 //! (Wilson 1927) over the test rows. The recommendation is the most accurate
-//! model by the linear probe (the kNN where the probe was skipped) when no
+//! model by the linear probe (the kNN where the probe was skipped, the
+//! retrieval metrics' Precision@1 where both were) when no
 //! other model's interval reaches its; where intervals overlap the
 //! accuracies cannot tell the models apart, and a tie-break, named as one,
 //! decides: the one of them nearest the knee, or, where the front has fewer
@@ -280,9 +281,18 @@ fn recommend_group(loss: String, rows: Vec<Report>, names: Names) -> Recommendat
     let linear = |r: &Report| r.linear.as_ref().map(|l| l.top1);
     let best_knn = best(&rows, knn);
     let best_linear = best(&rows, linear);
-    let (protocol, chosen, top1): (&str, _, &Top1) = match best_linear {
-        Some(b) => ("linear", Some(b), &linear),
-        None => ("kNN", best_knn, &knn),
+    // Where neither probe ran, the retrieval metrics' Precision@1 (the
+    // nearest gallery row's class: a proportion over the test rows, as the
+    // probes' top-1 is).
+    let precision_at_1 = |r: &Report| r.retrieval.as_ref().map(|x| x.precision_at_1);
+    let (measure, chosen, top1): (&str, _, &Top1) = match (best_linear, best_knn) {
+        (Some(b), _) => ("linear top-1", Some(b), &linear),
+        (None, Some(b)) => ("kNN top-1", Some(b), &knn),
+        (None, None) => (
+            "Precision@1",
+            best(&rows, precision_at_1),
+            &precision_at_1,
+        ),
     };
     let mut rec = Recommendation {
         loss,
@@ -341,7 +351,7 @@ fn recommend_group(loss: String, rows: Vec<Report>, names: Names) -> Recommendat
         })
         .collect();
     let best_text = format!(
-        "best {protocol} top-1 {:.3} [{:.3}, {:.3}]",
+        "best {measure} {:.3} [{:.3}, {:.3}]",
         b.value, b.lo, b.hi
     );
     if rec.tied.len() == 1 {
@@ -366,7 +376,7 @@ fn recommend_group(loss: String, rows: Vec<Report>, names: Names) -> Recommendat
     let Some(k) = knee else {
         rec.recommended = Some(b.model);
         rec.reason = format!(
-            "{}: {best_text}; {within}. Tie-break: the higher {protocol} top-1 ({no_knee})",
+            "{}: {best_text}; {within}. Tie-break: the higher {measure} ({no_knee})",
             names.of(b.model)
         );
         return rec;
@@ -716,6 +726,19 @@ mod tests {
             "{}",
             rec.reason
         );
+        // Without the probes, the retrieval metrics' Precision@1 decides.
+        let retrieval_only = |mut r: Report| {
+            r.retrieval = Some(crate::domain::RetrievalResult {
+                precision_at_1: r.linear.as_ref().unwrap().top1,
+                ..Default::default()
+            });
+            r.knn = None;
+            r.linear = None;
+            r
+        };
+        let rec = &recommend(&rows.clone().map(retrieval_only))[0];
+        assert!(rec.recommended.is_some());
+        assert!(rec.reason.contains("best Precision@1"), "{}", rec.reason);
         // No accuracy at all: two models give no recommendation, one does.
         let bare = |mut r: Report| {
             r.knn = None;

@@ -115,7 +115,8 @@ class Recommendation(_Message):
     coordinates, the smaller tau on a tie); ``best_knn`` and ``best_linear`` the most accurate models with
     their 95% Wilson intervals over the test rows (``None`` where no row has
     that probe). ``recommended`` is the most accurate model by the linear
-    probe (the kNN where the probe was skipped) when no other model's
+    probe (the kNN where the probe was skipped, the retrieval metrics'
+    Precision@1 where both were) when no other model's
     interval reaches its; otherwise accuracy cannot tell the models in
     ``tied`` apart and the one of them nearest the knee is recommended.
     ``reason`` says which, in one sentence. A recommendation from
