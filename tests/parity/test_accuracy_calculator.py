@@ -210,6 +210,46 @@ def _check(server: Server, model: str, dataset: str) -> List[str]:
     return lines
 
 
+def test_exact_ties_are_broken_as_accuracy_calculator_breaks_them(server: Server) -> None:
+    """Every image three times over (and its label with it): each query's
+    ranking is full of exact ties (identical rows, identical similarities),
+    broken by the smaller gallery row in the service and in
+    AccuracyCalculator's default k-NN (faiss's IndexFlatL2 on the
+    normalised rows: the same ties, the same order); each query leaves its
+    own ranking by its row, its copies stay. Compared with
+    AccuracyCalculator as it ships (its default knn_func)."""
+    digits = REPO / "datasets" / "digits"
+    dup = server.tmp / "digits-ties"
+    dup.mkdir()
+    for split, n in (("train", 200), ("test", 120)):
+        images = np.load(digits / f"{split}_images.npy")[:n]
+        labels = np.load(digits / f"{split}_labels.npy")[:n]
+        # Interleaved copies, so that a tie spans rows far apart.
+        np.save(dup / f"{split}_images.npy", np.concatenate([images, images[::-1], images]))
+        np.save(dup / f"{split}_labels.npy", np.concatenate([labels, labels[::-1], labels]))
+    manifest = (digits / "dataset.toml").read_text().replace('name = "digits"', 'name = "digits-ties"')
+    manifest = manifest.replace("size = 1257", "size = 600").replace("size = 540", "size = 360")
+    (dup / "dataset.toml").write_text(manifest)
+    server.cli("datasets", "add", "digits-ties", str(dup))
+    model = DIGITS_MODELS[0]
+    test, test_y = server.embeddings(model, "digits-ties", "test")
+    train, train_y = server.embeddings(model, "digits-ties", "train")
+    q, r = _unit(test), _unit(train)
+    calculator = AccuracyCalculator(include=("precision_at_1", "r_precision", "mean_average_precision_at_r"),
+                                    k="max_bin_count", device=torch.device("cpu"))
+    for gallery in ("train", "test"):
+        got = server.report(model, "digits-ties", gallery)["retrieval"]
+        tq = torch.from_numpy(q)
+        args = (tq, torch.from_numpy(test_y), torch.from_numpy(r), torch.from_numpy(train_y), False) \
+            if gallery == "train" else (tq, torch.from_numpy(test_y))
+        want = calculator.get_accuracy(*args)
+        for ours, theirs in (("precision_at_1", "precision_at_1"), ("r_precision", "r_precision"),
+                             ("map_at_r", "mean_average_precision_at_r")):
+            assert abs(_number(got[ours]) - want[theirs]) < TOL, f"ties, {gallery}: {ours} {got[ours]} {want[theirs]}"
+        print(f"exact ties, gallery {gallery}: MAP@R {_number(got['map_at_r']):.6f} "
+              f"(AccuracyCalculator {want['mean_average_precision_at_r']:.6f})")
+
+
 @pytest.mark.parametrize("model", DIGITS_MODELS)
 def test_the_digits_zoo_equals_accuracy_calculator(server: Server, model: str) -> None:
     for line in _check(server, model, "digits"):
