@@ -42,6 +42,21 @@ pub struct ClusteringResult {
     pub objective: f64,
 }
 
+/// Rows per cluster below which faiss warns that a clustering is poorly
+/// supported (its `min_points_per_centroid`).
+pub const FEW_ROWS_PER_CLUSTER: usize = 39;
+
+/// The warning for a clustering of `rows` rows into `clusters` clusters
+/// with fewer than [`FEW_ROWS_PER_CLUSTER`] rows per cluster, if it has.
+pub fn few_rows_per_cluster(rows: usize, clusters: usize) -> Option<String> {
+    (rows < clusters * FEW_ROWS_PER_CLUSTER).then(|| {
+        format!(
+            "the k-means behind NMI and AMI put {rows} rows into {clusters} clusters, fewer than \
+             {FEW_ROWS_PER_CLUSTER} per cluster: the clustering metrics are poorly supported"
+        )
+    })
+}
+
 /// k-means of `x`'s rows (as given: the caller normalises) into as many
 /// clusters as `labels` has classes, scored against `labels`.
 pub fn cluster(
@@ -73,6 +88,9 @@ pub fn cluster(
     params.set_niter(opts.iterations);
     params.set_nredo(opts.restarts);
     params.set_seed(opts.seed);
+    // faiss only prints a warning below this many rows per cluster; the
+    // report says it instead (`few_rows_per_cluster`).
+    params.set_min_points_per_centroid(1);
     let mut clustering = Clustering::new_with_params(d, k as u32, &params)?;
     let mut index = FlatIndex::new_l2(d)?;
     clustering.train(x.as_slice(), &mut index)?;

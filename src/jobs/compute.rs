@@ -275,6 +275,9 @@ pub fn compute(
         let c = stage("clustering", report, cancel, progress, |stop| {
             cluster(&z, &data.test_labels, &opts, stop)
         })?;
+        if let Some(w) = crate::eval::clustering::few_rows_per_cluster(z.rows(), c.clusters) {
+            report.warnings.push(w);
+        }
         report.clustering = Some(crate::domain::ClusteringResult {
             nmi: c.nmi,
             ami: c.ami,

@@ -288,11 +288,7 @@ fn recommend_group(loss: String, rows: Vec<Report>, names: Names) -> Recommendat
     let (measure, chosen, top1): (&str, _, &Top1) = match (best_linear, best_knn) {
         (Some(b), _) => ("linear top-1", Some(b), &linear),
         (None, Some(b)) => ("kNN top-1", Some(b), &knn),
-        (None, None) => (
-            "Precision@1",
-            best(&rows, precision_at_1),
-            &precision_at_1,
-        ),
+        (None, None) => ("Precision@1", best(&rows, precision_at_1), &precision_at_1),
     };
     let mut rec = Recommendation {
         loss,
@@ -350,10 +346,7 @@ fn recommend_group(loss: String, rows: Vec<Report>, names: Names) -> Recommendat
             (i == b.model || hi >= b.lo).then_some(i)
         })
         .collect();
-    let best_text = format!(
-        "best {measure} {:.3} [{:.3}, {:.3}]",
-        b.value, b.lo, b.hi
-    );
+    let best_text = format!("best {measure} {:.3} [{:.3}, {:.3}]", b.value, b.lo, b.hi);
     if rec.tied.len() == 1 {
         rec.recommended = Some(b.model);
         rec.reason = format!(
