@@ -168,11 +168,6 @@ class PerClass(_Message):
     knn_top1: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
     #: float64 ``[C]``: the same for the linear probe; empty when it was skipped.
     linear_top1: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
-    #: float64 ``[C]``: each class's MAP@R over its test rows as queries
-    #: (NaN for a class with no gallery rows); empty when skipped.
-    map_at_r: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
-    #: float64 ``[C]``: each class's R-Precision; empty when skipped.
-    r_precision: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
     #: float32 ``[C, C]``: mean cosine similarity between the rows of class
     #: a (row) and those of class b (column); the diagonal is ``tolerance``.
     similarity: npt.NDArray[np.float32] = dataclasses.field(default_factory=_empty(np.float32, 2))
@@ -187,6 +182,11 @@ class PerClass(_Message):
     #: ``labels[i]``, from the dataset; empty where the dataset names none
     #: (the labels are the names then).
     names: List[str] = dataclasses.field(default_factory=list)
+    #: float64 ``[C]``: each class's MAP@R over its test rows as queries
+    #: (NaN for a class with no gallery rows); empty when skipped.
+    map_at_r: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
+    #: float64 ``[C]``: each class's R-Precision; empty when skipped.
+    r_precision: npt.NDArray[np.float64] = dataclasses.field(default_factory=_empty(np.float64))
 
     @classmethod
     def from_proto(cls, msg: Message) -> PerClass:
@@ -335,10 +335,6 @@ class EvaluationReport(_Message):
     effective_rank: Optional[float] = None
     knn: Optional[KnnResult] = None
     linear: Optional[LinearResult] = None
-    #: Precision@1, R-Precision, MAP@R and Recall@K (``None`` when skipped).
-    retrieval: Optional[RetrievalResult] = None
-    #: NMI and AMI of a k-means clustering (``None`` when skipped).
-    clustering: Optional[ClusteringResult] = None
     #: The settings used, every field filled in.
     spec: Optional[MetricSpec] = None
     #: Seconds per stage.
@@ -376,6 +372,10 @@ class EvaluationReport(_Message):
     #: The model's tags (``ModelInfo.tags``) with the evaluation's own
     #: (``evaluate(..., tags=...)``) set over them.
     tags: Dict[str, str] = dataclasses.field(default_factory=dict)
+    #: Precision@1, R-Precision, MAP@R and Recall@K (``None`` when skipped).
+    retrieval: Optional[RetrievalResult] = None
+    #: NMI and AMI of a k-means clustering (``None`` when skipped).
+    clustering: Optional[ClusteringResult] = None
 
     @property
     def ok(self) -> bool:

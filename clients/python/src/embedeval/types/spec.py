@@ -158,16 +158,6 @@ class MetricSpec(_Message):
     linear_train_fraction: Optional[float] = None
     #: Seed of the probe's train subset [0].
     linear_train_seed: Optional[int] = None
-    skip_uniformity: bool = False
-    skip_alignment: bool = False
-    skip_tolerance: bool = False
-    skip_nearest_negatives: bool = False
-    skip_penalty: bool = False
-    skip_effective_rank: bool = False
-    skip_knn: bool = False
-    skip_linear: bool = False
-    #: Leave out the per-class diagnostics (``report.per_class`` is then ``None``).
-    skip_per_class: bool = False
     #: The K of Recall@K [1, 2, 4, 8] (``None`` or empty: the default).
     recall_ks: Optional[List[int]] = None
     #: The gallery the retrieval metrics rank: "train" (the test split
@@ -180,6 +170,16 @@ class MetricSpec(_Message):
     kmeans_restarts: Optional[int] = None
     #: Seed of the k-means [1234].
     kmeans_seed: Optional[int] = None
+    skip_uniformity: bool = False
+    skip_alignment: bool = False
+    skip_tolerance: bool = False
+    skip_nearest_negatives: bool = False
+    skip_penalty: bool = False
+    skip_effective_rank: bool = False
+    skip_knn: bool = False
+    skip_linear: bool = False
+    #: Leave out the per-class diagnostics (``report.per_class`` is then ``None``).
+    skip_per_class: bool = False
     #: Leave out Precision@1, R-Precision, MAP@R and Recall@K.
     skip_retrieval: bool = False
     #: Leave out NMI and AMI.
