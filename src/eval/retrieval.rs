@@ -15,9 +15,12 @@
 //! - Recall@K: whether one of the first K ranked rows is of its class.
 //!
 //! The ranking is exact: each query's top max(R, K) rows are selected from
-//! its similarity rows a block of queries at a time (a partial sort per
-//! query; [`crate::index::exact::search_ranked`]), never stored for all
-//! queries at once. Ties in similarity go to the smaller gallery row. With
+//! its similarity rows a block of queries at a time, never stored for all
+//! queries at once ([`crate::index::search_ranked`]: the bfloat16 screen
+//! with its float32 re-rank where the processor has it and R is small
+//! against the gallery; elsewhere sgemm blocks and a running selection per
+//! query, which for an R of thousands starts from a floor estimated from a
+//! sample of the gallery and ends in a radix sort). Ties in similarity go to the smaller gallery row. With
 //! the train split as gallery, the weighted kNN takes its neighbours from
 //! the same pass ([`knn_and_retrieval`]).
 
@@ -27,7 +30,7 @@ use super::knn::{KnnOptions, KnnResult, Voter};
 use super::{check_pair, check_split};
 use crate::cancel::Stop;
 use crate::error::{Error, Result};
-use crate::index::exact;
+use crate::index;
 use crate::metrics::Matrix;
 
 /// The gallery the queries rank.
@@ -248,11 +251,6 @@ impl Counts {
     }
 }
 
-/// Queries per block for lists of up to `longest` rows ([`LISTS_BUDGET`]).
-fn block_for(longest: usize) -> usize {
-    (LISTS_BUDGET / ((2 * longest + 16) * 8)).clamp(1, exact::QUERY_BLOCK)
-}
-
 /// The retrieval metrics of the L2-normalised `test` rows (labels `test_y`)
 /// against the gallery of `opts`: the `train` split (rows of any norm,
 /// compared by cosine similarity) or the test split itself. With the train
@@ -298,15 +296,14 @@ pub fn knn_and_retrieval(
             let kmax = voter.as_ref().map_or(0, Voter::kmax);
             let r_of = |q: usize| counts.get(test_y[q]);
             let k_of = |q: usize| r_of(q).max(maxk).max(kmax);
-            let longest = (0..nq).map(k_of).max().unwrap_or(1).min(train.rows());
             let scales = train.inverse_norms()?;
-            exact::search_ranked(
+            index::search_ranked(
                 train.as_slice(),
                 Some(&scales),
                 test.as_slice(),
                 d,
                 &k_of,
-                block_for(longest),
+                LISTS_BUDGET,
                 stop,
                 |q0, lists| {
                     if let Some(v) = voter.as_mut() {
@@ -331,14 +328,13 @@ pub fn knn_and_retrieval(
             let r_of = |q: usize| counts.get(test_y[q]) - 1;
             // One more row than needed: the query itself, dropped below.
             let k_of = |q: usize| (r_of(q).max(maxk) + 1).min(nq);
-            let longest = (0..nq).map(k_of).max().unwrap_or(1);
-            exact::search_ranked(
+            index::search_ranked(
                 test.as_slice(),
                 None,
                 test.as_slice(),
                 d,
                 &k_of,
-                block_for(longest),
+                LISTS_BUDGET,
                 stop,
                 |q0, mut lists| {
                     for (i, list) in lists.iter_mut().enumerate() {
@@ -551,11 +547,5 @@ mod tests {
         assert!(map.last().unwrap().is_nan(), "the lone class has no score");
         let err = knn_and_retrieval(None, &z, &test_y, None, &opts, &Stop::never()).unwrap_err();
         assert!(err.to_string().contains("`retrieval_gallery`"), "{err}");
-    }
-
-    #[test]
-    fn small_blocks_give_the_same_answer() {
-        assert_eq!(block_for(50_000), 83);
-        assert_eq!(block_for(200), exact::QUERY_BLOCK);
     }
 }

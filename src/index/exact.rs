@@ -52,12 +52,24 @@ fn unkey(key: u64) -> (f32, u32) {
 /// selection keeps the k best and raises the threshold. Ids arrive in
 /// increasing order, so a later value equal to the threshold can be dropped
 /// without breaking the tie rule (ties go to the smaller id).
+///
+/// A query that keeps many rows (the R of MAP@R, tens of thousands) may
+/// start from a floor estimated from a sample of the bank
+/// ([`TopK::with_floor`]): only rows above it are kept, so the buffer
+/// rarely fills and stays in id order, and the final order is a stable
+/// radix sort on the similarity alone. A floor that turns out too high (fewer
+/// than k rows above it) is reported by [`TopK::short`] and the query is
+/// searched again without one: the answer never depends on the estimate.
 #[derive(Debug, Clone)]
 pub(super) struct TopK {
     k: usize,
     /// [`key`]s of the candidates kept.
     buf: Vec<u64>,
     threshold: f32,
+    /// The threshold is an estimate, not yet the k-th of kept values.
+    hinted: bool,
+    /// The buffer is in increasing id order (no selection has moved it).
+    in_order: bool,
 }
 
 impl TopK {
@@ -66,14 +78,47 @@ impl TopK {
             k,
             buf: Vec::with_capacity(2 * k + LANES),
             threshold: f32::NEG_INFINITY,
+            hinted: false,
+            in_order: true,
         }
+    }
+
+    /// A running top k that keeps only values above `floor`, an estimate of
+    /// a value below the final k-th (see [`TopK::short`]).
+    pub(super) fn with_floor(k: usize, floor: f32) -> Self {
+        Self {
+            threshold: floor,
+            hinted: true,
+            ..Self::new(k)
+        }
+    }
+
+    /// Whether the floor it started from was above the k-th best of what
+    /// was offered (so fewer than k values were kept, and the query must be
+    /// searched again without a floor).
+    pub(super) fn short(&self) -> bool {
+        self.hinted && self.buf.len() < self.k
     }
 
     fn compact(&mut self) {
         if self.buf.len() > self.k {
             self.buf.select_nth_unstable(self.k - 1);
             self.buf.truncate(self.k);
+            self.in_order = false;
         }
+    }
+
+    /// The kept keys, best first, at most k.
+    fn sorted_keys(mut self) -> Vec<u64> {
+        if self.in_order {
+            // Stable on the similarity: ties stay in id order.
+            sort_keys(&mut self.buf, 32);
+            self.buf.truncate(self.k);
+        } else {
+            self.compact();
+            sort_keys(&mut self.buf, 0);
+        }
+        self.buf
     }
 
     /// Offers `row`, whose first value has id `offset`.
@@ -98,7 +143,7 @@ impl TopK {
 
     /// What a value must exceed to be kept: a lower bound on the k-th best
     /// so far (the k-th at the last compaction; minus infinity until 2k
-    /// values have been kept).
+    /// values have been kept), or the floor it started from.
     pub(super) fn threshold(&self) -> f32 {
         self.threshold
     }
@@ -115,22 +160,20 @@ impl TopK {
             self.compact();
             // The k-th best, where the selection put it.
             self.threshold = unkey(self.buf[self.k - 1]).0;
+            self.hinted = false;
         }
     }
 
     /// The k best (fewer where fewer were offered), best first.
-    pub(super) fn into_sorted(mut self) -> Vec<(f32, u32)> {
-        self.compact();
-        self.buf.sort_unstable();
-        self.buf.into_iter().map(unkey).collect()
+    pub(super) fn into_sorted(self) -> Vec<(f32, u32)> {
+        self.sorted_keys().into_iter().map(unkey).collect()
     }
 
     /// Writes the k best, best first, padding with id -1.
-    pub(super) fn finish(mut self, ids: &mut [i64], sims: &mut [f32]) {
-        self.compact();
-        self.buf.sort_unstable();
+    pub(super) fn finish(self, ids: &mut [i64], sims: &mut [f32]) {
+        let keys = self.sorted_keys();
         for (r, (id, sim)) in ids.iter_mut().zip(sims.iter_mut()).enumerate() {
-            (*sim, *id) = match self.buf.get(r) {
+            (*sim, *id) = match keys.get(r) {
                 Some(&k) => {
                     let (s, j) = unkey(k);
                     (s, j as i64)
@@ -138,6 +181,47 @@ impl TopK {
                 None => (f32::NEG_INFINITY, -1),
             };
         }
+    }
+}
+
+/// Sorts [`key`]s ascending (best first) on their bits from `from` up (0:
+/// the whole key; 32: the similarity alone, stably, so that keys in id
+/// order keep it among ties). Short lists by comparison; long ones (the
+/// tens of thousands of rows of MAP@R's R) by a least-significant-digit
+/// radix sort of 11-bit digits, skipping digits every key shares, several
+/// times faster than a comparison sort of as many keys.
+fn sort_keys(keys: &mut Vec<u64>, from: u32) {
+    const DIGIT: u32 = 11;
+    if keys.len() < 1024 {
+        if from == 0 {
+            keys.sort_unstable();
+        } else {
+            keys.sort_by_key(|&k| k >> from);
+        }
+        return;
+    }
+    let mut other = vec![0u64; keys.len()];
+    let mut shift = from;
+    while shift < 64 {
+        let mask = (1u64 << DIGIT.min(64 - shift)) - 1;
+        let digit = |k: u64| ((k >> shift) & mask) as usize;
+        let mut counts = vec![0usize; 1 << DIGIT];
+        for &k in keys.iter() {
+            counts[digit(k)] += 1;
+        }
+        if !counts.contains(&keys.len()) {
+            let mut start = 0;
+            for c in counts.iter_mut() {
+                (*c, start) = (start, start + *c);
+            }
+            for &k in keys.iter() {
+                let d = digit(k);
+                other[counts[d]] = k;
+                counts[d] += 1;
+            }
+            std::mem::swap(keys, &mut other);
+        }
+        shift += DIGIT;
     }
 }
 
@@ -208,9 +292,88 @@ pub fn search_ranked(
     })
 }
 
+/// Rows a query keeps from which it starts from a sampled floor
+/// ([`TopK::with_floor`]); fewer keep the running threshold alone.
+const FLOOR_FROM: usize = 2_048;
+/// Bank rows in the sample the floors are estimated from.
+const SAMPLE_ROWS: usize = 8_192;
+
+/// A sample of the bank for [`floor`]: every (n / m)-th row, scaled, with
+/// the number of bank rows it stands for.
+struct Sample {
+    rows: Vec<f32>,
+    m: usize,
+    n: usize,
+}
+
+impl Sample {
+    fn of(bank: &[f32], scales: Option<&[f32]>, d: usize) -> Self {
+        let n = bank.len() / d;
+        let m = SAMPLE_ROWS.min(n);
+        let mut rows = Vec::with_capacity(m * d);
+        for j in 0..m {
+            let i = j * n / m;
+            let s = scales.map_or(1.0, |s| s[i]);
+            rows.extend(bank[i * d..(i + 1) * d].iter().map(|v| v * s));
+        }
+        Self { rows, m, n }
+    }
+
+    /// A floor for a top `k` from the query's products with the sample:
+    /// the sample's value with a few more rows above it than k's share of
+    /// the sample (a fifth more, four standard deviations of the count and
+    /// eight rows), so that the bank rarely has fewer than k rows above it;
+    /// None where that is most of the sample.
+    fn floor(&self, products: &mut [f32], k: usize) -> Option<f32> {
+        let expected = k as f64 * self.m as f64 / self.n as f64;
+        let above = (1.2 * expected + 4.0 * expected.sqrt() + 8.0).ceil() as usize;
+        if above >= self.m / 2 {
+            return None;
+        }
+        let (_, v, _) = products.select_nth_unstable_by(above, |a, b| b.total_cmp(a));
+        v.is_finite().then_some(*v)
+    }
+}
+
+/// Streams the bank past `states` (one per row of `queries`): sgemm
+/// blocks of queries × bank rows, each product row offered to its query's
+/// running top k. `gram` holds at least rows × [`BANK_BLOCK`] values.
+fn stream(
+    bank: &[f32],
+    scales: Option<&[f32]>,
+    queries: &[f32],
+    d: usize,
+    states: &mut [TopK],
+    gram: &mut [f32],
+    stop: &Stop,
+) -> Result<()> {
+    let n = bank.len() / d;
+    let rows = states.len();
+    let db = BANK_BLOCK.min(n.max(1));
+    for d0 in (0..n).step_by(db) {
+        let cols = db.min(n - d0);
+        stop.check()?;
+        blas::gemm_abt(queries, &bank[d0 * d..(d0 + cols) * d], rows, cols, d, gram);
+        let block_scales = scales.map(|s| &s[d0..d0 + cols]);
+        states
+            .par_iter_mut()
+            .zip(gram[..rows * cols].par_chunks_mut(cols))
+            .for_each(|(state, row)| {
+                if let Some(s) = block_scales {
+                    row.iter_mut().zip(s).for_each(|(v, s)| *v *= s);
+                }
+                state.push(row, d0)
+            });
+    }
+    Ok(())
+}
+
 /// The blocked product pass both [`search`] and [`search_ranked`] make:
 /// each block of `block` queries streams the bank once, a [`TopK`] of
 /// `k_of(query)` per query, handed to `done` when the block is through.
+/// A query that keeps [`FLOOR_FROM`] rows or more starts from a floor
+/// estimated from its products with a sample of the bank; where the floor
+/// proves too high, it streams the bank again without one.
 #[allow(clippy::too_many_arguments)]
 fn ranked(
     bank: &[f32],
@@ -227,35 +390,48 @@ fn ranked(
     if nq == 0 {
         return Ok(());
     }
-    let (qb, db) = (
-        block.clamp(1, QUERY_BLOCK).min(nq),
-        BANK_BLOCK.min(n.max(1)),
-    );
-    let mut gram = vec![0f32; qb * db];
+    let qb = block.clamp(1, QUERY_BLOCK).min(nq);
+    let mut gram = vec![0f32; qb * BANK_BLOCK.min(n.max(1))];
+    let floored = |q: usize| k_of(q).min(n) >= FLOOR_FROM;
+    let sample = (0..nq).any(floored).then(|| Sample::of(bank, scales, d));
     for q0 in (0..nq).step_by(qb) {
         let rows = qb.min(nq - q0);
-        let mut states: Vec<TopK> = (0..rows).map(|q| TopK::new(k_of(q0 + q).min(n))).collect();
-        for d0 in (0..n).step_by(db) {
-            let cols = db.min(n - d0);
-            stop.check()?;
-            blas::gemm_abt(
-                &queries[q0 * d..(q0 + rows) * d],
-                &bank[d0 * d..(d0 + cols) * d],
-                rows,
-                cols,
-                d,
-                &mut gram,
-            );
-            let block_scales = scales.map(|s| &s[d0..d0 + cols]);
-            states
+        let block_queries = &queries[q0 * d..(q0 + rows) * d];
+        let mut floors = vec![None; rows];
+        if let Some(sample) = sample.as_ref().filter(|_| (q0..q0 + rows).any(floored)) {
+            let m = sample.m;
+            blas::gemm_abt(block_queries, &sample.rows, rows, m, d, &mut gram);
+            floors
                 .par_iter_mut()
-                .zip(gram[..rows * cols].par_chunks_mut(cols))
-                .for_each(|(state, row)| {
-                    if let Some(s) = block_scales {
-                        row.iter_mut().zip(s).for_each(|(v, s)| *v *= s);
-                    }
-                    state.push(row, d0)
+                .zip(gram[..rows * m].par_chunks_mut(m))
+                .enumerate()
+                .filter(|(q, _)| floored(q0 + q))
+                .for_each(|(q, (floor, products))| {
+                    *floor = sample.floor(products, k_of(q0 + q).min(n))
                 });
+        }
+        let mut states: Vec<TopK> = floors
+            .iter()
+            .enumerate()
+            .map(|(q, floor)| {
+                let k = k_of(q0 + q).min(n);
+                floor.map_or_else(|| TopK::new(k), |f| TopK::with_floor(k, f))
+            })
+            .collect();
+        stream(bank, scales, block_queries, d, &mut states, &mut gram, stop)?;
+        // Queries whose floor was too high: again, without one.
+        let short: Vec<usize> = (0..rows).filter(|&q| states[q].short()).collect();
+        if !short.is_empty() {
+            let again: Vec<f32> = short
+                .iter()
+                .flat_map(|&q| &block_queries[q * d..(q + 1) * d])
+                .copied()
+                .collect();
+            let mut fresh: Vec<TopK> = short.iter().map(|&q| TopK::new(states[q].k)).collect();
+            stream(bank, scales, &again, d, &mut fresh, &mut gram, stop)?;
+            for (&q, state) in short.iter().zip(fresh) {
+                states[q] = state;
+            }
         }
         done(q0, states)?;
     }
@@ -310,5 +486,132 @@ mod tests {
         let mut sims = [0f32; 3];
         top_k(&row[..2], 3, &mut ids, &mut sims);
         assert_eq!(ids, [1, 0, -1]);
+    }
+
+    /// Every query's ranked list by a full sort (ties: the smaller id), the
+    /// products in float64 (exact for the small integers used here).
+    fn brute(
+        bank: &[f32],
+        queries: &[f32],
+        d: usize,
+        k_of: &dyn Fn(usize) -> usize,
+    ) -> Vec<Vec<(f32, u32)>> {
+        queries
+            .chunks(d)
+            .enumerate()
+            .map(|(q, query)| {
+                let mut all: Vec<(f64, u32)> = bank
+                    .chunks(d)
+                    .enumerate()
+                    .map(|(i, row)| {
+                        let p: f64 = row
+                            .iter()
+                            .zip(query)
+                            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                            .sum();
+                        (p, i as u32)
+                    })
+                    .collect();
+                all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                all.truncate(k_of(q));
+                all.into_iter().map(|(p, i)| (p as f32, i)).collect()
+            })
+            .collect()
+    }
+
+    fn ranked_lists(
+        bank: &[f32],
+        queries: &[f32],
+        d: usize,
+        k_of: &(dyn Fn(usize) -> usize + Sync),
+        block: usize,
+    ) -> Vec<Vec<(f32, u32)>> {
+        let mut out = Vec::new();
+        search_ranked(
+            bank,
+            None,
+            queries,
+            d,
+            k_of,
+            block,
+            &Stop::never(),
+            |q0, lists| {
+                assert_eq!(q0, out.len());
+                out.extend(lists);
+                Ok(())
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn long_lists_from_sampled_floors_equal_a_full_sort_with_ties() {
+        // Small integers: exact products and a great many ties.
+        let (n, d, nq) = (20_000, 8, 6);
+        let mut rng = crate::rng::SplitMix64::new(3);
+        let mut value = || rng.below(5) as f32 - 2.0;
+        let bank: Vec<f32> = (0..n * d).map(|_| value()).collect();
+        let queries: Vec<f32> = (0..nq * d).map(|_| value()).collect();
+        // Long lists (floored), a short one, the whole bank.
+        let k_of = |q: usize| [3_000, 2_048, 50, 12_000, n, 4_999][q];
+        let want = brute(&bank, &queries, d, &k_of);
+        for block in [1, 4, 512] {
+            assert_eq!(
+                ranked_lists(&bank, &queries, d, &k_of, block),
+                want,
+                "block {block}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_floor_set_too_high_by_the_sample_is_searched_again() {
+        // The sampled rows (every n/m-th) are the best rows for the first
+        // 2,000 of them and the worst for the rest, so the sample's floor
+        // for a top 3,000 lies above all but 2,000 rows of the bank, and
+        // for a top 4,000 far below the bank's 4,000th (a full buffer).
+        let (n, d) = (20_000, 2);
+        let m = SAMPLE_ROWS;
+        let mut bank = vec![0f32; n * d];
+        let mut rng = crate::rng::SplitMix64::new(5);
+        for row in bank.chunks_mut(d) {
+            row[0] = 1.0 + rng.below(3) as f32;
+        }
+        for j in 0..m {
+            let i = j * n / m;
+            bank[i * d] = if j < 2_000 { 10.0 } else { -1.0 };
+        }
+        let queries = vec![1.0, 0.0];
+        for k in [3_000, 4_000] {
+            let k_of = move |_: usize| k;
+            let got = ranked_lists(&bank, &queries, d, &k_of, 1);
+            assert_eq!(got, brute(&bank, &queries, d, &k_of), "k = {k}");
+        }
+        let k_of = |_: usize| 3_000;
+        let sample = Sample::of(&bank, None, d);
+        let mut products: Vec<f32> = sample.rows.chunks(d).map(|r| r[0]).collect();
+        let floor = sample.floor(&mut products, k_of(0)).unwrap();
+        assert_eq!(floor, 10.0, "the floor this test means to make too high");
+    }
+
+    #[test]
+    fn radix_sorts_equal_comparison_sorts() {
+        let mut rng = crate::rng::SplitMix64::new(9);
+        for len in [10, 1_500, 40_000] {
+            let keys: Vec<u64> = (0..len)
+                .map(|i| key((rng.below(700) as f32 - 350.0) / 64.0, i as u32 * 3))
+                .collect();
+            let mut want = keys.clone();
+            want.sort_unstable();
+            let mut got = keys.clone();
+            got.reverse();
+            sort_keys(&mut got, 0);
+            assert_eq!(got, want, "whole keys, {len}");
+            // Keys in id order, sorted on the similarity alone: stable.
+            let mut got = keys.clone();
+            sort_keys(&mut got, 32);
+            assert_eq!(got, want, "similarity alone, {len}");
+        }
     }
 }

@@ -289,6 +289,64 @@ fn exact_search(
     exact::search(bank, scales, queries, dim, k, stop)
 }
 
+/// Every query's `k_of(query)` best bank rows, (similarity, row) best
+/// first (ties: the smaller row), handed to `on_block` a block of queries
+/// at a time with the index of the block's first query, as
+/// [`exact::search_ranked`] hands them: through the bfloat16 screen where
+/// [`use_bf16`] says so for the longest list (a block's top k of its longest
+/// list, each cut to its own length; blocks sized so that their lists take
+/// about `budget` bytes, within [`exact_chunk`]), else through the float32
+/// engine in blocks of `budget` / (16 × longest) queries.
+#[allow(clippy::too_many_arguments)]
+pub fn search_ranked(
+    bank: &[f32],
+    scales: Option<&[f32]>,
+    queries: &[f32],
+    dim: usize,
+    k_of: &(dyn Fn(usize) -> usize + Sync),
+    budget: usize,
+    stop: &crate::cancel::Stop,
+    mut on_block: impl FnMut(usize, Vec<Vec<(f32, u32)>>) -> Result<()>,
+) -> Result<()> {
+    let (n, nq) = (bank.len() / dim.max(1), queries.len() / dim.max(1));
+    let longest = (0..nq).map(k_of).max().unwrap_or(0).min(n);
+    let block = |bytes: usize| (budget / (bytes * longest.max(1))).max(1);
+    #[cfg(target_arch = "x86_64")]
+    if use_bf16(n, nq.min(exact::QUERY_BLOCK), longest) {
+        // Neighbours (12 bytes each) and lists (8) of one block.
+        let chunk = block(20).clamp(exact::QUERY_BLOCK, exact_chunk(n, dim));
+        for q0 in (0..nq).step_by(chunk) {
+            let rows = chunk.min(nq - q0);
+            let k = (q0..q0 + rows).map(k_of).max().unwrap_or(0).min(n);
+            let found = bf16::search(
+                bank,
+                scales,
+                &queries[q0 * dim..(q0 + rows) * dim],
+                dim,
+                k,
+                stop,
+            )?
+            .neighbors;
+            let lists = (0..rows)
+                .map(|q| {
+                    let ids = &found.ids[q * k..(q + 1) * k];
+                    let sims = &found.similarities[q * k..(q + 1) * k];
+                    ids.iter()
+                        .zip(sims)
+                        .take(k_of(q0 + q))
+                        .take_while(|(&id, _)| id >= 0)
+                        .map(|(&id, &s)| (s, id as u32))
+                        .collect()
+                })
+                .collect();
+            on_block(q0, lists)?;
+        }
+        return Ok(());
+    }
+    // A running top k holds up to 2k + 16 keys of 8 bytes.
+    exact::search_ranked(bank, scales, queries, dim, k_of, block(16), stop, on_block)
+}
+
 /// Whether the exact search of `queries` rows among `bank` rows for a top
 /// `k` takes the bfloat16 screen: the processor has AVX-512 BF16, the
 /// server's environment does not set `EMBEDEVAL_KNN_BF16=0`, and the search
@@ -447,6 +505,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn ranked_lists_of_every_length_equal_brute_force_through_either_engine() {
+        // Large enough for the bfloat16 screen where the processor has it.
+        let (n, q, d) = (6_000, 40, 24);
+        let bank = rows(n, d, 3);
+        let queries = rows(q, d, 4);
+        let k_of = |i: usize| 1 + (i * 37) % 150;
+        let want = brute(&bank, &queries, d, 150);
+        eprintln!(
+            "ranked lists through the {} engine",
+            if use_bf16(n, q, 150) {
+                "bfloat16"
+            } else {
+                "float32"
+            }
+        );
+        let mut seen = 0;
+        search_ranked(
+            &bank,
+            None,
+            &queries,
+            d,
+            &k_of,
+            1 << 20,
+            &crate::cancel::Stop::never(),
+            |q0, lists| {
+                assert_eq!(q0, seen);
+                for (i, list) in lists.iter().enumerate() {
+                    let q = q0 + i;
+                    assert_eq!(list.len(), k_of(q));
+                    for (r, ((s, id), (want_id, want_s))) in list.iter().zip(&want[q]).enumerate() {
+                        assert_eq!(i64::from(*id), *want_id, "query {q} rank {r}");
+                        assert!((s - want_s).abs() < 1e-5);
+                    }
+                }
+                seen += lists.len();
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, q);
     }
 
     #[test]

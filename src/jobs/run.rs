@@ -9,7 +9,7 @@ use super::compute::{compute, EvalData, StageProgress};
 use super::encode::Gather;
 use super::engine::Engine;
 use super::job::{EmbeddingsJob, Event, JobSpec, Live, Outcome, Reporter, StopReason};
-use super::scheduler::Ticket;
+use super::scheduler::{Slot, Ticket};
 use super::settings::{Settings, Splits};
 use crate::data::LoadedDataset;
 use crate::domain::{Comparison, Report, Status};
@@ -25,11 +25,13 @@ impl Engine {
         reports: &mut [Report],
         ticket: Ticket,
     ) -> Result<Outcome> {
-        let _slot = tokio::select! {
+        // The slot is handed to the last evaluation, which frees it just
+        // before recording its end: whoever sees the end can start another.
+        let mut slot = Some(tokio::select! {
             biased;
             _ = live.token().cancelled() => return Err(live.stopped_error()),
             slot = ticket.slot() => slot?,
-        };
+        });
         live.mark_started();
         self.replica.confirm_start(live).await?;
         match spec {
@@ -46,23 +48,42 @@ impl Engine {
                     &job.splits,
                     &job.settings,
                     report,
+                    &mut slot,
                 )
                 .await?;
                 Ok(Outcome::Report(Box::new(report.clone())))
             }
             JobSpec::Embeddings(job) => {
                 let report = &mut reports[0];
-                self.evaluate_embeddings(live, *job, report).await?;
+                self.evaluate_embeddings(live, *job, report, &mut slot)
+                    .await?;
                 Ok(Outcome::Report(Box::new(report.clone())))
             }
             JobSpec::Compare(job) => {
-                for ((model, settings), report) in job.models.iter().zip(reports.iter_mut()) {
+                let last = reports.iter().rposition(|r| !r.status.has_ended());
+                for (i, ((model, settings), report)) in
+                    job.models.iter().zip(reports.iter_mut()).enumerate()
+                {
                     if report.status.has_ended() {
                         // Recorded before the job was taken over.
                         continue;
                     }
+                    let mut held = None;
+                    let release = if Some(i) == last {
+                        &mut slot
+                    } else {
+                        &mut held
+                    };
                     let result = self
-                        .evaluate_model(live, model, &job.dataset, &job.splits, settings, report)
+                        .evaluate_model(
+                            live,
+                            model,
+                            &job.dataset,
+                            &job.splits,
+                            settings,
+                            report,
+                            release,
+                        )
                         .await;
                     // A model that fails leaves a FAILED row; a stopped job
                     // stops.
@@ -89,7 +110,9 @@ impl Engine {
         }
     }
 
-    /// One model on one dataset: RUNNING, the embeddings, the numbers, the end.
+    /// One model on one dataset: RUNNING, the embeddings, the numbers, the
+    /// end (`slot`, if given, is freed just before the end is recorded).
+    #[allow(clippy::too_many_arguments)]
     async fn evaluate_model(
         &self,
         live: &Arc<Live>,
@@ -98,6 +121,7 @@ impl Engine {
         splits: &Splits,
         settings: &Settings,
         report: &mut Report,
+        slot: &mut Option<Slot>,
     ) -> Result<()> {
         report.test_split = splits.test.clone();
         report.train_split = splits.train.clone().unwrap_or_default();
@@ -115,7 +139,7 @@ impl Engine {
             self.compute(&reporter, data, settings, report).await
         }
         .await;
-        self.conclude(live, report, result, started).await
+        self.conclude(live, report, result, started, slot).await
     }
 
     /// Uploaded embeddings: RUNNING, the numbers, the end.
@@ -124,13 +148,14 @@ impl Engine {
         live: &Arc<Live>,
         job: EmbeddingsJob,
         report: &mut Report,
+        slot: &mut Option<Slot>,
     ) -> Result<()> {
         let started = self.begin(live, report).await?;
         let reporter = Reporter::new(live.clone(), &report.id, &report.model);
         let result = self
             .compute(&reporter, job.data, &job.settings, report)
             .await;
-        self.conclude(live, report, result, started).await
+        self.conclude(live, report, result, started, slot).await
     }
 
     /// Records an evaluation as RUNNING.
@@ -170,13 +195,14 @@ impl Engine {
     }
 
     /// Records how an evaluation ended and tells the watchers; the error
-    /// it ended with, if any, is returned.
+    /// it ended with, if any, is returned. `slot`, if given, is freed first.
     async fn conclude(
         &self,
         live: &Live,
         report: &mut Report,
         result: Result<()>,
         started: Instant,
+        slot: &mut Option<Slot>,
     ) -> Result<()> {
         let result = result.map_err(|err| match (live.reason(), &err) {
             // A stop shows up as Cancelled from whichever stage saw it.
@@ -218,6 +244,7 @@ impl Engine {
                 tracing::warn!(id = %report.id, %err, "evaluation ended without a result");
             }
         }
+        drop(slot.take());
         self.recorder.record(live, report).await;
         live.emit(Event::Evaluated(Box::new(report.clone())));
         result
