@@ -110,6 +110,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, usize, Duration) {
 }
 
 fn main() {
+    embedeval::blas::use_processor_kernels();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();

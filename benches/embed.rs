@@ -67,6 +67,7 @@ fn best<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
 }
 
 fn main() {
+    embedeval::blas::use_processor_kernels();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = manifest.join("target/bench-data");
     make_dataset(&root);

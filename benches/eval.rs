@@ -60,6 +60,7 @@ fn normalized(x: Vec<f32>, d: usize) -> Matrix {
 }
 
 fn main() {
+    embedeval::blas::use_processor_kernels();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let d = 128;

@@ -65,6 +65,7 @@ fn save(dir: &Path, name: &str, x: &Matrix, y: &[i64]) {
 }
 
 fn main() {
+    embedeval::blas::use_processor_kernels();
     let small = std::env::args().any(|a| a == "--small");
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/knn-scale");
     std::fs::create_dir_all(&dir).unwrap();

@@ -33,6 +33,7 @@ fn embeddings(n: usize, d: usize, seed: u64) -> Matrix {
 }
 
 fn main() {
+    embedeval::blas::use_processor_kernels();
     let quick = std::env::args().any(|a| a == "--quick");
     let d = 128;
 

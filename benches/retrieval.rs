@@ -52,9 +52,11 @@ fn processor() -> String {
 }
 
 fn main() {
+    embedeval::blas::use_processor_kernels();
     let small = std::env::args().any(|a| a == "--small");
     let (n, d, queries) = (if small { 50_000 } else { 500_000 }, 128, 2_048);
     println!("processor: {}", processor());
+    println!("OpenBLAS kernels: {}", embedeval::blas::kernels());
     println!(
         "exact kNN engine: {}",
         if embedeval::index::use_bf16(n, queries, 200) {

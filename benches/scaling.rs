@@ -163,6 +163,7 @@ fn arg(name: &str) -> Option<String> {
 }
 
 fn main() {
+    embedeval::blas::use_processor_kernels();
     let rounds: usize = arg("--rounds").map_or(6, |v| v.parse().expect("--rounds N"));
     let counts: Vec<usize> = arg("--replicas").map_or(vec![1, 2, 3], |v| {
         v.split(',')

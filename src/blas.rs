@@ -1,7 +1,8 @@
 //! The few BLAS and LAPACK routines embedeval uses, from the OpenBLAS that
 //! faiss already links: sgemm for Gram blocks (metrics, exact search),
 //! dgemm for the linear probe, dsyrk and dsyev for the spectrum of the
-//! effective rank.
+//! effective rank. Also the choice of OpenBLAS's kernels where the
+//! OpenBLAS installed does not know the processor ([`use_processor_kernels`]).
 
 use std::os::raw::{c_char, c_int};
 
@@ -12,6 +13,7 @@ const UPPER: c_int = 121;
 
 #[link(name = "openblas")]
 unsafe extern "C" {
+    fn openblas_get_corename() -> *const c_char;
     fn cblas_sgemm(
         order: c_int,
         trans_a: c_int,
@@ -67,6 +69,72 @@ unsafe extern "C" {
         work: *mut f64,
         lwork: *const c_int,
         info: *mut c_int,
+    );
+}
+
+/// The name of the kernels OpenBLAS chose for this processor at load time
+/// ("Haswell", "SkylakeX", "Zen", …; "Prescott" where it fell back to its
+/// oldest x86-64 kernels).
+pub fn kernels() -> String {
+    // SAFETY: OpenBLAS returns a static NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(openblas_get_corename()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The kernels to ask OpenBLAS for where it fell back to "Prescott" (SSE3)
+/// on a processor with AVX2 or AVX-512: an OpenBLAS older than the
+/// processor does not know its model number (Debian 12's 0.3.21 runs an
+/// Emerald Rapids Xeon, family 6 model 207, on Prescott kernels, whose
+/// sgemm is several times slower than the AVX-512 one). None where OpenBLAS
+/// chose itself.
+pub fn better_kernels(chosen: &str) -> Option<&'static str> {
+    if !chosen.eq_ignore_ascii_case("prescott") {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") {
+            return Some("SkylakeX");
+        }
+        if has!("avx2") && has!("fma") {
+            return Some("Haswell");
+        }
+    }
+    None
+}
+
+/// OpenBLAS reads `OPENBLAS_CORETYPE` once, when it is loaded, before
+/// `main`: where it fell back to kernels far older than the processor
+/// ([`better_kernels`]) and the variable is not set, the program runs
+/// itself again, the same arguments and process id (exec), with the
+/// variable naming the kernels the processor can run. Call first thing in
+/// `main`, before any thread starts. A failed exec leaves the program on
+/// the old kernels, with a line on stderr.
+pub fn use_processor_kernels() {
+    if std::env::var_os("OPENBLAS_CORETYPE").is_some() {
+        return;
+    }
+    let chosen = kernels();
+    let Some(better) = better_kernels(&chosen) else {
+        return;
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => {
+            eprintln!("embedeval: OpenBLAS runs {chosen} kernels; cannot find this program to run it with {better}'s: {err}");
+            return;
+        }
+    };
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env("OPENBLAS_CORETYPE", better)
+        .exec();
+    eprintln!(
+        "embedeval: OpenBLAS runs {chosen} kernels; running {} again with {better}'s failed: {err}",
+        exe.display()
     );
 }
 
@@ -240,6 +308,32 @@ fn dsyev(mut a: Vec<f64>, d: usize, vectors: bool) -> Result<(Vec<f64>, Vec<f64>
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn kernels_older_than_the_processor_are_replaced_by_ones_it_runs() {
+        assert_eq!(
+            better_kernels("Haswell"),
+            None,
+            "OpenBLAS's own choice stays"
+        );
+        assert_eq!(better_kernels("SkylakeX"), None);
+        let better = better_kernels("Prescott");
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            let want =
+                if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") {
+                    Some("SkylakeX")
+                } else if has!("avx2") && has!("fma") {
+                    Some("Haswell")
+                } else {
+                    None
+                };
+            assert_eq!(better, want);
+        }
+        eprintln!("OpenBLAS runs {} kernels here", kernels());
+    }
+
     use super::*;
 
     #[test]

@@ -1,10 +1,12 @@
-//! The `embedeval` binary: parses the command line, sets the allocator up
+//! The `embedeval` binary: makes OpenBLAS use kernels for this processor,
+//! parses the command line, sets the allocator up
 //! for a long-running server before any thread starts, and hands the command
 //! to the library on a multi-threaded runtime.
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    embedeval::blas::use_processor_kernels();
     let cli = embedeval::cli::Cli::parse();
     embedeval::use_ring_for_tls();
     if let embedeval::cli::Command::Serve(config) = &cli.command {

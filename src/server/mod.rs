@@ -302,7 +302,7 @@ pub async fn serve_with_dashboard(
             steal: config.data_url.is_some(),
         },
     )?;
-    tracing::info!(replica = %engine.replica(), "engine started");
+    tracing::info!(replica = %engine.replica(), blas_kernels = %crate::blas::kernels(), "engine started");
     let models_bundle = bundles.local(&config.data_dir, "models", &config.models_dir);
     let datasets_bundle = bundles.local(&config.data_dir, "datasets", &config.datasets_dir);
     for (bundle, kind, flag) in [
