@@ -58,7 +58,7 @@ pub(super) async fn list(State(web): State<Web>, Query(q): Query<ListQuery>) -> 
             }
             @if comparisons.is_empty() { p.muted { "No comparison yet: " code { "embedeval compare --all --dataset NAME" } " makes one." } }
             @if !next.is_empty() {
-                p.pager { a href={ "/comparisons?dataset=" (q.dataset) "&page=" (next) } { "Older →" } }
+                p.pager { a href={ "/comparisons?" (layout::query_pair("dataset", &q.dataset)) "&" (layout::query_pair("page", &next)) } { "Older →" } }
             }
         },
     ))

@@ -61,12 +61,7 @@ pub(super) async fn list(State(web): State<Web>, Query(f): Query<Filters>) -> Pa
         .await?;
     let shown: Vec<&Report> = reports.iter().filter(|r| f.keeps(r)).collect();
     let next_href = (!next.is_empty()).then(|| {
-        let q = |k: &str, v: &str| {
-            format!(
-                "{k}={}",
-                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-            )
-        };
+        let q = layout::query_pair;
         format!(
             "/evaluations?{}&{}&{}&{}&{}",
             q("model", &f.model),

@@ -68,6 +68,15 @@ pub(super) fn num(value: Option<f64>, digits: usize) -> String {
     }
 }
 
+/// `key=value` for a link's query string, the value percent-encoded (a
+/// dataset named `a&b` or a page token with `+` or `/` survives the trip).
+pub(super) fn query_pair(key: &str, value: &str) -> String {
+    format!(
+        "{key}={}",
+        percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
 /// A share as a percentage with one decimal.
 pub(super) fn pct(value: Option<f64>) -> String {
     match value {
@@ -157,6 +166,15 @@ pub(super) fn trusted(svg: String) -> PreEscaped<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            query_pair("dataset", "a&b c/+=é"),
+            "dataset=a%26b%20c%2F%2B%3D%C3%A9"
+        );
+        assert_eq!(query_pair("page", ""), "page=");
+    }
 
     #[test]
     fn times_read_as_utc_dates() {
