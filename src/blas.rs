@@ -308,6 +308,7 @@ fn dsyev(mut a: Vec<f64>, d: usize, vectors: bool) -> Result<(Vec<f64>, Vec<f64>
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn kernels_older_than_the_processor_are_replaced_by_ones_it_runs() {
@@ -333,8 +334,6 @@ mod tests {
         }
         eprintln!("OpenBLAS runs {} kernels here", kernels());
     }
-
-    use super::*;
 
     #[test]
     fn gemm_matches_loops() {

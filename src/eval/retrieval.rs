@@ -20,9 +20,10 @@
 //! with its float32 re-rank where the processor has it and R is small
 //! against the gallery; elsewhere sgemm blocks and a running selection per
 //! query, which for an R of thousands starts from a floor estimated from a
-//! sample of the gallery and ends in a radix sort). Ties in similarity go to the smaller gallery row. With
-//! the train split as gallery, the weighted kNN takes its neighbours from
-//! the same pass ([`knn_and_retrieval`]).
+//! sample of the gallery and ends in a radix sort). Ties in similarity go
+//! to the smaller gallery row. With the train split as gallery, the
+//! weighted kNN takes its neighbours from the same pass
+//! ([`knn_and_retrieval`]).
 
 use rayon::prelude::*;
 

@@ -298,7 +298,7 @@ const FLOOR_FROM: usize = 2_048;
 /// Bank rows in the sample the floors are estimated from.
 const SAMPLE_ROWS: usize = 8_192;
 
-/// A sample of the bank for [`floor`]: every (n / m)-th row, scaled, with
+/// A sample of the bank for [`Sample::floor`]: every (n / m)-th row, scaled, with
 /// the number of bank rows it stands for.
 struct Sample {
     rows: Vec<f32>,
@@ -392,31 +392,31 @@ fn ranked(
     }
     let qb = block.clamp(1, QUERY_BLOCK).min(nq);
     let mut gram = vec![0f32; qb * BANK_BLOCK.min(n.max(1))];
-    let floored = |q: usize| k_of(q).min(n) >= FLOOR_FROM;
-    let sample = (0..nq).any(floored).then(|| Sample::of(bank, scales, d));
+    let sample = (0..nq)
+        .any(|q| k_of(q).min(n) >= FLOOR_FROM)
+        .then(|| Sample::of(bank, scales, d));
     for q0 in (0..nq).step_by(qb) {
         let rows = qb.min(nq - q0);
         let block_queries = &queries[q0 * d..(q0 + rows) * d];
+        let ks: Vec<usize> = (q0..q0 + rows).map(|q| k_of(q).min(n)).collect();
         let mut floors = vec![None; rows];
-        if let Some(sample) = sample.as_ref().filter(|_| (q0..q0 + rows).any(floored)) {
+        if let Some(sample) = sample
+            .as_ref()
+            .filter(|_| ks.iter().any(|&k| k >= FLOOR_FROM))
+        {
             let m = sample.m;
             blas::gemm_abt(block_queries, &sample.rows, rows, m, d, &mut gram);
             floors
                 .par_iter_mut()
+                .zip(&ks)
                 .zip(gram[..rows * m].par_chunks_mut(m))
-                .enumerate()
-                .filter(|(q, _)| floored(q0 + q))
-                .for_each(|(q, (floor, products))| {
-                    *floor = sample.floor(products, k_of(q0 + q).min(n))
-                });
+                .filter(|((_, &k), _)| k >= FLOOR_FROM)
+                .for_each(|((floor, &k), products)| *floor = sample.floor(products, k));
         }
-        let mut states: Vec<TopK> = floors
+        let mut states: Vec<TopK> = ks
             .iter()
-            .enumerate()
-            .map(|(q, floor)| {
-                let k = k_of(q0 + q).min(n);
-                floor.map_or_else(|| TopK::new(k), |f| TopK::with_floor(k, f))
-            })
+            .zip(&floors)
+            .map(|(&k, floor)| floor.map_or_else(|| TopK::new(k), |f| TopK::with_floor(k, f)))
             .collect();
         stream(bank, scales, block_queries, d, &mut states, &mut gram, stop)?;
         // Queries whose floor was too high: again, without one.
