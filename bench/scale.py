@@ -100,6 +100,9 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "clients" / "python" / "src"))
+sys.path.insert(0, str(REPO / "bench"))
+
+import machine as where  # noqa: E402
 
 #: The kNN's k and vote temperature.
 K, T = 200, 0.1
@@ -685,7 +688,7 @@ def machine() -> Dict[str, Any]:
     except OSError:
         pass
     return dict(cpus=os.cpu_count(), memory_bytes=mem, platform=platform.platform(),
-                python=platform.python_version(), numpy=np.__version__)
+                python=platform.python_version(), numpy=np.__version__, **where.describe())
 
 
 def main() -> None:
@@ -714,6 +717,7 @@ def main() -> None:
     if not binary.is_file():
         parser.error(f"no embedeval binary at {binary} (build it: cargo build --release)")
     cases = [c for n in names for c in CASES[n]]
+    print(where.line(), flush=True)
 
     results = []
     for case in cases:

@@ -7,8 +7,11 @@
 //!   blocks of queries so that the product fits in memory): the floor;
 //! - faiss-cpu's IndexFlatIP search plus the same vote in numpy.
 //!
-//! It prints each time, the ratios (embedeval / sgemm, faiss / embedeval)
-//! and whether the top-1 agree.
+//! It prints the processor (model and the flags that decide the engine),
+//! then for each shape a row per exact engine this processor runs (the one
+//! chosen by default first; the others forced through
+//! EMBEDEVAL_KNN_ENGINE): each time, the ratios (embedeval / sgemm,
+//! faiss / embedeval) and the top-1 of both.
 //!
 //!   cargo bench --bench knn_scale [-- --small]
 //!
@@ -24,6 +27,7 @@ use common::best_of;
 use embedeval::cancel::Stop;
 use embedeval::data::npy::{NpyArray, NpyType};
 use embedeval::eval::{knn_classify, KnnOptions};
+use embedeval::index::{Engine, ENGINE_VARIABLE};
 use embedeval::metrics::Matrix;
 use embedeval::rng::SplitMix64;
 
@@ -71,8 +75,10 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let python = std::env::var_os("EMBEDEVAL_BENCH_PYTHON").is_some();
     let scale = if small { 10 } else { 1 };
-    println!("| bank | queries | embedeval kNN | one sgemm | faiss-cpu + vote | kNN / sgemm | faiss / kNN | top-1 (ours, faiss) |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("processor: {}", common::processor());
+    println!("OpenBLAS kernels: {}", embedeval::blas::kernels());
+    println!("| bank | queries | engine | embedeval kNN | one sgemm | faiss-cpu + vote | kNN / sgemm | faiss / kNN | top-1 (ours, faiss) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (n, d, q) in [(500_000, 128, 10_000), (200_000, 2048, 2_000)] {
         let n = n / scale;
         let mut rng = SplitMix64::new(7);
@@ -85,10 +91,23 @@ fn main() {
             temperature: 0.1,
             ..Default::default()
         };
-        let (t, knn) = best_of(2, || {
-            knn_classify(&train, &train_y, &test, &test_y, &opts, &Stop::never()).unwrap()
-        });
-        let ours = t.as_secs_f64();
+        let chosen = Engine::choose(n, q, d, 200);
+        let mut engines = vec![chosen];
+        engines.extend(
+            Engine::ALL
+                .into_iter()
+                .filter(|&e| e != chosen && e.available()),
+        );
+        let mut ours = Vec::new();
+        for &engine in &engines {
+            // No other thread reads the environment between runs.
+            std::env::set_var(ENGINE_VARIABLE, engine.name());
+            let (t, knn) = best_of(2, || {
+                knn_classify(&train, &train_y, &test, &test_y, &opts, &Stop::never()).unwrap()
+            });
+            ours.push((engine, t.as_secs_f64(), knn[0].top1));
+        }
+        std::env::remove_var(ENGINE_VARIABLE);
         let (mut sgemm, mut faiss, mut faiss_top1) = (f64::NAN, f64::NAN, f64::NAN);
         if python {
             save(&dir, "train", &train, &train_y);
@@ -97,12 +116,18 @@ fn main() {
             let f = |k: &str| base[k].as_f64().unwrap();
             (sgemm, faiss, faiss_top1) = (f("sgemm_seconds"), f("faiss_seconds"), f("faiss_top1"));
         }
-        println!(
-            "| {n} × {d} | {q} | {ours:.2} s | {sgemm:.2} s | {faiss:.2} s | {:.2} | {:.2} | {:.4}, {faiss_top1:.4} |",
-            ours / sgemm,
-            faiss / ours,
-            knn[0].top1
-        );
+        for (engine, t, top1) in ours {
+            let name = if engine == chosen {
+                format!("{} (default)", engine.name())
+            } else {
+                engine.name().to_string()
+            };
+            println!(
+                "| {n} × {d} | {q} | {name} | {t:.2} s | {sgemm:.2} s | {faiss:.2} s | {:.2} | {:.2} | {top1:.4}, {faiss_top1:.4} |",
+                t / sgemm,
+                faiss / t,
+            );
+        }
     }
     if !python {
         println!("EMBEDEVAL_BENCH_PYTHON is not set: no baselines (use bench/run)");

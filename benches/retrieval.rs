@@ -36,34 +36,15 @@ fn data(n: usize, d: usize, centres: &[f32], classes: usize, seed: u64) -> (Matr
     (Matrix::new(x, d).unwrap().normalized().unwrap(), y)
 }
 
-fn processor() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .map_or("unknown".into(), |l| {
-            l.trim_start_matches([' ', '\t', ':']).to_string()
-        });
-    let flags: Vec<&str> = ["avx2", "avx512f", "avx512_bf16", "avx_vnni", "avx512_vnni"]
-        .into_iter()
-        .filter(|f| info.split_whitespace().any(|w| w == *f))
-        .collect();
-    format!("{model} ({})", flags.join(" "))
-}
-
 fn main() {
     embedeval::blas::use_processor_kernels();
     let small = std::env::args().any(|a| a == "--small");
     let (n, d, queries) = (if small { 50_000 } else { 500_000 }, 128, 2_048);
-    println!("processor: {}", processor());
+    println!("processor: {}", common::processor());
     println!("OpenBLAS kernels: {}", embedeval::blas::kernels());
     println!(
         "exact kNN engine: {}",
-        if embedeval::index::use_bf16(n, queries, 200) {
-            "bfloat16 screen + float32 re-rank"
-        } else {
-            "float32 (sgemm + top-k)"
-        }
+        embedeval::index::Engine::choose(n, queries, d, 200).name()
     );
     let knn = KnnOptions {
         ks: vec![200],

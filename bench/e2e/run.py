@@ -39,6 +39,9 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 LAST = HERE / "last.json"
+sys.path.insert(0, str(HERE.parent))
+
+import machine as where  # noqa: E402
 
 # (name in the summary, path in the report / pipeline output, absolute tolerance)
 CHECKS = [
@@ -344,8 +347,10 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     summary["server_exit_code"] = server.exit_code
     LAST.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    summary["machine"] = where.describe()
     print(json.dumps(summary, indent=2, ensure_ascii=False))
     print()
+    print(where.line())
     print("| model, data | embedeval cold | cached | python | ratio | idle RSS | peak RSS | after RSS | agree |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(summary["markdown"])

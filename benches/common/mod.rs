@@ -33,3 +33,21 @@ pub fn python_baseline(script: &str, dir: &std::path::Path) -> Option<serde_json
     );
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
+
+/// The processor's model name and the flags that decide the kNN engine
+/// (avx2, avx512f, avx512_bf16, avx_vnni, avx512_vnni), from /proc/cpuinfo.
+#[allow(dead_code)]
+pub fn processor() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map_or("unknown".into(), |l| {
+            l.trim_start_matches([' ', '\t', ':']).to_string()
+        });
+    let flags: Vec<&str> = ["avx2", "avx512f", "avx512_bf16", "avx_vnni", "avx512_vnni"]
+        .into_iter()
+        .filter(|f| info.split_whitespace().any(|w| w == *f))
+        .collect();
+    format!("{model} ({})", flags.join(" "))
+}

@@ -3,23 +3,24 @@
 //! indexes are options for large banks, and their recall@k against exact
 //! search is measured with the results ([`recall_at_k`]).
 //!
-//! The exact engine is a bfloat16 screen whose candidates are re-ranked in
-//! float32, so that its answer is the float32 one by construction
-//! ([`bf16`]), where the processor has AVX-512 BF16 and the search is
-//! large enough to gain from it; elsewhere (or with `EMBEDEVAL_KNN_BF16=0`
-//! in the server's environment) BLAS sgemm plus a parallel top-k selection
-//! ([`exact`]). Both give the same neighbours (tested; a near-tie at the
-//! k-th place, within the last bits of the summation order, may fall either
-//! way). faiss's IndexFlatIP is available as [`IndexKind::FaissFlat`] and
+//! The exact engine ([`Engine`]) is a low-precision screen whose
+//! candidates are re-ranked in float32, so that its answer is the float32
+//! one by construction ([`screen`]): in bfloat16 where the processor has
+//! AVX-512 BF16, in 8-bit integers where it has AVX2, when the search is
+//! large enough to gain from it; elsewhere (or with
+//! `EMBEDEVAL_KNN_ENGINE=f32` in the server's environment) BLAS sgemm plus
+//! a parallel top-k selection ([`exact`]). All give the same neighbours
+//! (tested; a near-tie at the k-th place, within the last bits of the
+//! summation order, may fall either way). faiss's IndexFlatIP is available as [`IndexKind::FaissFlat`] and
 //! gives the same neighbours (tested); it is not the default because,
 //! measured here (benches/eval.rs, 10,000 × 50,000, d = 128, k = 200), the
 //! faiss built from the crate's vendored source searches about 2× slower
 //! than the faiss-cpu wheel, while both exact engines are faster than it.
 //! Calls block; run them off the async workers.
 
-#[cfg(target_arch = "x86_64")]
-pub mod bf16;
 pub mod exact;
+#[cfg(target_arch = "x86_64")]
+pub mod screen;
 
 use faiss::index::autotune::ParameterSpace;
 use faiss::index::IndexImpl;
@@ -41,8 +42,8 @@ pub struct Neighbors {
 /// Which index answers the searches.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum IndexKind {
-    /// Exact: the bfloat16 screen with its float32 re-rank, or BLAS Gram
-    /// blocks and a top-k selection (see the module's notes).
+    /// Exact: a low-precision screen with its float32 re-rank, or BLAS
+    /// Gram blocks and a top-k selection ([`Engine`]).
     #[default]
     Exact,
     /// Exact: faiss IndexFlatIP.
@@ -80,7 +81,7 @@ impl IndexKind {
     }
 }
 
-enum Engine<'a> {
+enum Store<'a> {
     /// The caller's bank itself, no copy, with each row's scale when the
     /// index is built for cosine similarity ([`VectorIndex::cosine`]).
     Blas(&'a [f32], Option<Vec<f32>>),
@@ -92,7 +93,7 @@ enum Engine<'a> {
 /// bank in place (the bank is borrowed, never copied); the faiss engines
 /// hold their own copy.
 pub struct VectorIndex<'a> {
-    engine: Engine<'a>,
+    store: Store<'a>,
     kind: IndexKind,
     dim: usize,
     len: usize,
@@ -152,19 +153,19 @@ impl<'a> VectorIndex<'a> {
             }
         }
         let scales_ref = scales.as_deref();
-        let engine = match kind {
-            IndexKind::Exact => Engine::Blas(bank, scales),
+        let store = match kind {
+            IndexKind::Exact => Store::Blas(bank, scales),
             IndexKind::FaissFlat => {
                 let mut index = FlatIndex::new_ip(dim as u32)?;
                 add_scaled(&mut index, bank, dim, scales_ref)?;
-                Engine::Flat(index)
+                Store::Flat(index)
             }
             IndexKind::Hnsw { m, ef_search } => {
                 let mut index =
                     index_factory(dim as u32, format!("HNSW{m}"), MetricType::InnerProduct)?;
                 add_scaled(&mut index, bank, dim, scales_ref)?;
                 ParameterSpace::new()?.set_index_parameter(&index, "efSearch", ef_search as f64)?;
-                Engine::Factory(std::sync::Mutex::new(index))
+                Store::Factory(std::sync::Mutex::new(index))
             }
             IndexKind::Ivf { nlist, nprobe } => {
                 if len < nlist {
@@ -183,11 +184,11 @@ impl<'a> VectorIndex<'a> {
                 }
                 add_scaled(&mut index, bank, dim, scales_ref)?;
                 ParameterSpace::new()?.set_index_parameter(&index, "nprobe", nprobe as f64)?;
-                Engine::Factory(std::sync::Mutex::new(index))
+                Store::Factory(std::sync::Mutex::new(index))
             }
         };
         Ok(Self {
-            engine,
+            store,
             kind,
             dim,
             len,
@@ -215,8 +216,8 @@ impl<'a> VectorIndex<'a> {
     /// product runs at full width); the faiss engines, which cannot be
     /// interrupted, take [`query_chunk`].
     pub fn query_chunk(&self) -> usize {
-        match self.engine {
-            Engine::Blas(..) => exact_chunk(self.len, self.dim),
+        match self.store {
+            Store::Blas(..) => exact_chunk(self.len, self.dim),
             _ => query_chunk(self.len),
         }
     }
@@ -241,12 +242,12 @@ impl<'a> VectorIndex<'a> {
                 self.dim
             )));
         }
-        let result = match &self.engine {
-            Engine::Blas(bank, scales) => {
+        let result = match &self.store {
+            Store::Blas(bank, scales) => {
                 return exact_search(bank, scales.as_deref(), queries, self.dim, k, stop)
             }
-            Engine::Flat(index) => index.search(queries, k)?,
-            Engine::Factory(index) => index
+            Store::Flat(index) => index.search(queries, k)?,
+            Store::Factory(index) => index
                 .lock()
                 .map_err(|_| Error::index("index lock poisoned"))?
                 .search(queries, k)?,
@@ -263,10 +264,8 @@ impl<'a> VectorIndex<'a> {
     }
 }
 
-/// The exact engine: the bfloat16 screen with its float32 re-rank
-/// ([`bf16`]) where [`use_bf16`] says so, else the float32 products
-/// ([`exact`]); both give the same answer (up to the last bits of the
-/// summation order).
+/// The exact engine [`Engine::choose`] picks for the search; all give the
+/// same answer (up to the last bits of the summation order).
 fn exact_search(
     bank: &[f32],
     scales: Option<&[f32]>,
@@ -275,28 +274,18 @@ fn exact_search(
     k: usize,
     stop: &crate::cancel::Stop,
 ) -> Result<Neighbors> {
-    #[cfg(target_arch = "x86_64")]
-    if use_bf16(bank.len() / dim.max(1), queries.len() / dim.max(1), k) {
-        let screened = bf16::search(bank, scales, queries, dim, k, stop)?;
-        tracing::debug!(
-            queries = queries.len() / dim.max(1),
-            reranked = screened.reranked,
-            rechecked = screened.rechecked,
-            "bfloat16 screen: rows re-ranked and queries re-searched in float32"
-        );
-        return Ok(screened.neighbors);
-    }
-    exact::search(bank, scales, queries, dim, k, stop)
+    let (n, nq) = (bank.len() / dim.max(1), queries.len() / dim.max(1));
+    Engine::choose(n, nq, dim, k).search(bank, scales, queries, dim, k, stop)
 }
 
 /// Every query's `k_of(query)` best bank rows, (similarity, row) best
 /// first (ties: the smaller row), handed to `on_block` a block of queries
 /// at a time with the index of the block's first query, as
-/// [`exact::search_ranked`] hands them: through the bfloat16 screen where
-/// [`use_bf16`] says so for the longest list (a block's top k of its longest
-/// list, each cut to its own length; blocks sized so that their lists take
-/// about `budget` bytes, within [`exact_chunk`]), else through the float32
-/// engine in blocks of `budget` / (16 × longest) queries.
+/// [`exact::search_ranked`] hands them: through a screen where
+/// [`Engine::choose`] picks one for the longest list (a block's top k of
+/// its longest list, each cut to its own length; blocks sized so that their
+/// lists take about `budget` bytes, within [`exact_chunk`]), else through
+/// the float32 engine in blocks of `budget` / (16 × longest) queries.
 #[allow(clippy::too_many_arguments)]
 pub fn search_ranked(
     bank: &[f32],
@@ -311,63 +300,208 @@ pub fn search_ranked(
     let (n, nq) = (bank.len() / dim.max(1), queries.len() / dim.max(1));
     let longest = (0..nq).map(k_of).max().unwrap_or(0).min(n);
     let block = |bytes: usize| (budget / (bytes * longest.max(1))).max(1);
-    #[cfg(target_arch = "x86_64")]
-    if use_bf16(n, nq.min(exact::QUERY_BLOCK), longest) {
-        // Neighbours (12 bytes each) and lists (8) of one block.
-        let chunk = block(20).clamp(exact::QUERY_BLOCK, exact_chunk(n, dim));
-        for q0 in (0..nq).step_by(chunk) {
-            let rows = chunk.min(nq - q0);
-            let k = (q0..q0 + rows).map(k_of).max().unwrap_or(0).min(n);
-            let found = bf16::search(
-                bank,
-                scales,
-                &queries[q0 * dim..(q0 + rows) * dim],
-                dim,
-                k,
-                stop,
-            )?
-            .neighbors;
-            let lists = (0..rows)
-                .map(|q| {
-                    let ids = &found.ids[q * k..(q + 1) * k];
-                    let sims = &found.similarities[q * k..(q + 1) * k];
-                    ids.iter()
-                        .zip(sims)
-                        .take(k_of(q0 + q))
-                        .take_while(|(&id, _)| id >= 0)
-                        .map(|(&id, &s)| (s, id as u32))
-                        .collect()
-                })
-                .collect();
-            on_block(q0, lists)?;
-        }
-        return Ok(());
+    let engine = Engine::choose(n, nq.min(exact::QUERY_BLOCK), dim, longest);
+    if engine == Engine::F32 {
+        // A running top k holds up to 2k + 16 keys of 8 bytes.
+        return exact::search_ranked(bank, scales, queries, dim, k_of, block(16), stop, on_block);
     }
-    // A running top k holds up to 2k + 16 keys of 8 bytes.
-    exact::search_ranked(bank, scales, queries, dim, k_of, block(16), stop, on_block)
+    // Neighbours (12 bytes each) and lists (8) of one block.
+    let chunk = block(20).clamp(exact::QUERY_BLOCK, exact_chunk(n, dim));
+    for q0 in (0..nq).step_by(chunk) {
+        let rows = chunk.min(nq - q0);
+        let k = (q0..q0 + rows).map(k_of).max().unwrap_or(0).min(n);
+        let part = &queries[q0 * dim..(q0 + rows) * dim];
+        let found = engine.search(bank, scales, part, dim, k, stop)?;
+        let lists = (0..rows)
+            .map(|q| {
+                let ids = &found.ids[q * k..(q + 1) * k];
+                let sims = &found.similarities[q * k..(q + 1) * k];
+                ids.iter()
+                    .zip(sims)
+                    .take(k_of(q0 + q))
+                    .take_while(|(&id, _)| id >= 0)
+                    .map(|(&id, &s)| (s, id as u32))
+                    .collect()
+            })
+            .collect();
+        on_block(q0, lists)?;
+    }
+    Ok(())
 }
 
-/// Whether the exact search of `queries` rows among `bank` rows for a top
-/// `k` takes the bfloat16 screen: the processor has AVX-512 BF16, the
-/// server's environment does not set `EMBEDEVAL_KNN_BF16=0`, and the search
-/// is large enough (a bank of at least 4,096 rows and 32 per neighbour
-/// asked for; at least 12 queries, one register block). Measured here
-/// (examples of 5,000 to 500,000 rows, d = 64 to 2,048, k = 20 and 200,
-/// 1,000 to 10,000 queries), the screen took 0.5 to 0.95 of the float32
-/// engine's time.
-pub fn use_bf16(bank: usize, queries: usize, k: usize) -> bool {
+/// The exact engines. Each gives the float32 answer (the screens by
+/// construction, see [`screen`]); they differ in speed, and in which
+/// processors can run them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// BLAS sgemm and a top-k selection ([`exact`]): every processor.
+    F32,
+    /// The bfloat16 screen ([`screen::bf16`]): AVX-512 BF16.
+    Bf16,
+    /// The 8-bit integer screen ([`screen::int8`]): AVX2 and FMA.
+    Int8,
+}
+
+/// The environment variable that forces an engine.
+pub const ENGINE_VARIABLE: &str = "EMBEDEVAL_KNN_ENGINE";
+
+impl Engine {
+    /// Every engine, in the order of preference.
+    pub const ALL: [Engine; 3] = [Engine::Bf16, Engine::Int8, Engine::F32];
+
+    /// Its name, as `EMBEDEVAL_KNN_ENGINE` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::F32 => "f32",
+            Engine::Bf16 => "bf16",
+            Engine::Int8 => "int8",
+        }
+    }
+
+    /// What the processor needs to run it.
+    pub fn needs(self) -> &'static str {
+        match self {
+            Engine::F32 => "nothing",
+            Engine::Bf16 => "AVX-512 F and BF16",
+            Engine::Int8 => "AVX2 and FMA",
+        }
+    }
+
+    /// Whether this processor can run it.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use screen::Kernel;
+            match self {
+                Engine::F32 => true,
+                Engine::Bf16 => screen::bf16::Bf16::available(),
+                Engine::Int8 => screen::int8::Int8::available(),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == Engine::F32
+        }
+    }
+
+    /// The best engine this processor runs.
+    pub fn fastest() -> Engine {
+        Engine::ALL
+            .into_iter()
+            .find(|e| e.available())
+            .unwrap_or(Engine::F32)
+    }
+
+    /// The engine `EMBEDEVAL_KNN_ENGINE` forces (`f32`, `bf16` or `int8`),
+    /// `None` where it is unset or `auto`; an unknown name, or an engine
+    /// this processor cannot run, is an error that says which it can run.
+    /// `EMBEDEVAL_KNN_BF16=0`, the older setting, still means `f32`.
+    pub fn forced() -> Result<Option<Engine>> {
+        let value = match std::env::var(ENGINE_VARIABLE) {
+            Ok(v) => v,
+            Err(_) if std::env::var_os("EMBEDEVAL_KNN_BF16").is_some_and(|v| v == "0") => {
+                return Ok(Some(Engine::F32))
+            }
+            Err(_) => return Ok(None),
+        };
+        if value.is_empty() || value == "auto" {
+            return Ok(None);
+        }
+        let runnable: Vec<&str> = Engine::ALL
+            .into_iter()
+            .filter(|e| e.available())
+            .map(Engine::name)
+            .collect();
+        let engine = Engine::ALL
+            .into_iter()
+            .find(|e| e.name() == value)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{ENGINE_VARIABLE}={value} names no engine: use auto, f32, bf16 or int8"
+                ))
+            })?;
+        if !engine.available() {
+            return Err(Error::InvalidArgument(format!(
+                "{ENGINE_VARIABLE}={value}: the {value} engine needs {}, which this processor \
+                 lacks; it runs {}",
+                engine.needs(),
+                runnable.join(", ")
+            )));
+        }
+        Ok(Some(engine))
+    }
+
+    /// The engine for an exact search of `queries` rows of dimension `dim`
+    /// among `bank` rows for a top `k`: the one `EMBEDEVAL_KNN_ENGINE`
+    /// forces (where this processor runs it; the server refuses to start
+    /// otherwise), else the fastest screen the processor runs where the
+    /// search is large enough to gain from it (a bank of at least 4,096
+    /// rows and 32 per neighbour asked for; at least 12 queries, one
+    /// register block; the integer screen for rows of at most
+    /// [`screen::int8::MAX_DIM`] dimensions), else float32. Measured here
+    /// (examples of 5,000 to 500,000 rows, d = 64 to 2,048, k = 20 and
+    /// 200, 1,000 to 10,000 queries), the screens took 0.3 to 0.95 of the
+    /// float32 engine's time (benchmarks: docs/book/benchmarks.md).
+    pub fn choose(bank: usize, queries: usize, dim: usize, k: usize) -> Engine {
+        let fits = |e: Engine| e != Engine::Int8 || dim <= int8_max_dim();
+        if let Ok(Some(engine)) = Engine::forced() {
+            return if fits(engine) { engine } else { Engine::F32 };
+        }
+        if bank < 4_096 || bank < 32 * k || queries < 12 {
+            return Engine::F32;
+        }
+        Engine::ALL
+            .into_iter()
+            .find(|&e| e.available() && fits(e))
+            .unwrap_or(Engine::F32)
+    }
+
+    /// The k best bank rows of each query through this engine (each bank
+    /// row's products times its entry of `scales` when given). Call only
+    /// where [`Engine::available`] holds.
+    pub fn search(
+        self,
+        bank: &[f32],
+        scales: Option<&[f32]>,
+        queries: &[f32],
+        dim: usize,
+        k: usize,
+        stop: &crate::cancel::Stop,
+    ) -> Result<Neighbors> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let screened = match self {
+                Engine::F32 => return exact::search(bank, scales, queries, dim, k, stop),
+                Engine::Bf16 => {
+                    screen::search::<screen::bf16::Bf16>(bank, scales, queries, dim, k, stop)?
+                }
+                Engine::Int8 => {
+                    screen::search::<screen::int8::Int8>(bank, scales, queries, dim, k, stop)?
+                }
+            };
+            tracing::debug!(
+                engine = self.name(),
+                queries = queries.len() / dim.max(1),
+                reranked = screened.reranked,
+                rechecked = screened.rechecked,
+                "screen: rows re-ranked and queries re-searched in float32"
+            );
+            Ok(screened.neighbors)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        exact::search(bank, scales, queries, dim, k, stop)
+    }
+}
+
+/// The widest rows the integer screen takes.
+fn int8_max_dim() -> usize {
     #[cfg(target_arch = "x86_64")]
     {
-        bank >= 4_096
-            && bank >= 32 * k
-            && queries >= 12
-            && bf16::available()
-            && std::env::var_os("EMBEDEVAL_KNN_BF16").is_none_or(|v| v != "0")
+        screen::int8::MAX_DIM
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (bank, queries, k);
-        false
+        0
     }
 }
 
@@ -404,15 +538,15 @@ fn add_scaled<I: Index>(
 /// Queries per exact search against `bank_rows` rows of dimension `dim`:
 /// whole blocks of [`exact::QUERY_BLOCK`] queries, about 2^36 multiply-adds
 /// per search for the float32 engine (so that progress is reported about
-/// every second) and 2^38 for the bfloat16 screen (which multiplies about
-/// twice as fast and packs the bank once per search), but at least one
+/// every second) and 2^38 for the screens (which multiply two to three times
+/// as fast and pack the bank once per search), but at least one
 /// block and at most 16 (8,192 queries, whose neighbours take
 /// 8,192 × k × 12 bytes: 19 MiB at k = 200). The budget follows the bank
-/// alone (k is not known here): a search that [`use_bf16`] then sends to
-/// float32 for its k (a bank under 32 rows per neighbour) takes the larger
-/// chunks too, and reports its progress less often.
+/// alone (k is not known here): a search that [`Engine::choose`] then
+/// sends to float32 for its k (a bank under 32 rows per neighbour) takes
+/// the larger chunks too, and reports its progress less often.
 pub fn exact_chunk(bank_rows: usize, dim: usize) -> usize {
-    let budget = if use_bf16(bank_rows, exact::QUERY_BLOCK, 1) {
+    let budget = if Engine::choose(bank_rows, exact::QUERY_BLOCK, dim, 1) != Engine::F32 {
         1usize << 38
     } else {
         1 << 36
@@ -517,11 +651,7 @@ mod tests {
         let want = brute(&bank, &queries, d, 150);
         eprintln!(
             "ranked lists through the {} engine",
-            if use_bf16(n, q, 150) {
-                "bfloat16"
-            } else {
-                "float32"
-            }
+            Engine::choose(n, q, d, 150).name()
         );
         let mut seen = 0;
         search_ranked(
@@ -594,8 +724,8 @@ mod tests {
         // Small banks: 16 blocks of queries; ImageNet-sized: one.
         assert_eq!(exact_chunk(540, 64), 16 * exact::QUERY_BLOCK);
         // 500,000 x 128: 2^36 / 512 / 500,000 / 128 = 2.1 blocks, or 8.6
-        // with the bfloat16 screen's budget of 2^38.
-        let blocks = if use_bf16(500_000, exact::QUERY_BLOCK, 1) {
+        // with a screen's budget of 2^38.
+        let blocks = if Engine::choose(500_000, exact::QUERY_BLOCK, 128, 1) != Engine::F32 {
             8
         } else {
             2

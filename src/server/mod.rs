@@ -233,6 +233,8 @@ pub async fn serve_with_dashboard(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     crate::use_ring_for_tls();
+    // An engine forced that this processor cannot run stops the start.
+    let knn_engine = crate::index::Engine::forced()?;
     let tls = tls_config(&config)?;
     let token = config
         .auth_token_file
@@ -302,7 +304,13 @@ pub async fn serve_with_dashboard(
             steal: config.data_url.is_some(),
         },
     )?;
-    tracing::info!(replica = %engine.replica(), blas_kernels = %crate::blas::kernels(), "engine started");
+    tracing::info!(
+        replica = %engine.replica(),
+        blas_kernels = %crate::blas::kernels(),
+        knn_engine = knn_engine.map_or("auto", crate::index::Engine::name),
+        knn_fastest = crate::index::Engine::fastest().name(),
+        "engine started"
+    );
     let models_bundle = bundles.local(&config.data_dir, "models", &config.models_dir);
     let datasets_bundle = bundles.local(&config.data_dir, "datasets", &config.datasets_dir);
     for (bundle, kind, flag) in [

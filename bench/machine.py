@@ -1,0 +1,51 @@
+"""Where a benchmark ran: the processor's model and the flags that decide the
+exact kNN's engine, and the engine a server started in this environment runs
+for a large search (EMBEDEVAL_KNN_ENGINE when set, else the rule of
+``index::Engine::choose``: bf16 with AVX-512 F and BF16, int8 with AVX2 and
+FMA, else f32)."""
+import os
+from pathlib import Path
+from typing import Dict, List
+
+FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx_vnni", "avx512_vnni")
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def flags() -> List[str]:
+    """The flags of FLAGS this processor has."""
+    words = set(_cpuinfo().split())
+    return [f for f in FLAGS if f in words]
+
+
+def model() -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def knn_engine() -> str:
+    forced = os.environ.get("EMBEDEVAL_KNN_ENGINE", "auto")
+    if forced not in ("", "auto"):
+        return f"{forced} (EMBEDEVAL_KNN_ENGINE)"
+    have = set(flags())
+    if {"avx512f", "avx512_bf16"} <= have:
+        return "bf16 (auto)"
+    if {"avx2", "fma"} <= have:
+        return "int8 (auto)"
+    return "f32 (auto)"
+
+
+def describe() -> Dict[str, str]:
+    return dict(processor=model(), flags=" ".join(flags()), knn_engine=knn_engine())
+
+
+def line() -> str:
+    d = describe()
+    return f"processor: {d['processor']} ({d['flags']}); exact kNN engine: {d['knn_engine']}"
