@@ -70,6 +70,8 @@ pub(super) struct TopK {
     hinted: bool,
     /// The buffer is in increasing id order (no selection has moved it).
     in_order: bool,
+    /// Candidates held before a selection keeps the k best.
+    limit: usize,
 }
 
 impl TopK {
@@ -80,6 +82,18 @@ impl TopK {
             threshold: f32::NEG_INFINITY,
             hinted: false,
             in_order: true,
+            limit: 2 * k,
+        }
+    }
+
+    /// A running top k whose threshold follows the k-th best more closely:
+    /// a selection each k/4 (at least 16) new candidates rather than each
+    /// k. For a screen, whose every candidate above the threshold costs a
+    /// float32 product, a fresher threshold passes fewer.
+    pub(super) fn eager(k: usize) -> Self {
+        Self {
+            limit: k + (k / 4).max(16),
+            ..Self::new(k)
         }
     }
 
@@ -156,7 +170,7 @@ impl TopK {
             return;
         }
         self.buf.push(key(v, id as u32));
-        if self.buf.len() >= 2 * self.k {
+        if self.buf.len() >= self.limit {
             self.compact();
             // The k-th best, where the selection put it.
             self.threshold = unkey(self.buf[self.k - 1]).0;

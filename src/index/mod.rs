@@ -397,21 +397,23 @@ impl Engine {
     /// this processor cannot run, is an error that says which it can run.
     /// `EMBEDEVAL_KNN_BF16=0`, the older setting, still means `f32`.
     pub fn forced() -> Result<Option<Engine>> {
-        let value = match std::env::var(ENGINE_VARIABLE) {
-            Ok(v) => v,
-            Err(_) if std::env::var_os("EMBEDEVAL_KNN_BF16").is_some_and(|v| v == "0") => {
-                return Ok(Some(Engine::F32))
-            }
-            Err(_) => return Ok(None),
+        Engine::parse(
+            std::env::var(ENGINE_VARIABLE).ok().as_deref(),
+            std::env::var("EMBEDEVAL_KNN_BF16").ok().as_deref(),
+        )
+    }
+
+    /// [`Engine::forced`] from the values of `EMBEDEVAL_KNN_ENGINE` and
+    /// of the older `EMBEDEVAL_KNN_BF16`.
+    pub fn parse(value: Option<&str>, legacy: Option<&str>) -> Result<Option<Engine>> {
+        let value = match value {
+            Some(v) => v,
+            None if legacy == Some("0") => return Ok(Some(Engine::F32)),
+            None => return Ok(None),
         };
         if value.is_empty() || value == "auto" {
             return Ok(None);
         }
-        let runnable: Vec<&str> = Engine::ALL
-            .into_iter()
-            .filter(|e| e.available())
-            .map(Engine::name)
-            .collect();
         let engine = Engine::ALL
             .into_iter()
             .find(|e| e.name() == value)
@@ -421,6 +423,11 @@ impl Engine {
                 ))
             })?;
         if !engine.available() {
+            let runnable: Vec<&str> = Engine::ALL
+                .into_iter()
+                .filter(|e| e.available())
+                .map(Engine::name)
+                .collect();
             return Err(Error::InvalidArgument(format!(
                 "{ENGINE_VARIABLE}={value}: the {value} engine needs {}, which this processor \
                  lacks; it runs {}",
@@ -438,21 +445,38 @@ impl Engine {
     /// search is large enough to gain from it (a bank of at least 4,096
     /// rows and 32 per neighbour asked for; at least 12 queries, one
     /// register block; the integer screen for rows of at most
-    /// [`screen::int8::MAX_DIM`] dimensions), else float32. Measured here
-    /// (examples of 5,000 to 500,000 rows, d = 64 to 2,048, k = 20 and
-    /// 200, 1,000 to 10,000 queries), the screens took 0.3 to 0.95 of the
-    /// float32 engine's time (benchmarks: docs/book/benchmarks.md).
+    /// [`INT8_WIDEST_AUTO`] dimensions, or [`screen::int8::MAX_DIM`]
+    /// forced), else float32. Measured (examples of 5,000 to 500,000
+    /// rows, d = 64 to 2,048, k = 20 and 200, 1,000 to 10,000 queries),
+    /// the bfloat16 screen took 0.5 to 0.95 of the float32 engine's time,
+    /// the integer one 0.7 to 0.85 where `auto` picks it (benchmarks:
+    /// docs/book/benchmarks.md).
     pub fn choose(bank: usize, queries: usize, dim: usize, k: usize) -> Engine {
+        Engine::choose_with(Engine::forced().ok().flatten(), bank, queries, dim, k)
+    }
+
+    /// [`Engine::choose`] with the engine forced, if any, given.
+    pub fn choose_with(
+        forced: Option<Engine>,
+        bank: usize,
+        queries: usize,
+        dim: usize,
+        k: usize,
+    ) -> Engine {
         let fits = |e: Engine| e != Engine::Int8 || dim <= int8_max_dim();
-        if let Ok(Some(engine)) = Engine::forced() {
+        if let Some(engine) = forced.filter(|e| e.available()) {
             return if fits(engine) { engine } else { Engine::F32 };
         }
         if bank < 4_096 || bank < 32 * k || queries < 12 {
             return Engine::F32;
         }
+        // The integer screen's margin is about three times bfloat16's: on
+        // wide rows, whose similarities crowd closer together, it passes
+        // too many rows on to float32 to gain.
+        let pays = |e: Engine| e != Engine::Int8 || dim <= INT8_WIDEST_AUTO;
         Engine::ALL
             .into_iter()
-            .find(|&e| e.available() && fits(e))
+            .find(|&e| e.available() && fits(e) && pays(e))
             .unwrap_or(Engine::F32)
     }
 
@@ -492,6 +516,13 @@ impl Engine {
         exact::search(bank, scales, queries, dim, k, stop)
     }
 }
+
+/// The widest rows `auto` sends to the integer screen. Measured on an AMD
+/// EPYC (AVX2) on the knn_scale benchmark's data (100 overlapping classes,
+/// k = 200, 50,000 to 500,000 rows), the screen took of the float32
+/// engine's time: 0.82 at d = 64, 0.72 to 0.75 at 128, 0.96 at 256, 0.98
+/// at 512, 1.25 at 2,048.
+pub const INT8_WIDEST_AUTO: usize = 192;
 
 /// The widest rows the integer screen takes.
 fn int8_max_dim() -> usize {
@@ -739,6 +770,81 @@ mod tests {
         token.cancel();
         let stopped = crate::cancel::Stop::new(token);
         assert!(index.search_stoppable(&rows(3, 4, 6), 5, &stopped).is_err());
+    }
+
+    #[test]
+    fn engines_are_chosen_by_the_processor_the_size_and_the_setting() {
+        let fastest = Engine::fastest();
+        assert!(fastest.available());
+        eprintln!("this processor's fastest exact engine: {}", fastest.name());
+        for e in Engine::ALL {
+            if !e.available() {
+                eprintln!("SKIPPED {}: this processor lacks {}", e.name(), e.needs());
+            }
+        }
+        let choose = |bank, queries, dim, k| Engine::choose_with(None, bank, queries, dim, k);
+        assert_eq!(choose(500_000, 512, 128, 200), fastest);
+        // Small searches: float32.
+        assert_eq!(choose(4_000, 512, 128, 20), Engine::F32);
+        assert_eq!(choose(500_000, 11, 128, 20), Engine::F32);
+        assert_eq!(choose(100_000, 512, 128, 4_000), Engine::F32);
+        // Rows too wide for the integer screen to pay, or for its sums.
+        assert_ne!(choose(500_000, 512, 2_048, 200), Engine::Int8);
+        if Engine::Int8.available() {
+            let forced = |dim| Engine::choose_with(Some(Engine::Int8), 500_000, 512, dim, 200);
+            assert_eq!(forced(2_048), Engine::Int8);
+            assert_eq!(forced(70_000), Engine::F32);
+        }
+        // A forced engine runs whatever the size (where it can).
+        assert_eq!(
+            Engine::choose_with(Some(Engine::F32), 500_000, 512, 128, 200),
+            Engine::F32
+        );
+        for e in Engine::ALL.into_iter().filter(|e| e.available()) {
+            assert_eq!(Engine::choose_with(Some(e), 100, 1, 8, 50), e);
+        }
+        // The setting: names, auto, the older variable, and errors that
+        // say what this processor runs.
+        assert_eq!(Engine::parse(None, None).unwrap(), None);
+        assert_eq!(Engine::parse(Some("auto"), Some("0")).unwrap(), None);
+        assert_eq!(Engine::parse(None, Some("0")).unwrap(), Some(Engine::F32));
+        assert_eq!(Engine::parse(None, Some("1")).unwrap(), None);
+        assert_eq!(Engine::parse(Some("f32"), None).unwrap(), Some(Engine::F32));
+        let unknown = Engine::parse(Some("fp16"), None).unwrap_err().to_string();
+        assert!(
+            unknown.contains("EMBEDEVAL_KNN_ENGINE=fp16 names no engine"),
+            "{unknown}"
+        );
+        for e in Engine::ALL {
+            match Engine::parse(Some(e.name()), None) {
+                Ok(got) => assert_eq!(got, Some(e)),
+                Err(err) => {
+                    assert!(!e.available());
+                    let text = err.to_string();
+                    assert!(
+                        text.contains(e.needs()) && text.contains(fastest.name()),
+                        "{text}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_engine_this_processor_runs_gives_the_float32_neighbours() {
+        let (n, d, k) = (6_000, 40, 25);
+        let bank = rows(n, d, 11);
+        let queries = rows(30, d, 12);
+        let want = brute(&bank, &queries, d, k);
+        for e in Engine::ALL.into_iter().filter(|e| e.available()) {
+            let got = e
+                .search(&bank, None, &queries, d, k, &crate::cancel::Stop::never())
+                .unwrap();
+            for (q, truth) in want.iter().enumerate() {
+                let ids: Vec<i64> = truth.iter().map(|t| t.0).collect();
+                assert_eq!(&got.ids[q * k..(q + 1) * k], &ids[..], "{}", e.name());
+            }
+        }
     }
 
     #[test]

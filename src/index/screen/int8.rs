@@ -21,14 +21,18 @@
 //! roundings of s̃ (each relative 2⁻²⁴ of at most ‖q̂‖‖b̂‖) and the float32
 //! re-rank's own error, at most (d + 2)·2⁻²⁴·‖q‖‖b‖ (Higham, *Accuracy and
 //! Stability of Numerical Algorithms*, 2002, Eq. 3.5, with
-//! Σ|qₖbₖ| ≤ ‖q‖‖b‖), plus a term for values below 2⁻¹²⁶; the bank's norms
-//! are the largest of the block's rows. Typical rows (128 to 2,048
+//! Σ|qₖbₖ| ≤ ‖q‖‖b‖), plus a term for values below 2⁻¹²⁶. The first part
+//! differs from row to row, so the kernel adds it to each row's s̃ with the
+//! row's own norms (two fused multiply-adds, whose roundings join the
+//! block's part, [`Kernel::slack`]). Typical rows (128 to 2,048
 //! dimensions) lose 1–2% of their norm to the rounding, so the screen's
-//! margin is a few hundredths of ‖q‖‖b‖: coarser than bfloat16's, and
-//! still a small part of a bank in no particular order.
+//! margin is one or two hundredths of ‖q‖‖b‖: coarser than bfloat16's,
+//! and still a small part of a bank in no particular order.
 
 use std::arch::x86_64::*;
 
+#[cfg(test)]
+use super::Lanes;
 use super::{Bound, Compare, Kernel, Packed, MAX_MR};
 
 /// Queries per micro-tile: 10 accumulators, two bank panels, the broadcast
@@ -167,24 +171,36 @@ unsafe fn micro_tile(
         }
         return masks;
     }
-    assert!(compare.lanes.len() >= NR);
-    // SAFETY: the lanes hold NR scales (asserted).
-    let (l0, l1) = unsafe {
-        (
-            _mm256_loadu_ps(compare.lanes.as_ptr()),
-            _mm256_loadu_ps(compare.lanes.as_ptr().add(PANEL)),
-        )
+    let lanes = &compare.lanes;
+    assert!(lanes.scale.len() >= NR && lanes.norm.len() >= NR && lanes.residual.len() >= NR);
+    // SAFETY: each holds NR values (asserted).
+    let load = |v: &[f32]| unsafe {
+        [
+            _mm256_loadu_ps(v.as_ptr()),
+            _mm256_loadu_ps(v.as_ptr().add(PANEL)),
+        ]
     };
+    let (scales, norms, residuals) = (load(lanes.scale), load(lanes.norm), load(lanes.residual));
     for (r, (mask, acc)) in masks.iter_mut().zip(&acc).enumerate() {
         let offset = _mm256_set1_epi32(compare.offset[r]);
         let scale = _mm256_set1_ps(compare.scale[r]);
         let floor = _mm256_set1_ps(compare.floor[r]);
-        let screened = |sums: __m256i, lanes: __m256| {
-            let exact = _mm256_sub_epi32(sums, offset);
-            _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale), lanes)
+        let (packed_norm, residual) = (
+            _mm256_set1_ps(compare.packed_norm[r]),
+            _mm256_set1_ps(compare.residual[r]),
+        );
+        // s̃ plus the row's own rounding bound ‖q̂‖‖b − b̂‖ + ‖q − q̂‖‖b‖.
+        let screened = |half: usize| {
+            let exact = _mm256_sub_epi32(acc[half], offset);
+            let s = _mm256_mul_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(exact), scale),
+                scales[half],
+            );
+            let s = _mm256_fmadd_ps(packed_norm, residuals[half], s);
+            _mm256_fmadd_ps(residual, norms[half], s)
         };
-        let lo = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(screened(acc[0], l0), floor));
-        let hi = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(screened(acc[1], l1), floor));
+        let lo = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(screened(0), floor));
+        let hi = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(screened(1), floor));
         *mask = (lo as u32) | ((hi as u32) << PANEL);
     }
     masks
@@ -263,12 +279,17 @@ impl Kernel for Int8 {
     }
 
     fn slack(query: &Packed, block: &Bound, d: usize) -> f32 {
+        // The packing's part, ‖q̂‖‖b − b̂‖ + ‖q − q̂‖‖b‖, is added to each
+        // row's screened product by the kernel, with the row's own norms;
+        // here the float32 roundings of that sum (two fused multiply-adds
+        // of terms at most the block's largest) and the others.
         let u = 2f64.powi(-24);
-        let packing = query.packed_norm * block.residual + query.residual * block.norm;
-        let screened = 4.0 * u * query.packed_norm * block.packed_norm;
+        let largest = (query.packed_norm + query.residual)
+            * (block.packed_norm + block.residual + block.norm);
+        let screened = 8.0 * u * largest;
         let rerank = (d as f64 + 4.0) * u * query.norm * block.norm;
         let tiny = 2f64.powi(-120) * (d as f64 + 2.0) * (1.0 + query.norm + block.norm);
-        ((packing + screened + rerank + tiny) * (1.0 + 2f64.powi(-20))) as f32
+        super::up((screened + rerank + tiny) * (1.0 + 2f64.powi(-20)))
     }
 
     unsafe fn micro_tile(
@@ -391,12 +412,18 @@ mod tests {
                     .collect()
             })
             .collect();
-        let lanes = vec![1.0f32; NR];
+        let (ones, zeros) = (vec![1.0f32; NR], vec![0.0f32; NR]);
         let mut compare = Compare {
             floor: [0.0; MAX_MR],
             scale: [1.0; MAX_MR],
             offset: [0; MAX_MR],
-            lanes: &lanes,
+            packed_norm: [0.0; MAX_MR],
+            residual: [0.0; MAX_MR],
+            lanes: Lanes {
+                scale: &ones,
+                norm: &ones,
+                residual: &zeros,
+            },
         };
         for (r, q) in q.iter().enumerate() {
             compare.offset[r] = BIAS * q.iter().sum::<i32>();

@@ -90,7 +90,10 @@ impl Bound {
 
 /// What the last step of a register block compares its sums with: for
 /// query `r`, a sum `x` of bank row `c` passes where
-/// `(x − offset[r]) × scale[r] × lanes[c] ≥ floor[r]`.
+/// `(x − offset[r]) × scale[r] × lanes.scale[c] + packed_norm[r] ×
+/// lanes.residual[c] + residual[r] × lanes.norm[c] ≥ floor[r]` (a kernel
+/// whose bound is the same for every row of a block leaves the last two
+/// terms out).
 #[derive(Debug, Clone, Copy)]
 pub struct Compare<'a> {
     /// Each query's floor (infinite for padding rows and queries given up).
@@ -99,8 +102,45 @@ pub struct Compare<'a> {
     pub scale: [f32; MAX_MR],
     /// Each query's [`Packed::offset`].
     pub offset: [i32; MAX_MR],
-    /// The scale of each bank row of the register block.
-    pub lanes: &'a [f32],
+    /// Each query's [`Packed::packed_norm`], rounded up.
+    pub packed_norm: [f32; MAX_MR],
+    /// Each query's [`Packed::residual`], rounded up.
+    pub residual: [f32; MAX_MR],
+    /// The bank rows of the register block.
+    pub lanes: Lanes<'a>,
+}
+
+/// Per bank row of a packed block: its lane scale, and its norm and
+/// rounding error (rounded up to float32) for kernels that bound each row
+/// by its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Lanes<'a> {
+    /// The factor of the row's sums.
+    pub scale: &'a [f32],
+    /// ‖b‖.
+    pub norm: &'a [f32],
+    /// ‖b − b̂‖.
+    pub residual: &'a [f32],
+}
+
+impl<'a> Lanes<'a> {
+    fn slice(&self, from: usize, len: usize) -> Lanes<'a> {
+        Lanes {
+            scale: &self.scale[from..from + len],
+            norm: &self.norm[from..from + len],
+            residual: &self.residual[from..from + len],
+        }
+    }
+}
+
+/// `v` rounded up to float32 (at least `v`, for a bound).
+pub fn up(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) >= v {
+        f
+    } else {
+        f.next_up()
+    }
 }
 
 /// A screen's number format and register kernel. Rows are packed into
@@ -140,7 +180,9 @@ pub trait Kernel: Sync {
     /// As for [`Kernel::pack_query`].
     unsafe fn pack_row(row: &[f32], scale: f32, out: &mut [u32], stride: usize) -> (f32, Bound);
 
-    /// The bound |s̃ − s| for a query and a block.
+    /// The bound |s̃ − s| for a query and a block, less the part the
+    /// kernel adds to each row's screened product itself (see
+    /// [`Compare`]).
     fn slack(query: &Packed, block: &Bound, d: usize) -> f32;
 
     /// One register block over words `t0..t0 + len` of `words`: the sums of
@@ -180,39 +222,50 @@ pub fn norm_up(row: &[f32], scale: f32) -> f64 {
 }
 
 /// Bank rows `rows` (row-major, dimension `d`) packed as panels of
-/// `K::PANEL` (rows past the end zero), their lane scales in `lanes`.
-/// Returns the block's bound.
+/// `K::PANEL` (rows past the end zero), each row's lane scale, norm and
+/// rounding error in `lanes` (`[scale, norm, residual]`, zero past the
+/// end). Returns the block's bound.
 ///
 /// # Safety
-/// [`Kernel::available`] holds; `out` holds `lanes.len() × words` values.
+/// [`Kernel::available`] holds; `out` holds `lanes[0].len() × words`
+/// values.
 unsafe fn pack_block<K: Kernel>(
     rows: &[f32],
     scales: Option<&[f32]>,
     d: usize,
     out: &mut [u32],
-    lanes: &mut [f32],
+    lanes: [&mut [f32]; 3],
 ) -> Bound {
     let words = d.div_ceil(K::DIMS);
+    let [scale_lanes, norm_lanes, residual_lanes] = lanes;
     out.par_chunks_mut(K::PANEL * words)
-        .zip(lanes.par_chunks_mut(K::PANEL))
+        .zip(scale_lanes.par_chunks_mut(K::PANEL))
+        .zip(norm_lanes.par_chunks_mut(K::PANEL))
+        .zip(residual_lanes.par_chunks_mut(K::PANEL))
         .enumerate()
-        .map(|(p, (panel, lanes))| {
-            panel.fill(0);
-            lanes.fill(0.0);
-            let mut bound = Bound::default();
-            for (lane, lane_scale) in lanes.iter_mut().enumerate() {
-                let r = p * K::PANEL + lane;
-                let Some(row) = rows.get(r * d..(r + 1) * d) else {
-                    break;
-                };
-                let scale = scales.map_or(1.0, |s| s[r]);
-                // SAFETY: callers hold `available`; the panel has room.
-                let (s, b) = unsafe { K::pack_row(row, scale, &mut panel[lane..], K::PANEL) };
-                *lane_scale = s;
-                bound = bound.max(b);
-            }
-            bound
-        })
+        .map(
+            |(p, (((panel, scale_lanes), norm_lanes), residual_lanes))| {
+                panel.fill(0);
+                scale_lanes.fill(0.0);
+                norm_lanes.fill(0.0);
+                residual_lanes.fill(0.0);
+                let mut bound = Bound::default();
+                for lane in 0..K::PANEL {
+                    let r = p * K::PANEL + lane;
+                    let Some(row) = rows.get(r * d..(r + 1) * d) else {
+                        break;
+                    };
+                    let scale = scales.map_or(1.0, |s| s[r]);
+                    // SAFETY: callers hold `available`; the panel has room.
+                    let (s, b) = unsafe { K::pack_row(row, scale, &mut panel[lane..], K::PANEL) };
+                    scale_lanes[lane] = s;
+                    norm_lanes[lane] = up(b.norm);
+                    residual_lanes[lane] = up(b.residual);
+                    bound = bound.max(b);
+                }
+                bound
+            },
+        )
         .reduce(Bound::default, Bound::max)
 }
 
@@ -312,7 +365,7 @@ pub fn search<K: Kernel>(
     let mut states: Vec<Query> = packed
         .into_iter()
         .map(|packed| Query {
-            top: TopK::new(k.min(n)),
+            top: TopK::eager(k.min(n)),
             packed,
             slack: 0.0,
             reranked: 0,
@@ -323,14 +376,15 @@ pub fn search<K: Kernel>(
     let last = words - (words - 1) / K::KC * K::KC;
     let block_rows = (BLOCK_BYTES / (4 * words)).clamp(nr, 16_384) / nr * nr;
     let mut block = vec![0u32; block_rows * words];
-    let mut lanes = vec![0f32; block_rows];
+    let mut lanes = vec![0f32; 3 * block_rows];
     let task_queries = 8 * mr;
     for b0 in (0..n).step_by(block_rows) {
         stop.check()?;
         let rows = block_rows.min(n - b0);
         let padded = rows.next_multiple_of(nr);
         let block = &mut block[..padded * words];
-        let lanes = &mut lanes[..padded];
+        let (scale_lanes, rest) = lanes.split_at_mut(block_rows);
+        let (norm_lanes, residual_lanes) = rest.split_at_mut(block_rows);
         // SAFETY: `available` was asserted; the block has room.
         let bound = unsafe {
             pack_block::<K>(
@@ -338,10 +392,19 @@ pub fn search<K: Kernel>(
                 scales.map(|s| &s[b0..b0 + rows]),
                 d,
                 block,
-                lanes,
+                [
+                    &mut scale_lanes[..padded],
+                    &mut norm_lanes[..padded],
+                    &mut residual_lanes[..padded],
+                ],
             )
         };
-        let (block, lanes) = (&*block, &*lanes);
+        let block = &*block;
+        let lanes = Lanes {
+            scale: &scale_lanes[..padded],
+            norm: &norm_lanes[..padded],
+            residual: &residual_lanes[..padded],
+        };
         states
             .par_chunks_mut(task_queries)
             .enumerate()
@@ -355,7 +418,9 @@ pub fn search<K: Kernel>(
                     floor: [f32::INFINITY; MAX_MR],
                     scale: [1.0; MAX_MR],
                     offset: [0; MAX_MR],
-                    lanes: &[],
+                    packed_norm: [0.0; MAX_MR],
+                    residual: [0.0; MAX_MR],
+                    lanes: Lanes::default(),
                 };
                 for p in (0..padded).step_by(nr) {
                     // A stopped job leaves within 256 rows (checked again
@@ -381,7 +446,7 @@ pub fn search<K: Kernel>(
                             };
                         }
                     }
-                    compare.lanes = &lanes[p..p + nr];
+                    compare.lanes = lanes.slice(p, nr);
                     for ((m, states), partial) in states
                         .chunks_mut(mr)
                         .enumerate()
@@ -393,6 +458,8 @@ pub fn search<K: Kernel>(
                             compare.floor[r] = q.floor();
                             compare.scale[r] = q.packed.scale;
                             compare.offset[r] = q.packed.offset;
+                            compare.packed_norm[r] = up(q.packed.packed_norm);
+                            compare.residual[r] = up(q.packed.residual);
                         }
                         // SAFETY: as above.
                         let masks = unsafe {
