@@ -36,10 +36,12 @@ def knn_engine() -> str:
         return f"{forced} (EMBEDEVAL_KNN_ENGINE)"
     have = set(flags())
     if {"avx512f", "avx512_bf16"} <= have:
-        return "bf16 (auto)"
-    if {"avx2", "fma"} <= have:
-        return "int8 (auto)"
-    return "f32 (auto)"
+        fastest = "bf16"
+    elif {"avx2", "fma"} <= have:
+        fastest = "int8 up to 192 dimensions, else f32"
+    else:
+        fastest = "f32"
+    return f"auto: {fastest} for large searches, f32 for small ones"
 
 
 def describe() -> Dict[str, str]:
