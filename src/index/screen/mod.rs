@@ -295,6 +295,9 @@ pub fn rerank_cap(n: usize, k: usize) -> usize {
 struct Query {
     top: TopK,
     packed: Packed,
+    /// [`Packed::packed_norm`] and [`Packed::residual`] rounded up to
+    /// float32, as [`Compare`] takes them.
+    terms: (f32, f32),
     /// The screen's margin for the current block.
     slack: f32,
     reranked: usize,
@@ -366,6 +369,7 @@ pub fn search<K: Kernel>(
         .into_iter()
         .map(|packed| Query {
             top: TopK::eager(k.min(n)),
+            terms: (up(packed.packed_norm), up(packed.residual)),
             packed,
             slack: 0.0,
             reranked: 0,
@@ -458,8 +462,7 @@ pub fn search<K: Kernel>(
                             compare.floor[r] = q.floor();
                             compare.scale[r] = q.packed.scale;
                             compare.offset[r] = q.packed.offset;
-                            compare.packed_norm[r] = up(q.packed.packed_norm);
-                            compare.residual[r] = up(q.packed.residual);
+                            (compare.packed_norm[r], compare.residual[r]) = q.terms;
                         }
                         // SAFETY: as above.
                         let masks = unsafe {
