@@ -85,7 +85,8 @@ book: bootstrap
 ## client's suite against servers of the release binary, the dashboard in
 ## a real browser (headless chromium over WebDriver), the retrieval and
 ## clustering metrics against pytorch-metric-learning, faiss-python and
-## scikit-learn (tests/parity), and the container suite. The release
+## scikit-learn (tests/parity), the Lightning callback in a real
+## lightning.Trainer (tests/lightning), and the container suite. The release
 ## binary is the image's where a Docker daemon answers (compiled once, in
 ## the image), else the host's (scripts/release-binary).
 ## Each step prints how long it took.
@@ -107,5 +108,7 @@ test: bootstrap
 	  scripts/timed "dashboard in a browser" env EMBEDEVAL_REQUIRE_BROWSER=1 EMBEDEVAL_BIN="$$bin" \
 	    tests/browser/.venv/bin/pytest tests/browser -q -p no:cacheprovider && \
 	  scripts/timed "retrieval parity with pytorch-metric-learning" env EMBEDEVAL_BIN="$$bin" \
-	    tests/parity/.venv/bin/pytest tests/parity -q -rs -p no:cacheprovider
+	    tests/parity/.venv/bin/pytest tests/parity -q -rs -p no:cacheprovider && \
+	  scripts/timed "Lightning callback in a real Trainer" env EMBEDEVAL_BIN="$$bin" \
+	    tests/lightning/.venv/bin/pytest tests/lightning -q -rs -s -p no:cacheprovider
 	@scripts/timed "container suite" $(MAKE) --no-print-directory containers

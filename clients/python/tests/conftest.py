@@ -65,9 +65,9 @@ def _binary() -> Path:
 
 
 def _start(tmp: Path, extra: List[str], *, scheme: str = "http", ca_cert: Optional[Path] = None,
-           token: Optional[str] = None) -> Server:
+           token: Optional[str] = None, port: Optional[int] = None) -> Server:
     binary = _binary()
-    port = _free_port()
+    port = port or _free_port()
     data_dir = tmp / "data"
     data_dir.mkdir(parents=True)
     log = tmp / "server.log"

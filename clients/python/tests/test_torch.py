@@ -119,3 +119,43 @@ def test_evaluate_module_records_the_checkpoints_of_a_run(fake_torch, client):
     finally:
         for name in names:
             client.delete_model(name)
+
+
+def test_evaluate_module_async_returns_before_the_evaluation_and_gives_its_report(fake_torch, client, tmp_path):
+    from embedeval.torch import evaluate_module_async
+
+    module = _Module(outputs=2)
+    names = [f"py-async-{step}" for step in (1, 2)]
+    try:
+        pending = [
+            evaluate_module_async(client, module, _Tensor(), name=name, loss="infonce", temperature=0.5,
+                                  dataset="digits", card=CARD, spec={"skip_linear": True}, run="py-async",
+                                  step=step)
+            for step, name in zip((1, 2), names)
+        ]
+        assert len(fake_torch) == 2 and module.training is True  # exported in the call
+        reports = [p.result(timeout=120) for p in pending]
+        assert all(r.ok for r in reports) and [r.model for r in reports] == names
+        assert all(p.done() and p.id == r.id and p.state == "completed" for p, r in zip(pending, reports))
+        run = client.get_run("py-async", "digits")
+        assert [(c.step, c.report.id if c.report else None) for c in run] == [(1, reports[0].id), (2, reports[1].id)]
+        # The temporary export is gone once evaluated.
+        assert not pending[0].upload.onnx.exists() and not pending[0].upload.onnx.parent.exists()
+        # A card that cannot be built raises in the call, before the export.
+        with pytest.raises(ValueError, match="step"):
+            evaluate_module_async(client, module, _Tensor(), name="py-async-x", loss="infonce", temperature=0.5,
+                                  dataset="digits", card=CARD, step=-1)
+        assert len(fake_torch) == 2
+        # An unknown dataset ends the checkpoint with NotFound, kept for another try.
+        bad = evaluate_module_async(client, module, _Tensor(), name="py-async-bad", loss="infonce",
+                                    temperature=0.5, dataset="no-such-dataset", card=CARD,
+                                    export_dir=tmp_path)
+        with pytest.raises(embedeval.NotFound):
+            bad.result(timeout=60)
+        assert bad.state == "failed" and (tmp_path / "py-async-bad.onnx").exists()
+    finally:
+        for name in [*names, "py-async-bad"]:
+            try:
+                client.delete_model(name)
+            except embedeval.NotFound:
+                pass

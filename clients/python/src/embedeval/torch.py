@@ -18,15 +18,19 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+import threading
+import time
 import warnings
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Sequence, Union
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ._background import BackgroundEvaluator, PendingEvaluation
     from .client import Client, SpecLike
     from .types import AugmentationLike, EvaluationReport
 
-__all__ = ["export_onnx", "evaluate_module"]
+__all__ = ["export_onnx", "evaluate_module", "evaluate_module_async"]
 
 #: Output names given to a module's outputs when the caller names none: one
 #: output is the embedding; of two, the first is the embedding and the second
@@ -96,7 +100,11 @@ def export_onnx(
         # onnxscript needed (newer torch defaults to the dynamo exporter).
         if "dynamo" in inspect.signature(torch.onnx.export).parameters:
             kwargs["dynamo"] = False
-        torch.onnx.export(module, (example_input,), str(path), **kwargs)
+        with warnings.catch_warnings():
+            # The TorchScript exporter is chosen on purpose (see above).
+            warnings.filterwarnings("ignore", ".*legacy TorchScript-based ONNX export", DeprecationWarning)
+            warnings.filterwarnings("ignore", message="The feature will be removed")
+            torch.onnx.export(module, (example_input,), str(path), **kwargs)
     finally:
         module.train(was_training)
     return path
@@ -175,11 +183,7 @@ def evaluate_module(
     Returns:
         the :class:`~embedeval.types.EvaluationReport`.
     """
-    trackers = None
-    if log_to is not None:  # a target that cannot be logged to fails before the evaluation
-        from .trackers import tracker
-
-        trackers = [tracker(t) for t in (log_to if isinstance(log_to, (list, tuple)) else [log_to])]
+    trackers = _trackers(log_to)
     if isinstance(log_figures, str):
         log_figures = [log_figures]
     if log_figures:
@@ -241,3 +245,125 @@ def _log(client: Client, report: EvaluationReport, to: Any, *, step: Optional[in
         except EmbedevalError as e:
             warnings.warn(f"figure {kind!r} of evaluation {report.id} not logged: {e}", stacklevel=3)
     log_report(report, to, step=step, figures=figures, prefix=prefix)
+
+
+def _trackers(log_to: Any) -> Optional[List[Any]]:
+    """The trackers of `log_to` (``None``: none); a target that cannot be
+    logged to fails here, before any export."""
+    if log_to is None:
+        return None
+    from .trackers import tracker
+
+    return [tracker(t) for t in (log_to if isinstance(log_to, (list, tuple)) else [log_to])]
+
+
+#: One background evaluator per client (see :func:`evaluate_module_async`).
+_EVALUATORS: weakref.WeakKeyDictionary[Any, BackgroundEvaluator] = weakref.WeakKeyDictionary()
+_EVALUATORS_LOCK = threading.Lock()
+
+
+def _evaluator(client: Client) -> BackgroundEvaluator:
+    from ._background import BackgroundEvaluator
+
+    with _EVALUATORS_LOCK:
+        evaluator = _EVALUATORS.get(client)
+        if evaluator is None:
+            evaluator = _EVALUATORS[client] = BackgroundEvaluator(client)
+        return evaluator
+
+
+def evaluate_module_async(
+    client: Client,
+    module: Any,
+    example_input: Any,
+    *,
+    name: str,
+    loss: str,
+    temperature: Optional[float] = None,
+    dataset: str,
+    preset: Optional[str] = None,
+    card: Optional[Union[str, os.PathLike[str]]] = None,
+    spec: SpecLike = None,
+    test_split: str = "",
+    train_split: str = "",
+    input_name: str = "images",
+    output_names: Optional[Sequence[str]] = None,
+    opset: int = 17,
+    run: Optional[str] = None,
+    step: Optional[int] = None,
+    loss_name: Optional[str] = None,
+    augmentation: Optional[AugmentationLike] = None,
+    positives_split: Optional[str] = None,
+    tags: Optional[Mapping[str, Any]] = None,
+    log_to: Any = None,
+    log_prefix: str = "",
+    export_dir: Optional[Union[str, os.PathLike[str]]] = None,
+) -> PendingEvaluation:
+    """:func:`evaluate_module` without waiting: exports `module` (the only
+    part the caller waits for), then registers and evaluates it on a
+    background thread and returns at once with a
+    :class:`~embedeval._background.PendingEvaluation` (``.done()``,
+    ``.result(timeout)``, ``.add_done_callback(fn)``)::
+
+        pending = []
+        for epoch in range(epochs):
+            train_one_epoch(model)
+            pending.append(evaluate_module_async(client, model, x0, name=f"r-{epoch}", run="r", step=epoch,
+                                                 loss="infonce", temperature=0.2, dataset="cifar10",
+                                                 log_to="tensorboard:runs/r"))
+        reports = [p.result(timeout=600) for p in pending]
+
+    The server being down or restarting does not lose the checkpoint: it is
+    tried again with back-off (one warning on the ``embedeval`` logger) and
+    evaluated when the server is back (see :mod:`embedeval._background`). A
+    card that cannot be built raises here, before the export.
+
+    Args:
+        export_dir: where the ONNX file is written and kept (default: a
+            temporary folder, removed once the evaluation has completed).
+        log_to, log_prefix: as for :func:`evaluate_module`; the report is
+            logged from the background thread when it arrives (figures are
+            not drawn: call :func:`evaluate_module` for those).
+        The rest: as for :func:`evaluate_module`. Give each checkpoint its
+        own `name`.
+    """
+    from . import _toml
+    from ._background import Upload
+
+    trackers = _trackers(log_to)
+    card_text = _toml.build_card(
+        card, loss=loss, loss_name=loss_name, temperature=temperature, preset=preset, run=run, step=step, tags=tags
+    )
+    from .client._connection import _check_name
+
+    _check_name(name, "model")
+    folder = Path(export_dir) if export_dir is not None else Path(tempfile.mkdtemp(prefix="embedeval-torch-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    onnx_path = export_onnx(
+        module, example_input, folder / f"{name}.onnx", input_name=input_name, output_names=output_names, opset=opset
+    )
+    upload = Upload(
+        model=name,
+        onnx=onnx_path,
+        card=card_text,
+        dataset=dataset,
+        run=run,
+        step=step,
+        spec=spec,
+        test_split=test_split,
+        train_split=train_split,
+        augmentation=augmentation,
+        positives_split=positives_split,
+        remove_when_done=() if export_dir is not None else (onnx_path, folder),
+        export_seconds=time.perf_counter() - start,
+    )
+    pending = _evaluator(client).submit(upload)
+    if trackers is not None:
+
+        def log(p: PendingEvaluation) -> None:
+            if p.exception() is None:
+                _log(client, p.result(), trackers, step=step, kinds=(), prefix=log_prefix)
+
+        pending.add_done_callback(log)
+    return pending
