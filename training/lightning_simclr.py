@@ -44,7 +44,11 @@ class SimCLR(L.LightningModule):
         encoder = Encoder()
         self.backbone = encoder.backbone
         self.projection_head = encoder.head
-        self.views = torch.Generator().manual_seed(seed)
+        self.views: Any = None  # the views' generator, made where training runs (it does not pickle)
+
+    def on_fit_start(self) -> None:
+        # Each DDP process draws its own views.
+        self.views = torch.Generator().manual_seed(self.hparams.seed + self.global_rank)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         (images,) = batch  # float NCHW holding the pixels 0..255

@@ -221,3 +221,28 @@ def test_a_server_stopped_and_started_again_loses_no_checkpoint(
           f"{' (submitted again)' if first.resubmitted else ''}")
     logged = _metrics_csv(trainer)
     assert all("embedeval/knn/top1" in logged[s] for s in STEPS), sorted(logged)
+
+
+def test_under_ddp_only_rank_zero_exports_and_submits(server: Server, cifar: Cifar, tmp_path: Path) -> None:
+    # Two processes on the CPU (gloo), each with half of every batch. The
+    # module goes to them through files in /dev/shm (this machine's kernel
+    # refuses the file descriptors torch passes by default).
+    torch.multiprocessing.set_sharing_strategy("file_system")
+    callback = EmbedevalCallback(server.url, DATASET, preset="cifar10", run="simclr-ddp", keep_exports=True,
+                                 export_dir=tmp_path / "exports", spec={"skip_linear": True})
+    torch.manual_seed(0)
+    trainer = L.Trainer(
+        max_epochs=2, accelerator="cpu", devices=2, strategy="ddp_spawn", logger=CSVLogger(tmp_path, name="ddp"),
+        callbacks=[callback], enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(SimCLR(), _loader(cifar))
+    # 1,000 images, batches of 125 split over two processes: 4 steps an
+    # epoch. Each checkpoint registered and evaluated once (by rank 0 alone).
+    with embedeval.Client(server.url) as client:
+        run = client.get_run("simclr-ddp", DATASET)
+        assert [c.step for c in run.checkpoints] == [4, 8]
+        assert all(c.report is not None and c.report.ok for c in run.checkpoints)
+        for c in run.checkpoints:
+            assert len(client.list_evaluations(model=c.model)) == 1, c.model
+    assert sorted(p.name for p in (tmp_path / "exports").glob("*.onnx")) == [
+        "simclr-ddp-step4.onnx", "simclr-ddp-step8.onnx"]

@@ -259,7 +259,7 @@ class EmbedevalCallback(_Callback):  # type: ignore[misc,valid-type]
         self._client: Optional[Client] = None
         self._own_client = False
         self._evaluator: Optional[BackgroundEvaluator] = None
-        self._arrived: queue.Queue[PendingEvaluation] = queue.Queue()
+        self._arrived: Optional[queue.Queue[PendingEvaluation]] = None
         self._image_shape: Optional[Tuple[int, ...]] = None
         self._exported_steps: List[int] = []
         self._warned: List[str] = []
@@ -306,6 +306,7 @@ class EmbedevalCallback(_Callback):  # type: ignore[misc,valid-type]
         except EmbedevalError as e:
             self._warn(f"embedeval: {self._client.url} did not answer ({e}); training goes on, and the "
                        "checkpoints are evaluated when it does")
+        self._arrived = queue.Queue()
         self._evaluator = BackgroundEvaluator(
             self._client, backoff=self._backoff, max_backoff=self._backoff_max, warn=self._warn
         )
@@ -354,7 +355,7 @@ class EmbedevalCallback(_Callback):  # type: ignore[misc,valid-type]
                 self._image_shape = tuple(images.shape[1:])
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if not self._arrived.empty():
+        if self._arrived is not None and not self._arrived.empty():
             self._log_arrived(trainer)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
@@ -417,7 +418,8 @@ class EmbedevalCallback(_Callback):  # type: ignore[misc,valid-type]
 
     def _checkpoint(self, trainer: Any, pl_module: Any) -> None:
         """Exports the module at the current step and hands it over."""
-        assert self._evaluator is not None and self.export_dir is not None and self.run_name is not None
+        assert self._evaluator is not None and self._arrived is not None
+        assert self.export_dir is not None and self.run_name is not None
         step = int(trainer.global_step)
         if step in self._exported_steps:
             return
@@ -461,6 +463,8 @@ class EmbedevalCallback(_Callback):  # type: ignore[misc,valid-type]
     def _log_arrived(self, trainer: Any) -> None:
         from .trackers._flatten import report_scalars
 
+        if self._arrived is None:
+            return
         while True:
             try:
                 pending = self._arrived.get_nowait()
