@@ -184,10 +184,31 @@ impl Error {
 
     /// An [`Error::Io`] with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
+        let context = context.into();
+        if crate::volume::is_full(&source) {
+            return Error::ResourceExhausted(crate::volume::full_message(&context, None, None));
         }
+        Error::Io { context, source }
+    }
+
+    /// [`Error::io`] for a write to `path`: a full volume is
+    /// RESOURCE_EXHAUSTED naming the volume (its mount point), what is free
+    /// and `needed` (the bytes still to write, when known).
+    pub fn io_at(
+        context: impl Into<String>,
+        path: &std::path::Path,
+        needed: Option<u64>,
+        source: std::io::Error,
+    ) -> Self {
+        let context = context.into();
+        if crate::volume::is_full(&source) {
+            return Error::ResourceExhausted(crate::volume::full_message(
+                &context,
+                Some(path),
+                needed,
+            ));
+        }
+        Error::Io { context, source }
     }
 
     /// A model that does not exist.

@@ -33,6 +33,7 @@ pub mod suggest;
 mod testutil;
 pub mod views;
 pub mod vocab;
+pub mod volume;
 
 pub use config::ServeConfig;
 pub use error::{Error, Result};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{created_micros, db, Backend, ReportStore};
+use super::{created_micros, Backend, ReportStore};
 use crate::domain::Report;
 use crate::error::Result;
 
@@ -125,7 +125,7 @@ impl ReportStore {
     /// Stores a job, its QUEUED (or SKIPPED) reports and which evaluations
     /// it has, in one transaction; the lease of the replica admitting it.
     pub async fn create_job(&self, job: &NewJob<'_>, reports: &[Report]) -> Result<Lease> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
         for report in reports {
             sqlx::query(
                 "INSERT INTO evaluations (id, model, dataset, status, created_at, format, report) \
@@ -140,7 +140,7 @@ impl ReportStore {
             .bind(super::records::encode(report)?)
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         }
         for (position, report) in reports.iter().enumerate() {
             sqlx::query(
@@ -151,7 +151,7 @@ impl ReportStore {
             .bind(position as i64)
             .execute(&mut *tx)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         }
         let now = now_micros();
         sqlx::query(
@@ -168,8 +168,8 @@ impl ReportStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
+        .map_err(|e| self.db(e))?;
+        tx.commit().await.map_err(|e| self.db(e))?;
         Ok(Lease {
             job_id: job.id.to_string(),
             owner: job.owner.to_string(),
@@ -202,11 +202,14 @@ impl ReportStore {
         .bind(lease.attempt)
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         Ok(match row {
             None => Renewal::Lost,
             Some(row) => Renewal::Held {
-                cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(db)? != 0,
+                cancel_requested: row
+                    .try_get::<i64, _>("cancel_requested")
+                    .map_err(|e| self.db(e))?
+                    != 0,
             },
         })
     }
@@ -227,7 +230,7 @@ impl ReportStore {
         .bind(lease.attempt)
         .execute(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -253,7 +256,7 @@ impl ReportStore {
             Backend::Sqlite => "",
         };
         let now = now_micros();
-        let mut tx = self.pool.begin().await.map_err(db)?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
         // $1 now, $2 the claiming replica, $3 1 when it may steal.
         let claimable = "done = 0 AND (lease_until < $1 \
              OR ($3 = 1 AND started = 0 AND detached = 1 AND owner <> $2))";
@@ -272,21 +275,24 @@ impl ReportStore {
         for id in skip {
             select = select.bind(id.clone());
         }
-        let found = select.fetch_optional(&mut *tx).await.map_err(db)?;
+        let found = select
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
         let Some(found) = found else {
             return Ok(None);
         };
-        let id: String = found.try_get("id").map_err(db)?;
-        let previous_owner: String = found.try_get("owner").map_err(db)?;
-        let previous_until: i64 = found.try_get("lease_until").map_err(db)?;
+        let id: String = found.try_get("id").map_err(|e| self.db(e))?;
+        let previous_owner: String = found.try_get("owner").map_err(|e| self.db(e))?;
+        let previous_until: i64 = found.try_get("lease_until").map_err(|e| self.db(e))?;
         let previous = Hold {
             lease: Lease {
                 job_id: id.clone(),
                 owner: previous_owner.clone(),
-                attempt: found.try_get("attempt").map_err(db)?,
+                attempt: found.try_get("attempt").map_err(|e| self.db(e))?,
             },
             until: previous_until,
-            started: found.try_get::<i64, _>("started").map_err(db)? != 0,
+            started: found.try_get::<i64, _>("started").map_err(|e| self.db(e))? != 0,
         };
         let row = sqlx::query(&format!(
             "UPDATE jobs SET owner = $2, attempt = attempt + 1, lease_until = $4, started = 0 \
@@ -300,7 +306,7 @@ impl ReportStore {
         .bind(id.clone())
         .fetch_optional(&mut *tx)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -310,21 +316,27 @@ impl ReportStore {
         .bind(id.clone())
         .fetch_all(&mut *tx)
         .await
-        .map_err(db)?
+        .map_err(|e| self.db(e))?
         .iter()
-        .map(|r| r.try_get::<String, _>("evaluation_id").map_err(db))
+        .map(|r| {
+            r.try_get::<String, _>("evaluation_id")
+                .map_err(|e| self.db(e))
+        })
         .collect::<Result<Vec<_>>>()?;
-        tx.commit().await.map_err(db)?;
+        tx.commit().await.map_err(|e| self.db(e))?;
         Ok(Some(ClaimedJob {
             lease: Lease {
                 job_id: id,
                 owner: owner.to_string(),
-                attempt: row.try_get("attempt").map_err(db)?,
+                attempt: row.try_get("attempt").map_err(|e| self.db(e))?,
             },
-            kind: row.try_get("kind").map_err(db)?,
-            request: row.try_get("request").map_err(db)?,
-            detached: row.try_get::<i64, _>("detached").map_err(db)? != 0,
-            cancel_requested: row.try_get::<i64, _>("cancel_requested").map_err(db)? != 0,
+            kind: row.try_get("kind").map_err(|e| self.db(e))?,
+            request: row.try_get("request").map_err(|e| self.db(e))?,
+            detached: row.try_get::<i64, _>("detached").map_err(|e| self.db(e))? != 0,
+            cancel_requested: row
+                .try_get::<i64, _>("cancel_requested")
+                .map_err(|e| self.db(e))?
+                != 0,
             previous_owner,
             members,
             previous,
@@ -350,7 +362,7 @@ impl ReportStore {
         .bind(i64::from(from.started))
         .execute(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         Ok(())
     }
 
@@ -374,7 +386,7 @@ impl ReportStore {
             .bind(owner.to_string())
             .execute(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         Ok(done.rows_affected())
     }
 
@@ -388,14 +400,14 @@ impl ReportStore {
         .bind(evaluation_id.to_string())
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         row.map(|row| {
             Ok(JobState {
-                id: row.try_get("id").map_err(db)?,
-                owner: row.try_get("owner").map_err(db)?,
-                attempt: row.try_get("attempt").map_err(db)?,
-                done: row.try_get::<i64, _>("done").map_err(db)? != 0,
-                progress: row.try_get("progress").map_err(db)?,
+                id: row.try_get("id").map_err(|e| self.db(e))?,
+                owner: row.try_get("owner").map_err(|e| self.db(e))?,
+                attempt: row.try_get("attempt").map_err(|e| self.db(e))?,
+                done: row.try_get::<i64, _>("done").map_err(|e| self.db(e))? != 0,
+                progress: row.try_get("progress").map_err(|e| self.db(e))?,
             })
         })
         .transpose()
@@ -408,7 +420,7 @@ impl ReportStore {
             .bind(job_id.to_string())
             .execute(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         Ok(())
     }
 
@@ -417,8 +429,8 @@ impl ReportStore {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE done = 0")
             .fetch_one(&self.pool)
             .await
-            .map_err(db)?;
-        row.try_get("n").map_err(db)
+            .map_err(|e| self.db(e))?;
+        row.try_get("n").map_err(|e| self.db(e))
     }
 }
 

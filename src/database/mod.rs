@@ -39,8 +39,11 @@ pub fn new_id() -> String {
 }
 
 /// A database error: UNAVAILABLE when the server cannot be reached (it
-/// restarts, the network fails: a retry may succeed), else a store error.
-fn db(err: sqlx::Error) -> Error {
+/// restarts, the network fails: a retry may succeed), RESOURCE_EXHAUSTED
+/// when its volume is full (SQLite's SQLITE_FULL, PostgreSQL's disk_full,
+/// 53100), else a store error. `file` is the SQLite file, whose volume the
+/// message names.
+fn db_error(err: sqlx::Error, file: Option<&std::path::Path>) -> Error {
     match err {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
@@ -61,11 +64,37 @@ fn db(err: sqlx::Error) -> Error {
                 format!("the results database is restarting ({e}); retry shortly"),
             )
         }
+        sqlx::Error::Database(e) if e.code().is_some_and(|c| volume_full(&c, file)) => {
+            Error::ResourceExhausted(crate::volume::full_message(
+                &format!("results database: {e}"),
+                file,
+                None,
+            ))
+        }
         other => Error::Store {
             message: other.to_string(),
             source: Some(Box::new(other)),
         },
     }
+}
+
+/// Whether a database error code says its volume is full: SQLite's
+/// SQLITE_FULL (13), PostgreSQL's disk_full (53100), and SQLite's I/O
+/// errors of a write (SQLITE_IOERR_WRITE 778, _FSYNC 1034, _TRUNCATE 1546,
+/// _SHMSIZE 4874) where the file's volume has less than 1 MiB free.
+fn volume_full(code: &str, file: Option<&std::path::Path>) -> bool {
+    match code {
+        "13" | "53100" => true,
+        "778" | "1034" | "1546" | "4874" => file
+            .and_then(crate::volume::space)
+            .is_some_and(|s| s.free < 1 << 20),
+        _ => false,
+    }
+}
+
+/// [`db_error`] where no file is known.
+fn db(err: sqlx::Error) -> Error {
+    db_error(err, None)
 }
 
 /// The database behind the store.
@@ -82,6 +111,50 @@ pub struct ReportStore {
     pool: AnyPool,
     backend: Backend,
     url: String,
+    /// The SQLite file (`None` for PostgreSQL): its volume is named when full.
+    file: Option<std::path::PathBuf>,
+    /// When a connection last saw its file fail ([`Faults`]).
+    faults: std::sync::Arc<Faults>,
+}
+
+/// The last time a database connection saw its file fail (a full volume,
+/// an I/O error). SQLite may leave such a connection holding its lock (a
+/// transaction it could neither commit nor roll back), so that every other
+/// connection then finds the database locked until the process restarts.
+/// Every connection that was open at that moment is closed instead of being
+/// reused, as it is released or acquired; the pool opens fresh ones, so the
+/// store works again as soon as there is room.
+#[derive(Debug, Default)]
+struct Faults {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Faults {
+    fn record(&self) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// Whether a connection of this `age` was open at the last fault.
+    fn saw(&self, age: std::time::Duration) -> bool {
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.is_some_and(|at| {
+            std::time::Instant::now()
+                .checked_sub(age)
+                .is_none_or(|opened| opened <= at)
+        })
+    }
+}
+
+/// Whether an error means the database's file failed under a connection:
+/// a full volume, or one of SQLite's I/O errors (SQLITE_IOERR, 10, and its
+/// extended codes).
+fn file_failed(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(e) => e.code().is_some_and(|c| {
+            c == "53100" || c.parse::<i64>().is_ok_and(|n| n == 13 || n & 0xff == 10)
+        }),
+        _ => false,
+    }
 }
 
 impl std::fmt::Debug for ReportStore {
@@ -113,8 +186,19 @@ impl ReportStore {
                 "`database_url` must be sqlite://PATH or postgres://…, got {url:?}"
             )));
         };
+        let faults = std::sync::Arc::new(Faults::default());
+        let (on_release, on_acquire) = (faults.clone(), faults.clone());
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            // A connection open when the file failed is not used again.
+            .after_release(move |_, meta| {
+                let keep = !on_release.saw(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
+            .before_acquire(move |_, meta| {
+                let keep = !on_acquire.saw(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
             // A database that is down answers UNAVAILABLE within seconds.
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect(url)
@@ -128,10 +212,16 @@ impl ReportStore {
             .run(&pool)
             .await
             .map_err(|e| Error::Config(format!("results database migrations: {e}")))?;
+        let file = (backend == Backend::Sqlite).then(|| {
+            let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+            std::path::PathBuf::from(path.split('?').next().unwrap_or(path))
+        });
         let store = Self {
             pool,
             backend,
             url: url.to_string(),
+            file,
+            faults,
         };
         records::migrate(&store).await?;
         store.recover().await?;
@@ -149,6 +239,15 @@ impl ReportStore {
     /// Closes the connections (waiting for those in use).
     pub async fn close(&self) {
         self.pool.close().await
+    }
+
+    /// [`db_error`] with this store's file; a failure of the file is
+    /// recorded ([`Faults`]).
+    fn db(&self, err: sqlx::Error) -> Error {
+        if file_failed(&err) {
+            self.faults.record();
+        }
+        db_error(err, self.file.as_deref())
     }
 
     /// Which database this is.
@@ -169,7 +268,7 @@ impl ReportStore {
         .bind(i64::from(Status::Queued.code()))
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         for row in rows {
             let mut report = decode(&row)?;
             report.status = Status::Failed;
@@ -223,7 +322,7 @@ impl ReportStore {
                 .bind(lease.owner.clone())
                 .bind(lease.attempt);
         }
-        let done = query.execute(&self.pool).await.map_err(db)?;
+        let done = query.execute(&self.pool).await.map_err(|e| self.db(e))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -233,7 +332,7 @@ impl ReportStore {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
-            .map_err(db)?
+            .map_err(|e| self.db(e))?
             .ok_or_else(|| Error::NotFound {
                 kind: "evaluation",
                 name: id.to_string(),
@@ -253,7 +352,7 @@ impl ReportStore {
             .bind(i64::from(Status::Running.code()))
             .execute(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         if done.rows_affected() > 0 {
             return Ok(());
         }
@@ -291,7 +390,7 @@ impl ReportStore {
         .bind(excluded)
         .execute(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         Ok(())
     }
 
@@ -302,11 +401,12 @@ impl ReportStore {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         Ok(match row {
             None => None,
             Some(row) => Some(split_ids(
-                &row.try_get::<String, _>("evaluation_ids").map_err(db)?,
+                &row.try_get::<String, _>("evaluation_ids")
+                    .map_err(|e| self.db(e))?,
             )),
         })
     }
@@ -332,20 +432,20 @@ impl ReportStore {
         .bind(offset)
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         let more = rows.len() > size;
         let page = rows
             .iter()
             .take(size)
             .map(|row| {
-                let ids: String = row.try_get("evaluation_ids").map_err(db)?;
-                let excluded: String = row.try_get("excluded").map_err(db)?;
+                let ids: String = row.try_get("evaluation_ids").map_err(|e| self.db(e))?;
+                let excluded: String = row.try_get("excluded").map_err(|e| self.db(e))?;
                 let excluded: Vec<serde_json::Value> =
                     serde_json::from_str(&excluded).unwrap_or_default();
                 Ok(StoredComparison {
-                    id: row.try_get("id").map_err(db)?,
-                    dataset: row.try_get("dataset").map_err(db)?,
-                    created_micros: row.try_get("created_at").map_err(db)?,
+                    id: row.try_get("id").map_err(|e| self.db(e))?,
+                    dataset: row.try_get("dataset").map_err(|e| self.db(e))?,
+                    created_micros: row.try_get("created_at").map_err(|e| self.db(e))?,
                     evaluation_ids: split_ids(&ids),
                     num_excluded: excluded.len(),
                 })
@@ -362,7 +462,7 @@ impl ReportStore {
             .bind(id.to_string())
             .execute(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         if done.rows_affected() == 0 {
             return Err(Error::NotFound {
                 kind: "comparison",
@@ -380,11 +480,11 @@ impl ReportStore {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         let Some(row) = row else {
             return Ok(Vec::new());
         };
-        let text: String = row.try_get("excluded").map_err(db)?;
+        let text: String = row.try_get("excluded").map_err(|e| self.db(e))?;
         let entries: Vec<[String; 4]> = serde_json::from_str(&text)
             .map_err(|e| Error::store(format!("a stored comparison's excluded models: {e}")))?;
         Ok(entries
@@ -430,10 +530,10 @@ impl ReportStore {
         for id in ids {
             query = query.bind(id.clone());
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
+        let rows = query.fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
         let mut by_id = std::collections::HashMap::with_capacity(rows.len());
         for row in &rows {
-            let id: String = row.try_get("id").map_err(db)?;
+            let id: String = row.try_get("id").map_err(|e| self.db(e))?;
             by_id.insert(id, decode(row)?);
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
@@ -461,7 +561,7 @@ impl ReportStore {
         .bind(offset)
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         let more = rows.len() > size;
         let page = rows
             .iter()

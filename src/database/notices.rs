@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
-use super::{db, Backend, ReportStore};
+use super::{Backend, ReportStore};
 use crate::error::Result;
 
 /// The channel the replicas notify on.
@@ -31,7 +31,7 @@ impl ReportStore {
             .bind(payload.to_string())
             .execute(&self.pool)
             .await
-            .map_err(db)?;
+            .map_err(|e| self.db(e))?;
         Ok(())
     }
 

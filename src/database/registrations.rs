@@ -85,7 +85,7 @@ impl ReportStore {
         .bind(super::records::FORMAT)
         .execute(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         if done.rows_affected() == 0 {
             let held = self.registration(kind, name).await?;
             return Ok(Recorded::Taken(
@@ -107,7 +107,7 @@ impl ReportStore {
         .bind(name.to_string())
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
+        .map_err(|e| self.db(e))?;
         row.as_ref().map(registration).transpose()
     }
 
@@ -120,7 +120,7 @@ impl ReportStore {
         .bind(kind.to_string())
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?
+        .map_err(|e| self.db(e))?
         .iter()
         .map(registration)
         .collect()
@@ -138,8 +138,9 @@ impl ReportStore {
         .bind(now_micros())
         .fetch_optional(&self.pool)
         .await
-        .map_err(db)?;
-        row.map(|r| r.try_get("folder").map_err(db)).transpose()
+        .map_err(|e| self.db(e))?;
+        row.map(|r| r.try_get("folder").map_err(|e| self.db(e)))
+            .transpose()
     }
 }
 

@@ -184,12 +184,15 @@ impl Drop for Staging {
     }
 }
 
-/// A file being streamed into a staging folder, hashed as it goes.
+/// A file being streamed into a staging folder, hashed as it goes. A full
+/// volume is RESOURCE_EXHAUSTED naming it ([`Error::io_at`]).
 #[derive(Debug)]
 pub struct StagedFile {
     file: tokio::fs::File,
+    path: PathBuf,
     hasher: Sha256,
     len: u64,
+    expected: Option<u64>,
 }
 
 impl StagedFile {
@@ -197,22 +200,37 @@ impl StagedFile {
     pub async fn create(path: &Path) -> Result<Self> {
         let file = tokio::fs::File::create(path)
             .await
-            .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
+            .map_err(|e| Error::io_at(format!("create {}", path.display()), path, None, e))?;
         Ok(Self {
             file,
+            path: path.to_path_buf(),
             hasher: Sha256::new(),
             len: 0,
+            expected: None,
         })
+    }
+
+    /// Says how many bytes the whole file will have (0: unknown), so that a
+    /// full volume's message says how much more was needed.
+    pub fn expecting(mut self, size: u64) -> Self {
+        self.expected = (size > 0).then_some(size);
+        self
+    }
+
+    fn needed(&self) -> Option<u64> {
+        self.expected.map(|e| e.saturating_sub(self.len))
     }
 
     /// Appends a chunk.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<()> {
         self.hasher.update(chunk);
+        let needed = self.needed();
         self.len += chunk.len() as u64;
+        let path = &self.path;
         self.file
             .write_all(chunk)
             .await
-            .map_err(|e| Error::io("write the upload", e))
+            .map_err(|e| Error::io_at("write the upload", path, needed, e))
     }
 
     /// Flushes to disk; returns (length, sha256 hex).
@@ -220,7 +238,7 @@ impl StagedFile {
         self.file
             .sync_all()
             .await
-            .map_err(|e| Error::io("flush the upload", e))?;
+            .map_err(|e| Error::io_at("flush the upload", &self.path, None, e))?;
         Ok((self.len, hex::encode(self.hasher.finalize())))
     }
 }

@@ -271,6 +271,8 @@ pub async fn serve_with_dashboard(
 
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| Error::io(format!("create data dir {}", config.data_dir.display()), e))?;
+    // A full volume under it is named as the --data-dir volume.
+    crate::volume::name_root(&config.data_dir, "--data-dir");
     let database_url = config
         .database_url
         .clone()

@@ -129,7 +129,9 @@ impl ModelApi {
             )));
         }
         let fill = async |staging: &mut Staging| {
-            let mut file = StagedFile::create(&staging.dir().join("model.onnx")).await?;
+            let mut file = StagedFile::create(&staging.dir().join("model.onnx"))
+                .await?
+                .expecting(upload.size_bytes);
             while let Some(message) = stream
                 .message()
                 .await
