@@ -182,13 +182,10 @@ impl Error {
         )
     }
 
-    /// An [`Error::Io`] with what was being done.
+    /// An [`Error::Io`] with what was being done; a full volume is
+    /// RESOURCE_EXHAUSTED ([`Error::io_at`] names which).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        let context = context.into();
-        if crate::volume::is_full(&source) {
-            return Error::ResourceExhausted(crate::volume::full_message(&context, None, None));
-        }
-        Error::Io { context, source }
+        Self::io_on(context.into(), None, None, source)
     }
 
     /// [`Error::io`] for a write to `path`: a full volume is
@@ -200,13 +197,17 @@ impl Error {
         needed: Option<u64>,
         source: std::io::Error,
     ) -> Self {
-        let context = context.into();
+        Self::io_on(context.into(), Some(path), needed, source)
+    }
+
+    fn io_on(
+        context: String,
+        path: Option<&std::path::Path>,
+        needed: Option<u64>,
+        source: std::io::Error,
+    ) -> Self {
         if crate::volume::is_full(&source) {
-            return Error::ResourceExhausted(crate::volume::full_message(
-                &context,
-                Some(path),
-                needed,
-            ));
+            return Error::ResourceExhausted(crate::volume::full_message(&context, path, needed));
         }
         Error::Io { context, source }
     }

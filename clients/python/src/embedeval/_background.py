@@ -77,7 +77,7 @@ class Upload:
     onnx: Path
     card: str
     dataset: str
-    run: Optional[str] = None
+    #: Its step in its run (the card holds the run and the step).
     step: Optional[int] = None
     spec: SpecLike = None
     test_split: str = ""

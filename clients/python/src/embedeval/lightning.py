@@ -438,7 +438,7 @@ class EmbedevalCallback(_Callback):  # type: ignore[misc,valid-type]
         os.replace(side, self.export_dir / f"{model}.toml")
         seconds = time.perf_counter() - start
         upload = Upload(
-            model=model, onnx=onnx_path, card=card, dataset=self.dataset, run=self.run_name, step=step,
+            model=model, onnx=onnx_path, card=card, dataset=self.dataset, step=step,
             spec=self.spec, test_split=self.test_split, train_split=self.train_split,
             augmentation=self.augmentation, positives_split=self.positives_split,
             remove_when_done=() if self.keep_exports else (onnx_path, self.export_dir / f"{model}.toml"),

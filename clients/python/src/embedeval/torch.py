@@ -348,7 +348,6 @@ def evaluate_module_async(
         onnx=onnx_path,
         card=card_text,
         dataset=dataset,
-        run=run,
         step=step,
         spec=spec,
         test_split=test_split,
