@@ -1083,3 +1083,185 @@ fn make_stack_comes_up_prints_an_eval_line_that_works_and_stack_down_removes_it(
     assert_eq!(docker(&["volume", "ls", "-q", "--filter", &label]), "");
     assert_eq!(std::fs::read(secrets.join("token")).unwrap(), token);
 }
+
+/// The memory limit a container runs under, for the memory test.
+const CONTAINER_MEMORY: &str = "640m";
+
+/// One replica of the image in a container limited to [`CONTAINER_MEMORY`]
+/// (swap included) on a host with far more: the payload limit it derives
+/// from the memory available follows the container's cgroup, so an upload
+/// of embeddings more than the container could hold is refused with
+/// RESOURCE_EXHAUSTED while it streams, naming the memory it saw, and the
+/// container is never OOM-killed; an evaluation that fits completes after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the image: run by `make containers` (part of `make test`) after `make image`"]
+async fn a_memory_limited_container_refuses_what_its_limit_cannot_hold_and_lives() {
+    if let Some(reason) = skip_reason() {
+        eprintln!("\n*** CONTAINER SUITE SKIPPED: {reason} ***\n");
+        return;
+    }
+    let image = std::env::var("EMBEDEVAL_IMAGE")
+        .unwrap_or_else(|_| format!("embedeval:{}", env!("CARGO_PKG_VERSION")));
+    let name = format!("embedeval-memory-{}", std::process::id());
+    let port = common::cluster::free_port();
+    /// Removes the container however the test ends.
+    struct Removed(String);
+    impl Drop for Removed {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+        }
+    }
+    let _removed = Removed(name.clone());
+    let published = format!("127.0.0.1:{port}:50051");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--memory",
+        CONTAINER_MEMORY,
+        "--memory-swap",
+        CONTAINER_MEMORY,
+        "-p",
+        &published,
+        &image,
+    ]);
+    let channel = common::connect(&format!("127.0.0.1:{port}")).await;
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest::default())
+            .await
+            .map(|r| r.into_inner().status());
+        if matches!(status, Ok(ServingStatus::Serving)) {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "never SERVING: {}",
+            docker(&["logs", "--tail", "20", &name])
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Up to 1.5 GiB of test rows, made as they stream (4 MiB a message):
+    // more than the container's whole memory, far less than the host's.
+    let (rows, dim) = (8192usize, 128usize);
+    let header = proto::EvaluateEmbeddingsRequest {
+        payload: Some(proto::evaluate_embeddings_request::Payload::Header(
+            proto::EmbeddingsHeader {
+                name: "too-large".into(),
+                dataset: "memory".into(),
+                ..Default::default()
+            },
+        )),
+    };
+    let chunk = move |i: usize| proto::EvaluateEmbeddingsRequest {
+        payload: Some(proto::evaluate_embeddings_request::Payload::Chunk(
+            proto::EmbeddingsChunk {
+                split: if i % 2 == 0 { "test" } else { "train" }.into(),
+                embeddings: Some(proto::Tensor {
+                    dtype: proto::DataType::Float32 as i32,
+                    shape: vec![rows as i64, dim as i64],
+                    data: vec![(i % 251) as u8; rows * dim * 4],
+                }),
+                labels: (0..rows as i64).map(|r| r % 10).collect(),
+            },
+        )),
+    };
+    let messages = futures::stream::iter(std::iter::once(header).chain((0..384).map(chunk)));
+    let started = Instant::now();
+    let err = EvaluationServiceClient::new(channel.clone())
+        .evaluate_embeddings(messages)
+        .await
+        .expect_err("1.5 GiB of embeddings in a 640 MiB container is refused");
+    eprintln!(
+        "memory: refused after {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        err.message()
+    );
+    assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
+    // "derived from the 0.4 GiB of memory available …": the container's.
+    let seen: f64 = err
+        .message()
+        .split("derived from the ")
+        .nth(1)
+        .and_then(|rest| rest.split(" GiB").next())
+        .and_then(|gib| gib.parse().ok())
+        .unwrap_or_else(|| panic!("no memory figure in: {}", err.message()));
+    assert!(seen <= 0.65, "saw {seen} GiB available: {}", err.message());
+
+    let state = docker(&[
+        "inspect",
+        "--format",
+        "{{.State.OOMKilled}} {{.State.Running}} {{.RestartCount}}",
+        &name,
+    ]);
+    assert_eq!(
+        state.trim(),
+        "false true 0",
+        "{}",
+        docker(&["logs", "--tail", "20", &name])
+    );
+
+    // What fits is evaluated.
+    let small = vec![
+        proto::EvaluateEmbeddingsRequest {
+            payload: Some(proto::evaluate_embeddings_request::Payload::Header(
+                proto::EmbeddingsHeader {
+                    name: "fits".into(),
+                    dataset: "memory".into(),
+                    spec: Some(MetricSpec {
+                        skip_linear: true,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )),
+        },
+        small_split("test", 500, 32),
+        small_split("train", 2000, 32),
+    ];
+    let report = EvaluationServiceClient::new(channel.clone())
+        .evaluate_embeddings(futures::stream::iter(small))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        report.status,
+        EvaluationStatus::Completed as i32,
+        "{}",
+        report.error
+    );
+    assert!(report.knn.is_some() && report.uniformity.is_some());
+}
+
+/// `rows` embeddings of `dim` in ten clusters with their labels, a split of
+/// an EvaluateEmbeddings upload.
+fn small_split(split: &str, rows: usize, dim: usize) -> proto::EvaluateEmbeddingsRequest {
+    let mut data = Vec::with_capacity(rows * dim * 4);
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for r in 0..rows {
+        for c in 0..dim {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let noise = (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            let centre = if c == r % 10 { 3.0 } else { 0.0 };
+            data.extend_from_slice(&(centre + noise).to_le_bytes());
+        }
+    }
+    proto::EvaluateEmbeddingsRequest {
+        payload: Some(proto::evaluate_embeddings_request::Payload::Chunk(
+            proto::EmbeddingsChunk {
+                split: split.into(),
+                embeddings: Some(proto::Tensor {
+                    dtype: proto::DataType::Float32 as i32,
+                    shape: vec![rows as i64, dim as i64],
+                    data,
+                }),
+                labels: (0..rows as i64).map(|r| r % 10).collect(),
+            },
+        )),
+    }
+}

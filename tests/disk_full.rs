@@ -9,6 +9,9 @@
 //! - Once the filler is removed, every evaluation and upload works again,
 //!   without a restart: the database connections that saw the error do not
 //!   stay locked.
+//! - An evaluation running when the volume fills keeps its report until
+//!   space returns and stores it then (COMPLETED, never lost); the cache
+//!   entries it could not write leave no partial file.
 
 mod common;
 
@@ -18,7 +21,9 @@ use std::process::Command;
 use common::{zoo_config, zoo_upload, TestServer};
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
 use embedeval::proto::model_service_client::ModelServiceClient;
-use embedeval::proto::{evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec};
+use embedeval::proto::{
+    evaluate_event, EvaluateRequest, EvaluationStatus, GetEvaluationRequest, MetricSpec,
+};
 use tonic::Code;
 
 /// A tmpfs of `mib` MiB mounted on a fresh folder; unmounted on drop.
@@ -184,5 +189,95 @@ async fn a_full_volume_refuses_with_resource_exhausted_and_heals_when_space_retu
         .register_model(tokio_stream::iter(zoo_upload("infonce-t0.2", "big")))
         .await
         .unwrap();
+
+    // The volume fills while an evaluation runs: its report waits in memory
+    // and is stored once space returns (COMPLETED, never lost); the
+    // embedding cache it could not write leaves no partial file behind.
+    let mut client = EvaluationServiceClient::new(server.channel.clone());
+    let mut stream = client
+        .evaluate(EvaluateRequest {
+            model: "infonce-t0.1".into(),
+            dataset: "digits".into(),
+            spec: Some(MetricSpec {
+                // The probe to a tight tolerance: seconds of work.
+                linear_tol: Some(1e-9),
+                ..Default::default()
+            }),
+            detach: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(evaluate_event::Event::Accepted(accepted)) =
+        stream.message().await.unwrap().unwrap().event
+    else {
+        panic!("a detached evaluation answers Accepted")
+    };
+    let id = accepted.evaluation_ids[0].clone();
+    let status = |client: &mut EvaluationServiceClient<_>| {
+        let mut client: EvaluationServiceClient<_> = client.clone();
+        let id = id.clone();
+        async move {
+            client
+                .get_evaluation(GetEvaluationRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .status()
+        }
+    };
+    while status(&mut client).await == EvaluationStatus::Queued {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let filler = volume.fill();
+    let full_since = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // Still running: it could not store its end, nor did it fail.
+    assert_eq!(status(&mut client).await, EvaluationStatus::Running);
+    std::fs::remove_file(&filler).unwrap();
+    let freed = std::time::Instant::now();
+    let until = freed + std::time::Duration::from_secs(120);
+    loop {
+        match status(&mut client).await {
+            EvaluationStatus::Completed => break,
+            EvaluationStatus::Running => {}
+            other => panic!("{id} ended {other:?} after the volume filled"),
+        }
+        assert!(std::time::Instant::now() < until, "{id} never completed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "evaluation across a full volume: COMPLETED {:.1} s after the volume filled, \
+         {:.2} s after space returned",
+        full_since.elapsed().as_secs_f64(),
+        freed.elapsed().as_secs_f64()
+    );
+    // Stored from memory within the recorder's back-off (2 s at most), not
+    // given back and computed again once its lease lapsed.
+    assert!(
+        freed.elapsed() < std::time::Duration::from_secs(5),
+        "{:?} after space returned",
+        freed.elapsed()
+    );
+    let partial: Vec<_> = walk(&volume.path().join("data"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
     server.stop().await;
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

@@ -8,6 +8,12 @@
 //! (work stealing), and runs it. Every write of a job's reports is fenced by
 //! (owner, attempt): a replica that lost the job records nothing more, so an
 //! evaluation is recorded COMPLETED once.
+//!
+//! Leases are set and compared by the database's clock alone
+//! ([`Backend::clock`]), never a replica's: a replica whose clock runs a
+//! minute ahead would otherwise take live jobs as lapsed, and one a minute
+//! behind would keep a dead replica's jobs waiting a minute longer. A
+//! replica's own timers (heartbeats, the claim loop) are monotonic intervals.
 
 use std::time::Duration;
 
@@ -17,7 +23,8 @@ use super::{created_micros, Backend, ReportStore};
 use crate::domain::Report;
 use crate::error::Result;
 
-/// Microseconds since the epoch, now.
+/// Microseconds since the epoch, now, by this process's clock (for records'
+/// creation times; never for leases).
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -27,6 +34,19 @@ pub fn now_micros() -> i64 {
 
 fn micros(d: Duration) -> i64 {
     d.as_micros().min(i64::MAX as u128) as i64
+}
+
+impl Backend {
+    /// The database's clock, in microseconds since the epoch, as an SQL
+    /// expression. PostgreSQL's `clock_timestamp()` is one clock for every
+    /// replica; SQLite's `julianday('now')` is the host's, which is every
+    /// replica's, since replicas share an SQLite file only on one host.
+    pub fn clock(self) -> &'static str {
+        match self {
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+        }
+    }
 }
 
 /// A replica's hold on a job: the writes it fences.
@@ -153,19 +173,18 @@ impl ReportStore {
             .await
             .map_err(|e| self.db(e))?;
         }
-        let now = now_micros();
-        sqlx::query(
+        let clock = self.backend.clock();
+        sqlx::query(&format!(
             "INSERT INTO jobs (id, kind, request, detached, owner, attempt, lease_until, \
              cancel_requested, done, progress, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, 0, 0, NULL, $7)",
-        )
+             VALUES ($1, $2, $3, $4, $5, 1, {clock} + $6, 0, 0, NULL, {clock})"
+        ))
         .bind(job.id.to_string())
         .bind(job.kind.to_string())
         .bind(job.request.clone())
         .bind(i64::from(job.detached))
         .bind(job.owner.to_string())
-        .bind(now + micros(job.lease))
-        .bind(now)
+        .bind(micros(job.lease))
         .execute(&mut *tx)
         .await
         .map_err(|e| self.db(e))?;
@@ -191,11 +210,12 @@ impl ReportStore {
         length: Duration,
         progress: Option<Vec<u8>>,
     ) -> Result<Renewal> {
-        let row = sqlx::query(
-            "UPDATE jobs SET lease_until = $1, progress = COALESCE($2, progress) \
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET lease_until = {} + $1, progress = COALESCE($2, progress) \
              WHERE id = $3 AND owner = $4 AND attempt = $5 RETURNING cancel_requested",
-        )
-        .bind(now_micros() + micros(length))
+            self.backend.clock()
+        ))
+        .bind(micros(length))
         .bind(progress)
         .bind(lease.job_id.clone())
         .bind(lease.owner.clone())
@@ -255,8 +275,11 @@ impl ReportStore {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let now = now_micros();
         let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        let now: i64 = sqlx::query_scalar(&format!("SELECT {}", self.backend.clock()))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.db(e))?;
         // $1 now, $2 the claiming replica, $3 1 when it may steal.
         let claimable = "done = 0 AND (lease_until < $1 \
              OR ($3 = 1 AND started = 0 AND detached = 1 AND owner <> $2))";

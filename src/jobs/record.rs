@@ -158,10 +158,12 @@ impl Recorder {
         Err(StopReason::LeaseLost.error())
     }
 
-    /// Stores a report, retrying while the database cannot be reached (for
-    /// two minutes, or the lease's length when longer); a report that still
-    /// cannot be stored is logged (it stays in the events) and the job is
-    /// given back rather than marked ended.
+    /// Stores a report, retrying while the database cannot be reached or
+    /// its volume is full (for two minutes, or the lease's length when
+    /// longer: the report is kept in memory meanwhile, and stored the moment
+    /// space returns); a report that still cannot be stored is logged (it
+    /// stays in the events) and the job is given back rather than marked
+    /// ended, so that it is computed again rather than lost.
     pub(super) async fn record(&self, live: &Live, report: &Report) {
         // Long enough to ride out a database fail-over.
         let until = Instant::now() + self.lease.max(RECORD_RETRY);
@@ -169,7 +171,11 @@ impl Recorder {
         loop {
             match self.save(live, report).await {
                 Ok(()) => return,
-                Err(err) if err.is_transient() && Instant::now() < until => {
+                // The database's only RESOURCE_EXHAUSTED: its volume is full.
+                Err(err)
+                    if (err.is_transient() || matches!(err, Error::ResourceExhausted(_)))
+                        && Instant::now() < until =>
+                {
                     let msg = err.to_string();
                     tracing::warn!(id = %report.id, %msg, "cannot record the evaluation yet; retrying");
                     tokio::time::sleep(wait).await;
@@ -188,14 +194,17 @@ impl Recorder {
     }
 
     /// Marks `live`'s job ended in the database (retrying while it cannot
-    /// be reached).
+    /// be reached or its volume is full).
     pub(super) async fn finish(&self, live: &Live) {
         let Some(lease) = live.lease() else { return };
         let until = Instant::now() + self.lease;
         loop {
             match self.store.finish_job(lease).await {
                 Ok(()) => return,
-                Err(err) if err.is_transient() && Instant::now() < until => {
+                Err(err)
+                    if (err.is_transient() || matches!(err, Error::ResourceExhausted(_)))
+                        && Instant::now() < until =>
+                {
                     tokio::time::sleep(Duration::from_millis(500)).await
                 }
                 Err(err) => {

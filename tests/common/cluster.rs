@@ -217,12 +217,26 @@ impl Replica {
 
     /// The evaluation ids this replica's log says it completed.
     pub fn completed(&self) -> Vec<String> {
+        self.logged("evaluation completed", "id")
+    }
+
+    /// The job ids this replica's log says it took over from another.
+    pub fn took_over(&self) -> Vec<String> {
+        self.logged("taking a job over", "job")
+    }
+
+    /// Field `field` of each line of its JSON log whose message is `message`.
+    fn logged(&self, message: &str, field: &str) -> Vec<String> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["fields"]["message"] == "evaluation completed")
-            .filter_map(|v| v["fields"]["id"].as_str().map(str::to_string))
+            .filter(|v| {
+                v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(message))
+            })
+            .filter_map(|v| v["fields"][field].as_str().map(str::to_string))
             .collect()
     }
 
