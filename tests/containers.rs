@@ -10,7 +10,10 @@
 //! - the store's container stopped and started (UNAVAILABLE naming it
 //!   meanwhile; nothing it held is lost);
 //! - a rolling update: each replica recreated in turn from a newly built
-//!   image while 30 detached evaluations run.
+//!   image while 30 detached evaluations run;
+//! - a replica alone in a container limited to 640 MiB of memory, sent more
+//!   embeddings than that: refused with RESOURCE_EXHAUSTED by the limit its
+//!   cgroup sets, never OOM-killed.
 //!
 //! The accounting is the cluster test's: each evaluation computed to
 //! completion exactly once (counted in the replicas' logs, kept across
@@ -1159,7 +1162,7 @@ async fn a_memory_limited_container_refuses_what_its_limit_cannot_hold_and_lives
     let chunk = move |i: usize| proto::EvaluateEmbeddingsRequest {
         payload: Some(proto::evaluate_embeddings_request::Payload::Chunk(
             proto::EmbeddingsChunk {
-                split: if i % 2 == 0 { "test" } else { "train" }.into(),
+                split: if i.is_multiple_of(2) { "test" } else { "train" }.into(),
                 embeddings: Some(proto::Tensor {
                     dtype: proto::DataType::Float32 as i32,
                     shape: vec![rows as i64, dim as i64],

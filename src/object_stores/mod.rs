@@ -286,7 +286,9 @@ impl Remote {
     }
 
     /// Copies folder `name` of the store into the local folder `into`
-    /// (created); the bytes copied.
+    /// (created); the bytes copied. Each object must arrive whole (its
+    /// listed size), or UNAVAILABLE; callers fetch into a hidden folder and
+    /// rename it into place, so nothing partial is ever read.
     pub async fn fetch_dir(&self, name: &str, into: &Path) -> Result<u64> {
         let files = self.files(name).await?;
         if files.is_empty() {
@@ -297,8 +299,21 @@ impl Remote {
             });
         }
         let mut total = 0;
-        for (rel, _) in files {
+        for (rel, size) in files {
             let bytes = self.get(&format!("{name}/{rel}")).await?;
+            // An answer cut short without the transport noticing (no
+            // length announced) is never written as the object.
+            if bytes.len() as u64 != size {
+                return Err(Error::unavailable(
+                    crate::error::Unavailable::Unreachable,
+                    format!(
+                        "the object store {} sent {} of the {size} bytes of {name}/{rel}; \
+                         retry shortly",
+                        self.url,
+                        bytes.len()
+                    ),
+                ));
+            }
             let path = into.join(&rel);
             if let Some(parent) = path.parent() {
                 tokio::fs::create_dir_all(parent)

@@ -79,12 +79,30 @@ fn http(port: u16, method: &str, path: &str) -> Option<u16> {
     out.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A TCP proxy in front of the store that a test takes down and up.
+/// What [`Proxy`] does to each connection it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Forwards it.
+    None,
+    /// Holds it this long, then forwards it (a slow store).
+    Delay(Duration),
+    /// Closes it at once, before any answer (a store that resets).
+    Reset,
+    /// Answers its request `503 Service Unavailable` and closes it.
+    Unavailable,
+    /// Forwards the request, but cuts the answer after this many bytes.
+    CutAfter(usize),
+}
+
+/// A TCP proxy in front of the store that a test takes down and up, or
+/// makes misbehave ([`Fault`]).
 pub struct Proxy {
     /// The port it listens on.
     pub port: u16,
     upstream: u16,
-    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    fault: Arc<Mutex<Fault>>,
+    accept: Mutex<Option<tokio::task::AbortHandle>>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Proxy {
@@ -93,39 +111,117 @@ impl Proxy {
         let proxy = Self {
             port: free_port(),
             upstream,
-            tasks: Arc::default(),
+            fault: Arc::new(Mutex::new(Fault::None)),
+            accept: Mutex::new(None),
+            conns: Arc::default(),
         };
         proxy.up().await;
         proxy
     }
 
-    /// Accepts connections and forwards them.
+    /// Accepts connections and treats them as [`Proxy::set`] said.
     pub async fn up(&self) {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .unwrap();
-        let (upstream, tasks) = (self.upstream, self.tasks.clone());
+        let (upstream, fault, conns) = (self.upstream, self.fault.clone(), self.conns.clone());
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let conn = tokio::spawn(async move {
-                    if let Ok(mut out) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
-                    {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                    }
-                });
-                tasks.lock().unwrap().push(conn.abort_handle());
+            while let Ok((inbound, _)) = listener.accept().await {
+                let fault = *fault.lock().unwrap();
+                let conn = tokio::spawn(serve(inbound, upstream, fault));
+                conns.lock().unwrap().push(conn.abort_handle());
             }
         });
-        self.tasks.lock().unwrap().push(accept.abort_handle());
+        *self.accept.lock().unwrap() = Some(accept.abort_handle());
     }
 
     /// Refuses connections and cuts the open ones.
     pub async fn down(&self) {
-        for task in self.tasks.lock().unwrap().drain(..) {
-            task.abort();
+        if let Some(accept) = self.accept.lock().unwrap().take() {
+            accept.abort();
         }
+        self.cut_open();
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    /// Treats every connection from now on as `fault` says, and cuts the
+    /// open ones (a client's pooled connection would otherwise escape it).
+    pub async fn set(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+        self.cut_open();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    fn cut_open(&self) {
+        for conn in self.conns.lock().unwrap().drain(..) {
+            conn.abort();
+        }
+    }
+}
+
+/// One connection through the proxy under `fault`.
+async fn serve(mut inbound: tokio::net::TcpStream, upstream: u16, fault: Fault) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connect = || tokio::net::TcpStream::connect(("127.0.0.1", upstream));
+    match fault {
+        Fault::None => {
+            if let Ok(mut out) = connect().await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+            }
+        }
+        Fault::Delay(by) => {
+            tokio::time::sleep(by).await;
+            if let Ok(mut out) = connect().await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+            }
+        }
+        Fault::Reset => drop(inbound),
+        Fault::Unavailable => {
+            // The request's head, then the answer; what the client still
+            // sends is read and dropped so that closing does not reset the
+            // connection before the answer is read.
+            let mut head = Vec::new();
+            let mut buf = [0u8; 8192];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match inbound.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let body = "<Error><Code>SlowDown</Code><Message>unavailable</Message></Error>";
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = inbound.write_all(answer.as_bytes()).await;
+            let _ = inbound.shutdown().await;
+            let drain = async { while matches!(inbound.read(&mut buf).await, Ok(n) if n > 0) {} };
+            let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        }
+        Fault::CutAfter(limit) => {
+            let Ok(out) = connect().await else { return };
+            let (mut from_client, mut to_client) = inbound.into_split();
+            let (mut from_store, mut to_store) = out.into_split();
+            let forward = tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_client, &mut to_store).await;
+            });
+            let mut buf = [0u8; 8192];
+            let mut sent = 0;
+            while sent < limit {
+                match from_store.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let n = n.min(limit - sent);
+                        if to_client.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        sent += n;
+                    }
+                }
+            }
+            forward.abort();
+        }
     }
 }
 
