@@ -136,7 +136,10 @@ pub struct ServeConfig {
     /// Address of the Prometheus metrics endpoint.
     #[arg(long, env = "EMBEDEVAL_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
-    /// Results database URL (sqlite:// or postgres://).
+    /// Results database URL (sqlite:// or postgres://). PostgreSQL with
+    /// standbys: list every host as libpq does
+    /// (`postgres://user@primary:5432,standby:5432/db`); the server writes
+    /// to the one that accepts writes and follows a failover by itself.
     #[arg(long, env = "EMBEDEVAL_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Object store the replicas share uploads and the embedding cache

@@ -145,7 +145,7 @@ impl ReportStore {
     /// Stores a job, its QUEUED (or SKIPPED) reports and which evaluations
     /// it has, in one transaction; the lease of the replica admitting it.
     pub async fn create_job(&self, job: &NewJob<'_>, reports: &[Report]) -> Result<Lease> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        let mut tx = self.pool().begin().await.map_err(|e| self.db(e))?;
         for report in reports {
             sqlx::query(
                 "INSERT INTO evaluations (id, model, dataset, status, created_at, format, report) \
@@ -220,7 +220,7 @@ impl ReportStore {
         .bind(lease.job_id.clone())
         .bind(lease.owner.clone())
         .bind(lease.attempt)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         Ok(match row {
@@ -248,7 +248,7 @@ impl ReportStore {
         .bind(lease.job_id.clone())
         .bind(lease.owner.clone())
         .bind(lease.attempt)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         Ok(done.rows_affected() > 0)
@@ -275,7 +275,7 @@ impl ReportStore {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let mut tx = self.pool.begin().await.map_err(|e| self.db(e))?;
+        let mut tx = self.pool().begin().await.map_err(|e| self.db(e))?;
         let now: i64 = sqlx::query_scalar(&format!("SELECT {}", self.backend.clock()))
             .fetch_one(&mut *tx)
             .await
@@ -383,7 +383,7 @@ impl ReportStore {
         .bind(lease.owner.clone())
         .bind(lease.attempt)
         .bind(i64::from(from.started))
-        .execute(&self.pool)
+        .execute(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         Ok(())
@@ -407,7 +407,7 @@ impl ReportStore {
     pub async fn release_own(&self, owner: &str) -> Result<u64> {
         let done = sqlx::query("UPDATE jobs SET lease_until = 0 WHERE owner = $1 AND done = 0")
             .bind(owner.to_string())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         Ok(done.rows_affected())
@@ -421,7 +421,7 @@ impl ReportStore {
              JOIN job_members m ON m.job_id = j.id WHERE m.evaluation_id = $1",
         )
         .bind(evaluation_id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         row.map(|row| {
@@ -441,7 +441,7 @@ impl ReportStore {
     pub async fn request_cancel(&self, job_id: &str) -> Result<()> {
         sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = $1 AND done = 0")
             .bind(job_id.to_string())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         Ok(())
@@ -450,7 +450,7 @@ impl ReportStore {
     /// Open jobs (not ended), for the queue-depth figures of every replica.
     pub async fn open_jobs(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE done = 0")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         row.try_get("n").map_err(|e| self.db(e))

@@ -428,7 +428,7 @@ mod tests {
         // Opening applies this release's migration, then rewrites the rows.
         let store = ReportStore::open(&url).await.unwrap();
         let left: i64 = sqlx::query("SELECT COUNT(*) AS n FROM evaluations WHERE format = 0")
-            .fetch_one(&store.pool)
+            .fetch_one(store.pool())
             .await
             .unwrap()
             .get("n");
@@ -480,13 +480,13 @@ mod tests {
         .bind(i64::from(report.status))
         .bind(1_i64)
         .bind(report.encode_to_vec())
-        .execute(&store.pool)
+        .execute(store.pool())
         .await
         .unwrap();
         assert_eq!(store.get("late").await.unwrap().model, "infonce-t0.2");
         // A row no release wrote names the format it is in.
         sqlx::query("UPDATE evaluations SET format = 9 WHERE id = 'late'")
-            .execute(&store.pool)
+            .execute(store.pool())
             .await
             .unwrap();
         let err = store.get("late").await.unwrap_err().to_string();
@@ -517,7 +517,7 @@ mod tests {
              VALUES ('model', 'm', 'c', 'f', $1, 1, 0)",
         )
         .bind(earlier.encode_to_vec())
-        .execute(&store.pool)
+        .execute(store.pool())
         .await
         .unwrap();
         // Read while still of format 0 (as a row an old replica wrote
@@ -529,7 +529,7 @@ mod tests {
             assert_eq!(info.training.unwrap().step, 40);
             assert_eq!(info.tags["seed"], "2");
             sqlx::query_scalar("SELECT format FROM registrations WHERE name = 'm'")
-                .fetch_one(&store.pool)
+                .fetch_one(store.pool())
                 .await
                 .unwrap()
         }

@@ -55,13 +55,15 @@ fn db_error(err: sqlx::Error, file: Option<&std::path::Path>) -> Error {
         ),
         sqlx::Error::Database(e)
             if e.code().is_some_and(|c| {
-                // PostgreSQL: admin shutdown, crash shutdown, cannot connect now.
-                c == "57P01" || c == "57P02" || c == "57P03"
+                // PostgreSQL: admin shutdown, crash shutdown, cannot connect
+                // now, and a read-only transaction (a standby, before or
+                // without its promotion).
+                c == "57P01" || c == "57P02" || c == "57P03" || c == "25006"
             }) =>
         {
             Error::unavailable(
                 crate::error::Unavailable::Unreachable,
-                format!("the results database is restarting ({e}); retry shortly"),
+                format!("the results database is restarting or failing over ({e}); retry shortly"),
             )
         }
         sqlx::Error::Database(e) if e.code().is_some_and(|c| volume_full(&c, file)) => {
@@ -108,9 +110,10 @@ pub enum Backend {
 
 /// Evaluation reports in a database.
 pub struct ReportStore {
-    pool: AnyPool,
+    /// The database's hosts (one, but for PostgreSQL with standbys) and
+    /// the one written to.
+    hosts: std::sync::Arc<hosts::Hosts>,
     backend: Backend,
-    url: String,
     /// The SQLite file (`None` for PostgreSQL): its volume is named when full.
     file: Option<std::path::PathBuf>,
     /// When a connection last saw its file fail ([`Faults`]).
@@ -188,7 +191,7 @@ impl ReportStore {
         };
         let faults = std::sync::Arc::new(Faults::default());
         let (on_release, on_acquire) = (faults.clone(), faults.clone());
-        let pool = AnyPoolOptions::new()
+        let options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             // A connection open when the file failed is not used again.
             .after_release(move |_, meta| {
@@ -200,10 +203,23 @@ impl ReportStore {
                 Box::pin(async move { Ok(keep) })
             })
             // A database that is down answers UNAVAILABLE within seconds.
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await
-            .map_err(|e| Error::Config(format!("cannot open the results database: {e}")))?;
+            .acquire_timeout(std::time::Duration::from_secs(5));
+        let cannot_open = |e: &dyn std::fmt::Display| {
+            Error::Config(format!("cannot open the results database: {e}"))
+        };
+        let hosts = if backend == Backend::Postgres && hosts::split(url).len() > 1 {
+            let hosts = hosts::Hosts::lazy(url, options).map_err(|e| cannot_open(&e))?;
+            let writable = hosts
+                .writable()
+                .await
+                .map_err(|why| cannot_open(&format!("none of its hosts accepts writes ({why})")))?;
+            hosts.write_to(writable);
+            hosts
+        } else {
+            let pool = options.connect(url).await.map_err(|e| cannot_open(&e))?;
+            hosts::Hosts::one(url, pool)
+        };
+        let pool = hosts.pool().clone();
         let migrator = match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("migrations/postgres"),
@@ -217,9 +233,8 @@ impl ReportStore {
             std::path::PathBuf::from(path.split('?').next().unwrap_or(path))
         });
         let store = Self {
-            pool,
+            hosts: std::sync::Arc::new(hosts),
             backend,
-            url: url.to_string(),
             file,
             faults,
         };
@@ -238,7 +253,14 @@ impl ReportStore {
 
     /// Closes the connections (waiting for those in use).
     pub async fn close(&self) {
-        self.pool.close().await
+        for pool in self.hosts.pools() {
+            pool.close().await
+        }
+    }
+
+    /// The pool of the database (of the host written to, with standbys).
+    fn pool(&self) -> &AnyPool {
+        self.hosts.pool()
     }
 
     /// [`db_error`] with this store's file; a failure of the file is
@@ -247,7 +269,12 @@ impl ReportStore {
         if file_failed(&err) {
             self.faults.record();
         }
-        db_error(err, self.file.as_deref())
+        let error = db_error(err, self.file.as_deref());
+        if error.is_transient() {
+            // With standbys: perhaps a failover; find the writable host.
+            self.hosts.follow();
+        }
+        error
     }
 
     /// Which database this is.
@@ -266,7 +293,7 @@ impl ReportStore {
         )
         .bind(i64::from(Status::Running.code()))
         .bind(i64::from(Status::Queued.code()))
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         for row in rows {
@@ -322,7 +349,7 @@ impl ReportStore {
                 .bind(lease.owner.clone())
                 .bind(lease.attempt);
         }
-        let done = query.execute(&self.pool).await.map_err(|e| self.db(e))?;
+        let done = query.execute(self.pool()).await.map_err(|e| self.db(e))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -330,7 +357,7 @@ impl ReportStore {
     pub async fn get(&self, id: &str) -> Result<Report> {
         let row = sqlx::query("SELECT format, report FROM evaluations WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await
             .map_err(|e| self.db(e))?
             .ok_or_else(|| Error::NotFound {
@@ -350,7 +377,7 @@ impl ReportStore {
             .bind(id.to_string())
             .bind(i64::from(Status::Queued.code()))
             .bind(i64::from(Status::Running.code()))
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         if done.rows_affected() > 0 {
@@ -388,7 +415,7 @@ impl ReportStore {
         .bind(created_micros)
         .bind(ids.join(","))
         .bind(excluded)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         Ok(())
@@ -399,7 +426,7 @@ impl ReportStore {
     pub async fn comparison(&self, id: &str) -> Result<Option<Vec<String>>> {
         let row = sqlx::query("SELECT evaluation_ids FROM comparisons WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         Ok(match row {
@@ -430,7 +457,7 @@ impl ReportStore {
         .bind(dataset.to_string())
         .bind(size as i64 + 1)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         let more = rows.len() > size;
@@ -460,7 +487,7 @@ impl ReportStore {
     pub async fn delete_comparison(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM comparisons WHERE id = $1")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         if done.rows_affected() == 0 {
@@ -478,7 +505,7 @@ impl ReportStore {
     pub async fn comparison_excluded(&self, id: &str) -> Result<Vec<ExcludedModel>> {
         let row = sqlx::query("SELECT excluded FROM comparisons WHERE id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         let Some(row) = row else {
@@ -530,7 +557,7 @@ impl ReportStore {
         for id in ids {
             query = query.bind(id.clone());
         }
-        let rows = query.fetch_all(&self.pool).await.map_err(|e| self.db(e))?;
+        let rows = query.fetch_all(self.pool()).await.map_err(|e| self.db(e))?;
         let mut by_id = std::collections::HashMap::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get("id").map_err(|e| self.db(e))?;
@@ -559,7 +586,7 @@ impl ReportStore {
         .bind(dataset.to_string())
         .bind(size as i64 + 1)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         let more = rows.len() > size;
@@ -626,6 +653,7 @@ pub struct StoredComparison {
     pub num_excluded: usize,
 }
 
+mod hosts;
 pub mod jobs;
 mod legacy;
 pub use legacy::legacy_spec;
@@ -804,7 +832,7 @@ mod tests {
             }
         };
         assert_eq!(back.id, "a");
-        store.pool.close().await;
+        store.pool().close().await;
     }
 
     #[tokio::test]
@@ -817,6 +845,6 @@ mod tests {
         let store = ReportStore::open(&pg.url).await.unwrap();
         assert_eq!(store.get("c").await.unwrap().status, Status::Completed);
         assert_eq!(store.get("r3").await.unwrap().status, Status::Failed);
-        store.pool.close().await;
+        store.pool().close().await;
     }
 }

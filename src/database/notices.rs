@@ -29,7 +29,7 @@ impl ReportStore {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(payload.to_string())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(|e| self.db(e))?;
         Ok(())
@@ -53,11 +53,11 @@ impl ReportStore {
         }
         let (tx, _) = broadcast::channel(1024);
         let weak = tx.downgrade();
-        let url = self.url.clone();
+        let hosts = self.hosts.clone();
         tokio::spawn(async move {
             loop {
                 let listener = async {
-                    let mut l = PgListener::connect(&url).await?;
+                    let mut l = PgListener::connect(hosts.url()).await?;
                     l.listen(CHANNEL).await?;
                     Ok::<_, sqlx::Error>(l)
                 }

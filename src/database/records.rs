@@ -70,7 +70,7 @@ pub(super) async fn migrate(store: &ReportStore) -> Result<u64> {
         )
         .bind(after.clone())
         .bind(BATCH)
-        .fetch_all(&store.pool)
+        .fetch_all(store.pool())
         .await
         .map_err(db)?;
         let Some(last) = rows.last() else { break };
@@ -91,7 +91,7 @@ pub(super) async fn migrate(store: &ReportStore) -> Result<u64> {
             .bind(encode(&report)?)
             .bind(FORMAT)
             .bind(id)
-            .execute(&store.pool)
+            .execute(store.pool())
             .await
             .map_err(db)?;
             done += 1;
@@ -119,7 +119,7 @@ async fn migrate_registrations(store: &ReportStore) -> Result<u64> {
         .bind(kind.clone())
         .bind(name.clone())
         .bind(BATCH)
-        .fetch_all(&store.pool)
+        .fetch_all(store.pool())
         .await
         .map_err(db)?;
         let Some(last) = rows.last() else { break };
@@ -148,7 +148,7 @@ async fn migrate_registrations(store: &ReportStore) -> Result<u64> {
             .bind(FORMAT)
             .bind(k)
             .bind(n)
-            .execute(&store.pool)
+            .execute(store.pool())
             .await
             .map_err(db)?;
             done += 1;

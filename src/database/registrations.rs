@@ -83,7 +83,7 @@ impl ReportStore {
         .bind(info.to_vec())
         .bind(now_micros())
         .bind(super::records::FORMAT)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         if done.rows_affected() == 0 {
@@ -105,7 +105,7 @@ impl ReportStore {
         )
         .bind(kind.to_string())
         .bind(name.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         row.as_ref().map(registration).transpose()
@@ -118,7 +118,7 @@ impl ReportStore {
              WHERE kind = $1 ORDER BY name",
         )
         .bind(kind.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool())
         .await
         .map_err(|e| self.db(e))?
         .iter()
@@ -136,7 +136,7 @@ impl ReportStore {
         .bind(kind.to_string())
         .bind(name.to_string())
         .bind(now_micros())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool())
         .await
         .map_err(|e| self.db(e))?;
         row.map(|r| r.try_get("folder").map_err(|e| self.db(e)))

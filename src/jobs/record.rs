@@ -158,19 +158,18 @@ impl Recorder {
         Err(StopReason::LeaseLost.error())
     }
 
-    /// Stores a report, retrying while the database cannot be reached or
-    /// its volume is full (for two minutes, or the lease's length when
-    /// longer: the report is kept in memory meanwhile, and stored the moment
-    /// space returns); a report that still cannot be stored is logged (it
-    /// stays in the events) and the job is given back rather than marked
-    /// ended, so that it is computed again rather than lost.
-    pub(super) async fn record(&self, live: &Live, report: &Report) {
+    /// Stores a report like [`Recorder::save`], retrying while the
+    /// database cannot be reached (a restart, a failover) or its volume is
+    /// full: for two minutes, or the lease's length when longer, the report
+    /// kept in memory meanwhile and stored the moment the database takes it.
+    /// The last error once that time is up.
+    pub(super) async fn save_retrying(&self, live: &Live, report: &Report) -> Result<()> {
         // Long enough to ride out a database fail-over.
         let until = Instant::now() + self.lease.max(RECORD_RETRY);
         let mut wait = Duration::from_millis(100);
         loop {
             match self.save(live, report).await {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 // The database's only RESOURCE_EXHAUSTED: its volume is full.
                 Err(err)
                     if (err.is_transient() || matches!(err, Error::ResourceExhausted(_)))
@@ -181,14 +180,24 @@ impl Recorder {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(2));
                 }
-                // The job moved to another replica (said where it was
-                // noticed): it records the evaluation, not this one.
-                Err(_) if live.state().moved() => return,
-                Err(err) => {
-                    tracing::error!(id = %report.id, %err, "cannot record the evaluation");
-                    live.mark_unrecorded();
-                    return;
-                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Stores how an evaluation ended ([`Recorder::save_retrying`]); a
+    /// report that still cannot be stored is logged (it stays in the
+    /// events) and the job is given back rather than marked ended, so that
+    /// it is computed again rather than lost.
+    pub(super) async fn record(&self, live: &Live, report: &Report) {
+        match self.save_retrying(live, report).await {
+            Ok(()) => {}
+            // The job moved to another replica (said where it was
+            // noticed): it records the evaluation, not this one.
+            Err(_) if live.state().moved() => {}
+            Err(err) => {
+                tracing::error!(id = %report.id, %err, "cannot record the evaluation");
+                live.mark_unrecorded();
             }
         }
     }

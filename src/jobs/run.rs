@@ -164,7 +164,9 @@ impl Engine {
             return Err(live.stopped_error());
         }
         report.status = Status::Running;
-        self.recorder.save(live, report).await?;
+        // A database that restarts or fails over meanwhile is waited for:
+        // the job is not failed for it.
+        self.recorder.save_retrying(live, report).await?;
         tracing::info!(id = %report.id, model = %report.model, dataset = %report.dataset, "evaluation started");
         Ok(Instant::now())
     }
