@@ -13,7 +13,6 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[allow(dead_code)]
 #[path = "../src/database/postgres_test.rs"]
 mod pg;
 

@@ -16,7 +16,6 @@
 
 mod common;
 #[path = "../src/database/postgres_test.rs"]
-#[allow(dead_code)]
 mod pg;
 
 use std::path::Path;

@@ -2,7 +2,9 @@
 //! temporary folder, started on a free loopback port, stopped (and the
 //! folder removed) on drop. It runs the Debian postgresql package that
 //! scripts/bootstrap installs; as root it runs the server as the `postgres`
-//! user, which initdb requires.
+//! user, which initdb requires. Each test crate that includes it uses a
+//! part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
