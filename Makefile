@@ -15,7 +15,7 @@ else
 IMAGE ?= embedeval:$(VERSION)
 endif
 
-.PHONY: run test bootstrap build image containers stack stack-down book
+.PHONY: run test bootstrap build image containers chaos stack stack-down book
 
 bootstrap:
 	@scripts/bootstrap
@@ -55,6 +55,15 @@ containers:
 	  docker build -q -t embedeval-store:5.2.5 -f deploy/images/store.Dockerfile deploy/images && \
 	  EMBEDEVAL_IMAGE=embedeval:$(VERSION) $(CARGO) test --locked --test containers -- --ignored --nocapture --test-threads=1; \
 	fi
+
+## Chaos under load (tests/chaos.rs), not part of `make test`: three
+## replicas, PostgreSQL and the object store as processes on this host, three
+## clients, faults at random for CHAOS_SECONDS (20 minutes), then the
+## invariant checker; CHAOS_SEED repeats a run's choices.
+CHAOS_SECONDS ?= 1200
+chaos: bootstrap
+	EMBEDEVAL_CHAOS_SECONDS=$(CHAOS_SECONDS) EMBEDEVAL_CHAOS_SEED=$(CHAOS_SEED) \
+	  $(CARGO) test --locked --test chaos -- --ignored --nocapture
 
 ## Three replicas, PostgreSQL and the object store of deploy/compose.yaml,
 ## up and answering (deploy/up): builds the images that are missing, makes the

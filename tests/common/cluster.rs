@@ -343,6 +343,15 @@ impl Replica {
         super::exit_within(&mut self.child, within, &name, || tail_of(&log))
     }
 
+    /// SIGSTOP (`pause`) or SIGCONT: the process stops answering, holding
+    /// its connections, as a paused container does.
+    pub fn signal(&self, pause: bool) {
+        let sig = if pause { "-STOP" } else { "-CONT" };
+        let _ = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status();
+    }
+
     /// SIGKILL, and waits for it.
     pub fn kill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL
