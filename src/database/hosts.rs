@@ -2,10 +2,16 @@
 //! libpq does (`postgres://user@primary:5432,standby:5432/db`). The store
 //! writes to the first host that accepts writes (`pg_is_in_recovery()` is
 //! false). When a connection to it fails, or it answers as a read-only
-//! standby, the store looks again, every half second, until one accepts
-//! writes: after a failover (the primary gone, a standby promoted) every
-//! replica follows without a restart. One connection pool per host, each
-//! opened lazily; a single host (and SQLite) is one pool, as before.
+//! standby, the store looks again, every half second for up to two minutes
+//! (the next failure starts another search), until one accepts writes:
+//! after a failover (the primary gone, a standby promoted) every replica
+//! follows without a restart. One connection pool per host, each opened
+//! lazily; a single host (and SQLite) is one pool, as before.
+//!
+//! As with libpq, the first host not in recovery wins: an old primary that
+//! comes back without being turned into a standby would be chosen by a
+//! replica that starts then. Fence it (stop it, or rebuild it as a standby)
+//! before it returns.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,19 +32,22 @@ const ACQUIRE: Duration = Duration::from_secs(2);
 
 /// The single-host URLs of `url`: one per host of a libpq multi-host URL
 /// (`postgres://u:p@h1:5432,h2:5433/db?x=y` gives `postgres://u:p@h1:5432/db?x=y`
-/// and `postgres://u:p@h2:5433/db?x=y`), `url` itself otherwise. libpq's
-/// `target_session_attrs` is dropped: the store itself finds the writable
-/// host.
-pub fn split(url: &str) -> Vec<String> {
+/// and `postgres://u:p@h2:5433/db?x=y`), `url` itself otherwise. Only hosts
+/// listed before the path are split (not libpq's `?host=h1,h2` form), and
+/// libpq's `target_session_attrs` is dropped: the store itself finds the
+/// writable host. An empty host in the list is an error.
+pub fn split(url: &str) -> Result<Vec<String>, String> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return vec![url.to_string()];
+        return Ok(vec![url.to_string()]);
     };
-    let (userinfo, rest) = match rest.split_once('@') {
-        Some((user, rest)) if !user.contains('/') => (format!("{user}@"), rest),
-        _ => (String::new(), rest),
-    };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    // The authority ends at the path, the query or the fragment; the user
+    // part is what precedes its last `@` (a password may hold a raw `@`).
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((user, hosts)) => (format!("{user}@"), hosts),
+        None => (String::new(), authority),
+    };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
             let kept: Vec<&str> = query
@@ -53,10 +62,17 @@ pub fn split(url: &str) -> Vec<String> {
         }
         None => tail.to_string(),
     };
-    authority
-        .split(',')
+    let hosts: Vec<&str> = hosts.split(',').collect();
+    if hosts.len() > 1 && hosts.iter().any(|h| h.is_empty()) {
+        return Err(format!(
+            "its host list {:?} has an empty entry",
+            hosts.join(",")
+        ));
+    }
+    Ok(hosts
+        .iter()
         .map(|host| format!("{scheme}://{userinfo}{host}{tail}"))
-        .collect()
+        .collect())
 }
 
 /// The database's hosts, their pools, and which one the store writes to.
@@ -71,13 +87,14 @@ impl Hosts {
     /// One lazily connected pool per host of `url`, made with `options`.
     /// A request waits at most [`ACQUIRE`] for a connection, so that one
     /// caught on a host that died answers UNAVAILABLE (and is retried) soon.
-    pub fn lazy(url: &str, options: AnyPoolOptions) -> Result<Self, sqlx::Error> {
+    pub fn lazy(url: &str, options: AnyPoolOptions) -> Result<Self, String> {
         let options = options.acquire_timeout(ACQUIRE);
-        let urls = split(url);
+        let urls = split(url)?;
         let pools = urls
             .iter()
             .map(|u| options.clone().connect_lazy(u))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             urls,
             pools,
@@ -154,8 +171,17 @@ impl Hosts {
             self.searching.store(false, Ordering::SeqCst);
             return;
         };
-        let hosts = self.clone();
+        /// Ends the search however its task ends (a runtime shutting down
+        /// drops it), so that a later failure can start another.
+        struct Searching(Arc<Hosts>);
+        impl Drop for Searching {
+            fn drop(&mut self) {
+                self.0.searching.store(false, Ordering::SeqCst);
+            }
+        }
+        let guard = Searching(self.clone());
         runtime.spawn(async move {
+            let hosts = &guard.0;
             let until = Instant::now() + SEARCH;
             loop {
                 match hosts.writable().await {
@@ -173,14 +199,15 @@ impl Hosts {
                     }
                 }
             }
-            hosts.searching.store(false, Ordering::SeqCst);
         });
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split;
+    fn split(url: &str) -> Vec<String> {
+        super::split(url).unwrap()
+    }
 
     #[test]
     fn a_multi_host_url_splits_into_one_url_per_host() {
@@ -202,9 +229,27 @@ mod tests {
             split("postgres://h1,h2"),
             ["postgres://h1", "postgres://h2"]
         );
+        // A raw `@` in the password; IPv6 hosts; an `@` in the query.
+        assert_eq!(
+            split("postgres://u:p@ss@h1,h2/db"),
+            ["postgres://u:p@ss@h1/db", "postgres://u:p@ss@h2/db"]
+        );
+        assert_eq!(
+            split("postgres://u@[::1]:5432,[::2]:5433/db"),
+            ["postgres://u@[::1]:5432/db", "postgres://u@[::2]:5433/db"]
+        );
+        assert_eq!(
+            split("postgres://h1,h2?application_name=a@b"),
+            [
+                "postgres://h1?application_name=a@b",
+                "postgres://h2?application_name=a@b"
+            ]
+        );
         assert_eq!(
             split("sqlite:///tmp/a.db?mode=rwc"),
             ["sqlite:///tmp/a.db?mode=rwc"]
         );
+        assert!(super::split("postgres://h1,,h2/db").is_err());
+        assert!(super::split("postgres://h1,/db").is_err());
     }
 }

@@ -14,6 +14,9 @@
 //! minute ahead would otherwise take live jobs as lapsed, and one a minute
 //! behind would keep a dead replica's jobs waiting a minute longer. A
 //! replica's own timers (heartbeats, the claim loop) are monotonic intervals.
+//! With standbys the clock is the primary's, so a failover compares leases
+//! written by the old primary's clock with the new one's: run the database
+//! hosts with synchronised clocks (NTP), as PostgreSQL replication expects.
 
 use std::time::Duration;
 

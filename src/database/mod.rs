@@ -207,7 +207,9 @@ impl ReportStore {
         let cannot_open = |e: &dyn std::fmt::Display| {
             Error::Config(format!("cannot open the results database: {e}"))
         };
-        let hosts = if backend == Backend::Postgres && hosts::split(url).len() > 1 {
+        let several = backend == Backend::Postgres
+            && hosts::split(url).map_err(|e| cannot_open(&e))?.len() > 1;
+        let hosts = if several {
             let hosts = hosts::Hosts::lazy(url, options).map_err(|e| cannot_open(&e))?;
             let writable = hosts
                 .writable()
@@ -269,8 +271,9 @@ impl ReportStore {
         if file_failed(&err) {
             self.faults.record();
         }
+        let closed = matches!(err, sqlx::Error::PoolClosed);
         let error = db_error(err, self.file.as_deref());
-        if error.is_transient() {
+        if error.is_transient() && !closed {
             // With standbys: perhaps a failover; find the writable host.
             self.hosts.follow();
         }

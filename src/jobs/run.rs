@@ -165,8 +165,12 @@ impl Engine {
         }
         report.status = Status::Running;
         // A database that restarts or fails over meanwhile is waited for:
-        // the job is not failed for it.
-        self.recorder.save_retrying(live, report).await?;
+        // the job is not failed for it, but a cancellation ends the wait.
+        tokio::select! {
+            biased;
+            _ = live.token().cancelled() => return Err(live.stopped_error()),
+            saved = self.recorder.save_retrying(live, report) => saved?,
+        }
         tracing::info!(id = %report.id, model = %report.model, dataset = %report.dataset, "evaluation started");
         Ok(Instant::now())
     }

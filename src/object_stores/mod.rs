@@ -307,8 +307,8 @@ impl Remote {
                 return Err(Error::unavailable(
                     crate::error::Unavailable::Unreachable,
                     format!(
-                        "the object store {} sent {} of the {size} bytes of {name}/{rel}; \
-                         retry shortly",
+                        "the object store {} sent {} bytes of {name}/{rel}, listed as {size} \
+                         (cut short, or replaced meanwhile); retry shortly",
                         self.url,
                         bytes.len()
                     ),

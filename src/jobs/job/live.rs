@@ -69,8 +69,9 @@ impl Live {
     }
 
     /// Whether the lease may have lapsed: no renewal sent within nine
-    /// tenths of `length` was confirmed (the tenth a margin for the clocks
-    /// of the replicas that would take the job over). A replica cut off
+    /// tenths of `length` was confirmed (the tenth a margin for the delay
+    /// between the database setting the lease and this replica hearing of
+    /// it, and for the rate of its clock against the database's). A replica cut off
     /// from the database, or stalled, must assume another took the job.
     pub fn lease_lapsed(&self, length: Duration) -> bool {
         match *self.renewed.lock().expect("lease lock") {
