@@ -21,9 +21,9 @@ mod pg;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::cluster::Replica;
+use common::cluster::{submit_detached, Replica};
 use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
-use embedeval::proto::{self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec};
+use embedeval::proto::{self, EvaluationStatus, MetricSpec};
 use tonic::transport::Channel;
 
 /// Where Debian's libfaketime package puts the library.
@@ -45,26 +45,12 @@ fn skewed(offset: &str) -> Vec<(&'static str, String)> {
 /// A detached evaluation of `model` on digits with every metric (the linear
 /// probe to a tight tolerance makes it last seconds): its id.
 async fn submit(channel: &Channel, model: &str) -> String {
-    let mut stream = EvaluationServiceClient::new(channel.clone())
-        .evaluate(EvaluateRequest {
-            model: model.into(),
-            dataset: "digits".into(),
-            spec: Some(MetricSpec {
-                linear_c: Some(1e4),
-                linear_tol: Some(1e-12),
-                ..Default::default()
-            }),
-            detach: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(evaluate_event::Event::Accepted(a)) = stream.message().await.unwrap().unwrap().event
-    else {
-        panic!("a detached evaluation answers Accepted")
+    let spec = MetricSpec {
+        linear_c: Some(1e4),
+        linear_tol: Some(1e-12),
+        ..Default::default()
     };
-    a.evaluation_ids[0].clone()
+    submit_detached(channel, model, spec).await.unwrap()
 }
 
 async fn get(channel: &Channel, id: &str) -> proto::EvaluationReport {

@@ -23,7 +23,7 @@ mod pg;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::cluster::{store_env, Moto, Proxy, Replica, BUCKET};
+use common::cluster::{get_riding_out, store_env, submit_detached, Moto, Proxy, Replica, BUCKET};
 
 use embedeval::database::ReportStore;
 use embedeval::object_stores::Remote;
@@ -54,16 +54,7 @@ fn evaluate(model: &str, spec: MetricSpec, detach: bool) -> EvaluateRequest {
 }
 
 async fn submit(channel: &Channel, model: &str, spec: MetricSpec) -> String {
-    let mut stream = EvaluationServiceClient::new(channel.clone())
-        .evaluate(evaluate(model, spec, true))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(evaluate_event::Event::Accepted(a)) = stream.message().await.unwrap().unwrap().event
-    else {
-        panic!("a detached evaluation answers Accepted")
-    };
-    a.evaluation_ids[0].clone()
+    submit_detached(channel, model, spec).await.unwrap()
 }
 
 /// An attached evaluation to its end: its report.
@@ -97,19 +88,7 @@ async fn completes_as(channel: &Channel, model: &str, info: &proto::ModelInfo) {
 
 /// Evaluation `id` through `channel`, riding out a database that restarts.
 async fn get(channel: &Channel, id: &str) -> proto::EvaluationReport {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        match EvaluationServiceClient::new(channel.clone())
-            .get_evaluation(proto::GetEvaluationRequest { id: id.into() })
-            .await
-        {
-            Ok(r) => return r.into_inner(),
-            Err(s) if s.code() == Code::Unavailable && Instant::now() < until => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            Err(s) => panic!("GetEvaluation {id}: {s}"),
-        }
-    }
+    get_riding_out(channel, id, Duration::from_secs(30)).await
 }
 
 fn ended(r: &proto::EvaluationReport) -> bool {

@@ -16,49 +16,24 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::cluster::Replica;
-use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
-use embedeval::proto::{self, evaluate_event, EvaluateRequest, EvaluationStatus, MetricSpec};
+use common::cluster::{get_riding_out, submit_detached, Replica};
+use embedeval::proto::{self, EvaluationStatus, MetricSpec};
 use tonic::transport::Channel;
 use tonic::Code;
 
 /// A detached evaluation of `model` on digits without the probe: its id, or
 /// the status that refused it.
 async fn submit(channel: &Channel, model: &str) -> Result<String, tonic::Status> {
-    let mut stream = EvaluationServiceClient::new(channel.clone())
-        .evaluate(EvaluateRequest {
-            model: model.into(),
-            dataset: "digits".into(),
-            spec: Some(MetricSpec {
-                skip_linear: true,
-                ..Default::default()
-            }),
-            detach: true,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    match stream.message().await?.and_then(|m| m.event) {
-        Some(evaluate_event::Event::Accepted(a)) => Ok(a.evaluation_ids[0].clone()),
-        other => panic!("a detached evaluation answers Accepted, not {other:?}"),
-    }
+    let spec = MetricSpec {
+        skip_linear: true,
+        ..Default::default()
+    };
+    submit_detached(channel, model, spec).await
 }
 
 /// Evaluation `id`, riding out the failover (UNAVAILABLE meanwhile).
 async fn get(channel: &Channel, id: &str) -> proto::EvaluationReport {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        match EvaluationServiceClient::new(channel.clone())
-            .get_evaluation(proto::GetEvaluationRequest { id: id.into() })
-            .await
-        {
-            Ok(r) => return r.into_inner(),
-            Err(s) if s.code() == Code::Unavailable && Instant::now() < until => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            Err(s) => panic!("GetEvaluation {id}: {s}"),
-        }
-    }
+    get_riding_out(channel, id, Duration::from_secs(60)).await
 }
 
 /// `host:port` of a test server's URL.

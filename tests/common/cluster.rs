@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use embedeval::proto::evaluation_service_client::EvaluationServiceClient;
+use embedeval::proto::{self, evaluate_event, EvaluateRequest, MetricSpec};
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -356,6 +358,51 @@ impl Replica {
     pub fn kill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
+    }
+}
+
+/// A detached evaluation of `model` on digits with `spec` through
+/// `channel`: its first evaluation id, or the status that refused it.
+pub async fn submit_detached(
+    channel: &Channel,
+    model: &str,
+    spec: MetricSpec,
+) -> Result<String, tonic::Status> {
+    let mut stream = EvaluationServiceClient::new(channel.clone())
+        .evaluate(EvaluateRequest {
+            model: model.into(),
+            dataset: "digits".into(),
+            spec: Some(spec),
+            detach: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    match stream.message().await?.and_then(|m| m.event) {
+        Some(evaluate_event::Event::Accepted(a)) => Ok(a.evaluation_ids[0].clone()),
+        other => panic!("a detached evaluation answers Accepted, not {other:?}"),
+    }
+}
+
+/// Evaluation `id` through `channel`, riding out a database that restarts
+/// or fails over (UNAVAILABLE, retried for up to `within`).
+pub async fn get_riding_out(
+    channel: &Channel,
+    id: &str,
+    within: Duration,
+) -> proto::EvaluationReport {
+    let until = Instant::now() + within;
+    loop {
+        match EvaluationServiceClient::new(channel.clone())
+            .get_evaluation(proto::GetEvaluationRequest { id: id.into() })
+            .await
+        {
+            Ok(r) => return r.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unavailable && Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(s) => panic!("GetEvaluation {id}: {s}"),
+        }
     }
 }
 
