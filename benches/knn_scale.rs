@@ -8,10 +8,11 @@
 //! - faiss-cpu's IndexFlatIP search plus the same vote in numpy.
 //!
 //! It prints the processor (model and the flags that decide the engine),
-//! then for each shape a row per exact engine this processor runs (the one
-//! chosen by default first; the others forced through
-//! EMBEDEVAL_KNN_ENGINE): each time, the ratios (embedeval / sgemm,
-//! faiss / embedeval) and the top-1 of both.
+//! then for each shape a row per exact engine this processor runs (forced
+//! through EMBEDEVAL_KNN_ENGINE; the processor's first guess marked) and a
+//! last row for `auto`, which by then has measured them all and runs the
+//! fastest: each time, the ratios (embedeval / sgemm, faiss / embedeval)
+//! and the top-1 of both.
 //!
 //!   cargo bench --bench knn_scale [-- --small]
 //!
@@ -91,22 +92,34 @@ fn main() {
             temperature: 0.1,
             ..Default::default()
         };
-        let chosen = Engine::choose(n, q, d, 200);
-        let mut engines = vec![chosen];
-        engines.extend(
-            Engine::ALL
-                .into_iter()
-                .filter(|&e| e != chosen && e.available()),
-        );
+        // Each engine forced, then `auto`: by then it has timed every
+        // engine on this shape (forced runs are timed too) and runs the
+        // fastest, as a server does after its first searches of a shape.
+        let first_guess = Engine::choose_with(None, n, q, d, 200);
         let mut ours = Vec::new();
-        for &engine in &engines {
+        for engine in Engine::ALL.into_iter().filter(|e| e.available()) {
             // No other thread reads the environment between runs.
             std::env::set_var(ENGINE_VARIABLE, engine.name());
             let (t, knn) = best_of(2, || {
                 knn_classify(&train, &train_y, &test, &test_y, &opts, &Stop::never()).unwrap()
             });
-            ours.push((engine, t.as_secs_f64(), knn[0].top1));
+            let name = if engine == first_guess {
+                format!("{} (first guess)", engine.name())
+            } else {
+                engine.name().to_string()
+            };
+            ours.push((name, t.as_secs_f64(), knn[0].top1));
         }
+        std::env::remove_var(ENGINE_VARIABLE);
+        let (t, knn) = best_of(2, || {
+            knn_classify(&train, &train_y, &test, &test_y, &opts, &Stop::never()).unwrap()
+        });
+        let learned = Engine::choose(n, q.min(4_096), d, 200);
+        ours.push((
+            format!("auto (measured: {})", learned.name()),
+            t.as_secs_f64(),
+            knn[0].top1,
+        ));
         std::env::remove_var(ENGINE_VARIABLE);
         let (mut sgemm, mut faiss, mut faiss_top1) = (f64::NAN, f64::NAN, f64::NAN);
         if python {
@@ -116,12 +129,7 @@ fn main() {
             let f = |k: &str| base[k].as_f64().unwrap();
             (sgemm, faiss, faiss_top1) = (f("sgemm_seconds"), f("faiss_seconds"), f("faiss_top1"));
         }
-        for (engine, t, top1) in ours {
-            let name = if engine == chosen {
-                format!("{} (default)", engine.name())
-            } else {
-                engine.name().to_string()
-            };
+        for (name, t, top1) in ours {
             println!(
                 "| {n} × {d} | {q} | {name} | {t:.2} s | {sgemm:.2} s | {faiss:.2} s | {:.2} | {:.2} | {top1:.4}, {faiss_top1:.4} |",
                 t / sgemm,

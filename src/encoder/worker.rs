@@ -3,7 +3,10 @@
 //! Concurrent requests are batched dynamically: the worker takes a job, then
 //! every job already waiting while the batch stays within `max_batch` rows,
 //! runs them as one batch and hands each caller its rows. Jobs whose caller
-//! has gone are dropped before they run.
+//! has gone are dropped before they run. A second thread per model gathers
+//! and preprocesses the next batch while the session runs the current one,
+//! so that with two batches in flight (as the evaluation sends them) the
+//! model never waits for preprocessing.
 
 use std::sync::Arc;
 
@@ -84,10 +87,18 @@ impl Encoder {
     ) -> Result<Self> {
         let (jobs, rx) = mpsc::channel(opts.queue.max(1));
         let max_batch = opts.max_batch.max(1);
+        // At most one prepared batch waits for the model (a rendezvous:
+        // the preparing thread hands it over when the model is free).
+        let (ready, prepared) = std::sync::mpsc::sync_channel(0);
+        let input = card.input.clone();
         std::thread::Builder::new()
             .name(format!("encoder-{name}"))
-            .spawn(move || run(rx, &session, &card, max_batch))
+            .spawn(move || run(prepared, &session, &input))
             .map_err(|e| Error::runtime(format!("cannot start the encoder thread: {e}")))?;
+        std::thread::Builder::new()
+            .name(format!("prepare-{name}"))
+            .spawn(move || prepare_batches(rx, &card, max_batch, ready))
+            .map_err(|e| Error::runtime(format!("cannot start the preprocessing thread: {e}")))?;
         Ok(Self { jobs, max_batch })
     }
 
@@ -182,96 +193,139 @@ fn prepare(jobs: &[Job], card: &Preprocessing) -> Result<(Vec<i64>, InputData)> 
     Ok((shape, data.expect("at least one job")))
 }
 
-fn run(
+/// The next batch: a job and the jobs already waiting that ask for the
+/// same outputs and the same kind of input, up to `max_batch` rows (jobs
+/// whose caller has gone are dropped). `None` once every handle is dropped
+/// and the queue is empty.
+fn gather(
+    rx: &mut mpsc::Receiver<Job>,
+    pending: &mut Option<Job>,
+    max_batch: usize,
+) -> Option<Vec<Job>> {
+    let first = loop {
+        let job = match pending.take() {
+            Some(job) => job,
+            None => rx.blocking_recv()?,
+        };
+        if !job.reply.is_closed() {
+            break job;
+        }
+    };
+    let mut rows = first.input.rows();
+    let mut batch = vec![first];
+    while rows < max_batch {
+        match rx.try_recv() {
+            Ok(job) if job.reply.is_closed() => continue,
+            Ok(job) => {
+                let same = job.outputs == batch[0].outputs
+                    && std::mem::discriminant(&job.input)
+                        == std::mem::discriminant(&batch[0].input);
+                if same && rows + job.input.rows() <= max_batch {
+                    rows += job.input.rows();
+                    batch.push(job);
+                } else {
+                    *pending = Some(job);
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// A batch of jobs with its model input, preprocessed.
+struct Prepared {
+    batch: Vec<Job>,
+    input: Result<(Vec<i64>, InputData)>,
+}
+
+/// The preparing thread: gathers each batch and preprocesses it (resizing,
+/// normalising, the card's layout) while the encoder thread runs the model
+/// on the one before, so that the model does not wait for preprocessing
+/// while work is queued. It ends when the queue closes or the encoder
+/// thread has gone.
+fn prepare_batches(
     mut rx: mpsc::Receiver<Job>,
-    session: &EncoderSession,
     card: &Preprocessing,
     max_batch: usize,
+    ready: std::sync::mpsc::SyncSender<Prepared>,
 ) {
-    let mut pending: Option<Job> = None;
-    loop {
-        let first = match pending.take() {
-            Some(job) => job,
-            None => match rx.blocking_recv() {
-                Some(job) => job,
-                None => return,
-            },
-        };
-        if first.reply.is_closed() {
+    let mut pending = None;
+    while let Some(batch) = gather(&mut rx, &mut pending, max_batch) {
+        let input = prepare(&batch, card);
+        if ready.send(Prepared { batch, input }).is_err() {
+            return;
+        }
+    }
+}
+
+/// The encoder thread: runs the model on each prepared batch (input
+/// `input`) and hands each caller its rows.
+fn run(prepared: std::sync::mpsc::Receiver<Prepared>, session: &EncoderSession, input: &str) {
+    for Prepared { batch, input: data } in prepared {
+        // Callers that left while their batch was prepared are not run for.
+        if batch.iter().all(|job| job.reply.is_closed()) {
             continue;
         }
-        // Gather waiting jobs that ask for the same outputs and the same kind
-        // of input, up to max_batch rows.
-        let mut batch = vec![first];
-        let mut rows = batch[0].input.rows();
-        while rows < max_batch {
-            match rx.try_recv() {
-                Ok(job) if job.reply.is_closed() => continue,
-                Ok(job) => {
-                    let same = job.outputs == batch[0].outputs
-                        && std::mem::discriminant(&job.input)
-                            == std::mem::discriminant(&batch[0].input);
-                    if same && rows + job.input.rows() <= max_batch {
-                        rows += job.input.rows();
-                        batch.push(job);
-                    } else {
-                        pending = Some(job);
-                        break;
-                    }
+        execute(session, input, batch, data);
+    }
+}
+
+/// Runs one batch and answers its jobs.
+fn execute(
+    session: &EncoderSession,
+    input: &str,
+    batch: Vec<Job>,
+    data: Result<(Vec<i64>, InputData)>,
+) {
+    let names: Vec<&str> = batch[0].outputs.iter().map(String::as_str).collect();
+    let result = data.and_then(|(shape, data)| session.run(input, &shape, data, &names));
+    match result {
+        Ok(outs) => {
+            // A model must answer one row per input row, in every output.
+            let total: usize = batch.iter().map(|j| j.input.rows()).sum();
+            let short = outs.iter().find(|out| {
+                let dim = out.shape.get(1).copied().unwrap_or(0).max(0) as usize;
+                out.shape.first().copied() != Some(total as i64) || out.data.len() != total * dim
+            });
+            if let Some(out) = short {
+                let msg = format!(
+                    "the model answered shape {:?} for a batch of {total} rows",
+                    out.shape
+                );
+                for job in batch {
+                    let _ = job.reply.send(Err(Error::runtime(msg.clone())));
                 }
-                Err(_) => break,
+                return;
+            }
+            let mut offset = 0;
+            for job in batch {
+                let n = job.input.rows();
+                let rows = outs
+                    .iter()
+                    .map(|out| {
+                        let dim = out.shape.get(1).copied().unwrap_or(0) as usize;
+                        OutputTensor {
+                            shape: vec![n as i64, dim as i64],
+                            data: out.data[offset * dim..(offset + n) * dim].to_vec(),
+                        }
+                    })
+                    .collect();
+                offset += n;
+                let _ = job.reply.send(Ok(rows));
             }
         }
-        let names: Vec<&str> = batch[0].outputs.iter().map(String::as_str).collect();
-        let result = prepare(&batch, card)
-            .and_then(|(shape, data)| session.run(&card.input, &shape, data, &names));
-        match result {
-            Ok(outs) => {
-                // A model must answer one row per input row, in every output.
-                let total: usize = batch.iter().map(|j| j.input.rows()).sum();
-                let short = outs.iter().find(|out| {
-                    let dim = out.shape.get(1).copied().unwrap_or(0).max(0) as usize;
-                    out.shape.first().copied() != Some(total as i64)
-                        || out.data.len() != total * dim
-                });
-                if let Some(out) = short {
-                    let msg = format!(
-                        "the model answered shape {:?} for a batch of {total} rows",
-                        out.shape
-                    );
-                    for job in batch {
-                        let _ = job.reply.send(Err(Error::runtime(msg.clone())));
-                    }
-                    continue;
-                }
-                let mut offset = 0;
-                for job in batch {
-                    let n = job.input.rows();
-                    let rows = outs
-                        .iter()
-                        .map(|out| {
-                            let dim = out.shape.get(1).copied().unwrap_or(0) as usize;
-                            OutputTensor {
-                                shape: vec![n as i64, dim as i64],
-                                data: out.data[offset * dim..(offset + n) * dim].to_vec(),
-                            }
-                        })
-                        .collect();
-                    offset += n;
-                    let _ = job.reply.send(Ok(rows));
-                }
-            }
-            Err(err) => {
-                let msg = err.to_string();
-                let invalid = matches!(err, Error::InvalidArgument(_));
-                for job in batch {
-                    let e = if invalid {
-                        Error::InvalidArgument(msg.clone())
-                    } else {
-                        Error::runtime(msg.clone())
-                    };
-                    let _ = job.reply.send(Err(e));
-                }
+        Err(err) => {
+            let msg = err.to_string();
+            let invalid = matches!(err, Error::InvalidArgument(_));
+            for job in batch {
+                let e = if invalid {
+                    Error::InvalidArgument(msg.clone())
+                } else {
+                    Error::runtime(msg.clone())
+                };
+                let _ = job.reply.send(Err(e));
             }
         }
     }

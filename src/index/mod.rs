@@ -6,12 +6,15 @@
 //! The exact engine ([`Engine`]) is a low-precision screen whose
 //! candidates are re-ranked in float32, so that its answer is the float32
 //! one by construction ([`screen`]): in bfloat16 where the processor has
-//! AVX-512 BF16, in 8-bit integers where it has AVX2, when the search is
-//! large enough to gain from it; elsewhere (or with
-//! `EMBEDEVAL_KNN_ENGINE=f32` in the server's environment) BLAS sgemm plus
-//! a parallel top-k selection ([`exact`]). All give the same neighbours
-//! (tested; a near-tie at the k-th place, within the last bits of the
-//! summation order, may fall either way). faiss's IndexFlatIP is available as [`IndexKind::FaissFlat`] and
+//! AVX-512 BF16, in 8-bit integers where it has AVX-512 VNNI or AVX2, when
+//! the search is large enough to gain from it; or BLAS sgemm plus a
+//! parallel top-k selection ([`exact`]). The processor's instruction sets
+//! give the first guess; each class of searches then runs on the engine
+//! measured fastest on this machine ([`measured`]), unless
+//! `EMBEDEVAL_KNN_ENGINE` in the server's environment forces one. All give
+//! the same neighbours (tested; a near-tie at the k-th place, within the
+//! last bits of the summation order, may fall either way). faiss's
+//! IndexFlatIP is available as [`IndexKind::FaissFlat`] and
 //! gives the same neighbours (tested); it is not the default because,
 //! measured here (benches/eval.rs, 10,000 × 50,000, d = 128, k = 200), the
 //! faiss built from the crate's vendored source searches about 2× slower
@@ -19,6 +22,7 @@
 //! Calls block; run them off the async workers.
 
 pub mod exact;
+pub mod measured;
 #[cfg(target_arch = "x86_64")]
 pub mod screen;
 
@@ -332,13 +336,15 @@ pub fn search_ranked(
 /// The exact engines. Each gives the float32 answer (the screens by
 /// construction, see [`screen`]); they differ in speed, and in which
 /// processors can run them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
     /// BLAS sgemm and a top-k selection ([`exact`]): every processor.
     F32,
     /// The bfloat16 screen ([`screen::bf16`]): AVX-512 BF16.
     Bf16,
-    /// The 8-bit integer screen ([`screen::int8`]): AVX2 and FMA.
+    /// The 8-bit integer screen on AVX-512 VNNI ([`screen::vnni`]).
+    Vnni,
+    /// The 8-bit integer screen on AVX2 ([`screen::int8`]).
     Int8,
 }
 
@@ -347,13 +353,14 @@ pub const ENGINE_VARIABLE: &str = "EMBEDEVAL_KNN_ENGINE";
 
 impl Engine {
     /// Every engine, in the order of preference.
-    pub const ALL: [Engine; 3] = [Engine::Bf16, Engine::Int8, Engine::F32];
+    pub const ALL: [Engine; 4] = [Engine::Bf16, Engine::Vnni, Engine::Int8, Engine::F32];
 
     /// Its name, as `EMBEDEVAL_KNN_ENGINE` spells it.
     pub fn name(self) -> &'static str {
         match self {
             Engine::F32 => "f32",
             Engine::Bf16 => "bf16",
+            Engine::Vnni => "vnni",
             Engine::Int8 => "int8",
         }
     }
@@ -363,6 +370,7 @@ impl Engine {
         match self {
             Engine::F32 => "nothing",
             Engine::Bf16 => "AVX-512 F and BF16",
+            Engine::Vnni => "AVX-512 F and VNNI",
             Engine::Int8 => "AVX2 and FMA",
         }
     }
@@ -375,6 +383,7 @@ impl Engine {
             match self {
                 Engine::F32 => true,
                 Engine::Bf16 => screen::bf16::Bf16::available(),
+                Engine::Vnni => screen::vnni::Vnni::available(),
                 Engine::Int8 => screen::int8::Int8::available(),
             }
         }
@@ -392,7 +401,8 @@ impl Engine {
             .unwrap_or(Engine::F32)
     }
 
-    /// The engine `EMBEDEVAL_KNN_ENGINE` forces (`f32`, `bf16` or `int8`),
+    /// The engine `EMBEDEVAL_KNN_ENGINE` forces (`f32`, `bf16`, `vnni` or
+    /// `int8`),
     /// `None` where it is unset or `auto`; an unknown name, or an engine
     /// this processor cannot run, is an error that says which it can run.
     /// `EMBEDEVAL_KNN_BF16=0`, the older setting, still means `f32`.
@@ -419,7 +429,7 @@ impl Engine {
             .find(|e| e.name() == value)
             .ok_or_else(|| {
                 Error::InvalidArgument(format!(
-                    "{ENGINE_VARIABLE}={value} names no engine: use auto, f32, bf16 or int8"
+                    "{ENGINE_VARIABLE}={value} names no engine: use auto, f32, bf16, vnni or int8"
                 ))
             })?;
         if !engine.available() {
@@ -440,22 +450,62 @@ impl Engine {
 
     /// The engine for an exact search of `queries` rows of dimension `dim`
     /// among `bank` rows for a top `k`: the one `EMBEDEVAL_KNN_ENGINE`
-    /// forces (where this processor runs it; the server refuses to start
-    /// otherwise), else the fastest screen the processor runs where the
-    /// search is large enough to gain from it (a bank of at least 4,096
-    /// rows and 32 per neighbour asked for; at least 12 queries, one
-    /// register block; the integer screen for rows of at most
-    /// [`INT8_WIDEST_AUTO`] dimensions, or [`screen::int8::MAX_DIM`]
-    /// forced), else float32. Measured (examples of 5,000 to 500,000
-    /// rows, d = 64 to 2,048, k = 20 and 200, 1,000 to 10,000 queries),
-    /// the bfloat16 screen took 0.5 to 0.95 of the float32 engine's time,
-    /// the integer one 0.7 to 0.85 where `auto` picks it (benchmarks:
-    /// docs/book/benchmarks.md).
+    /// forces (an engine this processor cannot run stops the server at
+    /// start), else the fastest of [`Engine::candidates`] as measured on
+    /// this process's earlier searches of the same class ([`measured`]).
     pub fn choose(bank: usize, queries: usize, dim: usize, k: usize) -> Engine {
-        Engine::choose_with(Engine::forced().ok().flatten(), bank, queries, dim, k)
+        let candidates = Engine::candidates(Engine::forced().ok().flatten(), bank, queries, dim, k);
+        measured::pick(bank, dim, &candidates)
     }
 
-    /// [`Engine::choose`] with the engine forced, if any, given.
+    /// The engines a search may use, the first guess ([`Engine::choose_with`])
+    /// first, then every other engine this processor runs for rows of `dim`
+    /// dimensions in the order of preference; only the first guess where an
+    /// engine is forced or the search is too small for a screen.
+    pub fn candidates(
+        forced: Option<Engine>,
+        bank: usize,
+        queries: usize,
+        dim: usize,
+        k: usize,
+    ) -> Vec<Engine> {
+        let first = Engine::choose_with(forced, bank, queries, dim, k);
+        if forced.is_some() || first == Engine::F32 && !Engine::screens(bank, queries, k) {
+            return vec![first];
+        }
+        std::iter::once(first)
+            .chain(
+                Engine::ALL
+                    .into_iter()
+                    .filter(|&e| e != first && e.available() && e.fits(dim)),
+            )
+            .collect()
+    }
+
+    /// Whether a search is large enough for a screen to gain: a bank of at
+    /// least 4,096 rows and 32 per neighbour asked for, and at least 12
+    /// queries (one register block).
+    fn screens(bank: usize, queries: usize, k: usize) -> bool {
+        bank >= 4_096 && bank >= 32 * k && queries >= 12
+    }
+
+    /// Whether the engine takes rows of `dim` dimensions.
+    fn fits(self, dim: usize) -> bool {
+        !matches!(self, Engine::Int8 | Engine::Vnni) || dim <= int8_max_dim()
+    }
+
+    /// The first guess for a search, before any is measured: the one
+    /// `EMBEDEVAL_KNN_ENGINE` forces (where this processor runs it; the
+    /// server refuses to start otherwise), else the fastest screen the
+    /// processor runs by its instruction sets where the search is large
+    /// enough to gain from it ([`Engine::screens`]; the integer screen for
+    /// rows of at most [`INT8_WIDEST_AUTO`] dimensions, or
+    /// [`screen::int8::MAX_DIM`] forced), else float32. Measured (examples
+    /// of 5,000 to 500,000 rows, d = 64 to 2,048, k = 20 and 200, 1,000 to
+    /// 10,000 queries), the bfloat16 screen took 0.5 to 0.95 of the float32
+    /// engine's time on one Xeon and 1.0 to 2.0 on another, the integer one
+    /// 0.7 to 0.85 where it is the first guess (benchmarks:
+    /// docs/book/benchmarks.md). `forced` is the engine forced, if any.
     pub fn choose_with(
         forced: Option<Engine>,
         bank: usize,
@@ -463,27 +513,48 @@ impl Engine {
         dim: usize,
         k: usize,
     ) -> Engine {
-        let fits = |e: Engine| e != Engine::Int8 || dim <= int8_max_dim();
         if let Some(engine) = forced.filter(|e| e.available()) {
-            return if fits(engine) { engine } else { Engine::F32 };
+            return if engine.fits(dim) {
+                engine
+            } else {
+                Engine::F32
+            };
         }
-        if bank < 4_096 || bank < 32 * k || queries < 12 {
+        if !Engine::screens(bank, queries, k) {
             return Engine::F32;
         }
         // The integer screen's margin is about three times bfloat16's: on
         // wide rows, whose similarities crowd closer together, it passes
         // too many rows on to float32 to gain.
-        let pays = |e: Engine| e != Engine::Int8 || dim <= INT8_WIDEST_AUTO;
+        let pays = |e: Engine| !matches!(e, Engine::Int8 | Engine::Vnni) || dim <= INT8_WIDEST_AUTO;
         Engine::ALL
             .into_iter()
-            .find(|&e| e.available() && fits(e) && pays(e))
+            .find(|&e| e.available() && e.fits(dim) && pays(e))
             .unwrap_or(Engine::F32)
     }
 
     /// The k best bank rows of each query through this engine (each bank
-    /// row's products times its entry of `scales` when given). Call only
+    /// row's products times its entry of `scales` when given), its time
+    /// recorded for [`Engine::choose`] ([`measured::record`]). Call only
     /// where [`Engine::available`] holds.
     pub fn search(
+        self,
+        bank: &[f32],
+        scales: Option<&[f32]>,
+        queries: &[f32],
+        dim: usize,
+        k: usize,
+        stop: &crate::cancel::Stop,
+    ) -> Result<Neighbors> {
+        let started = std::time::Instant::now();
+        let found = self.search_untimed(bank, scales, queries, dim, k, stop)?;
+        let (n, nq) = (bank.len() / dim.max(1), queries.len() / dim.max(1));
+        measured::record(self, n, nq, dim, started.elapsed());
+        Ok(found)
+    }
+
+    /// [`Engine::search`] without recording its time.
+    fn search_untimed(
         self,
         bank: &[f32],
         scales: Option<&[f32]>,
@@ -498,6 +569,9 @@ impl Engine {
                 Engine::F32 => return exact::search(bank, scales, queries, dim, k, stop),
                 Engine::Bf16 => {
                     screen::search::<screen::bf16::Bf16>(bank, scales, queries, dim, k, stop)?
+                }
+                Engine::Vnni => {
+                    screen::search::<screen::vnni::Vnni>(bank, scales, queries, dim, k, stop)?
                 }
                 Engine::Int8 => {
                     screen::search::<screen::int8::Int8>(bank, scales, queries, dim, k, stop)?
@@ -577,7 +651,14 @@ fn add_scaled<I: Index>(
 /// sends to float32 for its k (a bank under 32 rows per neighbour) takes
 /// the larger chunks too, and reports its progress less often.
 pub fn exact_chunk(bank_rows: usize, dim: usize) -> usize {
-    let budget = if Engine::choose(bank_rows, exact::QUERY_BLOCK, dim, 1) != Engine::F32 {
+    let budget = if Engine::choose_with(
+        Engine::forced().ok().flatten(),
+        bank_rows,
+        exact::QUERY_BLOCK,
+        dim,
+        1,
+    ) != Engine::F32
+    {
         1usize << 38
     } else {
         1 << 36
@@ -789,12 +870,30 @@ mod tests {
         assert_eq!(choose(500_000, 11, 128, 20), Engine::F32);
         assert_eq!(choose(100_000, 512, 128, 4_000), Engine::F32);
         // Rows too wide for the integer screen to pay, or for its sums.
-        assert_ne!(choose(500_000, 512, 2_048, 200), Engine::Int8);
+        assert!(!matches!(
+            choose(500_000, 512, 2_048, 200),
+            Engine::Int8 | Engine::Vnni
+        ));
         if Engine::Int8.available() {
             let forced = |dim| Engine::choose_with(Some(Engine::Int8), 500_000, 512, dim, 200);
             assert_eq!(forced(2_048), Engine::Int8);
             assert_eq!(forced(70_000), Engine::F32);
         }
+        // What the measurement chooses among: the first guess first, then
+        // every other engine this processor runs for the width; one only
+        // where forced or small.
+        let runs: Vec<Engine> = Engine::ALL.into_iter().filter(|e| e.available()).collect();
+        let tried = Engine::candidates(None, 500_000, 512, 128, 200);
+        assert_eq!(tried[0], fastest);
+        assert_eq!(tried.len(), runs.len());
+        assert!(runs.iter().all(|e| tried.contains(e)));
+        let wide = Engine::candidates(None, 500_000, 512, 70_000, 200);
+        assert!(!wide.contains(&Engine::Int8) && !wide.contains(&Engine::Vnni));
+        assert_eq!(Engine::candidates(None, 4_000, 512, 128, 20), [Engine::F32]);
+        assert_eq!(
+            Engine::candidates(Some(Engine::F32), 500_000, 512, 128, 200),
+            [Engine::F32]
+        );
         // A forced engine runs whatever the size (where it can).
         assert_eq!(
             Engine::choose_with(Some(Engine::F32), 500_000, 512, 128, 200),

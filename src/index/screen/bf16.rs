@@ -161,7 +161,7 @@ unsafe fn micro_tile(
 /// # Safety
 /// The processor has AVX-512 F; `a` and `b` have the same length.
 #[target_feature(enable = "avx512f")]
-unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(super) unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let (n, pa, pb) = (a.len(), a.as_ptr(), b.as_ptr());
     let (mut s0, mut s1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
@@ -196,6 +196,7 @@ pub struct Bf16;
 
 impl Kernel for Bf16 {
     const NAME: &'static str = "bf16";
+    const NEEDS: &'static str = "AVX-512 F and BF16";
     const MR: usize = MR;
     const NR: usize = NR;
     const PANEL: usize = PANEL;

@@ -31,8 +31,6 @@
 
 use std::arch::x86_64::*;
 
-#[cfg(test)]
-use super::Lanes;
 use super::{Bound, Compare, Kernel, Packed, MAX_MR};
 
 /// Queries per micro-tile: 10 accumulators, two bank panels, the broadcast
@@ -64,7 +62,7 @@ pub fn available() -> bool {
 /// written at stride `stride`. Returns the scale σ of the integers and
 /// (‖row × scale‖, ‖σ·i‖, ‖row × scale − σ·i‖, Σ i), the norms in float64
 /// rounded up.
-fn quantize(
+pub(super) fn quantize(
     row: &[f32],
     scale: f32,
     levels: f64,
@@ -239,12 +237,29 @@ unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
+/// The bound's part that is the same for every row of a block (see
+/// [`Kernel::slack`]), for both integer kernels.
+pub(super) fn slack(query: &Packed, block: &Bound, d: usize) -> f32 {
+    // The packing's part, ‖q̂‖‖b − b̂‖ + ‖q − q̂‖‖b‖, is added to each
+    // row's screened product by the kernel, with the row's own norms;
+    // here the float32 roundings of that sum (two fused multiply-adds
+    // of terms at most the block's largest) and the others.
+    let u = 2f64.powi(-24);
+    let largest =
+        (query.packed_norm + query.residual) * (block.packed_norm + block.residual + block.norm);
+    let screened = 8.0 * u * largest;
+    let rerank = (d as f64 + 4.0) * u * query.norm * block.norm;
+    let tiny = 2f64.powi(-120) * (d as f64 + 2.0) * (1.0 + query.norm + block.norm);
+    super::up((screened + rerank + tiny) * (1.0 + 2f64.powi(-20)))
+}
+
 /// The 8-bit integer screen ([`super`]'s kernel on AVX2).
 #[derive(Debug, Clone, Copy)]
 pub struct Int8;
 
 impl Kernel for Int8 {
     const NAME: &'static str = "int8";
+    const NEEDS: &'static str = "AVX2 and FMA";
     const MR: usize = MR;
     const NR: usize = NR;
     const PANEL: usize = PANEL;
@@ -279,17 +294,7 @@ impl Kernel for Int8 {
     }
 
     fn slack(query: &Packed, block: &Bound, d: usize) -> f32 {
-        // The packing's part, ‖q̂‖‖b − b̂‖ + ‖q − q̂‖‖b‖, is added to each
-        // row's screened product by the kernel, with the row's own norms;
-        // here the float32 roundings of that sum (two fused multiply-adds
-        // of terms at most the block's largest) and the others.
-        let u = 2f64.powi(-24);
-        let largest = (query.packed_norm + query.residual)
-            * (block.packed_norm + block.residual + block.norm);
-        let screened = 8.0 * u * largest;
-        let rerank = (d as f64 + 4.0) * u * query.norm * block.norm;
-        let tiny = 2f64.powi(-120) * (d as f64 + 2.0) * (1.0 + query.norm + block.norm);
-        super::up((screened + rerank + tiny) * (1.0 + 2f64.powi(-20)))
+        slack(query, block, d)
     }
 
     unsafe fn micro_tile(
@@ -360,95 +365,5 @@ mod tests {
         // the bias and has no error.
         let (sigma, [_, _, residual], _) = quantize(&[0.0; 3], 5.0, BANK_LEVELS, BIAS, &mut out, 1);
         assert_eq!((sigma, residual, out[0]), (0.0, 0.0, 0x0040_4040));
-    }
-
-    #[test]
-    fn the_kernel_sums_equal_integer_products() {
-        if !available() {
-            eprintln!("SKIPPED: no AVX2 here");
-            return;
-        }
-        // Two steps of KC words plus a ragged last step, integers at the
-        // extremes of their ranges (the saturation limit of vpmaddubsw).
-        let words = 2 * KC + 3;
-        let d = 4 * words;
-        let mut state = 1u64;
-        let mut next = |levels: i32| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
-            let v = ((state >> 33) % (2 * levels as u64 + 1)) as i32 - levels;
-            if state >> 62 == 0 {
-                levels * v.signum()
-            } else {
-                v
-            }
-        };
-        let q: Vec<Vec<i32>> = (0..MR)
-            .map(|_| (0..d).map(|_| next(127)).collect())
-            .collect();
-        let b: Vec<Vec<i32>> = (0..NR)
-            .map(|_| (0..d).map(|_| next(63)).collect())
-            .collect();
-        let word = |v: &[i32], bias: i32| {
-            v.iter().enumerate().fold(0u32, |w, (i, &x)| {
-                w | (((x + bias) as u32) & 0xff) << (8 * i)
-            })
-        };
-        let mut a = vec![0u32; words * MR];
-        let mut panels = vec![0u32; words * NR];
-        for t in 0..words {
-            for (r, q) in q.iter().enumerate() {
-                a[t * MR + r] = word(&q[4 * t..4 * t + 4], 0);
-            }
-            for (c, b) in b.iter().enumerate() {
-                let (panel, lane) = (c / PANEL, c % PANEL);
-                panels[panel * words * PANEL + t * PANEL + lane] = word(&b[4 * t..4 * t + 4], BIAS);
-            }
-        }
-        let exact: Vec<Vec<i64>> = q
-            .iter()
-            .map(|q| {
-                b.iter()
-                    .map(|b| q.iter().zip(b).map(|(&x, &y)| i64::from(x * y)).sum())
-                    .collect()
-            })
-            .collect();
-        let (ones, zeros) = (vec![1.0f32; NR], vec![0.0f32; NR]);
-        let mut compare = Compare {
-            floor: [0.0; MAX_MR],
-            scale: [1.0; MAX_MR],
-            offset: [0; MAX_MR],
-            packed_norm: [0.0; MAX_MR],
-            residual: [0.0; MAX_MR],
-            lanes: Lanes {
-                scale: &ones,
-                norm: &ones,
-                residual: &zeros,
-            },
-        };
-        for (r, q) in q.iter().enumerate() {
-            compare.offset[r] = BIAS * q.iter().sum::<i32>();
-        }
-        let mut partial = vec![0u32; MR * NR];
-        // SAFETY: AVX2 is available; the sizes are as the kernel needs.
-        let masks = unsafe {
-            for t0 in (0..words - 3).step_by(KC) {
-                micro_tile(&a, &panels, words, (t0, KC), &mut partial, &compare);
-            }
-            micro_tile(&a, &panels, words, (words - 3, 3), &mut partial, &compare)
-        };
-        // The floor 0 passes exactly the rows of non-negative products.
-        for (r, row) in exact.iter().enumerate() {
-            for (c, &v) in row.iter().enumerate() {
-                assert_eq!(masks[r] >> c & 1 == 1, v >= 0, "query {r} row {c}: {v}");
-            }
-        }
-        // And a floor one above a product drops it, one below keeps it.
-        let v = exact[2][5] as f32;
-        compare.floor[2] = v + 1.0;
-        let masks = unsafe { micro_tile(&a, &panels, words, (0, words), &mut partial, &compare) };
-        assert_eq!(masks[2] >> 5 & 1, 0);
-        compare.floor[2] = v - 1.0;
-        let masks = unsafe { micro_tile(&a, &panels, words, (0, words), &mut partial, &compare) };
-        assert_eq!(masks[2] >> 5 & 1, 1);
     }
 }

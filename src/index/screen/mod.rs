@@ -33,6 +33,7 @@
 
 pub mod bf16;
 pub mod int8;
+pub mod vnni;
 
 use rayon::prelude::*;
 
@@ -150,6 +151,8 @@ pub fn up(v: f64) -> f32 {
 pub trait Kernel: Sync {
     /// The engine's name in logs and reports.
     const NAME: &'static str;
+    /// What the processor needs to run it.
+    const NEEDS: &'static str;
     /// Queries per register block.
     const MR: usize;
     /// Bank rows per register block (two panels).
@@ -525,19 +528,27 @@ pub fn search<K: Kernel>(
 mod tests {
     use super::*;
 
-    /// Runs `bf16` and `int8` where this processor has their
-    /// instructions, and says which it skipped and why.
-    fn for_each_kernel(bf16: fn(), int8: fn()) {
-        if bf16::Bf16::available() {
-            bf16();
+    /// Runs `case` where this processor has kernel `K`'s instructions,
+    /// else says that it skipped it and why.
+    fn run_if<K: Kernel>(case: fn()) {
+        if K::available() {
+            case();
         } else {
-            eprintln!("SKIPPED bf16 screen: this processor has no AVX-512 BF16");
+            eprintln!(
+                "SKIPPED {} screen: this processor has no {}",
+                K::NAME,
+                K::NEEDS
+            );
         }
-        if int8::Int8::available() {
-            int8();
-        } else {
-            eprintln!("SKIPPED int8 screen: this processor has no AVX2 and FMA");
-        }
+    }
+
+    /// Runs a generic case for every kernel this processor has.
+    macro_rules! for_each_kernel {
+        ($case:ident) => {{
+            run_if::<bf16::Bf16>($case::<bf16::Bf16>);
+            run_if::<vnni::Vnni>($case::<vnni::Vnni>);
+            run_if::<int8::Int8>($case::<int8::Int8>);
+        }};
     }
 
     /// Clustered rows (a few centres plus noise), some of norm far from 1.
@@ -581,10 +592,7 @@ mod tests {
 
     #[test]
     fn screened_search_equals_the_float32_engine_and_the_definition() {
-        for_each_kernel(
-            screened_search_equals::<bf16::Bf16>,
-            screened_search_equals::<int8::Int8>,
-        );
+        for_each_kernel!(screened_search_equals);
     }
 
     fn screened_search_equals<K: Kernel>() {
@@ -624,7 +632,7 @@ mod tests {
 
     #[test]
     fn rows_too_small_for_float32_squares_keep_their_bound() {
-        for_each_kernel(tiny_rows::<bf16::Bf16>, tiny_rows::<int8::Int8>);
+        for_each_kernel!(tiny_rows);
     }
 
     fn tiny_rows<K: Kernel>() {
@@ -671,7 +679,7 @@ mod tests {
 
     #[test]
     fn near_ties_are_sent_back_to_float32_and_still_exact() {
-        for_each_kernel(near_ties::<bf16::Bf16>, near_ties::<int8::Int8>);
+        for_each_kernel!(near_ties);
     }
 
     fn near_ties<K: Kernel>() {
@@ -694,7 +702,7 @@ mod tests {
 
     #[test]
     fn huge_and_tiny_norms_whose_products_are_ordinary_stay_exact() {
-        for_each_kernel(huge_norms::<bf16::Bf16>, huge_norms::<int8::Int8>);
+        for_each_kernel!(huge_norms);
     }
 
     fn huge_norms<K: Kernel>() {
@@ -722,5 +730,107 @@ mod tests {
                 K::NAME
             );
         }
+    }
+
+    #[test]
+    fn the_integer_kernels_sums_equal_integer_products() {
+        run_if::<int8::Int8>(|| integer_sums::<int8::Int8>(63, 64));
+        run_if::<vnni::Vnni>(|| integer_sums::<vnni::Vnni>(127, 128));
+    }
+
+    /// A kernel whose bank integers reach `levels` (kept unsigned as
+    /// value plus `bias`) sums them with queries of ±127 exactly.
+    fn integer_sums<K: Kernel>(levels: i32, bias: i32) {
+        let (mr, nr, panel, kc) = (K::MR, K::NR, K::PANEL, K::KC);
+        // Two steps of KC words plus a ragged last step, integers at the
+        // extremes of their ranges (the saturation limit of vpmaddubsw, the
+        // largest bytes of vpdpbusd).
+        let words = 2 * kc + 3;
+        let d = 4 * words;
+        let mut state = 1u64;
+        let mut next = |levels: i32| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let v = ((state >> 33) % (2 * levels as u64 + 1)) as i32 - levels;
+            if state >> 62 == 0 {
+                levels * v.signum()
+            } else {
+                v
+            }
+        };
+        let q: Vec<Vec<i32>> = (0..mr)
+            .map(|_| (0..d).map(|_| next(127)).collect())
+            .collect();
+        let b: Vec<Vec<i32>> = (0..nr)
+            .map(|_| (0..d).map(|_| next(levels)).collect())
+            .collect();
+        let word = |v: &[i32], bias: i32| {
+            v.iter().enumerate().fold(0u32, |w, (i, &x)| {
+                w | (((x + bias) as u32) & 0xff) << (8 * i)
+            })
+        };
+        let mut a = vec![0u32; words * mr];
+        let mut panels = vec![0u32; words * nr];
+        for t in 0..words {
+            for (r, q) in q.iter().enumerate() {
+                a[t * mr + r] = word(&q[4 * t..4 * t + 4], 0);
+            }
+            for (c, b) in b.iter().enumerate() {
+                let (p, lane) = (c / panel, c % panel);
+                panels[p * words * panel + t * panel + lane] = word(&b[4 * t..4 * t + 4], bias);
+            }
+        }
+        let exact: Vec<Vec<i64>> = q
+            .iter()
+            .map(|q| {
+                b.iter()
+                    .map(|b| q.iter().zip(b).map(|(&x, &y)| i64::from(x * y)).sum())
+                    .collect()
+            })
+            .collect();
+        let (ones, zeros) = (vec![1.0f32; nr], vec![0.0f32; nr]);
+        let mut compare = Compare {
+            floor: [0.0; MAX_MR],
+            scale: [1.0; MAX_MR],
+            offset: [0; MAX_MR],
+            packed_norm: [0.0; MAX_MR],
+            residual: [0.0; MAX_MR],
+            lanes: Lanes {
+                scale: &ones,
+                norm: &ones,
+                residual: &zeros,
+            },
+        };
+        for (r, q) in q.iter().enumerate() {
+            compare.offset[r] = bias * q.iter().sum::<i32>();
+        }
+        let mut partial = vec![0u32; mr * nr];
+        // SAFETY: the kernel is available; the sizes are as it needs.
+        let masks = unsafe {
+            for t0 in (0..words - 3).step_by(kc) {
+                K::micro_tile(&a, &panels, words, (t0, kc), &mut partial, &compare);
+            }
+            K::micro_tile(&a, &panels, words, (words - 3, 3), &mut partial, &compare)
+        };
+        // The floor 0 passes exactly the rows of non-negative products.
+        for (r, row) in exact.iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                assert_eq!(
+                    masks[r] >> c & 1 == 1,
+                    v >= 0,
+                    "{} query {r} row {c}: {v}",
+                    K::NAME
+                );
+            }
+        }
+        // And a floor one above a product drops it, one below keeps it.
+        let v = exact[2][5] as f32;
+        compare.floor[2] = v + 1.0;
+        let masks =
+            unsafe { K::micro_tile(&a, &panels, words, (0, words), &mut partial, &compare) };
+        assert_eq!(masks[2] >> 5 & 1, 0);
+        compare.floor[2] = v - 1.0;
+        let masks =
+            unsafe { K::micro_tile(&a, &panels, words, (0, words), &mut partial, &compare) };
+        assert_eq!(masks[2] >> 5 & 1, 1);
     }
 }
