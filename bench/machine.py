@@ -1,8 +1,9 @@
 """Where a benchmark ran: the processor's model and the flags that decide the
 exact kNN's engine, and the engine a server started in this environment runs
-for a large search (EMBEDEVAL_KNN_ENGINE when set, else the rule of
-``index::Engine::choose``: bf16 with AVX-512 F and BF16, int8 with AVX2 and
-FMA, else f32)."""
+for a large search (EMBEDEVAL_KNN_ENGINE when set, else the first guess of
+``index::Engine::choose_with``: bf16 with AVX-512 F and BF16, vnni with
+AVX-512 F and VNNI, int8 with AVX2 and FMA, else f32; the server then times
+each engine it can run once per class of searches and keeps the fastest)."""
 import os
 from pathlib import Path
 from typing import Dict, List
@@ -37,11 +38,14 @@ def knn_engine() -> str:
     have = set(flags())
     if {"avx512f", "avx512_bf16"} <= have:
         fastest = "bf16"
+    elif {"avx512f", "avx512_vnni"} <= have:
+        fastest = "vnni up to 192 dimensions, else f32"
     elif {"avx2", "fma"} <= have:
         fastest = "int8 up to 192 dimensions, else f32"
     else:
         fastest = "f32"
-    return f"auto: {fastest} for large searches, f32 for small ones"
+    return (f"auto: first guess {fastest} for large searches, then the fastest measured; "
+            "f32 for small ones")
 
 
 def describe() -> Dict[str, str]:

@@ -183,8 +183,8 @@ def markdown_row(s):
 class Server:
     """`embedeval serve` on a free loopback port, with fresh roots under work."""
 
-    def __init__(self, binary, work):
-        self.binary, self.work = binary, work
+    def __init__(self, binary, work, flags=()):
+        self.binary, self.work, self.flags = binary, work, list(flags)
         self.port = free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.proc = None
@@ -198,7 +198,7 @@ class Server:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(self.binary), "serve", "--addr", self.addr, "--models-dir", str(dirs["models"]),
-             "--datasets-dir", str(dirs["datasets"]), "--data-dir", str(dirs["data"])],
+             "--datasets-dir", str(dirs["datasets"]), "--data-dir", str(dirs["data"]), *self.flags],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT, env=clean_env())
         return self
 
@@ -269,6 +269,8 @@ def main():
     ap.add_argument("--test", type=int, default=2000)
     ap.add_argument("--after-wait", type=float, default=2.0, help="seconds before the 'after' RSS")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--serve-flag", action="append", default=[],
+                    help="a flag for `embedeval serve` (repeat for several), e.g. --serve-flag=--ort-arena")
     args = ap.parse_args()
     binary = args.embedeval.resolve()
     if not os.access(binary, os.X_OK):
@@ -288,7 +290,7 @@ def main():
         subprocess.run([py, HERE / "make_cifar.py", data, "--train", str(args.train), "--test", str(args.test)],
                        check=True, stdout=subprocess.DEVNULL)
 
-        server = Server(binary, work).start()
+        server = Server(binary, work, args.serve_flag).start()
         started = time.perf_counter()
         server.wait_healthy()
         ready_s = time.perf_counter() - started
