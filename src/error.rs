@@ -182,6 +182,14 @@ impl Error {
         )
     }
 
+    /// Whether a write of the results database may succeed if made again
+    /// later with nothing changed: [`Error::is_transient`], or a full
+    /// volume (the only RESOURCE_EXHAUSTED such a write gives), which may
+    /// be freed meanwhile.
+    pub fn may_be_stored_later(&self) -> bool {
+        self.is_transient() || matches!(self, Error::ResourceExhausted(_))
+    }
+
     /// An [`Error::Io`] with what was being done; a full volume is
     /// RESOURCE_EXHAUSTED ([`Error::io_at`] names which).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {

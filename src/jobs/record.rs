@@ -170,11 +170,7 @@ impl Recorder {
         loop {
             match self.save(live, report).await {
                 Ok(()) => return Ok(()),
-                // The database's only RESOURCE_EXHAUSTED: its volume is full.
-                Err(err)
-                    if (err.is_transient() || matches!(err, Error::ResourceExhausted(_)))
-                        && Instant::now() < until =>
-                {
+                Err(err) if err.may_be_stored_later() && Instant::now() < until => {
                     let msg = err.to_string();
                     tracing::warn!(id = %report.id, %msg, "cannot record the evaluation yet; retrying");
                     tokio::time::sleep(wait).await;
@@ -210,10 +206,7 @@ impl Recorder {
         loop {
             match self.store.finish_job(lease).await {
                 Ok(()) => return,
-                Err(err)
-                    if (err.is_transient() || matches!(err, Error::ResourceExhausted(_)))
-                        && Instant::now() < until =>
-                {
+                Err(err) if err.may_be_stored_later() && Instant::now() < until => {
                     tokio::time::sleep(Duration::from_millis(500)).await
                 }
                 Err(err) => {
