@@ -546,48 +546,38 @@ impl Engine {
         k: usize,
         stop: &crate::cancel::Stop,
     ) -> Result<Neighbors> {
-        let started = std::time::Instant::now();
-        let found = self.search_untimed(bank, scales, queries, dim, k, stop)?;
         let (n, nq) = (bank.len() / dim.max(1), queries.len() / dim.max(1));
+        let started = std::time::Instant::now();
+        let run = || -> Result<Neighbors> {
+            #[cfg(target_arch = "x86_64")]
+            {
+                let screened = match self {
+                    Engine::F32 => return exact::search(bank, scales, queries, dim, k, stop),
+                    Engine::Bf16 => {
+                        screen::search::<screen::bf16::Bf16>(bank, scales, queries, dim, k, stop)?
+                    }
+                    Engine::Vnni => {
+                        screen::search::<screen::vnni::Vnni>(bank, scales, queries, dim, k, stop)?
+                    }
+                    Engine::Int8 => {
+                        screen::search::<screen::int8::Int8>(bank, scales, queries, dim, k, stop)?
+                    }
+                };
+                tracing::debug!(
+                    engine = self.name(),
+                    queries = nq,
+                    reranked = screened.reranked,
+                    rechecked = screened.rechecked,
+                    "screen: rows re-ranked and queries re-searched in float32"
+                );
+                Ok(screened.neighbors)
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            exact::search(bank, scales, queries, dim, k, stop)
+        };
+        let found = run()?;
         measured::record(self, n, nq, dim, started.elapsed());
         Ok(found)
-    }
-
-    /// [`Engine::search`] without recording its time.
-    fn search_untimed(
-        self,
-        bank: &[f32],
-        scales: Option<&[f32]>,
-        queries: &[f32],
-        dim: usize,
-        k: usize,
-        stop: &crate::cancel::Stop,
-    ) -> Result<Neighbors> {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let screened = match self {
-                Engine::F32 => return exact::search(bank, scales, queries, dim, k, stop),
-                Engine::Bf16 => {
-                    screen::search::<screen::bf16::Bf16>(bank, scales, queries, dim, k, stop)?
-                }
-                Engine::Vnni => {
-                    screen::search::<screen::vnni::Vnni>(bank, scales, queries, dim, k, stop)?
-                }
-                Engine::Int8 => {
-                    screen::search::<screen::int8::Int8>(bank, scales, queries, dim, k, stop)?
-                }
-            };
-            tracing::debug!(
-                engine = self.name(),
-                queries = queries.len() / dim.max(1),
-                reranked = screened.reranked,
-                rechecked = screened.rechecked,
-                "screen: rows re-ranked and queries re-searched in float32"
-            );
-            Ok(screened.neighbors)
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        exact::search(bank, scales, queries, dim, k, stop)
     }
 }
 
